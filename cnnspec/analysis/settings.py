@@ -190,6 +190,9 @@ class Schedule:
     kind: str  # constant | cosine_decay | exponential_decay | piecewise_constant
     settings: dict[str, Any] = field(default_factory=dict)
     warmup_steps: int = 0
+    #: where it is written (the ``learning_rate`` mapping's path; not compared: one schedule
+    #: written in two places is the same schedule)
+    at: SpecPath = field(default=(), compare=False)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready (lock.json): ``{kind: settings}`` as the spec writes it, ``warmup_steps``
@@ -963,6 +966,37 @@ def _check_fixed_classes(reader: _Reader, data: DataConfig) -> None:
             skipped.add(exc.index)
 
 
+LONG_WARMUP_HINT = "lower warmup_steps (a tenth of the steps is usual), or train longer"
+
+
+def long_warmups(config: TrainConfig, steps: int) -> list[tuple[SpecPath, str]]:
+    """Where a schedule's ``warmup_steps`` are not fewer than the steps it spans (``steps`` per
+    epoch × its phase's epochs: each phase compiles a fresh optimizer, whose schedule starts
+    again), and what that does: the rate ramps up for the whole run (or phase) and never reaches
+    the schedule's first value (and cosine_decay decays over one step). Each place a schedule
+    is written once. ``cnnspec validate`` warns where ``training.steps_per_epoch`` gives the
+    steps; ``cnnspec train`` once the data does (:func:`cnnspec.training.builders.learning_rate`)."""
+    found: dict[SpecPath, str] = {}
+    for index, phase in enumerate(config.phases):
+        rate, total = phase.optimizer.learning_rate, steps * phase.epochs
+        if not isinstance(rate, Schedule) or rate.warmup_steps < total or not rate.at:
+            continue
+        path: SpecPath = (*rate.at, rate.kind, "warmup_steps")
+        span = f"phase {index + 1}" if config.phased else "the run"
+        first = (
+            rate.settings["values"][0]
+            if rate.kind == "piecewise_constant"
+            else rate.settings["initial_learning_rate"]
+        )
+        found.setdefault(
+            path,
+            f"warmup_steps {rate.warmup_steps} is not below the {total} steps of {span} ({steps} per "
+            f"epoch × {phase.epochs} epoch(s)): the learning rate rises all along and never reaches "
+            f"{float(first):g}",
+        )
+    return list(found.items())
+
+
 def _check_class_weight_keys(
     reader: _Reader, data: DataConfig, weights: str | dict[str, float] | None
 ) -> None:
@@ -1190,7 +1224,7 @@ def _schedule(reader: _Reader, value: dict[str, Any], path: SpecPath) -> Schedul
             )
     else:
         settings.setdefault("initial_learning_rate", DEFAULT_LEARNING_RATE)
-    return Schedule(kind, settings, warmup)
+    return Schedule(kind, settings, warmup, path)
 
 
 def _optimizer(
@@ -2014,6 +2048,9 @@ def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = 
         mixing=mixing,
     )
     callbacks = _callbacks(reader, config, data.validation_split > 0)
+    if config.steps_per_epoch:  # the steps are known now (else once train has read the data)
+        for path, message in long_warmups(config, config.steps_per_epoch):
+            reader.warning(message, path, LONG_WARMUP_HINT, code="long-warmup")
     diags.raise_if_errors()
     if warnings is not None:
         warnings.extend(diags.warnings)

@@ -5,11 +5,22 @@ Every name comes from a closed table below, never from ``getattr`` on user text.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cnnspec.analysis.settings import MetricConfig, OptimizerConfig, Schedule, TrainConfig
+from cnnspec.analysis.settings import (
+    LONG_WARMUP_HINT,
+    MetricConfig,
+    OptimizerConfig,
+    Schedule,
+    TrainConfig,
+    long_warmups,
+)
+from cnnspec.errors import Diagnostic, format_path
 from cnnspec.spec.optimizers import OPTIMIZER_KINDS, keras_settings
 from cnnspec.training.runtime import import_keras
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
 
 _warmup_class: Any = None
 
@@ -91,6 +102,24 @@ def learning_rate(value: float | Schedule, total_steps: int) -> Any:
             [int(b) for b in settings["boundaries"]], [float(v) for v in settings["values"]]
         )
     return warmup_class()(inner, warmup) if warmup else inner
+
+
+def long_warmup_warnings(compiled: CompiledSpec, config: TrainConfig, steps: int) -> list[str]:
+    """The located warnings (their headlines) of :func:`cnnspec.analysis.settings.long_warmups`,
+    once the data has set the ``steps`` of an epoch (with ``training.steps_per_epoch``
+    ``cnnspec validate`` knows them, and the spec's warnings said it already)."""
+    if config.steps_per_epoch:
+        return []
+    return [
+        Diagnostic(
+            f"{message}; {LONG_WARMUP_HINT}",
+            compiled.doc.loc(path),
+            format_path(path),
+            code="long-warmup",
+            severity="warning",
+        ).headline()
+        for path, message in long_warmups(config, steps)
+    ]
 
 
 def optimizer(config: TrainConfig, total_steps: int, spec: OptimizerConfig | None = None) -> Any:

@@ -521,6 +521,7 @@ def _run(
         prepare_targets=prepare_targets,
     )
     notes.extend(_value_range_notes(compiled, dataset, settings.rescale))
+    notes.extend(builders.long_warmup_warnings(compiled, config, steps))  # (the steps are known now)
     dist = dist or Distribution()
 
     def configure(model: Any, index: int, jit: bool) -> None:
