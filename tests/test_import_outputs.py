@@ -241,8 +241,10 @@ def test_dict_outputs_and_per_output_losses(tmp_path):
     setting = "training: {outputs: {box: {task: regression, loss: mse}}}"
     assert setting in result.output
     _same(source, _built(text))
-    # the setting the note asks for is a valid one (with a data source that has such targets)
-    out.write_text(f"{text}{setting}\ndata: {{source: shapes}}\n", encoding="utf-8")
+    # the setting the note asks for is a valid one (with a data source that has a target per
+    # output: an npz of y_train_box, y_train_cls…, which validate leaves to train to read)
+    (out.parent / "d.npz").write_bytes(b"")
+    out.write_text(f"{text}{setting}\ndata: {{source: {{npz: d.npz}}}}\n", encoding="utf-8")
     checked = run_cli("validate", str(out))
     assert checked.exit_code == 0, checked.output
 
