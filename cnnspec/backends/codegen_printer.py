@@ -60,7 +60,7 @@ from cnnspec.backends.codegen_model import (
     node_kwargs,
 )
 from cnnspec.backends.codegen_values import UnsafeValue, comment_text, literal_node
-from cnnspec.errors import SpecError, SpecPath, format_path
+from cnnspec.errors import Diagnostic, Note, SpecError, SpecPath, format_path
 from cnnspec.ir import (
     INPUT,
     Backbone,
@@ -494,7 +494,12 @@ class Cut:
 
 
 class CutRefused(Exception):
-    """A backbone cut inside an item that the code cannot write (the reason is the message)."""
+    """A backbone cut inside an item that the code cannot write (the reason is the message);
+    ``backbone``: the backbone item of the backbone's spec that holds the cut, if that is why."""
+
+    def __init__(self, reason: str, backbone: Backbone | None = None) -> None:
+        super().__init__(reason)
+        self.backbone = backbone
 
 
 def holds(item: Item, name: str) -> bool:
@@ -620,10 +625,8 @@ def cut_item(item: Item, target: str, kept: set[str] | frozenset[str], cuts: dic
         return copy
     # a backbone inside the backbone (the only other item that holds layers): codegen writes
     # a backbone item only in the model's own list, cut or not
-    raise CutRefused(
-        f"it is inside the backbone item at {format_path(item_path(item))} of the backbone's spec, and "
-        "codegen writes a backbone item only in the model's own list"
-    )
+    assert isinstance(item, Backbone)
+    raise CutRefused(f"it is inside backbone {item.spec!r} at {format_path(item_path(item))}", item)
 
 
 def nested_iterations(refs: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
@@ -963,6 +966,9 @@ class TreePrinter(CodeWriter):
         self.cuts: dict[int, Cut] = {}
         #: The cut's ``until:`` as the backbone item writes it (in the comments of what is cut).
         self.cut_label = ""
+        #: A backbone's printer: the backbone items it is reached through, from the model's
+        #: own, each with the document that writes it (a refusal is located at the first).
+        self.around: list[tuple[Backbone, Any]] = []
 
     # -- entry point -----------------------------------------------------------------------
     def build(self) -> ModelModule:
@@ -2271,14 +2277,50 @@ class TreePrinter(CodeWriter):
             if body is None:
                 raise CutRefused("none of its items makes that layer")
         except CutRefused as exc:
-            raise SpecError.single(
-                f"codegen cannot write the backbone cut at {element.until!r}: {exc}",
-                self.doc.loc((*element.path, "until")),
+            reason = str(exc)
+            hint = "cut at a layer outside that item, or build the model with `cnnspec build`"
+            notes: list[Note] = []
+            if exc.backbone is not None:  # (no cut outside it helps: it is refused, cut or not)
+                reason = (
+                    f"{exc} of {element.spec!r}, and codegen writes a backbone item only in the "
+                    "model's own list, not in a backbone's spec"
+                )
+                hint = self.nested_hint(exc.backbone)
+                notes.append(self.item_note(exc.backbone, element.doc))
+            raise self.refusal(
+                f"codegen cannot write the backbone cut at {element.until!r}: {reason}",
                 (*element.path, "until"),
-                code="codegen",
-                hint="cut at a layer outside that item, or build the model with `cnnspec build`",
+                hint,
+                notes,
             ) from None
         return body, cuts
+
+    def refusal(self, message: str, path: SpecPath, hint: str | None, notes: list[Note]) -> SpecError:
+        """A ``codegen`` error at ``path`` of this printer's spec; a backbone's printer locates
+        it at the model's own backbone item it is reached through (the spec being generated),
+        with notes down to ``path``."""
+        loc, where = self.doc.loc(path), format_path(path)
+        if self.around:
+            notes = [*notes, *(self.item_note(item, doc) for item, doc in reversed(self.around[1:]))]
+            if not notes or notes[0].loc != loc:  # (the first note says where, or this does)
+                notes.insert(0, Note(f"at {where} ({loc})" if loc else f"at {where}", loc, where))
+            top, top_doc = self.around[0]
+            loc, where = top_doc.loc(top.path), format_path(top.path)
+        return SpecError([Diagnostic(message, loc, where, "codegen", hint, notes=tuple(notes))])
+
+    @staticmethod
+    def item_note(item: Backbone, doc: Any) -> Note:
+        """``in backbone 'zoo:resnet50' at model[0] (inner.yaml:5:15)``: where ``doc`` writes ``item``."""
+        loc, where = doc.loc(item.path), format_path(item_path(item))
+        return Note(f"in backbone {item.spec!r} at {where}" + (f" ({loc})" if loc else ""), loc, where)
+
+    @staticmethod
+    def nested_hint(item: Backbone) -> str:
+        """How to get a model whose backbone ``item`` is inside another backbone's spec."""
+        return (
+            "build the model with `cnnspec build`, or write the backbone "
+            f"{item.spec!r} as an item of this spec's own model, with the layers after it"
+        )
 
     # -- backbones ---------------------------------------------------------------------------
     def print_backbone(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
@@ -2286,6 +2328,15 @@ class TreePrinter(CodeWriter):
         (``x = resnet50(x, name="body")``); the ids inside it that the model names are
         returned too (``body, body_stem = fpn(x, name="body")`` for ``body.stem``)."""
         element: Backbone = slot.elems[0][0]
+        if self.around:  # inside another backbone's spec
+            outer = self.around[-1][0]
+            raise self.refusal(
+                f"codegen cannot write backbone {element.spec!r} inside backbone {outer.spec!r}: "
+                "codegen writes a backbone item only in the model's own list, not in a backbone's spec",
+                element.path,
+                self.nested_hint(element),
+                [self.item_note(element, self.doc)],
+            )
         if len(slot.elems) != 1 or not ctx.fn.is_model:
             raise SpecError.single(
                 "codegen writes a backbone item only in the model's own list (not in a block or loop)",
@@ -2371,6 +2422,7 @@ class TreePrinter(CodeWriter):
             }
         sub.module_names |= taken | {fname}
         sub.const_prefix = f"{local.upper()}_"
+        sub.around = [*self.around, (element, self.doc)]
         sub.function_names = {b: (f"{local}_{b}" if b in taken or b == fname else b) for b in tree.blocks}
         sub.build_constants()
         sub.build_partials()
