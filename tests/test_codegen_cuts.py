@@ -292,9 +292,8 @@ def test_every_layer_of_a_backbone_is_a_cut_codegen_writes(tmp_path):
 
 def test_a_cut_inside_a_backbone_of_the_backbone_stays_refused(tmp_path):
     """The one cut codegen still refuses: inside a backbone item of the backbone's own spec
-    (codegen writes a backbone item only in the model's own list, cut or not). The message
-    names that backbone and the spec that holds it; the hint no longer says to cut outside it
-    (a backbone inside the backbone is refused there too)."""
+    (that backbone is written whole, as its own function). The message names that backbone
+    and the spec that holds it; the hint names a cut that codegen writes."""
     (tmp_path / "base.yaml").write_text(BASE, encoding="utf-8")
     (tmp_path / "wrap.yaml").write_text(
         "cnnspec: 1\nname: wrap\ninput: {shape: [16, 16, 3]}\nmodel:\n"
@@ -310,11 +309,14 @@ def test_a_cut_inside_a_backbone_of_the_backbone_stays_refused(tmp_path):
     (diag,) = caught.value.diagnostics
     assert diag.code == "codegen"
     assert "cannot write the backbone cut at 'inner_enc_0_s_first_res_bn'" in diag.headline()
-    assert "it is inside backbone 'base.yaml' at model[1] of 'wrap.yaml', and codegen" in diag.headline()
+    assert diag.headline().endswith(
+        "it is inside backbone 'base.yaml' at model[1] of 'wrap.yaml', and codegen does not cut a "
+        "backbone of a backbone's spec"
+    )
     assert diag.loc is not None and diag.loc.line == 5
     assert diag.hint == (
-        "build the model with `cnnspec build`, or write the backbone 'base.yaml' as an item of this "
-        "spec's own model, with the layers after it"
+        "cut at 'inner' (its output) or at a layer after that backbone item, or build the model "
+        "with `cnnspec build`"
     )
     assert [note.message for note in diag.notes] == [
         f"in backbone 'base.yaml' at model[1] ({tmp_path / 'wrap.yaml'}:6:15)"

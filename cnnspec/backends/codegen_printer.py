@@ -629,6 +629,11 @@ def cut_item(item: Item, target: str, kept: set[str] | frozenset[str], cuts: dic
     raise CutRefused(f"it is inside backbone {item.spec!r} at {format_path(item_path(item))}", item)
 
 
+def top_level(element: Backbone, items: list[Item]) -> bool:
+    """Whether the backbone item ``element`` is one of ``items`` (with a true ``when:`` or not)."""
+    return any((item.item if isinstance(item, Conditional) else item) is element for item in items)
+
+
 def nested_iterations(refs: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
     """The iterations references name through a call or another iteration
     (``st.inner[0].c``, ``outer[1].st.inner[0].even``): per iteration, the parts of the name
@@ -921,6 +926,10 @@ class TreePrinter(CodeWriter):
         see :meth:`output_dtype`)."""
         super().__init__(compiled, script=script)
         self.script = script  # a training script loads the spec's weights; a model module doesn't
+        #: The ids of this spec that the model around it names (a backbone's printer).
+        self.reach = reach
+        #: A backbone's printer: the backbone item's prefix of its layer names (``body_``).
+        self.ir_prefix = ""
         self.float32_outputs = float32_outputs
         #: The layers of ``float32_outputs`` written so far (a backbone's printer adds its own).
         self.float32_written: set[str] = set()
@@ -2280,12 +2289,16 @@ class TreePrinter(CodeWriter):
             reason = str(exc)
             hint = "cut at a layer outside that item, or build the model with `cnnspec build`"
             notes: list[Note] = []
-            if exc.backbone is not None:  # (no cut outside it helps: it is refused, cut or not)
+            if exc.backbone is not None:
                 reason = (
-                    f"{exc} of {element.spec!r}, and codegen writes a backbone item only in the "
-                    "model's own list, not in a backbone's spec"
+                    f"{exc} of {element.spec!r}, and codegen does not cut a backbone of a backbone's spec"
                 )
                 hint = self.nested_hint(exc.backbone)
+                if top_level(exc.backbone, element.body):  # (written whole there; one in a block is not)
+                    nested_id = exc.backbone.extras.get("id")
+                    at = f"at {nested_id!r} (its output) or " if isinstance(nested_id, str) else ""
+                    hint = f"cut {at}at a layer after that backbone item, or build the model with "
+                    hint += "`cnnspec build`"
                 notes.append(self.item_note(exc.backbone, element.doc))
             raise self.refusal(
                 f"codegen cannot write the backbone cut at {element.until!r}: {reason}",
@@ -2326,18 +2339,23 @@ class TreePrinter(CodeWriter):
     def print_backbone(self, slot: Slot, ctx: Ctx, entry: TensorRef, item_id: str | None) -> TensorRef:
         """A backbone item: a call of the function that builds the backbone's layers
         (``x = resnet50(x, name="body")``); the ids inside it that the model names are
-        returned too (``body, body_stem = fpn(x, name="body")`` for ``body.stem``)."""
+        returned too (``body, body_stem = fpn(x, name="body")`` for ``body.stem``). In a
+        backbone's printer, a backbone item of its spec's model list: a call in the backbone's
+        function (``body = resnet50(x, name=f"{name}_body")``)."""
         element: Backbone = slot.elems[0][0]
-        if self.around:  # inside another backbone's spec
+        # a backbone's printer writes one in its spec's own model list, in the backbone's
+        # function (a function of this module too)
+        if self.around and (len(slot.elems) != 1 or not top_level(element, self.tree.body)):
             outer = self.around[-1][0]
             raise self.refusal(
-                f"codegen cannot write backbone {element.spec!r} inside backbone {outer.spec!r}: "
-                "codegen writes a backbone item only in the model's own list, not in a backbone's spec",
+                f"codegen cannot write backbone {element.spec!r} inside backbone {outer.spec!r}: it is "
+                f"in a block or loop of {outer.spec!r}, and codegen writes a backbone item only in a "
+                "model's own list",
                 element.path,
                 self.nested_hint(element),
                 [self.item_note(element, self.doc)],
             )
-        if len(slot.elems) != 1 or not ctx.fn.is_model:
+        if not self.around and (len(slot.elems) != 1 or not ctx.fn.is_model):
             raise SpecError.single(
                 "codegen writes a backbone item only in the model's own list (not in a block or loop)",
                 self.doc.loc(element.path),
@@ -2345,16 +2363,21 @@ class TreePrinter(CodeWriter):
                 code="codegen",
             )
         local = element.prefix[:-1]
-        named = [ref[len(local) + 1 :] for ref in model_refs(self.tree) if ref.startswith(f"{local}.")]
+        # the item's id as its spec writes it (`body`, where `a_body` prefixes its layers inside
+        # the model's backbone `a`): what the ids of its spec name (`body.stem`), and the ids
+        # the model around this backbone's spec names through it (`a.body.stem`)
+        own = element.prefix[len(self.ir_prefix) : -1]
+        refs = [*model_refs(self.tree), *self.reach]
+        named = [ref[len(own) + 1 :] for ref in refs if ref.startswith(f"{own}.")]
         reach = tuple(ref for ref in dict.fromkeys(named) if ref != element.until)
         function = self.backbone_function(element, reach)
         var = self.target(ctx, item_id)
         if element.until is not None:  # `body.p2` is the cut tensor itself
-            ctx.scope.ids[f"{local}.{element.until}"] = TensorRef(var)
+            ctx.scope.ids[f"{own}.{element.until}"] = TensorRef(var)
         variables = [var]
         for ref in reach:  # body, body_stem = fpn(x, name="body")
-            variables.append(ctx.fn.allocate(re.sub(r"\W+", "_", f"{local}_{ref}").strip("_"), "out"))
-            ctx.scope.ids[f"{local}.{ref}"] = TensorRef(variables[-1])
+            variables.append(ctx.fn.allocate(re.sub(r"\W+", "_", f"{own}_{ref}").strip("_"), "out"))
+            ctx.scope.ids[f"{own}.{ref}"] = TensorRef(variables[-1])
         name = self.name_ref(ctx, [(local, slot.elems[0][1])])
         ctx.out.append(
             Stmt(
@@ -2423,6 +2446,7 @@ class TreePrinter(CodeWriter):
         sub.module_names |= taken | {fname}
         sub.const_prefix = f"{local.upper()}_"
         sub.around = [*self.around, (element, self.doc)]
+        sub.ir_prefix = element.prefix
         sub.function_names = {b: (f"{local}_{b}" if b in taken or b == fname else b) for b in tree.blocks}
         sub.build_constants()
         sub.build_partials()
