@@ -328,13 +328,18 @@ def test_generated_cuts_build_the_builders_model(runner, tmp_path):
     """Every case's module, imported before cnnspec in one fresh process, builds the model
     `cnnspec build` builds: layer names and order, classes, configurations, weight shapes,
     parameters, and (the builder's weights copied in) the outputs on a random batch."""
-    jobs = []
-    for case in sorted(SPECS):
-        module = generate(runner, tmp_path, case)
-        jobs.append({"spec": str(tmp_path / f"{case}.yaml"), "module": str(module), "outputs": True})
-    job_file = tmp_path / "jobs.json"
+    modules = {tmp_path / f"{case}.yaml": generate(runner, tmp_path, case) for case in sorted(SPECS)}
+    assert_modules_build_the_builders_models(modules, tmp_path)
+
+
+def assert_modules_build_the_builders_models(modules: dict[Path, Path], folder: Path) -> None:
+    """Each generated module (spec → module), imported before cnnspec in one fresh process
+    (tests/fixtures/codegen/compare_models.py, run in ``folder``), builds its spec's model as
+    `cnnspec build` does, outputs on a random batch included, with the IR's parameter count."""
+    jobs = [{"spec": str(spec), "module": str(module), "outputs": True} for spec, module in modules.items()]
+    job_file = folder / "jobs.json"
     job_file.write_text(json.dumps(jobs), encoding="utf-8")
-    done = run_python(FIXTURES / "codegen" / "compare_models.py", str(job_file), cwd=tmp_path, timeout=900)
+    done = run_python(FIXTURES / "codegen" / "compare_models.py", str(job_file), cwd=folder, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     for job in jobs:

@@ -15,7 +15,6 @@ builder in a fresh process and compares the models, their weights and outputs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
-from tests.conftest import FIXTURES, run_python
+from tests.test_codegen_cuts import assert_modules_build_the_builders_models
 
 LEAF = """cnnspec: 1
 name: leaf
@@ -220,16 +219,5 @@ def test_generated_nested_backbones_build_the_builders_model(runner, tmp_path):
     """Every case's module, imported before cnnspec in one fresh process, builds the model
     `cnnspec build` builds: layer names and order, classes, configurations, weight shapes,
     parameters, and (the builder's weights copied in) the outputs on a random batch."""
-    jobs = []
-    for case in sorted(CASES):
-        module = generate(runner, tmp_path, case)
-        jobs.append({"spec": str(tmp_path / f"{case}.yaml"), "module": str(module), "outputs": True})
-    job_file = tmp_path / "jobs.json"
-    job_file.write_text(json.dumps(jobs), encoding="utf-8")
-    done = run_python(FIXTURES / "codegen" / "compare_models.py", str(job_file), cwd=tmp_path, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
-    for job in jobs:
-        result = results[job["spec"]]
-        assert result["ok"], (job["spec"], result["problems"])
-        assert result["params"] == compile_spec(job["spec"]).ir.totals.params
+    modules = {tmp_path / f"{case}.yaml": generate(runner, tmp_path, case) for case in sorted(CASES)}
+    assert_modules_build_the_builders_models(modules, tmp_path)

@@ -20,6 +20,7 @@ pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
 from tests.test_lsp_audit4 import converse, initialize, last_diagnostics, response
 from tests.test_lsp_references import Space
 from tests.test_lsp_rename import folder as folder_fixture
+from tests.test_validate_library import LIBRARY
 
 folder = folder_fixture  # (the working directory is the folder: files are named relative to it)
 
@@ -37,16 +38,6 @@ model:
   - dense: 2
 """
 FILTERS = "model[0].conv2d.filters: expected a positive integer; received integer 0"
-
-LIBRARY = """\
-cnnspec: 1
-blocks:
-  sep:
-    params: {f: int}
-    layers:
-      - conv2d: {filters: "${f}", kernel_size: 3, paddin: same}
-      - batch_nrom
-"""
 
 
 def opened(folder: Path, files: dict[str, str], asked: str, *more: dict[str, Any]) -> list[dict[str, Any]]:

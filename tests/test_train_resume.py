@@ -182,20 +182,28 @@ def test_snapshots_keep_two_and_fall_back(tmp_path):
     assert not list((tmp_path / "state").glob(".epoch-*"))  # temp leftovers cleaned
 
 
-def test_resume_after_a_crash_while_writing_results(tmp_path, monkeypatch):
+def stopped_writing_results(monkeypatch: pytest.MonkeyPatch, spec: Path, run: Path) -> None:
+    """Train ``spec`` into ``run`` until writing its results fails as a full disk would (its
+    confusion matrix): every epoch trained and saved, the results not written."""
     from cnnspec.training import plots
+    from cnnspec.training.trainer import train
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(plots, "plot_confusion_matrix", full_disk)
+    with pytest.raises(OSError):
+        train(compile_spec(spec), out=run)
+    monkeypatch.undo()
+
+
+def test_resume_after_a_crash_while_writing_results(tmp_path, monkeypatch):
     from cnnspec.training.trainer import train
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC.replace("EPOCHS", "2"))
 
-    def full_disk(*args, **kwargs):
-        raise OSError("no space left on device")
-
-    monkeypatch.setattr(plots, "plot_confusion_matrix", full_disk)
-    with pytest.raises(OSError):
-        train(compile_spec(spec), out=tmp_path / "run")
-    monkeypatch.undo()
+    stopped_writing_results(monkeypatch, spec, tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.json").exists()
     result = train(compile_spec(spec), resume=tmp_path / "run")  # no epoch is trained again
     assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2]
@@ -528,7 +536,6 @@ def test_lock_json_records_a_schedule_s_warmup_and_an_older_lock_without_it_resu
     """Each phase's learning_rate in lock.json is the schedule as the spec writes it,
     warmup_steps included. A resume compares the spec (its hash, resolved.yaml), not that
     record: a run whose lock was written without warmup_steps (older cnnspec) resumes."""
-    from cnnspec.training import plots
     from cnnspec.training.trainer import train
 
     spec = tmp_path / "spec.yaml"
@@ -541,13 +548,7 @@ def test_lock_json_records_a_schedule_s_warmup_and_an_older_lock_without_it_resu
         "{initial_learning_rate: 0.001, decay_steps: 5, decay_rate: 0.5, warmup_steps: 2}}}\n"
     )
 
-    def full_disk(*args, **kwargs):
-        raise OSError("no space left on device")
-
-    monkeypatch.setattr(plots, "plot_confusion_matrix", full_disk)
-    with pytest.raises(OSError):
-        train(compile_spec(spec), out=tmp_path / "run")
-    monkeypatch.undo()
+    stopped_writing_results(monkeypatch, spec, tmp_path / "run")
     path = tmp_path / "run" / "lock.json"
     lock = json.loads(path.read_text(encoding="utf-8"))
     assert [phase["learning_rate"] for phase in lock["phases"]] == [
