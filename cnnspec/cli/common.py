@@ -490,20 +490,27 @@ def say_stdout_failed(exc: BaseException) -> int:
 
 
 def raised_writing_stdout(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised writing to stdout: a frame it passed through holds the stream
-    (typer's echo, its ``file``) or a console printing to it (Rich's, its ``file``)."""
+    """Whether ``exc`` was raised writing to stdout: the frame it was raised in (the innermost
+    of its traceback, where the failing ``write``/``flush`` was called) holds the stream
+    (typer's echo, its ``file``) or a console printing to it (Rich's, its ``file``).
+
+    Only that frame: any frame on the way held one too where a command had made its console
+    before the error (``visualize``'s ``console = stdout()``), and a path the OS refused there
+    (``Permission denied``) was said as "cannot write to standard output"."""
     streams = [sys.stdout, getattr(sys.stdout, "buffer", None), sys.__stdout__]
     targets = {id(stream) for stream in streams if stream is not None}
     trace = exc.__traceback__
-    while trace is not None:
-        for value in trace.tb_frame.f_locals.values():
-            try:
-                held = getattr(value, "file", None)
-            except Exception:  # (a property that fails: no stream of ours)
-                held = None
-            if id(value) in targets or id(held) in targets:
-                return True
+    if trace is None:
+        return False
+    while trace.tb_next is not None:
         trace = trace.tb_next
+    for value in trace.tb_frame.f_locals.values():
+        try:
+            held = getattr(value, "file", None)
+        except Exception:  # (a property that fails: no stream of ours)
+            held = None
+        if id(value) in targets or id(held) in targets:
+            return True
     return False
 
 

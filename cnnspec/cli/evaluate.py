@@ -344,6 +344,7 @@ def evaluate(
     from cnnspec.fileio import check_writable
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
+    from cnnspec.reporting.paths import exists
     from cnnspec.reporting.run import check_data_known, locate
     from cnnspec.reporting.temperature import chosen as chosen_temperature
     from cnnspec.reporting.temperature import parse_option
@@ -352,7 +353,7 @@ def evaluate(
 
     views = parse_views(tta)
     wanted = parse_option(temperature)
-    if out is not None and not out.exists() and out.suffix.lower() in (".json", ".png", ".txt"):
+    if out is not None and not exists(out) and out.suffix.lower() in (".json", ".png", ".txt"):
         raise UsageError(
             f"expected --out to name a folder (for evaluation.json and confusion_matrix.png); "
             f"received the file name {out}",

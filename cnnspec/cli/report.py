@@ -55,11 +55,15 @@ def report(
     if page is not None:
         _refuse_other_run(page, run_dir)  # --force or not: another run's files are not ours to replace
     from cnnspec.fileio import check_writable
+    from cnnspec.reporting.paths import is_dir, refuse_unreadable
 
-    if page is not None or run_dir.is_dir():  # (no folder at all: write_report says what it expected)
+    # another user's folder, a name too long: said as such, not as an internal error
+    refuse_unreadable(run_dir, "RUN_DIR to name a run folder")
+    refuse_unreadable(run_dir / "lock.json", "RUN_DIR to name a run folder")
+    if page is not None or is_dir(run_dir):  # (no folder at all: write_report says what it expected)
         check_writable(page or run_dir / "report.html", option="--out", folder=False)
     # the default RUN_DIR/report.html is the run's own page; no run folder: write_report says so
-    if page is not None and run_dir.is_dir():
+    if page is not None and is_dir(run_dir):
         from cnnspec.cli.outputs import refuse_foreign
 
         refuse_foreign(page, "--out", force, is_report)  # before anything is read or drawn

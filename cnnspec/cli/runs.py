@@ -68,9 +68,9 @@ def _list(folder: Path, format: str) -> None:
 
     from cnnspec.reporting.runs import MAX_DEPTH, deeper_run, find_runs, run_row
 
-    dangling: list[tuple[Path, str]] = []  # links met on the way that lead nowhere
-    rows = [run_row(run, folder) for run in find_runs(folder, dangling)]
-    _notes([f"{link} leads to {target}, which is gone: not listed" for link, target in dangling], "note")
+    skipped: list[tuple[Path, str]] = []  # links that lead nowhere, folders that can't be read
+    rows = [run_row(run, folder) for run in find_runs(folder, skipped)]
+    _notes([f"{path} {why}" for path, why in skipped], "note")
     if not rows:
         deeper = deeper_run(folder)
         if deeper is not None:

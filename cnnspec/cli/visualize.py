@@ -66,7 +66,10 @@ def names_folder(out: Path) -> bool:
     """Whether ``--out`` names a folder: one that exists, or a new path without a suffix
     (``-o pictures/``: the command line's trailing slash is gone by the time Typer gives the
     path, and a picture's file name needs its suffix anyway)."""
-    return out.is_dir() or (not out.exists() and out.suffix == "")
+    from cnnspec.reporting.paths import exists, is_dir
+
+    # (safe: a path the OS won't look into is then checked, and refused, as a file's)
+    return is_dir(out) or (not exists(out) and out.suffix == "")
 
 
 #: What a view drawn of a run without its model.keras (:attr:`~cnnspec.reporting.run.Run.missing_model`)
@@ -201,8 +204,9 @@ def visualize(
 
     An existing --out picture is replaced only when cnnspec drew it, or with --force."""
     from cnnspec.cli.outputs import refuse_foreign
-    from cnnspec.fileio import check_writable, write_atomic
+    from cnnspec.fileio import check_writable, user_path, write_atomic
     from cnnspec.reporting.images import is_cnnspec_png
+    from cnnspec.reporting.paths import refuse_unreadable
     from cnnspec.reporting.run import locate
 
     _refuse_other_views_options(
@@ -222,6 +226,11 @@ def visualize(
     # only this command line may let the run's spec read outside its folder, never lock.json;
     # the views of the folder alone draw a run without its model.keras (unfinished, or lost)
     reads_folder = what in (View.history, View.confusion, View.graph)
+    # a name too long, another user's folder: said as the option's, before the model is read
+    if image is not None:
+        refuse_unreadable(image, "--image to name an image or .npy file")
+    if data is not None:
+        refuse_unreadable(user_path(data), "--data to name a source, a file or a folder")
     run = locate(target, spec, allow_outside=allow_outside, need_model=not reads_folder)
     folder = run.out_dir
     console = stdout()
@@ -229,6 +238,8 @@ def visualize(
     if out is not None:
         writes_to = out if names_folder(out) else out.parent
     check_writable(writes_to, option="--out")  # before TensorFlow is imported
+    if out is not None and writes_to != out:  # the file's own name too (too long: said as --out's)
+        check_writable(out, option="--out", folder=False)
     if out is not None:  # another run's history.png or confusion_matrix.png is that run's own
         refuse_other_run(writes_to, run)
 

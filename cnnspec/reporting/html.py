@@ -24,6 +24,7 @@ import numpy as np
 from cnnspec.analysis.settings import rate_scale_text
 from cnnspec.errors import SpecError, UsageError, printable
 from cnnspec.fileio import read_head
+from cnnspec.reporting.paths import refuse_unreadable
 from cnnspec.reporting.run import MODEL_FILE, Run, locate
 from cnnspec.reporting.runs import finite_number
 from cnnspec.training.badfiles import BAD_FILES
@@ -880,6 +881,8 @@ def write_report(
     from cnnspec.reporting.run import test_split
 
     run_dir = Path(run_dir)
+    refuse_unreadable(run_dir, "a run folder")
+    refuse_unreadable(run_dir / "lock.json", "a run folder")
     if not run_dir.is_dir():
         raise UsageError(f"expected a run folder; {run_dir} does not exist or is not a folder")
     if not (run_dir / "lock.json").is_file():

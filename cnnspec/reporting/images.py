@@ -28,6 +28,7 @@ import numpy as np
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import read_head
+from cnnspec.reporting.paths import is_dir, refuse_unreadable
 
 MAX_ARRAY_BYTES = 1 << 30
 #: How much of a PNG :func:`png_text` reads: its text entries come before the pixels (IDAT),
@@ -196,7 +197,7 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     files: list[Path] = []
     notes: list[str] = []
     for path in paths:
-        if not path.is_dir():
+        if not is_dir(path):
             files.append(path)  # (checked as a file: check_input_file)
             continue
         found: list[Path] = []
@@ -227,6 +228,7 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
 
 def check_input_file(path: Path) -> None:
     """A :class:`UsageError` unless ``path`` is an existing regular file (an image or .npy)."""
+    refuse_unreadable(path, "an image or .npy file")  # (not an internal error: a user's path)
     if not path.exists() and path.is_symlink():
         raise UsageError(
             f"expected an image or .npy file; {path} is a link that leads nowhere (broken or a loop)"

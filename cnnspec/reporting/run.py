@@ -37,6 +37,7 @@ from cnnspec.analysis.tasks import (
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
+from cnnspec.reporting.paths import exists, is_dir, is_file, refuse_unreadable
 from cnnspec.spec.sections import DATASETS
 from cnnspec.training.data import DATA_OPTION_FILE
 from cnnspec.training.modelfile import all_layers, check_model_file
@@ -342,25 +343,29 @@ def locate(
     :attr:`Run.missing_model` saying why there is no model.
     """
     target = Path(target)
-    if not target.exists():
+    expected = "a run folder or a .keras model"
+    refuse_unreadable(target, expected)  # (another user's folder, a name too long: not "no such file")
+    if is_dir(target):
+        refuse_unreadable(target / "lock.json", expected)
+    if not exists(target):
         raise UsageError(
             f"expected a run folder or a .keras model; {target} does not exist",
             "pass the folder `cnnspec train` wrote (runs/<name>-<time>) or its model.keras",
         )
-    if target.is_dir():
+    if is_dir(target):
         model_path = target / MODEL_FILE
-        if not model_path.is_file() and not (target / "lock.json").is_file():
+        if not is_file(model_path) and not is_file(target / "lock.json"):
             raise UsageError(
                 f"expected a cnnspec run folder (with {MODEL_FILE} and lock.json); {target} is not one",
                 "pass the folder `cnnspec train` wrote, or a .keras model file",
             )
-        if not model_path.is_file() and need_model:
+        if not is_file(model_path) and need_model:
             raise missing_model_error(target)
         run_dir: Path | None = target
     else:
         check_model_file(target)
         model_path = target
-        run_dir = target.parent if (target.parent / "lock.json").is_file() else None
+        run_dir = target.parent if is_file(target.parent / "lock.json") else None
     run = Run(model_path=model_path, run_dir=run_dir)
     if run_dir is not None:
         run.lock = read_lock(run_dir)
@@ -797,6 +802,7 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
     if text in NAMED_SOURCES:
         return text
     path = user_path(text)
+    refuse_unreadable(path, "--data to name a source, a file or a folder")
     if path.suffix.lower() == ".npz":
         if not path.is_file():
             raise UsageError(f"expected an .npz file for --data; {path} does not exist")

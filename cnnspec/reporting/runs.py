@@ -24,6 +24,7 @@ from typing import Any
 
 from cnnspec.errors import UsageError, printable
 from cnnspec.fileio import write_atomic
+from cnnspec.reporting.paths import exists, is_dir, is_file, refuse_unreadable
 
 #: How deep under FOLDER run folders are looked for (a search's trials are one level down).
 MAX_DEPTH = 3
@@ -42,7 +43,7 @@ _EXCERPT.maxlevel, _EXCERPT.maxstring, _EXCERPT.maxother = 2, 36, 36
 def _json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The JSON object in ``path`` and ``None``, or ``None`` and what is wrong with the file
     (``None, None``: there is no such file)."""
-    if not path.is_file():
+    if not is_file(path):
         return None, None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
@@ -124,30 +125,40 @@ def large_numbers(document: Any, limit: int = 5) -> list[str]:
 
 
 def is_run(folder: Path) -> bool:
-    return (folder / "lock.json").is_file()
+    """Whether ``folder`` is a run folder (holds lock.json); ``False`` where the OS won't say
+    (a folder of another user's, a name too long: :func:`cnnspec.fileio.is_file`)."""
+    return is_file(folder / "lock.json")
 
 
 def _subfolders(here: Path, dangling: list[tuple[Path, str]] | None = None) -> list[Path]:
     """The folders in ``here``, links to folders included (a run folder kept elsewhere and
     linked in was skipped without a word); a dangling link is no folder, and goes into
-    ``dangling`` with where it leads. Links cannot make the search endless: it goes
-    :data:`MAX_DEPTH` levels deep at most, and :func:`_walk_runs` visits each real folder once,
-    the tree's own folders before the links (a run both in the tree and linked to from it is
-    listed under its own name)."""
+    ``dangling`` with why it is skipped (where it leads), and so does a folder that can't be
+    read (another user's: the listing ended in an internal error). Links cannot make the
+    search endless: it goes :data:`MAX_DEPTH` levels deep at most, and :func:`_walk_runs`
+    visits each real folder once, the tree's own folders before the links (a run both in the
+    tree and linked to from it is listed under its own name)."""
     try:
         entries = list(here.iterdir())
-    except OSError:
+    except OSError as exc:
+        if dangling is not None and not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            dangling.append((here, f"can't be read ({exc.strerror or exc}): not searched"))
         return []
     if dangling is not None:
-        dangling += sorted((p, os.readlink(p)) for p in entries if p.is_symlink() and not p.exists())
-    return sorted((p for p in entries if p.is_dir()), key=lambda p: (p.is_symlink(), p.name))
+        dangling += sorted(
+            (p, f"leads to {os.readlink(p)}, which is gone: not listed")
+            for p in entries
+            if p.is_symlink() and not exists(p)
+        )
+    return sorted((p for p in entries if is_dir(p)), key=lambda p: (p.is_symlink(), p.name))
 
 
 def find_runs(folder: Path, dangling: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Every run folder at or under ``folder`` (to :data:`MAX_DEPTH`), oldest first.
     ``dangling``: gets each link met on the way that leads nowhere (a run folder moved or
-    deleted since it was linked in), with where it leads."""
-    if not folder.is_dir():
+    deleted since it was linked in), or a folder that can't be read, with why it is skipped."""
+    refuse_unreadable(folder, "a folder of runs")
+    if not is_dir(folder):
         raise UsageError(
             f"expected a folder of runs; {folder} is not a folder", "train a spec first: cnnspec train"
         )
@@ -481,6 +492,7 @@ def history_problems(history: dict[str, Any]) -> list[str]:
 
 
 def _require_run(path: Path) -> None:
+    refuse_unreadable(path / "lock.json", "a run folder (with lock.json)")
     if not is_run(path):
         raise UsageError(
             f"expected a run folder (with lock.json); {path} is not one",

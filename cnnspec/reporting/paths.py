@@ -1,0 +1,79 @@
+"""Questions about a user's path that answer, not raise, where the OS won't say.
+
+Python 3.11's ``Path.is_file``/``is_dir``/``exists`` raise ``PermissionError`` (a folder of
+another user's on the way) and ``OSError(ENAMETOOLONG)`` (a name longer than the file system
+allows) instead of answering ``False``; a command given such a path ended in "internal error
+… please report it", exit 3. These answer ``False`` there, and :func:`refuse_unreadable` says
+why, as a usage error (exit 2), where a command needs the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from cnnspec.errors import UsageError
+
+#: The errors ``Path.exists`` reads as "nothing there" (a link loop included): no refusal.
+_NOTHING_THERE = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def is_file(path: str | Path) -> bool:
+    """``Path.is_file``, ``False`` where the OS won't say (:func:`unreadable` says why)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        return False
+
+
+def is_dir(path: str | Path) -> bool:
+    """``Path.is_dir``, ``False`` where the OS won't say (:func:`unreadable` says why)."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: str | Path) -> bool:
+    """``Path.exists``, ``False`` where the OS won't say (:func:`unreadable` says why)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def unreadable(path: str | Path) -> str | None:
+    """Why the OS won't say what is at ``path`` (``Permission denied``, ``File name too
+    long``), or ``None`` where it says, whether or not anything is there. A link loop is
+    nothing there, as ``Path.exists`` has it (each command says what it makes of a link that
+    leads nowhere)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return None if exc.errno in _NOTHING_THERE else (exc.strerror or str(exc))
+    except ValueError:
+        return "the name holds a NUL character"
+    return None
+
+
+def refuse_unreadable(path: str | Path, expected: str, hint: str | None = None) -> None:
+    """Raise :class:`~cnnspec.errors.UsageError` (exit 2) where the OS won't say what is at
+    ``path`` (:func:`unreadable`): ``expected {expected}; cannot read {path}: {reason}``,
+    where ``expected`` names the argument or option and what it should name."""
+    reason = unreadable(path)
+    if reason is not None:
+        raise UsageError(
+            f"expected {expected}; cannot read {shown(Path(path))}: {reason}",
+            hint or "choose a path you may read (with names the file system allows)",
+        )
+
+
+def shown(path: Path) -> str:
+    """``path`` as a message shows it: each name longer than 40 characters clipped to its start
+    and end (a 300-character name filled the terminal)."""
+    return str(Path(*(_clipped(part) for part in path.parts))) if path.parts else str(path)
+
+
+def _clipped(name: str) -> str:
+    return name if len(name) <= 40 else f"{name[:24]}…{name[-12:]}"

@@ -1,0 +1,188 @@
+"""A user's path the OS won't look into — a folder of another user's, a name longer than the file
+system allows — is a usage error naming the argument or option (exit 2), never "internal error …
+please report it" (Python 3.11's ``Path.is_file``/``is_dir``/``exists`` raise there instead of
+answering ``False``); ``runs`` lists the rest of a tree and notes the folder it could not read;
+and a path error of ``visualize`` is no longer said as "cannot write to standard output".
+
+TF-free: run folders written by hand (tests/test_damaged_runs.py). The tests run as root in CI,
+where no permission is denied: a folder of another user's is simulated by making ``os.stat``
+and ``os.listdir`` refuse what lies in it, as the OS refuses a 700 folder to other users.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from rich.console import Console
+
+from cnnspec.cli.common import raised_writing_stdout
+from cnnspec.reporting.paths import exists, is_dir, is_file, unreadable
+from tests.test_damaged_runs import make_run
+from tests.test_report_support import flat, invoke
+
+LONG = "a" * 300  # longer than NAME_MAX (255 bytes): ENAMETOOLONG, for root too
+SHOWN = "a" * 24 + "…" + "a" * 12  # how a message shows it
+TOO_LONG = "File name too long"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["report", LONG], "expected RUN_DIR to name a run folder"),
+        (["runs", LONG], "expected a folder of runs"),
+        (["benchmark", LONG], "expected a run folder or a .keras model"),
+        (["visualize", LONG, "history"], "expected a run folder or a .keras model"),
+    ],
+    ids=["report", "runs", "benchmark", "visualize"],
+)
+def test_a_name_too_long_is_a_usage_error_naming_what_was_expected(tmp_path, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert f"error: {expected}; cannot read {SHOWN}: {TOO_LONG}" in flat(result)
+    assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["report", "RUN", "-o", f"{LONG}/x.html"], "expected --out to name folders of at most"),
+        (["visualize", "RUN", "history", "-o", f"{LONG}/x.png"], "expected --out to name folders of at most"),
+        (["visualize", "RUN", "history", "-o", f"{LONG}/"], "expected --out to name folders of at most"),
+        (["visualize", "RUN", "history", "-o", f"{LONG}.png"], "expected --out to name a file of at most"),
+        (
+            ["visualize", "RUN", "gradcam", "--image", f"{LONG}.png", "-o", "h/"],
+            f"expected --image to name an image or .npy file; cannot read {SHOWN[:-4]}.png: {TOO_LONG}",
+        ),
+        (
+            ["visualize", "RUN", "samples", "--data", LONG, "-o", "h/"],
+            f"expected --data to name a source, a file or a folder; cannot read {SHOWN}: {TOO_LONG}",
+        ),
+        (["evaluate", "RUN", "--out", f"{LONG}/"], "expected --out to name folders of at most"),
+        (
+            ["evaluate", "RUN", "--out", f"{LONG}.json"],
+            "expected --out to name a folder (for evaluation.json",
+        ),
+    ],
+    ids=[
+        "report-out",
+        "visualize-out-file-in",
+        "visualize-out-folder",
+        "visualize-out-name",
+        "image",
+        "data",
+        "evaluate-out",
+        "evaluate-out-file",
+    ],
+)
+def test_an_option_naming_a_path_too_long_is_refused_by_its_name(tmp_path, monkeypatch, args, expected):
+    """visualize said "cannot write to standard output: File name too long", exit 1, with a hint
+    to free space: the OSError of its --out check was blamed on the console it held."""
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "RUN")
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert f"error: {expected}" in flat(result)
+    assert "standard output" not in result.output and "internal error" not in result.output
+
+
+@pytest.fixture
+def private(tmp_path, monkeypatch) -> Path:
+    """``shared/`` with a run folder ``mine`` and a folder ``private`` of another user's (mode 700):
+    it can be seen, but not listed, and nothing in it can be looked at or made."""
+    make_run(tmp_path / "shared" / "mine")
+    make_run(tmp_path / "shared" / "private")
+    inside = str(tmp_path / "shared" / "private") + os.sep
+    real_stat, real_listdir, real_open = os.stat, os.listdir, os.open
+
+    def stat(path, *args, **kwargs):
+        if os.fspath(path).startswith(inside):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    def listdir(path="."):
+        if (os.fspath(path) + os.sep).startswith(inside):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_listdir(path)
+
+    def open_(path, *args, **kwargs):  # (tempfile's probe of a folder that takes a new file)
+        if os.fspath(path).startswith(inside):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "listdir", listdir)
+    return tmp_path / "shared" / "private"
+
+
+def test_runs_lists_what_it_can_read_and_notes_the_folder_it_cannot(private):
+    """`cnnspec runs shared`: internal error (PermissionError … private/lock.json), exit 3, the
+    whole listing lost."""
+    listed = invoke("runs", private.parent)
+    assert listed.exit_code == 0, listed.output
+    assert f"note: {private} can't be read (Permission denied): not searched" in flat(listed)
+    assert "│ mine" in listed.stdout and "private" not in listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["report", "{run}"], "expected RUN_DIR to name a run folder"),
+        (["visualize", "{run}", "history"], "expected a run folder or a .keras model"),
+        (["runs", "compare", "{mine}", "{run}"], "expected a run folder (with lock.json)"),
+    ],
+    ids=["report", "visualize", "runs-compare"],
+)
+def test_a_run_folder_of_another_user_is_a_usage_error(private, args, expected):
+    words = [a.format(run=private, mine=private.parent / "mine") for a in args]
+    result = invoke(*words)
+    assert result.exit_code == 2, result.output
+    assert f"error: {expected}; cannot read {private / 'lock.json'}: Permission denied" in flat(result)
+
+
+def test_report_out_in_a_folder_of_another_user_is_refused_as_out(private):
+    result = invoke("report", private.parent / "mine", "-o", private / "x.html")
+    assert result.exit_code == 2, result.output
+    assert (
+        f"error: expected --out to be writable; cannot create files in {private}: Permission denied"
+        in flat(result)
+    )
+
+
+def test_the_safe_questions_answer_false_and_unreadable_says_why(tmp_path):
+    long = tmp_path / LONG
+    assert (is_file(long), is_dir(long), exists(long)) == (False, False, False)
+    assert unreadable(long) == TOO_LONG
+    assert unreadable(tmp_path / "absent") is None and unreadable(tmp_path) is None
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert unreadable(tmp_path / "loop") is None  # (nothing there, as Path.exists has it)
+
+
+def test_an_os_error_blames_stdout_only_when_writing_stdout_raised_it(tmp_path, monkeypatch):
+    """A function that holds a console of stdout and fails on a path is no failed stdout."""
+
+    def looks_at_a_path() -> None:
+        console = Console(file=sys.stdout)  # noqa: F841  (held, as visualize holds its own)
+        (tmp_path / LONG).stat()
+
+    with pytest.raises(OSError) as raised:
+        looks_at_a_path()
+    assert not raised_writing_stdout(raised.value)
+
+    class Full:
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    with pytest.raises(OSError) as raised:
+        typer.echo("text")
+    assert raised_writing_stdout(raised.value)
