@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -1154,6 +1155,18 @@ def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
 STAND_IN_SOURCE = {"npz": "<the model's data>.npz"}
 
 
+def stand_in_name(name: str) -> str:
+    """The spec name of a model file's stand-in spec, from its file name: a valid identifier
+    (``[A-Za-z_][A-Za-z0-9_]*``) whatever the file is called. ``my-model.keras``,
+    ``1model.keras`` and ``modèle.keras`` were refused ("cannot tell the task of the model's
+    outputs without a spec (name: expected an identifier …)"): the clean-up kept ``-``, a
+    letter outside ASCII and a leading digit."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not re.search(r"[A-Za-z0-9]", cleaned):  # nothing of the name is left: a plain one
+        return "model"
+    return f"_{cleaned}" if cleaned[0].isdigit() else cleaned
+
+
 def _stand_in_text(
     name: str, sample: tuple[int, ...], outputs: list[ModelOutput], scales: bool, rebuild: bool = True
 ) -> str:
@@ -1224,7 +1237,7 @@ def _stand_in_text(
         training = dict(next(iter(losses.values())))
     document: dict[str, Any] = {
         "cnnspec": 1,
-        "name": "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model",
+        "name": stand_in_name(name),
         "input": {"shape": list(sample)},
         "model": model,
         "outputs": ids,
