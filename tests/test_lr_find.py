@@ -156,3 +156,26 @@ def test_the_command_sweeps_draws_and_keeps_nothing_else(tmp_path: Path):
     assert is_cnnspec_png(tmp_path / "lr.png")
     assert set(Path(tempfile.gettempdir()).glob("cnnspec-lr-find-*")) == before  # its run is gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lr.png", "s.yaml"]
+
+
+@pytest.mark.parametrize("where", ["history.png", "pictures/lr.png", "lr.png"])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_plot_in_a_run_folder_is_refused_and_the_run_keeps_its_picture(tmp_path: Path, where, force):
+    """`lr-find --plot RUN/history.png` replaced that run's own curves, exit 0 (cnnspec drew
+    them, so their mark let them be replaced): refused as visualize -o refuses another run's."""
+    from tests.test_damaged_runs import make_run
+
+    run = make_run(tmp_path / "run")
+    (run / "pictures").mkdir()
+    (run / "history.png").write_bytes(b"the run's own curves")
+    (tmp_path / "s.yaml").write_text(SPEC.replace("TRAINING", ""), "utf-8")
+    plot = run / where
+    args = ["lr-find", str(tmp_path / "s.yaml"), "--plot", str(plot), *(["--force"] if force else [])]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert (
+        f"error: expected --plot outside the folders of runs; {plot} is inside {run}, a run's folder, "
+        "where the picture would be read as that run's own" in " ".join(result.output.split())
+    )
+    assert (run / "history.png").read_bytes() == b"the run's own curves"
+    assert not (run / "lr.png").exists() and not (run / "pictures" / "lr.png").exists()

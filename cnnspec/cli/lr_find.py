@@ -10,6 +10,7 @@ smoothed loss falls fastest), the rate of the lowest loss and a tenth of it, and
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +85,7 @@ def lr_find(
         if plot.suffix.lower() != ".png":
             raise UsageError(f"expected --plot to end in .png; received {plot}")
         check_writable(plot, option="--plot", folder=False)
+        _refuse_run_folder(plot)  # --force or not: a run's own pictures are not ours to replace
         refuse_foreign(plot, "--plot", force, is_cnnspec_png)
     from cnnspec.training.lr_find import find_rate, rate_override, sweep_overrides, sweep_png
     from cnnspec.training.trainer import TrainingInterrupted
@@ -133,3 +135,21 @@ def lr_find(
 def _given(overrides: list[str] | None) -> list[str]:
     """The command line's own ``--set`` options, to repeat in the printed train command."""
     return [word for item in overrides or [] for word in ("--set", item)]
+
+
+def _refuse_run_folder(plot: Path) -> None:
+    """Refuse a ``--plot`` in a run folder, or inside one (exit 2, whatever ``--force`` says),
+    as ``visualize -o``, ``report -o`` and ``runs compare --png`` refuse another run's: a
+    sweep belongs to no run, and ``--plot RUN/history.png`` replaced that run's own curves
+    without a word (cnnspec drew them, so their mark let them be replaced). Links are
+    followed: the picture is where they lead."""
+    from cnnspec.cli.outputs import enclosing_run
+
+    holder = enclosing_run(Path(os.path.realpath(plot)).parent)
+    if holder is None:
+        return
+    raise UsageError(
+        f"expected --plot outside the folders of runs; {plot} is inside {holder}, a run's folder, "
+        "where the picture would be read as that run's own",
+        "choose another --plot (lr-find draws for no run)",
+    )
