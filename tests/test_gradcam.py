@@ -187,3 +187,36 @@ def test_a_nested_model_is_a_layer_whose_maps_are_its_call_output(tmp_path: Path
         result = CliRunner().invoke(app, [*args, "--layer", "maps"])
         assert result.exit_code == 2 and "Valid: body" in result.output
         assert "'maps' is a layer of the nested model 'body'" in " ".join(result.output.split())
+
+
+def test_sample_picks_the_image_of_an_npy_batch_and_is_refused_where_it_picks_none(tmp_path: Path) -> None:
+    """`gradcam --image two.npy --sample 1` drew the batch's first image, and --sample 5 (out of
+    range) or --sample 3 with a single image file were taken without a word."""
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    model("softmax").save(tmp_path / "m.keras")
+    np.save(tmp_path / "two.npy", np.concatenate([IMAGE, IMAGE * 0]))  # p = 50% for the blank one
+    np.save(tmp_path / "one.npy", IMAGE[0])
+
+    def draw(view: str, image: str, *extra: str) -> Any:
+        args = ["visualize", str(tmp_path / "m.keras"), view, "--image", str(tmp_path / image), *extra]
+        return CliRunner().invoke(app, [*args, "-o", str(tmp_path / f"{view}.png")], env={"COLUMNS": "400"})
+
+    first, second = draw("gradcam", "two.npy"), draw("gradcam", "two.npy", "--sample", "1")
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert "(p = 50.0%," not in first.output and "class 0 (p = 50.0%, predicted)" in second.output
+    for view in ("gradcam", "features"):
+        out_of_range = draw(view, "two.npy", "--sample", "5")
+        assert out_of_range.exit_code == 2, out_of_range.output
+        assert (
+            f"error: expected --sample between 0 and 1 (the images of {tmp_path / 'two.npy'}); received 5"
+            in " ".join(out_of_range.output.split())
+        )
+        single = draw(view, "one.npy", "--sample", "3")
+        assert single.exit_code == 2, single.output
+        assert (
+            f"error: --sample picks an image of an .npy batch given by --image; {tmp_path / 'one.npy'} "
+            "holds one image (received --sample 3)" in " ".join(single.output.split())
+        )

@@ -163,7 +163,12 @@ def visualize(
             "maps are weighed (default: the last with maps larger than one pixel)",
         ),
     ] = None,
-    sample: Annotated[int, typer.Option("--sample", help="features/gradcam: index of the test image")] = 0,
+    sample: Annotated[
+        int,
+        typer.Option(
+            "--sample", help="features/gradcam: index of the test image (with an .npy --image: of its images)"
+        ),
+    ] = 0,
     image: Annotated[
         Path | None,
         typer.Option(

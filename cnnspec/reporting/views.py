@@ -305,15 +305,16 @@ class Probe:
         return png, layer_name
 
     def one_image(self, sample: int, image: Path | None) -> tuple[np.ndarray, float | None, str]:
-        """The pixels of the file ``image`` (``--image``), else of test image ``sample``; the
-        factor that scales them as the model takes them; and a caption that names the image
-        (and a test image's true class)."""
+        """The pixels of the file ``image`` (``--image``; of an .npy batch, its image ``sample``),
+        else of test image ``sample``; the factor that scales them as the model takes them; and
+        a caption that names the image (and a test image's true class)."""
         if image is not None:
             from cnnspec.reporting.images import read_inputs
             from cnnspec.reporting.task_predict import file_factor
 
             samples = read_inputs([image], input_shape(self.model))
-            item, whole = samples[0], np.stack([s.pixels for s in samples])
+            _check_image_sample(image, sample, len(samples))
+            item, whole = samples[sample], np.stack([s.pixels for s in samples])
             # the depth of the whole file (a uint16 .npy: 1/65535), as predict decides it
             rescale = file_factor(
                 image.name, item.integer, whole, lambda i, p: file_rescale(self.run, self.model, i, p)
@@ -576,3 +577,19 @@ def _class_index(target: str, names: list[str]) -> int:
 def _names(names: list[str], *labels: np.ndarray) -> list[str]:
     top = max([len(names) - 1] + [int(np.max(lab)) for lab in labels if len(lab)])
     return names if top < len(names) else names + [str(i) for i in range(len(names), top + 1)]
+
+
+def _check_image_sample(image: Path, sample: int, count: int) -> None:
+    """Refuse a ``--sample`` that picks no image of the file ``image`` (``count`` images): of an
+    .npy batch it picks one (``--image x.npy --sample 1``), in range; a file of one image has no
+    other (the first of a batch was drawn whatever --sample said, one out of range too)."""
+    if count == 1 and sample != 0:
+        raise UsageError(
+            f"--sample picks an image of an .npy batch given by --image; {image} holds one image "
+            f"(received --sample {sample})",
+            "leave out --sample, or leave out --image to draw test image --sample",
+        )
+    if not 0 <= sample < count:
+        raise UsageError(
+            f"expected --sample between 0 and {count - 1} (the images of {image}); received {sample}"
+        )
