@@ -584,3 +584,29 @@ def test_compare_counts_each_tensor_once_when_a_backbone_and_the_whole_model_loa
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)["starting_weights"]
     assert found["a"].endswith("(loaded 5 of 6)") and found["b"].endswith("(loaded 5 of 6)")
+
+
+def test_compare_without_png_shortens_a_default_name_too_long_and_shows_the_comparison(
+    runner, tmp_path, monkeypatch
+):
+    """Two run folders of 130-character names: the default compare-A-B.png (273 bytes) was
+    refused as a --png name too long, exit 2, and no comparison was shown. Each name is cut to
+    an equal share, and a hash of the whole name keeps pairs apart; a short pair keeps its name."""
+    import hashlib
+
+    a = make_run(tmp_path / ("a" * 130), lr=0.001, accuracy=0.9, created="2026-01-01T10:00:00+0000")
+    b = make_run(tmp_path / ("b" * 130), lr=0.01, accuracy=0.95, created="2026-01-02T10:00:00+0000")
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    result = runner.invoke(app, ["runs", "compare", str(a), str(b)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(f"compare-{a.name}-{b.name}.png".encode()).hexdigest()[:8]
+    share = (255 - len("..XXXXXXXX.tmp") - len(f"compare---{digest}.png")) // 2  # 111 bytes each
+    name = f"compare-{'a' * share}-{'b' * share}-{digest}.png"
+    assert [p.name for p in (tmp_path / "here").iterdir()] == [name]
+    assert "+0.0500" in flat(result.output) and f"learning curves: {name}" in flat(result.output)
+
+    short_a = make_run(tmp_path / "é-run", lr=0.001, accuracy=0.9, created="2026-01-01T10:00:00+0000")
+    result = runner.invoke(app, ["runs", "compare", str(short_a), str(b)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "here" / f"compare-é-run-{'b' * 130}.png").is_file()

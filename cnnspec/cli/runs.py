@@ -33,7 +33,10 @@ def runs(
         typer.Option(
             "--png",
             metavar="<path>",
-            help="compare: where the overlaid learning curves go (default compare-A-B.png)",
+            help=(
+                "compare: where the overlaid learning curves go (default compare-A-B.png; "
+                "long names shortened)"
+            ),
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="compare: replace an existing --png file")] = False,
@@ -239,10 +242,42 @@ def _test_line(data: dict[str, Any]) -> str:
     return f"the test images differ too ({', '.join(reasons)}), so the metrics are not of the same images"
 
 
+def default_png(a: Path, b: Path) -> Path:
+    """The picture ``runs compare A B`` draws without ``--png``: ``compare-A-B.png`` in the
+    current folder, of the run folders' names. Where that name is longer than the file system
+    takes (less the room of the temp folder it is written in first), each run's name is cut to
+    an equal share and a short hash of the whole name keeps pairs apart:
+    ``compare-A…-B…-HASH.png`` (two 130-character names were refused as a --png too long, and
+    no comparison was shown)."""
+    import hashlib
+
+    from cnnspec.fileio import TEMP_ROOM
+
+    names = (a.resolve().name, b.resolve().name)
+    whole = f"compare-{names[0]}-{names[1]}.png"
+    try:
+        room = os.pathconf(".", "PC_NAME_MAX") - len(TEMP_ROOM)
+    except (OSError, ValueError):  # no such setting here: the common limit
+        room = 255 - len(TEMP_ROOM)
+    if len(os.fsencode(whole)) <= room:
+        return Path(whole)
+    digest = hashlib.sha256(os.fsencode(whole)).hexdigest()[:8]
+    share = max(1, (room - len(f"compare---{digest}.png")) // 2)
+    cut = [_cut_to(name, share) for name in names]
+    return Path(f"compare-{cut[0]}-{cut[1]}-{digest}.png")
+
+
+def _cut_to(name: str, size: int) -> str:
+    """``name``'s start of at most ``size`` bytes (whole characters: no UTF-8 sequence cut)."""
+    while len(os.fsencode(name)) > size:
+        name = name[:-1]
+    return name
+
+
 def _compare(a: Path, b: Path, png: Path | None, format: str, force: bool) -> None:
     from cnnspec.reporting.runs import compare
 
-    target = png or Path(f"compare-{a.resolve().name}-{b.resolve().name}.png")
+    target = png or default_png(a, b)
     _check_target(target, (a, b), force)
     with owning_run(target.parent, target.parent):  # a picture written into a run folder: own it
         result = compare(a, b, target)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import UsageError, printable
+from cnnspec.errors import UsageError
 from cnnspec.fileio import write_atomic
 from cnnspec.reporting.paths import exists, is_dir, is_file, refuse_unreadable
 
@@ -836,14 +836,20 @@ def missing_curves(a: Path, b: Path) -> list[str]:
     ]
 
 
+#: The most characters of a run folder's name a compare figure shows (title, legend, notes).
+FIGURE_NAME_CHARS = 40
+
+
 def figure_label(name: str) -> str:
     """A run folder's name as a figure's text shows it: control characters escaped as the
     terminal shows them (``\\x1b``; matplotlib's "Glyph 27 (\\x1b) missing" warning printed the
     raw ESC on stderr), and every ``$`` a literal dollar (``a$\\frac$`` was read as mathtext,
-    and a name it could not parse ended ``runs compare`` with an internal error)."""
-    from cnnspec.training.plots import literal
+    and a name it could not parse ended ``runs compare`` with an internal error). A name longer
+    than :data:`FIGURE_NAME_CHARS` is cut with an ellipsis: two 130-character names made a
+    title wider than the figure ("Tight layout not applied")."""
+    from cnnspec.training.plots import cut_label, literal
 
-    return literal(printable(name))
+    return literal(cut_label(name, FIGURE_NAME_CHARS))
 
 
 def plot_curves(a: Path, b: Path, target: Path) -> Path:
