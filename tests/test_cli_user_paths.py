@@ -146,12 +146,25 @@ def test_a_run_folder_of_another_user_is_a_usage_error(private, args, expected):
     assert f"error: {expected}; cannot read {private / 'lock.json'}: Permission denied" in flat(result)
 
 
-def test_report_out_in_a_folder_of_another_user_is_refused_as_out(private):
-    result = invoke("report", private.parent / "mine", "-o", private / "x.html")
+@pytest.mark.parametrize(
+    ("args", "option", "folder"),
+    [
+        (["report", "{mine}", "-o", "{run}/x.html"], "--out", "{run}"),
+        (["visualize", "{mine}", "history", "-o", "{run}/x.png"], "--out", "{run}"),
+        (["visualize", "{mine}", "history", "-o", "{run}/sub"], "--out", "{run}"),
+        (["runs", "compare", "{mine}", "{mine}", "--png", "{run}/c.png"], "--png", "{run}"),
+    ],
+    ids=["report", "visualize-file", "visualize-folder", "runs-compare"],
+)
+def test_an_output_in_a_folder_of_another_user_is_refused_by_its_option(private, args, option, folder):
+    """`report RUN -o noacc/x.html`, `runs compare A B --png noacc/c.png`: internal error, exit 3;
+    `visualize RUN history -o noacc/x.png`: "cannot write to standard output", exit 1."""
+    words = [a.format(run=private, mine=private.parent / "mine") for a in args]
+    result = invoke(*words)
     assert result.exit_code == 2, result.output
-    assert (
-        f"error: expected --out to be writable; cannot create files in {private}: Permission denied"
-        in flat(result)
+    where = folder.format(run=private)
+    assert f"error: expected {option} to be writable; cannot create files in {where}: Permission denied" in (
+        flat(result)
     )
 
 
