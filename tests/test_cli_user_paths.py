@@ -199,3 +199,20 @@ def test_an_os_error_blames_stdout_only_when_writing_stdout_raised_it(tmp_path, 
     with pytest.raises(OSError) as raised:
         typer.echo("text")
     assert raised_writing_stdout(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"),
+    [
+        (f"{LONG}.keras", "expected -o to name a file of at most"),
+        (f"{LONG}/x.keras", "expected -o to name folders of at most 255 bytes"),
+    ],
+    ids=["name", "folder"],
+)
+def test_build_to_a_name_too_long_is_refused_as_o(tmp_path, monkeypatch, out, expected):
+    """`build SPEC -o NAME.keras` with a name too long: internal error (its is_dir check)."""
+    spec = Path(__file__).resolve().parents[1] / "specs" / "digits_cnn.yaml"
+    monkeypatch.chdir(tmp_path)
+    result = invoke("build", spec, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert f"error: {expected}" in flat(result)

@@ -286,9 +286,11 @@ def build(
     target = output_path or Path(f"{compiled.name}.keras")
     if target.suffix != ".keras":
         raise UsageError(f"expected an output path ending in .keras; received {target}")
-    if target.is_dir():
-        raise UsageError(f"{target} is a directory")
     from cnnspec.fileio import atomic_path, check_writable
+    from cnnspec.reporting.paths import is_dir
+
+    if is_dir(target):  # (safe: a name too long, a folder not ours, is said by check_writable)
+        raise UsageError(f"{target} is a directory")
 
     check_writable(target, option="-o", folder=False)  # before TensorFlow is imported
     from cnnspec.cli.outputs import refuse_foreign
