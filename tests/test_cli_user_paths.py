@@ -216,3 +216,11 @@ def test_build_to_a_name_too_long_is_refused_as_o(tmp_path, monkeypatch, out, ex
     result = invoke("build", spec, "-o", out)
     assert result.exit_code == 2, result.output
     assert f"error: {expected}" in flat(result)
+
+
+def test_validate_of_a_spec_name_too_long_says_it_cannot_read_it(tmp_path, monkeypatch):
+    """validate looked for a family file's variants with a bare is_file (exit 3, internal error)."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("validate", f"{LONG}.yaml")
+    assert result.exit_code == 1, result.output
+    assert "File name too long" in flat(result.output) and "internal error" not in result.output

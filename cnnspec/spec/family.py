@@ -19,7 +19,7 @@ def family_variants(file: Path, allow_outside: bool = False, reader: Reader | No
     ``reader`` may give the file's text instead of the disk (an editor's unsaved buffer)."""
     resolved = resolve_path(file)
     text = reader(resolved) if reader is not None and resolved is not None else None
-    if text is None and not file.is_file():  # (fam.yaml#name, a folder, a missing file)
+    if text is None and not _is_file(file):  # (fam.yaml#name, a folder, a missing file)
         return [file]
     try:
         own = load_text(text, display_name(file)) if text is not None else load_file(file)
@@ -75,3 +75,12 @@ def unsaid(
             said[key] = None
             fresh.append(diagnostic)
     return fresh
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, ``False`` where the OS will not say (a name too long, a folder that
+    may not be read): the file's own check then says why."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
