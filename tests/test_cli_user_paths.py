@@ -223,4 +223,4 @@ def test_validate_of_a_spec_name_too_long_says_it_cannot_read_it(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     result = invoke("validate", f"{LONG}.yaml")
     assert result.exit_code == 1, result.output
-    assert "File name too long" in flat(result.output) and "internal error" not in result.output
+    assert "File name too long" in flat(result) and "internal error" not in result.output
