@@ -77,8 +77,11 @@ def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[s
     undecorated functions, constants and data imports only (its model and training code are
     never called here)."""
     script = path.with_name("train_script.py")
-    compiled = compiled if compiled is not None else compile_spec(path)
-    tree = ast.parse(generate_code(compiled, script=True, output=script).text)
+    tree = ast.parse(
+        compiled_script(path)
+        if compiled is None
+        else generate_code(compiled, script=True, output=script).text
+    )
     kept = [
         node
         for node in tree.body
@@ -91,6 +94,31 @@ def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[s
     namespace: dict[str, Any] = {}
     exec(compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec"), namespace)
     return namespace
+
+
+#: The scripts generated so far, by the text and file name of a spec that reads no other spec
+#: file: its folder when generated, and the script's text.
+_SCRIPTS: dict[tuple[str, str], tuple[str, str]] = {}
+#: What makes a spec read other files that its text does not show.
+_READS_OTHER_SPECS = ("extends", "use:", "backbone", "weights")
+
+
+def compiled_script(path: Path) -> str:
+    """The training script generated from the spec ``path``. Generation reads the spec and the
+    spec files it names, never the data (codegen is TF-free and data-free), so the script of a
+    spec of the same text, in another test's folder, is the same but for that folder's name:
+    the hundreds of cases that write one spec beside data of different faults generate it once
+    per process (0.2 s each)."""
+    text = path.read_text(encoding="utf-8")
+    key = (text, path.name)
+    cacheable = not any(word in text for word in _READS_OTHER_SPECS)
+    if cacheable and key in _SCRIPTS:
+        folder, source = _SCRIPTS[key]
+        return source.replace(folder, str(path.parent))
+    source = generate_code(compile_spec(path), script=True, output=path.with_name("train_script.py")).text
+    if cacheable:
+        _SCRIPTS[key] = (str(path.parent), source)
+    return source
 
 
 def _literal_dict(value: ast.expr) -> bool:
