@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 optuna = pytest.importorskip("optuna")
+pytestmark = pytest.mark.slow  # every test trains (TensorFlow)
 
 SPEC = """\
 cnnspec: 1
