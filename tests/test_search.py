@@ -407,6 +407,7 @@ def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner,
     assert trials[1].params["vars.width"] == trials[0].params["vars.width"]
 
 
+@pytest.mark.slow  # (the retry trains)
 def test_a_trial_whose_worker_pid_was_reused_is_failed_and_retried(runner, write_spec, tmp_path):
     """A PID that runs again as another process (after a reboot, or PID 1 of a container
     started again) is no live worker: the process identity it recorded differs."""
