@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnspec.errors import Diagnostic, Note, SpecError, UsageError
-from cnnspec.spec.compose import Reader, load_spec, resolve_path
+from cnnspec.spec.compose import Reader, _is_file, load_spec, resolve_path
 from cnnspec.spec.loader import display_name, load_file, load_text
 from cnnspec.spec.resolve import IDENTIFIER
 
@@ -75,12 +75,3 @@ def unsaid(
             said[key] = None
             fresh.append(diagnostic)
     return fresh
-
-
-def _is_file(path: Path) -> bool:
-    """``path.is_file()``, ``False`` where the OS will not say (a name too long, a folder that
-    may not be read): the file's own check then says why."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
