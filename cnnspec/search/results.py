@@ -286,7 +286,9 @@ def write_summary(
     rows = trial_rows(study, out)
     best = best_row(rows, space.direction)
     files: dict[str, str] = {}
-    seed = study_seed(study, compiled)
+    from cnnspec.search.study import kept_seed
+
+    seed = kept_seed(study, compiled.doc)
     if best is not None:
         write_best(out / summary_name("best.yaml", tag), compiled, space, best, study.study_name)
         files["best"] = summary_name("best.yaml", tag)
@@ -313,17 +315,6 @@ def write_summary(
     write_atomic(out / files["json"], json.dumps(summary, indent=2, default=str) + "\n")
     write_html(out / files["html"], summary)
     return summary
-
-
-def study_seed(study: Any, compiled: Any) -> int | None:
-    """The study's training seed (:func:`cnnspec.search.study.study_seed`) when the spec sets
-    no ``training.seed``; else ``None``."""
-    from cnnspec.search.study import SEED_ATTR, spec_seeds
-
-    if spec_seeds(compiled.doc):
-        return None
-    seed = study.user_attrs.get(SEED_ATTR)
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, Any], study: str) -> None:

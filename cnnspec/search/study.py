@@ -699,6 +699,16 @@ def spec_seeds(doc: Any) -> bool:
     return isinstance(training, dict) and training.get("seed") is not None
 
 
+def kept_seed(study: Any, doc: Any) -> int | None:
+    """The study's training seed (:func:`study_seed`) that a trial of the spec ``doc`` trains
+    with and best.yaml writes; ``None`` when the spec sets its own ``training.seed`` (or the
+    study holds none: one started before, by a worker that fixes none)."""
+    if spec_seeds(doc):
+        return None
+    seed = study.user_attrs.get(SEED_ATTR)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def study_seed(study: Any, space: SearchSpace) -> int:
     """The training seed of every trial of a study whose spec sets no ``training.seed``: the
     one the study holds, else fixed now and kept in it (:data:`SEED_ATTR`): ``search.seed``

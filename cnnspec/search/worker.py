@@ -609,16 +609,6 @@ def storage_fault(out: Path, pid: Any, identity: Any) -> str | None:
     return None
 
 
-def trial_seed(doc: Any, study: Any) -> int | None:
-    """The study's training seed (:func:`studies.study_seed`) a trial of the spec ``doc``
-    trains with; ``None`` when the spec sets its own ``training.seed`` (or the study holds
-    none: one started before, by a worker that fixes none)."""
-    if studies.spec_seeds(doc):
-        return None
-    seed = study.user_attrs.get(studies.SEED_ATTR)
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
-
-
 def with_seed(doc: Any, seed: int) -> None:
     """Write ``training.seed: seed`` into the trial's document ``doc`` (a copy of its own)."""
     training = doc.data.get("training")
@@ -674,7 +664,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         return f"trial {number}: skipped ({taken} already exists; the next trial takes its values and number)"
     trial.set_user_attr("run_dir", folder.name)  # (only now: trial.json goes only where it made it)
     doc = apply_values(compiled.doc, space, values)
-    seed = trial_seed(compiled.doc, study)
+    seed = studies.kept_seed(study, compiled.doc)
     if seed is not None:
         with_seed(doc, seed)
         trial.set_user_attr("seed", seed)  # (best.yaml writes the best trial's own)
