@@ -492,7 +492,7 @@ def _scratch(
             owner[1](target)  # gone since the check: that, not "No such file or directory"
         if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
             raise UsageError(
-                f"expected a shorter path; {_clipped(str(target))} is too long to write "
+                f"expected a shorter path; {clipped_name(str(target))} is too long to write "
                 f"({exc.strerror or os.strerror(exc.errno)})",
                 "choose a shorter file name (or folder names)",
             ) from None
@@ -746,7 +746,7 @@ def refuse_long_names(
         if len(os.fsencode(part)) > name_max:
             raise UsageError(
                 f"expected {option} to name folders of at most {name_max} bytes; received one of "
-                f"{len(os.fsencode(part)):,} bytes ({_clipped(part)})",
+                f"{len(os.fsencode(part)):,} bytes ({clipped_name(part)})",
                 f"choose another {option} with shorter names",
             )
     if folder:
@@ -756,13 +756,13 @@ def refuse_long_names(
     if size > limit:
         raise UsageError(
             f"expected {option} to name a file of at most {limit} bytes; received a name of "
-            f"{size:,} bytes ({_clipped(path.name)})",
+            f"{size:,} bytes ({clipped_name(path.name)})",
             f"choose a shorter {option} name: this file system allows {name_max} bytes in a name, "
             f"and the file is written first into a folder .NAME.XXXXXXXX.tmp beside it",
         )
 
 
-def _clipped(name: str) -> str:
+def clipped_name(name: str) -> str:
     """A long name as a message shows it: its start and its end."""
     return name if len(name) <= 40 else f"{name[:24]}…{name[-12:]}"
 

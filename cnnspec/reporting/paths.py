@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from cnnspec.errors import UsageError
+from cnnspec.fileio import clipped_name
 
 #: The errors ``Path.exists`` reads as "nothing there" (a link loop included): no refusal.
 _NOTHING_THERE = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
@@ -72,8 +73,4 @@ def refuse_unreadable(path: str | Path, expected: str, hint: str | None = None) 
 def shown(path: Path) -> str:
     """``path`` as a message shows it: each name longer than 40 characters clipped to its start
     and end (a 300-character name filled the terminal)."""
-    return str(Path(*(_clipped(part) for part in path.parts))) if path.parts else str(path)
-
-
-def _clipped(name: str) -> str:
-    return name if len(name) <= 40 else f"{name[:24]}…{name[-12:]}"
+    return str(Path(*(clipped_name(part) for part in path.parts))) if path.parts else str(path)
