@@ -40,16 +40,18 @@ def _stack(items: list[Item], layer: str, around: tuple[Note, ...], doc: Any) ->
             site = item.path[:-1] if item.path and item.path[-1] == item.block else item.path
             inner = (call_note(item.block, site, item.loc), *around)
         elif isinstance(item, Backbone):
-            item_path = item.path[:-1]  # (…, "backbone"): the item is the mapping holding it
-            loc = doc.loc(item.path) if doc is not None else None
-            where = f" ({loc})" if loc else ""
-            note = Note(
-                f"in backbone {item.spec!r} at {format_path(item_path)}{where}", loc, format_path(item_path)
-            )
-            inner, inner_doc = (note, *around), item.doc or doc
+            inner, inner_doc = (backbone_note(item, doc), *around), item.doc or doc
         else:
             inner = around
         found = _stack(list(item.children()), layer, inner, inner_doc)
         if found is not None:
             return found
     return None
+
+
+def backbone_note(item: Backbone, doc: Any) -> Note:
+    """``in backbone 'zoo:resnet50' at model[0] (inner.yaml:5:15)``: where ``doc`` (the document
+    that writes it; ``None``: unlocated) has the backbone item ``item``."""
+    item_path = format_path(item.path[:-1])  # (…, "backbone"): the item is the mapping holding it
+    loc = doc.loc(item.path) if doc is not None else None
+    return Note(f"in backbone {item.spec!r} at {item_path}" + (f" ({loc})" if loc else ""), loc, item_path)

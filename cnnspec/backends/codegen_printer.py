@@ -2323,9 +2323,11 @@ class TreePrinter(CodeWriter):
 
     @staticmethod
     def item_note(item: Backbone, doc: Any) -> Note:
-        """``in backbone 'zoo:resnet50' at model[0] (inner.yaml:5:15)``: where ``doc`` writes ``item``."""
-        loc, where = doc.loc(item.path), format_path(item_path(item))
-        return Note(f"in backbone {item.spec!r} at {where}" + (f" ({loc})" if loc else ""), loc, where)
+        """``in backbone 'zoo:resnet50' at model[0] (inner.yaml:5:15)``: where ``doc`` writes
+        ``item``, as the notes of the checks on the resolved model say it."""
+        from cnnspec.analysis.calls import backbone_note
+
+        return backbone_note(item, doc)
 
     @staticmethod
     def nested_hint(item: Backbone) -> str:
