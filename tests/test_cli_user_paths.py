@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from cnnspec.cli.common import raised_writing_stdout
-from cnnspec.reporting.paths import exists, is_dir, is_file, unreadable
+from cnnspec.paths import exists, is_dir, is_file, unreadable
 from tests.test_damaged_runs import make_run
 from tests.test_report_support import flat, invoke
 

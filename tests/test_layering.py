@@ -1,6 +1,6 @@
 """Imports run one way: a module never imports from a layer above its own.
 
-errors/fileio → layers (registry) → ir → spec (front-end passes) → analysis → backends →
+errors/fileio/paths → layers (registry) → ir → spec (front-end passes) → analysis → backends →
 training → reporting/export → cli, with ``cnnspec.api`` (and the package root, which re-exports
 it) the facade on top. Every import counts: at module level, inside a function, and under
 ``if TYPE_CHECKING:`` (a type-only import still says the lower module knows the upper one, and
@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "cnnspec.errors",
         "cnnspec.fileio",
+        "cnnspec.paths",
         "cnnspec.machine",
         "cnnspec.resources",
         "cnnspec.version",

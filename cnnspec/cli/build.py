@@ -287,7 +287,7 @@ def build(
     if target.suffix != ".keras":
         raise UsageError(f"expected an output path ending in .keras; received {target}")
     from cnnspec.fileio import atomic_path, check_writable
-    from cnnspec.reporting.paths import is_dir
+    from cnnspec.paths import is_dir
 
     if is_dir(target):  # (safe: a name too long, a folder not ours, is said by check_writable)
         raise UsageError(f"{target} is a directory")

@@ -342,9 +342,9 @@ def evaluate(
     from cnnspec.errors import UsageError
     from cnnspec.export.runtimes import choose, open_session, served_file, serves_temperature
     from cnnspec.fileio import check_writable
+    from cnnspec.paths import exists
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
-    from cnnspec.reporting.paths import exists
     from cnnspec.reporting.run import check_data_known, locate
     from cnnspec.reporting.temperature import chosen as chosen_temperature
     from cnnspec.reporting.temperature import parse_option

@@ -55,7 +55,7 @@ def report(
     if page is not None:
         _refuse_other_run(page, run_dir)  # --force or not: another run's files are not ours to replace
     from cnnspec.fileio import check_writable
-    from cnnspec.reporting.paths import is_dir, refuse_unreadable
+    from cnnspec.paths import is_dir, refuse_unreadable
 
     # another user's folder, a name too long: said as such, not as an internal error
     refuse_unreadable(run_dir, "RUN_DIR to name a run folder")

@@ -66,7 +66,7 @@ def names_folder(out: Path) -> bool:
     """Whether ``--out`` names a folder: one that exists, or a new path without a suffix
     (``-o pictures/``: the command line's trailing slash is gone by the time Typer gives the
     path, and a picture's file name needs its suffix anyway)."""
-    from cnnspec.reporting.paths import exists, is_dir
+    from cnnspec.paths import exists, is_dir
 
     # (safe: a path the OS won't look into is then checked, and refused, as a file's)
     return is_dir(out) or (not exists(out) and out.suffix == "")
@@ -210,8 +210,8 @@ def visualize(
     An existing --out picture is replaced only when cnnspec drew it, or with --force."""
     from cnnspec.cli.outputs import refuse_foreign
     from cnnspec.fileio import check_writable, user_path, write_atomic
+    from cnnspec.paths import refuse_unreadable
     from cnnspec.reporting.images import is_cnnspec_png
-    from cnnspec.reporting.paths import refuse_unreadable
     from cnnspec.reporting.run import locate
 
     _refuse_other_views_options(

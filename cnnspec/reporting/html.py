@@ -24,7 +24,7 @@ import numpy as np
 from cnnspec.analysis.settings import rate_scale_text
 from cnnspec.errors import SpecError, UsageError, printable
 from cnnspec.fileio import read_head
-from cnnspec.reporting.paths import refuse_unreadable
+from cnnspec.paths import refuse_unreadable
 from cnnspec.reporting.run import MODEL_FILE, Run, locate
 from cnnspec.reporting.runs import finite_number
 from cnnspec.training.badfiles import BAD_FILES

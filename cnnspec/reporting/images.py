@@ -28,7 +28,7 @@ import numpy as np
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import read_head
-from cnnspec.reporting.paths import is_dir, refuse_unreadable
+from cnnspec.paths import is_dir, refuse_unreadable
 
 MAX_ARRAY_BYTES = 1 << 30
 #: How much of a PNG :func:`png_text` reads: its text entries come before the pixels (IDAT),

@@ -38,7 +38,7 @@ from cnnspec.analysis.tasks import (
 from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
-from cnnspec.reporting.paths import exists, is_dir, is_file, refuse_unreadable
+from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
 from cnnspec.spec.sections import DATASETS
 from cnnspec.training.data import DATA_OPTION_FILE
 from cnnspec.training.modelfile import all_layers, check_model_file
@@ -502,7 +502,7 @@ def trained_spec(run_dir: Path, lock: dict[str, Any]) -> Path | None:
     from cnnspec.spec.zoo import is_zoo_ref
 
     recorded = lock.get("spec_path")  # absolute, where lock.json records it
-    if isinstance(recorded, str) and recorded and _is_file(Path(recorded)):
+    if isinstance(recorded, str) and recorded and is_file(Path(recorded)):
         return Path(recorded)
     named = lock.get("spec_file")
     if not isinstance(named, str) or not named.strip() or named.startswith("<") or is_zoo_ref(named):
@@ -513,18 +513,11 @@ def trained_spec(run_dir: Path, lock: dict[str, Any]) -> Path | None:
     except (OSError, RuntimeError, ValueError):  # no home folder, a symlink loop, a NUL
         return None
     candidates = [folder / file for folder in folders] if folders else [file]
-    existing = [c for c in dict.fromkeys(candidates) if _is_file(c)]
+    existing = [c for c in dict.fromkeys(candidates) if is_file(c)]
     copy = _read(Path(run_dir) / "spec.yaml")
     same = [c for c in existing if copy is not None and _read(c) == copy]
     found = (same or existing or [None])[0]
     return found.resolve() if found is not None else None
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
 
 
 def _read(path: Path) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import write_atomic
-from cnnspec.reporting.paths import exists, is_dir, is_file, refuse_unreadable
+from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
 
 #: How deep under FOLDER run folders are looked for (a search's trials are one level down).
 MAX_DEPTH = 3

@@ -171,7 +171,8 @@ def _outside(resolver: Resolver, ref: str, resolved: Path, base: Path) -> str | 
 
 def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc | None:
     """The backbone's composed document (``None`` after a located error)."""
-    from cnnspec.spec.compose import _is_file, load_spec, path_refusal, resolve_path, unresolvable
+    from cnnspec.paths import is_file
+    from cnnspec.spec.compose import load_spec, path_refusal, resolve_path, unresolvable
     from cnnspec.spec.zoo import is_zoo_ref, split_variant
 
     if not isinstance(ref, str) or not ref.strip():
@@ -191,7 +192,7 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
         # the file that will be read. Checking the literal `link.yaml#v` (no such file, so no
         # symlink to follow) and then opening `link.yaml` would read through a link out.
         variant: str | None = None
-        if not _is_file(file):
+        if not is_file(file):
             stem, variant = split_variant(str(file))
             file = Path(stem) if variant is not None else file
         resolved = resolve_path(file)

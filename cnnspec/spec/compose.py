@@ -30,6 +30,7 @@ from cnnspec.errors import (
     format_path,
     include_notes,
 )
+from cnnspec.paths import is_dir, is_file
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, decode_source, display_name, load_file, load_text
 from cnnspec.spec.schema import validate_document
@@ -113,7 +114,7 @@ class _Composer:
                 )
             target = resolve_path(zoo_target)
         else:
-            if what == "extends" and not _is_file(base_dir / ref):
+            if what == "extends" and not is_file(base_dir / ref):
                 ref, variant = split_variant(ref)
             target = resolve_path(base_dir / ref)
         if target is None:
@@ -141,7 +142,7 @@ class _Composer:
                 f"expected at most {MAX_INCLUDE_DEPTH} nested includes", owner.loc(path), format_path(path)
             )
         if not self.exists(target):
-            folder = _is_dir(target)
+            folder = is_dir(target)
             raise SpecError.single(
                 f"expected a file; received the directory {_shown(ref)} (looked in {base_dir})"
                 if folder
@@ -220,7 +221,7 @@ class _Composer:
         missing file is among those the composition depends on: its creation changes the
         result (``cnnspec lsp`` re-checks the specs that name it)."""
         held = self.reader(path) if self.reader is not None else None
-        return held is not None or _is_file(path)
+        return held is not None or is_file(path)
 
     def from_package(self, path: Path) -> bool:
         """Whether ``path`` is a packaged zoo file read as packaged (no editor buffer for it)."""
@@ -331,26 +332,12 @@ def _zoo_root() -> Path | None:
     return resolve_path(zoo_dir())
 
 
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
 def _supplies(reader: Reader | None, path: Path) -> bool:
     """Whether ``reader`` has text for the file ``path`` names (``None``: no reader)."""
     if reader is None:
         return False
     resolved = resolve_path(path)
     return resolved is not None and reader(resolved) is not None
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
 
 
 def _shown(ref: str) -> str:
@@ -682,7 +669,7 @@ def load_spec(
     else:
         spec_path = Path(path)
         # (a name the reader supplies is a whole file's, `#` and all: an editor's unsaved buffer)
-        if not _is_file(spec_path) and not _supplies(reader, spec_path):
+        if not is_file(spec_path) and not _supplies(reader, spec_path):
             base, variant = split_variant(text)
             spec_path = Path(base) if variant is not None else spec_path
     refused = path_refusal(text)
@@ -694,7 +681,7 @@ def load_spec(
     composer = _Composer(resolved.parent, allow_outside, reader, defer=defer)
     supplied = reader is not None and reader(resolved) is not None
     try:
-        doc = composer.load(resolved if supplied or _is_file(resolved) else spec_path, variant=variant)
+        doc = composer.load(resolved if supplied or is_file(resolved) else spec_path, variant=variant)
     except SpecError as exc:
         raise composer.with_value_errors(exc) from None
     doc.includes = composer.includes

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnspec.errors import Diagnostic, Note, SpecError, UsageError
-from cnnspec.spec.compose import Reader, _is_file, load_spec, resolve_path
+from cnnspec.paths import is_file
+from cnnspec.spec.compose import Reader, load_spec, resolve_path
 from cnnspec.spec.loader import display_name, load_file, load_text
 from cnnspec.spec.resolve import IDENTIFIER
 
@@ -19,7 +20,7 @@ def family_variants(file: Path, allow_outside: bool = False, reader: Reader | No
     ``reader`` may give the file's text instead of the disk (an editor's unsaved buffer)."""
     resolved = resolve_path(file)
     text = reader(resolved) if reader is not None and resolved is not None else None
-    if text is None and not _is_file(file):  # (fam.yaml#name, a folder, a missing file)
+    if text is None and not is_file(file):  # (fam.yaml#name, a folder, a missing file)
         return [file]
     try:
         own = load_text(text, display_name(file)) if text is not None else load_file(file)

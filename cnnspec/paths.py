@@ -5,6 +5,9 @@ another user's on the way) and ``OSError(ENAMETOOLONG)`` (a name longer than the
 allows) instead of answering ``False``; a command given such a path ended in "internal error
 … please report it", exit 3. These answer ``False`` there, and :func:`refuse_unreadable` says
 why, as a usage error (exit 2), where a command needs the path.
+
+It sits at the bottom, beside :mod:`cnnspec.fileio`: the spec's includes and backbones (spec/)
+and the run-reading commands (reporting/) ask the same questions of the same paths.
 """
 
 from __future__ import annotations
