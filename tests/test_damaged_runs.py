@@ -342,6 +342,36 @@ def test_runs_written_by_this_or_an_older_cnnspec_are_not_refused(tmp_path, lock
     assert [row["status"] for row in json.loads(listed.stdout)] == ["finished"]
 
 
+@pytest.mark.parametrize("model", [True, False], ids=["corrupt", "missing"])
+def test_report_of_a_finished_run_whose_model_is_damaged_warns_on_stderr(tmp_path, model):
+    """The page is written with everything else the run holds (exit 0), and the damage the page
+    mentions is said on stderr too: before, only the page said it."""
+    run = make_run(tmp_path / "run", model=model)
+    result = invoke("report", run)
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").is_file()
+    warning = " ".join(result.stderr.split())
+    if model:
+        expected = (
+            "warning: the model could not be loaded, so the page has no sample predictions: expected a Keras "
+            f"model (a .keras zip archive); {run / 'model.keras'} is not one (corrupt or another format)"
+        )
+    else:
+        expected = (
+            f"warning: {run / 'model.keras'} is missing: the page has no sample predictions or feature maps"
+        )
+    assert warning == expected
+    assert result.stdout.startswith(f"wrote {run / 'report.html'}")
+
+
+def test_report_of_an_unfinished_run_without_a_model_gives_no_warning(tmp_path):
+    run = make_run(tmp_path / "run", model=False)
+    (run / "metrics.json").unlink()  # (training in progress, or stopped before its end)
+    result = invoke("report", run)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
 def test_plot_history_draws_columns_of_other_lengths_cut_to_the_epochs(tmp_path):
     from cnnspec.training.plots import plot_history
 

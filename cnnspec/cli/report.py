@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.cli.common import AllowOutsideOption, given_path, guarded, owning_run, path_option, stdout
+from cnnspec.cli.common import (
+    AllowOutsideOption,
+    given_path,
+    guarded,
+    owning_run,
+    path_option,
+    stderr,
+    stdout,
+)
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -73,7 +81,7 @@ def report(
     with outside_allowed(allow_outside):
         if page is None or page.parent.resolve().is_relative_to(run_dir.resolve()):
             with owning_run(run_dir, run_dir):  # into the run folder: it must be ours (busy: refused)
-                path = write_report(run_dir, out=page)
+                path = write_report(run_dir, out=page, on_problem=_warn)
         else:
             path = _report_elsewhere(run_dir, page)
     size = path.stat().st_size
@@ -132,6 +140,12 @@ def _report_elsewhere(run_dir: Path, out: Path) -> Path:
 
     try:
         with owning_run(run_dir, run_dir):  # (write_report takes no lock: only this one is busy)
-            return write_report(run_dir, out=out)
+            return write_report(run_dir, out=out, on_problem=_warn)
     except (RunFolderBusy, RunFolderUnwritable):  # (raised by the lock, before anything is drawn)
-        return write_report(run_dir, out=out, into_run=False)
+        return write_report(run_dir, out=out, into_run=False, on_problem=_warn)
+
+
+def _warn(problem: str) -> None:
+    """Say on stderr what the page can only mention (a damaged model.keras): the page is still
+    written, with everything else the run holds, and the command exits 0."""
+    stderr().print(f"[yellow]warning:[/yellow] {safe(problem)}", highlight=False, soft_wrap=True)

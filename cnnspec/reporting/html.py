@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -772,9 +773,17 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     return parts
 
 
-def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool = True) -> dict[str, Any]:
+def report_context(
+    run: Run,
+    model: Any = None,
+    test: Any = None,
+    into_run: bool = True,
+    on_problem: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Everything the template shows, from the run folder (and the model, when it loads).
-    ``into_run``: pictures that are missing may be drawn into the run folder (its owner)."""
+    ``into_run``: pictures that are missing may be drawn into the run folder (its owner).
+    ``on_problem`` is told of a finished run's damage the page can only mention (a model.keras
+    that is missing or will not load), so that ``cnnspec report`` says it where it is run too."""
     from cnnspec.reporting.views import Probe
     from cnnspec.training.modelfile import load_model
 
@@ -815,11 +824,15 @@ def report_context(run: Run, model: Any = None, test: Any = None, into_run: bool
     if model is None and not run.model_path.exists():  # nothing to load (an unfinished run)
         why = "model.keras is missing" if metrics else "the run has no model.keras yet (it has not finished)"
         notes.append(f"{why}, so there are no sample predictions or feature maps")
+        if metrics and on_problem is not None:  # (an unfinished run has none yet: no damage)
+            on_problem(f"{run.model_path} is missing: the page has no sample predictions or feature maps")
     elif model is None:
         try:
             model = load_model(run.model_path)
         except UsageError as exc:
             notes.append(f"the model could not be loaded, so there are no sample predictions: {exc}")
+            if on_problem is not None:
+                on_problem(f"the model could not be loaded, so the page has no sample predictions: {exc}")
     # the notes of the test results (e.g. a multilabel auc that counts labels as 0)
     parts = metrics["outputs"].values() if isinstance(metrics.get("outputs"), dict) else [metrics]
     notes += [str(note) for part in parts if isinstance(part, dict) for note in part.get("notes") or []]
@@ -867,13 +880,20 @@ def render(context: dict[str, Any]) -> str:
 
 
 def write_report(
-    run_dir: Path, *, model: Any = None, dataset: Any = None, out: Path | None = None, into_run: bool = True
+    run_dir: Path,
+    *,
+    model: Any = None,
+    dataset: Any = None,
+    out: Path | None = None,
+    into_run: bool = True,
+    on_problem: Callable[[str], None] | None = None,
 ) -> Path:
     """Write ``report.html`` for a run folder (atomically); returns its path.
 
     ``model`` and ``dataset`` (a :class:`cnnspec.training.data.Dataset`): what ``train`` has in
     memory already, to save loading them again. ``into_run``: whether the caller owns the run
-    folder, so that missing pictures (the learning curves) may be drawn into it. A damaged
+    folder, so that missing pictures (the learning curves) may be drawn into it. ``on_problem``:
+    told of damage the page can only mention (:func:`report_context`). A damaged
     lock.json or history.json is a :class:`UsageError` that names the file and the key
     (:func:`cnnspec.reporting.run.read_lock`, :func:`~cnnspec.reporting.run.read_history`).
     """
@@ -902,7 +922,7 @@ def write_report(
     test = None
     if model is not None and dataset is not None and run.compiled is not None and run.config is not None:
         test = test_split(run, model, dataset, run.compiled, run.config)
-    context = report_context(run, model, test, into_run)
+    context = report_context(run, model, test, into_run, on_problem)
     return write_atomic(out or run_dir / "report.html", render(context))
 
 
