@@ -114,3 +114,16 @@ def test_every_packaged_block_library_validates(library: Path):
     blocks = len(yaml.safe_load(library.read_text("utf-8"))["blocks"])
     counted = f"{blocks} block{'s' if blocks != 1 else ''}"
     assert validate(str(library)) == (0, f"ok {library}: block library — {counted}\n")
+
+
+def test_a_zoo_library_is_checked_by_its_zoo_name():
+    """`validate zoo:blocks/resnet` said "is a block library, not a model", exit 1, where the
+    file's own path got the library check; an unknown name is refused with the zoo's names."""
+    blocks = len(yaml.safe_load((zoo_dir() / "blocks" / "resnet.yaml").read_text("utf-8"))["blocks"])
+    assert validate("zoo:blocks/resnet") == (0, f"ok zoo:blocks/resnet: block library — {blocks} blocks\n")
+    code, output = validate("zoo:blocks/resnt")
+    assert code == 1
+    assert output.splitlines()[:2] == [
+        "error: no block library 'zoo:blocks/resnt' in the zoo",
+        "  hint: did you mean `zoo:blocks/resnet`?",
+    ]

@@ -84,14 +84,14 @@ def validate(
     """Validate spec files: schema, semantics and shapes, and that the weights files they start
     from are there. Exit 1 if any has an error.
 
-    A family file is checked in each variant; a block library (blocks, no model) on its own:
-    its blocks' kinds, parameter and argument names and written-out values.
+    A family file is checked in each variant; a block library (blocks, no model; or
+    zoo:blocks/NAME) on its own: its blocks' kinds, parameter and argument names and written-out values.
 
     --fix makes the quick fixes of the language server in the named files first (comments and
     layout kept), --diff shows them instead (exit 1 when there are any)."""
     from cnnspec.analysis.passes import checks_weights_on_disk, compile_spec
     from cnnspec.spec.family import family_variants, unsaid, variant_notes
-    from cnnspec.spec.library import is_library_file
+    from cnnspec.spec.library import library_file
 
     if fix or diff:
         if fix and diff:
@@ -103,8 +103,9 @@ def validate(
             raise typer.Exit(EXIT_SPEC if changed else 0)
 
     def check(file: Path) -> Checked:
-        if is_library_file(file):
-            return check_block_library(file, bool(set), allow_outside)
+        library = library_file(file)  # (a file of blocks, or a zoo library: zoo:blocks/resnet)
+        if library is not None:
+            return check_block_library(library, bool(set), allow_outside)
         try:
             # (the weights' files too: the check training makes before it writes anything)
             compiled = compile_spec(

@@ -20,6 +20,7 @@ from cnnspec.spec.compose import Reader, load_library
 from cnnspec.spec.dormant import check_dormant
 from cnnspec.spec.loader import SourceDoc, load_file
 from cnnspec.spec.resolve import Resolver
+from cnnspec.spec.zoo import is_zoo_ref, resolve_ref
 
 #: The top-level keys that make a file a spec rather than a library: a spec may take its model
 #: from the base it extends.
@@ -31,6 +32,21 @@ def is_library_keys(keys: Iterable[object]) -> bool:
     ``model`` nor ``extends`` (``cnnspec schema --library``'s file)."""
     found = set(keys)
     return "blocks" in found and not found & _SPEC_KEYS
+
+
+def library_file(path: Path) -> Path | None:
+    """The block library file ``path`` names for a check on its own: a zoo library
+    (``zoo:blocks/resnet``: the packaged file) or a local file that :func:`is_library_file`
+    takes for one; ``None`` for a spec, a zoo model or an unknown zoo name (whose check as a spec
+    says why)."""
+    text = str(path)
+    if is_zoo_ref(text):
+        try:
+            file, variant = resolve_ref(text)
+        except SpecError:
+            return None
+        return file if variant is None else None
+    return path if is_library_file(path) else None
 
 
 def is_library_file(path: Path) -> bool:
