@@ -58,6 +58,31 @@ data: {source: digits, classes: [5, 6, 7, 8, 9], per_class: 5}
 training: {epochs: 1}
 """
 
+# The same backbone with its weights one level down: `mid.yaml` starts from them, `nested` cuts
+# `mid.yaml` (whose backbone `body_inner` is base.yaml up to s2) and gives it none of its own.
+MID = """\
+cnnspec: 1
+name: mid
+input: {shape: [8, 8, 1]}
+model:
+  - backbone: {spec: base.yaml, until: s2, weights: {from: base.weights.h5, strict: true}}
+    id: inner
+  - conv2d: {filters: 6, kernel_size: 1}
+    id: neck
+"""
+NESTED = """\
+cnnspec: 1
+name: nested
+input: {shape: [8, 8, 1]}
+model:
+  - backbone: {spec: mid.yaml, until: neck}
+    id: body
+  - global_avg_pool2d
+  - dense: {units: 5, activation: softmax}
+data: {source: digits, classes: [5, 6, 7, 8, 9], per_class: 5}
+training: {epochs: 1}
+"""
+
 BACKBONE_LAYERS = (
     "body_stem",
     "body_s1_c",
@@ -72,12 +97,28 @@ BACKBONE_LAYERS = (
 def _generated(runner, spec: Path, script: Path) -> str:
     result = runner.invoke(app, ["codegen", str(spec), "--script", "-o", str(script)])
     assert result.exit_code == 0, result.output
+    # (a model module says it does not load a backbone's weights; a script loads them)
+    assert "does not load" not in result.output, result.output
     return script.read_text(encoding="utf-8")
 
 
-def test_the_script_loads_a_backbone_into_its_listed_layers(write_spec, runner, tmp_path):
+#: The model's spec; its backbone's layer names (the source loads into these only); its scope.
+CASES = {
+    "backbone": (TOP, BACKBONE_LAYERS, "body"),
+    "nested": (
+        NESTED,
+        tuple(name.replace("body_", "body_inner_", 1) for name in BACKBONE_LAYERS),
+        "body_inner",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_script_loads_a_backbone_into_its_listed_layers(case, write_spec, runner, tmp_path):
+    spec_text, layer_names, scope = CASES[case]
     write_spec(BASE, "base.yaml")
-    text = _generated(runner, write_spec(TOP), tmp_path / "train.py")
+    write_spec(MID, "mid.yaml")
+    text = _generated(runner, write_spec(spec_text), tmp_path / "train.py")
     (function,) = [
         node
         for node in ast.parse(text).body
@@ -85,8 +126,8 @@ def test_the_script_loads_a_backbone_into_its_listed_layers(write_spec, runner, 
     ]
     assigned, loaded = function.body[1:]  # after the docstring
     assert isinstance(assigned, ast.Assign) and ast.unparse(assigned.targets[0]) == "layers"
-    assert ast.literal_eval(assigned.value) == BACKBONE_LAYERS  # body_out is not one of them
-    assert ast.unparse(loaded).startswith("load_by_name(model, 'body', ")
+    assert ast.literal_eval(assigned.value) == layer_names  # body_out is not one of them
+    assert ast.unparse(loaded).startswith(f"load_by_name(model, '{scope}', ")
     assert ast.unparse(loaded).endswith("strict=True, layers=layers)")
     assert "startswith" not in text.split("def layers_with_weights", 1)[1].split("\ndef ", 1)[0]
 
@@ -101,16 +142,20 @@ def _save_base_weights(write_spec, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_the_script_loads_what_build_loads_into_a_backbone(write_spec, runner, tmp_path, capsys):
+@pytest.mark.parametrize("case", CASES)
+def test_the_script_loads_what_build_loads_into_a_backbone(case, write_spec, runner, tmp_path, capsys):
     """The script strict-loads the 14 tensors of the backbone, as build does, and stops neither
-    on nor at the head `body_out` (whose name only starts like the backbone's layers)."""
+    on nor at the head `body_out` (whose name only starts like the backbone's layers); a
+    backbone's own backbone (`nested`) gets its weights in the script too."""
     from cnnspec.training.transfer import plan_for_spec
 
+    spec_text, _, scope = CASES[case]
     source = _save_base_weights(write_spec, tmp_path)
-    spec = write_spec(TOP)
+    write_spec(MID, "mid.yaml")
+    spec = write_spec(spec_text)
     built = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "top.keras")])
     assert built.exit_code == 0, built.output
-    assert "loaded 14 of 14 weight tensors into body" in built.output
+    assert f"loaded 14 of 14 weight tensors into {scope} from" in built.output
     script = tmp_path / "train.py"
     _generated(runner, spec, script)
     loader = importlib.util.spec_from_file_location("generated_backbone_train", script)
@@ -121,7 +166,7 @@ def test_the_script_loads_what_build_loads_into_a_backbone(write_spec, runner, t
     module.load_starting_weights(model)  # a strict misfit would raise SystemExit
     assert f"loaded 14 of 14 weight tensors from {source}" in capsys.readouterr().out
     (plan,) = plan_for_spec(compile_spec(spec))
-    assert (plan.scope, plan.loaded, plan.total) == ("body", 14, 14)
+    assert (plan.scope, plan.loaded, plan.total) == (scope, 14, 14)
     for layer, index, array in plan.assign:
         np.testing.assert_array_equal(model.get_layer(layer).weights[index].numpy(), array)
 

@@ -2438,7 +2438,13 @@ class TreePrinter(CodeWriter):
             tree.name, tree.description, tree.input_name, tuple(tree.input_shape), nodes, tree.outputs
         )
         ir.tree = tree
-        sub = TreePrinter(CompiledSpec(element.doc, ir), reach=reach, float32_outputs=self.float32_outputs)
+        # (script: a training script loads an inner backbone's weights too, so no note says not)
+        sub = TreePrinter(
+            CompiledSpec(element.doc, ir),
+            script=self.script,
+            reach=reach,
+            float32_outputs=self.float32_outputs,
+        )
         if cuts:
             sub.cuts, sub.cut_label = cuts, str(element.until)
             # a call cut is written in place: its block's function is of its other calls only
