@@ -84,6 +84,12 @@ def search(
     A trial that cannot write its files (a full disk) stops the search with exit status 1;
     the same command again, once there is room, tries that trial again. A trial stopped by
     Ctrl-C or SIGTERM goes on from its last saved epoch when the same command runs again.
+    Every trial of a study trains at one seed (training.seed; without it, search.seed or one
+    drawn once and kept in the study), so all are scored on the same split and best.yaml
+    trains the best one again.
+    Refused before any trial: an in-memory SQLite --storage (its trials would be lost),
+    another search.sampler for a study that has trials, and a study of the same name kept in
+    another storage in the same OUT (its summaries would be replaced).
     """
     import math
     import time
