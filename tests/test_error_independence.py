@@ -323,3 +323,38 @@ def test_a_structural_error_past_the_error_limit_still_stops_before_the_resolver
     with pytest.raises(SpecError) as caught:
         compile_spec(spec)
     assert all(error.path.startswith("training.optimizer") for error in caught.value.errors)
+
+
+UNKNOWN_SECTIONS = """\
+cnnspec: 1
+name: t
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filtres: 4, kernel_size: 3}
+  - flatten
+  - dense: 10
+notes: a key nothing reads
+trainnig: {epochs: 2}
+"""
+
+
+def test_an_unknown_top_level_key_hides_no_layer_error(tmp_path):
+    """`notes:` (close to nothing) and `trainnig:` (close to a section the resolver does not
+    read) stopped every check after the schema's: the layers' mistakes came only once the keys
+    were fixed. The resolver reads neither, so both and the layer's error come in one run."""
+    errors = errors_of(write(tmp_path, UNKNOWN_SECTIONS))
+    assert [(e.path, e.message, e.hint) for e in errors] == [
+        ("model[0].conv2d.filtres", "unknown parameter 'filtres' for `conv2d`", "did you mean `filters`?"),
+        ("notes", "unknown key 'notes'", errors[1].hint),
+        ("trainnig", "unknown key 'trainnig'", "did you mean `training`?"),
+    ]
+    assert errors[1].hint.startswith("keys: cnnspec, name, ")
+
+
+@pytest.mark.parametrize("key", ["varz", "bloks", "augment", "modl"])
+def test_an_unknown_key_meant_for_a_section_the_resolver_reads_still_stops_there(tmp_path, key):
+    """Without the section it was meant for (vars, blocks, augmentation, model), the layers
+    would fail for its absence (an unknown var or kind): the schema's errors come alone."""
+    text = UNKNOWN_SECTIONS.replace("notes: a key nothing reads\ntrainnig: {epochs: 2}\n", f"{key}: {{}}\n")
+    errors = errors_of(write(tmp_path, text))
+    assert [e.path for e in errors] == [key]

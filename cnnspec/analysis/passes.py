@@ -25,11 +25,11 @@ from cnnspec.analysis import lint as lint_rules
 from cnnspec.analysis import report
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.input_size import explain_small_input
-from cnnspec.errors import Diagnostics, SpecError
+from cnnspec.errors import Diagnostic, Diagnostics, SpecError, closest
 from cnnspec.spec.compose import Reader, apply_overrides, load_spec
 from cnnspec.spec.loader import SourceDoc, load_text
 from cnnspec.spec.resolve import Resolver
-from cnnspec.spec.schema import validate_document
+from cnnspec.spec.schema import section_names, validate_document
 from cnnspec.spec.weights import WeightsSource
 
 DEFAULT_MAX_PARAMS = report.DEFAULT_MAX_PARAMS
@@ -112,11 +112,27 @@ def check_schema(doc: SourceDoc, context: Context) -> SourceDoc:
     # (full: errors past the limit were dropped unseen, a structural one maybe, `vars: x`,
     # which the resolver would read as checked)
     if context.diags.full or any(
-        not d.path.startswith(INDEPENDENT_SECTIONS + POISONED_BY_SCHEMA) and d.key() not in failed
+        not d.path.startswith(INDEPENDENT_SECTIONS + POISONED_BY_SCHEMA)
+        and d.key() not in failed
+        and not _unread_unknown_section(d, doc)
         for d in found
     ):
         context.diags.raise_if_errors()
     return doc
+
+
+def _unread_unknown_section(diagnostic: Diagnostic, doc: SourceDoc) -> bool:
+    """Whether ``diagnostic`` is an unknown top-level key the resolver would not have read had
+    it been spelt right: nothing close (``notes:``), or close to a section it does not read
+    (``trainig:``). It stopped the layers' checks, though the resolver reads no unknown key.
+    One meant for a section the resolver reads still stops them (``varz:``, ``bloks:``,
+    ``augment:``): without it, the layers would fail for its absence (an unknown var, kind)."""
+    if diagnostic.code != "unknown-key" or not isinstance(doc.data, dict):
+        return False
+    key = next((key for key in doc.data if isinstance(key, str) and key == diagnostic.path), None)
+    if key is None or key in section_names():  # (not a top-level key of this document)
+        return False
+    return closest(key, section_names()) in (None, *INDEPENDENT_SECTIONS)
 
 
 def resolve(doc: SourceDoc, context: Context) -> CompiledSpec:

@@ -434,6 +434,12 @@ def block_library_schema(*, layers: bool = True) -> dict[str, Any]:
 
 
 @functools.cache
+def section_names() -> tuple[str, ...]:
+    """The top-level keys a spec may have (``model``, ``training``, …), in the schema's order."""
+    return tuple(json_schema(layers=False)["properties"])
+
+
+@functools.cache
 def _validator(kind: str) -> Any:
     import jsonschema
 
