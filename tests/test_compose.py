@@ -237,6 +237,71 @@ def test_set_paths_the_spec_rejects_are_located_on_the_command_line(
     assert (error.path, error.message) == (path, f"{message} (in a --set option on the command line)")
 
 
+SHORTHANDS = """\
+cnnspec: 1
+name: short
+input: {shape: [8, 8, 3]}
+blocks:
+  head:
+    params: {units: {type: int, default: 2}}
+    layers: [dense: "${units}"]
+model: [conv2d: {filters: 4, kernel_size: 3}, batch_norm, max_pool2d: [2, 2], flatten, dense: 3, head]
+"""
+
+
+@pytest.mark.parametrize(
+    ("override", "index", "params"),
+    [
+        # a bare kind becomes its mapping; a shorthand value its kind's main parameter
+        ("model[1].batch_norm.momentum=0.5", 1, {"momentum": 0.5}),
+        ("model[4].dense.units=5", 4, {"units": 5}),
+        ("model[4].dense.activation=relu", 4, {"units": 3, "activation": "relu"}),
+        ("model[2].max_pool2d.strides=1", 2, {"pool_size": [2, 2], "strides": 1}),
+        # an item of the shorthand's own list is still set in it
+        ("model[2].max_pool2d[0]=1", 2, {"pool_size": [1, 2]}),
+    ],
+)
+def test_set_reaches_the_parameters_of_a_shorthand_item(tmp_path, override, index, params):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SHORTHANDS)
+    compiled = compile_spec(spec, [override])
+    node = compiled.ir.nodes[index]
+    assert {k: node.params[k] for k in params} == params
+
+
+def test_set_reaches_the_arguments_of_a_block_called_without_them(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SHORTHANDS)
+    compiled = compile_spec(spec, ["model[5].head.units=7"])
+    assert compiled.ir.nodes[-1].params["units"] == 7
+
+
+def test_an_error_in_a_shorthand_value_kept_beside_a_set_points_into_the_file(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SHORTHANDS.replace("dense: 3,", "dense: 0,"))
+    (error,) = errors_of(spec, ["model[4].dense.activation=relu"])
+    assert (error.loc.file, error.loc.line, error.loc.column) == (str(spec), 8, 95)
+    assert (error.path, error.message) == (
+        "model[4].dense.units",
+        "expected a positive integer; received integer 0",
+    )
+
+
+def test_set_under_another_name_than_a_bare_item_s_shows_the_form_that_works(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SHORTHANDS)
+    (error,) = errors_of(spec, ["model[1].dense.units=5"])
+    assert (error.loc.file, error.loc.column, error.path) == ("<--set 1>", 10, "model[1].dense")
+    assert error.message == (
+        "expected a mapping at `model[1]` to set `dense` in; it is not one "
+        "(in a --set option on the command line)"
+    )
+    assert (
+        error.hint
+        == "`model[1]` is `batch_norm`: set its parameters with --set model[1].batch_norm.NAME=VALUE"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "overrides", "where"),
     [

@@ -30,6 +30,7 @@ from cnnspec.errors import (
     format_path,
     include_notes,
 )
+from cnnspec.layers.registry import REGISTRY
 from cnnspec.paths import is_dir, is_file
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, decode_source, display_name, load_file, load_text
@@ -605,14 +606,24 @@ def _apply_override(
                 diags.error(message, at(depth), path[: depth + 1], code="override")
                 return
         elif not isinstance(target, dict):
-            diags.error(
-                f"expected a mapping at `{format_path(path[:depth])}` to set `{key}` in; it is not one",
-                at(depth),
-                path[: depth + 1],
-                code="override",
-            )
-            return
-        elif key not in target and not last:
+            expanded = _expand_item(doc, path[:depth], key)
+            if expanded is None:
+                diags.error(
+                    f"expected a mapping at `{format_path(path[:depth])}` to set `{key}` in; it is not one",
+                    at(depth),
+                    path[: depth + 1],
+                    code="override",
+                    hint=_item_hint(doc, path[:depth], target),
+                )
+                return
+            target = expanded
+        if isinstance(key, int) or last:
+            pass
+        elif key in target:
+            if isinstance(path[depth + 1], str):
+                # `dense: 3` is `dense: {units: 3}`: a parameter under it is set in the long form
+                _expand_shorthand(doc, path[: depth + 1], target)
+        else:
             target[key] = [] if isinstance(path[depth + 1], int) else {}
             doc.locs[path[: depth + 1]] = doc.key_locs[path[: depth + 1]] = at(depth)
         if last:
@@ -628,6 +639,75 @@ def _apply_override(
     doc.locs[path] = Loc(file, 1, value_column)
     doc.key_locs[path] = at(len(path) - 1)
     drop_replaced(doc, path)
+
+
+def _expand_item(doc: SourceDoc, path: SpecPath, key: str | int) -> dict[str, Any] | None:
+    """The layer item at ``path`` written as a bare name (``- batch_norm``, a block without
+    arguments) rewritten as the mapping ``{NAME: {}}`` when ``key`` is that name, so that
+    ``--set model[1].batch_norm.momentum=0.5`` sets a parameter in it; ``None`` where the value
+    at ``path`` is no such item."""
+    if not path or not isinstance(path[-1], int):
+        return None
+    parent = _value_at(doc.data, path[:-1])
+    if not isinstance(parent, list) or not isinstance(key, str) or parent[path[-1]] != key:
+        return None
+    if key not in REGISTRY and key not in _blocks_of(doc):
+        return None
+    expanded: dict[str, Any] = {key: {}}
+    parent[path[-1]] = expanded
+    loc = doc.loc(path)
+    if loc is not None:  # (the name as written is where the item's errors point)
+        doc.locs[(*path, key)] = doc.key_locs[(*path, key)] = loc
+    return expanded
+
+
+def _expand_shorthand(doc: SourceDoc, path: SpecPath, item: dict[str, Any]) -> None:
+    """Rewrite the layer kind at ``path`` (the kind's key in a layer item) written in its
+    shorthand (``dense: 3``, ``batch_norm:`` with no value) as a parameter mapping
+    (``dense: {units: 3}``), the kind's main parameter holding the shorthand's value; left as
+    it is where the kind has no shorthand or the value is a mapping already."""
+    name = path[-1]
+    in_item = len(path) > 1 and isinstance(path[-2], int)
+    kind = REGISTRY.get(name) if isinstance(name, str) and in_item else None
+    value = item[name]
+    if kind is None or isinstance(value, dict):
+        return
+    if value is None:
+        item[name] = {}
+    elif kind.main is not None:
+        item[name] = {kind.main: value}
+        main = (*path, kind.main)
+        n = len(path)
+        for table in (doc.locs, doc.key_locs):
+            # the shorthand's value (and its items) keep their locations under the main parameter
+            for old in [p for p in table if p[:n] == path and len(p) > n]:
+                table[(*main, *old[n:])] = table.pop(old)
+        loc = doc.loc(path)
+        if loc is not None:
+            doc.locs[main] = doc.key_locs[main] = loc
+
+
+def _item_hint(doc: SourceDoc, path: SpecPath, value: Any) -> str | None:
+    """How to reach a parameter of the layer item ``value`` at ``path`` that --set could not
+    expand (a name other than the one written): the form that works, or ``None``."""
+    if not path or not isinstance(path[-1], int):
+        return None
+    if isinstance(value, str) and (value in REGISTRY or value in _blocks_of(doc)):
+        where = format_path(path)
+        return f"`{where}` is `{value}`: set its parameters with --set {where}.{value}.NAME=VALUE"
+    return None
+
+
+def _value_at(data: Any, path: SpecPath) -> Any:
+    """The value at ``path`` in ``data`` (``None`` where the path leads nowhere)."""
+    for part in path:
+        found = (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        )
+        if not found:
+            return None
+        data = data[part]
+    return data
 
 
 def load_library(path: Path, *, allow_outside: bool = False, reader: Reader | None = None) -> SourceDoc:
