@@ -92,6 +92,40 @@ def test_the_editor_schema_marks_what_cnnspec_marks(item, accepted, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # docs/graphs.md: "A default may also fill a required parameter"
+        "defaults:\n  conv2d: {kernel_size: 3}\nmodel:\n  - conv2d: {filters: 4}\n  - flatten\n",
+        "defaults:\n  conv2d: {filters: 4, kernel_size: 3}\nmodel:\n  - conv2d:\n  - conv2d\n  - flatten\n",
+        # a block's defaults fill its own layers' parameters
+        "blocks:\n  stem:\n    defaults: {conv2d: {kernel_size: 3}}\n"
+        "    layers: [conv2d: {filters: 4}]\nmodel: [stem, flatten]\n",
+    ],
+    ids=["spec", "every-parameter", "block"],
+)
+def test_the_editor_schema_accepts_a_required_parameter_that_defaults_fill(text):
+    from cnnspec.api import compile_text
+    from cnnspec.spec.loader import load_text
+
+    text = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\n" + text
+    errors = list(jsonschema.Draft202012Validator(committed()).iter_errors(load_text(text).data))
+    assert not errors, [e.message for e in errors]
+    compile_text(text)
+
+
+def test_a_required_parameter_nothing_fills_is_still_reported_by_validate():
+    from cnnspec.api import compile_text
+    from cnnspec.errors import SpecError
+
+    text = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nmodel:\n  - conv2d: {filters: 4}\n  - flatten\n"
+    with pytest.raises(SpecError) as caught:
+        compile_text(text)
+    (error,) = caught.value.errors
+    assert (error.loc.line, error.loc.column, error.path) == (5, 13, "model[0].conv2d")
+    assert error.message == "missing required parameter `kernel_size` for `conv2d`"
+
+
+@pytest.mark.parametrize(
     "name",
     ["unknown_param", "zero_filters", "activation_typo", "training_typo", "wrong_version", "empty_model"],
 )

@@ -74,19 +74,18 @@ EXPRESSION_DEF: dict[str, Any] = {
 
 
 def kind_schema(kind: LayerKind) -> dict[str, Any]:
-    """Schema of one kind's value: null, its main parameter alone, or a parameter mapping."""
+    """Schema of one kind's value: null, its main parameter alone, or a parameter mapping.
+
+    A parameter the kind requires is not required here: ``defaults:`` (the spec's, a block's,
+    or a base's that this file ``extends``) may fill it, which a schema of the item alone cannot
+    see. The resolver reports one that nothing fills, with the defaults in view."""
     properties = {p.name: p.json_schema() for p in kind.params}
     mapping: dict[str, Any] = {
         "type": "object",
         "properties": properties,
         "additionalProperties": False,
     }
-    required = [p.name for p in kind.params if p.required]
-    if required:
-        mapping["required"] = required
-    alternatives: list[dict[str, Any]] = [mapping]
-    if not required:
-        alternatives.insert(0, {"type": "null"})
+    alternatives: list[dict[str, Any]] = [{"type": "null"}, mapping]
     if kind.main is not None:
         alternatives.append(kind.param_index[kind.main].json_schema())
     return {"description": kind.doc, "anyOf": alternatives}
