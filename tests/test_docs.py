@@ -82,3 +82,41 @@ def test_zoo_page_lists_every_variant():
     text = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
     for name, variant in variants().items():
         assert f"| `zoo:{name}` | {variant.family} | `{variant.keras_name}` |" in text
+
+
+#: The input shape of each rank (without the batch axis) an example is tried on: wide enough for
+#: every kind's example at its defaults (group_norm's 32 groups need 32 channels).
+_EXAMPLE_INPUTS = {1: [16], 2: [16, 32], 3: [16, 16, 32], 4: [4, 16, 16, 32]}
+
+
+def _reference_example(name: str) -> object:
+    """The one layer item of the example of ``name`` in the committed docs/reference.md."""
+    text = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    section = text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (item,) = load_text(f"model:\n  {example}").data["model"]
+    return item
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_reference_example_validates(name):
+    """The example of every kind in docs/reference.md compiles where such a kind goes: an
+    augmentation in `augmentation:` (on RGB images), a merge over two layers, any other in
+    `model` on an input of a rank it takes."""
+    from cnnspec.api import compile_text
+
+    kind = REGISTRY[name]
+    item = _reference_example(name)
+    shape = _EXAMPLE_INPUTS[(kind.ranks or (3,))[0]]
+    spec: dict = {"cnnspec": 1, "name": "example", "input": {"shape": shape}}
+    if kind.augmentation:
+        spec["input"] = {"shape": [16, 16, 3]}
+        spec["augmentation"] = [item]
+        spec["model"] = ["flatten"]
+    elif kind.arity == "many":
+        item = {name: None} if isinstance(item, str) else dict(item)
+        branches = [{"dense": 4, "id": "a"}, {"dense": 4, "id": "b", "inputs": "input"}]
+        spec["model"] = [*branches, {**item, "inputs": ["a", "b"]}]
+    else:
+        spec["model"] = [item]
+    compile_text(json.dumps(spec))  # (JSON is YAML)

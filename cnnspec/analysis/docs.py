@@ -63,8 +63,12 @@ def example_value(param: Param) -> Any:
 
 
 def example_item(kind: LayerKind) -> str:
-    """A layer item of ``kind`` with a value for each required parameter."""
+    """A layer item of ``kind`` with a value for each required parameter, and for the first of
+    the parameters it needs one of (its ``one_of``: a bare random_color_jitter changes nothing
+    and is refused)."""
     required = [p for p in kind.params if p.required]
+    if kind.one_of and not any(p.name in kind.one_of for p in required):
+        required.append(kind.param_index[kind.one_of[0]])
     if not required:
         return f"- {kind.name}"
     if len(required) == 1 and kind.main == required[0].name:

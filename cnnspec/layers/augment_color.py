@@ -69,9 +69,13 @@ def _saturation_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
 
+#: The factors of which random_color_jitter needs one (its ``one_of`` trait).
+_JITTER_FACTORS = ("brightness_factor", "contrast_factor", "saturation_factor", "hue_factor")
+
+
 def _color_jitter_shape(params: Params, inputs: list[Shape]) -> Shape:
     kind = "random_color_jitter"
-    factors = ("brightness_factor", "contrast_factor", "saturation_factor", "hue_factor")
+    factors = _JITTER_FACTORS
     if all(params.get(name) is None for name in factors):
         # Keras builds it and changes nothing: surely not what the spec meant
         raise ShapeError(
@@ -146,6 +150,7 @@ register(
             seed_param(),
         ),
         shape_rule=_color_jitter_shape,
+        one_of=_JITTER_FACTORS,
         # as random_saturation: a raised saturation leaves the input's range
         value_range="unknown",
     ),

@@ -225,6 +225,11 @@ class LayerKind:
     identity, and the order of the inputs is kept. ``None`` for every other kind, a merge
     whose inputs play different roles included (``subtract``: first minus second)."""
 
+    one_of: tuple[str, ...] = ()
+    """Optional parameters of which a working layer sets at least one to a value (not null):
+    without any the layer changes nothing (random_color_jitter's factors). The kind's shape
+    rule refuses such a layer; the reference's example (and any generated item) sets the first."""
+
     param_index: dict[str, Param] = field(init=False, repr=False, compare=False)
     #: The names of the parameters without a default (computed once: the resolver asks per layer).
     required_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
