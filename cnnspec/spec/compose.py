@@ -33,7 +33,15 @@ from cnnspec.errors import (
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.paths import is_dir, is_file
 from cnnspec.resources import zoo_dir
-from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, decode_source, display_name, load_file, load_text
+from cnnspec.spec.loader import (
+    SOURCE_TEXTS,
+    SourceDoc,
+    decode_source,
+    display_name,
+    load_file,
+    load_text,
+    value_at,
+)
 from cnnspec.spec.schema import validate_document
 from cnnspec.spec.sections import RATE_SCALE
 from cnnspec.spec.varchoices import KEY
@@ -264,9 +272,13 @@ class _Composer:
             target, _ = self.include(doc, ref, ("use", index), base_dir, "use")
             library = self.load(target, library=True)
             taken: set[str] = set()
-            for name, block in (library.data.get("blocks") or {}).items():
+            library_blocks = library.data.get("blocks") or {}
+            for name, block in library_blocks.items():
                 if name in own_blocks:
-                    continue  # the spec's own definition shadows the library's
+                    # the spec's own definition shadows the library's, in the library's own
+                    # blocks too: on purpose or not, never unsaid
+                    self.warn_hidden(doc, name, ref, library_blocks)
+                    continue
                 if name in imported_from and blocks[name] == block:
                     continue  # the same definition reached twice (a library that uses another)
                 if name in imported_from:
@@ -297,6 +309,66 @@ class _Composer:
         if blocks:
             doc.data["blocks"] = {**blocks, **own_blocks}
         doc.data.pop("use", None)
+
+    def warn_hidden(self, doc: SourceDoc, name: str, ref: str, library_blocks: dict[str, Any]) -> None:
+        """Warn, at the spec's block ``name``, that it hides the block of that name of the
+        library ``ref`` (whose blocks are ``library_blocks``) where the library's other blocks
+        call it: they build with the spec's. A library block nothing there calls needs no word."""
+        callers = [
+            other
+            for other, block in library_blocks.items()
+            if other != name and isinstance(block, dict) and _calls(block.get("layers"), name)
+        ]
+        if not callers:
+            return
+        listed = ", ".join(f"`{c}`" for c in callers)
+        which = (
+            f"which its block {listed} calls: {callers[0]} builds"
+            if len(callers) == 1
+            else f"which its blocks {listed} call: they build"
+        )
+        doc.warnings.append(
+            Diagnostic(
+                f"block `{name}` hides {ref}'s `{name}`, {which} with this one",
+                doc.key_loc(("blocks", name)),
+                format_path(("blocks", name)),
+                code="hidden-block",
+                hint=f"rename this block to keep the library's, e.g. `my_{name}`",
+                severity="warning",
+            )
+        )
+
+
+#: Keys of a layer item that hold no layers (ids of other layers).
+_NOT_LAYERS = frozenset({"inputs"})
+
+
+def _calls(layers: Any, name: str) -> bool:
+    """Whether the layer list ``layers`` calls ``name`` anywhere in it: an item that is the bare
+    name or has it as its kind, in the list or in any list nested in its items (a residual's
+    body and shortcut, a parallel's branches, a repeat's layers)."""
+    if not isinstance(layers, list):
+        return False
+    for item in layers:
+        if item == name:
+            return True
+        if isinstance(item, list) and _calls(item, name):  # (a parallel's branch)
+            return True
+        if isinstance(item, dict):
+            if name in item:
+                return True
+            if any(_nested_calls(value, name) for key, value in item.items() if key not in _NOT_LAYERS):
+                return True
+    return False
+
+
+def _nested_calls(value: Any, name: str) -> bool:
+    """Whether a layer list held somewhere in ``value`` (an item's kind's settings) calls ``name``."""
+    if isinstance(value, list):
+        return _calls(value, name)
+    if isinstance(value, dict):
+        return any(_nested_calls(v, name) for key, v in value.items() if key not in _NOT_LAYERS)
+    return False
 
 
 def path_refusal(ref: str) -> str | None:
@@ -458,6 +530,7 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
         checked_blocks=checked,
         zoo_variant=child.zoo_variant or base.zoo_variant,
         variant=child.variant or base.variant,
+        warnings=[*base.warnings, *child.warnings],
     )
 
 
@@ -648,7 +721,7 @@ def _expand_item(doc: SourceDoc, path: SpecPath, key: str | int) -> dict[str, An
     at ``path`` is no such item."""
     if not path or not isinstance(path[-1], int):
         return None
-    parent = _value_at(doc.data, path[:-1])
+    parent = value_at(doc.data, path[:-1])
     if not isinstance(parent, list) or not isinstance(key, str) or parent[path[-1]] != key:
         return None
     if key not in REGISTRY and key not in _blocks_of(doc):
@@ -696,18 +769,6 @@ def _item_hint(doc: SourceDoc, path: SpecPath, value: Any) -> str | None:
         where = format_path(path)
         return f"`{where}` is `{value}`: set its parameters with --set {where}.{value}.NAME=VALUE"
     return None
-
-
-def _value_at(data: Any, path: SpecPath) -> Any:
-    """The value at ``path`` in ``data`` (``None`` where the path leads nowhere)."""
-    for part in path:
-        found = (isinstance(data, dict) and part in data) or (
-            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
-        )
-        if not found:
-            return None
-        data = data[part]
-    return data
 
 
 def load_library(path: Path, *, allow_outside: bool = False, reader: Reader | None = None) -> SourceDoc:

@@ -78,6 +78,8 @@ def check_library(path: Path, *, allow_outside: bool = False, reader: Reader | N
     every error."""
     doc = load_library(path, allow_outside=allow_outside, reader=reader)
     diags = Diagnostics()
+    for warning in doc.warnings:  # (a block of its own that hides one a library it uses calls)
+        diags.add(warning)
     resolver = Resolver(doc, diags, allow_outside=allow_outside)
     resolver.check_blocks()
     blocks = doc.data.get("blocks")

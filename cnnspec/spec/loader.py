@@ -85,6 +85,10 @@ class SourceDoc:
     #: the file (:func:`cnnspec.spec.schema.validate_document`): they do not stop the reading
     #: the way a tag or a duplicate key does. Only a document loaded with ``defer`` has any.
     value_errors: list[Diagnostic] = field(default_factory=list, repr=False, compare=False)
+    #: Warnings found while the files were composed (a block of the spec that hides a block a
+    #: library's own blocks call: :meth:`cnnspec.spec.compose._Composer.apply_use`), reported
+    #: with the schema check's diagnostics.
+    warnings: list[Diagnostic] = field(default_factory=list, repr=False, compare=False)
 
     def with_data(self, data: dict[str, Any]) -> SourceDoc:
         """This document with other ``data`` (a copy the caller changed): the same file,
@@ -99,6 +103,7 @@ class SourceDoc:
             variant=self.variant,
             reader=self.reader,
             value_errors=list(self.value_errors),
+            warnings=list(self.warnings),
         )
 
     def loc(self, path: SpecPath) -> Loc | None:

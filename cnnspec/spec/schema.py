@@ -456,6 +456,8 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
     if doc.value_errors:
         diags.includes.update(doc.includes)  # (one in an `extends` base says where it is included)
         diags.failed_values(doc.value_errors)
+    for warning in doc.warnings:  # (found while composing: see SourceDoc.warnings)
+        diags.add(warning)
     if doc.schema_checked and not library:
         return
     validator = _validator("library" if library else "spec")
