@@ -269,9 +269,10 @@ def test_set_reaches_the_parameters_of_a_shorthand_item(tmp_path, override, inde
     assert {k: node.params[k] for k in params} == params
 
 
-def test_set_reaches_the_arguments_of_a_block_called_without_them(tmp_path):
+@pytest.mark.parametrize("call", ["head", "head: 4"])
+def test_set_reaches_the_arguments_of_a_block_called_without_a_mapping(tmp_path, call):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(SHORTHANDS)
+    spec.write_text(SHORTHANDS.replace(", head]", f", {call}]"))
     compiled = compile_spec(spec, ["model[5].head.units=7"])
     assert compiled.ir.nodes[-1].params["units"] == 7
 

@@ -741,15 +741,18 @@ def _expand_shorthand(doc: SourceDoc, path: SpecPath, item: dict[str, Any]) -> N
     it is where the kind has no shorthand or the value is a mapping already."""
     name = path[-1]
     in_item = len(path) > 1 and isinstance(path[-2], int)
-    kind = REGISTRY.get(name) if isinstance(name, str) and in_item else None
+    if not isinstance(name, str) or not in_item or (name not in REGISTRY and name not in _blocks_of(doc)):
+        return
     value = item[name]
-    if kind is None or isinstance(value, dict):
+    if isinstance(value, dict):
         return
     if value is None:
         item[name] = {}
-    elif kind.main is not None:
-        item[name] = {kind.main: value}
-        main = (*path, kind.main)
+        return
+    param = _shorthand_param(doc, name)
+    if param is not None:
+        item[name] = {param: value}
+        main = (*path, param)
         n = len(path)
         for table in (doc.locs, doc.key_locs):
             # the shorthand's value (and its items) keep their locations under the main parameter
@@ -758,6 +761,26 @@ def _expand_shorthand(doc: SourceDoc, path: SpecPath, item: dict[str, Any]) -> N
         loc = doc.loc(path)
         if loc is not None:
             doc.locs[main] = doc.key_locs[main] = loc
+
+
+def _shorthand_param(doc: SourceDoc, name: str) -> str | None:
+    """The parameter one value written alone fills for the kind or block ``name``: a kind's
+    main parameter (``dense: 3`` is its units), a block's only parameter or else its only
+    required one (as the resolver reads ``- cb: 8``); ``None`` where there is none."""
+    kind = REGISTRY.get(name)
+    if kind is not None:
+        return kind.main
+    block = _blocks_of(doc).get(name)
+    params = block.get("params") if isinstance(block, dict) else None
+    if params is None:
+        return None
+    if not isinstance(params, dict) or not all(isinstance(p, (str, dict)) for p in params.values()):
+        return None  # (a malformed declaration: the schema says what is wrong with it)
+    from cnnspec.spec.resolve import Resolver, scalar_param  # (the resolver imports this module)
+
+    # (the block alone: the rest of the document is not checked yet, nor needed)
+    alone = SourceDoc(doc.file, {"blocks": {name: block}})
+    return scalar_param(Resolver(alone, Diagnostics()).block_params(name))
 
 
 def _item_hint(doc: SourceDoc, path: SpecPath, value: Any) -> str | None:
