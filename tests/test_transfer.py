@@ -7,6 +7,7 @@ test puts its own file in a temporary ``KERAS_HOME`` and replaces the download."
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,40 @@ def test_validate_refuses_weights_that_are_not_there_as_train_does(write_spec, r
     trained = runner.invoke(app, ["train", str(top), "--out", str(tmp_path / "run")])
     assert trained.exit_code == 1 and not (tmp_path / "run").exists()
     assert "error: model[1].backbone.weights: no such run folder or weights file" in trained.output
+
+
+def test_a_weights_path_given_by_set_starts_at_the_working_directory_everywhere(
+    write_spec, runner, tmp_path, monkeypatch
+):
+    """`--set weights=pre.weights.h5`: validate looked for it in the working directory while
+    train, build and codegen read it beside the spec, so validate refused a command that
+    trained and passed one that failed. Every command now reads it where `--weights` and a
+    backbone's `--set` read theirs: the working directory, as the hint says."""
+    spec = write_spec(TARGET)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "w.weights.h5").write_bytes(b"")
+    (tmp_path / "pretrained.weights.h5").write_bytes(b"")
+    assert runner.invoke(app, ["validate", str(spec), "--set", "weights=w.weights.h5"]).exit_code == 0
+    script = runner.invoke(
+        app, ["codegen", str(spec), "--script", "--set", "weights=w.weights.h5", "-o", "train.py"]
+    )
+    assert script.exit_code == 0, script.output
+    loads = [
+        node
+        for node in ast.walk(ast.parse((work / "train.py").read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_by_name"
+    ]
+    assert [ast.literal_eval(call.args[2]) for call in loads] == [str(work / "w.weights.h5")]
+    refused = runner.invoke(app, ["validate", str(spec), "--set", "weights=pretrained.weights.h5"])
+    assert refused.exit_code == 1
+    lines = [line.strip() for line in refused.output.splitlines()]
+    assert lines[0] == (
+        f"<--set 1>:1:9: error: weights: no such weights file: {work / 'pretrained.weights.h5'} "
+        "(in a --set option on the command line)"
+    )
+    assert lines[-1] == "hint: check the path (relative paths start at the working directory)"
 
 
 def test_a_runs_resolved_yaml_is_validated_without_the_disk_check_and_the_editor_checks_it(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import Loc, SpecError, SpecPath, UsageError, closest, format_path
+from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, UsageError, closest, format_path
 from cnnspec.fileio import user_path
 
 IMAGENET = "imagenet"
@@ -219,7 +219,8 @@ def _missing_hint(file: Path, text: str, loc: Loc | None) -> str:
         written = text.rstrip("/\\")
         stem = written[: len(written) - len(file.name)] if written.endswith(file.name) else f"{file.parent}/"
         return f"did you mean `{stem}{meant}`?"
-    start = "the spec file's folder" if loc is not None else "the working directory"
+    in_spec = loc is not None and not loc.file.startswith(COMMAND_LINE_PREFIX)
+    start = "the spec file's folder" if in_spec else "the working directory"
     return f"check the path (relative paths start at {start})"
 
 
@@ -249,9 +250,19 @@ def _h5_layout(file: Path) -> str | None:
 def written_in(source: WeightsSource) -> Path:
     """The folder relative paths of a source written in a spec start at: that of the file that
     wrote it (the working directory for the command line)."""
-    if source.loc is not None and not source.loc.file.startswith("<"):
-        return Path(source.loc.file).resolve().parent
-    return Path.cwd()
+    return folder_of(source.loc, Path.cwd())
+
+
+def folder_of(loc: Loc | None, fallback: Path) -> Path:
+    """Where a relative path written at ``loc`` starts: the folder of the file that wrote it;
+    the working directory for a ``--set`` option (as ``--weights`` and a backbone's ``--set``
+    read theirs); ``fallback`` for text of no file. validate checked a top-level ``weights``
+    set by ``--set`` in the working directory while train read it beside the spec."""
+    if loc is None:
+        return fallback
+    if loc.file.startswith(COMMAND_LINE_PREFIX):
+        return Path.cwd()
+    return fallback if loc.file.startswith("<") else Path(loc.file).resolve().parent
 
 
 def on_disk(source: WeightsSource) -> WeightsSource:
@@ -270,12 +281,13 @@ def on_disk(source: WeightsSource) -> WeightsSource:
 
 def spec_weights(doc: Any, spec_dir: Path, zoo_model: bool, *, on_disk: bool = True) -> WeightsSource | None:
     """The top-level ``weights:`` section of a composed document, checked (``None`` if absent).
-    Relative paths start at the folder of the file that wrote the section."""
+    Relative paths start at the folder of the file that wrote the section (the working
+    directory for ``--set weights=…``: :func:`folder_of`)."""
     value = doc.data.get("weights")
     if value is None:
         return None
     loc = doc.loc(("weights",))
-    base = Path(loc.file).resolve().parent if loc is not None and not loc.file.startswith("<") else spec_dir
+    base = folder_of(loc, spec_dir)
     return parse_source(
         value, base_dir=base, loc=loc, path=("weights",), zoo_model=zoo_model, on_disk=on_disk
     )
