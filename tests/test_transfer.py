@@ -104,10 +104,17 @@ def test_bad_weights_sections_are_located_errors(write_spec, weights, message):
 )
 def test_a_h5_file_is_named_for_what_it_holds(write_spec, tmp_path, layout, message, hint):
     """A `.weights.h5` renamed `.h5` was called a legacy HDF5 model: what to do was to rename it."""
-    import h5py
-    import numpy as np
+    _write_h5(tmp_path / "pre.h5", layout)
+    (error,) = _errors(write_spec(TARGET + "weights: pre.h5\n"))
+    assert message in error.message and hint in (error.hint or ""), (error.message, error.hint)
+    assert error.path == "weights"
 
-    with h5py.File(tmp_path / "pre.h5", "w") as handle:
+
+def _write_h5(path: Path, layout: str) -> None:
+    """An HDF5 file laid out as Keras 3's save_weights, Keras 2's or a legacy model writes it."""
+    import h5py
+
+    with h5py.File(path, "w") as handle:
         if layout == "keras3":  # what Keras 3's save_weights writes
             variables = handle.create_group("layers/dense/vars")
             variables.attrs["name"] = "dense"
@@ -119,9 +126,34 @@ def test_a_h5_file_is_named_for_what_it_holds(write_spec, tmp_path, layout, mess
         else:
             handle.attrs["model_config"] = "{}"
             handle.create_group("model_weights")
-    (error,) = _errors(write_spec(TARGET + "weights: pre.h5\n"))
-    assert message in error.message and hint in (error.hint or ""), (error.message, error.hint)
-    assert error.path == "weights"
+
+
+@pytest.mark.parametrize(
+    ("layout", "message", "hint"),
+    [
+        ("keras3", "is a Keras 3 weights file under a .keras name", "rename it to pre.weights.h5"),
+        ("keras2", "is a Keras 2 weights file; cnnspec reads only native Keras files", "save_weights"),
+        ("model", "is a legacy HDF5 (.h5) file; cnnspec reads only native Keras files", "model.save"),
+    ],
+)
+def test_a_h5_file_under_a_keras_name_is_named_for_what_it_holds(
+    runner, write_spec, tmp_path, layout, message, hint
+):
+    """A `.weights.h5` renamed `.keras` passed validate, and train called it a legacy HDF5 model
+    (to be saved again in Keras): validate now says what it holds, as for a `.h5` name, and a
+    command that wants a model says a weights file holds none."""
+    _write_h5(tmp_path / "pre.keras", layout)
+    result = runner.invoke(
+        app, ["validate", str(write_spec(TARGET + "weights: pre.keras\n")), "--format", "json"]
+    )
+    assert result.exit_code == 1, result.output
+    ((found),) = json.loads(result.output)
+    assert (found["path"], found["line"]) == ("weights", 14)
+    assert message in found["message"] and hint in found["hint"], found
+    evaluated = runner.invoke(app, ["evaluate", str(tmp_path / "pre.keras")])
+    assert evaluated.exit_code == 2
+    said = {"keras3": "is a Keras 3 weights file (model.save_weights), which holds no model"}
+    assert said.get(layout, "is a legacy HDF5 (.h5) file") in " ".join(evaluated.output.split())
 
 
 def test_a_renamed_weights_file_gets_its_own_name_back_and_a_fifo_is_not_waited_on(write_spec, tmp_path):

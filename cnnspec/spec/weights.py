@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, UsageError, closest, format_path
-from cnnspec.fileio import user_path
+from cnnspec.fileio import read_head, user_path
 
 IMAGENET = "imagenet"
 RUN_MODEL = "model.keras"
@@ -174,20 +174,8 @@ def parse_source(
     elif name.endswith(".keras"):
         kind = "keras"
     elif name.endswith((".h5", ".hdf5")):
-        layout = _h5_layout(file)  # (one not there, as compiling allows: the general message)
-        if layout == "keras3":  # model.save_weights('x.weights.h5'), renamed: not a legacy file
-            stem = file.name[: -len(file.suffix)].removesuffix(".weights")
-            raise probe.fail(
-                f"{file} is a Keras 3 weights file under a {file.suffix} name; cnnspec, as Keras, "
-                f"knows one by its .weights.h5 ending (a {file.suffix} name means a legacy HDF5 file)",
-                f"rename it to {stem}.weights.h5",
-            )
-        what = "a Keras 2 weights file" if layout == "keras2" else "a legacy HDF5 (.h5) file"
-        raise probe.fail(
-            f"{file} is {what}; cnnspec reads only native Keras files",
-            "load it in Keras yourself if you trust it, then save model.save('model.keras') or "
-            "model.save_weights('model.weights.h5')",
-        )
+        # (one not there, as compiling allows: the general message)
+        raise probe.fail(*hdf5_refusal(file, h5_layout(file)))
     elif not os.path.lexists(file):  # (only checking the disk gets here: read as a run folder)
         what = "run folder or weights file" if file.suffix else "run folder"  # (`pre.kears`: either)
         raise probe.fail(f"no such {what}: {file}", _missing_hint(file, text, loc))
@@ -198,7 +186,39 @@ def parse_source(
         )
     if on_disk and not file.is_file():
         raise probe.fail(f"no such weights file: {file}", _missing_hint(file, text, loc))
+    if on_disk and kind == "keras" and is_hdf5(file):  # (a weights file renamed .keras, say)
+        raise probe.fail(*hdf5_refusal(file, h5_layout(file)))
     return WeightsSource(kind, text, file, strict, loc, where)
+
+
+#: The first bytes of every HDF5 file (a legacy .h5 model, a .weights.h5 file).
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(file: Path) -> bool:
+    """Whether ``file`` starts as an HDF5 file does (``False`` where it can't be read)."""
+    head = read_head(file, len(HDF5_MAGIC))
+    return head is not None and head.startswith(HDF5_MAGIC)
+
+
+def hdf5_refusal(file: Path, layout: str | None) -> tuple[str, str]:
+    """(message, hint) refusing the HDF5 file ``file`` where a model or a weights source is
+    expected by its name, from its :func:`h5_layout`: a Keras 3 weights file under another name
+    than ``.weights.h5`` is told to take that name back (Keras knows one by it); anything else
+    is a Keras 2 weights file or a legacy model, which safe mode cannot check."""
+    if layout == "keras3":  # model.save_weights('x.weights.h5'), renamed: not a legacy file
+        stem = file.name[: -len(file.suffix)].removesuffix(".weights") if file.suffix else file.name
+        return (
+            f"{file} is a Keras 3 weights file under a {file.suffix or 'plain'} name; cnnspec, as "
+            f"Keras, knows one by its .weights.h5 ending (another name means a model file)",
+            f"rename it to {stem}.weights.h5",
+        )
+    what = "a Keras 2 weights file" if layout == "keras2" else "a legacy HDF5 (.h5) file"
+    return (
+        f"{file} is {what}; cnnspec reads only native Keras files",
+        "load it in Keras yourself if you trust it, then save model.save('model.keras') or "
+        "model.save_weights('model.weights.h5')",
+    )
 
 
 #: Entries of a folder looked through for the name a missing source was probably meant to be
@@ -224,7 +244,7 @@ def _missing_hint(file: Path, text: str, loc: Loc | None) -> str:
     return f"check the path (relative paths start at {start})"
 
 
-def _h5_layout(file: Path) -> str | None:
+def h5_layout(file: Path) -> str | None:
     """What an HDF5 file named ``.h5`` holds, from its top level only (h5py, no TensorFlow):
     ``keras3`` (model.save_weights of Keras 3: ``layers`` and ``vars`` groups), ``keras2``
     (Keras 2's save_weights: a ``layer_names`` attribute), ``model`` (a legacy full model:

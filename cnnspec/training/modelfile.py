@@ -35,6 +35,16 @@ def check_model_file(path: str | Path) -> None:
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     legacy = path.suffix.lower() in (".h5", ".hdf5") or head.startswith(HDF5_MAGIC)
+    if legacy and head.startswith(HDF5_MAGIC):
+        from cnnspec.spec.weights import h5_layout
+
+        if h5_layout(path) == "keras3":  # (model.save_weights, renamed: no legacy model)
+            raise UsageError(
+                f"expected a Keras model (.keras); {path} is a Keras 3 weights file "
+                "(model.save_weights), which holds no model",
+                "pass the model's .keras file (model.save); a weights file is a weights source, "
+                "under a name ending in .weights.h5",
+            )
     if legacy:
         raise UsageError(
             f"expected a native Keras model (.keras); {path} is a legacy HDF5 (.h5) file",
