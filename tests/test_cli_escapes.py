@@ -250,7 +250,7 @@ def test_export_shows_paths_notes_and_failures_escaped(tmp_path, monkeypatch):
 def test_report_shows_its_path_escaped(tmp_path, monkeypatch):
     import cnnspec.reporting.html as html
 
-    def write_report(run_dir: Path, out: Path | None = None, into_run: bool = True) -> Path:
+    def write_report(run_dir: Path, out: Path | None = None, into_run: bool = True, on_problem=None) -> Path:
         out.write_text("<html></html>")
         return out
 
