@@ -203,3 +203,142 @@ def test_a_block_body_expanded_by_another_call_is_not_checked_again():
     text = HIDDEN.replace("  - b: {f: 2, g: 3}\n", "  - b: {f: 2, g: 3}\n  - b: {f: 2}\n")
     found = [path for path, _, _ in errors(text)]
     assert found.count("blocks.b.layers[0].conv2d.paddin") == 1, found
+
+
+SKIPPED_CALLS = """\
+cnnspec: 1
+name: dm
+input: {shape: [8, 8, 3]}
+vars: {on: false}
+blocks:
+  b:
+    params: {f: int}
+    layers: [conv2d: {filters: "${f}", kernel_size: 1}]
+model:
+  - b: {f: 2.5}
+    when: "${on}"
+  - b:
+    when: "${on}"
+  - conv2d: {filters: 3}
+    when: "${on}"
+  - flatten
+"""
+
+
+def test_a_skipped_item_has_its_arguments_types_and_required_values_checked():
+    # they passed validate and waited for `--set vars.on=true`, which reports them alike
+    expected = [
+        ("model[0].b.f", "expected int for block parameter `f`; received 2.5", None),
+        ("model[1].b", "missing required argument `f` for block `b`", None),
+        (
+            "model[2].conv2d",
+            "missing required parameter `kernel_size` for `conv2d`",
+            "e.g. conv2d: {filters: 32, kernel_size: 3}",
+        ),
+    ]
+    assert errors(SKIPPED_CALLS) == expected
+    assert errors(SKIPPED_CALLS.replace("{on: false}", "{on: true}")) == expected
+
+
+CONV = "  - conv2d: {filters: 4, kernel_size: 1}\n"
+
+
+@pytest.mark.parametrize(
+    ("model", "blocks", "expected"),
+    [
+        # a single value goes to the only parameter, and is checked as that argument
+        (
+            '  - b: 2.5\n    when: "${big}"\n',
+            "b:\n    params: {f: int}\n",
+            ("model[0].b", "`f`; received 2.5"),
+        ),
+        # a repeat of 0 times: its call misses an argument
+        (
+            '  - repeat: {times: "${n}", layers: [b]}\n',
+            "b:\n    params: {f: int}\n",
+            ("model[0].repeat.layers[0].b", "argument `f`"),
+        ),
+        # a block nothing calls: the call in its body misses one, its layer a parameter
+        (
+            CONV,
+            "b:\n    params: {f: int}\n  u:\n    layers: [b: {}]\n",
+            ("blocks.u.layers[0].b", "argument `f`"),
+        ),
+        (CONV, "u:\n    layers: [dense: {activation: relu}]\n", ("blocks.u.layers[0].dense", "`units`")),
+    ],
+    ids=["single-value", "repeat-zero", "uncalled-block-call", "uncalled-block-layer"],
+)
+def test_required_values_and_argument_types_are_checked_in_every_skipped_place(model, blocks, expected):
+    body = "    layers: [conv2d: {filters: '${f}', kernel_size: 1}]\n" if "params" in blocks else ""
+    text = HEAD + "blocks:\n  " + blocks.replace("params: {f: int}\n", "params: {f: int}\n" + body, 1)
+    found = errors(text + "model:\n" + model + TAIL)
+    assert [(path, expected[1] in message) for path, message, _ in found] == [(expected[0], True)], found
+
+
+def test_a_skipped_layer_given_its_required_parameter_by_defaults_or_an_expression_says_nothing():
+    # the spec's `defaults` and, in a block's body, the block's give it; `${…}` waits for a value
+    text = (
+        HEAD
+        + "defaults:\n  conv2d: {kernel_size: 3}\n"
+        + "blocks:\n  b:\n    params: {u: {type: int, default: 2}}\n"
+        + "    defaults: {dense: {units: 4}}\n    layers:\n"
+        + '      - dense: {activation: relu}\n        when: "${big}"\n'
+        + '      - b2: {f: "${u * 2}"}\n        when: "${big}"\n'
+        + "      - conv2d: {filters: 2}\n"
+        + "  b2:\n    params: {f: int}\n    layers: [dense: '${f}']\n"
+        + "model:\n  - b\n"
+        + '  - conv2d: {filters: 3}\n    when: "${big}"\n'
+        + '  - dropout: "${rate}"\n    when: "${big}"\n'
+        + TAIL
+    )
+    compiled = compile_text(text, "d.yaml")
+    assert [w.code for w in compiled.warnings] == ["unused-var"]  # vars.n
+    # a misspelt kind in `defaults` is one error (its layers rely on the kind meant)
+    assert [
+        path for path, _, _ in errors(text.replace("conv2d: {kernel_size: 3}", "conv2D: {kernel_size: 3}"))
+    ] == ["defaults.conv2D"]
+
+
+def test_a_library_layer_may_take_its_required_parameter_from_the_calling_spec(tmp_path: Path):
+    # checked on its own, a block library cannot know the `defaults` of the specs that call it
+    (tmp_path / "lib.yaml").write_text("cnnspec: 1\nblocks:\n  unit:\n    layers: [conv2d: {filters: 4}]\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "use: [lib.yaml]\ndefaults: {conv2d: {kernel_size: 1}}\nmodel:\n  - unit\n" + TAIL)
+    assert compile_spec(spec).ir.nodes
+    from cnnspec.spec.library import check_library
+
+    assert check_library(tmp_path / "lib.yaml").blocks == ["unit"]
+
+
+UNUSED_INNER = """\
+cnnspec: 1
+name: unused
+input: {shape: [8, 8, 3]}
+vars: {extra: false, n: 0}
+blocks:
+  outer:
+    layers:
+      - inner
+  inner:
+    layers:
+      - conv2d: {filters: 4, kernel_size: 1}
+  spare:
+    layers: [flatten]
+model:
+  - outer:
+    when: "${extra}"
+  - repeat: {times: "${n}", layers: [outer]}
+  - flatten
+"""
+
+
+@pytest.mark.parametrize(
+    "drop", ["", '  - outer:\n    when: "${extra}"\n', '  - repeat: {times: "${n}", layers: [outer]}\n']
+)
+def test_a_block_reached_only_through_a_skipped_call_is_used(drop):
+    # `inner` is called by `outer`, which a false `when` or a repeat of 0 times skips: used, only
+    # not this time, as `outer` is; `spare`, which nothing calls, is still warned of
+    compiled = compile_text(UNUSED_INNER.replace(drop, ""), "u.yaml")
+    assert [(w.code, w.path) for w in compiled.warnings if w.code == "unused-block"] == [
+        ("unused-block", "blocks.spare")
+    ]

@@ -91,6 +91,6 @@ def check_library(path: Path, *, allow_outside: bool = False, reader: Reader | N
     roots = [
         (b.get("layers") if isinstance(b, dict) else None, ("blocks", n, "layers")) for n, b in own.items()
     ]
-    check_dormant(resolver, roots)
+    check_dormant(resolver, roots, library=True)  # (a spec's `defaults` may give a layer's parameters)
     diags.raise_if_errors()
     return CheckedLibrary(doc, list(own), list(diags.warnings))

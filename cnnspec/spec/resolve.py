@@ -799,6 +799,11 @@ class Resolver:
         self.report_flat_input(input_shape)
         if not self.diags.errors:  # after an error, unreached layers are a symptom, not news
             self.prune(outputs)
+        from cnnspec.spec.dormant import called_blocks, check_dormant  # (they read this module's constants)
+
+        # Blocks called only where this compilation does not expand (a false `when`, a repeat
+        # of 0 times), or only by such blocks, are used: just not this time.
+        self.used_blocks |= called_blocks(self, self.dormant)
         unused = [] if self.diags.has_errors else [n for n in self.blocks if n not in self.used_blocks]
         for name in unused:  # (after an error a block may be unused only because its call failed)
             loc = self.doc.key_loc(("blocks", name))
@@ -814,8 +819,6 @@ class Resolver:
                 format_path(("blocks", name)),
                 code="unused-block",
             )
-        from cnnspec.spec.dormant import check_dormant  # (it reads this module's constants)
-
         check_dormant(self, self.dormant)
         if not self.diags.has_errors:
             self.warn_unread_vars()
@@ -1320,9 +1323,7 @@ class Resolver:
             if self.site_logs:
                 self.log_site(scope, None, "when", extras["when"], env, condition)
             if not condition:
-                self.dormant.append((item, path))
-                if kind_key in self.blocks:  # called, only not this time (its body: a dormant item's)
-                    self.used_blocks.add(kind_key)
+                self.dormant.append((item, path))  # (a block it calls is used: called_blocks)
                 self.note_skipped(extras, path, scope, env)
                 if kind_key == "repeat" and isinstance(body, dict) and isinstance(body.get("carry"), dict):
                     for name in body["carry"]:  # ids of this list after the loop, had it run
@@ -1850,6 +1851,16 @@ class Resolver:
             hint=hint or "parameters: " + (", ".join(kind.param_index) or "none"),
         )
 
+    def missing_parameter(self, kind: LayerKind, name: str, path: SpecPath) -> None:
+        """Report the required parameter ``name`` of the layer of ``kind`` at ``path``, which
+        neither its item nor a per-kind default in force gives."""
+        self.error(
+            f"missing required parameter `{name}` for `{kind.name}`",
+            path,
+            code="missing-parameter",
+            hint=_example(kind),
+        )
+
     def layer(
         self,
         kind: LayerKind,
@@ -1906,12 +1917,7 @@ class Resolver:
             meant = meant_parameters(raw, kind.param_index, missing)
             missing = [name for name in missing if name not in meant]
         for name in missing:
-            self.error(
-                f"missing required parameter `{name}` for `{kind.name}`",
-                path,
-                code="missing-parameter",
-                hint=_example(kind),
-            )
+            self.missing_parameter(kind, name, path)
             ok = False
         most = kind.max_inputs
         if kind.arity == "many" and (len(inputs) < 2 or (most is not None and len(inputs) > most)):
@@ -2763,6 +2769,51 @@ class Resolver:
             hint=key_hint(key, declared, written) or "parameters: " + (", ".join(declared) or "none"),
         )
 
+    def call_arguments(
+        self, name: str, body: Any, path: SpecPath, declared: dict[str, BlockParam]
+    ) -> tuple[dict[str, Any], dict[str, SpecPath]] | None:
+        """The arguments written at a call of block ``name`` (``body``: nothing, a mapping, or
+        the value of its only or only required parameter) and the path of each; ``None``
+        (reported) for a single value the block cannot take."""
+        if body is None:
+            return {}, {}
+        if isinstance(body, dict):
+            return body, {k: (*path, k) for k in body}
+        only = scalar_param(declared)
+        if only is not None:
+            return {only: body}, {only: path}
+        self.error(
+            f"expected a mapping of arguments for block `{name}`; received {body!r}",
+            path,
+            code="block-args",
+            hint="parameters: " + (", ".join(declared) or "none"),
+        )
+        return None
+
+    def argument_error(self, param: BlockParam, key: str, value: Any, path: SpecPath) -> bool:
+        """Report (and say) whether the argument ``key``'s ``value`` is not of its parameter's type."""
+        if BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])(value):
+            return False
+        self.error(param_type_error(param.type, key, value), path, code="parameter")
+        return True
+
+    def missing_arguments(
+        self, name: str, raw: dict[str, Any], declared: dict[str, BlockParam], path: SpecPath
+    ) -> list[str]:
+        """The required parameters of block ``name`` that the call at ``path`` (its arguments
+        ``raw``) does not pass, each reported unless an argument misspelt it (whose
+        unknown-argument error says it: one mistake)."""
+        missing = [pname for pname, param in declared.items() if param.required and pname not in raw]
+        meant = misspelt(raw, declared, missing)
+        for pname in missing:
+            if pname not in meant:
+                self.error(
+                    f"missing required argument `{pname}` for block `{name}`",
+                    path,
+                    code="missing-parameter",
+                )
+        return missing
+
     def call_block(
         self,
         name: str,
@@ -2782,22 +2833,11 @@ class Resolver:
         if name in self.bad_blocks or not self.block_signature(name):
             return UNKNOWN  # its declaration's error says why
         declared = self.block_params(name)
-        if body is None:
-            raw: dict[str, Any] = {}
-            located: dict[str, SpecPath] = {}
-        elif isinstance(body, dict):
-            raw, located = body, {k: (*path, k) for k in body}
-        elif (only := scalar_param(declared)) is not None:
-            raw, located = {only: body}, {only: path}
-        else:
-            self.error(
-                f"expected a mapping of arguments for block `{name}`; received {body!r}",
-                path,
-                code="block-args",
-                hint="parameters: " + (", ".join(declared) or "none"),
-            )
+        arguments = self.call_arguments(name, body, path, declared)
+        if arguments is None:
             self.unwalked_body(name)
             return UNKNOWN
+        raw, located = arguments
         args: dict[str, Any] = {}
         ok = True
         for key, value in raw.items():
@@ -2808,36 +2848,15 @@ class Resolver:
                 continue
             args[key] = POISONED  # until checked: what depends on a failed argument stays silent
             good, value = self.evaluate(value, env, located[key])
-            if not good:
-                ok = False
-                continue
-            check = BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])
-            if not check(value):
-                self.error(
-                    param_type_error(param.type, key, value),
-                    located[key],
-                    code="parameter",
-                )
+            if not good or self.argument_error(param, key, value, located[key]):
                 ok = False
                 continue
             args[key] = value
-        meant = misspelt(raw, declared, [n for n, p in declared.items() if p.required and n not in raw])
-        defaulted: list[str] = []
-        for pname, param in declared.items():
-            if pname not in raw:
-                if param.required and pname in meant:  # misspelt: its unknown-argument error says it
-                    args[pname] = POISONED
-                    ok = False
-                elif param.required:
-                    self.error(
-                        f"missing required argument `{pname}` for block `{name}`",
-                        path,
-                        code="missing-parameter",
-                    )
-                    args[pname] = POISONED
-                    ok = False
-                else:
-                    defaulted.append(pname)
+        missing = self.missing_arguments(name, raw, declared, path)
+        for pname in missing:
+            args[pname] = POISONED
+            ok = False
+        defaulted = [p for p in declared if p not in raw and p not in missing]
         # After the missing ones are poisoned: a default that reads one stays silent.
         for pname in defaulted:
             ok = self.block_default(name, pname, declared[pname], args, entry, path[:-1]) and ok
