@@ -31,7 +31,7 @@ _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.Diagnosti
 
 
 #: Warnings about what the spec writes but nothing uses: editors fade such text out.
-UNNECESSARY = frozenset({"unused-var", "unused-block", "dead-layer", "unused-setting"})
+UNNECESSARY = frozenset({"unused-var", "unused-param", "unused-block", "dead-layer", "unused-setting"})
 
 
 def to_range(span: Span) -> types.Range:

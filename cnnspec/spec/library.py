@@ -4,8 +4,9 @@
 It is loaded as a spec's ``use:`` loads it (the library schema, the libraries it uses in
 turn), then its own blocks get the checks a block of a spec gets where nothing calls it
 (:mod:`cnnspec.spec.dormant`): each block's declaration (a reserved name, a parameter name no
-expression can read, a default of the wrong type), and in its layers the kinds, parameter and
-argument names and the values written out in full. What needs a caller's values (``${…}``,
+expression can read, a default of the wrong type, a parameter nothing in the block reads), and
+in its layers the kinds, parameter and argument names, the values written out in full and the
+block arguments left out. What needs a caller's values (``${…}``,
 shapes) is checked where a spec calls the block.
 """
 
@@ -93,4 +94,5 @@ def check_library(path: Path, *, allow_outside: bool = False, reader: Reader | N
     ]
     check_dormant(resolver, roots, library=True)  # (a spec's `defaults` may give a layer's parameters)
     diags.raise_if_errors()
+    resolver.warn_unread_params()
     return CheckedLibrary(doc, list(own), list(diags.warnings))

@@ -84,7 +84,7 @@ from cnnspec.spec.memo import (
     used_blocks,
     value_params,
 )
-from cnnspec.spec.varrefs import unread_vars, var_refs
+from cnnspec.spec.varrefs import Shadow, names_read, unread_params, unread_vars, var_refs
 
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -822,6 +822,7 @@ class Resolver:
         check_dormant(self, self.dormant)
         if not self.diags.has_errors:
             self.warn_unread_vars()
+            self.warn_unread_params()
         ir = ModelIR(
             name=str(self.data.get("name", "model")),
             description=str(self.data.get("description", "")),
@@ -881,6 +882,64 @@ class Resolver:
                 hint="rename the var, or what shadows it where the var is meant; or remove the var",
                 notes=notes,
             )
+
+    def warn_unread_params(self) -> None:
+        """Warn about each parameter of the spec's own blocks (a ``use:`` library's are its own
+        to check) that no expression of its block reads: every call's argument for it changes
+        nothing. One whose every ``${…}`` reads a loop variable of its name gets a warning
+        naming that variable and where it is declared, as a var hidden so does."""
+        for name, block in self.blocks.items():
+            loc = self.doc.key_loc(("blocks", name)) if isinstance(name, str) else None
+            if loc is None or loc.file != self.doc.file:
+                continue  # a library's (or a base's) block: warned of where it is declared
+            unread = unread_params(block, name)
+            # A name the block reads that it declares nowhere is likely the parameter misspelt.
+            stray = names_read(block) - set(block.get("params") or ()) if unread else set()
+            for pname, shadows in unread.items():
+                path = ("blocks", name, "params", pname)
+                self.unread_param_warning(name, pname, shadows, path, closest(pname, stray))
+
+    def unread_param_warning(
+        self, block: str, pname: str, shadows: tuple[Shadow, ...], path: SpecPath, meant: str | None
+    ) -> None:
+        """Warn that parameter ``pname`` of ``block`` (declared at ``path``) is never read,
+        with the loop variables (``shadows``) that every ``${pname}`` reads instead, or the
+        name (``meant``) the block reads where it probably meant this one."""
+        loc = self.doc.key_loc(path)
+        what = f"parameter {pname!r} of block `{block}`"
+        if not shadows:
+            self.diags.warning(
+                f"{what} is never read: every call's argument for it changes nothing",
+                loc,
+                format_path(path),
+                code="unused-param",
+                hint=f"the block reads `${{{meant}}}`: did you mean `${{{pname}}}` there?"
+                if meant is not None
+                else f"read it with `${{{pname}}}` in the block, or remove it (and the calls' "
+                "arguments for it)",
+            )
+            return
+        notes = []
+        for shadow in shadows:
+            where = self.doc.key_loc(shadow.path)
+            shown = f" ({where})" if where is not None else ""
+            notes.append(
+                Note(
+                    f"{shadow.what} is declared at {format_path(shadow.path)}{shown}",
+                    where,
+                    format_path(shadow.path),
+                )
+            )
+        hiders = " and ".join(shadow.what for shadow in shadows)
+        self.diags.warning(
+            f"{what} is never read: it is shadowed by {hiders}, which every `${{{pname}}}` reads instead",
+            loc,
+            format_path(path),
+            code="unused-param",
+            hint="rename the loop variable (`as:`) or the parameter where the parameter is meant; "
+            "or remove the parameter",
+            notes=notes,
+        )
 
     def resolve_vars(self) -> dict[str, Any]:
         """Evaluate ``vars`` in dependency order (linear time: a chain of thousands of vars

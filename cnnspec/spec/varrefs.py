@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,25 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def var_refs(value: Any, names: Mapping[str, Any]) -> set[str]:
     """The names of ``names`` that ``${…}`` expressions inside ``value`` read."""
     refs: set[str] = set()
+    for body in _bodies(value):
+        if names.keys().isdisjoint(_WORD.findall(body)):
+            continue  # names no var: no need to parse it
+        with contextlib.suppress(ExpressionError):  # evaluation reports it, located
+            refs.update(names_in(body))
+    return refs & names.keys()
+
+
+def names_read(value: Any) -> set[str]:
+    """Every name that the ``${…}`` expressions inside ``value`` read."""
+    refs: set[str] = set()
+    for body in _bodies(value):
+        with contextlib.suppress(ExpressionError):  # evaluation reports it, located
+            refs.update(names_in(body))
+    return refs
+
+
+def _bodies(value: Any) -> Iterator[str]:
+    """The body of each ``${…}`` expression inside ``value``."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -31,13 +50,7 @@ def var_refs(value: Any, names: Mapping[str, Any]) -> set[str]:
         elif isinstance(item, str) and "${" in item:
             full = FULL_EXPRESSION.match(item)
             whole = full is not None and "${" not in full.group(1)
-            bodies = [full.group(1)] if full is not None and whole else EMBEDDED_EXPRESSION.findall(item)
-            for body in bodies:
-                if names.keys().isdisjoint(_WORD.findall(body)):
-                    continue  # names no var: no need to parse it
-                with contextlib.suppress(ExpressionError):  # evaluation reports it, located
-                    refs.update(names_in(body))
-    return refs & names.keys()
+            yield from [full.group(1)] if full is not None and whole else EMBEDDED_EXPRESSION.findall(item)
 
 
 @dataclass(frozen=True)
@@ -73,16 +86,44 @@ def unread_vars(data: Mapping[str, Any]) -> dict[str, tuple[Shadow, ...]]:
     return {name: tuple(hidden.get(name, ())) for name in names if name not in read}
 
 
+def unread_params(block: Any, name: str) -> dict[str, tuple[Shadow, ...]]:
+    """The parameters of block ``name`` (its declaration ``block``) that no expression of the
+    block reads, in declaration order, each with the loop variables that hide it where it is
+    written (empty: no ``${…}`` names it at all; else every ``${param}`` reads a repeat's loop
+    variable of that name instead, so the argument a call passes changes nothing).
+
+    A parameter is read by the block's body and ``defaults`` and by the defaults of the
+    parameters declared after it; the scan is static, as :func:`unread_vars`'s is."""
+    if not isinstance(block, dict) or not isinstance(block.get("params"), dict):
+        return {}
+    params = block["params"]
+    names = {pname: None for pname in params if isinstance(pname, str)}
+    if not names:
+        return {}
+    read: set[str] = set()
+    hidden: dict[str, dict[Shadow, None]] = {}
+    root = ("blocks", name)
+    _scoped_refs({key: value for key, value in block.items() if key != "params"}, names, read, hidden, root)
+    before: dict[str, None] = {}
+    for pname, declaration in params.items():
+        read |= var_refs(declaration, before)  # (a default reads only those declared before it)
+        if isinstance(pname, str):
+            before[pname] = None
+    return {pname: tuple(hidden.get(pname, ())) for pname in names if pname not in read}
+
+
 def _scoped_refs(
     sections: Mapping[Any, Any],
     names: Mapping[str, Any],
     read: set[str],
     hidden: dict[str, dict[Shadow, None]],
+    root: tuple[str | int, ...] = (),
 ) -> None:
-    """Add to ``read`` the vars of ``names`` that ``${…}`` expressions inside a spec's
-    ``sections`` read, and to ``hidden`` (var → its shadows, in order) the ones they name where
-    a block parameter or a loop variable of that name is visible instead."""
-    stack: list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]] = [(dict(sections), (), {})]
+    """Add to ``read`` the names of ``names`` that ``${…}`` expressions inside a spec's
+    ``sections`` (at ``root``: the spec's top, or a block) read, and to ``hidden`` (name → its
+    shadows, in order) the ones they name where a block parameter or a loop variable of that
+    name is visible instead."""
+    stack: list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]] = [(dict(sections), root, {})]
     while stack:  # (no recursion: nesting may be as deep as the loader allows)
         item, path, shadows = stack.pop()
         if isinstance(item, str):
