@@ -480,3 +480,60 @@ def test_the_enclosed_id_hint_reaches_a_shortcut_list_a_nested_parallel_and_a_do
     assert deep.hint.startswith("'deep' is defined inside the parallel at line 7")
     assert sc.hint.startswith("'sc' is defined inside the residual at line 5")
     assert dotted.hint.startswith("'r.deep' is defined inside the parallel at line 7")
+
+
+FORWARD = "cnnspec: 1\nname: fwd\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "ref", "hint"),
+    [
+        (
+            "  - add:\n    inputs: [input, later]\n  - conv2d: {filters: 3, kernel_size: 1}\n    id: later\n",
+            "model[0].inputs[1]",
+            "later",
+            "'later' is defined later (line 8): `inputs` may name only layers before the item; "
+            "move that layer above this item",
+        ),
+        # from inside a residual's body, an id of the list around it; a scoped reference
+        (
+            "  - residual:\n      body:\n        - add:\n          inputs: [input, later.x]\n"
+            "  - conv2d: {filters: 3, kernel_size: 1}\n    id: later\n",
+            "model[0].residual.body[0].inputs[1]",
+            "later.x",
+            "'later' is defined later (line 10): `inputs` may name only layers before the item; "
+            "move that layer above this item",
+        ),
+        (
+            "  - conv2d: {filters: 3, kernel_size: 1}\n    id: me\n    inputs: me\n",
+            "model[0].inputs",
+            "me",
+            "'me' is this item's own id: an item cannot take its own output as input",
+        ),
+    ],
+    ids=["same-list", "enclosing-list", "itself"],
+)
+def test_a_reference_to_a_layer_defined_later_says_where_and_why(model, path, ref, hint):
+    """The hint was "give the earlier layer an `id:`", for a layer that has one, after it."""
+    (error,) = errors_of(FORWARD + model + "  - flatten\n")
+    assert (error.path, error.message, error.hint) == (
+        path,
+        f"unknown layer id {ref!r} (ids must be defined earlier in the spec)",
+        hint,
+    )
+
+
+@pytest.mark.parametrize(("taken", "suggested"), [("x", "`skip` or `h`"), ("skip", "`x` or `h`")])
+def test_a_block_input_named_like_the_model_input_is_told_names_not_taken(taken, suggested):
+    """`input: {name: x}` and a block's `inputs: [x]`: the hint suggested `x`, the name refused."""
+    text = (
+        f"cnnspec: 1\nname: inx\ninput: {{shape: [8, 8, 3], name: {taken}}}\n"
+        f"blocks:\n  b:\n    inputs: [{taken}]\n    layers: [conv2d: {{filters: 3, kernel_size: 1}}]\n"
+        "model: [b, flatten]\n"
+    )
+    (error,) = errors_of(text)
+    assert (error.path, error.message, error.hint) == (
+        "blocks.b.inputs[0]",
+        f"'{taken}' cannot name a block input (it means the model's input)",
+        f"name it after what it carries, e.g. {suggested}",
+    )

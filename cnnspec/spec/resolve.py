@@ -1757,7 +1757,7 @@ class Resolver:
             # so the item is still checked for mistakes of its own
             return UNKNOWN
         message = f"unknown layer id {ref!r} (ids must be defined earlier in the spec)"
-        hint = self.reference_hint(ref, scope)
+        hint = self.reference_hint(ref, scope, path)
         self.error(message, path, code="reference", hint=hint)
         return None
 
@@ -1777,10 +1777,10 @@ class Resolver:
         """Whether ``ref`` is ``c0[1]``, ``c0.x`` of an item ``c0`` that failed (reported)."""
         return isinstance(ref, str) and scope.lookup(_scope_head(ref)) == UNKNOWN
 
-    def reference_hint(self, ref: Any, scope: Scope) -> str:
-        """What to write instead of an unknown reference, from the scoping rules."""
+    def reference_hint(self, ref: Any, scope: Scope, path: SpecPath = ()) -> str:
+        """What to write instead of an unknown reference (at ``path``), from the scoping rules."""
         text = str(ref)
-        hidden = self.hidden_hint(ref, scope)
+        hidden = self.hidden_hint(ref, scope) or self.later_hint(ref, path)
         if hidden is not None:
             return hidden
         is_call, result = scope.result_of(text)
@@ -1827,6 +1827,34 @@ class Resolver:
                 shown = ", ".join(inner[:8]) + (", …" if len(inner) > 8 else "")
                 return did_you_mean(text, inner) or f"names inside `{head}`: {shown}"
         return did_you_mean(text, scope.visible()) or "give the earlier layer an `id:` and refer to it here"
+
+    def later_hint(self, ref: Any, path: SpecPath) -> str | None:
+        """Where the id an item's ``inputs`` entry (at ``path``) names is defined, when that is
+        the item itself or an item after it, in its layer list or an enclosing one (an
+        ``inputs`` list reads only the layers before its item); ``None`` otherwise."""
+        if not isinstance(ref, str) or "inputs" not in path:
+            return None
+        head = _scope_head(ref)
+        item_path = path[: len(path) - 1 - path[::-1].index("inputs")]
+        first = True  # (the item's own list: the item itself counts; an enclosing list's: after it)
+        while item_path and isinstance(item_path[-1], int):
+            index, list_path = item_path[-1], item_path[:-1]
+            items = value_at(self.data, list_path)
+            for at in range(index if first else index + 1, len(items) if isinstance(items, list) else 0):
+                item = items[at]
+                if not isinstance(item, dict) or item.get("id") != head:
+                    continue
+                if at == index:
+                    return f"{head!r} is this item's own id: an item cannot take its own output as input"
+                return (
+                    f"{head!r} is defined later ({self.where((*list_path, at, 'id'))}): `inputs` may name "
+                    "only layers before the item; move that layer above this item"
+                )
+            first = False
+            item_path = list_path
+            while item_path and not isinstance(item_path[-1], int):
+                item_path = item_path[:-1]
+        return None
 
     def hidden_hint(self, ref: Any, scope: Scope) -> str | None:
         """Why an id the spec writes is not visible at a reference to it (a false ``when``
@@ -2785,7 +2813,9 @@ class Resolver:
                     )
                 elif key == "inputs" and item in (INPUT, self.input_name):
                     problem = f"{item!r} cannot name a block input (it means the model's input)"
-                    hint = "name it after what it carries, e.g. `x` or `skip`"
+                    taken = {INPUT, self.input_name, *params, *(n for n in names if isinstance(n, str))}
+                    free = [n for n in ("x", "skip", "h", "features") if n not in taken][:2]
+                    hint = "name it after what it carries, e.g. " + " or ".join(f"`{n}`" for n in free)
                 elif key == "inputs" and item in params:
                     problem = f"{item!r} is both an input and a parameter of block `{name}`"
                     hint = f"rename the input or the parameter: inside the body `{item}` can mean only one"
