@@ -183,8 +183,9 @@ def test_script_only_names_are_refused_for_scripts(write_spec):
     assert caught.value.errors[0].path == "blocks.main"
 
 
-@pytest.mark.parametrize("name", ["class", "lambda", "match", "print", "len"])
+@pytest.mark.parametrize("name", ["class", "lambda"])
 def test_block_parameter_names_are_checked(write_spec, name):
+    # (a keyword is refused where the parameter is declared: no ${…} could read it)
     path = write_spec(
         HEAD + "name: m\n" + INPUT + f"blocks:\n  b:\n    params: {{{name}: int}}\n    layers: [flatten]\n"
         f"model:\n  - b: {{{name}: 1}}\n"
@@ -193,6 +194,48 @@ def test_block_parameter_names_are_checked(write_spec, name):
         generate_code(compile_spec(path))
     error = caught.value.errors[0]
     assert error.loc is not None and error.path == f"blocks.b.params.{name}"
+
+
+# Parameters named like builtins or soft keywords, which `validate` and `build` accept, were
+# refused by codegen ("expected a name that does not hide a Python builtin"); they are renamed.
+BUILTIN_PARAMS = (
+    "blocks:\n  unit:\n    params:\n      filter: int\n      type: {type: str, default: relu}\n"
+    "      max: {type: int, default: 2}\n      id: {type: int, default: 1}\n"
+    '      input: {type: int, default: "${max + 1}"}\n      match: {type: list, default: [1, 2]}\n'
+    "      _: {type: int, default: 0}\n"
+    "    layers:\n"
+    '      - conv2d: {filters: "${max(filter, 3) + id + input + match[0] + _}", kernel_size: 1,'
+    ' activation: "${type}"}\n'
+    '      - max_pool2d: {pool_size: "${max}"}\n'
+    "model:\n  - unit: {filter: 4}\n  - unit: {filter: 6, type: tanh, max: 1, match: [2], _: 1}\n"
+    "  - flatten\n"
+)
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["module", "script"])
+def test_parameters_named_like_builtins_are_renamed(runner, write_spec, tmp_path, script):
+    spec = write_spec(HEAD + "name: m\n" + INPUT.replace("1]", "3]") + BUILTIN_PARAMS)
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+    target = tmp_path / "model.py"
+    result = runner.invoke(app, ["codegen", str(spec), "-o", str(target), *(["--script"] if script else [])])
+    assert result.exit_code == 0, result.output
+    source = target.read_text(encoding="utf-8")
+    verify_model(check_source(source, script=script), compile_spec(spec).ir)
+    assert (
+        'def unit(\n    x,\n    *,\n    filter_: int,\n    type_: str = "relu",\n    max_: int = 2,\n'
+        "    id_: int = 1,\n    input_: int | None = None,\n    match_: list | None = None,\n"
+        "    arg_value: int = 0,\n    name: str,\n):"
+    ) in source
+    unit = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == "unit")
+    assert " ".join((ast.get_docstring(unit) or "").split()) == (
+        "The `unit` block of the spec. Parameters `filter`, `type`, `max`, `id`, `input`, `match`, `_` are "
+        "`filter_`, `type_`, `max_`, `id_`, `input_`, `match_`, `arg_value` here: "
+        "Python uses those names itself."
+    )
+    assert "input_ = max_ + 1" in source
+    assert "filters=max(filter_, 3) + id_ + input_ + match_[0] + arg_value," in source  # max() is still max
+    assert 'x = unit(inputs, filter_=4, name="unit_1")' in source
+    assert 'unit(x, filter_=6, type_="tanh", max_=1, match_=[2], arg_value=1, name="unit_2")' in source
 
 
 # A block parameter named like a name the module uses for itself once hid it inside the block's
@@ -395,3 +438,22 @@ def test_hostile_data_paths_are_plain_strings_in_scripts(write_spec, tmp_path):
     )
     assert any(value.endswith(path_text) for value in string_constants(tree))
     assert "os.system" not in calls(tree)
+
+
+@pytest.mark.slow
+def test_parameters_named_like_builtins_build_the_builders_model(write_spec, tmp_path):
+    import importlib.util
+
+    import cnnspec
+    from tests.test_codegen_refs import _layers
+
+    spec = write_spec(HEAD + "name: m\n" + INPUT.replace("1]", "3]") + BUILTIN_PARAMS)
+    target = tmp_path / "builtins_model.py"
+    target.write_text(generate_code(compile_spec(spec)).text, encoding="utf-8")
+    loader = importlib.util.spec_from_file_location("generated_builtins", target)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    theirs, ours = module.build_model(), cnnspec.build_model(spec)
+    assert theirs.count_params() == ours.count_params()
+    assert _layers(theirs) == _layers(ours)

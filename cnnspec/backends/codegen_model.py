@@ -33,10 +33,12 @@ from cnnspec.backends.codegen_check import (
     tuple_kwargs,
 )
 from cnnspec.backends.codegen_values import (
+    ASCII_IDENTIFIER,
     BUILTIN_NAMES,
     UnsafeValue,
     comment_text,
     identifier_problem,
+    is_identifier,
     literal_node,
     safe_name,
 )
@@ -365,10 +367,11 @@ class CodeWriter:
     def check_names(self) -> None:
         """Refuse spec names that cannot be Python names (located errors, all at once).
 
-        A block parameter is checked only as an identifier: where its name is also one the
-        module uses (``layers``, a var's constant, a defaults partial, a block function), the
-        block's function gives the parameter another Python name
-        (:meth:`~cnnspec.backends.codegen_printer.TreePrinter.build_block_function`)."""
+        A block parameter is checked only as an ASCII identifier: where its name is also one
+        the module uses (``layers``, a var's constant, a defaults partial, a block function) or
+        one Python keeps (a keyword such as ``class``, a builtin such as ``filter``), the
+        block's function gives the parameter another Python name (``filter_``,
+        :meth:`~cnnspec.backends.codegen_printer.TreePrinter.build_block_function`)."""
         diags = Diagnostics()
         taken: dict[str, str] = {}
         for name in self._used_blocks():
@@ -391,7 +394,8 @@ class CodeWriter:
             taken[name] = "block"
             for pname in self.tree.blocks[name].params:
                 problem = identifier_problem(pname)
-                if problem:
+                # a keyword or a builtin (`class`, `filter`) is renamed by the block's function
+                if problem and ASCII_IDENTIFIER.fullmatch(str(pname)) is None:
                     diags.error(
                         problem,
                         self.doc.key_loc(("blocks", name, "params", pname)),
@@ -848,8 +852,11 @@ def _is_float(node: ast.expr) -> bool:
 
 
 def _first_free(candidates: list[str], taken: set[str]) -> str:
+    """The first candidate that is free and a usable Python name (no keyword or builtin,
+    :func:`~cnnspec.backends.codegen_values.is_identifier`, no dunder), else one made from the
+    first by :func:`~cnnspec.backends.codegen_values.safe_name`."""
     for candidate in candidates:
-        if candidate not in taken:
+        if candidate not in taken and is_identifier(candidate) and not candidate.startswith("__"):
             return candidate
     return safe_name(candidates[0], taken)
 

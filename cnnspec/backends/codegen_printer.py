@@ -59,7 +59,7 @@ from cnnspec.backends.codegen_model import (
     merge_ifs,
     node_kwargs,
 )
-from cnnspec.backends.codegen_values import UnsafeValue, comment_text, literal_node
+from cnnspec.backends.codegen_values import UnsafeValue, comment_text, is_identifier, literal_node
 from cnnspec.errors import Diagnostic, Note, SpecError, SpecPath, format_path
 from cnnspec.ir import (
     INPUT,
@@ -2519,11 +2519,14 @@ class TreePrinter(CodeWriter):
         refers = refers_to_input(insts, self.input_name) or bool(block.inputs)
         taken = module_taken | set(declared)
         # A parameter named like a module name (`layers`, the constant `K` of var `k`, the
-        # partial `BATCH_NORM`, a block it calls) would hide it in the body: it gets another name.
+        # partial `BATCH_NORM`, a block it calls) would hide it in the body, one named like a
+        # builtin (`filter`, `max`) would hide that, and a keyword (`class`) cannot be a
+        # parameter: each gets another name (`filter_`).
         renamed: dict[str, str] = {}
         for pname in declared:
-            if pname in module_taken:
-                renamed[pname] = _first_free([f"{pname}_", f"{pname}_value", f"{pname}_arg"], taken)
+            if pname in module_taken or not is_identifier(pname):
+                stem = pname.strip("_") or "arg"  # (`_`: `__`, a dunder, is no name for it)
+                renamed[pname] = _first_free([f"{pname}_", f"{pname}_value", f"{stem}_value"], taken)
                 taken.add(renamed[pname])
         if block.inputs:  # named inputs: each a parameter (renamed only if it clashes)
             tensors = [_first_free([n, f"{n}_in", f"{n}_tensor"], taken) for n in block.inputs]
@@ -2585,13 +2588,28 @@ class TreePrinter(CodeWriter):
         body[:] = drop_unused(merge_ifs(drop_pruned(body)))
         description = str(block.description or f"The `{name}` block of the spec.")
         if renamed:  # the docstring says which spec parameter `layers_` is
-            spec_names = ", ".join(f"`{spec}`" for spec in renamed)
-            py_names = ", ".join(f"`{py}`" for py in renamed.values())
-            description += (
-                f" Parameter {spec_names} is {py_names} here: the module uses the name itself."
-                if len(renamed) == 1
-                else f" Parameters {spec_names} are {py_names} here: the module uses those names itself."
-            )
+            description += _renamed_note(renamed, module_taken)
         return Function(
             fname, name, tensor, params, prefix_param, description, _where(block.loc), body, renamed
         )
+
+
+def _renamed_note(renamed: dict[str, str], module_taken: set[str]) -> str:
+    """The sentences of a block function's docstring that say which spec parameter each
+    renamed Python parameter is, and why: a name the module uses itself, or one Python uses
+    (a keyword or builtin)."""
+    out = ""
+    for why, spec_names in (
+        ("the module uses", [p for p in renamed if p in module_taken]),
+        ("Python uses", [p for p in renamed if p not in module_taken]),
+    ):
+        if not spec_names:
+            continue
+        spec_text = ", ".join(f"`{spec}`" for spec in spec_names)
+        py_text = ", ".join(f"`{renamed[spec]}`" for spec in spec_names)
+        out += (
+            f" Parameter {spec_text} is {py_text} here: {why} the name itself."
+            if len(spec_names) == 1
+            else f" Parameters {spec_text} are {py_text} here: {why} those names itself."
+        )
+    return out
