@@ -556,6 +556,48 @@ blocks:
     layers: [conv2d: {filters: 4, kernel_size: "${k or 1}", padding: same, activation: "${a}"}]
 model: [b: {a: null, k: null}, b, b: {a: tanh}, global_avg_pool2d]
 """,
+    # One iteration of a repeat with an `id` but no `carry` (`rep[0].c0`: the ids of its
+    # iterations are recorded as a carrying repeat's are): an id only one iteration makes
+    # unrolls it, …
+    "iteration_without_carry": HEAD.format(name="rid", size=8)
+    + """model:
+  - id: rep
+    repeat:
+      times: 2
+      as: i
+      layers:
+        - conv2d: {filters: 3, kernel_size: 1}
+          id: "c${i}"
+  - add:
+    inputs: [rep, "rep[0].c0"]
+  - flatten
+""",
+    # … one every iteration makes is collected in a list, read by a constant index or one
+    # computed from a later loop's variable
+    "iterations_without_carry_in_a_list": HEAD.format(name="ridl", size=8)
+    + """vars: {n: 3}
+model:
+  - id: rep
+    repeat:
+      times: "${n}"
+      as: i
+      layers:
+        - residual: {body: [conv2d: {filters: 3, kernel_size: 1}]}
+          id: r
+  - id: mix
+    repeat:
+      times: "${n}"
+      as: k
+      carry: {h: rep}
+      layers:
+        - add:
+          inputs: [h, "rep[${n - 1 - k}].r"]
+          id: s
+      next: {h: s}
+  - concat:
+    inputs: [h, "rep[0].r"]
+  - flatten
+""",
 }
 
 #: What the code says for each case (besides building the right model).
@@ -615,6 +657,18 @@ EXPECTED: dict[str, list[str]] = {
         'name=f"enc_{i_2}_par_p{i_2}"',
     ],
     "carry_from_an_iteration": ["z = enc_h[0]", "w = enc_h[1]"],
+    "iteration_without_carry": [
+        "unrolled the repeat at model[0].repeat: a later item refers to an id that only some of its "
+        "iterations make (rep[…].c0)",
+        'c0 = layers.Conv2D(filters=3, kernel_size=1, name="rep_c0")(inputs)',
+        'layers.Add(name="add_1")([rep, c0])',
+    ],
+    "iterations_without_carry_in_a_list": [
+        "rep_r = []",
+        "rep_r.append(r)",
+        'layers.Add(name=f"mix_{k}_s")([h, rep_r[N - 1 - k]])',
+        'layers.Concatenate(name="concat_1")([h, rep_r[0]])',
+    ],
     "dense_defaults": [
         'DENSE = functools.partial(layers.Dense, use_bias=False, kernel_initializer="he_normal")',
         'DENSE(units=3, bias_initializer=keras.initializers.Constant(value=0.1), name="dense_1")',

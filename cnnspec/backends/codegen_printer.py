@@ -81,7 +81,7 @@ from cnnspec.spec.expr import ExpressionError, is_expression
 _NUMBER = re.compile(r"(\d+)")
 #: One part of a hierarchical name: ``st``, ``inner[0]``.
 _PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?")
-#: One iteration of a carrying repeat: ``cells[3].h``, ``enc[${levels - 1 - i}].level.skip``.
+#: One iteration of a repeat with an ``id``: ``cells[3].h``, ``enc[${levels - 1 - i}].level.skip``.
 ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-Za-z_][A-Za-z0-9_.\[\]]*)")
 
 
@@ -651,7 +651,7 @@ def nested_iterations(refs: list[str]) -> list[tuple[tuple[str, ...], str, str]]
 
 
 def repeats_to_unroll(body: list[Item], refs: list[str]) -> dict[int, str]:
-    """The carrying repeats (by ``id()``) whose iterations :func:`nested_iterations` finds,
+    """The repeats with an ``id`` (by ``id()``) whose iterations :func:`nested_iterations` finds,
     each with the reference that names it: where the parts before the iteration are the tail
     of the names of the calls and iterations around the repeat."""
     wanted = nested_iterations(refs)
@@ -663,7 +663,7 @@ def repeats_to_unroll(body: list[Item], refs: list[str]) -> dict[int, str]:
                 continue  # its names are its spec's (its printer decides for them)
             if isinstance(item, BlockCall):
                 visit(item.body, (*around, call_local(item) or ""))
-            elif isinstance(item, Repeat) and item.carry and item.item_id:
+            elif isinstance(item, Repeat) and item.item_id:
                 for before, name, ref in wanted:
                     if name == item.item_id and around[len(around) - len(before) :] == before:
                         marks.setdefault(id(item), ref)
@@ -681,7 +681,7 @@ def partial_iteration_ids(
     body: list[Item], collected: dict[str, list[str]], var_values: dict[str, Any]
 ) -> set[tuple[str, str]]:
     """The ids of iterations that items name (``collected``: ``cells[1].side``) which some
-    iteration of a carrying repeat with that id does not make: a ``when`` false there, an id
+    iteration of a repeat with that id does not make: a ``when`` false there, an id
     computed per iteration (``h${i}``), one inside a call that makes it in some calls only.
     A loop cannot append such an id to a list in each iteration: the repeat is unrolled, and
     the reference reads the iteration's own variable (:meth:`TreePrinter.named_inside`)."""
@@ -696,7 +696,7 @@ def partial_iteration_ids(
             elif isinstance(item, Repeat):
                 for index, iteration in enumerate(item.iterations):
                     inner = {**env, item.var: index} if item.var else env
-                    for rest in collected.get(item.item_id or "", []) if item.carry else []:
+                    for rest in collected.get(item.item_id or "", []):
                         if not makes_id(iteration, rest.split("."), inner, var_values, set(item.carry)):
                             found.add((str(item.item_id), rest))
                     visit(iteration, inner)
@@ -947,7 +947,8 @@ class TreePrinter(CodeWriter):
         self.partials: dict[str, tuple[str, list[tuple[str, ast.expr]]]] = {}  # kind → (name, preset)
         var_values = {var.name: var.value for var in self.tree.vars}
         self.refs = [*expand_refs(references(self.tree), var_values), *reach]
-        #: Per carrying repeat id, the ids of its iterations that items name (``enc[i].skip``).
+        #: Per repeat id, the ids of its iterations that items name (``enc[i].skip``): with
+        #: ``carry`` or without (``rep[0].c0``, ids the resolver records alike).
         self.collected: dict[str, list[str]] = {}
         for ref in self.refs:
             found = ITERATION_REF.fullmatch(ref)
@@ -1324,7 +1325,7 @@ class TreePrinter(CodeWriter):
         return [("dtype", ast.Constant("float32"))]
 
     def picks_iterations(self, refs: Any) -> bool:
-        """Whether every ``${…}`` of an ``inputs`` is the index of a carrying repeat's
+        """Whether every ``${…}`` of an ``inputs`` is the index of a repeat's
         iteration (``enc[${levels - 1 - i}].skip``), which the code reads from a list."""
         if isinstance(refs, dict):
             refs = list(refs.values())
@@ -1379,7 +1380,7 @@ class TreePrinter(CodeWriter):
                 for rest in self.collected.get(rep.item_id or "", [])
                 if (rep.item_id, rest) in self.partial
             ]
-            if rep.carry and partial:
+            if partial:
                 return (
                     f"a later item refers to an id that only some of its iterations make "
                     f"({rep.item_id}[…].{partial[0]})"
@@ -1582,7 +1583,7 @@ class TreePrinter(CodeWriter):
         return [self.input_ref(ref, ctx, current) for ref in (refs if isinstance(refs, list) else [refs])]
 
     def input_ref(self, raw: Any, ctx: Ctx, current: TensorRef) -> TensorRef:
-        """The tensor an ``inputs`` entry names. One iteration of a carrying repeat
+        """The tensor an ``inputs`` entry names. One iteration of a repeat with an ``id``
         (``enc[2].skip``, ``enc[${levels - 1 - i}].skip`` in a loop) is an element of the list
         that repeat collects its ids in."""
         tensor = self.find_ref(raw, ctx, current)
@@ -2001,7 +2002,7 @@ class TreePrinter(CodeWriter):
     def start_lists(self, rep: Repeat, ctx: Ctx) -> dict[str, str]:
         """A list per id of an iteration that a later item names (``enc[2].level.skip``),
         started empty before the loop: ``enc_level_skip = []``."""
-        if not rep.carry or rep.item_id not in self.collected:
+        if rep.item_id not in self.collected:
             return {}
         lists = {}
         for rest in self.collected[rep.item_id]:
