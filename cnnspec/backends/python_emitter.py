@@ -14,6 +14,11 @@ The code never imports cnnspec. The pipeline:
    not write, and :func:`~cnnspec.backends.codegen_check.verify_model` runs ``build_model()``
    against a fake Keras and compares every layer with the IR.
 
+Before the last rendering, :func:`~cnnspec.backends.codegen_probe.fitted_constants` replays the
+code the same way for a few other values of the vars that count loops or decide, against the
+resolver's model for each: a constant the code fits only as it is (layer names numbered for its
+value) says so in its comment and a note; the code itself stays as printed.
+
 Step 4 is a safety net: when it finds a difference, that is an internal error
 (:class:`CodegenError`), never a reason to try other code; nothing is tried twice. Nothing
 here imports TensorFlow.
@@ -36,6 +41,7 @@ from cnnspec.backends.codegen_check import CheckError, check_source, top_level_n
 from cnnspec.backends.codegen_lines import LINE_LENGTH, fold_long_lines
 from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt
 from cnnspec.backends.codegen_printer import TreePrinter
+from cnnspec.backends.codegen_probe import FITTED_NOTE
 from cnnspec.backends.codegen_values import (
     _escape_double_quoted,
     comment_text,
@@ -121,11 +127,15 @@ def generate_code(
         template = "train_task.py.j2" if context["task_script"] else "train.py.j2"
     text = render(template, context)
     unused = unread_constants(text, module)
-    if unused:  # rendered again with them marked (a constant's text is laid out before rendering)
-        why = unread_var_notes(spec)
+    fitted = fitted_var_constants(spec, text, module, unused)
+    if fitted:  # said at the top and on the console too: the file invites editing constants
+        module.notes.append(fitted_note(fitted))
+        context["notes"] = note_lines([*module.notes, *context.get("runtime_notes", [])])
+    if unused or fitted:  # rendered again with them marked (a constant's text is laid out first)
+        why = {**unread_var_notes(spec), **dict.fromkeys(fitted, FITTED_NOTE)}
         marked = [
             replace(c, comment=f"{c.comment}; {note}" if c.comment else note)
-            if c.name in unused and (note := why.get(c.name, UNREAD_NOTE))
+            if (c.name in unused or c.name in fitted) and (note := why.get(c.name, UNREAD_NOTE))
             else c
             for c in module.constants
         ]
@@ -182,6 +192,45 @@ def unread_constants(text: str, module: ModelModule) -> set[str]:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
     }
     return names - read
+
+
+def fitted_var_constants(
+    spec: CompiledSpec, text: str, module: ModelModule, unused: set[str]
+) -> dict[str, str]:
+    """The constants of the spec's vars (each with its var) that the code ``text`` reads and
+    fits only as they are (:func:`~cnnspec.backends.codegen_probe.fitted_constants`): layer
+    names or ``when:``s decided from their values. A backbone's constants are its spec's, not
+    tried."""
+    if spec.ir.tree is None:
+        return {}
+    names = {constant.name for constant in module.constants}
+    constants = {
+        var.name: var.name.upper()
+        for var in spec.ir.tree.vars
+        if var.name.upper() in names and var.name.upper() not in unused
+    }
+    if not constants:
+        return {}
+    from cnnspec.backends.codegen_probe import fitted_constants
+
+    tree = ast.parse(text)
+    if float32_outputs(spec):
+        tree = without_float32_dtypes(tree)
+    return {constants[name]: name for name in fitted_constants(spec, tree, constants)}
+
+
+def fitted_note(fitted: dict[str, str]) -> str:
+    """The module's note on the constants it fits only as they are (``fitted``: each
+    constant's var)."""
+    constants = ", ".join(fitted)
+    variables = ", ".join(f"vars.{var}" for var in fitted.values())
+    one = len(fitted) == 1
+    return (
+        f"the code fits {'the constant' if one else 'the constants'} {constants} only as "
+        f"{'it is' if one else 'they are'}: layer names or `when:`s were decided from "
+        f"{'its value' if one else 'their values'}; for other values change {variables} in the spec "
+        "and generate again"
+    )
 
 
 def refuse_name_clashes(spec: CompiledSpec, module: ModelModule, tree: ast.Module, *, script: bool) -> None:

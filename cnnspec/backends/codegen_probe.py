@@ -1,0 +1,221 @@
+"""Which of a generated module's constants (its ``vars``) only fit the values they have.
+
+The printer writes what it can as the spec's expressions (``range(N)``, ``filters=BASE * 2``),
+but it decides some things from the values the resolver saw: a layer's number in its name is
+an expression fitted to the names of every iteration and call (``f"dropout_{i}"`` for the
+dropouts of iterations 1 and 3), a ``when:`` of vars alone is kept or dropped, a name after a
+loop is written as its text (``"conv2d_3"`` after two iterations). Those stay right while the
+constants keep their values; an edited ``N = 4`` can build other layer names than
+``cnnspec build --set vars.n=4`` does, or fail (a name used twice).
+
+:func:`fitted_constants` finds such constants by trying them: for a few other values of each
+var that counts, loops or decides (:func:`structural_constants`, :func:`decision_vars`; one read
+only in layers' arguments, ``units=CLASSES``, is left alone), the spec is resolved again with
+that value, the constant is set to it in the code, and the code is replayed against that model
+(:func:`~cnnspec.backends.codegen_check.verify_model`, the proof the code passed for the
+values it has). A constant whose code builds another model for one of them says so in its
+comment (:data:`FITTED_NOTE`), as one that no code reads does. A value the spec refuses (a
+list index past the end, a shape that does not fit) proves nothing and is passed over.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from typing import Any
+
+from cnnspec.analysis.compiled import CompiledSpec
+from cnnspec.backends.codegen_check import verify_model
+from cnnspec.backends.codegen_values import UnsafeValue, literal_node
+from cnnspec.errors import Diagnostics
+from cnnspec.spec.expr import EMBEDDED_EXPRESSION, ExpressionError, names_in
+from cnnspec.spec.resolve import Resolver
+
+#: The comment of a constant the code fits only as it is (see :func:`fitted_constants`).
+FITTED_NOTE = "decided when this code was generated: change it in the spec"
+#: The most resolutions one module's probes may take (a spec with many vars stops there: the
+#: constants not tried yet keep their plain comment).
+MAX_PROBES = 24
+
+
+def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, str]) -> list[str]:
+    """The vars (by name) whose constant the code ``tree`` reads and that build another model
+    than the spec's for another value of the var. ``constants``: each var's constant name in
+    the code (the vars of the spec itself, not those of a backbone's)."""
+    values = {var.name: var.value for var in spec.ir.tree.vars} if spec.ir.tree is not None else {}
+    raws = {var.name: var.raw for var in spec.ir.tree.vars} if spec.ir.tree is not None else {}
+    structural = structural_constants(tree) | {
+        constants[name] for name in decision_vars(spec.doc.data, raws) if name in constants
+    }
+    allow_outside = "--allow-outside" in spec.options
+    fitted: list[str] = []
+    budget = MAX_PROBES
+    for name, constant in constants.items():
+        if constant not in structural or name not in values:
+            continue
+        for other in other_values(values[name]):
+            if budget <= 0:
+                return fitted
+            budget -= 1
+            ir = _resolved(spec, name, other, allow_outside)
+            probe = _with_constant(tree, constant, other)
+            if ir is None or probe is None:
+                continue
+            try:
+                verify_model(probe, ir)
+            except Exception:  # (any failure of the replay: a name used twice, a missing layer…)
+                fitted.append(name)
+                break
+    return fitted
+
+
+def structural_constants(tree: ast.Module) -> set[str]:
+    """The module-level names the code reads other than in the arguments of a layer
+    (``filters=BASE``, ``DENSE(units=CLASSES)``): in a loop's count, an ``if``, a name, an
+    index, a block function's arguments, where the printer fits what it writes to their
+    values; and the constants the value of one of those reads (``WIDTH = BASE * 2``)."""
+    bound: dict[str, ast.expr] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            bound[stmt.targets[0].id] = stmt.value
+    layer_calls = {name for name, value in bound.items() if isinstance(value, ast.Call)}  # the partials
+    found: set[str] = set()
+
+    def visit(node: ast.AST, in_layer: bool) -> None:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not in_layer:
+            found.add(node.id)
+        if isinstance(node, ast.Call) and _is_layer_call(node.func, layer_calls):
+            visit(node.func, in_layer)
+            for arg in [*node.args, *(keyword.value for keyword in node.keywords)]:
+                visit(arg, True)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_layer)
+
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if any(isinstance(target, ast.Name) and target.id in bound for target in targets):
+            continue  # a constant's own value counts where the constant does (below)
+        visit(stmt, False)
+    pending = [name for name in found if name in bound]
+    while pending:
+        for node in ast.walk(bound[pending.pop()]):
+            if isinstance(node, ast.Name) and node.id in bound and node.id not in found:
+                found.add(node.id)
+                pending.append(node.id)
+    return found
+
+
+def _is_layer_call(func: ast.expr, partials: set[str]) -> bool:
+    """``layers.Conv2D(…)``, ``keras.Input(…)``, a ``defaults`` partial ``DENSE(…)``."""
+    if isinstance(func, ast.Attribute):
+        base = func.value
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        return isinstance(base, ast.Name) and base.id in ("layers", "keras")
+    return isinstance(func, ast.Name) and func.id in partials
+
+
+def decision_vars(data: Any, raws: dict[str, Any]) -> set[str]:
+    """The vars the spec reads where the resolver decides what is built (a ``when:``, a
+    repeat's ``times``, an ``id``, ``inputs``, ``carry``, ``next``): such a decision can be
+    taken while generating even where the constant is read only in a layer's arguments; and
+    the vars the values of those read (``width: "${base * 2}"``)."""
+    found: set[str] = set()
+
+    def visit(value: Any, deciding: bool) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                visit(child, deciding or key in DECIDING_KEYS)
+        elif isinstance(value, list):
+            for child in value:
+                visit(child, deciding)
+        elif deciding:
+            found.update(_expression_names(value))
+
+    visit({k: v for k, v in data.items() if k != "vars"} if isinstance(data, dict) else data, False)
+    found &= set(raws)
+    pending = list(found)
+    while pending:
+        for name in _expression_names_deep(raws.get(pending.pop())):
+            if name in raws and name not in found:
+                found.add(name)
+                pending.append(name)
+    return found
+
+
+#: The keys of a spec whose values decide what the resolver builds (see :func:`decision_vars`).
+DECIDING_KEYS = frozenset({"when", "times", "id", "inputs", "carry", "next"})
+
+
+def _expression_names(value: Any) -> set[str]:
+    """The names the ``${…}`` of one scalar value read (none where it has none, or one that
+    does not parse: the resolver reported it)."""
+    if not isinstance(value, str) or "${" not in value:
+        return set()
+    out: set[str] = set()
+    for match in EMBEDDED_EXPRESSION.finditer(value):
+        try:
+            out |= names_in(match.group(1))
+        except ExpressionError:
+            continue
+    return out
+
+
+def _expression_names_deep(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_expression_names_deep(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_expression_names_deep(v) for v in value))
+    return _expression_names(value)
+
+
+def other_values(value: Any) -> list[Any]:
+    """Values to try for a var of value ``value``: the other bool; a few larger ints and one
+    smaller; a list of ints grown alike and unevenly (``[1, 2]``: ``[2, 3]``, ``[2, 4]``,
+    ``[2, 1]``). Other values (floats, strings…) are not tried: the printer writes layer
+    names and loops from counts and flags."""
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return [value + 1, value + 2, value + 3, *([value - 1] if value > 1 else [])]
+    if isinstance(value, list) and value and all(_is_int(v) for v in value):
+        out = [[v + 1 for v in value], [v + 1 + k for k, v in enumerate(value)]]
+        if len(value) > 1 and list(reversed(value)) != value:
+            out.append(list(reversed(value)))
+        return out
+    return []
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _resolved(spec: CompiledSpec, name: str, value: Any, allow_outside: bool) -> Any:
+    """The IR of the spec with var ``name`` set to ``value`` (``None`` where the spec refuses
+    that value)."""
+    data = copy.deepcopy(spec.doc.data)
+    if not isinstance(data.get("vars"), dict):
+        return None
+    data["vars"][name] = value
+    diags = Diagnostics()
+    try:
+        ir = Resolver(spec.doc.with_data(data), diags, allow_outside=allow_outside).resolve()
+    except Exception:  # a SpecError, or a value nothing checked for (a var a later one divides by)
+        return None
+    return None if diags.has_errors else ir
+
+
+def _with_constant(tree: ast.Module, constant: str, value: Any) -> ast.Module | None:
+    """A copy of ``tree`` whose module-level ``CONSTANT = …`` is ``value`` (``None`` when it
+    has no such statement or the value is no literal)."""
+    probe = copy.deepcopy(tree)
+    for stmt in probe.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if len(targets) == 1 and isinstance(targets[0], ast.Name) and targets[0].id == constant:
+            try:
+                stmt.value = literal_node(value)
+            except UnsafeValue:
+                return None
+            return probe
+    return None

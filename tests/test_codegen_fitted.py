@@ -1,0 +1,171 @@
+"""`cnnspec codegen` on constants whose code fits only the values they have.
+
+A loop's layer names are numbers fitted to what the resolver made for the spec's values
+(``f"dropout_{i}"`` for the dropouts of iterations 1 and 3), so an edited ``N = 4`` built
+dropout_1, dropout_3 where ``cnnspec inspect --set vars.n=4`` gives dropout_1, dropout_2 (and
+nested loops a name used twice), while the constant looked editable. Such a constant now says
+it was decided when the code was generated; one whose code is right for other values does not.
+The fast tests replay the code (as the emitter does) against the resolver's model for other
+values; the slow one builds the code with Keras beside cnnspec's builder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.backends.codegen_check import CheckError, check_source, verify_model
+from cnnspec.backends.python_emitter import generate_code
+from cnnspec.cli.app import app
+
+HEAD = "cnnspec: 1\nname: {name}\ninput: {{shape: [8, 8, 3]}}\n"
+
+#: A `when` that reads the loop variable: the dropouts' numbers are not a formula of `i`.
+ALTERNATE = HEAD.format(name="lw") + (
+    "vars: {n: 2}\n"
+    "model:\n"
+    "  - repeat:\n"
+    '      times: "${n}"\n'
+    "      as: i\n"
+    "      layers:\n"
+    "        - conv2d: {filters: 3, kernel_size: 1}\n"
+    "        - dropout: 0.1\n"
+    '          when: "${i % 2 == 1}"\n'
+    "  - flatten\n"
+)
+
+#: A loop inside a loop whose count reads the outer variable.
+NESTED = HEAD.format(name="nest") + (
+    "vars: {stages: 2, blocks: [1, 2], base: 4, use_drop: true}\n"
+    "model:\n"
+    "  - repeat:\n"
+    '      times: "${stages}"\n'
+    "      as: s\n"
+    "      layers:\n"
+    "        - repeat:\n"
+    '            times: "${blocks[s]}"\n'
+    "            as: j\n"
+    "            layers:\n"
+    '              - conv2d: {filters: "${base}", kernel_size: 1}\n'
+    "              - dropout: 0.1\n"
+    '                when: "${use_drop and j > 0}"\n'
+    "  - flatten\n"
+)
+
+#: A layer after a loop: its number is the loop's count plus one, written as text.
+AFTER = HEAD.format(name="after") + (
+    "vars: {n: 2}\n"
+    "model:\n"
+    '  - repeat: {times: "${n}", layers: [conv2d: {filters: 3, kernel_size: 1}]}\n'
+    "  - conv2d: {filters: 3, kernel_size: 1}\n"
+    "  - flatten\n"
+)
+
+#: A loop whose names are right for any count: nothing to say.
+REGULAR = HEAD.format(name="reg") + (
+    "vars: {n: 2, width: 4}\n"
+    "model:\n"
+    "  - repeat:\n"
+    '      times: "${n}"\n'
+    "      as: i\n"
+    "      layers:\n"
+    '        - conv2d: {filters: "${width}", kernel_size: 1}\n'
+    "        - dropout: 0.1\n"
+    "  - flatten\n"
+)
+
+MARK = "decided when this code was generated: change it in the spec"
+
+
+def codegen(runner, write_spec, tmp_path, text: str, *, script: bool = False) -> tuple[str, str]:
+    """The code ``codegen -o`` writes for ``text``, and what it says on the console."""
+    spec = write_spec(text)
+    target = tmp_path / ("train.py" if script else "model.py")
+    result = runner.invoke(app, ["codegen", str(spec), "-o", str(target), *(["--script"] if script else [])])
+    assert result.exit_code == 0, result.output
+    return target.read_text(encoding="utf-8"), result.output
+
+
+def builds_spec_model(source: str, line: str, edited: str, spec, override: str) -> bool:
+    """Whether the code with its constant's line edited builds what the spec builds with
+    ``--set override`` (the emitter's own replay of the code against the model)."""
+    assert line in source
+    try:
+        verify_model(check_source(source.replace(line, edited)), compile_spec(spec, [override]).ir)
+    except CheckError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["module", "script"])
+def test_loop_names_fitted_to_a_constant_mark_it(runner, write_spec, tmp_path, script):
+    source, output = codegen(runner, write_spec, tmp_path, ALTERNATE, script=script)
+    assert f"N = 2  # spec.yaml:4; {MARK}\n" in source
+    note = (
+        "the code fits the constant N only as it is: layer names or `when:`s were decided from its "
+        "value; for other values change vars.n in the spec and generate again"
+    )
+    assert f"note: {note}" in " ".join(output.split())
+    assert "# Note: the code fits the constant N only as it is" in source
+    # what the mark is about: N = 4 edited in the file builds dropout_1, dropout_3, not the
+    # spec's dropout_1, dropout_2
+    if not script:
+        spec = tmp_path / "spec.yaml"
+        edited = builds_spec_model(source, f"N = 2  # spec.yaml:4; {MARK}", "N = 4", spec, "vars.n=4")
+        assert not edited
+
+
+def test_nested_loop_names_mark_the_list_they_count_from(runner, write_spec, tmp_path):
+    source, _ = codegen(runner, write_spec, tmp_path, NESTED)
+    assert f"BLOCKS = [1, 2]  # spec.yaml:4; {MARK}\n" in source
+    # the others build the spec's model whatever their values (the names do not count from them)
+    assert "STAGES = 2  # spec.yaml:4\n" in source
+    assert "BASE = 4  # spec.yaml:4\n" in source
+    assert "USE_DROP = True  # spec.yaml:4\n" in source
+    spec = tmp_path / "spec.yaml"
+    line = f"BLOCKS = [1, 2]  # spec.yaml:4; {MARK}"
+    assert not builds_spec_model(source, line, "BLOCKS = [3, 3]", spec, "vars.blocks=[3, 3]")
+    assert builds_spec_model(
+        source, "USE_DROP = True  # spec.yaml:4", "USE_DROP = False", spec, "vars.use_drop=false"
+    )
+
+
+def test_a_name_after_a_loop_marks_the_count(runner, write_spec, tmp_path):
+    source, _ = codegen(runner, write_spec, tmp_path, AFTER)
+    assert f"N = 2  # spec.yaml:4; {MARK}\n" in source
+    assert 'layers.Conv2D(filters=3, kernel_size=1, name="conv2d_3")' in source
+
+
+def test_a_loop_right_for_every_count_leaves_its_constants_editable(runner, write_spec, tmp_path):
+    source, output = codegen(runner, write_spec, tmp_path, REGULAR)
+    assert "N = 2  # spec.yaml:4\n" in source and "WIDTH = 4  # spec.yaml:4\n" in source
+    assert "note:" not in output and MARK not in source
+    spec = tmp_path / "spec.yaml"
+    for value in (1, 3, 7):
+        assert builds_spec_model(source, "N = 2  # spec.yaml:4", f"N = {value}", spec, f"vars.n={value}")
+
+
+def test_a_value_the_spec_refuses_proves_nothing(write_spec):
+    # blocks[s] past the end for more stages: those values are passed over, not held against it
+    compiled = compile_spec(write_spec(NESTED))
+    source = generate_code(compiled).text
+    assert "STAGES = 2  # spec.yaml:4\n" in source
+
+
+@pytest.mark.slow
+def test_marked_code_builds_the_builders_model(write_spec, tmp_path):
+    import cnnspec
+    from tests.test_codegen_refs import _layers
+
+    spec = write_spec(NESTED)
+    target = tmp_path / "nest_model.py"
+    target.write_text(generate_code(compile_spec(spec)).text, encoding="utf-8")
+    loader = importlib.util.spec_from_file_location("generated_nest", target)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    theirs, ours = module.build_model(), cnnspec.build_model(spec)
+    assert theirs.count_params() == ours.count_params()
+    assert _layers(theirs) == _layers(ours)
