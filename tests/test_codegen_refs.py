@@ -598,6 +598,29 @@ model:
     inputs: [h, "rep[0].r"]
   - flatten
 """,
+    # … and one through an iteration of a repeat without `carry` (`o[1].inner1[0].c`) unrolls it
+    "iteration_inside_an_iteration_without_carry": HEAD.format(name="nrid", size=8)
+    + """model:
+  - id: o
+    repeat:
+      times: 2
+      as: k
+      layers:
+        - id: "inner${k}"
+          repeat:
+            times: 2
+            carry: {h: input}
+            layers:
+              - conv2d: {filters: 3, kernel_size: 1}
+                inputs: h
+                id: c
+            next: {h: c}
+        - conv2d: {filters: 3, kernel_size: 1}
+          id: "p${k}"
+  - add:
+    inputs: ["o[1].inner1[0].c", "o[0].p0", o]
+  - flatten
+""",
 }
 
 #: What the code says for each case (besides building the right model).
@@ -662,6 +685,12 @@ EXPECTED: dict[str, list[str]] = {
         "iterations make (rep[…].c0)",
         'c0 = layers.Conv2D(filters=3, kernel_size=1, name="rep_c0")(inputs)',
         'layers.Add(name="add_1")([rep, c0])',
+    ],
+    "iteration_inside_an_iteration_without_carry": [
+        "unrolled the repeat at model[0].repeat.layers[0].repeat: a later item refers to an id inside "
+        "one of its iterations (o[1].inner1[0].c)",
+        'c_2 = layers.Conv2D(filters=3, kernel_size=1, name="o_inner1_0_c")(h_2)',
+        'layers.Add(name="add_1")([c_2, p0, o])',
     ],
     "iterations_without_carry_in_a_list": [
         "rep_r = []",
