@@ -132,6 +132,13 @@ def test_nested_loop_names_mark_the_list_they_count_from(runner, write_spec, tmp
     )
 
 
+def test_a_layer_no_iteration_makes_yet_marks_the_count(runner, write_spec, tmp_path):
+    # no iteration of two makes the dropout, so the code has none: N = 8 would need one
+    source, _ = codegen(runner, write_spec, tmp_path, ALTERNATE.replace("i % 2 == 1", "i == 5"))
+    assert "Dropout" not in source
+    assert f"N = 2  # spec.yaml:4; {MARK}\n" in source
+
+
 def test_a_name_after_a_loop_marks_the_count(runner, write_spec, tmp_path):
     source, _ = codegen(runner, write_spec, tmp_path, AFTER)
     assert f"N = 2  # spec.yaml:4; {MARK}\n" in source

@@ -171,16 +171,17 @@ def _expression_names_deep(value: Any) -> set[str]:
 
 
 def other_values(value: Any) -> list[Any]:
-    """Values to try for a var of value ``value``: the other bool; a few larger ints and one
-    smaller; a list of ints grown alike and unevenly (``[1, 2]``: ``[2, 3]``, ``[2, 4]``,
-    ``[2, 1]``). Other values (floats, strings…) are not tried: the printer writes layer
-    names and loops from counts and flags."""
+    """Values to try for a var of value ``value``: the other bool; a few larger ints, a much
+    larger one (a ``when: "${i == 5}"`` true in no iteration of two is in none of the code)
+    and one smaller; a list of ints grown alike, unevenly and much (``[1, 2]``: ``[2, 3]``,
+    ``[2, 4]``, ``[6, 8]``, ``[2, 1]``). Other values (floats, strings…) are not tried: the
+    printer writes layer names and loops from counts and flags."""
     if isinstance(value, bool):
         return [not value]
     if isinstance(value, int):
-        return [value + 1, value + 2, value + 3, *([value - 1] if value > 1 else [])]
+        return [value + 1, value + 2, value + 3, 2 * value + 4, *([value - 1] if value > 1 else [])]
     if isinstance(value, list) and value and all(_is_int(v) for v in value):
-        out = [[v + 1 for v in value], [v + 1 + k for k, v in enumerate(value)]]
+        out = [[v + 1 for v in value], [v + 1 + k for k, v in enumerate(value)], [2 * v + 4 for v in value]]
         if len(value) > 1 and list(reversed(value)) != value:
             out.append(list(reversed(value)))
         return out
