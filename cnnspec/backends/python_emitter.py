@@ -41,7 +41,7 @@ from cnnspec.backends.codegen_check import CheckError, check_source, top_level_n
 from cnnspec.backends.codegen_lines import LINE_LENGTH, fold_long_lines
 from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt
 from cnnspec.backends.codegen_printer import TreePrinter
-from cnnspec.backends.codegen_probe import FITTED_NOTE
+from cnnspec.backends.codegen_probe import FITTED_NOTE, fitted_constants
 from cnnspec.backends.codegen_values import (
     _escape_double_quoted,
     comment_text,
@@ -211,8 +211,6 @@ def fitted_var_constants(
     }
     if not constants:
         return {}
-    from cnnspec.backends.codegen_probe import fitted_constants
-
     tree = ast.parse(text)
     if float32_outputs(spec):
         tree = without_float32_dtypes(tree)
