@@ -139,8 +139,25 @@ def test_an_output_named_twice_is_refused_with_its_path():
         ),
         ("mse", "{outputs: {cls: {task: regression, loss: mse}, box: {task: regression, loss: mse}}}"),
         (["categorical_crossentropy", "binary_crossentropy"], None),
+        (
+            {
+                "cls": "sparse_categorical_crossentropy",
+                "box": {"class_name": "Huber", "config": {"delta": 0.5}},
+            },
+            "compiled with regression losses (box: huber (delta 0.5)); the spec keeps no training settings, "
+            "and without them a linear output is read as a classifier's logits: add "
+            "training: {outputs: {box: {task: regression, loss: {huber: {delta: 0.5}}}}} before training it",
+        ),
+        (
+            [
+                {"class_name": "Huber", "config": {"delta": 1}},
+                {"class_name": "Huber", "config": {"delta": 3}},
+            ],
+            "training: {outputs: {cls: {task: regression, loss: huber}, "
+            "box: {task: regression, loss: {huber: {delta: 3.0}}}}}",
+        ),
     ],
-    ids=["list", "by-name", "one-for-all", "no-regression"],
+    ids=["list", "by-name", "one-for-all", "no-regression", "huber-delta", "huber-default-delta"],
 )
 def test_per_output_losses_are_said_of_the_output_ids(loss, expected):
     from cnnspec.importer.graph import read_graph
@@ -373,6 +390,53 @@ def test_a_classification_loss_other_than_crossentropy_is_noted_with_a_setting_t
     trained = training_config(compiled).loss
     assert trained.label_smoothing == smoothing
     assert trained.focal == (gamma is not None) and (gamma is None or trained.gamma == gamma)
+
+
+@pytest.mark.parametrize(
+    ("loss", "said", "setting", "delta"),
+    [
+        (
+            {"class_name": "Huber", "config": {"name": "huber_loss", "delta": 2.0}},
+            "the regression loss huber (delta 2.0)",
+            "training: {task: regression, loss: {huber: {delta: 2.0}}}",
+            2.0,
+        ),
+        (
+            {"class_name": "Huber", "config": {"name": "huber_loss", "delta": 1.0}},
+            "the regression loss huber",
+            "training: {task: regression, loss: huber}",
+            1.0,
+        ),
+        ({"class_name": "function", "config": "huber"}, "the regression loss huber", None, 1.0),
+        (  # Keras 3's Huber.get_config drops delta: the file does not say it, and the note says so
+            {"class_name": "Huber", "config": {"name": "huber_loss", "reduction": "sum_over_batch_size"}},
+            "the regression loss huber",
+            "add training: {task: regression, loss: huber} before training it; the file does not record the "
+            "huber loss's delta (Keras does not save it), so the setting takes its default 1: if the source "
+            "was trained with another, write loss: {huber: {delta: …}}",
+            1.0,
+        ),
+        ("mean_squared_logarithmic_error", "the regression loss msle", "loss: msle}", None),
+    ],
+    ids=["huber-delta", "huber-default", "huber-function", "huber-keras3", "msle"],
+)
+def test_a_regression_loss_is_noted_with_its_settings(loss, said, setting, delta):
+    """Before, a Huber loss's ``delta`` was dropped from the note: the spec trained as the
+    note said got Huber with delta 1. The note's setting now carries it, and compiles to it."""
+    from cnnspec.analysis.settings import training_config
+
+    config = {**_tiny(["predictions", 0, 0]), "compile_config": {"loss": loss}}
+    head = next(layer for layer in config["config"]["layers"] if layer["name"] == "predictions")
+    head["config"]["activation"] = "linear"
+    imported = import_source(Source("huber.json", config))
+    assert len(imported.notes) == 1 and f"compiled with {said};" in imported.notes[0], imported.notes
+    assert setting is None or setting in imported.notes[0]
+    found = re.search(r"add (training: .*) before training it", imported.notes[0])
+    assert found is not None and f"Note: the source was compiled with {said};" in imported.text
+    compiled = compile_text(imported.text + "data: {source: {npz: data.npz}}\n" + found.group(1) + "\n")
+    trained = training_config(compiled).loss
+    assert trained.name == ("huber" if delta is not None else "msle")
+    assert delta is None or trained.delta == delta
 
 
 @pytest.mark.parametrize(

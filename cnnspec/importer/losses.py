@@ -8,7 +8,8 @@ the source gets a note saying what to add before training the spec. A model with
 outputs: each loss is said of its output's id in the spec (the setting is then
 ``training.outputs.ID``). A classification loss other than crossentropy (a focal loss, label
 smoothing: :func:`classification_loss_note`) gets its note too, with the setting that trains
-the spec as the source was trained. TF-free.
+the spec as the source was trained; a regression loss's settings (a Huber loss's ``delta``)
+are in its note's setting, or, where the file does not record them, the note says so. TF-free.
 """
 
 from __future__ import annotations
@@ -123,31 +124,90 @@ def classification_loss_note(
     )
 
 
+#: The settings cnnspec's regression losses take (``training.loss.huber.delta``), each with
+#: its default (Keras' too): a saved loss's setting away from it is written into the note's
+#: setting, so that the spec trains with the source's loss, not the default one.
+_REGRESSION_SETTINGS: dict[str, dict[str, float]] = {"huber": {"delta": 1.0}}
+
+
+def _saved_settings(value: Any) -> dict[str, Any] | None:
+    """The settings a serialized Keras loss object records (its ``config``), or ``None`` for a
+    loss given by name or as a function, which takes Keras' defaults."""
+    if not isinstance(value, dict) or not isinstance(value.get("config"), dict):
+        return None
+    return value["config"]
+
+
+def _regression_loss(value: Any) -> str | None:
+    """The ``training.loss`` setting (flow YAML) of a saved regression loss: its name
+    (:func:`~cnnspec.analysis.tasks.keras_regression_loss`), or ``{huber: {delta: 2.0}}``
+    where the saved loss object holds a setting other than its default; ``None`` for a loss
+    that is no regression's."""
+    name = keras_regression_loss(value)
+    if name is None:
+        return None
+    config = _saved_settings(value) or {}
+    changed = {
+        key: float(setting)
+        for key, default in _REGRESSION_SETTINGS.get(name, {}).items()
+        if isinstance(setting := config.get(key), int | float)
+        and not isinstance(setting, bool)
+        and float(setting) != default
+    }
+    if not changed:
+        return name
+    return f"{{{name}: {{{', '.join(f'{key}: {v}' for key, v in changed.items())}}}}}"
+
+
+def _unrecorded_settings(value: Any) -> str | None:
+    """The settings of a saved regression loss object that its file does not record, as
+    ``LOSS.SETTING`` (``huber.delta``; several joined by a space), or ``None``. Keras 3 saves
+    ``keras.losses.Huber`` without its ``delta`` (its ``get_config`` keeps the name and the
+    reduction only), so a file of a model compiled with ``Huber(delta=2.0)`` reads as delta 1,
+    as ``keras.saving.load_model`` reads it too: the note says so, rather than state a delta
+    the file does not hold (a file that records it, tf.keras', gets it in the setting)."""
+    name, config = keras_regression_loss(value), _saved_settings(value)
+    if name is None or config is None:
+        return None
+    missing = [key for key in _REGRESSION_SETTINGS.get(name, {}) if key not in config]
+    return " ".join(f"{name}.{key}" for key in missing) or None
+
+
 def regression_loss_note(
     config: dict[str, Any], graph: Graph | None = None, ids: list[str] | None = None
 ) -> str | None:
     """The note for a source compiled with a regression loss (one loss, or one per output by
     name or in order), or ``None``. ``graph`` and ``ids`` (the spec's ``outputs:``, for a model
-    with several): each loss is then said of its output's id."""
-    named = _per_output(config, graph, ids, keras_regression_loss)
+    with several): each loss is then said of its output's id. A loss's settings
+    (:func:`_regression_loss`: a Huber loss's ``delta``) are in the note's setting."""
+    named = _per_output(config, graph, ids, _regression_loss)
     if not named:
         return None
     if list(named) == [""]:
         what, setting = (
-            f"the regression loss {named['']}",
+            f"the regression loss {_described(named[''])}",
             f"training: {{task: regression, loss: {named['']}}}",
         )
     elif ids and set(named) <= set(ids):
-        listed = ", ".join(f"{name}: {value}" for name, value in named.items())
+        listed = ", ".join(f"{name}: {_described(value)}" for name, value in named.items())
         settings = ", ".join(f"{name}: {{task: regression, loss: {value}}}" for name, value in named.items())
         what, setting = f"regression losses ({listed})", f"training: {{outputs: {{{settings}}}}}"
     else:
-        listed = ", ".join(f"{name}: {value}" for name, value in named.items())
+        listed = ", ".join(f"{name}: {_described(value)}" for name, value in named.items())
         what, setting = f"regression losses ({listed})", "training.outputs.NAME: {task: regression, loss: …}"
-    return (
+    note = (
         f"the source was compiled with {what}; the spec keeps no training settings, and without "
         f"them a linear output is read as a classifier's logits: add {setting} before training it"
     )
+    found = _per_output(config, graph, ids, _unrecorded_settings).values()
+    for unrecorded in sorted({each for settings in found for each in settings.split()}):
+        name, _, key = unrecorded.partition(".")  # (a setting the file lacks: said, not guessed)
+        note += (
+            f"; the file does not record the {name} loss's {key} (Keras does not save it), so the setting "
+            f"takes its default {_REGRESSION_SETTINGS[name][key]:g}: if the source was trained "
+            f"with another, write loss: {{{name}: {{{key}: …}}}}"
+        )
+    return note
 
 
 __all__ = ["classification_loss_note", "regression_loss_note"]
