@@ -151,6 +151,63 @@ def test_a_sequential_config_imports_as_a_chain():
     assert imported.text.rstrip().endswith("- flatten")
 
 
+def test_a_bare_get_config_json_imports_as_its_model(tmp_path):
+    """Before, ``json.dump(model.get_config(), …)`` (no class_name/config around the layers)
+    was refused as a subclassed model. A Functional's get_config (its input_layers and
+    output_layers at the top) imports as the to_json() file does; a Sequential's (layers, no
+    graph ends) as a chain."""
+    functional = tmp_path / "gc.json"
+    functional.write_text(json.dumps(tiny_config()["config"]))
+    result = run_cli("import", str(functional), "-o", str(tmp_path / "gc.yaml"))
+    assert result.exit_code == 0, result.output
+    body = (tmp_path / "gc.yaml").read_text().split("\n", 1)[1]
+    assert body == import_source(str(TINY_JSON)).text.split("\n", 1)[1]
+    sequential = {
+        "name": "seq",
+        "trainable": True,
+        "layers": [
+            {
+                "module": "keras.layers",
+                "class_name": "Conv2D",
+                "config": {"name": "c", "filters": 2, "kernel_size": [3, 3]},
+            },
+            {"module": "keras.layers", "class_name": "Flatten", "config": {"name": "f"}},
+        ],
+        "build_input_shape": [None, 8, 8, 1],
+    }
+    imported = import_source(Source("gcs.json", sequential))
+    assert "input: {shape: [8, 8, 1]}" in imported.text
+    assert "- conv2d: {filters: 2, kernel_size: 3}" in imported.text
+    assert imported.text.rstrip().endswith("- flatten")
+
+
+def test_a_bare_get_config_is_located_by_its_own_json_paths(tmp_path):
+    """The layers of a get_config are at ``$.layers``, not ``$.config.layers``: an error says
+    where the file has the layer."""
+    config = tiny_config()
+    index, layer = layer_named(config, "dropout")
+    layer["class_name"] = "Lambda"
+    path = tmp_path / "gc.json"
+    path.write_text(json.dumps(config["config"]))
+    result = run_cli("import", str(path), "-o", str(tmp_path / "out.yaml"))
+    assert result.exit_code == 1
+    assert f"error: {path}: $.layers[{index}]: layer 'dropout' (Lambda) cannot be imported" in result.output
+    assert "$.config" not in result.output and not (tmp_path / "out.yaml").exists()
+
+
+def test_a_json_object_that_is_no_model_configuration_is_said_so(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"name": "x", "epochs": 3}))
+    result = run_cli("import", str(path), "-o", str(tmp_path / "out.yaml"))
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: {path}: $: expected a Keras model configuration (a model.to_json() file, a .keras file's "
+        "config.json or a model.get_config() JSON, with its layers); received an object of keys 'name', "
+        "'epochs' hint: save the model with model.save('model.keras') and import that file"
+    )
+    assert "subclassed" not in result.output
+
+
 TINY_OPS = FIXTURES / "tiny_ops.json"
 
 

@@ -24,7 +24,7 @@ from cnnspec.importer.mapping import map_layers
 from cnnspec.importer.nested import inline_models, nested_models
 from cnnspec.importer.precision import mixed_precision_note
 from cnnspec.importer.rewrite import hard_sigmoids
-from cnnspec.importer.source import Source, import_error, named, read_source
+from cnnspec.importer.source import Source, import_error, named, read_source, unwrapped
 from cnnspec.importer.structure import Structurer, spec_id
 from cnnspec.importer.verify import align
 from cnnspec.importer.writer import spec_text
@@ -79,7 +79,7 @@ def import_source(
     try:
         return _import(read, weights_file, folding, max_params)
     except SpecError as exc:
-        raise named(exc, read.label) from None
+        raise named(unwrapped(exc) if read.bare else exc, read.label) from None
 
 
 def _import(read: Source, weights_file: str | None, folding: bool, max_params: int) -> Imported:

@@ -294,6 +294,14 @@ def read_graph(config: dict[str, Any]) -> Graph:
     class_name = config.get("class_name")
     if class_name == "Sequential":
         return _sequential(config)
+    if class_name is None:  # (a bare get_config is read as its model: Source.__post_init__)
+        keys = ", ".join(shown(str(key)) for key in list(config)[:6]) + (", …" if len(config) > 6 else "")
+        raise import_error(
+            "expected a Keras model configuration (a model.to_json() file, a .keras file's config.json "
+            f"or a model.get_config() JSON, with its layers); received an object of keys {keys or 'none'}",
+            "$",
+            hint="save the model with model.save('model.keras') and import that file",
+        )
     if class_name != "Functional":
         raise import_error(
             f"expected a Functional or Sequential model; received class_name {shown(class_name)}",

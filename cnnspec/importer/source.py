@@ -30,13 +30,50 @@ ZIP_SIGNATURE = b"PK\x03\x04"
 
 @dataclass
 class Source:
-    """A model configuration as read, and where it came from."""
+    """A model configuration as read, and where it came from. A bare ``model.get_config()``
+    (:func:`bare_model_kind`) is held as the ``{class_name, config}`` the rest of the import
+    reads, with ``bare`` set: its JSON paths are then said as the file has them
+    (:func:`unwrapped`)."""
 
     label: str
     config: dict[str, Any]
     keras_name: str | None = None
     path: Path | None = None
     model: Any = None  # the built Keras model (keras:NAME only), for --weights
+    bare: bool = False  # the file held model.get_config(): no class_name/config around it
+
+    def __post_init__(self) -> None:
+        kind = bare_model_kind(self.config) if not self.bare else None
+        if kind is not None:
+            self.config, self.bare = {"class_name": kind, "config": self.config}, True
+
+
+#: The keys only a Functional model's ``get_config()`` has (Keras 3 and tf.keras alike).
+_FUNCTIONAL_KEYS = ("input_layers", "output_layers")
+
+
+def bare_model_kind(config: dict[str, Any]) -> str | None:
+    """The model class whose bare ``model.get_config()`` ``config`` is, or ``None`` where it
+    is not one (a ``to_json()``/``config.json`` names its class at the top: it has
+    ``class_name``). A get_config has its ``layers`` at the top: a Functional's with its
+    ``input_layers`` or ``output_layers`` (its graph's ends), a Sequential's without them (its
+    layers run in order; ``name``, ``trainable``, ``build_input_shape`` are both kinds')."""
+    if "class_name" in config or not isinstance(config.get("layers"), list):
+        return None
+    return "Functional" if any(key in config for key in _FUNCTIONAL_KEYS) else "Sequential"
+
+
+def unwrapped(error: SpecError) -> SpecError:
+    """``error`` of a bare get_config (:attr:`Source.bare`) with its JSON paths as the file
+    has them: ``$.config.layers[2]`` is ``$.layers[2]`` there."""
+
+    def path(diagnostic: Diagnostic) -> Diagnostic:
+        text = diagnostic.path
+        if text == "$.config" or text.startswith(("$.config.", "$.config[")):
+            return replace(diagnostic, path="$" + text[len("$.config") :])
+        return diagnostic
+
+    return SpecError([path(d) for d in error.diagnostics], in_order=True)
 
 
 def import_error(message: str, json_path: str = "", hint: str | None = None) -> SpecError:
