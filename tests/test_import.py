@@ -304,6 +304,90 @@ def test_an_imported_spec_with_its_weights_builds_the_source_model_output_for_ou
     assert random.exit_code == 0 and "loaded" not in random.output
 
 
+def _relabelled_keras(tmp_path: Path, renames: dict[str, str], extra_group: str | None = None) -> Path:
+    """TINY_KERAS with layers renamed throughout its config.json (their entries and every
+    reference to them), as a hand edit does, its weights as saved; ``extra_group``: a layer
+    group with a weight added to the weights file (weights of another model)."""
+    import h5py
+
+    with zipfile.ZipFile(TINY_KERAS) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    text = members["config.json"].decode("utf-8")
+    swapped = {old: f"\0{index}\0" for index, old in enumerate(renames)}
+    for old, marker in swapped.items():  # (through markers: a swap of two names is one edit)
+        text = text.replace(f'"{old}"', f'"{marker}"')
+    for old, marker in swapped.items():
+        text = text.replace(f'"{marker}"', f'"{renames[old]}"')
+    members["config.json"] = text.encode("utf-8")
+    if extra_group is not None:
+        weights = tmp_path / "edited.h5"
+        weights.write_bytes(members["model.weights.h5"])
+        with h5py.File(weights, "r+") as handle:
+            variables = handle.create_group(f"layers/{extra_group}/vars")
+            variables.attrs["name"] = "other_conv"
+            variables.create_dataset("0", data=[1.0, 2.0])
+        members["model.weights.h5"] = weights.read_bytes()
+    source = tmp_path / "renamed.keras"
+    with zipfile.ZipFile(source, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return source
+
+
+def test_weights_of_a_layer_renamed_in_the_config_go_to_it_as_keras_loads_them(tmp_path):
+    """Before, the weights file was relabelled by the names saved beside the weights: a layer
+    renamed in config.json kept random weights in the built model (and a swap of two names
+    gave each the other's). Keras stores a layer by its class and its place among that
+    class's layers (``layers/conv2d_1``), and loads it so: the relabelling does too."""
+    import h5py
+
+    from cnnspec.importer.output import run_import
+
+    renames = {"stem_conv": "stage2_block1_1_conv", "stage2_block1_1_conv": "stem_conv"}
+    source = _relabelled_keras(tmp_path, {**renames, "stage2_block1_2_conv": "my_conv"})
+    imported = run_import(str(source), tmp_path / "model.yaml", weights=True)
+    with h5py.File(tmp_path / "model.weights.h5") as handle:
+        names = {
+            key: handle[f"layers/{key}/vars"].attrs["name"] for key in ("conv2d", "conv2d_1", "conv2d_2")
+        }
+    assert names == {
+        "conv2d": imported.names["stage2_block1_1_conv"],  # the first Conv2D, named so now
+        "conv2d_1": imported.names["stem_conv"],
+        "conv2d_2": imported.names["my_conv"],
+    }
+
+
+@pytest.mark.slow
+def test_a_renamed_layer_s_spec_builds_with_the_source_weights_output_for_output(tmp_path):
+    import keras
+    import numpy as np
+
+    source = _relabelled_keras(tmp_path, {"stem_conv": "stage2_block1_1_conv", "stage2_block1_1_conv": "x"})
+    out = tmp_path / "model.yaml"
+    assert run_cli("import", str(source), "-o", str(out), "--weights").exit_code == 0
+    result = run_cli("build", str(out), "-o", str(tmp_path / "built.keras"))
+    assert result.exit_code == 0, result.output
+    assert "loaded 89 of 89 weight tensors" in result.output and "unused" not in result.output
+    model = keras.saving.load_model(tmp_path / "built.keras", safe_mode=True)
+    reference = keras.saving.load_model(source, safe_mode=True)  # Keras loads by storage path
+    x = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), reference.predict(x, verbose=0))
+
+
+def test_weights_that_no_layer_of_the_config_is_stored_as_are_refused_writing_nothing(tmp_path):
+    source = _relabelled_keras(tmp_path, {}, extra_group="conv2d_99")
+    out = tmp_path / "model.yaml"
+    result = run_cli("import", str(source), "-o", str(out), "--weights")
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: {source}: model.weights.h5 holds weights that no layer of config.json is stored as: "
+        "layers/conv2d_99 (saved as layer 'other_conv'); the spec's model would leave its layers as "
+        "initialized hint: config.json and the weights are of different models: save the model again "
+        "with model.save('model.keras')"
+    )
+    assert not out.exists() and not (tmp_path / "model.weights.h5").exists()
+
+
 def test_weights_need_a_source_that_has_them(tmp_path):
     out = tmp_path / "model.yaml"
     result = run_cli("import", str(TINY_JSON), "-o", str(out), "--weights")

@@ -27,6 +27,8 @@ from cnnspec.fileio import (
 )
 from cnnspec.importer import Imported, import_source
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
+from cnnspec.importer.storage import storage_names
+from cnnspec.layers.reverse import shown as one
 
 # The check a weights file from elsewhere passes before it is read or written, shared with the
 # transfer loader (callers and tests know it as this module's reaching_out too).
@@ -165,7 +167,7 @@ def _write_weights(read: Source, target: Path, imported: Imported) -> None:
     if read.model is not None:  # keras:NAME: the weights of the model Keras built here
         with atomic_path(target, WEIGHTS_SUFFIX) as temp:
             read.model.save_weights(str(temp))
-            relabel(temp, imported.stored)
+            relabel(temp, imported.stored, storage_names(read.config))
         return
     assert read.path is not None
     try:
@@ -178,7 +180,7 @@ def _write_weights(read: Source, target: Path, imported: Imported) -> None:
         # source is then never taken for a disk fault by the words in it (a hostile link name)
         with _scratch(target, info.file_size) as scratch:
             _copy_member(read.path, archive, info, scratch, target)
-            _check_weights(read.path, scratch, imported.stored, target)
+            _check_weights(read.path, scratch, imported, target)
             with atomic_path(target, WEIGHTS_SUFFIX) as temp:
                 os.replace(scratch, temp)
 
@@ -267,9 +269,11 @@ def _copy_member(
                 raise _write_fault(exc, target, info.file_size) from None
 
 
-def _check_weights(path: Path, scratch: Path, names: dict[str, str], target: Path) -> None:
+def _check_weights(path: Path, scratch: Path, imported: Imported, target: Path) -> None:
     """Refuse a copied weights file that reaches outside itself (before anything writes it);
-    then relabel it."""
+    then relabel it, and refuse it where it holds weights that no layer of the spec's model
+    takes (a configuration edited after the model was saved: ``build`` would leave those
+    layers as initialized, and the spec's model compute something else)."""
     try:
         outside = reaching_out(scratch)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's faults
@@ -282,10 +286,19 @@ def _check_weights(path: Path, scratch: Path, names: dict[str, str], target: Pat
             "with model.save('model.keras')",
         )
     try:
-        relabel(scratch, names)
+        done = relabel(scratch, imported.stored, storage_names(imported.source.config))
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
         fault = write_fault(exc, target)  # relabelling writes: the disk may be full
         raise (fault if fault is not None else _unreadable(path, exc)) from None
+    if done.unclaimed:
+        listed = ", ".join(f"{group} (saved as layer {one(name)})" for group, name in done.unclaimed[:3])
+        more = f" and {len(done.unclaimed) - 3} more" if len(done.unclaimed) > 3 else ""
+        raise import_error(
+            f"{path}: {WEIGHTS_MEMBER} holds weights that no layer of config.json is stored as: "
+            f"{listed}{more}; the spec's model would leave its layers as initialized",
+            hint="config.json and the weights are of different models: save the model again with "
+            "model.save('model.keras')",
+        )
 
 
 def _unreadable(path: Path, exc: BaseException) -> SpecError:
@@ -296,22 +309,39 @@ def _unreadable(path: Path, exc: BaseException) -> SpecError:
     )
 
 
-def relabel(path: Path, names: dict[str, str]) -> int:
+@dataclass
+class Relabelled:
+    """What :func:`relabel` did: how many layer groups it renamed, and the groups holding
+    weights that no layer of the spec's model takes (``layers/conv2d_3``, with the name
+    Keras saved beside them)."""
+
+    renamed: int
+    unclaimed: list[tuple[str, str]]
+
+
+def relabel(path: Path, names: dict[str, str], paths: dict[str, str] | None = None) -> Relabelled:
     """Rename the layers stored in a ``.weights.h5`` file (source name → spec name; a layer of
-    a nested model by its path, ``base/conv1``, as :attr:`Imported.stored` gives it); returns
-    how many were renamed. h5py only: no TensorFlow. Only hard links are followed (groups in
-    this file): an external or soft link is passed over, never written through; a file from
-    elsewhere is checked with :func:`reaching_out` first."""
+    a nested model by its path, ``base/conv1``, as :attr:`Imported.stored` gives it). Each
+    group is the layer ``paths`` says Keras stores there (:func:`~cnnspec.importer.storage.
+    storage_names`: by its place among the layers of its class, Keras' own rule, which holds
+    for a layer renamed in the configuration), else the one of the name saved beside it. h5py
+    only: no TensorFlow. Only hard links are followed (groups in this file): an external or
+    soft link is passed over, never written through; a file from elsewhere is checked with
+    :func:`reaching_out` first."""
     import h5py
 
     with h5py.File(path, "r+") as handle:
-        return _relabel_in(_hard(handle, "layers"), names, "")
+        done = Relabelled(0, [])
+        _relabel_in(_hard(handle, "layers"), names, paths or {}, "", "", done)
+        return done
 
 
-def _relabel_in(layers: Any, names: dict[str, str], scope: str) -> int:
-    """:func:`relabel` of the layers of one group (``scope``: the path of the nested model
-    it belongs to, ``base/``; empty at the top)."""
-    renamed = 0
+def _relabel_in(
+    layers: Any, names: dict[str, str], paths: dict[str, str], file_scope: str, scope: str, done: Relabelled
+) -> None:
+    """:func:`relabel` of the layers of one group (``file_scope``: the path of the nested
+    model's group it belongs to, ``functional/``; ``scope``: that model's name, ``base/``;
+    both empty at the top)."""
     for key in layers if layers is not None else ():
         layer = _hard(layers, key)
         variables = _hard(layer, "vars") if layer is not None else None
@@ -319,14 +349,16 @@ def _relabel_in(layers: Any, names: dict[str, str], scope: str) -> int:
             continue
         stored = variables.attrs.get("name")
         stored = stored.decode("utf-8") if isinstance(stored, bytes) else stored
-        if not isinstance(stored, str):
-            continue
-        if scope + stored in names:
-            variables.attrs["name"] = names[scope + stored]
-            renamed += 1
-        elif _hard(layer, "layers") is not None:  # a nested model: its layers are in its group
-            renamed += _relabel_in(_hard(layer, "layers"), names, f"{scope}{stored}/")
-    return renamed
+        source = paths.get(file_scope + key)
+        if source is None and isinstance(stored, str):
+            source = scope + stored  # (a group the configuration does not place: by its name)
+        if source is not None and source in names:
+            variables.attrs["name"] = names[source]
+            done.renamed += 1
+        elif _hard(layer, "layers") is not None and source is not None:  # a nested model's layers
+            _relabel_in(_hard(layer, "layers"), names, paths, f"{file_scope}{key}/", f"{source}/", done)
+        elif len(variables):  # weights that no layer of the spec's model would load
+            done.unclaimed.append((f"layers/{file_scope}{key}", str(stored)))
 
 
 def _hard(group: Any, name: str) -> Any:
