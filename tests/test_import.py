@@ -208,6 +208,35 @@ def test_a_json_object_that_is_no_model_configuration_is_said_so(tmp_path):
     assert "subclassed" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("blocks", "ident"),
+    [
+        ([f"blk{k:02d}" for k in range(1, 12)], "\"blk${'0' if i + 1 < 10 else ''}${i + 1}\""),
+        ([f"u{k:03d}" for k in range(8, 13)], "\"u${'00' if i + 8 < 10 else '0'}${i + 8}\""),
+        ([f"u{k:02d}" for k in range(1, 6)], '"u0${i + 1}"'),
+        ([f"u{k}" for k in range(8, 13)], '"u${i + 8}"'),
+    ],
+    ids=["padded-2", "padded-3", "padded-one-width", "unpadded"],
+)
+def test_a_repeat_of_zero_padded_ids_keeps_the_source_names(blocks, ident):
+    """Before, ``blk01`` … ``blk11`` folded into ``id: "blk${i + 1}"``, and the built layers
+    were ``blk1_…``: the spec language has no format function, so the zeros are chosen by
+    size in the id's expression."""
+    from tests.test_import_hostile import _layer, _tensor, functional
+
+    layers, previous = [], "in"
+    for block in blocks:
+        layers.append(_layer("Dense", f"{block}_dense", [[_tensor(previous)]], units=8))
+        layers.append(_layer("Add", f"{block}_add", [[[_tensor(previous), _tensor(f"{block}_dense")]]]))
+        previous = f"{block}_add"
+    imported = import_source(Source("padded.json", functional(*layers)))
+    assert f"      times: {len(blocks)}\n" in imported.text and f"\n          id: {ident}\n" in imported.text
+    for source, layer in imported.names.items():
+        if source != "in":
+            assert layer.startswith(source.split("_")[0] + "_"), (source, layer)
+    assert len({layer.split("_")[0] for layer in imported.names.values()} - {"in"}) == len(blocks)
+
+
 TINY_OPS = FIXTURES / "tiny_ops.json"
 
 

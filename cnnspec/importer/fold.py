@@ -262,15 +262,40 @@ def _run_ok(calls: list[Call]) -> bool:
 
 
 def _repeat_id(calls: list[Call]) -> Any:
-    """``"block${i + 2}"`` when the calls' ids number on from one prefix, else None."""
+    """``"block${i + 2}"`` when the calls' ids number on from one prefix, else None. Ids
+    zero-padded to one width (``blk01`` … ``blk11``) keep their digits: the spec's expressions
+    have no format function, so the zeros are a choice by size (:func:`_padding`); ids whose
+    digits follow neither format (``blk01``, ``blk2``) get none, rather than other names."""
     found = [re.fullmatch(r"(.*?)(\d+)", c.id or "") for c in calls]
     if not all(found) or len({m.group(1) for m in found}) != 1:
         return None
-    numbers = [int(m.group(2)) for m in found]
+    digits = [m.group(2) for m in found]
+    numbers = [int(text) for text in digits]
     progression = _progression(numbers)
     if progression is None or progression[1] != 1:
         return None
-    return f"{found[0].group(1)}${{{_linear(*progression).text}}}"
+    number = _linear(*progression).text
+    prefix = found[0].group(1)
+    if all(text == str(n) for text, n in zip(digits, numbers, strict=True)):
+        return f"{prefix}${{{number}}}"
+    widths = {len(text) for text in digits}
+    if len(widths) != 1:
+        return None
+    return prefix + _padding(number, numbers, widths.pop()) + f"${{{number}}}"
+
+
+def _padding(number: str, numbers: list[int], width: int) -> str:
+    """The zeros before ``${number}`` that pad ``numbers`` (ascending by one) to ``width``
+    digits: written out where all of them take the same (``0`` for 1 … 9), else an expression
+    that chooses them by size (``${'0' if i + 1 < 10 else ''}`` for 1 … 11)."""
+    if len(str(numbers[0])) == len(str(numbers[-1])):
+        return "0" * (width - len(str(numbers[0])))
+    choices = [
+        f"'{'0' * (width - digits)}' if {number} < {10**digits}"
+        for digits in range(len(str(numbers[0])), len(str(numbers[-1])))
+    ]
+    last = "0" * (width - len(str(numbers[-1])))
+    return "${" + " else ".join([*choices, f"'{last}'"]) + "}"
 
 
 def make_repeats(items: list[Item], pinned: set[str] | frozenset[str] = frozenset()) -> list[Item]:
