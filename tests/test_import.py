@@ -353,7 +353,7 @@ def _relabelled_keras(tmp_path: Path, renames: dict[str, str], extra_group: str 
         weights.write_bytes(members["model.weights.h5"])
         with h5py.File(weights, "r+") as handle:
             variables = handle.create_group(f"layers/{extra_group}/vars")
-            variables.attrs["name"] = "other_conv"
+            variables.attrs["name"] = "stem_conv"  # (a layer's name: its place says it is none)
             variables.create_dataset("0", data=[1.0, 2.0])
         members["model.weights.h5"] = weights.read_bytes()
     source = tmp_path / "renamed.keras"
@@ -410,7 +410,7 @@ def test_weights_that_no_layer_of_the_config_is_stored_as_are_refused_writing_no
     assert result.exit_code == 1
     assert result.output == (
         f"error: {source}: model.weights.h5 holds weights that no layer of config.json is stored as: "
-        "layers/conv2d_99 (saved as layer 'other_conv'); the spec's model would leave its layers as "
+        "layers/conv2d_99 (saved as layer 'stem_conv'); the spec's model would leave its layers as "
         "initialized hint: config.json and the weights are of different models: save the model again "
         "with model.save('model.keras')"
     )

@@ -332,16 +332,24 @@ def relabel(path: Path, names: dict[str, str], paths: dict[str, str] | None = No
 
     with h5py.File(path, "r+") as handle:
         done = Relabelled(0, [])
-        _relabel_in(_hard(handle, "layers"), names, paths or {}, "", "", done)
+        paths = paths or {}
+        _relabel_in(_hard(handle, "layers"), names, paths, set(paths.values()), "", "", done)
         return done
 
 
 def _relabel_in(
-    layers: Any, names: dict[str, str], paths: dict[str, str], file_scope: str, scope: str, done: Relabelled
+    layers: Any,
+    names: dict[str, str],
+    paths: dict[str, str],
+    claimed: set[str],
+    file_scope: str,
+    scope: str,
+    done: Relabelled,
 ) -> None:
     """:func:`relabel` of the layers of one group (``file_scope``: the path of the nested
     model's group it belongs to, ``functional/``; ``scope``: that model's name, ``base/``;
-    both empty at the top)."""
+    both empty at the top). ``claimed``: the layers ``paths`` places, which no other group
+    is relabelled to by its saved name."""
     for key in layers if layers is not None else ():
         layer = _hard(layers, key)
         variables = _hard(layer, "vars") if layer is not None else None
@@ -350,13 +358,14 @@ def _relabel_in(
         stored = variables.attrs.get("name")
         stored = stored.decode("utf-8") if isinstance(stored, bytes) else stored
         source = paths.get(file_scope + key)
-        if source is None and isinstance(stored, str):
-            source = scope + stored  # (a group the configuration does not place: by its name)
+        if source is None and isinstance(stored, str) and scope + stored not in claimed:
+            source = scope + stored  # (a group the configuration does not place: by a name no group has)
         if source is not None and source in names:
             variables.attrs["name"] = names[source]
             done.renamed += 1
         elif _hard(layer, "layers") is not None and source is not None:  # a nested model's layers
-            _relabel_in(_hard(layer, "layers"), names, paths, f"{file_scope}{key}/", f"{source}/", done)
+            inner = _hard(layer, "layers")
+            _relabel_in(inner, names, paths, claimed, f"{file_scope}{key}/", f"{source}/", done)
         elif len(variables):  # weights that no layer of the spec's model would load
             done.unclaimed.append((f"layers/{file_scope}{key}", str(stored)))
 
