@@ -534,7 +534,7 @@ def test_relabel_never_writes_through_a_link(tmp_path):
     path = tmp_path / "w.weights.h5"
     _weights_file(path, "external", victim)
     assert reaching_out(path) == [f"/layers/zzz: an external link to {victim}:/g"]
-    assert relabel(path, {"d": "dense"}) == 1  # its own layer only
+    assert relabel(path, {"d": "dense"}).renamed == 1  # its own layer only
     assert victim.read_bytes() == before
 
 
