@@ -1210,7 +1210,11 @@ def _streamed(
     assert data.path is not None and data.image_size is not None
     where: SpecPath = (*SOURCE, data.kind)
     test_where: SpecPath = (*SOURCE, "test_directory" if data.kind == "directory" else "test_csv")
-    given = presplit_folders(data.path) if data.kind == "directory" and data.test_path is None else None
+    given = presplit_folders(data.path) if data.kind == "directory" else None
+    if given and data.test_path is not None:
+        if not _evaluation_source(compiled):  # (--data X is X twice: its split layout is read before)
+            _check_no_test_folder(given, data, compiled)
+        given = None  # (evaluate's folder of classes named like splits: read as it is)
     if given:
         _check_split_settings(given, data, compiled)
     train = _listing(given["train"] if given else data.path, data, None, compiled, where)
@@ -1380,6 +1384,41 @@ def _check_split_settings(given: dict[str, Path], data: DataConfig, compiled: Co
             f"name the folder of class folders itself ({given['train']}) to split it by {key}"
             + (f"; {SPLIT_NAMED_CLASSES_HINT}" if named_like_splits else ""),
         )
+
+
+def _check_no_test_folder(given: dict[str, Path], data: DataConfig, compiled: CompiledSpec) -> None:
+    """A located error on ``test_directory`` beside a ``directory`` laid out as ``train/``,
+    ``validation/``, ``test/`` (``given``): read whole, its split folders would be taken for
+    classes (a model trained on which split an image came from); its ``train/`` folder alone
+    is not what the spec names. Split folders that hold images, not class folders, are likely
+    classes named like splits, refused as they are without a ``test_directory``."""
+    from cnnspec.training.filelist import SPLIT_NAMED_CLASSES_HINT, loose_images
+
+    folders = ", ".join(f"{path.name}/" for path in given.values())
+
+    def holds_images(path: Path) -> bool:
+        try:  # (a split link that leads nowhere is no class folder of images)
+            return path.is_dir() and bool(loose_images(path))
+        except OSError:
+            return False
+
+    if any(holds_images(path) for path in given.values()):
+        hint = SPLIT_NAMED_CLASSES_HINT
+    else:
+        train = f"or name {given['train']} as the directory to read its class folders alone"
+        hint = (
+            f"its {given['test'].name}/ folder is the test set: remove test_directory (to test on "
+            f"{data.test_path}, move its class folders into {given['test']}), {train}"
+            if "test" in given
+            else f"put the test set's class folders in {data.path / 'test'} and remove test_directory, {train}"
+        )
+    raise _error(
+        f"expected a directory of class folders beside a test_directory; {data.path} is laid out "
+        f"as {folders} (a split layout{', with its own test set' if 'test' in given else ''})",
+        compiled,
+        (*SOURCE, "test_directory"),
+        hint,
+    )
 
 
 def _check_files(

@@ -259,10 +259,20 @@ def _named_like_a_split(folder: Path) -> bool:
 
 def _check_not_half_split(folder: Path, names: Sequence[str]) -> None:
     """A ListingError when ``folder`` looks split (a train/, test/ or validation folder that holds
-    folders itself) without being a split layout: its splits would otherwise become classes."""
+    folders itself): its splits would otherwise become classes. A split layout read here is one
+    named where a folder of class folders is read (a test_directory): one of its splits is."""
     split_names = {*SPLIT_FOLDERS, *VALIDATION_FOLDERS}
     looks_split = [n for n in names if n in split_names and subfolders(folder / n)]
-    if looks_split and split_layout(names) is None:
+    layout = split_layout(names)
+    if looks_split and layout is not None:
+        test = layout.get("test", layout["train"])
+        raise ListingError(
+            f"expected {folder} to be a folder of class folders; it is laid out as "
+            f"{', '.join(f'{n}/' for n in layout.values())}, a split layout whose splits would be "
+            "read as classes",
+            f"name one split's folder of class folders instead (e.g. {folder / test})",
+        )
+    if looks_split:
         raise ListingError(
             f"expected {folder} to be a folder of class folders or a train/, test/ layout; its "
             f"sub-folders {', '.join(f'{n}/' for n in names)} are neither "
