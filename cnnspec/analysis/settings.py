@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -748,15 +748,20 @@ def _image_reading(
         size = None  # (its failed expression is reported: the input's size stands in, unchecked)
     if color_mode is POISONED:
         color_mode = None
-    if len(shape) != 3 and (not size or color_mode is None):
+    if len(shape) != 3:
+        # image files are [height, width, channels] whatever image_size and color_mode say:
+        # train refuses another input after loading the data, so validate says so first
         reader.error(
             f"expected an image input [height, width, 1 or 3] to read the images for; "
             f"input.shape is {list(shape)}",
             ("input", "shape"),
-            "set data.source.image_size and color_mode, or input.shape to [height, width, 1 or 3]",
+            "set input.shape to [height, width, 1 or 3], the shape the image files are read with "
+            "(a flatten layer after it gives a flat input to what follows)",
         )
         return (0, 0), "rgb"
     image_size = (int(size[0]), int(size[1])) if size else (int(shape[0]), int(shape[1]))
+    if size:
+        check_image_size(reader, shape, image_size, ("data", "source", "image_size"))
     if color_mode is None:
         channels = shape[-1]
         if channels not in (1, 3):
@@ -782,6 +787,24 @@ def _image_reading(
             channels_hint(shape, _MODE_CHANNELS[color_mode]),
         )
     return image_size, color_mode
+
+
+def check_image_size(reader: _Reader, shape: tuple[int, ...], size: Sequence[int], where: SpecPath) -> None:
+    """A located error at ``where`` when an ``image_size`` the spec sets is not the height and
+    width of an image input (``shape``): the images are made that size and must be the input's,
+    which train checks only after loading the data (and the script resized them to the input,
+    the setting ignored), so validate says so first."""
+    if len(shape) != 3 or tuple(size) == tuple(shape[:2]):
+        return
+    height, width = int(size[0]), int(size[1])
+    reader.error(
+        f"expected an image_size of the input's height and width, {list(shape[:2])} (input.shape is "
+        f"{list(shape)}); received {[height, width]}",
+        where,
+        f"remove image_size (it defaults to input.shape's size), or set input.shape to "
+        f"[{height}, {width}, {shape[-1]}] and add `resizing: {{height: {shape[0]}, width: {shape[1]}}}` "
+        "as the first layer to keep the model's size",
+    )
 
 
 #: Channels of the images each ``data.source.color_mode`` reads (the modes the schema allows).
@@ -858,6 +881,8 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
             f"expected shapes images of at least 8×8 pixels; received {options['image_size']}",
             (*where, "image_size") if size else ("input", "shape"),
         )
+    elif size and image:
+        check_image_size(reader, shape, options["image_size"], (*where, "image_size"))
     counts_failed = any(reader.poisoned((*where, key)) for key in ("min_shapes", "max_shapes"))
     if options["min_shapes"] > options["max_shapes"] and not counts_failed:
         # (a count whose expression failed is a default here: comparing it would blame the other)

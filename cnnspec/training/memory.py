@@ -288,7 +288,7 @@ def check_memory(
     hints = {
         ("input", "shape"): f"a smaller input.shape (the images resized beforehand){smaller_batch}",
         ("data", "cache"): "data.cache: disk (a cache file in the run folder) or none (each image read "
-        "again every epoch), or a smaller data.source.image_size",
+        "again every epoch), or a smaller input.shape (the images are read at its size)",
         ("data", "source"): "fewer or smaller images in the source (shapes: its images: count and the "
         "input.shape; an npz is loaded whole, before data.limit leaves images out), or images streamed "
         "from a folder (data.source: {directory: …}), read batch by batch",
