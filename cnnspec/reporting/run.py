@@ -1798,7 +1798,13 @@ def _fit_unchecked(config: TrainConfig) -> TrainConfig:
     if config.task_path:
         return config
     loss = replace(config.loss, name="sparse_categorical_crossentropy") if config.binary else config.loss
-    return replace(config, output_units=0, class_weight=None, loss=loss)
+    data = config.data
+    if data.streamed and data.classes is not None:
+        # a folder's or CSV's classes are matched to the run's by name (_remap): one of some of
+        # the selected classes is scored in the run's order, one with others is refused naming
+        # them; the run's selection applied to it wanted every selected class in it
+        data = replace(data, classes=None)
+    return replace(config, output_units=0, class_weight=None, loss=loss, data=data)
 
 
 def _load_for_test(compiled: CompiledSpec, config: TrainConfig, seed: int, test_only: bool) -> Any:
