@@ -52,8 +52,10 @@ def test_split_named_classes_beside_a_test_directory_get_the_rename_hint(tmp_pat
     data = "{source: {directory: data, test_directory: held}}"
     error = listing_error(tmp_path, data, units=3)
     assert error.path == "data.source.test_directory"
-    assert error.hint.startswith("if train/, validation/ (or val/, valid/) and test/ are your classes, rename")
-    with pytest.raises(SystemExit, match="if train/, validation/ .* are your classes, rename them"):
+    assert error.hint.startswith(
+        "if train/, validation/ (or val/, valid/) and test/ are your classes, rename"
+    )
+    with pytest.raises(SystemExit, match=r"if train/, validation/ .* are your classes, rename them"):
         script_loader(tmp_path, data, units=3)(tmp_path / "data", tmp_path / "held")
 
 
@@ -80,5 +82,7 @@ def test_a_split_directory_alone_and_its_train_folder_beside_a_test_directory_st
     (_, _), (x_test, _), names, _ = script_loader(tmp_path, "{source: {directory: data}}")(tmp_path / "data")
     assert names == ["x", "y"] and {Path(p).parent.parent.name for p in x_test} == {"test"}
     data = "{source: {directory: data/train, test_directory: held}}"
-    (_, _), (x_test, _), names, _ = script_loader(tmp_path, data)(tmp_path / "data" / "train", tmp_path / "held")
+    (_, _), (x_test, _), names, _ = script_loader(tmp_path, data)(
+        tmp_path / "data" / "train", tmp_path / "held"
+    )
     assert names == ["x", "y"] and {Path(p).parent.parent.name for p in x_test} == {"held"}

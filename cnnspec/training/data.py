@@ -1410,7 +1410,8 @@ def _check_no_test_folder(given: dict[str, Path], data: DataConfig, compiled: Co
             f"its {given['test'].name}/ folder is the test set: remove test_directory (to test on "
             f"{data.test_path}, move its class folders into {given['test']}), {train}"
             if "test" in given
-            else f"put the test set's class folders in {data.path / 'test'} and remove test_directory, {train}"
+            else f"put the test set's class folders in {data.path / 'test'} and remove test_directory, "
+            + train
         )
     raise _error(
         f"expected a directory of class folders beside a test_directory; {data.path} is laid out "
