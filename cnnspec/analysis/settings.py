@@ -1054,6 +1054,21 @@ def _check_class_weight_keys(
             )
 
 
+#: The key of each streamed source's own test set (without it, test_split splits one off).
+TEST_KEYS = {"directory": "test_directory", "csv": "test_csv"}
+
+
+def split_sources_hint() -> str:
+    """The hint naming the sources ``test_split`` applies to: those with no test set of their
+    own (:attr:`DataConfig.splits_test`), from the tables that define them."""
+    from cnnspec.spec.sections import DATASETS
+
+    named = [name for name in DATASETS if name not in KERAS_DATASETS]
+    streamed = [f"{kind} without {key}" for kind, key in TEST_KEYS.items()]
+    images = "/".join(IMAGE_TARGET_SOURCES)
+    return f"test_split applies to {', '.join([*named, *streamed])} and images: with {images}"
+
+
 def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     source = reader.value(("data", "source"), "digits")
     kind = "digits"
@@ -1088,7 +1103,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     elif isinstance(source, dict) and ("directory" in source or "csv" in source):
         kind = "directory" if "directory" in source else "csv"
         path = _source_path(reader, source, kind, compiled)
-        test_key = "test_directory" if kind == "directory" else "test_csv"
+        test_key = TEST_KEYS[kind]
         if source.get(test_key):  # (falsy when its expression failed: POISONED)
             test_path = _source_path(reader, source, test_key, compiled)
         image_column = str(reader.known(("data", "source", "image_column"), "file"))
@@ -1102,7 +1117,7 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         reader.error(
             f"expected no test_split for a source with its own test set ({kind}); received {test_split}",
             ("data", "test_split"),
-            "test_split applies to digits, image folders without test_directory and CSVs without test_csv",
+            split_sources_hint(),
             key=True,
         )
     if test_split is not None and test_split <= 0:

@@ -419,7 +419,14 @@ def _listing(
 
     try:
         if config.kind == "csv":
-            return read_csv(path, config.image_column, config.label_column, class_names)
+            # a --data CSV is read with the run's column names, which its command cannot set
+            hint = (
+                f"rename the header's columns to {config.image_column!r} and {config.label_column!r}: "
+                "--data is read with the run's column names (data.source.image_column and label_column)"
+                if _evaluation_source(compiled)
+                else None
+            )
+            return read_csv(path, config.image_column, config.label_column, class_names, hint)
         select = None if config.classes is None else functools.partial(_selected_names, config.classes)
         return index_folder(path, class_names, required, select)
     except ListingError as exc:

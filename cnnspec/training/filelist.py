@@ -482,10 +482,16 @@ def presplit_folders(folder: Path) -> dict[str, Path] | None:
 
 
 def read_csv(
-    path: Path, image_column: str, label_column: str, class_names: Sequence[str] | None = None
+    path: Path,
+    image_column: str,
+    label_column: str,
+    class_names: Sequence[str] | None = None,
+    column_hint: str | None = None,
 ) -> Listing:
     """A labelled CSV: image paths (relative to the CSV's folder) and class labels; the class
-    names are the label values, sorted (or ``class_names``, to label a test CSV alike)."""
+    names are the label values, sorted (or ``class_names``, to label a test CSV alike).
+    ``column_hint``: the hint for a missing column where the spec's column settings are no
+    choice (``--data``: the run's spec reads it); default: set them."""
     if not path.is_file():
         raise ListingError(
             f"expected a CSV file of image paths and labels; {not_found(path, folder=False)}",
@@ -504,7 +510,7 @@ def read_csv(
                     raise ListingError(
                         f"expected a column {column!r} in {path.name}; its columns are "
                         f"{', '.join(map(repr, columns)) or 'none (an empty file)'}",
-                        "set data.source.image_column / label_column to the header's names",
+                        column_hint or "set data.source.image_column / label_column to the header's names",
                     )
             # cells stripped: "b0.png, b" (a space after the comma) labels b0.png as b, not " b"
             rows = [(_cell(row, image_column), _cell(row, label_column), reader.line_num) for row in reader]
