@@ -63,3 +63,13 @@ def test_a_folder_with_a_class_the_run_did_not_select_is_refused_naming_it(run_w
     assert "error: expected class folders named like the run's classes (dog, cat); received bird" in (
         " ".join(result.output.split())
     )
+
+
+def test_the_runs_whole_source_folder_is_refused_naming_the_class_it_did_not_select(run_with_classes, runner):
+    """pics/ holds bird, cat and dog: refused naming bird, not only counting 3 classes for 2 units."""
+    root = run_with_classes
+    result = runner.invoke(app, ["evaluate", str(root / "run"), "--data", str(root / "pics")])
+    assert result.exit_code == 2, result.output
+    assert "error: expected class folders named like the run's classes (dog, cat); received bird" in (
+        " ".join(result.output.split())
+    )

@@ -1734,11 +1734,14 @@ def test_split(
         )
     x, y = (dataset.x_val, dataset.y_val) if split == "validation" else (dataset.x_test, dataset.y_test)
     names = list(dataset.class_names)
+    by_name = bool(run.class_names) and data is not None and config.data.streamed
+    if by_name:
+        # matched by name first: a class the run lacks is named, not only counted (a folder of
+        # a data.classes run's whole source has more classes than the model)
+        y, names = _remap(y, names, run.class_names or [])
     if data is not None and dataset.target == "class" and not config.task_path:
         check_source_classes(names, run.class_names or [], config)
-    if run.class_names and data is not None and config.data.streamed:
-        y, names = _remap(y, names, run.class_names)
-    elif run.class_names and len(run.class_names) >= len(names):
+    if not by_name and run.class_names and len(run.class_names) >= len(names):
         names = list(run.class_names)
     content_hash = dataset.content_hash()
     recorded = ((run.lock or {}).get("data") or {}).get("content_hash") if data is None else None
