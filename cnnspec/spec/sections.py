@@ -39,7 +39,8 @@ _IMAGE_SIZE = {
     "items": {"type": "integer", "minimum": 1},
     "minItems": 2,
     "maxItems": 2,
-    "description": "[height, width] to resize to (default: input.shape)",
+    "description": "[height, width] the images are resized to: input.shape's (the default), "
+    "which it must equal; a model that takes another size starts with a resizing layer",
 }
 _COLOR_MODE = {
     "enum": ["rgb", "grayscale"],
