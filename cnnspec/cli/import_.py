@@ -21,7 +21,8 @@ def import_(
     source: Annotated[
         str,
         typer.Argument(
-            help="a .keras file, a Keras JSON config (model.to_json()), or keras:NAME", show_default=False
+            help="a .keras file, a Keras JSON config (model.to_json() or model.get_config()), or keras:NAME",
+            show_default=False,
         ),
     ],
     out: Annotated[  # text: Typer's Path drops the trailing slash of `-o new_folder/`
