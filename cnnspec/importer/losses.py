@@ -164,7 +164,7 @@ def _unrecorded_settings(value: Any) -> str | None:
     ``LOSS.SETTING`` (``huber.delta``; several joined by a space), or ``None``. Keras 3 saves
     ``keras.losses.Huber`` without its ``delta`` (its ``get_config`` keeps the name and the
     reduction only), so a file of a model compiled with ``Huber(delta=2.0)`` reads as delta 1,
-    as ``keras.saving.load_model`` reads it too: the note says so, rather than state a delta
+    as Keras' own ``load_model`` reads it too: the note says so, rather than state a delta
     the file does not hold (a file that records it, tf.keras', gets it in the setting)."""
     name, config = keras_regression_loss(value), _saved_settings(value)
     if name is None or config is None:

@@ -5,7 +5,7 @@ between two builds of one model): ``saving_lib._save_container_state`` stores th
 Functional or Sequential model, in ``model.layers`` order, under ``layers/<class>``, the layer's
 class in snake case (``Conv2D`` → ``conv2d``), with ``_1``, ``_2`` … for the second, third …
 layer of that class; a nested model's layers under its own group
-(``layers/functional/layers/conv2d``). ``keras.saving.load_model`` reads them back by that
+(``layers/functional/layers/conv2d``). Keras' own ``load_model`` reads them back by that
 path alone: a layer renamed in ``config.json`` still gets its weights. The name Keras writes
 beside them (the ``name`` attribute of the ``vars`` group) is the layer's name when it was
 saved, which an edited configuration no longer has.
