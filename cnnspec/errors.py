@@ -11,6 +11,7 @@ its call site to the first one.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -782,11 +783,20 @@ def alias_hint(word: object, choices: Iterable[str], present: Iterable[object] =
 OOM_DETAIL_CHARS = 240
 
 
+#: The lines of a TensorFlow error that say nothing of the error itself: the header of an error
+#: in a graph function, the "Detected at node" trace that follows it, the node list, the advice.
+_TF_FRAME_LINES = ("Graph execution error:", "Detected at node", "[[", "Hint:", "[Op:")
+#: How a full disk reads in a library's message (its errno's words: ENOSPC, EDQUOT).
+_DISK_FULL_WORDS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
 def out_of_memory(exc: BaseException) -> str | None:
     """``exc`` as one line when it says memory ran out, else ``None``: Python's MemoryError, or
-    TensorFlow's ResourceExhaustedError ("OOM when allocating tensor with shape[…]": its first
-    line, clipped; its node list and RunOptions advice left out). TensorFlow is not imported
-    here: an error of its can only come from a process that has imported it."""
+    TensorFlow's ResourceExhaustedError ("OOM when allocating tensor with shape[…]": the line
+    that says it, clipped; the "Graph execution error:" header, its trace of the node, the node
+    list and RunOptions advice left out). A ResourceExhaustedError of a full disk (``PATH; No
+    space left on device``, tf.data's cache file) is no memory error: ``None``. TensorFlow is
+    not imported here: an error of its can only come from a process that has imported it."""
     if isinstance(exc, MemoryError):
         text = str(exc).strip()
         return text.splitlines()[0][:OOM_DETAIL_CHARS] if text else "MemoryError"
@@ -794,5 +804,10 @@ def out_of_memory(exc: BaseException) -> str | None:
     if tf_errors is None or not isinstance(exc, tf_errors.ResourceExhaustedError):
         return None
     text = (getattr(exc, "message", None) or str(exc)).strip()
-    first = text.splitlines()[0] if text else "ResourceExhaustedError"
+    if any(words in text for words in _DISK_FULL_WORDS):
+        return None
+    # the message's own lines start at the margin; the trace's are indented (File "…", code)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line[:1].isspace()]
+    said = [line for line in lines if not line.startswith(_TF_FRAME_LINES)]
+    first = next((line for line in said if "OOM" in line), said[0] if said else "ResourceExhaustedError")
     return first if len(first) <= OOM_DETAIL_CHARS else first[: OOM_DETAIL_CHARS - 1] + "…"

@@ -573,6 +573,43 @@ def write_fault(error: BaseException, target: str | Path, needed: int | None = N
     return None
 
 
+#: TensorFlow names the file it failed to write before the system's words, ``PATH; No space
+#: left on device`` (``RUN/data-cache_0.data-00000-of-00001.tempstate1234; …``: tf.data's cache
+#: writes a ``.tempstateN`` file first, gone with the failure, and renames it to the file).
+_NAMED_FAULT = re.compile(
+    r"(?P<path>[^\s;]+?)(?:\.tempstate\d+)?; (?P<words>"
+    + "|".join(re.escape(words) for words in _FAULT_WORDS.values())
+    + ")"
+)
+#: The faults that only a write meets: a read never runs out of space or finds a disk read-only.
+_WRITE_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def library_write_fault(
+    error: BaseException, fallback: str | Path | None, needed: int | None = None
+) -> WriteError | None:
+    """The :class:`~cnnspec.errors.WriteError` of a failure inside a library that writes files
+    of its own (TensorFlow: ``data.cache: disk``'s cache file, TensorBoard's logs), or ``None``
+    when it is no disk fault (a cnnspec ``WriteError`` is ``None`` too: it is raised as it is).
+
+    TensorFlow says a full disk as a ``ResourceExhaustedError``, the type of its out of memory,
+    and names the file in the message (``PATH; No space left on device``): that file is named,
+    else ``fallback`` (``None``: only a named file counts). Only a full disk, a quota or a
+    read-only disk counts without a named file, and an I/O error only with one: an I/O error may
+    come from reading the data."""
+    if isinstance(error, WriteError):
+        return None
+    text = str(getattr(error, "message", None) or error)
+    named = _NAMED_FAULT.search(text)
+    if named is not None:
+        code = next(code for code, words in _FAULT_WORDS.items() if words == named["words"])
+        return _fault(Path(named["path"]), code, named["words"], needed)
+    if fallback is None:
+        return None
+    fault = write_fault(error, fallback, needed)
+    return fault if fault is not None and fault.errno in _WRITE_ONLY else None
+
+
 def _fault(target: Path, code: int | None, reason: str, needed: int | None) -> WriteError:
     # the system's words for the errno, not a library's paragraph (h5py's names buffers and offsets)
     words = os.strerror(code) if code else reason

@@ -25,6 +25,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -201,6 +202,40 @@ def test_write_fault_recognises_disk_errors_and_only_them(tmp_path, error, code)
     message = str(fault)
     assert message.startswith(f"cannot write {tmp_path / 'model.keras'}: {os.strerror(code)}")
     assert "needs about 2.0 KiB" in message and "free there" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "code"),
+    [
+        (
+            "Graph execution error:\n\nRUN/c_0.data-00000-of-00001.tempstate155; No space left on device\n",
+            True,
+            28,
+        ),
+        ("RUN/events.out.tfevents; Read-only file system", True, errno.EROFS),
+        ("RUN/c_0.index; Input/output error", True, errno.EIO),  # an I/O error of a named write
+        ("No space left on device", False, errno.ENOSPC),  # unnamed: the fallback file
+        ("Input/output error", False, None),  # unnamed: may be a read of the data
+        ("OOM when allocating tensor with shape[32,4,8,8]", False, None),  # memory, not the disk
+    ],
+    ids=["cache-full", "named-read-only", "named-eio", "unnamed-full", "unnamed-eio", "oom"],
+)
+def test_a_libraries_own_write_fault_names_its_file_and_only_write_faults_count(tmp_path, text, named, code):
+    """TensorFlow says a full disk under its own files (tf.data's cache) as ResourceExhausted,
+    naming the file before the system's words; its ``.tempstateN`` ending is its temp file's."""
+    from cnnspec.fileio import library_write_fault
+
+    error = RuntimeError(text.replace("RUN", str(tmp_path)))
+    fault = library_write_fault(error, tmp_path / "fallback")
+    if code is None:
+        assert fault is None and library_write_fault(error, None) is None
+        return
+    assert isinstance(fault, WriteError) and fault.errno == code and fault.free is not None
+    expected = text.split(";")[0].split("\n")[-1].replace("RUN", str(tmp_path)).split(".tempstate")[0]
+    assert fault.path == (Path(expected) if named else tmp_path / "fallback")
+    assert str(fault).startswith(f"cannot write {fault.path}: {os.strerror(code)} (")
+    assert (library_write_fault(error, None) is None) is not named  # unnamed: only with a fallback
+    assert library_write_fault(fault, tmp_path) is None  # cnnspec's own: raised as it is
 
 
 # -- the write points without TensorFlow: every fault ----------------------------------------------
@@ -786,3 +821,57 @@ def test_build_and_export_on_a_failing_disk_are_the_same_clean_error(tmp_path, r
     text = flat(result.output)
     assert result.exit_code == 1 and "not enough free space; nothing was written" in text
     assert "4.0 KiB free there" in text and not (tmp_path / "other.keras").exists()
+
+
+#: What TensorFlow raised when tf.data's cache (``data.cache: disk``) filled a 120 KiB tmpfs, in
+#: the first epoch (RUN stands for the run folder): a ResourceExhaustedError, out of memory's type.
+CACHE_FULL_TEXT = (
+    "Graph execution error:\n\nDetected at node IteratorGetNext defined at (most recent call last):\n"
+    '  File "/usr/lib/python3.11/runpy.py", line 198, in _run_module_as_main\n\n'
+    "RUN/data-cache_0.data-00000-of-00001.tempstate15574059443515153549; No space left on device\n"
+    "\t [[{{node IteratorGetNext}}]]\n"
+    "Hint: If you want to see a list of allocated tensors when OOM happens, add "
+    "report_tensor_allocations_upon_oom to RunOptions for current allocation info. This isn't "
+    "available when running in Eager mode.\n [Op:__inference_multi_step_on_iterator_1114]"
+)
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_data_cache_is_a_write_error_and_resumes(tmp_path, runner, monkeypatch):
+    """`data.cache: disk` on a full disk: TensorFlow raises ResourceExhaustedError, which train
+    took for memory running out ("out of memory in epoch 1 … Graph execution error:", and the
+    advice of smaller batches). It is the write error of the cache file, with the space the
+    cache needs and the resume command; the cache's files are removed, and the resume trains."""
+    import keras
+    import tensorflow as tf
+
+    from cnnspec.training import callbacks
+    from tests.test_stream import make_images, spec
+
+    out = tmp_path / "run"
+
+    class FullDisk(keras.callbacks.Callback):  # where tf.data writes the cache: the first epoch
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            (out / "data-cache_0.data-00000-of-00001.tempstate1").write_bytes(b"part")
+            raise tf.errors.ResourceExhaustedError(None, None, CACHE_FULL_TEXT.replace("RUN", str(out)))
+
+    real = callbacks.spec_callbacks
+    make_images(tmp_path / "imgs", {"a": 10, "b": 10, "c": 10})
+    text = spec("{source: {directory: imgs}, cache: disk, validation_split: 0.2, test_split: 0.2}")
+    (tmp_path / "spec.yaml").write_text(text.replace("epochs: 1", "epochs: 2"))
+    command = ["train", str(tmp_path / "spec.yaml"), "--quiet", "--out", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks, "spec_callbacks", lambda *args: {**real(*args), "full": FullDisk()})
+        result = runner.invoke(app, command)
+    said = flat(result.output)
+    assert result.exit_code == 1, result.output
+    assert "out of memory" not in said and "batch" not in said and "Graph execution" not in said
+    # 24 images of training and validation, 8×8×3 pixels and a label each: 24 × (192 + 16) bytes
+    assert f"error: cannot write {out}/data-cache_0.data-00000-of-00001: No space left on device " in said
+    assert "(needs about 4.9 KiB; " in said and " free there)" in said
+    hint = f"hint: free some space there, then continue with: cnnspec train {tmp_path / 'spec.yaml'}"
+    assert f"{hint} --resume {out}" in said
+    assert not list(out.glob("data-cache*")) and (out / "lock.json").is_file()
+    resumed = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--quiet", "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]

@@ -42,6 +42,17 @@ def test_memory_errors_are_told_from_others_in_one_line():
     assert out_of_memory(MemoryError()) == "MemoryError"
     assert out_of_memory(ValueError("OOM when allocating")) is None
     assert out_of_memory(tf.errors.InvalidArgumentError(None, None, "bad")) is None
+    # in a graph function (fit): the line that says it, not the header nor the node's trace
+    graph = (
+        "Graph execution error:\n\nDetected at node conv2d_1/convolution defined at (most recent call "
+        'last):\n  File "/usr/lib/python3.11/runpy.py", line 198, in _run_module_as_main\n\n' + OOM_TEXT
+    )
+    assert out_of_memory(tf.errors.ResourceExhaustedError(None, None, graph)) == OOM_TEXT.splitlines()[0]
+    # a full disk under tf.data's cache file is raised as ResourceExhausted too: no memory error
+    full = (
+        "Graph execution error:\n\nrun/data-cache_0.data-00000-of-00001.tempstate1; No space left on device"
+    )
+    assert out_of_memory(tf.errors.ResourceExhaustedError(None, None, full)) is None
 
 
 @pytest.mark.slow
@@ -100,3 +111,32 @@ def test_any_command_out_of_memory_is_a_clean_error(tmp_path, runner, monkeypatc
     assert "error: out of memory: Unable to allocate 1.00 TiB for an array" in text
     assert "hint: free the memory" in text and "internal error" not in text
     assert not (tmp_path / "m.keras").exists()
+
+
+@pytest.mark.slow
+def test_any_command_on_a_full_disk_under_tensorflows_own_file_is_a_write_error(
+    tmp_path, runner, monkeypatch
+):
+    """TensorFlow raises a full disk under a file it writes itself as ResourceExhaustedError,
+    naming the file: every command said "out of memory" with the advice of smaller batches."""
+    import tensorflow as tf
+
+    import cnnspec.backends.keras_builder as builder
+
+    cache = tmp_path / "cache_0.data-00000-of-00001"
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        said = (
+            f"Graph execution error:\n\n{cache}.tempstate42; No space left on device\n\t [[{{{{node x}}}}]]"
+        )
+        raise tf.errors.ResourceExhaustedError(None, None, said)
+
+    monkeypatch.setattr(builder, "build_model", full)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "m.keras")])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stderr.split())
+    assert f"error: cannot write {cache}: No space left on device (" in text and "free there)" in text
+    assert "hint: free some space there or write elsewhere (-o), then run the same command again" in text
+    assert "out of memory" not in text and "internal error" not in text

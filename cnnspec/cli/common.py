@@ -417,6 +417,11 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
     if failed_writing_stdout(exc):
         return typer.Exit(say_stdout_failed(exc))
 
+    from cnnspec.fileio import library_write_fault
+
+    # a full disk under a file TensorFlow writes itself, which it says as ResourceExhausted
+    if (fault := library_write_fault(exc, None)) is not None:
+        return fail_write(fault, output_option(kwargs))
     if (memory := out_of_memory(exc)) is not None:  # `train` says more: it can resume the run
         stderr().print(f"[bold red]error:[/bold red] out of memory: {safe(memory)}", highlight=False)
         stderr().print(

@@ -753,6 +753,11 @@ def _run(
         except Exception as exc:  # out of memory: the epochs done are saved, as for Ctrl-C
             from cnnspec.training.onednn import onednn_limit, spec_layers
 
+            fault = _fit_write_fault(exc, run_dir, config, dataset)
+            if fault is not None:  # a full disk under TensorFlow's own writes (before the memory:
+                recorder.interrupted = True  # it says ResourceExhausted for both)
+                progress.stop()
+                raise fault from None
             detail, limit = out_of_memory(exc), onednn_limit(exc, spec_layers(model, compiled.ir))
             if detail is None and limit is None:
                 raise
@@ -788,6 +793,24 @@ def _run(
         _stopped_after_fit(run_dir, state, history, compiled, overrides)
     except KeyboardInterrupt:
         _stopped_after_fit(run_dir, state, history, compiled, overrides)
+
+
+def _fit_write_fault(exc: Exception, run_dir: Path, config: TrainConfig, dataset: Any) -> WriteError | None:
+    """The :class:`~cnnspec.errors.WriteError` a failure in fit stands for when the disk refused
+    a file TensorFlow writes itself (``data.cache: disk``'s cache, which tf.data writes during
+    the first epoch; TensorBoard's logs), else ``None``. TensorFlow raises a full disk as a
+    ``ResourceExhaustedError``, its out of memory's type: said as that, with the advice of
+    smaller batches, a run on a full disk was told it lacked memory. A cache file's write needs
+    about its decoded images (their pixels and a label each), training and validation."""
+    from cnnspec.fileio import library_write_fault
+
+    cache = config.data.cache == "disk"
+    fault = library_write_fault(exc, run_dir / CACHE_FILE if cache else run_dir)
+    if fault is None or not cache or not Path(fault.path).name.startswith(CACHE_FILE):
+        return fault
+    images = len(dataset.x_train) + len(dataset.x_val)
+    needed = images * (int(np.prod(dataset.sample_shape)) * np.dtype(dataset.x_train.dtype).itemsize + 16)
+    return WriteError(fault.path, fault.reason, errno=fault.errno, needed=needed, free=fault.free)
 
 
 def _stopped_after_fit(
