@@ -213,6 +213,36 @@ def test_a_stop_before_the_lock_is_written_leaves_the_folder_new(tmp_path, monke
     rundir.check_new(run)  # a new run may start there
 
 
+@pytest.mark.parametrize("name", ["spec.yaml", "resolved.yaml"])
+def test_a_stop_just_after_a_spec_file_is_renamed_into_place_leaves_the_folder_new(
+    tmp_path, monkeypatch, name
+):
+    """Ctrl-C (or SIGTERM) in the last steps of a write, once its file was renamed into place
+    (the folder's sync): the KeyboardInterrupt came out of the write instead of its return, so
+    `start` never recorded the file and left it; the same --out with an edited spec was then
+    refused ("already has files")."""
+    from cnnspec import fileio
+
+    run = tmp_path / "run"
+    real_sync = fileio.sync_folder
+
+    def stopped_after_rename(folder):
+        real_sync(folder)
+        if (run / name).is_file() and not stopped:
+            stopped.append(name)
+            raise KeyboardInterrupt
+
+    stopped: list[str] = []
+    monkeypatch.setattr(fileio, "sync_folder", stopped_after_rename)
+    monkeypatch.setattr(rundir, "machine", lambda: {"platform": "test", "cpu_count": 1, "gpus": []})
+    compiled = compile_text(SPEC, "tiny.yaml")
+    with pytest.raises(KeyboardInterrupt):
+        rundir.start(run, compiled, training_config(compiled), 7, FakeDataset(), "float32", [], ["x"])
+    assert stopped == [name] and list(run.iterdir()) == []
+    edited = compile_text(SPEC.replace("epochs: 2", "epochs: 3"), "tiny.yaml")
+    assert rundir.check_new(run, edited) is False  # a new run of another spec may start there
+
+
 def test_a_lost_run_folder_keeps_the_files_at_its_path(tmp_path, monkeypatch):
     """The folder moved (or its lock file was removed) while `start` wrote it: the files at its
     path may be another process's run now, and are left alone."""

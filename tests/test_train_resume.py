@@ -262,6 +262,63 @@ def _one_epoch(tmp_path: Path, runner: Any) -> tuple[Path, Path, Any]:
     return spec, run, result
 
 
+def _stop_once_written(monkeypatch: pytest.MonkeyPatch, run: Path, name: str) -> list[str]:
+    """Raise KeyboardInterrupt (a Ctrl-C) once, in the last step of the write that has just put
+    ``run/name`` in place (the folder's sync, after the rename); returns the names stopped."""
+    from cnnspec import fileio
+
+    real_sync = fileio.sync_folder
+    stopped: list[str] = []
+
+    def sync_then_stop(folder: Any) -> None:
+        real_sync(folder)
+        if not stopped and (run / name).is_file():
+            stopped.append(name)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio, "sync_folder", sync_then_stop)
+    return stopped
+
+
+def test_a_stop_just_after_a_new_runs_spec_yaml_leaves_no_folder_and_the_edited_spec_starts(
+    tmp_path, runner, monkeypatch
+):
+    """A Ctrl-C just after spec.yaml was renamed into place left spec.yaml behind: the run was
+    not resumable (no lock.json), and a retry with an edited spec into the same --out was
+    refused ("expected a new or empty run folder; … already has files")."""
+    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    with monkeypatch.context() as patch:
+        stopped = _stop_once_written(patch, run, "spec.yaml")
+        result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    assert result.exit_code == 130 and stopped == ["spec.yaml"], result.output
+    assert "interrupted" in result.output and "resume with" not in result.output
+    assert not run.exists()  # the folder this run created went with its files
+    spec.write_text(SPEC.replace("EPOCHS", "1").replace("batch_size: 16", "batch_size: 8"))
+    again = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(run)])
+    assert again.exit_code == 0, again.output
+    assert "batch_size: 8" in (run / "spec.yaml").read_text()
+
+
+def test_a_stop_just_after_lock_json_says_how_to_resume(tmp_path, runner, monkeypatch):
+    """A Ctrl-C just after lock.json was written said a bare "interrupted": the folder resumes
+    (its lock.json is there), and the same command was then refused, the folder being no longer
+    new. Now it says how to resume, as a stop in the epochs does, and that resume trains."""
+    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    with monkeypatch.context() as patch:
+        stopped = _stop_once_written(patch, run, "lock.json")
+        result = runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 130 and stopped == ["lock.json"], result.output
+    assert f"interrupted before its first whole epoch; {run} starts again from epoch 1" in said
+    assert f"resume with: cnnspec train {spec} --resume {run}" in said
+    assert sorted(p.name for p in run.iterdir()) == ["lock.json", "resolved.yaml", "spec.yaml"]
+    again = runner.invoke(app, ["train", str(spec), "--quiet", "--resume", str(run)])
+    assert again.exit_code == 0, again.output
+    assert epochs_in(run) == [1] and (run / "metrics.json").is_file()
+
+
 def test_a_stop_while_the_report_is_written_leaves_a_finished_run(tmp_path, runner, monkeypatch):
     """Ctrl-C while report.html was written left a run `runs` lists as finished, with its
     snapshots (state/) that nothing removed and a bare "interrupted"; --resume said there was

@@ -133,11 +133,12 @@ def train(
             )
     except TrainingInterrupted as stop:
         console = stderr()
-        console.print(
-            f"[yellow]interrupted[/yellow] after {stop.epochs_done} whole epoch(s); their state is saved "
-            f"in {safe(stop.run_dir)}/state",
-            highlight=False,
+        saved = (  # (no epoch yet: a stop while the data was read or lock.json written)
+            f"after {stop.epochs_done} whole epoch(s); their state is saved in {safe(stop.run_dir)}/state"
+            if stop.epochs_done
+            else f"before its first whole epoch; {safe(stop.run_dir)} starts again from epoch 1"
         )
+        console.print(f"[yellow]interrupted[/yellow] {saved}", highlight=False)
         print_resume(stop.resume_command)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ReportInterrupted as stop:

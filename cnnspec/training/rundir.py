@@ -313,7 +313,12 @@ def _start(
 ) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, text in spec_files(compiled).items():
-        written.append(write_atomic(run_dir / name, text))
+        # recorded before the write: a Ctrl-C in its last steps (after the rename: the folder's
+        # sync, the scratch folder's removal) leaves the file in place and ends the write with
+        # a KeyboardInterrupt, not its return. A file there before was this spec's own
+        # (check_new), so removing it after a failed write loses nothing.
+        written.append(run_dir / name)
+        write_atomic(run_dir / name, text)
     lock = {
         "format": LOCK_FORMAT,
         "name": compiled.name,

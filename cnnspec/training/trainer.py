@@ -329,11 +329,15 @@ def _train(
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
         if resume is not None and (run_dir / "metrics.json").is_file():  # its training had ended
             return _complete_ended(compiled, run_dir, display, notes, write_report)
-        return _train_owned(
-            compiled, config, run_dir, resume is not None, display, notes, overrides, command,
-            cluster, task_index, write_report, callbacks, hash_content, plans=plans,
-            started_with=started_with,
-        )  # fmt: skip
+        try:
+            return _train_owned(
+                compiled, config, run_dir, resume is not None, display, notes, overrides, command,
+                cluster, task_index, write_report, callbacks, hash_content, plans=plans,
+                started_with=started_with,
+            )  # fmt: skip
+        except KeyboardInterrupt:  # before fit: the data, the model, a restore, lock.json just written
+            _stopped_before_fit(run_dir, compiled, overrides)
+            raise
     except BaseException:
         owned.release()  # before the rmdir: the lock file would keep the folder non-empty
         if created:  # nothing was written (a spec or data mistake): leave no empty folder behind
@@ -344,6 +348,23 @@ def _train(
         raise
     finally:
         owned.release()
+
+
+def _stopped_before_fit(
+    run_dir: Path, compiled: CompiledSpec, overrides: list[str] | tuple[str, ...]
+) -> None:
+    """Raise :class:`TrainingInterrupted` for a Ctrl-C or SIGTERM before fit started (or in
+    what it does not handle) in a folder that is a run, its lock.json written: the folder
+    resumes, so the stop says how, as one in fit does. It said a bare "interrupted", and the
+    same command was then refused, the folder being no longer new. Returns when the folder is
+    no run yet (``rundir.start`` removed what it had written: the same command starts it again)
+    or a finished one."""
+    if not (run_dir / "lock.json").is_file() or (run_dir / "metrics.json").is_file():
+        return
+    snapshots = TrainingState(run_dir).snapshots()
+    raise TrainingInterrupted(
+        run_dir, snapshots[0].epoch if snapshots else 0, _resume_command(compiled, list(overrides), run_dir)
+    ) from None
 
 
 def _train_owned(
