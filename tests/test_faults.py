@@ -875,3 +875,52 @@ def test_a_full_disk_under_the_data_cache_is_a_write_error_and_resumes(tmp_path,
     resumed = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--quiet", "--resume", str(out)])
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+
+
+@pytest.mark.slow
+def test_the_model_size_estimate_is_an_upper_bound_with_a_modest_margin(tmp_path, runner, monkeypatch):
+    """The free-space check's estimate (``model_file_bytes``) against the files Keras writes:
+    a tiny conv net, the digits CNN, a BatchNorm net and MobileNetV2 at 32×32, each without and
+    with Adam's variables, as a ``.keras`` archive, a legacy ``.h5`` and a weights file. It had
+    a flat 64 KiB per file and 4 KiB per variable: about 3× a small model (80.3 KiB for a
+    20.0 KiB archive), so `build -o` of a 29 KiB model was refused on a 64 KiB disk."""
+    from cnnspec.api import compile_spec, compile_text
+    from cnnspec.backends.keras_builder import build_model
+    from cnnspec.training.modelfile import save_model
+    from cnnspec.training.state import model_file_bytes, weights_image
+
+    tiny = "cnnspec: 1\nname: tiny\n" + TINY_DIGITS_MODEL
+    norm = tiny.replace("  - global_avg_pool2d\n", "  - batch_norm\n  - global_avg_pool2d\n")
+    specs_dir = Path(__file__).parent.parent / "specs"
+    models = {
+        "tiny": compile_text(tiny, "tiny.yaml"),
+        "batch-norm": compile_text(norm, "norm.yaml"),
+        "digits_cnn": compile_spec(specs_dir / "digits_cnn.yaml"),
+        "mobilenet_v2": compile_spec(
+            "zoo:mobilenet_v2", overrides=["input.shape=[32,32,3]", "vars.classes=10"]
+        ),
+    }
+    for name, compiled in models.items():
+        model = build_model(compiled.ir)
+        for optimizer in (False, True):
+            if optimizer:
+                model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+                model.optimizer.build(model.trainable_variables)
+            estimate = model_file_bytes(model)
+            sizes = {"weights": len(weights_image(model))}
+            for suffix in (".keras", ".h5"):
+                path = tmp_path / f"{name}-{optimizer}{suffix}"
+                save_model(model, path)
+                sizes[suffix] = path.stat().st_size
+            largest = max(sizes.values())
+            print(f"\n  {name} (optimizer: {optimizer}): estimate {estimate:,} B, files {sizes}")
+            assert largest <= estimate <= 1.6 * largest, (name, optimizer, estimate, sizes)
+
+    # a 64 KiB disk (60 KiB free) takes the tiny model `build -o` writes (about 20 KiB)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(tiny)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda _: usage._replace(free=60 * 1024))
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "m.keras")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m.keras").stat().st_size < 30 * 1024
