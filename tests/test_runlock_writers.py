@@ -5,6 +5,7 @@ training that held the folder (whose leftover cleanup may take their temp files)
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -90,3 +91,33 @@ def test_predict_takes_the_runs_lock_only_for_a_model_that_writes_masks(tmp_path
     run = make_run(tmp_path / "run")  # a classifier's run
     assert _writes_masks(run, None, False) is False
     assert _writes_masks(TINY_KERAS, None, False) is True  # (no spec tells: the lock is taken)
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [(errno.EROFS, "make that disk writable"), (errno.EACCES, "get permission to write there")],
+)
+def test_exporting_from_a_run_folder_that_cannot_be_written_points_to_o(run, monkeypatch, code, fix):
+    """`export RUN -f tflite` on a read-only run folder said only that the lock file could not
+    be created; `-o ELSEWHERE` works there (it takes no lock): the hint says so."""
+    from cnnspec.training import runlock
+
+    real_open = os.open
+
+    def refused(path, *args, **kwargs):
+        if str(path).endswith(runlock.LOCK_NAME):
+            raise OSError(code, os.strerror(code))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(runlock.os, "open", refused)
+    model = run / "checkpoints" / "best.keras"
+    result = CliRunner().invoke(app, ["export", str(model), "-f", "tflite"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    lock = run / runlock.LOCK_NAME
+    assert (
+        f"error: expected a run folder this process can write; can't create {lock}: {os.strerror(code)}"
+        in said
+    )
+    assert f"hint: {fix}, or export it elsewhere with -o PATH" in said
+    assert not list((run / "checkpoints").glob("*.tflite"))

@@ -29,6 +29,7 @@ in it, so every temp file there was left by an earlier killed write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -39,7 +40,14 @@ from types import TracebackType
 from typing import Any
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import disown_folder, is_atomic_leftover, own_folder, remove_atomic_temp, write_fault
+from cnnspec.fileio import (
+    disown_folder,
+    is_atomic_leftover,
+    own_folder,
+    remove_atomic_temp,
+    write_fault,
+    write_fix,
+)
 
 LOCK_NAME = ".cnnspec.lock"
 
@@ -61,13 +69,26 @@ class RunFolderBusy(UsageError):
         )
 
 
+#: The errnos of a lock file that can't be created whose fix :func:`~cnnspec.fileio.write_fix`
+#: says (others, a name the folder refuses: "make the folder writable").
+_FIXABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
+
+
 class RunFolderUnwritable(UsageError):
     """The run folder's lock file can't be created (a read-only folder or disk, no permission):
     the process can't own the folder (a usage error: exit 2). A command that writes elsewhere
     (``report -o``) goes on without writing into the folder, as for :class:`RunFolderBusy`."""
 
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"expected a run folder this process can write; can't create {path}: {reason}")
+    def __init__(
+        self, path: Path, reason: str, code: int | None = None, alternative: str | None = None
+    ) -> None:
+        # the fix of that errno (a read-only disk, no permission), and the command's other way
+        # (`export RUN -o ELSEWHERE` writes nothing into the run folder and needs no lock)
+        fix = write_fix(code) if code in _FIXABLE else "make the folder writable"
+        super().__init__(
+            f"expected a run folder this process can write; can't create {path}: {reason}",
+            f"{fix}, or {alternative}" if alternative else fix,
+        )
 
 
 class RunFolderLost(WriteError):
@@ -244,7 +265,7 @@ def acquire(
     run_dir = Path(run_dir)
     path = run_dir / LOCK_NAME
     while True:
-        fd = _open(path)
+        fd = _open(path, alternative)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -285,9 +306,10 @@ def acquire(
     return RunLock(run_dir, fd)
 
 
-def _open(path: Path) -> int:
+def _open(path: Path, alternative: str | None = None) -> int:
     """Open (or create) the lock file at ``path`` for writing, never through a link; refuses
-    anything but a plain file there before it can write into it."""
+    anything but a plain file there before it can write into it. ``alternative``: the other way
+    a refusal's hint offers (:class:`RunFolderUnwritable`)."""
     with contextlib.suppress(OSError):  # (none there: os.open creates it)
         _check_plain(path, os.lstat(path))  # before opening: a device's open alone may act
     try:
@@ -295,7 +317,7 @@ def _open(path: Path) -> int:
     except OSError as exc:
         if os.path.islink(path):  # ELOOP: a symlink put there since the lstat
             raise _foreign(path, "symlink") from None
-        raise RunFolderUnwritable(path, str(exc.strerror or exc)) from None
+        raise RunFolderUnwritable(path, str(exc.strerror or exc), exc.errno, alternative) from None
     try:
         _check_plain(path, os.fstat(fd))  # what was opened, whatever the path names now
     except BaseException:
