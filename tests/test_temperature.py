@@ -201,6 +201,55 @@ def test_an_exports_folded_temperature_is_read_back_as_the_models_own_answer(tmp
     np.testing.assert_allclose(model_answer(folded, labels), 1 / (1 + np.exp(-logits)), atol=1e-5)
 
 
+def test_a_sigmoid_export_is_exact_only_as_far_as_its_float32_sigmoid_resolves(tmp_path):
+    """A sigmoid's float32 probability is resolved only to 2^-24 next to 1 (every runtime) and,
+    in ONNX Runtime, next to 0 too: softening an export's answer by more than
+    MAX_SIGMOID_SOFTENING is said to be inexact (auto passes the export over), where the export
+    resolves less than the Keras model: any ONNX one, a TFLite one that folded in T < 1."""
+    from cnnspec.export.runtimes import MAX_SIGMOID_SOFTENING, ExportRecord
+
+    # the limit's claim: an answer cut off at 2^-24 next to 0 and 1, softened by the limit, is
+    # off by under 1e-6; softened by 1 / 0.3 (the tester's export) by far more
+    z = np.linspace(-60, 60, 24001)
+    step = 2.0**-24
+    for softening, worst in ((MAX_SIGMOID_SOFTENING, 1e-6), (1 / 0.3, 1e-3)):
+        cut = np.round(1 / (1 + np.exp(-z)) / step) * step
+        error = np.abs(tempered_labels(cut, False, softening) - 1 / (1 + np.exp(-z / softening))).max()
+        assert error < worst if worst == 1e-6 else error > worst
+
+    binary = {"binary": True, "from_logits": False, "classes": ["red", "blue"]}
+
+    def record(runtime: str, output: dict, **more) -> ExportRecord:
+        return ExportRecord(tmp_path / f"model.{runtime}", runtime, {"output": output, **more})
+
+    folded = record("onnx", {**binary, "temperature": 0.3})
+    assert folded.cuts_sigmoid() and folded.inexact(1.0) == (
+        "it answers sigmoid probabilities with the temperature 0.3 folded in, from which a temperature "
+        "of 1 can not be had exactly (its float32 sigmoid resolves a probability only to about 6e-8 "
+        "next to 0 or 1: the most confident answers, which softening by 3.333 would bring out, are lost)"
+    )
+    # its own answer, a mild softening, and any sharpening are exact
+    assert folded.inexact(0.3) is None and folded.inexact(0.3 * MAX_SIGMOID_SOFTENING) is None
+    assert folded.inexact(0.01) is None
+    assert "about 6e-8 next to 1:" in (record("tflite", {**binary, "temperature": 0.3}).inexact(1.0) or "")
+    # nothing folded: ONNX Runtime's sigmoid is cut off next to 0, TFLite's resolves as Keras's
+    assert (record("onnx", binary).inexact(2.0) or "").startswith(
+        "it answers sigmoid probabilities, from which a temperature of 2 can not be had exactly"
+    )
+    assert record("tflite", binary).inexact(2.0) is None and not record("tflite", binary).cuts_sigmoid()
+    assert record("tflite", {**binary, "temperature": 2.0}).inexact(4.0) is None
+    # logits are never cut off; a softmax keeps its own limit (MAX_SOFTENING)
+    assert record("onnx", {**binary, "from_logits": True, "temperature": 0.3}).inexact(1.0) is None
+    assert record("onnx", {"binary": False, "from_logits": False, "temperature": 0.3}).inexact(1.0) is None
+    # a multi-label output's labels, and a one-channel map's pixels, are sigmoids too
+    labels = [{"name": "tags", "task": "multilabel", "shape": [3], "from_logits": False}]
+    assert record("onnx", {"temperature": 0.5}, outputs=labels).inexact(1.0) is not None
+    mask = [{"name": "mask", "task": "segmentation", "shape": [8, 8, 1], "from_logits": False}]
+    assert record("tflite", {"temperature": 0.5}, outputs=mask).inexact(1.0) is not None
+    classes = [{"name": "mask", "task": "segmentation", "shape": [8, 8, 3], "from_logits": False}]
+    assert record("onnx", {"temperature": 0.5}, outputs=classes).inexact(1.0) is None
+
+
 # -- the commands, on a copy of the tiny trained run ------------------------------------------
 
 

@@ -401,7 +401,11 @@ def evaluate(
     if not served:
         # The target as given: a folder's exports are in its export/ (with or without lock.json)
         refuse_ensemble_runtime(ensemble, runtime)
-        _, record, runtime_notes = choose(target, "keras" if ensemble else runtime.value)
+        _, record, runtime_notes = choose(
+            target,
+            "keras" if ensemble else runtime.value,
+            lambda found: found.inexact(chosen_temperature(run, wanted, [])),  # (auto tries the next)
+        )
         scale = chosen_temperature(run, wanted, runtime_notes)
         if record is not None and not (
             _export_answers(record, runtime.value, runtime_notes)

@@ -40,6 +40,7 @@ from cnnspec.cli.render import safe
 from cnnspec.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
+    from cnnspec.export.runtimes import ExportRecord
     from cnnspec.reporting.images import InputFile
 
 
@@ -529,7 +530,16 @@ def predict(
             )  # fmt: skip
             return
         refuse_ensemble_runtime(ensemble, runtime)
-        chosen, record, notes = choose(model, "keras" if ensemble else runtime.value)
+
+        def inexact(record: ExportRecord) -> str | None:
+            """Why auto passes over an export: the temperature it would answer with, not exactly."""
+            from cnnspec.reporting.run import locate
+            from cnnspec.reporting.temperature import chosen as chosen_temperature
+
+            located = locate(model, spec, allow_outside=allow_outside)
+            return record.inexact(chosen_temperature(located, wanted, []))
+
+        chosen, record, notes = choose(model, "keras" if ensemble else runtime.value, inexact)
         notes = folder_notes + notes
         if ensemble and runtime == Runtime.auto:
             notes.append("auto: --ensemble runs every model in Keras")

@@ -52,6 +52,12 @@ RECORD_FORMAT = 1
 #: the folded one) and still answer exactly: a float32 softmax rounds a class below e^-87 of the
 #: top to 0, which softening by f would have raised to at most e^(-87 / f) (here below 1e-6).
 MAX_SOFTENING = 6.0
+#: The same for a sigmoid's probabilities (a binary or multi-label output, a one-channel map):
+#: a float32 probability is resolved only to 2^-24 (about 6e-8) next to 1 in every runtime, and
+#: next to 0 as well in ONNX Runtime, whose Sigmoid is exact only to about 6e-8 absolute (0 below
+#: about -17.3). The folded answer so holds a log-odds only up to about 16.6 in size, which
+#: softening by f turns into an error of up to e^(-16.6 / f) (below 1e-6 up to here).
+MAX_SIGMOID_SOFTENING = 1.2
 _EXTRA = "pip install 'cnnspec[export]'"
 
 
@@ -152,14 +158,46 @@ class ExportRecord:
     def inexact(self, temperature: float) -> str | None:
         """Why the export cannot answer exactly as the model scaled by ``temperature`` (``None``
         when it can): it folded in a temperature so much lower (:data:`MAX_SOFTENING`) that its
-        float32 probabilities may have rounded the least likely classes to 0."""
-        if self.remaining(temperature) <= MAX_SOFTENING:
+        float32 probabilities may have rounded the least likely classes to 0; or it answers a
+        sigmoid's probabilities, whose most confident answers it cut off earlier than the Keras
+        model does (:meth:`cuts_sigmoid`), and they would be softened by more than
+        :data:`MAX_SIGMOID_SOFTENING`."""
+        further = self.remaining(temperature)
+        if self.cuts_sigmoid():
+            if further <= MAX_SIGMOID_SOFTENING:
+                return None
+            folded = ""
+            if self.temperature != 1.0:
+                folded = f" with the temperature {self.temperature:.4g} folded in"
+            ends = "0 or 1" if engine(self.runtime)[0] == "onnx" else "1"
+            return (
+                f"it answers sigmoid probabilities{folded}, from which a temperature of "
+                f"{temperature:.4g} can not be had exactly (its float32 sigmoid resolves a probability "
+                f"only to about 6e-8 next to {ends}: the most confident answers, which softening by "
+                f"{further:.4g} would bring out, are lost)"
+            )
+        if further <= MAX_SOFTENING:
             return None
         return (
             f"it answers with the temperature {self.temperature:.4g} folded in, from which a "
             f"temperature of {temperature:.4g} can not be had exactly (its float32 probabilities "
             "may round the least likely classes to 0)"
         )
+
+    def cuts_sigmoid(self) -> bool:
+        """Whether the export's first output is a sigmoid's probabilities that it resolves less
+        finely than the Keras model (whose float32 sigmoid keeps small probabilities to their
+        own precision, and cuts off next to 1 at a log-odds of about 16.6): any such output of an
+        ONNX export (ONNX Runtime's Sigmoid is exact only to about 6e-8 absolute), and one of a
+        TFLite export that folded in a temperature below 1 (log-odds multiplied, so cut off
+        sooner). Logits (``from_logits``) are never cut off."""
+        tasks, kind = served_reading(self.data)
+        if tasks is None:
+            sigmoid = kind.binary and not kind.from_logits
+        else:
+            first = tasks[0]
+            sigmoid = not first.loss.from_logits and (first.task == "multilabel" or first.binary)
+        return sigmoid and (engine(self.runtime)[0] == "onnx" or self.temperature < 1.0)
 
     @property
     def inputs(self) -> int:
@@ -626,9 +664,15 @@ def fastest_recorded(target: Path) -> list[str]:
     return order
 
 
-def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[str]]:
+def choose(
+    target: Path, runtime: str, passed_over: Callable[[ExportRecord], str | None] | None = None
+) -> tuple[str, ExportRecord | None, list[str]]:
     """The runtime to use for ``--runtime`` (``auto``: the fastest usable export, else Keras),
-    its export record (``None`` for Keras), and notes on what ``auto`` passed over and why."""
+    its export record (``None`` for Keras), and notes on what ``auto`` passed over and why.
+
+    ``passed_over``: why ``auto`` must pass over an export that is otherwise usable (``None``:
+    it need not), asked of each in turn, so that the next export is tried (an ONNX export that
+    cannot answer the run's temperature exactly: a TFLite one may, :meth:`ExportRecord.inexact`)."""
     if runtime == "keras":
         return "keras", None, []
     if runtime != "auto":
@@ -646,6 +690,10 @@ def choose(target: Path, runtime: str) -> tuple[str, ExportRecord | None, list[s
             record = find_export(target, candidate)
         except UsageError as exc:
             notes.append(f"auto: skipped {candidate}: {exc}")
+            continue
+        reason = passed_over(record) if passed_over is not None else None
+        if reason is not None:
+            notes.append(f"auto: skipped {candidate}: {reason}")
             continue
         return candidate, record, notes + quantized_note(record)
     return "keras", None, notes
