@@ -218,6 +218,9 @@ class Run:
     #: the split of the run the model came from, where the model is known apart from its run
     #: folder (:func:`split_origin`); ``None``: not looked for, or none
     split: SplitOrigin | None = None
+    #: a model file outside any run folder described by ``--spec``: each output's names as the
+    #: spec fixes them without reading data (:func:`spec_names`), which no lock.json records
+    spec_names: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -278,6 +281,8 @@ class Run:
         older cnnspec recorded only the data's class names, which belong to the data's first
         target (the first of lock.json's ``data.target`` by output, else the first output):
         they are that output's, and the others have none."""
+        if self.lock is None and output_name in self.spec_names:  # (a model file and its --spec)
+            return list(self.spec_names[output_name])
         tasks = (self.lock or {}).get("tasks")
         recorded = [t for t in tasks if "names" in t] if isinstance(tasks, list) else []
         if recorded:  # checked by read_lock: objects with a name and a list of strings
@@ -381,7 +386,60 @@ def locate(
         from cnnspec.analysis.passes import compile_spec
 
         run.compiled = compile_spec(spec, allow_outside=_allowed(allow_outside))
+        if run.lock is None and run.config is not None:  # a model file alone: what its spec names
+            run.spec_names = spec_names(run.config)
+            first = next(iter(run.spec_names.values()), None)
+            run.class_names = list(first) if first else None
     return run
+
+
+def spec_names(config: TrainConfig) -> dict[str, list[str]]:
+    """Each output's class, label or mask-class names where the spec fixes them without any
+    data being read, by output name, the first target's first (as training orders its
+    ``target_names``): the built-in datasets' classes, the ``shapes`` source's (its shapes for a
+    class or multi-label target, its mask classes for ``mask``), a masks folder's ``classes``
+    table, and ``data.classes`` where it picks classes by name (it renames nothing: the picked
+    classes keep their names, in its order). A folder's, a CSV's or an npz file's own names are
+    not listed: only reading the data tells them (which folders hold images, which labels the
+    rows or arrays have), so an output whose names only the data tells has none here."""
+    from cnnspec.analysis.classes import UnknownClass, class_indices
+    from cnnspec.analysis.settings import fixed_class_names
+
+    data = config.data
+    outputs = [task.name for task in config.tasks]
+
+    def fixed(target: str | None) -> list[str] | None:
+        if data.kind == "shapes":
+            from cnnspec.shapes import MASK_CLASSES, SHAPE_NAMES
+
+            # (count and area are values, named by the data's loader: left to it)
+            return {
+                "class": list(SHAPE_NAMES),
+                "multilabel": list(SHAPE_NAMES),
+                "mask": list(MASK_CLASSES),
+            }.get(target or "class")
+        table = data.options.get("classes")
+        if isinstance(table, (list, dict)) and table:  # a masks folder's classes (a table's keys)
+            return [str(name) for name in table]
+        return fixed_class_names(data)
+
+    if isinstance(data.target, dict):  # one target per output (shapes)
+        found = {str(out): fixed(str(kind)) for out, kind in data.target.items()}
+        return {out: names for out, names in found.items() if names and out in outputs}
+    if not outputs:
+        return {}
+    names = fixed(data.target)
+    if data.classes is not None:  # (a class target alone: validate refuses it for the others)
+        if names is not None:
+            try:
+                names = [names[label] for label in class_indices(data.classes, names, len(names))]
+            except UnknownClass:  # (validate and train say so at data.classes)
+                names = None
+        elif all(
+            isinstance(entry, str) and not entry.strip().lstrip("-").isdecimal() for entry in data.classes
+        ):
+            names = [str(entry) for entry in data.classes]  # names of classes the data has
+    return {outputs[0]: names} if names else {}
 
 
 def missing_model_error(run_dir: Path) -> UsageError:

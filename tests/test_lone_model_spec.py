@@ -1,0 +1,127 @@
+"""A model file outside its run folder described by ``--spec`` (cnnspec/reporting/run.py
+``locate`` and ``spec_names``): the class, label and mask-class names the spec fixes without
+reading any data are the model's names; a folder's, a CSV's or an npz file's own names are not
+read (only the data tells them), so their outputs stay numbered."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnspec.reporting.run import locate
+from tests.test_report_support import flat, invoke
+
+HEAD = """\
+cnnspec: 1
+name: lone
+input: {shape: [16, 16, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+"""
+
+
+def _located(tmp_path: Path, text: str) -> tuple[list[str] | None, dict[str, list[str]]]:
+    """``(class_names, each output's names)`` of a model file alone read with the spec ``text``."""
+    (tmp_path / "spec.yaml").write_text(HEAD + text, encoding="utf-8")
+    (tmp_path / "dirdata" / "red").mkdir(parents=True, exist_ok=True)
+    model = tmp_path / "lone" / "m.keras"
+    model.parent.mkdir(exist_ok=True)
+    _archive(model)
+    run = locate(model, tmp_path / "spec.yaml")
+    assert run.run_dir is None and run.lock is None
+    return run.class_names, {task.name: run.output_names(task.name) for task in run.config.tasks}
+
+
+def _archive(path: Path) -> None:
+    """A zip archive under a .keras name: locate checks what the file is, and loads no model."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+
+
+SHAPES = ["circle", "square", "triangle"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # the shapes source: its shapes for a class or multi-label target, its mask classes
+        (
+            "  - dense: {units: 3, activation: sigmoid}\n"
+            "data: {source: {shapes: {images: 40, target: multilabel}}}\ntraining: {task: multilabel}\n",
+            SHAPES,
+        ),
+        ("  - dense: {units: 3, activation: softmax}\ndata: {source: shapes}\n", SHAPES),
+        (
+            "  - dense: {units: 2, activation: softmax}\n"
+            "data: {source: shapes, classes: [triangle, circle]}\n",
+            ["triangle", "circle"],
+        ),
+        # a built-in dataset's classes, picked by index or name
+        (
+            "  - dense: {units: 2, activation: softmax}\ndata: {source: digits, classes: [7, '3']}\n",
+            ["7", "3"],
+        ),
+        # a folder's classes picked by name: the names, in data.classes' order
+        (
+            "  - dense: {units: 1, activation: sigmoid}\n"
+            "data: {source: {directory: dirdata}, classes: [red, blue]}\n"
+            "training: {loss: binary_crossentropy}\n",
+            ["red", "blue"],
+        ),
+        # a folder's own classes, or picked by index: only its folders tell them
+        ("  - dense: {units: 3, activation: softmax}\ndata: {source: {directory: dirdata}}\n", None),
+        (
+            "  - dense: {units: 2, activation: softmax}\n"
+            "data: {source: {directory: dirdata}, classes: [red, 1]}\n",
+            None,
+        ),
+    ],
+)
+def test_a_model_file_alone_takes_the_names_its_spec_fixes(tmp_path, text, names):
+    class_names, by_output = _located(tmp_path, text)
+    assert class_names == names
+    assert list(by_output.values()) == [names or []]
+
+
+def test_a_masks_folders_classes_table_names_the_mask_classes(tmp_path):
+    (tmp_path / "dirdata" / "masks").mkdir(parents=True)
+    text = (
+        "  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n"
+        "data: {source: {images: dirdata, masks: dirdata/masks, classes: [sky, sea, sand]}}\n"
+        "training: {task: segmentation}\n"
+    )
+    (tmp_path / "spec.yaml").write_text(HEAD.replace("  - global_avg_pool2d\n", "") + text, encoding="utf-8")
+    model = tmp_path / "m.keras"
+    _archive(model)
+    run = locate(model, tmp_path / "spec.yaml")
+    assert run.class_names == ["sky", "sea", "sand"]
+    assert run.output_names(run.config.tasks[0].name) == ["sky", "sea", "sand"]
+
+
+@pytest.mark.slow
+def test_predict_a_model_file_alone_with_its_spec_shows_the_specs_names(tmp_path):
+    """The tester's case: a multi-label shapes model copied out of its run answers with its
+    shapes' names under --spec (it showed 0, 1, 2), as from the run folder."""
+    spec = tmp_path / "ml.yaml"
+    spec.write_text(
+        HEAD.replace("[16, 16, 3]", "[32, 32, 3]") + "  - dense: {units: 3, activation: sigmoid}\n"
+        "data: {source: {shapes: {images: 60, target: multilabel}}}\n"
+        "training: {task: multilabel, epochs: 1, metrics: [f1]}\n",
+        encoding="utf-8",
+    )
+    assert invoke("train", spec, "-o", tmp_path / "run", "-q").exit_code == 0
+    (tmp_path / "lone").mkdir()
+    shutil.copy(tmp_path / "run" / "model.keras", tmp_path / "lone" / "ml.keras")
+    image = tmp_path / "r0.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3)).astype("uint8")).save(image)
+    from_run = flat(invoke("predict", tmp_path / "run", image))
+    alone = invoke("predict", tmp_path / "lone" / "ml.keras", image, "--spec", spec)
+    assert alone.exit_code == 0, alone.output
+    assert "circle 0." in flat(alone) and "triangle 0." in flat(alone)
+    assert flat(alone).split("labels:")[1] == from_run.split("labels:")[1]
