@@ -125,3 +125,60 @@ def test_predict_a_model_file_alone_with_its_spec_shows_the_specs_names(tmp_path
     assert alone.exit_code == 0, alone.output
     assert "circle 0." in flat(alone) and "triangle 0." in flat(alone)
     assert flat(alone).split("labels:")[1] == from_run.split("labels:")[1]
+
+
+# -- the pixel factor of a model file alone -----------------------------------------------------
+RESCALED = """\
+cnnspec: 1
+name: hundredths
+input: {shape: [8, 8, 3]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_avg_pool2d
+  - dense: {units: 3, activation: softmax}
+data: {source: {npz: colors.npz}, rescale: 0.01, validation_split: 0.2}
+training: {epochs: 2, batch_size: 16, seed: 3}
+"""
+ASSUMED = (
+    "pixels multiplied by 1/255, assumed: model.keras comes with no run folder, spec or export record "
+    "to say what its training did, nor a rescaling layer; --spec SPEC applies the spec's data.rescale"
+)
+
+
+def _top(result) -> list[float]:
+    """The top probabilities predict answered for its one image (an npz spec's classes are
+    numbered: only the data names them)."""
+    assert result.exit_code == 0, result.output
+    import json
+
+    return [t["probability"] for t in json.loads(result.stdout)["predictions"][0]["top"]]
+
+
+@pytest.mark.slow
+def test_a_model_file_alone_says_its_pixel_factor_was_assumed(tmp_path):
+    """A run trained with data.rescale 0.01, its model.keras copied out: predict multiplies a
+    file's pixels by 1/255 as the likeliest factor, and says so; --spec, or the export record
+    copied with it, gives the run's factor (the answers of the run folder), with no note."""
+    from tests.test_report_support import write_data
+
+    write_data(tmp_path)
+    (tmp_path / "spec.yaml").write_text(RESCALED, encoding="utf-8")
+    assert invoke("train", tmp_path / "spec.yaml", "-o", tmp_path / "run", "-q").exit_code == 0
+    image = tmp_path / "red.png"
+    Image.fromarray(np.full((8, 8, 3), (200, 30, 30), dtype="uint8")).save(image)
+    own = _top(invoke("predict", tmp_path / "run", image, "-f", "json", "-r", "keras"))
+    lone = tmp_path / "lone" / "model.keras"
+    lone.parent.mkdir()
+    shutil.copy(tmp_path / "run" / "model.keras", lone)
+
+    assumed = invoke("predict", lone, image, "-f", "json")
+    assert ASSUMED in flat(assumed) and _top(assumed) != pytest.approx(own)
+    described = invoke("predict", lone, image, "-f", "json", "--spec", tmp_path / "spec.yaml")
+    assert _top(described) == pytest.approx(own) and "assumed" not in flat(described)
+    # its export's record, made in the run and copied with it, says the run's factor
+    assert invoke("export", tmp_path / "run", "-f", "onnx").exit_code == 0
+    for name in ("model.onnx", "model.onnx.json"):
+        shutil.copy(tmp_path / "run" / "export" / name, lone.parent / name)
+    for runtime in ("keras", "onnx"):
+        recorded = invoke("predict", lone, image, "-f", "json", "-r", runtime)
+        assert _top(recorded) == pytest.approx(own, abs=1e-5) and "assumed" not in flat(recorded)

@@ -226,8 +226,18 @@ def _predict_keras(
         else:
             kind = OutputKind(binary=inferred[0].binary, from_logits=inferred[0].loss.from_logits)
 
+    # a model file alone: its export's record says the factor its run trained with, as the
+    # export answers with it; with neither a spec nor a record the factor is assumed, and said
+    from_record = _record_rescale(record) if record is not None and run.config is None else None
+    assumed: set[float] = set()
+
     def rescale(integer: bool, pixels: Any) -> float | None:
-        return file_rescale(run, keras_model, integer, pixels)
+        if from_record is not None:
+            return from_record(integer, pixels)
+        factor = file_rescale(run, keras_model, integer, pixels)
+        if run.config is None and factor is not None:
+            assumed.add(factor)
+        return factor
 
     for value in temperatures:
         refuse_tasks(tasks, value)
@@ -250,6 +260,7 @@ def _predict_keras(
         answer = _task_views(answering, views, tasks)
         with layers_named(keras_model, _spec_ir(run, members)):
             results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
+        notes.extend(_assumed_factor(run, assumed))
         return results, names, run.model_path, temperatures
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
@@ -263,7 +274,23 @@ def _predict_keras(
     models = [classify(m, t) for m, t in zip(keras_models, temperatures, strict=True)]
     with layers_named(keras_model, _spec_ir(run, members)):
         results, names = _classified(inputs, shape, rescale, _with_views(models, views), known, k)
+    notes.extend(_assumed_factor(run, assumed))
     return results, names, run.model_path, temperatures
+
+
+def _assumed_factor(run: Any, factors: set[float]) -> list[str]:
+    """The note that a model file's pixel factor was assumed (``factors``: those applied to
+    integer pixels, 1 / their depth): nothing says what its training did (no run folder with
+    its spec, no export record, no rescaling layer of its own), and a run trained with another
+    ``data.rescale`` (0.01, or none) answers otherwise; ``--spec`` gives the spec's."""
+    if not factors:
+        return []
+    said = ", ".join(f"1/{1 / factor:.6g}" for factor in sorted(factors, reverse=True))
+    return [
+        f"pixels multiplied by {said}, assumed: {run.model_path.name} comes with no run folder, spec or "
+        "export record to say what its training did, nor a rescaling layer; --spec SPEC applies the "
+        "spec's data.rescale"
+    ]
 
 
 def _spec_ir(run: Any, members: list[Any]) -> Any | None:
