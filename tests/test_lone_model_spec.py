@@ -182,3 +182,52 @@ def test_a_model_file_alone_says_its_pixel_factor_was_assumed(tmp_path):
     for runtime in ("keras", "onnx"):
         recorded = invoke("predict", lone, image, "-f", "json", "-r", runtime)
         assert _top(recorded) == pytest.approx(own, abs=1e-5) and "assumed" not in flat(recorded)
+
+    # exported alone, the record's factor is assumed, and the export says so; with --spec the
+    # record keeps the spec's factor and class names
+    for name in ("model.onnx", "model.onnx.json"):
+        (lone.parent / name).unlink()
+    exported = invoke("export", lone, "-f", "onnx")
+    assert exported.exit_code == 0, exported.output
+    assert (
+        "note: the record says to multiply a file's pixels by 1/255, assumed: model.keras comes with no "
+        "spec (a run folder's, or --spec) to say what its training did, nor a rescaling layer; --spec "
+        "SPEC records the spec's data.rescale" in flat(exported)
+    )
+    assert _top(invoke("predict", lone, image, "-f", "json", "-r", "onnx")) != pytest.approx(own, abs=1e-5)
+    described = invoke("export", lone, "-f", "onnx", "--spec", tmp_path / "spec.yaml")
+    assert described.exit_code == 0 and "assumed" not in flat(described), described.output
+    import json
+
+    record = json.loads((lone.parent / "model.onnx.json").read_text("utf-8"))
+    assert record["input"]["rescale_integer"] == pytest.approx(0.01)
+    assert _top(invoke("predict", lone, image, "-f", "json", "-r", "onnx")) == pytest.approx(own, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_export_of_a_model_file_alone_keeps_the_names_its_spec_fixes(tmp_path):
+    """export --spec: the record of a model file alone has the spec's class names (it had
+    0, 1, 2), which predict of the file or of the exported file alone shows."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, padding="same")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
+    model.save(tmp_path / "m.keras")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        HEAD.replace("[16, 16, 3]", "[8, 8, 3]").replace("filters: 4", "filters: 2")
+        + "  - dense: {units: 3, activation: softmax}\ndata: {source: shapes}\n",
+        encoding="utf-8",
+    )
+    result = invoke("export", tmp_path / "m.keras", "-f", "onnx", "--spec", spec)
+    assert result.exit_code == 0, result.output
+    import json
+
+    record = json.loads((tmp_path / "m.onnx.json").read_text("utf-8"))
+    assert record["output"]["classes"] == SHAPES
+    image = tmp_path / "a.png"
+    Image.fromarray(np.full((8, 8, 3), 200, dtype="uint8")).save(image)
+    for target in ("m.keras", "m.onnx"):
+        answer = json.loads(invoke("predict", tmp_path / target, image, "-f", "json").stdout)
+        assert sorted(t["class"] for t in answer["predictions"][0]["top"]) == sorted(SHAPES)

@@ -166,6 +166,15 @@ def export(
             "calibrate`, where it is of this model file, else 1",
         ),
     ] = "auto",
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="the spec that describes the model (for a .keras file outside its run folder): its "
+            "tasks, class names and pixel factor go into the record",
+            parser=given_path,
+        ),
+    ] = None,
 ) -> None:
     """Export a trained model to SavedModel, TFLite or ONNX and check it against Keras.
 
@@ -192,6 +201,10 @@ def export(
     (vflip, or both; with -o) writes a model that answers the mean over the image and its mirror
     images, as evaluate and predict --tta do: the mirrors are made inside the graph of standard
     layers, so any serving stack runs them.
+
+    A .keras file outside its run folder is described by --spec SPEC where its own file cannot
+    tell: the record then keeps the spec's tasks, the class names it fixes and its pixel factor
+    (else 1/255 is assumed, and a note says so).
     """
     from cnnspec.export import ExportFailed, ExportMismatch, export_model
     from cnnspec.reporting.run import outside_allowed
@@ -213,6 +226,7 @@ def export(
                 temperature=parse_option(temperature),
                 ensemble=ensemble or (),
                 views=views,
+                spec=spec,
             )
     except (ExportMismatch, ExportFailed) as exc:
         stderr().print(f"[bold red]error:[/bold red] {safe(exc)}", highlight=False, soft_wrap=True)

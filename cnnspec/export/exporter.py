@@ -640,6 +640,7 @@ def export_model(
     temperature: float | None = 1.0,
     ensemble: Sequence[Path] = (),
     views: tuple[str, ...] = (),
+    spec: Path | None = None,
 ) -> ExportResult:
     """Export the model of a run folder or ``.keras`` file to ``fmt`` and verify it.
 
@@ -651,7 +652,9 @@ def export_model(
     model that answers the mean of their outputs (:mod:`cnnspec.export.ensemble_model`; only
     to an ``out`` of its own), each with its own temperature under ``None``. ``views``:
     ``--tta``'s mirror images (``hflip``, ``vflip``), which the exported model answers too,
-    answering the mean (to an ``out`` of its own as well).
+    answering the mean (to an ``out`` of its own as well). ``spec``: the spec that describes
+    the model (``--spec``: for a ``.keras`` file outside its run folder), whose tasks, class
+    names and pixel factor the record then keeps, as predict and evaluate read them with it.
 
     ``out`` defaults to :func:`default_output`, which a new export replaces. Another ``out``
     that exists (a file, a non-empty folder) is replaced only with ``force``; a folder holding
@@ -702,7 +705,7 @@ def export_model(
     _check_output(path, fmt, replace=force or _is_default(path, default, folder))
     check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
     check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
-    run = _run_of(source) if fmt != "savedmodel" else None  # (a damaged run file: before writing)
+    run = _run_of(source, spec) if fmt != "savedmodel" else None  # (a damaged run file: before writing)
     if quantize == "int8":  # its calibration needs the run's data: refused before TensorFlow
         _check_calibration_data(run, source, path)
 
@@ -726,6 +729,8 @@ def export_model(
     # what the record says is known before anything is written: a model it can't describe (no
     # fixed input shape) is refused with the target as it was, not removed after the rename
     meta = serving_meta(run, model) if run is not None else None
+    if meta is not None and run.config is None and meta["input"]["rescale_integer"] is not None:
+        notes.append(assumed_factor_note(source, meta["input"]["rescale_integer"]))
     if meta is not None:  # the run's split, so that evaluate --data of the file alone draws its test split
         split = recorded_split(run)
         if split is not None:
@@ -738,7 +743,7 @@ def export_model(
     if run is not None:
         decision_meta = meta if run.config is not None else None
     else:  # a SavedModel export: no record, the meta is only read for the decisions
-        decision_meta = _savedmodel_meta(source, model)
+        decision_meta = _savedmodel_meta(source, model, spec)
     decisions = output_decisions(decision_meta, model)
     task_known = decision_meta is not None
     images = _run_images(run, model, path) if quantize == "int8" else None
@@ -753,7 +758,7 @@ def export_model(
     folded = 1.0
     # the run of the model (a SavedModel export had none read yet), for its temperature and members
     averaged = bool(ensemble or views)  # several models, or mirror images: one model of the mean
-    located = run if run is not None or (temperature == 1.0 and not averaged) else _run_of(source)
+    located = run if run is not None or (temperature == 1.0 and not averaged) else _run_of(source, spec)
     # a kernel's refusal of the model names the spec's layer (not with --ensemble: another
     # model's layer may have the same name)
     ir = run.compiled.ir if run is not None and run.compiled is not None and not ensemble else None
@@ -1049,13 +1054,13 @@ def _without_temp_names(text: str, path: Path) -> str:
     return re.sub(pattern, path.name, text)
 
 
-def _savedmodel_meta(source: Path, model: Any) -> dict[str, Any] | None:
+def _savedmodel_meta(source: Path, model: Any, spec: Path | None = None) -> dict[str, Any] | None:
     """The serving meta of a SavedModel export's model (which writes no record), only to know
     its outputs' decisions; ``None`` when no run's spec describes it, or its run can't be read
     (a SavedModel export does not refuse a damaged run): :func:`output_decisions` then reads
     the output layers' activations."""
     try:
-        run = _run_of(source)
+        run = _run_of(source, spec)
         return serving_meta(run, model) if run.config is not None else None
     except UsageError:
         return None
@@ -1081,12 +1086,24 @@ def recorded_split(run: Any) -> dict[str, Any] | None:
     return SplitOrigin(seed, data.test_split, data.validation_split, "", data.kind, options).recorded()
 
 
-def _run_of(source: Path) -> Any:
-    """The run the model file belongs to (:func:`~cnnspec.reporting.run.locate`): its damaged
-    files are refused here, before the export is written."""
+def _run_of(source: Path, spec: Path | None = None) -> Any:
+    """The run the model file belongs to (:func:`~cnnspec.reporting.run.locate`), described by
+    ``spec`` where one is given: its damaged files are refused here, before the export is
+    written."""
     from cnnspec.reporting.run import locate
 
-    return locate(source)
+    return locate(source, spec)
+
+
+def assumed_factor_note(source: Path, factor: float) -> str:
+    """The note that the record's pixel factor was assumed: no spec (a run folder's, or
+    ``--spec``) says what training did to a file's pixels, and the model has no rescaling layer
+    of its own (``factor``: 1 over 8-bit pixels' depth, what ``data.rescale: auto`` does)."""
+    return (
+        f"the record says to multiply a file's pixels by 1/{1 / factor:.6g}, assumed: {source.name} "
+        "comes with no spec (a run folder's, or --spec) to say what its training did, nor a "
+        "rescaling layer; --spec SPEC records the spec's data.rescale"
+    )
 
 
 def _loss_setting(loss: Any) -> str | dict[str, dict[str, Any]]:
