@@ -189,7 +189,7 @@ def test_a_softmax_before_a_flatten_dropout_or_reshape_gives_probabilities(tmp_p
     image = _image(tmp_path)
     result = _invoke("predict", tmp_path / "flatten.keras", image, "--format", "json")
     assert result.exit_code == 0, result.output
-    top = json.loads(result.output)["predictions"][0]["top"]
+    top = json.loads(result.stdout)["predictions"][0]["top"]
     pixels = np.asarray(keras.utils.load_img(image, color_mode="grayscale"), dtype="float32")
     expected = np.asarray(models["flatten"](pixels[None, :, :, None] / 255.0))[0]
     assert np.allclose(
@@ -234,7 +234,7 @@ def test_the_stand_in_puts_no_data_sources_limits_on_the_input(tmp_path: Path) -
     # predict of the RGBA classifier reads it (before: exit 2)
     result = _invoke("predict", tmp_path / "c4_32.keras", _image(tmp_path, (32, 32, 4)), "--format", "json")
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)["predictions"][0]["top"]) == 3
+    assert len(json.loads(result.stdout)["predictions"][0]["top"]) == 3
 
 
 @pytest.mark.slow
@@ -258,7 +258,7 @@ def test_predict_through_the_export_of_a_bare_softmax_activation_classifier(tmp_
     for runtime in ("onnx", "auto", "keras"):
         result = _invoke("predict", path, image, "--runtime", runtime, "--format", "json")
         assert result.exit_code == 0, (runtime, result.output)
-        document = json.loads(result.output)
+        document = json.loads(result.stdout)
         assert document["runtime"] == ("keras" if runtime == "keras" else "onnx"), runtime
         answers[runtime] = [entry["class"] for entry in document["predictions"][0]["top"]]
     assert answers["onnx"] == answers["auto"] == answers["keras"]
@@ -284,7 +284,7 @@ def test_dict_outputs_keyed_by_each_others_layer_names_are_not_crossed(tmp_path:
     image = _image(tmp_path)
     result = _invoke("predict", path, image, "--format", "json")
     assert result.exit_code == 0, result.output
-    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    outputs = json.loads(result.stdout)["predictions"][0]["outputs"]
     pixels = np.asarray(keras.utils.load_img(image, color_mode="grayscale"), dtype="float32")
     own = model.predict(pixels[None, :, :, None] / 255.0, verbose=0)  # by key: "a" is layer b
     got = sorted(outputs["b"]["top"], key=lambda e: e["index"])
@@ -363,6 +363,6 @@ def test_an_output_listed_twice_is_answered_twice(tmp_path: Path) -> None:
     assert list(_tasks(path)) == ["cls", "out_1"]
     result = _invoke("predict", path, _image(tmp_path), "--format", "json")
     assert result.exit_code == 0, result.output
-    outputs = json.loads(result.output)["predictions"][0]["outputs"]
+    outputs = json.loads(result.stdout)["predictions"][0]["outputs"]
     assert list(outputs) == ["cls", "out_1"]
     assert outputs["cls"] == outputs["out_1"]

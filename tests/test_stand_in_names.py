@@ -52,4 +52,4 @@ def test_a_model_file_is_read_whatever_its_name(tmp_path: Path, name: str) -> No
     shutil.copyfile(path, renamed)
     result = _invoke("predict", renamed, _image(tmp_path), "--format", "json")
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)["predictions"][0]["top"]) == 3
+    assert len(json.loads(result.stdout)["predictions"][0]["top"]) == 3
