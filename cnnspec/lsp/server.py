@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -29,7 +31,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
-from pygls.protocol.json_rpc import RPCRequest
+from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, RPCRequest
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
@@ -78,7 +80,10 @@ class _Protocol(LanguageServerProtocol):
     - after ``shutdown``, a request is answered Invalid Request and a notification dropped;
       only ``exit`` is served (pygls logs the request and never answers it);
     - a ``didChange`` is applied by LSP's line breaks and the agreed position encoding
-      (:mod:`cnnspec.lsp.edits`), not by pygls's :meth:`str.splitlines`.
+      (:mod:`cnnspec.lsp.edits`), not by pygls's :meth:`str.splitlines`;
+    - once the editor stops reading the server's output (a write meets a broken pipe), nothing
+      more is written and the server stops reading (:class:`_Output`): pygls raised
+      ``BrokenPipeError`` out of every later write, a traceback on stderr each, and served on.
 
     A body that is no JSON at all is answered by :meth:`CnnspecServer.report_server_error`:
     it never reaches the protocol.
@@ -89,13 +94,41 @@ class _Protocol(LanguageServerProtocol):
         #: Whether ``initialize`` came (a request before it is refused, a second one too).
         self.initialize_received = False
 
+    def set_writer(self, writer: Any, *args: Any, **kwargs: Any) -> None:
+        """Write through :class:`_Output`, which ends the server when the output is gone."""
+        server = self._server
+        gone = server.output_lost if isinstance(server, CnnspecServer) else None
+        super().set_writer(_Output(writer, gone), *args, **kwargs)
+
     def structure_message(self, data: dict[str, Any]) -> Any:
+        data = self.with_params(data)
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
             if isinstance(data, dict) and "method" in data and data.get("id") is not None:
                 self._send_response(data["id"], error=exc.to_response_error())
             raise
+
+    def with_params(self, data: Any) -> Any:
+        """``data`` with ``params: {}`` where a request or notification leaves them out (or
+        sends ``null``) but its type needs them: JSON-RPC allows leaving them out, and pygls
+        refused an ``initialized`` without them as Invalid Params (so the server never asked
+        to watch the files) and answered an unknown method without them as an Internal Error.
+        A method whose parameters are optional (``shutdown``, ``exit``) keeps ``None``; one
+        whose parameters need fields is still refused, as Invalid Params."""
+        if not isinstance(data, dict) or not isinstance(data.get("method"), str) or "result" in data:
+            return data
+        if data.get("params") is not None or "error" in data:
+            return data
+        generic = JsonRPCRequestMessage if "id" in data else JsonRPCNotification
+        message_type = self.get_message_type(data["method"]) or generic
+        try:  # (lsprotocol's and pygls's message classes: `params` without a default is required)
+            needed = inspect.signature(message_type).parameters.get("params")
+        except (TypeError, ValueError):
+            return data
+        if needed is None or needed.default is not inspect.Parameter.empty:
+            return data
+        return {**data, "params": {}}
 
     def refuse(self, msg_id: Any, code: types.ErrorCodes | int, message: str) -> None:
         """Answer the request ``msg_id`` with an error. An id JSON-RPC does not allow (or none
@@ -208,6 +241,32 @@ class _Protocol(LanguageServerProtocol):
         return self._shutdown
 
 
+class _Output:
+    """pygls's writer, held quiet once the reader of the output went away: the write that
+    meets the broken pipe calls ``gone`` (the server stops), and it and every later write are
+    dropped (no one can read them)."""
+
+    def __init__(self, writer: Any, gone: Callable[[], None] | None) -> None:
+        self.writer = writer
+        self.gone = gone
+        self.lost = False
+
+    def write(self, data: bytes) -> Any:
+        if self.lost:
+            return None
+        try:
+            return self.writer.write(data)
+        except BrokenPipeError:
+            self.lost = True
+            if self.gone is not None:
+                self.gone()
+            return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # (a closed pipe: what it holds is dropped anyway)
+            self.writer.close()
+
+
 class CnnspecServer(LanguageServer):
     """The cnnspec language server: documents, their analyses, and the debounce timers."""
 
@@ -229,6 +288,19 @@ class CnnspecServer(LanguageServer):
         #: reason outside the text: a file gone from the disk); completion takes the names
         #: of its blocks while the text under the cursor is half-typed YAML.
         self.last_good: dict[Path, Analysis] = {}
+        #: The input being read (:func:`serve`), ended when the output is gone.
+        self.stdin: StopAwareStdin | None = None
+        #: Whether the editor stopped reading the output (:meth:`output_lost`).
+        self.output_gone = False
+
+    def output_lost(self) -> None:
+        """The editor stopped reading the output: stop reading its input, so the loop ends
+        and ``cnnspec lsp`` exits 141, quietly, as every command whose reader went away."""
+        self.output_gone = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+        if self.stdin is not None:
+            self.stdin.end()
 
     # -- documents ------------------------------------------------------------------------
     def path(self, uri: str) -> Path:
@@ -901,13 +973,20 @@ def serve(debounce: float = DEFAULT_DEBOUNCE_S) -> None:
     only when ``shutdown`` came first, as LSP requires (pygls swallows its own exit code).
     A Ctrl-C or SIGTERM that ended it (pygls swallows its ``KeyboardInterrupt`` too, but the
     command line's handler noted it: :func:`cnnspec.fileio.note_stop`) is raised again, so
-    ``cnnspec lsp`` ends as every command does: "interrupted", exit 130."""
+    ``cnnspec lsp`` ends as every command does: "interrupted", exit 130. When the editor
+    stops reading the output, it ends as every command whose reader went away: exit 141."""
     from cnnspec.fileio import check_stop
 
     server = create_server(debounce)
     _one_line_logs()
     with wake_on_stop() as wake:  # (a stop ends the reading thread's wait: StopAwareStdin)
-        server.start_io(stdin=StopAwareStdin(sys.stdin.buffer, wake))
+        server.stdin = StopAwareStdin(sys.stdin.buffer, wake)
+        try:
+            server.start_io(stdin=server.stdin)
+        finally:
+            server.stdin.close()
     check_stop()
+    if server.output_gone:  # the command line's handler says it as exit 141, quietly
+        raise BrokenPipeError(errno.EPIPE, "the editor stopped reading the language server's output")
     protocol = server.protocol
     sys.exit(0 if isinstance(protocol, _Protocol) and protocol.shut_down else 1)

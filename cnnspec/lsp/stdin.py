@@ -14,6 +14,9 @@ wrong with the plain stream:
 wake-up pipe that the signal handlers write to (:func:`wake_on_stop`): once a stop is noted
 (:func:`cnnspec.fileio.note_stop`) the reader returns end-of-file, pygls's loop ends, and
 ``cnnspec lsp`` ends as every command does, "interrupted", exit 130.
+
+The server ends its reading the same way when the editor stops reading its output
+(:meth:`StopAwareStdin.end`): nothing it says can arrive any more.
 """
 
 from __future__ import annotations
@@ -57,6 +60,24 @@ class StopAwareStdin:
         self.wake = wake
         self._buffer = bytearray()
         self._ended = False
+        #: A pipe whose read end becomes readable when :meth:`end` is called: it wakes a
+        #: reading thread waiting in ``select`` (the editor may never send another byte).
+        self._end_pipe: tuple[int, int] | None = os.pipe() if self.fd is not None else None
+
+    def end(self) -> None:
+        """Stop reading: the reader returns end-of-file from now on, also one waiting now
+        (called from another thread: the server's, once its output is gone)."""
+        self._ended = True
+        if self._end_pipe is not None:
+            with contextlib.suppress(OSError):  # (closed: the reading is over anyway)
+                os.write(self._end_pipe[1], b"\x00")
+
+    def close(self) -> None:
+        """Release the pipe of :meth:`end` (the stream itself is the caller's)."""
+        pipe, self._end_pipe = self._end_pipe, None
+        for fd in pipe or ():
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _fill(self) -> bool:
         """Read what the stream has into the buffer, waiting for it; ``False`` at its end or
@@ -75,8 +96,12 @@ class StopAwareStdin:
         if self.fd is None:
             return bytes(self.stream.readline())
         watched = [self.fd] if self.wake is None else [self.fd, self.wake]
-        while not stop_noted():
+        if self._end_pipe is not None:
+            watched.append(self._end_pipe[0])
+        while not stop_noted() and not self._ended:
             ready, _, _ = select.select(watched, [], [])
+            if self._end_pipe is not None and self._end_pipe[0] in ready:
+                return b""  # (ended: see end)
             if self.wake is not None and self.wake in ready:
                 with contextlib.suppress(OSError):  # (drained: the next signal wakes it again)
                     os.read(self.wake, 4096)
