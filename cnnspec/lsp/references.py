@@ -51,7 +51,7 @@ from cnnspec.lsp.documents import path_of
 from cnnspec.lsp.locate import Cursor, path_at
 from cnnspec.lsp.rename import LOOP, VAR, Other, TextOf, default_text, preferring
 from cnnspec.lsp.scopes import Automatic
-from cnnspec.lsp.text import Lines, Span, in_expression, word_at
+from cnnspec.lsp.text import UTF16, Lines, Span, in_expression, word_at
 from cnnspec.spec.compose import Reader
 from cnnspec.spec.loader import LINE_BREAK, SourceDoc
 
@@ -288,11 +288,12 @@ def _texts(specs: Sequence[workspace.Spec], text_of: TextOf) -> TextOf:
     return preferring({path: text for spec in specs for path, text in spec.texts.items()}, text_of)
 
 
-def span(loc: Loc, text: str, encoding: str) -> Span:
-    """The range of a reference at ``loc`` in ``text``: a :class:`Segment` is its part of the
-    token, a name inside a ``${…}`` expression is the name alone (``width`` of
-    ``${width*2}``), anything else its YAML token."""
-    lines = Lines(text, encoding)
+def span(loc: Loc, text: str | Lines, encoding: str = UTF16) -> Span:
+    """The range of a reference at ``loc`` in ``text`` (or its :class:`Lines`, split once for
+    every reference in the file: splitting it per reference made a name used a thousand times
+    take seconds): a :class:`Segment` is its part of the token, a name inside a ``${…}``
+    expression is the name alone (``width`` of ``${width*2}``), anything else its YAML token."""
+    lines = text if isinstance(text, Lines) else Lines(text, encoding)
     row, column = loc.line - 1, loc.column - 1
     if isinstance(loc, Segment):
         return Span(row, lines.units(row, column), row, lines.units(row, loc.end - 1))

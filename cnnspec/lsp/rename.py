@@ -532,6 +532,7 @@ class _Sites:
         self.texts = texts
         self.lenient = lenient
         self.found: list[Replacement] = []
+        self.seen: set[Replacement] = set()  # (``found`` as a set: a place is added once)
 
     def add(self, loc: Loc | None, written: str, start: int, end: int) -> None:
         """The part ``start``…``end`` of ``written``, the text located at ``loc``."""
@@ -546,7 +547,8 @@ class _Sites:
                 f"{written!r} (a quoted name with escapes, or text folded over lines); rename it by hand"
             )
         found = Replacement(loc.file, loc.line - 1, column + start, column + end, written[start:end])
-        if found not in self.found:
+        if found not in self.seen:
+            self.seen.add(found)
             self.found.append(found)
 
     # -- ids --------------------------------------------------------------------------------
@@ -1003,24 +1005,20 @@ def rename(
     cutting = [(each, _cutting(each, file, reader)) for each, _ in [(doc, automatic), *candidates]]
     cutting = [(each, items) for each, items in cutting if items]
     _check_name(symbol, new_name, [d for d, _ in docs])
-    found: list[Replacement] = []
+    found: dict[Replacement, None] = {}  # (ordered, each place once: a list's `in` was quadratic)
     for each, names in docs:
         _check_redeclared(each, symbol, text_of)
-        for place in _places(each, symbol, names, texts):
-            if place not in found:
-                found.append(place)
+        found.update(dict.fromkeys(_places(each, symbol, names, texts)))
     for each, items in cutting:
         for item, model in items:
-            for place in _cut_places(each, item, model, symbol, texts):
-                if place not in found:
-                    found.append(place)
+            found.update(dict.fromkeys(_cut_places(each, item, model, symbol, texts)))
     if symbol.what in (VAR, PARAMETER, LOOP):
         for each, _ in docs:
             _check_capture(each, symbol, new_name)
     zoo = _zoo_root()
     changes: dict[str, list[Replacement]] = {}
     for place in found:
-        if zoo is not None and path_of(place.file).is_relative_to(zoo):
+        if zoo is not None and place.file not in changes and path_of(place.file).is_relative_to(zoo):
             raise RenameError(
                 f"cannot rename `{symbol.name}`: it is written in the packaged zoo file {place.file}, "
                 "which is not yours to edit"

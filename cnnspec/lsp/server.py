@@ -737,16 +737,27 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             reader=ls.documents.text,
             text_of=lambda file: file_text(ls, file),
         )
+        split: dict[str, Lines] = {}
         return [
             types.Location(
                 ls.uri(path_of(loc.file)),
-                diagnostics.to_range(referencing.span(loc, file_text(ls, loc.file) or "", ls.encoding)),
+                diagnostics.to_range(referencing.span(loc, file_lines(ls, loc.file, split))),
             )
             for loc in locs
         ]
 
-    def edit_range(ls: CnnspecServer, place: renaming.Replacement) -> types.Range:
-        lines = Lines(file_text(ls, place.file) or "", ls.encoding)
+    def file_lines(ls: CnnspecServer, file: str, split: dict[str, Lines]) -> Lines:
+        """The lines of ``file`` (:func:`file_text`), split once per request (``split``): a
+        name used a thousand times split its file a thousand times."""
+        lines = split.get(file)
+        if lines is None:
+            lines = split[file] = Lines(file_text(ls, file) or "", ls.encoding)
+        return lines
+
+    def edit_range(
+        ls: CnnspecServer, place: renaming.Replacement, split: dict[str, Lines] | None = None
+    ) -> types.Range:
+        lines = file_lines(ls, place.file, {} if split is None else split)
         return types.Range(
             types.Position(place.line, lines.units(place.line, place.start)),
             types.Position(place.line, lines.units(place.line, place.end)),
@@ -809,9 +820,10 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         except Exception:
             log.exception("on_rename failed")
             return None
+        split: dict[str, Lines] = {}
         return types.WorkspaceEdit(
             changes={
-                ls.uri(path_of(file)): [types.TextEdit(edit_range(ls, p), p.text) for p in places]
+                ls.uri(path_of(file)): [types.TextEdit(edit_range(ls, p, split), p.text) for p in places]
                 for file, places in changes.items()
             }
         )

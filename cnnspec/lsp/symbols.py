@@ -273,10 +273,14 @@ def _apart(
     ordered = sorted(
         (s for s in symbols if _at(s.range.start) < _at(s.range.end)), key=lambda s: _at(s.range.start)
     )
+    # the first start after each symbol's (a later sibling may start where it does): found from
+    # the end once, not by scanning the siblings after each symbol (quadratic in a long model)
+    following: list[types.Position | None] = [None] * len(ordered)
+    for index in range(len(ordered) - 2, -1, -1):
+        start, after = ordered[index].range.start, ordered[index + 1].range.start
+        following[index] = after if _at(after) > _at(start) else following[index + 1]
     for index, symbol in enumerate(ordered):
-        limits = [p for p in (end,) if p is not None]
-        later = [s.range.start for s in ordered[index + 1 :] if _at(s.range.start) > _at(symbol.range.start)]
-        limits += later[:1]
+        limits = [p for p in (end, following[index]) if p is not None]
         for limit in limits:
             if _at(limit) < _at(symbol.range.end):
                 symbol.range = types.Range(symbol.range.start, limit)
