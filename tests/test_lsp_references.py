@@ -674,3 +674,77 @@ async def test_references_and_rename_of_a_name_used_thousands_of_times_take_no_s
     client.text_document_did_close(
         types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(path.as_uri()))
     )
+
+
+#: Two outputs, the keys that name them (per-output training, the `shapes` target per output,
+#: a search path through training.outputs), and a block whose own id has an output's name.
+OUTPUTS = """\
+cnnspec: 1
+name: m
+input: {shape: [16, 16, 3]}
+blocks:
+  proj:
+    layers:
+      - dense: {units: 8}
+        id: cnt
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+    id: trunk
+  - global_avg_pool2d:
+    id: gap
+  - proj
+  - dense: {units: 4, activation: softmax}
+    id: cls
+  - dense: {units: 1}
+    inputs: [gap]
+    id: cnt
+outputs: [cls, cnt]
+data:
+  source:
+    shapes: {image_size: [16, 16], images: 40, target: {cls: class, cnt: count}}
+training:
+  epochs: 1
+  outputs:
+    cls: {loss: sparse_categorical_crossentropy, loss_weight: 1.0}
+    cnt: {task: regression, loss: mse, loss_weight: 0.5}
+search:
+  trials: 2
+  space:
+    training.outputs.cnt.loss_weight: {float: [0.1, 1.0]}
+    cls.units: {choice: [4, 5]}
+"""
+
+
+def test_an_output_ids_references_are_the_keys_naming_the_output(folder: Path) -> None:
+    """From the output's `id:`, its `outputs:` entry or any key naming it as an output: the
+    id, the entry, `training.outputs.cnt`, the `shapes` target's `cnt` and the search path's
+    `cnt` (the name alone), as a rename rewrites them; not the block's own `cnt`."""
+    space = Space(folder, {"m.yaml": OUTPUTS})
+    expected = sorted(
+        [
+            ("m.yaml", *at(OUTPUTS, "id: cnt", 4, occurrence=1)),
+            ("m.yaml", *at(OUTPUTS, "cls, cnt]", 5)),
+            ("m.yaml", *at(OUTPUTS, "cnt: {task")),
+            ("m.yaml", *at(OUTPUTS, "cnt: count")),
+            ("m.yaml", *at(OUTPUTS, "outputs.cnt.loss", 8)),
+        ]
+    )
+    asked = [("id: cnt\noutputs", 5), ("cls, cnt]", 6), ("cnt: {task", 1), ("cnt: count", 2)]
+    for needle, offset in [*asked, ("outputs.cnt.loss", 9)]:
+        assert sorted(space.references("m.yaml", needle, offset)) == expected, needle
+    assert sorted(space.places("m.yaml", "cnt: {task", 1, "counter")) == expected
+    # the block's own id is no output: only its declaration
+    assert space.references("m.yaml", "id: cnt\nmodel", 5) == [("m.yaml", *at(OUTPUTS, "id: cnt", 4))]
+
+
+def test_an_output_id_is_renamed_in_every_key_naming_the_output(folder: Path) -> None:
+    space = Space(folder, {"m.yaml": OUTPUTS})
+    text = space.renamed("m.yaml", "outputs.cnt.loss", 9, "counter")["m.yaml"]
+    assert text == (
+        OUTPUTS.replace("    id: cnt\noutputs", "    id: counter\noutputs")
+        .replace("[cls, cnt]", "[cls, counter]")
+        .replace("cnt: count", "counter: count")
+        .replace("    cnt: {task", "    counter: {task")
+        .replace("outputs.cnt.loss", "outputs.counter.loss")
+    )
+    assert "        id: cnt\n" in text  # the block's id

@@ -18,7 +18,10 @@ What a rename would rewrite is what references list, read by the same rules:
   for an id (a call's automatic name too), each segment of another spec's backbone
   ``until:`` that cuts at it (``c`` of ``until: blk.c``: a :class:`Segment`, the range a
   rename edits), and a freeze/unfreeze pattern that names it is the segment that does
-  (``c`` of ``freeze: [blk.c]``, as a rename edits it), not the whole token. Asked from a
+  (``c`` of ``freeze: [blk.c]``, as a rename edits it), not the whole token; a model
+  output's id: the keys naming the output (``training.outputs.cnt``, the ``shapes`` target's,
+  a ``search.space`` path's ``cnt``), each the name, and asked on one of them, the id's
+  references. Asked from a
   pattern, the references of the id its segment under the cursor leads to (``blk`` of
   ``blk.c``: ``blk``'s), as a rename there takes it (:mod:`cnnspec.lsp.segments`). On an
   ``until:``, the references of the id its segment under the cursor names in the backbone's
@@ -107,6 +110,10 @@ def references(
         if symbol.what == VAR:
             found += [loc for loc in _overrides(symbol, have) if loc not in found]
         return found
+    output = rename.output_key_symbol(doc, cursor, column, automatic)
+    moved = _at_declaration(doc, output.declared, text_of) if output is not None else None
+    if moved is not None:  # a key naming a model output: the references of the output's id
+        cursor, line_text, row, column = moved
     # (the cursor's column: a pattern is read by its segment under it, as a rename there reads it)
     at = {"line_text": line_text, "column": column}
     locs: list[Loc] = navigation.references(doc, cursor, include_declaration, automatic, **at)
@@ -143,7 +150,22 @@ def references(
             for place in rename.cut_references(each, symbol, read, reader):
                 found = _segment(place)
                 locs += [found] if found not in locs else []
+            # the keys naming it as a model output (`training.outputs.cnt`), each the name
+            for place in rename.output_references(each, symbol, named, read):
+                found = _segment(place)
+                locs += [found] if found not in locs else []
     return locs
+
+
+def _at_declaration(doc: SourceDoc, declared: Loc, text_of: TextOf) -> tuple[Cursor, str, int, int] | None:
+    """The cursor at ``declared`` (in ``doc``), with its line's text, 0-based row and column."""
+    cursor = path_at(doc, declared.file, declared.line, declared.column)
+    text = text_of(declared.file)
+    if cursor is None or text is None:
+        return None
+    lines = LINE_BREAK.split(text)
+    row = declared.line - 1
+    return cursor, lines[row] if row < len(lines) else "", row, declared.column - 1
 
 
 def _segment(place: rename.Replacement) -> Loc:

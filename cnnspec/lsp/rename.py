@@ -8,8 +8,11 @@ What is renamable, and what a rename rewrites:
   ``carry``/``next`` values and ``next`` keys, each segment of a hierarchical name that leads
   to it (``c0.x``, ``"c0[1]"``, ``loop[1].m``: only that segment changes, wherever the name is
   written, the model or a block), the freeze/unfreeze patterns that name it (exactly, or as a
-  segment of a hierarchical pattern: ``stem.conv``), and a ``search.space`` key that sets a
-  parameter by its id (``head.rate``). Asked on a backbone item's ``until:`` (plain or dotted,
+  segment of a hierarchical pattern: ``stem.conv``), a ``search.space`` key that sets a
+  parameter by its id (``head.rate``), and, for a model output's id, the keys that name the
+  output (:data:`OUTPUT_KEYED`: ``training.outputs.cnt``, the ``shapes`` target's ``cnt:``,
+  and the ``cnt`` of a ``search.space`` path ``training.outputs.cnt.loss_weight``; asked on
+  one of those keys, the output's id). Asked on a backbone item's ``until:`` (plain or dotted,
   ``until: blk.c``), the id its segment under the cursor leads to in the backbone's spec, as
   the resolver's cut looks it up (``blk`` in that spec, ``c`` in the block ``blk`` calls): the
   same rename as from the declaration, with the backbone's spec (and the file declaring the
@@ -69,8 +72,9 @@ could tell what the rename changes.
 
 Not followed: files outside the workspace's folders that no open spec is (or reads), a spec
 that already does not compile (left as it is, as an open one is; the log says which),
-``--set`` options (they are on command lines, not in files), keys by model output
-(``data.source.shapes.target: {mask: …}``) and names through another spec's backbone item
+``--set`` options (they are on command lines, not in files), an ``npz`` file's array names
+(``y_train_cnt``: data, not spec text), a monitored metric's name (``val_cnt_loss``: the
+compiled check refuses the rename) and names through another spec's backbone item
 (``body.conv4``, ``until: double_1.c`` after a block rename): the last make the compiled check
 fail, so such a rename is refused rather than half done.
 
@@ -122,6 +126,10 @@ ID, BLOCK, VAR, PARAMETER, LOOP = "id", "block", "var", "parameter", "loop varia
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A hierarchical name as a pattern spells it: ``st[1].inner``'s brackets are an iteration.
 _HIERARCHICAL = re.compile(r"[^*?\[\]]+(?:\[\d+\][^*?\[\]]*)*")
+#: The sections keyed by the model's output names (an output item's id): each output's training
+#: settings and the ``shapes`` source's target per output. (An ``npz`` file's array names are
+#: data, not spec text: not rewritten; a rename that leaves them apart is refused by its check.)
+OUTPUT_KEYED: tuple[SpecPath, ...] = (("training", "outputs"), ("data", "source", "shapes", "target"))
 
 
 class RenameError(Exception):
@@ -228,6 +236,7 @@ def target(
             symbol = (
                 _backbone_var_target(doc, cursor, reader)
                 or _variant_var_target(doc, cursor, column, row, text_of)
+                or output_key_symbol(doc, cursor, column, automatic)
                 or _target(doc, cursor, line_text, column, automatic)
             )
     except (KeyError, IndexError, TypeError, ValueError):
@@ -566,11 +575,25 @@ class _Sites:
         for key in _space_keys(doc):
             if key.partition(".")[0] == name and _space_id(doc, key) == declared:
                 self.add(doc.key_locs.get(("search", "space", key)), key, 0, len(name))
+        self.output_keys()
         block = self._input_of(declared)
         for path, kind in navigation.layer_items(doc) if block is not None else ():
             bound = value_at(doc, (*path, "inputs"))  # a call binding the block's inputs by name
             if kind == block and isinstance(bound, dict) and name in bound:
                 self.add(doc.key_locs.get((*path, "inputs", name)), name, 0, len(name))
+
+    def output_keys(self) -> None:
+        """The keys that name the symbol as a model output (:func:`output_keys`): an id the
+        model's ``outputs:`` would read as this declaration."""
+        name = self.symbol.name
+        named = [(loc, written, start) for key, loc, written, start in output_keys(self.doc) if key == name]
+        if (
+            named
+            and navigation.find_reference(self.doc, ("outputs",), name, self.automatic)
+            == self.symbol.declared
+        ):
+            for loc, written, start in named:
+                self.add(loc, written, start, start + len(name))
 
     def _input_of(self, loc: Loc) -> str | None:
         """The block whose ``inputs:`` declares the name at ``loc``, else ``None``."""
@@ -674,6 +697,55 @@ class _Sites:
         paths += [("variants", v, "vars", name) for v in table] if isinstance(table, dict) else []
         for path in paths:
             self.add(own.key_locs.get(path), name, 0, len(name))
+
+
+def output_keys(doc: SourceDoc) -> Iterator[tuple[str, Loc, str, int]]:
+    """Every key of ``doc`` that names a model output (:data:`OUTPUT_KEYED`, and a
+    ``search.space`` path through one: ``training.outputs.cnt.loss_weight``): the output's
+    name, the key's place, the key as written and where the name starts in it."""
+    for section in OUTPUT_KEYED:
+        keyed = value_at(doc, section)
+        for key in keyed if isinstance(keyed, dict) else ():
+            loc = doc.key_locs.get((*section, key))
+            if isinstance(key, str) and loc is not None:
+                yield key, loc, key, 0
+    for key in _space_keys(doc):
+        for section in OUTPUT_KEYED:
+            prefix = ".".join(map(str, section)) + "."
+            name = key[len(prefix) :].partition(".")[0] if key.startswith(prefix) else ""
+            loc = doc.key_locs.get(("search", "space", key))
+            if name and loc is not None:
+                yield name, loc, key, len(prefix)
+
+
+def output_key_symbol(
+    doc: SourceDoc, cursor: Cursor, column: int, automatic: Automatic | None
+) -> Symbol | None:
+    """On a key naming a model output (:func:`output_keys`; in a ``search.space`` path, on the
+    name's part): the output's id, declared where the model's ``outputs:`` reads it; else
+    ``None``."""
+    if not cursor.on_key:
+        return None
+    for name, loc, _, start in output_keys(doc):
+        offset = column - (loc.column - 1) - start
+        if loc == cursor.loc and 0 <= offset <= len(name):
+            declared = navigation.find_reference(doc, ("outputs",), name, automatic)
+            if declared is None or _automatic_call(doc, declared) is not None:
+                return None  # (an automatic name is renamed with its block)
+            if declared == doc.key_locs.get(("input",)):
+                return None
+            return Symbol(ID, name, declared, _NOWHERE)
+    return None
+
+
+def output_references(
+    doc: SourceDoc, symbol: Symbol, automatic: Automatic | None = None, text_of: TextOf = default_text
+) -> list[Replacement]:
+    """The keys of ``doc`` that name the id ``symbol`` as a model output, as a rename rewrites
+    them (each the name's range: ``cnt`` of ``training.outputs.cnt.loss_weight``)."""
+    sites = _Sites(doc, symbol, automatic, _Texts(text_of), lenient=True)
+    sites.output_keys()
+    return [place for place in sites.found if place.start < place.end]
 
 
 def _own_doc(file: str, text_of: TextOf) -> SourceDoc | None:
