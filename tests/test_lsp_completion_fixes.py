@@ -240,3 +240,40 @@ def test_outputs_offers_the_ids_the_models_end_sees():
     )
     offered = labels(complete_at(text, "head, ]", 6))
     assert {"feat", "head"} <= set(offered)
+
+
+def test_a_zoo_name_replaces_all_that_is_typed_after_zoo():
+    """An editor's word before the cursor ends at `/`: each zoo name replaces everything typed
+    after `zoo:` (`blocks/he`), so `zoo:blocks/he` never becomes `zoo:blocks/blocks/head`."""
+    use = HEAD.replace("name: t\n", "name: t\nuse: [lib.yaml, zoo:blocks/he\n")
+    found = complete_at(use, "zoo:blocks/he", len("zoo:blocks/he"))
+    assert "blocks/head" in labels(found)
+    assert {(s.replace, s.insert) for s in found} == {(len("blocks/he"), None)}
+    extends = "cnnspec: 1\nextends: zoo:res\n"
+    found = complete_at(extends, "zoo:res", len("zoo:res"))
+    assert "resnet50" in labels(found)
+    assert {s.replace for s in found} == {3}
+    assert {s.replace for s in complete_at("cnnspec: 1\nextends: zoo:\n", "zoo:", 4)} == {0}
+
+
+#: A spec typed half-way that never loaded: a block above two unfinished items.
+HALF_TYPED = """\
+cnnspec: 1
+name: t
+input: {shape: [8, 8, 3]}
+blocks:
+  mine:
+    params: {g: int}
+    layers:
+      - conv2d: {filters: "${g}", kernel_size: 1}
+model:
+  - mine: {
+  - mi
+"""
+
+
+def test_a_text_that_never_loaded_gets_the_blocks_declared_above_the_cursor():
+    """No document ever loaded (``known`` is None): a new item still offers the block, and a
+    call of it its parameters, read from the sections above the cursor."""
+    assert "mine" in labels(complete_at(HALF_TYPED, "- mi\n", 4))
+    assert labels(complete_at(HALF_TYPED, "- mine: {", 9)) == ["g"]

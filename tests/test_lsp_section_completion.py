@@ -150,3 +150,29 @@ async def test_the_server_completes_under_training(client: LanguageClient, tmp_p
     blank = types.Position(position(text, "optimizer: ").line + 1, 2)  # (the line under it)
     assert await labels_at(blank) == [k for k in keys(training()) if k not in written]
     client.text_document_did_close(types.DidCloseTextDocumentParams(doc))
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.xdist_group("lsp")
+async def test_the_server_completes_a_text_that_never_loaded_and_edits_over_a_zoo_path(
+    client: LanguageClient, tmp_path: Path
+):
+    """A document opened half-typed (it never loaded: no earlier document knows its blocks)
+    still gets the block declared above the cursor; a zoo library after `zoo:blocks/he` comes
+    as an edit over `blocks/he`, so the editor never writes `blocks/` twice."""
+    from tests.test_lsp_completion_fixes import HALF_TYPED
+
+    path = tmp_path / "half.yaml"
+    text = HALF_TYPED.replace("  - mi\n", "  - mi\nuse: [lib.yaml, zoo:blocks/he\n")
+    await open_text(client, path, text)
+    doc = types.TextDocumentIdentifier(path.as_uri())
+    at = position(text, "- mi\n", 4)
+    found = await answer(client.text_document_completion_async(types.CompletionParams(doc, at)))
+    assert "mine" in [item.label for item in found.items]
+    at = position(text, "zoo:blocks/he", len("zoo:blocks/he"))
+    found = await answer(client.text_document_completion_async(types.CompletionParams(doc, at)))
+    head = next(item for item in found.items if item.label == "blocks/head")
+    start = types.Position(at.line, at.character - len("blocks/he"))
+    assert head.text_edit == types.TextEdit(types.Range(start, at), "blocks/head")
+    assert head.insert_text is None
+    client.text_document_did_close(types.DidCloseTextDocumentParams(doc))

@@ -145,7 +145,9 @@ def complete(
     if _OUTPUTS.search(before) or (path and path[0] == "outputs"):  # (as the model's end reads them)
         return ids_in(scoped, ("outputs", 0)) if scoped is not None else []
     if _NEW_ITEM.match(before):
-        return new_item_suggestions(before, above, doc if doc is not None else known)
+        return new_item_suggestions(
+            before, above, doc if doc is not None else _named_by(known, scoped, above)
+        )
     zoo_names = zoo_suggestions(before, above)
     if zoo_names is not None:
         return zoo_names
@@ -168,8 +170,30 @@ def complete(
     if doc is None:
         written = written_kind(before, above, line_text[column:])
         if written is not None:
-            return _parameters(written[0], written[1], known)
+            partial = _partial(above, line_text, column)[0]
+            return _parameters(written[0], written[1], _named_by(known, partial, above))
     return []
+
+
+#: A line that starts a top-level section (``model:``, ``blocks:``).
+_SECTION = re.compile(r"[A-Za-z_\"']")
+
+
+def _named_by(known: SourceDoc | None, partial: SourceDoc | None, above: Sequence[str]) -> SourceDoc | None:
+    """The document whose blocks a text that does not load is completed with: the last one
+    that loaded (``known``: composed, so its libraries' blocks too), else the lines above the
+    cursor (``partial``, :func:`_partial`), else the sections above the cursor's (a half-typed
+    item above it, ``- mine: {``, keeps the lines above from loading): a document that never
+    loaded since it was opened still gets the blocks it declares above the cursor."""
+    if known is not None or partial is not None:
+        return known if known is not None else partial
+    starts = [row for row, line in enumerate(above) if _SECTION.match(line)]
+    if len(starts) < 2:
+        return None  # (no section before the cursor's)
+    try:
+        return load_text("\n".join(above[: starts[-1]]), _PARTIAL)
+    except SpecError:
+        return None
 
 
 #: The file name of a document loaded from the text above the cursor (see :func:`_partial`).
@@ -513,17 +537,28 @@ def zoo_suggestions(before: str, above: Sequence[str]) -> list[Suggestion] | Non
     """After ``zoo:`` (``spec: zoo:|``, ``extends: zoo:|``, ``use: [zoo:|``): the packaged
     zoo's models (as ``cnnspec zoo`` lists them), or under ``use:`` its block libraries
     (``blocks/NAME``); ``None`` where the cursor is not after ``zoo:``. Each is written as it
-    follows ``zoo:`` (the prefix is already typed). The zoo is listed once per process."""
+    follows ``zoo:`` (the prefix is already typed) over all that is typed after ``zoo:``
+    (``replace``): an editor's word before the cursor ends at ``/``, so ``zoo:blocks/he``
+    became ``zoo:blocks/blocks/head``. The zoo is listed once per process."""
     ref = _ZOO_REF.search(before)
     if ref is None:
         return None
+    typed = len(before) - (before.rindex("zoo:") + len("zoo:"))
     key = _key_of_value(before[: ref.start() + 1], above)
     if key == "use":
         libraries = zoo.block_libraries()
-        return [Suggestion(f"{zoo.BLOCKS}{name}", "value", "zoo block library") for name in libraries]
+        return [
+            Suggestion(f"{zoo.BLOCKS}{name}", "value", "zoo block library", replace=typed)
+            for name in libraries
+        ]
     if key in ("spec", "extends"):
         return [
-            Suggestion(v.name, "value", f"{v.family} ({v.keras_name})" if v.keras_name else v.family)
+            Suggestion(
+                v.name,
+                "value",
+                f"{v.family} ({v.keras_name})" if v.keras_name else v.family,
+                replace=typed,
+            )
             for v in zoo.variants().values()
         ]
     return []
