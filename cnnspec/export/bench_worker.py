@@ -115,12 +115,13 @@ def score(outputs: np.ndarray, y: np.ndarray, settings: dict[str, Any]) -> tuple
     of the output's task (``settings["output"]``); ``None`` without test images."""
     entry = settings.get("output")
     if entry is None:  # a single classifier
-        from cnnspec.training.metrics import predicted_classes
+        from cnnspec.training.metrics import decided_accuracy, predicted_classes
 
         if not len(y):
             return "accuracy", None
         binary, logits = settings["binary"], settings["from_logits"]
-        return "accuracy", float(np.mean(predicted_classes(outputs, binary=binary, from_logits=logits) == y))
+        # (as train scores it: an image whose outputs are not numbers is a mistake, none: NaN)
+        return "accuracy", decided_accuracy(y, predicted_classes(outputs, binary=binary, from_logits=logits))
     from cnnspec.export.runtimes import output_task
     from cnnspec.training.task_metrics import HEADLINE_KEYS, output_summary
 

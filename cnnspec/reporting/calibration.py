@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-#: The predicted class of a test image whose outputs are not all finite numbers (a diverged
-#: run): no class at all, so it never equals a true class (``argmax`` of a NaN row is 0, which
-#: made every such image a "correct" prediction of class 0).
-NO_PREDICTION = -1
+# The predicted class of a test image whose outputs are not all finite numbers (a diverged
+# run): no class at all, so it never equals a true class (``argmax`` of a NaN row is 0, which
+# made every such image a "correct" prediction of class 0). One value with the test metrics'.
+from cnnspec.training.metrics import NO_PREDICTION
 
 
 def decided(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -504,7 +504,8 @@ def _evaluation(
         ).describe(),
         "seconds": round(seconds, 3),
         "images_per_second": round(len(test.y) / predict_seconds, 1) if predict_seconds > 0 else None,
-        "notes": test.notes,
+        "no_prediction": summary["no_prediction"],  # images whose outputs are not numbers
+        "notes": [*test.notes, *summary.get("notes", [])],
     }
     return Evaluation(document, classification_report_text(test.y, y_pred, names), test)
 

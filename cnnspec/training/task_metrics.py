@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from cnnspec.analysis.tasks import OutputTask
-from cnnspec.training.metrics import classification_summary, predicted_classes
+from cnnspec.training.metrics import (
+    NO_PREDICTION,
+    classification_summary,
+    no_prediction_note,
+    predicted_classes,
+)
 
 
 def predicted_labels(outputs: np.ndarray, threshold: float) -> np.ndarray:
@@ -33,20 +38,30 @@ def multilabel_summary(
 
     y_true = np.asarray(y_true).astype("int64")
     scores = np.asarray(outputs, dtype="float64")
-    y_pred = predicted_labels(outputs, threshold)
+    finite = np.isfinite(scores)
+    # an output that is not a number decides nothing: it is a mistake whatever the target
+    # (NaN > threshold is False, which made it a right "absent" for every negative target)
+    y_pred = np.where(finite, predicted_labels(outputs, threshold), 1 - y_true)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, average=None, zero_division=0
     )
     names = _names(names, y_true.shape[1])
-    # (AUC ranks the outputs: probabilities and logits score alike)
-    auc = [
-        float(roc_auc_score(y_true[:, i], scores[:, i])) if len(np.unique(y_true[:, i])) == 2 else None
-        for i in range(y_true.shape[1])
-    ]
+
+    def label_auc(i: int) -> float | None:
+        # (AUC ranks the outputs: probabilities and logits score alike; NaN ranks nothing)
+        if len(np.unique(y_true[:, i])) != 2:
+            return None
+        return float(roc_auc_score(y_true[:, i], scores[:, i])) if finite[:, i].all() else float("nan")
+
+    auc = [label_auc(i) for i in range(y_true.shape[1])]
     defined = [value for value in auc if value is not None]
+    undecided = int((~finite).sum())
+    nothing = bool(scores.size) and undecided == scores.size
     return {
         "threshold": threshold,
-        "f1_macro": float(np.mean(f1)),
+        "f1_macro": float("nan") if nothing else float(np.mean(f1)),
+        "no_prediction": undecided,
+        **({"notes": [no_prediction_note(undecided, int(scores.size), "test labels")]} if undecided else {}),
         "f1_micro": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
         "auc_macro": float(np.mean(defined)) if defined else None,
         "exact_match": float(np.mean(np.all(y_true == y_pred, axis=1))),
@@ -111,30 +126,44 @@ def segmentation_summary(
     y_true: np.ndarray, outputs: np.ndarray, names: list[str], out: OutputTask
 ) -> dict[str, Any]:
     """Pixel accuracy, IoU per class and their mean (over classes that occur in the targets or
-    the predictions, as Keras' MeanIoU), and the pixel confusion matrix."""
+    the predictions, as Keras' MeanIoU), and the pixel confusion matrix.
+
+    A pixel whose outputs are not numbers (:data:`NO_PREDICTION`) is a miss of its true class
+    (in the accuracy and that class's IoU) and in no class's predicted column; ``no_prediction``
+    counts them. When no pixel has a prediction (a diverged model) the figures are NaN."""
     y_true = np.asarray(y_true).astype("int64").reshape(-1)
     y_pred = predicted_mask(outputs, out).reshape(-1)
     classes = out.classes
-    matrix = np.bincount(y_true * classes + y_pred, minlength=classes * classes).reshape(classes, classes)
+    decided = y_pred != NO_PREDICTION
+    pairs = y_true[decided] * classes + y_pred[decided]
+    matrix = np.bincount(pairs, minlength=classes * classes).reshape(classes, classes)
     inter = np.diag(matrix).astype("float64")
-    union = matrix.sum(axis=0) + matrix.sum(axis=1) - inter
+    # every pixel of a class counts in its union, the undecided ones too (they are its misses)
+    union = matrix.sum(axis=0) + np.bincount(y_true, minlength=classes)[:classes] - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
     names = _names(names, classes)
     present = ~np.isnan(iou)
+    undecided = int((~decided).sum())
+    nothing = bool(len(y_pred)) and undecided == len(y_pred)
     return {
-        "pixel_accuracy": float(inter.sum() / max(matrix.sum(), 1)),
-        "mean_iou": float(np.mean(iou[present])) if present.any() else 0.0,
+        "pixel_accuracy": float("nan") if nothing else float(inter.sum() / max(len(y_true), 1)),
+        "mean_iou": float("nan") if nothing else (float(np.mean(iou[present])) if present.any() else 0.0),
         "per_class_iou": {name: (float(iou[i]) if present[i] else None) for i, name in enumerate(names)},
         "confusion_matrix": matrix.tolist(),
+        "no_prediction": undecided,
+        **({"notes": [no_prediction_note(undecided, len(y_pred), "test pixels")]} if undecided else {}),
     }
 
 
 def predicted_mask(outputs: np.ndarray, out: OutputTask) -> np.ndarray:
-    """Class index per pixel from a segmentation output (N, H, W, C)."""
+    """Class index per pixel from a segmentation output (N, H, W, C); :data:`NO_PREDICTION`
+    for a pixel with a NaN or infinite output."""
     outputs = np.asarray(outputs)
     if out.binary:
-        return (outputs[..., 0] > out.decision_threshold).astype("int64")
-    return outputs.argmax(axis=-1).astype("int64")
+        first = outputs[..., 0]
+        return np.where(np.isfinite(first), first > out.decision_threshold, NO_PREDICTION).astype("int64")
+    finite = np.isfinite(outputs).all(axis=-1)
+    return np.where(finite, outputs.argmax(axis=-1), NO_PREDICTION).astype("int64")
 
 
 def output_summary(
@@ -143,7 +172,7 @@ def output_summary(
     """The test-set summary of one output, with its task's ``test_*`` keys."""
     if out.task == "multilabel":
         summary = multilabel_summary(y_true, outputs, names, out.decision_threshold)
-        notes = auc_notes(out, summary)
+        notes = [*summary.pop("notes", []), *auc_notes(out, summary)]
         return {
             "task": out.task,
             "test_f1_macro": summary["f1_macro"],
@@ -163,6 +192,8 @@ def output_summary(
             "per_class_iou": summary["per_class_iou"],
             "confusion_matrix": summary["confusion_matrix"],
             "class_names": _names(names, out.classes),
+            "no_prediction": summary["no_prediction"],
+            **({"notes": summary["notes"]} if "notes" in summary else {}),
         }
     y_pred = predicted_classes(outputs, binary=out.binary, from_logits=out.loss.from_logits)
     summary = classification_summary(y_true, y_pred, _names(names, out.classes))
@@ -173,6 +204,8 @@ def output_summary(
         "per_class": summary["per_class"],
         "confusion_matrix": summary["confusion_matrix"],
         "class_names": _names(names, out.classes),
+        "no_prediction": summary["no_prediction"],
+        **({"notes": summary["notes"]} if "notes" in summary else {}),
     }
 
 

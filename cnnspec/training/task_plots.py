@@ -126,7 +126,9 @@ def masks_png(
         panels: list[tuple[str, Any]] = [("image", x[r])]
         if y_true is not None:
             panels.append(("true mask", y_true[r]))
-        panels.append(("predicted mask", y_pred[r]))
+        # a pixel without a prediction (NO_PREDICTION: its outputs are not numbers) is drawn black
+        undecided = bool((np.asarray(y_pred[r]) < 0).any())
+        panels.append(("predicted mask" + ("\n(black: no prediction)" if undecided else ""), y_pred[r]))
         for c, (label, data) in enumerate(panels):
             axes = figure.add_subplot(rows, columns, r * columns + c + 1)
             if label == "image":
@@ -134,8 +136,11 @@ def masks_png(
             else:
                 _show_image(axes, x[r])
                 masked = np.ma.masked_equal(np.asarray(data), 0)  # class 0 (background) stays clear
+                from matplotlib import colormaps
+
+                cmap = colormaps["tab10"].with_extremes(under="black")
                 axes.imshow(
-                    masked, cmap="tab10", vmin=0, vmax=max(classes - 1, 1), alpha=0.6, interpolation="nearest"
+                    masked, cmap=cmap, vmin=0, vmax=max(classes - 1, 1), alpha=0.6, interpolation="nearest"
                 )
                 axes.axis("off")
             if r == 0:

@@ -1039,6 +1039,9 @@ def _finish(
             outputs = outputs[0]
         y_pred = predicted_classes(outputs, binary=config.binary, from_logits=config.loss.from_logits)
         summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
+    for note in _prediction_notes(summary if task_part is None else task_part):
+        notes.append(note)  # (test images without a prediction: a diverged model)
+        display.warn(note)
     files: dict[str, Path] = {}
     used = dataset.sizes()
     if dataset.streamed:
@@ -1107,6 +1110,8 @@ def _finish(
             "weighted_avg": summary["weighted_avg"],
             "confusion_matrix": summary["confusion_matrix"],
             "class_names": dataset.class_names,
+            "no_prediction": summary["no_prediction"],
+            **({"notes": summary["notes"]} if "notes" in summary else {}),
         }
     )
     report = classification_report_text(dataset.y_test, y_pred, dataset.class_names)
@@ -1118,10 +1123,22 @@ def _finish(
         summary["confusion_matrix"],
         dataset.class_names,
         run_dir / "confusion_matrix.png",
-        f"{compiled.name}: confusion matrix (test accuracy {summary['accuracy']:.4f})",
+        f"{compiled.name}: confusion matrix (test accuracy {summary['accuracy']:.4f}"
+        + (f"; {summary['no_prediction']} with no prediction)" if summary["no_prediction"] else ")"),
     )
     return _write_results(compiled, run_dir, metrics, files, model, dataset, state, display, notes,
                           history, resumed_from, write_report)  # fmt: skip
+
+
+def _prediction_notes(summary: dict[str, Any]) -> list[str]:
+    """The notes of test images (pixels, labels) without a prediction in a test summary (every
+    output's, named, for a multi-output model's)."""
+    from cnnspec.training.metrics import NOT_NUMBERS
+
+    found = [note for note in summary.get("notes") or [] if NOT_NUMBERS in note]
+    for name, part in (summary.get("outputs") or {}).items():
+        found += [f"output {name}: {note}" for note in part.get("notes") or [] if NOT_NUMBERS in note]
+    return found
 
 
 def _write_results(
