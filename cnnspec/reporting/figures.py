@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnspec.errors import printable
-from cnnspec.training.plots import _png, cut_label, literal
+from cnnspec.training.plots import _png, cut_label, distinct_label, literal
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -294,19 +294,22 @@ def sample_title(
     Ready for matplotlib: each name drawn literally (:func:`~cnnspec.training.plots.literal`)."""
     width = 72 * TILE_INCHES * 0.94  # points, less a little space between neighbours
 
-    def line(prefix: str, name: str, suffix: str = "") -> str:
-        shown = printable(name)
-        # fitted as it reads (a "\\" before each dollar would be measured as a glyph), then literal
-        return literal(
-            longest_fitting(
-                len(shown), lambda k: f"{prefix}{cut_label(shown, k)}{suffix}", width, TILE_FONT, bold
-            )
-        )
+    def line(prefix: str, index: int, suffix: str = "") -> str:
+        shown = printable(_class_name(class_names, index))
 
-    true_line = line("true ", _class_name(class_names, true))
+        def make(k: int) -> str:
+            # cut in the middle, with the class index where another name is cut alike
+            known = 0 <= index < len(class_names)
+            name = distinct_label(class_names, index, k) if known else cut_label(shown, k)
+            return f"{prefix}{name}{suffix}"
+
+        # fitted as it reads (a "\\" before each dollar would be measured as a glyph), then literal
+        return literal(longest_fitting(len(shown), make, width, TILE_FONT, bold))
+
+    true_line = line("true ", true)
     if predicted < 0 or not math.isfinite(float(confidence)):
         return f"{NO_PREDICTION_TITLE}\n{true_line}"
-    return line("pred ", _class_name(class_names, predicted), f" ({confidence:.0%})") + f"\n{true_line}"
+    return line("pred ", predicted, f" ({confidence:.0%})") + f"\n{true_line}"
 
 
 def _class_name(class_names: Sequence[str], index: int) -> str:

@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 
 from cnnspec.analysis.tasks import OutputTask
+from cnnspec.errors import printable
+from cnnspec.reporting.figures import NO_PREDICTION_TITLE, fit_caption, longest_fitting, text_width
+from cnnspec.training.plots import cut_label, distinct_label
 from cnnspec.training.task_metrics import predicted_labels, predicted_mask
+from cnnspec.training.task_plots import CAPTION_FONT, CAPTION_TILE_INCHES
 
 
 def _error_per_image(out: OutputTask, y: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -34,24 +38,59 @@ def _error_per_image(out: OutputTask, y: np.ndarray, raw: np.ndarray) -> np.ndar
     return (guess != np.asarray(y).reshape(-1)).astype("float64")
 
 
-def _caption(out: OutputTask, y: Any, raw: np.ndarray, names: list[str]) -> tuple[str, bool]:
-    """One output's true vs predicted text for one image, and whether it is wrong."""
+def _caption(out: OutputTask, y: Any, raw: np.ndarray, names: list[str], lead: str = "") -> tuple[str, bool]:
+    """One output's true vs predicted text for one image (each line after ``lead``, such as a
+    multi-output model's output name, fitted to the tile: :func:`_fitted`), and whether it is
+    wrong. Outputs that are not numbers (a diverged model) are no prediction, and wrong."""
+    finite = bool(np.isfinite(np.asarray(raw, dtype="float64")).all())
+    undecided = fit_caption(f"{lead}pred {NO_PREDICTION_TITLE}", CAPTION_WIDTH, CAPTION_FONT)
     if out.task == "multilabel":
         labels = names if len(names) >= out.units else [str(i) for i in range(out.units)]
         guess = predicted_labels(raw[None], out.decision_threshold)[0]
-        true = [labels[i] for i in np.flatnonzero(np.asarray(y) > 0.5)]
-        said = [labels[i] for i in np.flatnonzero(guess)]
-        return f"true {', '.join(true) or '-'}\npred {', '.join(said) or '-'}", set(true) != set(said)
+        true = list(np.flatnonzero(np.asarray(y) > 0.5))
+        said = list(np.flatnonzero(guess))
+        true_line = _fitted(f"{lead}true ", labels, true)
+        if not finite:
+            return f"{true_line}\n{undecided}", True
+        return f"{true_line}\n{_fitted(f'{lead}pred ', labels, said)}", set(true) != set(said)
     if out.task == "regression":
         t, p = np.asarray(y, dtype="float64").reshape(-1), np.asarray(raw, dtype="float64").reshape(-1)
         scale = max(float(np.abs(t).max(initial=0.0)), 1e-9)
-        text = f"true {', '.join(f'{v:.3g}' for v in t)}\npred {', '.join(f'{v:.3g}' for v in p)}"
-        return text, bool(np.max(np.abs(p - t)) > 0.1 * scale)
+        values = [f"{v:.3g}" for v in (*t, *p)]
+        # (values are not names: two alike are no collision to number)
+        true_line = _fitted(f"{lead}true ", values, list(range(len(t))), distinct=False)
+        pred_line = _fitted(f"{lead}pred ", values, list(range(len(t), len(values))), distinct=False)
+        return f"{true_line}\n{pred_line}", not finite or bool(np.max(np.abs(p - t)) > 0.1 * scale)
     from cnnspec.training.metrics import predicted_classes
 
     guess = int(predicted_classes(raw[None], binary=out.binary, from_logits=out.loss.from_logits)[0])
     labels = names if len(names) >= out.classes else [str(i) for i in range(out.classes)]
-    return f"true {labels[int(y)]}\npred {labels[guess]}", guess != int(y)
+    true_line = _fitted(f"{lead}true ", labels, [int(y)])
+    if guess < 0:  # NO_PREDICTION: not the last class's name (labels[-1])
+        return f"{true_line}\n{undecided}", True
+    return f"{true_line}\n{_fitted(f'{lead}pred ', labels, [guess])}", guess != int(y)
+
+
+#: How wide a caption's line may be drawn: a captioned tile, less a little space between tiles.
+CAPTION_WIDTH = 72 * CAPTION_TILE_INCHES * 0.94  # points
+
+
+def _fitted(prefix: str, names: list[str], indices: list[int], *, distinct: bool = True) -> str:
+    """``prefix`` and the names at ``indices`` (``-`` for none), joined with commas, as wide as
+    a captioned tile allows: each name cut in the middle to the same length (with its index
+    where two are cut alike, unless not ``distinct``), and a list too long even so cut in the
+    middle as a whole (a multi-label caption ran over its neighbours' tiles and off the figure)."""
+    width = CAPTION_WIDTH
+    if not indices:
+        return fit_caption(f"{prefix}-", width, CAPTION_FONT)
+    longest = max(len(printable(str(names[i]))) for i in indices)
+
+    def make(k: int) -> str:
+        cut = (lambda i: distinct_label(names, i, k)) if distinct else (lambda i: cut_label(names[i], k))
+        return prefix + ", ".join(cut(int(i)) for i in indices)
+
+    text = longest_fitting(longest, make, width, CAPTION_FONT)
+    return text if text_width(text, CAPTION_FONT) <= width else fit_caption(text, width, CAPTION_FONT)
 
 
 def task_samples(probe: Any, count: int, *, mistakes: bool, seed: int) -> bytes:
@@ -97,8 +136,9 @@ def task_samples(probe: Any, count: int, *, mistakes: bool, seed: int) -> bytes:
         lines, bad = [], False
         for out in config.tasks:
             names = test.output_names.get(out.name, [])
-            text, off = _caption(out, truths[out.name][row], raw[out.name][row], names)
-            lines.append(f"{out.name}: {text}" if len(config.tasks) > 1 else text)
+            lead = f"{out.name}: " if len(config.tasks) > 1 else ""
+            text, off = _caption(out, truths[out.name][row], raw[out.name][row], names, lead)
+            lines.append(text)
             bad = bad or off
         captions.append("\n".join(lines))
         wrong.append(bad)

@@ -162,11 +162,37 @@ def literal(text: str) -> str:
 
 def cut_label(text: str, limit: int = LABEL_CHARS) -> str:
     """``text`` with its control characters escaped (:func:`printable`) and cut to ``limit``
-    characters with an ellipsis when longer: what :func:`short_label` draws, before its
-    dollars are made literal (for a caller that fits or joins it into a longer text first)."""
+    characters when longer: its start and its end kept, an ellipsis in the middle (names such
+    as ``experimental_condition_group_0`` … ``_9`` differ at the end, which a cut keeping only
+    the start drew alike). What :func:`short_label` draws, before its dollars are made literal
+    (for a caller that fits or joins it into a longer text first)."""
     shown = printable(str(text))
     limit = max(1, limit)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    if len(shown) <= limit:
+        return shown
+    head = limit // 2
+    tail = limit - 1 - head
+    return shown[:head] + "…" + shown[len(shown) - tail :]
+
+
+def distinct_label(names: Sequence[str], index: int, limit: int = LABEL_CHARS) -> str:
+    """Name ``index`` of ``names`` cut as :func:`cut_label` cuts it, with its class index
+    (``… (class 3)``, still within ``limit`` where it can be) when another name is cut to the
+    same text: the labels of a picture stay apart (names that differ only in their middle)."""
+    shown = cut_label(names[index], limit)
+    if not any(cut_label(name, limit) == shown for i, name in enumerate(names) if i != index):
+        return shown
+    tag = f" (class {index})"
+    return cut_label(names[index], limit - len(tag)) + tag if limit > len(tag) else str(index)
+
+
+def distinct_labels(names: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
+    """Every name of ``names`` as :func:`distinct_label` draws it."""
+    cut = [cut_label(name, limit) for name in names]
+    taken: dict[str, int] = {}
+    for label in cut:
+        taken[label] = taken.get(label, 0) + 1
+    return [label if taken[label] == 1 else distinct_label(names, i, limit) for i, label in enumerate(cut)]
 
 
 def short_label(text: str, limit: int = LABEL_CHARS) -> str:
@@ -196,7 +222,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
     image = axes.imshow(data, cmap="Blues")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     if n <= 40:
-        labels = [short_label(c) for c in class_names]
+        labels = [literal(label) for label in distinct_labels(class_names)]  # (apart, however cut)
         axes.set_xticks(range(n), labels=labels, rotation=45, ha="right")
         axes.set_yticks(range(n), labels=labels)
     if n <= 20:

@@ -151,6 +151,11 @@ def masks_png(
     return _png(figure)
 
 
+#: The width of one tile of :func:`captioned_png` (inches) and its captions' font size.
+CAPTION_TILE_INCHES = 3.0
+CAPTION_FONT = 8
+
+
 def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[bool], title: str = "") -> bytes:
     """A grid of images, each with its caption (true vs predicted labels or values; red where
     the prediction is wrong)."""
@@ -158,11 +163,11 @@ def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[boo
 
     columns = min(4, max(len(images), 1))
     rows = -(-len(images) // columns)
-    figure = Figure(figsize=(3.0 * columns, 3.3 * rows), dpi=100)
+    figure = Figure(figsize=(CAPTION_TILE_INCHES * columns, 3.3 * rows), dpi=100)
     for index, (image, caption, bad) in enumerate(zip(images, captions, wrong, strict=True)):
         axes = figure.add_subplot(rows, columns, index + 1)
         _show_image(axes, image)
-        axes.set_title(literal(caption), fontsize=8, color="#c0392b" if bad else "black")
+        axes.set_title(literal(caption), fontsize=CAPTION_FONT, color="#c0392b" if bad else "black")
     if title:
         figure.suptitle(literal(title))
     figure.tight_layout()
