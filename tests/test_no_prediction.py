@@ -119,6 +119,10 @@ def test_the_scripts_summaries_score_outputs_that_are_not_numbers_as_train(tmp_p
         assert json.dumps(theirs, sort_keys=True) == json.dumps(ours, sort_keys=True)
     assert math.isnan(ours["kind"]["test_accuracy"]) and math.isnan(ours["tags"]["test_f1_macro"])
     assert ours["kind"]["notes"] == [NONE]
+    assert ours["tags"]["notes"][0] == (
+        "none of the 12 test labels has a prediction: the model's outputs are not numbers (its "
+        "training diverged), so its test scores are not numbers either"
+    )
     segmentation = script_functions(FIXTURES / "codegen" / "tiny_segmentation.yaml")
     out = segmentation_output()
     masks, outputs = np.zeros((1, 2, 2)), np.full((1, 2, 2, 4), 0.25)
@@ -150,3 +154,19 @@ def test_a_diverged_classifier_scores_nan_not_class_0(tmp_path: Path):
     listing = invoke("runs", tmp_path / "runs")
     assert listing.exit_code == 0, listing.output
     assert "│ div │ div " in listing.output and "│      nan │" in listing.output
+
+
+@pytest.mark.slow
+def test_a_diverged_multi_output_model_has_no_keras_class_0_accuracy(tmp_path: Path):
+    """Keras' own accuracy of an output (``test_kind_accuracy``) is replaced by the figure of
+    its predictions where they are not numbers."""
+    spec = two_heads(tmp_path)
+    text = spec.read_text(encoding="utf-8").replace(
+        "  seed: 1\n", "  seed: 1\n  optimizer: {sgd: {learning_rate: 1.0e+30}}\n"
+    )
+    spec.write_text(text, encoding="utf-8")
+    result = invoke("train", spec, "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert f"note: output kind: {NONE.replace('4 test images', '16 test images')}" in flat(result)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    assert saved["test_kind_accuracy"] == saved["outputs"]["kind"]["test_accuracy"] == "nan"

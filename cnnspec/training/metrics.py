@@ -54,10 +54,13 @@ def no_prediction_note(count: int, total: int, what: str = "test images") -> str
             f"none of the {total} {what} has a prediction: {NOT_NUMBERS} (its "
             "training diverged), so its test scores are not numbers either"
         )
-    return (
-        f"{count} of {total} {what} have no prediction: {NOT_NUMBERS} (its "
-        "training diverged?); they are counted as mistakes and lie in no class's predicted column"
+    # (a multi-label output's label is a yes/no decision: one without a prediction is a wrong one)
+    counted = (
+        "each is counted as a wrong decision"
+        if what.endswith("labels")
+        else "they are counted as mistakes and lie in no class's predicted column"
     )
+    return f"{count} of {total} {what} have no prediction: {NOT_NUMBERS} (its training diverged?); {counted}"
 
 
 def distinct_names(class_names: list[str]) -> list[str]:

@@ -1088,6 +1088,7 @@ def _finish(
         from cnnspec.training.task_results import write_task_files
 
         metrics.update(task_part)
+        _replace_keras_figures(metrics, task_part)
         files.update(
             write_task_files(
                 config,
@@ -1128,6 +1129,20 @@ def _finish(
     )
     return _write_results(compiled, run_dir, metrics, files, model, dataset, state, display, notes,
                           history, resumed_from, write_report)  # fmt: skip
+
+
+def _replace_keras_figures(metrics: dict[str, Any], task_part: dict[str, Any]) -> None:
+    """An output with outputs that are not numbers: Keras' own figure of it at the top level
+    (``test_NAME_accuracy``, ``test_NAME_mean_iou`` of a multi-output model) replaced by the one
+    computed from its predictions, as ``outputs.NAME`` has it: Keras argmaxes a NaN row to
+    class 0, which scored a diverged model as one that predicts class 0 everywhere."""
+    for name, part in (task_part.get("outputs") or {}).items():
+        if not part.get("no_prediction"):
+            continue
+        for key, value in part.items():
+            keras_key = f"test_{name}_{key.removeprefix('test_')}"
+            if key.startswith("test_") and keras_key in metrics:
+                metrics[keras_key] = value
 
 
 def _prediction_notes(summary: dict[str, Any]) -> list[str]:
