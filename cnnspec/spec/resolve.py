@@ -861,17 +861,7 @@ class Resolver:
                     hint=did_you_mean(name, read) or f"read it with `${{{name}}}`, or remove it",
                 )
                 continue
-            notes = []
-            for shadow in shadows:
-                where = self.doc.key_loc(shadow.path)
-                shown = f" ({where})" if where is not None else ""
-                notes.append(
-                    Note(
-                        f"{shadow.what} is declared at {format_path(shadow.path)}{shown}",
-                        where,
-                        format_path(shadow.path),
-                    )
-                )
+            notes = self.shadow_notes(shadows)
             what = " and ".join(shadow.what for shadow in shadows)
             self.diags.warning(
                 f"var {name!r} is set but never read: it is shadowed by {what}, which every "
@@ -882,6 +872,23 @@ class Resolver:
                 hint="rename the var, or what shadows it where the var is meant; or remove the var",
                 notes=notes,
             )
+
+    def shadow_notes(self, shadows: tuple[Shadow, ...] | list[Shadow]) -> list[Note]:
+        """A note for each loop variable or block parameter (``shadows``) that hides a var or a
+        block parameter of its name, saying where it is declared (the unused-var and
+        unused-param warnings)."""
+        notes = []
+        for shadow in shadows:
+            where = self.doc.key_loc(shadow.path)
+            shown = f" ({where})" if where is not None else ""
+            notes.append(
+                Note(
+                    f"{shadow.what} is declared at {format_path(shadow.path)}{shown}",
+                    where,
+                    format_path(shadow.path),
+                )
+            )
+        return notes
 
     def warn_unread_params(self) -> None:
         """Warn about each parameter of the spec's own blocks (a ``use:`` library's are its own
@@ -919,17 +926,7 @@ class Resolver:
                 "arguments for it)",
             )
             return
-        notes = []
-        for shadow in shadows:
-            where = self.doc.key_loc(shadow.path)
-            shown = f" ({where})" if where is not None else ""
-            notes.append(
-                Note(
-                    f"{shadow.what} is declared at {format_path(shadow.path)}{shown}",
-                    where,
-                    format_path(shadow.path),
-                )
-            )
+        notes = self.shadow_notes(shadows)
         hiders = " and ".join(shadow.what for shadow in shadows)
         self.diags.warning(
             f"{what} is never read: it is shadowed by {hiders}, which every `${{{pname}}}` reads instead",
