@@ -11,8 +11,6 @@ values; the slow one builds the code with Keras beside cnnspec's builder.
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from cnnspec.api import compile_spec
@@ -163,16 +161,9 @@ def test_a_value_the_spec_refuses_proves_nothing(write_spec):
 
 @pytest.mark.slow
 def test_marked_code_builds_the_builders_model(write_spec, tmp_path):
-    import cnnspec
-    from tests.test_codegen_refs import _layers
+    from tests.test_codegen_refs import assert_module_builds_the_builders_model
 
     spec = write_spec(NESTED)
     target = tmp_path / "nest_model.py"
     target.write_text(generate_code(compile_spec(spec)).text, encoding="utf-8")
-    loader = importlib.util.spec_from_file_location("generated_nest", target)
-    assert loader is not None and loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    theirs, ours = module.build_model(), cnnspec.build_model(spec)
-    assert theirs.count_params() == ours.count_params()
-    assert _layers(theirs) == _layers(ours)
+    assert_module_builds_the_builders_model(target, spec)

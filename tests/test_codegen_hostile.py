@@ -442,18 +442,9 @@ def test_hostile_data_paths_are_plain_strings_in_scripts(write_spec, tmp_path):
 
 @pytest.mark.slow
 def test_parameters_named_like_builtins_build_the_builders_model(write_spec, tmp_path):
-    import importlib.util
-
-    import cnnspec
-    from tests.test_codegen_refs import _layers
+    from tests.test_codegen_refs import assert_module_builds_the_builders_model
 
     spec = write_spec(HEAD + "name: m\n" + INPUT.replace("1]", "3]") + BUILTIN_PARAMS)
     target = tmp_path / "builtins_model.py"
     target.write_text(generate_code(compile_spec(spec)).text, encoding="utf-8")
-    loader = importlib.util.spec_from_file_location("generated_builtins", target)
-    assert loader is not None and loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    theirs, ours = module.build_model(), cnnspec.build_model(spec)
-    assert theirs.count_params() == ours.count_params()
-    assert _layers(theirs) == _layers(ours)
+    assert_module_builds_the_builders_model(target, spec)

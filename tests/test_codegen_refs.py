@@ -766,19 +766,26 @@ def _layers(model) -> list[tuple]:
     ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("case", sorted(SPECS))
-def test_generated_code_builds_the_builders_model(case, runner, tmp_path):
+def assert_module_builds_the_builders_model(module_path: Path, spec: Path) -> None:
+    """The generated module at ``module_path``, imported in this process, builds the model
+    `cnnspec build` builds of ``spec``: every layer's name, class, configuration, output shape
+    and parameters, and the model's inputs and outputs."""
     import cnnspec
 
-    module_path, _ = generate(runner, tmp_path, case)
-    loader = importlib.util.spec_from_file_location(f"generated_{case}", module_path)
+    loader = importlib.util.spec_from_file_location(f"generated_{module_path.stem}", module_path)
     assert loader is not None and loader.loader is not None
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
-    ours = cnnspec.build_model(tmp_path / f"{case}.yaml")
+    ours = cnnspec.build_model(spec)
     theirs = module.build_model()
     assert theirs.count_params() == ours.count_params()
     assert _layers(theirs) == _layers(ours)
     assert [str(t.shape) for t in theirs.outputs] == [str(t.shape) for t in ours.outputs]
     assert [t.name for t in theirs.inputs] == [t.name for t in ours.inputs]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(SPECS))
+def test_generated_code_builds_the_builders_model(case, runner, tmp_path):
+    module_path, _ = generate(runner, tmp_path, case)
+    assert_module_builds_the_builders_model(module_path, tmp_path / f"{case}.yaml")
