@@ -17,12 +17,13 @@ from typing import Any
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.fileio import ZIP_FAULTS, special_kind
 from cnnspec.layers.reverse import shown
+from cnnspec.spec.weights import HDF5_MAGIC
 
 #: The largest configuration read (bytes). ResNet152's is ~0.9 MB, EfficientNetV2-L's ~2 MB.
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
 KERAS_PREFIX = "keras:"
-#: The first bytes of an HDF5 file: a legacy Keras 2 / tf.keras ``model.save('model.h5')``.
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: The names of a legacy Keras 2 / tf.keras ``model.save('model.h5')`` (HDF5: its first bytes
+#: are :data:`~cnnspec.spec.weights.HDF5_MAGIC`).
 _HDF5_SUFFIXES = (".h5", ".hdf5")
 #: The first bytes of a zip archive that holds a file (its first local file header).
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -237,10 +238,10 @@ def _refuse_hdf5(path: Path, zipped: bool) -> None:
     can't decode byte 0x89 …)" said nothing)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(len(HDF5_SIGNATURE))
+            head = handle.read(len(HDF5_MAGIC))
     except OSError as exc:
         raise import_error(f"cannot read {path}: {exc.strerror or exc}") from None
-    if head == HDF5_SIGNATURE or (not zipped and path.suffix.lower() in _HDF5_SUFFIXES):
+    if head == HDF5_MAGIC or (not zipped and path.suffix.lower() in _HDF5_SUFFIXES):
         raise import_error(
             f"{path}: a legacy HDF5 (.h5) model file is not supported",
             hint="open it in Keras 3 where it was made and save it as .keras (model.save('model.keras')), "

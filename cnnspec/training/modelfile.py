@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import UsageError
+from cnnspec.spec.weights import HDF5_MAGIC
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
