@@ -56,19 +56,12 @@ def test_a_folder_of_some_selected_classes_is_scored_in_the_runs_order(run_with_
     assert {name: row["support"] for name, row in report["per_class"].items()} == {"dog": 0, "cat": 3}
 
 
-def test_a_folder_with_a_class_the_run_did_not_select_is_refused_naming_it(run_with_classes, runner):
+@pytest.mark.parametrize("folder", ["withbird", "pics"], ids=["another-class", "the-runs-whole-source"])
+def test_a_folder_with_a_class_the_run_did_not_select_is_refused_naming_it(run_with_classes, runner, folder):
+    """withbird/ adds bird to the selected classes; pics/, the run's own source, holds bird, cat
+    and dog: each is refused naming bird, not only counting 3 classes for 2 units."""
     root = run_with_classes
-    result = runner.invoke(app, ["evaluate", str(root / "run"), "--data", str(root / "withbird")])
-    assert result.exit_code == 2, result.output
-    assert "error: expected class folders named like the run's classes (dog, cat); received bird" in (
-        " ".join(result.output.split())
-    )
-
-
-def test_the_runs_whole_source_folder_is_refused_naming_the_class_it_did_not_select(run_with_classes, runner):
-    """pics/ holds bird, cat and dog: refused naming bird, not only counting 3 classes for 2 units."""
-    root = run_with_classes
-    result = runner.invoke(app, ["evaluate", str(root / "run"), "--data", str(root / "pics")])
+    result = runner.invoke(app, ["evaluate", str(root / "run"), "--data", str(root / folder)])
     assert result.exit_code == 2, result.output
     assert "error: expected class folders named like the run's classes (dog, cat); received bird" in (
         " ".join(result.output.split())
