@@ -25,6 +25,9 @@ import contextvars
 import errno
 import fcntl
 import hashlib
+import json
+import math
+import numbers
 import os
 import re
 import shutil
@@ -36,6 +39,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cnnspec.errors import UsageError, WriteError
 
@@ -522,6 +526,27 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every number that is not finite (a diverged run's NaN loss) as the text
+    ``"nan"``, ``"inf"`` or ``"-inf"``, NumPy scalars as Python numbers and mapping keys as text:
+    JSON has no NaN, and Python's ``NaN`` literal is refused by other readers (browsers, jq)."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, numbers.Number) and hasattr(value, "item"):  # (NumPy's scalars)
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def json_text(document: Any, indent: int = 2, default: Callable[[Any], Any] | None = None) -> str:
+    """The text of a JSON file cnnspec writes: ``document`` made :func:`json_safe`, then a newline
+    (``default``: as :func:`json.dumps` takes it, for values JSON has no type for)."""
+    return json.dumps(json_safe(document), indent=indent, allow_nan=False, default=default) + "\n"
 
 
 def user_path(text: str | Path) -> Path:

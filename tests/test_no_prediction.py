@@ -27,7 +27,7 @@ from cnnspec.training.metrics import (
 )
 from cnnspec.training.task_metrics import output_summary, segmentation_summary
 from cnnspec.training.task_results import task_metrics
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SPECS_DIR
 from tests.test_listing_edges import script_functions
 from tests.test_report_support import flat, invoke
 from tests.test_task_audit2 import two_heads
@@ -170,3 +170,23 @@ def test_a_diverged_multi_output_model_has_no_keras_class_0_accuracy(tmp_path: P
     assert f"note: output kind: {NONE.replace('4 test images', '16 test images')}" in flat(result)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
     assert saved["test_kind_accuracy"] == saved["outputs"]["kind"]["test_accuracy"] == "nan"
+
+
+DIVERGED = {"test_loss": NAN, "test_accuracy": np.float32("nan"), "history": {"loss": [2.0, math.inf]},
+            "per_class": {"a": {"f1": -math.inf, "support": np.int64(3)}}}  # fmt: skip
+
+
+def test_the_json_files_of_a_diverged_run_are_json_in_train_and_the_script(tmp_path: Path):
+    """metrics.json, evaluation.json, benchmark.json, history.json… and the generated script's
+    metrics.json write a number that is not finite as train does, as the text "nan"/"inf"
+    (Python's bare NaN literal is no JSON: browsers and jq refuse the file)."""
+    from cnnspec.fileio import json_text
+
+    ours = json_text(DIVERGED)
+    theirs = script_functions(FIXTURES / "codegen" / "tiny_segmentation.yaml")["json_text"](DIVERGED)
+    classifier = script_functions(SPECS_DIR / "digits_cnn.yaml")["json_text"](DIVERGED)
+    assert ours == theirs == classifier
+    assert json.loads(ours, parse_constant=lambda word: pytest.fail(f"bare {word} in {ours}")) == {
+        "test_loss": "nan", "test_accuracy": "nan", "history": {"loss": [2.0, "inf"]},
+        "per_class": {"a": {"f1": "-inf", "support": 3}},
+    }  # fmt: skip

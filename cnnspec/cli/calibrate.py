@@ -73,7 +73,7 @@ def calibrate(
     """
     import numpy as np
 
-    from cnnspec.fileio import check_writable, sha256_file, write_atomic
+    from cnnspec.fileio import check_writable, json_text, sha256_file, write_atomic
     from cnnspec.reporting.calibration import NO_PREDICTION, decided
     from cnnspec.reporting.own_data import FITTED, SCORED, seen_note
     from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
@@ -171,7 +171,7 @@ def calibrate(
     document = result.describe()
     path = run.run_dir / FILE
     with owning_run(run.run_dir, run.run_dir):
-        write_atomic(path, json.dumps(document, indent=2) + "\n")
+        write_atomic(path, json_text(document))
     print_notes(notes)
     if format == TextOrJson.json:
         # (what it fitted on, as the text line says it: a segmentation's pixels, a multi-label's labels)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError
+from cnnspec.fileio import json_safe, json_text
 from cnnspec.reporting.run import OutputKind, Run, TestData, load_test_data
 
 FORMAT = 1
@@ -62,14 +62,6 @@ class Evaluation:
     report_text: str
     data: TestData
     outputs: Any = None  # the model's raw outputs (kept for the pictures of other tasks)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def evaluate(
@@ -135,13 +127,13 @@ def evaluate(
         test.x, test.y = settle(test.x, test.y)
         if len(test.y) < before:
             test.notes.append(f"left out {before - len(test.y)} image file(s) that failed to decode")
-    metrics = {k: _finite(float(v)) for k, v in results.items() if k != "compile_metrics"}
+    metrics = {k: json_safe(float(v)) for k, v in results.items() if k != "compile_metrics"}
     if config.task_path:
         if temperature != 1.0:  # (one multi-label or segmentation output: refuse_tasks let no other)
             outputs = scaled_answer(outputs, tasks, kind, temperature)
             scaled = task_loss(outputs, test.y, tasks[0]) if tasks else None
             if scaled is not None:  # the loss of the probabilities reported, as a classifier's
-                metrics["loss"] = _finite(scaled)
+                metrics["loss"] = json_safe(scaled)
             test.notes.append(
                 f"{'the loss and ' if scaled is None else ''}the spec's metrics: of the model's own "
                 "probabilities (Keras computes them before the temperature); "
@@ -154,7 +146,7 @@ def evaluate(
         outputs = outputs[0]
     if temperature != 1.0:  # the loss of the probabilities reported; Keras' was of the model's own
         outputs = scaled_answer(outputs, None, kind, temperature)
-        metrics["loss"] = _finite(_loss(outputs, test.y, config))
+        metrics["loss"] = json_safe(_loss(outputs, test.y, config))
         others = [name for name in metrics if name not in ("loss", "accuracy")]
         if others:
             test.notes.append(
@@ -265,7 +257,7 @@ def evaluate_export(
             f"{'loss and ' if loss is None else ''}the spec's metrics: computed by Keras only; {keras} "
             f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
         )
-        found = {"loss": _finite(loss)} if loss is not None else {}
+        found = {"loss": json_safe(loss)} if loss is not None else {}
         evaluation = _task_evaluation(run, test, outputs, found, seconds, seconds, record.runtime)
         evaluation.document["export"] = str(record.path)
         return _of_run(_with_temperature(evaluation, [temperature]), data)
@@ -278,7 +270,7 @@ def evaluate_export(
     )
     seconds = time.perf_counter() - start
     outputs = scaled_answer(outputs, None, _kind(config), further)
-    metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
+    metrics: dict[str, Any] = {"loss": json_safe(_loss(outputs, test.y, config))}
     others = [m.name for m in config.metrics if m.name != "accuracy"]
     if others:
         test.notes.append(
@@ -344,7 +336,7 @@ def tta_evaluation(
         evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, runtime)
     else:
         outputs = as_outputs(np.concatenate(chunks), kind)
-        metrics: dict[str, Any] = {"loss": _finite(_loss(outputs, test.y, config))}
+        metrics: dict[str, Any] = {"loss": json_safe(_loss(outputs, test.y, config))}
         note = (
             f"{' '.join(options)}: each test image's class probabilities are {mean_of}; the loss, "
             "the accuracy and the per-class figures are of that mean"
@@ -713,7 +705,7 @@ def write_evaluation(
     if check is not None:
         check(evaluation_files(evaluation, out))
     out = evaluation_folder(doc, out)
-    text = json.dumps(doc, indent=2) + "\n"  # (serialised before anything is drawn or written)
+    text = json_text(doc)  # (serialised before anything is drawn or written)
     if doc.get("task", "classification") != "classification":
         from cnnspec.training.task_results import write_task_files
 

@@ -195,7 +195,7 @@ def _update_record(folder: Path, changes: dict[str, Any]) -> None:
     """Set (a value) or remove (``None``) keys of the stopped trial's ``trial.json`` in
     ``folder``; a record that cannot be read or written is left as it is (the study has it)."""
     from cnnspec.errors import WriteError
-    from cnnspec.fileio import write_atomic
+    from cnnspec.fileio import json_text, write_atomic
 
     record = folder / "trial.json"
     with contextlib.suppress(OSError, ValueError, RecursionError, WriteError):
@@ -204,7 +204,7 @@ def _update_record(folder: Path, changes: dict[str, Any]) -> None:
             info.update({key: value for key, value in changes.items() if value is not None})
             for key in [key for key, value in changes.items() if value is None]:
                 info.pop(key, None)
-            write_atomic(record, json.dumps(info, indent=2, default=str) + "\n")
+            write_atomic(record, json_text(info, default=str))
 
 
 def report_done(trial: Any, history: list[dict[str, float]], metric: str) -> None:

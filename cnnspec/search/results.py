@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from cnnspec.analysis.graph import PICTURE_MARK
 from cnnspec.errors import WriteError
-from cnnspec.fileio import atomic_path, user_path, write_atomic
+from cnnspec.fileio import atomic_path, json_text, user_path, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.search import SearchSpace, apply_values
 from cnnspec.spec.zoo import written_data
@@ -312,7 +312,7 @@ def write_summary(
         "trials": rows,
     }
     files.update(json=summary_name("search.json", tag), html=summary_name("search.html", tag))
-    write_atomic(out / files["json"], json.dumps(summary, indent=2, default=str) + "\n")
+    write_atomic(out / files["json"], json_text(summary, default=str))
     write_html(out / files["html"], summary)
     return summary
 

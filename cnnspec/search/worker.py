@@ -45,7 +45,7 @@ from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import SpecError, UsageError, WriteError, printable
-from cnnspec.fileio import stop_handled, stop_noted, write_atomic, write_fault, write_fix
+from cnnspec.fileio import json_text, stop_handled, stop_noted, write_atomic, write_fault, write_fix
 from cnnspec.search import continuing
 from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
@@ -437,7 +437,7 @@ def _write_trial_json(out: Path, trial: Any, info: dict[str, Any], *, only_new: 
             info = {**info, key: trial.user_attrs[key]}
     if folder.is_dir() and not folder.is_symlink():
         with contextlib.suppress(OSError, WriteError):  # (a full disk: the study has it all)
-            text = json.dumps({"number": trial.number, **info}, indent=2, default=str) + "\n"
+            text = json_text({"number": trial.number, **info}, default=str)
             write_atomic(folder / "trial.json", text)
 
 

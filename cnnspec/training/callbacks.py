@@ -8,7 +8,6 @@ import contextlib
 import csv
 import glob
 import io
-import json
 import math
 import os
 import time
@@ -21,7 +20,7 @@ import numpy as np
 
 from cnnspec.analysis.settings import CallbackConfig, TrainConfig
 from cnnspec.errors import WriteError
-from cnnspec.fileio import atomic_path, check_owned, sync_folder, write_atomic, write_fault
+from cnnspec.fileio import atomic_path, check_owned, json_text, sync_folder, write_atomic, write_fault
 from cnnspec.training.interrupts import GATE
 from cnnspec.training.modelfile import save_model
 from cnnspec.training.runlock import RunFolderLost
@@ -245,9 +244,7 @@ def _csv_value(value: Any) -> str:
 def write_history(run_dir: Path, history: list[dict[str, float]], csv_log: bool = False) -> None:
     """history.json (Keras-style columns) and history.csv, atomically."""
     columns = history_columns(history)
-    safe = {k: [v if not isinstance(v, float) or math.isfinite(v) else str(v) for v in vals]
-            for k, vals in columns.items()}  # fmt: skip
-    write_atomic(Path(run_dir) / "history.json", json.dumps(safe, indent=1) + "\n")
+    write_atomic(Path(run_dir) / "history.json", json_text(columns, indent=1))
     text = history_csv(history)
     write_atomic(Path(run_dir) / "history.csv", text)
     if csv_log:

@@ -26,6 +26,7 @@ from cnnspec.fileio import (
     atomic_path,
     check_owned,
     check_writable,
+    json_text,
     missing_folders,
     remove_empty,
     stop_noted,
@@ -1173,9 +1174,7 @@ def _write_results(
     """metrics.json, report.html, and the run's result (every task's last step)."""
     files["history"] = run_dir / "history.json"
     files["history_csv"] = run_dir / "history.csv"
-    files["metrics"] = write_atomic(
-        run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n"
-    )
+    files["metrics"] = write_atomic(run_dir / "metrics.json", json_text(metrics))
     _write_page(run_dir, state, display, write_report, files, model=model, dataset=dataset)
     _clear_finished(state, run_dir)
     return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
@@ -1342,18 +1341,6 @@ def weights_digest(model: Any) -> str:
     for weight in model.get_weights():
         digest.update(np.ascontiguousarray(weight, dtype=np.float32).tobytes())
     return digest.hexdigest()
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def _value_range_notes(compiled: CompiledSpec, dataset: Any, rescale: float | None) -> list[str]:
