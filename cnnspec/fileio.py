@@ -62,6 +62,10 @@ try:
 except ImportError:  # pragma: no cover - Python built without lzma: zipfile cannot use it either
     pass
 
+#: The first bytes of a zip archive that holds a file (its first local file header): a
+#: ``.keras`` model, an ``.npz`` with an array. (An empty archive starts with its end record.)
+ZIP_MAGIC = b"PK\x03\x04"
+
 #: HDF5 (through h5py) reports a failed system call only in its message: ``errno = 28``.
 _ERRNO_TEXT = re.compile(r"\berrno\s*=\s*(\d+)")
 #: Messages of wrapped errors (TensorFlow's, Keras') that name the fault only in words.

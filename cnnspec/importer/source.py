@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
-from cnnspec.fileio import ZIP_FAULTS, special_kind
+from cnnspec.fileio import ZIP_FAULTS, ZIP_MAGIC, special_kind
 from cnnspec.layers.reverse import shown
 from cnnspec.spec.weights import HDF5_MAGIC
 
@@ -25,8 +25,6 @@ KERAS_PREFIX = "keras:"
 #: The names of a legacy Keras 2 / tf.keras ``model.save('model.h5')`` (HDF5: its first bytes
 #: are :data:`~cnnspec.spec.weights.HDF5_MAGIC`).
 _HDF5_SUFFIXES = (".h5", ".hdf5")
-#: The first bytes of a zip archive that holds a file (its first local file header).
-ZIP_SIGNATURE = b"PK\x03\x04"
 
 
 @dataclass
@@ -174,7 +172,7 @@ def _zip_start(path: Path) -> bool:
     end, which :func:`zipfile.is_zipfile` looks for: it is a damaged archive, not another file."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(len(ZIP_SIGNATURE)) == ZIP_SIGNATURE
+            return handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC
     except OSError:
         return False
 

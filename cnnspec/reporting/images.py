@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnspec.errors import UsageError
-from cnnspec.fileio import read_head
+from cnnspec.fileio import ZIP_MAGIC, read_head
 from cnnspec.paths import is_dir, refuse_unreadable
 
 MAX_ARRAY_BYTES = 1 << 30
@@ -277,7 +277,7 @@ def _open_array(path: Path) -> np.ndarray:
         raise UsageError(f"expected a .npy file under {MAX_ARRAY_BYTES >> 20} MB; {path} is larger")
     with open(path, "rb") as handle:
         magic = handle.read(6)
-    if magic.startswith(b"PK\x03\x04"):  # (np.savez's zip, named .npy)
+    if magic.startswith(ZIP_MAGIC):  # (np.savez's zip, named .npy)
         raise UsageError(
             f"expected a .npy array; {path} is an .npz archive (a zip of arrays)",
             "save one array with np.save, or pass the archive as evaluate's --data",

@@ -43,7 +43,7 @@ from cnnspec.analysis.settings import (
 )
 from cnnspec.analysis.tasks import SHAPES_TARGET_KINDS
 from cnnspec.errors import SpecError, SpecPath, did_you_mean, format_path, human_bytes
-from cnnspec.fileio import ZIP_FAULTS, sha256_file
+from cnnspec.fileio import ZIP_FAULTS, ZIP_MAGIC, sha256_file
 from cnnspec.training import subsets
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ def _keras_dataset(name: str, compiled: CompiledSpec) -> tuple[np.ndarray, ...]:
 NPZ_FAULTS: tuple[type[BaseException], ...] = (*ZIP_FAULTS, MemoryError)
 
 #: The first bytes of a zip archive (an .npz file); an empty archive starts with the end record.
-_ZIP_PREFIXES = (b"PK\x03\x04", b"PK\x05\x06")
+_ZIP_PREFIXES = (ZIP_MAGIC, b"PK\x05\x06")
 
 
 def _unreadable(

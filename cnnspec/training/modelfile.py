@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import UsageError
+from cnnspec.fileio import ZIP_MAGIC
 from cnnspec.spec.weights import HDF5_MAGIC
-
-ZIP_MAGIC = b"PK\x03\x04"
 
 
 def check_model_file(path: str | Path) -> None:
