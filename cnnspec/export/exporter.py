@@ -52,7 +52,7 @@ from cnnspec.export.verification import (
 )
 from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_fault, write_together
 from cnnspec.training.modelfile import all_layers, check_model_file, load_model
-from cnnspec.training.state import model_file_bytes
+from cnnspec.training.state import model_file_bytes, saved_model_bytes
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 #: Most images of the run's training split that calibrate a full-integer (``int8``) export's
@@ -879,7 +879,9 @@ def export_model(
     except (ExportMismatch, ExportFailed, UsageError, WriteError):
         raise
     except Exception as exc:  # converters raise anything from ValueError to ConverterError
-        fault = write_fault(exc, path, model_file_bytes(model))
+        # (a tflite export's converter writes a SavedModel first, in the temp folder)
+        needed = saved_model_bytes(model) if fmt in ("savedmodel", "tflite") else model_file_bytes(model)
+        fault = write_fault(exc, path, needed)
         if fault is not None:  # a full or failing disk under the converter: no converter bug
             raise fault from exc
         said = _without_temp_names(str(exc), path)[:300]
@@ -1316,7 +1318,7 @@ def _export(
     ``settled``; a SavedModel, which has no record, calls it itself: the model file must be
     the one exported when the export is published)."""
     if fmt == "savedmodel":
-        with atomic_dir(path, needed=model_file_bytes(model)) as temp:
+        with atomic_dir(path, needed=saved_model_bytes(model)) as temp:
             _write_saved_model(model, temp)
             check(lambda: run_saved_model(temp, inputs), "tf.saved_model")
             settled()
