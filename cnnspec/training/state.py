@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import io
 import json
-import math
 import re
 import shutil
 import sys
@@ -42,6 +41,7 @@ from cnnspec.fileio import (
     atomic_path,
     ensure_space,
     is_atomic_leftover,
+    json_text,
     remove_atomic_temp,
     sha256_file,
     write_atomic,
@@ -158,14 +158,8 @@ def _layer_count(model: Any) -> int:
     return sum(1 + _layer_count(layer) for layer in layers)
 
 
-def encode_float(value: Any) -> Any:
-    """JSON has no infinities: store them as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
 def decode_float(value: Any) -> Any:
+    """A manifest's figure as :func:`~cnnspec.fileio.json_text` wrote it (``"nan"``: NaN)."""
     if value in ("inf", "-inf", "nan"):
         return float(value)
     return value
@@ -281,15 +275,13 @@ class TrainingState:
             "epoch": snapshot.epoch,
             "complete": snapshot.complete,
             "stopped_early": snapshot.stopped_early,
-            "history": [{k: encode_float(v) for k, v in row.items()} for row in history],
-            "callbacks": {
-                name: {k: encode_float(v) for k, v in values.items()} for name, values in callbacks.items()
-            },
+            "history": history,
+            "callbacks": callbacks,
             "files": files,
         }
         if snapshot.data_iterators is not None:  # (absent, as in older manifests, when not counted)
             manifest["data_iterators"] = snapshot.data_iterators
-        write_atomic(snapshot.manifest, json.dumps(manifest, indent=1))
+        write_atomic(snapshot.manifest, json_text(manifest, indent=1))
 
     def _prune(self, keep: Snapshot) -> None:
         manifests = sorted(self.dir.glob("epoch-*.json"), key=self._order, reverse=True)
