@@ -5,6 +5,7 @@ read (only the data tells them), so their outputs stay numbered."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -149,8 +150,6 @@ def _top(result) -> list[float]:
     """The top probabilities predict answered for its one image (an npz spec's classes are
     numbered: only the data names them)."""
     assert result.exit_code == 0, result.output
-    import json
-
     return [t["probability"] for t in json.loads(result.stdout)["predictions"][0]["top"]]
 
 
@@ -173,6 +172,15 @@ def test_a_model_file_alone_says_its_pixel_factor_was_assumed(tmp_path):
 
     assumed = invoke("predict", lone, image, "-f", "json")
     assert ASSUMED in flat(assumed) and _top(assumed) != pytest.approx(own)
+    # evaluate --data of image files scales them alike, and says so as predict does (it said nothing)
+    for name in ("red", "green", "blue"):  # (the run's classes, which its npz names)
+        (tmp_path / "folder" / name).mkdir(parents=True)
+        shutil.copy(image, tmp_path / "folder" / name / "red.png")
+    scored = invoke("evaluate", lone, "--data", tmp_path / "folder", "-o", tmp_path / "scored")
+    assert scored.exit_code == 0 and ASSUMED in flat(scored), scored.output
+    assert ASSUMED in json.loads((tmp_path / "scored" / "evaluation.json").read_text("utf-8"))["notes"]
+    in_run = invoke("evaluate", tmp_path / "run", "--data", tmp_path / "folder", "-o", tmp_path / "scored2")
+    assert in_run.exit_code == 0 and "assumed" not in flat(in_run), in_run.output
     described = invoke("predict", lone, image, "-f", "json", "--spec", tmp_path / "spec.yaml")
     assert _top(described) == pytest.approx(own) and "assumed" not in flat(described)
     # its export's record, made in the run and copied with it, says the run's factor
@@ -197,8 +205,6 @@ def test_a_model_file_alone_says_its_pixel_factor_was_assumed(tmp_path):
     assert _top(invoke("predict", lone, image, "-f", "json", "-r", "onnx")) != pytest.approx(own, abs=1e-5)
     described = invoke("export", lone, "-f", "onnx", "--spec", tmp_path / "spec.yaml")
     assert described.exit_code == 0 and "assumed" not in flat(described), described.output
-    import json
-
     record = json.loads((lone.parent / "model.onnx.json").read_text("utf-8"))
     assert record["input"]["rescale_integer"] == pytest.approx(0.01)
     assert _top(invoke("predict", lone, image, "-f", "json", "-r", "onnx")) == pytest.approx(own, abs=1e-5)

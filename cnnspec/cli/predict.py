@@ -189,7 +189,14 @@ def _predict_keras(
     averaged with its own (reporting/ensemble.py; their notes go to ``notes``). ``wanted``:
     ``--temperature`` (``None``: auto); returns the temperature of each model too."""
     from cnnspec.reporting.images import plan_inputs
-    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, locate, model_tasks
+    from cnnspec.reporting.run import (
+        OutputKind,
+        assumed_rescale_note,
+        file_rescale,
+        input_shape,
+        locate,
+        model_tasks,
+    )
     from cnnspec.reporting.run import predict as predict_batch
     from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer, tempered
     from cnnspec.training.modelfile import load_model
@@ -260,7 +267,7 @@ def _predict_keras(
         answer = _task_views(answering, views, tasks)
         with layers_named(keras_model, _spec_ir(run, members)):
             results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
-        notes.extend(_assumed_factor(run, assumed))
+        notes.extend(assumed_rescale_note(run.model_path.name, assumed))
         return results, names, run.model_path, temperatures
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
@@ -274,23 +281,8 @@ def _predict_keras(
     models = [classify(m, t) for m, t in zip(keras_models, temperatures, strict=True)]
     with layers_named(keras_model, _spec_ir(run, members)):
         results, names = _classified(inputs, shape, rescale, _with_views(models, views), known, k)
-    notes.extend(_assumed_factor(run, assumed))
+    notes.extend(assumed_rescale_note(run.model_path.name, assumed))
     return results, names, run.model_path, temperatures
-
-
-def _assumed_factor(run: Any, factors: set[float]) -> list[str]:
-    """The note that a model file's pixel factor was assumed (``factors``: those applied to
-    integer pixels, 1 / their depth): nothing says what its training did (no run folder with
-    its spec, no export record, no rescaling layer of its own), and a run trained with another
-    ``data.rescale`` (0.01, or none) answers otherwise; ``--spec`` gives the spec's."""
-    if not factors:
-        return []
-    said = ", ".join(f"1/{1 / factor:.6g}" for factor in sorted(factors, reverse=True))
-    return [
-        f"pixels multiplied by {said}, assumed: {run.model_path.name} comes with no run folder, spec or "
-        "export record to say what its training did, nor a rescaling layer; --spec SPEC applies the "
-        "spec's data.rescale"
-    ]
 
 
 def _spec_ir(run: Any, members: list[Any]) -> Any | None:

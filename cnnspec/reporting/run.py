@@ -1769,6 +1769,22 @@ def _named_as_model(config: TrainConfig, dataset: Any, model: Any, path: Path) -
     return replace(config, tasks=tasks)
 
 
+def assumed_rescale_note(model_name: str, factors: set[float]) -> list[str]:
+    """The note that a model file's pixel factor was assumed (``factors``: those applied to
+    integer pixels, 1 / their depth): nothing says what its training did (no run folder with
+    its spec, no export record, no rescaling layer of its own), and a run trained with another
+    ``data.rescale`` (0.01, or none) answers otherwise; ``--spec`` gives the spec's (predict's
+    and evaluate's ``--data`` of image files alike)."""
+    if not factors:
+        return []
+    said = ", ".join(f"1/{1 / factor:.6g}" for factor in sorted(factors, reverse=True))
+    return [
+        f"pixels multiplied by {said}, assumed: {model_name} comes with no run folder, spec or "
+        "export record to say what its training did, nor a rescaling layer; --spec SPEC applies the "
+        "spec's data.rescale"
+    ]
+
+
 def test_split(
     run: Run,
     model: Any,
@@ -1816,6 +1832,9 @@ def test_split(
     unscaled = data is not None and dataset.integer_pixels and settings.rescale is None
     if unscaled and config.data.rescale == "auto" and trained_on_unit_floats(run):
         settings = replace(settings, rescale=1.0 / dataset.pixel_max)
+    if run.compiled is None and data is not None and dataset.integer_pixels and settings.rescale is not None:
+        # a model file alone (its stand-in spec): the factor is cnnspec's default, not known
+        notes.extend(assumed_rescale_note(run.model_path.name, {settings.rescale}))
     return TestData(
         x=x,
         y=y,
