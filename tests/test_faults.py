@@ -860,16 +860,29 @@ def test_a_full_disk_under_the_data_cache_is_a_write_error_and_resumes(tmp_path,
     text = spec("{source: {directory: imgs}, cache: disk, validation_split: 0.2, test_split: 0.2}")
     (tmp_path / "spec.yaml").write_text(text.replace("epochs: 1", "epochs: 2"))
     command = ["train", str(tmp_path / "spec.yaml"), "--quiet", "--out", str(out)]
+    # a disk that has less than the cache needs is refused before the first epoch (it was
+    # refused once that epoch had trained, writing the cache)
+    usage = shutil.disk_usage(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setattr(fileio.shutil, "disk_usage", lambda _: usage._replace(free=4096))
+        early = runner.invoke(app, command)
+    assert early.exit_code == 1, early.output
+    # 24 images of training and validation, 8×8×3 pixels and a label each: 24 × (192 + 16) bytes
+    cannot = f"error: cannot write {out}/data-cache_0.data-00000-of-00001:"
+    assert f"{cannot} not enough free space; nothing was written (needs about 4.9 KiB; 4.0 KiB" in flat(early.output)
+    hint = f"hint: free some space there, then continue with: cnnspec train {tmp_path / 'spec.yaml'}"
+    assert f"{hint} --resume {out}" in flat(early.output)
+    assert not (out / "history.json").exists() and not list(out.glob("data-cache*"))
+
+    # a disk that fills up all the same (the estimate fits; something else wrote meanwhile)
     with monkeypatch.context() as patch:
         patch.setattr(callbacks, "spec_callbacks", lambda *args: {**real(*args), "full": FullDisk()})
-        result = runner.invoke(app, command)
+        result = runner.invoke(app, [*command[:-2], "--resume", str(out)])
     said = flat(result.output)
     assert result.exit_code == 1, result.output
     assert "out of memory" not in said and "batch" not in said and "Graph execution" not in said
-    # 24 images of training and validation, 8×8×3 pixels and a label each: 24 × (192 + 16) bytes
-    assert f"error: cannot write {out}/data-cache_0.data-00000-of-00001: No space left on device " in said
+    assert f"{cannot} No space left on device " in said
     assert "(needs about 4.9 KiB; " in said and " free there)" in said
-    hint = f"hint: free some space there, then continue with: cnnspec train {tmp_path / 'spec.yaml'}"
     assert f"{hint} --resume {out}" in said
     assert not list(out.glob("data-cache*")) and (out / "lock.json").is_file()
     resumed = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--quiet", "--resume", str(out)])

@@ -716,6 +716,7 @@ def _run(
     elif stopped_early:  # fit had ended at the snapshot's epoch; killed before the final snapshot
         recorder.replay_fit_end(model)  # no epoch more: only the end of that fit
     else:
+        _check_cache_space(run_dir, config, dataset)
         try:
             with GATE.deferred():
                 start = initial_epoch
@@ -830,9 +831,26 @@ def _fit_write_fault(exc: Exception, run_dir: Path, config: TrainConfig, dataset
     fault = library_write_fault(exc, run_dir / CACHE_FILE if cache else run_dir)
     if fault is None or not cache or not Path(fault.path).name.startswith(CACHE_FILE):
         return fault
-    images = len(dataset.x_train) + len(dataset.x_val)
-    needed = images * (int(np.prod(dataset.sample_shape)) * np.dtype(dataset.x_train.dtype).itemsize + 16)
+    needed = _cache_bytes(dataset)
     return WriteError(fault.path, fault.reason, errno=fault.errno, needed=needed, free=fault.free)
+
+
+def _cache_bytes(dataset: Any) -> int:
+    """About what ``data.cache: disk``'s files take: the decoded images of training and
+    validation, their pixels and a label each."""
+    images = len(dataset.x_train) + len(dataset.x_val)
+    return images * (int(np.prod(dataset.sample_shape)) * np.dtype(dataset.x_train.dtype).itemsize + 16)
+
+
+def _check_cache_space(run_dir: Path, config: TrainConfig, dataset: Any) -> None:
+    """Refuse ``data.cache: disk`` before the first epoch when the run folder's disk can't
+    hold the cache (:func:`_cache_bytes`): tf.data writes it during that epoch, which was then
+    trained in vain. A cache the run already has (a resumed run's) is not counted again."""
+    if config.data.cache != "disk" or any(run_dir.glob(CACHE_FILE + "*")):
+        return
+    from cnnspec.fileio import ensure_space
+
+    ensure_space(run_dir, _cache_bytes(dataset), run_dir / f"{CACHE_FILE}_0.data-00000-of-00001")
 
 
 def _stopped_after_fit(
