@@ -869,9 +869,10 @@ def test_a_full_disk_under_the_data_cache_is_a_write_error_and_resumes(tmp_path,
     assert early.exit_code == 1, early.output
     # 24 images of training and validation, 8×8×3 pixels and a label each: 24 × (192 + 16) bytes
     cannot = f"error: cannot write {out}/data-cache_0.data-00000-of-00001:"
-    assert f"{cannot} not enough free space; nothing was written (needs about 4.9 KiB; 4.0 KiB" in flat(early.output)
+    said = flat(early.output)
+    assert f"{cannot} not enough free space; nothing was written (needs about 4.9 KiB; 4.0 KiB" in said
     hint = f"hint: free some space there, then continue with: cnnspec train {tmp_path / 'spec.yaml'}"
-    assert f"{hint} --resume {out}" in flat(early.output)
+    assert f"{hint} --resume {out}" in said
     assert not (out / "history.json").exists() and not list(out.glob("data-cache*"))
 
     # a disk that fills up all the same (the estimate fits; something else wrote meanwhile)
