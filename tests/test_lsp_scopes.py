@@ -406,3 +406,31 @@ async def test_a_same_file_blocks_children_sit_at_the_call(client: LanguageClien
     assert call.selection_range.start == position(text, "conv_bn_pool: {filters: 32}")
     assert call.children and all(child.range == call.range for child in call.children)
     close(client, path)
+
+
+@in_server
+async def test_a_key_naming_a_model_output_goes_to_its_id_and_shows_it(
+    client: LanguageClient, tmp_path: Path
+):
+    """`training.outputs.cnt` and the `shapes` target's `cnt:` name the output `cnt`:
+    go-to-definition reaches its `id:` and hover shows that layer, as on the `cnt` of a search
+    path (they found nothing, while references and rename already read these keys). A search
+    path's definition stays the setting it searches."""
+    from tests.test_lsp_references import OUTPUTS
+
+    path = tmp_path / "m.yaml"
+    await open_text(client, path, OUTPUTS)
+    declared = position(OUTPUTS, "id: cnt\noutputs", 4)
+    for needle, offset in [("cnt: {task", 1), ("cnt: count", 2), ("outputs.cnt.loss", 9)]:
+        found = await definition(client, path, position(OUTPUTS, needle, offset))
+        searched = position(OUTPUTS, "loss_weight: 0.5")
+        expected = searched if needle.startswith("outputs.") else declared
+        assert [(f.uri, f.range.start) for f in found] == [(path.as_uri(), expected)], needle
+        shown = await hover(client, path, position(OUTPUTS, needle, offset))
+        assert shown is not None and shown.startswith("**output** `cnt`\n\n"), (needle, shown)
+        assert "dense" in shown and "(None, 1)" in shown, shown
+    # the key `cls` of training.outputs: the other output
+    found = await definition(client, path, position(OUTPUTS, "cls: {loss", 1))
+    assert [f.range.start for f in found] == [position(OUTPUTS, "id: cls", 4)]
+    # a block's own id of the same name is no output: its key in the block is not one either
+    assert await hover(client, path, position(OUTPUTS, "units: 1}", 1)) != shown

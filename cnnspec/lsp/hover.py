@@ -71,6 +71,15 @@ def hover_text(
     return _static_text(doc, path)
 
 
+def output_text(doc: SourceDoc, index: TreeIndex | None, name: str, item: SpecPath | None) -> str:
+    """A key naming a model output (``training.outputs.cnt``): the output's id, and the item
+    declaring it as its own hover shows it (``item``: its path; ``None``: a block's output)."""
+    found = index.at(doc, item) if index is not None and item is not None else None
+    elements = _own(found[1], index) if found is not None and index is not None else []
+    text = element_text(found[0], elements, index) if found is not None and elements and index else None
+    return f"**output** `{name}`" + (f"\n\n{text}" if text else "")
+
+
 def name_text(
     name: Name,
     compiled: CompiledSpec | None,

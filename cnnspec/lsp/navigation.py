@@ -448,7 +448,7 @@ def _inside(doc: SourceDoc, loc: Loc, rest: list[str | int], automatic: Automati
     ``[i]`` picks an iteration (the same text) and ``.name`` an id of its layers. Where the
     text says no more (a block of another file, a generated id), the last place found."""
     blocks = doc.data.get("blocks")
-    item = _item_declared_at(doc, loc)
+    item = item_declared_at(doc, loc)
     segments = list(rest)
     while segments and item is not None:
         kind = kind_of(doc, item)
@@ -472,11 +472,11 @@ def _inside(doc: SourceDoc, loc: Loc, rest: list[str | int], automatic: Automati
         if found is None:
             break
         loc = found
-        item = _item_declared_at(doc, found)
+        item = item_declared_at(doc, found)
     return loc
 
 
-def _item_declared_at(doc: SourceDoc, loc: Loc) -> SpecPath | None:
+def item_declared_at(doc: SourceDoc, loc: Loc) -> SpecPath | None:
     """The layer item whose ``id:`` is written at ``loc``, or whose kind key is (the
     declaration of a block call's automatic name); ``None``: another declaration, a block
     input or a carried name, which has no inside to follow."""

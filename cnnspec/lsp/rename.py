@@ -724,17 +724,30 @@ def output_key_symbol(
     """On a key naming a model output (:func:`output_keys`; in a ``search.space`` path, on the
     name's part): the output's id, declared where the model's ``outputs:`` reads it; else
     ``None``."""
+    found = output_key_at(doc, cursor, column, automatic)
+    if found is None:
+        return None
+    name, declared = found
+    if _automatic_call(doc, declared) is not None:
+        return None  # (an automatic name is renamed with its block)
+    if declared == doc.key_locs.get(("input",)):
+        return None
+    return Symbol(ID, name, declared, _NOWHERE)
+
+
+def output_key_at(
+    doc: SourceDoc, cursor: Cursor, column: int, automatic: Automatic | None
+) -> tuple[str, Loc] | None:
+    """On a key naming a model output (:func:`output_keys`; in a ``search.space`` path, on the
+    name's part): the output's name and where its id is declared (as the model's ``outputs:``
+    reads it), for go-to-definition and hover too; else ``None``."""
     if not cursor.on_key:
         return None
     for name, loc, _, start in output_keys(doc):
         offset = column - (loc.column - 1) - start
         if loc == cursor.loc and 0 <= offset <= len(name):
             declared = navigation.find_reference(doc, ("outputs",), name, automatic)
-            if declared is None or _automatic_call(doc, declared) is not None:
-                return None  # (an automatic name is renamed with its block)
-            if declared == doc.key_locs.get(("input",)):
-                return None
-            return Symbol(ID, name, declared, _NOWHERE)
+            return (name, declared) if declared is not None else None
     return None
 
 

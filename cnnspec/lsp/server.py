@@ -682,6 +682,12 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         analysis, doc, cursor, line, column = found
         compiled = analysis.compiled if analysis is not None else None
         text = hover.hover_text(doc, compiled, ls.index(analysis), cursor, line, column)
+        output = renaming.output_key_at(
+            doc, cursor, column, ls.automatic(params.text_document.uri, analysis, doc)
+        )
+        if output is not None:  # (a key naming a model output: the output it names)
+            item = navigation.item_declared_at(doc, output[1])
+            text = hover.output_text(doc, ls.index(analysis), output[0], item)
         if text is None:
             return None
         return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
@@ -700,6 +706,9 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         targets = navigation.definitions(
             doc, cursor, line, column, automatic, ir=ls.compiled_ir(analysis, doc), reader=ls.documents.text
         )
+        output = renaming.output_key_at(doc, cursor, column, automatic) if not targets else None
+        if output is not None:  # a key naming a model output (`training.outputs.cnt`): its id
+            targets = [navigation.Target(output[1].file, output[1])]
         locations = []
         for target in targets:
             if target.loc is None:
