@@ -55,6 +55,15 @@ LEAKY_URLS = [
     ("postgresql://u:pa@ssword@h/db", "ssword", "postgresql://u:***@h/db"),
     ("postgresql://u:a?b/c@h:5432/db", "a?b/c", "postgresql://u:***@h:5432/db"),
     ("mysql+pymysql://u:s3cret@h:3306/db", "s3cret", "mysql+pymysql://u:***@h:3306/db"),
+    # an @ in the password, then a / or ? (SQLAlchemy's host, port or database): up to the last @
+    (
+        "postgresql://bob:p@ss:w/rd@/optuna?host=/tmp/nopg",
+        "ss:w/rd",
+        "postgresql://bob:***@/optuna?host=/tmp/nopg",
+    ),
+    ("postgresql://bob:p@ss/word@dbhost/optuna", "ss/word", "postgresql://bob:***@dbhost/optuna"),
+    ("postgresql://bob:p@ss?x@dbhost/optuna", "ss?x", "postgresql://bob:***@dbhost/optuna"),
+    ("postgresql://u:a/b?k=v@h/db", "a/b?k=v", "postgresql://u:***@h/db"),
 ]
 
 
@@ -103,6 +112,21 @@ def test_an_unreachable_database_error_names_no_password(tmp_path: Path) -> None
         text = f"{caught.value} {caught.value.hint}"
         assert "se/cret" not in text and "cret" not in text, text
         assert "cannot open the study storage" in text
+
+
+def test_a_password_with_an_at_as_written_is_refused_before_the_driver(tmp_path: Path) -> None:
+    """SQLAlchemy read `p` as the password, `ss` as the host and `w` as the port: the error
+    quoted `ss:w/rd` (`cannot open … postgresql://bob:***@ss:w/rd@/optuna…: … int() …: 'w'`)."""
+    from cnnspec.search.study import open_storage
+
+    with pytest.raises(UsageError) as caught:
+        open_storage("postgresql://bob:p@ss:w/rd@/optuna?host=/tmp/nopg", tmp_path)
+    assert str(caught.value) == (
+        "expected the password in --storage to hold no '@' as written; "
+        "postgresql://bob:***@/optuna?host=/tmp/nopg has one, which ends the password for SQLAlchemy: "
+        "the rest would be read as the host"
+    )
+    assert caught.value.hint == "write each '@' of the password as %40 (postgresql://user:p%40ss@host/db)"
 
 
 def test_a_drivers_message_is_scrubbed_of_the_password() -> None:

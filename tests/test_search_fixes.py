@@ -619,9 +619,8 @@ def test_a_study_of_the_same_name_in_another_storage_is_refused_in_the_same_out(
     first = search(runner, spec, Path("out"))
     assert first.exit_code == 0, first.output
     kept = {path: path.read_bytes() for path in (tmp_path / "out").rglob("*") if path.is_file()}
-    assert json.loads((tmp_path / "out" / "search.json").read_text())["storage_id"] == str(
-        tmp_path / "out" / "study.journal"
-    )
+    # (the journal inside OUT is named from OUT: a moved OUT holds the same study)
+    assert json.loads((tmp_path / "out" / "search.json").read_text())["storage_id"] == "OUT/study.journal"
     url = f"sqlite:///{tmp_path}/sw.db"
     other = search(runner, spec, Path("out"), "-n", "2", "--storage", url)
     assert other.exit_code == 2, other.output
@@ -638,6 +637,64 @@ def test_a_study_of_the_same_name_in_another_storage_is_refused_in_the_same_out(
     again = search(runner, spec, tmp_path / "out", "-n", "2")
     assert again.exit_code == 0, again.output
     assert len(json.loads((tmp_path / "out" / "search.json").read_text())["trials"]) == 2
+
+
+def test_a_moved_search_folder_goes_on_with_its_own_study(runner, write_spec, tmp_path, fake_train):
+    """A renamed OUT was refused: its search.json named the journal by its old absolute path
+    ("expected --out to hold no study … of another storage"; the hint named a folder gone)."""
+    spec = write_spec(SPEC)
+    first = search(runner, spec, tmp_path / "A")
+    assert first.exit_code == 0, first.output
+    (tmp_path / "A").rename(tmp_path / "B")
+    again = search(runner, spec, tmp_path / "B", "-n", "2")
+    assert again.exit_code == 0, again.output
+    summary = json.loads((tmp_path / "B" / "search.json").read_text())
+    assert [row["state"] for row in summary["trials"]] == ["COMPLETE", "COMPLETE"]
+    assert (tmp_path / "B" / "trial-001" / "trial.json").is_file() and not (tmp_path / "A").exists()
+    # an explicit --storage of the journal inside OUT is the same study
+    (tmp_path / "B").rename(tmp_path / "C")
+    named = search(
+        runner, spec, tmp_path / "C", "-n", "3", "--storage", str(tmp_path / "C" / "study.journal")
+    )
+    assert named.exit_code == 0, named.output
+    assert len(json.loads((tmp_path / "C" / "search.json").read_text())["trials"]) == 3
+
+
+def test_a_journal_outside_out_that_moved_is_taken_for_the_same_storage(
+    runner, write_spec, tmp_path, fake_train
+):
+    """A journal on a shared disk mounted at another path, or moved: its recorded path is gone."""
+    spec, out = write_spec(SPEC), tmp_path / "out"
+    (tmp_path / "disk1").mkdir()
+    first = search(runner, spec, out, "--storage", str(tmp_path / "disk1" / "study.journal"))
+    assert first.exit_code == 0, first.output
+    assert json.loads((out / "search.json").read_text())["storage_id"] == str(
+        tmp_path / "disk1" / "study.journal"
+    )
+    (tmp_path / "disk1").rename(tmp_path / "disk2")
+    again = search(runner, spec, out, "-n", "2", "--storage", str(tmp_path / "disk2" / "study.journal"))
+    assert again.exit_code == 0, again.output
+    assert len(json.loads((out / "search.json").read_text())["trials"]) == 2
+    # a journal still where search.json says is another storage: refused as before
+    (tmp_path / "disk3").mkdir()
+    other = search(runner, spec, out, "-n", "3", "--storage", str(tmp_path / "disk3" / "study.journal"))
+    assert other.exit_code == 2, other.output
+    assert "expected --out to hold no study 'tiny_search' of another storage" in flat(other.output)
+
+
+def test_a_search_json_of_an_earlier_cnnspec_naming_a_folder_gone_is_taken(
+    runner, write_spec, tmp_path, fake_train
+):
+    """Earlier search.json files named the default journal by its absolute path."""
+    spec = write_spec(SPEC)
+    assert search(runner, spec, tmp_path / "A").exit_code == 0
+    path = tmp_path / "A" / "search.json"
+    path.write_text(
+        json.dumps({**json.loads(path.read_text()), "storage_id": str(path.with_name("study.journal"))})
+    )
+    (tmp_path / "A").rename(tmp_path / "B")
+    again = search(runner, spec, tmp_path / "B", "-n", "2")
+    assert again.exit_code == 0, again.output
 
 
 def test_another_sampler_on_an_existing_study_is_refused_at_search_sampler(

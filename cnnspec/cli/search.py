@@ -261,7 +261,7 @@ def _refuse_other_storage(folder: Path, name: str, tag: str, identity: str, labe
     search.html and plots were replaced by the second study's."""
     from cnnspec.errors import UsageError
     from cnnspec.search.results import summary_name
-    from cnnspec.search.study import JOURNAL_NAME, storage_identity
+    from cnnspec.search.study import JOURNAL_NAME, moved_storage, storage_identity
 
     path = folder / summary_name("search.json", tag)
     try:
@@ -280,7 +280,7 @@ def _refuse_other_storage(folder: Path, name: str, tag: str, identity: str, labe
             before = storage_identity(shown, folder)
         except Exception:  # (a label no storage reads: compared as it is)
             before = shown
-    if before == identity:
+    if before == identity or moved_storage(before, identity):
         return
     raise UsageError(
         f"expected --out to hold no study {name!r} of another storage; {path} is that of the study "

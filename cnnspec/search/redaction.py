@@ -18,19 +18,33 @@ def _userinfo_secret(rest: str) -> tuple[int, int] | None:
 
     SQLAlchemy reads ``user:password@`` as a user without ``:`` or ``/``, then a password of
     anything but ``@`` (so ``u:se/cret@h/db`` and ``:secret@h/db`` have one). An ``@`` in the
-    password itself (``u:p@ss@h``) ends it for SQLAlchemy, which takes the rest for the host
-    (and prints it in its errors): the span runs to the *last* ``@`` before the ``/`` or ``?``
-    that ends the authority, hiding that part too. A ``:`` after a ``/``, or without an ``@``
-    after it, is no password (``sqlite:////a:b/x.db``, ``host:5432``)."""
+    password itself (``u:p@ss@h``, ``u:p@ss/w@h``, ``u:p@ss?x@h``) ends it for SQLAlchemy, which
+    takes the rest for the host, port or database (and prints them in its errors): the span runs
+    to the *last* ``@`` before the query, hiding that part too. The query is the first ``?``
+    followed by ``key=`` with a ``/`` (the database path) between it and the ``@`` before it
+    (``u:pw@h/db?host=/tmp/a@b``: the socket folder's ``@`` is no userinfo); a ``?`` or ``/``
+    in the password before its last ``@`` is no end. A ``:`` after a ``/``, or without an
+    ``@`` after it, is no password (``sqlite:////a:b/x.db``, ``host:5432``)."""
     colon = rest.find(":")
     if colon < 0 or "/" in rest[:colon]:
         return None
-    first_at = rest.find("@", colon)
-    if first_at < 0:
-        return None
-    ends = [i for i in (rest.find("/", first_at), rest.find("?", first_at)) if i >= 0]
-    authority_end = min(ends) if ends else len(rest)
-    return colon + 1, rest.rfind("@", first_at, authority_end)
+    end = len(rest)
+    for query in re.finditer(r"\?(?=[^=&/@?]+=)", rest[colon:]):
+        at = rest.rfind("@", colon, colon + query.start())
+        if at >= 0 and "/" in rest[at : colon + query.start()]:
+            end = colon + query.start()
+            break
+    last_at = rest.rfind("@", colon, end)
+    return None if last_at < 0 else (colon + 1, last_at)
+
+
+def at_in_password(url: str) -> bool:
+    """Whether the password of ``user:password@`` in ``url`` holds an ``@`` as written: SQLAlchemy
+    ends the password at its first ``@`` and reads the rest as the host, port or database, so
+    such a URL never opens, and the driver's error would quote pieces of the password."""
+    _, sep, rest = url.partition("://")
+    span = _userinfo_secret(rest) if sep else None
+    return span is not None and "@" in rest[span[0] : span[1]]
 
 
 def _is_password_param(key: str) -> bool:

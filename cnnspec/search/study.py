@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 from cnnspec.errors import UsageError
 from cnnspec.fileio import user_path, write_atomic
 from cnnspec.search import seeding
-from cnnspec.search.redaction import redact, scrub
+from cnnspec.search.redaction import at_in_password, redact, scrub
 from cnnspec.spec.search import SearchSpace, grid_values
 
 JOURNAL_NAME = "study.journal"
@@ -197,17 +197,49 @@ def storage_lock_path(storage: str | None, out: Path | None = None) -> Path | No
     return real.with_name(real.name + STORAGE_LOCK_SUFFIX)
 
 
+#: How :func:`storage_identity` starts the path of a journal or SQLite file inside ``--out``.
+IN_OUT = "OUT/"
+
+
 def storage_identity(storage: str | None, out: Path) -> str:
     """The storage ``storage`` (``None``: the default journal of ``out``) as one text for every
     spelling of it: a journal file or SQLite database file by its real path (a relative path
     read from the current folder, links followed), any other URL as shown (its password
     redacted). search.json records it (``storage_id``): a search into a folder that holds a
-    study of the same name in another storage would replace that study's files."""
+    study of the same name in another storage would replace that study's files. A file inside
+    ``out`` is named from it (``OUT/study.journal``, ``sqlite://OUT/study.db``), so that the
+    folder moved, renamed or mounted at another path still holds the same study."""
     lock = storage_lock_path(storage, out)
     if lock is not None:  # a journal or SQLite file: the lock beside it names it, resolved
-        path = str(lock)[: -len(STORAGE_LOCK_SUFFIX)]
+        path = _from_out(str(lock)[: -len(STORAGE_LOCK_SUFFIX)], out)
         return path if storage is None or "://" not in storage else f"sqlite://{path}"
-    return redact(storage) if storage else str(Path(os.path.realpath(out / JOURNAL_NAME)))
+    return redact(storage) if storage else _from_out(os.path.realpath(out / JOURNAL_NAME), out)
+
+
+def _from_out(path: str, out: Path) -> str:
+    """``path`` (a real path) as ``OUT/…`` when it lies inside ``out`` (resolved), else as it is."""
+    try:
+        inside = Path(path).relative_to(os.path.realpath(out))
+    except ValueError:
+        return path
+    return IN_OUT + inside.as_posix()
+
+
+def moved_storage(before: str, identity: str) -> bool:
+    """Whether ``before`` (a recorded :func:`storage_identity`) names a journal or SQLite file by
+    an absolute path that no longer exists, and ``identity`` one of the same kind and file name:
+    the file was moved, or its disk is mounted at another path on this machine (a journal
+    shared by several machines), so it is taken as the same storage. (A search.json of an
+    earlier cnnspec named the default journal by its absolute path too.)"""
+
+    def parts(text: str) -> tuple[str, str]:
+        scheme = "sqlite://" if text.startswith("sqlite://") else ""
+        return scheme, text[len(scheme) :]
+
+    (kind, path), (now_kind, now_path) = parts(before), parts(identity)
+    if kind != now_kind or "://" in path or "://" in now_path or not os.path.isabs(path):
+        return False
+    return not os.path.lexists(path) and Path(path).name == Path(now_path).name
 
 
 def advisory_key(study_name: str) -> int:
@@ -302,6 +334,12 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
             "each connection (a worker, its heartbeat) opens empty: the study and its trials would be lost",
             "name a file: --storage sqlite:///path.db (relative to this folder; sqlite:////abs/path.db), "
             "or leave --storage out for the journal OUT/study.journal",
+        )
+    if at_in_password(url):  # (refused before the driver quotes what it took for the host)
+        raise UsageError(
+            f"expected the password in --storage to hold no '@' as written; {shown} has one, which "
+            "ends the password for SQLAlchemy: the rest would be read as the host",
+            "write each '@' of the password as %40 (postgresql://user:p%40ss@host/db)",
         )
     storage = postgres_driver(storage)
     quiet_heartbeat_warning()
