@@ -697,6 +697,87 @@ def test_a_search_json_of_an_earlier_cnnspec_naming_a_folder_gone_is_taken(
     assert again.exit_code == 0, again.output
 
 
+def test_a_search_the_timeout_cut_short_says_so(runner, write_spec, tmp_path, fake_train, monkeypatch):
+    """It ended at 1 of 3 trials without a word (`search tiny: 1 trial(s): 1 complete`, exit 0)."""
+    import time
+
+    from cnnspec.training import trainer
+
+    train = trainer.train
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)  # (longer than the timeout: the next trial does not start)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train", slow)
+    spec = write_spec(SPEC.replace("  trials: 1\n", "  trials: 3\n  timeout: 0.3\n"))
+    result = search(runner, spec, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: timeout (0.3 s) reached after 1 of 3 trial(s); the same command continues the study"
+        in flat(result.output)
+    )
+    assert (tmp_path / "out" / "best.yaml").is_file() and not (tmp_path / "out" / "trial-001").exists()
+
+
+def test_a_search_the_timeout_ended_before_any_trial_exits_non_zero(
+    runner, write_spec, tmp_path, fake_train, monkeypatch
+):
+    """`0 trial(s): none yet`, no best.yaml, exit 0 and no word of the timeout."""
+    import time
+    import types
+
+    from cnnspec.search import worker
+
+    clock = iter([0.0])  # the worker's first reading (ready); every later one is past the timeout
+    fake = types.SimpleNamespace(
+        **{
+            **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")},
+            "monotonic": lambda: next(clock, 1e9),
+        }
+    )
+    monkeypatch.setattr(worker, "time", fake)
+    result = search(runner, write_spec(SPEC), tmp_path / "out", "--timeout", "5", "-n", "3")
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert "note: timeout (5 s) reached after 0 of 3 trial(s); the same command continues the study" in text
+    assert text.endswith(
+        "error: expected a trial of the study to finish before the timeout (5 s); none did (0 of 3 trial(s) "
+        "started), so there is no best.yaml hint: raise the timeout (--timeout or search.timeout; 5 s now, "
+        "counted from when a worker is ready, and one trial takes a whole training), then run the same "
+        "command again"
+    )
+    assert not (tmp_path / "out" / "best.yaml").exists()
+
+
+def test_a_storage_shared_by_two_outs_says_which_out_holds_a_trial(runner, write_spec, tmp_path, fake_train):
+    """P2's summary pointed at trial-000 as its own (`best: trial 0 → trial-000`): it was in P1."""
+    import socket
+
+    spec, journal = write_spec(SPEC), str(tmp_path / "shared.journal")
+    first = search(runner, spec, tmp_path / "P1", "--storage", journal)
+    assert first.exit_code == 0, first.output
+    fake_train.history = [{"val_accuracy": 0.25}]  # (P2's trial is worse: the best stays P1's)
+    second = search(runner, spec, tmp_path / "P2", "-n", "2", "--storage", journal)
+    assert second.exit_code == 0, second.output
+    where = f"{socket.gethostname()}:{tmp_path / 'P1'}"
+    assert f"best: trial 0 → trial-000 in {where}; spec with its values: best.yaml" in flat(second.output)
+    rows = json.loads((tmp_path / "P2" / "search.json").read_text())["trials"]
+    assert [(row["run_dir"], row.get("elsewhere")) for row in rows] == [
+        ("trial-000", where),
+        ("trial-001", None),
+    ]
+    assert rows[1]["report"] is None or rows[1]["report"] == "trial-001/report.html"
+    page = (tmp_path / "P2" / "search.html").read_text()
+    assert f"best: trial 0, val_accuracy 0.5000 (trial-000 in {where})" in page
+    assert f"<br><small>trial-000 in {where}</small>" in page
+    # P1's own summary, written again, names P2 for trial 1
+    again = search(runner, spec, tmp_path / "P1", "-n", "2", "--storage", journal)
+    assert again.exit_code == 0, again.output
+    rows = json.loads((tmp_path / "P1" / "search.json").read_text())["trials"]
+    assert [row.get("elsewhere") for row in rows] == [None, f"{socket.gethostname()}:{tmp_path / 'P2'}"]
+
+
 def test_another_sampler_on_an_existing_study_is_refused_at_search_sampler(
     runner, write_spec, tmp_path, fake_train
 ):

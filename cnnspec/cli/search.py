@@ -61,7 +61,10 @@ def search(
         str | None, typer.Option("--study", help="the study's name (default: the spec's name)")
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=1, help="seconds after which no trial starts")
+        float | None,
+        typer.Option(
+            "--timeout", min=1, help="seconds after which no trial starts (from when each worker is ready)"
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the leaderboard")] = False,
     force: Annotated[
@@ -92,7 +95,6 @@ def search(
     another storage in the same OUT (its summaries would be replaced).
     """
     import math
-    import time
 
     from cnnspec.analysis.search_check import check_not_set
     from cnnspec.cli.render import safe
@@ -113,7 +115,7 @@ def search(
         study_tag,
         trial_meaning,
     )
-    from cnnspec.search.worker import WorkerConfig, disk_fault
+    from cnnspec.search.worker import WorkerConfig, counted, disk_fault
 
     if timeout is not None and not math.isfinite(timeout):  # (nan passes the option's min)
         raise UsageError(f"expected --timeout to be a finite number of seconds; received {timeout}")
@@ -156,7 +158,7 @@ def search(
         storage=storage,
         allow_outside=allow_outside,
         max_params=max_params,
-        deadline=time.time() + (timeout or space.timeout) if (timeout or space.timeout) else None,
+        timeout=timeout or space.timeout,  # (counted by each worker from when it is ready)
         quiet=quiet,
         workers=workers,
         tag=tag,
@@ -197,6 +199,12 @@ def search(
     for note in outcome.notes:
         console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
     fault = fault or disk_fault(opened, first)  # (a worker process's: the study records it)
+    seconds, done, limit = cfg.timeout, counted(opened), _study_limit(cfg.trials, space)
+    timed_out = None
+    if seconds is not None and not outcome.interrupted and fault is None:
+        timed_out = timeout_text(seconds, done, limit)
+    if timed_out is not None:
+        console.print(f"[yellow]note:[/yellow] {safe(timed_out)}", highlight=False, soft_wrap=True)
     try:
         summary = results.write_summary(folder, opened, space, label, compiled, cfg.tag, identity)
     except WriteError:
@@ -223,6 +231,39 @@ def search(
             "again with another --out or --study (these failed trials count against this study's --trials)",
         )
         raise typer.Exit(EXIT_FAILED)
+    finished = any(row["state"] in ("COMPLETE", "PRUNED") for row in summary["trials"])
+    if timed_out is not None and seconds is not None and not finished:
+        fail_usage(
+            f"expected a trial of the study to finish before the timeout ({_seconds(seconds)} s); "
+            f"none did ({done} of {limit} trial(s) started), so there is no best.yaml",
+            f"raise the timeout (--timeout or search.timeout; {_seconds(seconds)} s now, counted from "
+            "when a worker is ready, and one trial takes a whole training), then run the same command again",
+        )
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _study_limit(trials: int, space: Any) -> int:
+    """The trials the study ends at: ``trials``, or a smaller grid's points."""
+    from cnnspec.search.study import grid_size
+
+    return min(trials, grid_size(space)) if space.sampler == "grid" else trials
+
+
+def _seconds(value: float) -> str:
+    """Seconds as written: ``12`` for 12.0, ``1.5`` as it is."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def timeout_text(seconds: float, done: int, limit: int) -> str | None:
+    """What a search the timeout stopped says (``None`` when it did not stop it: the study has
+    its ``limit`` trials): the timeout, and the ``done`` trials of the ``limit`` the study counts
+    (:func:`cnnspec.search.worker.counted`)."""
+    if done >= limit:
+        return None
+    return (
+        f"timeout ({_seconds(seconds)} s) reached after {done} of {limit} trial(s); "
+        "the same command continues the study"
+    )
 
 
 def stopped_text(summary: dict[str, Any], first: int) -> str:
@@ -386,8 +427,9 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
     files = summary["files"]
     best = summary["best"]
     if best is not None and "best" in files:
+        where = f" in {best['elsewhere']}" if best.get("elsewhere") else ""  # (another --out's)
         console.print(
-            f"best: trial {best['number']} → {safe(best['run_dir'])}; spec with its values: "
+            f"best: trial {best['number']} → {safe(best['run_dir'])}{safe(where)}; spec with its values: "
             f"{safe(files['best'])}",
             highlight=False,
         )

@@ -23,6 +23,7 @@ import html
 import json
 import math
 import os
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -69,6 +70,7 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
     (:func:`cnnspec.search.worker.stop`) is ``STOPPED``, with why in ``stopped``, not ``FAIL``."""
     from cnnspec.search.worker import STOPPED, stopped
 
+    here = (socket.gethostname(), os.path.realpath(out))
     rows = []
     trials = study.get_trials(deepcopy=False)
     # why a failed trial without a `failed` attribute failed, from the retry enqueued for it:
@@ -122,8 +124,27 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             row["failed"] = retry_reasons[t.number]
         if isinstance(attrs.get("values"), dict):
             row["values"] = attrs["values"]  # as the trial used them (worker.run_trial)
+        elsewhere = trial_elsewhere(attrs, out, here)
+        if elsewhere is not None:
+            row["elsewhere"] = elsewhere
         rows.append(row)
     return rows
+
+
+def trial_elsewhere(attrs: dict[str, Any], out: Path, here: tuple[str, str]) -> str | None:
+    """Where a trial's run folder is when it is not in ``out`` (a storage shared by several
+    ``--out`` folders or machines): ``HOST:/real/path/of/its/OUT`` from its ``host`` and ``out``
+    user attributes (:data:`cnnspec.search.worker.OUT_ATTR`); ``None`` for one in ``out``, one
+    whose folder is there (``out`` moved or renamed since), and one of an earlier cnnspec (no
+    ``out`` attribute). ``here``: this machine's name and ``out``'s real path."""
+    from cnnspec.search.worker import OUT_ATTR
+
+    recorded, host, run_dir = attrs.get(OUT_ATTR), attrs.get("host"), attrs.get("run_dir")
+    if not isinstance(recorded, str) or (recorded == here[1] and host in (None, here[0])):
+        return None
+    if isinstance(run_dir, str) and inside_page(run_dir) and (out / run_dir).is_dir():
+        return None
+    return f"{host}:{recorded}" if isinstance(host, str) else recorded
 
 
 def _objective(trial: Any, study: Any) -> Any:
@@ -494,6 +515,8 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
         trial = f"trial {esc(str(row['number']))}"
         href = _href(row["report"]) if row["report"] else None
         link = f'<a href="{href}">{trial}</a>' if href is not None else trial
+        if row.get("elsewhere"):  # (its folder is in another --out: no link from here)
+            link += f"<br><small>{esc(str(row['run_dir']))} in {esc(str(row['elsewhere']))}</small>"
         state = str(row["state"]).lower()
         if row.get("pruned_at_epoch"):
             state += f" at epoch {row['pruned_at_epoch']}"
@@ -509,6 +532,11 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
     best_href = _href(best_file) if best_file else None
     best_text = (
         f"best: trial {esc(str(best['number']))}, {esc(summary['objective'])} {esc(_fmt(best['value']))}"
+        + (
+            f" ({esc(str(best['run_dir']))} in {esc(str(best['elsewhere']))})"
+            if best.get("elsewhere")
+            else ""
+        )
         + (f' — <a href="{best_href}">{esc(str(best_file))}</a>' if best_href is not None else "")
         if best
         else "no trial has finished yet"

@@ -81,11 +81,17 @@ class WorkerConfig:
     storage: str | None = None
     allow_outside: bool = False
     max_params: int = DEFAULT_MAX_PARAMS
-    deadline: float | None = None  # time.time() after which no trial starts
+    #: Seconds after which this worker starts no trial, counted from when it is ready (the
+    #: spec compiled, the study opened, TensorFlow loaded): ``search.timeout`` or ``--timeout``.
+    timeout: float | None = None
     index: int = 0
     workers: int = 1
     quiet: bool = False
     tag: str = ""  # what this study's files carry in their names (studies.study_tag)
+
+
+#: The user attribute naming the real path of the ``--out`` a trial ran in (with ``host``).
+OUT_ATTR = "out"
 
 
 def trial_dir(out: Path, number: int, tag: str = "") -> Path:
@@ -663,6 +669,9 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
             study.enqueue_trial(trial.params, user_attrs={"retry_of": number, "retry_reason": FOLDER_TAKEN})
         return f"trial {number}: skipped ({taken} already exists; the next trial takes its values and number)"
     trial.set_user_attr("run_dir", folder.name)  # (only now: trial.json goes only where it made it)
+    # the --out that holds it: workers of other --out folders (and machines) share a storage,
+    # and each one's summary says where a trial that is not in its own folder is
+    trial.set_user_attr(OUT_ATTR, os.path.realpath(cfg.out))
     doc = apply_values(compiled.doc, space, values)
     seed = studies.kept_seed(study, compiled.doc)
     if seed is not None:
@@ -1022,7 +1031,8 @@ def _stop_asked(study: Any, before: set[int], out: Path) -> None:
 
 
 def run_worker(cfg: WorkerConfig) -> int:
-    """Run trials until the study has ``cfg.trials`` (or the deadline passes); exit status."""
+    """Run trials until the study has ``cfg.trials`` (or ``cfg.timeout`` has passed since the
+    worker was ready: its set-up, TensorFlow's import above all, spends none of it); exit status."""
     from optuna.storages._heartbeat import get_heartbeat_thread
 
     from cnnspec.analysis.passes import compile_spec
@@ -1042,9 +1052,10 @@ def run_worker(cfg: WorkerConfig) -> int:
     _quiet_tensorflow()
     limit = min(cfg.trials, studies.grid_size(space)) if space.sampler == "grid" else cfg.trials
     label = f"[worker {cfg.index}] " if cfg.workers > 1 else ""
+    deadline = time.monotonic() + cfg.timeout if cfg.timeout is not None else None
     while True:
-        if cfg.deadline is not None and time.time() >= cfg.deadline:
-            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break  # (the search says so: cnnspec.cli.search.timeout_text)
         with storage_writes(cfg):  # a full disk under the journal: exit 1 naming it, not 3
             asked: list[Any] = []  # (the trial, before the call returns it: a stop may come between)
             try:
