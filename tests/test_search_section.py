@@ -439,3 +439,56 @@ def test_the_schema_asks_for_two_choices_as_validate_does():
         "list the values to try: {choice: [16, 32]}",
     )
     assert (error.loc.line, error.loc.column) == (10, 35)
+
+
+GROUPS = """\
+cnnspec: 1
+name: groups
+input: {shape: [8, 8, 1]}
+vars: {g: 1}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, groups: "${g}"}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, validation_split: 0.2, test_split: 0.2}
+training: {epochs: 1, batch_size: 32, optimizer: adam, seed: 1}
+search: {trials: 4, sampler: grid, space: {vars.g: {int: RANGE}}}
+"""
+
+
+def test_every_value_of_a_small_int_range_is_compiled():
+    """Only the ends were: validate said ok for groups in [1, 4], and trial 0 (g=3) failed."""
+    (error,) = errors(GROUPS.replace("RANGE", "[1, 4]"))
+    assert (error.message, error.path) == (
+        "expected input channels (4) divisible by groups (3) (input shape [8, 8, 4])",
+        "model[1].conv2d.groups",
+    )
+    assert [note.message for note in error.notes][-1] == "with search value vars.g = 3 (s.yaml:12:52)"
+    assert compile_text(GROUPS.replace("RANGE", "[1, 4], step: 3"), "s.yaml").search is not None  # 1, 4
+
+
+def test_the_failing_values_of_a_range_past_the_first_three_are_listed_in_a_note():
+    found = errors(GROUPS.replace("RANGE", "[1, 64]"))
+    assert [e.message.split("groups ")[1] for e in found] == [
+        "(3) (input shape [8, 8, 4])",
+        "(5) (input shape [8, 8, 4])",
+        "(6) (input shape [8, 8, 4])",
+    ]
+    assert found[-1].notes[-1].message == "vars.g fails with 7, 8, 9, 10, 11, 12, … too (58 more value(s))"
+
+
+def test_a_range_beyond_the_budget_is_compiled_at_its_ends():
+    """Every value is compiled while the model's ranges add up to 256 values (~1 s); a larger
+    range keeps its ends (here 1 and 300: 300 fails, 3 is never compiled)."""
+    from cnnspec.analysis.search_check import MAX_VALUES, enumerated
+
+    assert MAX_VALUES == 256
+    found = errors(GROUPS.replace("RANGE", "[1, 300]"))
+    assert [e.message.split("groups ")[1] for e in found] == ["(300) (input shape [8, 8, 4])"]
+    space = compile_text(GROUPS.replace("RANGE", "[1, 2]"), "s.yaml").search
+    assert space is not None and enumerated(space) == {"vars.g": (1, 2)}
+    # a choice is compiled at each value anyway: it takes none of the budget
+    text = spec("vars.width: {int: [8, 263]}\nvars.act: {choice: [relu, gelu]}")
+    assert enumerated(compile_text(text, "s.yaml").search) == {"vars.width": tuple(range(8, 264))}
+    assert enumerated(compile_text(text.replace("263", "264"), "s.yaml").search) == {}

@@ -6,8 +6,10 @@
   alone: a choice the parameter's schema rejects (``sgdd``) is an error located at that choice,
   with the schema's did-you-mean; a ``data`` or ``training`` value with which the training does
   not log the objective (``validation_split: 0.0`` for ``val_accuracy``) is one too;
-- the dimensions that can change the model (vars, layer parameters) are compiled in every
-  combination of their candidates when there are at most :data:`MAX_COMBINATIONS`, so a width
+- the dimensions that can change the model (vars, layer parameters) are compiled at every
+  value a trial can draw while their values add up to at most :data:`MAX_VALUES`
+  (:func:`enumerated`: a ``groups`` of 3 between 1 and 4 fails), and in every combination of
+  those values (else of their candidates) when there are at most :data:`MAX_COMBINATIONS`, so a width
   whose shapes do not work fails in ``cnnspec validate``, before any trial starts. Errors found
   this way keep their own location (the layer) and get a note naming the search values.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,6 +50,15 @@ from cnnspec.spec.search import (
 #: them up to 256); above that each value is still compiled alone, and 256 combinations drawn
 #: with a fixed seed are compiled, with a warning that says how many of how many.
 MAX_COMBINATIONS = 256
+
+#: Values of the dimensions that can change the model compiled alone by ``cnnspec validate``,
+#: every value of each range in turn while they add up to at most this many (a ``groups``
+#: between the ends fails), else a range's ends: the cost of the combinations' budget (256
+#: compiles of the 13-layer digits model take ~0.9 s on one core), once, not per dimension.
+MAX_VALUES = 256
+
+#: Failing values of one dimension whose errors are shown; the rest are listed in a note.
+SHOWN_FAILURES = 3
 
 Compile = Callable[[SourceDoc], CompiledSpec]
 
@@ -289,28 +301,75 @@ def _logs_objective(compiled: CompiledSpec, space: SearchSpace) -> bool:
     return "training" in compiled.doc.data and space.objective in _logged(training_config(compiled))
 
 
+def enumerated(space: SearchSpace) -> dict[str, tuple[Any, ...]]:
+    """Every value a trial can draw, by dimension, for the dimensions that can change the
+    model (vars, layer parameters; a ``groups`` of 3 in ``{int: [1, 4]}`` fails where 1 and 4
+    pass), taken in order while their values add up to at most :data:`MAX_VALUES` (each is
+    compiled alone: ~3 ms for a small model, so validate stays within a second); the others
+    are checked at their candidates (:meth:`Dimension.candidates`: a range's ends)."""
+    found: dict[str, tuple[Any, ...]] = {}
+    budget = MAX_VALUES
+    for d in space.dimensions:
+        # (a choice's values are its candidates, compiled anyway: no share of the budget)
+        every = d.every_value(budget) if d.affects_model and d.kind != "choice" else None
+        if every is not None:
+            found[d.name] = every
+            budget -= len(every)
+    return found
+
+
+def checked_values(d: Dimension, every: dict[str, tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The values of ``d`` compiled: all of them when :func:`enumerated` (``every``) has them,
+    else its candidates."""
+    return every.get(d.name) or d.candidates()
+
+
+def _key(d: Dimension, value: Any) -> tuple[str, str]:
+    """A value of ``d`` as the key of the failed set (the same in every list of its values)."""
+    return d.name, json.dumps(value, sort_keys=True, default=str)
+
+
 def _check_values(
     doc: SourceDoc, space: SearchSpace, diags: Diagnostics, compile_doc: Compile, objective: bool = True
-) -> set[tuple[str, int]]:
-    """Compile each candidate value alone; (dimension, candidate index) of the ones that fail
-    (``objective``: also those with which the training would not log the objective)."""
-    failed: set[tuple[str, int]] = set()
+) -> set[tuple[str, str]]:
+    """Compile each value of :func:`checked_values` alone; the :func:`_key` of the ones that
+    fail (``objective``: also those with which the training would not log the objective)."""
+    failed: set[tuple[str, str]] = set()
+    every = enumerated(space)
     for d in space.dimensions:
         said: set[tuple[str, str]] = set()  # errors of the setting itself, whatever the value
-        for index, value in enumerate(d.candidates()):
+        more: list[Any] = []  # failing values past the first SHOWN_FAILURES: listed, not repeated
+        last = None  # the index in diags of the last error shown for d
+        for value in checked_values(d, every):
             compiled, errors = _compiled(apply_values(doc, space, {d.name: value}), compile_doc)
             check = objective and compiled is not None
             missing = _objective_missing(compiled, space, d, value) if check else None
+            if not errors and missing is None:
+                continue
+            if len({key for key in failed if key[0] == d.name}) >= SHOWN_FAILURES:
+                failed.add(_key(d, value))
+                more.append(value)
+                continue
+            failed.add(_key(d, value))
+            before = len(diags.items)
             if missing is not None:
                 diags.add(missing)
-            if errors or missing is not None:
-                failed.add((d.name, index))
             for error in errors:
                 if error.path != format_path(d.target):
                     diags.add(error.with_notes([_note(d, value)]))
                 elif (error.path, error.message) not in said:  # (a key's, the same for every value)
                     said.add((error.path, error.message))
                     diags.add(error)
+            last = len(diags.items) - 1 if len(diags.items) > before else last
+        if more and last is not None:
+            listed = ", ".join(json.dumps(v) for v in more[: SHOWN_FAILURES * 2])
+            rest = ", …" if len(more) > SHOWN_FAILURES * 2 else ""
+            note = Note(
+                f"{d.name} fails with {listed}{rest} too ({len(more)} more value(s))",
+                d.loc,
+                f"search.space.{d.name}",
+            )
+            diags.items[last] = diags.items[last].with_notes([note])
     return failed
 
 
@@ -328,15 +387,18 @@ def _check_combinations(
     space: SearchSpace,
     diags: Diagnostics,
     compile_doc: Compile,
-    failed: set[tuple[str, int]],
+    failed: set[tuple[str, str]],
 ) -> None:
     model_dims = [d for d in space.dimensions if d.affects_model]
     if len(model_dims) < 2:
         return  # one dimension: every value was compiled alone already
-    total = 1
-    for d in model_dims:
-        total *= len(d.candidates())
-    options = [list(enumerate(d.candidates())) for d in model_dims]
+    # every value of each dimension while the product stays within the limit; else the
+    # candidates (ends), as many as before: a larger space is sampled from them
+    every = enumerated(space)
+    options = [list(enumerate(checked_values(d, every))) for d in model_dims]
+    if math.prod(len(values) for values in options) > MAX_COMBINATIONS:
+        options = [list(enumerate(d.candidates())) for d in model_dims]
+    total = math.prod(len(values) for values in options)
     combinations: Iterable[tuple[tuple[int, Any], ...]] = itertools.product(*options)
     if total > MAX_COMBINATIONS:
         # A sample: a space of thousands would take seconds per thousand (0.64 s for 256 here).
@@ -353,7 +415,7 @@ def _check_combinations(
             hint="a trial that fails on shapes is recorded as failed and the search goes on",
         )
     for combination in combinations:
-        if any((d.name, index) in failed for d, (index, _) in zip(model_dims, combination)):
+        if any(_key(d, value) in failed for d, (_, value) in zip(model_dims, combination)):
             continue  # that value fails alone: reported once, above
         values = {d.name: value for d, (_, value) in zip(model_dims, combination)}
         errors = _compile_errors(apply_values(doc, space, values), compile_doc)

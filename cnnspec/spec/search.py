@@ -174,6 +174,22 @@ class Dimension:
         inner = self._fractional()
         return (float(self.low), float(self.top()), *([] if inner is None else [inner]))
 
+    def every_value(self, limit: int) -> tuple[Any, ...] | None:
+        """Every value a trial can draw, in order, when there are at most ``limit``: the
+        choices, each integer of an int range (by its step), each step of a stepped float
+        range (as floats); ``None`` for more, or for a float range without a step."""
+        if self.kind == "choice":
+            return self.choices if len(self.choices) <= limit else None
+        if self.kind == "float" and not self.step:
+            return None
+        step = self.step or 1
+        count = math.floor((self.top() - self.low) / step + 1e-9) + 1
+        if count > limit:
+            return None
+        if self.kind == "int":
+            return tuple(range(int(self.low), int(self.top()) + 1, int(step)))
+        return tuple(float(round(self.low + k * step, 12)) for k in range(count))
+
     def top(self) -> float:
         """The highest value a trial can draw: ``high``, or for a stepped range the last step
         at or below it (Optuna trims ``[4, 14]`` by 4 to 12)."""
