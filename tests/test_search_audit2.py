@@ -129,6 +129,43 @@ def test_a_password_with_an_at_as_written_is_refused_before_the_driver(tmp_path:
     assert caught.value.hint == "write each '@' of the password as %40 (postgresql://user:p%40ss@host/db)"
 
 
+@pytest.mark.parametrize(
+    ("url", "module", "hint"),
+    [
+        (
+            "mysql://u:pw@localhost/db",
+            "MySQLdb",
+            "pip install mysqlclient (the driver mysqldb of mysql+mysqldb://), or name one that is "
+            "installed: mysql+pymysql:// (pip install PyMySQL)",
+        ),
+        (
+            "mysql+pymysql://u@localhost/db",
+            "pymysql",
+            "pip install PyMySQL (the driver pymysql of mysql+pymysql://)",
+        ),
+        (
+            "postgresql+psycopg2://u@localhost/db",
+            "psycopg2",
+            "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
+        ),
+    ],
+)
+def test_a_missing_driver_is_named_with_the_package_that_installs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, module: str, hint: str
+) -> None:
+    """A mysql:// URL was told `pip install 'cnnspec[search]' for postgresql://`."""
+    from cnnspec.search.redaction import redact
+    from cnnspec.search.study import open_storage
+
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # (its import fails)
+    with pytest.raises(UsageError) as caught:
+        open_storage(url, tmp_path)
+    assert str(caught.value) == (
+        f"cannot open the storage {redact(url)}: its database driver {module!r} is not installed"
+    )
+    assert caught.value.hint == hint
+
+
 def test_a_drivers_message_is_scrubbed_of_the_password() -> None:
     from cnnspec.search.redaction import scrub
 

@@ -363,21 +363,71 @@ def open_storage(storage: str | None, out: Path, *, retry_failed: bool = True) -
                     raise
                 time.sleep(0.5 + attempt)  # the winner's tables are there a moment later
         raise AssertionError("unreachable")
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:  # the driver missing (Optuna wraps SQLAlchemy's import of it)
+        missing = _missing_module(exc)
+        if missing is None:
+            raise UsageError(
+                f"cannot open the storage {shown}: {scrub(str(exc), url)}", driver_hint(url)
+            ) from None
         raise UsageError(
-            f"cannot open the storage {shown}: its database driver {exc.name!r} is not installed",
-            "pip install 'cnnspec[search]' (psycopg2 for postgresql://)",
-        ) from None
-    except ImportError as exc:  # Optuna's wrapper of a missing driver
-        raise UsageError(
-            f"cannot open the storage {shown}: {scrub(str(exc), url)}",
-            "pip install 'cnnspec[search]' for postgresql://",
+            f"cannot open the storage {shown}: its database driver {missing!r} is not installed",
+            driver_hint(url),
         ) from None
     except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, …
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(
             f"cannot open the study storage {shown}: {scrub(first, url)}", _open_hint(url)
         ) from None
+
+
+#: The pip package of each SQLAlchemy driver a storage URL may name (``mysql+pymysql://``;
+#: ``mysql://`` is SQLAlchemy's default, ``mysqldb``).
+DRIVER_PACKAGES = {
+    "mysqldb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "mysqlconnector": "mysql-connector-python",
+    "mariadbconnector": "mariadb",
+    "psycopg": "'psycopg[binary]'",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+    "oracledb": "oracledb",
+    "cx_oracle": "cx_Oracle",
+}
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    """The module whose import failed: ``exc``'s own name, or that of the error it wraps
+    (Optuna's "Failed to import DB access module" is raised from SQLAlchemy's)."""
+    while exc is not None:
+        if isinstance(exc, ModuleNotFoundError) and exc.name:
+            return exc.name
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None
+
+
+def driver_hint(url: str) -> str:
+    """How to install the database driver of the storage ``url``: cnnspec's extra for
+    PostgreSQL's default (psycopg2), the driver's own package for another one (MySQL's
+    ``mysql://`` is ``mysqlclient``), and the other drivers of that database to choose from."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    except Exception:  # (a dialect SQLAlchemy does not know)
+        return "name a database SQLAlchemy has a dialect for (postgresql://, mysql+pymysql://, sqlite:///)"
+    if backend == "postgresql" and (driver == "psycopg2" or url.startswith("postgresql://")):
+        # (a plain postgresql:// takes psycopg2 once it is installed: postgres_driver)
+        return "pip install 'cnnspec[search]' (psycopg2 for postgresql://)"
+    package = DRIVER_PACKAGES.get(driver, driver)
+    if backend == "mysql" and driver != "pymysql":
+        return (
+            f"pip install {package} (the driver {driver} of {backend}+{driver}://), or name one that is "
+            "installed: mysql+pymysql:// (pip install PyMySQL)"
+        )
+    return f"pip install {package} (the driver {driver} of {backend}+{driver}://)"
 
 
 def in_memory(url: str) -> bool:
