@@ -6,6 +6,7 @@ The Keras-level proof that generated code builds the same model is in test_codeg
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import subprocess
 import sys
@@ -149,6 +150,71 @@ def test_scripts_loading_weights_from_a_file_pass_ruff(where, tmp_path):
     )
     assert "def stored_weights(path):" in generated.text
     assert ruff_check(generated.text, tmp_path, "train.py") == ""
+
+
+PHASED_WITH_WEIGHTS = (
+    "cnnspec: 1\nname: s2\ninput: {shape: [8, 8, 1]}\nweights: runs/r1\n"
+    "model:\n  - conv2d: {filters: 2, kernel_size: 3}\n  - flatten\n"
+    "  - dense: {units: 10, activation: softmax}\n"
+    "data: {source: digits}\ntraining:\n  phases:\n    - {epochs: 1}\n    - {epochs: 1}\n"
+)
+
+
+def _project_with_weights(tmp_path: Path) -> Path:
+    """A project folder whose spec starts from the run folder runs/r1 beside it."""
+    project = tmp_path / "project"
+    (project / "runs" / "r1").mkdir(parents=True)
+    (project / "runs" / "r1" / "model.keras").write_bytes(b"")  # read only by the script
+    spec = project / "s2.yaml"
+    spec.write_text(PHASED_WITH_WEIGHTS, encoding="utf-8")
+    return spec
+
+
+def test_script_files_the_weights_helpers_apart_from_the_training_functions(tmp_path):
+    """The training section holds the optimizer, compile and callbacks functions; the weights
+    helpers have a section of their own before it (they were filed under the weights' header,
+    leaving "training" empty), in the .py and in the notebook's cells."""
+    spec = _project_with_weights(tmp_path)
+    text = generate_code(compile_spec(spec), script=True, output=tmp_path / "train.py").text
+    sections: dict[str, list[str]] = {}
+    header = ""
+    for line in text.splitlines():
+        if line.startswith("# -- "):
+            header = line[5:].rstrip("- ")
+            sections[header] = []
+        elif line.startswith("def ") and header:
+            sections[header].append(line[4 : line.index("(")])
+    assert list(sections)[1:4] == [
+        "starting weights (the spec's `weights:` and its backbones')",
+        "training",
+        "output files",
+    ]
+    assert sections["training"] == ["build_optimizer", "compile_model", "build_callbacks"]
+    weights = sections["starting weights (the spec's `weights:` and its backbones')"]
+    assert weights[0] == "stored_weights" and weights[-1] == "load_starting_weights"
+    assert not {"build_optimizer", "compile_model", "build_callbacks"} & set(weights)
+    from cnnspec.backends.notebook import notebook_of
+
+    notebook = json.loads(notebook_of(text, "s2", "s2.yaml", True))
+    cells = ["".join(cell["source"]) for cell in notebook["cells"]]
+    training = next(cell for cell in cells if cell.startswith("# -- training"))
+    assert "def compile_model(" in training and "def stored_weights(" not in training
+    weights_cell = next(cell for cell in cells if cell.startswith("# -- starting weights"))
+    assert "def build_optimizer(" not in weights_cell
+
+
+def test_script_names_a_weights_file_relative_to_its_folder_as_its_data(tmp_path):
+    """A weights source is written relative to the script's folder, as the data paths are, so
+    that the moved project folder keeps both (it was absolute)."""
+    spec = _project_with_weights(tmp_path)
+    script = spec.parent / "code" / "train.py"
+    text = generate_code(compile_spec(spec), script=True, output=script).text
+    assert '    load_by_name(model, "", beside_script("../runs/r1/model.keras"))\n' in text
+    assert f'"{tmp_path}' not in text  # (the header comment names the spec's file)
+    assert "        here = Path(__file__).resolve().parent\n" in text
+    # written to the console (no file), relative to the working directory as before
+    printed = generate_code(compile_spec(spec), script=True).text
+    assert "beside_script" not in printed and "def beside_script(" not in printed
 
 
 def test_script_of_a_model_with_two_outputs_on_class_only_data_is_refused_with_a_location():

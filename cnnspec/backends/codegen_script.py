@@ -283,9 +283,11 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
     the whole model's, as ``cnnspec train`` loads them (files by layer name, ``imagenet`` by
     position from keras.applications' model). A backbone's source goes into the backbone's own
     layers, listed by name as train lists them (a layer of the spec that shares the prefix,
-    ``body_out`` beside the backbone ``body``, is not one of them). Paths are absolute when the
-    script is written to a file (it may be moved), else relative to the working directory. A
-    statement of several lines carries the indentation of the function body."""
+    ``body_out`` beside the backbone ``body``, is not one of them). Paths are written as the
+    data paths are (:func:`_rel_data_path`): relative to the script's folder when it is written
+    to a file (``beside_script("../runs/a/model.keras")``, so that moving the project folder
+    keeps them), else relative to the working directory. A statement of several lines carries
+    the indentation of the function body."""
     from cnnspec.ir import Backbone, walk
     from cnnspec.spec.weights import IMAGENET, IMAGENET_VARIANCE_SCALE, spec_weights
     from cnnspec.spec.zoo import variants
@@ -300,9 +302,9 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
             scale = IMAGENET_VARIANCE_SCALE.get(keras_name)
             folded = f", variance_scale={py_literal(scale)}" if scale is not None else ""
             return f"load_by_position(model, {py_string(scope)}, {reference}{strict}{chosen}{folded})"
-        path = source.file
-        text = str(path.resolve()) if output is not None else _rel_data_path(path, None)[0]
-        return f"load_by_name(model, {py_string(scope)}, {py_string(text)}{strict}{chosen})"
+        text, beside = _rel_data_path(source.file, output)
+        where = f"beside_script({py_string(text)})" if beside else py_string(text)
+        return f"load_by_name(model, {py_string(scope)}, {where}{strict}{chosen})"
 
     tree = spec.ir.tree
     backbones = [
