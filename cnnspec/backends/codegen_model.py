@@ -42,7 +42,7 @@ from cnnspec.backends.codegen_values import (
     literal_node,
     safe_name,
 )
-from cnnspec.errors import Diagnostics, Loc
+from cnnspec.errors import Diagnostics, Loc, SpecPath
 from cnnspec.ir import INPUT, ModelIR, ModelTree, Node
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import REGISTRY, LayerKind, Shape
@@ -258,6 +258,9 @@ class ModelModule:
     uses_gate_test: bool = False
     #: Spec-level `defaults:` are written as functools.partial constants (the module imports it).
     uses_partial: bool = False
+    #: The spec paths outside the model's layers written as expressions of the vars' constants
+    #: (an augmentation layer's ``height_factor=F``; see :mod:`~cnnspec.backends.codegen_vars`).
+    expressed: frozenset[SpecPath] = frozenset()
 
 
 # -- contexts ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from cnnspec.backends.codegen_check import Unknown
+from cnnspec.backends.codegen_check import Unknown, same_value
 from cnnspec.backends.codegen_model import (
     ANNOTATIONS,
     UNKNOWN,
@@ -60,6 +60,7 @@ from cnnspec.backends.codegen_model import (
     node_kwargs,
 )
 from cnnspec.backends.codegen_values import UnsafeValue, comment_text, is_identifier, literal_node
+from cnnspec.backends.codegen_vars import gives, passed_alone
 from cnnspec.errors import Diagnostic, Note, SpecError, SpecPath, format_path
 from cnnspec.ir import (
     INPUT,
@@ -85,6 +86,8 @@ _PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?")
 ITERATION_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+|\$\{[^}]*\})\]\.([A-Za-z_][A-Za-z0-9_.\[\]]*)")
 
 
+#: The spec path of an augmentation layer the resolver made (``augmentation[0].random_flip``).
+AUGMENTATION_PATH = re.compile(r"augmentation\[(\d+)\]\.[A-Za-z_][A-Za-z0-9_]*")
 #: The kind of a statement that holds the statements of a pruned item (:func:`drop_pruned`).
 PRUNED = "pruned"
 #: The helper function of projection shortcuts whose shapes are known only at run time.
@@ -941,6 +944,8 @@ class TreePrinter(CodeWriter):
                 self.calls.setdefault(item.block, []).append(item)
         #: A backbone's printer: the prefix of its vars' constants, its blocks' function names.
         self.const_prefix = ""
+        #: Spec paths outside the model's layers written as expressions (ModelModule.expressed).
+        self.expressed: set[SpecPath] = set()
         self.function_names: dict[str, str] = {}
         self.backbone_partials = False
         self.modes: dict[str, str | None] = {}
@@ -1006,12 +1011,51 @@ class TreePrinter(CodeWriter):
             description=self.ir.description,
             constants=self.constants,
             functions=[*functions, model],
-            augmentation=augmentation_statements(self.ir, self.doc),
+            augmentation=self.augmentation_statements(),
             uses_projection=self.uses_projection and any(_reads(body, PROJECTION) for body in bodies),
             uses_gate_test=self.uses_gate_test and any(_reads(body, NEEDS_PROJECTION) for body in bodies),
             notes=self.notes,
             uses_partial=bool(self.partials) or self.backbone_partials,
+            expressed=frozenset(self.expressed),
         )
+
+    def augmentation_statements(self) -> list[Stmt]:
+        """The ``augmentation`` layers, with a parameter the spec writes as an expression of
+        vars written as that expression of their constants (``height_factor=F``), as the
+        model's layers are, where Keras gets its value as it is and nothing else follows from
+        it (each such path kept in :attr:`expressed`); the others as the resolver made them."""
+        stmts = augmentation_statements(self.ir, self.doc)
+        items = self.data.get("augmentation")
+        if not isinstance(items, list):
+            return stmts
+        constants = {f"{self.const_prefix}{var.name.upper()}": var.value for var in self.tree.vars}
+        for stmt, node in zip(stmts, self.ir.augmentation, strict=True):
+            found = AUGMENTATION_PATH.fullmatch(node.path)
+            index = int(found.group(1)) if found is not None else -1
+            item = items[index] if 0 <= index < len(items) else None
+            raw = item.get(node.kind) if isinstance(item, dict) and len(item) == 1 else None
+            if not isinstance(raw, dict):
+                continue
+            kind = REGISTRY[node.kind]
+            kwargs = dict(stmt.kwargs)
+            for pname, value in raw.items():
+                param = kind.param_index.get(pname)
+                key = param.keras_name if param is not None else None
+                if key is None or key not in kwargs or not is_expression(value):
+                    continue
+                resolved = node.params.get(pname)
+                try:
+                    passed = ast.literal_eval(kwargs[key])
+                    written = self.translate_value(value, self.var_bindings, None)
+                except (ValueError, Unknown, ExpressionError, UnsafeValue):
+                    continue
+                if not same_value(passed, resolved) or not passed_alone(kind, node.params, pname, key):
+                    continue
+                if gives(written, constants, resolved):
+                    kwargs[key] = written
+                    self.expressed.add(("augmentation", index, node.kind, pname))
+            stmt.kwargs = list(kwargs.items())
+        return stmts
 
     def build_partials(self) -> None:
         """Spec-level ``defaults:`` as one constant per kind, a ``functools.partial`` of the

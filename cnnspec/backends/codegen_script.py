@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from cnnspec.backends.codegen_values import (
     relative_note,
     unparse,
 )
+from cnnspec.backends.codegen_vars import VarExpressions
 from cnnspec.backends.keras_builder import adapted_layers
 from cnnspec.errors import SpecError
 from cnnspec.spec.optimizers import OPTIMIZER_KINDS, keras_settings
@@ -33,7 +35,7 @@ from cnnspec.spec.sections import RATE_SCALE
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import CallbackConfig, OptimizerConfig, Schedule, TrainConfig
+    from cnnspec.analysis.settings import CallbackConfig, Mixer, OptimizerConfig, Schedule, TrainConfig
 
 CALLBACK_CLASSES = {
     "early_stopping": "EarlyStopping",
@@ -65,13 +67,14 @@ def _out_path(*parts: str) -> ast.expr:
     return ast.Call(ast.Name("str", ast.Load()), [node], [])
 
 
-def learning_rate_node(value: float | Schedule) -> tuple[ast.expr, bool]:
-    """The learning rate (a float or a schedule built from ``total_steps``); True when the
-    template's ``WarmUp`` schedule class is needed."""
+def learning_rate_node(value: float | Schedule, written: ast.expr | None = None) -> tuple[ast.expr, bool]:
+    """The learning rate (a float or a schedule built from ``total_steps``; ``written``: the
+    expression of vars the spec writes for a float); True when the template's ``WarmUp``
+    schedule class is needed."""
     from cnnspec.analysis.settings import Schedule
 
     if not isinstance(value, Schedule):
-        return ast.Constant(float(value)), False
+        return written or ast.Constant(float(value)), False
     schedules = ("keras", "optimizers", "schedules")
     settings = dict(value.settings)
     warmup = int(value.warmup_steps)
@@ -127,17 +130,30 @@ def learning_rate_node(value: float | Schedule) -> tuple[ast.expr, bool]:
     return inner, False
 
 
-def optimizer_node(config: TrainConfig, spec: OptimizerConfig | None = None) -> tuple[ast.expr, bool]:
-    """The optimizer's constructor call (``spec``: a phase's; default ``training.optimizer``)
+def optimizer_node(
+    config: TrainConfig, spec: OptimizerConfig | None = None, exprs: VarExpressions | None = None
+) -> tuple[ast.expr, bool]:
+    """The optimizer's constructor call (``spec``: a phase's; default ``training.optimizer``,
+    whose learning rate is written as the spec's expression of vars where ``exprs`` finds one)
     and whether it uses the warm-up schedule class."""
+    written = None
+    if spec is None and exprs is not None:
+        path = ("training", "optimizer", config.optimizer.name, "learning_rate")
+        written = exprs.node(path, config.optimizer.learning_rate)
     spec = spec or config.optimizer
-    rate, warmup = learning_rate_node(spec.learning_rate)
+    rate, warmup = learning_rate_node(spec.learning_rate, written)
     kwargs: dict[str, Any] = {"learning_rate": rate, **keras_settings(spec.name, spec.settings)}
     return _call(_name("keras", "optimizers", OPTIMIZER_KINDS[spec.name].keras_class), **kwargs), warmup
 
 
-def loss_node(config: TrainConfig) -> ast.expr:
+def loss_node(config: TrainConfig, exprs: VarExpressions | None = None) -> ast.expr:
+    """The loss's constructor call; its ``label_smoothing`` written as the spec's expression of
+    vars where ``exprs`` finds one (``training.loss.<name>.label_smoothing``)."""
     spec = config.loss
+    smoothing: Any = spec.label_smoothing
+    if exprs is not None:
+        path = ("training", "loss", spec.name, "label_smoothing")
+        smoothing = exprs.node(path, spec.label_smoothing) or smoothing
     losses = ("keras", "losses")
     focal = spec.keras_focal()
     if focal is not None:
@@ -146,13 +162,13 @@ def loss_node(config: TrainConfig) -> ast.expr:
         return _call(
             _name(*losses, "BinaryCrossentropy"),
             from_logits=spec.from_logits,
-            label_smoothing=spec.label_smoothing,
+            label_smoothing=smoothing,
         )
     if config.one_hot_labels:
         return _call(
             _name(*losses, "CategoricalCrossentropy"),
             from_logits=spec.from_logits,
-            label_smoothing=spec.label_smoothing,
+            label_smoothing=smoothing,
         )
     return _call(_name(*losses, "SparseCategoricalCrossentropy"), from_logits=spec.from_logits)
 
@@ -194,7 +210,7 @@ def on_rounded_labels(node: ast.expr) -> ast.expr:
     return _call(_name("on_rounded_labels"), [node]) if name in ROUNDED_LABEL_METRICS else node
 
 
-def mixing_source(config: TrainConfig, seed_name: str = "SEED") -> str:
+def mixing_source(config: TrainConfig, seed_name: str = "SEED", exprs: VarExpressions | None = None) -> str:
     """The constructor of ``training.mixup``/``cutmix``'s Keras layer (``""``: no mixing), or
     with both on the script's ``switch_mixing`` of the two, seeded with the script's seed as
     ``cnnspec train`` seeds them with the run's (:func:`cnnspec.training.mixing.build_mixing`,
@@ -207,7 +223,7 @@ def mixing_source(config: TrainConfig, seed_name: str = "SEED") -> str:
     layers = [
         _call(
             _name("keras", "layers", mixer.keras_class),
-            **{mixer.setting: mixer.amount, "seed": seed},
+            **{mixer.setting: _mixing_amount(mixer, exprs), "seed": seed},
             **dtype,
         )
         for mixer in mixing.mixers
@@ -216,6 +232,70 @@ def mixing_source(config: TrainConfig, seed_name: str = "SEED") -> str:
         return unparse(layers[0])
     return unparse(_call(_name("switch_mixing"), layers, cutmix_share=mixing.switch, seed=seed))
 
+
+def _mixing_amount(mixer: Mixer, exprs: VarExpressions | None) -> Any:
+    """A mixer's alpha or factor: the spec's expression of vars where it writes one
+    (``training.mixup.alpha: "${f}"`` → ``F``), else its value."""
+    if exprs is not None:
+        for path in (("training", mixer.kind, mixer.setting), ("training", mixer.kind)):
+            node = exprs.node(path, mixer.amount)
+            if node is not None:
+                return node
+    return mixer.amount
+
+
+def output_units_source(spec: CompiledSpec, units: int, exprs: VarExpressions) -> tuple[str, set[str]]:
+    """The model's output units as the script writes them (the one-hot width, the class count
+    it checks): the spec's expression of vars where the output layer is one of the model's
+    own list that writes one (``units: "${n}"`` → ``N``, the model code's ``units=N``); else the
+    number, with the vars whose other values change it (found by resolving the spec again):
+    their constants would change the model and leave the number as it is."""
+    node = spec.ir.node(spec.ir.outputs[0]) if len(spec.ir.outputs) == 1 else None
+    path = _own_layer_path(spec, node.path) if node is not None else None
+    if node is not None and path is not None:
+        written = exprs.node((*path, node.kind, "units"), units)
+        if written is not None:
+            return unparse(written), set()
+    from cnnspec.backends.codegen_probe import _resolved, other_values
+
+    changing: set[str] = set()
+    allow_outside = "--allow-outside" in spec.options
+    for name, value in exprs.values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue  # (a width is a count: a float, text or list var gives none alone)
+        for other in other_values(value)[:1]:
+            ir = _resolved(spec, name, other, allow_outside)
+            if ir is not None and _output_units(ir) != units:
+                changing.add(name)
+    return str(units), changing
+
+
+def _output_units(ir: Any) -> int | None:
+    shapes = [node.shape for node in ir.nodes if node.name in ir.outputs]
+    return shapes[0][-1] if len(shapes) == 1 and shapes[0] else None
+
+
+def _own_layer_path(spec: CompiledSpec, path: str) -> tuple[str | int, ...] | None:
+    """The spec path of a layer of the model's own list (``model[3].dense``) or of a block's
+    list (``blocks.head.layers[2].dense``) whose parameters do not hide a var (there a
+    ``${classes}`` reads the var); ``None`` for any other (a loop's, a backbone's)."""
+    found = OWN_LAYER_PATH.fullmatch(path)
+    if found is None:
+        return None
+    if found.group(1) is not None:
+        return ("model", int(found.group(1)))
+    block = (spec.doc.data.get("blocks") or {}).get(found.group(2))
+    params = block.get("params") if isinstance(block, dict) else None
+    variables = spec.doc.data.get("vars") or {}
+    if not isinstance(block, dict) or (isinstance(params, dict) and set(params) & set(variables)):
+        return None
+    return ("blocks", found.group(2), "layers", int(found.group(3)))
+
+
+#: The spec path of a layer of the model's own list or of a block's (:func:`_own_layer_path`).
+OWN_LAYER_PATH = re.compile(
+    r"(?:model\[(\d+)\]|blocks\.([A-Za-z_][A-Za-z0-9_]*)\.layers\[(\d+)\])\.[A-Za-z_][A-Za-z0-9_]*"
+)
 
 #: Callbacks that watch a monitored value in a direction (their ``mode``).
 MONITORING = frozenset({"early_stopping", "reduce_lr_on_plateau", "model_checkpoint"})
@@ -495,7 +575,6 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     except SpecError as exc:
         raise _located(exc, spec) from None
     data = config.data
-    optimizer, warmup = optimizer_node(config)
     data_path = test_path = None
     relative_to_script = False
     if data.path is not None:
@@ -523,10 +602,20 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
 
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
-    test_split = data.test_split if data.test_split is not None else 0.2
+    test_split = py_literal(float(data.test_split if data.test_split is not None else 0.2))
+    # settings the spec writes as expressions of vars are written as those of their constants
+    exprs = VarExpressions(spec)
+    if data.test_split is not None:
+        test_split = exprs.source(("data", "test_split"), data.test_split, test_split)
+    validation_split = py_literal(float(data.validation_split))
+    validation_split = exprs.source(("data", "validation_split"), data.validation_split, validation_split)
+    batch_size = exprs.source(("training", "batch_size"), config.batch_size, str(config.batch_size))
+    output_units, fixed_vars = output_units_source(spec, config.output_units, exprs)
     # phases: training.phases, or a training.freeze/unfreeze the model code does not do itself
     # (or layer-wise learning rates, which the script sets when it compiles a phase)
     phased = config.phased or any(k in spec.training for k in ("freeze", "unfreeze", RATE_SCALE))
+    # (the phases' optimizers are written with their values: the main one only where it is used)
+    optimizer, warmup = optimizer_node(config, exprs=None if phased else exprs)
     phases = []
     for phase in config.phases if phased else ():
         node, phase_warmup = optimizer_node(config, phase.optimizer)
@@ -578,8 +667,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "test_path": py_string(test_path) if test_path is not None else "None",
         "image_size": py_literal(tuple(data.image_size)) if data.image_size else "None",
         "color_mode": py_string(data.color_mode or "rgb"),
-        "validation_split": py_literal(float(data.validation_split)),
-        "test_split": py_literal(float(test_split)),
+        "validation_split": validation_split,
+        "test_split": test_split,
         "limit": py_literal(data.limit),
         "shuffle_buffer": py_literal(data.shuffle_buffer),
         # a cached stream is shuffled after the cache, image by image (training.stream.make_stream)
@@ -592,11 +681,12 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "width": input_shape[1],
         "channels": input_shape[2],
         "epochs": config.epochs,
-        "batch_size": config.batch_size,
+        "batch_size": batch_size,
         "steps_per_epoch": py_literal(config.steps_per_epoch),
         "optimizer": unparse(optimizer),
         "warmup": warmup,
-        "loss": unparse(loss_node(config)),
+        # (a task script writes each output's loss itself, with its values)
+        "loss": unparse(loss_node(config, None if config.task_path else exprs)),
         "metrics": metrics,
         "callbacks": script_callbacks(config),
         "averaged": config.averages_weights,
@@ -604,7 +694,9 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",
         "one_hot": config.one_hot_labels,
-        "output_units": config.output_units,  # the one-hot width, as cnnspec train's (≥ the classes)
+        "output_units": output_units,  # the one-hot width, as cnnspec train's (≥ the classes)
+        # the same inside an f-string's text (an expression as its field)
+        "output_units_text": output_units if output_units.isdigit() else f"{{{output_units}}}",
         # data whose class count is known only once read (or selected): checked as train checks it
         "counts_classes": data.kind == "npz" or data.streamed or data.classes is not None,
         "one_class_hint": py_string(two_classes_hint(config)),
@@ -617,7 +709,10 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         # the script knows the class count once it has read the data: 2 or more, the limit's
         # hint alone (as train's)
         "many_labelled_hint": py_string(two_labelled_hint(config, classes=2)),
-        "mixing": mixing_source(config),
+        "mixing": mixing_source(config, exprs=exprs),
+        # what the emitter checks the vars' constants against (codegen_vars.literal_places)
+        "expressed": exprs.expressed,
+        "fixed_vars": fixed_vars,
         "mixing_key": config.mixing.kinds if config.mixing is not None else "",
         "mixing_switch": config.mixing is not None and config.mixing.switch is not None,
         "binary": config.binary,

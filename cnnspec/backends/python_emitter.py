@@ -48,11 +48,13 @@ from cnnspec.backends.codegen_values import (
     py_string,
     unparse,
 )
+from cnnspec.backends.codegen_vars import MODULE_SECTIONS, SCRIPT_SECTIONS, literal_note, literal_places
 
 if TYPE_CHECKING:
     import jinja2
 
     from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.errors import SpecPath
 
 INDENT = "    "
 
@@ -127,10 +129,23 @@ def generate_code(
         template = "train_task.py.j2" if context["task_script"] else "train.py.j2"
     text = render(template, context)
     unused = unread_constants(text, module)
-    fitted = fitted_var_constants(spec, text, module, unused)
+    # settings written as their values that a var reaches: its constant is not live either
+    literal, places = literal_var_constants(
+        spec,
+        module,
+        unused,
+        sections=SCRIPT_SECTIONS if script else MODULE_SECTIONS,
+        expressed=module.expressed | context.get("expressed", frozenset()),
+        fixed=context.get("fixed_vars", set()),
+    )
+    fitted = fitted_var_constants(spec, text, module, unused | set(literal))
     if fitted:  # said at the top and on the console too: the file invites editing constants
         module.notes.append(fitted_note(fitted))
+    if literal:
+        module.notes.append(literal_note(places, literal))
+    if fitted or literal:
         context["notes"] = note_lines([*module.notes, *context.get("runtime_notes", [])])
+    fitted = {**fitted, **literal}
     if unused or fitted:  # rendered again with them marked (a constant's text is laid out first)
         why = {**unread_var_notes(spec), **dict.fromkeys(fitted, FITTED_NOTE)}
         marked = [
@@ -215,6 +230,27 @@ def fitted_var_constants(
     if float32_outputs(spec):
         tree = without_float32_dtypes(tree)
     return {constants[name]: name for name in fitted_constants(spec, tree, constants)}
+
+
+def literal_var_constants(
+    spec: CompiledSpec,
+    module: ModelModule,
+    unused: set[str],
+    *,
+    sections: tuple[str, ...],
+    expressed: frozenset[SpecPath] | set[SpecPath],
+    fixed: set[str],
+) -> tuple[dict[str, str], dict[str, list[SpecPath]]]:
+    """The constants (each with its var) that code written with the var's value reads too: a
+    setting of ``sections`` not written as the constant's expression
+    (:func:`~cnnspec.backends.codegen_vars.literal_places`), or a value the script derives from
+    the model (``fixed``: the output units, by var); and the places, by var, for the note."""
+    names = {constant.name for constant in module.constants} - unused
+    places = literal_places(spec.doc.data, sections, set(expressed))
+    for var in fixed:
+        places.setdefault(var, []).append(("the model's output units",))
+    found = {var.upper(): var for var in places if var.upper() in names}
+    return found, places
 
 
 def fitted_note(fitted: dict[str, str]) -> str:

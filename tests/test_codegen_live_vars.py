@@ -1,0 +1,207 @@
+"""`cnnspec codegen`: a var's constant drives every setting its value reaches, or says it does not.
+
+A var read by the model and by the augmentation, data or training settings was a constant only
+in the model's layers: the other settings were written with its value (``split(x, y, 0.2)``,
+``default=10``, ``max(len(class_names), 10)``), so an edited ``N = 12`` changed the model alone
+and the script crashed where ``cnnspec train --set vars.n=12`` trained. Those settings are now
+written as the constant's expression where the emitter can (``split(x, y, F)``); a constant that
+a setting written with its value reads says it was decided when the code was generated, with a
+note that names the settings. The slow test runs an edited script beside ``--set``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnspec.api import compile_spec
+from cnnspec.backends.codegen_check import check_source, verify_model
+from cnnspec.cli.app import app
+from tests.conftest import run_script
+
+MARK = "decided when this code was generated: change it in the spec"
+
+#: The tester's spec: f and n read by the model, the augmentation, the data and the training.
+C2 = """\
+cnnspec: 1
+name: c2
+input: {shape: [8, 8, 1]}
+vars: {f: 0.2, n: 10}
+augmentation:
+  - random_translation: {height_factor: "${f}", width_factor: "${f}"}
+model:
+  - conv2d: {filters: "${n}", kernel_size: 3, padding: same}
+  - global_avg_pool2d
+  - dropout: "${f}"
+  - dense: {units: "${n}", activation: softmax}
+data: {source: digits, limit: 40, validation_split: "${f}", test_split: "${f}"}
+training:
+  epochs: 1
+  batch_size: "${n}"
+  mixup: {alpha: "${f}"}
+  seed: 1
+"""
+
+#: A dropout rate that is also the loss's label smoothing; a batch norm's epsilon whose var
+#: also makes the learning rate.
+SMOOTHING = """\
+cnnspec: 1
+name: ls
+input: {shape: [8, 8, 1]}
+vars: {rate: 0.2, tiny: 1.0e-300}
+model:
+  - conv2d: {filters: 4, kernel_size: 3}
+  - batch_norm: {epsilon: "${tiny}"}
+  - global_avg_pool2d
+  - dropout: "${rate}"
+  - dense: {units: 10, activation: softmax}
+data: {source: digits, limit: 40}
+training:
+  epochs: 1
+  loss: {categorical_crossentropy: {label_smoothing: "${rate}"}}
+  optimizer: {adam: {learning_rate: "${tiny*1e290}"}}
+"""
+
+
+def codegen(runner, write_spec, tmp_path, text: str, *, script: bool = False) -> tuple[str, str]:
+    """The code ``codegen -o`` writes for ``text``, and what it says on the console (one line)."""
+    spec = write_spec(text)
+    target = tmp_path / ("train.py" if script else "model.py")
+    result = runner.invoke(app, ["codegen", str(spec), "-o", str(target), *(["--script"] if script else [])])
+    assert result.exit_code == 0, result.output
+    return target.read_text(encoding="utf-8"), " ".join(result.output.split())
+
+
+def test_module_writes_the_augmentation_with_the_constants(runner, write_spec, tmp_path):
+    source, output = codegen(runner, write_spec, tmp_path, C2)
+    assert "F = 0.2  # spec.yaml:4\n" in source and "N = 10  # spec.yaml:4\n" in source
+    assert (
+        'layers.RandomTranslation(height_factor=F, width_factor=F, name="augment_random_translation_1"),'
+        in source
+    )
+    assert MARK not in source and "note:" not in output
+    # the edited constants build what --set builds
+    edited = source.replace("N = 10  # spec.yaml:4", "N = 12").replace("F = 0.2  # spec.yaml:4", "F = 0.25")
+    overrides = ["vars.n=12", "vars.f=0.25"]
+    verify_model(check_source(edited), compile_spec(tmp_path / "spec.yaml", overrides).ir)
+
+
+def test_script_writes_data_training_and_class_count_with_the_constants(runner, write_spec, tmp_path):
+    source, output = codegen(runner, write_spec, tmp_path, C2, script=True)
+    assert "F = 0.2  # spec.yaml:4\n" in source and "N = 10  # spec.yaml:4\n" in source
+    assert MARK not in source and "note:" not in output
+    for line in (
+        "            layers.RandomTranslation(height_factor=F, width_factor=F, "
+        'name="augment_random_translation_1"),\n',
+        "    x_train, y_train, x_test, y_test = split(x, y, F)\n",
+        "    x_train, y_train, x_val, y_val = split(x_train, y_train, F)\n",
+        '    parser.add_argument("--batch-size", type=int, default=N, help="examples per batch '
+        '(default %(default)s)")\n',
+        "    num_classes = max(len(class_names), N)\n",
+        "    mixing = keras.layers.MixUp(alpha=F, seed=SEED)\n",
+    ):
+        assert line in source, line
+    assert "0.2" not in source.replace("F = 0.2", "")
+
+
+def test_script_writes_label_smoothing_and_learning_rate_with_the_constants(runner, write_spec, tmp_path):
+    source, output = codegen(runner, write_spec, tmp_path, SMOOTHING, script=True)
+    assert "RATE = 0.2  # spec.yaml:4\n" in source and "TINY = 1e-300  # spec.yaml:4\n" in source
+    assert "    return keras.optimizers.Adam(learning_rate=TINY * 1e290)\n" in source
+    assert "loss=keras.losses.CategoricalCrossentropy(from_logits=False, label_smoothing=RATE)," in source
+    assert MARK not in source and "note:" not in output
+
+
+def test_a_setting_written_with_its_value_marks_the_constant(runner, write_spec, tmp_path):
+    # data.limit is written as its number: N drives the model only
+    text = C2.replace("limit: 40", 'limit: "${n * 4}"')
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert f"N = 10  # spec.yaml:4; {MARK}\n" in source
+    assert "F = 0.2  # spec.yaml:4\n" in source
+    assert "x_train, y_train = limit(x_train, y_train, 40)" in source
+    note = (
+        "note: the code fits the constant N only as it is: data.limit is written as the value it had; "
+        "for other values change vars.n in the spec and generate again"
+    )
+    assert note in output
+    assert "# Note: the code fits the constant N only as it is: data.limit is written as the value" in source
+    # the model module does not write the data: N is live there
+    module, _ = codegen(runner, write_spec, tmp_path, text)
+    assert "N = 10  # spec.yaml:4\n" in module
+
+
+def test_a_var_reaching_a_literal_through_another_var_is_marked(runner, write_spec, tmp_path):
+    text = C2.replace("vars: {f: 0.2, n: 10}", 'vars: {f: 0.2, n: 10, m: "${n * 4}"}').replace(
+        "limit: 40", 'limit: "${m}"'
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert f"N = 10  # spec.yaml:4; {MARK}\n" in source
+    # (m itself: no code reads it, which it says)
+    assert "M = N * 4  # spec.yaml:4; not read below: decided when this code was generated\n" in source
+    assert "the code fits the constant N only as it is: data.limit is written" in output
+
+
+def test_a_phase_learning_rate_written_with_its_value_marks_the_constant(runner, write_spec, tmp_path):
+    text = SMOOTHING.replace("  epochs: 1\n", "  phases:\n    - {epochs: 1}\n    - {epochs: 1}\n")
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert f"TINY = 1e-300  # spec.yaml:4; {MARK}\n" in source
+    assert "RATE = 0.2  # spec.yaml:4\n" in source
+    assert "training.optimizer.adam.learning_rate is written as the value it had" in output
+
+
+def test_an_augmentation_value_keras_gets_changed_marks_the_constant(runner, write_spec, tmp_path):
+    # without width_factor the width follows the height: written as values, F is not live
+    text = C2.replace(', width_factor: "${f}"', "")
+    source, output = codegen(runner, write_spec, tmp_path, text)
+    assert 'height_factor=0.2, width_factor=0.2, name="augment_random_translation_1"' in source
+    assert f"F = 0.2  # spec.yaml:4; {MARK}\n" in source
+    assert "augmentation[0].random_translation.height_factor is written as the value it had" in output
+
+
+def test_an_input_shape_read_from_a_var_marks_the_constant(runner, write_spec, tmp_path):
+    text = C2.replace("input: {shape: [8, 8, 1]}", 'input: {shape: ["${n - 2}", 8, 1]}')
+    source, output = codegen(runner, write_spec, tmp_path, text)
+    assert "keras.Input(shape=(8, 8, 1)" in source
+    assert f"N = 10  # spec.yaml:4; {MARK}\n" in source
+    assert "input.shape[0] is written as the value it had" in output
+
+
+def test_output_units_the_script_cannot_write_as_an_expression_mark_their_var(runner, write_spec, tmp_path):
+    # the output layer's units come from a block parameter: the class count is written as 10
+    text = (
+        C2.replace(
+            '  - dense: {units: "${n}", activation: softmax}\n',
+            '  - head: {u: "${n}"}\n',
+        )
+        .replace(
+            "model:\n",
+            "blocks:\n  head:\n    params: {u: int}\n"
+            '    layers:\n      - dense: {units: "${u}", activation: softmax}\nmodel:\n',
+        )
+        .replace('batch_size: "${n}"', "batch_size: 10")
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert "    num_classes = max(len(class_names), 10)\n" in source
+    assert f"N = 10  # spec.yaml:4; {MARK}\n" in source
+    assert "the code fits the constant N only as it is: the model's output units is written" in output
+
+
+@pytest.mark.slow
+def test_edited_script_trains_as_set_does(write_spec, tmp_path):
+    """The tester's case: the script with N = 12 and F = 0.25 edited in trains what `cnnspec
+    train --set vars.n=12 --set vars.f=0.25` trains (it stopped on a one-hot width of 10)."""
+    from cnnspec.backends.python_emitter import generate_code
+    from cnnspec.training.trainer import train
+
+    spec = write_spec(C2)
+    script = tmp_path / "train.py"
+    source = generate_code(compile_spec(spec), script=True, output=script).text
+    edited = source.replace("N = 10  # spec.yaml:4", "N = 12").replace("F = 0.2  # spec.yaml:4", "F = 0.25")
+    script.write_text(edited, encoding="utf-8")
+    run_script(script, "--out", str(tmp_path / "script"))
+    theirs = json.loads((tmp_path / "script" / "metrics.json").read_text(encoding="utf-8"))
+    ours = train(compile_spec(spec, ["vars.n=12", "vars.f=0.25"]), out=tmp_path / "cnnspec")
+    assert theirs["test_loss"] == pytest.approx(ours.metrics["test_loss"], rel=1e-5)
+    assert theirs["history"]["loss"] == pytest.approx([ours.metrics["final_loss"]], rel=1e-5)
+    assert len(theirs["class_names"]) == 10
