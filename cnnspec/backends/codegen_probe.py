@@ -57,7 +57,7 @@ def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, 
             if budget <= 0:
                 return fitted
             budget -= 1
-            ir = _resolved(spec, name, other, allow_outside)
+            ir = resolved_with(spec, name, other, allow_outside)
             probe = _with_constant(tree, constant, other)
             if ir is None or probe is None:
                 continue
@@ -192,7 +192,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _resolved(spec: CompiledSpec, name: str, value: Any, allow_outside: bool) -> Any:
+def resolved_with(spec: CompiledSpec, name: str, value: Any, allow_outside: bool) -> Any:
     """The IR of the spec with var ``name`` set to ``value`` (``None`` where the spec refuses
     that value)."""
     data = copy.deepcopy(spec.doc.data)

@@ -256,17 +256,19 @@ def output_units_source(spec: CompiledSpec, units: int, exprs: VarExpressions) -
         written = exprs.node((*path, node.kind, "units"), units)
         if written is not None:
             return unparse(written), set()
-    from cnnspec.backends.codegen_probe import _resolved, other_values
+    from cnnspec.backends.codegen_probe import other_values, resolved_with
 
     changing: set[str] = set()
     allow_outside = "--allow-outside" in spec.options
     for name, value in exprs.values.items():
         if isinstance(value, bool) or not isinstance(value, int):
             continue  # (a width is a count: a float, text or list var gives none alone)
-        for other in other_values(value)[:1]:
-            ir = _resolved(spec, name, other, allow_outside)
-            if ir is not None and _output_units(ir) != units:
-                changing.add(name)
+        for other in other_values(value):  # (the first value the spec takes tells)
+            ir = resolved_with(spec, name, other, allow_outside)
+            if ir is not None:
+                if _output_units(ir) != units:
+                    changing.add(name)
+                break
     return str(units), changing
 
 

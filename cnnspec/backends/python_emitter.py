@@ -17,7 +17,9 @@ The code never imports cnnspec. The pipeline:
 Before the last rendering, :func:`~cnnspec.backends.codegen_probe.fitted_constants` replays the
 code the same way for a few other values of the vars that count loops or decide, against the
 resolver's model for each: a constant the code fits only as it is (layer names numbered for its
-value) says so in its comment and a note; the code itself stays as printed.
+value) says so in its comment and a note; the code itself stays as printed. So does a constant
+whose var reaches a setting outside the model's layers that the code writes as its value, not
+as the constant's expression (:mod:`~cnnspec.backends.codegen_vars`).
 
 Step 4 is a safety net: when it finds a difference, that is an internal error
 (:class:`CodegenError`), never a reason to try other code; nothing is tried twice. Nothing
