@@ -166,3 +166,31 @@ def test_the_size_limit_of_a_source_of_unknown_size_says_more_than():
     with pytest.raises(SpecError) as caught:
         decode_source(b"x" * (MAX_BYTES + 5), "f.yaml")
     assert f"received {MAX_BYTES + 5:,} bytes" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (999, "999"),
+        (1000, "1.00k"),
+        (999_994, "999.99k"),
+        (999_995, "1.00M"),  # (was 1000.00k)
+        (999_995_000, "1.00G"),
+        (1_289_300_000_000, "1.29T"),  # (was 1289.30G)
+        (5 * 10**15, "5000.00T"),
+    ],
+)
+def test_human_count_never_writes_a_thousand_of_a_unit_and_has_tera(count, text):
+    assert human_count(count) == text
+
+
+def test_inspect_writes_a_million_macs_as_1_00m_not_1000_00k(runner, tmp_path):
+    spec = tmp_path / "hc.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: hc\ninput: {shape: [199999]}\nmodel:\n"
+        "  - dense: {units: 5, activation: softmax}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["inspect", str(spec)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "MACs 1.00M" in result.output and "1000.00k" not in result.output

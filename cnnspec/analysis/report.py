@@ -120,8 +120,20 @@ def human_bytes(size: float) -> str:
     return f"{size:.1e} bytes"
 
 
+#: The units of :func:`human_count`, smallest first.
+COUNT_UNITS = (("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12))
+
+
 def human_count(value: int) -> str:
-    for unit, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if value >= scale:
-            return f"{value / scale:.2f}{unit}"
-    return str(value)
+    """``value`` (a count of parameters or MACs) with two decimals in the smallest unit that
+    keeps the rounded number under 1000: 999.99k, and 1.00M for 999,995 (not ``1000.00k``);
+    1.29T. Counts under 1,000 are written in full."""
+    if value < 1000:
+        return str(value)
+    for unit, scale in COUNT_UNITS[:-1]:
+        text = f"{value / scale:.2f}"
+        # the rounded text decides: 999.995k rounds up to a thousand, which is the next unit's
+        if float(text) < 1000:
+            return f"{text}{unit}"
+    unit, scale = COUNT_UNITS[-1]
+    return f"{value / scale:.2f}{unit}"
