@@ -43,5 +43,23 @@ def test_the_cut_is_valid_with_the_var_the_hint_names(tmp_path):
 
 def test_an_id_the_backbone_never_writes_still_lists_its_ids(tmp_path):
     text = validate(tmp_path, "{spec: zoo:resnet50, until: nowhere, vars: {include_top: false}}")
-    assert "has no layer 'nowhere' to cut at" in text and "its ids: input, conv1" in text
+    assert "has no layer 'nowhere' to cut at" in text
+    assert "its ids: conv1, conv2, conv3, conv4, conv5;" in text  # (input is no cut: not listed)
     assert "left out by its `when:" not in text
+
+
+def test_a_cut_at_the_backbones_input_keeps_no_layer_and_is_refused_at_until(tmp_path):
+    """`until: input` was accepted silently, even with `weights: imagenet` and `--strict`: an
+    empty backbone, and a `training.freeze: [body]` that matched none."""
+    text = validate(
+        tmp_path, "{spec: zoo:resnet50, until: input, vars: {include_top: false}, weights: imagenet}"
+    )
+    assert text.startswith("1 "), text
+    assert (
+        "spec.yaml:5:43: error: model[0].backbone.until: expected `until:` to keep at least one layer "
+        "of the backbone 'zoo:resnet50'; received 'input', its input, which keeps none"
+    ) in text
+    assert (
+        "hint: its cut points: conv1, conv2, conv3, conv4, conv5; or the name of one of its layers "
+        "or blocks, as `cnnspec inspect` of it lists them; or remove the backbone item"
+    ) in text

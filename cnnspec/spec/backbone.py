@@ -380,7 +380,8 @@ def resolve_backbone(
         if output is None and isinstance(until, str):
             output = instance_output(resolver.nodes[start:], len(top.group), until)
         if output is None:
-            near = [n for n in top.visible() if "[" not in n]
+            # (the backbone's input is no cut: it keeps none of its layers)
+            near = [n for n in top.visible() if "[" not in n and n != "input"]
             groups = block_names(resolver.nodes[start:], len(top.group))
             layers = [*groups, *(node.name.removeprefix(prefix) for node in resolver.nodes[start:])]
             resolver.error(
@@ -395,6 +396,20 @@ def resolve_backbone(
                 + ", ".join(near[:12])
                 + (", …" if len(near) > 12 else "")
                 + "; or the name of one of its layers or blocks, as `cnnspec inspect` of it lists them",
+            )
+            return UNKNOWN
+        if output == entry:
+            # `until: input`: a backbone without layers, whose `weights:` would load into none
+            # and whose id a `training.freeze` would find empty
+            points = cut_points(doc)
+            resolver.error(
+                f"expected `until:` to keep at least one layer of the backbone {ref!r}; "
+                f"received {until!r}, its input, which keeps none",
+                (*path, "until"),
+                code="backbone",
+                hint=(f"its cut points: {', '.join(points)}; or " if points else "cut at ")
+                + "the name of one of its layers or blocks, as `cnnspec inspect` of it lists them; "
+                "or remove the backbone item",
             )
             return UNKNOWN
     else:
