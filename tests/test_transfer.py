@@ -385,7 +385,8 @@ def test_a_name_taken_in_another_file_is_named_with_its_file(write_spec):
     # the hint said "the other is at line 5", a line of the spec, under an error in the backbone's file
     spec = write_spec(
         "cnnspec: 1\nname: m\ninput: {shape: [32, 32, 3]}\nmodel:\n"
-        "  - conv2d: {filters: 3, kernel_size: 1}\n    id: body_conv1\n"
+        # (the backbone's stem, its block `conv1`, names its convolution body_conv1_conv2d_1)
+        "  - conv2d: {filters: 3, kernel_size: 1}\n    id: body_conv1_conv2d_1\n"
         "  - backbone: {spec: zoo:resnet50, until: conv2, vars: {include_top: false}}\n    id: body\n"
     )
     (error,) = _errors(spec)

@@ -73,7 +73,7 @@ def test_a_zoo_model_extended_with_a_bad_var_points_at_the_extending_file(tmp_pa
     spec.write_text("cnnspec: 1\nextends: zoo:resnet50\nname: ez\nvars: {classes: 0}\n", encoding="utf-8")
     (error,) = file_errors(spec)
     assert Path(error.loc.file).name == "resnet.yaml"
-    assert error.path == "model[12].dense.units"
+    assert error.path == "model[9].dense.units"
     origin = error.notes[-1]
     assert origin.message.startswith("classes is integer 0, set at ") and origin.path == "vars.classes"
     assert (Path(origin.loc.file).name, origin.loc.line, origin.loc.column) == ("ext_zoo.yaml", 4, 17)
@@ -248,7 +248,7 @@ def test_a_backbone_var_of_the_wrong_type_is_one_error_pointing_at_the_item(tmp_
     )
     spec.write_text(text, encoding="utf-8")
     (error,) = file_errors(spec)
-    assert (Path(error.loc.file).name, error.loc.line) == ("resnet.yaml", 41)
+    assert (Path(error.loc.file).name, error.loc.line) == ("resnet.yaml", 50)
     origin = next(n for n in error.notes if n.message.startswith("classes is"))
     assert origin.message.startswith("classes is string 'ten', set at ")
     assert (Path(origin.loc.file).name, origin.loc.line, origin.loc.column) == ("b9.yaml", 5, 52)

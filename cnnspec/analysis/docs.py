@@ -164,7 +164,10 @@ def zoo_markdown() -> str:
     lines += [
         "",
         "Cut points: the ids a backbone item's `until:` can name (`- backbone: {spec: zoo:NAME, "
-        "until: ID}`), the items of each family's model that are always there. The ids inside them "
+        "until: ID}`), the items of each family's model that are always there. A cut at one ends where "
+        "keras.applications' block of that name ends (ResNet's `conv1` after the convolution, batch "
+        "norm and ReLU, at Keras' `conv1_relu`); MobileNetV2's `stage1`…`stage7`, the rows of the "
+        "paper's table 2, end with the last block of each stage. The ids inside them "
         "are reached through them (EfficientNet's `stem.bn`). `until:` also takes the name of any layer as "
         "`cnnspec inspect zoo:NAME` lists it, inside those items too (EfficientNet's "
         "`block6a_expand_activation`), and the name of a block call as it groups the layers, "
