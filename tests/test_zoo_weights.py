@@ -111,10 +111,27 @@ def test_a_weights_file_that_does_not_fit_is_refused_naming_the_layer(tmp_path):
     message = str(caught.value)
     assert "'predictions' in the file" in message and "(1280, 10)" in message and "(1280, 1000)" in message
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights)), "nothing assigned"
-    with pytest.raises(WeightsFileError, match="holds weights for"):
+    # an include_top mismatch names the first layer that differs on both sides, as a classes
+    # mismatch does (it said only "holds weights for 105 layers; the model has 104 …")
+    with pytest.raises(WeightsFileError) as caught:
         cnnspec.load_keras_application_weights(
             _zoo_model("mobilenet_v2", (96, 96, 3), "vars.include_top=false"), path
         )
+    assert str(caught.value) == (
+        f"{path} holds weights for 105 layers; the model has 104 layers with weights: the first that "
+        "differs is layer #104 with weights, 'predictions' in the file, which the model lacks; the "
+        "layers before it fit, the last 'Conv_1_bn' in the file and the model's 'batch_norm_2'"
+    )
+    headless = tmp_path / "mobilenet_v2_notop.h5"
+    _keras_weights_file("mobilenet_v2", (96, 96, 3), headless, include_top=False)
+    with pytest.raises(WeightsFileError) as caught:
+        cnnspec.load_keras_application_weights(model, headless)
+    assert str(caught.value) == (
+        f"{headless} holds weights for 104 layers; the model has 105 layers with weights: the first "
+        "that differs is layer #104 with weights, the model's 'predictions' (Dense), which the file "
+        "lacks; the layers before it fit, the last 'Conv_1_bn' in the file and the model's 'batch_norm_2'"
+    )
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights)), "nothing assigned"
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
     with pytest.raises(WeightsFileError, match="cannot read"):
         cnnspec.load_keras_application_weights(model, tmp_path / "junk.h5")

@@ -156,6 +156,24 @@ def _application_name(name: str | None, model_name: str) -> str:
     return name
 
 
+def _first_extra(ours: list[Any], stored: list[str]) -> str:
+    """The first layer with weights that one side has and the other lacks (``ours``: the
+    model's layers with weights; ``stored``: the file's layer names, in order), and the last
+    pair before it, which fit: a file saved without the top names the model's ``predictions``."""
+    index = min(len(ours), len(stored))
+    if len(ours) > len(stored):
+        first = f"the model's {ours[index].name!r} ({type(ours[index]).__name__}), which the file lacks"
+    else:
+        first = f"{stored[index]!r} in the file, which the model lacks"
+    text = f"the first that differs is layer #{index} with weights, {first}"
+    if index == 0:
+        return text
+    return (
+        f"{text}; the layers before it fit, the last {stored[index - 1]!r} in the file and the "
+        f"model's {ours[index - 1].name!r}"
+    )
+
+
 def load_keras_application_weights(
     model: keras.Model, path: str | Path, keras_name: str | None = None
 ) -> keras.Model:
@@ -173,11 +191,6 @@ def load_keras_application_weights(
         raise WeightsFileError(f"no such weights file: {file}")
     stored = fold_imagenet_rescaling(_read(file), _application_name(keras_name, model.name))
     ours = [layer for layer in model.layers if layer.weights]
-    if len(stored) != len(ours):
-        raise WeightsFileError(
-            f"{file} holds weights for {len(stored)} layers; the model has {len(ours)} layers with weights",
-            "the file was saved from another architecture (or with another include_top)",
-        )
     plan = []
     for index, (layer, (name, values)) in enumerate(zip(ours, stored)):
         # Keras 2's order: trainable weights first, then the non-trainable ones (batch norm stats)
@@ -191,6 +204,13 @@ def load_keras_application_weights(
                 "check include_top, classes and input_shape against the file's model",
             )
         plan.extend(zip(variables, (array for _, array in values)))
+    if len(stored) != len(ours):
+        # every layer both have fits: the first that differs is the first one side lacks
+        raise WeightsFileError(
+            f"{file} holds weights for {len(stored)} layers; the model has {len(ours)} layers with "
+            f"weights: {_first_extra(ours, [name for name, _ in stored])}",
+            "the file was saved from another architecture (or with another include_top)",
+        )
     for variable, array in plan:
         variable.assign(array)
     finalize_loaded(ours)
