@@ -17,7 +17,7 @@ from cnnspec.errors import Diagnostics, Loc, Note, format_path
 from cnnspec.layers.params import MAX_SIZE
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.resolve import Resolver
-from cnnspec.spec.varrefs import var_refs
+from cnnspec.spec.varrefs import input_shape_origin
 
 #: Resolutions one explanation may cost: one at the largest side it looks at, doubling from
 #: the input up to it (at most 8 times), then halving the gap.
@@ -113,15 +113,10 @@ def smallest_square_side(doc: SourceDoc, channels: int, refused: int, *, allow_o
 
 
 def input_origin(doc: SourceDoc) -> tuple[Loc | None, str]:
-    """Where the input shape was set: the var it reads when it is ``${var}`` (set in the
-    spec, a file it extends, or ``--set``), else ``input.shape`` itself."""
-    raw = (doc.data.get("input") or {}).get("shape")
-    declared = doc.data.get("vars") or {}
-    read = sorted(var_refs(raw, declared)) if isinstance(declared, dict) else []
-    if len(read) == 1:
-        path = ("vars", read[0])
-        return doc.locs.get(path), format_path(path)
-    return doc.loc(("input", "shape")), "input.shape"
+    """Where the input shape was set (:func:`cnnspec.spec.varrefs.input_shape_origin`), its
+    path written out: ``vars.input_shape`` or ``input.shape``."""
+    loc, path = input_shape_origin(doc)
+    return loc, format_path(path)
 
 
 def _fits(doc: SourceDoc, shape: list[int], allow_outside: bool, var: str | None = None) -> bool:

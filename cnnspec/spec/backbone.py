@@ -336,7 +336,7 @@ def resolve_backbone(
     for stack in SHARED_STACKS:  # what enclosing items set for every layer inside holds here too
         if hasattr(resolver, stack):
             setattr(sub, stack, getattr(resolver, stack))
-    sub.input_name = resolver.input_name
+    sub.input_name, sub.input_like = resolver.input_name, resolver.input_like
     sub.steps, sub.contexts = resolver.steps, resolver.contexts
     sub.nesting = sub.deepest = resolver.nesting  # its items nest inside this item (MAX_NESTING)
     sub.backbones = [*resolver.backbones, resolver.doc.file]
@@ -368,6 +368,11 @@ def resolve_backbone(
             )
 
     last = sub.walk_list(doc.data.get("model") or [], ("model",), top, entry, stop)
+    # Its image layers fed the model's input of 2 or 4 axes: reported where this spec sets
+    # that input's shape (its input.shape), not in the backbone's file (a zoo model's)
+    resolver.flat_input_errors += sub.flat_input_errors
+    resolver.flat_input_layers += [f"{layer} of backbone {ref!r}" for layer in sub.flat_input_layers]
+    resolver.flat_input_valid = resolver.flat_input_valid or sub.flat_input_valid
     resolver.steps, resolver.contexts = sub.steps, sub.contexts
     resolver.too_many = resolver.too_many or sub.too_many
     resolver.deepest = max(resolver.deepest, sub.deepest)

@@ -84,7 +84,14 @@ from cnnspec.spec.memo import (
     used_blocks,
     value_params,
 )
-from cnnspec.spec.varrefs import Shadow, names_read, unread_params, unread_vars, var_refs
+from cnnspec.spec.varrefs import (
+    Shadow,
+    input_shape_origin,
+    names_read,
+    unread_params,
+    unread_vars,
+    var_refs,
+)
 
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -363,13 +370,18 @@ class Resolver:
         self.context = 0  # the block call or repeat iteration being walked (0: none)
         self.contexts = 0
         self.lost_ids = False  # an `id` failed: unknown references may be its consequence
-        #: The shape errors of image layers fed a 2-D ``input.shape`` (each ready to report at
-        #: its layer), and whether a layer that takes no 3-D input read that input validly
-        #: (conv1d: [steps, channels]): reported at ``input.shape`` once the model is walked,
-        #: unless one did (a channel axis would break it).
+        #: The shape errors of image layers fed an ``input.shape`` of 2 or more than 3 axes
+        #: (each ready to report at its layer), the first such layer's path text, and whether a
+        #: layer that takes no 3-D input read that input validly (conv1d: [steps, channels]):
+        #: reported where the input shape was set once the model is walked, unless one did (a
+        #: channel axis would break it). A backbone fed the input adds its own (resolve_backbone).
         self.flat_input_errors: list[Callable[[], None]] = []
-        self.flat_input_paths: list[SpecPath] = []
+        self.flat_input_layers: list[str] = []
         self.flat_input_valid = False
+        #: The model input passed on unchanged in shape by layers of any rank (EfficientNet's
+        #: rescaling and normalization): an image layer after them reads the input shape as
+        #: the first layer would. A backbone's resolver shares the set.
+        self.input_like: set[str] = set()
         diags.includes.update(doc.includes)
         self.input_name = INPUT
         self.too_many = False
@@ -2057,35 +2069,52 @@ class Resolver:
         path: SpecPath,
         report: Callable[[], None],
     ) -> bool:
-        """Hold back the shape error of an image layer fed the model input of shape ``[H, W]``
-        (``report`` reports it at the layer); whether this layer's shape error was that one.
-        :meth:`report_flat_input` decides where it goes once every layer is known."""
-        if inputs != [self.input_name] or len(known) != 1 or len(known[0]) != 2:
+        """Hold back the shape error of an image layer fed the model input of shape ``[H, W]``,
+        or of more than 3 axes (``[32, 32, 3, 1]``) (``report`` reports it at the layer);
+        whether this layer's shape error was that one. :meth:`report_flat_input` decides where
+        it goes once every layer is known."""
+        if not self.reads_input(inputs) or len(known) != 1 or not _not_image_rank(len(known[0])):
             return False
-        if kind.ranks is None or 3 not in kind.ranks or 2 in kind.ranks:
+        if kind.ranks is None or 3 not in kind.ranks or len(known[0]) in kind.ranks:
             return False
         self.flat_input_errors.append(report)
-        self.flat_input_paths.append(path)
+        self.flat_input_layers.append(self.path_text(path))
         return True
 
+    def reads_input(self, inputs: list[str]) -> bool:
+        """Whether a layer of ``inputs`` reads the model input, directly or through layers that
+        keep its shape whatever its rank (:attr:`input_like`)."""
+        return len(inputs) == 1 and (inputs[0] == self.input_name or inputs[0] in self.input_like)
+
     def report_flat_input(self, shape: Shape | None) -> None:
-        """Report the image layers fed a 2-D input: once, at ``input.shape``, where the mistake
-        is (a missing channel axis), if no layer reads that input validly; else at each layer
-        (a 2-D input is itself valid: conv1d reads ``[steps, channels]``, and adding a channel
-        axis would break that layer)."""
+        """Report the image layers fed a 2-D input (or one of more than 3 axes): once, where
+        the input shape was set (``input.shape``, or the var it reads: a zoo model's
+        ``--set vars.input_shape=…``), where the mistake is (a missing channel axis, an extra
+        axis), if no layer reads that input validly; else at each layer (such an input is
+        itself valid: conv1d reads ``[steps, channels]``, and adding a channel axis would break
+        that layer)."""
         if not self.flat_input_errors:
             return
-        if self.flat_input_valid or shape is None or len(shape) != 2:  # (2-D for a 1-D layer)
+        if self.flat_input_valid or shape is None or not _not_image_rank(len(shape)):
             for report in self.flat_input_errors:
                 report()
             return
-        height, width = shape
-        hint = f"images need a channel axis: [{height}, {width}, 1] (or [{height}, {width}, 3] for RGB)"
-        first = self.path_text(self.flat_input_paths[0])
+        if len(shape) == 2:
+            height, width = shape
+            hint = f"images need a channel axis: [{height}, {width}, 1] (or [{height}, {width}, 3] for RGB)"
+        else:
+            squeezed = _without_unit_axes(list(shape))
+            hint = "an image shape is [height, width, channels], without the batch axis" + (
+                f": {squeezed}" if squeezed else ""
+            )
+        loc, path = input_shape_origin(self.doc)
+        if loc is None:
+            loc, path = self.doc.loc(("input", "shape")), ("input", "shape")
         self.diags.error(
-            f"expected an image shape [height, width, channels] for {first}; received {list(shape)}",
-            self.doc.loc(("input", "shape")),
-            "input.shape",
+            f"expected an image shape [height, width, channels] for {self.flat_input_layers[0]}; "
+            f"received {list(shape)}",
+            loc,
+            format_path(path),
             code="shape",
             hint=hint,
         )
@@ -2132,8 +2161,13 @@ class Resolver:
             try:
                 shape = kind.output_shape(params, known)
                 counts = kind.counts(params, known, shape)
-                if inputs == [self.input_name] and len(known[0]) == 2 and kind.ranks and 3 not in kind.ranks:
-                    self.flat_input_valid = True  # (a channel axis would break this layer)
+                if (
+                    self.reads_input(inputs)
+                    and _not_image_rank(len(known[0]))
+                    and kind.ranks
+                    and 3 not in kind.ranks
+                ):
+                    self.flat_input_valid = True  # (an image shape would break this layer)
             except ShapeError as exc:
                 target = located.get(exc.param or "", path) if located is not None else path
                 shapes = ", ".join(str(list(s)) for s in known)
@@ -2188,6 +2222,8 @@ class Resolver:
         self.record.layer(node, raw, role, path)
         self.by_name[name] = node
         self.shapes[name] = shape
+        if shape is not None and kind.ranks is None and self.reads_input(inputs) and [shape] == known:
+            self.input_like.add(name)
         return name if shape is not None else self._poison(name)
 
     def path_text(self, path: SpecPath) -> str:
@@ -3935,3 +3971,21 @@ def _division_hint(param: Param, written: Any, value: Any, env: dict[str, Any]) 
     if type(result) is not int or param.problem(result) is not None:
         return None
     return f"use // for integer division: / always gives a float ({rewritten})"
+
+
+def _not_image_rank(rank: int) -> bool:
+    """Whether an input of ``rank`` axes (without the batch axis) fed to image layers is the
+    input shape's mistake, reported where it was set (:meth:`Resolver.report_flat_input`): 2
+    (no channel axis) or more than 3 (a batch axis, an extra one). One axis is left to each
+    layer: a flat vector is more often a layer's wrong input than an image's."""
+    return rank == 2 or rank > 3
+
+
+def _without_unit_axes(shape: list[int]) -> list[int] | None:
+    """``shape`` of more than 3 axes brought to 3 by dropping axes of size 1 from the front
+    (a batch axis), then the back; ``None`` when that does not reach 3 axes."""
+    while len(shape) > 3 and shape[0] == 1:
+        shape = shape[1:]
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape if len(shape) == 3 else None

@@ -10,12 +10,28 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cnnspec.errors import format_path
+from cnnspec.errors import Loc, format_path
 from cnnspec.spec.expr import EMBEDDED_EXPRESSION, FULL_EXPRESSION, ExpressionError, names_in
 
+if TYPE_CHECKING:
+    from cnnspec.spec.loader import SourceDoc
+
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def input_shape_origin(doc: SourceDoc) -> tuple[Loc | None, tuple[str, ...]]:
+    """Where ``doc``'s input shape was set, as a location and a spec path: the var
+    ``input.shape`` reads when it is ``${var}`` (set in the spec, a file it extends, or
+    ``--set vars.input_shape=…``: a zoo model's shape is never its packaged file's mistake),
+    else ``input.shape`` itself."""
+    raw = (doc.data.get("input") or {}).get("shape")
+    declared = doc.data.get("vars") or {}
+    read = sorted(var_refs(raw, declared)) if isinstance(declared, dict) else []
+    if len(read) == 1:
+        return doc.locs.get(("vars", read[0])), ("vars", read[0])
+    return doc.loc(("input", "shape")), ("input", "shape")
 
 
 def var_refs(value: Any, names: Mapping[str, Any]) -> set[str]:
