@@ -161,9 +161,10 @@ def report_table(document: dict[str, Any], title: str) -> Table:
     for column in ("precision", "recall", "F1", "support"):
         table.add_column(column, justify="right")
     for name, row in document["per_class"].items():
-        low = row["f1"] < 0.8 and row["support"] > 0
-        f1 = f"[red]{row['f1']:.4f}[/red]" if low else f"{row['f1']:.4f}"
-        table.add_row(safe(name), f"{row['precision']:.4f}", f"{row['recall']:.4f}", f1, str(row["support"]))
+        # (None: undefined, a class without test images has no recall or F1)
+        low = row["f1"] is not None and row["f1"] < 0.8 and row["support"] > 0
+        f1 = f"[red]{_figure(row['f1'])}[/red]" if low else _figure(row["f1"])
+        table.add_row(safe(name), _figure(row["precision"]), _figure(row["recall"]), f1, str(row["support"]))
     total = sum(int(r["support"]) for r in document["per_class"].values())
     table.add_section()
     table.add_row("[bold]accuracy[/bold]", "", "", f"[bold]{document['accuracy']:.4f}[/bold]", str(total))
@@ -173,6 +174,11 @@ def report_table(document: dict[str, Any], title: str) -> Table:
             label, f"{avg['precision']:.4f}", f"{avg['recall']:.4f}", f"{avg['f1']:.4f}", str(total)
         )
     return table
+
+
+def _figure(value: float | None) -> str:
+    """A report's figure: ``n/a`` where it is undefined."""
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def run_of(run: Run) -> Path | None:

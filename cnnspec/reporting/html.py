@@ -272,9 +272,10 @@ def _report_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
         f1 = values.get("f1")
         return {
             "name": name,
-            "precision": _num(values.get("precision")),
-            "recall": _num(values.get("recall")),
-            "f1": _num(f1),
+            # (null: undefined, a class without test images has no recall or F1)
+            "precision": _num(values.get("precision")) if values.get("precision", 0) is not None else "n/a",
+            "recall": _num(values.get("recall")) if values.get("recall", 0) is not None else "n/a",
+            "f1": _num(f1) if "f1" not in values or f1 is not None else "n/a",
             # only a finite F1 is drawn as a bar: round() of NaN (a JSON NaN) raised ValueError
             "bar": round(100 * f1) if finite_number(f1) else 0,
             # a present F1 that is no number (a diverged class) is as weak as a low one

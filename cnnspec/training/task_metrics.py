@@ -249,9 +249,11 @@ def _per_row_table(what: str, rows: dict[str, dict[str, Any]]) -> list[str]:
         + (f" {'auc':>8}" if auc else "")
     ]
     for name, row in rows.items():
-        line = (
-            f"{name:>20} {row['precision']:10.4f} {row['recall']:10.4f} {row['f1']:10.4f} {row['support']:8d}"
+        # (n/a: undefined, a class without test images has no recall or F1)
+        figures = " ".join(
+            f"{'n/a' if row[k] is None else format(row[k], '.4f'):>10}" for k in ("precision", "recall", "f1")
         )
+        line = f"{name:>20} {figures} {row['support']:8d}"
         if auc:
             line += f" {'—' if row.get('auc') is None else format(row['auc'], '.4f'):>8}"
         lines.append(line)

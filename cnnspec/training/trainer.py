@@ -1165,13 +1165,16 @@ def _replace_keras_figures(metrics: dict[str, Any], task_part: dict[str, Any]) -
 
 
 def _prediction_notes(summary: dict[str, Any]) -> list[str]:
-    """The notes of test images (pixels, labels) without a prediction in a test summary (every
-    output's, named, for a multi-output model's)."""
-    from cnnspec.training.metrics import NOT_NUMBERS
+    """The notes of test images (pixels, labels) without a prediction, and of classes without
+    test images, in a test summary (every output's, named, for a multi-output model's)."""
+    from cnnspec.training.metrics import NO_TEST_IMAGES, NOT_NUMBERS
 
-    found = [note for note in summary.get("notes") or [] if NOT_NUMBERS in note]
+    def said(note: str) -> bool:
+        return NOT_NUMBERS in note or NO_TEST_IMAGES in note
+
+    found = [note for note in summary.get("notes") or [] if said(note)]
     for name, part in (summary.get("outputs") or {}).items():
-        found += [f"output {name}: {note}" for note in part.get("notes") or [] if NOT_NUMBERS in note]
+        found += [f"output {name}: {note}" for note in part.get("notes") or [] if said(note)]
     return found
 
 
