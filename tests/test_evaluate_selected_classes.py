@@ -66,3 +66,37 @@ def test_a_folder_with_a_class_the_run_did_not_select_is_refused_naming_it(run_w
     assert "error: expected class folders named like the run's classes (dog, cat); received bird" in (
         " ".join(result.output.split())
     )
+
+
+def _npz(path, labels):
+    """An .npz of test arrays alone, labelled as the run's source (bird, cat, dog) labels them."""
+    import numpy as np
+
+    x = np.random.default_rng(0).integers(0, 256, (len(labels), 8, 8, 3)).astype("uint8")
+    np.savez(path, x_test=x, y_test=np.array(labels), class_names=np.array(["bird", "cat", "dog"]))
+    return path
+
+
+def test_an_npz_with_a_class_the_run_did_not_select_is_refused_naming_it(run_with_classes, runner):
+    """The run's data.classes applied to an .npz --data dropped its bird images unsaid (2 of 5
+    scored, exit 0), where a folder of them is refused; evaluate and calibrate alike."""
+    root = run_with_classes
+    npz = _npz(root / "withbird.npz", [0, 1, 1, 0, 2])
+    for command in ("evaluate", "calibrate"):
+        result = runner.invoke(app, [command, str(root / "run"), "--data", str(npz)])
+        assert result.exit_code == 2, result.output
+        assert " ".join(result.output.split()) == (
+            "error: expected --data test images of the run's classes only ('dog', 'cat'); received 2 of 5 "
+            "test images of classes the run does not have: 'bird' (2 images) hint: leave the images of "
+            "those classes out of --data (they would be left out unscored)"
+        )
+    out = root / "ev_npz"
+    cats = _npz(root / "cats.npz", [1, 1, 1])  # some of the selected classes: scored, dog's support 0
+    result = runner.invoke(
+        app, ["evaluate", str(root / "run"), "--data", str(cats), "-f", "json", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["per_class"]["dog"]["support"] == 0 and report["per_class"]["dog"]["recall"] is None
+    assert report["macro_avg"]["recall"] == report["per_class"]["cat"]["recall"]
+    assert "class dog has no test images (support 0)" in " ".join(report["notes"])

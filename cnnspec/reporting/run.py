@@ -40,7 +40,7 @@ from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
 from cnnspec.spec.sections import DATASETS
-from cnnspec.training.data import DATA_OPTION_FILE
+from cnnspec.training.data import DATA_OPTION_FILE, UNSELECTED_CLASSES
 from cnnspec.training.modelfile import all_layers, check_model_file
 from cnnspec.training.modelfile import load_model as load_model  # the one safe loader, re-exported
 
@@ -1934,6 +1934,8 @@ def _data_misfit(exc: Any) -> UsageError | None:
     for diagnostic in exc.diagnostics:
         if diagnostic.code != "data" or (diagnostic.loc is not None and diagnostic.loc.file == DATA_LOC.file):
             continue
+        if diagnostic.message.startswith(UNSELECTED_CLASSES):  # classes the run lacks, named
+            return UsageError(diagnostic.message, diagnostic.hint)
         if str(diagnostic.path).startswith("data.classes"):  # the run's selection, applied to --data
             return UsageError(
                 "expected --data in the labels the run's data.classes picks its classes from (it "

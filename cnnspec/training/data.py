@@ -1129,7 +1129,7 @@ def load_dataset(
     class_notes: list[str] = []
     if data.classes is not None:
         x_train, y_train, x_test, y_test, names, class_notes = _classes(
-            x_train, y_train, x_test, y_test, names, data.classes, compiled
+            x_train, y_train, x_test, y_test, names, data.classes, compiled, test_only=test_only
         )
     x_train, y_train, x_val, y_val = _split(
         x_train, y_train, data.validation_split, seed, target == "class", compiled=compiled
@@ -1166,21 +1166,56 @@ def _classes(
     names: list[str],
     wanted: tuple[str | int, ...],
     compiled: CompiledSpec,
+    *,
+    test_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
     """``data.classes``: the listed classes only, relabelled in the listed order, names kept;
-    and the notes on numbers read as class names (:func:`subsets.class_notes`)."""
+    and the notes on numbers read as class names (:func:`subsets.class_notes`).
+    ``test_only`` (``--data`` of a run trained with ``data.classes``): every test image must
+    be of a selected class; one of another is refused naming its class (the selection left
+    it out silently, and the run was scored on part of ``--data``), as a class folder is."""
     count = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     names = names if len(names) >= count else [str(i) for i in range(count)]
     try:
         labels = subsets.class_indices(wanted, names, count)
     except subsets.UnknownClass as exc:
         raise _error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
+    if test_only:
+        _check_test_classes(y_test, names, labels, compiled)
     before = {"training": np.unique(y_train), "test": np.unique(y_test)}
     x_train, y_train = subsets.select(x_train, y_train, labels)
     x_test, y_test = subsets.select(x_test, y_test, labels)
-    _check_selected({"training": y_train, "test": y_test}, before, names, labels, compiled)
+    # (--data: its training arrays, if any, are not scored; a test-only file's stand for its test)
+    selected = {"test": y_test} if test_only else {"training": y_train, "test": y_test}
+    _check_selected(selected, before, names, labels, compiled)
     notes = subsets.class_notes(wanted, names, count)
     return x_train, y_train, x_test, y_test, [names[label] for label in labels], notes
+
+
+#: How the refusal of ``--data`` test images of classes the run does not have begins
+#: (:func:`_check_test_classes`; reporting/run.py words it for ``--data``).
+UNSELECTED_CLASSES = "expected --data test images of the run's classes only"
+
+
+def _check_test_classes(
+    y_test: np.ndarray, names: list[str], labels: list[int], compiled: CompiledSpec
+) -> None:
+    """A located error on ``data.classes`` when ``--data``'s test labels (``y_test``, labelled
+    as the run's source before the selection) hold a class the selection does not pick."""
+    found, counts = np.unique(y_test, return_counts=True)
+    extra = [(int(label), int(n)) for label, n in zip(found, counts, strict=True) if int(label) not in labels]
+    if not extra:
+        return
+    images = sum(n for _, n in extra)
+    said = ", ".join(f"{names[label]!r} ({n} image{'s' if n != 1 else ''})" for label, n in extra[:10])
+    more = f" and {len(extra) - 10} more" if len(extra) > 10 else ""
+    raise _error(
+        f"{UNSELECTED_CLASSES} ({', '.join(repr(names[label]) for label in labels)}); received "
+        f"{images} of {len(y_test)} test images of classes the run does not have: {said}{more}",
+        compiled,
+        ("data", "classes"),
+        hint="leave the images of those classes out of --data (they would be left out unscored)",
+    )
 
 
 def _check_selected(
