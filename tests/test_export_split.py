@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.test_report_support import flat, invoke
@@ -208,3 +209,33 @@ def test_an_export_of_a_shapes_run_keeps_the_generators_settings_for_its_test_sp
     told = flat(result)
     assert "its record keeps no settings of the run's shapes source (exported by an older cnnspec)" in told
     assert "may not be the run's test images" in told and "as its record says" not in told
+
+
+def test_float_data_far_off_the_runs_pixel_range_is_noted(run_dir, tmp_path):
+    """A float .npz --data (or .npy to predict) of 0–255 pixels for a run trained on [0, 1]
+    floats was scored as it is, unsaid (loss 52, accuracy 0.89): a note names both ranges and
+    the way out; the same images on the run's scale have none. lock.json records the range."""
+    from sklearn.datasets import load_digits
+
+    lock = json.loads((run_dir / "lock.json").read_text())
+    assert lock["data"]["pixel_range"] == [0.0, 1.0]
+    bunch = load_digits()
+    x, y = (bunch.images.astype("float32") / 16)[..., None][:40], bunch.target[:40]
+    note = (
+        "the pixels of --data {} range 0 to 255, far outside the 0 to 1 split_digits trained on: float "
+        "pixels are taken as already on the run's scale, so the figures on them may be meaningless; "
+        "divide them by 255 (pixels of 0–255) to the run's range"
+    )
+    for name, pixels, noted in (("big.npz", (x * 255).round(), True), ("unit.npz", x, False)):
+        np.savez(tmp_path / name, x_test=pixels, y_test=y)
+        result = invoke(
+            "evaluate", run_dir, "--data", tmp_path / name, "-o", tmp_path / name[:-4], "-f", "json"
+        )
+        assert result.exit_code == 0, result.output
+        notes = json.loads(result.stdout)["notes"]
+        assert (note.format(tmp_path / name) in notes) is noted, notes
+    np.save(tmp_path / "big.npy", (x[0] * 255).round())
+    result = invoke("predict", run_dir, tmp_path / "big.npy")
+    assert result.exit_code == 0, result.output
+    said = note.format("").replace("of --data  range 0 to 255", "of the .npy arrays range 0 to 239")
+    assert said.replace("the figures on them", "the predictions") in flat(result)

@@ -237,8 +237,14 @@ def _predict_keras(
     # export answers with it; with neither a spec nor a record the factor is assumed, and said
     from_record = _record_rescale(record) if record is not None and run.config is None else None
     assumed: set[float] = set()
+    floats: list[float] = []  # (the .npy float pixels' ranges: far off the run's range is noted)
 
     def rescale(integer: bool, pixels: Any) -> float | None:
+        if not integer and pixels is not None and getattr(pixels, "size", 0):
+            import numpy as np
+
+            finite = pixels[np.isfinite(pixels)]  # (its range only: the arrays are not kept)
+            floats.extend([float(finite.min()), float(finite.max())] if finite.size else [])
         if from_record is not None:
             return from_record(integer, pixels)
         factor = file_rescale(run, keras_model, integer, pixels)
@@ -268,6 +274,7 @@ def _predict_keras(
         with layers_named(keras_model, _spec_ir(run, members)):
             results, names = _task_answer(tasks, by_output, inputs, shape, out, k, rescale, answer)
         notes.extend(assumed_rescale_note(run.model_path.name, assumed))
+        notes.extend(_float_notes(run, floats))
         return results, names, run.model_path, temperatures
     if record is not None:  # the record's reading of the output: what the exports answer with
         output = record.data["output"]
@@ -282,7 +289,21 @@ def _predict_keras(
     with layers_named(keras_model, _spec_ir(run, members)):
         results, names = _classified(inputs, shape, rescale, _with_views(models, views), known, k)
     notes.extend(assumed_rescale_note(run.model_path.name, assumed))
+    notes.extend(_float_notes(run, floats))
     return results, names, run.model_path, temperatures
+
+
+def _float_notes(run: Any, arrays: list[float]) -> list[str]:
+    """The note of ``.npy`` float pixels (``arrays``: the lowest and highest of each) far off the
+    range the run trained on (:func:`~cnnspec.reporting.run.float_scale_notes`): they are
+    predicted on as they are."""
+    if not arrays:
+        return []
+    import numpy as np
+
+    from cnnspec.reporting.run import float_scale_notes
+
+    return float_scale_notes(run, np.array(arrays, dtype="float64"), "the .npy arrays", "the predictions")
 
 
 def _spec_ir(run: Any, members: list[Any]) -> Any | None:

@@ -1434,6 +1434,45 @@ def trained_on_unit_floats(run: Run) -> bool:
     return isinstance(dtype, str) and dtype.startswith("float") and kind in UNIT_FLOAT_SOURCES
 
 
+def trained_pixel_range(run: Run) -> tuple[float, float] | None:
+    """The range of the pixels the run trained on, as stored (before ``data.rescale``): its
+    lock.json's ``pixel_range``, or [0, 1] for an embedded float dataset of a run trained
+    before it was recorded; ``None`` where it is unknown (a float npz may hold 0–255)."""
+    data = (run.lock or {}).get("data")
+    recorded = data.get("pixel_range") if isinstance(data, dict) else None
+    if (
+        isinstance(recorded, list)
+        and len(recorded) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in recorded)
+    ):
+        return float(recorded[0]), float(recorded[1])
+    return (0.0, 1.0) if trained_on_unit_floats(run) else None
+
+
+def float_scale_notes(
+    run: Run, pixels: np.ndarray, what: str, scored: str = "the figures on them"
+) -> list[str]:
+    """The note of float ``pixels`` (``what``: ``--data X``, ``the .npy arrays``) far outside
+    the range the run trained on (:func:`trained_pixel_range`): float arrays are taken as
+    already scaled, so 0–255 pixels given to a run trained on [0, 1] were scored as they are,
+    their figures meaningless, unsaid. Far: beyond the trained range by half its width."""
+    trained = trained_pixel_range(run)
+    finite = pixels[np.isfinite(pixels)] if pixels.size else pixels
+    if trained is None or not finite.size:
+        return []
+    low, high = float(finite.min()), float(finite.max())
+    lowest, highest = trained
+    margin = 0.5 * max(highest - lowest, 1e-6)
+    if lowest - margin <= low and high <= highest + margin:
+        return []
+    fix = "divide them by 255 (pixels of 0–255)" if high > 1.5 and highest <= 1.5 else "scale them"
+    return [
+        f"the pixels of {what} range {low:g} to {high:g}, far outside the {lowest:g} to {highest:g} "
+        f"{run.name} trained on: float pixels are taken as already on the run's scale, so {scored} "
+        f"may be meaningless; {fix} to the run's range"
+    ]
+
+
 def pixel_depth(pixels: np.ndarray | None) -> float:
     """The value of a full-intensity pixel of integer ``pixels``, as training tells it from an npz
     file's images (:func:`~cnnspec.analysis.settings.integer_pixel_max`): 255 for 8-bit, 65535 for
@@ -1832,6 +1871,8 @@ def test_split(
     unscaled = data is not None and dataset.integer_pixels and settings.rescale is None
     if unscaled and config.data.rescale == "auto" and trained_on_unit_floats(run):
         settings = replace(settings, rescale=1.0 / dataset.pixel_max)
+    if data is not None and not dataset.integer_pixels and isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        notes.extend(float_scale_notes(run, x, f"--data {data}"))
     if run.compiled is None and data is not None and dataset.integer_pixels and settings.rescale is not None:
         # a model file alone (its stand-in spec): the factor is cnnspec's default, not known
         notes.extend(assumed_rescale_note(run.model_path.name, {settings.rescale}))

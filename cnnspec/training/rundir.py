@@ -344,6 +344,9 @@ def _start(
             "sizes": dataset.sizes(),
             "sample_shape": list(dataset.sample_shape),
             "dtype": str(dataset.x_train.dtype),
+            # the float training images' pixel range as stored: evaluate/predict note --data or
+            # .npy floats far outside it (another scale, scored unsaid)
+            **_pixel_range(dataset.x_train),
             "classes": dataset.class_names,
             "target": getattr(dataset, "target", "class"),
         },
@@ -356,3 +359,16 @@ def _start(
     }
     write_atomic(run_dir / "lock.json", json.dumps(lock, indent=2) + "\n")
     return lock
+
+
+def _pixel_range(x: Any) -> dict[str, list[float]]:
+    """``{"pixel_range": [low, high]}`` of float training images held in memory (the finite
+    values): float ``--data`` is scaled as they were, so their ranges compare; nothing for
+    integer pixels (scaled by their depth, which float --data is not), file paths (a streamed
+    source) or an empty or non-finite array."""
+    import numpy as np
+
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or not x.size:
+        return {}
+    finite = x[np.isfinite(x)]
+    return {"pixel_range": [float(finite.min()), float(finite.max())]} if finite.size else {}
