@@ -324,8 +324,10 @@ def chosen(
     says to see the model's own probabilities (a command without ``--temperature`` names one
     that has it)."""
     if wanted is not None:
-        if wanted != 1.0:
-            notes.append(f"--temperature {wanted:g}: the class probabilities are softmax(log p / {wanted:g})")
+        note = f"--temperature {wanted:g}: the class probabilities are softmax(log p / {wanted:g})"
+        # (once: an --ensemble asks for each model's, and every one's is this same note)
+        if wanted != 1.0 and note not in notes:
+            notes.append(note)
         return wanted
     if run.run_dir is None:
         return 1.0
