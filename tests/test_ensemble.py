@@ -280,3 +280,33 @@ def test_an_ensemble_of_logits_models_is_recorded_as_answering_in_probabilities(
     tags = meta["outputs"][0]
     assert tags["from_logits"] is False and tags["threshold"] == tags["probability_threshold"] == 0.7
     assert meta["outputs"][1] == {"name": "count", "task": "regression", "from_logits": False}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_a_temperature_is_noted_once_and_visualize_says_whose_calibration_it_draws(runs, tmp_path):
+    """--temperature 1.5 with --ensemble noted it once per model (twice in evaluation.json's
+    notes, and in predict's); visualize RUN calibration after evaluate RUN --ensemble drew the
+    model alone beside an evaluation.json of the ensemble, unsaid."""
+    from PIL import Image
+
+    from tests.test_report_support import flat, invoke
+
+    first, wide = runs
+    note = "--temperature 1.5: the class probabilities are softmax(log p / 1.5)"
+    copy = tmp_path / "run"
+    shutil.copytree(first, copy)
+    result = invoke("evaluate", copy, "--ensemble", wide, "--temperature", "1.5")
+    assert result.exit_code == 0, result.output
+    assert flat(result).count(note) == 1
+    assert json.loads((copy / "evaluation.json").read_text("utf-8"))["notes"].count(note) == 1
+    Image.fromarray(np.zeros((8, 8, 3), dtype="uint8")).save(tmp_path / "a.png")
+    predicted = invoke("predict", first, tmp_path / "a.png", "--ensemble", wide, "--temperature", "1.5")
+    assert predicted.exit_code == 0 and flat(predicted).count(note) == 1, predicted.output
+    drawn = invoke("visualize", copy, "calibration", "-o", tmp_path / "c.png")
+    assert drawn.exit_code == 0, drawn.output
+    assert (
+        f"note: the reliability diagram is of the model alone on its test split, while "
+        f"{copy / 'evaluation.json'} holds the evaluation of an ensemble of 2 models (evaluate's figures "
+        f"differ); `cnnspec visualize {copy} confusion` draws that evaluation's matrix"
+    ) in flat(drawn)

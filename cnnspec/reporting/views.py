@@ -108,6 +108,42 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
     raise _no_confusion(run)
 
 
+def runs_evaluation(run: Run) -> dict[str, Any] | None:
+    """The run's (or model file's) own evaluation.json, as :func:`confusion_source` takes it:
+    of its test split and of it (``None``: none, or one of other data or another model)."""
+    doc = read_json(run.out_dir / "evaluation.json")
+    if not isinstance(doc, dict):
+        return None
+    data = doc.get("data")
+    if run.run_dir is not None:
+        if isinstance(data, dict) and data.get("of_run") is False:
+            return None
+        return doc if _of_run_folder(doc, run) else None
+    return doc if of_model(doc, run) else None
+
+
+def single_model_notes(run: Run, what: str) -> list[str]:
+    """The note that a picture drawn from the model alone (``what``: "the reliability diagram")
+    is not what the run's evaluation.json holds: an ``evaluate --ensemble`` or ``--tta`` one,
+    whose figures (ECE …) differ; ``visualize confusion`` draws evaluation.json's own."""
+    doc = runs_evaluation(run)
+    if doc is None:
+        return []
+    members, views = doc.get("ensemble"), doc.get("tta")
+    kinds = []
+    if isinstance(members, list) and members:
+        kinds.append(f"an ensemble of {len(members) + 1} models")
+    if isinstance(views, list) and views:
+        kinds.append(f"--tta {','.join(printable(str(v)) for v in views)}")
+    if not kinds:
+        return []
+    return [
+        f"{what} is of the model alone on its test split, while {run.out_dir / 'evaluation.json'} holds "
+        f"the evaluation of {' with '.join(kinds)} (evaluate's figures differ); `cnnspec visualize "
+        f"{run.out_dir} confusion` draws that evaluation's matrix"
+    ]
+
+
 def of_model(doc: Any, run: Run) -> bool:
     """Whether the evaluation ``doc``, read beside a model file outside a run folder, is of that
     model file: its ``model`` (the path as given to that ``evaluate``, from wherever it ran)
@@ -489,6 +525,8 @@ class Probe:
         probs = self._all_probabilities()
         self._all = decided(probs)
         result = of_probabilities(probs, test.y)
+        if self.data is None:  # (the run's own test split: its evaluation.json may be another's)
+            self.extra_notes.extend(single_model_notes(self.run, "the reliability diagram"))
         title = f"{self.run.name}: reliability on the test set ({len(test.y):,} images)"
         return reliability_png(result, title), result.line()
 
