@@ -134,6 +134,16 @@ def test_report_of_an_unfinished_run(run_dir, tmp_path):
     assert "metrics.json is missing" in text
     assert "the run has no model.keras yet (it has not finished)" in text
     assert (partial / "history.png").is_file()  # the curves are drawn from history.json
+    # with its model.keras (killed while testing): the page's test-split parts say whose they are
+    # (it said "there are no test results" above a calibration of the 30 test images)
+    shutil.copy(run_dir / "model.keras", partial / "model.keras")
+    result = invoke("report", partial)
+    assert result.exit_code == 0, result.output
+    assert (
+        "metrics.json is missing: the run has not finished, so there are no test results from training; "
+        "the calibration and sample predictions below are of the model.keras the run has now, on the 30 "
+        "images of its test split"
+    ) in " ".join((partial / "report.html").read_text().split())
 
 
 def test_report_errors(run_dir, tmp_path):

@@ -791,8 +791,9 @@ def report_context(
     assert run.run_dir is not None
     notes: list[str] = []
     metrics = run.metrics() or {}
+    missing = "metrics.json is missing: the run has not finished, so there are no test results"
     if not metrics:
-        notes.append("metrics.json is missing: the run has not finished, so there are no test results")
+        notes.append(missing)
     layers, totals, model_line, total_params = _layers(run)
     context: dict[str, Any] = {
         "meta": _meta(run),
@@ -845,6 +846,12 @@ def report_context(
         probe = Probe(run, model, _test=test)
         context.update(_model_parts(probe, notes))
         _loss_before_temperature(context["cards"], probe.temperature)
+        if not metrics and (context.get("calibration") or context.get("samples")):
+            # (the model file is there: what the page shows of the test split is its, not training's)
+            notes[notes.index(missing)] = (
+                f"{missing} from training; the calibration and sample predictions below are of the "
+                f"model.keras the run has now, on the {len(probe.test.y):,} images of its test split"
+            )
     context["notes"] = notes
     return context
 
