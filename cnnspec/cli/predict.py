@@ -239,18 +239,15 @@ def _predict_keras(
     assumed: set[float] = set()
     floats: list[float] = []  # (the .npy float pixels' ranges: far off the run's range is noted)
 
-    def rescale(integer: bool, pixels: Any) -> float | None:
-        if not integer and pixels is not None and getattr(pixels, "size", 0):
-            import numpy as np
-
-            finite = pixels[np.isfinite(pixels)]  # (its range only: the arrays are not kept)
-            floats.extend([float(finite.min()), float(finite.max())] if finite.size else [])
+    def factor_of(integer: bool, pixels: Any) -> float | None:
         if from_record is not None:
             return from_record(integer, pixels)
         factor = file_rescale(run, keras_model, integer, pixels)
         if run.config is None and factor is not None:
             assumed.add(factor)
         return factor
+
+    rescale = _float_ranges(factor_of, floats)
 
     for value in temperatures:
         refuse_tasks(tasks, value)
@@ -291,6 +288,26 @@ def _predict_keras(
     notes.extend(assumed_rescale_note(run.model_path.name, assumed))
     notes.extend(_float_notes(run, floats))
     return results, names, run.model_path, temperatures
+
+
+def _float_ranges(
+    rescale: Callable[[bool, Any], float | None], floats: list[float] | None
+) -> Callable[[bool, Any], float | None]:
+    """``rescale`` that also adds the lowest and highest finite pixel of each float input to
+    ``floats`` (their range only: the arrays are not kept); ``rescale`` itself without it."""
+    if floats is None:
+        return rescale
+    found = floats
+
+    def noting(integer: bool, pixels: Any) -> float | None:
+        if not integer and pixels is not None and getattr(pixels, "size", 0):
+            import numpy as np
+
+            finite = pixels[np.isfinite(pixels)]
+            found.extend([float(finite.min()), float(finite.max())] if finite.size else [])
+        return rescale(integer, pixels)
+
+    return noting
 
 
 def _float_notes(run: Any, arrays: list[float]) -> list[str]:
@@ -346,10 +363,12 @@ def _predict_export(
     by_output: Names,
     views: tuple[str, ...] = (),
     temperature: float = 1.0,
+    floats: list[float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Predictions through a verified export, without TensorFlow: the record says how to
     convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s;
-    ``temperature``: a classifier's probabilities scaled by it)."""
+    ``temperature``: a classifier's probabilities scaled by it; ``floats``: where given, the
+    lowest and highest of each float input's pixels are added to it, for :func:`_float_notes`)."""
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import plan_inputs
     from cnnspec.reporting.run import OutputKind, probabilities
@@ -361,7 +380,7 @@ def _predict_export(
     shape = tuple(record.sample_shape)
     inputs = plan_inputs(images, shape)  # (every file's header fits, before the session opens)
     session = open_session(record.runtime, record.path)
-    rescale = _record_rescale(record)
+    rescale = _float_ranges(_record_rescale(record), floats)
     temperature = record.remaining(temperature)  # (an export may answer scaled already)
     if tasks is not None:
 
@@ -611,9 +630,11 @@ def predict(
         else:
             notes.extend(scale_notes)
             temperatures = [scale]
+            floats: list[float] = []
             results, names = _predict_export(
-                record, list(files), top, out, tasks, known, by_output, views, temperatures[0]
+                record, list(files), top, out, tasks, known, by_output, views, temperatures[0], floats
             )
+            notes.extend(_float_notes(located, floats))
             model_path = stem_of(model)[0]
         notes.extend(_unused_out(out, results))
         _print_predictions(
