@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +344,57 @@ def test_images_beside_the_class_folders_are_an_error(tmp_path, layout):
     assert "into its class's folder" in error.hint
     with pytest.raises(SystemExit, match="in no class"):
         script_loader(tmp_path, "{source: {directory: imgs}}")(root)
+
+
+# -- 7. names in either Unicode form (a macOS copy, decomposed; Linux, composed) ------------------
+def unicode_tree(folder: Path, form: str) -> None:
+    """Classes éclair and fig of 6 images each, file names éN.png and fN.png, written in the
+    Unicode ``form`` (NFC or NFD); the same pixels for either form."""
+    rng = np.random.default_rng(0)
+    for cls in ("éclair", "fig"):
+        for i in range(6):
+            name = f"é{i}.png" if i % 2 else f"f{i}.png"
+            path = folder / unicodedata.normalize(form, cls) / unicodedata.normalize(form, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype="uint8")).save(path)
+
+
+def nfc(paths: Any) -> list[str]:
+    """``class/file`` of each path in Unicode NFC."""
+    return [unicodedata.normalize("NFC", name) for name in names(paths)]
+
+
+def test_names_in_either_unicode_form_number_split_and_hash_alike_in_cnnspec_and_the_script(tmp_path):
+    """Sorted by their raw code points, fig came before the composed éclair but after the
+    decomposed one: label 0, the splits and the trained model changed with the file system."""
+    data = "{source: {directory: imgs}, validation_split: 0.25, test_split: 0.25}"
+    runs = {}
+    for form in ("NFC", "NFD"):
+        shutil.rmtree(tmp_path / "imgs", ignore_errors=True)
+        unicode_tree(tmp_path / "imgs", form)
+        compiled = compile_spec(write_spec(tmp_path, data))
+        loaded = load_dataset(compiled, training_config(compiled), 3)  # the spec's seed, as the script
+        loaded.hash_content = True  # (the files' times differ; their bytes do not)
+        (_, _), (x_test, _), classes, _ = script_loader(tmp_path, data)(tmp_path / "imgs")
+        assert classes == loaded.class_names == ["fig", unicodedata.normalize(form, "éclair")]
+        assert nfc(x_test) == nfc(loaded.x_test.paths)  # the script splits alike
+        runs[form] = (
+            [nfc(x.paths) for x in (loaded.x_train, loaded.x_val, loaded.x_test)],
+            [y.tolist() for y in (loaded.y_train, loaded.y_val, loaded.y_test)],
+            loaded.content_hash(),
+        )
+    assert runs["NFC"] == runs["NFD"]
+    assert runs["NFC"][0][2] == ["fig/f0.png", "fig/f2.png", "éclair/f0.png"]  # the test split
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_csv_labels_in_either_unicode_form_are_the_same_classes_in_cnnspec_and_the_script(tmp_path, form):
+    make_images(tmp_path / "pics", {"a": 2, "b": 2})
+    label = unicodedata.normalize(form, "éclair")
+    rows = ["a/a0.png,fig", "a/a1.png,fig", f"b/b0.png,{label}", f"b/b1.png,{label}"]
+    (tmp_path / "pics" / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    loaded = load(tmp_path, "{source: {csv: pics/labels.csv}}")
+    (_, _), _, classes, _ = script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(
+        tmp_path / "pics" / "labels.csv"
+    )
+    assert classes == loaded.class_names == ["fig", label]

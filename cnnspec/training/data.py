@@ -121,7 +121,8 @@ class Dataset:
     def content_hash(self) -> str:
         """SHA-256 over every split's dtype, shape and bytes, and the class names; for streamed
         files, over their names, sizes and modification times (or bytes: ``hash_content``) and
-        the image size they are read at, so the pixels are never all read for it."""
+        the image size they are read at, so the pixels are never all read for it; their names
+        and the class names in Unicode NFC, whichever form the file system wrote them in."""
         digest = hashlib.sha256()
         if self.streamed:
             for files in (self.x_train, self.x_val, self.x_test):
@@ -129,7 +130,8 @@ class Dataset:
                 digest.update(files.fingerprint(content=self.hash_content).encode())
             for labels in (self.y_train, self.y_val, self.y_test):
                 digest.update(np.ascontiguousarray(labels, dtype="int64").tobytes())
-            digest.update("\0".join(self.class_names).encode())
+            # in NFC, as the file names (a macOS copy of the folders is the same data)
+            digest.update("\0".join(map(subsets.name_key, self.class_names)).encode())
             return digest.hexdigest()
         for part in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
             arrays = [part] if not isinstance(part, dict) else [part[k] for k in sorted(part)]

@@ -69,10 +69,26 @@ def not_found(path: Path, folder: bool) -> str:
     return f"{path} does not exist"
 
 
+def name_order(name: str) -> tuple[str, str]:
+    """The key names are sorted by: Unicode NFC first (:func:`name_key`), so a folder copied from
+    macOS (decomposed names) lists, numbers its classes, splits and hashes as the same folder
+    on Linux (composed names) does; then the name itself, so that two spellings of one name in
+    one folder still sort the same on every file system. An NFC name (every ASCII one) sorts as
+    before, by its code points."""
+    return name_key(name), name
+
+
+def path_order(path: Path) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The key files are sorted by: their folder, then their name, each by :func:`name_order`."""
+    return name_order(str(path.parent)), name_order(path.name)
+
+
 def subfolders(folder: Path) -> list[str]:
-    """The names of ``folder``'s sub-folders, sorted, hidden ones (``.ipynb_checkpoints/``,
-    ``.git/``) left out."""
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The names of ``folder``'s sub-folders, sorted (:func:`name_order`), hidden ones
+    (``.ipynb_checkpoints/``, ``.git/``) left out."""
+    return sorted(
+        (p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=name_order
+    )
 
 
 def loose_images(folder: Path) -> list[str]:
@@ -121,7 +137,7 @@ def data_files(folder: Path, claims: Claims | None = None, owner: str = "") -> l
     for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
         real_root = os.path.realpath(root)
         kept = []
-        for name in sorted(dirs):
+        for name in sorted(dirs, key=name_order):
             if name.startswith("."):
                 continue  # hidden: .ipynb_checkpoints/, .git/
             path = os.path.join(root, name)
@@ -139,7 +155,7 @@ def data_files(folder: Path, claims: Claims | None = None, owner: str = "") -> l
         dirs[:] = kept
         # by name, so that of two links to one image within a class the same one is kept
         # wherever the files lie (os.walk lists them in the file system's order)
-        for file in sorted(files):
+        for file in sorted(files, key=name_order):
             if file.startswith("."):
                 continue
             path = Path(root) / file
@@ -364,12 +380,13 @@ def _check_classes(
 
 
 def _class_files(folder: Path, claims: Claims) -> tuple[list[Path], list[Path]]:
-    """The image files below one class folder by sorted folder, then name (hidden ones left out,
+    """The image files below one class folder by sorted folder, then name (:func:`path_order`;
+    hidden ones left out,
     symlinked sub-folders followed), and the images in formats cnnspec does not read.
 
     ``claims`` is shared by every class folder of the listing: a folder or image reached from
     two class folders (``c → a``, ``b/more → ../a``) is an error, not two labels for one image."""
-    files = sorted(data_files(folder, claims, folder.name), key=lambda path: (str(path.parent), path.name))
+    files = sorted(data_files(folder, claims, folder.name), key=path_order)
     return (
         [path for path in files if is_image_name(path.name)],
         [path for path in files if is_other_image_name(path.name)],
@@ -525,7 +542,7 @@ def read_csv(
         spellings: dict[str, str] = {}
         for _, label, _ in rows:
             spellings.setdefault(name_key(label), label)
-        names = sorted(spellings.values())
+        names = sorted(spellings.values(), key=name_order)
     else:
         names = list(class_names)
     index = {name_key(name): i for i, name in enumerate(names)}
@@ -577,10 +594,12 @@ def _check_unique(csv_path: Path, paths: Sequence[Path], lines: Sequence[int]) -
 
 def fingerprint(paths: Iterable[Path], *, content: bool = False) -> str:
     """SHA-256 over each file's name, size and modification time (or its bytes with
-    ``content``): cheap enough for a million files, and it changes when a file does."""
+    ``content``): cheap enough for a million files, and it changes when a file does. The name
+    is hashed in Unicode NFC (:func:`name_key`): the same files keep their hash when copied
+    between macOS (decomposed names) and Linux (composed), and an NFC name hashes as before."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(name_key(str(path)).encode("utf-8", "surrogateescape") + b"\0")
         if content:
             with path.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
