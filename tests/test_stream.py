@@ -504,6 +504,36 @@ def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, k
     np.testing.assert_array_equal(pixels, np.asarray(ours.x_test).astype("float32"))
 
 
+def test_shuffle_buffer_bounds_the_uncached_index_shuffle_in_cnnspec_and_the_script(tmp_path):
+    """``data.shuffle_buffer: 1`` keeps the listed order, in the stream and in the generated
+    script alike (the uncached stream shuffled every index whatever it said)."""
+    import importlib.util
+
+    from cnnspec.backends.python_emitter import generate_code
+    from cnnspec.training.pipeline import PipelineSettings
+    from cnnspec.training.stream import make_stream
+
+    paths = make_images(tmp_path / "imgs", {"a": 4, "b": 4, "c": 4})
+    y = np.repeat(np.arange(3), 4)  # listed class by class
+    files = ImageFiles(paths, (8, 8), 3)
+
+    def streamed(buffer: int | None) -> list[int]:
+        settings = PipelineSettings(batch_size=4)
+        batches = make_stream(files, y, settings, training=True, seed=3, shuffle_buffer=buffer)
+        return [int(label) for _, labels in batches for label in np.asarray(labels)]
+
+    assert streamed(1) == y.tolist()
+    assert streamed(None) != y.tolist() and sorted(streamed(None)) == y.tolist()  # (a full shuffle)
+    (tmp_path / "spec.yaml").write_text(spec("{source: {directory: imgs}, shuffle_buffer: 1}"))
+    script = tmp_path / "train_script.py"
+    script.write_text(generate_code(compile_spec(tmp_path / "spec.yaml"), script=True, output=script).text)
+    module_spec = importlib.util.spec_from_file_location("generated_shuffle_script", script)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    batches = module.make_dataset(np.array([str(p) for p in paths]), y, 4, scale=None, training=True)
+    assert [int(label) for _, labels in batches for label in np.asarray(labels)] == y.tolist()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["error", "skip"])
 def test_generated_training_script_names_bad_files_before_training(tmp_path, mode, capsys):

@@ -32,6 +32,7 @@ from cnnspec.errors import (
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
+from cnnspec.spec.sections import CACHED_SHUFFLE_BUFFER as CACHED_SHUFFLE_BUFFER
 
 if TYPE_CHECKING:
     from cnnspec.analysis import freezing
@@ -1991,12 +1992,6 @@ def _distribute(reader: _Reader) -> tuple[str, float]:
             )
         return strategy, float(timeout)
     return str(value), 300.0
-
-
-#: Images shuffled at a time once a streamed source's decoded images are cached (its file
-#: indices are shuffled otherwise), where ``data.shuffle_buffer`` does not say: here, below
-#: both the stream (cnnspec.training.stream) and the generated script that reproduces it.
-CACHED_SHUFFLE_BUFFER = 2048
 
 
 def layers_without_xla(ir: ModelIR) -> list[str]:

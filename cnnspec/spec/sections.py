@@ -31,6 +31,11 @@ MODE = {
     "precision, recall, F1, mean IoU, R²), min for a loss or an error",
 }
 
+#: Images shuffled at a time once a streamed source's decoded images are cached (its file
+#: indices are shuffled otherwise), where ``data.shuffle_buffer`` does not say: here, with the
+#: setting's description, below both the stream (cnnspec.training.stream) and the generated
+#: script that reproduces it.
+CACHED_SHUFFLE_BUFFER = 2048
 DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "shapes"]
 SHAPES_TARGETS = ["class", "multilabel", "count", "area", "mask"]
 NPZ_TARGETS = ["class", "multilabel", "regression", "mask"]
@@ -223,7 +228,12 @@ DATA_SCHEMA = _obj(
             "(uint8, int8, or another integer type holding 0–255), 1/65535 for uint16, else an error, "
             "unless the model starts with a rescaling layer; float data unchanged; null: never rescale",
         },
-        "shuffle_buffer": _int(1, description="tf.data shuffle buffer (default: the whole training set)"),
+        "shuffle_buffer": _int(
+            1,
+            description="tf.data shuffle buffer, in images; default: the whole training set, but "
+            f"{CACHED_SHUFFLE_BUFFER} for a folder or CSV source with data.cache (its decoded images are "
+            "shuffled, from one seeded order of the files)",
+        ),
         "limit": _int(1, description="use at most this many images of each split (quick trials)"),
         "classes": {
             "type": "array",

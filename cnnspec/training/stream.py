@@ -2,8 +2,9 @@
 → scale → augment → mix → prefetch, with memory bounded by a few batches whatever the folder's
 size (the steps after the batch are the in-memory pipeline's own: :func:`pipeline.finish`).
 
-Only the file *indices* are shuffled (every epoch, seeded, like the in-memory pipeline), so the
-shuffle costs eight bytes per image. Each image is decoded by
+Only the file *indices* are shuffled (every epoch, seeded, like the in-memory pipeline, in a
+buffer of ``data.shuffle_buffer`` indices, default all of them), so the shuffle costs eight
+bytes per image. Each image is decoded by
 :func:`cnnspec.training.imagefiles.load_image` — the Pillow decode every other part of cnnspec
 uses — so a streamed folder gives exactly the pixels the in-memory reader gave and
 ``predict`` gives. Decoding runs in ``parallel_calls()`` tf.data threads (Pillow releases the
@@ -287,7 +288,10 @@ def make_stream(
         indices = np.random.default_rng(seed).permutation(indices)
     dataset = tf.data.Dataset.from_tensor_slices(indices)
     if training and cache == "none":
-        dataset = dataset.shuffle(max(len(indices), 1), seed=seed, reshuffle_each_iteration=True)
+        # data.shuffle_buffer bounds the index shuffle as it bounds the in-memory one (1: the
+        # listed order); by default every index is in the buffer, a full shuffle
+        buffer = min(len(indices), shuffle_buffer) if shuffle_buffer else len(indices)
+        dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=parallel_calls(), deterministic=True)
     dataset = dataset.filter(_decoded).map(_without_flag)
     if cache != "none":
