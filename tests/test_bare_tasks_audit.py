@@ -207,6 +207,24 @@ def test_evaluate_data_with_masks_beyond_the_model_blames_data(
     assert "give the last layer" not in result.output
 
 
+def test_evaluate_data_of_class_folders_for_a_bare_multi_output_model_asks_for_an_npz(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    # before: "expected a data source with segmentation targets; directory has class labels
+    # only", hinted at `data.source: shapes`, a spec key the command line has no place for
+    from PIL import Image
+
+    (tmp_path / "pics" / "a").mkdir(parents=True)
+    Image.open(models["image"]).save(tmp_path / "pics" / "a" / "a0.png")
+    result = CliRunner().invoke(app, ["evaluate", str(models["multi"]), "--data", str(tmp_path / "pics")])
+    assert result.exit_code == 2, result.output
+    assert (
+        "expected --data to be an .npz file of test images and targets for the segmentation output "
+        "mask; received the folder pics, which holds class labels only" in result.output
+    )
+    assert "as y_test_<output id> for each output (segmentation: integer masks (n, H, W))" in result.output
+
+
 # -- Keras output names that are no spec ids; dict outputs; a nested model as the output -------
 @pytest.fixture(scope="module")
 def odd_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

@@ -66,3 +66,46 @@ def test_the_sources_the_hint_names_take_test_split(runner, tmp_path, source):
     path = write_spec(tmp_path, f"{{source: {source}, test_split: 0.2}}")
     result = runner.invoke(app, ["validate", str(path)])
     assert "data.test_split" not in result.output, result.output
+
+
+# -- --data of class labels for a run that is no classifier ----------------------------------------
+MULTILABEL_RUN = (
+    "cnnspec: 1\nname: ml\ninput: {shape: [8, 8, 3]}\nmodel:\n  - global_avg_pool2d\n"
+    "  - dense: {units: 3, activation: sigmoid}\ndata: {source: {images: imgs, labels: labels.csv}}\n"
+    "training: {epochs: 1, batch_size: 8}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "received"),
+    [("test.csv", "the CSV test.csv"), ("pics", "the folder pics"), ("digits", "the dataset digits")],
+)
+def test_data_of_class_labels_for_a_multilabel_run_is_pointed_at_an_npz(tmp_path, data, received):
+    """Before: a CSV was told to rename its columns to 'file' and 'label', and then that "the data
+    has class targets"; a folder was hinted at ``data.source: shapes``, a spec key."""
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.run import refuse_class_only_data
+
+    make_images(tmp_path / "pics", {"a": 2})
+    (tmp_path / "test.csv").write_text("file,a,b,c\npics/a/a0.png,1,0,1\n")
+    (tmp_path / "spec.yaml").write_text(MULTILABEL_RUN)
+    tasks = training_config(compile_spec(tmp_path / "spec.yaml")).tasks
+    with pytest.raises(UsageError) as info:
+        refuse_class_only_data(tasks, parse_source(data if data == "digits" else str(tmp_path / data)))
+    assert str(info.value) == (
+        "expected --data to be an .npz file of test images and targets for the multilabel output "
+        f"dense_1; received {received}, which holds class labels only"
+    )
+    assert info.value.hint == (
+        "save the test images as x_test and their targets as y_test (multilabel: integer 0/1 labels "
+        "(n, K)) in an .npz file and pass --data FILE.npz"
+    )
+
+
+def test_data_of_class_labels_for_a_classifier_is_read(tmp_path):
+    from cnnspec.reporting.run import refuse_class_only_data
+
+    make_images(tmp_path / "pics", {"a": 2, "b": 2})
+    tasks = training_config(compile_spec(write_spec(tmp_path, "{source: {directory: pics}}"))).tasks
+    for data in (str(tmp_path / "pics"), "digits"):
+        assert refuse_class_only_data(tasks, parse_source(data)) is None

@@ -28,6 +28,7 @@ import numpy as np
 
 from cnnspec.analysis.classes import name_key
 from cnnspec.analysis.tasks import (
+    CLASS_ONLY_SOURCES,
     keras_classification_loss,
     keras_loss_name,
     keras_loss_task,
@@ -882,6 +883,48 @@ def parse_source(text: str, base: dict[str, Any] | None = None) -> str | dict[st
     )
 
 
+#: What ``y_test`` holds for a task's output in a ``--data`` ``.npz`` (README's table of sources)
+_NPZ_TARGETS = {
+    "multilabel": "integer 0/1 labels (n, K)",
+    "regression": "float values",
+    "segmentation": "integer masks (n, H, W)",
+}
+
+
+def class_only_source(source: str | dict[str, Any]) -> str | None:
+    """What ``source`` (:func:`parse_source`'s) is, said for a message, when it has class labels
+    only (a dataset other than shapes, a folder of class folders, a CSV of labels); ``None``
+    for a source that can hold other targets (shapes, an ``.npz`` file)."""
+    if isinstance(source, str):
+        return f"the dataset {source}" if source in CLASS_ONLY_SOURCES else None
+    if "csv" in source:
+        return f"the CSV {Path(source['csv']).name}"
+    if "directory" in source:
+        return f"the folder {Path(source['directory']).name}"
+    return None
+
+
+def refuse_class_only_data(tasks: Sequence[OutputTask], source: str | dict[str, Any]) -> None:
+    """A UsageError when ``--data`` is a CSV, a folder or a dataset of class labels (``source``:
+    :func:`parse_source`'s) for a run with an output that is no classifier (``tasks``): they are
+    read as class labels (a CSV's ``label`` column, the class folders), so multi-label,
+    regression or segmentation targets cannot come from them. Said first, with the ``.npz``
+    that can carry them: the errors of reading it as class labels (a missing ``label`` column,
+    "the data has class targets") led to renaming columns that were right."""
+    given = class_only_source(source)
+    others = [out for out in tasks if out.task != "classification"]
+    if given is None or not others:
+        return
+    out = others[0]
+    key = "y_test" if len(tasks) == 1 else "y_test_<output id> for each output"
+    raise UsageError(
+        f"expected --data to be an .npz file of test images and targets for the {out.task} output "
+        f"{out.name}; received {given}, which holds class labels only",
+        f"save the test images as x_test and their targets as {key} ({out.task}: "
+        f"{_NPZ_TARGETS.get(out.task, 'its targets')}) in an .npz file and pass --data FILE.npz",
+    )
+
+
 def _refuse_empty_source(text: str) -> None:
     """An empty ``--data`` (an unset shell variable) is refused: as a path it is the whole
     working folder, walked as a dataset."""
@@ -1653,12 +1696,20 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     recorded_base = origin.base() if origin is not None else None
     if compiled is None:
         assert data is not None  # (check_data_known)
-        compiled = spec_for_model(model, run.name, parse_source(data, recorded_base), run.model_path)
+        source = parse_source(data, recorded_base)
+        stand_in = stand_in_spec(model, run.name, run.model_path)
+        if class_only_source(source) is not None:  # the outputs' tasks, before the source is read
+            # (with the source, a multi-output stand-in is refused first, hinting at spec keys)
+            tasks = training_config(with_source(stand_in, {"npz": "data.npz"})).tasks
+            refuse_class_only_data(tasks, source)
+        compiled = with_source(stand_in, source)
     elif data is not None:
         base = (compiled.data or {}).get("source")
         if recorded_base is not None and source_options(compiled) is None:
             base = recorded_base  # (a served file's stand-in spec names no source of the run's)
-        compiled = with_source(compiled, parse_source(data, base if isinstance(base, dict) else None))
+        source = parse_source(data, base if isinstance(base, dict) else None)
+        refuse_class_only_data(training_config(compiled).tasks, source)
+        compiled = with_source(compiled, source)
     config = training_config(compiled)
     if origin is not None:  # a checkpoint's, an export's: its run's split of the data
         config = with_split(config, origin)
