@@ -501,3 +501,33 @@ def test_ftrl_with_a_warm_up_is_refused_where_it_is_written():
     assert (
         config_of(f"training:\n  optimizer: {{adam: {{learning_rate: {warmed}}}}}\n").optimizer.name == "adam"
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            "{source: digits, cache: disk, keep_cache: true}",
+            [
+                ("data.cache", 24, "the digits source is held in memory whole"),
+                ("data.keep_cache", 37, "the digits source is held in memory whole"),
+            ],
+        ),
+        (
+            "{source: {directory: pics}, cache: memory, keep_cache: true}",
+            [("data.keep_cache", 50, "the cache is memory (keep_cache keeps the file of a cache: disk")],
+        ),
+        ("{source: {directory: pics}, cache: disk, keep_cache: true}", []),
+        ("{source: digits, cache: none, keep_cache: false}", []),
+    ],
+)
+def test_a_data_cache_that_does_nothing_is_a_located_warning(data, expected):
+    """Accepted before without a word: a cache of a source held in memory (no cache was made),
+    and keep_cache without a disk cache to keep."""
+    text = HEAD + f"data: {data}\n"
+    warnings = [w for w in compile_text(text, "spec.yaml").warnings if w.code == "unused-setting"]
+    assert [(w.path, w.loc.line, w.loc.column) for w in warnings] == [
+        (path, text.count("\n"), col) for path, col, _ in expected
+    ]
+    for warning, (path, _, said) in zip(warnings, expected, strict=True):
+        assert warning.message.startswith(f"{path} has no effect: {said}"), warning.message

@@ -1153,7 +1153,36 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
     )
     _check_class_selection(reader, data)
     _check_fixed_classes(reader, data)
+    _check_cache(reader, data)
     return data
+
+
+def _check_cache(reader: _Reader, data: DataConfig) -> None:
+    """A located warning for ``data.cache`` / ``data.keep_cache`` where they do nothing, as for
+    other settings that would be accepted and never used: a source held in memory whole
+    (digits, an ``.npz`` …) has no decoded images to cache, and ``keep_cache`` keeps only a
+    ``cache: disk`` file."""
+    # (written as the default, none and false, they ask for nothing: no warning)
+    said = {"cache": data.cache != "none", "keep_cache": data.keep_cache}
+    if not data.streamed:
+        for key in (key for key, value in said.items() if value and reader.value(("data", key)) is not None):
+            reader.warning(
+                f"data.{key} has no effect: the {data.kind} source is held in memory whole (a cache "
+                "keeps the decoded images of a folder or CSV source)",
+                ("data", key),
+                f"remove data.{key}",
+                code="unused-setting",
+                key=True,
+            )
+    elif data.keep_cache and data.cache != "disk":
+        reader.warning(
+            f"data.keep_cache has no effect: the cache is {data.cache} (keep_cache keeps the file "
+            "of a cache: disk when the run ends)",
+            ("data", "keep_cache"),
+            "set data.cache: disk to keep a cache file, or remove keep_cache",
+            code="unused-setting",
+            key=True,
+        )
 
 
 def name_and_settings(value: Any) -> tuple[str, dict[str, Any]]:
