@@ -4,7 +4,8 @@ Segmentation: rows of (image, true mask, predicted mask) for the first segmentat
 Multi-label, regression (and the classification outputs of a multi-output model): the images
 with true and predicted labels or values, red where the prediction is off. ``--mistakes`` shows
 the worst test images instead of random ones: the lowest pixel accuracy, the most wrong labels,
-the largest absolute error.
+the largest absolute error, by the output the picture draws (the segmentation output; the first
+output where several are captioned, named in the title).
 """
 
 from __future__ import annotations
@@ -106,22 +107,26 @@ def task_samples(probe: Any, count: int, *, mistakes: bool, seed: int) -> bytes:
     n = len(test.x)
     scale = test.settings.rescale
     batch = np.asarray(test.x, dtype="float32") * (np.float32(scale) if scale is not None else 1)
+    segmenting = [out for out in config.tasks if out.task == "segmentation"]
+    # the output the picture shows ranks the worst images: a mask picture of the images chosen
+    # by another output's error (a count's) showed masks that may be right; the captions of
+    # several outputs are ranked by the first's, as the title says
+    ranked = segmenting[0] if segmenting else config.tasks[0]
     if mistakes:  # the worst images need every prediction
         raw = outputs_by_name(config.tasks, model.predict(batch, batch_size=64, verbose=0))
         truths = targets_by_name(config, test.y)
-        first = config.tasks[0]
-        order = np.argsort(-_error_per_image(first, truths[first.name], raw[first.name]), kind="stable")
+        order = np.argsort(-_error_per_image(ranked, truths[ranked.name], raw[ranked.name]), kind="stable")
         indices = np.sort(order[:count])
     else:
         indices = np.sort(np.random.default_rng(seed).permutation(n)[:count])
     raw = outputs_by_name(config.tasks, model.predict(batch[indices], batch_size=64, verbose=0))
     truths = {k: v[indices] for k, v in targets_by_name(config, test.y).items()}
-    which = "worst test images" if mistakes else "test images"
-    segmenting = [out for out in config.tasks if out.task == "segmentation"]
+    several = len(config.tasks) > 1
+    which = "test images" if not mistakes else f"worst test images{f' by {ranked.name}' if several else ''}"
     if segmenting:
         out = segmenting[0]
         title = f"{probe.run.name}: {which}, true vs predicted mask" + (
-            f" ({out.name})" if len(config.tasks) > 1 else ""
+            f" ({out.name})" if several and not mistakes else ""
         )
         return masks_png(
             test.x[indices],
