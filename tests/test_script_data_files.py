@@ -227,6 +227,26 @@ def test_two_masks_for_one_image_stop_the_script(tmp_path):
         script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
 
 
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_images_and_masks_are_ordered_by_their_nfc_names_in_both(tmp_path, form):
+    """Named éN and fN: by raw code points, a decomposed é (e + accent) came before f and a
+    composed one after it, so a macOS copy of the folders read its images (and split them) in
+    another order than Linux."""
+    import unicodedata
+
+    path = masks_spec(tmp_path, ".png")
+    for index in range(6):
+        name = unicodedata.normalize(form, f"é{index}.png" if index % 2 else f"f{index}.png")
+        for folder in ("imgs", "masks"):
+            (tmp_path / folder / f"im{index}.png").rename(tmp_path / folder / name)
+    compiled = compile_spec(path)
+    _, masks, _ = read_image_masks(data_config(compiled, raise_errors=True), compiled)
+    files, y, _ = script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
+    order = ["f0.png", "f2.png", "f4.png", "é1.png", "é3.png", "é5.png"]
+    assert [unicodedata.normalize("NFC", p.name) for p in files] == order
+    np.testing.assert_array_equal(y, masks)  # cnnspec reads them in the same order
+
+
 # -- 5. a CSV header with spaces ------------------------------------------------------------------
 def test_the_script_strips_the_csv_header(tmp_path):
     for index in range(6):

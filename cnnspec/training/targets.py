@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import SpecError, SpecPath, UsageError, format_path
-from cnnspec.training.filelist import ListingError, data_files, file_identity, not_found
+from cnnspec.training.filelist import ListingError, data_files, file_identity, name_order, not_found
 from cnnspec.training.imagefiles import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
@@ -200,9 +200,11 @@ def default_names(kind: str, y: np.ndarray) -> list[str]:
 # -- image folders -------------------------------------------------------------------------------
 def _image_files(folder: Path, compiled: CompiledSpec, where: SpecPath) -> list[Path]:
     """The images of ``folder`` (and its sub-folders, symlinked ones followed), sorted by
-    relative path; hidden files and folders (``._x.png``, ``.ipynb_checkpoints/``) left out, as
-    in class folders. Images in a format cnnspec does not read (WebP, TIFF, ...) are a located
-    error at ``where``, as in class folders: they would otherwise be left out without a word."""
+    relative path (in Unicode NFC first, :func:`~cnnspec.training.filelist.name_order`, so a
+    macOS copy of the folder splits alike); hidden files and folders (``._x.png``,
+    ``.ipynb_checkpoints/``) left out, as in class folders. Images in a format cnnspec does not
+    read (WebP, TIFF, ...) are a located error at ``where``, as in class folders: they would
+    otherwise be left out without a word."""
     try:
         found = data_files(folder)
     except ListingError as exc:
@@ -213,7 +215,7 @@ def _image_files(folder: Path, compiled: CompiledSpec, where: SpecPath) -> list[
         raise data_error(message, compiled, where, hint=hint)
     return sorted(
         (p for p in found if is_image_name(p.name)),
-        key=lambda p: p.relative_to(folder).as_posix(),
+        key=lambda p: name_order(p.relative_to(folder).as_posix()),
     )
 
 
