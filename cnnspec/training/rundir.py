@@ -370,5 +370,12 @@ def _pixel_range(x: Any) -> dict[str, list[float]]:
 
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or not x.size:
         return {}
-    finite = x[np.isfinite(x)]
-    return {"pixel_range": [float(finite.min()), float(finite.max())]} if finite.size else {}
+    low, high = np.inf, -np.inf
+    # a chunk of images at a time: the mask of the finite values of a whole large float array
+    # (and its copy of them) would double the memory the run's data takes, at its start
+    for start in range(0, len(x), 1024):
+        part = x[start : start + 1024]
+        finite = part[np.isfinite(part)]
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    return {"pixel_range": [low, high]} if low <= high else {}
