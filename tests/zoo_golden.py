@@ -120,9 +120,17 @@ def main(argv: list[str]) -> int:
         GOLDEN.write_text(text, encoding="utf-8")
         print(f"wrote {GOLDEN} ({len(prints)} variants, Keras {keras.__version__})")
         return 0
+    from tests.test_zoo_cut_ends import keras_table_mismatches
+
+    # the cut points' table of Keras' block ends (tests/test_zoo_cut_ends.py), rebuilt alike
+    wrong = keras_table_mismatches()
+    if wrong:
+        print(
+            f"tests/test_zoo_cut_ends.py's KERAS_BLOCK_ENDS is stale for: {', '.join(wrong)}", file=sys.stderr
+        )
     if GOLDEN.exists() and GOLDEN.read_text(encoding="utf-8") == text:
         print(f"{GOLDEN} is up to date ({len(prints)} variants, Keras {keras.__version__})")
-        return 0
+        return 1 if wrong else 0
     print(f"{GOLDEN} is stale: run `make zoo-golden`", file=sys.stderr)
     return 1
 
