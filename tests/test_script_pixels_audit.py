@@ -220,6 +220,21 @@ def test_pngs_read_with_4_channels_as_tensorflow_reads_them(tmp_path):
             assert np.array_equal(load_image(path, size, 4)[0], expected), (path.name, size)
 
 
+@pytest.mark.slow
+def test_16_bit_colour_pngs_read_in_gray_as_tensorflow_reads_them(tmp_path):
+    """libpng makes 16-bit gray of 16-bit colour before it keeps the high byte: gray from the high
+    bytes alone differed by one level on some pixels."""
+    import tensorflow as tf
+
+    for path in write_images(tmp_path):
+        if path.name not in ("rgb16.png", "rgba16.png"):
+            continue
+        decoded = tf.io.decode_image(path.read_bytes(), channels=1, expand_animations=False).numpy()
+        pixels, notes = load_image(path, (12, 10), 1)
+        assert np.array_equal(pixels, decoded), path.name
+        assert notes == [f"{'RGBA' if 'rgba' in path.name else 'RGB'} → grayscale"]
+
+
 # -- data.classes and the test split --------------------------------------------------------------
 def script_split(path: Path, data: Path) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
     """The script's files of each part, as its run() makes them: load_data (which selects

@@ -122,6 +122,8 @@ def decode(
             if image.mode in ("I;16", "I;16B", "I"):  # 16-bit gray: TensorFlow keeps the high byte
                 array = np.asarray(image, dtype="uint32") >> 8
                 pixels = array.astype("uint8")[..., None]
+            elif kind == "PNG" and channels == 1 and _colour16(image):
+                pixels = _png16_gray(data)  # (gray before the 16 bits are cut to 8, as libpng does)
             else:
                 pixels = np.asarray(image.convert(target), dtype="uint8")
             if (
@@ -135,6 +137,35 @@ def decode(
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     return pixels, str(kind), mode
+
+
+def _colour16(image: Any) -> bool:
+    """Whether an opened PNG is 16-bit RGB or RGBA (Pillow decodes it to 8 bits: the high bytes)."""
+    tile = image.tile[0] if image.tile else None
+    return image.mode in ("RGB", "RGBA") and tile is not None and tile[3] in ("RGB;16B", "RGBA;16B")
+
+
+def _png16_gray(data: Path | bytes) -> np.ndarray:
+    """A 16-bit RGB(A) PNG in gray (uint8, (h, w, 1)) as TensorFlow's decoder makes it: libpng
+    converts the 16-bit colour to 16-bit gray (BT.601 in 15-bit fixed point, rounded) and then
+    keeps the high byte. Gray from the 8-bit high bytes differed by one level on some pixels.
+
+    Pillow has no 16-bit colour mode: the file is decoded twice, once as usual (the high bytes)
+    and once with its rows read as little-endian (the low bytes; the same bytes unfiltered, so
+    every PNG filter and interlacing is Pillow's own)."""
+    import io
+
+    Image = pillow()
+    halves = []
+    for rawmode in ("16B", "16L"):
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+            tile = image.tile[0]
+            image.tile = [(tile[0], tile[1], tile[2], tile[3].replace(";16B", f";{rawmode}"))]
+            halves.append(np.asarray(image, dtype="uint32")[..., :3])
+    rgb = halves[0] << 8 | halves[1]
+    r, g, b = _PNG_GRAY
+    gray16 = (rgb[..., 0] * r + rgb[..., 1] * g + rgb[..., 2] * b + 16384) >> 15
+    return (gray16 >> 8).astype("uint8")[..., None]
 
 
 def check_image_header(path: Path, *, name: str | None = None) -> None:
