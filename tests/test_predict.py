@@ -241,3 +241,59 @@ def test_image_files_read_like_a_training_folder(tmp_path, mode, channels):
         sample = read_image(path, (12, 12, channels))
         assert sample.pixels.shape == (12, 12, channels)
         assert np.array_equal(sample.pixels, expected[index])
+
+
+def _with_config(run_dir: Path, folder: Path, edit) -> Path:
+    """A copy of the run whose model.keras has its config.json changed by ``edit`` (another
+    model copied into the run folder, as far as every command reading the run is concerned)."""
+    import shutil
+    import zipfile
+
+    copy = folder / "swapped"
+    shutil.copytree(run_dir, copy)
+    with zipfile.ZipFile(run_dir / "model.keras") as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    config = json.loads(entries["config.json"])
+    edit(config["config"])
+    entries["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(copy / "model.keras", "w") as target:
+        for name, data in entries.items():
+            target.writestr(name, data)
+    return copy
+
+
+def test_another_model_in_a_run_folder_is_refused(run_dir, tmp_path):
+    """A logits head copied into the softmax run would be served as probabilities: every
+    command that loads the run's model refuses it (exit 2), saying how it differs."""
+
+    def logits(config: dict) -> None:
+        config["layers"][-1]["config"]["activation"] = "linear"
+
+    swapped = _with_config(run_dir, tmp_path, logits)
+    picture = tmp_path / "p.png"
+    Image.fromarray(np.zeros((8, 8, 3), dtype="uint8")).save(picture)
+    for command in (["predict", swapped, picture], ["export", swapped, "-f", "onnx"], ["evaluate", swapped]):
+        result = invoke(*command)
+        assert result.exit_code == 2, result.output
+        assert (
+            f"error: expected {swapped / 'model.keras'} to be the model of the run's spec "
+            f"({swapped / 'resolved.yaml'}); received another model: its layer dense_1 has activation "
+            "linear, the spec's softmax hint: put back the model.keras this run trained"
+        ) in flat(result)
+    assert not (swapped / "export").exists()
+
+
+def test_a_model_of_another_shape_in_a_run_folder_is_refused(run_dir, tmp_path):
+    def another(config: dict) -> None:
+        config["layers"][0]["config"]["batch_shape"] = [None, 16, 16, 3]
+        config["output_layers"] = ["mask", 0, 0]
+
+    swapped = _with_config(run_dir, tmp_path, another)
+    picture = tmp_path / "p.png"
+    Image.fromarray(np.zeros((8, 8, 3), dtype="uint8")).save(picture)
+    result = invoke("predict", swapped, picture)
+    assert result.exit_code == 2
+    assert (
+        "received another model: its input is 16×16×3, the spec's 8×8×3; its outputs are mask, the "
+        "spec's dense_1 hint:"
+    ) in flat(result)

@@ -348,6 +348,9 @@ def locate(
     finished one whose model file is gone: :func:`missing_model_error`); false for a command
     that reads the folder only (learning curves, the graph), which gets the run with
     :attr:`Run.missing_model` saying why there is no model.
+
+    A run folder's model file that is not the model of the run's spec is refused when the
+    model is needed (:func:`check_run_model`).
     """
     target = Path(target)
     expected = "a run folder or a .keras model"
@@ -378,6 +381,8 @@ def locate(
         run.lock = read_lock(run_dir)
         if spec is None:
             run.compiled = run_spec(run_dir, run.lock or {}, allow_outside=allow_outside)
+            if run.compiled is not None and need_model and is_file(model_path):
+                check_run_model(model_path, run_dir, run.compiled)
         names = ((run.lock or {}).get("data") or {}).get("classes")
         if not names:
             names = (run.metrics() or {}).get("class_names")
@@ -392,6 +397,23 @@ def locate(
             first = next(iter(run.spec_names.values()), None)
             run.class_names = list(first) if first else None
     return run
+
+
+def check_run_model(model_path: Path, run_dir: Path, compiled: CompiledSpec) -> None:
+    """Refuse a run folder's model file that is not the model of the run's spec (another run's
+    model.keras copied in): its answers would be read with this run's task, class names and
+    output activation, silently wrong. Structural (:func:`model_mismatches`): the run's own
+    model retrained or replaced by one of the same spec passes."""
+    from cnnspec.reporting.model_match import model_mismatches
+
+    problems = model_mismatches(model_path, compiled.ir)
+    if problems:
+        raise UsageError(
+            f"expected {model_path} to be the model of the run's spec ({run_dir / 'resolved.yaml'}); "
+            f"received another model: {'; '.join(problems)}",
+            f"put back the {MODEL_FILE} this run trained (or train the spec again); another model is "
+            "used from its own run folder, or as a .keras file outside any run folder",
+        )
 
 
 def spec_names(config: TrainConfig) -> dict[str, list[str]]:
