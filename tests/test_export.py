@@ -155,9 +155,16 @@ def test_mismatch_leaves_target_untouched(run_dir, tmp_path, runner, monkeypatch
     target = tmp_path / "m.tflite"
     target.write_bytes(b"previous export")
     monkeypatch.setattr(exporter, "compare", lambda expected, actual, decisions=None: (0.5, 0.1))
+    worst = "at (0, 3): Keras 0.1, the export 0.6"
+    monkeypatch.setattr(exporter, "tolerance_excess", lambda expected, actual, atol, rtol: (5000.0, worst))
     result = runner.invoke(app, ["export", str(folder), "-f", "tflite", "-o", str(target), "--force"])
     assert result.exit_code == 1
-    assert "differs from the Keras model by 0.5" in " ".join(result.output.split())
+    assert (
+        "the tflite export differs from the Keras model by 0.5 (max abs) on a batch of 8; expected "
+        "|export - Keras| <= 0.0001 + 0.0001 × the output's largest |Keras| value (0.0001 alone for an "
+        "output whose Keras values all lie within [0, 1]: probabilities), and the worst value is 5e+03 "
+        f"times what that allows ({worst}). Nothing was written to {target}"
+    ) in " ".join(result.output.split())
     assert target.read_bytes() == b"previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
 

@@ -179,8 +179,9 @@ def export(
     """Export a trained model to SavedModel, TFLite or ONNX and check it against Keras.
 
     The export is written beside the target under a temporary name, run in its own runtime on
-    a seeded batch, compared with the Keras model (max abs difference; float exports must agree
-    within 1e-4), and only then renamed into place. The default output is replaced by a new
+    a seeded batch, compared with the Keras model (float exports must agree within 1e-4 plus 1e-4
+    of the output's largest absolute value; 1e-4 alone for outputs within [0, 1], probabilities),
+    and only then renamed into place. The default output is replaced by a new
     export; an existing -o only with --force, and never a folder with files that are no export.
 
     Quantized TFLite exports (RUN/export/model.dynamic.tflite, .float16., .int8.) are checked by
@@ -243,7 +244,10 @@ def export(
         soft_wrap=True,
     )
     if result.max_abs_diff is not None:
-        within = f" (tolerance {result.tolerance:g})" if result.tolerance is not None else ""
+        within = ""
+        if result.tolerance is not None:  # (the relative part: outputs beyond [0, 1])
+            relative = f" + {result.rtol:g} × |Keras|" if result.rtol else ""
+            within = f" (tolerance {result.tolerance:g}{relative})"
         agreement = ""
         if result.top1_agreement is not None:  # (none for a regression: it makes no decision)
             basis = f" ({result.agreement_basis})" if result.agreement_basis else ""

@@ -3,8 +3,9 @@
 Every export is *verified before it is published*: the artifact is written to a temporary
 path beside the target, loaded back in its own runtime (``tf.saved_model.load``, the LiteRT
 interpreter, onnxruntime), run on a seeded batch, and compared with the Keras model on the same
-batch. Only when the maximum absolute difference is within :data:`FLOAT_TOLERANCE` (float
-exports) is the temporary artifact renamed onto the target, so a failed or wrong export never
+batch. Only when every value is within the tolerance (float exports: :data:`FLOAT_TOLERANCE`
+plus :data:`FLOAT_RTOL` of the Keras value, :func:`~cnnspec.export.verification.tolerance_excess`)
+is the temporary artifact renamed onto the target, so a failed or wrong export never
 replaces a good one. Quantized TFLite exports are expected to differ; their difference and
 top-1 agreement are reported, not enforced. A full-integer export (``int8``: every op, the
 input and the output int8) is calibrated on up to :data:`CALIBRATION_IMAGES` of the run's
@@ -49,8 +50,11 @@ from cnnspec.export.verification import (
     compare,
     non_finite_outputs,
     output_decisions,
+    tolerance_excess,
+    tolerance_rule,
 )
 from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_fault, write_together
+from cnnspec.layers import kind_of_keras_class
 from cnnspec.training.modelfile import all_layers, check_model_file, load_model
 from cnnspec.training.state import model_file_bytes, saved_model_bytes
 
@@ -63,8 +67,11 @@ CALIBRATION_SEED = 0
 #: Most images of the run's test split (else its validation split) an ``int8`` export is
 #: verified on: uniform noise is no image, and says little of how int8 ranges fit the data.
 INT8_VERIFY_IMAGES = 64
-#: Largest max-abs difference accepted between Keras and a float (unquantized) export.
+#: Largest absolute difference accepted between Keras and a float (unquantized) export, plus
+#: :data:`FLOAT_RTOL` of the Keras value for an output not within [0, 1] (float32 rounds each
+#: value relative to its size: outputs in the hundreds differ by more than 1e-4, correctly).
 FLOAT_TOLERANCE = 1e-4
+FLOAT_RTOL = 1e-4
 VERIFY_BATCH = 8
 VERIFY_SEED = 0
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
@@ -105,6 +112,8 @@ class ExportResult:
     calibration_images: int | None = None
     #: The temperature folded into the export's weights (1: the model's own probabilities).
     temperature: float = 1.0
+    #: The relative part of the tolerance (``None`` with ``tolerance``: a quantized export).
+    rtol: float | None = None
 
     @property
     def verified(self) -> bool:
@@ -121,6 +130,10 @@ class ExportResult:
             "top1_agreement": self.top1_agreement,
             "agreement_basis": self.agreement_basis,
             "tolerance": self.tolerance,
+            "rtol": self.rtol,
+            "tolerance_rule": tolerance_rule(self.tolerance, self.rtol)
+            if self.tolerance is not None and self.rtol is not None
+            else None,
             "batch": self.batch,
             "verify_data": self.verify_data,
             "calibration_images": self.calibration_images,
@@ -622,6 +635,35 @@ def _foreign_ops_said(foreign: list[tuple[str, str]], model: Any, path: Path) ->
     )
 
 
+def _gaps_said(model: Any, fmt: str, ir: Any | None) -> str:
+    """``: layer `resizing_1` (spec.yaml:5:5, model[0].resizing) needs what … lacks``: the
+    layers of ``model`` that the format can't run as Keras does (their kind's ``export_gap``),
+    for a failed conversion or verification; empty when none is known."""
+    from cnnspec.training.onednn import spec_layers
+
+    named = spec_layers(model, ir)
+
+    def gaps_of(form: str) -> list[str]:
+        found = []
+        for layer in all_layers(model):
+            kind = kind_of_keras_class(type(layer).__name__)
+            gap = kind.export_gap if kind is not None else None
+            reason = gap(layer.get_config(), form) if gap is not None else None
+            if reason is not None and layer.name in named:
+                found.append(f"{named[layer.name]}: {reason}")
+        return found
+
+    gaps = gaps_of(fmt)
+    if not gaps:
+        return ""
+    others = [form for form in ("tflite", "onnx") if form != fmt and not gaps_of(form)] + ["savedmodel"]
+    other = " or ".join(f"-f {form}" for form in others)
+    return (
+        f"; {'; '.join(gaps[:3])}{' …' if len(gaps) > 3 else ''} (export it with {other}, or "
+        "change the layer)"
+    )
+
+
 def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -660,7 +702,8 @@ def export_model(
     that exists (a file, a non-empty folder) is replaced only with ``force``; a folder holding
     more than a SavedModel's own entries never is. Raises :class:`UsageError` for bad arguments
     or missing tools, :class:`ExportMismatch` when a float export differs from Keras by more
-    than :data:`FLOAT_TOLERANCE` (the target is then left as it was).
+    than :data:`FLOAT_TOLERANCE` plus :data:`FLOAT_RTOL` of the output's magnitude
+    (:func:`~cnnspec.export.verification.tolerance_excess`; the target is then left as it was).
     """
     if fmt not in FORMATS:
         raise UsageError(f"expected a format among {', '.join(FORMATS)}; received {fmt!r}")
@@ -849,17 +892,24 @@ def export_model(
         if not verify:
             return
         try:
-            diff, agreement = compare(expected, run(), decisions)
+            answered = run()
+            diff, agreement = compare(expected, answered, decisions)
         except ExportMismatch as exc:  # (a NaN where Keras has none, a shape): nothing is published
             raise ExportMismatch(
                 f"the {fmt} export failed verification: {exc}. Nothing was written to {path}",
                 exc.max_abs_diff,
             ) from None
         measured.update(diff=diff, agreement=agreement, runtime=runtime)
-        if tolerance is not None and diff > tolerance:
+        if tolerance is None:
+            return
+        excess, where = tolerance_excess(expected, answered, tolerance, FLOAT_RTOL)
+        measured["within"] = excess <= 1.0
+        if not measured["within"]:
             raise ExportMismatch(
                 f"the {fmt} export differs from the Keras model by {diff:.3g} (max abs) on a batch of "
-                f"{batch}; expected at most {tolerance:g}. Nothing was written to {path}",
+                f"{batch}; expected {tolerance_rule(tolerance, FLOAT_RTOL)}, and the worst value is "
+                f"{excess:.3g} times what that allows ({where}){_gaps_said(model, fmt, ir)}. "
+                f"Nothing was written to {path}",
                 diff,
             )
 
@@ -893,6 +943,10 @@ def export_model(
         )
         if fmt == "onnx" and "Erfc" in str(exc):  # (the converter passes it on; ONNX has none)
             why += _GELU_WHY
+        gaps = _gaps_said(model, fmt, ir)
+        if gaps:  # the layer the format can't run, named: the converter's own text names an op
+            said = said[:120] + ("…" if len(said) > 120 else "")
+            why += gaps
         raise ExportFailed(
             f"the {fmt} converter failed on {source} ({type(exc).__name__}: {said}){why}; "
             f"nothing was written to {path}"
@@ -908,6 +962,7 @@ def export_model(
         top1_agreement=measured["agreement"],
         agreement_basis=_basis(decisions, measured, task_known),
         tolerance=tolerance,
+        rtol=FLOAT_RTOL if tolerance is not None else None,
         batch=batch,
         seconds=time.perf_counter() - started,
         size_bytes=_size(path),
@@ -1255,9 +1310,11 @@ def _record_text(
 
     diff = measured["diff"]
     details = {
-        "verified": diff is not None and (tolerance is None or diff <= tolerance),
+        "verified": diff is not None and (tolerance is None or bool(measured.get("within"))),
         "max_abs_diff": diff,
         "tolerance": tolerance,
+        "rtol": FLOAT_RTOL if tolerance is not None else None,
+        "tolerance_rule": tolerance_rule(tolerance, FLOAT_RTOL) if tolerance is not None else None,
         "top1_agreement": measured["agreement"],
         "agreement_basis": measured.get("basis"),
         "verify_batch": batch,

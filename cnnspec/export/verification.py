@@ -131,6 +131,47 @@ def max_difference(expected: list[np.ndarray], actual: list[np.ndarray]) -> floa
     return worst
 
 
+def tolerance_rule(atol: float, rtol: float) -> str:
+    """The float exports' tolerance in words, for messages and the export's record."""
+    return (
+        f"|export - Keras| <= {atol:g} + {rtol:g} × the output's largest |Keras| value ({atol:g} "
+        "alone for an output whose Keras values all lie within [0, 1]: probabilities)"
+    )
+
+
+def tolerance_excess(
+    expected: list[np.ndarray], actual: list[np.ndarray], atol: float, rtol: float
+) -> tuple[float, str]:
+    """How far the export's worst value is from Keras', as a share of what the tolerance allows
+    it (at most 1: within), and that value in words.
+
+    The tolerance scales with the output's magnitude (its largest absolute Keras value): float32
+    rounds each value to about 1e-7 of itself, so an output in the hundreds differs by 1e-4
+    after a few layers of correct arithmetic, and a fixed absolute bound refused correct exports
+    of regressions and of models with large values inside. The output's magnitude, not each
+    value's (``numpy.allclose``): a small value computed from large ones (a difference, a
+    rescaled head) carries their rounding. An output whose values all lie within [0, 1] (a
+    classifier's probabilities, a mask) keeps the absolute bound alone.
+    Call it after :func:`max_difference` (which refuses shapes and NaN that differ)."""
+    worst, where = 0.0, ""
+    for number, (want, got) in enumerate(zip(expected, actual)):
+        want = np.asarray(want, dtype="float64")
+        got = np.asarray(got, dtype="float64")
+        finite = np.isfinite(want) & np.isfinite(got)
+        if not finite.any():
+            continue
+        unit = bool(np.all((want[finite] >= 0) & (want[finite] <= 1)))
+        allowed = atol + (0.0 if unit else rtol) * float(np.max(np.abs(want[finite])))
+        ratio = np.where(finite, np.abs(want - got) / allowed, 0.0)
+        index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        if float(ratio[index]) > worst or not where:
+            worst = float(ratio[index])
+            which = f"output {number} " if len(expected) > 1 else ""
+            place = tuple(int(i) for i in index)
+            where = f"{which}at {place}: Keras {want[index]:.6g}, the export {got[index]:.6g}"
+    return worst, where
+
+
 def decision_agreement(
     expected: list[np.ndarray], actual: list[np.ndarray], decisions: list[Decision | None]
 ) -> float | None:

@@ -38,6 +38,21 @@ from cnnspec.layers.registry import (
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
 
 
+def _resizing_export_gap(config: dict[str, Any], fmt: str) -> str | None:
+    """What ONNX or TFLite lacks for a resize (TensorFlow's ResizeArea, ResizeBicubic and the
+    lanczos kernels' ScaleAndTranslate): tf2onnx approximates area with another Resize mode,
+    whose answers differ, and leaves ScaleAndTranslate as it is; TFLite has bilinear and
+    nearest resizes only."""
+    interpolation = str(config.get("interpolation", "bilinear"))
+    if fmt == "onnx" and interpolation == "area":
+        return "ONNX's Resize has no area interpolation (the converter approximates it)"
+    if fmt == "onnx" and interpolation.startswith("lanczos"):
+        return f"ONNX's Resize has no {interpolation} interpolation"
+    if fmt == "tflite" and interpolation not in ("bilinear", "nearest"):
+        return f"TFLite has no {interpolation} resize (its resizes are bilinear and nearest)"
+    return None
+
+
 def _dense_shape(params: Params, inputs: list[Shape]) -> Shape:
     return (*inputs[0][:-1], params["units"])
 
@@ -558,5 +573,6 @@ register(
         value_range="keeps",
         preprocessing=True,
         spatial=True,
+        export_gap=_resizing_export_gap,
     ),
 )

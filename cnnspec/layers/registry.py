@@ -225,6 +225,12 @@ class LayerKind:
     identity, and the order of the inputs is kept. ``None`` for every other kind, a merge
     whose inputs play different roles included (``subtract``: first minus second)."""
 
+    export_gap: Callable[[dict[str, Any], str], str | None] | None = None
+    """What an export format lacks to run the layer as Keras does, given the Keras layer's
+    config and the format (``onnx``, ``tflite``): a phrase such as ``ONNX's Resize has no area
+    interpolation``, or ``None`` when the format runs it. Read by the exporter to name the
+    layer when a conversion fails or its answers differ from Keras'."""
+
     one_of: tuple[str, ...] = ()
     """Optional parameters of which a working layer sets at least one to a value (not null):
     without any the layer changes nothing (random_color_jitter's factors). The kind's shape

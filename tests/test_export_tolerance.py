@@ -1,0 +1,46 @@
+"""The float exports' tolerance (cnnspec/export/verification.py), and what each format lacks to
+run a layer (a kind's ``export_gap``): plain NumPy and the registry, no TensorFlow."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnspec.export.exporter import FLOAT_RTOL, FLOAT_TOLERANCE
+from cnnspec.export.verification import tolerance_excess, tolerance_rule
+from cnnspec.layers import REGISTRY
+
+
+def test_outputs_in_the_hundreds_are_held_to_their_magnitude() -> None:
+    """A regression answering 138.8 differs by 4.4e-4 in float32 arithmetic, correctly: within
+    1e-4 + 1e-4 × 138.8, also where the worst value is a small one computed from large ones."""
+    keras = [np.array([[24.8], [-48.0], [138.8], [1.9185]], dtype="float32")]
+    export = [keras[0] + np.array([[4.4e-4], [-1e-4], [3e-4], [-5e-4]], dtype="float32")]
+    excess, where = tolerance_excess(keras, export, FLOAT_TOLERANCE, FLOAT_RTOL)
+    assert excess < 0.4 and where.startswith("at (3, 0): Keras 1.9185, the export 1.918")
+    wrong = [keras[0] + np.array([[0.0], [0.0], [0.05], [0.0]], dtype="float32")]
+    excess, where = tolerance_excess(keras, wrong, FLOAT_TOLERANCE, FLOAT_RTOL)
+    assert excess > 3 and where == "at (2, 0): Keras 138.8, the export 138.85"
+
+
+def test_probabilities_keep_the_absolute_bound() -> None:
+    keras = [np.array([[0.2, 0.8]], dtype="float32"), np.array([[300.0]], dtype="float32")]
+    export = [keras[0] + np.float32(2e-4), keras[1]]
+    excess, where = tolerance_excess(keras, export, FLOAT_TOLERANCE, FLOAT_RTOL)
+    assert round(excess, 1) == 2.0 and where.startswith("output 0 at (0, 0): Keras 0.2, the export 0.2002")
+    assert tolerance_rule(1e-4, 1e-4) == (
+        "|export - Keras| <= 0.0001 + 0.0001 × the output's largest |Keras| value (0.0001 alone "
+        "for an output whose Keras values all lie within [0, 1]: probabilities)"
+    )
+
+
+def test_what_onnx_and_tflite_lack_of_a_resize() -> None:
+    gap = REGISTRY["resizing"].export_gap
+    assert gap is not None
+    assert gap({"interpolation": "area"}, "onnx") == (
+        "ONNX's Resize has no area interpolation (the converter approximates it)"
+    )
+    assert gap({"interpolation": "bicubic"}, "tflite") == (
+        "TFLite has no bicubic resize (its resizes are bilinear and nearest)"
+    )
+    assert gap({"interpolation": "bilinear"}, "tflite") is None
+    assert gap({"interpolation": "bicubic"}, "onnx") is None
