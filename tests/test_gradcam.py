@@ -220,3 +220,25 @@ def test_sample_picks_the_image_of_an_npy_batch_and_is_refused_where_it_picks_no
             f"error: --sample picks an image of an .npy batch given by --image; {tmp_path / 'one.npy'} "
             "holds one image (received --sample 3)" in " ".join(single.output.split())
         )
+
+
+def test_an_op_without_a_gradient_is_a_note_naming_its_layer() -> None:
+    """An area resize (TensorFlow has no gradient for ResizeArea) has no class map: a
+    UsageError naming the op and its layer (the report notes it; report.html is still written),
+    not a LookupError that lost the whole page."""
+    import keras
+
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.gradcam import class_map
+
+    inputs = keras.Input((4, 4, 1))
+    maps = keras.layers.Conv2D(1, 1, name="maps")(inputs)
+    small = keras.layers.Resizing(3, 3, interpolation="area", name="shrink")(maps)
+    pooled = keras.layers.GlobalAveragePooling2D()(small)
+    built = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+    with pytest.raises(UsageError) as caught:
+        class_map(built, "maps", IMAGE, 0, OutputKind())
+    assert str(caught.value) == (
+        "TensorFlow has no gradient for the ResizeArea op of layer(s) `shrink`, so Grad-CAM can't "
+        "weigh the feature maps (LookupError: gradient registry has no entry for: ResizeArea)"
+    )

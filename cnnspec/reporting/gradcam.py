@@ -133,7 +133,10 @@ def class_map(model: Any, layer_name: str, batch: np.ndarray, class_index: int, 
                 score = out[:, class_index]
             if pixels:
                 score = tf.reduce_mean(score)
-        gradients = tape.gradient(score, maps)
+        try:
+            gradients = tape.gradient(score, maps)
+        except LookupError as exc:  # an op TensorFlow can't differentiate (ResizeArea)
+            raise UsageError(_no_gradient(probe, x, exc)) from None
     if gradients is None:  # (cannot happen with the input watched; say so rather than crash)
         raise UsageError(f"expected the class score to depend on {layer_name}'s output; it does not")
     features = np.asarray(tf.cast(maps, "float32"))[0]
@@ -147,3 +150,30 @@ def class_map(model: Any, layer_name: str, batch: np.ndarray, class_index: int, 
         )
     scaled = heat / peak if peak > 0 else np.zeros_like(heat)
     return ClassMap(scaled, peak, "log-probability" if output == "probability" else "logit")
+
+
+def _no_gradient(probe: Any, x: Any, exc: LookupError) -> str:
+    """Why there is no class map of a model with an op that TensorFlow has no gradient for
+    (``LookupError: gradient registry has no entry for: ResizeArea``), naming the layers that
+    hold the op: its graph is traced again, which costs nothing beside a failed map."""
+    import tensorflow as tf
+
+    from cnnspec.training.onednn import layer_of_node
+
+    text = str(exc)
+    op = text.rsplit(":", 1)[-1].strip() if "no entry for" in text else ""
+    layers: list[str] = []
+    if op:
+        try:
+            graph = tf.function(lambda t: probe(t, training=False)).get_concrete_function(x).graph
+            names = [layer.name for layer in probe.layers]
+            found = (layer_of_node(o.name, names) for o in graph.get_operations() if o.type == op)
+            layers = [name for name in dict.fromkeys(found) if name is not None]
+        except Exception:  # (naming the layer is a courtesy: the reason stands without it)
+            layers = []
+    held = f" of layer(s) {', '.join(f'`{name}`' for name in layers)}" if layers else ""
+    what = f"the {op} op{held}" if op else "one of its ops"
+    return (
+        f"TensorFlow has no gradient for {what}, so Grad-CAM can't weigh the feature maps "
+        f"(LookupError: {text})"
+    )
