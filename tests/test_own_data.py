@@ -202,21 +202,27 @@ def _constant_images(pixel: tuple[int, int, int], count: int) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
 def test_calibrate_says_when_the_fit_leaves_the_calibration_error_worse(run_dir, tmp_path):
-    """A model whose class probabilities are softmax(10 × mean colour) (a global pooling and a
-    dense layer of known weights, in place of the tiny run's), on images made for it: 10 it
+    """A model whose class probabilities are softmax(10 × mean colour) (the tiny run's, its
+    convolutions made the identity and its dense layer given known weights: a run folder holds
+    its spec's model), on images made for it: 10 it
     gets right at confidence 0.56, 10 it gets wrong at 0.56 with the right class a close
     second. Sharpening (T < 1, "underconfident") lowers the likelihood's loss but sends the
     confidence far above the 50 % accuracy: written, with a note saying the ECE rose and how
     to undo it. Images it gets wrong half the time at that confidence soften it (T > 1,
     "overconfident"), with the ECE lower and no note."""
-    import keras
+    from cnnspec.training.modelfile import load_model
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    inputs = keras.Input((8, 8, 3))
-    dense = keras.layers.Dense(3, activation="softmax")
-    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(inputs)))
-    dense.set_weights([np.eye(3, dtype="float32") * 10, np.zeros(3, "float32")])
+    model = load_model(copy / "model.keras")
+    *convs, dense = [layer for layer in model.layers if layer.weights]
+    for conv in convs:  # the identity on the colours (relu keeps them: they are not negative)
+        kernel = np.zeros(conv.kernel.shape, "float32")
+        kernel[1, 1, range(3), range(3)] = 1.0
+        conv.set_weights([kernel, np.zeros(kernel.shape[-1], "float32")])
+    weights = np.zeros(dense.kernel.shape, "float32")
+    weights[:3] = np.eye(3, dtype="float32") * 10
+    dense.set_weights([weights, np.zeros(3, "float32")])
     model.save(copy / "model.keras")
     right = _constant_images((151, 127, 127), 10)  # red at 0.56, the others 0.22 each
     close = _constant_images((200, 193, 97), 10)  # red at 0.56, green at 0.43
