@@ -118,6 +118,8 @@ def test_tflite_float_within_tolerance(run_dir, tmp_path):
     result = export_model(folder / "model.keras", "tflite", tmp_path / "m.tflite")
     assert result.max_abs_diff is not None and result.max_abs_diff <= FLOAT_TOLERANCE
     assert result.top1_agreement == 1.0
+    assert (result.tolerance, result.rtol) == (FLOAT_TOLERANCE, 1e-4)
+    assert result.as_dict()["tolerance_rule"].startswith("|export - Keras| <= 0.0001 + 0.0001 × the output's")
     outputs, _ = run_tflite(tmp_path / "m.tflite", [batch])
     assert np.max(np.abs(outputs[0] - expected)) <= FLOAT_TOLERANCE
 
@@ -142,6 +144,7 @@ def test_onnx_matches_with_onnxruntime(run_dir, tmp_path, runner):
     target = tmp_path / "model.onnx"
     result = runner.invoke(app, ["export", str(folder / "model.keras"), "-f", "onnx", "-o", str(target)])
     assert result.exit_code == 0, result.output
+    assert "(tolerance 0.0001 + 0.0001 × max |Keras|), decision agreement 1.000" in result.output
     session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: batch})[0]
     assert np.max(np.abs(got - expected)) <= 1e-4

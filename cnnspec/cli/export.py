@@ -246,7 +246,7 @@ def export(
     if result.max_abs_diff is not None:
         within = ""
         if result.tolerance is not None:  # (the relative part: outputs beyond [0, 1])
-            relative = f" + {result.rtol:g} × |Keras|" if result.rtol else ""
+            relative = f" + {result.rtol:g} × max |Keras|" if result.rtol else ""
             within = f" (tolerance {result.tolerance:g}{relative})"
         agreement = ""
         if result.top1_agreement is not None:  # (none for a regression: it makes no decision)
