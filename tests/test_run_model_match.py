@@ -49,14 +49,20 @@ def test_the_model_of_the_spec_matches_and_another_is_told_apart(tmp_path):
     assert model_mismatches(archive(tmp_path / "own.keras", own, ["dense_1", 0, 0]), ir) == []
     logits = [*own[:3], layer("Dense", "dense_1", units=10, activation="linear")]
     assert model_mismatches(archive(tmp_path / "logits.keras", logits, [["dense_1", 0, 0]]), ir) == [
-        "its layer dense_1 has activation linear, the spec's softmax"
+        "its output layer dense_1 has activation linear, the spec's softmax"
     ]
     other = [layer("InputLayer", "input", batch_shape=[None, 16, 16, 3]), layer("Conv2D", "mask", filters=4)]
     assert model_mismatches(archive(tmp_path / "other.keras", other, ["mask", 0, 0]), ir) == [
         "its input is 16×16×3, the spec's 8×8×1",
-        "its outputs are mask, the spec's dense_1",
-        "3 of the spec's 3 layers are not in it (conv2d_1, flatten_1, dense_1)",
+        "its output layer mask (the spec's dense_1) is a Conv2D, the spec's a Dense",
     ]
+    # a run of an earlier cnnspec that named its layers otherwise is its spec's all the same
+    renamed = [own[0], {**own[1], "name": "stem_conv2d_1"}, own[2], {**own[3], "name": "predictions"}]
+    assert model_mismatches(archive(tmp_path / "renamed.keras", renamed, ["predictions", 0, 0]), ir) == []
+    two = archive(
+        tmp_path / "two.keras", [*own, layer("Dense", "extra", units=1)], [["dense_1", 0, 0], ["extra", 0, 0]]
+    )
+    assert model_mismatches(two, ir) == ["its outputs are dense_1, extra, the spec's dense_1"]
 
 
 def test_a_layer_of_another_class_is_named():

@@ -5,13 +5,16 @@ command that opens a run folder reads the task, the class names and the output a
 from the spec and the answers from the model: a model file copied in from another run (a
 segmentation model into a digits run, a logits head into a softmax run) would be served with
 the wrong reading and no error. :func:`model_mismatches` compares the archive's
-``config.json`` with the spec's resolved graph: the Keras builder names each layer after its
-IR node and makes it from the node's kind and arguments, so the model training saved has
+``config.json`` with the spec's resolved graph: the Keras builder makes each layer from its IR
+node's kind and arguments, so the model training saved has
 
 * the spec's input shape,
-* the spec's outputs, by name and in order,
-* a layer of the node's Keras class for every node of the graph, and
-* the node's plain arguments (units, filters, activation, padding …) in that layer's config.
+* as many outputs as the spec, and
+* for each output, in order, a layer of the output node's Keras class with the node's plain
+  arguments (units, filters, activation, padding …) in its config.
+
+The layers inside are not compared, nor are names: a run trained by an earlier cnnspec may
+name them otherwise (the zoo's stems became block calls), and its model is still its spec's.
 
 Only the archive's ``config.json`` is read (a few kilobytes, not the weights): the check costs
 milliseconds whatever the model's size, so every command can afford it (no hash of the weights
@@ -97,23 +100,22 @@ def model_mismatches(path: Path, ir: ModelIR) -> list[str]:
         if isinstance(shape, list) and shape[1:] != list(ir.input_shape):
             problems.append(f"its input is {_shape(shape[1:])}, the spec's {_shape(list(ir.input_shape))}")
     outputs = _names(body.get("output_layers"))
-    if outputs != list(ir.outputs):
+    if len(outputs) != len(ir.outputs):
         problems.append(f"its outputs are {', '.join(outputs) or 'none'}, the spec's {', '.join(ir.outputs)}")
-    missing = [node.name for node in ir.nodes if node.name not in layers]
-    if missing:
-        problems.append(
-            f"{len(missing)} of the spec's {len(ir.nodes)} layers are not in it ({', '.join(missing[:SHOWN])}"
-            f"{' …' if len(missing) > SHOWN else ''})"
-        )
-    # the outputs' layers first: their activation decides how the answers are read
-    ordered = sorted(ir.nodes, key=lambda node: node.name not in ir.outputs)  # (a stable sort)
-    for node in ordered:
-        layer = layers.get(node.name)
-        if layer is None or len(problems) >= SHOWN:
+        return problems[:SHOWN]
+    # Each output's layer against the spec's, in order: its class, units and activation decide
+    # how every command reads the answers. Compared by place, not by name, and nothing inside
+    # the model: a run trained by an earlier cnnspec may name its layers otherwise (the zoo's
+    # ResNet stem became a block call, renaming its layers), and its model is still its spec's.
+    nodes = {node.name: node for node in ir.nodes}
+    for saved, wanted in zip(outputs, ir.outputs, strict=True):
+        layer, node = layers.get(saved), nodes.get(wanted)
+        if layer is None or node is None:
             continue
         differs = layer_mismatch(REGISTRY[node.kind], node.params, layer)
         if differs is not None:
-            problems.append(f"its layer {node.name} {differs}")
+            named = saved if saved == wanted else f"{saved} (the spec's {wanted})"
+            problems.append(f"its output layer {named} {differs}")
     return problems[:SHOWN]
 
 
