@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -762,6 +763,10 @@ def test_a_storage_shared_by_two_outs_says_which_out_holds_a_trial(runner, write
     assert second.exit_code == 0, second.output
     where = f"{socket.gethostname()}:{tmp_path / 'P1'}"
     assert f"best: trial 0 → trial-000 in {where}; spec with its values: best.yaml" in flat(second.output)
+    # the leaderboard marks the trial whose folder is P1's, and says what the mark means
+    table = second.output
+    assert re.search(r"│ 1 │ +0\* │", table) and re.search(r"│ 2 │ +1 │", table), table
+    assert "* its run folder is in another --out (search.json and search.html say which)" in second.output
     rows = json.loads((tmp_path / "P2" / "search.json").read_text())["trials"]
     assert [(row["run_dir"], row.get("elsewhere")) for row in rows] == [
         ("trial-000", where),

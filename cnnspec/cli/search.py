@@ -415,7 +415,7 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
             state += f": {safe(_clipped(row['failed']))}"  # why (search.json and trial.json: in full)
         table.add_row(
             str(rank),
-            str(row["number"]),
+            str(row["number"]) + ("*" if row.get("elsewhere") else ""),  # (its folder: another --out's)
             _figure(row["value"]),
             state,
             _figure(row.get("test_value")),
@@ -424,6 +424,9 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
         )
     console = stdout()
     console.print(table)
+    if any(row.get("elsewhere") for row in rows[:top]):
+        # a storage shared by several --out folders (or machines): say where those trials ran
+        console.print("* its run folder is in another --out (search.json and search.html say which)")
     files = summary["files"]
     best = summary["best"]
     if best is not None and "best" in files:
