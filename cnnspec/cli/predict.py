@@ -237,7 +237,7 @@ def _predict_keras(
     # export answers with it; with neither a spec nor a record the factor is assumed, and said
     from_record = _record_rescale(record) if record is not None and run.config is None else None
     assumed: set[float] = set()
-    floats: list[float] = []  # (the .npy float pixels' ranges: far off the run's range is noted)
+    floats: list[tuple[float, float]] = []  # (the .npy float pixels' ranges: far off the run's is noted)
 
     def factor_of(integer: bool, pixels: Any) -> float | None:
         if from_record is not None:
@@ -291,36 +291,36 @@ def _predict_keras(
 
 
 def _float_ranges(
-    rescale: Callable[[bool, Any], float | None], floats: list[float] | None
+    rescale: Callable[[bool, Any], float | None], floats: list[tuple[float, float]] | None
 ) -> Callable[[bool, Any], float | None]:
-    """``rescale`` that also adds the lowest and highest finite pixel of each float input to
-    ``floats`` (their range only: the arrays are not kept); ``rescale`` itself without it."""
+    """``rescale`` that also adds the range of each float input's finite pixels to ``floats``
+    (:func:`~cnnspec.training.data.pixel_range`: the arrays are not kept); ``rescale`` itself
+    without it."""
     if floats is None:
         return rescale
     found = floats
 
     def noting(integer: bool, pixels: Any) -> float | None:
         if not integer and pixels is not None and getattr(pixels, "size", 0):
-            import numpy as np
+            from cnnspec.training.data import pixel_range
 
-            finite = pixels[np.isfinite(pixels)]
-            found.extend([float(finite.min()), float(finite.max())] if finite.size else [])
+            ranged = pixel_range(pixels)
+            found.extend([ranged] if ranged is not None else [])
         return rescale(integer, pixels)
 
     return noting
 
 
-def _float_notes(run: Any, arrays: list[float]) -> list[str]:
-    """The note of ``.npy`` float pixels (``arrays``: the lowest and highest of each) far off the
-    range the run trained on (:func:`~cnnspec.reporting.run.float_scale_notes`): they are
-    predicted on as they are."""
-    if not arrays:
+def _float_notes(run: Any, ranges: list[tuple[float, float]]) -> list[str]:
+    """The note of ``.npy`` float pixels (``ranges``: each array's) far off the range the run
+    trained on (:func:`~cnnspec.reporting.run.float_scale_notes`): they are predicted on as
+    they are."""
+    if not ranges:
         return []
-    import numpy as np
-
     from cnnspec.reporting.run import float_scale_notes
 
-    return float_scale_notes(run, np.array(arrays, dtype="float64"), "the .npy arrays", "the predictions")
+    whole = (min(low for low, _ in ranges), max(high for _, high in ranges))
+    return float_scale_notes(run, whole, "the .npy arrays", "the predictions")
 
 
 def _spec_ir(run: Any, members: list[Any]) -> Any | None:
@@ -363,12 +363,12 @@ def _predict_export(
     by_output: Names,
     views: tuple[str, ...] = (),
     temperature: float = 1.0,
-    floats: list[float] | None = None,
+    floats: list[tuple[float, float]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Predictions through a verified export, without TensorFlow: the record says how to
     convert, scale and read (``tasks``, ``known``, ``by_output``: :func:`_reading`'s;
     ``temperature``: a classifier's probabilities scaled by it; ``floats``: where given, the
-    lowest and highest of each float input's pixels are added to it, for :func:`_float_notes`)."""
+    range of each float input's pixels is added to it, for :func:`_float_notes`)."""
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import plan_inputs
     from cnnspec.reporting.run import OutputKind, probabilities
@@ -630,7 +630,7 @@ def predict(
         else:
             notes.extend(scale_notes)
             temperatures = [scale]
-            floats: list[float] = []
+            floats: list[tuple[float, float]] = []
             results, names = _predict_export(
                 record, list(files), top, out, tasks, known, by_output, views, temperatures[0], floats
             )

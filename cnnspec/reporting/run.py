@@ -41,7 +41,7 @@ from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
 from cnnspec.spec.sections import DATASETS
-from cnnspec.training.data import DATA_OPTION_FILE, UNSELECTED_CLASSES
+from cnnspec.training.data import DATA_OPTION_FILE, UNSELECTED_CLASSES, pixel_range
 from cnnspec.training.modelfile import all_layers, check_model_file
 from cnnspec.training.modelfile import load_model as load_model  # the one safe loader, re-exported
 
@@ -1515,17 +1515,17 @@ def trained_pixel_range(run: Run) -> tuple[float, float] | None:
 
 
 def float_scale_notes(
-    run: Run, pixels: np.ndarray, what: str, scored: str = "the figures on them"
+    run: Run, found: tuple[float, float] | None, what: str, scored: str = "the figures on them"
 ) -> list[str]:
-    """The note of float ``pixels`` (``what``: ``--data X``, ``the .npy arrays``) far outside
-    the range the run trained on (:func:`trained_pixel_range`): float arrays are taken as
-    already scaled, so 0–255 pixels given to a run trained on [0, 1] were scored as they are,
-    their figures meaningless, unsaid. Far: beyond the trained range by half its width."""
+    """The note of float pixels ranging ``found`` (their lowest and highest finite values:
+    :func:`~cnnspec.training.data.pixel_range`; ``what``: ``--data X``, ``the .npy arrays``)
+    far outside the range the run trained on (:func:`trained_pixel_range`): float arrays are
+    taken as already scaled, so 0–255 pixels given to a run trained on [0, 1] were scored as
+    they are, their figures meaningless, unsaid. Far: beyond the trained range by half its width."""
     trained = trained_pixel_range(run)
-    finite = pixels[np.isfinite(pixels)] if pixels.size else pixels
-    if trained is None or not finite.size:
+    if trained is None or found is None:
         return []
-    low, high = float(finite.min()), float(finite.max())
+    low, high = found
     lowest, highest = trained
     margin = 0.5 * max(highest - lowest, 1e-6)
     if lowest - margin <= low and high <= highest + margin:
@@ -1945,7 +1945,7 @@ def test_split(
     if unscaled and config.data.rescale == "auto" and trained_on_unit_floats(run):
         settings = replace(settings, rescale=1.0 / dataset.pixel_max)
     if data is not None and not dataset.integer_pixels and isinstance(x, np.ndarray) and x.dtype.kind == "f":
-        notes.extend(float_scale_notes(run, x, f"--data {data}"))
+        notes.extend(float_scale_notes(run, pixel_range(x), f"--data {data}"))
     if run.compiled is None and data is not None and dataset.integer_pixels and settings.rescale is not None:
         # a model file alone (its stand-in spec): the factor is cnnspec's default, not known
         notes.extend(assumed_rescale_note(run.model_path.name, {settings.rescale}))

@@ -698,8 +698,21 @@ def _images(x: np.ndarray, compiled: CompiledSpec, what: str, origin: str = "") 
     return x
 
 
-def _pixel_range(x: np.ndarray) -> tuple[float, float]:
-    return (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+def pixel_range(x: np.ndarray) -> tuple[float, float] | None:
+    """The lowest and highest finite pixel of the images ``x`` (``None``: it has none). Float
+    images are read a chunk at a time: the mask of a whole large array's finite values, and its
+    copy of them, would double the memory the images take."""
+    if not x.size:
+        return None
+    if x.dtype.kind not in "fc":  # (integers are all finite)
+        return float(x.min()), float(x.max())
+    low, high = np.inf, -np.inf
+    for start in range(0, len(x), 1024):
+        part = x[start : start + 1024]
+        finite = part[np.isfinite(part)]
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    return (low, high) if low <= high else None
 
 
 def _pixel_max(
@@ -726,7 +739,7 @@ def _pixel_max(
     for what, x in (("training", x_train), ("test", x_test)):
         if x.dtype.kind not in "iu":
             continue
-        low, high = _pixel_range(x)
+        low, high = pixel_range(x) or (0.0, 0.0)
         depth = integer_pixel_max(x.dtype.name, low, high)
         if depth is None:
             raise _rescale_error(

@@ -346,7 +346,7 @@ def _start(
             "dtype": str(dataset.x_train.dtype),
             # the float training images' pixel range as stored: evaluate/predict note --data or
             # .npy floats far outside it (another scale, scored unsaid)
-            **_pixel_range(dataset.x_train),
+            **_recorded_range(dataset.x_train),
             "classes": dataset.class_names,
             "target": getattr(dataset, "target", "class"),
         },
@@ -361,21 +361,16 @@ def _start(
     return lock
 
 
-def _pixel_range(x: Any) -> dict[str, list[float]]:
+def _recorded_range(x: Any) -> dict[str, list[float]]:
     """``{"pixel_range": [low, high]}`` of float training images held in memory (the finite
-    values): float ``--data`` is scaled as they were, so their ranges compare; nothing for
-    integer pixels (scaled by their depth, which float --data is not), file paths (a streamed
-    source) or an empty or non-finite array."""
+    values: :func:`~cnnspec.training.data.pixel_range`): float ``--data`` is scaled as they
+    were, so their ranges compare; nothing for integer pixels (scaled by their depth, which
+    float --data is not), file paths (a streamed source) or an empty or non-finite array."""
     import numpy as np
 
-    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or not x.size:
+    from cnnspec.training.data import pixel_range
+
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         return {}
-    low, high = np.inf, -np.inf
-    # a chunk of images at a time: the mask of the finite values of a whole large float array
-    # (and its copy of them) would double the memory the run's data takes, at its start
-    for start in range(0, len(x), 1024):
-        part = x[start : start + 1024]
-        finite = part[np.isfinite(part)]
-        if finite.size:
-            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-    return {"pixel_range": [low, high]} if low <= high else {}
+    found = pixel_range(x)
+    return {"pixel_range": list(found)} if found is not None else {}
