@@ -256,8 +256,9 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def in_main(monkeypatch):
     """:func:`cnnspec.cli.app.main` run in this process (`validate x.yaml` as its command line):
-    its SIGTERM/SIGINT handlers, the collector's settings and the noted stop are put back
-    afterwards (tests/test_signals.py, tests/test_cli_audit3.py)."""
+    its SIGTERM/SIGINT handlers, the collector's settings, the noted stop and the unraisable
+    hook (which an interrupted main() makes quiet) are put back afterwards
+    (tests/test_signals.py, tests/test_cli_audit3.py)."""
     import gc
     import signal
     import threading
@@ -269,6 +270,7 @@ def in_main(monkeypatch):
     handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
     threshold = gc.get_threshold()
     monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", "x.yaml"])
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
     yield
     for number, handler in handlers.items():
         signal.signal(number, handler)

@@ -65,6 +65,33 @@ def test_a_ctrl_c_while_the_command_is_imported_is_one_line_and_exit_130(in_main
     assert capsys.readouterr().err == "interrupted\n"
 
 
+class _FailsWhenFreed:
+    """What a write cut short leaves behind: a ZipFile on a closed temp file, whose finalizer fails."""
+
+    def __del__(self):
+        raise ValueError("seek of closed file")
+
+
+def test_after_interrupted_a_finalizer_that_fails_is_not_printed(in_main, monkeypatch, capsys):
+    def importing(only=None):
+        left = _FailsWhenFreed()  # noqa: F841  (freed with the exception's frames)
+        raise KeyboardInterrupt
+
+    reported = []  # what Python's own hook would print as "Exception ignored in ..."
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    monkeypatch.setattr(cli_app, "build_app", importing)
+    assert run_main() == 130
+    _FailsWhenFreed()  # freed at once: after the stop, as at the process's exit
+    assert reported == [] and capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_command_that_ends_otherwise_keeps_the_unraisable_hook(in_main, monkeypatch, tmp_path):
+    hook = sys.unraisablehook
+    monkeypatch.setattr(sys, "argv", ["cnnspec", "validate", str(tmp_path / "missing.yaml")])
+    assert run_main() == 1
+    assert sys.unraisablehook is hook
+
+
 def test_a_ctrl_c_while_the_command_line_is_parsed_says_interrupted(in_main, monkeypatch, capsys):
     """Typer turns a KeyboardInterrupt outside the command's guard into a silent exit 130."""
 

@@ -169,12 +169,15 @@ def main(prog_name: str | None = None) -> None:
             built(prog_name=prog_name)
     except KeyboardInterrupt:  # before the command's guard was there (imports, the app's build)
         _say_interrupted()
+        _quiet_finalizers()
         raise SystemExit(EXIT_INTERRUPTED) from None
     except SystemExit as done:
         # Typer ends a KeyboardInterrupt raised outside the command's guard (while Click parses
         # the command line) with a silent exit 130; the guard itself has said "interrupted"
         if done.code == EXIT_INTERRUPTED and _raised_from(done, KeyboardInterrupt):
             _say_interrupted()
+        if done.code == EXIT_INTERRUPTED:
+            _quiet_finalizers()
         elif done.code == 1 and _raised_from(done, BrokenPipeError):
             # help, --version or a usage error printed into a closed pipe (`cnnspec -h | head -1`),
             # before any guard: Rich and Click end it with 1, the status of a spec error
@@ -188,6 +191,7 @@ def main(prog_name: str | None = None) -> None:
 
         if stop_noted() or _raised_from(error, KeyboardInterrupt):
             _say_interrupted()
+            _quiet_finalizers()
             raise SystemExit(EXIT_INTERRUPTED) from None
         if failed_writing_stdout(error):  # help or --version, printed before any guard
             raise SystemExit(say_stdout_failed(error)) from None
@@ -253,6 +257,20 @@ def _stop_for_closed_output() -> NoReturn:
 
     silence_closed_output(sys.stdout, sys.stderr)
     raise SystemExit(EXIT_PIPE) from None
+
+
+def _quiet_finalizers() -> None:
+    """After "interrupted", the process only ends: keep the finalizers of what the stop cut
+    short off stderr. A write interrupted inside ``ZipFile`` (``model.save``) leaves the zip
+    open on a closed temp file, and its ``__del__`` (when the exception's frames are freed, or
+    at exit) fails with "seek of closed file", printed as "Exception ignored in ..." after the
+    line that said how the command ended (a rare race, seen in ``tests/test_signals.py``'s
+    SIGTERM during a build)."""
+    sys.unraisablehook = _ignore_unraisable
+
+
+def _ignore_unraisable(report: Any) -> None:
+    """``sys.unraisablehook`` of a process that is ending after a stop."""
 
 
 def _say_interrupted() -> None:
