@@ -247,6 +247,26 @@ def test_images_and_masks_are_ordered_by_their_nfc_names_in_both(tmp_path, form)
     np.testing.assert_array_equal(y, masks)  # cnnspec reads them in the same order
 
 
+def test_a_mask_named_in_the_other_unicode_form_is_its_images_mask_in_both(tmp_path):
+    """Images named on Linux (composed é), masks copied from macOS (decomposed): both forms are
+    one name, as cnnspec compares names everywhere else; the masks were "missing"."""
+    import unicodedata
+
+    path = masks_spec(tmp_path, ".png")
+    for index in range(6):
+        for folder, form in (("imgs", "NFC"), ("masks", "NFD")):
+            name = unicodedata.normalize(form, f"é{index}.png")
+            (tmp_path / folder / f"im{index}.png").rename(tmp_path / folder / name)
+    compiled = compile_spec(path)
+    _, masks, _ = read_image_masks(data_config(compiled, raise_errors=True), compiled)
+    files, y, _ = script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
+    assert masks.shape == (6, 8, 8) and len(files) == 6
+    np.testing.assert_array_equal(y, masks)
+    for index in range(6):  # each image's own mask (write_masks draws a different one for each)
+        with Image.open(tmp_path / "masks" / unicodedata.normalize("NFD", f"é{index}.png")) as mask:
+            np.testing.assert_array_equal(masks[index], np.asarray(mask))
+
+
 # -- 5. a CSV header with spaces ------------------------------------------------------------------
 def test_the_script_strips_the_csv_header(tmp_path):
     for index in range(6):

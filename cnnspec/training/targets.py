@@ -43,6 +43,7 @@ from cnnspec.training.imagefiles import (
     pillow,
     unreadable_images_error,
 )
+from cnnspec.training.subsets import name_key
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -264,9 +265,10 @@ def _resize_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _mask_index(masks: Path, compiled: CompiledSpec) -> dict[str, list[Path]]:
-    """The masks folder's image files by relative path without the extension (``sub/im0``):
-    each image's mask is found by its name, whatever the extension's case (``im0.PNG`` is the
-    mask of ``im0.jpg``)."""
+    """The masks folder's image files by relative path without the extension (``sub/im0``), in
+    Unicode NFC: each image's mask is found by its name, whatever the extension's case
+    (``im0.PNG`` is the mask of ``im0.jpg``), and whichever form the name is in (masks copied
+    from macOS, in decomposed form, beside images named on Linux, composed)."""
     try:
         found = data_files(masks)
     except ListingError as exc:
@@ -274,7 +276,7 @@ def _mask_index(masks: Path, compiled: CompiledSpec) -> dict[str, list[Path]]:
     index: dict[str, list[Path]] = {}
     for path in sorted(found, key=lambda p: p.relative_to(masks).as_posix()):
         if is_image_name(path.name):
-            index.setdefault(path.relative_to(masks).with_suffix("").as_posix(), []).append(path)
+            index.setdefault(name_key(path.relative_to(masks).with_suffix("").as_posix()), []).append(path)
     return index
 
 
@@ -284,7 +286,7 @@ def _mask_file(
     """The mask of the image ``relative`` (the same name, any image extension in any case), or
     ``None``; two masks of one name (``im0.png`` and ``im0.jpg``) are a located error, not a
     silent pick."""
-    candidates = index.get(relative.with_suffix("").as_posix(), [])
+    candidates = index.get(name_key(relative.with_suffix("").as_posix()), [])
     if len(candidates) > 1:
         shown = ", ".join(p.relative_to(masks).as_posix() for p in candidates)
         raise data_error(
