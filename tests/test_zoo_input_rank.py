@@ -107,3 +107,36 @@ def test_a_4d_input_reshaped_before_the_image_layers_is_no_mistake(runner, write
     )
     result = runner.invoke(app, ["validate", str(spec)])
     assert result.exit_code == 0, result.output
+
+
+def test_efficientnets_normalization_fed_a_2d_input_is_the_inputs_mistake(runner, write_spec):
+    """Its ``normalization: {axis: 3}`` keeps any rank's shape but refuses a 2-D input's axis 3:
+    that error is the input's (an image shape passes it), reported where the shape was set,
+    not as an axis error inside the packaged efficientnet.yaml."""
+    set_shape = runner.invoke(app, ["validate", "zoo:efficientnet_b0", "--set", "vars.input_shape=[32,32]"])
+    assert set_shape.exit_code == 1
+    assert flat(set_shape.output) == (
+        "<--set 1>:1:18: error: vars.input_shape: expected an image shape [height, width, channels] "
+        "for model[1].normalization; received [32, 32] (in a --set option on the command line) "
+        "1 | vars.input_shape=[32,32] ^ "
+        "hint: images need a channel axis: [32, 32, 1] (or [32, 32, 3] for RGB)"
+    )
+    spec = backbone_spec(write_spec, "[32, 32]", "zoo:efficientnet_b0", "block2")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert flat(result.output).startswith(
+        f"{spec}:3:16: error: input.shape: expected an image shape [height, width, channels] for "
+        "model[1].normalization of backbone 'zoo:efficientnet_b0'; received [32, 32] "
+    )
+    assert "efficientnet.yaml" not in result.output
+
+
+def test_a_normalization_axis_no_input_has_is_still_its_own_error(runner, write_spec):
+    """Axis 5 fits no image either: the error stays at the layer's parameter."""
+    spec = write_spec(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8]}\nmodel:\n  - normalization: {axis: 5}\n"
+        "  - flatten\n  - dense: {units: 2, activation: softmax}\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert f"{spec}:5:27: error: model[0].normalization.axis: expected axis in [1, 2]" in flat(result.output)

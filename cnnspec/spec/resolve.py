@@ -2064,6 +2064,7 @@ class Resolver:
     def input_rank_error(
         self,
         kind: LayerKind,
+        params: dict[str, Any],
         inputs: list[str],
         known: list[Shape],
         path: SpecPath,
@@ -2072,10 +2073,15 @@ class Resolver:
         """Hold back the shape error of an image layer fed the model input of shape ``[H, W]``,
         or of more than 3 axes (``[32, 32, 3, 1]``) (``report`` reports it at the layer);
         whether this layer's shape error was that one. :meth:`report_flat_input` decides where
-        it goes once every layer is known."""
+        it goes once every layer is known. A layer of any rank (``normalization``) counts as an
+        image layer when its error is the input's rank: the same parameters take the input
+        made an image (EfficientNet's ``normalization: {axis: 3}`` fed ``[32, 32]``)."""
         if not self.reads_input(inputs) or len(known) != 1 or not _not_image_rank(len(known[0])):
             return False
-        if kind.ranks is None or 3 not in kind.ranks or len(known[0]) in kind.ranks:
+        if kind.ranks is None:
+            if not _takes_an_image_of(kind, params, known[0]):
+                return False
+        elif 3 not in kind.ranks or len(known[0]) in kind.ranks:
             return False
         self.flat_input_errors.append(report)
         self.flat_input_layers.append(self.path_text(path))
@@ -2184,7 +2190,7 @@ class Resolver:
                     code="shape",
                     hint=exc.hint,
                 )
-                if not self.input_rank_error(kind, inputs, known, path, report):
+                if not self.input_rank_error(kind, params, inputs, known, path, report):
                     report()
         if name in self.by_name or name == self.input_name:
             self.error(
@@ -3979,6 +3985,20 @@ def _not_image_rank(rank: int) -> bool:
     (no channel axis) or more than 3 (a batch axis, an extra one). One axis is left to each
     layer: a flat vector is more often a layer's wrong input than an image's."""
     return rank == 2 or rank > 3
+
+
+def _takes_an_image_of(kind: LayerKind, params: dict[str, Any], shape: Shape) -> bool:
+    """Whether a layer of any rank, refused for the input ``shape`` of 2 or more than 3 axes,
+    takes the image that shape was meant to be (``[H, W, 1]``, or the shape without its unit
+    axes): its error is then the input's, not its parameters'."""
+    image = [*shape, 1] if len(shape) == 2 else _without_unit_axes(list(shape))
+    if image is None:
+        return False
+    try:
+        kind.output_shape(params, [tuple(image)])
+    except ShapeError:
+        return False
+    return True
 
 
 def _without_unit_axes(shape: list[int]) -> list[int] | None:
