@@ -508,6 +508,30 @@ def test_set_of_an_undeclared_var_fails_on_the_command_line(runner):
     assert (item["file"], item["column"], item["hint"]) == ("<--set 1>", 1, "did you mean `training`?")
 
 
+def test_set_of_the_whole_var_table_is_checked_and_merged_as_each_var_set(runner, write_spec):
+    """``--set 'vars={…}'`` refuses a var the spec does not declare as ``--set vars.NAME=…``
+    does (it was a warning that the var is never read), and keeps the declared vars it leaves
+    out (``classes`` was dropped: "undefined name 'classes'")."""
+    spec = write_spec(
+        "cnnspec: 1\nname: net\ninput: {shape: [8, 8, 1]}\nvars: {width: 8, classes: 3}\nmodel:\n"
+        '  - conv2d: {filters: "${width}", kernel_size: 3}\n  - flatten\n'
+        '  - dense: {units: "${classes}", activation: softmax}\n'
+    )
+    result = runner.invoke(app, ["validate", str(spec), "--set", "vars={width: 4, classes: 3, widht: 9}"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == (
+        "<--set 1>:1:29: error: vars.widht: unknown var 'widht': --set can only change a var the spec "
+        "declares (in a --set option on the command line)\n"
+        " 1 | vars={width: 4, classes: 3, widht: 9}\n"
+        "                                 ^\n"
+        "  hint: did you mean `width`?\n"
+    )
+    whole = runner.invoke(app, ["validate", str(spec), "--set", "vars={width: 4}"])
+    one = runner.invoke(app, ["validate", str(spec), "--set", "vars.width=4"])
+    assert whole.exit_code == one.exit_code == 0
+    assert whole.stdout == one.stdout == f"ok {spec}: net — 3 layers, 475 parameters\n"
+
+
 def test_inspect_json_keeps_stdout_for_the_summary_and_warnings_on_stderr(runner, write_spec):
     spec = write_spec(
         "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  b: {layers: [flatten]}\nmodel: [flatten]\n"

@@ -196,6 +196,41 @@ def test_set_of_an_undeclared_var_is_a_located_error(tmp_path):
     assert error.hint == "the spec declares width; declare it under `vars:` in the spec"
 
 
+def test_set_of_the_whole_var_table_sets_each_var_it_names(tmp_path):
+    """``--set vars={…}`` is each var set as ``--set vars.NAME=…`` sets it (as a variant's
+    ``vars:``): the vars it leaves out keep their values, while another mapping given whole
+    replaces the spec's."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        BASE.replace("vars: {width: 8}", "vars: {width: 8, classes: 3}").replace("10", '"${classes}"')
+    )
+    whole = compile_spec(spec, ["vars={width: 4}", "training={epochs: 2}"])
+    one = compile_spec(spec, ["vars.width=4"])
+    assert whole.doc.data["vars"] == one.doc.data["vars"] == {"width": 4, "classes": 3}
+    assert whole.ir.totals.params == one.ir.totals.params
+    assert whole.training == {"epochs": 2}  # (its batch_size: 16 replaced with the rest)
+    assert compile_spec(spec, ["vars={}"]).doc.data["vars"] == {"width": 8, "classes": 3}
+
+
+def test_set_of_the_whole_var_table_refuses_an_undeclared_var_where_it_is_written(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    (error,) = errors_of(spec, ["vars={width: 4, widht: 9}"])
+    assert (error.loc.file, error.loc.line, error.loc.column) == ("<--set 1>", 1, 17)
+    assert error.path == "vars.widht" and error.code == "unknown-var"
+    assert error.message == (
+        "unknown var 'widht': --set can only change a var the spec declares "
+        "(in a --set option on the command line)"
+    )
+    assert error.hint == "did you mean `width`?"
+    # each one named, not only the first; a name that is no string is one too
+    errors = errors_of(spec, ["vars={depth: 2, 3: 1}"])
+    assert [(e.path, e.loc.column, e.hint) for e in errors] == [
+        ("vars.depth", 7, "the spec declares width; declare it under `vars:` in the spec"),
+        ("vars.3", 17, "the spec declares width; declare it under `vars:` in the spec"),
+    ]
+
+
 @pytest.mark.parametrize("key", ["extends", "use", "variants", "family"])
 def test_set_of_a_key_composing_reads_is_refused(tmp_path, key):
     # it was accepted and did nothing: the files had been put together already

@@ -541,12 +541,18 @@ def _blocks_of(doc: SourceDoc) -> dict[str, Any]:
 
 def parse_override(text: str) -> tuple[SpecPath, Any]:
     """Parse ``path=value`` (``training.epochs=3``, ``model[2].conv2d.filters=64``)."""
-    tokens, value = _parse_override(text)
+    tokens, value, _ = _parse_override(text)
     return tuple(part for part, _ in tokens), value
 
 
-def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any]:
-    """The path of ``path=value`` as (part, 1-based column of the part in ``text``), and the value."""
+#: Where each key of a mapping given whole to --set was written: the key → the 0-based offsets of
+#: the key and of its value from the value's first character.
+KeyOffsets = dict[object, tuple[int, int]]
+
+
+def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, KeyOffsets]:
+    """The path of ``path=value`` as (part, 1-based column of the part in ``text``), the value,
+    and where the keys of a mapping value were written in it (:data:`KeyOffsets`)."""
     if "=" not in text:
         raise UsageError(
             f"expected --set PATH=VALUE; received {text!r}",
@@ -570,11 +576,19 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any]:
         position = match.end()
     if not tokens or expect_name:
         raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
+    prefix = "value: "
     try:
-        parsed = load_text(f"value: {raw_value}" if raw_value.strip() else "value: ''", "<--set>")
+        parsed = load_text(prefix + raw_value if raw_value.strip() else "value: ''", "<--set>")
     except SpecError as exc:
         raise UsageError(f"cannot parse the value of --set {text!r}: {exc.errors[0].message}") from None
-    return tokens, parsed.data["value"]
+    value = parsed.data["value"]
+    offsets: KeyOffsets = {}
+    for key in value if isinstance(value, dict) else ():
+        key_loc, value_loc = parsed.key_locs.get(("value", key)), parsed.locs.get(("value", key))
+        if key_loc is not None and value_loc is not None and key_loc.line == value_loc.line == 1:
+            # (a value written over several lines: its keys are located at the value's start)
+            offsets[key] = (key_loc.column - 1 - len(prefix), value_loc.column - 1 - len(prefix))
+    return tokens, value, offsets
 
 
 #: The top-level keys composing reads (and the way to change what they say), which --set
@@ -610,12 +624,16 @@ def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> N
     A malformed option is a usage error. A path that does not fit the spec is a spec error
     located on the command line, like every error the schema or the resolver then finds in an
     overridden value: a var the spec does not declare (``--set vars.clases=10``, with
-    did-you-mean), a list index past the end, a key under a value that is not a mapping."""
+    did-you-mean), a list index past the end, a key under a value that is not a mapping.
+
+    ``--set vars={…}`` sets each var it names, as ``--set vars.NAME=…`` does (the others keep
+    their values, each name must be declared); any other mapping given whole replaces the
+    spec's (``--set training={epochs: 2}`` leaves no other ``training`` key)."""
     diags = Diagnostics()
     if overrides:
         doc.schema_checked = False
     for number, text in enumerate(overrides, start=1):
-        tokens, value = _parse_override(text)
+        tokens, value, offsets = _parse_override(text)
         flag = text.flag if isinstance(text, FlagOverride) else "--set"
         if flag != "--set":  # located in the flag as typed: `--epochs 3`, the value after it
             file, typed = f"<{flag}>", f"{flag} {text.split('=', 1)[1]}"
@@ -624,6 +642,15 @@ def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> N
         else:
             file, typed, value_column = f"<--set {number}>", text, text.index("=") + 2
         SOURCE_TEXTS[file] = typed  # the text report quotes the option with a caret
+        if [part for part, _ in tokens] == ["vars"] and isinstance(value, dict):
+            # The var table given whole is each of its vars set (`vars={width: 4}` is
+            # `vars.width=4`), as a variant's `vars:` sets them: a var the spec declares and the
+            # option leaves out keeps its value, one it does not declare is refused, not added.
+            for name, item in value.items():
+                key_at, value_at = offsets.get(name, (0, 0))
+                named = [*tokens, (name if isinstance(name, str) else str(name), value_column + key_at)]
+                _apply_override(doc, named, item, file, value_column + value_at, diags)
+            continue
         _apply_override(doc, tokens, value, file, value_column, diags)
     diags.raise_if_errors()
 
