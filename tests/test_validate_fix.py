@@ -178,3 +178,113 @@ def test_a_file_starting_with_a_byte_order_mark_is_fixed_in_place(tmp_path):
     result = CliRunner().invoke(app, ["validate", "--fix", str(spec)])
     assert result.exit_code == 0, result.output
     assert spec.read_text().startswith("\ufeffmodel: [max_pool2d: 2, flatten, dense: 2]\n")
+
+
+LIBRARY = """\
+cnnspec: 1
+blocks:
+  convbn:
+    params: {filters: int, k: {type: int, default: 3}}
+    layers:
+      - conv2D: {fliters: "${filters}", kernel_size: "${k}"}  # the kind, then its parameter
+      - conv2d: {filters: "${filters}", kernel_size: "${k}", paddin: same}
+      - batch_nrm
+      - activation: relu
+"""
+
+
+def test_a_block_library_is_fixed_as_validate_checks_it(tmp_path):
+    """A library was compiled as a spec (which it is not): --diff printed nothing, --fix wrote
+    nothing and failed, though validate's hints said "did you mean"."""
+    lib = tmp_path / "lib.yaml"
+    lib.write_text(LIBRARY, "utf-8")
+    shown = run(lib, "--diff")
+    assert shown.exit_code == 1 and lib.read_text("utf-8") == LIBRARY
+    assert shown.stdout == (
+        f"--- {lib}\n+++ {lib}\n@@ -3,7 +3,7 @@\n"
+        "   convbn:\n"
+        "     params: {filters: int, k: {type: int, default: 3}}\n"
+        "     layers:\n"
+        '-      - conv2D: {fliters: "${filters}", kernel_size: "${k}"}  # the kind, then its parameter\n'
+        '-      - conv2d: {filters: "${filters}", kernel_size: "${k}", paddin: same}\n'
+        "-      - batch_nrm\n"
+        '+      - conv2d: {filters: "${filters}", kernel_size: "${k}"}  # the kind, then its parameter\n'
+        '+      - conv2d: {filters: "${filters}", kernel_size: "${k}", padding: same}\n'
+        "+      - batch_norm\n"
+        "       - activation: relu\n"
+    )
+    fixed = run(lib, "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert fixed.stdout.splitlines() == [
+        f"fixed {lib}:6:9: Replace `conv2D` with `conv2d`",
+        f"fixed {lib}:7:62: Replace `paddin` with `padding`",
+        f"fixed {lib}:8:9: Replace `batch_nrm` with `batch_norm`",
+        f"fixed {lib}:6:18: Replace `fliters` with `filters`",  # (found once the kind was right)
+        f"ok {lib}: block library — 1 block",
+    ]
+    assert lib.read_text("utf-8") == (
+        LIBRARY.replace("conv2D: {fliters", "conv2d: {filters")
+        .replace("paddin:", "padding:")
+        .replace("batch_nrm", "batch_norm")
+    )
+
+
+FAMILY = """\
+cnnspec: 1
+family: fam
+input: {shape: [16, 16, 1]}
+vars: {width: 8, depth: 1}
+variants:
+  small: {vars: {width: 4}}
+  huge: {vars: {widht: 16}}
+  deep: {vars: {dpeth: 2}}
+model:
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same}
+    id: stem
+  - conv2d: {filters: "${width}", kernel_size: 3, padding: same}
+    id: body
+  - add: {}
+    inputs: [stme, body]  # read where depth > 1 only: in deep, once its depth is spelt right
+    when: "${depth > 1}"
+  - flaten
+  - dense: 2
+"""
+
+
+def test_a_family_is_fixed_in_every_variant(tmp_path):
+    """Only the first (default) variant was compiled: a var misspelt in another variant's
+    `vars:` was reported with "did you mean" but never fixed, nor what that variant reads once
+    it is; a mistake every variant has is fixed once."""
+    fam = tmp_path / "fam.yaml"
+    fam.write_text(FAMILY, "utf-8")
+    shown = run(fam, "--diff")
+    assert shown.exit_code == 1 and fam.read_text("utf-8") == FAMILY
+    fixed_text = (
+        FAMILY.replace("widht", "width")
+        .replace("dpeth", "depth")
+        .replace("stme", "stem")
+        .replace("flaten", "flatten")
+    )
+    assert shown.stdout.startswith(f"--- {fam}\n+++ {fam}\n@@ -4,15 +4,15 @@\n")
+    assert [line for line in shown.stdout.splitlines()[3:] if line[0] in "+-"] == [
+        "-  huge: {vars: {widht: 16}}",
+        "-  deep: {vars: {dpeth: 2}}",
+        "+  huge: {vars: {width: 16}}",
+        "+  deep: {vars: {depth: 2}}",
+        "-    inputs: [stme, body]  # read where depth > 1 only: in deep, once its depth is spelt right",
+        "+    inputs: [stem, body]  # read where depth > 1 only: in deep, once its depth is spelt right",
+        "-  - flaten",
+        "+  - flatten",
+    ]
+    fixed = run(fam, "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert fixed.stdout.splitlines() == [
+        f"fixed {fam}:7:17: Replace `widht` with `width`",
+        f"fixed {fam}:8:17: Replace `dpeth` with `depth`",
+        f"fixed {fam}:17:5: Replace `flaten` with `flatten`",  # (each variant had it: fixed once)
+        f"fixed {fam}:15:14: Replace `stme` with `stem`",  # (the next round: deep compiled)
+        f"ok {fam}#small: small — 4 layers, 2,238 parameters",
+        f"ok {fam}#huge: huge — 4 layers, 10,674 parameters",
+        f"ok {fam}#deep: deep — 5 layers, 4,762 parameters",
+    ]
+    assert fam.read_text("utf-8") == fixed_text

@@ -30,6 +30,8 @@ from cnnspec.errors import Diagnostic, Loc, SpecError, UsageError
 if TYPE_CHECKING:  # Rich is imported only where it prints (cli.common.plain_stdout)
     from rich.console import Console
 
+    from cnnspec.spec.compose import Reader
+
 
 class Checked(NamedTuple):
     """What checking one file gave: its diagnostics (errors, or warnings when it compiled) and,
@@ -88,10 +90,9 @@ def validate(
     zoo:blocks/NAME) on its own: its blocks' kinds, parameter and argument names and written-out values.
 
     --fix makes the quick fixes of the language server in the named files first (comments and
-    layout kept), --diff shows them instead (exit 1 when there are any)."""
-    from cnnspec.analysis.passes import checks_weights_on_disk, compile_spec
+    layout kept; each file checked as here: a library on its own, a family in each variant),
+    --diff shows them instead (exit 1 when there are any)."""
     from cnnspec.spec.family import family_variants, unsaid, variant_notes
-    from cnnspec.spec.library import library_file
 
     if fix or diff:
         if fix and diff:
@@ -103,23 +104,7 @@ def validate(
             raise typer.Exit(EXIT_SPEC if changed else 0)
 
     def check(file: Path) -> Checked:
-        library = library_file(file)  # (a file of blocks, or a zoo library: zoo:blocks/resnet)
-        if library is not None:
-            return check_block_library(library, bool(set), allow_outside)
-        try:
-            # (the weights' files too: the check training makes before it writes anything)
-            compiled = compile_spec(
-                file,
-                set or [],
-                allow_outside=allow_outside,
-                max_params=max_params,
-                weights_on_disk=checks_weights_on_disk(file),
-            )
-        except SpecError as exc:
-            return Checked(list(exc.diagnostics), None)
-        totals = compiled.ir.totals
-        summary = f"{compiled.name} — {len(compiled.ir.nodes)} layers, {totals.params:,} parameters"
-        return Checked(list(compiled.warnings), summary)
+        return check_file(file, set or [], allow_outside=allow_outside, max_params=max_params)
 
     found: list[Diagnostic] = []
     failed = 0
@@ -171,15 +156,54 @@ def validate(
         raise typer.Exit(EXIT_SPEC)
 
 
-def check_block_library(file: Path, overridden: bool, allow_outside: bool) -> Checked:
+def check_file(
+    file: Path,
+    overrides: list[str],
+    *,
+    allow_outside: bool,
+    max_params: int,
+    reader: Reader | None = None,
+) -> Checked:
+    """Check one spec file as ``validate`` checks each it is given, one variant of a family
+    file (``fam.yaml#name``: :func:`~cnnspec.spec.family.family_variants` lists them) at a time:
+    a block library on its own (:func:`check_block_library`), any other file compiled with the
+    ``overrides`` (``--set``), its weights' files looked for on the disk (the check training
+    makes before it writes anything). ``reader`` gives the text of the files it reads instead of
+    the disk (``--fix``: as fixed so far), which also decides whether it is a library."""
+    from cnnspec.analysis.passes import checks_weights_on_disk, compile_spec
+    from cnnspec.spec.library import library_file
+
+    library = library_file(file, reader)  # (a file of blocks, or a zoo library: zoo:blocks/resnet)
+    if library is not None:
+        return check_block_library(library, bool(overrides), allow_outside, reader)
+    try:
+        compiled = compile_spec(
+            file,
+            overrides,
+            allow_outside=allow_outside,
+            max_params=max_params,
+            reader=reader,
+            weights_on_disk=checks_weights_on_disk(file),
+        )
+    except SpecError as exc:
+        return Checked(list(exc.diagnostics), None)
+    totals = compiled.ir.totals
+    summary = f"{compiled.name} — {len(compiled.ir.nodes)} layers, {totals.params:,} parameters"
+    return Checked(list(compiled.warnings), summary)
+
+
+def check_block_library(
+    file: Path, overridden: bool, allow_outside: bool, reader: Reader | None = None
+) -> Checked:
     """Check the block library ``file`` on its own (:mod:`cnnspec.spec.library`): its blocks'
     kinds, parameter and argument names and written-out values; ``overridden``: ``--set`` was
-    given, which sets what a spec compiles and a library compiles nothing."""
+    given, which sets what a spec compiles and a library compiles nothing. ``reader``: as for
+    :func:`check_file`."""
     from cnnspec.spec.library import check_library
     from cnnspec.spec.loader import display_name
 
     try:
-        checked = check_library(file, allow_outside=allow_outside)
+        checked = check_library(file, allow_outside=allow_outside, reader=reader)
     except SpecError as exc:
         return Checked(list(exc.diagnostics), None)
     if overridden:
@@ -209,19 +233,24 @@ def _fix_files(
 ) -> bool:
     """``--fix`` (``write``) or ``--diff``: each named file's fixes (cli/fixing.py), written or
     printed as a diff; says what was fixed (to stdout for ``text``, else to stderr, which keeps
-    the JSON or GitHub lines alone on stdout). Whether any file has a fix."""
-    from cnnspec.analysis.passes import compile_spec
-    from cnnspec.cli.fixing import fix_file, other_links, write_fixed
+    the JSON or GitHub lines alone on stdout). Whether any file has a fix.
 
-    def check_with(file: Path) -> Callable[[Callable[[Path], str | None]], list[Diagnostic]]:
-        def check(reader: Callable[[Path], str | None]) -> list[Diagnostic]:
-            try:
-                compiled = compile_spec(
-                    file, overrides, allow_outside=allow_outside, max_params=max_params, reader=reader
+    A file is checked as ``validate`` checks it (:func:`check_file`): a block library on its
+    own, a family file in each of its variants (a mistake only one variant's ``vars:`` makes is
+    fixed too; one they share, once)."""
+    from cnnspec.cli.fixing import fix_file, other_links, write_fixed
+    from cnnspec.spec.family import family_variants, unsaid
+
+    def check_with(file: Path) -> Callable[[Reader], list[Diagnostic]]:
+        def check(reader: Reader) -> list[Diagnostic]:
+            said: dict[tuple[object, ...], None] = {}
+            found: list[Diagnostic] = []
+            for target in family_variants(file, allow_outside, reader):
+                checked = check_file(
+                    target, overrides, allow_outside=allow_outside, max_params=max_params, reader=reader
                 )
-            except SpecError as exc:
-                return list(exc.diagnostics)
-            return list(compiled.warnings)
+                found += unsaid(checked.diagnostics, said, 0)
+            return found
 
         return check
 

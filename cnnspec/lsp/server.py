@@ -39,11 +39,11 @@ from cnnspec.errors import Diagnostic, SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
 from cnnspec.lsp import diagnostics, edits, fixes, hover, navigation, symbols
+from cnnspec.lsp import documents as checking
 from cnnspec.lsp import references as referencing
 from cnnspec.lsp import rename as renaming
 from cnnspec.lsp import workspace as workspaces
 from cnnspec.lsp.documents import Analysis, Documents, SearchRun, looks_like_spec, path_of
-from cnnspec.lsp.documents import check as documents_check
 from cnnspec.lsp.locate import Cursor, TreeIndex, path_at
 from cnnspec.lsp.stdin import StopAwareStdin, wake_on_stop
 from cnnspec.lsp.text import UTF16, Lines
@@ -426,17 +426,21 @@ class CnnspecServer(LanguageServer):
     def fixed_text(self, path: Path, analysis: Analysis, text: str) -> tuple[str, list[fixes.Fix]]:
         """The document's text with every fix made, round after round as ``cnnspec validate
         --fix`` makes them (:func:`~cnnspec.lsp.fixes.fix_rounds`: a fix can uncover the next
-        mistake), and the fixes; its current check (``analysis``) is the first round's."""
+        mistake), and the fixes; its current check (``analysis``) is the first round's, and each
+        later round checks the text as :meth:`Documents.analyze` does: a block library on its
+        own, a family file in each of its variants (not as a spec of one model)."""
 
         def diagnose(fixed: str) -> tuple[list[Diagnostic], str | None]:
             if fixed == text:
                 return analysis.diagnostics, analysis.name
-            again = documents_check(
-                path,
-                lambda asked: fixed if asked == path else self.documents.text(asked),
-                None,
-                SearchRun([]),
-            )
+
+            def reader(asked: Path) -> str | None:
+                return fixed if asked == path else self.documents.text(asked)
+
+            if checking.is_library(fixed):
+                again = self.documents._library(path, reader, None)
+            else:
+                again = checking.check_family(path, reader, None, SearchRun([]))
             return again.diagnostics, analysis.name
 
         return fixes.fix_rounds(text, diagnose)

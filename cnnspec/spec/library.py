@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnspec.errors import Diagnostic, Diagnostics, SpecError, UsageError
-from cnnspec.spec.compose import Reader, load_library
+from cnnspec.spec.compose import Reader, load_library, resolve_path
 from cnnspec.spec.dormant import check_dormant
-from cnnspec.spec.loader import SourceDoc, load_file
+from cnnspec.spec.loader import SourceDoc, display_name, load_file, load_text
 from cnnspec.spec.resolve import Resolver
 from cnnspec.spec.zoo import is_zoo_ref, resolve_ref
 
@@ -35,11 +35,11 @@ def is_library_keys(keys: Iterable[object]) -> bool:
     return "blocks" in found and not found & _SPEC_KEYS
 
 
-def library_file(path: Path) -> Path | None:
+def library_file(path: Path, reader: Reader | None = None) -> Path | None:
     """The block library file ``path`` names for a check on its own: a zoo library
     (``zoo:blocks/resnet``: the packaged file) or a local file that :func:`is_library_file`
-    takes for one; ``None`` for a spec, a zoo model or an unknown zoo name (whose check as a spec
-    says why)."""
+    takes for one (``reader``: its text, if not the disk's); ``None`` for a spec, a zoo model
+    or an unknown zoo name (whose check as a spec says why)."""
     text = str(path)
     if is_zoo_ref(text):
         try:
@@ -47,16 +47,19 @@ def library_file(path: Path) -> Path | None:
         except SpecError:
             return None
         return file if variant is None else None
-    return path if is_library_file(path) else None
+    return path if is_library_file(path, reader) else None
 
 
-def is_library_file(path: Path) -> bool:
+def is_library_file(path: Path, reader: Reader | None = None) -> bool:
     """Whether ``path`` is a readable YAML file whose top-level keys make it a block library
-    (:func:`is_library_keys`); ``False`` for anything else, whose check as a spec says why."""
+    (:func:`is_library_keys`); ``False`` for anything else, whose check as a spec says why.
+    ``reader`` may give its text instead of the disk (``validate --fix``: as fixed so far)."""
     try:
-        if not path.is_file():
+        resolved = resolve_path(path) if reader is not None else None
+        text = reader(resolved) if reader is not None and resolved is not None else None
+        if text is None and not path.is_file():
             return False
-        data = load_file(path).data
+        data = load_text(text, display_name(path)).data if text is not None else load_file(path).data
     except (SpecError, UsageError, OSError):
         return False
     return isinstance(data, dict) and is_library_keys(data)
