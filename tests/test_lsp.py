@@ -888,3 +888,117 @@ async def test_references_of_a_library_block_reach_every_open_spec_that_uses_it(
     )
     for path in opened:
         close(client, path)
+
+
+#: A library of two blocks (one with outputs read through its call), a spec that `use:`s it and
+#: one that reads it only through a backbone cut in that spec (`until: u1.out`).
+UNET_LIB = """\
+cnnspec: 1
+blocks:
+  convbn:
+    params: {filters: int, k: {type: int, default: 3}}
+    layers:
+      - conv2d: {filters: "${filters}", kernel_size: "${k}", padding: same}
+      - batch_norm
+      - activation: relu
+  up:
+    inputs: [x, skip]
+    outputs: [out, skip]
+    params: {filters: int}
+    layers:
+      - conv2d_transpose: {filters: "${filters}", kernel_size: 2, strides: 2}
+        inputs: x
+        id: upsampled
+      - concat:
+        inputs: [upsampled, skip]
+        id: out
+"""
+UNET = """\
+cnnspec: 1
+name: unet
+use: [lib.yaml]
+input: {shape: [16, 16, 1]}
+vars: {width: 8}
+model:
+  - convbn: {filters: "${width}"}
+    id: c0
+  - max_pool2d: 2
+  - convbn: {filters: "${width}"}
+    id: s1
+  - up: {filters: "${width}"}
+    inputs: [s1, c0]
+    id: u1
+  - concat:
+    inputs: [u1.out, u1.skip]
+  - global_avg_pool2d
+  - dense: 3
+"""
+HEAD = """\
+cnnspec: 1
+name: head
+input: {shape: [16, 16, 1]}
+model:
+  - backbone: {spec: net.yaml, until: u1.out, vars: {width: 4}}
+    id: body
+  - global_avg_pool2d
+  - dense: 2
+"""
+
+
+async def test_a_library_is_read_through_a_spec_that_uses_it_not_one_that_cuts_a_user(
+    client: LanguageClient, folder: Path
+):
+    """``head.yaml`` reads ``lib.yaml`` only through its backbone (``net.yaml``, compiled
+    apart): open before the library, it was taken as the library's context, whose document
+    holds none of the library's positions, so hover, definition, prepareRename and rename
+    there found nothing. They answer as with ``head.yaml`` closed, the rename of an output id
+    still following the cut into ``head.yaml``; then with ``net.yaml`` open too (its
+    composition holds the library's blocks), hover shows the compiled layer."""
+    root = folder / "unet"
+    root.mkdir()
+    library, net, head = root / "lib.yaml", root / "net.yaml", root / "head.yaml"
+    for path, text in ((library, UNET_LIB), (net, UNET), (head, HEAD)):
+        path.write_text(text, "utf-8")
+    assert await open_text(client, head, HEAD) == []
+    assert await open_text(client, library, UNET_LIB) == []
+    doc = types.TextDocumentIdentifier(library.as_uri())
+    hover = await answer(
+        client.text_document_hover_async(types.HoverParams(doc, position(UNET_LIB, "conv2d:")))
+    )
+    assert hover.contents.value.startswith("**conv2d** — 2-D convolution")
+    found = await answer(
+        client.text_document_definition_async(
+            types.DefinitionParams(doc, position(UNET_LIB, "${filters}", 3))
+        )
+    )
+    assert (found.uri, found.range.start) == (library.as_uri(), position(UNET_LIB, "filters: int"))
+    prepared = await answer(
+        client.text_document_prepare_rename_async(
+            types.PrepareRenameParams(doc, position(UNET_LIB, "convbn"))
+        )
+    )
+    assert prepared.placeholder == "convbn" and prepared.range.start == position(UNET_LIB, "convbn")
+    edit = await answer(
+        client.text_document_rename_async(types.RenameParams(doc, position(UNET_LIB, "id: out", 4), "joined"))
+    )
+    starts = {uri: sorted((e.range.start, e.range.end) for e in edits) for uri, edits in edit.changes.items()}
+    expected = {
+        library.as_uri(): [(UNET_LIB, "[out, skip]", 1), (UNET_LIB, "id: out", 4)],
+        net.as_uri(): [(UNET, "u1.out", 3)],
+        head.as_uri(): [(HEAD, "u1.out", 3)],
+    }
+    assert starts == {
+        uri: sorted(
+            (position(text, needle, offset), position(text, needle, offset + 3))
+            for text, needle, offset in places
+        )
+        for uri, places in expected.items()
+    }
+    assert await open_text(client, net, UNET) == []
+    hover = await answer(
+        client.text_document_hover_async(types.HoverParams(doc, position(UNET_LIB, "conv2d:")))
+    )
+    assert hover.contents.value.startswith("**conv2d** `c0_conv2d_1` — 2-D convolution")
+    for path in (head, library, net):
+        close(client, path)
+

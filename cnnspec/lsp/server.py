@@ -476,18 +476,23 @@ class CnnspecServer(LanguageServer):
     # -- what a request reads ---------------------------------------------------------------
     def context(self, uri: str) -> tuple[Path, Analysis | None, SourceDoc | None]:
         """The document's path, the analysis that knows most about it (its own when it
-        compiled, else an open spec's that includes it: a block library), and a located doc
-        of the text the editor holds (``None`` when there is none: see :meth:`located`)."""
+        compiled, else an open spec's whose composed document includes it: a block library
+        that spec ``use:``s, or a base it ``extends``), and a located doc of the text the
+        editor holds (``None`` when there is none: see :meth:`located`)."""
         path = self.path(uri)
         for pending in list(self.pending):  # every open document as the editor holds it now
             self.flush(pending)
         own = self.documents.analyses.get(path)
         if own is not None and own.compiled is None:
+            name = display_name(path)
             for other in self.documents.dependents(path):
                 analysis = self.documents.analyses.get(other)
-                if analysis is None or analysis.compiled is None:
+                if analysis is None or analysis.compiled is None or analysis.doc is None:
                     continue
-                if self.documents.current(analysis):
+                # A spec that read the file only through a backbone (whose spec `use:`s it)
+                # compiled that spec apart: its own document holds none of the file's
+                # positions, and every lookup by position there would find nothing.
+                if workspaces.reads(analysis.doc, name) and self.documents.current(analysis):
                     return path, analysis, analysis.doc
         return path, own, self.located(path, own)
 
