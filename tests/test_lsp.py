@@ -1002,3 +1002,35 @@ async def test_a_library_is_read_through_a_spec_that_uses_it_not_one_that_cuts_a
     for path in (head, library, net):
         close(client, path)
 
+
+async def test_references_of_a_block_output_are_the_places_its_rename_edits(
+    client: LanguageClient, folder: Path
+):
+    """A library block's output ``out``, asked in the library (its ``id:``) and at a user's
+    ``u1.out``: the same places as its rename edits, each the name's range (``out`` of
+    ``u1.out``, not the whole token), in both files and the spec cutting at it."""
+    root = folder / "unet_refs"
+    root.mkdir()
+    library, net, head = root / "lib.yaml", root / "net.yaml", root / "head.yaml"
+    for path, text in ((library, UNET_LIB), (net, UNET), (head, HEAD)):
+        path.write_text(text, "utf-8")
+    for path, text in ((library, UNET_LIB), (net, UNET), (head, HEAD)):
+        assert await open_text(client, path, text) == []
+    for path, text, needle, offset in [(library, UNET_LIB, "id: out", 4), (net, UNET, "u1.out", 3)]:
+        doc, at = types.TextDocumentIdentifier(path.as_uri()), position(text, needle, offset)
+        refs = await answer(
+            client.text_document_references_async(
+                types.ReferenceParams(
+                    context=types.ReferenceContext(include_declaration=True), text_document=doc, position=at
+                )
+            )
+        )
+        edit = await answer(client.text_document_rename_async(types.RenameParams(doc, at, "joined")))
+        edited = sorted(
+            (uri, e.range.start, e.range.end) for uri, edits in edit.changes.items() for e in edits
+        )
+        assert sorted((r.uri, r.range.start, r.range.end) for r in refs) == edited, needle
+        assert (net.as_uri(), position(UNET, "u1.out", 3), position(UNET, "u1.out", 6)) in edited
+        assert len(edited) == 4
+    for path in (library, net, head):
+        close(client, path)

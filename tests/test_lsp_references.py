@@ -740,3 +740,83 @@ def test_an_output_id_is_renamed_in_every_key_naming_the_output(folder: Path) ->
         .replace("outputs.cnt.loss", "outputs.counter.loss")
     )
     assert "        id: cnt\n" in text  # the block's id
+
+
+#: A library block with two outputs, one of them its input passed on (``skip``), and a spec that
+#: reads both through the call's id (``u1.out``, ``u1.skip``) and binds the inputs by name.
+UP_LIB = """\
+cnnspec: 1
+blocks:
+  up:
+    inputs: [x, skip]
+    outputs: [out, skip]
+    layers:
+      - conv2d_transpose: {filters: 2, kernel_size: 2, strides: 2}
+        inputs: x
+        id: upsampled
+      - concat:
+        inputs: [upsampled, skip]
+        id: out
+"""
+UP_NET = """\
+cnnspec: 1
+name: unet
+use: [lib.yaml]
+input: {shape: [16, 16, 1]}
+model:
+  - conv2d: {filters: 2, kernel_size: 1}
+    id: c0
+  - max_pool2d: 2
+    id: p
+  - up:
+    inputs: {x: p, skip: c0}
+    id: u1
+  - concat:
+    inputs: [u1.out, u1.skip]
+  - flatten
+"""
+
+
+@pytest.mark.parametrize("scanned", [False, True])
+def test_a_block_output_read_through_its_call_in_another_file_is_referenced_there(
+    folder: Path, scanned: bool
+) -> None:
+    """A library block's output ``out`` (its ``id: out``) and input ``skip``: from the library,
+    from its ``outputs:`` entry and from the ``out`` of a user's ``u1.out``, the references are
+    the places a rename rewrites, in both files: the id, the ``outputs:`` entry and the
+    segment ``out`` of ``u1.out`` (its range the name alone), for ``skip`` also the input's
+    key in the call's ``inputs:`` mapping. Before, the library's side listed nothing of the
+    user's and the user's side missed the ``outputs:`` entry and gave the whole ``u1.out``."""
+    space = Space(folder, {"lib.yaml": UP_LIB, "net.yaml": UP_NET})
+    space.scanned = scanned  # (not scanned: the user is an open spec, as the server passes it)
+    others = () if scanned else ("net.yaml",)
+    out = [
+        ("lib.yaml", *at(UP_LIB, "id: out", 4)),
+        ("lib.yaml", *at(UP_LIB, "[out, skip]", 1)),
+        ("net.yaml", *at(UP_NET, "u1.out", 3)),
+    ]
+    skip = [
+        ("lib.yaml", *at(UP_LIB, "x, skip]", 3)),
+        ("lib.yaml", *at(UP_LIB, "out, skip]", 5)),
+        ("lib.yaml", *at(UP_LIB, "upsampled, skip]", 11)),
+        ("net.yaml", *at(UP_NET, "skip: c0")),
+        ("net.yaml", *at(UP_NET, "u1.skip", 3)),
+    ]
+    for expected, asked in [
+        (out, [("lib.yaml", "id: out", 4), ("lib.yaml", "[out, skip]", 1)]),
+        (skip, [("lib.yaml", "x, skip]", 3), ("lib.yaml", "out, skip]", 5)]),
+    ]:
+        for name, needle, offset in asked:
+            found = space.references(name, needle, offset, others=others)
+            assert found[0] == expected[0] and sorted(found) == sorted(expected), (needle, found)
+            assert sorted(space.references(name, needle, offset, False, others)) == sorted(expected[1:])
+            assert sorted(space.places(name, needle, offset, "renamed", others)) == sorted(expected)
+    # from the user's `u1.out` / `u1.skip` (the composed spec holds the library's block)
+    for expected, needle in [(out, "u1.out"), (skip, "u1.skip")]:
+        found = space.locs("net.yaml", needle, 3)
+        assert sorted((Path(loc.file).name, loc.line, loc.column) for loc in found) == sorted(expected)
+        segment = next(loc for loc in found if Path(loc.file).name == "net.yaml" and loc.line == 14)
+        assert isinstance(segment, Segment) and segment.end == segment.column + len(needle) - 3
+        assert references.span(segment, UP_NET, "utf-16") == references.Span(
+            13, segment.column - 1, 13, segment.end - 1
+        )

@@ -15,6 +15,11 @@ What a rename would rewrite is what references list, read by the same rules:
 - an **id** or a **block** (:func:`cnnspec.lsp.navigation.references`): in the cursor's spec,
   then in every other spec that reads the file of the place under the cursor or of the
   declaration (a library's other users, a base's other children), asked at that same place;
+  for an id, in each of those specs, every place a rename of it rewrites
+  (:func:`cnnspec.lsp.rename.id_places`, the search a rename makes), each the segment a
+  rename edits: ``out`` of a call's ``u1.out`` for a block's output ``out`` (asked in the
+  library or at the call: the block's ``id: out``, its ``outputs:`` entry and each call's
+  ``u1.out``), a block input bound by a call's ``inputs:`` mapping key;
   for an id (a call's automatic name too), each segment of another spec's backbone
   ``until:`` that cuts at it (``c`` of ``until: blk.c``: a :class:`Segment`, the range a
   rename edits), and a freeze/unfreeze pattern that names it is the segment that does
@@ -138,7 +143,7 @@ def references(
                 found_there = navigation.references(other, there, include_declaration, named, **asked)
                 locs += [loc for loc in found_there if loc not in locs]
     declared = navigation.declaration(doc, cursor, automatic, **at)
-    if declared is not None:  # an id: the `until:` of a backbone item cutting at it
+    if declared is not None:  # an id: the places a rename of it rewrites, as their segments
         symbol, read = rename.id_symbol(*declared), _texts(more, text_of)
         for each, named in [(doc, automatic), *specs]:
             # a pattern names the id by a segment (`c` of `blk.c`): the range a rename edits,
@@ -147,14 +152,36 @@ def references(
                 if loc in locs:
                     at = locs.index(loc)
                     locs[at : at + 1] = [_segment(place) for place in places]
+            _add_places(locs, rename.id_places(each, symbol, named, read), symbol, include_declaration)
+            # the `until:` of a backbone item cutting at it
             for place in rename.cut_references(each, symbol, read, reader):
                 found = _segment(place)
                 locs += [found] if found not in locs else []
-            # the keys naming it as a model output (`training.outputs.cnt`), each the name
-            for place in rename.output_references(each, symbol, named, read):
-                found = _segment(place)
-                locs += [found] if found not in locs else []
     return locs
+
+
+def _add_places(
+    locs: list[Loc], places: Sequence[rename.Place], symbol: rename.Symbol, include: bool
+) -> None:
+    """Add to ``locs`` the places a rename of the id ``symbol`` rewrites in one spec
+    (:func:`cnnspec.lsp.rename.id_places`) that are not there yet: a place that is part of a
+    token (``out`` of ``u1.out``, a block's output read by a call in another file, which
+    navigation reads by the call's scope alone) replaces that token where it is listed, as
+    its segment; the keys naming it as a model output (``training.outputs.cnt``), each the
+    name. The declaration is listed (first) only when asked for, as navigation lists it."""
+    for place in places:
+        if place.token == symbol.declared:
+            continue  # (navigation lists the declaration, where it is asked for)
+        if place.whole and place.token in locs:
+            continue
+        found = _segment(place.at)
+        if place.token in locs:
+            at = locs.index(place.token)
+            locs[at : at + 1] = [found] if found not in locs else []
+        elif found not in locs:
+            locs.append(found)
+    if include and symbol.declared not in locs:
+        locs.insert(0, symbol.declared)
 
 
 def _at_declaration(doc: SourceDoc, declared: Loc, text_of: TextOf) -> tuple[Cursor, str, int, int] | None:

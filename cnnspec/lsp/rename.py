@@ -542,6 +542,9 @@ class _Sites:
         self.lenient = lenient
         self.found: list[Replacement] = []
         self.seen: set[Replacement] = set()  # (``found`` as a set: a place is added once)
+        #: Each place's token (its location) and whether the place is that whole token, as
+        #: written: references list such a place as its token, any other as the segment.
+        self.tokens: dict[Replacement, tuple[Loc, bool]] = {}
 
     def add(self, loc: Loc | None, written: str, start: int, end: int) -> None:
         """The part ``start``…``end`` of ``written``, the text located at ``loc``."""
@@ -559,6 +562,8 @@ class _Sites:
         if found not in self.seen:
             self.seen.add(found)
             self.found.append(found)
+            whole = column == loc.column - 1 and (start, end) == (0, len(written))
+            self.tokens[found] = (loc, whole)
 
     # -- ids --------------------------------------------------------------------------------
     def ids(self) -> None:
@@ -977,6 +982,31 @@ def cut_references(
     for item, model in _cutting(doc, symbol.declared.file, reader):
         found += [p for p in _cut_places(doc, item, model, symbol, texts, lenient=True) if p not in found]
     return found
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place a rename of an id rewrites (:func:`id_places`): the name's range (``at``), the
+    location of the token holding it, and whether ``at`` is that whole token as written
+    (``stem`` of ``inputs: [stem]``; not ``out`` of ``u1.out``, nor a quoted ``"stem"``)."""
+
+    at: Replacement
+    token: Loc
+    whole: bool
+
+
+def id_places(
+    doc: SourceDoc, symbol: Symbol, automatic: Automatic | None = None, text_of: TextOf = default_text
+) -> list[Place]:
+    """Every place of ``doc`` that a rename of the id ``symbol`` rewrites, by the very search
+    a rename makes (:meth:`_Sites.ids`): its declaration where ``doc`` holds it, each segment
+    of a reference that leads to it (``out`` of a call's ``u1.out`` in a library's user: the
+    block's output), its block input's key in a call binding inputs by name, the patterns,
+    ``search.space`` keys and output keys naming it. What references list for an id. Unlike a
+    rename, what the text does not pin is no refusal (an empty range at its token)."""
+    sites = _Sites(doc, symbol, automatic, _Texts(text_of), lenient=True)
+    sites.ids()
+    return [Place(place, *sites.tokens[place]) for place in sites.found]
 
 
 def pattern_segments(
