@@ -1034,3 +1034,27 @@ async def test_references_of_a_block_output_are_the_places_its_rename_edits(
         assert len(edited) == 4
     for path in (library, net, head):
         close(client, path)
+
+
+async def test_completion_at_a_key_of_a_library_block_calls_inputs_offers_its_inputs(
+    client: LanguageClient, folder: Path
+):
+    """A call of the library's ``up`` binding its inputs by name: at the key after ``x: s1,``
+    the input not bound yet (``skip``, read from the composed spec), at a value the ids."""
+    root = folder / "unet_inputs"
+    root.mkdir()
+    (root / "lib.yaml").write_text(UNET_LIB, "utf-8")
+    path = root / "net.yaml"
+    text = UNET.replace("inputs: [s1, c0]", "inputs: {x: s1, skip: c0}")
+    await open_text(client, path, text)
+    typing = text.replace("{x: s1, skip: c0}", "{x: s1, }")
+    await change(client, path, typing, 2)
+    doc = types.TextDocumentIdentifier(path.as_uri())
+
+    async def labels(at: types.Position) -> list[str]:
+        found = await answer(client.text_document_completion_async(types.CompletionParams(doc, at)))
+        return [item.label for item in found.items]
+
+    assert await labels(position(typing, "{x: s1, }", 8)) == ["skip"]
+    assert await labels(position(typing, "{x: s1", 4)) == ["input", "c0", "s1"]
+    close(client, path)

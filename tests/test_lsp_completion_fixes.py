@@ -277,3 +277,58 @@ def test_a_text_that_never_loaded_gets_the_blocks_declared_above_the_cursor():
     call of it its parameters, read from the sections above the cursor."""
     assert "mine" in labels(complete_at(HALF_TYPED, "- mi\n", 4))
     assert labels(complete_at(HALF_TYPED, "- mine: {", 9)) == ["g"]
+
+
+PAIR = """\
+cnnspec: 1
+name: p
+input: {shape: [8, 8, 1]}
+blocks:
+  pair:
+    inputs: [left, right]
+    layers:
+      - add:
+        inputs: [left, right]
+model:
+  - conv2d: {filters: 2, kernel_size: 1}
+    id: a
+  - conv2d: {filters: 2, kernel_size: 1}
+    id: b
+  - pair:
+    inputs: {left: a, right: b}
+  - flatten
+  - dense: 2
+"""
+
+
+def _inputs(mapping: str) -> str:
+    """PAIR with the call's ``inputs:`` written as ``mapping`` (what follows ``inputs:``)."""
+    return PAIR.replace(" {left: a, right: b}", mapping)
+
+
+def test_a_key_of_a_block_calls_inputs_mapping_completes_to_the_inputs_not_bound_yet():
+    """At a key of ``pair``'s by-name ``inputs:`` (flow or block style, typed or not, with the
+    text loading or not): the block's inputs no other key binds (``right`` once ``left`` is),
+    not the layer ids a value takes; the values still complete to the ids before the call."""
+    ids = ["input", "a", "b"]
+    flow = _inputs(" {left: a, }")
+    assert labels(complete_at(flow, "{left: a, }", 10)) == ["right"]
+    assert labels(complete_at(_inputs(" {}"), "inputs: {}", 9)) == ["left", "right"]
+    assert labels(complete_at(_inputs(" {left: a, ri}"), "{left: a, ri}", 12)) == ["right"]
+    assert labels(complete_at(_inputs(" {ri, left: a}"), "{ri", 3)) == ["right"]  # (`left` bound after it)
+    assert labels(complete_at(_inputs(" {left: a, right: }"), "right: }", 7)) == ids
+    assert labels(complete_at(PAIR, "{left: a", 7)) == ids
+    found = complete_at(flow, "{left: a, }", 10)
+    assert [(s.what, s.detail) for s in found] == [("parameter", "input of block `pair`")]
+    block = _inputs("\n      left: a\n      \n")
+    assert labels(complete_at(block, "left: a\n      ", 14)) == ["right"]
+    above = _inputs("\n      \n      right: b\n")  # (a key below the cursor binds its input too)
+    assert labels(complete_at(above, "inputs:\n      ", 14)) == ["left"]
+    typing = _inputs("\n      left: a\n      ri\n")  # (does not load: the text above says it)
+    assert labels(complete_at(typing, "      ri", 8)) == ["right"]
+    assert labels(complete_at(typing, "      ri", 8, load_text(PAIR, "t.yaml"))) == ["right"]
+    assert labels(complete_at(_inputs("\n      left: \n"), "left: \n", 6)) == ids
+    # a list of inputs, and a layer's (no block's) mapping: ids, as before
+    assert labels(complete_at(_inputs(" [a, ]"), "[a, ]", 4)) == ids
+    layer = PAIR.replace("  - pair:\n    inputs: {left: a, right: b}", "  - add:\n    inputs: {left: a, }")
+    assert labels(complete_at(layer, "{left: a, }", 10)) == ids

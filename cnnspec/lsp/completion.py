@@ -47,7 +47,7 @@ from cnnspec.layers.registry import REGISTRY, combinator_merges
 from cnnspec.lsp.locate import Cursor, item_path, kind_of, path_at, value_at
 from cnnspec.lsp.names import IMPLICIT, names_at, signature
 from cnnspec.lsp.patterns import PATTERN_KEYS, PATTERN_MAPS, PatternNames, model_ir, pattern_list
-from cnnspec.lsp.scopes import is_block_input, visible_ids
+from cnnspec.lsp.scopes import block_inputs, is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec import varchoices, zoo
 from cnnspec.spec.backbone import cut_points
@@ -139,6 +139,9 @@ def complete(
     if keyed is not None:  # a key of a learning_rate_scale: a pattern too
         token, quote, others = keyed
         return pattern_suggestions(doc if doc is not None else known, ir, token, quote, True, others)
+    bound = call_input_keys(doc, path, line_text, column, above, known if known is not None else scoped)
+    if bound is not None:  # a key of a block call's `inputs:` mapping: the block's inputs
+        return bound
     if _INPUTS.search(before) or (path and "inputs" in path[-2:]):
         # Never ids of `known`: which ids come before the cursor is a matter of positions.
         return ids_in(scoped, path) if scoped is not None else []
@@ -218,6 +221,116 @@ def _partial(above: Sequence[str], line_text: str, column: int) -> tuple[SourceD
         cursor = path_at(doc, _PARTIAL, len(above) + 1, column + 1)
         return doc, cursor.path if cursor is not None else ()
     return None, ()
+
+
+#: A key being typed in a flow mapping of ``inputs:`` (``inputs: {left: a, |``): each entry
+#: before it has its value (no ``:`` after the cursor's word).
+_FLOW_INPUT_KEY = re.compile(r"\binputs:[ \t]*\{(?:[^{}\[\],:]*:[^{}\[\],]*,)*[ \t]*[A-Za-z0-9_]*$")
+#: A key being typed on a line of its own (a block mapping's): indentation, then a word.
+_BLOCK_KEY = re.compile(r"[ \t]+[A-Za-z0-9_]*")
+#: A line holding only the key ``inputs:`` (a block mapping follows); group 1: up to the key.
+_INPUTS_LINE = re.compile(r"([ \t]*(?:-[ \t]+)?)inputs:[ \t]*(?:#.*)?")
+#: A line's key (after its indentation, or a list item's dash); group 1: up to the key.
+_LINE_KEY = re.compile(r"([ \t]*(?:-[ \t]+)?)([A-Za-z_][A-Za-z0-9_]*)[ \t]*:")
+#: A list item's first key: its kind (``- pair:``, ``- flatten``); group 1: up to the key.
+_ITEM_KIND = re.compile(r"([ \t]*-[ \t]+)([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?::|$)")
+#: A flow mapping's key (``left`` of ``{left: a, right: b}``).
+_FLOW_KEY = re.compile(r"(?:^|[{,])[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*:")
+
+
+def call_input_keys(
+    doc: SourceDoc | None,
+    path: SpecPath,
+    line_text: str,
+    column: int,
+    above: Sequence[str],
+    known: SourceDoc | None,
+) -> list[Suggestion] | None:
+    """At a key of a block call's ``inputs:`` mapping (``inputs: {left: a, |``, or a key on a
+    line of its own under ``inputs:``): the block's inputs that no key binds yet, which the
+    resolver accepts there (an id would be an unknown input); ``None`` elsewhere (a value, a
+    list, a layer's ``inputs:``: ids). The block is read from ``doc``, else ``known`` (a
+    document that loaded earlier), else the text above the cursor."""
+    before = line_text[:column]
+    flow = _FLOW_INPUT_KEY.search(before)
+    if flow is not None:
+        lead = line_text[: flow.start()]
+        if lead.strip(" \t-"):
+            return None  # (`- pair: {…}, inputs: {…` on one line: no key column to read)
+        indent, rows = len(lead), list(above)
+        mapping = line_text[line_text.index("{", flow.start()) + 1 :].split("}", 1)[0]
+        bound = [m.group(1) for m in _FLOW_KEY.finditer("," + mapping)]
+    elif _BLOCK_KEY.fullmatch(before):
+        found = _inputs_line(above, len(before) - len(before.lstrip(" \t")))
+        if found is None:
+            return None
+        row, indent, bound = found
+        rows = list(above[: row + 1])
+    else:
+        return None
+    kind = _item_kind(doc, path, rows, indent)
+    # (the text not loading: the blocks of the last document that did, else of the text above)
+    blocks = doc if doc is not None else known if known is not None else _partial(above, "", 0)[0]
+    inputs = block_inputs(blocks, kind) if blocks is not None and kind is not None else []
+    if not inputs:
+        return None  # (not a call of a block this document knows: ids, as before)
+    if doc is not None and (item := item_path(path)) is not None:
+        written = value_at(doc, (*item, "inputs"))  # (keys below the cursor too)
+        bound += [str(key) for key in written] if isinstance(written, dict) else []
+    taken = set(bound) - {_word_around(line_text, column)}  # (the key being typed is not bound)
+    return [Suggestion(d.name, "parameter", d.detail) for d in inputs if d.name not in taken]
+
+
+def _inputs_line(above: Sequence[str], indent: int) -> tuple[int, int, list[str]] | None:
+    """For a key typed at ``indent`` under the lines ``above``: the row of the ``inputs:`` line
+    whose block mapping it is in, the column of that key, and the keys written above the
+    cursor at ``indent`` (its siblings); ``None`` when the mapping is not an ``inputs:``."""
+    siblings: list[str] = []
+    for row in range(len(above) - 1, -1, -1):
+        line = above[row]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        lead = len(line) - len(line.lstrip(" \t"))
+        if lead == indent and line.lstrip(" \t").startswith("-"):
+            return None  # (a list's item at the cursor's column: no mapping's key)
+        if lead >= indent:
+            key = _LINE_KEY.match(line)
+            if lead == indent and key is not None and len(key.group(1)) == indent:
+                siblings.append(key.group(2))
+            continue
+        found = _INPUTS_LINE.fullmatch(line)
+        return (row, len(found.group(1)), siblings) if found is not None else None
+    return None
+
+
+def _item_kind(doc: SourceDoc | None, path: SpecPath, above: Sequence[str], indent: int) -> str | None:
+    """The kind of the item whose ``inputs:`` key is at column ``indent`` of the last of the
+    lines ``above`` (or of the cursor's line): the located document's at ``path``, else the
+    text's: the list item above whose first key is at that column (``- pair:``)."""
+    item = item_path(path) if doc is not None else None
+    kind = kind_of(doc, item) if doc is not None and item is not None else None
+    if kind is not None:
+        return kind
+    for line in reversed(above):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        found = _ITEM_KIND.match(line)
+        if found is not None and len(found.group(1)) == indent:
+            return found.group(2)
+        if len(line) - len(line.lstrip(" \t")) < indent:
+            return None  # (a line further out that starts no item of this column: left it)
+    return None
+
+
+def _word_around(line: str, column: int) -> str:
+    """The name the cursor is in (or just after) on ``line``."""
+    start = column
+    while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
+        start -= 1
+    end = column
+    while end < len(line) and (line[end].isalnum() or line[end] == "_"):
+        end += 1
+    return line[start:end]
 
 
 def ids_in(doc: SourceDoc, path: SpecPath) -> list[Suggestion]:
