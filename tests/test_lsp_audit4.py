@@ -372,9 +372,14 @@ async def test_an_automatic_call_name_leads_into_its_block(client: LanguageClien
         )
     )
     assert found is not None
-    # the call (the automatic name's declaration) and both uses of its name, not double_2's
-    assert sorted((loc.uri, loc.range.start) for loc in found) == sorted(
-        [(uri, call_1), (uri, position(SPEC, "double_1.c")), (uri, position(SPEC, '"double_1[0]"'))]
+    # the call (the automatic name's declaration) and both uses of its name, not double_2's:
+    # each the name's segment, as a rename's range (inside the quotes of `"double_1[0]"`)
+    assert sorted((loc.uri, loc.range.start, loc.range.end) for loc in found) == sorted(
+        [
+            (uri, call_1, position(SPEC, "double", 6)),
+            (uri, position(SPEC, "double_1.c"), position(SPEC, "double_1.c", 8)),
+            (uri, position(SPEC, '"double_1[0]"', 1), position(SPEC, '"double_1[0]"', 9)),
+        ]
     )
     found = await answer(
         client.text_document_references_async(
