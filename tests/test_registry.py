@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -273,6 +274,19 @@ def test_configuration_is_valid_and_has_canonical_keras_args(kind, shapes, param
     assert all(isinstance(v, (int, float, str, bool, tuple, KerasCall)) or v is None for v in args.values())
 
 
+@pytest.mark.parametrize(("kind", "shapes", "params"), CASES)
+def test_weight_shapes_hold_the_parameters_counted(kind, shapes, params):
+    """A kind's variables (what ``import --weights`` checks a weights file against) hold its
+    parameters, the non-trainable ones last; a kind without weights has none."""
+    entry = REGISTRY[kind]
+    full = {**entry.defaults(), **params}
+    shape = entry.output_shape(full, shapes)
+    counts = entry.counts(full, shapes, shape)
+    weights = entry.weight_shapes(full, shapes, shape)
+    assert sum(math.prod(w) for w in weights) == counts.params
+    assert all(isinstance(d, int) and d > 0 for w in weights for d in w)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "shapes", "params"), CASES)
 def test_static_shape_and_params_equal_keras(kind, shapes, params):
@@ -294,6 +308,12 @@ def test_static_shape_and_params_equal_keras(kind, shapes, params):
     trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
     non_trainable = sum(int(w.numpy().size) for w in layer.non_trainable_weights)
     assert (trainable, non_trainable) == (counts.trainable, counts.non_trainable)
+    # the variables a .weights.h5 file keeps for the layer (its group's vars 0, 1 …), in order
+    store: dict[str, Any] = {}
+    layer.save_own_variables(store)
+    saved = tuple(tuple(store[str(i)].shape) for i in range(len(store)))
+    assert sorted(store) == [str(i) for i in range(len(store))]
+    assert saved == entry.weight_shapes(full, shapes, shape)
     config = layer.get_config()
     rebuilt = type(layer).from_config(config)
     assert rebuilt.get_config() == config

@@ -110,6 +110,20 @@ def _conv_counts(rank: int) -> Any:
     return rule
 
 
+def _bias(params: Params, size: int) -> tuple[Shape, ...]:
+    """The bias's shape when the layer has one (``use_bias``), after the kernels."""
+    return ((size,),) if params["use_bias"] else ()
+
+
+def _conv_weights(rank: int) -> Any:
+    def rule(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+        channels = inputs[0][-1] // params.get("groups", 1)
+        kernel = (*_tuple(params["kernel_size"], rank), channels, params["filters"])
+        return (kernel, *_bias(params, params["filters"]))
+
+    return rule
+
+
 CONV2D_PARAMS = (
     positive_int("filters", doc="number of output channels"),
     *_common(2),
@@ -159,6 +173,12 @@ def _depthwise_counts(params: Params, inputs: list[Shape], output: Shape) -> Cou
     return Counts(weights, 0, kernel * out_channels * math.prod(output[:-1]))
 
 
+def _depthwise_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    channels, multiplier = inputs[0][-1], params["depth_multiplier"]
+    kernel = (*_tuple(params["kernel_size"], 2), channels, multiplier)
+    return (kernel, *_bias(params, channels * multiplier))
+
+
 def _depthwise_window(kernel_doc: str, multiplier_doc: str) -> tuple[Param, ...]:
     """The window parameters shared by depthwise and separable convolutions."""
     return (
@@ -190,6 +210,12 @@ def _separable_counts(params: Params, inputs: list[Shape], output: Shape) -> Cou
     weights = kernel * mid + mid * filters + (filters if params["use_bias"] else 0)
     positions = math.prod(output[:-1])
     return Counts(weights, 0, (kernel * mid + mid * filters) * positions)
+
+
+def _separable_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    channels, multiplier, filters = inputs[0][-1], params["depth_multiplier"], params["filters"]
+    depthwise = (*_tuple(params["kernel_size"], 2), channels, multiplier)
+    return (depthwise, (1, 1, channels * multiplier, filters), *_bias(params, filters))
 
 
 SEPARABLE_PARAMS = (
@@ -229,6 +255,12 @@ def _transpose_counts(params: Params, inputs: list[Shape], output: Shape) -> Cou
     return Counts(weights, 0, kernel * channels * filters * math.prod(inputs[0][:-1]))
 
 
+def _transpose_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    filters = params["filters"]  # (Keras keeps the kernel as (h, w, filters, channels))
+    kernel = (*_tuple(params["kernel_size"], 2), filters, inputs[0][-1])
+    return (kernel, *_bias(params, filters))
+
+
 TRANSPOSE_PARAMS = (
     positive_int("filters", doc="number of output channels"),
     ints("kernel_size", doc="size of the convolution window"),
@@ -262,6 +294,7 @@ register(
         main="filters",
         ranks=(2,),
         kernel_layout="wio",
+        weight_rule=_conv_weights(1),
         spatial=True,
     ),
     LayerKind(
@@ -276,6 +309,7 @@ register(
         main="filters",
         ranks=(3,),
         kernel_layout="hwio",
+        weight_rule=_conv_weights(2),
         spatial=True,
     ),
     LayerKind(
@@ -290,6 +324,7 @@ register(
         main="kernel_size",
         ranks=(3,),
         kernel_layout="hwim",
+        weight_rule=_depthwise_weights,
         spatial=True,
     ),
     LayerKind(
@@ -304,6 +339,7 @@ register(
         main="filters",
         ranks=(3,),
         kernel_layout="hwim",
+        weight_rule=_separable_weights,
         spatial=True,
     ),
     LayerKind(
@@ -318,6 +354,7 @@ register(
         main="filters",
         ranks=(3,),
         kernel_layout="hwoi",
+        weight_rule=_transpose_weights,
         spatial=True,
     ),
 )

@@ -64,6 +64,11 @@ def _dense_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
     return Counts(weights, 0, fan_in * units * math.prod(inputs[0][:-1]))
 
 
+def _dense_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    units = params["units"]
+    return ((inputs[0][-1], units), *(((units,),) if params["use_bias"] else ()))
+
+
 def _dense_args(params: Params) -> dict[str, Any]:
     # Only the parameters given, as the registry's own rule does: a kind's defaults alone
     # (spec-level `defaults:`, written as one partial by codegen) have no `units`.
@@ -228,6 +233,11 @@ def _prelu_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts:
     return Counts(alphas, 0, 0)
 
 
+def _prelu_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    shared = _shared_axes(params, inputs[0])  # (one alpha tensor: size 1 along each shared axis)
+    return (tuple(1 if i in shared else size for i, size in enumerate(inputs[0])),)
+
+
 def _prelu_args(params: Params) -> dict[str, Any]:
     args = {p.name: p.normalize(params[p.name]) for p in PRELU_PARAMS if p.name in params}
     if args.get("alpha_regularizer") is not None:
@@ -285,6 +295,7 @@ register(
         _dense_counts,
         _dense_args,
         main="units",
+        weight_rule=_dense_weights,
         # No `ranks`: Keras' Dense takes any rank (with the batch axis, at least 2) and acts on
         # the last axis, so a rank-5 tensor from a reshape is as valid as an image.
         per_position=True,
@@ -440,6 +451,7 @@ register(
         _prelu_counts,
         _prelu_args,
         main="shared_axes",
+        weight_rule=_prelu_weights,
     ),
     LayerKind(
         "elu",

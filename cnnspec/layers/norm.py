@@ -22,6 +22,17 @@ def _affine_counts(params: Params, inputs: list[Shape], output: Shape) -> Counts
     return Counts(_affine(params, inputs[0][-1]), 0, 0)
 
 
+def _affine_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    # gamma, then beta: the order of Keras' build (each only when the layer has it)
+    channels = (inputs[0][-1],)
+    return (channels,) * (int(params["scale"]) + int(params["center"]))
+
+
+def _batch_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    # gamma and beta (trainable) first, then the moving mean and variance
+    return (*_affine_weights(params, inputs, output), (inputs[0][-1],), (inputs[0][-1],))
+
+
 def _group_shape(params: Params, inputs: list[Shape]) -> Shape:
     channels = inputs[0][-1]
     groups = params["groups"]
@@ -158,6 +169,16 @@ def _normalization_counts(params: Params, inputs: list[Shape], output: Shape) ->
     return Counts(0, 2 * size + 1, 0)
 
 
+def _normalization_weights(params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+    # mean, variance (the kept axis, or scalars for axis: null) and the scalar count; none for a
+    # given mean and variance (constants: see _normalization_counts)
+    if params["mean"] is not None:
+        return ()
+    axis = _normalization_axis(params, inputs[0])
+    kept = () if axis is None else (inputs[0][axis],)
+    return (kept, kept, ())
+
+
 def _normalization_args(params: Params) -> dict[str, Any]:
     # Everything but `adapt` (a training step, not a Keras argument) goes to Keras; mean and
     # variance in the shapes Keras needs (see _mean_and_variance).
@@ -225,6 +246,7 @@ register(
         same_shape,
         _batch_counts,
         batch_statistics=True,
+        weight_rule=_batch_weights,
     ),
     LayerKind(
         "layer_norm",
@@ -234,6 +256,7 @@ register(
         LAYER_PARAMS,
         same_shape,
         _affine_counts,
+        weight_rule=_affine_weights,
     ),
     LayerKind(
         "unit_normalization",
@@ -262,6 +285,7 @@ register(
         _group_shape,
         _affine_counts,
         main="groups",
+        weight_rule=_affine_weights,
     ),
     LayerKind(
         "normalization",
@@ -276,5 +300,6 @@ register(
         _normalization_counts,
         _normalization_args,
         adapt_param="adapt",
+        weight_rule=_normalization_weights,
     ),
 )

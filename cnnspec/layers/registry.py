@@ -83,6 +83,9 @@ class KerasCall:
 
 ShapeRule = Callable[[Params, list[Shape]], Shape]
 CountRule = Callable[[Params, list[Shape], Shape], Counts]
+#: The shapes of a layer's variables, in the order Keras creates and saves them (see
+#: :attr:`LayerKind.weight_rule`).
+WeightRule = Callable[[Params, list[Shape], Shape], tuple[Shape, ...]]
 ArgsRule = Callable[[Params], dict[str, Any]]
 
 
@@ -236,6 +239,15 @@ class LayerKind:
     without any the layer changes nothing (random_color_jitter's factors). The kind's shape
     rule refuses such a layer; the reference's example (and any generated item) sets the first."""
 
+    weight_rule: WeightRule | None = None
+    """The shapes of the variables Keras keeps for the layer (the ``vars`` of its group in a
+    ``.weights.h5`` file: ``0``, ``1`` …), in Keras' order (trainable ones first, each list in
+    the order the layer's ``build`` creates them), given the full parameters, the input shapes
+    and the output shape (without the batch axis). Their sizes add up to :meth:`counts`'
+    parameters. ``None``: the kind has no weights (a random layer's seed is not among them:
+    Keras does not save it). Read by ``import --weights`` to check a weights file against the
+    model before it is written beside the spec."""
+
     param_index: dict[str, Param] = field(init=False, repr=False, compare=False)
     #: The names of the parameters without a default (computed once: the resolver asks per layer).
     required_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -273,6 +285,10 @@ class LayerKind:
 
     def counts(self, params: Params, inputs: list[Shape], output: Shape) -> Counts:
         return self.count_rule(params, inputs, output)
+
+    def weight_shapes(self, params: Params, inputs: list[Shape], output: Shape) -> tuple[Shape, ...]:
+        """The shapes of the layer's variables as Keras saves them (:attr:`weight_rule`)."""
+        return () if self.weight_rule is None else self.weight_rule(params, inputs, output)
 
     def output_activation(self, params: Params, inputs: list[Shape]) -> str | None:
         """The activation the layer's output ends with: its ``activation`` parameter (a linear
