@@ -389,8 +389,10 @@ def _weights_file(path: Path, hostile: str, victim: Path) -> bytes:
             handle["layers/zzz"] = h5py.ExternalLink(str(victim), "/g")
         elif hostile == "soft":
             handle["layers/zzz"] = h5py.SoftLink("/layers/dense")
-        elif hostile == "external_storage":  # a dataset whose values are stored in another file
+        if hostile == "external_storage":  # a dataset whose values are stored in another file
             handle["layers/dense/vars"].create_dataset("1", (4,), "float32", external=[(str(victim), 0, 16)])
+        else:  # the bias: a file without it does not fit the model (import refuses it)
+            handle["layers/dense/vars"].create_dataset("1", data=np.zeros(4, "float32"))
     return path.read_bytes()
 
 

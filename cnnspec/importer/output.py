@@ -8,8 +8,8 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -272,8 +272,11 @@ def _copy_member(
 def _check_weights(path: Path, scratch: Path, imported: Imported, target: Path) -> None:
     """Refuse a copied weights file that reaches outside itself (before anything writes it);
     then relabel it, and refuse it where it holds weights that no layer of the spec's model
-    takes (a configuration edited after the model was saved: ``build`` would leave those
-    layers as initialized, and the spec's model compute something else)."""
+    takes, or where a layer's weights are not what the layer takes: no group for a layer with
+    weights, another number of variables, a variable of another shape (:func:`weight_misfits`).
+    Either is a configuration edited after the model was saved, or weights of another model:
+    Keras' ``load_model`` refuses such a file, ``build`` would leave those layers as initialized,
+    and the spec's model compute something else."""
     try:
         outside = reaching_out(scratch)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py's faults
@@ -296,9 +299,83 @@ def _check_weights(path: Path, scratch: Path, imported: Imported, target: Path) 
         raise import_error(
             f"{path}: {WEIGHTS_MEMBER} holds weights that no layer of config.json is stored as: "
             f"{listed}{more}; the spec's model would leave its layers as initialized",
-            hint="config.json and the weights are of different models: save the model again with "
-            "model.save('model.keras')",
+            hint=DIFFERENT_MODELS,
         )
+    misfits = weight_misfits(imported, done)
+    if misfits:
+        more = f"; and {len(misfits) - MISFITS_SHOWN} more" if len(misfits) > MISFITS_SHOWN else ""
+        raise import_error(
+            f"{path}: {WEIGHTS_MEMBER} does not fit the model of config.json: "
+            f"{'; '.join(misfits[:MISFITS_SHOWN])}{more} (Keras' load_model refuses the file; build "
+            "would leave such layers as initialized)",
+            hint=DIFFERENT_MODELS,
+        )
+
+
+#: What a weights file that does not fit its configuration is said to be, and what to do.
+DIFFERENT_MODELS = (
+    "config.json and the weights are of different models: save the model again with model.save('model.keras')"
+)
+#: How many layers whose weights do not fit a refusal names (the rest are counted).
+MISFITS_SHOWN = 3
+
+
+def weight_misfits(imported: Imported, done: Relabelled) -> list[str]:
+    """Each layer of the spec's model whose weights in the relabelled file are not what Keras
+    would load into it, in the model's order: no group for a layer with weights, another
+    number of variables, a variable of another shape (each layer's variables as its kind's
+    :attr:`~cnnspec.layers.registry.LayerKind.weight_rule` gives them). Keras' ``load_model``
+    refuses such a file; ``build`` would load the rest and leave these layers as initialized."""
+    from cnnspec.layers.registry import get_kind
+
+    compiled = imported.compiled
+    source_of = {layer: source for source, layer in imported.stored.items()}
+    # (a storage name's models are groups with their own layers: functional/conv2d is kept at
+    # layers/functional/layers/conv2d)
+    stored = storage_names(imported.source.config).items()
+    group_of = {source: "layers/" + group.replace("/", "/layers/") for group, source in stored}
+    misfits: list[str] = []
+    for node in compiled.ir.nodes:
+        kind = get_kind(node.kind)
+        if node.name == compiled.ir.input_name or kind is None:
+            continue
+        expected = [tuple(s) for s in kind.weight_shapes(node.params, list(node.input_shapes), node.shape)]
+        source = source_of.get(node.name, node.name)
+        what = f"layer {one(source)} ({kind.keras_class})"
+        if node.name not in done.placed:
+            if expected:
+                where = f" at {group_of[source]}" if source in group_of else ""
+                misfits.append(f"{what}{where}: expected {_listed(enumerate(expected))}; received none")
+            continue
+        group, saved = done.placed[node.name]
+        keys = [str(i) for i in range(len(expected))]
+        if sorted(saved) != keys:  # (Keras saves variables 0 to n-1, and loads that many)
+            found = _listed((k, saved[k]) for k in sorted(saved, key=_numbered))
+            misfits.append(f"{what} at {group}: expected {_listed(enumerate(expected))}; received {found}")
+            continue
+        for key, shape in zip(keys, expected, strict=True):
+            if saved[key] != shape:
+                misfits.append(
+                    f"{what} at {group}: expected variable {key} of shape {_shape(shape)}; "
+                    f"received {_shape(saved[key])}"
+                )
+    return misfits
+
+
+def _listed(variables: Iterable[tuple[object, tuple[int, ...] | None]]) -> str:
+    """(key, shape) pairs as ``2 variables: 0 [3, 3, 4, 4], 1 [4]`` (``no variables``)."""
+    shown_each = [f"{key} {_shape(shape)}" for key, shape in variables]
+    if not shown_each:
+        return "no variables"
+    return f"{len(shown_each)} variable{'s' if len(shown_each) > 1 else ''}: {', '.join(shown_each)}"
+
+
+def _shape(shape: tuple[int, ...] | None) -> str:
+    return "(not an array)" if shape is None else str(list(shape))
+
+
+def _numbered(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdecimal() else (1 << 30, key)
 
 
 def _unreadable(path: Path, exc: BaseException) -> SpecError:
@@ -313,10 +390,12 @@ def _unreadable(path: Path, exc: BaseException) -> SpecError:
 class Relabelled:
     """What :func:`relabel` did: how many layer groups it renamed, and the groups holding
     weights that no layer of the spec's model takes (``layers/conv2d_3``, with the name
-    Keras saved beside them)."""
+    Keras saved beside them). ``placed``: each spec layer a group was relabelled to → that
+    group (``layers/conv2d_1``) and its variables (``"0"`` → the shape; ``None``: no array)."""
 
     renamed: int
     unclaimed: list[tuple[str, str]]
+    placed: dict[str, tuple[str, dict[str, tuple[int, ...] | None]]] = field(default_factory=dict)
 
 
 def relabel(path: Path, names: dict[str, str], paths: dict[str, str] | None = None) -> Relabelled:
@@ -363,11 +442,24 @@ def _relabel_in(
         if source is not None and source in names:
             variables.attrs["name"] = names[source]
             done.renamed += 1
+            done.placed[names[source]] = (layer.name.lstrip("/"), _shapes(variables))
         elif _hard(layer, "layers") is not None and source is not None:  # a nested model's layers
             inner = _hard(layer, "layers")
             _relabel_in(inner, names, paths, claimed, f"{file_scope}{key}/", f"{source}/", done)
         elif len(variables):  # weights that no layer of the spec's model would load
-            done.unclaimed.append((f"layers/{file_scope}{key}", str(stored)))
+            done.unclaimed.append((layer.name.lstrip("/"), str(stored)))  # (layers/functional/layers/…)
+
+
+def _shapes(variables: Any) -> dict[str, tuple[int, ...] | None]:
+    """Each variable of a ``vars`` group → its shape (``None``: not an array of this file)."""
+    import h5py
+
+    shapes: dict[str, tuple[int, ...] | None] = {}
+    for key in variables:
+        link = variables.get(key, getlink=True)
+        item = variables.get(key) if isinstance(link, h5py.HardLink) else None
+        shapes[str(key)] = tuple(item.shape) if isinstance(item, h5py.Dataset) else None
+    return shapes
 
 
 def _hard(group: Any, name: str) -> Any:

@@ -7,6 +7,9 @@ the counterparts of the same layers (in the same order, but for add and multiply
 has trainable weights, be frozen in both or in neither; and the spec's model returns the
 counterparts of the source's outputs, in the source's order. The pairing also names each source
 layer's counterpart in the spec's model, which ``--weights`` uses to relabel the weights file.
+
+A mismatch is cnnspec's (the hint asks for the model) unless the source contradicts itself: an
+input size edited by hand leaves the layers that read the input saved reading the old one.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
             )
         saved = _shapes(source.input_shape)
         if saved is not None and not _fits(saved, [tuple(s) for s in node.input_shapes]):
+            _check_input_sizes(graph)  # (a source that contradicts itself is said so first)
             raise import_error(
                 f"layer {shown(source_name)} reads shapes {shown(saved, str)} in the source, "
                 f"{list(node.input_shapes)} in the spec",
@@ -90,6 +94,33 @@ def align(compiled: Any, items: list[Item], graph: Graph) -> dict[str, str]:
         pairs[source_name] = node.name
     _check_outputs(compiled, graph, pairs)
     return pairs
+
+
+def _check_input_sizes(graph: Graph) -> None:
+    """Refuse a source whose layers that read the model input were saved reading another size
+    than its input layer's ``batch_shape`` says (an input size edited by hand in config.json):
+    the spec is built from the input's size, so its layers cannot read what the source's saved
+    shapes say, through no fault of the import."""
+    wanted = tuple(graph.input_shape)
+    node = graph.node(graph.input_name)
+    # (a Sequential model without an InputLayer: its size is the model's, saved at $.config)
+    where = f" ({node.path}.config.batch_shape)" if node.path != "$.config" else ""
+    for layer in graph.nodes:
+        saved = _shapes(layer.input_shape)
+        if saved is None or len(saved) != len(layer.inputs):
+            continue  # (no saved shapes, or not one per input: nothing to compare)
+        for name, shape in zip(layer.inputs, saved, strict=True):
+            if name == graph.input_name and not _fits([shape], [wanted]):
+                raise import_error(
+                    f"the source contradicts itself: its input {shown(node.name)} takes "
+                    f"{list(wanted)}{where}, but layer "
+                    f"{shown(layer.name)} was saved reading {shown(list(shape), str)} from it "
+                    "(its build_config)",
+                    f"{layer.path}.build_config",
+                    hint="an input size edited by hand: set batch_shape back, or remove the "
+                    "build_config of the layers (Keras saves both right when the model is built at "
+                    "the new size and saved again)",
+                )
 
 
 def _check_outputs(compiled: Any, graph: Graph, pairs: dict[str, str]) -> None:

@@ -1,0 +1,254 @@
+"""`cnnspec import --weights` of a weights file that does not fit its configuration, and of a
+configuration whose input size was edited by hand.
+
+Before, a ``model.weights.h5`` missing a layer's group, holding another number of variables or
+a variable of another shape was copied beside the spec (exit 0), and ``build`` then loaded the
+rest and left those layers as initialized (exit 0 too), where Keras' own ``load_model`` refuses
+the file. Now each layer's variables are checked against the shapes its kind says Keras keeps
+(:attr:`~cnnspec.layers.registry.LayerKind.weight_rule`) and such a file is refused, nothing
+written. The fast tests edit the fixture's weights with h5py (no TensorFlow); the slow one saves
+real models with every kind of weighted layer, Keras' random and dropout layers and normalization
+in its three forms, which must still import with their weights and build loading every tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_import import TINY_KERAS, run_cli
+
+HINT = (
+    "hint: config.json and the weights are of different models: save the model again with "
+    "model.save('model.keras')"
+)
+TAIL = "(Keras' load_model refuses the file; build would leave such layers as initialized)"
+
+
+def _edited(tmp_path: Path, edit: Callable[[Any], None], source: Path = TINY_KERAS) -> Path:
+    """``source`` with its model.weights.h5 changed by ``edit`` (an open h5py file)."""
+    import h5py
+
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    weights = tmp_path / "edited.h5"
+    weights.write_bytes(members["model.weights.h5"])
+    with h5py.File(weights, "r+") as handle:
+        edit(handle)
+    members["model.weights.h5"] = weights.read_bytes()
+    weights.unlink()
+    edited = tmp_path / "edited.keras"
+    with zipfile.ZipFile(edited, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return edited
+
+
+def _refused(source: Path) -> str:
+    """``import --weights`` of ``source``: exit 1, nothing written, no internal error."""
+    out = source.parent / "model.yaml"
+    result = run_cli("import", str(source), "-o", str(out), "--weights")
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in source.parent.iterdir()) == [source.name]
+    return result.output
+
+
+def _replace(handle: Any, variable: str, shape: tuple[int, ...]) -> None:
+    import numpy as np
+
+    group, key = variable.rsplit("/", 1)
+    del handle[group][key]
+    handle[group].create_dataset(key, data=np.zeros(shape, "float32"))
+
+
+def test_a_variable_of_another_shape_is_refused_with_both_shapes(tmp_path):
+    source = _edited(tmp_path, lambda h: _replace(h, "layers/conv2d_1/vars/0", (3, 3, 8, 4)))
+    assert _refused(source) == (
+        f"error: {source}: model.weights.h5 does not fit the model of config.json: layer "
+        "'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected variable 0 of shape [3, 3, 8, 8]; "
+        f"received [3, 3, 8, 4] {TAIL} {HINT}"
+    )
+
+
+def test_a_layer_missing_from_the_weights_is_refused_with_what_it_takes(tmp_path):
+    def drop(handle: Any) -> None:
+        del handle["layers/conv2d_1"]
+
+    assert _refused(_edited(tmp_path, drop)) == (
+        f"error: {tmp_path / 'edited.keras'}: model.weights.h5 does not fit the model of config.json: "
+        "layer 'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected 2 variables: 0 [3, 3, 8, 8], "
+        f"1 [8]; received none {TAIL} {HINT}"
+    )
+
+
+def test_an_extra_or_a_missing_variable_is_refused_with_the_variables_on_both_sides(tmp_path):
+    import numpy as np
+
+    def extra(handle: Any) -> None:
+        handle["layers/conv2d_1/vars"].create_dataset("2", data=np.zeros(8, "float32"))
+
+    output = _refused(_edited(tmp_path, extra))
+    assert (
+        "layer 'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected 2 variables: 0 [3, 3, 8, 8], "
+        "1 [8]; received 3 variables: 0 [3, 3, 8, 8], 1 [8], 2 [8] (Keras'"
+    ) in output
+
+    def moving_variance_dropped(handle: Any) -> None:  # batch norm keeps 4: gamma, beta, mean, variance
+        del handle["layers/batch_normalization/vars/3"]
+
+    (tmp_path / "edited.keras").unlink()
+    output = _refused(_edited(tmp_path, moving_variance_dropped))
+    assert (
+        "layer 'stem_bn' (BatchNormalization) at layers/batch_normalization: expected 4 variables: "
+        "0 [8], 1 [8], 2 [8], 3 [8]; received 3 variables: 0 [8], 1 [8], 2 [8] (Keras'"
+    ) in output
+
+
+def test_several_layers_that_do_not_fit_are_named_three_then_counted(tmp_path):
+    def drop_convolutions(handle: Any) -> None:
+        for key in ("conv2d", "conv2d_1", "conv2d_2", "conv2d_3", "conv2d_4"):
+            del handle[f"layers/{key}"]
+
+    assert _refused(_edited(tmp_path, drop_convolutions)) == (
+        f"error: {tmp_path / 'edited.keras'}: model.weights.h5 does not fit the model of config.json: "
+        "layer 'stem_conv' (Conv2D) at layers/conv2d: expected 1 variable: 0 [3, 3, 3, 8]; received none; "
+        "layer 'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected 2 variables: 0 [3, 3, 8, 8], "
+        "1 [8]; received none; layer 'stage2_block1_2_conv' (Conv2D) at layers/conv2d_2: expected 2 "
+        f"variables: 0 [3, 3, 8, 8], 1 [8]; received none; and 2 more {TAIL} {HINT}"
+    )
+
+
+def test_a_layer_of_a_nested_model_is_checked_where_keras_keeps_it(tmp_path):
+    """The body of tiny_nested.keras (a frozen model inside the model) is written in line: its
+    layers' weights are under the nested model's group, and named by their path in it."""
+    nested = TINY_KERAS.parent / "tiny_nested.keras"
+    variable = "layers/functional/layers/conv2d_2/vars/0"
+    source = _edited(tmp_path, lambda h: _replace(h, variable, (1, 1, 8, 12)), nested)
+    assert _refused(source) == (
+        f"error: {source}: model.weights.h5 does not fit the model of config.json: layer 'base/top_conv' "
+        "(Conv2D) at layers/functional/layers/conv2d_2: expected variable 0 of shape [1, 1, 8, 16]; "
+        f"received [1, 1, 8, 12] {TAIL} {HINT}"
+    )
+
+
+def test_the_fixture_s_own_weights_still_import(tmp_path):
+    """The check passes a file as Keras saved it (its 89 tensors: convolutions, batch norms,
+    dense), through an edit that changes nothing the model reads (a weightless layer's group)."""
+
+    def drop_weightless(handle: Any) -> None:
+        del handle["layers/activation"]  # (Keras loads nothing into a layer without variables)
+
+    source = _edited(tmp_path, drop_weightless)
+    result = run_cli("import", str(source), "-o", str(tmp_path / "model.yaml"), "--weights")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "model.weights.h5").is_file()
+
+
+# -- an input size edited by hand ----------------------------------------------------------------
+def _tiny_json(tmp_path: Path, edit: Callable[[dict], None]) -> Path:
+    with zipfile.ZipFile(TINY_KERAS) as archive:
+        config = json.loads(archive.read("config.json"))
+    edit(config)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+def _input_resized(config: dict) -> None:
+    config["config"]["layers"][0]["config"]["batch_shape"] = [None, 32, 32, 3]
+
+
+def test_an_input_size_edited_by_hand_is_the_file_contradicting_itself_not_an_import_fault(tmp_path):
+    """Before: "layer 'stem_conv' reads shapes [(16, 16, 3)] in the source, [(32, 32, 3)] in the
+    spec" with "please report this model", as if cnnspec had got the model wrong."""
+    source = _tiny_json(tmp_path, _input_resized)
+    result = run_cli("import", str(source), "-o", str(tmp_path / "model.yaml"))
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: {source}: $.config.layers[1].build_config: the source contradicts itself: its input "
+        "'input_layer' takes [32, 32, 3] ($.config.layers[0].config.batch_shape), but layer 'stem_conv' "
+        "was saved reading [16, 16, 3] from it (its build_config) hint: an input size edited by hand: "
+        "set batch_shape back, or remove the build_config of the layers (Keras saves both right when "
+        "the model is built at the new size and saved again)"
+    )
+    assert not (tmp_path / "model.yaml").exists()
+
+
+def test_the_hint_s_way_out_works_the_input_resized_without_saved_shapes_imports(tmp_path):
+    def resized_without_build_configs(config: dict) -> None:
+        _input_resized(config)
+        for layer in config["config"]["layers"]:
+            layer.pop("build_config", None)
+
+    source = _tiny_json(tmp_path, resized_without_build_configs)
+    result = run_cli("import", str(source), "-o", str(tmp_path / "model.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "input: {shape: [32, 32, 3]}" in (tmp_path / "model.yaml").read_text()
+
+
+def test_a_saved_shape_that_disagrees_past_the_input_is_still_reported_as_import_s(tmp_path):
+    """The input agrees with the layers that read it: a mismatch further on is not one the input
+    explains, and keeps the hint to report the model."""
+
+    def later_shape_edited(config: dict) -> None:
+        layer = next(entry for entry in config["config"]["layers"] if entry["name"] == "stem_bn")
+        layer["build_config"]["input_shape"] = [None, 8, 8, 8]
+
+    source = _tiny_json(tmp_path, later_shape_edited)
+    result = run_cli("import", str(source), "-o", str(tmp_path / "model.yaml"))
+    assert result.exit_code == 1
+    assert (
+        "layer 'stem_bn' reads shapes [(8, 8, 8)] in the source, [(16, 16, 8)] in the spec" in result.output
+    )
+    assert result.output.endswith("hint: please report this model: import could not reproduce it")
+
+
+# -- real models saved by Keras (TensorFlow) ------------------------------------------------------
+@pytest.mark.slow
+def test_models_saved_by_keras_import_with_their_weights_and_build_loading_every_tensor(tmp_path):
+    """Every weighted kind (grouped, biasless and transposed convolutions, batch norms frozen
+    and not, without center or scale), normalization adapted, given and over no axis, dropout
+    and random layers (whose seeds Keras does not save), in a nested augmentation model and a
+    nested body: Keras' own files pass the check, and build loads all their tensors."""
+    import keras
+    import numpy as np
+
+    layers = keras.layers
+    augment = keras.Sequential([layers.RandomFlip(), layers.RandomRotation(0.1)], name="augment")
+    body_in = keras.Input((8, 8, 4))
+    y = layers.Conv2D(6, 3, padding="same", groups=2, use_bias=False)(body_in)
+    y = layers.BatchNormalization(center=False)(y)
+    frozen = layers.BatchNormalization(scale=False)
+    frozen.trainable = False
+    y = layers.ReLU()(frozen(y))
+    body = keras.Model(body_in, layers.Add()([y, layers.Conv2D(6, 1)(body_in)]), name="body")
+    inputs = keras.Input((8, 8, 4))
+    x = layers.Normalization(mean=0.5, variance=2.0)(inputs)
+    x = layers.Normalization()(x)
+    x = body(augment(x))
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(x)
+    x = layers.SeparableConv2D(5, 3, padding="same")(x)
+    x = layers.Conv2DTranspose(3, 3, strides=2)(x)
+    x = layers.PReLU(shared_axes=[1, 2])(x)
+    x = layers.LayerNormalization()(layers.GroupNormalization(groups=3)(x))
+    x = layers.Normalization(axis=None)(layers.Dropout(0.2)(x))
+    x = layers.Conv1D(4, 3)(layers.Reshape((17 * 17, 3))(x))
+    model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(x)))
+    source = tmp_path / "source.keras"
+    model.save(source)
+    out = tmp_path / "model.yaml"
+    result = run_cli("import", str(source), "-o", str(out), "--weights")
+    assert result.exit_code == 0, result.output
+    result = run_cli("build", str(out), "-o", str(tmp_path / "built.keras"))
+    tensors = len(model.weights)
+    assert result.exit_code == 0, result.output
+    assert f"loaded {tensors} of {tensors} weight tensors" in result.output
+    built = keras.saving.load_model(tmp_path / "built.keras", safe_mode=True)
+    batch = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+    np.testing.assert_allclose(built.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)
