@@ -10,19 +10,20 @@ import shutil
 import numpy as np
 import pytest
 
-from cnnspec.reporting.ensemble import shared_images
+from cnnspec.training.overlap import seen_images
 
 
 def test_shared_images_are_the_same_pixels_of_the_same_dtype():
+    """The members' check counts with the one comparison evaluate --data and train use."""
     rng = np.random.default_rng(0)
     train, other = (
         rng.integers(0, 255, (5, 4, 4, 1), dtype="uint8"),
         rng.integers(0, 255, (3, 4, 4, 1), dtype="uint8"),
     )
     test = np.concatenate([train[[1, 3]], other])
-    assert shared_images(test, [train]) == 2
-    assert shared_images(test, [train[:2], other[:1]]) == 2  # (row 1 of train, row 0 of other)
-    assert shared_images(test.astype("float32"), [train]) == 0  # the same numbers, not the same data
+    assert seen_images(test, [train]).total == 2
+    assert seen_images(test, [train[:2], other[:1]]).total == 2  # (row 1 of train, row 0 of other)
+    assert seen_images(test.astype("float32"), [train]).total == 0  # the same numbers, not the same data
 
 
 # -- the commands --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ would mean nothing or mislead:
   the data (another ``training.seed`` draws another test split of a source without one) may
   have learnt the very images the ensemble is scored on. Each member's training and validation
   images are compared with the target's test images, image by image (a streamed source: file
-  by file), and any shared one refuses the member.
+  by file; :func:`~cnnspec.training.overlap.seen_images`), and any shared one refuses the member.
 
 A model file outside a run folder has no data to check: it is taken with a note.
 ``cnnspec export --ensemble`` checks its models here too, and writes them as one file
@@ -26,13 +26,10 @@ A model file outside a run folder has no data to check: it is taken with a note.
 from __future__ import annotations
 
 import filecmp
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from cnnspec.errors import UsageError, printable
 from cnnspec.reporting.run import Run, TestData, input_shape
@@ -190,6 +187,7 @@ def _check_data(member: Member, test: TestData, target: Run, checks_split: bool)
     """The member's pixel scale, and its training and validation images against ``test``."""
     from cnnspec.reporting.run import pipeline_settings, split_seed
     from cnnspec.training.data import load_dataset
+    from cnnspec.training.overlap import seen_images
 
     compiled, config = member.run.compiled, member.run.config
     assert compiled is not None and config is not None  # (a run with a spec)
@@ -204,7 +202,7 @@ def _check_data(member: Member, test: TestData, target: Run, checks_split: bool)
         )
     if not checks_split:
         return
-    shared = shared_images(test.x, [dataset.x_train, dataset.x_val])
+    shared = seen_images(test.x, (dataset.x_train, dataset.x_val)).total
     if shared:
         raise UsageError(
             f"{shared:,} of {target.name}'s {len(test.x):,} test images are among the training or "
@@ -213,25 +211,6 @@ def _check_data(member: Member, test: TestData, target: Run, checks_split: bool)
             "ensemble runs trained on the same split of the data (the same data and training.seed), "
             "or on a source with a fixed test set",
         )
-
-
-def shared_images(test: Any, seen: Sequence[Any]) -> int:
-    """How many of the ``test`` images are also in one of ``seen``: the same pixels (the same
-    dtype and shape), or for image files the same file."""
-    from cnnspec.training.filelist import ImageFiles
-
-    if isinstance(test, ImageFiles):
-        known = {
-            str(Path(path).resolve()) for part in seen if isinstance(part, ImageFiles) for path in part.paths
-        }
-        return sum(str(Path(path).resolve()) in known for path in test.paths)
-    known_rows = {_digest(row) for part in seen if isinstance(part, np.ndarray) for row in part}
-    return sum(_digest(row) in known_rows for row in np.asarray(test))
-
-
-def _digest(row: np.ndarray) -> bytes:
-    row = np.ascontiguousarray(row)
-    return hashlib.sha256(f"{row.dtype.str}{row.shape}".encode() + row.tobytes()).digest()
 
 
 def describe(target: Run, members: Sequence[Member]) -> str:
