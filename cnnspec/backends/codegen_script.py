@@ -360,6 +360,31 @@ def _rel_data_path(path: Path, output: Path | None) -> tuple[str, bool]:
         return str(path.resolve()), False
 
 
+def _seed_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, str]:
+    """The script's ``SEED`` and the comment beside it: ``training.seed``, else the split seed
+    of the run folder the spec's ``weights:`` reads, where ``cnnspec train`` splits with it
+    (:func:`cnnspec.analysis.weights_run.adopted_seed`: the same data source), so that the
+    script and train split the same images; else ``None``."""
+    from cnnspec.analysis.weights_run import adopted_seed, weights_run
+    from cnnspec.spec.weights import spec_weights
+    from cnnspec.spec.zoo import variants
+
+    if config.seed is not None:
+        return {"seed": py_literal(config.seed), "seed_comment": "training.seed"}
+    variant = spec.doc.zoo_variant
+    spec_dir = spec.path.parent if spec.path is not None else Path.cwd()
+    whole = spec_weights(spec.doc, spec_dir, variant is not None and variant in variants(), on_disk=False)
+    run = weights_run(whole, config.data)
+    seed = adopted_seed(config, run)
+    if seed is None or run is None:
+        return {"seed": "None", "seed_comment": "training.seed: none given, so every run differs"}
+    comment = (
+        f"the split seed of {run.given}, trained on the same data (training.seed: none given): "
+        "its test images are none those weights trained on, as in cnnspec train"
+    )
+    return {"seed": py_literal(seed), "seed_comment": comment_text(comment)}
+
+
 def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
     """The statements of the script's ``load_starting_weights``: each backbone's source, then
     the whole model's, as ``cnnspec train`` loads them (files by layer name, ``imagenet`` by
@@ -655,7 +680,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "per_class": py_literal(data.per_class),
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),
         "weight_calls": weight_calls,
-        "seed": py_literal(config.seed),
+        **_seed_context(spec, config),
         "kind": data.kind,
         "streamed": data.streamed,
         "on_bad_file": py_literal(data.on_bad_file),

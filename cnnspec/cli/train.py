@@ -71,7 +71,8 @@ def train(
         typer.Option(
             "--weights",
             help="start from these weights (a run folder, .keras, .weights.h5 or imagenet); "
-            "replaces the spec's weights:",
+            "replaces the spec's weights:; without training.seed, a run folder of the same data "
+            "gives its seed, so that its test split is kept",
         ),
     ] = None,
     allow_outside: AllowOutsideOption = False,
@@ -93,6 +94,7 @@ def train(
     """
     from cnnspec.errors import UsageError
     from cnnspec.reporting.html import write_report
+    from cnnspec.reporting.own_data import run_data
     from cnnspec.spec.compose import FlagOverride
     from cnnspec.training.distribute import ClusterError, parse_cluster
     from cnnspec.training.progress import Display
@@ -130,6 +132,7 @@ def train(
                 write_report=write_report,
                 weights=weights,
                 hash_content=hash_content,
+                run_data=run_data,  # the weights run's split: its images among the test images
             )
     except TrainingInterrupted as stop:
         console = stderr()

@@ -628,7 +628,8 @@ TRAINING_SCHEMA = _obj(
         "seed": _int(
             0,
             2**32 - 1,
-            "seeds Python, NumPy, TensorFlow and the data pipeline (default: random, recorded in lock.json)",
+            "seeds Python, NumPy, TensorFlow and the data pipeline (default: random, recorded in lock.json; "
+            "a run starting from the weights of a run folder of the same data takes that run's)",
         ),
         "deterministic": _bool("TensorFlow op determinism: equal seeds give equal runs (slower)"),
     },

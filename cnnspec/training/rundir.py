@@ -261,6 +261,7 @@ def start(
     *,
     weights: dict[str, Any] | None = None,
     weights_files: list[dict[str, Any]] | None = None,
+    seed_from: str | None = None,
 ) -> dict[str, Any]:
     """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock.
 
@@ -268,7 +269,9 @@ def start(
     :func:`cnnspec.training.transfer.override_record` records it (lock.json's ``weights``: a run
     resumed before its first snapshot starts from it again; a lock.json without the key is an
     older cnnspec's). ``weights_files``: every weights file the run starts from, with its
-    SHA-256 (:func:`cnnspec.training.transfer.file_records`). lock.json goes last: a folder
+    SHA-256 (:func:`cnnspec.training.transfer.file_records`). ``seed_from``: the run folder
+    whose seed the run took (:mod:`cnnspec.training.weights_split`; lock.json's ``seed_from``,
+    absent otherwise). lock.json goes last: a folder
     without it is no run yet. When a write fails (a full disk), the files written before it
     are removed again, so the folder is as new as it was and the same command can simply be
     run again; so are they after a Ctrl-C or SIGTERM before lock.json (a folder holding them
@@ -289,6 +292,7 @@ def start(
             written,
             weights,
             weights_files,
+            seed_from,
         )
     except (WriteError, KeyboardInterrupt) as stopped:
         if not isinstance(stopped, RunFolderLost) and not (run_dir / "lock.json").is_file():
@@ -310,6 +314,7 @@ def _start(
     written: list[Path],
     weights: dict[str, Any] | None = None,
     weights_files: list[dict[str, Any]] | None = None,
+    seed_from: str | None = None,
 ) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, text in spec_files(compiled).items():
@@ -333,6 +338,8 @@ def _start(
         # every weights file read, with its SHA-256 (transfer.check_unchanged on a restart)
         "weights_files": weights_files or [],
         "seed": seed,
+        # the run its weights came from, whose split seed it took (weights_split.py)
+        **({"seed_from": seed_from} if seed_from is not None else {}),
         "deterministic": config.deterministic,
         "dtype_policy": policy,
         "jit_compile": config.jit_compile,

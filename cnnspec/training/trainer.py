@@ -39,6 +39,7 @@ from cnnspec.training.state import TrainingState, model_file_bytes
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.weights_run import WeightsRun
 
 
 #: ``data.cache: disk``: the cache file's name in the run folder (tf.data adds suffixes)
@@ -177,6 +178,7 @@ def train(
     callbacks: Sequence[Any] = (),
     weights: str | None = None,
     hash_content: bool = False,
+    run_data: Callable[[Path], Any] | None = None,
 ) -> TrainResult:
     """Train the spec's model on its data and write the run directory.
 
@@ -201,6 +203,12 @@ def train(
     same sources (a source gone since refuses the resume).
     ``hash_content``: a streamed source's hash in lock.json covers the files' bytes, not just
     their names, sizes and modification times.
+    A new run whose whole-model weights come from a run folder trained on the same data source
+    splits with that run's seed when it sets no ``training.seed`` (lock.json's ``seed_from``
+    names the run), so that its test images are none those weights trained on; otherwise the
+    test images that run trained or validated on are counted with ``run_data`` (loads a run
+    folder's split: ``cnnspec train`` passes :func:`cnnspec.reporting.own_data.run_data`;
+    ``None``: not counted) and a note says how many (:mod:`cnnspec.training.weights_split`).
     """
     from cnnspec.training.distribute import planned_chief
 
@@ -221,15 +229,18 @@ def train(
     check_memory(compiled, config)  # data or batches that cannot fit: said before anything is allocated
     plans: list[Any] = []
     started_with = None  # what lock.json records of --weights
+    from_run: WeightsRun | None = None  # the run folder the whole model's weights come from
     if resume is None:  # every weights source read and matched before anything is written
-        from cnnspec.training.transfer import override_record, plan_for_spec
+        from cnnspec.training.transfer import override_record, plan_for_spec, whole_run
 
         plans = plan_for_spec(compiled, weights)
         started_with = override_record(compiled, weights, plans)
+        from_run = whole_run(compiled, config, weights) if plans else None
     try:
         return _train(
             compiled, config, chief, out, resume, display, overrides, command, cluster, task_index,
             write_report, callbacks, hash_content, plans=plans, started_with=started_with,
+            split_from=(from_run, run_data),
         )  # fmt: skip
     except WriteError as fault:
         if isinstance(fault, runlock.RunFolderLost):  # its resume command, at the folder's new path
@@ -272,6 +283,7 @@ def _train(
     *,
     plans: Sequence[Any] = (),
     started_with: dict[str, Any] | None = None,
+    split_from: tuple[WeightsRun | None, Callable[[Path], Any] | None] = (None, None),
 ) -> TrainResult:
     """:func:`train` once its output folder has passed :func:`check_writable`."""
     notes: list[str] = []
@@ -298,7 +310,7 @@ def _train(
         return _train_owned(
             compiled, config, run_dir, resume is not None, display, notes, overrides, command,
             cluster, task_index, write_report, callbacks, hash_content, plans=plans,
-            started_with=started_with,
+            started_with=started_with, split_from=split_from,
         )  # fmt: skip
     made: list[Path] = []  # the folders of --out this process made (all: removed on a failure)
     if resume is None:
@@ -334,7 +346,7 @@ def _train(
             return _train_owned(
                 compiled, config, run_dir, resume is not None, display, notes, overrides, command,
                 cluster, task_index, write_report, callbacks, hash_content, plans=plans,
-                started_with=started_with,
+                started_with=started_with, split_from=split_from,
             )  # fmt: skip
         except KeyboardInterrupt:  # before fit: the data, the model, a restore, lock.json just written
             _stopped_before_fit(run_dir, compiled, overrides)
@@ -385,9 +397,14 @@ def _train_owned(
     *,
     plans: Sequence[Any] = (),
     started_with: dict[str, Any] | None = None,
+    split_from: tuple[WeightsRun | None, Callable[[Path], Any] | None] = (None, None),
 ) -> TrainResult:
-    """:func:`train` once this process owns ``run_dir`` (or, off the chief, needs no lock)."""
+    """:func:`train` once this process owns ``run_dir`` (or, off the chief, needs no lock).
+    ``split_from``: the run folder the weights come from and how to load its data split
+    (:func:`train`'s ``run_data``)."""
     lock: dict[str, Any] | None = None
+    from_run, run_data = split_from
+    seed_from: WeightsRun | None = None  # the weights run whose seed this run splits with
     if resuming:
         lock = rundir.check_resumable(run_dir, compiled, compiled.spec_hash())
         seed = int(lock["seed"])
@@ -398,8 +415,13 @@ def _train_owned(
             plans = plan_for_restart(compiled, lock, run_dir)
     else:
         from cnnspec.training.runtime import choose_seed
+        from cnnspec.training.weights_split import adopted_note, adopted_seed
 
         seed = choose_seed(config)
+        adopted = adopted_seed(config, from_run)
+        if adopted is not None and from_run is not None:  # its test images stay out of its training
+            seed, seed_from = adopted, from_run
+            display.message(adopted_note(seed, from_run))
 
     from cnnspec.training.runtime import configured
 
@@ -436,10 +458,17 @@ def _train_owned(
                 check_owned(work_dir)  # still where it was locked: rundir.start would re-create it
                 _make_loss_and_metrics(config)
                 from cnnspec.training.transfer import file_records
+                from cnnspec.training.weights_split import shared_note
 
+                # the test images its starting weights learnt, said before training (a source's
+                # own test set holds none of them)
+                if dist.is_chief and config.data.splits_test:
+                    shared = shared_note(dataset, from_run, run_data, seed)
+                    notes.extend([shared] if shared is not None else [])
                 lock = rundir.start(
                     work_dir, compiled, config, seed, dataset, policy, list(overrides), command,
                     weights=started_with, weights_files=file_records(list(plans)),
+                    seed_from=None if seed_from is None else str(seed_from.run_dir.absolute()),
                 )  # fmt: skip
                 distribute.update_lock(work_dir, distribute=dist.describe())
             if dataset.bad_files:

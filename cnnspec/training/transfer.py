@@ -33,11 +33,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import sha256_file, write_atomic
 from cnnspec.spec.weights import IMAGENET, KINDS, RUN_MODEL, WeightsSource
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.weights_run import WeightsRun
 
 REPORT_FILE = "transfer.json"
 KERAS_WEIGHTS_MEMBER = "model.weights.h5"  # the weights inside a .keras archive
@@ -755,6 +758,18 @@ def spec_loads(compiled: Any, override: str | WeightsSource | None = None) -> li
         include_top = bool(section_env(compiled).get("include_top", True))
         loads.append(Load(whole, "", keras_name, include_top, tuple(compiled.ir.input_shape)))
     return loads
+
+
+def whole_run(compiled: Any, config: Any, override: str | None = None) -> WeightsRun | None:
+    """The run folder the whole model's weights come from (``--weights``, else the spec's
+    ``weights:``), read as :func:`cnnspec.analysis.weights_run.weights_run` reads it: the seed
+    that split its data and whether it trained on ``config``'s data source; ``None`` where the
+    model starts from no run folder. A backbone's own source starts a part of the model only,
+    and is not asked."""
+    from cnnspec.analysis.weights_run import weights_run
+
+    whole = next((load.source for load in spec_loads(compiled, override) if not load.scope), None)
+    return weights_run(whole, config.data)
 
 
 def _is_zoo(compiled: Any) -> bool:

@@ -1,0 +1,254 @@
+"""A run started from the weights of a run folder (``train --weights RUN``, ``weights: RUN``)
+and the split of its data (cnnspec/analysis/weights_run.py, cnnspec/training/weights_split.py,
+cnnspec/training/overlap.py).
+
+Without ``training.seed`` a run draws a seed, and digits, shapes, folders … are split by it: a
+run fine-tuned from an earlier run of the same data drew another test split, mostly of images
+the starting weights were trained on, and scored itself on them unsaid. It now splits with the
+weights run's seed; a run that sets its own seed is told how many of its test images those
+weights trained or validated on. The generated script takes the same seed. Only the last test
+trains (two tiny digits runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from cnnspec.analysis.passes import compile_spec
+from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.weights_run import WeightsRun, adopted_seed, weights_run
+from cnnspec.spec.weights import WeightsSource
+from cnnspec.training.filelist import ImageFiles
+from cnnspec.training.overlap import seen_images
+from cnnspec.training.weights_split import shared_note
+
+SPEC = """\
+cnnspec: 1
+name: tiny
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 2, kernel_size: 3}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: %s
+training: {epochs: 1%s}
+"""
+
+
+def _config(write_spec, data: str = "{source: digits, limit: 200}", training: str = "", name="spec.yaml"):
+    return training_config(compile_spec(write_spec(SPEC % (data, training), name)))
+
+
+def _run_folder(folder: Path, seed: object, data: dict) -> Path:
+    """A run folder as far as its split goes: lock.json with its seed and data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lock.json").write_text(json.dumps({"seed": seed, "data": data}), encoding="utf-8")
+    return folder
+
+
+def _source(file: Path, *, spec: bool = False) -> WeightsSource:
+    return WeightsSource("run", "runs/base", file, path="weights" if spec else "")
+
+
+# -- the comparison ------------------------------------------------------------------------------
+def test_seen_images_counts_per_split_by_pixels_and_by_file(tmp_path):
+    rng = np.random.default_rng(1)
+    train, val, other = (rng.integers(0, 255, (n, 4, 4, 1), dtype="uint8") for n in (5, 3, 4))
+    test = np.concatenate([train[[0, 2, 4]], val[[1]], other])
+    own = seen_images(test, (train, val))
+    assert (own.images, own.counts, own.trained, own.by) == (
+        8,
+        {"training": 3, "validation": 1, "test": 0},
+        4,
+        "pixels",
+    )
+    assert own.listed() == "3 training and 1 validation"
+    assert seen_images(test[:0], (train, val)).total == 0  # (no test image: nothing to hash)
+    # files: the same file under a link is the same image; arrays are never a folder's files
+    names = [tmp_path / f"{i}.png" for i in range(4)]
+    for i, name in enumerate(names):
+        name.write_bytes(bytes([i]))
+    os.symlink(names[1], tmp_path / "link.png")
+    files = ImageFiles([tmp_path / "link.png", names[2], names[3]], (4, 4), 1)
+    own = seen_images(files, (ImageFiles(names[:2], (4, 4), 1), ImageFiles(names[2:3], (4, 4), 1)))
+    assert (own.counts, own.by) == ({"training": 1, "validation": 1, "test": 0}, "file")
+    assert seen_images(files, (train, val)).total == 0
+
+
+# -- the seed, from lock.json alone --------------------------------------------------------------
+def test_a_run_without_a_seed_takes_the_seed_of_a_weights_run_of_the_same_data(write_spec, tmp_path):
+    config = _config(write_spec)
+    base = _run_folder(tmp_path / "runs" / "base", 1388604514, {"kind": "digits", "target": "class"})
+    run = weights_run(_source(base / "model.keras"), config.data)
+    assert run == WeightsRun(base, "--weights runs/base", 1388604514, True)
+    assert adopted_seed(config, run) == 1388604514
+    # the spec's weights: says so; a model file of the run's checkpoints is the run's too
+    run = weights_run(_source(base / "checkpoints" / "best.keras", spec=True), config.data)
+    assert run == WeightsRun(base, "weights: runs/base", 1388604514, True)
+    # data.classes picks from a split already drawn: the transfer example's digits 0–4 → 5–9
+    picked = _config(write_spec, "{source: digits, classes: [5, 6, 7, 8, 9]}")
+    assert adopted_seed(picked, weights_run(_source(base / "model.keras"), picked.data)) == 1388604514
+
+
+@pytest.mark.parametrize(
+    ("data", "training", "recorded", "seed"),
+    [
+        # a seed of its own is kept (the shared images are counted then)
+        ("{source: digits}", ", seed: 5", {"kind": "digits"}, 1),
+        # another source, another generator's settings: not the same images
+        ("{source: digits}", "", {"kind": "shapes", "options": {"images": 100}}, 1),
+        ("{source: {shapes: {images: 100, seed: 1}}}", "", {"kind": "shapes", "options": {"images": 100}}, 1),
+        # a lock.json without a seed (damaged): nothing to take
+        ("{source: digits}", "", {"kind": "digits"}, "abc"),
+    ],
+)
+def test_the_seed_is_not_taken_otherwise(write_spec, tmp_path, data, training, recorded, seed):
+    config = _config(write_spec, data, training)
+    base = _run_folder(tmp_path / "base", seed, recorded)
+    assert adopted_seed(config, weights_run(_source(base / "model.keras"), config.data)) is None
+
+
+def test_no_run_no_seed_and_a_fixed_test_set_takes_none(write_spec, tmp_path):
+    config = _config(write_spec)
+    assert weights_run(_source(tmp_path / "pre.keras"), config.data) is None  # no run folder
+    assert weights_run(WeightsSource("imagenet", "imagenet"), config.data) is None
+    assert adopted_seed(config, None) is None
+    # mnist's and an .npz file's test sets are their own: the seed does not pick them
+    same = WeightsRun(tmp_path, "--weights x", 3, True)
+    assert adopted_seed(config, same) == 3
+    for data in ("{source: mnist}", "{source: {npz: d.npz}}"):
+        assert adopted_seed(_config(write_spec, data), same) is None
+
+
+def test_same_data_compares_the_files_the_paths_name(write_spec, tmp_path):
+    images = tmp_path / "photos"
+    (images / "a").mkdir(parents=True)
+    config = _config(write_spec, "{source: {directory: photos}}")
+    os.symlink(images, tmp_path / "link")
+    base = _run_folder(tmp_path / "base", 7, {"kind": "directory", "path": str(tmp_path / "link")})
+    assert weights_run(_source(base / "model.keras"), config.data).same_data is True
+    (tmp_path / "other").mkdir()
+    base = _run_folder(tmp_path / "base", 7, {"kind": "directory", "path": str(tmp_path / "other")})
+    assert weights_run(_source(base / "model.keras"), config.data).same_data is False
+
+
+# -- the note ------------------------------------------------------------------------------------
+def test_the_note_counts_the_test_images_the_weights_run_trained_or_validated_on(tmp_path):
+    rng = np.random.default_rng(2)
+    train, val, fresh = (rng.random((n, 8, 8, 1), dtype="float32") for n in (6, 2, 3))
+    ours = SimpleNamespace(x_test=np.concatenate([train[:2], val[:1], fresh]))
+    theirs = SimpleNamespace(x_train=train, x_val=val, source={"kind": "digits"})
+    asked: list[Path] = []
+
+    def run_data(folder: Path) -> SimpleNamespace:
+        asked.append(folder)
+        return theirs
+
+    run = WeightsRun(tmp_path / "base", "--weights runs/base", 11, True)
+    assert shared_note(ours, run, run_data, 5) == (
+        "3 of this run's 6 test images are images --weights runs/base trained or validated on "
+        "(2 training and 1 validation: the same pixels): the test figures may include images the "
+        "starting weights learnt; set training.seed to that run's seed, 11, to split as it did, or "
+        "hold out test images of their own (data.source.test_directory, an .npz file's x_test)"
+    )
+    assert asked == [tmp_path / "base"]
+    # the same seed (another data.test_split): the hint is to split as it did
+    assert "; split as that run did (its data.test_split and data), or hold out" in shared_note(
+        ours, run, run_data, 11
+    )
+    # none shared: no note; another source: not compared at all; the run's data gone: no note
+    assert shared_note(SimpleNamespace(x_test=fresh), run, run_data, 5) is None
+    asked.clear()
+    other = WeightsRun(tmp_path / "base", "--weights runs/base", 11, False)
+    assert shared_note(ours, other, run_data, 5) is None and asked == []
+    assert shared_note(ours, run, lambda folder: None, 5) is None
+    assert shared_note(ours, run, None, 5) is None
+
+
+# -- the generated script ------------------------------------------------------------------------
+def test_the_script_splits_with_the_seed_train_takes(write_spec, tmp_path):
+    from cnnspec.training.data import load_dataset
+    from cnnspec.training.transfer import whole_run
+    from tests.test_listing_edges import script_functions
+
+    base = _run_folder(tmp_path / "runs" / "base", 1388604514, {"kind": "digits", "target": "class"})
+    (base / "model.keras").write_bytes(b"")  # (only named: neither reads it here)
+    spec = write_spec(SPEC % ("{source: digits}", "") + "weights: runs/base\n")
+    compiled = compile_spec(spec)
+    config = training_config(compiled)
+    seed = adopted_seed(config, whole_run(compiled, config))
+    assert seed == 1388604514
+    functions = script_functions(spec)
+    assert functions["SEED"] == seed
+    from sklearn.datasets import load_digits
+
+    functions["load_digits"] = load_digits  # (its import is not among those script_functions runs)
+    _, (x_test, y_test), _ = functions["load_data"]()
+    dataset = load_dataset(compiled, config, seed)
+    np.testing.assert_array_equal(x_test, dataset.x_test)
+    np.testing.assert_array_equal(y_test, dataset.y_test)
+    from cnnspec.backends.python_emitter import generate_code
+
+    line = next(
+        line for line in generate_code(compiled, script=True).text.splitlines() if line.startswith("SEED =")
+    )
+    assert line == (
+        "SEED = 1388604514  # the split seed of weights: runs/base, trained on the same data "
+        "(training.seed: none given): its test images are none those weights trained on, as in cnnspec train"
+    )
+    # a seed of its own is the script's too
+    functions = script_functions(
+        write_spec(SPEC % ("{source: digits}", ", seed: 4") + "weights: runs/base\n")
+    )
+    assert functions["SEED"] == 4
+
+
+# -- train ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learnt(
+    write_spec, runner, tmp_path, monkeypatch
+):
+    from cnnspec.cli.app import app
+    from cnnspec.reporting.own_data import run_data
+    from cnnspec.training.data import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(SPEC % ("{source: digits, limit: 200}", ""))
+    result = runner.invoke(app, ["train", str(spec), "-o", "runs/base"])
+    assert result.exit_code == 0, result.output
+    seed = json.loads((tmp_path / "runs/base/lock.json").read_text())["seed"]
+    result = runner.invoke(app, ["train", str(spec), "-o", "runs/b2", "--weights", "runs/base"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (
+        f"seed {seed}: the split seed of --weights runs/base, trained on the same data, so that this "
+        "run's test images are none those weights trained on (training.seed sets another)"
+    ) in text
+    assert "test images are images" not in text
+    lock = json.loads((tmp_path / "runs/b2/lock.json").read_text())
+    assert (lock["seed"], lock["seed_from"]) == (seed, str(tmp_path / "runs/base"))
+    # a seed of its own is kept, and the shared images are counted, as evaluate --data counts them
+    own = 1 if seed != 1 else 2
+    result = runner.invoke(
+        app, ["train", str(spec), "-o", "runs/b3", "--weights", "runs/base", "--set", f"training.seed={own}"]
+    )
+    assert result.exit_code == 0, result.output
+    compiled = compile_spec(spec, overrides=[f"training.seed={own}"])
+    theirs = run_data(tmp_path / "runs/base")
+    shared = seen_images(
+        load_dataset(compiled, training_config(compiled), own).x_test, (theirs.x_train, theirs.x_val)
+    )
+    assert shared.trained > 0
+    text = " ".join(result.output.split())
+    assert (
+        f"{shared.trained} of this run's 200 test images are images --weights runs/base trained or "
+        f"validated on ({shared.listed(('training', 'validation'))}: the same pixels)"
+    ) in text
+    assert f"set training.seed to that run's seed, {seed}, to split as it did" in text
+    assert "seed_from" not in json.loads((tmp_path / "runs/b3/lock.json").read_text())
