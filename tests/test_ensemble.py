@@ -311,3 +311,64 @@ def test_a_temperature_is_noted_once_and_visualize_says_whose_calibration_it_dra
         f"{copy / 'evaluation.json'} holds the evaluation of an ensemble of 2 models (evaluate's figures "
         f"differ); `cnnspec visualize {copy} confusion` draws that evaluation's matrix"
     ) in flat(drawn)
+
+
+REGRESSION_SPEC = """\
+cnnspec: 1
+name: reg
+input: {shape: [8, 8, 1]}
+model:
+  - rescaling: {scale: 0.00392156862745098}
+  - conv2d: {filters: 4, kernel_size: 3, activation: relu}
+  - global_avg_pool2d
+  - dense: 1
+data: {source: {npz: r.npz}}
+training: {task: regression, loss: mse, epochs: 1, batch_size: 8, seed: 0}
+"""
+
+
+@pytest.mark.slow
+def test_an_ensemble_of_regressions_is_evaluated_and_predicted_as_the_mean_value(tmp_path):
+    """--ensemble alone averages a regression's values (--tta, which mirrors images, still
+    refuses one): evaluate reports the MAE of the mean value, predict prints it."""
+    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.training.imagefiles import scale_batch
+    from cnnspec.training.modelfile import load_model
+    from tests.test_report_support import flat, invoke
+
+    rng = np.random.RandomState(0)
+    x_test = rng.randint(0, 256, (12, 8, 8, 1)).astype("uint8")
+    np.savez(
+        tmp_path / "r.npz",
+        x_train=rng.randint(0, 256, (40, 8, 8, 1)).astype("uint8"),
+        y_train=rng.rand(40).astype("float32"),
+        x_test=x_test,
+        y_test=rng.rand(12).astype("float32"),
+    )
+    np.save(tmp_path / "x.npy", x_test[:2])
+    (tmp_path / "reg.yaml").write_text(REGRESSION_SPEC, "utf-8")
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert invoke("train", tmp_path / "reg.yaml", "-o", a, "-q").exit_code == 0
+    assert invoke("train", tmp_path / "reg.yaml", "-o", b, "-q", "--set", "training.seed=1").exit_code == 0
+    result = invoke("evaluate", a, "--ensemble", b, "-o", tmp_path / "e")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"--ensemble: each test image's outputs are the mean of the 2 models {a} and {b} "
+        "(a regression's values as they are); the task's figures are of that mean" in flat(result)
+    )
+    document = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
+    run = locate(a)
+    test = load_test_data(run, load_model(run.model_path))
+    values = [
+        load_model(locate(r).model_path).predict(scale_batch(test.x, test.settings.rescale), verbose=0)[:, 0]
+        for r in (a, b)
+    ]
+    mean = (values[0] + values[1]) / 2
+    assert document["ensemble"] == [str(b)]
+    assert document["test_mae"] == pytest.approx(float(np.abs(mean - np.ravel(test.y)).mean()), abs=1e-5)
+    predicted = invoke("predict", a, tmp_path / "x.npy", "--ensemble", b)
+    assert predicted.exit_code == 0, predicted.output
+    assert f"values: 0 {mean[0]:.4g}" in flat(predicted)
+    mirrored = invoke("evaluate", a, "--ensemble", b, "--tta", "hflip", "-o", tmp_path / "t")
+    assert mirrored.exit_code == 2
+    assert "hint: evaluate without --tta" in flat(mirrored)

@@ -77,6 +77,24 @@ def test_a_regression_is_refused_with_the_command_to_run_instead():
     assert refused.value.hint == "evaluate without --tta"
 
 
+def test_an_ensemble_alone_averages_a_regressions_values_and_tta_still_refuses_it():
+    """`--ensemble` without `--tta` shows each member the same image: a regression's values are
+    averaged as they are (no mirror image to change what they mean), beside a classifier's
+    probabilities; predict's reading refuses the regression only where views are asked for."""
+    from cnnspec.cli.predict import _task_views
+
+    batch = np.zeros((2, 4, 4, 1))
+    first = lambda x: [np.array([[1.0], [3.0]]), np.array([[0.2, 0.8], [0.6, 0.4]])]  # noqa: E731
+    second = lambda x: [np.array([[2.0], [-1.0]]), np.array([[0.4, 0.6], [0.2, 0.8]])]  # noqa: E731
+    tasks = (task("regression", 1), task("classification", 2))
+    value, probs = _task_views([first, second], (), tasks)(batch)
+    np.testing.assert_allclose(value, [[1.5], [1.0]])
+    np.testing.assert_allclose(probs, [[0.3, 0.7], [0.4, 0.6]])
+    with pytest.raises(UsageError) as refused:
+        _task_views([first, second], ("hflip",), tasks)
+    assert refused.value.hint == "predict without --tta"
+
+
 def task(kind: str, units: int, from_logits: bool = False) -> OutputTask:
     from cnnspec.analysis.settings import LossConfig
 

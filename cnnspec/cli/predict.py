@@ -344,12 +344,14 @@ def _task_views(
     models: list[Callable[[Any], Any]], views: tuple[str, ...], tasks: tuple[Any, ...]
 ) -> Callable[[Any], Any]:
     """The one model's raw outputs for a scaled batch, or the outputs of the ``models``
-    (``--ensemble``) averaged over each batch and its views (``--tta``; a regression refused)."""
+    (``--ensemble``) averaged over each batch and its views (``--tta``: a regression refused, as a
+    mirror image may change what its value means; ``--ensemble`` alone averages its values)."""
     if not views and len(models) == 1:
         return models[0]
     from cnnspec.reporting.tta import averaged_outputs, refuse_tasks
 
-    refuse_tasks(tasks, "predict")
+    if views:
+        refuse_tasks(tasks, "predict")
     return averaged_outputs(models, views, tasks)
 
 

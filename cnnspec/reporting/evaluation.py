@@ -306,7 +306,8 @@ def tta_evaluation(
     from cnnspec.training.imagefiles import scale_batch
 
     config = test.config
-    refuse_tasks(config.tasks, "evaluate")
+    if views:  # (--ensemble alone averages a regression's values: the same image to each member)
+        refuse_tasks(config.tasks, "evaluate")
     kind = _kind(config)
     if config.task_path:
         mean = averaged_outputs(models, views, config.tasks)
@@ -327,10 +328,10 @@ def tta_evaluation(
     if config.task_path:
         several = isinstance(chunks[0], list)
         outputs = [np.concatenate(part) for part in zip(*chunks)] if several else np.concatenate(chunks)
-        mirrored = "; a mask's maps mirrored back" if views else ""
+        how = _averaged_as(config.tasks, views)
         test.notes.append(
-            f"{' '.join(options)}: each test image's outputs are {mean_of} (as probabilities"
-            f"{mirrored}); the task's figures are of that mean (loss and the spec's metrics: "
+            f"{' '.join(options)}: each test image's outputs are {mean_of} ({how})"
+            f"; the task's figures are of that mean (loss and the spec's metrics: "
             f"evaluate without {' and '.join(options)})"
         )
         evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, runtime)
@@ -351,6 +352,18 @@ def tta_evaluation(
     if members:
         evaluation.document["ensemble"] = [str(member.given) for member in members]
     return evaluation
+
+
+def _averaged_as(tasks: Sequence[Any], views: tuple[str, ...]) -> str:
+    """How :func:`~cnnspec.reporting.tta.averaged_outputs` averaged the outputs of ``tasks``:
+    as probabilities (a mask's maps mirrored back where ``views`` are given), a regression's
+    values as they are (``--ensemble`` only: ``--tta`` refuses a regression)."""
+    said = []
+    if any(task.task != "regression" for task in tasks):
+        said.append("as probabilities" + ("; a mask's maps mirrored back" if views else ""))
+    if any(task.task == "regression" for task in tasks):
+        said.append("a regression's values as they are")
+    return "; ".join(said)
 
 
 def _probabilities_of(outputs: Callable[[np.ndarray], Any], kind: Any) -> Callable[[np.ndarray], np.ndarray]:

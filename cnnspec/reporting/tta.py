@@ -11,8 +11,9 @@ mirrored (most photographs left to right; digits and text not).
 - A model of other tasks (:func:`averaged_outputs`) has each output averaged as
   probabilities: a multi-label output's label probabilities, and a segmentation's class
   probabilities per pixel, its maps of a mirror image mirrored back first, so that each pixel
-  is averaged with itself. A regression is refused: a mirror image may change what a value
-  means (a position, a direction).
+  is averaged with itself. A regression is refused with ``--tta`` (:func:`refuse_tasks`): a
+  mirror image may change what a value means (a position, a direction). ``--ensemble`` alone
+  averages a regression's values as they are (each member answers for the same image).
 
 TensorFlow-free.
 """
@@ -52,8 +53,10 @@ AVERAGED_TASKS = ("classification", "multilabel", "segmentation")
 
 
 def refuse_tasks(tasks: Sequence[Any], command: str) -> None:
-    """Refuse ``--tta`` for a model with an output it cannot average (a regression: a mirror
-    image may change what its values mean), with the ``command`` to run without it."""
+    """Refuse ``--tta`` for a model with an output it cannot average over mirror images (a
+    regression: a mirror image may change what its values mean), with the ``command`` to run
+    without it. Callers check it only where views are asked for: ``--ensemble`` alone averages
+    a regression's values (:func:`averaged_outputs`)."""
     if all(t.task in AVERAGED_TASKS for t in tasks):
         return
     raise UsageError(
@@ -99,9 +102,9 @@ def averaged_outputs(
 ) -> Callable[[np.ndarray], Any]:
     """A function of a scaled batch: the raw outputs of each of ``models`` (an array, or a list
     in the order of ``tasks``) averaged over the models, the batch and each of its ``views``,
-    output by output as probabilities (a segmentation's maps mirrored back first), then read
-    back as raw outputs of the same kind. ``tasks``: every output's task (checked by
-    :func:`refuse_tasks` first)."""
+    output by output as probabilities (a segmentation's maps mirrored back first; a regression's
+    values as they are), then read back as raw outputs of the same kind. ``tasks``: every
+    output's task (checked by :func:`refuse_tasks` first where ``views`` are given)."""
 
     def mean(batch: np.ndarray) -> Any:
         batch = np.asarray(batch)
@@ -135,9 +138,12 @@ def _kind(task: Any) -> OutputKind:
 
 def as_probabilities(raw: np.ndarray, task: Any) -> np.ndarray:
     """An output's raw values as probabilities: a classifier's classes (reporting/run.py's
-    reading), a sigmoid's (multi-label, a one-channel mask) or a softmax's over the last axis."""
+    reading), a sigmoid's (multi-label, a one-channel mask) or a softmax's over the last axis; a
+    regression's values as they are (their mean is the ensemble's value)."""
     from cnnspec.reporting.run import label_probabilities, probabilities, softmax
 
+    if task.task == "regression":
+        return raw
     if task.task == "classification":
         return probabilities(raw, _kind(task))
     if task.task == "multilabel" or task.binary:
@@ -150,7 +156,7 @@ def _as_raw(probs: np.ndarray, task: Any) -> np.ndarray:
     softmax reads as the same probabilities) where the model answers in logits."""
     if task.task == "classification":
         return as_outputs(probs, _kind(task))
-    if not task.loss.from_logits:
+    if task.task == "regression" or not task.loss.from_logits:
         return probs
     p = np.clip(probs, 1e-12, 1 - 1e-12)
     if task.task == "multilabel" or task.binary:
