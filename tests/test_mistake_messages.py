@@ -202,6 +202,20 @@ def test_an_input_shape_without_its_key(runner, write_spec) -> None:
     assert error.hint == "the shape goes under its key: input: {shape: [8, 8, 1]}"
 
 
+def test_several_inputs_listed_are_refused_as_several_inputs_not_as_a_shape(runner, write_spec) -> None:
+    text = (
+        "cnnspec: 1\nname: t\ninput:\n  - {shape: [8, 8, 3], name: img}\n  - {shape: [4], name: vec}\n"
+        "model: [flatten]\n"
+    )
+    error = only(runner, write_spec, text)
+    assert (error.line, error.column, error.path) == (4, 3, "input")
+    assert error.message == (
+        "expected one input (a mapping); received a list of 2 inputs: a spec has exactly one input "
+        "(models with several inputs are not supported)"
+    )
+    assert error.hint == "keep the input the model reads: input: {shape: [8, 8, 3], name: img}"
+
+
 def test_a_model_written_as_a_mapping(runner, write_spec) -> None:
     error = only(runner, write_spec, HEAD + "model:\n  flatten: null\n  dense: 10\n")
     assert (error.line, error.column, error.path) == (5, 3, "model")

@@ -886,6 +886,19 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         unknown = [str(k) for k in value if k not in keys]
         hint = next(filter(None, (key_hint(k, keys, value) for k in unknown)), None)
     hint = hint or _value_hint(path, value, error.schema)
+    if path == ("input",) and isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        # several inputs listed: no shape to move under a key, and no model of several inputs
+        first = next(item for item in value if isinstance(item, dict))
+        written = flow_yaml(first)
+        diags.error(
+            f"expected one input (a mapping); received a list of {len(value)} inputs: a spec has "
+            "exactly one input (models with several inputs are not supported)",
+            doc.loc(path),
+            where,
+            code="invalid",
+            hint=f"keep the input the model reads: input: {written}" if written else None,
+        )
+        return
     diags.error(
         f"expected {_expected(error.schema)}; received {describe_value(value)}",
         doc.loc(path),
