@@ -895,23 +895,43 @@ def _shapes_options(reader: _Reader, compiled: CompiledSpec, settings: dict[str,
 
 
 def _shapes_target(reader: _Reader, compiled: CompiledSpec, value: Any) -> str | dict[str, str]:
-    """``shapes``' target: as given (one kind, or one per model output), else the model's."""
+    """``shapes``' target: as given (one kind, or one per model output: keyed by the ids
+    ``outputs:`` writes, or the outputs' names, and returned by the outputs' names, which the
+    data's arrays take), else the model's."""
+    from cnnspec.analysis.output_ids import listed_ids, output_ids
+
     where: SpecPath = ("data", "source", "shapes", "target")
     outputs = list(compiled.ir.outputs)
     if isinstance(value, dict):
-        unknown = [name for name in value if name not in outputs]
-        for name in unknown:
-            if name not in outputs:
+        ids, listed = output_ids(compiled), listed_ids(compiled)
+        unknown = [key for key in value if not (isinstance(key, str) and key in ids)]
+        for key in unknown:
+            reader.error(
+                f"expected a model output; received {key!r}",
+                (*where, key),
+                did_you_mean(str(key), listed) or f"the outputs are {', '.join(listed)}",
+                key=True,
+            )
+        targets: dict[str, str] = {}
+        said: dict[str, str] = {}  # output → the key that gave its target
+        for key, kind in value.items():
+            if key in unknown:
+                continue
+            name = ids[key]
+            if name in said:  # `th` and `th_b`: two targets for one output
                 reader.error(
-                    f"expected a model output; received {name!r}",
-                    (*where, name),
-                    did_you_mean(str(name), outputs) or f"the outputs are {', '.join(outputs)}",
+                    f"expected one target per output; {key!r} names the output {said[name]!r} names already",
+                    (*where, key),
+                    "keep one of them",
                     key=True,
                 )
-        missing = [name for name in outputs if name not in value]
+            said.setdefault(name, key)
+            targets.setdefault(name, str(kind))
+        by_id = dict(zip(outputs, listed, strict=True))
+        missing = [by_id[name] for name in outputs if name not in said]
         if missing and not unknown:  # a misspelt output is one mistake, reported once
             reader.error(f"expected a target for every output; missing {', '.join(missing)}", where)
-        return {str(k): str(v) for k, v in value.items()}
+        return targets
     if isinstance(value, str):
         return value
     wanted = default_target(compiled)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.output_ids import key_of, listed_ids, output_ids
 from cnnspec.analysis.settings import (
     KERAS_DATASETS,
     TASK_TARGETS,
@@ -266,30 +267,41 @@ def output_tasks(
                     f"set it per output: training.outputs: {{{ir.outputs[0]}: {{{key}: ...}}}}",
                     key=True,
                 )
+    ids = output_ids(compiled)
+    listed = dict(zip(ir.outputs, listed_ids(compiled), strict=True))  # output → its id in `outputs:`
+    stated: dict[str, Any] = {}  # output → the key of training.outputs that states its settings
     if isinstance(per_output, dict):
-        for key in per_output:
-            if key not in ir.outputs:
-                from cnnspec.errors import did_you_mean
+        from cnnspec.errors import did_you_mean
 
+        for key in per_output:
+            name = ids.get(key) if isinstance(key, str) else None
+            if name is None:
                 reader.error(
                     f"expected the name of a model output; received {key!r}",
                     ("training", "outputs", key),
-                    did_you_mean(key, list(ir.outputs)) or f"the outputs: {', '.join(ir.outputs)}",
+                    did_you_mean(str(key), list(listed.values()))
+                    or f"the outputs: {', '.join(listed.values())}",
                     key=True,
                 )
+            elif name in stated:  # `th` and `th_b`: one output's settings in two places
+                reader.error(
+                    f"expected each output once; {key!r} names the output {stated[name]!r} names already",
+                    ("training", "outputs", key),
+                    f"merge its settings into training.outputs.{stated[name]}",
+                    key=True,
+                )
+            else:
+                stated[name] = key
     out: list[OutputTask] = []
     fitting: list[str] = []  # the outputs whose shape fits their task (the others are reported)
     # several outputs on a source of one target array: that one mistake, not each output's
     # task checked against a source that cannot feed the model anyway
     one_array = _one_target_array(reader) if multi else None
     for name in ir.outputs:
-        base: SpecPath = (
-            ("training", "outputs", name)
-            if isinstance(per_output, dict) and name in per_output
-            else ("training",)
-        )
+        base: SpecPath = ("training", "outputs", stated[name]) if name in stated else ("training",)
         if multi and base == ("training",):
-            base = ("training", "outputs", name)  # nothing stated: every value inferred/defaulted
+            # nothing stated: every value inferred/defaulted (a message names the id to write)
+            base = ("training", "outputs", listed[name])
         task, shape_ok = _one_output(
             reader, compiled, name, base, parse_loss, parse_metrics, check_source=one_array is None
         )
@@ -339,7 +351,7 @@ def _one_output(
     if (
         stated is None
         and task == "segmentation"
-        and not _stated_per_pixel(reader, name, base)
+        and not _stated_per_pixel(reader, compiled, name, base)
         and _meant_classifier(reader, compiled, shape, flat_dense)
     ):
         # A per-pixel guess would send the user to upsample a classifier that only lacks a
@@ -454,7 +466,7 @@ def _only_of_segmentation(table: dict[str, tuple[str, ...]]) -> set[str]:
     return set(table["segmentation"]) - others
 
 
-def _stated_per_pixel(reader: _Reader, name: str, base: SpecPath) -> bool:
+def _stated_per_pixel(reader: _Reader, compiled: CompiledSpec, name: str, base: SpecPath) -> bool:
     """Whether the spec states that output ``name`` learns a per-pixel map: its stated target
     (``shapes``' target, one or the output's own; an npz ``target``; an image source's masks) is
     a mask, or its stated loss or a stated metric is one of segmentation's alone (dice,
@@ -470,7 +482,7 @@ def _stated_per_pixel(reader: _Reader, name: str, base: SpecPath) -> bool:
             if not isinstance(settings, dict):
                 continue
             target = settings.get("target")
-            targets.append(target.get(name) if isinstance(target, dict) else target)
+            targets.append(target.get(key_of(compiled, target, name)) if isinstance(target, dict) else target)
         targets.append(source.get("target"))  # npz: {npz: FILE, target: …}
         if any(isinstance(t, str) and t in PER_PIXEL_TARGETS for t in targets):
             return True
@@ -677,7 +689,8 @@ def _check_shapes_target(
     where: SpecPath = ("data", "source", "shapes", "target")
     stated = reader.value(where, None)
     if isinstance(stated, dict):
-        stated, where = stated.get(name), (*where, name)
+        key = key_of(compiled, stated, name)
+        stated, where = stated.get(key), (*where, key if key is not None else name)
     if reader.value(("data", "source", "npz"), None) is not None:
         where = ("data", "source", "target")
         stated = reader.value(where, None)
@@ -691,7 +704,8 @@ def _check_shapes_target(
     targets = NPZ_TARGETS if where[-1] == "target" and where[-2] == "source" else SHAPES_TARGETS
     fitting = [t for t in targets if SHAPES_TARGET_KINDS.get(t, t) == wanted]
     their_task = next(t for t, kind in TARGET_OF_TASK.items() if kind == given)
-    task_key = "training.task" if len(compiled.ir.outputs) == 1 else f"training.outputs.{name}.task"
+    output_id = dict(zip(compiled.ir.outputs, listed_ids(compiled), strict=True))[name]
+    task_key = "training.task" if len(compiled.ir.outputs) == 1 else f"training.outputs.{output_id}.task"
     how = " (inferred from its head: one without a regression loss is a classifier)" if guessed else ""
     reader.error(
         f"expected a {' or '.join(fitting)} target for the {task} output {name}{how}; "

@@ -592,7 +592,8 @@ TRAINING_SCHEMA = _obj(
         "outputs": {
             "type": "object",
             "additionalProperties": OUTPUT_SCHEMA,
-            "description": "per output (by the id of the output item): task, loss, loss_weight, metrics",
+            "description": "per output (by its id as outputs: lists it, a block call's th or th.a too, "
+            "or by its name in metrics.json): task, loss, loss_weight, metrics",
         },
         "freeze": {**_PATTERNS, "description": "layers whose weights training leaves as they are"},
         "unfreeze": {**_PATTERNS, "description": "layers to train even if frozen (applied after freeze)"},
