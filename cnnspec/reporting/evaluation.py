@@ -80,6 +80,7 @@ def evaluate(
     from cnnspec.reporting.temperature import refuse_tasks, scaled_answer
     from cnnspec.training import builders
     from cnnspec.training.filelist import ImageFiles
+    from cnnspec.training.output_losses import make_callback, output_rows
     from cnnspec.training.pipeline import make_dataset
 
     model = listed_outputs(model)
@@ -115,10 +116,12 @@ def evaluate(
     )
     dataset = make_dataset(test.x, test.y, test.settings)
     start = time.perf_counter()
-    results = model.evaluate(dataset, verbose=0, return_dict=True)
+    losses = make_callback(test.settings.batch_size)  # (Keras' NAME_loss: a mean of batch means)
+    results = model.evaluate(dataset, verbose=0, return_dict=True, callbacks=[losses])
     middle = time.perf_counter()
     outputs = model.predict(dataset, verbose=0)
     end = time.perf_counter()
+    results.update(losses.evaluated(output_rows(outputs)))
     seconds, predict_seconds = end - start, end - middle
     if isinstance(test.x, ImageFiles):  # a streamed source: images that failed to decode were dropped
         from cnnspec.training.stream import settle

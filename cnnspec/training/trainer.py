@@ -728,6 +728,12 @@ def _run(
         from cnnspec.training.stream import make_keras_callback
 
         callbacks.insert(1, make_keras_callback(config.data.on_bad_file))
+    if len(compiled.ir.outputs) > 1 and dist.replicas == 1 and not dist.multi_worker:
+        from cnnspec.training.output_losses import make_callback
+
+        # first: each output's loss weighted by batch size before anything reads the epoch's logs
+        whole = None if config.steps_per_epoch is not None else n_train  # (repeated: every batch whole)
+        callbacks.insert(0, make_callback(config.batch_size, len(dataset.x_val), whole))
     display.message(
         f"training {compiled.name}: {n_train} images ({len(dataset.x_val)} validation, "
         f"{len(dataset.x_test)} test), {config.epochs} epochs × {steps} steps of {train_batch}, "
@@ -1026,9 +1032,16 @@ def _evaluate_test(model: Any, dataset: Any, settings: Any, dist: Any) -> tuple[
         return test_ds if dist is None else dist.shard(test_ds)  # collective under multi_worker
 
     if not (dataset.streamed and dist is not None and dist.multi_worker):
+        from cnnspec.training.output_losses import make_callback, output_rows
+
         test_ds = whole()
-        evaluation = model.evaluate(test_ds, verbose=0, return_dict=True)
-        return {k: float(v) for k, v in evaluation.items()}, model.predict(test_ds, verbose=0)
+        losses = make_callback(settings.batch_size)  # (Keras' NAME_loss: a mean of batch means)
+        evaluation = model.evaluate(test_ds, verbose=0, return_dict=True, callbacks=[losses])
+        outputs = model.predict(test_ds, verbose=0)
+        found = {k: float(v) for k, v in evaluation.items()}
+        if dist is None or dist.replicas == 1:
+            found.update(losses.evaluated(output_rows(outputs)))
+        return found, outputs
     from cnnspec.training.stream import BAD_READS
 
     def part(batch_size: int, shard: tuple[int, int] | None) -> Any:
