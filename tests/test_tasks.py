@@ -407,3 +407,30 @@ def test_several_outputs_on_a_source_of_a_target_per_output_validate(runner, tmp
     spec.write_text(HEAD + TWO_HEADS + data + SIZE_REGRESSION, encoding="utf-8")
     result = runner.invoke(app, ["validate", str(spec)])
     assert result.exit_code == 0, result.output
+
+
+def test_from_logits_true_on_a_multilabel_sigmoid_output_is_read_as_probabilities():
+    """A sigmoid output gives probabilities whatever ``from_logits`` says (Keras' loss reads the
+    values before the sigmoid then): its thresholds stay the output's (0.5), AUC reads
+    probabilities, in the trainer's tables and the generated script's alike (they thresholded
+    at 0: accuracy 0.59, exact match halved). The Keras loss keeps the written from_logits."""
+    from cnnspec.backends.codegen_tasks import loss_source, metric_source
+
+    text = (
+        HEAD
+        + NPZ
+        + "model: [flatten, {dense: {units: 4, activation: sigmoid}}]\n"
+        + "training:\n  loss: {binary_crossentropy: {from_logits: true}}\n"
+        + "  metrics: [accuracy, precision, auc]\n"
+    )
+    compiled = compile_text(text, "spec.yaml")
+    (out,) = training_config(compiled).tasks
+    assert out.task == "multilabel" and not out.loss.from_logits and out.decision_threshold == 0.5
+    assert [metric_source(out, m) for m in out.metrics] == [
+        'keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5)',
+        'keras.metrics.Precision(name="precision", thresholds=0.5)',
+        'keras.metrics.AUC(name="auc", multi_label=True, num_labels=4, from_logits=False)',
+    ]
+    assert "from_logits=True" in loss_source(out)
+    (warning,) = [w for w in compiled.warnings if w.code == "logits-mismatch"]
+    assert warning.message.startswith("from_logits: true changes nothing; the output ends with sigmoid")

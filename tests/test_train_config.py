@@ -312,27 +312,78 @@ def test_logits_inferred_from_a_linear_head():
 
 
 @pytest.mark.parametrize(
-    ("head_activation", "written", "said"),
+    ("head_activation", "loss", "written", "message"),
     [
-        (", activation: softmax", "true", "the output ends with softmax: its values are probabilities"),
-        ("", "false", "the output has no activation: its values are logits"),
+        (
+            ", activation: softmax",
+            "sparse_categorical_crossentropy",
+            "true",
+            "from_logits: true changes nothing; the output ends with softmax: "
+            "sparse_categorical_crossentropy reads the values before the softmax (as Keras does) and "
+            "the metrics, the test report and predict read them as probabilities",
+        ),
+        (
+            ", activation: softmax",
+            "categorical_focal_crossentropy",
+            "true",
+            "from_logits: true looks wrong; the output ends with softmax: its values are probabilities, "
+            "and categorical_focal_crossentropy would apply a softmax again",
+        ),
+        (
+            "",
+            "sparse_categorical_crossentropy",
+            "false",
+            "from_logits: false looks wrong; the output has no activation: its values are logits, which "
+            "sparse_categorical_crossentropy would read as probabilities",
+        ),
     ],
 )
-def test_a_from_logits_against_the_activation_is_a_located_warning(head_activation, written, said):
-    """``from_logits: true`` after a softmax squashes probabilities a second time, and ``false``
-    after a linear output reads logits as probabilities: both train badly, and Keras only warns
-    at run time (the first) or not at all (the second). A located warning at the setting; the
-    override stands (the spec still compiles and trains as written)."""
+def test_a_from_logits_against_the_activation_is_a_located_warning(head_activation, loss, written, message):
+    """``from_logits: true`` after a softmax: Keras' crossentropy reads the values before the
+    softmax all the same (nothing changes, and the warning says so, not that it squashes twice),
+    while a focal loss does apply the softmax a second time; ``false`` after a linear output
+    reads logits as probabilities. A located warning at the setting; the Keras loss is built
+    as written (a run trains as before), and the output's values are read as what they are."""
     head = HEAD.replace(", activation: softmax", head_activation)
-    text = head + f"training: {{loss: {{sparse_categorical_crossentropy: {{from_logits: {written}}}}}}}\n"
+    text = head + f"training: {{loss: {{{loss}: {{from_logits: {written}}}}}}}\n"
     compiled = compile_text(text, "spec.yaml")
     (warning,) = [w for w in compiled.warnings if w.code == "logits-mismatch"]
-    assert warning.path == "training.loss.sparse_categorical_crossentropy.from_logits"
-    assert warning.message.startswith(f"from_logits: {written} looks wrong; {said}"), warning.message
+    assert warning.path == f"training.loss.{loss}.from_logits"
+    assert warning.message == message
     assert warning.loc is not None and warning.loc.line == text.count("\n")
-    assert training_config(compiled).loss.from_logits is (written == "true")
+    config = training_config(compiled)
+    assert config.loss.keras_from_logits is (written == "true")
+    assert config.loss.from_logits is False  # softmax: probabilities; linear + false: as written
     agreeing = head + "training: {loss: sparse_categorical_crossentropy}\n"
     assert not [w for w in compile_text(agreeing, "spec.yaml").warnings if w.code == "logits-mismatch"]
+
+
+def test_from_logits_true_on_a_probability_output_reads_probabilities_everywhere():
+    """A sigmoid (or softmax) output gives probabilities whatever from_logits says: the metrics'
+    thresholds are 0.5 and AUC reads probabilities (they read the outputs as logits, and a
+    perfect model scored 0.49 accuracy), while the Keras loss keeps the written from_logits."""
+    from cnnspec.backends.codegen_script import loss_node, metric_nodes
+    from cnnspec.backends.codegen_values import unparse
+
+    sigmoid = HEAD.replace('"${classes}", activation: softmax', "1, activation: sigmoid")
+    config = config_of(
+        "training: {loss: {binary_crossentropy: {from_logits: true}}, metrics: [accuracy, precision, auc]}\n",
+        sigmoid,
+    )
+    assert not config.loss.from_logits and config.loss.keras_from_logits
+    assert config.tasks[0].decision_threshold == 0.5
+    script = [unparse(node) for node in metric_nodes(config)]
+    assert script == [
+        'keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5)',
+        'keras.metrics.Precision(name="precision", thresholds=0.5)',
+        'keras.metrics.AUC(name="auc", from_logits=False, multi_label=False)',
+    ]
+    assert "from_logits=True" in unparse(loss_node(config)), unparse(loss_node(config))
+    # softmax with from_logits: true: probabilities too, so precision and AUC are not refused
+    softmax = config_of(
+        "training: {loss: {sparse_categorical_crossentropy: {from_logits: true}}, metrics: [precision]}\n"
+    )
+    assert not softmax.loss.from_logits and [m.name for m in softmax.metrics] == ["precision"]
 
 
 def test_precision_metrics_switch_labels_to_one_hot():

@@ -98,6 +98,18 @@ TASK_TARGETS = {
 #: sources read from disk batch by batch (:mod:`cnnspec.training.stream`)
 STREAMED_SOURCES = ("directory", "csv")
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def outputs_logits(activation: str | None, from_logits: bool) -> bool:
+    """Whether an output that ends with ``activation`` gives logits, its loss told
+    ``from_logits``: the one rule by which training's metrics, the test report, predict, the
+    exports and the generated script read the output's values (:attr:`LossConfig.from_logits`).
+    What the model outputs decides: after a softmax or sigmoid the values are probabilities
+    whatever ``from_logits`` says (Keras' crossentropy then reads the values before the
+    activation, so the loss agrees); anything else gives what ``from_logits`` says."""
+    return False if activation in _PROBABILITY_ACTIVATIONS else from_logits
+
+
 #: Whether a larger value is better, for every value cnnspec logs: the loss and each metric a
 #: task may configure (by :attr:`MetricConfig.name`; analysis/tasks.py ``METRICS_OF_TASK``).
 #: The one table behind a callback's ``mode: auto`` (training/callbacks.py) and the search
@@ -230,6 +242,17 @@ class LossConfig:
     gamma: float = 2.0  # the focal losses' focusing (cnnspec.spec.sections.FOCAL_GAMMA)
     alpha: float = 0.25  # and their weight (FOCAL_ALPHA)
     apply_class_balancing: bool = False  # binary_focal_crossentropy: alpha on positives only
+    #: ``from_logits`` as the Keras loss is built with, where it is not :attr:`from_logits` (the
+    #: output's values: :func:`outputs_logits`): a ``from_logits: true`` written for an output
+    #: that ends with a softmax or sigmoid. The plain crossentropies then read the values before
+    #: the activation all the same; a focal loss squashes them again. Kept as written, so that a
+    #: run trains as it did.
+    compiled_from_logits: bool | None = None
+
+    @property
+    def keras_from_logits(self) -> bool:
+        """``from_logits`` of the Keras loss (the trainer's and the generated script's)."""
+        return self.from_logits if self.compiled_from_logits is None else self.compiled_from_logits
 
     @property
     def one_hot(self) -> bool:
@@ -254,7 +277,7 @@ class LossConfig:
         common = {
             "alpha": self.alpha,
             "gamma": self.gamma,
-            "from_logits": self.from_logits,
+            "from_logits": self.keras_from_logits,
             "label_smoothing": self.label_smoothing,
         }
         if self.name == "categorical_focal_crossentropy":
@@ -1437,14 +1460,17 @@ def _loss(
             code="unused-setting",
             key=True,
         )
+    logits = outputs_logits(activation, bool(from_logits))
     return LossConfig(
         name,
-        bool(from_logits),
+        logits,
         _number_or(settings.get("label_smoothing"), 0.0),
         _number_or(settings.get("delta"), 1.0),
         _number_or(settings.get("gamma"), FOCAL_GAMMA),
         _number_or(settings.get("alpha"), FOCAL_ALPHA),
         balancing is True,
+        # (the Keras loss keeps what the spec says: the same loss, and the same run, as before)
+        None if logits == bool(from_logits) else bool(from_logits),
     )
 
 
@@ -1456,26 +1482,35 @@ def _warn_logits_mismatch(
     reader: _Reader, path: SpecPath, name: str, from_logits: bool, activation: str | None
 ) -> None:
     """A located warning where a written ``from_logits`` says the opposite of the output's
-    activation: ``true`` after a softmax or sigmoid makes the loss squash probabilities a second
-    time (Keras only warns at run time, and the model trains badly); ``false`` after a linear
-    output reads logits as probabilities. Not an error: an override is the user's to make."""
+    activation, saying what happens: ``true`` after a softmax or sigmoid changes nothing for a
+    plain crossentropy (Keras reads the values before the activation, and cnnspec reads the
+    output as the probabilities it is), while a focal loss squashes the probabilities a second
+    time and trains badly (Keras only warns at run time); ``false`` after a linear output reads
+    logits as probabilities. Not an error: an override is the user's to make."""
     if from_logits and activation in _PROBABILITY_ACTIVATIONS:
-        said = (
-            f"the output ends with {activation}: its values are probabilities, and {name} would "
-            f"apply a {activation} again"
-        )
+        from cnnspec.spec.sections import FOCAL_LOSSES
+
+        if name in FOCAL_LOSSES:
+            message = (
+                f"from_logits: true looks wrong; the output ends with {activation}: its values are "
+                f"probabilities, and {name} would apply a {activation} again"
+            )
+        else:
+            message = (
+                f"from_logits: true changes nothing; the output ends with {activation}: {name} reads "
+                f"the values before the {activation} (as Keras does) and the metrics, the test report "
+                "and predict read them as probabilities"
+            )
+        hint = "remove from_logits (cnnspec reads it from the output's activation)"
     elif not from_logits and activation is None:
-        said = (
-            f"the output has no activation: its values are logits, which {name} would read as probabilities"
+        message = (
+            "from_logits: false looks wrong; the output has no activation: its values are logits, "
+            f"which {name} would read as probabilities"
         )
+        hint = "drop from_logits (cnnspec reads it from the output's activation)"
     else:
         return
-    reader.warning(
-        f"from_logits: {str(from_logits).lower()} looks wrong; {said}",
-        path,
-        "drop from_logits (cnnspec reads it from the output's activation)",
-        code="logits-mismatch",
-    )
+    reader.warning(message, path, hint, code="logits-mismatch")
 
 
 def _number_or(value: Any, default: float) -> float:

@@ -161,16 +161,16 @@ def loss_node(config: TrainConfig, exprs: VarExpressions | None = None) -> ast.e
     if spec.name == "binary_crossentropy":
         return _call(
             _name(*losses, "BinaryCrossentropy"),
-            from_logits=spec.from_logits,
+            from_logits=spec.keras_from_logits,
             label_smoothing=smoothing,
         )
     if config.one_hot_labels:
         return _call(
             _name(*losses, "CategoricalCrossentropy"),
-            from_logits=spec.from_logits,
+            from_logits=spec.keras_from_logits,
             label_smoothing=smoothing,
         )
-    return _call(_name(*losses, "SparseCategoricalCrossentropy"), from_logits=spec.from_logits)
+    return _call(_name(*losses, "SparseCategoricalCrossentropy"), from_logits=spec.keras_from_logits)
 
 
 def metric_nodes(config: TrainConfig) -> list[ast.expr]:

@@ -62,7 +62,10 @@ def loss_source(out: OutputTask) -> str:
         return _call(focal[0], "losses", **focal[1])
     if spec.name == "binary_crossentropy":
         return _call(
-            "BinaryCrossentropy", "losses", from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+            "BinaryCrossentropy",
+            "losses",
+            from_logits=spec.keras_from_logits,
+            label_smoothing=spec.label_smoothing,
         )
     if spec.name == "categorical_crossentropy" or (
         spec.name == "sparse_categorical_crossentropy" and out.one_hot
@@ -70,11 +73,11 @@ def loss_source(out: OutputTask) -> str:
         return _call(
             "CategoricalCrossentropy",
             "losses",
-            from_logits=spec.from_logits,
+            from_logits=spec.keras_from_logits,
             label_smoothing=spec.label_smoothing,
         )
     if spec.name == "sparse_categorical_crossentropy":
-        return _call("SparseCategoricalCrossentropy", "losses", from_logits=spec.from_logits)
+        return _call("SparseCategoricalCrossentropy", "losses", from_logits=spec.keras_from_logits)
     if spec.name == "dice":
         return _call("Dice", "losses")
     if spec.name == "mae":

@@ -149,14 +149,14 @@ def loss(config: TrainConfig) -> Any:
         return getattr(keras.losses, cls)(**kwargs)
     if spec.name == "binary_crossentropy":
         return keras.losses.BinaryCrossentropy(
-            from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+            from_logits=spec.keras_from_logits, label_smoothing=spec.label_smoothing
         )
     if config.one_hot_labels:
         # sparse labels made one-hot for precision/recall/AUC: the same loss, on one-hot targets
         return keras.losses.CategoricalCrossentropy(
-            from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+            from_logits=spec.keras_from_logits, label_smoothing=spec.label_smoothing
         )
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=spec.from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=spec.keras_from_logits)
 
 
 def metric(config: TrainConfig, item: MetricConfig) -> Any:

@@ -26,15 +26,17 @@ def loss(out: OutputTask) -> Any:
         cls, kwargs = focal
         return getattr(losses, cls)(**kwargs)
     if spec.name == "binary_crossentropy":
-        return losses.BinaryCrossentropy(from_logits=spec.from_logits, label_smoothing=spec.label_smoothing)
+        return losses.BinaryCrossentropy(
+            from_logits=spec.keras_from_logits, label_smoothing=spec.label_smoothing
+        )
     if spec.name == "categorical_crossentropy" or (
         spec.name == "sparse_categorical_crossentropy" and out.one_hot
     ):
         return losses.CategoricalCrossentropy(
-            from_logits=spec.from_logits, label_smoothing=spec.label_smoothing
+            from_logits=spec.keras_from_logits, label_smoothing=spec.label_smoothing
         )
     if spec.name == "sparse_categorical_crossentropy":
-        return losses.SparseCategoricalCrossentropy(from_logits=spec.from_logits)
+        return losses.SparseCategoricalCrossentropy(from_logits=spec.keras_from_logits)
     if spec.name == "dice":
         return losses.Dice()  # on one-hot (or 0/1) masks and probabilities: the pipeline sends one-hot
     if spec.name == "mae":
