@@ -264,3 +264,34 @@ def test_a_lost_run_folder_keeps_the_files_at_its_path(tmp_path, monkeypatch):
         with pytest.raises(runlock.RunFolderLost):
             rundir.start(run, compiled, training_config(compiled), 7, FakeDataset(), "float32", [], ["x"])
     assert theirs.read_text() == "the other run's spec"
+
+
+@pytest.mark.parametrize(
+    ("training", "loss"),
+    [
+        ("training: {epochs: 2}\n", "sparse_categorical_crossentropy"),
+        # precision/recall/AUC make the labels one-hot, and the loss the categorical one with them
+        ("training: {epochs: 2, metrics: [accuracy, precision, recall, auc]}\n", "categorical_crossentropy"),
+        (
+            "training: {epochs: 2, loss: {categorical_crossentropy: {label_smoothing: 0.2}}}\n",
+            {"categorical_crossentropy": {"label_smoothing": 0.2}},
+        ),
+        (
+            "training: {epochs: 2, metrics: [precision], loss: {sparse_categorical_crossentropy: "
+            "{from_logits: true}}}\n",
+            {"categorical_crossentropy": {"from_logits": True}},
+        ),
+        (
+            "training: {epochs: 2, loss: {categorical_focal_crossentropy: {gamma: 3}}}\n",
+            {"categorical_focal_crossentropy": {"gamma": 3.0}},
+        ),
+    ],
+)
+def test_the_lock_records_the_loss_compiled_with_its_settings(tmp_path, monkeypatch, training, loss):
+    """lock.json's ``tasks[].loss`` is the loss training compiled, as a spec writes it: it named
+    the spec's sparse crossentropy where one-hot labels made it the categorical one, and left
+    out its settings (label smoothing, from_logits as the Keras loss is built, gamma …)."""
+    _, lock = _start(tmp_path, monkeypatch, TINY_FLAT_HEAD + training)
+    assert [task["loss"] for task in lock["tasks"]] == [loss]
+    written = json.loads((tmp_path / "run" / "lock.json").read_text(encoding="utf-8"))
+    assert written["tasks"][0]["loss"] == loss

@@ -1250,6 +1250,30 @@ def loss_settings(loss: LossConfig) -> dict[str, Any]:
     return {key: getattr(loss, key) for key in keys}
 
 
+def loss_record(loss: LossConfig) -> str | dict[str, dict[str, Any]]:
+    """``loss`` as a spec writes ``training.loss``, for a record of the loss a run compiled
+    (lock.json's ``tasks[].loss``): its name alone where every setting it takes has its default
+    (Keras', ``from_logits`` false), else ``{name: settings}`` with those that do not
+    (``from_logits`` as the Keras loss is built with: :attr:`LossConfig.keras_from_logits`)."""
+    from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA, LOSS_SCHEMA
+
+    defaults = {
+        "from_logits": False,
+        "label_smoothing": 0.0,
+        "delta": 1.0,
+        "gamma": FOCAL_GAMMA,
+        "alpha": FOCAL_ALPHA,
+        "apply_class_balancing": False,
+    }
+    values = {**{key: getattr(loss, key) for key in defaults}, "from_logits": loss.keras_from_logits}
+    settings = {
+        key: values[key]
+        for key in _settings_schema(LOSS_SCHEMA, loss.name)
+        if key in values and values[key] != defaults[key]
+    }
+    return {loss.name: settings} if settings else loss.name
+
+
 def loss_from_setting(value: Any, from_logits: bool) -> LossConfig:
     """The :class:`LossConfig` of a ``name`` or ``{name: settings}`` value (:func:`loss_settings`'
     as an export's record keeps it); a setting it does not name has its default."""

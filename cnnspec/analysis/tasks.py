@@ -18,7 +18,7 @@ fit the task, and the data source can provide the task's targets at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.output_ids import key_of, listed_ids, output_ids
@@ -28,6 +28,7 @@ from cnnspec.analysis.settings import (
     LossConfig,
     MetricConfig,
     SpecPath,
+    loss_record,
     mixing_keys,
     output_activation,
 )
@@ -186,6 +187,15 @@ class OutputTask:
             return self.classifier_config().one_hot_labels
         return self.loss.name == "dice" or self.loss.one_hot
 
+    @property
+    def compiled_loss(self) -> LossConfig:
+        """The loss as training compiles it: a sparse crossentropy whose targets go one-hot
+        (:attr:`one_hot`: precision, recall or AUC of a multi-class output) is the categorical
+        crossentropy, with the same settings (the trainer's and the script's loss tables)."""
+        if self.loss.name == "sparse_categorical_crossentropy" and self.one_hot:
+            return replace(self.loss, name="categorical_crossentropy")
+        return self.loss
+
     def classifier_config(self) -> TrainConfig:
         """A classification output's loss and metrics as a single classifier's settings: its
         metrics are built and its targets prepared by the classifier's rules (one set of rules
@@ -213,7 +223,9 @@ class OutputTask:
         return {
             "name": self.name,
             "task": self.task,
-            "loss": self.loss.name,
+            # the loss compiled, as a spec writes it: a name, or {name: settings} (label
+            # smoothing, from_logits, a focal loss's gamma …) where a setting is not its default
+            "loss": loss_record(self.compiled_loss),
             "loss_weight": self.loss_weight,
             "metrics": [m.log_name for m in self.metrics],
             "shape": list(self.shape),
