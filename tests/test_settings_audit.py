@@ -227,6 +227,37 @@ def test_every_schedule_warms_up_as_keras_does_in_train_and_in_the_script() -> N
     assert ramps["piecewise_constant"] == pytest.approx(ramps["cosine_decay"], rel=1e-6)
 
 
+def test_the_docs_state_keras_rule_for_piecewise_constant_boundaries() -> None:
+    """Keras' PiecewiseConstantDecay runs values[0] while step <= boundaries[0]: the docs said
+    the boundaries were "the steps at which the rate changes" (one step early). They state the
+    rule as it is (the rates themselves are unchanged: runs reproduce)."""
+    from tests.conftest import ROOT
+
+    page = (ROOT / "docs" / "sections.md").read_text(encoding="utf-8")
+    (boundaries,) = [row for row in page.splitlines() if "piecewise_constant.boundaries`" in row]
+    assert boundaries.endswith(
+        "| the last step of each rate but the last, increasing (Keras' rule, step ≤ boundary): "
+        "values[0] for steps 0 to boundaries[0] inclusive, the next value from step boundaries[0] + 1 "
+        "(steps count from 0, after warmup_steps) |"
+    )
+    assert "steps at which the rate changes" not in page
+
+
+@pytest.mark.slow
+def test_piecewise_constant_changes_the_rate_the_step_after_a_boundary() -> None:
+    """The rule the docs state, as the trainer's schedule runs it: with boundaries [7, 10],
+    steps 0…7 run values[0], 8…10 values[1], from 11 values[2] (after a warm-up, counted from
+    its end)."""
+    from cnnspec.training.builders import learning_rate
+
+    rate = "{piecewise_constant: {boundaries: [7, 10], values: [0.1, 0.01, 0.001]}}"
+    rates = _rates(learning_rate(_config(_warmup_spec(rate)).optimizer.learning_rate, 20), 13)
+    assert rates == pytest.approx([0.1] * 8 + [0.01] * 3 + [0.001] * 2)
+    warm = "{piecewise_constant: {boundaries: [7, 10], values: [0.1, 0.01, 0.001], warmup_steps: 2}}"
+    rates = _rates(learning_rate(_config(_warmup_spec(warm)).optimizer.learning_rate, 20), 15)
+    assert rates[2:] == pytest.approx([0.1] * 8 + [0.01] * 3 + [0.001] * 2)
+
+
 #: Load the model file given, compiled, and print its learning rate and optimizer step count.
 LOAD_COMPILED = """\
 import sys

@@ -53,19 +53,23 @@ _LR_SCHEDULE = _one_key(
                     "type": "array",
                     "items": {"type": "integer", "minimum": 1},
                     "minItems": 1,
-                    "description": "the steps at which the rate changes, increasing",
+                    "description": "the last step of each rate but the last, increasing (Keras' rule, "
+                    "step ≤ boundary): values[0] for steps 0 to boundaries[0] inclusive, the next value "
+                    "from step boundaries[0] + 1 (steps count from 0, after warmup_steps)",
                 },
                 "values": {
                     "type": "array",
                     "items": {"type": "number", "exclusiveMinimum": 0},
                     "minItems": 2,
-                    "description": "the rate before the first boundary, between each two, and after the "
-                    "last (one more than boundaries)",
+                    "description": "the rate up to and including the first boundary, after each "
+                    "boundary up to and including the next, and after the last (one more than "
+                    "boundaries)",
                 },
                 "warmup_steps": _WARMUP,
             },
             ("boundaries", "values"),
-            description="a constant rate between step boundaries",
+            description="a constant rate between step boundaries (Keras' PiecewiseConstantDecay: "
+            "a boundary's own step still runs the rate before it)",
         ),
     },
     "a learning-rate schedule (steps are optimizer steps, i.e. batches)",
