@@ -582,3 +582,52 @@ def test_a_data_cache_that_does_nothing_is_a_located_warning(data, expected):
     ]
     for warning, (path, _, said) in zip(warnings, expected, strict=True):
         assert warning.message.startswith(f"{path} has no effect: {said}"), warning.message
+
+
+NO_VALIDATION_CALLBACKS = (
+    "data: {source: digits, validation_split: 0}\n"
+    "training:\n"
+    "  callbacks:\n"
+    "    - early_stopping: {patience: 2}\n"
+    "    - model_checkpoint\n"
+    "    - reduce_lr_on_plateau: {monitor: loss}\n"
+)
+
+
+def test_a_callbacks_default_monitor_without_a_validation_split_is_a_located_warning(runner, tmp_path):
+    """With data.validation_split: 0 a callback's default monitor (documented as val_loss)
+    becomes the training loss: the best epoch, the stop and the rate's cut were chosen on it
+    without a word. validate (and train, which prints the spec's warnings) says so at each
+    callback that takes the default; a written monitor: loss is the user's choice, unwarned."""
+    from cnnspec.cli.app import app
+
+    compiled = compile_text(HEAD + NO_VALIDATION_CALLBACKS, "spec.yaml")
+    config = training_config(compiled)
+    assert [c.settings["monitor"] for c in config.callbacks] == ["loss", "loss", "loss"]
+    warnings = [w for w in compiled.warnings if w.code == "monitor-fallback"]
+    said = (
+        " monitors the training loss (loss): there is no validation split (data.validation_split: 0), "
+        "so its default val_loss is not logged"
+    )
+    assert [(w.path, w.loc.line, w.loc.column, w.message) for w in warnings] == [
+        ("training.callbacks[0].early_stopping", 11, 7, "early_stopping" + said),
+        ("training.callbacks[1]", 12, 7, "model_checkpoint" + said),
+    ]
+    assert warnings[0].hint == (
+        "set data.validation_split above 0 to watch val_loss, or write monitor: loss to keep the "
+        "training loss"
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + NO_VALIDATION_CALLBACKS)
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert f"spec.yaml:11:7: warning: training.callbacks[0].early_stopping: early_stopping{said}" in " ".join(
+        result.output.split()
+    )
+    with_validation = compile_text(HEAD + NO_VALIDATION_CALLBACKS.replace("0}", "0.2}"), "spec.yaml")
+    assert not [w for w in with_validation.warnings if w.code == "monitor-fallback"]
+    assert [c.settings["monitor"] for c in training_config(with_validation).callbacks] == [
+        "val_loss",
+        "val_loss",
+        "loss",
+    ]

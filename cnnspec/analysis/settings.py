@@ -1629,6 +1629,18 @@ def _callbacks(reader: _Reader, config: TrainConfig, validation: bool) -> tuple[
             if monitor is None:
                 monitor = "val_loss" if validation else "loss"
                 settings["monitor"] = monitor
+                if not validation:
+                    # (said: the documented default is val_loss, and the best epoch, the stop or
+                    # the rate's cut would otherwise be chosen on the training loss without a word)
+                    reader.warning(
+                        f"{name} monitors the training loss (loss): there is no validation split "
+                        "(data.validation_split: 0), so its default val_loss is not logged",
+                        item_path,
+                        "set data.validation_split above 0 to watch val_loss, or write monitor: loss "
+                        "to keep the training loss",
+                        code="monitor-fallback",
+                        key=isinstance(item, dict),  # (at the callback's name, not its settings)
+                    )
             if monitor not in logged:
                 hint = did_you_mean(monitor, logged) or f"logged values: {', '.join(logged)}"
                 if monitor.startswith("val_") and not validation:

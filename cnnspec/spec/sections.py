@@ -23,7 +23,8 @@ STR = {"type": "string", "minLength": 1}
 MONITOR = {
     "type": "string",
     "minLength": 1,
-    "description": "the logged value to watch: loss, val_loss, val_accuracy, ... (default val_loss)",
+    "description": "the logged value to watch: loss, val_loss, val_accuracy, ... (default val_loss; "
+    "loss where data.validation_split is 0, with a warning)",
 }
 MODE = {
     "enum": ["auto", "min", "max"],
