@@ -384,6 +384,15 @@ def test_from_logits_true_on_a_probability_output_reads_probabilities_everywhere
         "training: {loss: {sparse_categorical_crossentropy: {from_logits: true}}, metrics: [precision]}\n"
     )
     assert not softmax.loss.from_logits and [m.name for m in softmax.metrics] == ["precision"]
+    # evaluate and predict take a softmax's values as the probabilities they are (they applied a
+    # softmax a second time, flattening the confidences)
+    import numpy as np
+
+    from cnnspec.reporting.run import OutputKind, probabilities
+
+    row = np.array([[0.7, 0.2, 0.1] + [0.0] * 7])
+    kind = OutputKind(binary=softmax.binary, from_logits=softmax.loss.from_logits)
+    np.testing.assert_array_equal(probabilities(row, kind), row)
 
 
 def test_precision_metrics_switch_labels_to_one_hot():
