@@ -295,3 +295,50 @@ def test_the_lock_records_the_loss_compiled_with_its_settings(tmp_path, monkeypa
     assert [task["loss"] for task in lock["tasks"]] == [loss]
     written = json.loads((tmp_path / "run" / "lock.json").read_text(encoding="utf-8"))
     assert written["tasks"][0]["loss"] == loss
+
+
+def test_a_page_written_before_the_results_is_not_the_finished_runs_page(tmp_path, monkeypatch):
+    """`cnnspec report` of a run before it finished wrote a report.html ("metrics.json is
+    missing"); a --resume that completed the run then took "report.html exists" for the finished
+    run's page and kept that one. The page records the results it shows (its metrics.json's
+    SHA-256, or none): only that of the metrics.json there now counts."""
+    import os
+
+    run, lock = _start(tmp_path, monkeypatch)
+    page = run / "report.html"
+    page.write_text('<html><head>\n<meta name="cnnspec-results" content="none">\n</head></html>')
+    (run / "metrics.json").write_text('{"test_accuracy": 0.5}')
+    assert rundir.results_mark(run).startswith("metrics.json sha256 ")
+    assert rundir.left_undone(run) == ["report.html"]
+    compiled = compile_text(SPEC, "tiny.yaml")
+    assert rundir.check_resumable(run, compiled, lock["spec_hash"]) == lock  # (resume writes it)
+    page.write_text(f'<html><head>\n<meta name="cnnspec-results" content="{rundir.results_mark(run)}">\n')
+    assert rundir.left_undone(run) == []
+    (run / "metrics.json").write_text('{"test_accuracy": 0.75}')  # other results than the page's
+    assert rundir.left_undone(run) == ["report.html"]
+    # a page of an older cnnspec (no mark): it counts when it is not older than metrics.json
+    page.write_text("<html><head></head></html>")
+    results = (run / "metrics.json").stat().st_mtime
+    os.utime(page, (results - 60, results - 60))
+    assert rundir.left_undone(run) == ["report.html"]
+    os.utime(page, (results + 1, results + 1))
+    assert rundir.left_undone(run) == []
+
+
+def test_the_report_command_marks_its_page_with_the_results_it_shows(tmp_path, monkeypatch, runner):
+    """The page `cnnspec report` writes of an unfinished run says so in its head; the one written
+    once metrics.json is there is that run's finished page (no model: no TensorFlow)."""
+    from cnnspec.cli.app import app
+
+    run, _ = _start(tmp_path, monkeypatch)
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    head = (run / "report.html").read_text()[:4096]
+    assert '<meta name="cnnspec-results" content="none">' in head
+    (run / "metrics.json").write_text('{"test_accuracy": 0.5, "epochs_run": 2, "epochs_planned": 2}')
+    assert rundir.left_undone(run) == ["report.html"]
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    head = (run / "report.html").read_text()[:4096]
+    assert f'<meta name="cnnspec-results" content="{rundir.results_mark(run)}">' in head
+    assert rundir.left_undone(run) == []

@@ -398,6 +398,42 @@ def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(t
     assert f"`cnnspec report {run}` writes its report.html again" in text
 
 
+def test_resume_writes_the_finished_page_over_one_written_before_the_run_finished(
+    tmp_path, runner, monkeypatch
+):
+    """`cnnspec report` of the run before it finished wrote report.html ("metrics.json is
+    missing"); the run, killed after its results, then kept that page through the --resume
+    that finished it (it took "report.html exists" for its finished page)."""
+    from cnnspec.reporting import html
+    from cnnspec.training import rundir
+
+    real = html.write_report
+
+    def killed(*args, **kwargs):
+        raise _Killed
+
+    monkeypatch.setattr(html, "write_report", killed)
+    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    with pytest.raises(_Killed):
+        runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    monkeypatch.setattr(html, "write_report", real)
+    # the page of the run as it was before its results: written with metrics.json not there yet
+    (run / "metrics.json").rename(tmp_path / "metrics.json")
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+    (tmp_path / "metrics.json").rename(run / "metrics.json")
+    assert "metrics.json is missing: the run has not finished" in (run / "report.html").read_text()
+    assert rundir.left_undone(run) == ["report.html", "state/"]
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"finished {run}: wrote its report.html; removed its training snapshots (state/)" in text
+    page = (run / "report.html").read_text()
+    assert "metrics.json is missing" not in page
+    assert f'<meta name="cnnspec-results" content="{rundir.results_mark(run)}">' in page
+    assert rundir.left_undone(run) == []
+
+
 #: ``cnnspec`` SIGKILLed where report.html is to be written: after metrics.json, before its end.
 KILLED_AT_THE_REPORT = """
 import os, signal, sys

@@ -789,6 +789,11 @@ def report_context(
     from cnnspec.training.modelfile import load_model
 
     assert run.run_dir is not None
+    from cnnspec.training.rundir import results_mark
+
+    # before metrics.json is read: a page read from none, then written as it appeared, says none
+    # (``train --resume`` writes the finished run's page again: rundir.page_is_current)
+    mark = results_mark(run.run_dir)
     notes: list[str] = []
     metrics = run.metrics() or {}
     missing = "metrics.json is missing: the run has not finished, so there are no test results"
@@ -797,6 +802,7 @@ def report_context(
     layers, totals, model_line, total_params = _layers(run)
     context: dict[str, Any] = {
         "meta": _meta(run),
+        "results_mark": mark,
         "cards": _cards(metrics, total_params),
         "history_png": _history_uri(run, notes, into_run),
         "curve_data": _curve_data(run),

@@ -139,13 +139,56 @@ def tidy(run_dir: Path) -> None:
 REPORT_FILE = "report.html"
 
 
+#: The meta tag in report.html's head that says which results the page shows: ``none`` (written
+#: for a run without metrics.json) or ``metrics.json sha256 HEX`` (:func:`results_mark`).
+RESULTS_META = "cnnspec-results"
+#: How much of report.html :func:`page_is_current` reads: the tag is in the page's first lines.
+PAGE_HEAD_BYTES = 4096
+
+
+def results_mark(run_dir: Path) -> str:
+    """What a report.html written now for the run in ``run_dir`` shows of its results, as its
+    :data:`RESULTS_META` tag records it: the SHA-256 of its metrics.json, or ``none``."""
+    import hashlib
+
+    try:
+        data = (run_dir / "metrics.json").read_bytes()
+    except OSError:
+        return "none"
+    return f"metrics.json sha256 {hashlib.sha256(data).hexdigest()}"
+
+
+def page_is_current(run_dir: Path) -> bool:
+    """Whether the run's report.html is the page of its results as they are: its
+    :data:`RESULTS_META` tag names the metrics.json there now. A page of an older cnnspec (no
+    tag) counts when it is not older than metrics.json; either way a page written for the run
+    before it finished (``cnnspec report`` of an unfinished run: "metrics.json is missing") is
+    not its finished run's page."""
+    import re
+
+    from cnnspec.fileio import read_head
+
+    page = run_dir / REPORT_FILE
+    head = read_head(page, PAGE_HEAD_BYTES) if page.is_file() else None
+    if head is None:
+        return False
+    found = re.search(rb'<meta name="' + RESULTS_META.encode() + rb'" content="([^"<>]*)">', head)
+    if found is not None:
+        return found.group(1).decode("utf-8", "replace") == results_mark(run_dir)
+    try:
+        return page.stat().st_mtime >= (run_dir / "metrics.json").stat().st_mtime
+    except OSError:
+        return False
+
+
 def left_undone(run_dir: Path) -> list[str]:
     """What the run in ``run_dir``, whose results are saved (metrics.json), lacks of a run that
-    ended: its report.html, and its snapshots' removal (a run killed between the two kept
-    state/). ``train --resume`` finishes it (empty: nothing to resume)."""
+    ended: the report.html of those results (none, or one written before they were, which says
+    the run has not finished: :func:`page_is_current`), and its snapshots' removal (a run killed
+    between the two kept state/). ``train --resume`` finishes it (empty: nothing to resume)."""
     from cnnspec.training.state import STATE_DIR
 
-    left = [] if (run_dir / REPORT_FILE).is_file() else [REPORT_FILE]
+    left = [] if page_is_current(run_dir) else [REPORT_FILE]
     if os.path.lexists(run_dir / STATE_DIR):
         left.append(f"{STATE_DIR}/")
     return left

@@ -1289,7 +1289,7 @@ def _complete_ended(
     state = TrainingState(run_dir)
     files: dict[str, Path] = {}
     done: list[str] = []
-    if not (run_dir / rundir.REPORT_FILE).is_file():
+    if rundir.REPORT_FILE in rundir.left_undone(run_dir):  # none, or one that is not of these results
         display.message(f"writing the report of {run_dir} ...")
         _write_page(run_dir, state, display, write_report, files)
         if "html_report" in files:
