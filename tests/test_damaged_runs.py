@@ -419,3 +419,118 @@ def test_a_record_edited_after_the_export_is_refused_and_auto_passes_it_over(tmp
     older = {k: v for k, v in json.loads(text).items() if k != "serving_sha256"}  # before the digest
     record_path(export).write_text(json.dumps(older), encoding="utf-8")
     assert find_export(run, "onnx").classes == ["a", "b", "c"]
+
+
+# -- 4. a resolved.yaml changed or cut since training wrote it -----------------------------------
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+#: lock.json as training writes it now: with the SHA-256 of the run's resolved.yaml (SPEC).
+HASHED_LOCK = {**LOCK, "resolved_sha256": _sha256(SPEC)}
+#: SPEC cut as a copy that stopped halfway cuts it: in the middle of a layer's name.
+CUT = SPEC[: SPEC.index("dense") + 3]
+CHANGED = "resolved.yaml: expected the file training wrote (lock.json's resolved_sha256); its SHA-256 differs"
+
+
+def test_a_cut_resolved_yaml_is_a_damaged_run_file_not_the_users_spec_error(tmp_path):
+    """A resolved.yaml cut in `- dense` was compiled as the spec: report and evaluate said
+    "d.yaml (resolved in bad):6:5: error: model[1].den: unknown layer kind" (a line of the user's
+    spec that is something else), exit 1; runs listed the run as finished."""
+    spec = tmp_path / "d.yaml"
+    spec.write_text(SPEC)
+    run = make_run(tmp_path / "runs" / "bad", lock={**HASHED_LOCK, "spec_path": str(spec)})
+    (run / "resolved.yaml").write_text(CUT)
+    for command in ("report", "evaluate"):
+        result = invoke(command, run)
+        assert_damaged(result, run, "resolved.yaml", "its SHA-256 differs: it was changed or cut since")
+        assert "resolved in" not in flat(result) and str(spec) not in flat(result)
+    assert not (run / "report.html").exists()
+    make_run(tmp_path / "runs" / "good", lock=HASHED_LOCK)
+    listed = invoke("runs", tmp_path / "runs", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    rows = {row["run"]: row for row in json.loads(listed.stdout)}
+    assert rows["good"]["status"] == "finished" and rows["good"]["problems"] == []
+    assert rows["bad"]["status"] == "damaged"
+    assert rows["bad"]["problems"] == [CHANGED + ": it was changed or cut since"]
+
+
+def test_runs_compare_does_not_show_a_cut_resolved_yaml_as_a_spec_change(tmp_path):
+    a = make_run(tmp_path / "a", lock=HASHED_LOCK)
+    b = make_run(tmp_path / "b", lock=HASHED_LOCK)
+    (b / "resolved.yaml").write_text(CUT)
+    result = invoke("runs", "compare", a, b, "--png", tmp_path / "c.png", "--format", "json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["spec_diff"] == [] and found["spec_missing"] == {"B": "resolved.yaml is damaged"}
+    assert f"{b}: resolved.yaml is damaged: the resolved specs are not compared" in found["missing"]
+    assert f"{b}: {CHANGED}: it was changed or cut since" in found["notes"]
+    text = invoke("runs", "compare", a, b, "--png", tmp_path / "d.png")
+    assert "resolved specs: not compared (B: resolved.yaml is damaged)" in flat(text)
+    assert "-  - dense" not in text.stdout  # (no diff of the cut)
+
+
+@pytest.mark.parametrize(
+    ("cut", "problem"),
+    [
+        (CUT, ("6:5", "model[1].den: unknown layer kind 'den'")),
+        (SPEC[: SPEC.index("model:")], ("1:1", "<root>: missing required key `model`")),
+    ],
+    ids=["in-a-name", "at-a-line"],
+)
+def test_an_older_runs_resolved_yaml_that_does_not_compile_is_damaged(tmp_path, cut, problem):
+    """A lock.json of an older cnnspec records no hash of resolved.yaml: training wrote one that
+    compiled, so one that does not was changed since. The same run whole is not refused."""
+    run = make_run(tmp_path / "runs" / "old", lock=OLD_LOCK, model=False)
+    result = invoke("report", run)  # (the page needs no model)
+    assert result.exit_code == 0, result.output
+    (run / "model.keras").write_bytes(b"not loaded")
+    listed = invoke("runs", tmp_path / "runs", "--format", "json")
+    assert [(row["status"], row["problems"]) for row in json.loads(listed.stdout)] == [("finished", [])]
+    (run / "resolved.yaml").write_text(cut)
+    where, what = problem
+    for command in ("report", "evaluate"):
+        assert_damaged(invoke(command, run), run, "resolved.yaml", "expected a spec that compiles", what)
+    (row,) = json.loads(invoke("runs", tmp_path / "runs", "--format", "json").stdout)
+    assert row["status"] == "damaged"
+    assert row["problems"] == [
+        "resolved.yaml: expected a spec that compiles, as training wrote it; "
+        f"{run / 'resolved.yaml'}:{where}: {what}"
+    ]
+
+
+def test_an_error_in_a_runs_resolved_yaml_names_that_file_not_the_users_spec(tmp_path):
+    """resolved.yaml as training wrote it (its hash recorded), whose spec no longer compiles
+    here: the error quotes resolved.yaml's line, and is located there, not in the user's spec
+    (`d.yaml (resolved in run):5:5`, whose line 5 is something else)."""
+    spec = tmp_path / "d.yaml"
+    spec.write_text("# the user's spec, edited since\n" + SPEC)
+    written = SPEC.replace("- flatten", "- flattenz")  # (a kind this cnnspec does not know)
+    run = make_run(
+        tmp_path / "run", lock={**LOCK, "spec_path": str(spec), "resolved_sha256": _sha256(written)}
+    )
+    (run / "resolved.yaml").write_text(written)
+    result = invoke("report", run)
+    assert result.exit_code == 1, result.output
+    text = flat(result)
+    assert f"{run / 'resolved.yaml'}:5:5: error: model[0].flattenz: unknown layer kind 'flattenz'" in text
+    assert "resolved in" not in text and "5 | - flattenz" in text
+
+
+def test_a_finished_run_that_lost_its_lock_is_listed_as_damaged(tmp_path):
+    """`cnnspec runs` left such a folder out without a word: "0 run(s)", exit 0."""
+    run = make_run(tmp_path / "x")
+    (run / "lock.json").unlink()
+    result = invoke("runs", run, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["status"] == "damaged" and row["test_accuracy"] == 0.5
+    assert row["problems"] == [
+        "lock.json: missing, though the folder holds a run's metrics.json, model.keras, resolved.yaml"
+    ]
+    table = invoke("runs", tmp_path)
+    assert "1 run(s)" in flat(table) and f"damaged: {run}: lock.json: missing" in flat(table)
+    (run / "model.keras").unlink()  # (a folder with fewer of a run's files: not taken for one)
+    assert json.loads(invoke("runs", tmp_path, "--format", "json").stdout) == []

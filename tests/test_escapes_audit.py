@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cnnspec.cli.app import app
+from tests.test_runs import write_resolved
 
 #: What must never reach the terminal: C0 controls but the line breaks the command prints
 #: itself, DEL, and the C1 controls (0x9b is a one-byte CSI on some terminals).
@@ -62,9 +63,8 @@ def make_run(folder: Path, description: str, losses: list[float] | None = None) 
     ``losses``) a history.json to draw."""
     folder.mkdir(parents=True)
     (folder / "lock.json").write_text("{}", encoding="utf-8")
-    (folder / "resolved.yaml").write_text(
-        f"cnnspec: 1\nname: {folder.name[:3]}\ndescription: {description}\n", encoding="utf-8"
-    )
+    # (recorded in lock.json as training records it: this part of a spec alone does not compile)
+    write_resolved(folder, f"cnnspec: 1\nname: {folder.name[:3]}\ndescription: {description}\n")
     if losses is not None:
         epochs = list(range(1, len(losses) + 1))
         (folder / "history.json").write_text(json.dumps({"epoch": epochs, "loss": losses}), encoding="utf-8")

@@ -342,3 +342,22 @@ def test_the_report_command_marks_its_page_with_the_results_it_shows(tmp_path, m
     head = (run / "report.html").read_text()[:4096]
     assert f'<meta name="cnnspec-results" content="{rundir.results_mark(run)}">' in head
     assert rundir.left_undone(run) == []
+
+
+def test_lock_json_records_the_sha256_of_the_resolved_yaml_it_was_written_with(tmp_path, monkeypatch):
+    """spec_hash is that of the composed spec, not of resolved.yaml's text: a resolved.yaml cut
+    since could not be told from the file training wrote (reporting/runs.py checks this hash)."""
+    import hashlib
+
+    from cnnspec.reporting.runs import resolved_changed
+
+    run, lock = _start(tmp_path, monkeypatch)
+    written = (run / "resolved.yaml").read_bytes()
+    assert lock["resolved_sha256"] == hashlib.sha256(written).hexdigest() != lock["spec_hash"]
+    assert json.loads((run / "lock.json").read_text())["resolved_sha256"] == lock["resolved_sha256"]
+    assert resolved_changed(run, lock) is None
+    (run / "resolved.yaml").write_bytes(written[:200])
+    assert resolved_changed(run, lock) == (
+        "expected the file training wrote (lock.json's resolved_sha256); its SHA-256 differs: "
+        "it was changed or cut since"
+    )

@@ -3,6 +3,7 @@ write themselves: the files a run leaves (lock.json, metrics.json, history.json,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -17,13 +18,27 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def resolved_hash(resolved: str) -> str:
+    """lock.json's ``resolved_sha256`` of a resolved.yaml's text (training/rundir.py)."""
+    return hashlib.sha256(resolved.encode("utf-8")).hexdigest()
+
+
+def write_resolved(run: Path, resolved: str) -> None:
+    """Write ``resolved`` as the run's resolved.yaml, recorded in its lock.json as training does
+    (an edit of one without the other is a damaged run)."""
+    (run / "resolved.yaml").write_text(resolved, encoding="utf-8")
+    lock = json.loads((run / "lock.json").read_text(encoding="utf-8"))
+    (run / "lock.json").write_text(json.dumps({**lock, "resolved_sha256": resolved_hash(resolved)}))
+
+
 def make_run(folder: Path, *, lr: float, accuracy: float | None, created: str, epochs: int = 3) -> Path:
     folder.mkdir(parents=True)
     (folder / "lock.json").write_text(
         json.dumps({"name": "digits", "created": created, "spec_hash": f"{hash(lr):x}0" * 8})
     )
-    (folder / "resolved.yaml").write_text(
-        f"name: digits\ntraining:\n  epochs: {epochs}\n  optimizer:\n    adam: {{learning_rate: {lr}}}\n"
+    write_resolved(
+        folder,
+        f"name: digits\ntraining:\n  epochs: {epochs}\n  optimizer:\n    adam: {{learning_rate: {lr}}}\n",
     )
     (folder / "history.json").write_text(
         json.dumps(

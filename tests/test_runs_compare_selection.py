@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.test_report_support import flat, invoke
-from tests.test_runs import make_run
+from tests.test_runs import make_run, write_resolved
 
 CREATED = "2026-01-01T10:00:00+0000"
 FILE_HASH = "ab" * 32
@@ -38,7 +38,7 @@ def npz_run(
     lock = json.loads((run / "lock.json").read_text(encoding="utf-8"))
     (run / "lock.json").write_text(json.dumps({**lock, "seed": seed, "data": data}), encoding="utf-8")
     resolved = f"name: digits\ndata:\n  source: {{npz: sorted.npz}}\n{selection}training: {{epochs: 3}}\n"
-    (run / "resolved.yaml").write_text(resolved, encoding="utf-8")
+    write_resolved(run, resolved)
     return run
 
 

@@ -504,15 +504,61 @@ def run_spec(
     Files outside the spec's folder (a backbone's spec) are read only when the current command
     allows it (``allow_outside``, else :func:`outside_allowed`), never because lock.json says
     the training was allowed: the folder opened cannot vouch for itself. A run trained with
-    ``--allow-outside`` then needs it again, and the refusal says so."""
+    ``--allow-outside`` then needs it again, and the refusal says so.
+
+    A resolved.yaml changed since training wrote it is a :func:`damaged` run file: its SHA-256
+    is not the one lock.json records, or (an older cnnspec's lock.json records none) it does
+    not compile (:func:`resolved_problem`). Its other errors are located in it (RUN/resolved.yaml,
+    whose lines they quote), never in the user's spec file."""
+    try:
+        return _run_spec(Path(run_dir), lock, allow_outside)
+    except _Damaged as exc:
+        raise damaged(Path(run_dir) / "resolved.yaml", [str(exc)]) from None
+
+
+def resolved_problem(run_dir: Path, lock: dict[str, Any]) -> str | None:
+    """Why the run's resolved.yaml is damaged (:func:`run_spec` refuses it), or ``None``: it is
+    the file training wrote, or absent. Without lock.json's hash of it (an older cnnspec's),
+    compiling it tells; its other errors (a file outside the spec's folder, one gone) are no
+    damage, and the commands that read the spec say them."""
+    from cnnspec.errors import SpecError
+    from cnnspec.reporting.runs import RESOLVED_HASH, resolved_changed
+
+    problem = resolved_changed(run_dir, lock)
+    if problem is not None or isinstance(lock.get(RESOLVED_HASH), str):
+        return problem
+    try:
+        _run_spec(Path(run_dir), lock, None)
+    except _Damaged as exc:
+        return str(exc)
+    except (SpecError, UsageError):
+        return None
+    return None
+
+
+class _Damaged(Exception):
+    """The run's resolved.yaml is not the file training wrote (the message: why)."""
+
+
+def _run_spec(run_dir: Path, lock: dict[str, Any], allow_outside: bool | None) -> CompiledSpec | None:
+    """:func:`run_spec`, raising :class:`_Damaged` for a damaged resolved.yaml."""
     from cnnspec.analysis.passes import compile_doc
     from cnnspec.errors import Note, SpecError
+    from cnnspec.reporting.runs import RESOLVED_HASH, resolved_changed
     from cnnspec.spec.compose import load_spec
 
     path = run_dir / "resolved.yaml"
     if not path.is_file():
         return None
-    doc = load_spec(path)
+    problem = resolved_changed(run_dir, lock)
+    if problem is not None:
+        raise _Damaged(problem)
+    try:
+        doc = load_spec(path)
+    except SpecError as exc:  # not YAML of a spec any more: cnnspec wrote one (an older run: no hash)
+        if isinstance(lock.get(RESOLVED_HASH), str):  # (the file training wrote: the loader's error)
+            raise
+        raise _Damaged(_not_compiling(exc)) from None
     source = (doc.data.get("data") or {}).get("source")
     recorded = lock.get("data") or {}
     if isinstance(source, dict):
@@ -520,13 +566,24 @@ def run_spec(
             if key in source and recorded.get(lock_key):
                 source[key] = str(recorded[lock_key])
     spec_file = trained_spec(run_dir, lock)
-    if spec_file is not None:
-        _locate_in(doc, spec_file, run_dir)
+    written = doc.file  # RUN/resolved.yaml, as load_spec names it (its text is kept under that name)
+    label = _locate_in(doc, spec_file, run_dir) if spec_file is not None else written
     try:
         return compile_doc(doc, path=path, allow_outside=_allowed(allow_outside))
     except SpecError as exc:
+        # located in the file that holds the text they quote, RUN/resolved.yaml, not in the spec
+        # file whose folder its relative paths start from (the user's spec has other lines)
+        exc = SpecError(_relocated(d, label, written) for d in exc.diagnostics)
         if _trained_outside(lock):  # lock.json only explains the refusal; it lifts nothing
             exc = SpecError(_retold(d) for d in exc.diagnostics)
+        if (
+            not isinstance(lock.get(RESOLVED_HASH), str)
+            and _damage(exc)
+            and (spec_file is not None or not lock.get("spec_file"))
+        ):
+            # an older run's lock.json records no hash of resolved.yaml: cnnspec wrote a file that
+            # compiled, so one that does not (its relative paths found) was changed since
+            raise _Damaged(_not_compiling(exc)) from None
         if spec_file is not None or not lock.get("spec_file"):
             raise exc from None
         note = Note(
@@ -608,10 +665,40 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _locate_in(doc: SourceDoc, spec_file: Path, run_dir: Path) -> None:
+def _damage(exc: Exception) -> bool:
+    """Whether a run's resolved.yaml that failed to compile says it was changed: an error that
+    is not the refusal of a file outside the spec's folder (which the command's
+    ``--allow-outside`` lifts, the file being as it was)."""
+    diagnostics = getattr(exc, "diagnostics", [])
+    return any(d.severity == "error" and d.code != "outside" for d in diagnostics)
+
+
+def _not_compiling(exc: Exception) -> str:
+    """The damaged-file problem of a resolved.yaml that does not compile: its first error."""
+    diagnostics = [d for d in getattr(exc, "diagnostics", []) if d.severity == "error"]
+    if not diagnostics:
+        return f"expected a spec that compiles, as training wrote it; {exc}"
+    first = diagnostics[0]
+    where = "".join(f"{part}: " for part in (first.loc, first.path) if part)
+    return f"expected a spec that compiles, as training wrote it; {where}{first.message}"
+
+
+def _relocated(diagnostic: Diagnostic, label: str, file: str) -> Diagnostic:
+    """``diagnostic`` with its locations (and its notes') in ``label`` moved to ``file``."""
+    import dataclasses
+
+    def moved(loc: Loc | None) -> Loc | None:
+        return dataclasses.replace(loc, file=file) if loc is not None and loc.file == label else loc
+
+    notes = tuple(dataclasses.replace(n, loc=moved(n.loc)) for n in diagnostic.notes)
+    return dataclasses.replace(diagnostic, loc=moved(diagnostic.loc), notes=notes)
+
+
+def _locate_in(doc: SourceDoc, spec_file: Path, run_dir: Path) -> str:
     """Move every location of ``doc`` (the run's resolved.yaml) into ``spec_file``'s folder,
     under a name that says what it is: the resolver reads a relative path from the folder of
-    the file its location names. The text is still resolved.yaml's (diagnostics quote it)."""
+    the file its location names. The text is still resolved.yaml's (diagnostics quote it, and
+    :func:`run_spec` moves their locations back to it). Returns that name."""
     import dataclasses
 
     from cnnspec.spec.loader import SOURCE_TEXTS
@@ -624,6 +711,7 @@ def _locate_in(doc: SourceDoc, spec_file: Path, run_dir: Path) -> None:
         for key, loc in table.items():
             if loc.file == old:
                 table[key] = dataclasses.replace(loc, file=label)
+    return label
 
 
 def input_shape(model: Any) -> tuple[int, ...]:

@@ -1,7 +1,9 @@
 """Run folders listed and compared (``cnnspec runs``): plain files, no TensorFlow.
 
 A run folder is a folder with a ``lock.json`` (written when a run starts); ``metrics.json``
-says it finished, ``history.json`` holds its per-epoch values and ``resolved.yaml`` its spec.
+says it finished, ``history.json`` holds its per-epoch values and ``resolved.yaml`` its spec
+(whose SHA-256 lock.json records: one changed or cut since is damaged). A folder that holds a
+finished run's files but lost its lock.json (:func:`lost_lock`) is listed as a damaged run.
 
 Every file is checked where it is read: a file that is not a JSON object (or nested too deeply
 to read), a figure that is not a number, or a lock.json key of the wrong type
@@ -124,10 +126,49 @@ def large_numbers(document: Any, limit: int = 5) -> list[str]:
     return sorted(problems)
 
 
+#: The lock.json key of resolved.yaml's SHA-256 (:func:`cnnspec.training.rundir.resolved_digest`
+#: writes it; a lock.json of an older cnnspec has none).
+RESOLVED_HASH = "resolved_sha256"
+
+
+def resolved_changed(run_dir: Path, lock: dict[str, Any]) -> str | None:
+    """Why the run's resolved.yaml is not the file training wrote (its SHA-256 is not the one
+    lock.json records), or ``None``: it is, it is absent, or lock.json (an older cnnspec's)
+    records no hash (:func:`cnnspec.reporting.run.resolved_problem` then compiles it)."""
+    import hashlib
+
+    recorded = lock.get(RESOLVED_HASH)
+    if not isinstance(recorded, str):
+        return None
+    try:
+        data = (Path(run_dir) / "resolved.yaml").read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"it can't be read ({exc.strerror or exc})"
+    if hashlib.sha256(data).hexdigest() != recorded:  # (as rundir.resolved_digest hashes it)
+        return (
+            f"expected the file training wrote (lock.json's {RESOLVED_HASH}); its SHA-256 differs: "
+            "it was changed or cut since"
+        )
+    return None
+
+
+#: The files of a run (beside lock.json) that make a folder without lock.json a damaged run,
+#: not a folder of something else: train writes them, and nothing else writes all of them.
+RUN_FILES = ("metrics.json", "model.keras", "resolved.yaml")
+
+
 def is_run(folder: Path) -> bool:
     """Whether ``folder`` is a run folder (holds lock.json); ``False`` where the OS won't say
     (a folder of another user's, a name too long: :func:`cnnspec.fileio.is_file`)."""
     return is_file(folder / "lock.json")
+
+
+def lost_lock(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished run's files (:data:`RUN_FILES`) but no lock.json: a
+    run that lost it, which ``cnnspec runs`` lists as damaged (it was left out without a word)."""
+    return not exists(folder / "lock.json") and all(exists(folder / name) for name in RUN_FILES)
 
 
 def _subfolders(here: Path, dangling: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -217,7 +258,7 @@ def _breadth_first(
             visited[0] += 1
             if most is not None and visited[0] > most:
                 return
-            if is_run(here):
+            if is_run(here) or lost_lock(here):
                 yield depth, here
             elif depth < levels:
                 below += [(depth + 1, sub) for sub in _subfolders(here, dangling)]
@@ -248,12 +289,15 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     ``damaged``; ``problems`` says, per file,
     what is wrong with a damaged run (a value of the wrong type is left out of the row): its
     lock.json, metrics.json, or history.json (unreadable, or not columns of one number per
-    epoch: ``report`` and ``visualize`` refuse such a run), or a finished run's model.keras
-    that is gone (``predict``, ``evaluate`` and ``export`` have nothing to load). ``link``: the
+    epoch: ``report`` and ``visualize`` refuse such a run), a finished run's model.keras
+    that is gone (``predict``, ``evaluate`` and ``export`` have nothing to load), a lock.json
+    that is gone from a finished run's folder, or a resolved.yaml that is not the one training
+    wrote (:func:`_resolved_problem`: ``report`` and ``evaluate`` refuse it). ``link``: the
     real folder of a run reached through a symbolic link (else ``None``)."""
     problems: list[str] = []
     lock, problem = _json(run_dir / "lock.json")
     problems += [problem] if problem else []
+    readable = lock is not None  # (a lock.json that can't be read says nothing of resolved.yaml)
     metrics, problem = _json(run_dir / "metrics.json")
     problems += [problem] if problem else []
     history_doc, problem = _json(run_dir / "history.json")
@@ -288,7 +332,12 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         "link": os.path.realpath(run_dir) if run_dir.is_symlink() else None,
     }
     # the other keys the commands read (name, created and spec_hash are the row's own fields)
-    problems += [f"lock.json: {p}" for p in lock_problems(lock) if f"lock.json: {p}" not in problems]
+    wrong = lock_problems(lock)
+    problems += [f"lock.json: {p}" for p in wrong if f"lock.json: {p}" not in problems]
+    if lost_lock(run_dir):  # (a finished run's files: not a folder of something else)
+        problems.insert(0, "lock.json: missing, though the folder holds a run's " + ", ".join(RUN_FILES))
+    elif readable and not wrong and (resolved := _resolved_problem(run_dir, lock)) is not None:
+        problems.append(f"resolved.yaml: {resolved}")
     # (train writes model.keras before metrics.json: a finished run without it lost it since)
     if metrics is not None and not os.path.lexists(run_dir / "model.keras"):
         problems.append("model.keras: missing, though metrics.json says the run finished")
@@ -304,6 +353,17 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         row["status"] = "unfinished"
     row["problems"] = problems
     return row
+
+
+def _resolved_problem(run_dir: Path, lock: dict[str, Any]) -> str | None:
+    """Why a run's resolved.yaml is damaged (``None``: it is not): its hash against lock.json's,
+    or, for an older run whose lock.json has none, compiling it (no TensorFlow), which only
+    such runs cost."""
+    if isinstance(lock.get(RESOLVED_HASH), str) or not is_file(run_dir / "resolved.yaml"):
+        return resolved_changed(run_dir, lock)
+    from cnnspec.reporting.run import resolved_problem
+
+    return resolved_problem(run_dir, lock)
 
 
 def _training(run_dir: Path) -> bool:
@@ -502,16 +562,21 @@ def _require_run(path: Path) -> None:
 
 def resolved_spec(run: Path) -> tuple[list[str] | None, str | None]:
     """The lines of a run's ``resolved.yaml`` and ``None``, or ``None`` and why there are none
-    (``no resolved.yaml``, or what stops it from being read)."""
+    (``no resolved.yaml``, what stops it from being read, or ``resolved.yaml is damaged``: not
+    the file training wrote, :func:`run_row`'s problem, whose cut or edit is no spec change)."""
     path = run / "resolved.yaml"
     if not os.path.lexists(path):
         return None, "no resolved.yaml"
     try:
-        return path.read_text(encoding="utf-8").splitlines(), None
+        lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         return None, "resolved.yaml is not UTF-8 text"
     except OSError as exc:
         return None, f"resolved.yaml can't be read ({exc.strerror or exc})"
+    lock = _json(run / "lock.json")[0]
+    if lock is not None and not lock_problems(lock) and _resolved_problem(run, lock) is not None:
+        return None, "resolved.yaml is damaged"
+    return lines, None
 
 
 def spec_diff(a: Path, b: Path) -> list[str]:

@@ -4,8 +4,8 @@ Layout of ``runs/<name>-<timestamp>/``::
 
     spec.yaml                 the spec file as written (extends/use files are in resolved.yaml)
     resolved.yaml             the fully composed spec (extends, use and --set applied)
-    lock.json                 versions, seed, spec hash, data source + content hash, --weights, machine,
-                              each output's task and class/label/value names
+    lock.json                 versions, seed, spec hash, resolved.yaml's SHA-256, data source + content
+                              hash, --weights, machine, each output's task and class/label/value names
     state/                    per-epoch snapshots while training (removed when the run ends)
     model.keras  history.json  history.csv  metrics.json  classification_report.txt
     history.png  confusion_matrix.png   (+ checkpoints/, tensorboard/, training_log.csv)
@@ -81,6 +81,14 @@ def spec_files(compiled: CompiledSpec) -> dict[str, str]:
     dumped = dump_yaml(resolved, sort_keys=False, allow_unicode=True, default_flow_style=None)
     files["resolved.yaml"] = header + dumped
     return files
+
+
+def resolved_digest(data: bytes) -> str:
+    """The SHA-256 (hex) of a resolved.yaml's bytes, as lock.json's ``resolved_sha256`` records
+    it (``spec_hash`` is that of the composed spec, not of the file's text)."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def check_new(run_dir: Path, compiled: CompiledSpec | None = None) -> bool:
@@ -360,7 +368,8 @@ def _start(
     seed_from: str | None = None,
 ) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in spec_files(compiled).items():
+    texts = spec_files(compiled)
+    for name, text in texts.items():
         # recorded before the write: a Ctrl-C in its last steps (after the rename: the folder's
         # sync, the scratch folder's removal) leaves the file in place and ends the write with
         # a KeyboardInterrupt, not its return. A file there before was this spec's own
@@ -375,6 +384,8 @@ def _start(
         # where it is: the relative paths of its resolved.yaml start there (reporting/run.py)
         "spec_path": str(compiled.path.resolve()) if compiled.path and compiled.path.is_file() else None,
         "spec_hash": compiled.spec_hash(),
+        # resolved.yaml's bytes: one changed or cut since is a damaged run file (reporting/runs.py)
+        "resolved_sha256": resolved_digest(texts["resolved.yaml"].encode("utf-8")),
         "overrides": overrides,
         "command": command or sys.argv,
         "weights": weights,  # --weights (the spec's own sources are in resolved.yaml)
