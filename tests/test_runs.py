@@ -337,6 +337,35 @@ def test_runs_deeper_than_the_search_depth_are_hinted_at(runner, tmp_path):
     assert [row["run"] for row in json.loads(listed.stdout)] == ["run"]
 
 
+def test_runs_deeper_than_the_search_depth_are_counted_beside_the_listed_ones(runner, tmp_path, monkeypatch):
+    """A run at ./a/b/runs/r was left out without a word when other runs were found (the hint
+    came only when none was)."""
+    from cnnspec.reporting import runs as runs_module
+    from cnnspec.reporting.runs import MAX_DEPTH
+
+    root = tmp_path / "tree"
+    make_run(root / "near", lr=0.1, accuracy=0.5, created="2026-01-01T10:00:00+0000")
+    deep = root.joinpath(*[f"level{i}" for i in range(MAX_DEPTH)])
+    for name in ("r1", "r2"):
+        make_run(deep / name, lr=0.2, accuracy=0.6, created="2026-01-02T10:00:00+0000")
+    result = runner.invoke(app, ["runs", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert [row["run"] for row in json.loads(result.stdout)] == ["near"]
+    note = flat(result.stderr)
+    assert (
+        f"note: 2 more run folder(s) lie deeper than {MAX_DEPTH} levels under {root} and are not listed "
+        f"(e.g. {deep / 'r1'})"
+    ) in note
+    assert f"hint: list them with: cnnspec runs {deep}" in note
+    listed = runner.invoke(app, ["runs", str(deep), "--format", "json"])
+    assert [row["run"] for row in json.loads(listed.stdout)] == ["r1", "r2"] and not listed.stderr
+    # the search for them is bounded (a huge tree costs little): its count is then a lower bound
+    monkeypatch.setattr(runs_module, "DEEPER_FOLDERS", MAX_DEPTH + 3)
+    cut = runner.invoke(app, ["runs", str(root)])
+    assert "note: at least 1 more run folder(s) lie deeper" in flat(cut.stderr)
+    assert "1 run(s) in" in flat(cut.stdout)
+
+
 def test_an_empty_folder_gets_no_deeper_hint(runner, tmp_path):
     (tmp_path / "empty" / "a" / "b" / "c" / "d" / "e").mkdir(parents=True)
     result = runner.invoke(app, ["runs", str(tmp_path / "empty")])

@@ -43,9 +43,10 @@ def runs(
 ) -> None:
     """List run folders, or compare two (spec diff, metrics, overlaid learning curves).
 
-    The list shows each run's name, date, spec hash, test accuracy, epochs and time; `compare A
-    B` shows the diff of their resolved specs, their metric differences and overlaid learning
-    curves."""
+    The list shows each run's name, date, spec hash, test accuracy, epochs and time, for the
+    run folders at most 3 levels below FOLDER (a note says how many lie deeper, and how to list
+    them); `compare A B` shows the diff of their resolved specs, their metric differences and
+    overlaid learning curves."""
     from cnnspec.errors import UsageError
 
     words = list(args or [])
@@ -69,26 +70,29 @@ def runs(
 def _list(folder: Path, format: str) -> None:
     from rich.table import Table
 
-    from cnnspec.reporting.runs import MAX_DEPTH, deeper_run, find_runs, run_row
+    from cnnspec.reporting.runs import MAX_DEPTH, deeper_runs, find_runs, run_row
 
     skipped: list[tuple[Path, str]] = []  # links that lead nowhere, folders that can't be read
     rows = [run_row(run, folder) for run in find_runs(folder, skipped)]
     _notes([f"{path} {why}" for path, why in skipped], "note")
-    if not rows:
-        deeper = deeper_run(folder)
-        if deeper is not None:
-            console = stderr()
-            console.print(
-                f"note: no run folder within {MAX_DEPTH} levels of {safe(folder)}, but there are deeper "
-                f"ones (e.g. {safe(deeper)})",
-                highlight=False,
-                soft_wrap=True,
+    # the runs below MAX_DEPTH are left out: said, with how to list them (a bounded search)
+    deeper, cut = deeper_runs(folder)
+    if deeper:
+        console = stderr()
+        if not rows:
+            text = f"no run folder within {MAX_DEPTH} levels of {safe(folder)}, but there are deeper ones"
+        else:
+            count = f"{'at least ' if cut else ''}{len(deeper)}"
+            text = (
+                f"{count} more run folder(s) lie deeper than {MAX_DEPTH} levels under {safe(folder)} "
+                "and are not listed"
             )
-            console.print(
-                f"  [cyan]hint:[/cyan] list them with: cnnspec runs {safe(deeper.parent)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+        console.print(f"note: {text} (e.g. {safe(deeper[0])})", highlight=False, soft_wrap=True)
+        console.print(
+            f"  [cyan]hint:[/cyan] list them with: cnnspec runs {safe(deeper[0].parent)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if format == "json":
         echo(json.dumps(rows, indent=2))
         return

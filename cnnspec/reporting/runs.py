@@ -30,8 +30,8 @@ from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
 
 #: How deep under FOLDER run folders are looked for (a search's trials are one level down).
 MAX_DEPTH = 3
-#: When nothing is found within MAX_DEPTH: how much deeper, and through how many folders at
-#: most, a run folder is looked for (only to say where the runs are).
+#: How much deeper, and through how many folders at most, the run folders ``runs`` leaves out
+#: are looked for (only to say how many there are, and where).
 DEEPER_LEVELS = 6
 DEEPER_FOLDERS = 2000
 #: How non-finite numbers are stored in cnnspec's JSON files (``str(float("nan"))`` …).
@@ -214,12 +214,28 @@ def deeper_run(folder: Path) -> Path | None:
     breadth first), for the hint when :func:`find_runs` finds none. The search stops after
     :data:`DEEPER_LEVELS` more levels or :data:`DEEPER_FOLDERS` folders, so a huge tree (a
     home folder, a virtual environment) costs little."""
-    deeper = _walk_runs(folder, MAX_DEPTH + DEEPER_LEVELS, DEEPER_FOLDERS)
-    return next((run for depth, run in deeper if depth > MAX_DEPTH), None)
+    found, _ = deeper_runs(folder)
+    return found[0] if found else None
+
+
+def deeper_runs(folder: Path) -> tuple[list[Path], bool]:
+    """The run folders more than :data:`MAX_DEPTH` levels below ``folder``, which
+    :func:`find_runs` leaves out (breadth first: the nearest first), and whether the search
+    stopped before it had looked everywhere: it goes :data:`DEEPER_LEVELS` more levels and
+    through :data:`DEEPER_FOLDERS` folders at most, so a huge tree (a home folder, a virtual
+    environment) costs little, and the count is then a lower bound."""
+    visited = [0]
+    walk = _walk_runs(folder, MAX_DEPTH + DEEPER_LEVELS, DEEPER_FOLDERS, visited=visited)
+    found = [run for depth, run in walk if depth > MAX_DEPTH]
+    return found, visited[0] > DEEPER_FOLDERS
 
 
 def _walk_runs(
-    folder: Path, levels: int, most: int | None = None, dangling: list[tuple[Path, str]] | None = None
+    folder: Path,
+    levels: int,
+    most: int | None = None,
+    dangling: list[tuple[Path, str]] | None = None,
+    visited: list[int] | None = None,
 ) -> Iterator[tuple[int, Path]]:
     """``(depth, run folder)`` breadth first, to ``levels`` below ``folder`` (a run folder's own
     sub-folders are not searched), stopping after ``most`` folders when given. The links met
@@ -228,7 +244,7 @@ def _walk_runs(
     the links that lead nowhere (:func:`_subfolders`)."""
     seen: set[str] = set()  # the real folders visited: a run reached by a link and as itself is one
     links: list[tuple[int, Path]] = []
-    visited = [0]
+    visited = [0] if visited is None else visited  # (the folders visited: past ``most``, cut short)
     yield from _breadth_first([(0, folder)], levels, most, seen, visited, links, dangling)
     yield from _breadth_first(links, levels, most, seen, visited, None, dangling)
 
