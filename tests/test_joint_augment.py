@@ -92,3 +92,86 @@ def test_multi_output_labels_move_only_their_masks():
     pictures, out = batch
     np.testing.assert_array_equal(np.round(pictures[..., 0] / 50), out["seg"].numpy())
     assert sorted(out["count"].numpy()[:, 0].tolist()) == list(range(8))
+
+
+#: Each geometric kind that fills what it uncovers, with fill values a mask must not take as
+#: classes (1: a real class; 255: a label the loss refuses).
+FILLING = {
+    "translation-0.9": "random_translation: {height_factor: 0.4, fill_mode: constant, fill_value: 0.9, "
+    "interpolation: nearest, seed: 1}",
+    "rotation-255": "random_rotation: {factor: 0.2, fill_mode: constant, fill_value: 255, "
+    "interpolation: nearest, seed: 2}",
+    "zoom-1": "random_zoom: {height_factor: [0.3, 0.5], fill_mode: constant, fill_value: 1, "
+    "interpolation: nearest, seed: 3}",
+    "perspective-1": "random_perspective: {factor: 1.0, scale: 0.5, fill_value: 1, "
+    "interpolation: nearest, seed: 4}",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(FILLING))
+def test_mask_pixels_a_layer_uncovers_get_the_background_class(case):
+    """The layer's fill_value is a pixel value: the masks' uncovered pixels become class 0, and
+    the covered ones still move exactly as their image."""
+    import tensorflow as tf
+
+    masks = class_masks(8)
+    images = np.repeat(masks[..., None].astype("float32") * 50 + 10, 3, axis=-1)  # 10 or 160
+    ir = compile_text(SPEC.format(augmentation=f"  - {FILLING[case]}\n")).ir
+    joint = build_joint_augmentation(ir, "mask")
+    assert joint is not None
+    pictures, moved = (np.asarray(t) for t in joint(tf.constant(images), tf.constant(masks)))
+    fill = float(case.split("-")[1])
+    uncovered = pictures[..., 0] == fill
+    assert uncovered.any() and not uncovered.all()
+    assert moved.dtype == np.uint8 and set(np.unique(moved)) <= {0, 3}
+    assert (moved[uncovered] == 0).all()
+    np.testing.assert_array_equal(moved[~uncovered], (pictures[..., 0][~uncovered] - 10) / 50)
+
+
+SCRIPT_SPEC = """\
+cnnspec: 1
+name: filled
+input: {shape: [16, 16, 3]}
+augmentation:
+  - random_flip: {mode: horizontal, seed: 5}
+  - random_rotation: {factor: 0.2, fill_mode: constant, fill_value: 255, interpolation: nearest, seed: 6}
+  - random_contrast: {factor: 0.1, value_range: [0, 255], seed: 7}
+model:
+  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}
+data: {source: {shapes: {images: 16, target: mask}}}
+training: {epochs: 1, batch_size: 8, seed: 1}
+"""
+
+
+@pytest.mark.slow
+def test_the_generated_script_augments_masks_as_train_does(tmp_path):
+    """codegen --script's augment_with_masks gives the same images and masks as cnnspec train's
+    joint augmentation (the same seeded layers), uncovered mask pixels class 0 in both."""
+    import importlib.util
+
+    import tensorflow as tf
+
+    from cnnspec.api import compile_spec
+    from cnnspec.backends.python_emitter import generate_code
+
+    (tmp_path / "spec.yaml").write_text(SCRIPT_SPEC, encoding="utf-8")
+    compiled = compile_spec(tmp_path / "spec.yaml")
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    loaded = importlib.util.spec_from_file_location("generated_filled", script)
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+
+    masks = class_masks(8)
+    images = np.repeat(masks[..., None].astype("float32") * 50 + 10, 3, axis=-1)
+    joint = build_joint_augmentation(compiled.ir, "mask")
+    assert joint is not None
+    ours_images, ours_masks = joint(tf.constant(images), tf.constant(masks))
+    theirs_images, theirs_masks = module.augment_with_masks(
+        module.build_augmentation(), tf.constant(images), tf.constant(masks[..., None], tf.float32)
+    )
+    np.testing.assert_array_equal(np.asarray(theirs_images), np.asarray(ours_images))
+    np.testing.assert_array_equal(np.round(np.asarray(theirs_masks)[..., 0]), np.asarray(ours_masks))
+    assert set(np.unique(np.asarray(ours_masks))) == {0, 3}

@@ -393,7 +393,12 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
             },
             "augmentation": {
                 **layer_list,
-                "description": "random layers applied to the training images only (built as one line)",
+                "description": (
+                    "random layers applied to the training images only (built as one line); with "
+                    "mask targets the geometric ones (flip, rotation, zoom, …) move each mask with "
+                    "its image, and the mask pixels they uncover get the background class 0 (a "
+                    "layer's fill_value fills the image only)"
+                ),
             },
             "data": DATA_SCHEMA,
             "training": TRAINING_SCHEMA,

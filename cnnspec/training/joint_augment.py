@@ -13,6 +13,13 @@ augmentation kind in the registry, so a Keras change cannot silently break the p
 
 Several mask targets (a multi-output model with several mask outputs) are stacked on the
 channel axis and transformed as one.
+
+What a layer uncovers (``fill_mode: constant``, and random_perspective always) Keras fills with
+the layer's ``fill_value``, a pixel value meant for the image: in a mask it would be read as a
+class index (``fill_value: 255`` became label 255 and broke the loss). The masks carry two
+marker channels, 1 and 0, through the same call: where both come back as the fill value (never
+1 and 0 at once, whatever the value) the pixel was uncovered, and it gets the background
+class 0. The generated training script's ``augment_with_masks`` does the same.
 """
 
 from __future__ import annotations
@@ -53,14 +60,28 @@ class JointAugmentation:
         stacked = tf.stack([tf.cast(m, tf.float32) for m in masks], axis=-1)  # (B, H, W, k)
         for layer, geometric in self.layers:
             if geometric:
-                out = layer({"images": images, "segmentation_masks": stacked}, training=True)
-                images, stacked = out["images"], out["segmentation_masks"]
+                images, stacked = move_together(layer, images, stacked)
             else:
                 images = layer(images, training=True)
         moved = [tf.cast(tf.round(stacked[..., i]), dtype) for i, dtype in enumerate(dtypes)]
         if not keys:
             return images, moved[0]
         return images, {**labels, **dict(zip(keys, moved, strict=True))}
+
+
+def move_together(layer: Any, images: Any, masks: Any) -> tuple[Any, Any]:
+    """One geometric layer's random transformation applied to ``images`` and ``masks``
+    (B, H, W, k) float alike; the mask pixels it uncovers get the background class 0, not the
+    layer's ``fill_value``."""
+    import tensorflow as tf
+
+    # marker channels 1 and 0: only a pixel moved from inside the mask keeps them apart (the
+    # test allows for interpolation: random_crop resizes a crop larger than the image)
+    markers = tf.concat([tf.ones_like(masks[..., :1]), tf.zeros_like(masks[..., :1])], axis=-1)
+    out = layer({"images": images, "segmentation_masks": tf.concat([masks, markers], -1)}, training=True)
+    moved = out["segmentation_masks"]
+    covered = (moved[..., -2:-1] > 0.5) & (moved[..., -1:] < 0.5)
+    return out["images"], tf.where(covered, moved[..., :-2], tf.zeros_like(moved[..., :-2]))
 
 
 def build_joint_augmentation(ir: ModelIR, target: str | dict[str, str]) -> JointAugmentation | None:
