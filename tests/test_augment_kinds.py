@@ -92,6 +92,23 @@ def test_a_colour_kind_refuses_images_without_three_channels(kind, channels):
         assert error.hint and ("grayscale" in error.hint if channels == 1 else "3 channels" in error.hint)
 
 
+@pytest.mark.parametrize("channels", [2, 4])
+def test_rand_augment_refuses_images_without_one_or_three_channels(channels):
+    """Keras' RandAugment fails in the first training batch ("Invalid channel size")."""
+    for section in ("model", "augmentation"):
+        error = _only_error(_spec([8, 8, channels], "rand_augment: 0.3", section))
+        assert error.path == f"{section}[0].rand_augment"
+        assert error.message == (
+            "expected RGB or grayscale images (3 or 1 channels) for rand_augment; received "
+            f"{channels} channels (input shape [8, 8, {channels}])"
+        )
+        assert error.hint == (
+            "Keras' RandAugment takes 3 (RGB) or 1 (grayscale) channels: apply it to such images"
+        )
+    for channels in (1, 3):
+        compile_text(_spec([8, 8, channels], "rand_augment: 0.3", "augmentation"))
+
+
 def test_color_jitter_takes_any_channels_without_saturation_or_hue():
     compile_text(_spec([8, 8, 1], "random_color_jitter: {brightness_factor: 0.2, contrast_factor: 0.1}"))
     error = _only_error(_spec([8, 8, 1], "random_color_jitter: {brightness_factor: 0.2, hue_factor: 0.1}"))

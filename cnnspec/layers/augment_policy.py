@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cnnspec.layers.augment import VALUE_RANGE, augmentation_kind, factor_param, refuse_negative_ranges
 from cnnspec.layers.params import choice, positive_int, seed_param
-from cnnspec.layers.registry import Params, Shape, register
+from cnnspec.layers.registry import Params, Shape, ShapeError, register
 
 #: RandAugment's operations (Keras 3's ``RandAugment._AUGMENT_LAYERS``), for its doc and hints.
 OPERATIONS = 11
@@ -21,6 +21,15 @@ OPERATIONS = 11
 
 def _rand_augment_shape(params: Params, inputs: list[Shape]) -> Shape:
     refuse_negative_ranges("rand_augment", params, "factor")
+    channels = inputs[0][-1]
+    if channels not in (1, 3):
+        # Keras' RandAugment checks the channels when it is called, in the first training batch
+        # ("Invalid channel size: expected 3 (RGB) or 1 (Grayscale)")
+        raise ShapeError(
+            f"expected RGB or grayscale images (3 or 1 channels) for rand_augment; received "
+            f"{channels} channels (input shape {list(inputs[0])})",
+            hint="Keras' RandAugment takes 3 (RGB) or 1 (grayscale) channels: apply it to such images",
+        )
     return inputs[0]
 
 
