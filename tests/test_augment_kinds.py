@@ -352,3 +352,48 @@ def test_rand_augment_moves_masks_only_with_its_moving_operations():
         layer({"images": images, "segmentation_masks": masks}, training=True)["segmentation_masks"]
     )
     assert not np.array_equal(moved, masks) and set(np.unique(moved)) <= {0.0, 1.0, 2.0, 3.0}
+
+
+# -- a number factor of contrast: 1 − f to 1 + f ------------------------------------------------
+CONTRAST_SPEC = """\
+cnnspec: 1
+name: contrast
+input: {shape: [8, 8, 3]}
+augmentation:
+  - random_contrast: {factor: 0.3, value_range: [0, 1], seed: 1}
+  - random_color_jitter: {contrast_factor: 0.2, value_range: [0, 1], seed: 2}
+model:
+  - flatten
+  - dense: 2
+"""
+
+
+def test_a_contrast_number_is_passed_to_keras_as_both_ends(tmp_path: Path):
+    """Keras' RandomContrast reads a number f as (0, f): a scale from 1 to 1 + f. The spec's f
+    means 1 − f to 1 + f, so the code passes (f, f); a list stays as written."""
+    from tests.test_report_support import invoke
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CONTRAST_SPEC, encoding="utf-8")
+    result = invoke("codegen", spec)
+    assert result.exit_code == 0, result.output
+    assert "factor=(0.3, 0.3), value_range=(0.0, 1.0), seed=1," in result.output
+    assert "contrast_factor=(0.2, 0.2),\n" in result.output
+    spec.write_text(CONTRAST_SPEC.replace("factor: 0.3", "factor: [0.1, 0.3]"), encoding="utf-8")
+    result = invoke("codegen", spec)
+    assert "factor=(0.1, 0.3), value_range=(0.0, 1.0), seed=1," in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [("random_contrast", {"factor": 0.5}), ("random_color_jitter", {"contrast_factor": 0.5})],
+)
+def test_a_contrast_number_lowers_and_raises_the_contrast(kind, params):
+    import numpy as np
+
+    layer = _layer(kind, {**params, "value_range": [0, 1]})
+    images = np.random.default_rng(0).uniform(0.4, 0.6, (32, 8, 8, 3)).astype("float32")
+    out = np.asarray(layer(images, training=True))
+    ratio = out.std(axis=(1, 2, 3)) / images.std(axis=(1, 2, 3))
+    assert ratio.min() < 0.8 and ratio.max() > 1.2, ratio  # scales from 0.5 to 1.5

@@ -37,6 +37,31 @@ _FILL = (
 )
 
 
+def plain_args(declared: tuple[Param, ...], params: Params) -> dict[str, Any]:
+    """The Keras keywords of the given parameters, as a kind without an ``args_rule`` gets them."""
+    return {
+        p.keras_name: p.normalize(params[p.name])
+        for p in declared
+        if p.keras_name is not None and p.name in params
+    }
+
+
+def both_ways(value: Any) -> Any:
+    """A contrast factor for Keras' RandomContrast: a number f as (f, f). Its ``_set_factor``
+    (bounds (0, 1)) reads a number f as (0, f), a scale drawn from 1 to 1 + f, which only ever
+    raises the contrast; the spec's number means 1 − f to 1 + f, as the pair (f, f) gives."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (float(value), float(value))
+    return value
+
+
+def _contrast_args(params: Params) -> dict[str, Any]:
+    args = plain_args(CONTRAST_PARAMS, params)
+    if "factor" in args:
+        args["factor"] = both_ways(args["factor"])
+    return args
+
+
 def _translation_args(params: Params) -> dict[str, Any]:
     # Only the parameters given (a kind's defaults alone, as codegen writes spec-level
     # `defaults:` into one partial, have no height_factor): the width follows a given height.
@@ -140,6 +165,18 @@ VALUE_RANGE = Param(
     "pair",
     [0, 255],
     "range of pixel values (Keras' default is [0, 255]; use [0, 1] for scaled images)",
+)
+
+
+CONTRAST_PARAMS = (
+    factor_param(
+        "factor",
+        "contrast range; a number f scales the contrast by 1 − f to 1 + f, a list [lower, "
+        "upper] by 1 − lower to 1 + upper (lower ≤ upper, both from 0 to 1)",
+        1.0,
+    ),
+    VALUE_RANGE,
+    seed_param(),
 )
 
 
@@ -285,17 +322,9 @@ register(
         "random_contrast",
         "RandomContrast",
         "Random contrast change.",
-        (
-            factor_param(
-                "factor",
-                "contrast range; a number f scales the contrast by 1 − f to 1 + f, a list [lower, "
-                "upper] by 1 − lower to 1 + upper (lower ≤ upper, both from 0 to 1)",
-                1.0,
-            ),
-            VALUE_RANGE,
-            seed_param(),
-        ),
+        CONTRAST_PARAMS,
         shape_rule=_contrast_shape,
+        args_rule=_contrast_args,
         main="factor",
     ),
 )
