@@ -172,6 +172,46 @@ def test_rescaling_layer_is_named_in_the_message():
     assert "then layer 'rescaling_1' (rescaling)" in warning.message
 
 
+@pytest.mark.parametrize("value", ["0", "-0.5", "'${lo}'"])
+def test_a_rescale_of_zero_or_below_is_refused_where_written(value):
+    """0 trained on black images and a negative scale on inverted ones; the value_range lint then
+    suggested [0, 0] or [0, -1], which are no ranges at all."""
+    from cnnspec.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        compile_text(spec(data=f"{{source: mnist, rescale: {value}}}", extra="vars: {lo: -1}\n"))
+    (error,) = [e for e in caught.value.errors if e.severity == "error"]
+    assert error.path == "data.rescale"
+    assert (error.loc.line, error.loc.column) == (7, 32)  # the value in `data: {…, rescale: …}`
+    if value.startswith("'"):  # an expression: the settings reader checks the value it takes
+        assert error.message == "expected a finite number > 0, auto or null; received -1.0"
+        assert error.hint == "e.g. rescale: 0.00392156862745098 (1/255) for 8-bit pixels, or auto"
+    else:
+        assert (
+            error.message
+            == f"expected a number > 0; received {'integer' if value == '0' else 'number'} {value}"
+        )
+
+
+def test_a_constant_input_gets_no_value_range_it_could_not_take():
+    """A rescaling of scale 0 makes every pixel one value: no value_range [v, v] is suggested."""
+    (warning,) = range_warnings(
+        spec(
+            model="[{rescaling: 0}, {random_contrast: 0.1}, flatten, {dense: 2}]",
+            augmentation="[random_flip]",
+        )
+    )
+    assert warning.path == "model[1].random_contrast"
+    assert warning.message == (
+        "expected pixels of more than one value for random_contrast's value_range; received the "
+        "constant 0: mnist pixels as stored (data.rescale: auto; the model has its own rescaling "
+        "layer), then layer 'rescaling_1' (rescaling)"
+    )
+    assert (
+        warning.hint == "a scale of 0 maps every pixel to one value: give the rescaling a scale other than 0"
+    )
+
+
 @pytest.mark.slow  # cnnspec train imports TensorFlow
 def test_train_reports_the_warning_before_it_starts(write_spec, runner, tmp_path):
     # The npz file is missing: train stops with a data error right after reporting the warnings.

@@ -119,6 +119,21 @@ def _check(node: Node, bounds: Range, how: str, warnings: list[Diagnostic]) -> N
         given = (float(value[0]), float(value[1]))
     except (TypeError, ValueError, IndexError):
         return  # the schema reports a malformed value_range
+    if bounds[0] >= bounds[1]:
+        # a scale of 0 makes every pixel one value: no value_range fits (Keras needs lower <
+        # upper), so the warning points at the scale instead of suggesting [v, v]
+        warnings.append(
+            Diagnostic(
+                f"expected pixels of more than one value for {node.kind}'s value_range; received "
+                f"the constant {_number(bounds[0])}: {how}",
+                loc=node.loc,
+                path=node.path,
+                code="value-range",
+                hint="a scale of 0 maps every pixel to one value: give the rescaling a scale other than 0",
+                severity="warning",
+            )
+        )
+        return
     if _same(given, bounds):
         return
     default = next((p.default for p in REGISTRY[node.kind].params if p.name == "value_range"), None)

@@ -1172,6 +1172,15 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
         rescale = "auto"
     elif isinstance(rescale, (int, float)) and not isinstance(rescale, bool):
         rescale = float(rescale)
+        if not (math.isfinite(rescale) and rescale > 0):
+            # (a value from an expression: the schema refuses a written one) 0 trains on black
+            # images, a negative one inverts them
+            reader.error(
+                f"expected a finite number > 0, auto or null; received {rescale}",
+                ("data", "rescale"),
+                "e.g. rescale: 0.00392156862745098 (1/255) for 8-bit pixels, or auto",
+            )
+            rescale = "auto"
     data = DataConfig(
         kind=kind,
         path=path,

@@ -224,7 +224,7 @@ DATA_SCHEMA = _obj(
             description="fraction held out for testing, for sources without a test set (default 0.2)",
         ),
         "rescale": {
-            "anyOf": [{"type": "number"}, {"enum": ["auto"]}, {"type": "null"}, EXPR],
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"enum": ["auto"]}, {"type": "null"}, EXPR],
             "description": "multiply pixels by this; 'auto' (default): 1/255 for 8-bit integer images "
             "(uint8, int8, or another integer type holding 0–255), 1/65535 for uint16, else an error, "
             "unless the model starts with a rescaling layer; float data unchanged; null: never rescale",
