@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -367,6 +368,9 @@ class Diagnostics:
     #: Where values failed as they were read (:meth:`failed_values`): a later error located
     #: there, or with a note located there (the var it read), is that failure's consequence.
     _failed: set[Loc] = field(default_factory=set, init=False, repr=False, compare=False)
+    #: (file, path) of each such value: an error on the list holding one (``factor: [0.1, .nan]``,
+    #: read as [0.1, 0]) would judge the placeholder the failed item was read as.
+    _failed_items: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False, compare=False)
     #: The errors left out so (a pass that stops on some errors counts them too).
     silenced: list[Diagnostic] = field(default_factory=list, init=False, repr=False, compare=False)
 
@@ -452,9 +456,18 @@ class Diagnostics:
         for error in errors:
             self.add(error)
         self._failed.update(error.loc for error in errors if error.loc is not None)
+        self._failed_items.update((e.loc.file, e.path) for e in errors if e.loc is not None and e.path)
 
     def _caused_by_failed_value(self, diagnostic: Diagnostic) -> bool:
-        return diagnostic.loc in self._failed or any(note.loc in self._failed for note in diagnostic.notes)
+        if diagnostic.loc in self._failed or any(note.loc in self._failed for note in diagnostic.notes):
+            return True
+        # an error on a list one of whose items failed as it was read (its items only: an
+        # error on a whole section is not silenced by a bad number deep inside it)
+        loc, path = diagnostic.loc, diagnostic.path
+        if loc is None or not path:
+            return False
+        item = re.compile(re.escape(path) + r"\[\d+\]")
+        return any(file == loc.file and item.fullmatch(failed) for file, failed in self._failed_items)
 
     def _fold(self, first: int, diagnostic: Diagnostic) -> None:
         """Count ``diagnostic`` as one more use of the bad value of ``self.items[first]``: its

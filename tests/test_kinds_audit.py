@@ -152,6 +152,41 @@ def test_a_negative_contrast_amount_is_refused_with_a_hint():
     assert error.hint and "1 − lower to 1 + upper" in error.hint
 
 
+@pytest.mark.parametrize(
+    ("value", "path", "message"),
+    [
+        (
+            "[1, 0]",
+            "",
+            "expected a list [lower, upper] with lower < upper; received [1, 0] (lower 1 > upper 0)",
+        ),
+        (
+            "[0.5, 0.5]",
+            "",
+            "expected a list [lower, upper] with lower < upper; received [0.5, 0.5] (lower 0.5 = upper 0.5)",
+        ),
+        ("[0, x]", "[1]", "expected a number (each of [lower, upper]); received string 'x'"),
+        # a number that failed as it was read: its own error alone, not one on the list it was
+        # read into as 0 ("received a list of 2 items")
+        ("[0, .inf]", "[1]", "expected a finite number; received '.inf'"),
+        ("[.nan, 1]", "[0]", "expected a finite number; received '.nan'"),
+    ],
+)
+def test_a_value_range_says_which_rule_it_breaks(value, path, message):
+    error = _only_error(_spec("[8, 8, 3]", f"random_contrast: {{factor: 0.1, value_range: {value}}}"))
+    assert error.path == f"model[0].random_contrast.value_range{path}"
+    assert error.message == message
+
+
+def test_a_nan_in_a_factor_is_said_once_as_written():
+    """``.nan`` is read as a placeholder 0 after its error: the list was then said to be
+    ``[0.1, 0] (lower 0.1 > upper 0)``, a value the spec never held."""
+    error = _only_error(_spec("[8, 8, 3]", "random_rotation: {factor: [0.1, .nan]}"))
+    assert error.path == "model[0].random_rotation.factor[1]"
+    assert error.message == "expected a finite number; received '.nan'"
+    assert (error.loc.line, error.loc.column) == (5, 37)
+
+
 def test_the_reference_gives_random_rotation_its_bound():
     from tests.conftest import ROOT
 

@@ -498,10 +498,24 @@ def _beyond_float32_item(p: Param, v: Any) -> str | ItemProblem | None:
 
 
 def _pair_check(p: Param, v: Any) -> str | ItemProblem | None:
-    if isinstance(v, list) and len(v) == 2 and (found := _beyond_float32_item(p, v)) is not None:
+    if not (isinstance(v, list) and len(v) == 2):
+        return _pair_describe(p)
+    if (found := _beyond_float32_item(p, v)) is not None:
         return found
-    ok = isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] < v[1]
-    return None if ok else _pair_describe(p)
+    # the rule the list breaks, with its values: "received a list of 2 items" says neither
+    bad = _first_bad_item(v, lambda x: None if _is_number(x) else "a number")
+    if bad is not None:
+        return ItemProblem(bad.index, "a number (each of [lower, upper])", bad.value)
+    if v[0] >= v[1]:
+        shown = f"[{', '.join(_fmt(x) for x in v)}]"
+        relation = "=" if v[0] == v[1] else ">"
+        return ItemProblem(
+            (),
+            "a list [lower, upper] with lower < upper",
+            v,
+            f"{shown} (lower {_fmt(v[0])} {relation} upper {_fmt(v[1])})",
+        )
+    return None
 
 
 def _padding_describe(p: Param) -> str:
