@@ -185,7 +185,7 @@ def test_codegen_script_refuses_the_labels_train_refuses_and_notes_what_it_resiz
     from cnnspec.cli.app import app
 
     named = tmp_path / "named.yaml"
-    named.write_text(WIDE + "data: {source: digits}\n")
+    named.write_text(WIDE.replace("[16, 16, 3]", "[8, 8, 1]") + "data: {source: digits}\n")
     result = runner.invoke(app, ["codegen", str(named), "--script", "-o", str(tmp_path / "a.py")])
     assert result.exit_code == 1 and not (tmp_path / "a.py").exists()
     assert "expected at most 4 classes (the model's output units); the data has 10" in result.stderr
@@ -196,6 +196,36 @@ def test_codegen_script_refuses_the_labels_train_refuses_and_notes_what_it_resiz
     said = " ".join(result.output.split())
     assert "the spec has no data section, so the script reads the digits images (10 classes)" in said
     assert "the digits images are 8×8×1; the script resizes them" in said
+
+
+@pytest.mark.parametrize(
+    ("source", "shape", "stored"),
+    [
+        ("digits", "[16, 16, 3]", "[8, 8, 1]"),
+        ("mnist", "[32, 32, 1]", "[28, 28, 1]"),
+        ("fashion_mnist", "[28, 28, 3]", "[28, 28, 1]"),
+        ("cifar10", "[28, 28, 3]", "[32, 32, 3]"),
+        ("cifar100", "[32, 32, 1]", "[32, 32, 3]"),
+    ],
+)
+def test_validate_refuses_a_named_dataset_that_does_not_fit_the_input(
+    runner, tmp_path, source, shape, stored
+):
+    """train takes a named dataset's arrays as they are: validate says what train said once it
+    had loaded them, where train says it (nothing is downloaded: the sizes are known)."""
+    from cnnspec.cli.app import app
+
+    named = tmp_path / "named.yaml"
+    named.write_text(WIDE.replace("[16, 16, 3]", shape) + f"data: {{source: {source}}}\n")
+    result = runner.invoke(app, ["validate", str(named)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[0] == (
+        f"{named}:5:16: error: data.source: expected data of shape {shape} (input.shape); the "
+        f"{source} images have shape {stored}"
+    )
+    named.write_text(WIDE.replace("[16, 16, 3]", stored) + f"data: {{source: {source}}}\n")
+    result = runner.invoke(app, ["validate", str(named)])
+    assert "images have shape" not in result.output  # (the class count may still be refused)
 
 
 # -- damaged and forged .npz files: located errors, never an internal error ----------------------

@@ -104,7 +104,7 @@ def test_json_format_carries_code_and_location(tmp_path, runner):
             ),
             "[0, 255]",
         ),
-        (spec(data="{source: cifar10, rescale: 0.5}"), "[0, 127.5]"),
+        (spec(data="{source: fashion_mnist, rescale: 0.5}"), "[0, 127.5]"),
         (spec(data="{source: mnist, rescale: '${1 / 255}'}"), "[0, 1]"),
         (
             spec(
@@ -115,7 +115,8 @@ def test_json_format_carries_code_and_location(tmp_path, runner):
         ),
         # digits are stored as floats in [0, 1]; a spec with only `training` trains on digits
         (spec(data=None, extra="training: {epochs: 1}\n"), "[0, 1]"),
-        (spec(data="{source: digits, rescale: null}"), "[0, 1]"),
+        # (with an input of their size: a named dataset that does not fit is refused)
+        (spec(data="{source: digits, rescale: null}").replace("[28, 28, 1]", "[8, 8, 1]"), "[0, 1]"),
         # the model scales its own input: auto leaves [0, 255] for the augmentation ...
         (spec(model="[{rescaling: 0.00392156862745098}, flatten, {dense: 2}]"), None),
         # ... and a value-range layer after that rescaling sees [0, 1]

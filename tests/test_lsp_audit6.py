@@ -68,7 +68,7 @@ model:
 EVERY_KIND = """\
 cnnspec: 1
 name: every
-input: {shape: [16, 16, 3]}
+input: {shape: [32, 32, 3]}
 vars: {deep: true}
 blocks:
   cell:

@@ -36,7 +36,7 @@ from tests.test_lsp import SERVE, _make_client, answer, open_text, position  # n
 SHADOW = """\
 cnnspec: 1
 name: shadow
-input: {shape: [8, 8, 3]}
+input: {shape: [8, 8, 1]}
 vars: {width: 4, widths: 2}
 blocks:
   widen:

@@ -44,7 +44,7 @@ USER = """\
 cnnspec: 1
 name: user
 use: [lib.yaml]
-input: {shape: [8, 8, 3]}
+input: {shape: [8, 8, 1]}
 vars: {width: 4, widths: 2, classes: 3}
 model:
   - conv2d: {filters: "${width}", kernel_size: 3, padding: same}  # the width

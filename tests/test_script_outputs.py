@@ -55,7 +55,7 @@ model:
   - conv2d: {filters: 2, kernel_size: 3, activation: relu}
   - global_avg_pool2d
   - dense: {units: 10, activation: softmax}
-data: {source: digits, limit: 64}
+data: {limit: 64}  # the default digits (a source named must fit the input: validate refuses it)
 training:
   epochs: 1
   batch_size: 16

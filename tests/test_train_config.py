@@ -521,7 +521,8 @@ def test_keras_class_names_are_shared_with_the_generated_script():
     from cnnspec.analysis.settings import KERAS_CLASS_NAMES
     from cnnspec.api import generate_code
 
-    compiled = compile_text(HEAD + "data: {source: fashion_mnist}\n", "spec.yaml")
+    fits = HEAD.replace("[8, 8, 1]", "[28, 28, 1]")  # (a named dataset must fit the input)
+    compiled = compile_text(fits + "data: {source: fashion_mnist}\n", "spec.yaml")
     script = generate_code(compiled, script=True)
     assert all(f'"{name}"' in script for name in KERAS_CLASS_NAMES["fashion_mnist"])
 
@@ -534,11 +535,13 @@ def test_pipeline_scale_and_the_static_pixel_range():
         data = data_config(compiled)
         return pipeline_scale(data, compiled.ir, True), fed_pixel_range(data, compiled.ir)
 
-    assert both("data: {source: cifar10}\n") == (1 / 255, (0.0, 1.0))
-    assert both("data: {source: cifar10, rescale: null}\n") == (None, (0.0, 255.0))
+    # (each named dataset with an input of its size: validate refuses one that does not fit)
+    colour, mnist = HEAD.replace("[8, 8, 1]", "[32, 32, 3]"), HEAD.replace("[8, 8, 1]", "[28, 28, 1]")
+    assert both("data: {source: cifar10}\n", colour) == (1 / 255, (0.0, 1.0))
+    assert both("data: {source: cifar10, rescale: null}\n", colour) == (None, (0.0, 255.0))
     assert both("data: {source: digits}\n")[1] == (0.0, 1.0)
     assert both("data: {source: {npz: d.npz}}\n") == (1 / 255, None)  # the dtype is read with the file
-    rescaling = HEAD.replace("  - flatten\n", "  - rescaling: 0.00392156862745098\n  - flatten\n")
+    rescaling = mnist.replace("  - flatten\n", "  - rescaling: 0.00392156862745098\n  - flatten\n")
     assert both("data: {source: mnist}\n", rescaling) == (None, (0.0, 255.0))
     with pytest.raises(SpecError, match="undefined name 'nope'"):  # a data section is checked,
         compile_text(HEAD + "data: {source: mnist, rescale: '${nope}'}\n")  # training or not

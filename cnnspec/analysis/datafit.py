@@ -114,6 +114,17 @@ def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: T
     )
 
 
+def check_named_dataset_shape(compiled: CompiledSpec, config: TrainConfig) -> None:
+    """``validate``'s part of :func:`check_sample_shape`: a dataset the spec names whose images
+    are of a fixed size (:data:`DATASET_SHAPES`) must fit ``input.shape`` as they are, since
+    train takes its arrays without resizing them or converting their channels (the error train
+    gave once it had loaded them). The default digits of a spec without ``data.source`` are
+    left to train: such a spec may be meant for a script pointed at one's own images."""
+    shape = DATASET_SHAPES.get(config.data.kind)
+    if shape is not None and _names_source(compiled):
+        check_sample_shape(shape, compiled, config)
+
+
 def name_list(names: list[str], shown: int = 8) -> str:
     """``('a', 'b', 'c', … 7 more)``: class names for a message, the first ``shown`` of them."""
     head = ", ".join(repr(str(n)) for n in names[:shown])
