@@ -397,3 +397,30 @@ def test_a_contrast_number_lowers_and_raises_the_contrast(kind, params):
     out = np.asarray(layer(images, training=True))
     ratio = out.std(axis=(1, 2, 3)) / images.std(axis=(1, 2, 3))
     assert ratio.min() < 0.8 and ratio.max() > 1.2, ratio  # scales from 0.5 to 1.5
+
+
+@pytest.mark.slow
+def test_a_keras_contrast_number_imports_as_the_range_keras_draws(tmp_path: Path):
+    """Keras' number f is (0, f): imported as [0, f], and built back it draws the same range
+    (RandomColorJitter saves its contrast_factor as given, RandomContrast the pair)."""
+    import json
+
+    import keras
+
+    from cnnspec.backends.keras_builder import build_model
+    from cnnspec.importer import import_source
+
+    inputs = keras.Input((8, 8, 3), name="input")
+    x = keras.layers.RandomContrast(0.3, name="contrast")(inputs)
+    x = keras.layers.RandomColorJitter(contrast_factor=0.4, name="jitter")(x)
+    outputs = keras.layers.Dense(2, name="dense")(keras.layers.Flatten(name="flat")(x))
+    path = tmp_path / "contrast.json"
+    path.write_text(json.dumps(keras.saving.serialize_keras_object(keras.Model(inputs, outputs))))
+    nodes = compile_text(import_source(str(path)).text).ir.nodes
+    assert nodes[0].params["factor"] == [0, 0.3]
+    assert nodes[1].params["contrast_factor"] == [0, 0.4]
+    built = build_model(compile_text(import_source(str(path)).text).ir)
+    contrast = [layer for layer in built.layers if isinstance(layer, keras.layers.RandomContrast)]
+    assert [tuple(layer.factor) for layer in contrast] == [(0.0, 0.3)]
+    jitter = [layer for layer in built.layers if isinstance(layer, keras.layers.RandomColorJitter)]
+    assert tuple(jitter[0].random_contrast.factor) == (0.0, 0.4)

@@ -10,10 +10,12 @@ from cnnspec.layers.registry import LayerKind, Params, Shape, ShapeError, regist
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 
 
-def factor_param(name: str, doc: str, maximum: float | None = None, default: Any = ...) -> Param:
+def factor_param(
+    name: str, doc: str, maximum: float | None = None, default: Any = ..., *, keras_one_sided: bool = False
+) -> Param:
     """A factor parameter (a number from 0 to ``maximum``, or a list [lower, upper]); required
-    unless ``default`` is given (``None``: nullable)."""
-    kwargs: dict[str, Any] = {"minimum": 0, "maximum": maximum}
+    unless ``default`` is given (``None``: nullable). ``keras_one_sided``: see :class:`Param`."""
+    kwargs: dict[str, Any] = {"minimum": 0, "maximum": maximum, "keras_one_sided": keras_one_sided}
     if default is not ...:
         return Param(name, "factor", default, doc, nullable=default is None, **kwargs)
     return Param(name, "factor", doc=doc, **kwargs)
@@ -35,31 +37,6 @@ _FILL = (
     choice("interpolation", ("nearest", "bilinear"), "bilinear", "interpolation method"),
     number("fill_value", 0.0, "value used with fill_mode: constant"),
 )
-
-
-def plain_args(declared: tuple[Param, ...], params: Params) -> dict[str, Any]:
-    """The Keras keywords of the given parameters, as a kind without an ``args_rule`` gets them."""
-    return {
-        p.keras_name: p.normalize(params[p.name])
-        for p in declared
-        if p.keras_name is not None and p.name in params
-    }
-
-
-def both_ways(value: Any) -> Any:
-    """A contrast factor for Keras' RandomContrast: a number f as (f, f). Its ``_set_factor``
-    (bounds (0, 1)) reads a number f as (0, f), a scale drawn from 1 to 1 + f, which only ever
-    raises the contrast; the spec's number means 1 − f to 1 + f, as the pair (f, f) gives."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (float(value), float(value))
-    return value
-
-
-def _contrast_args(params: Params) -> dict[str, Any]:
-    args = plain_args(CONTRAST_PARAMS, params)
-    if "factor" in args:
-        args["factor"] = both_ways(args["factor"])
-    return args
 
 
 def _translation_args(params: Params) -> dict[str, Any]:
@@ -165,18 +142,6 @@ VALUE_RANGE = Param(
     "pair",
     [0, 255],
     "range of pixel values (Keras' default is [0, 255]; use [0, 1] for scaled images)",
-)
-
-
-CONTRAST_PARAMS = (
-    factor_param(
-        "factor",
-        "contrast range; a number f scales the contrast by 1 − f to 1 + f, a list [lower, "
-        "upper] by 1 − lower to 1 + upper (lower ≤ upper, both from 0 to 1)",
-        1.0,
-    ),
-    VALUE_RANGE,
-    seed_param(),
 )
 
 
@@ -322,9 +287,19 @@ register(
         "random_contrast",
         "RandomContrast",
         "Random contrast change.",
-        CONTRAST_PARAMS,
+        (
+            # Keras' RandomContrast reads a number f as (0, f): a scale from 1 to 1 + f only
+            factor_param(
+                "factor",
+                "contrast range; a number f scales the contrast by 1 − f to 1 + f, a list [lower, "
+                "upper] by 1 − lower to 1 + upper (lower ≤ upper, both from 0 to 1)",
+                1.0,
+                keras_one_sided=True,
+            ),
+            VALUE_RANGE,
+            seed_param(),
+        ),
         shape_rule=_contrast_shape,
-        args_rule=_contrast_args,
         main="factor",
     ),
 )

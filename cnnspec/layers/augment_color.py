@@ -4,16 +4,12 @@ hue, saturation, colour jitter). Each refuses other channel counts statically, w
 
 from __future__ import annotations
 
-from typing import Any
-
 from cnnspec.layers.augment import (
     CONTRAST_HINT,
     LIST_RULE,
     VALUE_RANGE,
     augmentation_kind,
-    both_ways,
     factor_param,
-    plain_args,
     refuse_negative_ranges,
     require_rgb,
 )
@@ -97,29 +93,6 @@ def _color_jitter_shape(params: Params, inputs: list[Shape]) -> Shape:
     return inputs[0]
 
 
-def _color_jitter_args(params: Params) -> dict[str, Any]:
-    # its contrast_factor goes to Keras' RandomContrast: a number f must become (f, f) there too
-    args = plain_args(COLOR_JITTER_PARAMS, params)
-    if args.get("contrast_factor") is not None:
-        args["contrast_factor"] = both_ways(args["contrast_factor"])
-    return args
-
-
-COLOR_JITTER_PARAMS = (
-    VALUE_RANGE,
-    factor_param(
-        "brightness_factor",
-        "brightness range as a fraction of value_range, as random_brightness's factor: a "
-        f"number f shifts by -f to f, {LIST_RULE}; null: no brightness change",
-        1.0,
-        None,
-    ),
-    factor_param("contrast_factor", _CONTRAST_DOC, 1.0, None),
-    factor_param("saturation_factor", f"{_SATURATION_DOC}; null: no saturation change", 1.0, None),
-    factor_param("hue_factor", f"{_HUE_DOC}; null: no hue change", 1.0, None),
-    seed_param(),
-)
-
 register(
     augmentation_kind(
         "random_grayscale",
@@ -162,9 +135,22 @@ register(
         "RandomColorJitter",
         "Random brightness, contrast, saturation and hue changes, in that order, each applied "
         "when its factor is given (saturation and hue: RGB images only).",
-        COLOR_JITTER_PARAMS,
+        (
+            VALUE_RANGE,
+            factor_param(
+                "brightness_factor",
+                "brightness range as a fraction of value_range, as random_brightness's factor: a "
+                f"number f shifts by -f to f, {LIST_RULE}; null: no brightness change",
+                1.0,
+                None,
+            ),
+            # given to Keras' RandomContrast, which reads a number f as (0, f)
+            factor_param("contrast_factor", _CONTRAST_DOC, 1.0, None, keras_one_sided=True),
+            factor_param("saturation_factor", f"{_SATURATION_DOC}; null: no saturation change", 1.0, None),
+            factor_param("hue_factor", f"{_HUE_DOC}; null: no hue change", 1.0, None),
+            seed_param(),
+        ),
         shape_rule=_color_jitter_shape,
-        args_rule=_color_jitter_args,
         one_of=_JITTER_FACTORS,
         # as random_saturation: a raised saturation leaves the input's range
         value_range="unknown",

@@ -238,6 +238,9 @@ class Param:
     ``choices`` lists allowed strings; ``length`` is the tuple length of ``ints``/``numbers``
     parameters (an int stands for the same value repeated).
     ``keras`` is the keyword the Keras constructor takes (``None``: not passed to Keras).
+    ``keras_one_sided``: a ``factor`` whose Keras layer reads a number f as (0, f) (its
+    ``_set_factor`` with bounds (0, 1)) where the spec's f means both ways, 1 − f to 1 + f: Keras
+    is given (f, f), and the importer reads Keras' saved number f as [0, f].
     """
 
     name: str
@@ -252,6 +255,7 @@ class Param:
     nullable: bool = False
     keras: str | None = field(default="")
     exclusive_maximum: bool = False
+    keras_one_sided: bool = False
 
     @property
     def required(self) -> bool:
@@ -480,7 +484,10 @@ def _zoom_check(p: Param, v: Any) -> str | ItemProblem | None:
 
 
 def _factor_normalize(p: Param, v: Any) -> Any:
-    return tuple(float(x) for x in v) if isinstance(v, list) else float(v)
+    if isinstance(v, list):
+        return tuple(float(x) for x in v)
+    # a number f as (f, f) for a Keras layer that reads a number as (0, f) only
+    return (float(v), float(v)) if p.keras_one_sided else float(v)
 
 
 def _pair_describe(p: Param) -> str:

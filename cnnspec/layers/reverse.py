@@ -378,6 +378,7 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
     if kind is None:
         raise NotExpressible(f"no layer kind builds Keras {shown(class_name, str)}")
     _check_nested_objects(config)
+    config = _one_sided(kind, config)
     params: dict[str, Any] = {}
     declared: set[str] = set()
     for param in kind.params:
@@ -437,6 +438,21 @@ def from_keras(class_name: str, config: Mapping[str, Any], input_shape: Any = No
         )
     }
     return Reversed(kind, shortest, trainable, policy)
+
+
+def _one_sided(kind: LayerKind, config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``config`` with each number saved for a ``keras_one_sided`` factor as the range Keras
+    reads it as, [0, f] (RandomColorJitter saves its contrast_factor as given): the spec's
+    number f means both ways, so Keras' f is the spec's [0, f]."""
+    sided = {
+        p.keras_name: [0, config[p.keras_name]]
+        for p in kind.params
+        if p.keras_one_sided
+        and p.keras_name in config
+        and isinstance(config[p.keras_name], (int, float))
+        and not isinstance(config[p.keras_name], bool)
+    }
+    return {**config, **sided} if sided else config
 
 
 def _trainable(config: Mapping[str, Any]) -> bool:
