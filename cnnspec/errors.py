@@ -461,10 +461,11 @@ class Diagnostics:
     def _caused_by_failed_value(self, diagnostic: Diagnostic) -> bool:
         if diagnostic.loc in self._failed or any(note.loc in self._failed for note in diagnostic.notes):
             return True
-        # an error on a list one of whose items failed as it was read (its items only: an
-        # error on a whole section is not silenced by a bad number deep inside it)
+        # a layer parameter's error on a list one of whose items failed as it was read (its
+        # items only: an error on a whole section is not silenced by a bad number deep inside
+        # it, nor one on the key, such as an unknown key whose list holds a YAML 1.1 `y`)
         loc, path = diagnostic.loc, diagnostic.path
-        if loc is None or not path:
+        if loc is None or not path or diagnostic.code != "parameter":
             return False
         item = re.compile(re.escape(path) + r"\[\d+\]")
         return any(file == loc.file and item.fullmatch(failed) for file, failed in self._failed_items)
