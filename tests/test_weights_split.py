@@ -122,8 +122,9 @@ def test_no_run_no_seed_and_a_fixed_test_set_takes_none(write_spec, tmp_path):
     # mnist's and an .npz file's test sets are their own: the seed does not pick them
     same = WeightsRun(tmp_path, "--weights x", 3, True)
     assert adopted_seed(config, same) == 3
-    for data in ("{source: mnist}", "{source: {npz: d.npz}}"):
-        assert adopted_seed(_config(write_spec, data), same) is None
+    for data, shape in (("{source: mnist}", "[28, 28, 1]"), ("{source: {npz: d.npz}}", "[8, 8, 1]")):
+        spec = write_spec(SPEC.replace("[8, 8, 1]", shape) % (data, ""), "spec.yaml")
+        assert adopted_seed(training_config(compile_spec(spec)), same) is None
 
 
 def test_same_data_compares_the_files_the_paths_name(write_spec, tmp_path):

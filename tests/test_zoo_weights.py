@@ -230,8 +230,8 @@ def test_the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(
     spec = compile_text(
         "cnnspec: 1\nname: b0\ninput: {shape: [64, 64, 3]}\nmodel:\n"
         "  - backbone: {spec: 'zoo:efficientnet_b0', vars: {include_top: false}, weights: imagenet}\n"
-        "    id: body\n  - global_avg_pool2d: {}\n    id: pool\n  - dense: {units: 10, activation: softmax}\n"
-        "data: {source: cifar10}\n",
+        "    id: body\n  - global_avg_pool2d: {}\n    id: pool\n"
+        "  - dense: {units: 10, activation: softmax}\n",
         "b0.yaml",
     )
     script = tmp_path / "train.py"
