@@ -448,7 +448,9 @@ def test_compare_never_writes_into_a_compared_run(runner, run_tree, inside, forc
     assert {p: p.read_bytes() for p in run_tree.rglob("*") if p.is_file()} == before
 
 
-def test_compare_replaces_an_existing_png_only_with_force(runner, run_tree, tmp_path):
+def test_compare_replaces_its_own_png_and_another_only_with_force(runner, run_tree, tmp_path):
+    """The rule README, "A short tour", and ``--force``'s help state: an existing ``--png`` file is
+    replaced when cnnspec drew it (its PNG mark), anything else only with ``--force``."""
     a, b = run_tree / "a-run", run_tree / "b-run"
     spec = tmp_path / "victim.png"  # (a .yaml is refused for its suffix: test_report_audit2)
     spec.write_text("name: mine\n")
@@ -463,6 +465,22 @@ def test_compare_replaces_an_existing_png_only_with_force(runner, run_tree, tmp_
     # its own picture, compared again, is replaced without --force (it was refused)
     again = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(spec)])
     assert again.exit_code == 0, again.output
+    # a real picture that cnnspec did not draw (no `Software: cnnspec` text) is refused as well
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (4, 4), "red").save(photo)
+    drawn = photo.read_bytes()
+    foreign = runner.invoke(app, ["runs", "compare", str(a), str(b), "--png", str(photo)])
+    assert foreign.exit_code == 2, foreign.output
+    assert f"{photo} already exists and carries no mark of cnnspec's" in flat(foreign.output)
+    assert photo.read_bytes() == drawn
+    # (docs/cli.md is the --help text, kept fresh by test_cli_reference)
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert (
+        "| `--force` | flag |  | compare: replace an existing --png picture that cnnspec did not draw |"
+        in reference
+    )
 
 
 def _whole_epoch_ticks(axes) -> list[float]:

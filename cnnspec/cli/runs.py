@@ -39,7 +39,10 @@ def runs(
             ),
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="compare: replace an existing --png file")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="compare: replace an existing --png picture that cnnspec did not draw"),
+    ] = False,
 ) -> None:
     """List run folders, or compare two (spec diff, metrics, overlaid learning curves).
 
