@@ -202,6 +202,71 @@ def test_a_finished_run_without_its_model_is_not_sent_to_resume(tmp_path):
     assert_refused(invoke("evaluate", killed), "has no model.keras yet", f"--resume {killed}")
 
 
+# -- 5b. a run still being trained: named and waited for, not sent to --resume ---------------------
+@pytest.fixture
+def trained_now(tmp_path):
+    """An unfinished run whose lock another live process holds, as `cnnspec train` holds it
+    (a child Python: a lock this process held would be its own), and that process's PID."""
+    import subprocess
+    import sys
+
+    run = make_run(tmp_path / "lk", model=False, metrics=False)
+    hold = (
+        "import sys; from cnnspec.training.runlock import acquire; "
+        "lock = acquire(sys.argv[1], ['cnnspec', 'train', 'spec.yaml', '--out', sys.argv[1]]); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline() == "held\n"
+        yield run, child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_run_still_being_trained_is_waited_for_not_sent_to_resume(trained_now, tmp_path):
+    """Every command that needs the run's model says which process is training it and to wait
+    (`train --resume` of it is refused while that process holds it: "in use by process N")."""
+    import numpy as np
+
+    run, child = trained_now
+    who = f"process {child.pid} (cnnspec train spec.yaml --out {run})"
+    image = tmp_path / "x.npy"
+    np.save(image, np.zeros((8, 8, 1)))
+    for command in (
+        ("evaluate", run),
+        ("calibrate", run),
+        ("predict", run, image),
+        ("visualize", run, "samples"),
+        ("export", run, "-f", "onnx", "-o", tmp_path / "m.onnx"),
+        ("benchmark", run),
+    ):
+        expected = (
+            f"error: expected a finished run; {run} is still being trained by {who}, and has no "
+            "model.keras yet hint: wait for that process to end, then run this command again"
+        )
+        text = assert_refused(invoke(*command), expected)
+        assert "--resume" not in text, command
+    # a view drawn into another folder (the run is not locked by it): the same words
+    text = assert_refused(invoke("visualize", run, "confusion", "-o", tmp_path / "c.png"), who)
+    assert f"{run} has no model.keras yet: the run is still being trained by {who}, so it has none" in text
+    assert "hint: wait for the training to end; " in text and "--resume" not in text
+    result = invoke("visualize", run, "history", "-o", tmp_path / "h.png")
+    assert result.exit_code == 0, result.output
+    assert f"note: {run} has no model.keras yet: the run is still being trained by {who}; " in flat(result)
+    rows = json.loads(invoke("runs", tmp_path, "-f", "json").stdout)
+    assert [row["status"] for row in rows] == ["running"]  # the same reading of the lock
+    # killed (SIGKILL: its lock file stays, naming a PID that is gone): sent to --resume again
+    child.kill()
+    child.wait()
+    assert str(child.pid) in (run / ".cnnspec.lock").read_text()
+    resume = f"expected a finished run; {run} has no model.keras yet hint: finish it with `cnnspec train"
+    assert_refused(invoke("evaluate", run), resume, f"--resume {run}`")
+
+
 # -- 6. views of the folder alone, of a run without its model --------------------------------------
 def test_visualize_history_graph_and_confusion_of_a_run_without_its_model(tmp_path):
     killed = make_run(tmp_path / "killed", model=False, metrics=False)

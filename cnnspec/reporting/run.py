@@ -245,6 +245,8 @@ class Run:
             return f"{self.run_dir} holds a folder named {MODEL_FILE} where its model file belongs"
         if (self.run_dir / "metrics.json").is_file():
             return f"{MODEL_FILE} is missing from {self.run_dir}, a finished run (its metrics.json is there)"
+        if (who := training_process(self.run_dir)) is not None:
+            return f"{self.run_dir} has no {MODEL_FILE} yet: the run is still being trained by {who}"
         return f"{self.run_dir} has no {MODEL_FILE} yet: the run has not finished"
 
     @property
@@ -465,11 +467,27 @@ def spec_names(config: TrainConfig) -> dict[str, list[str]]:
     return {outputs[0]: names} if names else {}
 
 
+def training_process(run_dir: Path) -> str | None:
+    """The process training the unfinished run in ``run_dir`` now, in words (``process 4242
+    (cnnspec train spec.yaml --out runs/a)``), or ``None`` when no other live process holds the
+    run folder's lock: a killed run's lock file holds nobody, and a command that locked the
+    folder itself to write into it (``visualize RUN confusion``) is not training it. The same
+    reading as ``cnnspec runs``' ``running`` (:func:`~cnnspec.training.runlock.live_holder`)."""
+    from cnnspec.training.runlock import held_here, holder_words, live_holder
+
+    if held_here(Path(run_dir)):
+        return None
+    found = live_holder(Path(run_dir))
+    return None if found is None else holder_words(found)
+
+
 def missing_model_error(run_dir: Path) -> UsageError:
     """The refusal of a run folder (with lock.json) that has no model.keras to load. A run that
-    has not finished (no metrics.json) is sent to ``--resume``; a finished one whose model file
-    was moved or deleted is not: its training state is gone with its end, and ``--resume`` of
-    it says there is nothing to resume (it was sent there, too, and led nowhere)."""
+    has not finished (no metrics.json) is sent to ``--resume``, unless a process is training it
+    still (:func:`training_process`): ``--resume`` would be refused while it holds the folder,
+    so that process is named and waited for. A finished one whose model file was moved or
+    deleted is not: its training state is gone with its end, and ``--resume`` of it says there
+    is nothing to resume (it was sent there, too, and led nowhere)."""
     if (run_dir / MODEL_FILE).is_dir():
         return UsageError(
             f"expected the model file of the run; {run_dir / MODEL_FILE} is a folder",
@@ -481,6 +499,12 @@ def missing_model_error(run_dir: Path) -> UsageError:
             f"(its metrics.json is there: the run finished, and the file was moved or deleted since)",
             f"put back the {MODEL_FILE} training wrote, or train the spec again "
             f"(`cnnspec report {run_dir}` shows the rest of the run without it)",
+        )
+    if (who := training_process(run_dir)) is not None:
+        return UsageError(
+            f"expected a finished run; {run_dir} is still being trained by {who}, and has no "
+            f"{MODEL_FILE} yet",
+            "wait for that process to end, then run this command again",
         )
     return UsageError(
         f"expected a finished run; {run_dir} has no {MODEL_FILE} yet",

@@ -383,26 +383,12 @@ def _resolved_problem(run_dir: Path, lock: dict[str, Any]) -> str | None:
 
 
 def _training(run_dir: Path) -> bool:
-    """Whether a process of this machine is training into ``run_dir`` now: it holds the
-    folder's lock (:func:`~cnnspec.training.runlock.locked`; where that cannot be read, the
-    lock file, left by a killed run too, names a process that is alive). A run in progress and
-    a killed one both read "unfinished" before."""
-    from cnnspec.training.runlock import holder, locked
+    """Whether a process is training into ``run_dir`` now: it holds the folder's lock
+    (:func:`~cnnspec.training.runlock.live_holder`; a killed run's lock file holds nobody). A
+    run in progress and a killed one both read "unfinished" before."""
+    from cnnspec.training.runlock import live_holder
 
-    held = locked(run_dir)
-    if held is not None:
-        return held
-    found = holder(run_dir)  # (elsewhere: a guess from its PID, which another process may reuse)
-    pid = found.get("pid") if found is not None else None
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # (another user's process: alive)
-        return True
-    return True
+    return live_holder(run_dir) is not None
 
 
 def _integer(value: Any) -> bool:

@@ -32,6 +32,7 @@ from cnnspec.reporting.run import (
     predict,
     probabilities,
     read_json,
+    training_process,
 )
 from cnnspec.training.plots import cut_label
 
@@ -199,11 +200,16 @@ def _no_confusion(run: Run) -> UsageError:
     finished training); a model of other tasks has none to make, and is pointed at the views
     it has; an unfinished run is sent to finish first."""
     if run.run_dir is not None and not run.model_path.is_file() and run.metrics() is None:
+        # (--resume is refused while a training holds the run: that one is waited for)
+        finish = (
+            f"finish it with `cnnspec train SPEC --resume {run.run_dir}`"
+            if training_process(run.run_dir) is None
+            else "wait for the training to end"
+        )
         return UsageError(  # (evaluate would refuse it: there is no model to evaluate yet)
             f"expected a confusion matrix from training or `cnnspec evaluate`; {run.missing_model}, "
             "so it has none",
-            f"finish it with `cnnspec train SPEC --resume {run.run_dir}`; "
-            f"`cnnspec visualize {run.run_dir} history` draws its learning curves so far",
+            f"{finish}; `cnnspec visualize {run.run_dir} history` draws its learning curves so far",
         )
     config = run.config
     if config is None or not config.task_path:

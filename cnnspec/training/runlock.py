@@ -58,15 +58,23 @@ class RunFolderBusy(UsageError):
     def __init__(self, run_dir: Path, holder: dict[str, Any] | None, alternative: str | None = None) -> None:
         self.run_dir = run_dir
         self.holder = holder or {}
-        pid = self.holder.get("pid")
-        command = self.holder.get("command")
-        who = f"process {pid}" if pid else "another process (it has not written its PID yet)"
-        if isinstance(command, list) and command:
-            who += f" ({' '.join(str(word) for word in command)})"
         super().__init__(
-            f"the run folder {run_dir} is in use by {who}",
+            f"the run folder {run_dir} is in use by {holder_words(self.holder)}",
             "wait for that process to end" + (f", or {alternative}" if alternative else ""),
         )
+
+
+def holder_words(record: dict[str, Any] | None) -> str:
+    """The process a lock file's ``record`` names, in words: ``process 4242 (cnnspec train
+    spec.yaml --out runs/a)``; a holder that has locked the file but not yet written its record
+    is "another process (it has not written its PID yet)"."""
+    record = record or {}
+    pid = record.get("pid")
+    command = record.get("command")
+    who = f"process {pid}" if pid else "another process (it has not written its PID yet)"
+    if isinstance(command, list) and command:
+        who += f" ({' '.join(str(word) for word in command)})"
+    return who
 
 
 #: The errnos of a lock file that can't be created whose fix :func:`~cnnspec.fileio.write_fix`
@@ -110,6 +118,10 @@ class RunFolderLost(WriteError):
         )
 
 
+#: The run folders (absolute paths) whose lock a :class:`RunLock` of this process holds now.
+_HELD: set[str] = set()
+
+
 class RunLock:
     """A held lock on one run folder; :meth:`release` (or leaving the ``with``) lets it go.
 
@@ -121,6 +133,7 @@ class RunLock:
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = fd
         own_folder(run_dir, self.check)
+        _HELD.add(os.path.abspath(run_dir))
 
     @property
     def held(self) -> bool:
@@ -141,6 +154,7 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         disown_folder(self.run_dir)
+        _HELD.discard(os.path.abspath(self.run_dir))
         try:
             if _names(self.path, fd):
                 with contextlib.suppress(OSError):
@@ -247,6 +261,37 @@ def locked(run_dir: Path) -> bool | None:
             if at < len(fields) and fields[at] == wanted:
                 return True
     return False
+
+
+def held_here(run_dir: Path) -> bool:
+    """Whether this process itself holds the lock of ``run_dir`` (a :class:`RunLock` not
+    released): a command that locked the run to write into it is no other process using it."""
+    return os.path.abspath(run_dir) in _HELD
+
+
+def live_holder(run_dir: Path) -> dict[str, Any] | None:
+    """The record (``pid``, ``command``, ``since``) of the process that holds the lock of
+    ``run_dir`` now, ``{}`` when it has not written it yet; ``None`` when no process holds it.
+
+    Read without touching the lock (:func:`locked`); where ``/proc/locks`` cannot be read, the
+    lock file, which a killed run leaves behind, counts only when the PID it names is alive.
+    ``cnnspec runs`` lists such a run as running, and the commands that need a finished run's
+    model say it is still being trained instead of sending it to ``--resume`` (refused while
+    the lock is held)."""
+    found = holder(run_dir)
+    held = locked(run_dir)
+    if held is not None:
+        return (found or {}) if held else None
+    pid = found.get("pid") if found is not None else None  # (a guess: another process may reuse it)
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:  # (another user's process: alive)
+        pass
+    return found
 
 
 def acquire(
