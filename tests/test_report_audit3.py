@@ -194,15 +194,23 @@ def test_the_report_page_says_which_data_its_matrix_is_of(tmp_path):
     assert "Of the training&#39;s test set (12 images), the predictions the per-class report counts" in page
 
 
-def evaluation_of(run: Path, *, of_run: bool, data: str = "other.npz") -> Evaluation:
-    """An evaluation document as `evaluate` writes it (of the run's test split, or of --data)."""
+def evaluation_of(
+    run: Path, *, of_run: bool, data: str = "other.npz", sha: str | None = None, path: str | None = None
+) -> Evaluation:
+    """An evaluation document as `evaluate` writes it (of the run's test split, or of --data);
+    ``sha``: the SHA-256 of the file as evaluated; ``path``: the path as given (default: the
+    absolute path of ``data``, beside the run)."""
+    source = {"kind": "npz", "path": path or str(run.parent / data)}
+    if sha is not None:
+        source["file_sha256"] = sha
     document = {
         "name": "tiny",
         "run_dir": str(run),
-        "data": {"source": {"kind": "npz", "path": str(run.parent / data)}, "of_run": of_run},
+        "data": {"source": source, "of_run": of_run},
         "accuracy": 0.5,
         "class_names": ["a", "b", "c"],
         "confusion_matrix": [[1, 1, 0], [0, 1, 1], [1, 0, 1]],
+        "notes": [],
     }
     return Evaluation(document, "", SimpleNamespace())  # type: ignore[arg-type]
 
@@ -234,6 +242,46 @@ def test_evaluations_of_two_sources_of_one_name_keep_a_folder_each(tmp_path):
     assert json.loads(second.read_text())["data"]["source"]["path"].endswith("b/other.npz")
 
 
+def test_the_same_file_changed_since_its_evaluation_replaces_it_in_its_folder(tmp_path, monkeypatch):
+    """The same --data path with other contents (an updated other.npz) is the same source: its
+    evaluation replaces the older one in evaluations/other/ with a note that the file changed
+    (it went to other-<hash>/ and left the stale one as the source's). Another file of that
+    name still gets a folder of its own, and that file changed comes back to that folder."""
+    run = classifier_run(tmp_path)
+    first = write_evaluation(evaluation_of(run, of_run=False, sha="a" * 64), run, "tiny")["evaluation"]
+    assert first == run / "evaluations" / "other" / "evaluation.json"
+    assert json.loads(first.read_text())["notes"] == []
+    changed = evaluation_of(run, of_run=False, sha="b" * 64)
+    assert write_evaluation(changed, run, "tiny")["evaluation"] == first
+    assert sorted(p.name for p in (run / "evaluations").iterdir()) == ["other"]
+    note = (
+        f"other.npz has changed since its evaluation in {run / 'evaluations' / 'other'} (SHA-256 "
+        "aaaaaaaaaaaa… then, bbbbbbbbbbbb… now): that evaluation is replaced by this one"
+    )
+    assert changed.document["notes"] == [note]
+    recorded = json.loads(first.read_text())
+    assert recorded["data"]["source"]["file_sha256"] == "b" * 64 and recorded["notes"] == [note]
+    # the same contents again: replaced without a note
+    again = evaluation_of(run, of_run=False, sha="b" * 64)
+    assert write_evaluation(again, run, "tiny")["evaluation"] == first and again.document["notes"] == []
+    # the same file named another way (relative to the working folder): the same folder
+    monkeypatch.chdir(tmp_path)
+    relative = evaluation_of(run, of_run=False, sha="c" * 64, path="./other.npz")
+    assert write_evaluation(relative, run, "tiny")["evaluation"] == first
+    assert "other.npz has changed since its evaluation" in relative.document["notes"][0]
+    # another file of that name: other-<hash>/, and that file changed: the same other-<hash>/
+    elsewhere = write_evaluation(
+        evaluation_of(run, of_run=False, data="b/other.npz", sha="d" * 64), run, "tiny"
+    )["evaluation"]
+    assert elsewhere.parent.name.startswith("other-") and len(elsewhere.parent.name) == len("other-") + 8
+    updated = evaluation_of(run, of_run=False, data="b/other.npz", sha="e" * 64)
+    assert write_evaluation(updated, run, "tiny")["evaluation"] == elsewhere
+    assert updated.document["notes"][0].startswith(
+        f"other.npz has changed since its evaluation in {elsewhere.parent}"
+    )
+    assert sorted(p.name for p in (run / "evaluations").iterdir()) == ["other", elsewhere.parent.name]
+
+
 @pytest.mark.slow
 def test_evaluate_with_data_keeps_the_runs_matrix_and_the_report_shows_the_trainings(
     tmp_path_factory, tmp_path
@@ -255,6 +303,19 @@ def test_evaluate_with_data_keeps_the_runs_matrix_and_the_report_shows_the_train
     assert report.exit_code == 0, report.output
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "Of the training&#39;s test set (" in page
+    # other.npz updated at its path: evaluated again into evaluations/other/, with a note
+    x_test, y_test = colour_images(12, 8)
+    np.savez(
+        tmp_path / "other.npz", x_test=x_test, y_test=y_test, class_names=np.array(["red", "green", "blue"])
+    )
+    again = invoke("evaluate", run, "--data", tmp_path / "other.npz")
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (run / "evaluations").iterdir()) == ["other"]
+    document = json.loads((run / "evaluations" / "other" / "evaluation.json").read_text())
+    assert document["data"]["images"] == 12
+    assert f"note: other.npz has changed since its evaluation in {run / 'evaluations' / 'other'}" in flat(
+        again
+    )
 
 
 # -- 3. one speed figure per label, the steady one a true median ------------------------------------

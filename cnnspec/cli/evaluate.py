@@ -316,7 +316,8 @@ def evaluate(
             "--output",
             "-o",
             help="folder for evaluation.json and confusion_matrix.png "
-            "(default: the run; with --data, its evaluations/SOURCE/)",
+            "(default: the run; with --data, its evaluations/SOURCE/, where the same file evaluated "
+            "again, changed or not, replaces its older evaluation)",
             parser=given_output,
         ),
     ] = None,

@@ -24,7 +24,8 @@ Where the files go (:func:`evaluation_folder`): ``--out``, else the run folder; 
 evaluation of another source (``--data``) never replaces the run's own files of its test set
 (``confusion_matrix.png``, ``evaluation.json``, a task's ``task_report.txt`` and picture, which
 ``report`` and ``visualize`` read as the run's): aimed at the run folder, it goes to
-``evaluations/<source>/`` in it instead.
+``evaluations/<source>/`` in it instead (the same file again, changed or not, to the same
+folder; another file of that name to ``evaluations/<source>-<hash>/``).
 
 A model that is not a single classifier (multilabel, regression, segmentation, several
 outputs) gets, instead of the classification keys, ``task`` and the keys ``metrics.json`` has
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -592,12 +594,23 @@ def _label_calibration(config: Any, y: Any, outputs: Any) -> Any:
 OTHER_SOURCES = "evaluations"
 
 
+#: The keys of a data source's record that its files' contents decide, not which source it is:
+#: an ``.npz``'s SHA-256, the pixel factor read from its values, a folder's split layout.
+CONTENT_KEYS = frozenset({"file_sha256", "rescale", "layout", "content_hash", "hash"})
+#: The keys of a data source's record that name a file or folder.
+PATH_KEYS = ("path", "test_path", "labels_path")
+
+
 def evaluation_folder(document: dict[str, Any], out: Path) -> Path:
     """Where :func:`write_evaluation` puts an evaluation's files: ``out``, except for an
     evaluation of another source than the run's (``data.of_run`` false) aimed at the run
     folder itself, whose own files (the training's confusion_matrix.png, task_report.txt and
     pictures, the evaluation.json of its test split) it would replace: that goes to
-    ``out/evaluations/<source>/`` (``<source>``: the file or folder name, or the dataset's)."""
+    ``out/evaluations/<source>/`` (``<source>``: the file or folder name, or the dataset's).
+
+    The same source (:func:`same_source`: the same file, whatever its contents now) goes to
+    the same folder, replacing its older evaluation there; another source of that name
+    (a/test.npz, then b/test.npz) to ``<source>-<hash>/``, a folder of its own."""
     data = document.get("data") or {}
     run_dir = document.get("run_dir")
     if data.get("of_run") is not False or not run_dir:
@@ -610,11 +623,52 @@ def evaluation_folder(document: dict[str, Any], out: Path) -> Path:
         return out
     source = data.get("source") or {}
     folder = out / OTHER_SOURCES / _source_name(source)
-    if _evaluated_source(folder) not in (None, source):
-        # another source of that name (a/test.npz, then b/test.npz): a folder of its own
-        digest = hashlib.sha256(json.dumps(source, sort_keys=True, default=str).encode()).hexdigest()
-        folder = folder.with_name(f"{folder.name}-{digest[:8]}")
+    there = _evaluated_source(folder)
+    if there is not None and not same_source(there, source):
+        # (the source's identity, not its contents: the same b/test.npz, changed, comes back here)
+        identity = json.dumps(_source_identity(source), sort_keys=True, default=str)
+        folder = folder.with_name(f"{folder.name}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}")
     return folder
+
+
+def _source_identity(source: dict[str, Any]) -> dict[str, Any]:
+    """Which source a data source's record names: the record without what its contents decide
+    (:data:`CONTENT_KEYS`), each path as the file it names (``other.npz``, ``./other.npz`` and a
+    link to it are one)."""
+    identity = {key: value for key, value in source.items() if key not in CONTENT_KEYS}
+    for key in PATH_KEYS:
+        if isinstance(identity.get(key), str):
+            identity[key] = os.path.realpath(identity[key])
+    return identity
+
+
+def same_source(recorded: Any, source: dict[str, Any]) -> bool:
+    """Whether the data source an earlier evaluation recorded (``recorded``: its
+    ``data.source``) is ``source``: the same files and settings, whatever their contents now
+    (an ``.npz`` updated at its path is the same source, evaluated again)."""
+    return isinstance(recorded, dict) and _source_identity(recorded) == _source_identity(source)
+
+
+def replaced_note(document: dict[str, Any], folder: Path) -> str | None:
+    """The note of an evaluation of another source (``--data``) that replaces one of the same
+    file in ``folder`` (:func:`evaluation_folder`) whose contents have changed since: its
+    SHA-256 then and now. ``None`` for any other evaluation (the run's, one into a new folder,
+    the same contents evaluated again, or a source without a file hash: a folder, a dataset)."""
+    data = document.get("data") or {}
+    source = data.get("source") or {}
+    if data.get("of_run") is not False or not isinstance(source, dict):
+        return None
+    there = _evaluated_source(folder)
+    if not same_source(there, source):
+        return None
+    before, now = there.get("file_sha256"), source.get("file_sha256")
+    if not isinstance(before, str) or not isinstance(now, str) or before == now:
+        return None
+    name = Path(str(source.get("path"))).name
+    return (
+        f"{name} has changed since its evaluation in {folder} (SHA-256 {before[:12]}… then, "
+        f"{now[:12]}… now): that evaluation is replaced by this one"
+    )
 
 
 def _evaluated_source(folder: Path) -> Any:
@@ -721,6 +775,8 @@ def write_evaluation(
     if check is not None:
         check(evaluation_files(evaluation, out))
     out = evaluation_folder(doc, out)
+    if (note := replaced_note(doc, out)) is not None:  # (kept in evaluation.json, printed by evaluate)
+        doc["notes"] = [*doc.get("notes", []), note]
     text = json_text(doc)  # (serialised before anything is drawn or written)
     if doc.get("task", "classification") != "classification":
         from cnnspec.training.task_results import write_task_files
