@@ -616,3 +616,48 @@ def test_a_checkpoint_exported_into_its_own_runs_folder_is_no_other_runs(run_dir
     shutil.copytree(run_dir, other)
     with pytest.raises(UsageError, match="another run's folder"):
         _refuse_other_run(run_dir / "checkpoints" / "best.keras", other / "export" / "best.onnx")
+
+
+@pytest.mark.parametrize(
+    ("recorded", "words"),
+    [
+        ({"split_unknown": "no_run"}, "(exported from a model file outside any run folder)"),
+        (
+            {"split_unknown": "no_seed"},
+            "(exported from a run folder that records no training seed and split)",
+        ),
+        ({}, "(exported by an older cnnspec)"),  # no split and no word of why: an older record
+    ],
+)
+def test_a_served_files_record_says_why_it_keeps_no_split(tmp_path, recorded, words):
+    """The note of evaluate FILE --data of an export outside any run folder whose record keeps
+    no run's split: a record of today's export says why (a lone model file exported), and only
+    a record that says nothing is an older cnnspec's (every such file was said to be one)."""
+    from cnnspec.export.runtimes import ExportRecord
+    from cnnspec.reporting.run import unknown_split_note
+    from cnnspec.reporting.served import served_run
+
+    export = tmp_path / "deploy" / "model.onnx"
+    export.parent.mkdir()
+    export.write_bytes(b"onnx bytes")
+    run = served_run(ExportRecord(export, "onnx", {**META, **recorded}))
+    assert unknown_split_note(run, 0, "test") == (
+        f"the test split was drawn with seed 0, maybe not the training's: model.onnx lies in no run "
+        f"folder and its record keeps no run's split {words}, so it may include images the model "
+        "trained on"
+    )
+
+
+def test_the_export_of_a_model_with_no_known_split_records_why(tmp_path):
+    """What export writes as ``split_unknown`` (read back by the test above): a lone model file,
+    a model file in a run folder that can't be read for its split, a run folder without a
+    seed."""
+    from cnnspec.reporting.run import Run, unknown_split_reason
+
+    lone = tmp_path / "m.keras"
+    assert unknown_split_reason(Run(model_path=lone)) == "no_run"
+    broken = tmp_path / "run"
+    (broken / "checkpoints").mkdir(parents=True)
+    (broken / "lock.json").write_text("{}")
+    assert unknown_split_reason(Run(model_path=broken / "checkpoints" / "best.keras")) == "run_unread"
+    assert unknown_split_reason(Run(model_path=broken / "model.keras", run_dir=broken)) == "no_seed"

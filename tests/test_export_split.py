@@ -89,6 +89,7 @@ def _older_record(path: Path, split: dict | None = None) -> None:
 
     record = json.loads(path.read_text())
     del record["split"]
+    record.pop("split_unknown", None)
     if split is not None:
         record["split"] = split
     record["serving_sha256"] = serving_digest(record)
@@ -127,6 +128,26 @@ def test_an_older_export_inside_its_run_finds_the_run_and_away_from_it_is_told_s
     assert "older.onnx lies in no run folder and its record keeps no run's split" in told
     assert "may include images the model trained on" in told
     assert "no run folder records the training seed" not in told  # (the former note, untrue here)
+
+
+def test_an_export_of_a_lone_model_file_is_not_called_an_older_cnnspecs(run_dir, tmp_path):
+    """A model file copied out of its run and exported now: its record says why it keeps no
+    split (split_unknown), and evaluate's note says so, not "exported by an older cnnspec"."""
+    lone = tmp_path / "m.keras"
+    shutil.copy(run_dir / "model.keras", lone)
+    result = invoke("export", lone, "--format", "onnx", "-o", tmp_path / "model.onnx")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert "split" not in record and record["split_unknown"] == "no_run"
+    result = invoke("evaluate", tmp_path / "model.onnx", "--data", "digits", "-o", tmp_path / "evd2")
+    assert result.exit_code == 0, result.output
+    told = flat(result)
+    assert (
+        "note: the test split was drawn with seed 0, maybe not the training's: model.onnx lies in no "
+        "run folder and its record keeps no run's split (exported from a model file outside any run "
+        "folder), so it may include images the model trained on"
+    ) in told
+    assert "older cnnspec" not in told
 
 
 def test_a_checkpoint_is_evaluated_on_its_runs_test_split(run_dir, tmp_path):

@@ -778,6 +778,10 @@ def export_model(
         split = recorded_split(run)
         if split is not None:
             meta["split"] = split
+        else:  # why there is none: a lone model file's record is not an older cnnspec's
+            from cnnspec.reporting.run import unknown_split_reason
+
+            meta["split_unknown"] = unknown_split_reason(run)
     # Only a run's spec says each output's task. Without one, serving_meta reads the tasks as
     # predict and evaluate read them (the task rules on shape, activation and saved loss), right
     # for serving but no ground for claiming a decision (an uncompiled linear unit is read as a

@@ -219,6 +219,9 @@ class Run:
     #: the split of the run the model came from, where the model is known apart from its run
     #: folder (:func:`split_origin`); ``None``: not looked for, or none
     split: SplitOrigin | None = None
+    #: an exported file served by itself whose record keeps no run's split: why, in words, as
+    #: the record says (:data:`UNKNOWN_SPLIT`); ``None``: the record says nothing (an older one)
+    unknown_split: str | None = None
     #: a model file outside any run folder described by ``--spec``: each output's names as the
     #: spec fixes them without reading data (:func:`spec_names`), which no lock.json records
     spec_names: dict[str, list[str]] = field(default_factory=dict)
@@ -1787,17 +1790,50 @@ def with_split(config: TrainConfig, origin: SplitOrigin) -> TrainConfig:
     return replace(config, data=data)
 
 
+#: Why an export's record keeps no run's split, as the record says it (``split_unknown``, written
+#: by ``cnnspec export`` since it keeps splits: :func:`unknown_split_reason`), in words.
+UNKNOWN_SPLIT = {
+    "no_run": "exported from a model file outside any run folder",
+    "run_unread": "exported from a model file whose run folder could not be read for its seed and split",
+    "no_seed": "exported from a run folder that records no training seed and split",
+}
+
+
+def unknown_split_reason(run: Run) -> str:
+    """Why no run's split is known for the model of ``run`` (:func:`split_origin` and the run
+    folder's lock.json found none), as an export's record keeps it (``split_unknown``, a key
+    of :data:`UNKNOWN_SPLIT`): so that the file served alone is said truly, and told apart from
+    the record of an older cnnspec, which keeps neither."""
+    if run.run_dir is not None:
+        return "no_seed"
+    return "run_unread" if enclosing_run_dir(run.model_path) is not None else "no_run"
+
+
+def record_unknown_split(value: Any) -> str | None:
+    """The words of a record's ``split_unknown`` (:data:`UNKNOWN_SPLIT`); ``None`` where the
+    record has none (an older cnnspec's: no ``split`` key either)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in UNKNOWN_SPLIT:
+        return UNKNOWN_SPLIT[value]
+    return "no run's split was known when it was exported"
+
+
 def unknown_split_note(run: Run, seed: int, split: str) -> str:
     """The note of a split drawn without knowing the run the model came from (a model file or
     an exported file outside any run folder whose record names no run's split, a run folder
-    whose resolved spec or lock.json can't be read): the images drawn may be training ones."""
+    whose resolved spec or lock.json can't be read): the images drawn may be training ones.
+    Of an exported file, why its record keeps no split: as the record says
+    (:attr:`Run.unknown_split`), or, saying nothing, its older cnnspec kept none."""
     holder = enclosing_run_dir(run.model_path) if run.run_dir is None else None
     if holder is not None:
         why = f"the run folder it lies in ({holder}) can't be read for its seed and split"
     elif run.run_dir is None:
         why = f"{run.model_path.name} lies in no run folder"
         if served_suffix(run.model_path):
-            why += " and its record keeps no run's split (exported by an older cnnspec)"
+            # (a record of today's export says why it keeps none; an older cnnspec's keeps no split)
+            reason = run.unknown_split or "exported by an older cnnspec"
+            why += f" and its record keeps no run's split ({reason})"
     else:
         why = "the run folder records no training seed"
     which = "validation" if split == "validation" else "test"

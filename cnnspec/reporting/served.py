@@ -17,7 +17,7 @@ from typing import Any
 from cnnspec.analysis.settings import CROSSENTROPY_LOSSES, LossConfig, loss_settings, name_and_settings
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import ExportRecord
-from cnnspec.reporting.run import STAND_IN_SOURCE, Run, split_of_record
+from cnnspec.reporting.run import STAND_IN_SOURCE, Run, record_unknown_split, split_of_record
 
 
 def served_record(
@@ -150,13 +150,19 @@ def served_run(record: ExportRecord) -> Run:
     tasks = record.tasks
     names = next(iter(record.output_names.values()), []) if tasks else record.classes
     # the split of the run it was exported from, as its record keeps it (an older record keeps
-    # none: the run folder the file lies in is read for it, if any: split_origin)
+    # none: the run folder the file lies in is read for it, if any: split_origin); a record
+    # without one says why (split_unknown), an older one nothing
     split = split_of_record(
         record.data.get("split"),
         "as its record says the run it was exported from drew it",
     )
     return Run(
-        model_path=record.path, run_dir=None, compiled=compiled, class_names=list(names) or None, split=split
+        model_path=record.path,
+        run_dir=None,
+        compiled=compiled,
+        class_names=list(names) or None,
+        split=split,
+        unknown_split=record_unknown_split(record.data.get("split_unknown")) if split is None else None,
     )
 
 
