@@ -137,11 +137,13 @@ def literal_places(
     if not isinstance(data, dict) or not isinstance(data.get("vars"), dict):
         return {}
     raws: dict[str, Any] = data["vars"]
+    # each var's own reads, parsed once (a chain of n vars reads n values, not n² of them)
+    direct = {name: var_refs(raw, raws) for name, raw in raws.items()}
     reaches: dict[str, set[str]] = {}  # var → the vars whose values it reads, itself included
     for name in raws:
         seen, pending = {name}, [name]
         while pending:
-            for read in var_refs(raws.get(pending.pop()), raws):
+            for read in direct.get(pending.pop(), ()):
                 if read not in seen:
                     seen.add(read)
                     pending.append(read)
