@@ -342,26 +342,31 @@ class _Killed(BaseException):
     """A SIGKILL where it lands: no handler of cnnspec's runs (not Exception, not Ctrl-C)."""
 
 
+def _killed_before_its_page(tmp_path: Path, runner, monkeypatch) -> tuple[Path, Path]:
+    """A one-epoch run (the spec, the run folder) killed once metrics.json was written, as it
+    began its report.html; the page's writer is put back afterwards."""
+    from cnnspec.reporting import html
+
+    def killed(*args, **kwargs):
+        raise _Killed
+
+    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
+    spec.write_text(SPEC.replace("EPOCHS", "1"))
+    with monkeypatch.context() as patch:
+        patch.setattr(html, "write_report", killed)
+        with pytest.raises(_Killed):
+            runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    return spec, run
+
+
 def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(tmp_path, runner, monkeypatch):
     """A run killed once metrics.json was written and before report.html kept its snapshots
     (state/) forever and had no page, and --resume said it had finished, nothing to resume
     (exit 2). --resume now writes what the run's end writes and removes its snapshots, training
     nothing again; a run that lacks nothing is refused as before, with `cnnspec report` named."""
-    from cnnspec.reporting import html
-
-    real = html.write_report
-
-    def killed(*args, **kwargs):
-        raise _Killed
-
-    monkeypatch.setattr(html, "write_report", killed)
-    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
-    spec.write_text(SPEC.replace("EPOCHS", "1"))
-    with pytest.raises(_Killed):
-        runner.invoke(app, ["train", str(spec), "--out", str(run)])
+    spec, run = _killed_before_its_page(tmp_path, runner, monkeypatch)
     assert (run / "metrics.json").is_file() and (run / "state").is_dir()
     assert not (run / "report.html").exists()
-    monkeypatch.setattr(html, "write_report", real)
     kept = {name: (run / name).read_bytes() for name in ("metrics.json", "model.keras", "history.json")}
     snapshots = tmp_path / "state-copy"
     shutil.copytree(run / "state", snapshots)
@@ -404,20 +409,9 @@ def test_resume_writes_the_finished_page_over_one_written_before_the_run_finishe
     """`cnnspec report` of the run before it finished wrote report.html ("metrics.json is
     missing"); the run, killed after its results, then kept that page through the --resume
     that finished it (it took "report.html exists" for its finished page)."""
-    from cnnspec.reporting import html
     from cnnspec.training import rundir
 
-    real = html.write_report
-
-    def killed(*args, **kwargs):
-        raise _Killed
-
-    monkeypatch.setattr(html, "write_report", killed)
-    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
-    spec.write_text(SPEC.replace("EPOCHS", "1"))
-    with pytest.raises(_Killed):
-        runner.invoke(app, ["train", str(spec), "--out", str(run)])
-    monkeypatch.setattr(html, "write_report", real)
+    spec, run = _killed_before_its_page(tmp_path, runner, monkeypatch)
     # the page of the run as it was before its results: written with metrics.json not there yet
     (run / "metrics.json").rename(tmp_path / "metrics.json")
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0
