@@ -596,6 +596,24 @@ def test_the_studys_seed_comes_from_search_seed_and_a_spec_seed_is_left_as_it_is
     assert "is the study's" not in (tmp_path / "o2" / "best.yaml").read_text()
 
 
+def test_best_yaml_says_the_splits_differed_where_a_split_setting_was_searched(
+    runner, write_spec, tmp_path, fake_train
+):
+    """best.yaml said every trial had "the same validation and test split" while the search drew
+    data.validation_split."""
+    text = UNSEEDED.replace("drop.rate: {float: [0.0, 0.5]}", "data.validation_split: {choice: [0.1, 0.3]}")
+    out = tmp_path / "out"
+    done = search(runner, write_spec(text), out)
+    assert done.exit_code == 0, done.output
+    assert "data.validation_split decides which images the trials train" in flat(done.output)
+    best = (out / "best.yaml").read_text()
+    assert (
+        "every trial trained with it (but data.validation_split drew the images of each trial's splits: "
+        "they differ)." in best
+    )
+    assert "the same validation and test split" not in best
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true"])
 def test_a_sqlite_database_in_memory_is_refused_before_anything(runner, write_spec, tmp_path, url):
     """Optuna's heartbeat thread printed a traceback (no such table: trial_heartbeats), the

@@ -492,3 +492,59 @@ def test_a_range_beyond_the_budget_is_compiled_at_its_ends():
     text = spec("vars.width: {int: [8, 263]}\nvars.act: {choice: [relu, gelu]}")
     assert enumerated(compile_text(text, "s.yaml").search) == {"vars.width": tuple(range(8, 264))}
     assert enumerated(compile_text(text.replace("263", "264"), "s.yaml").search) == {}
+
+
+def test_a_split_setting_searched_is_warned_of_at_its_key():
+    """Each trial was scored on another validation split, and nothing said so."""
+    text = spec("data.validation_split: {choice: [0.1, 0.3]}\nhead.rate: {float: [0.0, 0.5]}")
+    (warning,) = [w for w in compile_text(text, "s.yaml").warnings if w.code == "search-objective"]
+    assert (warning.path, warning.loc.line, warning.loc.column) == (
+        "search.space.data.validation_split",
+        line_of(text, "data.validation_split:"),
+        5,
+    )
+    assert warning.message == (
+        "data.validation_split decides which images the trials train, validate and are scored on: "
+        "each trial's val_accuracy is measured on other images, so the trials do not compare alike"
+    )
+    assert warning.hint == "fix data.validation_split in the spec, and search the rest"
+
+
+MULTI = """\
+cnnspec: 1
+name: mo
+input: {shape: [8, 8, 1]}
+model:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+  - {global_avg_pool2d: {}, id: gap}
+  - {dense: {units: 3, activation: softmax}, id: cls, inputs: gap}
+  - {dense: {units: 1}, id: reg, inputs: gap}
+outputs: [cls, reg]
+data: {source: {npz: mo.npz}, validation_split: 0.2}
+training:
+  epochs: 1
+  outputs:
+    cls: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+    reg: {task: regression, loss: mse}
+search:
+  trials: 2
+OBJECTIVE  space:
+    training.outputs.cls.loss_weight: {choice: [0.01, 1.0]}
+"""
+
+
+def test_an_outputs_loss_weight_searched_against_the_weighted_loss_is_warned_of():
+    """A smaller weight lowered val_loss by itself: the "best" trial was the smallest weight."""
+    text = MULTI.replace("OBJECTIVE", "")
+    (warning,) = [w for w in compile_text(text, "s.yaml").warnings if w.code == "search-objective"]
+    assert warning.path == "search.space.training.outputs.cls.loss_weight"
+    assert warning.message.startswith(
+        "the objective val_loss is the outputs' losses weighted by loss_weight, which "
+        "training.outputs.cls.loss_weight draws: a trial with a smaller weight scores better"
+    )
+    assert warning.hint == (
+        "search an objective the weight does not scale: val_cls_loss, or one of its metrics "
+        "(search.objective)"
+    )
+    own = MULTI.replace("OBJECTIVE", "  objective: val_cls_loss\n")
+    assert not [w for w in compile_text(own, "s.yaml").warnings if w.code == "search-objective"]

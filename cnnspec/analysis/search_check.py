@@ -84,7 +84,51 @@ def check_space(compiled: CompiledSpec, diags: Diagnostics) -> SearchSpace | Non
         space = _with_direction(compiled, space)
     _check_objective(compiled, space, diags)
     _check_switched_off(compiled, space, diags)
+    _warn_unfair_objective(compiled, space, diags)
     return space
+
+
+#: The ``data`` settings that decide which images a trial trains, validates and is scored on.
+SPLIT_SETTINGS = frozenset({"source", "validation_split", "test_split", "limit", "per_class", "classes"})
+
+
+def changes_split(d: Dimension) -> bool:
+    """Whether the dimension ``d`` draws a setting that decides the images of a trial's
+    splits (``data.validation_split``, ``data.limit`` …): the trials are then scored on other
+    images, each its own."""
+    return len(d.target) >= 2 and d.target[0] == "data" and d.target[1] in SPLIT_SETTINGS
+
+
+def _warn_unfair_objective(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:
+    """Warn at a dimension whose value moves the objective whatever the model learns: an
+    output's ``loss_weight`` when the objective is the weighted total loss (a smaller weight
+    scores better by itself), or a split setting (each trial is scored on other images)."""
+    for d in space.dimensions:
+        key = compiled.doc.key_loc(("search", "space", d.name)) or d.loc
+        where = f"search.space.{d.name}"
+        weighted = d.target[:2] == ("training", "outputs") and d.target[-1] == "loss_weight"
+        if weighted and space.objective in ("loss", "val_loss"):
+            output = d.target[2] if len(d.target) > 3 else "the output"
+            diags.warning(
+                f"the objective {space.objective} is the outputs' losses weighted by loss_weight, "
+                f"which {d.name} draws: a trial with a smaller weight scores better by that "
+                "alone, whatever its model learns",
+                key,
+                where,
+                code="search-objective",
+                hint=f"search an objective the weight does not scale: {space.objective.removesuffix('loss')}"
+                f"{output}_loss, or one of its metrics (search.objective)",
+            )
+        elif changes_split(d):
+            diags.warning(
+                f"{d.name} decides which images the trials train, validate and are scored on: "
+                f"each trial's {space.objective} is measured on other images, so the trials do "
+                "not compare alike",
+                key,
+                where,
+                code="search-objective",
+                hint=f"fix {format_path(d.target)} in the spec, and search the rest",
+            )
 
 
 def check_not_set(compiled: CompiledSpec, space: SearchSpace) -> None:

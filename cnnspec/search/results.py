@@ -339,6 +339,7 @@ def write_summary(
 
 
 def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, Any], study: str) -> None:
+    from cnnspec.analysis.search_check import changes_split
     from cnnspec.search.study import spec_seeds
     from cnnspec.search.worker import with_seed
 
@@ -359,9 +360,16 @@ def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, An
         "train it with `cnnspec train` as it is.\n"
     )
     if seeded:
+        # (the same split only where no dimension draws a setting that decides it)
+        split = next((d for d in space.dimensions if changes_split(d)), None)
+        same = (
+            "(the same validation and test split)"
+            if split is None
+            else f"(but {split.name} drew the images of each trial's splits: they differ)"
+        )
         header += (
             f"# training.seed {seed} is the study's: the spec sets none, and every trial trained "
-            "with it (the same validation and test split).\n"
+            f"with it {same}.\n"
         )
     if any(at[-2:] == ("backbone", "spec") for at in made):  # (a backbone file must be inside)
         header += "# Its backbone spec file lies outside this folder: train it with --allow-outside.\n"
