@@ -71,7 +71,7 @@ def test_what_needs_the_model_is_refused_before_the_file_is_read(tmp_path):
     _fake_export(tmp_path, tta=["hflip"])
     result = invoke("predict", export, image, "--temperature", "2")
     assert result.exit_code == 2 and "expected --temperature auto for" in flat(result), result.output
-    # an export answers its first output alone
+    # the file holds both outputs; predict serves a file of one output only
     outputs = [
         {"name": "mask", "task": "segmentation", "shape": [8, 8, 2], "from_logits": False},
         {"name": "count", "task": "regression", "shape": [1], "from_logits": False},
@@ -80,6 +80,8 @@ def test_what_needs_the_model_is_refused_before_the_file_is_read(tmp_path):
     result = invoke("predict", export, image)
     assert result.exit_code == 2, result.output
     assert "expected an export of a model with one output" in flat(result)
+    assert "holds the 2 outputs of its model, and predict and evaluate serve an exported file" in flat(result)
+    assert "first" not in flat(result)  # (it said the file answers its first output alone: untrue)
 
 
 def test_a_file_without_its_record_or_changed_after_it_is_refused(tmp_path):

@@ -402,13 +402,15 @@ def _predict_export(
 
 
 def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
-    """Whether the export can answer for the model: an export runs its first output only, so a
-    model with several goes to Keras under ``auto`` (with a note) and is refused otherwise."""
+    """Whether the export can answer for the model: predict serves an exported file of one
+    output only (the file holds every output), so a model with several goes to Keras under
+    ``auto`` (with a note) and is refused otherwise."""
     if tasks is None or len(tasks) == 1:
         return True
     if wanted != "auto":
         raise UsageError(
-            f"expected a single-output model for --runtime {wanted}; this one has {len(tasks)} outputs",
+            f"expected a single-output model for --runtime {wanted}; this one has {len(tasks)} outputs, "
+            "and predict serves an exported file of one output only",
             "use --runtime keras",
         )
     notes.append(f"auto: skipped {runtime}: the model has several outputs")

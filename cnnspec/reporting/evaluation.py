@@ -230,11 +230,11 @@ def evaluate_export(
     refuse_tasks(tasks, temperature)
     further = record.remaining(temperature)  # (an export may answer scaled already)
     batch = test.settings.batch_size or 64
-    if len(config.tasks) > 1:  # (an export runs its first output only)
+    if len(config.tasks) > 1:  # (the file holds every output; its evaluation here reads one)
         raise UsageError(
             f"expected a single-output model for --runtime {record.runtime}; this one has "
-            f"{len(config.tasks)} outputs",
-            "use --runtime keras",
+            f"{len(config.tasks)} outputs, and evaluate serves an exported file of one output only",
+            "use --runtime keras (or `cnnspec benchmark RUN`, which scores the exported files' outputs)",
         )
     if views:
 

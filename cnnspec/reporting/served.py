@@ -32,7 +32,8 @@ def served_record(
     :func:`~cnnspec.export.runtimes.read_served`), the temperature to answer with (``auto``: as
     the file answers, its folded temperature; a number: the rest of it applied to the file's
     answer), and the notes. Refuses what needs the model: another runtime than the file's,
-    ``--spec``, ``--ensemble``, a model of several outputs (an export answers its first), and a
+    ``--spec``, ``--ensemble``, a model of several outputs (the file holds them all, but predict
+    and evaluate read an exported file's answer for one; ``benchmark`` scores each), and a
     number for a file whose answer is a mean (an ensemble's, ``--tta``'s: a temperature applied
     after the mean is none of the models'; the one it was exported with is its answer).
     ``runtime``: the ``--runtime`` given, which may be ``default`` (the command's own default:
@@ -61,9 +62,10 @@ def served_record(
     tasks = record.tasks
     if tasks is not None and len(tasks) > 1:
         raise UsageError(
-            f"expected an export of a model with one output; {target} comes from a model with "
-            f"{len(tasks)}, and an export answers its first alone",
-            "pass the run folder or its model.keras (Keras answers every output)",
+            f"expected an export of a model with one output; {target} holds the {len(tasks)} outputs "
+            "of its model, and predict and evaluate serve an exported file of one output only",
+            "pass the run folder or its model.keras (Keras answers every output); `cnnspec benchmark "
+            "RUN` scores the exported files' outputs",
         )
     mean = [key for key in ("ensemble", "tta") if key in record.data]
     notes = quantized_note(record)
