@@ -22,7 +22,7 @@ import pytest
 
 from cnnspec.analysis.passes import compile_spec
 from cnnspec.analysis.settings import training_config
-from cnnspec.analysis.weights_run import WeightsRun, adopted_seed, weights_run
+from cnnspec.analysis.weights_run import WeightsRun, adopted_note, adopted_seed, weights_run
 from cnnspec.spec.weights import WeightsSource
 from cnnspec.training.filelist import ImageFiles
 from cnnspec.training.overlap import seen_images
@@ -45,10 +45,13 @@ def _config(write_spec, data: str = "{source: digits, limit: 200}", training: st
     return training_config(compile_spec(write_spec(SPEC % (data, training), name)))
 
 
-def _run_folder(folder: Path, seed: object, data: dict) -> Path:
-    """A run folder as far as its split goes: lock.json with its seed and data."""
+def _run_folder(folder: Path, seed: object, data: dict, test_split: float | None = None) -> Path:
+    """A run folder as far as its split goes: lock.json with its seed and data, resolved.yaml
+    with its data.test_split (none: the default, 0.2)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "lock.json").write_text(json.dumps({"seed": seed, "data": data}), encoding="utf-8")
+    split = "" if test_split is None else f", test_split: {test_split}"
+    (folder / "resolved.yaml").write_text(f"data: {{source: digits{split}}}\n", encoding="utf-8")
     return folder
 
 
@@ -86,11 +89,11 @@ def test_a_run_without_a_seed_takes_the_seed_of_a_weights_run_of_the_same_data(w
     config = _config(write_spec)
     base = _run_folder(tmp_path / "runs" / "base", 1388604514, {"kind": "digits", "target": "class"})
     run = weights_run(_source(base / "model.keras"), config.data)
-    assert run == WeightsRun(base, "--weights runs/base", 1388604514, True)
+    assert run == WeightsRun(base, "--weights runs/base", 1388604514, True, True, 0.2)
     assert adopted_seed(config, run) == 1388604514
     # the spec's weights: says so; a model file of the run's checkpoints is the run's too
     run = weights_run(_source(base / "checkpoints" / "best.keras", spec=True), config.data)
-    assert run == WeightsRun(base, "weights: runs/base", 1388604514, True)
+    assert run == WeightsRun(base, "weights: runs/base", 1388604514, True, True, 0.2)
     # data.classes picks from a split already drawn: the transfer example's digits 0–4 → 5–9
     picked = _config(write_spec, "{source: digits, classes: [5, 6, 7, 8, 9]}")
     assert adopted_seed(picked, weights_run(_source(base / "model.keras"), picked.data)) == 1388604514
@@ -106,12 +109,57 @@ def test_a_run_without_a_seed_takes_the_seed_of_a_weights_run_of_the_same_data(w
         ("{source: {shapes: {images: 100, seed: 1}}}", "", {"kind": "shapes", "options": {"images": 100}}, 1),
         # a lock.json without a seed (damaged): nothing to take
         ("{source: digits}", "", {"kind": "digits"}, "abc"),
+        # nor one training.seed could not hold (NumPy would refuse it): as unreadable as none
+        ("{source: digits}", "", {"kind": "digits"}, -5),
+        ("{source: digits}", "", {"kind": "digits"}, 2**40),
+        ("{source: digits}", "", {"kind": "digits"}, 2**32),
     ],
 )
 def test_the_seed_is_not_taken_otherwise(write_spec, tmp_path, data, training, recorded, seed):
     config = _config(write_spec, data, training)
     base = _run_folder(tmp_path / "base", seed, recorded)
     assert adopted_seed(config, weights_run(_source(base / "model.keras"), config.data)) is None
+
+
+def test_an_out_of_range_seed_is_unread_and_the_script_draws_its_own(write_spec, tmp_path):
+    from tests.test_listing_edges import script_functions
+
+    config = _config(write_spec)
+    base = _run_folder(tmp_path / "runs" / "base", -5, {"kind": "digits"})
+    assert weights_run(_source(base / "model.keras"), config.data).seed is None
+    (base / "model.keras").write_bytes(b"")
+    spec = write_spec(SPEC % ("{source: digits}", "") + "weights: runs/base\n")
+    assert script_functions(spec)["SEED"] is None  # (it wrote SEED = -5)
+    # training.seed's own bound is a seed still
+    base = _run_folder(tmp_path / "runs" / "top", 2**32 - 1, {"kind": "digits"})
+    assert adopted_seed(config, weights_run(_source(base / "model.keras"), config.data)) == 2**32 - 1
+
+
+def test_another_test_split_is_not_split_with_the_weights_runs_seed(write_spec, tmp_path):
+    # the test split is drawn first, from every image: its fraction and the seed decide it, so
+    # the same seed with another data.test_split holds many of the images those weights learnt
+    base = _run_folder(tmp_path / "base", 9, {"kind": "digits"})
+    config = _config(write_spec, "{source: digits, test_split: 0.3}")
+    run = weights_run(_source(base / "model.keras"), config.data)
+    assert (run.same_data, run.same_split, run.test_split) == (True, False, 0.2)
+    assert adopted_seed(config, run) is None
+    # validation_split is drawn from what is left: it does not matter
+    config = _config(write_spec, "{source: digits, validation_split: 0.3}")
+    assert adopted_seed(config, weights_run(_source(base / "model.keras"), config.data)) == 9
+    # the run's test_split as its resolved.yaml writes it; the default is 0.2 on both sides
+    base = _run_folder(tmp_path / "b3", 9, {"kind": "digits"}, test_split=0.3)
+    config = _config(write_spec, "{source: digits, test_split: 0.3}")
+    assert adopted_seed(config, weights_run(_source(base / "model.keras"), config.data)) == 9
+    assert (
+        adopted_seed(
+            _config(write_spec), weights_run(_source(base / "model.keras"), _config(write_spec).data)
+        )
+        is None
+    )
+    # a run folder without a readable resolved.yaml: its test split unknown, its seed not taken
+    (base / "resolved.yaml").unlink()
+    run = weights_run(_source(base / "model.keras"), config.data)
+    assert (run.same_split, run.test_split, adopted_seed(config, run)) == (False, None, None)
 
 
 def test_no_run_no_seed_and_a_fixed_test_set_takes_none(write_spec, tmp_path):
@@ -139,6 +187,61 @@ def test_same_data_compares_the_files_the_paths_name(write_spec, tmp_path):
     assert weights_run(_source(base / "model.keras"), config.data).same_data is False
 
 
+def test_a_weights_run_whose_data_is_gone_is_said_not_compared(write_spec, tmp_path):
+    # a moved or renamed project folder: lock.json's absolute data path names nothing now
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    config = _config(write_spec, "{source: {directory: imgs}}")
+    gone = str(tmp_path / "proj" / "imgs")
+    base = _run_folder(tmp_path / "ra", 42, {"kind": "directory", "path": gone})
+    run = weights_run(_source(base / "model.keras"), config.data)
+    assert (run.same_data, run.data_gone, adopted_seed(config, run)) == (False, gone, None)
+    expected = (
+        f"the data split of --weights runs/base could not be compared with this run's: its data "
+        f"(lock.json: {gone}) is no longer there, so its seed is not taken and its images are not "
+        "counted among this run's test images; if it is this data moved, set training.seed to that "
+        "run's seed, 42, to split as it did"
+    )
+    ours = SimpleNamespace(x_test=np.zeros((2, 8, 8, 1)))
+    assert shared_note(ours, run, None, 7) == expected  # (not None: the split is not known to be apart)
+    assert shared_note(ours, run, lambda folder: None, 7) == expected
+    # a path that is there but another folder is other data: not compared, nothing said
+    (tmp_path / "other").mkdir()
+    base = _run_folder(tmp_path / "rb", 42, {"kind": "directory", "path": str(tmp_path / "other")})
+    run = weights_run(_source(base / "model.keras"), config.data)
+    assert run.data_gone is None and shared_note(ours, run, None, 7) is None
+    # another kind of source is not this data, there or not
+    base = _run_folder(tmp_path / "rc", 42, {"kind": "npz", "path": gone})
+    assert weights_run(_source(base / "model.keras"), config.data).data_gone is None
+
+
+def test_a_moved_project_folder_is_the_same_data_found_again(write_spec, tmp_path):
+    # proj/d.yaml reading proj/imgs, trained into proj/ra, then `mv proj proj3`
+    (tmp_path / "proj3" / "imgs" / "a").mkdir(parents=True)
+    spec = write_spec(SPEC % ("{source: {directory: imgs}}", ""), "proj3/d.yaml")
+    config = training_config(compile_spec(spec))
+    then = {"kind": "directory", "path": str(tmp_path / "proj" / "imgs")}
+    base = _run_folder(tmp_path / "proj3" / "ra", 42, then)
+    lock = json.loads((base / "lock.json").read_text())
+    (base / "lock.json").write_text(json.dumps({**lock, "spec_path": str(tmp_path / "proj" / "d.yaml")}))
+    run = weights_run(_source(base / "model.keras"), config.data, spec)
+    assert (run.same_data, run.data_gone, run.moved_from) == (True, None, then["path"])
+    assert adopted_seed(config, run) == 42
+    assert adopted_note(42, run) == (
+        "seed 42: the split seed of --weights runs/base, trained on the same data (found here again: "
+        f"lock.json names {then['path']}), so that this run's test images are none those weights "
+        "trained on (training.seed sets another)"
+    )
+    # without the new spec's place, or another layout beside it, or the old spec still there:
+    # not found again (said as not compared)
+    assert weights_run(_source(base / "model.keras"), config.data).data_gone == then["path"]
+    other = write_spec(SPEC % ("{source: {directory: ../proj3/imgs}}", ""), "elsewhere/d.yaml")
+    run = weights_run(_source(base / "model.keras"), training_config(compile_spec(other)).data, other)
+    assert (run.same_data, run.data_gone) == (False, then["path"])
+    write_spec("", "proj/d.yaml")
+    run = weights_run(_source(base / "model.keras"), config.data, spec)
+    assert (run.same_data, run.data_gone) == (False, then["path"])
+
+
 # -- the note ------------------------------------------------------------------------------------
 def test_the_note_counts_the_test_images_the_weights_run_trained_or_validated_on(tmp_path):
     rng = np.random.default_rng(2)
@@ -163,6 +266,15 @@ def test_the_note_counts_the_test_images_the_weights_run_trained_or_validated_on
     assert "; split as that run did (its data.test_split and data), or hold out" in shared_note(
         ours, run, run_data, 11
     )
+    # another test_split (the seed taken or not): the hint names that run's
+    split = WeightsRun(tmp_path / "base", "--weights runs/base", 11, True, False, 0.2)
+    assert "; set data.test_split to that run's, 0.2, to split as it did, or hold out" in shared_note(
+        ours, split, run_data, 11
+    )
+    assert (
+        "; set data.test_split to that run's, 0.2, to split as it did (and training.seed to its seed, "
+        "11), or hold out"
+    ) in shared_note(ours, split, run_data, 5)
     # none shared: no note; another source: not compared at all; the run's data gone: no note
     assert shared_note(SimpleNamespace(x_test=fresh), run, run_data, 5) is None
     asked.clear()
@@ -253,3 +365,61 @@ def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learn
     ) in text
     assert f"set training.seed to that run's seed, {seed}, to split as it did" in text
     assert "seed_from" not in json.loads((tmp_path / "runs/b3/lock.json").read_text())
+
+
+# -- search --------------------------------------------------------------------------------------
+SEARCH = """\
+vars: {lr: 0.001}
+training: {epochs: 1, optimizer: {adam: {learning_rate: "${lr}"}}%s}
+search: {trials: 1, sampler: random%s, space: {vars.lr: {float: [0.0005, 0.002], log: true}}}
+"""
+
+
+def test_a_search_from_a_run_trains_every_trial_with_the_weights_runs_seed(write_spec, tmp_path):
+    import optuna
+
+    from cnnspec.search.study import SEED_ATTR, adopted_split_seed, study_seed
+
+    base = _run_folder(tmp_path / "runs" / "base", 1388604514, {"kind": "digits", "target": "class"})
+    (base / "model.keras").write_bytes(b"")  # (only named: nothing reads it here)
+    model = SPEC.split("training:")[0] % "{source: digits}"
+
+    def compiled(training: str = "", search: str = "", weights: str = "weights: runs/base\n"):
+        return compile_spec(write_spec(model + SEARCH % (training, search) + weights, "srch.yaml"))
+
+    found = adopted_split_seed(compiled())
+    assert found is not None and found[0] == 1388604514 and found[1].given == "weights: runs/base"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    assert study_seed(study, compiled().search, found[0]) == 1388604514
+    assert study.user_attrs[SEED_ATTR] == 1388604514
+    # taken before search.seed (the sampler's); a study that holds a seed keeps it
+    assert study_seed(optuna.create_study(), compiled(search=", seed: 3").search, found[0]) == 1388604514
+    assert study_seed(optuna.create_study(), compiled(search=", seed: 3").search, None) == 3
+    assert study_seed(study, compiled().search, 5) == 1388604514
+    # none taken: a seed of its own, another source's weights, no weights run
+    assert adopted_split_seed(compiled(training=", seed: 4")) is None
+    assert adopted_split_seed(compiled(weights="")) is None
+    _run_folder(base, 1388604514, {"kind": "shapes"})
+    assert adopted_split_seed(compiled()) is None
+
+
+@pytest.mark.slow
+def test_search_from_a_run_says_and_trains_with_its_seed(write_spec, runner, tmp_path, monkeypatch):
+    from cnnspec.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(SPEC % ("{source: digits, limit: 200}", ""))
+    result = runner.invoke(app, ["train", str(spec), "-o", "runs/base", "-q"])
+    assert result.exit_code == 0, result.output
+    seed = json.loads((tmp_path / "runs/base/lock.json").read_text())["seed"]
+    model = SPEC.split("training:")[0] % "{source: digits, limit: 200}"
+    search = write_spec(model + SEARCH % ("", "") + "weights: runs/base\n", "srch.yaml")
+    result = runner.invoke(app, ["search", str(search), "--out", "sr"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"note: no training.seed: every trial trains with the study's seed {seed}, the split seed of "
+        "weights: runs/base, trained on the same data, so that the trials' test images are none those "
+        "weights trained on"
+    ) in " ".join(result.output.split())
+    assert json.loads((tmp_path / "sr/trial-000/lock.json").read_text())["seed"] == seed

@@ -33,6 +33,7 @@ from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY
 from cnnspec.spec.expr import ExpressionError, is_expression, substitute
 from cnnspec.spec.sections import CACHED_SHUFFLE_BUFFER as CACHED_SHUFFLE_BUFFER
+from cnnspec.spec.sections import SEED_MAX
 
 if TYPE_CHECKING:
     from cnnspec.analysis import freezing
@@ -2155,7 +2156,7 @@ def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = 
     first = tasks[0] if tasks else None
     loss = first.loss if first is not None else LossConfig("sparse_categorical_crossentropy")
     metrics = first.metrics if first is not None else (MetricConfig("accuracy"),)
-    seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=2**32 - 1)
+    seed = reader.number(("training", "seed"), None, integer=True, minimum=0, maximum=SEED_MAX)
     runtime_jit = reader.known(("runtime", "jit_compile"), False)
     deterministic = bool(reader.known(("training", "deterministic"), False))
     if runtime_jit is True and deterministic:

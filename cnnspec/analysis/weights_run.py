@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.spec.sections import SEED_MAX
+
 if TYPE_CHECKING:
     from cnnspec.analysis.settings import DataConfig, TrainConfig
     from cnnspec.spec.weights import WeightsSource
@@ -30,25 +32,41 @@ if TYPE_CHECKING:
 SOURCE_KEYS = ("kind", "path", "test_path", "labels_path", "options", "image_column", "label_column")
 #: The keys among them that hold paths (compared as the files they name).
 PATH_KEYS = ("path", "test_path", "labels_path")
+#: ``data.test_split`` where a spec sets none (:func:`cnnspec.training.data.load_dataset`).
+DEFAULT_TEST_SPLIT = 0.2
 
 
 @dataclass(frozen=True)
 class WeightsRun:
     """A run folder whose weights a model starts from: where it is, the source as written
     (``--weights runs/a``, ``weights: runs/a``), the seed its lock.json records (``None``: none
-    readable) and whether it was trained on the same data source as the new run."""
+    readable, or out of training.seed's range) and whether it was trained on the same data
+    source as the new run. ``same_split``: whether it split off its test images as the new run
+    would (the same ``data.test_split``, read from its resolved.yaml; the test split is drawn
+    first, from every image, so only that fraction and the seed decide it). ``data_gone``: the
+    data path its lock.json records where that is no longer there (a moved or renamed project
+    folder): its data can't be compared with the new run's. ``moved_from``: that path, where the
+    data was found again beside the new spec as it was beside the run's (:func:`_moved`): the
+    same data, moved."""
 
     run_dir: Path
     given: str
     seed: int | None
     same_data: bool
+    same_split: bool = True
+    test_split: float | None = None
+    data_gone: str | None = None
+    moved_from: str | None = None
 
 
-def weights_run(source: WeightsSource | None, data: DataConfig) -> WeightsRun | None:
+def weights_run(
+    source: WeightsSource | None, data: DataConfig, spec_file: Path | None = None
+) -> WeightsRun | None:
     """The run folder ``source`` (a model's whole-model weights source) reads from: a run
     folder, or a model file in one (``RUN/model.keras``, ``RUN/checkpoints/best.keras``);
     ``None`` for ``imagenet``, a file of no run, or a run folder without a readable lock.json.
-    ``data``: the new run's data, compared with the run's."""
+    ``data``: the new run's data, compared with the run's; ``spec_file``: the new run's spec,
+    where its data is looked for again when the run's recorded data is gone (:func:`_moved`)."""
     if source is None or source.file is None:
         return None
     run_dir = next((folder for folder in source.file.parents[:2] if (folder / "lock.json").is_file()), None)
@@ -61,29 +79,42 @@ def weights_run(source: WeightsSource | None, data: DataConfig) -> WeightsRun | 
     if not isinstance(lock, dict):
         return None
     seed = lock.get("seed")
-    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    # (a seed training.seed could not hold is no seed this cnnspec drew: unreadable, as none)
+    readable = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX
     recorded = lock.get("data")
     same = isinstance(recorded, dict) and _source(recorded) == _source(data.describe())
+    gone = _gone(recorded, data) if not same else None
+    moved = None
+    if gone is not None and _moved(lock, data, spec_file):  # a moved project folder: the same data
+        same, moved, gone = True, gone, None
+    theirs = _test_split(run_dir)
+    ours = data.test_split if data.test_split is not None else DEFAULT_TEST_SPLIT
     spec = source.loc is not None or bool(source.path)  # (else the command line's --weights)
     given = f"weights: {source.text}" if spec else f"--weights {source.text}"
-    return WeightsRun(run_dir, given, seed, same)
+    split = theirs == ours
+    return WeightsRun(run_dir, given, seed if readable else None, same, split, theirs, gone, moved)
 
 
 def adopted_seed(config: TrainConfig, run: WeightsRun | None) -> int | None:
     """The seed a new run splits its data with because of the run its weights come from:
     that run's, where the new run sets no ``training.seed``, was trained on the same data
-    source and the source's test split depends on the seed (not a Keras dataset's, an ``.npz``
-    file's or a test folder's own test set: :attr:`DataConfig.splits_test`); ``None``
-    otherwise (the run's own seed, or a fresh one)."""
+    source with the same ``data.test_split`` (:attr:`WeightsRun.same_split`: else its test
+    images would be others all the same, and the shared ones are counted instead) and the
+    source's test split depends on the seed (not a Keras dataset's, an ``.npz`` file's or a
+    test folder's own test set: :attr:`DataConfig.splits_test`); ``None`` otherwise (the run's
+    own seed, or a fresh one)."""
     if run is None or run.seed is None or config.seed is not None or not run.same_data:
+        return None
+    if not run.same_split:  # another test_split draws other test images, whatever the seed
         return None
     return run.seed if config.data.splits_test else None
 
 
 def adopted_note(seed: int, run: WeightsRun) -> str:
     """The line that says a run splits with its weights run's seed."""
+    moved = f" (found here again: lock.json names {run.moved_from})" if run.moved_from else ""
     return (
-        f"seed {seed}: the split seed of {run.given}, trained on the same data, so that this "
+        f"seed {seed}: the split seed of {run.given}, trained on the same data{moved}, so that this "
         "run's test images are none those weights trained on (training.seed sets another)"
     )
 
@@ -96,3 +127,77 @@ def _source(record: dict[str, Any]) -> dict[str, Any]:
         if key in out:
             out[key] = os.path.realpath(str(out[key]))
     return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def gone_note(run: WeightsRun) -> str:
+    """The note of a weights run whose recorded data is no longer where lock.json says: the
+    new run's test images can't be compared with those it trained on."""
+    fix = (
+        f"if it is this data moved, set training.seed to that run's seed, {run.seed}, to split as it did"
+        if run.seed is not None
+        else "hold out test images of their own (data.source.test_directory, an .npz file's x_test)"
+    )
+    return (
+        f"the data split of {run.given} could not be compared with this run's: its data "
+        f"(lock.json: {run.data_gone}) is no longer there, so its seed is not taken and its "
+        f"images are not counted among this run's test images; {fix}"
+    )
+
+
+def _gone(recorded: Any, data: DataConfig) -> str | None:
+    """The first data path of lock.json's record ``recorded`` that is no longer there, where the
+    record is otherwise of the new run's kind of source (``None``: all there, or another kind)."""
+    if not isinstance(recorded, dict) or recorded.get("kind") != data.kind:
+        return None
+    for key in PATH_KEYS:
+        path = recorded.get(key)
+        if isinstance(path, str) and path and not os.path.exists(path):
+            return path
+    return None
+
+
+def _moved(lock: dict[str, Any], data: DataConfig, spec_file: Path | None) -> bool:
+    """Whether the run's recorded data, gone from where lock.json says, is the new run's data
+    moved with its spec (a project folder moved or renamed): lock.json's ``spec_path`` is gone
+    too, and each recorded data path lies from it as the new run's lies from ``spec_file``
+    (``imgs`` beside ``d.yaml`` then and now), the spec's file name the same. Relative paths
+    are what a moved folder keeps (the generated script writes its data paths so, too)."""
+    recorded, spec_then = lock.get("data"), lock.get("spec_path")
+    if spec_file is None or not isinstance(recorded, dict) or not isinstance(spec_then, str) or not spec_then:
+        return False
+    if os.path.exists(spec_then) or os.path.basename(spec_then) != spec_file.name:
+        return False
+    now = data.describe()
+    if _source({k: v for k, v in recorded.items() if k not in PATH_KEYS}) != _source(
+        {k: v for k, v in now.items() if k not in PATH_KEYS}
+    ):
+        return False
+    then_dir = os.path.dirname(spec_then)
+    now_dir = os.path.realpath(os.path.dirname(os.path.abspath(spec_file)))
+    for key in PATH_KEYS:
+        old, new = recorded.get(key), now.get(key)
+        if (old is None) != (new is None):
+            return False
+        # (each then as recorded; each now as the file it names, as its spec's folder)
+        moved = isinstance(old, str) and isinstance(new, str)
+        if moved and os.path.relpath(old, then_dir) != os.path.relpath(os.path.realpath(new), now_dir):
+            return False
+    return True
+
+
+def _test_split(run_dir: Path) -> float | None:
+    """The ``data.test_split`` the run split with, from its resolved.yaml (the default where it
+    sets none); ``None`` where that can't be read."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((run_dir / "resolved.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
+        return None
+    section = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(section, dict):
+        return None
+    value = section.get("test_split")
+    if value is None:
+        return DEFAULT_TEST_SPLIT
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -374,7 +374,7 @@ def _seed_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, str]:
     variant = spec.doc.zoo_variant
     spec_dir = spec.path.parent if spec.path is not None else Path.cwd()
     whole = spec_weights(spec.doc, spec_dir, variant is not None and variant in variants(), on_disk=False)
-    run = weights_run(whole, config.data)
+    run = weights_run(whole, config.data, spec.path)
     seed = adopted_seed(config, run)
     if seed is None or run is None:
         return {"seed": "None", "seed_comment": "training.seed: none given, so every run differs"}

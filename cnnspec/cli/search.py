@@ -102,6 +102,7 @@ def search(
     from cnnspec.search import results
     from cnnspec.search.runner import SearchOutcome, out_folder, run_search, search_exit_status, studies_lock
     from cnnspec.search.study import (
+        adopted_split_seed,
         create_study,
         grid_size,
         import_optuna,
@@ -164,9 +165,11 @@ def search(
         tag=tag,
     )
     seed = None
+    adopted = None  # (the split seed of the weights run, and that run)
     if not spec_seeds(compiled.doc):  # one seed for every trial: one split, one best.yaml
+        adopted = adopted_split_seed(compiled)
         with studies_lock(cfg):  # (under the lock its workers take: one seed however many start)
-            seed = study_seed(opened, space)
+            seed = study_seed(opened, space, None if adopted is None else adopted[0])
     console = stderr()
     if not quiet:
         console.print(
@@ -177,8 +180,15 @@ def search(
             soft_wrap=True,
         )
         if seed is not None:
+            whose = (
+                f", the split seed of {adopted[1].given}, trained on the same data, so that the trials' "
+                "test images are none those weights trained on"
+                if adopted is not None and adopted[0] == seed
+                else ""
+            )
             console.print(
-                f"[yellow]note:[/yellow] no training.seed: every trial trains with the study's seed {seed}",
+                f"[yellow]note:[/yellow] no training.seed: every trial trains with the study's seed "
+                f"{seed}{safe(whose)}",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -1703,11 +1703,14 @@ def check_data_known(run: Run, data: str | None) -> None:
 def split_seed(run: Run, config: TrainConfig) -> tuple[int, bool]:
     """The seed that splits the run's data as its training split it: the one lock.json
     records, else the one of the run the model came from (:attr:`Run.split`), else the spec's
-    (else 0); and whether a run recorded it."""
+    (else 0); and whether a run recorded it. A recorded seed out of ``training.seed``'s range
+    (a damaged lock.json: NumPy refuses it) is none."""
+    from cnnspec.spec.sections import SEED_MAX
+
     seed = (run.lock or {}).get("seed")
-    if isinstance(seed, int):
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX:
         return seed, True
-    if run.split is not None:
+    if run.split is not None and 0 <= run.split.seed <= SEED_MAX:
         return run.split.seed, True
     return (config.seed if config.seed is not None else 0), False
 

@@ -797,22 +797,45 @@ def kept_seed(study: Any, doc: Any) -> int | None:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
-def study_seed(study: Any, space: SearchSpace) -> int:
+def study_seed(study: Any, space: SearchSpace, adopted: int | None = None) -> int:
     """The training seed of every trial of a study whose spec sets no ``training.seed``: the
     one the study holds, else fixed now and kept in it (:data:`SEED_ATTR`): ``search.seed``
     (below training.seed's bound) when the section has one, else a random one. Each trial drew
     a seed of its own before, and so split its validation and test sets its own way: trials
     were scored on different data, and best.yaml could not train the best trial again. Call
     it under the ask lock (:func:`cnnspec.search.worker.ask_lock`): workers that start a study
-    together then fix one seed."""
+    together then fix one seed. ``adopted``: the split seed of the run folder the spec's
+    ``weights:`` reads (:func:`adopted_split_seed`), taken before ``search.seed`` for a new study,
+    as ``cnnspec train`` takes it: the trials' test images are then none those weights trained
+    on. A study that holds a seed keeps it."""
     found = study.user_attrs.get(SEED_ATTR)
     if isinstance(found, int) and not isinstance(found, bool):
         return found
     import secrets
 
-    seed = space.seed % 2**32 if isinstance(space.seed, int) else secrets.randbelow(2**31)
+    if adopted is not None:
+        seed = adopted
+    elif isinstance(space.seed, int):
+        seed = space.seed % 2**32
+    else:
+        seed = secrets.randbelow(2**31)
     study.set_user_attr(SEED_ATTR, seed)
     return seed
+
+
+def adopted_split_seed(compiled: Any) -> tuple[int, Any] | None:
+    """The split seed of the run folder the searched spec's whole-model ``weights:`` reads, with
+    that run (:class:`cnnspec.analysis.weights_run.WeightsRun`), where a trial would take it as
+    ``cnnspec train`` takes it (:func:`cnnspec.analysis.weights_run.adopted_seed`: no
+    ``training.seed``, the same data and test split); ``None`` otherwise. No TensorFlow."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.analysis.weights_run import adopted_seed
+    from cnnspec.training.transfer import whole_run
+
+    config = training_config(compiled)
+    run = whole_run(compiled, config)
+    seed = adopted_seed(config, run)
+    return (seed, run) if seed is not None and run is not None else None
 
 
 def storage_failure(label: str, exc: BaseException) -> UsageError:

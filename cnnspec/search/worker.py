@@ -1048,7 +1048,8 @@ def run_worker(cfg: WorkerConfig) -> int:
     study = open_study(cfg, space, training_config(compiled).epochs, meaning)
     if not studies.spec_seeds(compiled.doc):  # every trial trains with the study's one seed
         with ask_lock(cfg.out, cfg.storage, cfg.study_name):  # (workers starting it together)
-            studies.study_seed(study, space)
+            adopted = studies.adopted_split_seed(compiled)
+            studies.study_seed(study, space, None if adopted is None else adopted[0])
     _quiet_tensorflow()
     limit = min(cfg.trials, studies.grid_size(space)) if space.sampler == "grid" else cfg.trials
     label = f"[worker {cfg.index}] " if cfg.workers > 1 else ""

@@ -37,6 +37,9 @@ MODE = {
 #: setting's description, below both the stream (cnnspec.training.stream) and the generated
 #: script that reproduces it.
 CACHED_SHUFFLE_BUFFER = 2048
+#: The largest ``training.seed`` (NumPy's seeds are 32-bit); a recorded seed above it, or below
+#: 0, is none this cnnspec drew (:func:`cnnspec.analysis.weights_run.weights_run`).
+SEED_MAX = 2**32 - 1
 DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "shapes"]
 SHAPES_TARGETS = ["class", "multilabel", "count", "area", "mask"]
 NPZ_TARGETS = ["class", "multilabel", "regression", "mask"]
@@ -629,7 +632,7 @@ TRAINING_SCHEMA = _obj(
         },
         "seed": _int(
             0,
-            2**32 - 1,
+            SEED_MAX,
             "seeds Python, NumPy, TensorFlow and the data pipeline (default: random, recorded in lock.json; "
             "a run starting from the weights of a run folder of the same data takes that run's)",
         ),

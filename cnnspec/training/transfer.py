@@ -769,7 +769,7 @@ def whole_run(compiled: Any, config: Any, override: str | None = None) -> Weight
     from cnnspec.analysis.weights_run import weights_run
 
     whole = next((load.source for load in spec_loads(compiled, override) if not load.scope), None)
-    return weights_run(whole, config.data)
+    return weights_run(whole, config.data, getattr(compiled, "path", None))
 
 
 def _is_zoo(compiled: Any) -> bool:
