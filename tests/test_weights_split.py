@@ -275,6 +275,13 @@ def test_the_note_counts_the_test_images_the_weights_run_trained_or_validated_on
         "; set data.test_split to that run's, 0.2, to split as it did (and training.seed to its seed, "
         "11), or hold out"
     ) in shared_note(ours, split, run_data, 5)
+    # a run whose seed is unreadable (none, or out of range): its split is not known, and said
+    unread = WeightsRun(tmp_path / "base", "--weights runs/base", None, True)
+    assert shared_note(ours, unread, run_data, 5) == (
+        "the split seed of --weights runs/base could not be read from its lock.json: this run's test "
+        "images may include images those weights trained or validated on, and are not counted; hold "
+        "out test images of their own (data.source.test_directory, an .npz file's x_test)"
+    )
     # none shared: no note; another source: not compared at all; the run's data gone: no note
     assert shared_note(SimpleNamespace(x_test=fresh), run, run_data, 5) is None
     asked.clear()
@@ -365,6 +372,18 @@ def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learn
     ) in text
     assert f"set training.seed to that run's seed, {seed}, to split as it did" in text
     assert "seed_from" not in json.loads((tmp_path / "runs/b3/lock.json").read_text())
+    # a seed out of training.seed's range in its lock.json: unread, said, no internal error
+    import shutil
+
+    shutil.copytree(tmp_path / "runs/base", tmp_path / "runs/bad")
+    lock = json.loads((tmp_path / "runs/bad/lock.json").read_text())
+    (tmp_path / "runs/bad/lock.json").write_text(json.dumps({**lock, "seed": -5}))
+    result = runner.invoke(app, ["train", str(spec), "-o", "runs/b4", "--weights", "runs/bad"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: the split seed of --weights runs/bad could not be read from its lock.json: this run's "
+        "test images may include images those weights trained or validated on, and are not counted"
+    ) in " ".join(result.output.split())
 
 
 # -- search --------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def _moved(lock: dict[str, Any], data: DataConfig, spec_file: Path | None) -> bo
     now_dir = os.path.realpath(os.path.dirname(os.path.abspath(spec_file)))
     for key in PATH_KEYS:
         old, new = recorded.get(key), now.get(key)
-        if (old is None) != (new is None):
+        if (old is None) != (new is None) or (old is not None and not isinstance(old, str)):
             return False
         # (each then as recorded; each now as the file it names, as its spec's folder)
         moved = isinstance(old, str) and isinstance(new, str)
