@@ -441,4 +441,5 @@ def test_search_from_a_run_says_and_trains_with_its_seed(write_spec, runner, tmp
         "weights: runs/base, trained on the same data, so that the trials' test images are none those "
         "weights trained on"
     ) in " ".join(result.output.split())
-    assert json.loads((tmp_path / "sr/trial-000/lock.json").read_text())["seed"] == seed
+    lock = json.loads((tmp_path / "sr/trial-000/lock.json").read_text())
+    assert (lock["seed"], lock["seed_from"]) == (seed, str(tmp_path / "runs/base"))

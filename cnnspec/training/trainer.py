@@ -422,6 +422,8 @@ def _train_owned(
         if adopted is not None and from_run is not None:  # its test images stay out of its training
             seed, seed_from = adopted, from_run
             display.message(adopted_note(seed, from_run))
+        elif from_run is not None and adopted_seed(replace(config, seed=None), from_run) == seed:
+            seed_from = from_run  # its seed set to that run's (a search trial's study seed): said so
 
     from cnnspec.training.runtime import configured
 
