@@ -701,6 +701,7 @@ training:
     cnt: {task: regression, loss: mse, loss_weight: 0.5}
 search:
   trials: 2
+  objective: val_cls_loss  # (not the weighted val_loss, which the weight searched would scale)
   space:
     training.outputs.cnt.loss_weight: {float: [0.1, 1.0]}
     cls.units: {choice: [4, 5]}
