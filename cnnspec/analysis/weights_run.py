@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.spec.sections import SEED_MAX
+from cnnspec.spec.sections import recorded_seed
 
 if TYPE_CHECKING:
     from cnnspec.analysis.settings import DataConfig, TrainConfig
@@ -78,9 +78,6 @@ def weights_run(
         return None
     if not isinstance(lock, dict):
         return None
-    seed = lock.get("seed")
-    # (a seed training.seed could not hold is no seed this cnnspec drew: unreadable, as none)
-    readable = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX
     recorded = lock.get("data")
     same = isinstance(recorded, dict) and _source(recorded) == _source(data.describe())
     gone = _gone(recorded, data) if not same else None
@@ -92,7 +89,7 @@ def weights_run(
     spec = source.loc is not None or bool(source.path)  # (else the command line's --weights)
     given = f"weights: {source.text}" if spec else f"--weights {source.text}"
     split = theirs == ours
-    return WeightsRun(run_dir, given, seed if readable else None, same, split, theirs, gone, moved)
+    return WeightsRun(run_dir, given, recorded_seed(lock.get("seed")), same, split, theirs, gone, moved)
 
 
 def adopted_seed(config: TrainConfig, run: WeightsRun | None) -> int | None:

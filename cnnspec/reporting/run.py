@@ -1705,12 +1705,12 @@ def split_seed(run: Run, config: TrainConfig) -> tuple[int, bool]:
     records, else the one of the run the model came from (:attr:`Run.split`), else the spec's
     (else 0); and whether a run recorded it. A recorded seed out of ``training.seed``'s range
     (a damaged lock.json: NumPy refuses it) is none."""
-    from cnnspec.spec.sections import SEED_MAX
+    from cnnspec.spec.sections import recorded_seed
 
-    seed = (run.lock or {}).get("seed")
-    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= SEED_MAX:
+    seed = recorded_seed((run.lock or {}).get("seed"))
+    if seed is not None:
         return seed, True
-    if run.split is not None and 0 <= run.split.seed <= SEED_MAX:
+    if run.split is not None and recorded_seed(run.split.seed) is not None:
         return run.split.seed, True
     return (config.seed if config.seed is not None else 0), False
 

@@ -38,8 +38,19 @@ MODE = {
 #: script that reproduces it.
 CACHED_SHUFFLE_BUFFER = 2048
 #: The largest ``training.seed`` (NumPy's seeds are 32-bit); a recorded seed above it, or below
-#: 0, is none this cnnspec drew (:func:`cnnspec.analysis.weights_run.weights_run`).
+#: 0, is none this cnnspec drew (:func:`recorded_seed`).
 SEED_MAX = 2**32 - 1
+
+
+def recorded_seed(value: object) -> int | None:
+    """A seed as a run's lock.json records it, where ``training.seed`` could hold it (an integer,
+    not a bool, in 0…:data:`SEED_MAX`); ``None`` otherwise: no seed this cnnspec drew (a damaged
+    lock.json: NumPy would refuse it)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SEED_MAX:
+        return value
+    return None
+
+
 DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "shapes"]
 SHAPES_TARGETS = ["class", "multilabel", "count", "area", "mask"]
 NPZ_TARGETS = ["class", "multilabel", "regression", "mask"]
