@@ -135,7 +135,7 @@ def resolved_changed(run_dir: Path, lock: dict[str, Any]) -> str | None:
     """Why the run's resolved.yaml is not the file training wrote (its SHA-256 is not the one
     lock.json records), or ``None``: it is, it is absent, or lock.json (an older cnnspec's)
     records no hash (:func:`cnnspec.reporting.run.resolved_problem` then compiles it)."""
-    import hashlib
+    from cnnspec.training.rundir import resolved_digest
 
     recorded = lock.get(RESOLVED_HASH)
     if not isinstance(recorded, str):
@@ -146,7 +146,7 @@ def resolved_changed(run_dir: Path, lock: dict[str, Any]) -> str | None:
         return None
     except OSError as exc:
         return f"it can't be read ({exc.strerror or exc})"
-    if hashlib.sha256(data).hexdigest() != recorded:  # (as rundir.resolved_digest hashes it)
+    if resolved_digest(data) != recorded:
         return (
             f"expected the file training wrote (lock.json's {RESOLVED_HASH}); its SHA-256 differs: "
             "it was changed or cut since"

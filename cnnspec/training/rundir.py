@@ -157,13 +157,12 @@ PAGE_HEAD_BYTES = 4096
 def results_mark(run_dir: Path) -> str:
     """What a report.html written now for the run in ``run_dir`` shows of its results, as its
     :data:`RESULTS_META` tag records it: the SHA-256 of its metrics.json, or ``none``."""
-    import hashlib
+    from cnnspec.fileio import sha256_file
 
     try:
-        data = (run_dir / "metrics.json").read_bytes()
+        return f"metrics.json sha256 {sha256_file(run_dir / 'metrics.json')}"
     except OSError:
         return "none"
-    return f"metrics.json sha256 {hashlib.sha256(data).hexdigest()}"
 
 
 def page_is_current(run_dir: Path) -> bool:
