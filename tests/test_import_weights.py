@@ -9,6 +9,13 @@ the file. Now each layer's variables are checked against the shapes its kind say
 written. The fast tests edit the fixture's weights with h5py (no TensorFlow); the slow one saves
 real models with every kind of weighted layer, Keras' random and dropout layers and normalization
 in its three forms, which must still import with their weights and build loading every tensor.
+
+The dtypes too: a variable that is not float32 was copied whatever it held, and Keras' load_model
+(and build) converted it without a word (integers, booleans, complex numbers, float64 past
+float32's range to inf). Now what Keras would change or cannot read is refused naming layer,
+variable and both dtypes; float16 and float64 (with a note where it rounds) are taken, and
+Keras' bfloat16 is written as float32. keras:NAME's weights, saved by Keras here, were never
+checked at all: they pass the same check now (a stand-in model saves the fixture's weights).
 """
 
 from __future__ import annotations
@@ -252,3 +259,188 @@ def test_models_saved_by_keras_import_with_their_weights_and_build_loading_every
     built = keras.saving.load_model(tmp_path / "built.keras", safe_mode=True)
     batch = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
     np.testing.assert_allclose(built.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)
+
+
+# -- dtypes: what Keras' load_model does with a variable that is not float32 ---------------------
+DTYPE_HINT = (
+    "hint: the layers of config.json keep float32 weights: save the model again with "
+    "model.save('model.keras')"
+)
+
+
+def _retype(handle: Any, variable: str, values: Any, mark: str | None = None) -> None:
+    """Replace ``variable`` with ``values`` (their dtype), marked like Keras' bfloat16 if asked."""
+    group, key = variable.rsplit("/", 1)
+    del handle[group][key]
+    dataset = handle[group].create_dataset(key, data=values)
+    if mark is not None:
+        dataset.attrs["dtype"] = mark
+
+
+def test_an_integer_kernel_in_a_float32_layer_is_refused_naming_layer_variable_and_both_dtypes(tmp_path):
+    """Before: copied (exit 0); Keras' load_model and build turn the integers into float32
+    weights without a word."""
+    import numpy as np
+
+    variable = "layers/conv2d_1/vars/0"
+    source = _edited(tmp_path, lambda h: _retype(h, variable, np.ones((3, 3, 8, 8), "int32")))
+    assert _refused(source) == (
+        f"error: {source}: model.weights.h5 holds weights that the model's float32 layers cannot take "
+        "as they are: layer 'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected variable 0 of "
+        "dtype float32; received int32, which Keras' load_model converts to float values without a "
+        f"word {DTYPE_HINT}"
+    )
+
+
+def test_each_dtype_keras_refuses_or_changes_is_said_so_three_then_counted(tmp_path):
+    import numpy as np
+
+    def retyped(handle: Any) -> None:
+        _retype(handle, "layers/conv2d/vars/0", np.ones((3, 3, 3, 8), bool))
+        _retype(handle, "layers/conv2d_1/vars/0", np.ones((3, 3, 8, 8), "complex64"))
+        _retype(handle, "layers/conv2d_1/vars/1", np.full(8, 1e39))  # float64 past float32's range
+        _retype(handle, "layers/conv2d_2/vars/1", np.full(8, b"w"))
+        _retype(handle, "layers/conv2d_3/vars/1", np.zeros(8, "float32"), mark="bfloat16")
+
+    assert _refused(_edited(tmp_path, retyped)) == (
+        f"error: {tmp_path / 'edited.keras'}: model.weights.h5 holds weights that the model's float32 "
+        "layers cannot take as they are: layer 'stem_conv' (Conv2D) at layers/conv2d: expected variable 0 "
+        "of dtype float32; received bool, which Keras' load_model converts to float values without a word; "
+        "layer 'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected variable 0 of dtype float32; "
+        "received complex64, whose imaginary parts Keras' load_model drops without a word; layer "
+        "'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected variable 1 of dtype float32; "
+        "received float64 values beyond float32's range (up to 1e+39), which Keras' load_model turns "
+        f"into inf; and 2 more {DTYPE_HINT}"
+    )
+
+
+def test_what_keras_cannot_read_and_build_cannot_read_is_named_by_check_dtypes(tmp_path):
+    """The rest of the verdicts, on a file of one layer (the API, no import around it)."""
+    import h5py
+    import numpy as np
+
+    from cnnspec.importer.dtypes import Placed, check_dtypes
+
+    path = tmp_path / "x.weights.h5"
+    with h5py.File(path, "w") as handle:
+        variables = handle.create_group("layers/dense/vars")
+        variables.create_dataset("0", data=np.full(2, b"w"))
+        variables.create_dataset("1", data=np.zeros(2, "V2"))  # opaque without Keras' bfloat16 mark
+        variables.create_dataset("2", data=np.zeros(2, "float32")).attrs["dtype"] = "bfloat16"
+        variables.create_dataset("3", data=np.zeros(2, "uint8"))
+        variables.create_dataset("4", data=np.zeros(2, "float16"))  # taken as it is: exact
+    found = check_dtypes(path, [Placed("layer 'd' (Dense)", "layers/dense", ("0", "1", "2", "3", "4"))])
+    start = "layer 'd' (Dense) at layers/dense: expected variable"
+    assert found.refused == [
+        f"{start} 0 of dtype float32; received |S1, which Keras' load_model cannot read as numbers",
+        f"{start} 1 of dtype float32; received |V2, which Keras' load_model cannot read as numbers",
+        f"{start} 2 of dtype float32; received float32 marked bfloat16, which Keras' load_model cannot read",
+        f"{start} 3 of dtype float32; received uint8, which Keras' load_model converts to float values "
+        "without a word",
+    ]
+    assert (found.rounded, found.widened) == ([], [])
+
+
+def _imported_with(tmp_path: Path, edit: Callable[[Any], None]) -> tuple[str, Any]:
+    """``import --weights`` of the fixture edited by ``edit``: its report's notes, and the
+    written weights file (open; the caller closes it)."""
+    import h5py
+
+    source = _edited(tmp_path, edit)
+    result = run_cli("import", str(source), "-o", str(tmp_path / "model.yaml"), "--weights")
+    assert result.exit_code == 0, result.output
+    notes = result.output[result.output.find("note:") :] if "note:" in result.output else ""
+    return notes, h5py.File(tmp_path / "model.weights.h5", "r")
+
+
+def test_float64_weights_are_copied_with_a_note_that_they_load_rounded_and_float16_as_they_are(tmp_path):
+    import numpy as np
+
+    kernel = np.full((3, 3, 8, 8), 0.1)  # (0.1 is no float32: it loads rounded)
+
+    def wider_and_narrower(handle: Any) -> None:
+        _retype(handle, "layers/conv2d_1/vars/0", kernel)
+        _retype(handle, "layers/conv2d_2/vars/0", np.full((3, 3, 8, 8), 0.5))  # float64, exact in float32
+        _retype(handle, "layers/conv2d_3/vars/0", np.full((3, 3, 8, 8), 0.1, "float16"))
+
+    notes, written = _imported_with(tmp_path, wider_and_narrower)
+    with written:
+        assert written["layers/conv2d_1/vars/0"].dtype == np.float64  # copied as it is
+        np.testing.assert_array_equal(written["layers/conv2d_1/vars/0"], kernel)
+    assert notes == (
+        "note: model.weights.h5 holds float64 weights (layer 'stage2_block1_1_conv' (Conv2D)): copied "
+        "as they are; Keras and build load them as float32, rounding each value to its precision"
+    )
+
+
+def test_keras_bfloat16_weights_are_written_as_the_same_float32_values(tmp_path):
+    """Keras saves a bfloat16 variable as 2-byte opaque data marked ``dtype: bfloat16`` and
+    loads it exactly into a float32 one; build reads no opaque data, so import widens it."""
+    import numpy as np
+
+    bias = np.array([1.0, -2.5, 0.15625, 3e38, 0.0, -0.0, 7.0, 1e-3], "float32")
+    truncated = (bias.view(np.uint32) & 0xFFFF0000).view(np.float32)  # values a bfloat16 holds
+    halves = (truncated.view(np.uint32) >> 16).astype(np.uint16).view("V2")
+
+    notes, written = _imported_with(
+        tmp_path, lambda h: _retype(h, "layers/conv2d_1/vars/1", halves, mark="bfloat16")
+    )
+    with written:
+        widened = written["layers/conv2d_1/vars/1"]
+        assert widened.dtype == np.float32 and "dtype" not in widened.attrs
+        np.testing.assert_array_equal(widened, truncated)
+        assert written["layers/conv2d_1/vars"].attrs["name"] == "stage2_block1_conv2d_1"  # relabelled
+    assert notes == (
+        "note: model.weights.h5 holds bfloat16 weights (layer 'stage2_block1_1_conv' (Conv2D)): written "
+        "as float32, the same values (Keras loads them so; build reads no bfloat16)"
+    )
+
+
+# -- keras:NAME: the weights Keras saves here pass the same check ---------------------------------
+class _Built:
+    """A stand-in for the model keras:NAME builds (no TensorFlow): ``save_weights`` writes the
+    fixture's weights, edited by ``edit``."""
+
+    def __init__(self, tmp_path: Path, edit: Callable[[Any], None]) -> None:
+        self.weights = _edited(tmp_path, edit)
+
+    def save_weights(self, path: str) -> None:
+        with zipfile.ZipFile(self.weights) as archive:
+            Path(path).write_bytes(archive.read("model.weights.h5"))
+
+
+def _keras_name(tmp_path: Path, monkeypatch: Any, edit: Callable[[Any], None]) -> Any:
+    """``import keras:TinyNet --weights``, the model Keras built being the fixture's."""
+    from cnnspec.importer import output
+    from cnnspec.importer.source import Source
+
+    with zipfile.ZipFile(TINY_KERAS) as archive:
+        config = json.loads(archive.read("config.json"))
+    read = Source("keras:TinyNet", config, keras_name="TinyNet", model=_Built(tmp_path, edit))
+    monkeypatch.setattr(output, "read_source", lambda source, weights=False: read)
+    out = tmp_path / "out"
+    out.mkdir()
+    return run_cli("import", "keras:TinyNet", "-o", str(out / "model.yaml"), "--weights"), out
+
+
+def test_keras_name_weights_that_do_not_fit_the_spec_s_model_are_refused_as_import_s_fault(
+    tmp_path, monkeypatch
+):
+    """Before: keras:NAME's weights were saved and relabelled with no check at all."""
+    result, out = _keras_name(
+        tmp_path, monkeypatch, lambda h: _replace(h, "layers/conv2d_1/vars/0", (3, 3, 8, 4))
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: keras:TinyNet: the weights file Keras saved does not fit the model of its configuration: "
+        "layer 'stage2_block1_1_conv' (Conv2D) at layers/conv2d_1: expected variable 0 of shape "
+        f"[3, 3, 8, 8]; received [3, 3, 8, 4] {TAIL} hint: please report this model: import could not "
+        "reproduce it"
+    )
+    assert list(out.iterdir()) == []
+
+
+def test_keras_name_weights_that_fit_are_written(tmp_path, monkeypatch):
+    result, out = _keras_name(tmp_path, monkeypatch, lambda h: None)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["model.weights.h5", "model.yaml"]

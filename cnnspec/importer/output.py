@@ -26,6 +26,7 @@ from cnnspec.fileio import (
     write_together,
 )
 from cnnspec.importer import Imported, import_source
+from cnnspec.importer.dtypes import Placed
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
 from cnnspec.importer.storage import storage_names
 from cnnspec.layers.reverse import shown as one
@@ -165,9 +166,16 @@ def _write_weights(read: Source, target: Path, imported: Imported) -> None:
     ``name`` attribute of its ``vars`` group) relabelled to its layer in the spec's model, so
     a loader that matches by name finds them; Keras' own ``load_weights`` matches by order."""
     if read.model is not None:  # keras:NAME: the weights of the model Keras built here
-        with atomic_path(target, WEIGHTS_SUFFIX) as temp:
-            read.model.save_weights(str(temp))
-            relabel(temp, imported.stored, storage_names(read.config))
+        # saved and checked in a file of our own, as a .keras file's are: the check that they fit
+        # the spec's model is the same (a misfit here is the import's fault, not the source's)
+        with _scratch(target, _weights_bytes(read, imported)) as scratch:
+            try:
+                read.model.save_weights(str(scratch))
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise _write_fault(exc, target) from None
+            _check_fit(_ours(read), scratch, imported, target)
+            with atomic_path(target, WEIGHTS_SUFFIX) as temp:
+                os.replace(scratch, temp)
         return
     assert read.path is not None
     try:
@@ -288,34 +296,112 @@ def _check_weights(path: Path, scratch: Path, imported: Imported, target: Path) 
             hint="a weights file saved by Keras holds all its weights itself; save the model again "
             "with model.save('model.keras')",
         )
+    _check_fit(_theirs(path), scratch, imported, target)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """Whose weights a fit check reads, for its messages: ``subject`` (what holds them),
+    ``config`` (what the model was read from) and the hints for weights that do not fit it."""
+
+    subject: str
+    config: str
+    hint: str
+    dtype_hint: str
+    path: Path | None = None  # the .keras file (None: keras:NAME)
+
+    def unreadable(self, exc: BaseException) -> SpecError:
+        """The error of weights that h5py cannot read or change."""
+        if self.path is not None:
+            return _unreadable(self.path, exc)
+        return import_error(f"{self.subject} is not readable ({type(exc).__name__}: {exc})", hint=self.hint)
+
+
+def _theirs(path: Path) -> _Saved:
+    """A .keras file's weights: a misfit is the file contradicting itself."""
+    return _Saved(f"{path}: {WEIGHTS_MEMBER}", "config.json", DIFFERENT_MODELS, FLOAT32_LAYERS, path)
+
+
+def _ours(read: Source) -> _Saved:
+    """The weights of the model keras:NAME built here: a misfit is the import's fault."""
+    return _Saved(f"{read.label}: the weights file Keras saved", "its configuration", REPORT, REPORT)
+
+
+def _check_fit(saved: _Saved, scratch: Path, imported: Imported, target: Path) -> None:
+    """Relabel the weights file at ``scratch`` and refuse it where it holds weights that no
+    layer of the spec's model takes, where a layer's weights are not what the layer takes (no
+    group for a layer with weights, another number of variables, a variable of another shape:
+    :func:`weight_misfits`), or where a variable's dtype is not one the layer's float32 takes
+    as it is (:func:`~cnnspec.importer.dtypes.check_dtypes`, which rewrites bfloat16 as
+    float32). Float64 weights that load rounded, and bfloat16 ones rewritten, are the import
+    report's notes (:attr:`Imported.notes`)."""
+    from cnnspec.importer.dtypes import VARIABLE_DTYPE, check_dtypes
+
     try:
         done = relabel(scratch, imported.stored, storage_names(imported.source.config))
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
         fault = write_fault(exc, target)  # relabelling writes: the disk may be full
-        raise (fault if fault is not None else _unreadable(path, exc)) from None
+        raise (fault if fault is not None else saved.unreadable(exc)) from None
     if done.unclaimed:
         listed = ", ".join(f"{group} (saved as layer {one(name)})" for group, name in done.unclaimed[:3])
         more = f" and {len(done.unclaimed) - 3} more" if len(done.unclaimed) > 3 else ""
         raise import_error(
-            f"{path}: {WEIGHTS_MEMBER} holds weights that no layer of config.json is stored as: "
+            f"{saved.subject} holds weights that no layer of {saved.config} is stored as: "
             f"{listed}{more}; the spec's model would leave its layers as initialized",
-            hint=DIFFERENT_MODELS,
+            hint=saved.hint,
         )
-    misfits = weight_misfits(imported, done)
+    misfits, fitting = _fitting(imported, done)
     if misfits:
-        more = f"; and {len(misfits) - MISFITS_SHOWN} more" if len(misfits) > MISFITS_SHOWN else ""
         raise import_error(
-            f"{path}: {WEIGHTS_MEMBER} does not fit the model of config.json: "
-            f"{'; '.join(misfits[:MISFITS_SHOWN])}{more} (Keras' load_model refuses the file; build "
-            "would leave such layers as initialized)",
-            hint=DIFFERENT_MODELS,
+            f"{saved.subject} does not fit the model of {saved.config}: {_first(misfits)} (Keras' "
+            "load_model refuses the file; build would leave such layers as initialized)",
+            hint=saved.hint,
         )
+    try:
+        dtypes = check_dtypes(scratch, fitting)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        fault = write_fault(exc, target)  # a bfloat16 variable rewritten: the disk may be full
+        raise (fault if fault is not None else saved.unreadable(exc)) from None
+    if dtypes.refused:
+        raise import_error(
+            f"{saved.subject} holds weights that the model's {VARIABLE_DTYPE} layers cannot take as "
+            f"they are: {_first(dtypes.refused)}",
+            hint=saved.dtype_hint,
+        )
+    if dtypes.rounded:
+        imported.notes.append(
+            f"{WEIGHTS_MEMBER} holds float64 weights ({_named(dtypes.rounded)}): copied as they are; "
+            f"Keras and build load them as {VARIABLE_DTYPE}, rounding each value to its precision"
+        )
+    if dtypes.widened:
+        imported.notes.append(
+            f"{WEIGHTS_MEMBER} holds bfloat16 weights ({_named(dtypes.widened)}): written as "
+            f"{VARIABLE_DTYPE}, the same values (Keras loads them so; build reads no bfloat16)"
+        )
+
+
+def _first(found: list[str]) -> str:
+    """The first :data:`MISFITS_SHOWN` of a refusal's findings, the rest counted."""
+    more = f"; and {len(found) - MISFITS_SHOWN} more" if len(found) > MISFITS_SHOWN else ""
+    return "; ".join(found[:MISFITS_SHOWN]) + more
+
+
+def _named(layers: list[str]) -> str:
+    """The first :data:`MISFITS_SHOWN` layers a note names, the rest counted."""
+    more = f" and {len(layers) - MISFITS_SHOWN} more" if len(layers) > MISFITS_SHOWN else ""
+    return ", ".join(layers[:MISFITS_SHOWN]) + more
 
 
 #: What a weights file that does not fit its configuration is said to be, and what to do.
 DIFFERENT_MODELS = (
     "config.json and the weights are of different models: save the model again with model.save('model.keras')"
 )
+#: What weights of another dtype than the spec's layers keep are said to need.
+FLOAT32_LAYERS = (
+    "the layers of config.json keep float32 weights: save the model again with model.save('model.keras')"
+)
+#: The hint of weights Keras saved here (keras:NAME) that do not fit the spec's model.
+REPORT = "please report this model: import could not reproduce it"
 #: How many layers whose weights do not fit a refusal names (the rest are counted).
 MISFITS_SHOWN = 3
 
@@ -326,6 +412,12 @@ def weight_misfits(imported: Imported, done: Relabelled) -> list[str]:
     number of variables, a variable of another shape (each layer's variables as its kind's
     :attr:`~cnnspec.layers.registry.LayerKind.weight_rule` gives them). Keras' ``load_model``
     refuses such a file; ``build`` would load the rest and leave these layers as initialized."""
+    return _fitting(imported, done)[0]
+
+
+def _fitting(imported: Imported, done: Relabelled) -> tuple[list[str], list[Placed]]:
+    """:func:`weight_misfits`, and the layers whose variables fit in number and shape (whose
+    dtypes :func:`~cnnspec.importer.dtypes.check_dtypes` checks next)."""
     from cnnspec.layers.registry import get_kind
 
     compiled = imported.compiled
@@ -335,6 +427,7 @@ def weight_misfits(imported: Imported, done: Relabelled) -> list[str]:
     stored = storage_names(imported.source.config).items()
     group_of = {source: "layers/" + group.replace("/", "/layers/") for group, source in stored}
     misfits: list[str] = []
+    fitting: list[Placed] = []
     for node in compiled.ir.nodes:
         kind = get_kind(node.kind)
         if node.name == compiled.ir.input_name or kind is None:
@@ -353,13 +446,16 @@ def weight_misfits(imported: Imported, done: Relabelled) -> list[str]:
             found = _listed((k, saved[k]) for k in sorted(saved, key=_numbered))
             misfits.append(f"{what} at {group}: expected {_listed(enumerate(expected))}; received {found}")
             continue
-        for key, shape in zip(keys, expected, strict=True):
-            if saved[key] != shape:
-                misfits.append(
-                    f"{what} at {group}: expected variable {key} of shape {_shape(shape)}; "
-                    f"received {_shape(saved[key])}"
-                )
-    return misfits
+        wrong = [
+            f"{what} at {group}: expected variable {key} of shape {_shape(shape)}; "
+            f"received {_shape(saved[key])}"
+            for key, shape in zip(keys, expected, strict=True)
+            if saved[key] != shape
+        ]
+        misfits.extend(wrong)
+        if keys and not wrong:
+            fitting.append(Placed(what, group, tuple(keys)))
+    return misfits, fitting
 
 
 def _listed(variables: Iterable[tuple[object, tuple[int, ...] | None]]) -> str:
