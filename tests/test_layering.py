@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "cnnspec.resources",
         "cnnspec.version",
         "cnnspec.shapes",
+        "cnnspec.runholder",
     ),
     ("cnnspec.layers",),
     ("cnnspec.ir",),

@@ -208,6 +208,53 @@ def test_a_finished_run_whose_model_file_is_gone_is_not_sent_to_resume(write_spe
     assert "--resume" not in text and not (tmp_path / "x.keras").exists()
 
 
+def test_a_weights_run_still_being_trained_names_its_process_and_is_waited_for(write_spec, runner, tmp_path):
+    """A run folder whose training holds its lock now (no model.keras yet) was sent to `train
+    --resume`, which is refused while that process holds it (the CLI's `evaluate RUN` already
+    named it): the spec's source and a backbone's say which process trains it and to wait for
+    it, and so does `--weights RUN`. The lock is taken as `cnnspec train` takes it, a flock on
+    .cnnspec.lock holding its record, but not through a RunLock, which would make it this
+    process's own; let go, the run is sent to --resume again."""
+    import fcntl
+    import os
+
+    run = tmp_path / "pre"
+    run.mkdir()
+    (run / "lock.json").write_text("{}")
+    write_spec(BASE, "base.yaml")
+    top = write_spec(BACKBONE % ", weights: pre" + "weights: pre\n", "top.yaml")
+    fd = os.open(run / ".cnnspec.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, json.dumps({"pid": os.getpid(), "command": ["cnnspec", "train", "p.yaml"]}).encode())
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = runner.invoke(app, ["validate", str(top), "--format", "json"])
+        assert result.exit_code == 1, result.output
+        found = [
+            (d["path"], d["line"], d["column"], d["message"], d["hint"]) for d in json.loads(result.output)
+        ]
+        message = (
+            f"the run folder {run} has no model.keras yet: the run is still being trained by "
+            f"process {os.getpid()} (cnnspec train p.yaml)"
+        )
+        hint = "wait for that process to end, or name a .keras or .weights.h5 file"
+        assert found == [
+            ("model[1].backbone.weights", 7, 55, message, hint),
+            ("weights", 11, 10, message, hint),
+        ]
+        spec = write_spec(TARGET, "target.yaml")
+        built = runner.invoke(
+            app, ["build", str(spec), "--weights", str(run), "-o", str(tmp_path / "x.keras")]
+        )
+        assert built.exit_code == 2, built.output
+        assert " ".join(built.output.split()) == f"error: {message} hint: {hint}"
+    finally:
+        os.close(fd)  # (lets the lock go)
+    result = runner.invoke(app, ["validate", str(top), "--format", "json"])
+    assert [d["hint"] for d in json.loads(result.output)] == [
+        f"finish it with `cnnspec train SPEC --resume {run}`, or name a .keras or .weights.h5 file"
+    ] * 2
+
+
 def test_validate_refuses_weights_that_are_not_there_as_train_does(write_spec, runner, tmp_path):
     """`weights: nonexist.keras` (or a backbone's) passed validate and failed only when training
     started. validate checks the disk as training does, located, naming the file near it that

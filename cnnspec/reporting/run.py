@@ -40,6 +40,7 @@ from cnnspec.errors import Loc, UsageError, did_you_mean
 from cnnspec.fileio import user_path
 from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
+from cnnspec.runholder import training_process  # (a weights: source of the spec says it too)
 from cnnspec.spec.sections import DATASETS
 from cnnspec.training.data import DATA_OPTION_FILE, UNSELECTED_CLASSES, pixel_range
 from cnnspec.training.modelfile import all_layers, check_model_file
@@ -468,20 +469,6 @@ def spec_names(config: TrainConfig) -> dict[str, list[str]]:
         ):
             names = [str(entry) for entry in data.classes]  # names of classes the data has
     return {outputs[0]: names} if names else {}
-
-
-def training_process(run_dir: Path) -> str | None:
-    """The process training the unfinished run in ``run_dir`` now, in words (``process 4242
-    (cnnspec train spec.yaml --out runs/a)``), or ``None`` when no other live process holds the
-    run folder's lock: a killed run's lock file holds nobody, and a command that locked the
-    folder itself to write into it (``visualize RUN confusion``) is not training it. The same
-    reading as ``cnnspec runs``' ``running`` (:func:`~cnnspec.training.runlock.live_holder`)."""
-    from cnnspec.training.runlock import held_here, holder_words, live_holder
-
-    if held_here(Path(run_dir)):
-        return None
-    found = live_holder(Path(run_dir))
-    return None if found is None else holder_words(found)
 
 
 def missing_model_error(run_dir: Path) -> UsageError:

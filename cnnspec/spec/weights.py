@@ -26,6 +26,7 @@ from typing import Any
 
 from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, UsageError, closest, format_path
 from cnnspec.fileio import read_head, user_path
+from cnnspec.runholder import training_process
 
 IMAGENET = "imagenet"
 RUN_MODEL = "model.keras"
@@ -161,6 +162,12 @@ def parse_source(
             raise probe.fail(
                 f"the run folder {file} has no {RUN_MODEL}: the run finished, and its model file is gone",
                 f"put back its {RUN_MODEL}, or name a .keras or .weights.h5 file",
+            )
+        if not model.is_file() and (who := training_process(file)) is not None:
+            # (`train --resume` is refused while that process holds the folder: it is waited for)
+            raise probe.fail(
+                f"the run folder {file} has no {RUN_MODEL} yet: the run is still being trained by {who}",
+                "wait for that process to end, or name a .keras or .weights.h5 file",
             )
         if not model.is_file():
             raise probe.fail(

@@ -33,7 +33,6 @@ import errno
 import fcntl
 import json
 import os
-import stat
 import time
 from pathlib import Path
 from types import TracebackType
@@ -49,7 +48,20 @@ from cnnspec.fileio import (
     write_fix,
 )
 
-LOCK_NAME = ".cnnspec.lock"
+# The reading of the lock lives below the spec layer, which says a weights run is being trained;
+# re-exported here, where the lock is taken (``X as X``: for the modules and tests that import it)
+from cnnspec.runholder import (
+    HELD,
+    LOCK_NAME,
+    OPEN_FLAGS,
+    file_kind,
+    holder_words,
+    read_holder,
+)
+from cnnspec.runholder import held_here as held_here
+from cnnspec.runholder import holder as holder
+from cnnspec.runholder import live_holder as live_holder
+from cnnspec.runholder import locked as locked
 
 
 class RunFolderBusy(UsageError):
@@ -62,19 +74,6 @@ class RunFolderBusy(UsageError):
             f"the run folder {run_dir} is in use by {holder_words(self.holder)}",
             "wait for that process to end" + (f", or {alternative}" if alternative else ""),
         )
-
-
-def holder_words(record: dict[str, Any] | None) -> str:
-    """The process a lock file's ``record`` names, in words: ``process 4242 (cnnspec train
-    spec.yaml --out runs/a)``; a holder that has locked the file but not yet written its record
-    is "another process (it has not written its PID yet)"."""
-    record = record or {}
-    pid = record.get("pid")
-    command = record.get("command")
-    who = f"process {pid}" if pid else "another process (it has not written its PID yet)"
-    if isinstance(command, list) and command:
-        who += f" ({' '.join(str(word) for word in command)})"
-    return who
 
 
 #: The errnos of a lock file that can't be created whose fix :func:`~cnnspec.fileio.write_fix`
@@ -118,10 +117,6 @@ class RunFolderLost(WriteError):
         )
 
 
-#: The run folders (absolute paths) whose lock a :class:`RunLock` of this process holds now.
-_HELD: set[str] = set()
-
-
 class RunLock:
     """A held lock on one run folder; :meth:`release` (or leaving the ``with``) lets it go.
 
@@ -133,7 +128,7 @@ class RunLock:
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = fd
         own_folder(run_dir, self.check)
-        _HELD.add(os.path.abspath(run_dir))
+        HELD.add(os.path.abspath(run_dir))
 
     @property
     def held(self) -> bool:
@@ -154,7 +149,7 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         disown_folder(self.run_dir)
-        _HELD.discard(os.path.abspath(self.run_dir))
+        HELD.discard(os.path.abspath(self.run_dir))
         try:
             if _names(self.path, fd):
                 with contextlib.suppress(OSError):
@@ -182,24 +177,6 @@ def _names(path: Path, fd: int) -> bool:
     return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
-# O_NOFOLLOW: a symlink at the lock path fails the open (ELOOP) instead of being followed;
-# O_NONBLOCK: a FIFO there can't hang the open (no effect on a plain file)
-_OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-
-
-def _kind(mode: int) -> str | None:
-    """What a file of ``mode`` is, in words, when it is no plain file (``None`` when it is)."""
-    kinds = (
-        (stat.S_ISLNK, "symlink"),
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISFIFO, "named pipe"),
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISCHR, "device"),
-        (stat.S_ISBLK, "device"),
-    )
-    return next((word for test, word in kinds if test(mode)), None if stat.S_ISREG(mode) else "special file")
-
-
 def _foreign(path: Path, kind: str) -> UsageError:
     return UsageError(
         f"expected cnnspec's lock file or nothing at {path}; found a {kind}",
@@ -210,88 +187,11 @@ def _foreign(path: Path, kind: str) -> UsageError:
 def _check_plain(path: Path, info: os.stat_result) -> None:
     """Refuse a lock path that is no plain file of its own: writing the lock record into it
     would overwrite another file (a symlink's or hard link's target) or hang (a FIFO)."""
-    kind = _kind(info.st_mode)
+    kind = file_kind(info.st_mode)
     if kind is None and info.st_nlink > 1:
         kind = "hard link (a file with other names too)"
     if kind is not None:
         raise _foreign(path, kind)
-
-
-def _read_holder(fd: int) -> dict[str, Any] | None:
-    try:
-        text = os.pread(fd, 1 << 16, 0).decode("utf-8", "replace")
-        holder = json.loads(text)
-    except (OSError, ValueError):
-        return None  # the holder has locked the file but not yet written it
-    return holder if isinstance(holder, dict) else None
-
-
-def holder(run_dir: Path) -> dict[str, Any] | None:
-    """What the lock file of ``run_dir`` says about its last holder (``None``: no readable file).
-
-    Whether that process still holds the lock is only known by trying to take it."""
-    try:
-        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY | _OPEN_FLAGS)
-    except OSError:
-        return None  # none, or a symlink there (ELOOP): not a lock file of ours
-    try:
-        if _kind(os.fstat(fd).st_mode) is not None:
-            return None
-        return _read_holder(fd)
-    finally:
-        os.close(fd)
-
-
-def locked(run_dir: Path) -> bool | None:
-    """Whether a process holds the lock of ``run_dir`` now, read from Linux's ``/proc/locks``
-    without touching the lock (taking it, even for a moment, could make a training that starts
-    then find the folder busy); ``None`` where that cannot be known (no such file, another
-    system): the caller guesses from the holder's PID."""
-    try:
-        status = os.stat(run_dir / LOCK_NAME)
-        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    # "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF" (a waiter's line has "->" after 1:)
-    wanted = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
-    for line in table.splitlines():
-        fields = line.split()
-        if "FLOCK" in fields and "->" not in fields:
-            at = fields.index("FLOCK") + 4
-            if at < len(fields) and fields[at] == wanted:
-                return True
-    return False
-
-
-def held_here(run_dir: Path) -> bool:
-    """Whether this process itself holds the lock of ``run_dir`` (a :class:`RunLock` not
-    released): a command that locked the run to write into it is no other process using it."""
-    return os.path.abspath(run_dir) in _HELD
-
-
-def live_holder(run_dir: Path) -> dict[str, Any] | None:
-    """The record (``pid``, ``command``, ``since``) of the process that holds the lock of
-    ``run_dir`` now, ``{}`` when it has not written it yet; ``None`` when no process holds it.
-
-    Read without touching the lock (:func:`locked`); where ``/proc/locks`` cannot be read, the
-    lock file, which a killed run leaves behind, counts only when the PID it names is alive.
-    ``cnnspec runs`` lists such a run as running, and the commands that need a finished run's
-    model say it is still being trained instead of sending it to ``--resume`` (refused while
-    the lock is held)."""
-    found = holder(run_dir)
-    held = locked(run_dir)
-    if held is not None:
-        return (found or {}) if held else None
-    pid = found.get("pid") if found is not None else None  # (a guess: another process may reuse it)
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except OSError:  # (another user's process: alive)
-        pass
-    return found
 
 
 def acquire(
@@ -314,12 +214,12 @@ def acquire(
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            found = _read_holder(fd)
+            found = read_holder(fd)
             for _ in range(20):  # locked a moment ago, its PID not written yet: wait ≤ 0.2 s
                 if found is not None:
                     break
                 time.sleep(0.01)
-                found = _read_holder(fd)
+                found = read_holder(fd)
             os.close(fd)
             raise RunFolderBusy(run_dir, found, alternative) from None
         except OSError:
@@ -358,7 +258,7 @@ def _open(path: Path, alternative: str | None = None) -> int:
     with contextlib.suppress(OSError):  # (none there: os.open creates it)
         _check_plain(path, os.lstat(path))  # before opening: a device's open alone may act
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | OPEN_FLAGS, 0o644)
     except OSError as exc:
         if os.path.islink(path):  # ELOOP: a symlink put there since the lstat
             raise _foreign(path, "symlink") from None
