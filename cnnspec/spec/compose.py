@@ -33,6 +33,7 @@ from cnnspec.errors import (
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.paths import is_dir, is_file
 from cnnspec.resources import zoo_dir
+from cnnspec.spec.hiding import hiding
 from cnnspec.spec.loader import (
     SOURCE_TEXTS,
     SourceDoc,
@@ -276,8 +277,11 @@ class _Composer:
             for name, block in library_blocks.items():
                 if name in own_blocks:
                     # the spec's own definition shadows the library's, in the library's own
-                    # blocks too: on purpose or not, never unsaid
-                    self.warn_hidden(doc, name, ref, library_blocks)
+                    # blocks too: on purpose or not, never unsaid where it changes the model
+                    # (said once the document is whole: cnnspec.spec.hiding)
+                    hidden = hiding(name, ref, library_blocks, own_blocks, doc.key_loc(("blocks", name)))
+                    if hidden.callers:  # (a library block nothing there calls: nothing changes)
+                        doc.hidden.append(hidden)
                     continue
                 if name in imported_from and blocks[name] == block:
                     continue  # the same definition reached twice (a library that uses another)
@@ -309,66 +313,6 @@ class _Composer:
         if blocks:
             doc.data["blocks"] = {**blocks, **own_blocks}
         doc.data.pop("use", None)
-
-    def warn_hidden(self, doc: SourceDoc, name: str, ref: str, library_blocks: dict[str, Any]) -> None:
-        """Warn, at the spec's block ``name``, that it hides the block of that name of the
-        library ``ref`` (whose blocks are ``library_blocks``) where the library's other blocks
-        call it: they build with the spec's. A library block nothing there calls needs no word."""
-        callers = [
-            other
-            for other, block in library_blocks.items()
-            if other != name and isinstance(block, dict) and _calls(block.get("layers"), name)
-        ]
-        if not callers:
-            return
-        listed = ", ".join(f"`{c}`" for c in callers)
-        which = (
-            f"which its block {listed} calls: {callers[0]} builds"
-            if len(callers) == 1
-            else f"which its blocks {listed} call: they build"
-        )
-        doc.warnings.append(
-            Diagnostic(
-                f"block `{name}` hides {ref}'s `{name}`, {which} with this one",
-                doc.key_loc(("blocks", name)),
-                format_path(("blocks", name)),
-                code="hidden-block",
-                hint=f"rename this block to keep the library's, e.g. `my_{name}`",
-                severity="warning",
-            )
-        )
-
-
-#: Keys of a layer item that hold no layers (ids of other layers).
-_NOT_LAYERS = frozenset({"inputs"})
-
-
-def _calls(layers: Any, name: str) -> bool:
-    """Whether the layer list ``layers`` calls ``name`` anywhere in it: an item that is the bare
-    name or has it as its kind, in the list or in any list nested in its items (a residual's
-    body and shortcut, a parallel's branches, a repeat's layers)."""
-    if not isinstance(layers, list):
-        return False
-    for item in layers:
-        if item == name:
-            return True
-        if isinstance(item, list) and _calls(item, name):  # (a parallel's branch)
-            return True
-        if isinstance(item, dict):
-            if name in item:
-                return True
-            if any(_nested_calls(value, name) for key, value in item.items() if key not in _NOT_LAYERS):
-                return True
-    return False
-
-
-def _nested_calls(value: Any, name: str) -> bool:
-    """Whether a layer list held somewhere in ``value`` (an item's kind's settings) calls ``name``."""
-    if isinstance(value, list):
-        return _calls(value, name)
-    if isinstance(value, dict):
-        return any(_nested_calls(v, name) for key, v in value.items() if key not in _NOT_LAYERS)
-    return False
 
 
 def path_refusal(ref: str) -> str | None:
@@ -530,7 +474,7 @@ def merge_docs(base: SourceDoc, child: SourceDoc) -> SourceDoc:
         checked_blocks=checked,
         zoo_variant=child.zoo_variant or base.zoo_variant,
         variant=child.variant or base.variant,
-        warnings=[*base.warnings, *child.warnings],
+        hidden=[*base.hidden, *child.hidden],
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from cnnspec.errors import Diagnostic, Diagnostics, SpecError, UsageError
 from cnnspec.spec.compose import Reader, load_library, resolve_path
 from cnnspec.spec.dormant import check_dormant
+from cnnspec.spec.hiding import hidden_block_warnings
 from cnnspec.spec.loader import SourceDoc, display_name, load_file, load_text
 from cnnspec.spec.resolve import Resolver
 from cnnspec.spec.zoo import is_zoo_ref, resolve_ref
@@ -82,7 +83,8 @@ def check_library(path: Path, *, allow_outside: bool = False, reader: Reader | N
     every error."""
     doc = load_library(path, allow_outside=allow_outside, reader=reader)
     diags = Diagnostics()
-    for warning in doc.warnings:  # (a block of its own that hides one a library it uses calls)
+    # (a block of its own that hides one a library it uses calls: each caller counts, for others)
+    for warning in hidden_block_warnings(doc, library=True):
         diags.add(warning)
     resolver = Resolver(doc, diags, allow_outside=allow_outside)
     resolver.check_blocks()

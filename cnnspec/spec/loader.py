@@ -19,12 +19,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from cnnspec.errors import Diagnostic, Diagnostics, Loc, SpecError, SpecPath, format_path
 from cnnspec.resources import zoo_dir
+
+if TYPE_CHECKING:
+    from cnnspec.spec.hiding import HiddenBlock
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 100
@@ -85,10 +88,11 @@ class SourceDoc:
     #: the file (:func:`cnnspec.spec.schema.validate_document`): they do not stop the reading
     #: the way a tag or a duplicate key does. Only a document loaded with ``defer`` has any.
     value_errors: list[Diagnostic] = field(default_factory=list, repr=False, compare=False)
-    #: Warnings found while the files were composed (a block of the spec that hides a block a
-    #: library's own blocks call: :meth:`cnnspec.spec.compose._Composer.apply_use`), reported
-    #: with the schema check's diagnostics.
-    warnings: list[Diagnostic] = field(default_factory=list, repr=False, compare=False)
+    #: The blocks of the spec that hide a ``use:`` library's block its own blocks call, found
+    #: while the files were composed (:meth:`cnnspec.spec.compose._Composer.apply_use`): their
+    #: warnings, where the hiding changes the model, come with the schema check's diagnostics
+    #: (:func:`cnnspec.spec.hiding.hidden_block_warnings`).
+    hidden: list[HiddenBlock] = field(default_factory=list, repr=False, compare=False)
 
     def with_data(self, data: dict[str, Any]) -> SourceDoc:
         """This document with other ``data`` (a copy the caller changed): the same file,
@@ -103,7 +107,7 @@ class SourceDoc:
             variant=self.variant,
             reader=self.reader,
             value_errors=list(self.value_errors),
-            warnings=list(self.warnings),
+            hidden=list(self.hidden),
         )
 
     def loc(self, path: SpecPath) -> Loc | None:

@@ -31,6 +31,7 @@ from cnnspec.errors import (
 from cnnspec.layers.params import text_as_value, written_as_text_hint
 from cnnspec.layers.registry import REGISTRY, LayerKind, combinator_merges
 from cnnspec.spec.dumping import dump_yaml
+from cnnspec.spec.hiding import hidden_block_warnings
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.optimizers import OPTIMIZERS
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
@@ -461,7 +462,7 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
     if doc.value_errors:
         diags.includes.update(doc.includes)  # (one in an `extends` base says where it is included)
         diags.failed_values(doc.value_errors)
-    for warning in doc.warnings:  # (found while composing: see SourceDoc.warnings)
+    for warning in hidden_block_warnings(doc, library=library):  # (found while composing)
         diags.add(warning)
     if doc.schema_checked and not library:
         return
