@@ -532,6 +532,82 @@ def test_set_of_the_whole_var_table_is_checked_and_merged_as_each_var_set(runner
     assert whole.stdout == one.stdout == f"ok {spec}: net — 3 layers, 475 parameters\n"
 
 
+SMALL = (
+    "cnnspec: 1\nname: net\ninput: {shape: [8, 8, 1]}\nmodel:\n  - conv2d: {filters: 4, kernel_size: 3}\n"
+    "  - flatten\n  - dense: {units: 3, activation: softmax}\ntraining: {epochs: 1}\n"
+)
+
+
+def test_an_error_inside_a_set_mapping_is_located_at_its_key_or_value(runner, write_spec):
+    """An error inside a ``{…}`` given to --set points at the value or key it is about, in the
+    option's text, not at the ``{`` (it was column 17 for both of these)."""
+    spec = write_spec(SMALL)
+    result = runner.invoke(
+        app, ["validate", str(spec), "--set", "model[0].conv2d={filters: 8, kernel_size: 0}"]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == (
+        "<--set 1>:1:43: error: model[0].conv2d.kernel_size: expected a positive integer or a list of 2; "
+        "received integer 0 (in a --set option on the command line)\n"
+        " 1 | model[0].conv2d={filters: 8, kernel_size: 0}\n"
+        "                                               ^\n"
+    )
+    # an unknown key is located at the key, under a layer item given whole
+    result = runner.invoke(
+        app, ["validate", str(spec), "--set", "model[0]={conv2d: {filters: 8, kernel_sise: 3}}"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "<--set 1>:1:32: error: model[0].conv2d.kernel_sise: unknown parameter 'kernel_sise' for `conv2d` "
+        "(in a --set option on the command line)\n"
+        " 1 | model[0]={conv2d: {filters: 8, kernel_sise: 3}}\n"
+        "                                    ^\n"
+        "  hint: did you mean `kernel_size`?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "first_line"),
+    [
+        (
+            "training.metrics=[accuracy, acuracy]",
+            "<--set 1>:1:29: error: training.metrics[1]: expected one of accuracy, top_k_accuracy, "
+            "precision, recall, auc, f1, mae, mse, rmse, r2, mean_iou; received string 'acuracy'",
+        ),
+        (  # the second item's, not the first's
+            "training.callbacks=[{early_stopping: {patience: 1}}, {early_stopping: {patience: -1}}]",
+            "<--set 1>:1:82: error: training.callbacks[1].early_stopping.patience: expected an integer ≥ 0; "
+            "received integer -1",
+        ),
+    ],
+    ids=["list-item", "item-in-list-item"],
+)
+def test_an_error_inside_a_set_list_is_located_at_its_item(runner, write_spec, option, first_line):
+    result = runner.invoke(app, ["validate", str(write_spec(SMALL)), "--set", option])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{first_line} (in a --set option on the command line)\n 1 | {option}\n")
+
+
+def test_an_error_deep_inside_a_set_value_is_located_there_on_its_line(runner, write_spec):
+    """A value two mappings down is located at itself in inspect's JSON too, and a value written
+    over several lines on the line that holds it (the option's line 2, not line 1's ``{``)."""
+    spec = str(write_spec(SMALL))
+    option = "training={optimizer: {adam: {learning_rate: -1}}}"
+    result = runner.invoke(app, ["inspect", "-f", "json", spec, "--set", option])
+    assert result.exit_code == 1
+    (item,) = json.loads(result.stdout)
+    assert (item["file"], item["line"], item["column"], item["path"]) == (
+        "<--set 1>",
+        1,
+        45,
+        "training.optimizer.adam.learning_rate",
+    )
+    result = runner.invoke(app, ["validate", spec, "--set", "training={epochs: 2,\n  batch_size: 0}"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("<--set 1>:2:15: error: training.batch_size: ")
+    assert " 2 |   batch_size: 0}\n                   ^\n" in result.stderr
+
+
 def test_inspect_json_keeps_stdout_for_the_summary_and_warnings_on_stderr(runner, write_spec):
     spec = write_spec(
         "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  b: {layers: [flatten]}\nmodel: [flatten]\n"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -489,14 +490,42 @@ def parse_override(text: str) -> tuple[SpecPath, Any]:
     return tuple(part for part, _ in tokens), value
 
 
-#: Where each key of a mapping given whole to --set was written: the key → the 0-based offsets of
-#: the key and of its value from the value's first character.
-KeyOffsets = dict[object, tuple[int, int]]
+@dataclass(frozen=True)
+class ValueLocs:
+    """Where each part of a value given to --set was written, by its path inside the value
+    (``("limit",)`` in ``{source: digits, limit: -1}``, ``(0, "early_stopping")`` in a list):
+    its value's and its key's :class:`Loc` in the value's own text, whose line 1 column 1 is the
+    value's first character (a later line of a value written over several is the option's own
+    line as it is). The value itself, path ``()``, is not in it: it is where the option's value
+    starts."""
+
+    locs: dict[SpecPath, Loc] = field(default_factory=dict)
+    key_locs: dict[SpecPath, Loc] = field(default_factory=dict)
+
+    def under(self, key: str | int) -> ValueLocs:
+        """The locations inside the part ``key`` of the value, by their paths inside it."""
+        return ValueLocs(
+            *(
+                {p[1:]: loc for p, loc in table.items() if p[:1] == (key,) and len(p) > 1}
+                for table in (self.locs, self.key_locs)
+            )
+        )
+
+    def placed(self, file: str, value_column: int) -> ValueLocs:
+        """These locations in the option's text, located in ``file``: line 1 of the value
+        starts at ``value_column`` of the option (after ``--set PATH=`` or ``--epochs ``)."""
+
+        def place(loc: Loc) -> Loc:
+            return Loc(file, loc.line, value_column + loc.column - 1 if loc.line == 1 else loc.column)
+
+        return ValueLocs(
+            *({p: place(loc) for p, loc in table.items()} for table in (self.locs, self.key_locs))
+        )
 
 
-def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, KeyOffsets]:
+def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueLocs]:
     """The path of ``path=value`` as (part, 1-based column of the part in ``text``), the value,
-    and where the keys of a mapping value were written in it (:data:`KeyOffsets`)."""
+    and where each part of the value was written in it (:class:`ValueLocs`)."""
     if "=" not in text:
         raise UsageError(
             f"expected --set PATH=VALUE; received {text!r}",
@@ -526,13 +555,19 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, KeyOff
     except SpecError as exc:
         raise UsageError(f"cannot parse the value of --set {text!r}: {exc.errors[0].message}") from None
     value = parsed.data["value"]
-    offsets: KeyOffsets = {}
-    for key in value if isinstance(value, dict) else ():
-        key_loc, value_loc = parsed.key_locs.get(("value", key)), parsed.locs.get(("value", key))
-        if key_loc is not None and value_loc is not None and key_loc.line == value_loc.line == 1:
-            # (a value written over several lines: its keys are located at the value's start)
-            offsets[key] = (key_loc.column - 1 - len(prefix), value_loc.column - 1 - len(prefix))
-    return tokens, value, offsets
+    # Every part of the value keeps where it was written, as a file's would: an error in
+    # `{source: digits, limit: -1}` points at the -1, not at the `{` (line 1 of the parsed text
+    # has the prefix before the value, which its columns drop).
+    shift = len(prefix)
+
+    def in_value(loc: Loc) -> Loc:
+        return Loc("", loc.line, loc.column - shift if loc.line == 1 else loc.column)
+
+    tables = (
+        {path[1:]: in_value(loc) for path, loc in table.items() if path[:1] == ("value",) and len(path) > 1}
+        for table in (parsed.locs, parsed.key_locs)
+    )
+    return tokens, value, ValueLocs(*tables)
 
 
 #: The top-level keys composing reads (and the way to change what they say), which --set
@@ -563,7 +598,8 @@ class FlagOverride(str):
 
 
 def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> None:
-    """Apply ``--set`` overrides in order; each is located at ``<--set N>`` (line 1 is its text).
+    """Apply ``--set`` overrides in order; each is located at ``<--set N>`` (line 1 is its text),
+    each part of a ``{…}`` or ``[…]`` value where the option writes it (:class:`ValueLocs`).
 
     A malformed option is a usage error. A path that does not fit the spec is a spec error
     located on the command line, like every error the schema or the resolver then finds in an
@@ -577,40 +613,45 @@ def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> N
     if overrides:
         doc.schema_checked = False
     for number, text in enumerate(overrides, start=1):
-        tokens, value, offsets = _parse_override(text)
+        columns, value, written = _parse_override(text)
         flag = text.flag if isinstance(text, FlagOverride) else "--set"
         if flag != "--set":  # located in the flag as typed: `--epochs 3`, the value after it
             file, typed = f"<{flag}>", f"{flag} {text.split('=', 1)[1]}"
-            tokens = [(part, 1) for part, _ in tokens]
+            columns = [(part, 1) for part, _ in columns]
             value_column = len(flag) + 2
         else:
             file, typed, value_column = f"<--set {number}>", text, text.index("=") + 2
         SOURCE_TEXTS[file] = typed  # the text report quotes the option with a caret
+        tokens = [(part, Loc(file, 1, column)) for part, column in columns]
+        placed = written.placed(file, value_column)
         if [part for part, _ in tokens] == ["vars"] and isinstance(value, dict):
             # The var table given whole is each of its vars set (`vars={width: 4}` is
             # `vars.width=4`), as a variant's `vars:` sets them: a var the spec declares and the
             # option leaves out keeps its value, one it does not declare is refused, not added.
             for name, item in value.items():
-                key_at, value_at = offsets.get(name, (0, 0))
-                named = [*tokens, (name if isinstance(name, str) else str(name), value_column + key_at)]
-                _apply_override(doc, named, item, file, value_column + value_at, diags)
+                start = Loc(file, 1, value_column)
+                key_loc, item_loc = placed.key_locs.get((name,), start), placed.locs.get((name,), start)
+                named = [*tokens, (name if isinstance(name, str) else str(name), key_loc)]
+                _apply_override(doc, named, item, item_loc, placed.under(name), diags)
             continue
-        _apply_override(doc, tokens, value, file, value_column, diags)
+        _apply_override(doc, tokens, value, Loc(file, 1, value_column), placed, diags)
     diags.raise_if_errors()
 
 
 def _apply_override(
     doc: SourceDoc,
-    tokens: list[tuple[str | int, int]],
+    tokens: list[tuple[str | int, Loc]],
     value: Any,
-    file: str,
-    value_column: int,
+    value_loc: Loc,
+    inside: ValueLocs,
     diags: Diagnostics,
 ) -> None:
+    """Set ``value`` at the path ``tokens`` spell (each part with where the option writes
+    it), located at ``value_loc`` and each part inside it where ``inside`` says."""
     path: SpecPath = tuple(part for part, _ in tokens)
 
     def at(depth: int) -> Loc:
-        return Loc(file, 1, tokens[depth][1])
+        return tokens[depth][1]
 
     if path[0] in COMPOSED_KEYS:  # read while the files were composed: a new value would do nothing
         diags.error(
@@ -680,8 +721,10 @@ def _apply_override(
     for table in (doc.locs, doc.key_locs):
         for stale in [p for p in table if p[:n] == path]:
             del table[stale]
-    doc.locs[path] = Loc(file, 1, value_column)
+    doc.locs[path] = value_loc
     doc.key_locs[path] = at(len(path) - 1)
+    for table, written in ((doc.locs, inside.locs), (doc.key_locs, inside.key_locs)):
+        table.update({(*path, *part): loc for part, loc in written.items()})
     drop_replaced(doc, path)
 
 
