@@ -43,8 +43,9 @@ def validate(tmp_path: Path, text: str, *options: str) -> tuple[int, str]:
 def test_validate_refuses_a_key_that_is_no_digit_class_as_train_does(tmp_path, weights, message, hint):
     code, output = validate(tmp_path, DIGITS, "--set", f"training.class_weight={weights}")
     assert code == 1
+    # located at the key the message is about (`seven` of `{seven: 2}`), not at the `{` or the 2
     assert output.startswith(
-        f"<--set 1>:1:23: error: training.class_weight.{weights[1:-4]}: {message} "
+        f"<--set 1>:1:24: error: training.class_weight.{weights[1:-4]}: {message} "
         "(in a --set option on the command line)\n"
     )
     assert hint in output if hint else "hint" not in output
@@ -52,6 +53,7 @@ def test_validate_refuses_a_key_that_is_no_digit_class_as_train_does(tmp_path, w
     with pytest.raises(SpecError) as info:
         load(DIGITS.replace("{epochs: 1}", f"{{epochs: 1, class_weight: {weights}}}"), tmp_path)
     assert info.value.errors[0].message == message
+    assert (info.value.errors[0].loc.line, info.value.errors[0].loc.column) == (8, 38)  # (the key)
 
 
 def test_keys_are_checked_against_the_classes_data_classes_selects(tmp_path):
@@ -62,7 +64,7 @@ def test_keys_are_checked_against_the_classes_data_classes_selects(tmp_path):
     assert code == 0, output
     code, output = validate(tmp_path, text + "training:\n  class_weight: {'8': 2, 5: 3}\n")
     assert code == 1
-    assert "spec.yaml:9:29: error: training.class_weight.5: expected a class index (0–1) or name; " in output
+    assert "spec.yaml:9:26: error: training.class_weight.5: expected a class index (0–1) or name; " in output
     assert "received '5'\n" in output and "  hint: did you mean `3`?\n" in output
 
 

@@ -1095,6 +1095,7 @@ def _check_class_weight_keys(
                 f"expected a class index (0–{len(names) - 1}) or name; received {key!r}",
                 ("training", "class_weight", key),
                 did_you_mean(key, names),
+                key=True,
                 code="data",
             )
 

@@ -145,9 +145,16 @@ class Dataset:
 
 
 def _error(
-    message: str, compiled: CompiledSpec, path: SpecPath = SOURCE, hint: str | None = None
+    message: str,
+    compiled: CompiledSpec,
+    path: SpecPath = SOURCE,
+    hint: str | None = None,
+    *,
+    key: bool = False,
 ) -> SpecError:
-    return SpecError.single(message, source_loc(compiled, path), format_path(path), code="data", hint=hint)
+    # (an error about a mapping's key, not its value, is located at the key: `seven` of `{seven: 2}`)
+    loc = compiled.doc.key_loc(path) if key else source_loc(compiled, path)
+    return SpecError.single(message, loc, format_path(path), code="data", hint=hint)
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -1586,6 +1593,7 @@ def check_fit(
                     compiled,
                     ("training", "class_weight", key),
                     did_you_mean(key, dataset.class_names),
+                    key=True,
                 )
 
 
