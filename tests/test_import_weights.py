@@ -341,6 +341,37 @@ def test_what_keras_cannot_read_and_build_cannot_read_is_named_by_check_dtypes(t
     assert (found.rounded, found.widened) == ([], [])
 
 
+def test_a_normalization_count_is_an_integer_counter_and_nothing_else(tmp_path):
+    """A kind's counters (normalization's ``count``, kept as int64) take any integers, and
+    refuse what is not one; its other variables are checked as float32 weights."""
+    import h5py
+    import numpy as np
+
+    from cnnspec.importer.dtypes import Placed, check_dtypes
+    from cnnspec.layers.registry import REGISTRY
+
+    assert REGISTRY["normalization"].counters == (2,)
+    layer = Placed("layer 'n' (Normalization)", "layers/normalization", ("0", "1", "2"), ("2",))
+    found = []
+    for index, count in enumerate((np.int64(3), np.int32(3), np.uint8(3), np.float32(3), np.bool_(True))):
+        path = tmp_path / f"x{index}.weights.h5"
+        with h5py.File(path, "w") as handle:
+            variables = handle.create_group("layers/normalization/vars")
+            variables.create_dataset("0", data=np.zeros(2, "float32"))
+            variables.create_dataset("1", data=np.ones(2, "int64"))  # (a variance: float32 expected)
+            variables.create_dataset("2", data=count)
+        found.append(check_dtypes(path, [layer]).refused)
+    start = "layer 'n' (Normalization) at layers/normalization: expected variable"
+    variance = f"{start} 1 of dtype float32; received int64, which Keras' load_model converts to float values"
+    assert [[line.split(" without")[0] for line in refused] for refused in found] == [
+        [variance],
+        [variance],
+        [variance],
+        [variance, f"{start} 2 of dtype int64 (the layer's count); received float32"],
+        [variance, f"{start} 2 of dtype int64 (the layer's count); received bool"],
+    ]
+
+
 def _imported_with(tmp_path: Path, edit: Callable[[Any], None]) -> tuple[str, Any]:
     """``import --weights`` of the fixture edited by ``edit``: its report's notes, and the
     written weights file (open; the caller closes it)."""

@@ -291,6 +291,7 @@ def test_weight_shapes_hold_the_parameters_counted(kind, shapes, params):
 @pytest.mark.parametrize(("kind", "shapes", "params"), CASES)
 def test_static_shape_and_params_equal_keras(kind, shapes, params):
     import keras
+    import numpy as np
 
     from cnnspec.backends.keras_builder import make_layer
     from cnnspec.ir import Node
@@ -314,6 +315,12 @@ def test_static_shape_and_params_equal_keras(kind, shapes, params):
     saved = tuple(tuple(store[str(i)].shape) for i in range(len(store)))
     assert sorted(store) == [str(i) for i in range(len(store))]
     assert saved == entry.weight_shapes(full, shapes, shape)
+    # the variables Keras keeps as int64 are the kind's counters; every other one is float32
+    # (what `import --weights` checks a file's dtypes against)
+    dtypes = [np.asarray(store[str(i)]).dtype for i in range(len(store))]
+    ints = tuple(i for i, dtype in enumerate(dtypes) if dtype.kind in "iu")
+    assert ints == tuple(i for i in entry.counters if i < len(store))
+    assert all(str(dtype) == "float32" for i, dtype in enumerate(dtypes) if i not in ints)
     config = layer.get_config()
     rebuilt = type(layer).from_config(config)
     assert rebuilt.get_config() == config

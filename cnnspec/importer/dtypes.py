@@ -1,6 +1,8 @@
 """The dtypes of an imported weights file's variables against the spec's model, whose layers all
 keep float32 variables (float32 and the mixed policies alike; the importer refuses any other
-policy by name: :func:`cnnspec.layers.reverse.dtype_policy`).
+policy by name: :func:`cnnspec.layers.reverse.dtype_policy`), but for the int64 counters a kind
+names (:attr:`cnnspec.layers.registry.LayerKind.counters`: normalization's ``count``), which take
+any integers.
 
 What Keras does with a saved variable of another dtype decides what import does with it. Keras'
 ``load_model`` and ``load_weights`` read each ``vars/N`` dataset as numpy has it (a dataset
@@ -24,8 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The dtype of every variable of a spec's model.
+#: The dtype of every variable of a spec's model but the counters (LayerKind.counters).
 VARIABLE_DTYPE = "float32"
+#: The dtype of a counter (normalization's ``count``).
+COUNTER_DTYPE = "int64"
 #: The attribute with which Keras marks a bfloat16 dataset (stored as 2-byte opaque data, which
 #: HDF5 has no float type for).
 _MARK = "dtype"
@@ -40,6 +44,8 @@ class Placed:
     what: str
     group: str
     keys: tuple[str, ...]
+    #: the keys of the variables the layer keeps as int64 counters (LayerKind.counters)
+    counters: tuple[str, ...] = ()
 
 
 @dataclass
@@ -68,6 +74,13 @@ def check_dtypes(path: Any, layers: Iterable[Placed]) -> DtypeCheck:
             rounded = False
             for key in layer.keys:
                 dataset = variables[key]
+                if key in layer.counters:  # (an int64 counter: any integer Keras assigns as it is)
+                    if dataset.dtype.kind not in "iu" or dataset.dtype.itemsize > 8:
+                        found.refused.append(
+                            f"{layer.what} at {layer.group}: expected variable {key} of dtype "
+                            f"{COUNTER_DTYPE} (the layer's count); received {dataset.dtype}"
+                        )
+                    continue
                 verdict = _verdict(dataset)
                 if verdict == "widen":
                     widen.append((layer, f"{layer.group}/vars/{key}"))

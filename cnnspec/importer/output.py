@@ -454,7 +454,8 @@ def _fitting(imported: Imported, done: Relabelled) -> tuple[list[str], list[Plac
         ]
         misfits.extend(wrong)
         if keys and not wrong:
-            fitting.append(Placed(what, group, tuple(keys)))
+            counters = tuple(keys[i] for i in kind.counters if i < len(keys))
+            fitting.append(Placed(what, group, tuple(keys), counters))
     return misfits, fitting
 
 

@@ -301,5 +301,6 @@ register(
         _normalization_args,
         adapt_param="adapt",
         weight_rule=_normalization_weights,
+        counters=(2,),  # (mean, variance, then `count`: an int64 Keras counts adapted values in)
     ),
 )

@@ -248,6 +248,11 @@ class LayerKind:
     Keras does not save it). Read by ``import --weights`` to check a weights file against the
     model before it is written beside the spec."""
 
+    counters: tuple[int, ...] = ()
+    """The positions, among :attr:`weight_rule`'s variables, of those Keras keeps as int64
+    counters, not float32 weights (normalization's ``count``, which ``adapt`` sets): read by
+    ``import --weights``, which checks each variable's dtype against what the layer keeps."""
+
     param_index: dict[str, Param] = field(init=False, repr=False, compare=False)
     #: The names of the parameters without a default (computed once: the resolver asks per layer).
     required_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
