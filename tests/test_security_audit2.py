@@ -327,6 +327,19 @@ def test_build_with_hostile_weights_files(tmp_path: Path, secret_bytes: Path) ->
     assert result.exit_code == 0, result.output
     assert "shape mismatch: source [200000, 200000]" in result.output
     assert out.is_file()
+    # integers or booleans where the layer keeps float32 weights are no weights of it: skipped
+    # and said, as a shape mismatch is (Keras' assign would turn them into floats silently)
+    with h5py.File(huge, "r+") as handle:
+        del handle["layers/dense/vars/0"]
+        handle["layers/dense/vars"].create_dataset("0", data=np.ones((16, 2), "int32"))
+        del handle["layers/dense_1/vars/1"]
+        handle["layers/dense_1/vars"].create_dataset("1", data=np.zeros((2,), "bool"))
+    result = runner.invoke(app, ["build", str(spec), "--weights", str(huge), "-o", str(tmp_path / "c.keras")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "loaded 1 of 3 weight tensors" in said, said
+    assert "skipped d/kernel: dtype mismatch: source int32, model float32" in said, said
+    assert "skipped head/bias: dtype mismatch: source bool, model float32" in said, said
 
 
 # -- 3. a run folder's lock.json cannot lift the rule -----------------------------------------------

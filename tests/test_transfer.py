@@ -1077,3 +1077,47 @@ def test_the_generated_script_leaves_the_backbones_tensors_to_its_source_as_cnns
     assert len(expected) == 10  # every tensor of the model, from one source or the other
     for (layer, index), array in expected.items():
         np.testing.assert_array_equal(model.get_layer(layer).weights[index].numpy(), array)
+
+
+def test_the_script_skips_integers_for_float_weights_as_train_does(tmp_path, capsys):
+    """The generated script's loader (TF-free here, with stand-in layers) loads a tensor only
+    of the shape and the kind of number its variable keeps, as train's planner does (a dtype
+    mismatch is skipped and counted; `strict` stops on it)."""
+    import h5py
+
+    from tests.test_listing_edges import script_functions
+
+    with h5py.File(tmp_path / "w.weights.h5", "w") as handle:
+        handle.create_group("layers/dense/vars").create_dataset("0", data=np.zeros((4, 3), "float32"))
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: s\ninput: {shape: [8, 8, 1]}\nweights: w.weights.h5\n"
+        "model:\n  - flatten\n  - dense: {units: 3, activation: softmax}\n",
+        encoding="utf-8",
+    )
+    functions = script_functions(spec)
+
+    class Variable:
+        def __init__(self, name: str, shape: tuple[int, ...], dtype: str) -> None:
+            self.name, self.shape, self.dtype, self.value = name, shape, dtype, None
+
+        def assign(self, value: Any) -> None:
+            self.value = value
+
+    class Layer:
+        def __init__(self, name: str, *weights: Variable) -> None:
+            self.name, self.weights = name, list(weights)
+
+    counter = Variable("count", (), "int64")
+    layers = [
+        Layer("d", Variable("kernel", (2, 2), "float32"), Variable("bias", (2,), "float32")),
+        Layer("n", Variable("mean", (2,), "float32"), counter),
+    ]
+    arrays = [[np.ones((2, 2), "int32"), np.zeros(2, "float64")], [np.ones(2, "float16"), np.array(5)]]
+    functions["assign_what_fits"](layers, arrays, "w.weights.h5", False, "", "why")
+    assert capsys.readouterr().out == "loaded 3 of 4 weight tensors from w.weights.h5\n"
+    assert layers[0].weights[0].value is None and counter.value == 5  # (an integer counter: loaded)
+    arrays[1][1] = np.array(5.0)
+    stopped = r"^strict weights: not loaded from w.weights.h5: d/kernel, n/count$"
+    with pytest.raises(SystemExit, match=stopped):
+        functions["assign_what_fits"](layers, arrays, "w.weights.h5", True, "", "why")
