@@ -648,14 +648,58 @@ def test_a_study_of_the_same_name_in_another_storage_is_refused_in_the_same_out(
         "that of the study 'tiny_search' in out/study.journal, and this search's is in "
         f"{url}: its trials' folders and its summaries would take the first's hint: choose another "
         "--out (e.g. runs/NAME-search) or another --study name; to go on with the study of "
-        "search.json, search with the storage it is in (out/study.journal)"
+        "search.json, search with the storage it is in (out/study.journal); --force replaces no trial "
+        "folder: out holds that study's trained runs (trial-000), whose names this study's trials "
+        "would take"
     )
+    # --force too: the trial folders are trained runs (the hint says why it does not help)
+    forced = search(runner, spec, Path("out"), "-n", "2", "--storage", url, "--force")
+    assert forced.exit_code == 2 and flat(forced.output) == flat(other.output)
     assert {path: path.read_bytes() for path in (tmp_path / "out").rglob("*") if path.is_file()} == kept
     assert not (tmp_path / "sw.db").exists()  # refused before the storage was opened
     # the same storage spelled another way (an absolute --out) is the same study: it goes on
     again = search(runner, spec, tmp_path / "out", "-n", "2")
     assert again.exit_code == 0, again.output
     assert len(json.loads((tmp_path / "out" / "search.json").read_text())["trials"]) == 2
+
+
+def test_force_replaces_the_summaries_of_another_storages_study_whose_trials_are_elsewhere(
+    runner, write_spec, tmp_path, fake_train, monkeypatch
+):
+    """--force's help promised to replace the summary files, but a summary of the study of the
+    same name in another storage was refused with --force too, and the hint did not say why."""
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(SPEC)
+    assert search(runner, spec, Path("a")).exit_code == 0
+    # b holds the summaries of a's study only, as `search --out b --storage a/study.journal`
+    # writes them (its trials are in a); and a plot that a study of one trial does not draw
+    (tmp_path / "b").mkdir()
+    summary = json.loads((tmp_path / "a" / "search.json").read_text())
+    summary.update(storage="a/study.journal", storage_id=str(tmp_path / "a" / "study.journal"))
+    (tmp_path / "b" / "search.json").write_text(json.dumps(summary))
+    for name, copied in (("best.yaml", "best.yaml"), ("history.png", "importances.png")):
+        (tmp_path / "b" / copied).write_bytes((tmp_path / "a" / name).read_bytes())
+    refused = search(runner, spec, Path("b"))
+    assert refused.exit_code == 2, refused.output
+    assert flat(refused.output).endswith(
+        "search with the storage it is in (a/study.journal), or pass --force to replace its summaries "
+        "(search.json …: its trials are in another --out, and the study stays in its storage)"
+    )
+    assert not (tmp_path / "b" / "study.journal").exists()
+    forced = search(runner, spec, Path("b"), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert (
+        "note: --force: the summaries of the study 'tiny_search' in a/study.journal (search.json …) are "
+        "replaced by this study's; its trials are in another --out, and it stays in its storage (a search "
+        "with --storage a/study.journal writes them again)"
+    ) in flat(forced.output)
+    summary = json.loads((tmp_path / "b" / "search.json").read_text())
+    assert (summary["storage_id"], [row["run_dir"] for row in summary["trials"]]) == (
+        "OUT/study.journal",
+        ["trial-000"],
+    )
+    assert not (tmp_path / "b" / "importances.png").exists()  # (a's: not this study's)
+    assert (tmp_path / "a" / "study.journal").is_file() and (tmp_path / "a" / "trial-000").is_dir()
 
 
 def test_a_moved_search_folder_goes_on_with_its_own_study(runner, write_spec, tmp_path, fake_train):

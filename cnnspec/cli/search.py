@@ -70,7 +70,11 @@ def search(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", "-f", help="replace summary files in --out that cnnspec did not write (best.yaml …)"
+            "--force",
+            "-f",
+            help="replace summary files in --out that cnnspec did not write (best.yaml …), and those "
+            "of a study of the same name in another storage whose trials are in another --out (trial "
+            "folders in --out are never replaced)",
         ),
     ] = False,
     set: SetOption = None,
@@ -92,7 +96,8 @@ def search(
     trains the best one again.
     Refused before any trial: an in-memory SQLite --storage (its trials would be lost),
     another search.sampler for a study that has trials, and a study of the same name kept in
-    another storage in the same OUT (its summaries would be replaced).
+    another storage in the same OUT (its trial folders would take this study's names; --force
+    replaces its summaries where its trials are in another OUT).
     """
     import math
 
@@ -137,7 +142,7 @@ def search(
     if not tag and _plain_names_taken(folder, name):  # another spec's own study came first
         tag = study_tag(name, "")
     identity = storage_identity(storage, folder)
-    _refuse_other_storage(folder, name, tag, identity, label)
+    stale = _refuse_other_storage(folder, name, tag, identity, label, force)
     _refuse_foreign_summaries(folder, tag, force)
     meaning = trial_meaning(compiled.doc, space, list(set or []))
     with _removed_if_left_empty(folder):
@@ -150,6 +155,9 @@ def search(
             if repaired:
                 stderr().print(f"[yellow]note:[/yellow] {safe(repaired)}", highlight=False, soft_wrap=True)
             opened = create_study(optuna, open_storage(storage, folder), name, space, label, meaning)
+    for plot in stale:  # (the replaced study's, once this one is open: its summary draws its own)
+        with contextlib.suppress(OSError):
+            plot.unlink()
     cfg = WorkerConfig(
         spec=file,
         out=folder,
@@ -305,41 +313,85 @@ def _plain_names_taken(folder: Path, name: str) -> bool:
     return isinstance(recorded, str) and recorded != name
 
 
-def _refuse_other_storage(folder: Path, name: str, tag: str, identity: str, label: str) -> None:
+def _refuse_other_storage(
+    folder: Path, name: str, tag: str, identity: str, label: str, force: bool = False
+) -> list[Path]:
     """Refuse (exit 2, before anything is written) a search whose study's summary in ``folder``
     (``search{tag}.json``) is of a study of the same name in another storage: its trial
     folders' names were taken (every trial skipped and failed), and its best.yaml, search.json,
-    search.html and plots were replaced by the second study's."""
+    search.html and plots were replaced by the second study's. With ``force``, a summary whose
+    study has no trial folder in ``folder`` (its trials trained into another ``--out``; the
+    study itself stays in its storage, and searching it again there writes its summaries again)
+    is replaced, said in a note; trial folders, trained runs, are never replaced. Returns the
+    plots of the study replaced, which this study's summary may not draw again (a study of one
+    trial has no importances.png): the search removes them once its study is open."""
+    from cnnspec.cli.render import safe
     from cnnspec.errors import UsageError
-    from cnnspec.search.results import summary_name
+    from cnnspec.search.results import PLOTS, foreign_summaries, summary_name
     from cnnspec.search.study import JOURNAL_NAME, moved_storage, storage_identity
 
     path = folder / summary_name("search.json", tag)
     try:
         recorded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
-        return
+        return []
     if not isinstance(recorded, dict) or recorded.get("study") != name:
-        return
+        return []
     shown, before = recorded.get("storage"), recorded.get("storage_id")
     if not isinstance(before, str):  # (a search.json of an earlier cnnspec: its label)
         if not isinstance(shown, str) or (
             label == str(folder / JOURNAL_NAME) and shown.endswith(JOURNAL_NAME)
         ):
-            return  # (its default journal, named from another folder maybe: taken as this one)
+            return []  # (its default journal, named from another folder maybe: taken as this one)
         try:
             before = storage_identity(shown, folder)
         except Exception:  # (a label no storage reads: compared as it is)
             before = shown
     if before == identity or moved_storage(before, identity):
-        return
+        return []
+    trials = _trial_folders(folder, tag)
+    if force and not trials:
+        stderr().print(
+            f"[yellow]note:[/yellow] --force: the summaries of the study {safe(repr(name))} in "
+            f"{safe(str(shown))} ({safe(path.name)} …) are replaced by this study's; its trials are in "
+            f"another --out, and it stays in its storage (a search with --storage {safe(str(shown))} "
+            "writes them again)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        plots = [folder / summary_name(plot, tag) for plot in PLOTS]
+        foreign = set(foreign_summaries(folder, tag))  # (--force replaces those anyway)
+        return [plot for plot in plots if plot.is_file() and plot not in foreign]
+    if trials:
+        force_text = (
+            f"; --force replaces no trial folder: {folder} holds that study's trained runs "
+            f"({', '.join(trials[:2])}{' …' if len(trials) > 2 else ''}), whose names this study's trials "
+            "would take"
+        )
+    else:
+        force_text = (
+            f", or pass --force to replace its summaries ({path.name} …: its trials are in another "
+            "--out, and the study stays in its storage)"
+        )
     raise UsageError(
         f"expected --out to hold no study {name!r} of another storage; {path} is that of the study "
         f"{name!r} in {shown}, and this search's is in {label}: its trials' folders and its summaries "
         "would take the first's",
         f"choose another --out (e.g. runs/NAME-search) or another --study name; to go on with the "
-        f"study of {path.name}, search with the storage it is in ({shown})",
+        f"study of {path.name}, search with the storage it is in ({shown}){force_text}",
     )
+
+
+def _trial_folders(folder: Path, tag: str) -> list[str]:
+    """The names of the trial folders of study tag ``tag`` in ``folder`` (``trial{tag}-NNN``),
+    sorted."""
+    import re
+
+    pattern = re.compile(rf"trial{re.escape(tag)}-\d{{3,}}")
+    try:
+        return sorted(entry.name for entry in folder.iterdir() if pattern.fullmatch(entry.name))
+    except OSError:
+        return []
 
 
 def _refuse_foreign_summaries(folder: Path, tag: str, force: bool) -> None:
