@@ -614,6 +614,25 @@ def test_best_yaml_says_the_splits_differed_where_a_split_setting_was_searched(
     assert "the same validation and test split" not in best
 
 
+def test_a_search_from_a_weights_run_says_its_seed_is_the_runs(runner, write_spec, tmp_path, fake_train):
+    """The study takes the split seed of the run its weights: come from, said in one line (the
+    trials that train: tests/test_weights_split.py)."""
+    base = tmp_path / "runs" / "base"
+    base.mkdir(parents=True)
+    (base / "lock.json").write_text(json.dumps({"seed": 77, "data": {"kind": "digits"}}))
+    (base / "resolved.yaml").write_text("data: {source: digits}\n")
+    (base / "model.keras").write_bytes(b"")  # (only named: the stand-in training reads nothing)
+    spec = write_spec(UNSEEDED.replace("  seed: 3\n", "") + "weights: runs/base\n")
+    done = runner.invoke(app, ["search", str(spec), "--out", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert (
+        "note: no training.seed: every trial trains with the study's seed 77, the split seed of "
+        "weights: runs/base, trained on the same data, so that the trials' test images are none those "
+        "weights trained on"
+    ) in flat(done.output)
+    assert json.loads((tmp_path / "out" / "trial-000" / "trained.json").read_text())["training"]["seed"] == 77
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true"])
 def test_a_sqlite_database_in_memory_is_refused_before_anything(runner, write_spec, tmp_path, url):
     """Optuna's heartbeat thread printed a traceback (no such table: trial_heartbeats), the

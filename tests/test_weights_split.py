@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -423,6 +424,108 @@ def test_a_search_from_a_run_trains_every_trial_with_the_weights_runs_seed(write
     assert adopted_split_seed(compiled()) is None
 
 
+def _drawn(write_spec, tmp_path, space: str, data: str = "{source: digits}", training: str = ""):
+    """The searched spec of a weights run (runs/base: seed 9, data.test_split 0.2) whose space is
+    ``space``, compiled."""
+    base = _run_folder(tmp_path / "runs" / "base", 9, {"kind": "digits"})
+    (base / "model.keras").write_bytes(b"")  # (only named: nothing reads it here)
+    text = SPEC % (data, training) + f"weights: runs/base\nsearch: {{trials: 2, space: {{{space}}}}}\n"
+    return compile_spec(write_spec(text, "srch.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("space", "data", "seed"),
+    [
+        # a trial can draw the run's test split: the study takes its seed, whatever the spec's own
+        ("data.test_split: {choice: [0.2, 0.3]}", "{source: digits}", 9),
+        ("data.test_split: {choice: [0.2, 0.3]}", "{source: digits, test_split: 0.3}", 9),
+        ("data.test_split: {float: [0.1, 0.3], step: 0.1}", "{source: digits}", 9),
+        # no trial can: the seed splits no trial as that run did (the spec's own 0.2 is no trial's)
+        ("data.test_split: {choice: [0.25, 0.3]}", "{source: digits}", None),
+        ("data.test_split: {float: [0.1, 0.3]}", "{source: digits}", None),
+        # the space draws another setting: the spec's test split decides, as before
+        ("data.validation_split: {choice: [0.1, 0.3]}", "{source: digits}", 9),
+        ("data.validation_split: {choice: [0.1, 0.3]}", "{source: digits, test_split: 0.3}", None),
+    ],
+)
+def test_a_search_that_draws_the_test_split_takes_the_seed_where_a_trial_can_split_as_the_run(
+    write_spec, tmp_path, space, data, seed
+):
+    """The seed was decided by the spec's own data.test_split, which a search that draws it
+    trains no trial with: the study took the run's seed for trials that all split otherwise,
+    and said their test images were none those weights trained on."""
+    from cnnspec.search.study import adopted_split_seed
+
+    found = adopted_split_seed(_drawn(write_spec, tmp_path, space, data))
+    assert (found[0] if found is not None else None) == seed
+
+
+def _split_warnings(compiled) -> list[str]:
+    return [
+        f"{w.loc.line}:{w.loc.column} {w.path}: {w.message} hint: {w.hint}"
+        for w in compiled.warnings
+        if w.code == "search-split"
+    ]
+
+
+def test_validate_warns_at_a_drawn_test_split_that_tests_on_images_the_weights_learnt(write_spec, tmp_path):
+    compiled = _drawn(write_spec, tmp_path, "data.test_split: {choice: [0.2, 0.25, 0.3]}")
+    assert _split_warnings(compiled) == [
+        "11:29 search.space.data.test_split: data.test_split: the trials that draw 0.25 or 0.3 split "
+        "off other test images than weights: runs/base did (its test_split is 0.2), so they test on "
+        "images those weights trained or validated on: their test figures include images the starting "
+        "weights learnt hint: draw only 0.2 (or fix data.test_split: 0.2) for clean test figures; each "
+        "such trial counts the images in search.json (test_note)"
+    ]
+    ranged = _drawn(write_spec, tmp_path, "data.test_split: {float: [0.1, 0.3]}")
+    assert "the trials that draw a value of the range split off" in _split_warnings(ranged)[0]
+    # a seed of the spec's own, not the run's: every trial
+    seeded = _drawn(write_spec, tmp_path, "data.test_split: {choice: [0.2, 0.3]}", training=", seed: 4")
+    assert (
+        _split_warnings(seeded)[0]
+        .split(" hint: ")[0]
+        .endswith(
+            "all trials split off other test images than weights: runs/base did (with training.seed 4, not "
+            "its seed 9), so they test on images those weights trained or validated on: their test figures "
+            "include images the starting weights learnt"
+        )
+    )
+    # none: another setting drawn, another source
+    assert _split_warnings(_drawn(write_spec, tmp_path, "data.validation_split: {choice: [0.1, 0.3]}")) == []
+    other = _drawn(write_spec, tmp_path, "data.test_split: {choice: [0.2, 0.3]}", "{source: shapes}")
+    assert _split_warnings(other) == []
+
+
+def test_a_trials_seed_from_and_test_note_are_listed_and_best_yaml_says_them(write_spec, tmp_path):
+    import optuna
+    import yaml
+
+    from cnnspec.search.results import trial_rows, write_best
+    from cnnspec.search.worker import record_split
+    from cnnspec.training.trainer import TrainResult
+
+    compiled = _drawn(write_spec, tmp_path, "data.test_split: {choice: [0.2, 0.3]}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    note = "12 of this run's 128 test images are images weights: runs/base trained or validated on (…)"
+    for value, seed_from, shared in ((0.9, None, note), (0.5, "/r/base", None)):
+        trial = study.ask()
+        trial.suggest_categorical("data.test_split", [0.2, 0.3])
+        trial.set_user_attr("seed", 9)
+        record_split(trial, TrainResult(tmp_path, {}, [], {}, shared_note=shared, seed_from=seed_from))
+        study.tell(trial, value)
+    rows = trial_rows(study, tmp_path)
+    assert [(row.get("seed_from"), row.get("test_note")) for row in rows] == [(None, note), ("/r/base", None)]
+    write_best(tmp_path / "best.yaml", compiled, compiled.search, rows[0], "s")
+    text = (tmp_path / "best.yaml").read_text()
+    assert f"# Its test split: {note}.\n" in text and yaml.safe_load(text)["training"]["seed"] == 9
+    write_best(tmp_path / "best.yaml", compiled, compiled.search, rows[1], "s")
+    assert (
+        "# That seed is the split seed of /r/base, whose weights it starts from: its test images are "
+        "none those weights trained on.\n"
+    ) in (tmp_path / "best.yaml").read_text()
+
+
 @pytest.mark.slow
 def test_search_from_a_run_says_and_trains_with_its_seed(write_spec, runner, tmp_path, monkeypatch):
     from cnnspec.cli.app import app
@@ -433,13 +536,29 @@ def test_search_from_a_run_says_and_trains_with_its_seed(write_spec, runner, tmp
     assert result.exit_code == 0, result.output
     seed = json.loads((tmp_path / "runs/base/lock.json").read_text())["seed"]
     model = SPEC.split("training:")[0] % "{source: digits, limit: 200}"
-    search = write_spec(model + SEARCH % ("", "") + "weights: runs/base\n", "srch.yaml")
-    result = runner.invoke(app, ["search", str(search), "--out", "sr"])
+    # a space that draws data.test_split: the trials of the run's split take its seed (seed_from,
+    # tested without training beside), the others count the test images those weights learnt
+    # (test_note in search.json); the grid's seed 1 draws 0.3 first, the one trial here
+    drawn = (model + SEARCH % ("", "") + "weights: runs/base\n").replace(
+        "sampler: random, space: {vars.lr: {float: [0.0005, 0.002], log: true}}",
+        "sampler: grid, seed: 1, space: {data.test_split: {choice: [0.3, 0.2]}}",
+    )
+    result = runner.invoke(app, ["search", str(write_spec(drawn, "drawn.yaml")), "--out", "sd"])
     assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
     assert (
         f"note: no training.seed: every trial trains with the study's seed {seed}, the split seed of "
-        "weights: runs/base, trained on the same data, so that the trials' test images are none those "
-        "weights trained on"
-    ) in " ".join(result.output.split())
-    lock = json.loads((tmp_path / "sr/trial-000/lock.json").read_text())
-    assert (lock["seed"], lock["seed_from"]) == (seed, str(tmp_path / "runs/base"))
+        "weights: runs/base, trained on the same data, so that the test images of the trials that draw "
+        "its data.test_split, 0.2, are none those weights trained on (each other trial counts those it "
+        "holds: search.json's test_note)"
+    ) in text
+    assert "data.test_split: the trials that draw 0.3 split off other test images" in text  # (warned)
+    (row,) = json.loads((tmp_path / "sd/search.json").read_text())["trials"]
+    assert row["values"] == {"data.test_split": 0.3} and "seed_from" not in row
+    lock = json.loads((tmp_path / "sd/trial-000/lock.json").read_text())
+    assert lock["seed"] == seed and "seed_from" not in lock
+    assert re.match(
+        r"[1-9]\d* of this run's \d+ test images are images weights: runs/base trained or validated on \(",
+        row["test_note"],
+    )
+    assert f"# Its test split: {row['test_note']}.\n" in (tmp_path / "sd/best.yaml").read_text()

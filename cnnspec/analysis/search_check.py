@@ -25,6 +25,7 @@ from typing import Any
 
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.settings import TrainConfig, training_config
+from cnnspec.analysis.weights_run import WeightsRun, weights_run
 from cnnspec.errors import (
     COMMAND_LINE_PREFIX,
     Diagnostic,
@@ -42,6 +43,7 @@ from cnnspec.spec.search import (
     SearchSpace,
     apply_values,
     default_direction,
+    grid_values,
     read_search,
     value_loc,
 )
@@ -85,6 +87,7 @@ def check_space(compiled: CompiledSpec, diags: Diagnostics) -> SearchSpace | Non
     _check_objective(compiled, space, diags)
     _check_switched_off(compiled, space, diags)
     _warn_unfair_objective(compiled, space, diags)
+    _warn_learnt_test_images(compiled, space, diags)
     return space
 
 
@@ -129,6 +132,63 @@ def _warn_unfair_objective(compiled: CompiledSpec, space: SearchSpace, diags: Di
                 code="search-objective",
                 hint=f"fix {format_path(d.target)} in the spec, and search the rest",
             )
+
+
+def _warn_learnt_test_images(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:
+    """Warn at a drawn ``data.test_split`` when the spec starts from the weights of a run folder
+    trained on the same data: a trial that draws another test split than that run's (or trains
+    with a seed of the spec's other than that run's) draws its test images from among those the
+    weights trained or validated on, whatever its seed, so its test figures include images the
+    starting weights learnt. (The trials of that run's test split take its seed, as ``cnnspec
+    train`` does: :func:`cnnspec.search.study.adopted_split_seed`.) Each such trial counts them,
+    once it has its data, in search.json's ``test_note``; here no data is read."""
+    drawn = next((d for d in space.dimensions if d.target == ("data", "test_split")), None)
+    if drawn is None or "training" not in compiled.doc.data:
+        return
+    run = _weights_run(compiled)
+    config = training_config(compiled)
+    if run is None or not run.same_data or run.seed is None or run.test_split is None:
+        return
+    if not config.data.splits_test:  # (a source's own test set: no split drawn)
+        return
+    own_seed = config.seed is not None and config.seed != run.seed
+    ranged = drawn.kind != "choice" and drawn.step is None  # (a value between: none is the run's)
+    values = [float(v) for v in grid_values(drawn)] if not ranged else []  # (numbers: the schema's)
+    theirs = run.test_split
+    others = [v for v in values if abs(v - theirs) > 1e-9]
+    if not (own_seed or ranged or others):
+        return
+    if own_seed:
+        who, why = "all trials", f"with training.seed {config.seed}, not its seed {run.seed}"
+        fix = f"set training.seed to that run's seed, {run.seed}, or remove it (the search then takes it)"
+    else:
+        shown = "a value of the range" if ranged else " or ".join(f"{v:g}" for v in others)
+        who, why = f"the trials that draw {shown}", f"its test_split is {theirs:g}"
+        fix = f"draw only {theirs:g} (or fix data.test_split: {theirs:g}) for clean test figures"
+    diags.warning(
+        f"{drawn.name}: {who} split off other test images than {run.given} did ({why}), so they "
+        "test on images those weights trained or validated on: their test figures include images "
+        "the starting weights learnt",
+        compiled.doc.key_loc(("search", "space", drawn.name)) or drawn.loc,
+        f"search.space.{drawn.name}",
+        code="search-split",
+        hint=f"{fix}; each such trial counts the images in search.json (test_note)",
+    )
+
+
+def _weights_run(compiled: CompiledSpec) -> WeightsRun | None:
+    """The run folder the spec's whole-model ``weights:`` reads (lock.json alone), or ``None``:
+    none, not a run folder, or a source whose own error is reported elsewhere."""
+    from pathlib import Path
+
+    from cnnspec.spec.weights import spec_weights
+
+    spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
+    try:
+        source = spec_weights(compiled.doc, spec_dir, zoo_model=True)
+    except (SpecError, OSError, ValueError):
+        return None
+    return weights_run(source, training_config(compiled).data, compiled.path)
 
 
 def check_not_set(compiled: CompiledSpec, space: SearchSpace) -> None:

@@ -109,6 +109,7 @@ def search(
     from cnnspec.search.study import (
         adopted_split_seed,
         create_study,
+        drawn_test_splits,
         grid_size,
         import_optuna,
         journal_path,
@@ -188,12 +189,20 @@ def search(
             soft_wrap=True,
         )
         if seed is not None:
-            whose = (
-                f", the split seed of {adopted[1].given}, trained on the same data, so that the trials' "
-                "test images are none those weights trained on"
-                if adopted is not None and adopted[0] == seed
-                else ""
-            )
+            whose = ""
+            if adopted is not None and adopted[0] == seed:
+                run = adopted[1]
+                whose = (
+                    f", the split seed of {run.given}, trained on the same data, so that the trials' "
+                    "test images are none those weights trained on"
+                )
+                if drawn_test_splits(space) is not None:  # (only the trials of its test_split)
+                    whose = (
+                        f", the split seed of {run.given}, trained on the same data, so that the test "
+                        f"images of the trials that draw its data.test_split, {run.test_split:g}, are "
+                        "none those weights trained on (each other trial counts those it holds: "
+                        "search.json's test_note)"
+                    )
             console.print(
                 f"[yellow]note:[/yellow] no training.seed: every trial trains with the study's seed "
                 f"{seed}{safe(whose)}",

@@ -111,7 +111,8 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
         }
         if t.state.name == "PRUNED" and row["pruned_at_epoch"] is None and steps:
             row["pruned_at_epoch"] = steps[-1]
-        for key in ("failed", "retry_of", "continues", "restarted", "seed"):  # (continuing.CONTINUES …)
+        # (continuing.CONTINUES …; seed_from, test_note: worker.record_split)
+        for key in ("failed", "retry_of", "continues", "restarted", "seed", "seed_from", "test_note"):
             if key in attrs:
                 row[key] = attrs[key]
         if t.state.name == "FAIL" and stopped(t):  # a Ctrl-C or SIGTERM's, not a failure
@@ -371,6 +372,13 @@ def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, An
             f"# training.seed {seed} is the study's: the spec sets none, and every trial trained "
             f"with it {same}.\n"
         )
+    if isinstance(best.get("seed_from"), str):
+        header += (
+            f"# That seed is the split seed of {best['seed_from']}, whose weights it starts from: "
+            "its test images are none those weights trained on.\n"
+        )
+    elif isinstance(best.get("test_note"), str):  # (its test figures are not clean: said here too)
+        header += f"# Its test split: {best['test_note']}.\n"
     if any(at[-2:] == ("backbone", "spec") for at in made):  # (a backbone file must be inside)
         header += "# Its backbone spec file lies outside this folder: train it with --allow-outside.\n"
     write_atomic(path, header + dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=None))

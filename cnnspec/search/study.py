@@ -827,15 +827,43 @@ def adopted_split_seed(compiled: Any) -> tuple[int, Any] | None:
     """The split seed of the run folder the searched spec's whole-model ``weights:`` reads, with
     that run (:class:`cnnspec.analysis.weights_run.WeightsRun`), where a trial would take it as
     ``cnnspec train`` takes it (:func:`cnnspec.analysis.weights_run.adopted_seed`: no
-    ``training.seed``, the same data and test split); ``None`` otherwise. No TensorFlow."""
+    ``training.seed``, the same data and test split); ``None`` otherwise. No TensorFlow.
+
+    Where the space draws ``data.test_split``, the spec's own value is no trial's: the seed is
+    taken when a trial can draw that run's test split (:func:`drawn_test_splits`), so that those
+    trials test on none of the images the weights learnt (each records ``seed_from``); the others
+    draw other test images whatever the seed, and count them (``test_note``). A search that can
+    draw it nowhere takes the seed of a search without weights."""
+    from dataclasses import replace
+
     from cnnspec.analysis.settings import training_config
     from cnnspec.analysis.weights_run import adopted_seed
     from cnnspec.training.transfer import whole_run
 
     config = training_config(compiled)
     run = whole_run(compiled, config)
+    drawn = drawn_test_splits(compiled.search)
+    if run is not None and drawn is not None:
+        run = replace(run, same_split=run.test_split is not None and _among(run.test_split, drawn))
     seed = adopted_seed(config, run)
     return (seed, run) if seed is not None and run is not None else None
+
+
+def drawn_test_splits(space: SearchSpace | None) -> tuple[float, ...] | None:
+    """The ``data.test_split`` values a trial of ``space`` can draw (a choice's, a stepped
+    range's); ``()`` for a range without a step (no value is drawn twice, nor one given);
+    ``None`` where the space does not draw it."""
+    for d in space.dimensions if space is not None else ():
+        if d.target == ("data", "test_split"):
+            if d.kind == "float" and d.step is None:
+                return ()
+            return tuple(float(v) for v in grid_values(d))  # (numbers: the schema takes no other)
+    return None
+
+
+def _among(value: float, values: tuple[float, ...]) -> bool:
+    """Whether ``value`` is one of ``values`` (as a float: 0.2 drawn from a step is 0.2)."""
+    return any(abs(value - other) <= 1e-9 for other in values)
 
 
 def storage_failure(label: str, exc: BaseException) -> UsageError:

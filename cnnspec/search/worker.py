@@ -645,6 +645,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     from cnnspec.analysis.passes import compile_doc
     from cnnspec.analysis.settings import training_config
     from cnnspec.reporting.html import write_report
+    from cnnspec.reporting.own_data import run_data
     from cnnspec.spec.loader import SOURCE_TEXTS
     from cnnspec.training.progress import Display
     from cnnspec.training.trainer import DataChanged, ReportInterrupted, TrainingInterrupted, train
@@ -701,6 +702,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
                     command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
                     write_report=write_report,
                     callbacks=[pruning],
+                    run_data=run_data,  # the weights run's split: its images among the test images
                 )
 
             try:
@@ -740,6 +742,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         _tell_failed(study, trial, f"{type(exc).__name__}: {exc}", cfg.out, values)
         return f"trial {number}: failed ({type(exc).__name__}: {exc})"
     pruned_at = pruning.pruned_at if pruning is not None else None
+    record_split(trial, result)
     return _tell_result(
         cfg,
         study,
@@ -751,6 +754,18 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         time.time() - started,
         pruned_at,
     )
+
+
+def record_split(trial: Any, result: Any) -> None:
+    """Record in ``trial`` how its test split stands to the run its weights come from, which its
+    training said once, as it started: ``seed_from``, the run whose split seed it took (its test
+    images are none those weights learnt), or ``test_note``, how many of its test images they
+    trained or validated on (a trial that drew another ``data.test_split`` than that run's).
+    search.json lists both (:func:`cnnspec.search.results.trial_rows`), best.yaml says the best
+    trial's."""
+    for key, value in (("seed_from", result.seed_from), ("test_note", result.shared_note)):
+        if isinstance(value, str):
+            trial.set_user_attr(key, value)
 
 
 def continue_stopped(

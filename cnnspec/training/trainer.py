@@ -114,6 +114,12 @@ class TrainResult:
     worker: str | None = None  # a non-chief multi_worker process: its task ("worker:1")
     #: ``--resume`` of a run stopped after its results (:func:`_complete_ended`): what it did
     completed: list[str] | None = None
+    #: The note of its test images that the run its weights come from trained or validated on
+    #: (:func:`cnnspec.training.weights_split.shared_note`), and the folder of the run whose split
+    #: seed it took (lock.json's ``seed_from``, a resumed run's too): a search records both for
+    #: each trial (a resumed run's note is not counted again)
+    shared_note: str | None = None
+    seed_from: str | None = None
 
 
 def _resume_command(compiled: CompiledSpec, overrides: list[str], run_dir: Path) -> str:
@@ -405,6 +411,7 @@ def _train_owned(
     lock: dict[str, Any] | None = None
     from_run, run_data = split_from
     seed_from: WeightsRun | None = None  # the weights run whose seed this run splits with
+    shared: str | None = None  # (its note of the test images those weights learnt)
     if resuming:
         lock = rundir.check_resumable(run_dir, compiled, compiled.spec_hash())
         seed = int(lock["seed"])
@@ -498,6 +505,10 @@ def _train_owned(
                 raise
             if not dist.is_chief:  # its files were a scratch copy; the chief's are the run's
                 result.run_dir, result.files, result.worker = run_dir, {}, dist.task
+            result.shared_note = shared
+            recorded = lock.get("seed_from") if lock is not None else None  # (a resumed run's)
+            taken = str(seed_from.run_dir.absolute()) if seed_from is not None else recorded
+            result.seed_from = taken if isinstance(taken, str) else None
             return result
 
 
