@@ -49,6 +49,24 @@ def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
 
 
+def test_the_starting_weights_are_not_searched_and_the_hint_says_how_to_compare_them():
+    """``weights:`` is no path a search draws (each source would split its trials' test images
+    its own way, with its own seed); the hint said only "no layer has an id"."""
+    text = spec("weights: {choice: [runs/a, runs/b]}")
+    (error,) = errors(text)
+    assert (error.path, error.loc.line, error.loc.column) == (
+        "search.space.weights",
+        line_of(text, "weights"),
+        5,
+    )
+    assert error.message.startswith("'weights' is neither vars, a section")
+    assert error.hint == (
+        "the model's starting weights are not searched: search each source as a study of its own, e.g. "
+        "cnnspec search SPEC --set weights=runs/a --study from-a (then from-b …), and compare their best "
+        "trials"
+    )
+
+
 @pytest.mark.parametrize(
     ("space", "message", "hint", "at"),
     [

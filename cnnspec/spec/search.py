@@ -549,10 +549,19 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
     ids = {k: v for name in reversed(LAYER_LISTS) for k, v in _ids(data.get(name), (name,)).items()}
     if head not in ids:
         known = ["vars", *SECTION_SCHEMAS, *LAYER_LISTS, *ids]
+        hint = did_you_mean(head, known) or (f"layer ids: {', '.join(ids)}" if ids else "no layer has an id")
+        if head == "weights":
+            # the starting weights decide the split seed and the test images of every trial (a
+            # run folder's seed is taken where it trained on the same data): one study each
+            hint = (
+                "the model's starting weights are not searched: search each source as a study of its "
+                "own, e.g. cnnspec search SPEC --set weights=runs/a --study from-a (then from-b …), "
+                "and compare their best trials"
+            )
         error(
             f"{head!r} is neither vars, a section (training, data, runtime), model[i], augmentation[i] "
             "nor the id of a layer",
-            did_you_mean(head, known) or (f"layer ids: {', '.join(ids)}" if ids else "no layer has an id"),
+            hint,
             part=0,
         )
         return None
