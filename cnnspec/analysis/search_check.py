@@ -11,7 +11,10 @@
   (:func:`enumerated`: a ``groups`` of 3 between 1 and 4 fails), and in every combination of
   those values (else of their candidates) when there are at most :data:`MAX_COMBINATIONS`, so a width
   whose shapes do not work fails in ``cnnspec validate``, before any trial starts. Errors found
-  this way keep their own location (the layer) and get a note naming the search values.
+  this way keep their own location (the layer) and get a note naming the search values;
+- a drawn ``data.test_split`` beside ``weights:`` of a run folder of the same data warns at its
+  key which values split off test images from among those the weights trained on (lock.json
+  and resolved.yaml are read; no data).
 """
 
 from __future__ import annotations
