@@ -26,6 +26,7 @@ import pytest
 from cnnspec.api import compile_spec
 from cnnspec.backends.codegen_check import check_source, verify_model
 from cnnspec.backends.python_emitter import generate_code
+from cnnspec.cli.app import app
 from cnnspec.spec.resolve import MAX_NESTING
 
 HEAD = "cnnspec: 1\nname: audit\ninput: {shape: [8]}\n"
@@ -72,20 +73,21 @@ model:
 """
 )
 
-#: ``g``'s default reads ``f``, declared after it, which every call passes: the argument (the
-#: resolver refuses the default in a call that leaves ``f`` out).
-LATER_PARAM_PASSED = (
+#: ``g``'s default reads ``f``, declared before it, which some calls pass: the parameter, not
+#: the var ``f`` (a default reading a parameter declared after it is refused where it is written).
+EARLIER_PARAM = (
     HEAD
     + """vars: {f: 3}
 blocks:
   blk:
-    params: {g: {type: int, default: "${f * 2}"}, f: {type: int, default: 5}}
+    params: {f: {type: int, default: 5}, g: {type: int, default: "${f * 2}"}}
     layers:
       - dense: "${g}"
       - dense: "${f}"
 model:
   - blk: {f: 2}
   - blk: {f: 7}
+  - blk
 """
 )
 
@@ -102,12 +104,26 @@ def test_default_reading_a_var_of_its_own_name_reads_the_var(write_spec, text, f
     assert units[0] == (4 if "+ 1" in fill else 3)
 
 
-def test_default_reading_a_later_parameter_every_call_passes_reads_it(write_spec):
-    source, notes, compiled = emit(write_spec, LATER_PARAM_PASSED)
+def test_default_reading_an_earlier_parameter_reads_it(write_spec):
+    source, notes, compiled = emit(write_spec, EARLIER_PARAM)
     assert "def blk(" in source and "g = f * 2" in source
     assert not any("inlined" in note for note in notes)
     units = [node.params["units"] for node in compiled.ir.nodes if node.kind == "dense"]
-    assert units == [4, 2, 14, 7]
+    assert units == [4, 2, 14, 7, 10, 5]
+
+
+def test_codegen_refuses_a_default_reading_a_later_parameter_even_if_every_call_passes_it(runner, write_spec):
+    # Before, codegen wrote `g = f * 2` after `f`'s own fill; now the declaration is refused.
+    text = EARLIER_PARAM.replace(
+        '{f: {type: int, default: 5}, g: {type: int, default: "${f * 2}"}}',
+        '{g: {type: int, default: "${f * 2}"}, f: {type: int, default: 5}}',
+    ).replace("  - blk\n", "")
+    result = runner.invoke(app, ["codegen", str(write_spec(text))])
+    assert result.exit_code == 1, result.output
+    assert (
+        ":7:38: error: blocks.blk.params.g.default: expected the default of block parameter `g` to read "
+        "parameters declared before it; received `f`, declared after it\n" in result.output
+    )
 
 
 # -- 2: an id that only some iterations make --------------------------------------------------
@@ -430,7 +446,7 @@ def test_loops_nest_at_most_sixteen_deep_in_one_function(write_spec):
 
 BUILT = {
     "shadow": SHADOW_PLUS,
-    "later-param": LATER_PARAM_PASSED,
+    "earlier-param": EARLIER_PARAM,
     "call-when": CALL_WHEN_ID,
     "computed-id": COMPUTED_ID,
     "list-inputs-block": LIST_INPUTS_BLOCK,

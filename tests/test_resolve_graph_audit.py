@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.cli.app import app
@@ -259,12 +260,13 @@ model:
 def test_a_default_reading_a_parameter_declared_after_it_says_so():
     error = only_error(DORD)
     assert error.path == "blocks.blk.params.a.default"
+    assert (error.loc.line, error.loc.column) == (6, 38)
     assert error.message == (
         "expected the default of block parameter `a` to read parameters declared before it; "
         "received `b`, declared after it"
     )
-    assert "declare b before a in `params`" in (error.hint or "")
-    assert error.notes and error.notes[0].message.startswith("in block 'blk' called from model[0]")
+    assert error.hint == "defaults are filled in declaration order: declare b before a in `params`"
+    assert not error.notes  # refused at the declaration, not at a call
 
 
 def test_a_default_never_reads_a_var_the_later_parameter_shadows():
@@ -274,28 +276,48 @@ def test_a_default_never_reads_a_var_the_later_parameter_shadows():
 
 
 @pytest.mark.parametrize(
-    ("change", "units"),
-    [
-        (("b: {type: int, default: 3}}", "b: {type: int, default: 3}}"), 3),  # as written, b passed
-        (("  - blk\n", "  - blk: {b: 4}\n"), 4),
-    ],
-    ids=["declared-first", "passed"],
+    "model",
+    ["  - blk: {b: 4}\n", "  - dense: 2\n"],
+    ids=["passed", "uncalled"],
 )
-def test_defaults_that_read_a_bound_parameter_work(change, units):
-    text = DORD.replace(*change)
-    if change[1].startswith("b:"):
-        text = text.replace(
-            '{a: {type: int, default: "${b}"}, b: {type: int, default: 3}}',
-            '{b: {type: int, default: 3}, a: {type: int, default: "${b}"}}',
-        )
-    compiled = compile_text(text, "t.yaml")
-    assert compiled.ir.nodes[-1].params["units"] == units
+def test_a_default_reading_a_later_parameter_is_refused_whatever_the_calls(model):
+    # One rule for every call and for a block nothing calls (before, a call passing b built
+    # a = 4, one leaving b out was refused and an uncalled block said nothing).
+    error = only_error(DORD.replace("  - blk\n", model))
+    assert (error.path, error.loc.line, error.loc.column) == ("blocks.blk.params.a.default", 6, 38)
 
 
-def test_a_default_reading_a_missing_required_parameter_stays_silent():
+def test_a_library_whose_default_reads_a_later_parameter_is_refused(tmp_path: Path):
+    lib = tmp_path / "lib.yaml"
+    lib.write_text("cnnspec: 1\n" + DORD[DORD.index("blocks:") : DORD.index("model:")])
+    result = CliRunner().invoke(app, ["validate", str(lib)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(
+        f"{lib}:4:38: error: blocks.blk.params.a.default: expected the default of block parameter `a` "
+        "to read parameters declared before it; received `b`, declared after it\n"
+    )
+    assert "hint: defaults are filled in declaration order: declare b before a in `params`" in result.output
+    assert "never read" not in result.output  # b is read (by a's default): no unused-param warning
+
+
+def test_a_default_reading_a_parameter_declared_before_it_works():
+    text = DORD.replace(
+        '{a: {type: int, default: "${b}"}, b: {type: int, default: 3}}',
+        '{b: {type: int, default: 3}, a: {type: int, default: "${b}"}}',
+    )
+    assert compile_text(text, "t.yaml").ir.nodes[-1].params["units"] == 3
+    passed = compile_text(text.replace("  - blk\n", "  - blk: {b: 4}\n"), "t.yaml")
+    assert passed.ir.nodes[-1].params["units"] == 4
+
+
+def test_a_default_reading_a_later_required_parameter_is_refused_once():
+    # The declaration is refused, and the call leaving b out is missing it: nothing else.
     text = DORD.replace("b: {type: int, default: 3}", "b: int")
-    error = only_error(text)
-    assert error.message == "missing required argument `b` for block `blk`"
+    assert [error.message for error in errors_of(text)] == [
+        "expected the default of block parameter `a` to read parameters declared before it; "
+        "received `b`, declared after it",
+        "missing required argument `b` for block `blk`",
+    ]
 
 
 # -- 9: hints that fit the mistake -------------------------------------------------------------

@@ -2534,24 +2534,20 @@ class TreePrinter(CodeWriter):
     def default_names(
         self,
         declared: dict[str, Any],
-        calls: list[BlockCall],
         renamed: dict[str, str],
         own: str,
         names: dict[str, Binding],
     ) -> dict[str, Binding]:
         """What the computed default of the parameter written ``own`` in the function reads,
         as the resolver evaluates it: the vars, the arguments passed and the parameters
-        filled before it. So the parameter itself, and one declared after it that no call
-        passes, are the var of that name (``if f is None: f = F + 1``), not the parameter,
-        which is still ``None`` there. (The resolver refuses a default that reads a later
-        parameter a call leaves out.)"""
+        filled before it. So the parameter itself is the var of that name
+        (``if f is None: f = F + 1``), not the parameter, which is still ``None`` there. (The
+        resolver refuses a default that reads a parameter declared after it.)"""
         out = dict(self.var_bindings)
-        later = False
         for pname in declared:
-            pyname = renamed.get(pname, pname)
-            later = later or pyname == own
-            if not later or all(pname in call.raw_args for call in calls):
-                out[pname] = names[pname]
+            if renamed.get(pname, pname) == own:
+                break
+            out[pname] = names[pname]
         return out
 
     def build_block_function(self, name: str) -> Function:
@@ -2620,7 +2616,7 @@ class TreePrinter(CodeWriter):
             # (its value in each call: whether an f-string field of it can be a bool)
             names[pname] = Binding(ast.Name(pyname, ast.Load()), values=_argument_values(calls, pname))
         for param, value in computed:
-            fill_names = self.default_names(declared, calls, renamed, param.name, names)
+            fill_names = self.default_names(declared, renamed, param.name, names)
             probe = Ctx(fn, (), fill_names, IdScope(entry, None), chain, body)
             param.fill = self.translate(value, probe, entry)
         scope = IdScope(entry, None)

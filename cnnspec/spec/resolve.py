@@ -427,8 +427,6 @@ class Resolver:
         #: var names no expression can read (an expression that fails on one stays silent).
         self.bad_blocks: set[str] = set()
         self.bad_defaults: set[tuple[str, str]] = set()
-        #: Per (block, parameter): the parameters declared after it that its default reads.
-        self.later_reads: dict[tuple[str, str], list[str]] = {}
         self.refused_names: set[str] = set()
 
     # -- diagnostics helpers ---------------------------------------------------------------
@@ -2751,9 +2749,9 @@ class Resolver:
     # -- blocks ----------------------------------------------------------------------------
     def check_blocks(self) -> None:
         """Check every block's declaration once, called or not: a name a layer item reads as
-        something else, parameter names no expression can read, and literal defaults of the
-        wrong type (with the check a call's arguments get; a ``${…}`` default is checked
-        when a call evaluates it)."""
+        something else, parameter names no expression can read, defaults that read a parameter
+        declared after them, and literal defaults of the wrong type (with the check a call's
+        arguments get; a ``${…}`` default is checked when a call evaluates it)."""
         for name, block in self.blocks.items():
             if not isinstance(name, str):
                 continue
@@ -2770,7 +2768,7 @@ class Resolver:
                 )
                 self.bad_blocks.add(name)
             declared = block.get("params") if isinstance(block, dict) else None
-            for pname, spec in (declared or {}).items() if isinstance(declared, dict) else ():
+            for index, (pname, spec) in enumerate(declared.items() if isinstance(declared, dict) else ()):
                 problem = unreadable_name(pname) if isinstance(pname, str) else None
                 if problem:
                     self.error(
@@ -2784,6 +2782,8 @@ class Resolver:
                 if not isinstance(spec, dict) or "default" not in spec:
                     continue
                 default, kind = spec["default"], spec.get("type", "any")
+                if self.reads_later(name, pname, default, list(declared)[index + 1 :]):
+                    continue
                 if isinstance(default, str) and "${" in default:
                     continue  # its type is known once a call evaluates it (block_default)
                 if not BLOCK_PARAM_TYPES.get(kind, BLOCK_PARAM_TYPES["any"])(default):
@@ -2793,6 +2793,29 @@ class Resolver:
                         code="parameter",
                     )
                     self.bad_defaults.add((name, pname))
+
+    def reads_later(self, name: str, pname: Any, default: Any, after: list[Any]) -> bool:
+        """Refuse (at the default, whether a call uses it or not) the default of parameter
+        ``pname`` of block ``name`` that reads one of the parameters ``after`` it. Defaults are
+        filled in declaration order, so such a name would read the var of that name or nothing
+        where the default is used, while the generated function reads the parameter: one rule
+        for every call (and for a library or a block no call uses) is that a default reads
+        only the parameters declared before it."""
+        later = [p for p in after if isinstance(p, str)]
+        found = var_refs(default, dict.fromkeys(later)) if later else set()
+        later = [p for p in later if p in found]
+        if not later:
+            return False
+        self.error(
+            f"expected the default of block parameter `{pname}` to read parameters declared "
+            f"before it; received {', '.join(f'`{p}`' for p in later)}, declared after it",
+            ("blocks", name, "params", pname, "default"),
+            code="parameter",
+            hint=f"defaults are filled in declaration order: declare {' and '.join(later)} before "
+            f"{pname} in `params`",
+        )
+        self.bad_defaults.add((name, pname))
+        return True
 
     def block_params(self, name: str) -> dict[str, BlockParam]:
         """Block ``name``'s declared parameters, read once per resolution (every call asks)."""
@@ -3482,22 +3505,10 @@ class Resolver:
             return True
         path: SpecPath = ("blocks", name, "params", pname, "default")
         env = self.layer_env(self.vars_env, self.shapes.get(entry), args)
-        later = self.later_params(name, pname, args)
         self.push_call(name, site, args)
         saved_context, self.context = self.context, self.next_context()
         try:
-            if later:
-                self.error(
-                    f"expected the default of block parameter `{pname}` to read parameters declared "
-                    f"before it; received {', '.join(f'`{p}`' for p in later)}, declared after it",
-                    path,
-                    code="parameter",
-                    hint=f"defaults are evaluated in declaration order: declare {later[0]} before {pname} "
-                    f"in `params`, or pass {later[0]} at the call",
-                )
-                good, value = False, None
-            else:
-                good, value = self.evaluate(param.default, env, path)
+            good, value = self.evaluate(param.default, env, path)
             if good and not BLOCK_PARAM_TYPES.get(param.type, BLOCK_PARAM_TYPES["any"])(value):
                 self.error(
                     param_type_error(param.type, pname, value, default=True),
@@ -3523,19 +3534,6 @@ class Resolver:
         if isinstance(layers, list) and id(layers) not in self.stopped:
             self.stopped.add(id(layers))
             self.dormant.append((layers, ("blocks", name, "layers")))
-
-    def later_params(self, name: str, pname: str, args: dict[str, Any]) -> list[str]:
-        """The parameters of block ``name`` declared after ``pname`` that its default reads and
-        that are not bound yet (left to their own defaults, filled after it): read there, such a
-        name would be the var of that name or undefined, while the generated function reads the
-        parameter, so the default is refused. An argument passed at the call is bound."""
-        reads = self.later_reads.get((name, pname))
-        if reads is None:  # once per parameter: every call with it defaulted asks
-            declared = list(self.block_params(name))
-            after = declared[declared.index(pname) + 1 :]
-            found = var_refs(self.block_params(name)[pname].default, dict.fromkeys(after)) if after else set()
-            reads = self.later_reads[(name, pname)] = [p for p in after if p in found]
-        return [p for p in reads if p not in args]
 
     def global_env(self, scope: Scope) -> dict[str, Any]:
         """Block bodies see the spec's vars and their own parameters, not the caller's names."""

@@ -108,8 +108,8 @@ def unread_params(block: Any, name: str) -> dict[str, tuple[Shadow, ...]]:
     written (empty: no ``${…}`` names it at all; else every ``${param}`` reads a repeat's loop
     variable of that name instead, so the argument a call passes changes nothing).
 
-    A parameter is read by the block's body and ``defaults`` and by the defaults of the
-    parameters declared after it; the scan is static, as :func:`unread_vars`'s is."""
+    A parameter is read by the block's body and ``defaults`` and by the defaults of the other
+    parameters; the scan is static, as :func:`unread_vars`'s is."""
     if not isinstance(block, dict) or not isinstance(block.get("params"), dict):
         return {}
     params = block["params"]
@@ -120,11 +120,11 @@ def unread_params(block: Any, name: str) -> dict[str, tuple[Shadow, ...]]:
     hidden: dict[str, dict[Shadow, None]] = {}
     root = ("blocks", name)
     _scoped_refs({key: value for key, value in block.items() if key != "params"}, names, read, hidden, root)
-    before: dict[str, None] = {}
     for pname, declaration in params.items():
-        read |= var_refs(declaration, before)  # (a default reads only those declared before it)
-        if isinstance(pname, str):
-            before[pname] = None
+        # A default reading a parameter declared after it is refused where it is written
+        # (Resolver.reads_later), not also warned of: that parameter counts as read. A default
+        # reading its own name reads the var of that name, not the parameter.
+        read |= var_refs(declaration, {other: None for other in names if other != pname})
     return {pname: tuple(hidden.get(pname, ())) for pname in names if pname not in read}
 
 
