@@ -478,3 +478,47 @@ def test_generated_code_builds_the_builders_model(case, write_spec, tmp_path):
     theirs = module.build_model()
     assert _layers(theirs) == _layers(ours)
     assert theirs.count_params() == ours.count_params()
+
+
+# -- a block written in place inside another block's function reads its input's shape ---------
+
+SE_BESIDE = """cnnspec: 1
+name: b2
+input: {shape: [16, 16, 8]}
+use: [zoo:blocks/LIB]
+model:
+FIRST
+SECOND
+  - global_avg_pool2d
+  - dense: 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("lib", "mbconv", "se"),
+    [
+        ("mobilenet", "mbconv", "squeeze_excite"),
+        ("mobilenet", "mbconv", "squeeze_excite: {channels: 8}"),
+        ("efficientnet_v2", "mbconv_v2", "squeeze_excite"),
+    ],
+    ids=["mbconv", "channels-passed", "mbconv_v2"],
+)
+@pytest.mark.parametrize("se_first", [True, False], ids=["se-first", "se-after"])
+def test_squeeze_excite_beside_mbconv_is_written_in_place_reading_the_shape(
+    runner, write_spec, lib, mbconv, se, se_first
+):
+    # squeeze_excite, called directly and by mbconv with another initializer, is written in
+    # place; in mbconv's function its default `channels: ${in_channels}` was an internal error.
+    lines = [f"  - {se}", f"  - {mbconv}: {{filters: 8}}"]
+    first, second = lines if se_first else lines[::-1]
+    text = SE_BESIDE.replace("LIB", lib).replace("FIRST", first).replace("SECOND", second)
+    result = runner.invoke(app, ["codegen", str(write_spec(text))])
+    assert result.exit_code == 0, result.output
+    source = result.stdout
+    compile(source, "b2.py", "exec")
+    assert re.findall(r"^def (\w+)\(", source, re.MULTILINE) == [mbconv, "build_model"]
+    # in mbconv's function the shape of squeeze_excite's input is read before its layers
+    assert "        channels = x.shape[-1]\n        block_input = x\n" in source
+    assert "inlined block `squeeze_excite`: a `conv2d` parameter whose type needs a literal value" in (
+        result.output
+    )

@@ -2185,6 +2185,12 @@ class TreePrinter(CodeWriter):
         # know a value (a tensor's shape, in a function), it is this call's, as the resolver
         # bound it; a shape read from a variable the block overwrites would be wrong.
         bound = elems[0][0].args if cut else {}
+        # A value that reads the shape of the block's input where the code does not know it is,
+        # in the model's function, the one call's value as the resolver bound it; in a block's
+        # function (which stands for any input) it is read into a variable of its own before
+        # the block's layers, which may overwrite the variable that holds the input.
+        single = elems[0][0].args if ctx.fn.is_model and len(elems) == 1 else {}
+        shapes: list[Stmt] = []
         for pname in declared:
             if pname in raw:
                 node = self.translate(raw[pname], ctx, entry)
@@ -2193,7 +2199,9 @@ class TreePrinter(CodeWriter):
                 except Unknown:
                     known = bound.get(pname, UNKNOWN)
                     if known is UNKNOWN and _reads_tensor(node):
-                        raise self.need(ctx, "a block argument that reads a tensor shape") from None
+                        known = single.get(pname, UNKNOWN)
+                        if known is UNKNOWN:
+                            node = self.shape_value(ctx, pname, node, shapes)
                 if known is not UNKNOWN and _reads_tensor(node):
                     node = literal_node(known)
                 values = _argument_values([call for call, _ in elems], pname)
@@ -2209,9 +2217,11 @@ class TreePrinter(CodeWriter):
                     except Unknown:
                         known = bound.get(pname, UNKNOWN)
                     if _reads_tensor(node):
+                        known = single.get(pname, UNKNOWN) if known is UNKNOWN else known
                         if known is UNKNOWN:
-                            raise self.need(ctx, "a block default that reads a tensor shape")
-                        node = literal_node(known)
+                            node = self.shape_value(ctx, pname, node, shapes)
+                        else:
+                            node = literal_node(known)
                     values = _argument_values([call for call, _ in elems], pname)
                     names[pname] = Binding(node, known, values=values)
                 else:
@@ -2221,6 +2231,7 @@ class TreePrinter(CodeWriter):
         if cut:  # (a line of its own: the arguments' line is shortened where long)
             text = f"its layers written here, up to the cut at {self.cut_label}"
             ctx.out.append(Stmt("comment", text=comment_text(text)))
+        ctx.out.extend(shapes)
         insts = [inst.sub(call.body, scope=call_scope(call, inst)) for call, inst in elems]
         protected = entry
         if entry.var == ctx.chain and refers_to_input(insts, self.input_name):
@@ -2240,6 +2251,14 @@ class TreePrinter(CodeWriter):
         if cut:  # (its outputs come after the cut: they are never made)
             return [last]
         return self.block_results(block, block_ctx, last)
+
+    def shape_value(self, ctx: Ctx, pname: str, node: ast.expr, shapes: list[Stmt]) -> ast.expr:
+        """The variable (named after parameter ``pname``) that a block written in place reads a
+        value ``node`` reading its input's shape from, assigned by a statement added to
+        ``shapes`` (``channels = x.shape[-1]``), written before the block's layers."""
+        var = ctx.fn.allocate(pname, "value")
+        shapes.append(Stmt("assign", target=var, value=node))
+        return ast.Name(var, ast.Load())
 
     def block_results(self, block: Any, ctx: Ctx, last: TensorRef) -> list[TensorRef]:
         if not block.outputs:
