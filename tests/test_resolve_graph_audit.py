@@ -559,3 +559,98 @@ def test_a_block_input_named_like_the_model_input_is_told_names_not_taken(taken,
         f"'{taken}' cannot name a block input (it means the model's input)",
         f"name it after what it carries, e.g. {suggested}",
     )
+
+
+# -- 10: nested repeats with the same loop variable --------------------------------------------
+NEST = """cnnspec: 1
+name: nest
+input: {shape: [16, 16, 3]}
+model:
+  - repeat:
+      times: 2
+      as: i
+      layers:
+        - repeat:
+            times: 2
+            as: INNER
+            layers:
+              - conv2d: {filters: 4, kernel_size: 1}
+                id: "ID"
+  - global_avg_pool2d
+  - dense: 2
+"""
+
+
+def validate_text(tmp_path: Path, text: str) -> str:
+    spec = tmp_path / "nest.yaml"
+    spec.write_text(text)
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    return f"{result.exit_code}\n" + result.output.replace(str(spec), "nest.yaml")
+
+
+def test_an_inner_loop_variable_hiding_the_outer_one_is_named_in_the_hint_and_warned_of(tmp_path: Path):
+    output = validate_text(tmp_path, NEST.replace("INNER", "i").replace("ID", "q${i}"))
+    assert output == (
+        "1\n"
+        "nest.yaml:13:25: error: model[0].repeat.layers[0].repeat.layers[0].conv2d: layer name 'q0' is "
+        "used twice\n"
+        " 13 |               - conv2d: {filters: 4, kernel_size: 1}\n"
+        "                              ^\n"
+        "  hint: the repeat at model[0].repeat.layers[0] has `as: i`, which hides the loop variable `i` of "
+        "the repeat at model[0] around it: every `${i}` inside reads the inner one, so each iteration of "
+        "the outer repeat names this layer `q0` again. Name the inner loop variable otherwise (as: j) and "
+        'read both: id: "q${i}_${j}"\n'
+        "nest.yaml:11:17: warning: model[0].repeat.layers[0].repeat.as: loop variable 'i' hides the loop "
+        "variable of the repeat at model[0] around it: inside this repeat every `${i}` reads this one\n"
+        " 11 |             as: i\n"
+        "                      ^\n"
+        "  hint: name it otherwise (e.g. as: j) and read `${i}` and `${j}` where both are meant\n"
+        "  note: the loop variable `i` of the outer repeat is declared at model[0].repeat.as "
+        "(nest.yaml:7:7)\n"
+    )
+
+
+def test_following_the_hint_builds(tmp_path: Path):
+    output = validate_text(tmp_path, NEST.replace("INNER", "j").replace("ID", "q${i}_${j}"))
+    assert output.startswith("0\nok nest.yaml: nest — 6 layers") and "warning" not in output
+
+
+def test_a_hidden_loop_variable_is_warned_of_even_when_the_spec_builds(tmp_path: Path):
+    text = NEST.replace("INNER", "i").replace('                id: "ID"\n', "")
+    output = validate_text(tmp_path, text)
+    assert output.startswith(
+        "0\nnest.yaml:11:17: warning: model[0].repeat.layers[0].repeat.as: loop variable 'i' hides"
+    )
+    assert output.count("warning:") == 1  # once, not once per outer iteration
+
+
+@pytest.mark.parametrize(
+    ("inner", "written", "hint"),
+    [
+        (
+            "j",
+            "q${j}",
+            "the id `q${j}` is the same in each iteration of the repeat at model[0]: read its loop "
+            'variable too: id: "q${j}_${i}"',
+        ),
+        (
+            "j",
+            "q${j % 1}_${i}",
+            "the id `q${j % 1}_${i}` gives two layers the same name `q0_0`: give one of the items a "
+            "different `id` (the other is at line 13); automatic names are kind_N",
+        ),
+    ],
+    ids=["outer-unread", "all-read"],
+)
+def test_a_computed_id_hint_never_suggests_a_variable_it_reads(tmp_path: Path, inner, written, hint):
+    output = validate_text(tmp_path, NEST.replace("INNER", inner).replace("ID", written))
+    assert f"  hint: {hint}\n" in output, output
+
+
+def test_a_computed_id_in_an_outer_repeat_without_a_loop_variable(tmp_path: Path):
+    text = NEST.replace("      as: i\n", "", 1).replace("INNER", "i").replace("ID", "q${i}")
+    output = validate_text(tmp_path, text)
+    assert (
+        "  hint: the id `q${i}` is the same in each iteration of the repeat at model[0]: give that repeat "
+        'a loop variable (as: j) and read it: id: "q${i}_${j}"\n'
+    ) in output

@@ -356,6 +356,7 @@ class Resolver:
         #: does not see its caller's) and its loop variable (``""``: a repeat without ``as:``,
         #: kept for the iteration notes of shape errors): names no origin note is about.
         self.loop_vars: list[tuple[int, str]] = []
+        self.warned_loops: set[SpecPath] = set()  # repeats whose `as:` hides an outer one's
         #: The iteration each of ``loop_vars`` is in now (its variable's value).
         self.loop_values: list[int] = []
         #: The repeat item each of ``loop_vars`` belongs to (its ``repeat`` key's path).
@@ -2195,7 +2196,7 @@ class Resolver:
                 f"layer name {name!r} is used twice",
                 path,
                 code="duplicate-name",
-                hint=self.duplicate_hint(item_id, self.by_name.get(name), self.loc(path)),
+                hint=self.duplicate_hint(item_id, self.by_name.get(name), self.loc(path), path),
             )
             name = f"{name}\0{len(self.nodes)}"
         elif name in self.call_names and self.call_names[name].group == scope.group:
@@ -2237,11 +2238,19 @@ class Resolver:
             text = self.path_texts[path] = format_path(path)
         return text
 
-    def duplicate_hint(self, item_id: str | None, other: Node | None = None, here: Loc | None = None) -> str:
+    def duplicate_hint(
+        self,
+        item_id: str | None,
+        other: Node | None = None,
+        here: Loc | None = None,
+        path: SpecPath | None = None,
+    ) -> str:
         """How to name a layer uniquely: inside a repeat, a fixed id names every iteration's
         layer alike, and the fix depends on the repeat. ``other``: the layer that has the name
         already (``None``: the model's input); ``here``: where the error is (the other is named
-        with its file where that is another: a zoo library's layer and the spec's own)."""
+        with its file where that is another: a zoo library's layer and the spec's own);
+        ``path``: the layer's item kind, whose ``id`` as written (``q${i}``) says which loop
+        variables it reads already."""
         where = ""
         if other is not None and other.loc is not None:
             same = here is not None and here.file == other.loc.file
@@ -2263,12 +2272,52 @@ class Resolver:
                 f"an id (e.g. `id: cells`); its iterations are then scopes, named cells_0_{item_id}, "
                 f"cells_1_{item_id}, … and reachable as cells[0].{item_id}, cells[1].{item_id}"
             )
+        written = value_at(self.data, (*path[:-1], "id")) if path else None
+        if isinstance(written, str) and "${" in written:
+            return self.computed_id_hint(written, item_id, plain)
         loop = var or "i"
         extra = "" if var else " (with as: i)"
         return (
             f"a fixed id inside a repeat names every iteration's layer `{item_id}`: write "
             f'id: "{item_id}${{{loop}}}"{extra}, or make the repeat carry its tensors '
             f"(carry/next) and give it an id, so each iteration is a scope ({rid or 'cells'}[0].{item_id})"
+        )
+
+    def computed_id_hint(self, written: str, item_id: str, plain: str) -> str:
+        """The hint of a name used twice whose ``id`` is an expression (``written``) inside
+        plain repeats: it is not a fixed id, so the fix is a loop variable it does not read yet
+        (one an inner repeat's ``as:`` hides, one of an enclosing repeat, or a new one), never
+        one it reads already."""
+        depth = len(self.call_stack)
+        levels = [  # the repeats around it in this block body (or the model), outermost first
+            (var or None, format_path(where[:-1]))
+            for (level, var), where in zip(self.loop_vars, self.loop_paths, strict=True)
+            if level == depth
+        ]
+        names = [var for var, _ in levels if var]
+        read = var_refs(written, dict.fromkeys(names))
+        free = next(n for n in ("j", "k", "m", "n", "p", "q", "r") if n not in {*names, *self.vars_env})
+        inner, inner_at = levels[-1] if levels else (None, "")
+        for var, where in levels[:-1]:
+            if var is not None and var == inner and var in read:
+                return (
+                    f"the repeat at {inner_at} has `as: {var}`, which hides the loop variable `{var}` of "
+                    f"the repeat at {where} around it: every `${{{var}}}` inside reads the inner one, so "
+                    f"each iteration of the outer repeat names this layer `{item_id}` again. Name the "
+                    f'inner loop variable otherwise (as: {free}) and read both: id: "{written}_${{{free}}}"'
+                )
+        unread = [(var, where) for var, where in levels if var is None or var not in read]
+        if not unread:
+            return f"the id `{written}` gives two layers the same name `{item_id}`: {plain}"
+        var, where = unread[0]
+        if var is None:
+            return (
+                f"the id `{written}` is the same in each iteration of the repeat at {where}: give that "
+                f'repeat a loop variable (as: {free}) and read it: id: "{written}_${{{free}}}"'
+            )
+        return (
+            f"the id `{written}` is the same in each iteration of the repeat at {where}: read its loop "
+            f'variable too: id: "{written}_${{{var}}}"'
         )
 
     def _poison(self, name: str) -> str:
@@ -2558,6 +2607,33 @@ class Resolver:
                         scope.ids.setdefault(f"{item_id}.{name}", UNKNOWN)
             return UNKNOWN
 
+    def hidden_loop_var(self, var: str, path: SpecPath) -> None:
+        """Warn (once per repeat) that the loop variable ``var`` of the repeat at ``path``
+        hides an enclosing repeat's of that name in the same body: inside it the outer one
+        cannot be read, so an id or value meant to differ per outer iteration does not."""
+        depth = len(self.call_stack)
+        outer = [
+            where
+            for (level, name), where in zip(self.loop_vars, self.loop_paths, strict=True)
+            if level == depth and name == var
+        ]
+        if not outer or path in self.warned_loops:
+            return
+        self.warned_loops.add(path)
+        names = {name for _, name in self.loop_vars}
+        free = next(n for n in ("j", "k", "m", "n", "p", "q", "r") if n not in {*names, *self.vars_env})
+        declared = (*outer[-1], "as")
+        self.diags.warning(
+            f"loop variable {var!r} hides the loop variable of the repeat at {format_path(outer[-1][:-1])} "
+            f"around it: inside this repeat every `${{{var}}}` reads this one",
+            self.loc((*path, "as")),
+            format_path((*path, "as")),
+            code="hidden-loop-var",
+            hint=f"name it otherwise (e.g. as: {free}) and read `${{{var}}}` and `${{{free}}}` where both "
+            "are meant",
+            notes=self.shadow_notes([Shadow(f"the loop variable `{var}` of the outer repeat", declared)]),
+        )
+
     def _repeat(
         self,
         fields: dict[str, Any],
@@ -2585,6 +2661,8 @@ class Resolver:
         if var is not None and (problem := unreadable_name(var)):
             self.error(problem, (*path, "as"), code="identifier", hint=f"rename it, e.g. `{var}_`")
             raise _RepeatFailed
+        if var is not None:
+            self.hidden_loop_var(var, path)
         raw_carry = fields.get("carry")
         shadowed = item_id is not None and isinstance(raw_carry, dict) and item_id in raw_carry
         if shadowed:
