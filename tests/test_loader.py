@@ -72,6 +72,58 @@ def test_yaml_11_surprises_are_located_errors(text, fragment):
     assert error.hint
 
 
+YN = """cnnspec: 1
+name: yn
+input: {shape: [16, 16, 3]}
+vars: {flag: y}
+model:
+  - conv2d: {filters: 4, kernel_size: 1, use_bias: n}
+    id: y
+  - repeat:
+      times: 2
+      as: n
+      carry: {x: Y}
+      layers:
+        - conv2d: {filters: 4, kernel_size: 1}
+          id: h
+      next: {x: N}
+  - add:
+    inputs: [y, "yes"]
+    id: sum
+outputs: no
+"""
+
+
+def test_a_bare_yaml_11_boolean_where_an_id_is_expected_is_told_to_be_quoted(tmp_path):
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "yn.yaml"
+    spec.write_text(YN)
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    lines = [line.replace(str(spec), "yn.yaml") for line in result.output.splitlines()]
+    boolean = ", which YAML 1.1 reads as a boolean"
+    ident = "expected an identifier; received a bare"
+    assert [line for line in lines if ": error: " in line] == [
+        f"yn.yaml:4:14: error: vars.flag: expected true, false or a quoted string; received 'y'{boolean}",
+        "yn.yaml:6:52: error: model[0].conv2d.use_bias: expected true, false or a quoted string; "
+        f"received 'n'{boolean}",
+        f"yn.yaml:7:9: error: model[0].id: {ident} 'y'{boolean}",
+        f"yn.yaml:10:11: error: model[1].repeat.as: {ident} 'n'{boolean}",
+        f"yn.yaml:11:18: error: model[1].repeat.carry.x: {ident} 'Y'{boolean}",
+        f"yn.yaml:15:17: error: model[1].repeat.next.x: {ident} 'N'{boolean}",
+        f"yn.yaml:17:14: error: model[2].inputs[0]: {ident} 'y'{boolean}",
+        f"yn.yaml:19:10: error: outputs: {ident} 'no'{boolean}",
+    ]
+    hints = [line for line in lines if line.startswith("  hint: ")]
+    assert hints[0] == '  hint: write true/false, or quote it ("y") if you mean the string'
+    assert (
+        hints[2] == '  hint: quote it ("y"): an id is never a boolean, but unquoted YAML 1.1 reads it as one'
+    )
+
+
 def test_duplicate_key_names_both_lines():
     error = first_error("model: 1\nname: x\nmodel: 2\n")
     assert error.message == "duplicate key 'model' (first defined on line 1)"

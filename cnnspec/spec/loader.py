@@ -190,6 +190,24 @@ def plain_is_text(text: str) -> bool:
     return not any(pattern.match(text) for pattern in _TYPED)
 
 
+#: The keys whose values (or list elements) name a layer, a tensor or a loop variable: an
+#: identifier, never a boolean.
+_ID_KEYS = frozenset({"id", "inputs", "outputs", "as"})
+#: The mappings whose values are ids of layers (``next: {x: h}``, ``carry: {x: input}``).
+_ID_MAPPINGS = frozenset({"next", "carry"})
+
+
+def _names_an_id(path: SpecPath) -> bool:
+    """Whether the value at ``path`` is an identifier: an item's ``id``, an ``inputs`` or
+    ``outputs`` entry, a repeat's ``as``, or a ``next``/``carry`` value (not a var that
+    happens to be named like one of those keys)."""
+    if not path or path[0] == "vars":
+        return False
+    if isinstance(path[-1], int):  # an element of a list
+        return len(path) >= 2 and path[-2] in ("inputs", "outputs")
+    return path[-1] in _ID_KEYS or (len(path) >= 2 and path[-2] in _ID_MAPPINGS)
+
+
 def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics) -> Any:
     """Type a plain (unquoted) scalar with YAML 1.2 core rules, refusing YAML 1.1 surprises."""
     if _NULL.match(text):
@@ -201,6 +219,15 @@ def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics
     if _INT.match(text):
         return _bounded_int(text, 10, loc, path, diags)
     if _YAML11_BOOL.match(text):
+        if _names_an_id(path):  # never a boolean there: the fix is the quotes alone
+            diags.error(
+                f"expected an identifier; received a bare {text!r}, which YAML 1.1 reads as a boolean",
+                loc,
+                path,
+                code="yaml-1.1",
+                hint=f'quote it ("{text}"): an id is never a boolean, but unquoted YAML 1.1 reads it as one',
+            )
+            return text
         diags.error(
             f"expected true, false or a quoted string; received {text!r}, which YAML 1.1 reads as a boolean",
             loc,
