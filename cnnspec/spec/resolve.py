@@ -93,6 +93,13 @@ from cnnspec.spec.varrefs import (
     var_refs,
 )
 
+
+def free_loop_name(taken: set[str]) -> str:
+    """A loop variable name for a hint that suggests another one: the first of j, k, m, … that
+    is not ``taken`` (a loop variable or var of that name already)."""
+    return next((name for name in ("j", "k", "m", "n", "p", "q", "r") if name not in taken), "j_")
+
+
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ITEM_EXTRAS = ("id", "inputs", "when", "trainable")
@@ -2296,7 +2303,7 @@ class Resolver:
         ]
         names = [var for var, _ in levels if var]
         read = var_refs(written, dict.fromkeys(names))
-        free = next(n for n in ("j", "k", "m", "n", "p", "q", "r") if n not in {*names, *self.vars_env})
+        free = free_loop_name({*names, *self.vars_env})
         inner, inner_at = levels[-1] if levels else (None, "")
         for var, where in levels[:-1]:
             if var is not None and var == inner and var in read:
@@ -2621,7 +2628,7 @@ class Resolver:
             return
         self.warned_loops.add(path)
         names = {name for _, name in self.loop_vars}
-        free = next(n for n in ("j", "k", "m", "n", "p", "q", "r") if n not in {*names, *self.vars_env})
+        free = free_loop_name({*names, *self.vars_env})
         declared = (*outer[-1], "as")
         self.diags.warning(
             f"loop variable {var!r} hides the loop variable of the repeat at {format_path(outer[-1][:-1])} "
