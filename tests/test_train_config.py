@@ -596,6 +596,44 @@ def test_a_data_cache_that_does_nothing_is_a_located_warning(data, expected):
         assert warning.message.startswith(f"{path} has no effect: {said}"), warning.message
 
 
+@pytest.mark.parametrize(
+    ("source", "said", "hint"),
+    [
+        (
+            "{images: imgs, masks: masks}",
+            "the image_masks source is read whole before training: an image that cannot be read stops "
+            "the run",
+            "remove data.on_bad_file, and remove or replace the images that cannot be read (with their "
+            "masks or rows)",
+        ),
+        ("{npz: d.npz}", "the npz source holds no image files to leave out", "remove data.on_bad_file"),
+        ("{directory: pics}", None, None),
+    ],
+)
+def test_on_bad_file_skip_where_it_does_nothing_is_a_located_warning(source, said, hint):
+    """skip was accepted without a word on an {images, masks|labels|values} source, whose
+    images are read before training (an unreadable one stopped train all the same); a folder of
+    classes honours it; error (the default) asks for nothing."""
+    text = HEAD + f"data: {{source: {source}, on_bad_file: skip}}\n"
+    warnings = [w for w in compile_text(text, "spec.yaml").warnings if w.code == "unused-setting"]
+    if said is None:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert (warning.path, warning.loc.line, warning.loc.column) == (
+        "data.on_bad_file",
+        text.count("\n"),
+        text.splitlines()[-1].index("on_bad_file") + 1,
+    )
+    assert warning.message == (
+        f"data.on_bad_file: skip has no effect: {said} (skip leaves out the bad files of a folder or "
+        "CSV of classes, which are read batch by batch)"
+    )
+    assert warning.hint == hint
+    quiet = HEAD + f"data: {{source: {source}, on_bad_file: error}}\n"
+    assert [w for w in compile_text(quiet, "spec.yaml").warnings if w.code == "unused-setting"] == []
+
+
 NO_VALIDATION_CALLBACKS = (
     "data: {source: digits, validation_split: 0}\n"
     "training:\n"

@@ -1212,10 +1212,12 @@ def _data(reader: _Reader, compiled: CompiledSpec) -> DataConfig:
 
 
 def _check_cache(reader: _Reader, data: DataConfig) -> None:
-    """A located warning for ``data.cache`` / ``data.keep_cache`` where they do nothing, as for
-    other settings that would be accepted and never used: a source held in memory whole
-    (digits, an ``.npz`` …) has no decoded images to cache, and ``keep_cache`` keeps only a
-    ``cache: disk`` file."""
+    """A located warning for ``data.cache`` / ``data.keep_cache`` / ``data.on_bad_file: skip``
+    where they do nothing, as for other settings that would be accepted and never used: a source
+    held in memory whole (digits, an ``.npz``, ``{images, masks}`` …) has no decoded images to
+    cache, nor files its stream leaves out (its images are read before training: an unreadable
+    one stops train and the generated script alike, skip or not), and ``keep_cache`` keeps only
+    a ``cache: disk`` file."""
     # (written as the default, none and false, they ask for nothing: no warning)
     said = {"cache": data.cache != "none", "keep_cache": data.keep_cache}
     if not data.streamed:
@@ -1225,6 +1227,26 @@ def _check_cache(reader: _Reader, data: DataConfig) -> None:
                 "keeps the decoded images of a folder or CSV source)",
                 ("data", key),
                 f"remove data.{key}",
+                code="unused-setting",
+                key=True,
+            )
+        if data.on_bad_file == "skip":  # (error, the default, asks for nothing)
+            files = data.kind in IMAGE_SOURCE_TARGETS  # ({images, masks|labels|values}: image files)
+            held = (
+                "is read whole before training: an image that cannot be read stops the run"
+                if files
+                else "holds no image files to leave out"
+            )
+            reader.warning(
+                f"data.on_bad_file: skip has no effect: the {data.kind} source {held} (skip leaves out "
+                "the bad files of a folder or CSV of classes, which are read batch by batch)",
+                ("data", "on_bad_file"),
+                "remove data.on_bad_file"
+                + (
+                    ", and remove or replace the images that cannot be read (with their masks or rows)"
+                    if files
+                    else ""
+                ),
                 code="unused-setting",
                 key=True,
             )
