@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cnnspec.errors import SpecError
 from tests.test_data_checks import CLASSIFIER, REGRESSION, loaded, npz_spec, refused
 from tests.test_listing_edges import make_images, script_functions, write_spec
 from tests.test_task_data import SEG_HEAD, masks_of, spec, write_images, write_pairs
@@ -489,6 +490,95 @@ def test_too_few_mask_classes_of_an_image_folder_are_refused_with_trains_message
     with pytest.raises(SystemExit) as stopped:
         functions["load_data"](tmp_path / "d" / "images", tmp_path / "d" / "masks")
     assert str(stopped.value.code).split("\n")[0] == error.message
+
+
+#: a one-channel sigmoid head (binary masks)
+SIGMOID_HEAD = "  - conv2d: {filters: 1, kernel_size: 1, activation: sigmoid}\n"
+
+
+def _folder_script_refusal(path: Path, root: Path) -> str:
+    """The message the script stops with reading the images and masks of ``root`` as its main()
+    does up to its check of the mask classes (load_splits), TensorFlow's decoding left out."""
+    functions = script_functions(path)
+    functions["read_images"] = lambda files: np.zeros((len(files), 8, 8, 3))  # (TensorFlow's decoding)
+    with pytest.raises(SystemExit) as stopped:
+        functions["load_splits"](root / "images", root / "masks")
+    return str(stopped.value.code)
+
+
+def test_binary_masks_of_0_and_255_are_refused_naming_the_two_values_and_the_classes_table(tmp_path):
+    """Black-and-white masks (0 and 255, the usual binary mask) for a one-channel sigmoid were
+    "256 mask classes" with a hint to give the last layer 256 filters: the message says the two
+    values, at data.source.masks, and the hint the documented table that maps them, which trains."""
+    masks = [mask * 255 for mask in masks_of(6, classes=2)]
+    write_pairs(tmp_path / "d", masks)
+    path = spec(tmp_path, "{images: d/images, masks: d/masks}", SIGMOID_HEAD)
+    error = refused(path)
+    assert error.message == (
+        "expected masks of the class indices 0 and 1 for a one-channel output; the masks hold the two "
+        "values 0 and 255"
+    )
+    assert error.hint == (
+        "map them to the classes 0 and 1 with data.source.classes: {background: [0, 0, 0], foreground: "
+        "[255, 255, 255]} (a mask's gray value v is the colour [v, v, v]), or store the masks as 0 and 1"
+    )
+    assert path.read_text().splitlines()[error.loc.line - 1][error.loc.column - 1 :] == "d/masks}"
+    assert _folder_script_refusal(path, tmp_path / "d") == f"{error.message}\n{error.hint}"
+    table = "{background: [0, 0, 0], foreground: [255, 255, 255]}"
+    path = spec(tmp_path, f"{{images: d/images, masks: d/masks, classes: {table}}}", SIGMOID_HEAD)
+    *_, data = loaded(path)  # the hint's table: the masks read as 0 and 1
+    assert data.class_names == ["background", "foreground"]
+    assert sorted(np.unique(data.y_train).tolist()) == [0, 1]
+
+
+def test_npz_masks_of_two_other_values_are_refused_naming_them(tmp_path):
+    arrays = good_masks()
+    arrays |= {"y_train": (arrays["y_train"] % 2) * 255, "y_test": (arrays["y_test"] % 2) * 255}
+    path = npz_spec(tmp_path, head=SIGMOID_HEAD, extra="training: {seed: 0}\n", **arrays)
+    error = refused(path)
+    assert error.message == (
+        "expected masks of the class indices 0 and 1 for a one-channel output; the masks hold the two "
+        "values 0 and 255"
+    )
+    assert error.hint == "store the masks as 0 and 1 (the classes a one-channel output's sigmoid tells apart)"
+    assert (error.loc.line, error.loc.column) == (8, 17)  # data.source's npz value
+    assert script_refusal(tmp_path, path, "task") == error.message
+    # three values are still mask classes beyond the output's two (a softmax's hint)
+    arrays["y_test"][0, 0, 0] = 1
+    path = npz_spec(tmp_path, head=SIGMOID_HEAD, extra="training: {seed: 0}\n", **arrays)
+    assert refused(path).message == "expected 2 mask classes for a one-channel output; the data has 256"
+
+
+def test_more_mask_class_names_than_channels_are_refused_as_names_not_mask_values(tmp_path):
+    """4 names for a 3-channel output whose masks hold 0-2 were blamed on "masks [that] hold values
+    up to 3": validate says the names, at data.source.classes (known without reading a mask); an
+    npz's class_names at train, with the script's same words."""
+    from cnnspec.api import compile_spec
+
+    write_pairs(tmp_path / "d", masks_of(6))
+    path = spec(tmp_path, "{images: d/images, masks: d/masks, classes: [bg, a, b, c]}", SEG_HEAD)
+    with pytest.raises(SpecError) as info:
+        compile_spec(path)
+    (error,) = info.value.errors
+    assert (error.path, error.message, error.hint) == (
+        "data.source.classes",
+        "expected at most 3 mask class names for a 3-channel output; data.source.classes has 4",
+        "name one class per output channel, in index order (or give the last layer 4 filters)",
+    )
+    assert path.read_text().splitlines()[error.loc.line - 1][error.loc.column - 1 :] == "[bg, a, b, c]}"
+    path = spec(tmp_path, "{images: d/images, masks: d/masks, classes: [bg, fg, x]}", SIGMOID_HEAD)
+    with pytest.raises(SpecError) as info:
+        compile_spec(path)
+    assert info.value.errors[0].message == (
+        "expected at most 2 mask class names for a one-channel output (a sigmoid: 2 classes); "
+        "data.source.classes has 3"
+    )
+    path = mask_case(tmp_path, ["many-names"])
+    error = refused(path)
+    assert error.message == (
+        "expected at most 3 mask class names for a 3-channel output; the npz file's class_names has 4"
+    )
+    assert script_refusal(tmp_path, path, "task") == error.message
 
 
 # -- a class-folder tree with two faults -----------------------------------------------------------

@@ -298,3 +298,45 @@ def _names_source(compiled: CompiledSpec) -> bool:
     """Whether the spec writes ``data.source`` (else the embedded digits are the default)."""
     data = compiled.doc.data.get("data")
     return isinstance(data, dict) and "source" in data
+
+
+def mask_names_said(kind: str) -> str:
+    """Where a source of ``kind`` names its mask classes, as messages say it (train's and the
+    generated script's, which gets it from its template's context)."""
+    if kind == "image_masks":
+        return "data.source.classes"
+    return "the npz file's class_names" if kind == "npz" else f"the {kind} source's class list"
+
+
+def mask_names_misfit(channels: int, count: int, said: str) -> tuple[str, str] | None:
+    """The message and hint for more mask class names (``count``, in ``said``: where, as the
+    message says it) than a segmentation output of ``channels`` channels tells apart (2 for one
+    sigmoid channel): the names are the mistake, not mask values the masks need not hold.
+    ``None``: they fit. One text for ``validate`` (a masks folder's ``classes``), ``train`` (an
+    npz's ``class_names`` too) and the generated script's ``check_masks``."""
+    limit = 2 if channels == 1 else channels
+    if count <= limit:
+        return None
+    what = "a one-channel output (a sigmoid: 2 classes)" if channels == 1 else f"a {channels}-channel output"
+    return (
+        f"expected at most {limit} mask class names for {what}; {said} has {count}",
+        f"name one class per output channel, in index order (or give the last layer {count} filters"
+        f"{' and a softmax' if channels == 1 else ''})",
+    )
+
+
+def check_mask_table(compiled: CompiledSpec, config: TrainConfig) -> None:
+    """``validate``'s part of the mask class count: a masks folder's ``classes`` (names or a
+    table of colours) naming more classes than the segmentation output's channels tell apart is
+    known without reading a mask (train blamed mask values up to the last name's index, which no
+    mask need hold). Located at ``data.source.classes``."""
+    table = config.data.options.get("classes") if config.data.kind == "image_masks" else None
+    outputs = [task for task in config.tasks if task.task == "segmentation"]
+    if not isinstance(table, (list, dict)) or not table or len(config.tasks) != 1 or len(outputs) != 1:
+        return
+    misfit = mask_names_misfit(outputs[0].units, len(table), "data.source.classes")
+    if misfit is not None:
+        path: SpecPath = ("data", "source", "classes")
+        raise SpecError.single(
+            misfit[0], source_loc(compiled, path), format_path(path), code="data", hint=misfit[1]
+        )

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.datafit import mask_names_said
 from cnnspec.backends.codegen_values import (
     comment_text,
     description_string,
@@ -682,6 +683,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "weight_calls": weight_calls,
         **_seed_context(spec, config),
         "kind": data.kind,
+        # where the source names its mask classes, as train's check_masks message says it
+        "mask_names_said": mask_names_said(data.kind),
         "streamed": data.streamed,
         "on_bad_file": py_literal(data.on_bad_file),
         "split_settings": split_settings(spec, config),

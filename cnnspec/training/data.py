@@ -1560,7 +1560,7 @@ def check_fit(
     # classifier, the task a vector output is given when nothing says otherwise)
     check_kinds(dataset, compiled, config)
     if dataset.target != "class":
-        _check_target_fit(dataset, compiled)
+        _check_target_fit(dataset, compiled, config)
     if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)
         from cnnspec.analysis.datafit import check_two_classes
         from cnnspec.training.task_data import check_dataset
@@ -1625,10 +1625,45 @@ def _check_two_labelled(
 VOID_LABEL = 255
 
 
-def _check_target_fit(dataset: Dataset, compiled: CompiledSpec) -> None:
+def mask_values(parts: Sequence[Any]) -> list[int]:
+    """The values the masks of every split hold, in order (for a message: read only once the
+    masks are known not to fit)."""
+    found: set[int] = set()
+    for part in parts:
+        found.update(int(v) for v in np.unique(np.asarray(part)))
+    return sorted(found)
+
+
+def two_values_misfit(values: list[int], image_masks: bool) -> tuple[str, str]:
+    """The message and hint for masks of two values other than 0 and 1 (0 and 255: a binary
+    mask stored as black and white) for a one-channel output, which reads them as 0 and 1:
+    counted as class indices they were "256 classes". A masks folder maps them with a
+    ``classes`` table of colours (a gray value v is the colour [v, v, v]); other sources store
+    them as 0 and 1. Train's and the generated script's ``check_masks`` words."""
+    low, high = values
+    problem = (
+        "expected masks of the class indices 0 and 1 for a one-channel output; the masks hold the "
+        f"two values {low} and {high}"
+    )
+    if image_masks:
+        hint = (
+            f"map them to the classes 0 and 1 with data.source.classes: {{background: [{low}, {low}, "
+            f"{low}], foreground: [{high}, {high}, {high}]}} (a mask's gray value v is the colour "
+            "[v, v, v]), or store the masks as 0 and 1"
+        )
+    else:
+        hint = "store the masks as 0 and 1 (the classes a one-channel output's sigmoid tells apart)"
+    return problem, hint
+
+
+def _check_target_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
     """Multi-label, regression and mask targets fit a single output: as many units as labels
     or values; at least as many channels as mask classes (one channel: a sigmoid mask of two
-    classes). Multi-output models are checked against their outputs by the task checks."""
+    classes). Multi-output models are checked against their outputs by the task checks.
+    More mask class names than channels are the names' mistake (:func:`mask_names_misfit`),
+    two mask values other than 0 and 1 for one channel a binary mask's (:func:`two_values_misfit`)."""
+    from cnnspec.analysis.datafit import mask_names_misfit, mask_names_said
+
     ir = compiled.ir
     if isinstance(dataset.target, dict) or len(ir.outputs) != 1 or not ir.nodes:
         return
@@ -1639,13 +1674,26 @@ def _check_target_fit(dataset: Dataset, compiled: CompiledSpec) -> None:
     units = int(shape[-1])
     count = len(dataset.class_names)
     problem = hint = None
+    at_data: SpecPath | None = None  # where an error that is the data's, not the model's, is shown
+    parts = (dataset.y_train, dataset.y_val, dataset.y_test)
     if dataset.target == "mask":
+        top = max(int(np.max(np.asarray(y), initial=0)) for y in parts) + 1
+        image_masks = config.data.kind == "image_masks"
+        said = mask_names_said(config.data.kind)
+        data_at: SpecPath = (*SOURCE, "npz") if config.data.kind == "npz" else SOURCE
+        named = mask_names_misfit(units, count, said) if count > top and len(shape) == 3 else None
         if len(shape) != 3:
             problem = (
                 "expected an output of shape [height, width, classes] for masks; the model outputs "
                 f"{list(shape)}"
             )
             hint = f"end the model with conv2d: {{filters: {count}, kernel_size: 1, activation: softmax}}"
+        elif named is not None:  # more names than channels, not more mask values
+            problem, hint = named
+            at_data = (*SOURCE, "classes") if image_masks else data_at
+        elif units == 1 and count > 2 and len(values := mask_values(parts)) == 2:
+            problem, hint = two_values_misfit(values, image_masks)
+            at_data = (*SOURCE, "masks") if image_masks else data_at
         elif units > 1 and count > units:
             problem = (
                 f"expected at most {units} mask classes (the output's channels); the data has {count} "
@@ -1666,6 +1714,8 @@ def _check_target_fit(dataset: Dataset, compiled: CompiledSpec) -> None:
         problem = f"expected {count} output units (one per {what[:-1]}); the model outputs {units}"
         hint = f"set the last dense layer to units: {count}"
     if problem is not None:
+        if at_data is not None:  # the data's mistake, at the data
+            raise _error(problem, compiled, at_data, hint)
         loc = output_loc(compiled, node, units) or source_loc(compiled, SOURCE)
         raise SpecError.single(problem, loc, node.path, code="data", hint=hint)
 
