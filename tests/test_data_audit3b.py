@@ -12,6 +12,11 @@ D2. A 4-channel input read from image files got a hint that could not be followe
     with the same hint. The hint now says files are read with 1 or 3 channels and names the
     input.shape to set, and validate refuses a stated color_mode whose channels are not the
     input's (train refused it anyway, after loading the data).
+D3. An npz ``--data`` whose ``class_names`` (``class_names_<output>``) named a multi-label,
+    regression, segmentation or multi-output model's labels, values, mask classes or classes in
+    another order than the run was scored by position under the run's names, silently. They are
+    matched by name (``match_names``, the one matching ``_remap`` uses too) and reordered, with a
+    note; names that are not the run's are refused.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from cnnspec.analysis.passes import compile_text
 from cnnspec.analysis.settings import training_config
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.reporting.run import _remap, check_source_classes
+from cnnspec.reporting.run import _match_outputs, _remap, check_source_classes, match_names
 
 NFC = unicodedata.normalize("NFC", "ému")
 NFD = unicodedata.normalize("NFD", "ému")
@@ -69,6 +74,75 @@ def test_other_sources_classes_are_compared_to_the_runs_in_nfc():
     check_source_classes([NFD, "zed"], [NFC, "zed"], config)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="same order"):  # the order still counts
         check_source_classes(["zed", NFD], [NFC, "zed"], config)  # type: ignore[arg-type]
+
+
+# -- D3. an npz's names of other tasks' targets matched to the run's by name ----------------------
+def _matched(kind: object, y: object, names: list[str], run_names: dict[str, list[str]], target_names=None):
+    """``_match_outputs`` on a test split of ``kind`` targets (a dict by output: several outputs)
+    for a run that recorded ``run_names``: the targets, the names and the notes."""
+    several = isinstance(kind, dict)
+    run = SimpleNamespace(output_names=lambda name: list(run_names.get(name, [])))
+    outputs = list(kind) if several else ["out"]
+    config = SimpleNamespace(
+        tasks=[SimpleNamespace(name=name) for name in outputs], data=SimpleNamespace(kind="npz")
+    )
+    dataset = SimpleNamespace(target=kind, target_names=dict(target_names or {}))
+    notes: list[str] = []
+    y, names = _match_outputs(run, dataset, config, y, names, notes)  # type: ignore[arg-type]
+    return y, names, notes, dataset.target_names
+
+
+RUN = ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "regression"])
+def test_npz_columns_named_in_another_order_are_put_in_the_runs_order(kind):
+    columns = np.array([[1, 0, 0], [0, 1, 1]], dtype="float32")  # c, a, b
+    y, names, notes, _ = _matched(kind, columns, ["c", "a", "b"], {"out": RUN})
+    assert y.tolist() == [[0, 0, 1], [1, 1, 0]] and names == RUN
+    what = "labels" if kind == "multilabel" else "values"
+    assert notes == [
+        f"--data names its {what} in another order than the run (3 ('c', 'a', 'b'); the run's: 3 ('a', "
+        "'b', 'c')): they are matched to the run's by name"
+    ]
+
+
+def test_npz_mask_classes_and_a_multi_output_models_classes_are_renumbered_by_name():
+    masks = np.array([[[0, 1], [2, 0]]], dtype="uint8")  # names p, q, bg
+    y, names, notes, _ = _matched("mask", masks, ["p", "q", "bg"], {"out": ["bg", "p", "q"]})
+    assert y.tolist() == [[[1, 2], [0, 1]]] and y.dtype == np.uint8 and names == ["bg", "p", "q"]
+    assert len(notes) == 1 and notes[0].startswith("--data names its mask classes in another order")
+    kinds = {"kind": "class", "seg": "mask"}
+    targets = {"kind": np.array([0, 1, 2]), "seg": masks}
+    given = {"kind": ["k1", "k2", "k0"], "seg": ["bg", "p", "q"]}
+    recorded = {"kind": ["k0", "k1", "k2"], "seg": ["bg", "p", "q"]}
+    y, _, notes, renamed = _matched(kinds, targets, [], recorded, given)
+    assert y["kind"].tolist() == [1, 2, 0] and y["seg"] is masks  # (the seg output's names fit)
+    assert renamed == recorded and targets["kind"].tolist() == [0, 1, 2]  # (the split left as it was)
+    assert notes == [
+        "--data names its classes of the output kind in another order than the run (3 ('k1', 'k2', "
+        "'k0'); the run's: 3 ('k0', 'k1', 'k2')): they are matched to the run's by name"
+    ]
+
+
+def test_npz_names_that_are_not_the_runs_are_refused_and_unnamed_ones_read_by_position():
+    columns = np.zeros((2, 3), dtype="float32")
+    with pytest.raises(UsageError) as info:
+        _matched("multilabel", columns, ["c", "a", "z"], {"out": RUN})
+    assert str(info.value) == (
+        "expected --data labels named as the run's, in any order: 3 ('a', 'b', 'c'); the npz data has 3 "
+        "('c', 'a', 'z') ('b' missing; 'z' not the run's)"
+    )
+    assert info.value.hint == (
+        "pass --data whose names are the run's (they are matched by name), or leave --data out for the "
+        "run's own test split"
+    )
+    for names, recorded in ((["0", "1", "2"], RUN), (["c", "a", "b"], [])):  # unnamed data, or run
+        y, got, notes, _ = _matched("multilabel", columns, names, {"out": recorded})
+        assert (y is columns, got, notes) == (True, names, [])
+    # (compared in Unicode NFC, as class folders are)
+    match = match_names([NFD, "zed"], ["zed", NFC])
+    assert (match.table, match.unknown, match.missing) == ([1, 0], [], [])
 
 
 def _png(path: Path, pixels: np.ndarray) -> None:

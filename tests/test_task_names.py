@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnspec.cli.app import app
@@ -210,3 +211,44 @@ def test_predict_names_every_output_as_training_does(runner, run_dir, tmp_path):
     assert list(prediction["outputs"]["labels"]["probabilities"]) == LABELS
     assert prediction["outputs"]["count"]["names"] == ["count"]
     assert len(prediction["outputs"]["count"]["values"]) == 1
+
+
+def test_evaluate_data_whose_npz_names_the_labels_in_another_order_is_read_by_name(runner, run_dir, tmp_path):
+    """An npz of the same test images whose class_names_labels lists the labels in another order
+    (its columns in that order) was scored by position under the run's names: now the same
+    figures as the file in the run's order, with a note (names that are not the run's are refused:
+    tests/test_data_audit3b.py)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 16, 16, 3)).astype("float32")
+    hot = (rng.random((12, 3)) > 0.5).astype("int64")
+    count = rng.integers(0, 4, 12).astype("float32")
+    order = [2, 0, 1]
+    files = {
+        "same": (hot, LABELS),
+        "perm": (hot[:, order], [LABELS[i] for i in order]),
+    }
+    for name, (labels, names) in files.items():
+        np.savez(
+            tmp_path / f"{name}.npz",
+            x_test=x,
+            y_test_labels=labels,
+            y_test_count=count,
+            class_names_labels=np.array(names),
+        )
+    found = {}
+    for name in ("same", "perm"):
+        out = tmp_path / name
+        result = runner.invoke(
+            app,
+            ["evaluate", str(run_dir), "--data", str(tmp_path / f"{name}.npz"), "--out", str(out)],
+            env={"COLUMNS": "400"},
+        )
+        assert result.exit_code == 0, result.output
+        found[name] = json.loads((out / "evaluation.json").read_text())["outputs"]["labels"]["per_label"]
+        said = (
+            "--data names its labels of the output labels in another order than the run (3 ('triangle', "
+            "'circle', 'square'); the run's: 3 ('circle', 'square', 'triangle')): they are matched to the "
+            "run's by name"
+        )
+        assert (said in " ".join(result.output.split())) == (name == "perm")
+    assert found["perm"] == found["same"] and list(found["perm"]) == LABELS

@@ -2065,6 +2065,8 @@ def test_split(
         y, names = _remap(y, names, run.class_names or [])
     if data is not None and dataset.target == "class" and not config.task_path:
         check_source_classes(names, run.class_names or [], config)
+    elif data is not None and not by_name:  # other tasks' names are matched (reordered) by name
+        y, names = _match_outputs(run, dataset, config, y, names, notes)
     if not by_name and run.class_names and len(run.class_names) >= len(names):
         names = list(run.class_names)
     content_hash = dataset.content_hash()
@@ -2235,19 +2237,115 @@ def check_source_classes(names: list[str], recorded: list[str], config: TrainCon
         )
 
 
-def _remap(y: np.ndarray, names: list[str], run_names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Labels of a folder evaluated by a run's model: class folders mapped by name (compared by
-    :func:`~cnnspec.analysis.classes.name_key`, Unicode NFC, as training compares them: the
-    folder ``ému`` macOS wrote decomposed is the run's ``ému``), named as the run names them."""
+@dataclass(frozen=True)
+class NameMatch:
+    """How the names of ``--data`` (a class folder's, an npz's ``class_names``) match the
+    run's, compared by :func:`~cnnspec.analysis.classes.name_key` (Unicode NFC, as training
+    compares them: the folder ``ému`` macOS wrote decomposed is the run's ``ému``)."""
+
+    #: for each of the data's names, the run's index of it (-1: the run has no such name)
+    table: list[int]
+    #: the data's names the run lacks, and the run's names the data lacks, in their order
+    unknown: list[str]
+    missing: list[str]
+
+    @property
+    def same_order(self) -> bool:
+        """Every name the run's, at the run's index: nothing to reorder."""
+        return not self.unknown and not self.missing and self.table == list(range(len(self.table)))
+
+
+def match_names(names: Sequence[str], run_names: Sequence[str]) -> NameMatch:
+    """The one matching of ``--data``'s names to the run's, by name, for every task: class
+    folders (:func:`_remap`) and npz names of labels, values, mask classes and a multi-output
+    model's classes (:func:`_match_outputs`)."""
     keys = [name_key(n) for n in run_names]
-    if [name_key(n) for n in names] == keys:
+    theirs = {name_key(n) for n in names}
+    return NameMatch(
+        table=[keys.index(name_key(n)) if name_key(n) in keys else -1 for n in names],
+        unknown=[str(n) for n in names if name_key(n) not in keys],
+        missing=[str(n) for n in run_names if name_key(n) not in theirs],
+    )
+
+
+def _remap(y: np.ndarray, names: list[str], run_names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Labels of a folder evaluated by a run's model: class folders mapped by name
+    (:func:`match_names`; a folder of some of the run's classes is scored in the run's order),
+    named as the run names them."""
+    match = match_names(names, run_names)
+    if match.same_order and len(names) == len(run_names):
         return y, list(run_names)
-    unknown = [n for n in names if name_key(n) not in keys]
-    if unknown:
+    if match.unknown:
         raise UsageError(
             f"expected class folders named like the run's classes ({', '.join(run_names[:20])}); "
-            f"received {', '.join(unknown[:10])}",
+            f"received {', '.join(match.unknown[:10])}",
             OTHER_DATA_HINT,
         )
-    table = np.array([keys.index(name_key(n)) for n in names], dtype="int64")
-    return table[y], list(run_names)
+    return np.array(match.table, dtype="int64")[y], list(run_names)
+
+
+def _numbered(names: Sequence[str]) -> bool:
+    """``0``, ``1`` …: the names a source without names is given (its values are positions)."""
+    return list(names) == [str(i) for i in range(len(names))]
+
+
+#: What an output's names name, by the kind of its target (for messages).
+_NAMED = {"class": "classes", "multilabel": "labels", "regression": "values", "mask": "mask classes"}
+
+
+def _match_outputs(
+    run: Run, dataset: Any, config: TrainConfig, y: Any, names: list[str], notes: list[str]
+) -> tuple[Any, list[str]]:
+    """``--data``'s targets of every output whose names (an npz's ``class_names``, or
+    ``class_names_<output>``) are the run's in another order, reordered to the run's
+    (:func:`match_names`): label and value columns, mask values, class indices; a note says so.
+    The report reads them by position under the run's names: read as they come, a permuted
+    file was scored wrongly, unsaid. Names that are no permutation of the run's (some missing,
+    others extra) are refused naming both. Unnamed data (numbered names) and a run that
+    recorded no names are read by position, as before. ``y``: the split's targets (a dict by
+    output for a multi-output model, whose ``dataset.target_names`` are renamed in place);
+    ``names``: a single output's names."""
+    several = isinstance(dataset.target, dict)
+    renamed = dict(dataset.target_names or {})
+    y = dict(y) if several else y
+    for out in config.tasks:
+        kind = dataset.target.get(out.name) if several else dataset.target
+        data_names = list(renamed.get(out.name, [])) if several else list(names)
+        recorded = run.output_names(out.name)
+        if kind is None or not recorded or not data_names or _numbered(data_names) or _numbered(recorded):
+            continue
+        match = match_names(data_names, recorded)
+        if match.same_order and len(data_names) == len(recorded):
+            continue
+        what = _NAMED.get(str(kind), "names")
+        whose = f" of the output {out.name}" if several else ""
+        if match.unknown or match.missing:
+            problems = [
+                f"{', '.join(map(repr, match.missing[:10]))} missing" if match.missing else "",
+                f"{', '.join(map(repr, match.unknown[:10]))} not the run's" if match.unknown else "",
+            ]
+            raise UsageError(
+                f"expected --data {what}{whose} named as the run's, in any order: {_listed(recorded)}; "
+                f"the {config.data.kind} data has {_listed(data_names)} "
+                f"({'; '.join(p for p in problems if p)})",
+                "pass --data whose names are the run's (they are matched by name), or leave --data out "
+                "for the run's own test split",
+            )
+        values = y[out.name] if several else y
+        if kind in ("multilabel", "regression"):  # columns: the run's i-th is the data's order[i]
+            order = [match.table.index(i) for i in range(len(recorded))]
+            values = np.asarray(values)[:, order]
+        else:  # class indices or mask values: the data's j-th name is the run's table[j]
+            values = np.asarray(match.table, dtype=np.asarray(values).dtype)[np.asarray(values)]
+        notes.append(
+            f"--data names its {what}{whose} in another order than the run ({_listed(data_names)}; "
+            f"the run's: {_listed(recorded)}): they are matched to the run's by name"
+        )
+        if several:
+            y[out.name] = values
+            renamed[out.name] = list(recorded)
+        else:
+            y, names = values, list(recorded)
+    if several:
+        dataset.target_names = renamed
+    return y, names
