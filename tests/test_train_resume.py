@@ -210,17 +210,16 @@ def test_resume_after_a_crash_while_writing_results(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "confusion_matrix.png").is_file()
 
 
-def test_resuming_a_run_that_saved_no_state_says_it_starts_again(tmp_path):
+def test_resuming_a_run_that_saved_no_state_says_it_starts_again(killed_before_its_page, tmp_path):
     """A run whose state/ holds no snapshot (killed in its first epoch, or removed by hand)
     trains from epoch 1 again, and says so instead of passing it off as resumed."""
     from cnnspec.training.trainer import train
 
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.replace("EPOCHS", "1"))
-    train(compile_spec(spec), out=tmp_path / "run")
-    (tmp_path / "run" / "metrics.json").unlink()
-    shutil.rmtree(tmp_path / "run" / "state", ignore_errors=True)
-    result = train(compile_spec(spec), resume=tmp_path / "run")
+    # a one-epoch run that trained and saved its snapshots, without its results and state/
+    spec, run = _copied(killed_before_its_page, tmp_path)
+    (run / "metrics.json").unlink()
+    shutil.rmtree(run / "state", ignore_errors=True)
+    result = train(compile_spec(spec), resume=run)
     assert result.resumed_from is None and [row["epoch"] for row in result.history] == [1]
     assert "no training state was saved in this run yet: it starts again from epoch 1" in result.notes
 
@@ -342,29 +341,45 @@ class _Killed(BaseException):
     """A SIGKILL where it lands: no handler of cnnspec's runs (not Exception, not Ctrl-C)."""
 
 
-def _killed_before_its_page(tmp_path: Path, runner, monkeypatch) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def killed_before_its_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A one-epoch run (the spec, the run folder) killed once metrics.json was written, as it
-    began its report.html; the page's writer is put back afterwards."""
+    began its report.html; the page's writer is put back afterwards. Trained once for the
+    module (a training is most of these tests' time): the tests that change it take a copy
+    (:func:`_copied`)."""
+    from typer.testing import CliRunner
+
     from cnnspec.reporting import html
 
     def killed(*args, **kwargs):
         raise _Killed
 
-    spec, run = tmp_path / "spec.yaml", tmp_path / "run"
+    folder = tmp_path_factory.mktemp("killed")
+    spec, run = folder / "spec.yaml", folder / "run"
     spec.write_text(SPEC.replace("EPOCHS", "1"))
-    with monkeypatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(html, "write_report", killed)
         with pytest.raises(_Killed):
-            runner.invoke(app, ["train", str(spec), "--out", str(run)])
+            CliRunner().invoke(app, ["train", str(spec), "--out", str(run)])
     return spec, run
 
 
-def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(tmp_path, runner, monkeypatch):
+def _copied(killed: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the :func:`killed_before_its_page` run's spec and folder in ``tmp_path``."""
+    spec, run = killed
+    shutil.copy(spec, tmp_path / "spec.yaml")
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "spec.yaml", tmp_path / "run"
+
+
+def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(
+    killed_before_its_page, tmp_path, runner
+):
     """A run killed once metrics.json was written and before report.html kept its snapshots
     (state/) forever and had no page, and --resume said it had finished, nothing to resume
     (exit 2). --resume now writes what the run's end writes and removes its snapshots, training
     nothing again; a run that lacks nothing is refused as before, with `cnnspec report` named."""
-    spec, run = _killed_before_its_page(tmp_path, runner, monkeypatch)
+    spec, run = _copied(killed_before_its_page, tmp_path)
     assert (run / "metrics.json").is_file() and (run / "state").is_dir()
     assert not (run / "report.html").exists()
     kept = {name: (run / name).read_bytes() for name in ("metrics.json", "model.keras", "history.json")}
@@ -404,14 +419,14 @@ def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(t
 
 
 def test_resume_writes_the_finished_page_over_one_written_before_the_run_finished(
-    tmp_path, runner, monkeypatch
+    killed_before_its_page, tmp_path, runner
 ):
     """`cnnspec report` of the run before it finished wrote report.html ("metrics.json is
     missing"); the run, killed after its results, then kept that page through the --resume
     that finished it (it took "report.html exists" for its finished page)."""
     from cnnspec.training import rundir
 
-    spec, run = _killed_before_its_page(tmp_path, runner, monkeypatch)
+    spec, run = _copied(killed_before_its_page, tmp_path)
     # the page of the run as it was before its results: written with metrics.json not there yet
     (run / "metrics.json").rename(tmp_path / "metrics.json")
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0
