@@ -230,6 +230,33 @@ def test_an_export_of_a_shapes_run_keeps_the_generators_settings_for_its_test_sp
     told = flat(result)
     assert "its record keeps no settings of the run's shapes source (exported by an older cnnspec)" in told
     assert "may not be the run's test images" in told and "as its record says" not in told
+    _float_pixels_far_off_an_integer_run_are_noted(run, away / "model.onnx", tmp_path)
+
+
+def _float_pixels_far_off_an_integer_run_are_noted(run: Path, lone: Path, tmp_path: Path) -> None:
+    """A run trained on 8-bit images (shapes: uint8, ``data.rescale: auto`` → [0, 1]) gave float
+    0–255 pixels confident answers, unsaid: its trained range was known only for float data.
+    The run and its export served alone (whose record now keeps the range) note them alike."""
+    record = json.loads((run / "export" / "model.onnx.json").read_text())
+    assert record["input"]["pixel_range"] == [0.0, 1.0]
+    pixels = np.linspace(0, 255, 2 * 12 * 12 * 3, dtype="float32").reshape(2, 12, 12, 3)
+    np.savez(tmp_path / "f255.npz", x_test=pixels, y_test=np.array([0, 1]))
+    np.save(tmp_path / "f255.npy", np.linspace(0, 255, 12 * 12 * 3, dtype="float32").reshape(12, 12, 3))
+    note = (
+        "the pixels of {} range 0 to 255, far outside the 0 to 1 {} trained on: float pixels are taken "
+        "as already on the run's scale, so {} may be meaningless; divide them by 255 (pixels of 0–255) "
+        "to the run's range"
+    )
+    for target, name in ((run, "split_shapes"), (lone, "model")):
+        result = invoke(
+            "evaluate", target, "--data", tmp_path / "f255.npz", "-o", tmp_path / name, "-f", "json"
+        )
+        assert result.exit_code == 0, result.output
+        said = note.format(f"--data {tmp_path / 'f255.npz'}", name, "the figures on them")
+        assert said in json.loads(result.stdout)["notes"]
+        result = invoke("predict", target, tmp_path / "f255.npy")
+        assert result.exit_code == 0, result.output
+        assert note.format("the .npy arrays", name, "the predictions") in flat(result)
 
 
 def test_float_data_far_off_the_runs_pixel_range_is_noted(run_dir, tmp_path):

@@ -323,6 +323,17 @@ def _float_notes(run: Any, ranges: list[tuple[float, float]]) -> list[str]:
     return float_scale_notes(run, whole, "the .npy arrays", "the predictions")
 
 
+def _served_float_notes(record: ExportRecord, ranges: list[tuple[float, float]]) -> list[str]:
+    """:func:`_float_notes` for an exported file served by itself, against the range its record
+    keeps (``input.pixel_range``; an older record keeps none: nothing is said)."""
+    from cnnspec.reporting.run import Run, range_of_record
+
+    recorded = range_of_record(record.data["input"].get("pixel_range"))
+    if recorded is None:
+        return []
+    return _float_notes(Run(model_path=record.path, recorded_range=recorded), ranges)
+
+
 def _spec_ir(run: Any, members: list[Any]) -> Any | None:
     """The IR of the run's spec, to name a layer of its model that a kernel refuses
     (:func:`~cnnspec.training.onednn.layers_named`); ``None`` without a spec, or with
@@ -579,9 +590,11 @@ def predict(
             record, scale, notes = served_record(model, runtime.value, spec, ensemble, wanted)
             tasks = record.tasks
             by_output = record.output_names if tasks else {}
+            served_floats: list[tuple[float, float]] = []
             results, names = _predict_export(
-                record, list(files), top, out, tasks, record.classes, by_output, views, scale
+                record, list(files), top, out, tasks, record.classes, by_output, views, scale, served_floats
             )
+            notes.extend(_served_float_notes(record, served_floats))
             inside = tuple(str(view) for view in record.data.get("tta") or ())
             members = [
                 Path(str(m.get("model"))) for m in record.data.get("ensemble") or [] if isinstance(m, dict)

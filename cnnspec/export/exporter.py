@@ -1197,7 +1197,7 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
 
     A model outside its run (no spec) is described by the tasks predict and evaluate read from
     it (:func:`_bare_reading`), never by its last layer alone."""
-    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape
+    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, trained_pixel_range
 
     shape = list(input_shape(model))
     config = run.config
@@ -1239,6 +1239,9 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
             "rescale_integer": file_rescale(run, model, True),
             "rescale_float": file_rescale(run, model, False),
             "rescale_by_depth": _rescale_by_depth(run, model),
+            # the range float inputs must come in (reporting/run.py trained_pixel_range): the
+            # file served alone notes float --data or .npy arrays far outside it, as the run does
+            **({"pixel_range": list(trained)} if (trained := trained_pixel_range(run)) is not None else {}),
         },
         "output": {
             "binary": kind.binary,

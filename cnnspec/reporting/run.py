@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
@@ -226,6 +227,9 @@ class Run:
     #: a model file outside any run folder described by ``--spec``: each output's names as the
     #: spec fixes them without reading data (:func:`spec_names`), which no lock.json records
     spec_names: dict[str, list[str]] = field(default_factory=dict)
+    #: an exported file served by itself: the range its run's float inputs had, as its record
+    #: keeps it (:func:`trained_pixel_range`, which reads it first); ``None``: not kept
+    recorded_range: tuple[float, float] | None = None
 
     @property
     def name(self) -> str:
@@ -1602,18 +1606,56 @@ def trained_on_unit_floats(run: Run) -> bool:
 
 
 def trained_pixel_range(run: Run) -> tuple[float, float] | None:
-    """The range of the pixels the run trained on, as stored (before ``data.rescale``): its
-    lock.json's ``pixel_range``, or [0, 1] for an embedded float dataset of a run trained
-    before it was recorded; ``None`` where it is unknown (a float npz may hold 0–255)."""
+    """The range of the pixels the run trained on, as float ``--data`` or ``.npy`` arrays must
+    come to match them (before the ``data.rescale`` a float array gets too): its lock.json's
+    ``pixel_range``, [0, 1] for an embedded float dataset of a run trained before it was
+    recorded, the scaled range of integer training images (:func:`_integer_trained_range`);
+    ``None`` where it is unknown (a float npz may hold 0–255)."""
+    if run.recorded_range is not None:
+        return run.recorded_range
     data = (run.lock or {}).get("data")
-    recorded = data.get("pixel_range") if isinstance(data, dict) else None
+    recorded = range_of_record(data.get("pixel_range") if isinstance(data, dict) else None)
+    if recorded is not None:
+        return recorded
+    if trained_on_unit_floats(run):
+        return (0.0, 1.0)
+    dtype = data.get("dtype") if isinstance(data, dict) else None
+    return _integer_trained_range(run, dtype) if isinstance(dtype, str) else None
+
+
+def range_of_record(recorded: Any) -> tuple[float, float] | None:
+    """A pixel range as a record keeps it (``[low, high]``, finite numbers), else ``None``."""
     if (
         isinstance(recorded, list)
         and len(recorded) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in recorded)
+        and all(math.isfinite(v) for v in recorded)
     ):
         return float(recorded[0]), float(recorded[1])
-    return (0.0, 1.0) if trained_on_unit_floats(run) else None
+    return None
+
+
+def _integer_trained_range(run: Run, dtype: str) -> tuple[float, float] | None:
+    """The range a float array must have to be fed as the run's integer training images
+    (lock.json's ``dtype``: image files and 8-bit arrays are uint8) were: ``data.rescale: auto``
+    divided them by their depth into [0, 1] but takes float arrays as they are, so [0, 1]; a
+    model that rescales itself, a numeric ``data.rescale`` (applied to floats too) or ``null``
+    saw them as stored, so [0, their depth]. ``None``: no spec, a float or unknown dtype, or a
+    depth the dtype does not tell (int64 pixels under a numeric rescale)."""
+    from cnnspec.analysis.settings import PIXEL_MAX_OF_DTYPE, model_scales_input
+
+    try:
+        integer = np.issubdtype(np.dtype(dtype), np.integer)
+    except TypeError:  # a damaged record: the range is unknown
+        return None
+    if not integer or run.config is None or run.compiled is None:
+        return None
+    auto = run.config.data.rescale == "auto"
+    if auto and not model_scales_input(run.compiled.ir):
+        return (0.0, 1.0)
+    # auto trained other integer dtypes only on 0–255 values (integer_pixel_max refuses others)
+    depth = PIXEL_MAX_OF_DTYPE.get(dtype, 255.0 if auto else None)
+    return (0.0, depth) if depth is not None else None
 
 
 def float_scale_notes(

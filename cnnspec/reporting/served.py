@@ -17,7 +17,13 @@ from typing import Any
 from cnnspec.analysis.settings import CROSSENTROPY_LOSSES, LossConfig, loss_settings, name_and_settings
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import ExportRecord
-from cnnspec.reporting.run import STAND_IN_SOURCE, Run, record_unknown_split, split_of_record
+from cnnspec.reporting.run import (
+    STAND_IN_SOURCE,
+    Run,
+    range_of_record,
+    record_unknown_split,
+    split_of_record,
+)
 
 
 def served_record(
@@ -165,6 +171,7 @@ def served_run(record: ExportRecord) -> Run:
         class_names=list(names) or None,
         split=split,
         unknown_split=record_unknown_split(record.data.get("split_unknown")) if split is None else None,
+        recorded_range=range_of_record(record.data["input"].get("pixel_range")),
     )
 
 
