@@ -354,7 +354,8 @@ def test_an_ensemble_of_regressions_is_evaluated_and_predicted_as_the_mean_value
     assert result.exit_code == 0, result.output
     assert (
         f"--ensemble: each test image's outputs are the mean of the 2 models {a} and {b} "
-        "(a regression's values as they are); the task's figures are of that mean" in flat(result)
+        "(a regression's values as they are); the loss and the task's figures are of that mean "
+        "(the spec's metrics: evaluate without --ensemble)" in flat(result)
     )
     document = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
     run = locate(a)
@@ -366,6 +367,8 @@ def test_an_ensemble_of_regressions_is_evaluated_and_predicted_as_the_mean_value
     mean = (values[0] + values[1]) / 2
     assert document["ensemble"] == [str(b)]
     assert document["test_mae"] == pytest.approx(float(np.abs(mean - np.ravel(test.y)).mean()), abs=1e-5)
+    # the spec's loss (mse) of the mean value too, not null
+    assert document["loss"] == pytest.approx(float(((mean - np.ravel(test.y)) ** 2).mean()), abs=1e-5)
     predicted = invoke("predict", a, tmp_path / "x.npy", "--ensemble", b)
     assert predicted.exit_code == 0, predicted.output
     assert f"values: 0 {mean[0]:.4g}" in flat(predicted)

@@ -257,7 +257,7 @@ def evaluate_export(
         # the loss from the outputs, as Keras computes it (task_loss; dice has no equal here);
         # the spec's metric objects are Keras': said in a note, as a classifier's missing
         # metrics are, so that a "loss": null is not read as a figure that was lost
-        loss = task_loss(outputs, test.y, tasks[0]) if tasks else None
+        loss = single_task_loss(outputs, test.y, tasks or ())
         test.notes.append(
             f"{'loss and ' if loss is None else ''}the spec's metrics: computed by Keras only; {keras} "
             f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
@@ -304,9 +304,9 @@ def tta_evaluation(
     its ``views`` (reporting/tta.py) and over ``models``: the raw outputs of a scaled batch, by
     any runtime (a list in the model's order for several outputs), the target's first, then
     those of the ``members`` (reporting/ensemble.py). A classifier's loss and accuracy come from
-    its averaged probabilities, as an export's do; another task's figures from its averaged
-    outputs. The spec's other metrics are Keras' own, of one view of one model: left out, with
-    a note."""
+    its averaged probabilities, as an export's do; another task's loss (one output:
+    :func:`single_task_loss`) and figures from its averaged outputs. The spec's other metrics
+    are Keras' own, of one view of one model: left out, with a note."""
     from cnnspec.reporting.tta import as_outputs, averaged, averaged_outputs, describe, refuse_tasks
     from cnnspec.training.imagefiles import scale_batch
 
@@ -334,12 +334,16 @@ def tta_evaluation(
         several = isinstance(chunks[0], list)
         outputs = [np.concatenate(part) for part in zip(*chunks)] if several else np.concatenate(chunks)
         how = _averaged_as(config.tasks, views)
+        # the loss of the averaged outputs, as an export of the same mean reports it
+        loss = single_task_loss(outputs, test.y, config.tasks)
         test.notes.append(
             f"{' '.join(options)}: each test image's outputs are {mean_of} ({how})"
-            f"; the task's figures are of that mean (loss and the spec's metrics: "
+            f"; {'the loss and ' if loss is not None else ''}the task's figures are of that mean "
+            f"({'' if loss is not None else 'loss and '}the spec's metrics: "
             f"evaluate without {' and '.join(options)})"
         )
-        evaluation = _task_evaluation(run, test, outputs, {}, seconds, seconds, runtime)
+        found = {"loss": json_safe(loss)} if loss is not None else {}
+        evaluation = _task_evaluation(run, test, outputs, found, seconds, seconds, runtime)
     else:
         outputs = as_outputs(np.concatenate(chunks), kind)
         metrics: dict[str, Any] = {"loss": json_safe(_loss(outputs, test.y, config))}
@@ -413,6 +417,14 @@ def task_loss(outputs: np.ndarray, y: np.ndarray, task: Any) -> float | None:
         return _binary_loss(probs.reshape(-1), np.asarray(y).reshape(-1), spec, smoothing)
     rows = probs.reshape(-1, probs.shape[-1])
     return _categorical_loss(rows, np.asarray(y).reshape(-1).astype("int64"), spec, smoothing)
+
+
+def single_task_loss(outputs: Any, y: Any, tasks: Sequence[Any]) -> float | None:
+    """The loss of a one-output multi-label, segmentation or regression model computed from its
+    outputs, not by Keras (:func:`task_loss`): an export's, or the averaged ones of ``--tta`` and
+    ``--ensemble`` (read back as the model's raw values), alike. ``None`` for several outputs
+    (Keras weighs their losses into one; not reproduced here) or a loss without an equal (dice)."""
+    return task_loss(outputs, y, tasks[0]) if len(tasks) == 1 else None
 
 
 def _regression_loss(outputs: np.ndarray, y: np.ndarray, spec: Any) -> float | None:
