@@ -317,3 +317,54 @@ def test_a_classifiers_record_keeps_the_loss_it_trained_with():
         0.5,
     )
     assert config.loss.from_logits and config.tasks[0].units == 3
+
+
+def _onnx_export(folder: Path) -> Path:
+    """:func:`_fake_export` with a real ONNX model (written with onnx's helper, no TensorFlow):
+    the mean of each channel, as the 3 classes' probabilities through a softmax."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from cnnspec.export.runtimes import serving_digest
+    from cnnspec.fileio import sha256_file
+
+    export = _fake_export(folder)
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["x"], ["pooled"], axes=[1, 2], keepdims=0),
+            helper.make_node("Softmax", ["pooled"], ["y"], axis=-1),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8, 8, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, export)
+    record_file = folder / "model.onnx.json"
+    data = json.loads(record_file.read_text(encoding="utf-8"))
+    data["file_sha256"] = sha256_file(export)
+    data["serving_sha256"] = serving_digest(data)
+    record_file.write_text(json.dumps(data), encoding="utf-8")
+    return export
+
+
+def test_a_bad_image_of_data_for_a_served_file_is_a_bad_input_file(tmp_path):
+    """An unreadable image in `evaluate FILE --data FOLDER` was a spec error (exit 1) located at
+    `<--data>` whose hint said to set data.on_bad_file, which a file served alone has no spec
+    for: it is a bad input file now (exit 2), with a hint the user can act on."""
+    export = _onnx_export(tmp_path)
+    for name in ("a", "b", "c"):
+        (tmp_path / "dd" / name).mkdir(parents=True)
+        _image(tmp_path / "dd" / name)
+    bad = tmp_path / "dd" / "a" / "z.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nxx")
+    result = invoke("evaluate", export, "--data", tmp_path / "dd", "-o", tmp_path / "e")
+    assert result.exit_code == 2, result.output
+    assert flat(result) == " ".join(
+        f"error: expected every image file to be readable; 1 bad image file(s) of 4: {bad}: not a "
+        f"readable image (cannot identify image file '{bad}') hint: remove or replace these files, or "
+        "move them out of the --data folder: evaluate scores every image file --data lists (a run "
+        "whose spec sets data.on_bad_file: skip leaves them out)".split()
+    )
+    assert not (tmp_path / "e").exists()

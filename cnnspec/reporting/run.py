@@ -1941,6 +1941,10 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
             compiled, config if data is None else _fit_unchecked(config), seed, test_only
         )
     except SpecError as exc:
+        from cnnspec.training.badfiles import BadFilesError, data_error
+
+        if data is not None and isinstance(exc, BadFilesError):  # bad input files, not a spec's error
+            raise data_error(exc.diagnostics[0].message) from None
         misfit = (_data_misfit(exc) or _shape_misfit(exc, model)) if data is not None else None
         if misfit is None:
             raise

@@ -17,12 +17,33 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import write_atomic
 from cnnspec.training.imagefiles import IMAGE_FORMATS, MAX_PIXELS, pillow
 
 #: how many bad files an error message lists before it gives a count
 SHOWN = 20
 BAD_FILES = "bad_files.txt"
+#: What to do about bad files of a spec's source: the spec can leave them out.
+SPEC_HINT = "remove or replace these files, or set data.on_bad_file: skip to leave them out"
+#: What to do about bad files of ``evaluate --data``: a file served alone has no spec to set
+#: ``data.on_bad_file`` in, and a run's spec is the run's record, not a setting for --data.
+DATA_HINT = (
+    "remove or replace these files, or move them out of the --data folder: evaluate scores every "
+    "image file --data lists (a run whose spec sets data.on_bad_file: skip leaves them out)"
+)
+
+
+class BadFilesError(SpecError):
+    """The header check's refusal of unreadable image files (``data.on_bad_file: error``):
+    a spec error where the spec's source holds them; told as bad input files, with
+    :data:`DATA_HINT`, where ``evaluate --data`` gave them (:func:`data_error`)."""
+
+
+def data_error(message: str) -> UsageError:
+    """The usage error (exit status 2, as for other bad input files) for the bad files of
+    ``evaluate --data`` (``message``: the header check's or the stream's, naming them)."""
+    return UsageError(message, DATA_HINT)
 
 
 def check_file(path: Path) -> str | None:

@@ -1497,7 +1497,7 @@ def _check_files(
     error``), or the bad ones taken out of ``listings`` and returned (``skip``). A class whose
     files of a listing were all bad is an error then, as an empty class folder is (``roots``:
     each listing's folder or CSV, to name it)."""
-    from cnnspec.training.badfiles import check_files, describe
+    from cnnspec.training.badfiles import SPEC_HINT, BadFilesError, check_files, describe
 
     # each file once: a folder or CSV may be listed twice (--data's, as training and test set)
     files = list(dict.fromkeys(path for listing in listings for path in listing.paths))
@@ -1506,12 +1506,9 @@ def _check_files(
     if not bad:
         return []
     if data.on_bad_file == "error":
-        raise _error(
-            "expected every image file to be readable; " + describe(bad, total),
-            compiled,
-            where,
-            hint="remove or replace these files, or set data.on_bad_file: skip to leave them out",
-        )
+        # (its own class: evaluate --data tells these as bad input files, not spec errors)
+        message = "expected every image file to be readable; " + describe(bad, total)
+        raise BadFilesError(_error(message, compiled, where, hint=SPEC_HINT).diagnostics)
     dropped = dict(bad)
     for number, listing in enumerate(listings):
         keep = [i for i, path in enumerate(listing.paths) if path not in dropped]

@@ -82,12 +82,9 @@ BAD_READS = BadReads()
 
 def bad_read_error(bad: list[tuple[str, str]]) -> UsageError:
     """The error for files that failed to decode while streaming, each named by path."""
-    from cnnspec.training.badfiles import describe
+    from cnnspec.training.badfiles import SPEC_HINT, describe
 
-    return UsageError(
-        "expected every image file to decode; " + describe(bad),
-        "remove or replace these files, or set data.on_bad_file: skip to leave them out",
-    )
+    return UsageError("expected every image file to decode; " + describe(bad), SPEC_HINT)
 
 
 def raise_bad_reads(on_bad_file: str) -> None:
