@@ -177,6 +177,14 @@ def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, 
         f"{tmp_path / 'leaky'}" in flat(leaked)
     )
     assert "the same data and training.seed" in flat(leaked) and not (tmp_path / "e").exists()
+    # export --ensemble checks them too (it wrote the file silently): its record keeps the first
+    # run's split, which `evaluate FILE --data SOURCE` scores; predict scores no test images
+    out = tmp_path / "leaky.onnx"
+    exported = invoke("export", first, "--ensemble", tmp_path / "leaky", "-f", "onnx", "-o", out)
+    assert exported.exit_code == 2, exported.output
+    assert flat(exported) == flat(leaked) and not out.exists()
+    predicted = invoke("predict", first, tmp_path / "x.npy", "--ensemble", tmp_path / "leaky")
+    assert predicted.exit_code == 0, predicted.output
 
 
 @pytest.mark.slow

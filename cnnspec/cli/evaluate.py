@@ -86,6 +86,20 @@ EnsembleOption = Annotated[
         parser=given_path,
     ),
 ]
+#: predict's ``--ensemble``: it scores no test images, so none are compared (evaluate and
+#: export compare them: an export's record keeps the first run's split, which evaluate scores)
+PredictEnsembleOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--ensemble",
+        help="average with this trained model too, a run folder or a .keras file (repeatable): the "
+        "mean of their probabilities, each checked to take the same images, pixel scale and classes "
+        "(predict scores no test images: evaluate and export --ensemble also refuse a model that "
+        "trained on the first one's); Keras runtime",
+        show_default=False,
+        parser=given_path,
+    ),
+]
 
 
 TemperatureOption = Annotated[

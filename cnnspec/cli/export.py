@@ -140,7 +140,8 @@ def export(
         typer.Option(
             "--ensemble",
             help="export this trained model too, a run folder or a .keras file (repeatable), as one "
-            "model that answers the mean of their outputs, as evaluate and predict --ensemble do "
+            "model that answers the mean of their outputs, as evaluate and predict --ensemble do, "
+            "checked as evaluate checks them: one that trained on this run's test images is refused "
             "(needs -o; each model's temperature folded in under --temperature auto)",
             parser=given_path,
         ),

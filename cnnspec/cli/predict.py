@@ -28,7 +28,7 @@ from rich.table import Table
 from cnnspec.cli.common import AllowOutsideOption, echo, given_output, given_path, guarded, owning_run, stdout
 from cnnspec.cli.evaluate import (
     RUNTIME_HELP,
-    EnsembleOption,
+    PredictEnsembleOption,
     Runtime,
     SpecOption,
     TemperatureOption,
@@ -535,7 +535,7 @@ def predict(
     ] = None,
     spec: SpecOption = None,
     tta: TtaOption = None,
-    ensemble: EnsembleOption = None,
+    ensemble: PredictEnsembleOption = None,
     temperature: TemperatureOption = "auto",
     allow_outside: AllowOutsideOption = False,
 ) -> None:

@@ -68,7 +68,10 @@ def ensemble_for_export(
 
     members = load_members(paths) if paths else []  # (--allow-outside as the command line set it)
     if members:
-        notes.extend(check_members(run, model, members, None, checks_split=False))
+        # the record keeps the target's split, which `evaluate FILE --data SOURCE` scores: a member
+        # that learnt its test images is refused as evaluate --ensemble refuses it (seen_images)
+        test = _own_test_split(run, model)
+        notes.extend(check_members(run, model, members, test, checks_split=test is not None))
     models, entries = [model], []
     for member in members:
         copy, policy = float32(member.model)
@@ -91,6 +94,17 @@ def ensemble_for_export(
     _check_mean(combined, models, inputs, squash, views, back)
     notes.append(_described(len(models), squash, views))
     return combined, entries
+
+
+def _own_test_split(run: Any, model: Any) -> Any | None:
+    """The test split of the target ``run`` (a :class:`~cnnspec.reporting.run.TestData`) to check
+    the members' training images against, as ``evaluate --ensemble`` does; ``None`` for a model
+    file without a spec, which has no data of its own (its members are checked as predict's)."""
+    if run.compiled is None:
+        return None
+    from cnnspec.reporting.run import load_test_data
+
+    return load_test_data(run, model)
 
 
 def _described(count: int, squash: Sequence[str | None], views: tuple[str, ...]) -> str:
