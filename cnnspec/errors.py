@@ -577,11 +577,18 @@ class SpecError(Exception):
 
 
 class UsageError(Exception):
-    """A mistake on the command line or in a file argument (exit code 2)."""
+    """A mistake on the command line or in a file argument (exit code 2).
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    ``diagnostics``, when given, locate it inside an option's text (a ``--set`` value that is
+    not YAML, at ``<--set 2>:1:14``): the command reports them as it reports a spec's errors,
+    the quoted option and caret included, and still ends with exit code 2."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, diagnostics: Sequence[Diagnostic] = ()
+    ) -> None:
         super().__init__(message)
         self.hint = hint
+        self.diagnostics = list(diagnostics)
 
 
 class WriteError(Exception):

@@ -608,6 +608,80 @@ def test_an_error_deep_inside_a_set_value_is_located_there_on_its_line(runner, w
     assert " 2 |   batch_size: 0}\n                   ^\n" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "report"),
+    [
+        (  # over two lines: at the end of line 2, the hint naming the `{` in the option's columns
+            "data={source: digits,\n  limit: 1",
+            "<--set 2>:2:11: error: invalid YAML: expected ',' or '}', but got '<stream end>'{on}\n"
+            " 2 |   limit: 1\n"
+            "               ^\n"
+            "  hint: the `{` opened at 1:6 is never closed; close it with `}`\n",
+        ),
+        (
+            "data={source: digits, source: mnist}",
+            "<--set 2>:1:23: error: data.source: duplicate key 'source' (first defined on line 1){on}\n"
+            " 1 | data={source: digits, source: mnist}\n"
+            "                           ^\n"
+            "  hint: each key may appear once in a mapping; remove one of them\n",
+        ),
+        (
+            "data={source: digits, shuffle: yes}",
+            "<--set 2>:1:32: error: data.shuffle: expected true, false or a quoted string; received 'yes', "
+            "which YAML 1.1 reads as a boolean{on}\n"
+            " 1 | data={source: digits, shuffle: yes}\n"
+            "                                    ^\n"
+            '  hint: write true/false, or quote it ("yes") if you mean the string\n',
+        ),
+        (
+            "training=\n\tepochs: 2",
+            "<--set 2>:2:1: error: invalid YAML: found character '\\t' that cannot start any token{on}\n"
+            " 2 |  epochs: 2\n"
+            "     ^\n"
+            "  hint: YAML does not allow tabs for indentation; use spaces\n",
+        ),
+        (
+            'name="\\q"',
+            "<--set 2>:1:8: error: invalid YAML: found unknown escape character 'q'{on}\n"
+            ' 1 | name="\\q"\n'
+            "            ^\n"
+            "  hint: check indentation and quoting\n",
+        ),
+        (  # the hint quotes the option's own key, not the one the value is parsed under
+            "data.source=a: b",
+            "<--set 2>:1:14: error: invalid YAML: mapping values are not allowed here{on}\n"
+            " 1 | data.source=a: b\n"
+            "                  ^\n"
+            '  hint: write `source: {a: b}` to nest a mapping, or quote the text: `source: "a: b"`\n',
+        ),
+    ],
+    ids=["unclosed-over-lines", "duplicate-key", "yaml11-boolean", "tab", "bad-escape", "colon"],
+)
+def test_a_set_value_that_is_not_yaml_is_a_usage_error_located_in_its_option(
+    runner, write_spec, option, report
+):
+    """A --set value YAML cannot read is still a usage error (exit 2), now located in the option
+    that holds it (the second here) with the loader's message and hint for the same mistake in
+    a file; it was `error: cannot parse the value of --set '…': …`, with no place and no hint."""
+    spec = str(write_spec(SMALL))
+    result = runner.invoke(app, ["validate", spec, "--set", "training.epochs=2", "--set", option])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr == report.replace("{on}", " (in a --set option on the command line)")
+
+
+def test_a_set_value_that_is_not_yaml_is_located_in_json_too(runner, write_spec):
+    result = runner.invoke(app, ["inspect", "-f", "json", str(write_spec(SMALL)), "--set", "data={limit: 1"])
+    assert result.exit_code == 2
+    (item,) = json.loads(result.stdout)
+    assert (item["file"], item["line"], item["column"], item["code"], item["hint"]) == (
+        "<--set 1>",
+        1,
+        15,
+        "yaml",
+        "the `{` opened at 1:6 is never closed; close it with `}`",
+    )
+
+
 def test_inspect_json_keeps_stdout_for_the_summary_and_warnings_on_stderr(runner, write_spec):
     spec = write_spec(
         "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n  b: {layers: [flatten]}\nmodel: [flatten]\n"

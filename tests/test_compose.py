@@ -6,7 +6,7 @@ import pytest
 
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.spec.compose import load_spec, parse_override
+from cnnspec.spec.compose import FlagOverride, load_spec, parse_override
 
 BASE = """\
 cnnspec: 1
@@ -147,6 +147,23 @@ def test_parse_override(text, path, value):
 def test_bad_overrides_are_usage_errors(text):
     with pytest.raises(UsageError):
         parse_override(text)
+
+
+def test_a_flag_value_that_is_not_yaml_is_a_usage_error_located_in_the_flag(tmp_path):
+    """`train --epochs N` goes through --set's path: a value YAML cannot read (typer's int type
+    keeps one from the command line, not from the API) is located in the flag as typed, after
+    the `--set 1` before it, not in a `--set 2` nobody wrote."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    with pytest.raises(UsageError) as caught:
+        compile_spec(spec, ["training.epochs=2", FlagOverride("training.epochs=[1", "--epochs")])
+    (error,) = caught.value.diagnostics
+    assert str(caught.value) == (
+        "<--epochs>:1:12: invalid YAML: expected ',' or ']', but got '<stream end>' "
+        "(in the --epochs option on the command line)"
+    )
+    assert (error.loc.file, error.loc.line, error.loc.column, error.code) == ("<--epochs>", 1, 12, "yaml")
+    assert error.hint == "the `[` opened at 1:10 is never closed; close it with `]`"
 
 
 def errors_of(spec, overrides=()):

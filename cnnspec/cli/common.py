@@ -407,6 +407,9 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
         report(exc.diagnostics, fmt)
         return typer.Exit(EXIT_SPEC)
     if isinstance(exc, UsageError):
+        if exc.diagnostics:  # located in an option's text: said as a spec's errors are, exit 2
+            report(exc.diagnostics, fmt)
+            return typer.Exit(EXIT_USAGE)
         return fail_usage(str(exc), exc.hint)
     if isinstance(exc, WriteError):
         return fail_write(exc, output_option(kwargs))

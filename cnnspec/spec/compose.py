@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from cnnspec.errors import (
     did_you_mean,
     format_path,
     include_notes,
+    on_command_line,
 )
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.paths import is_dir, is_file
@@ -42,7 +43,9 @@ from cnnspec.spec.loader import (
     display_name,
     load_file,
     load_text,
+    moved_hint,
     value_at,
+    value_key,
 )
 from cnnspec.spec.schema import validate_document
 from cnnspec.spec.sections import RATE_SCALE
@@ -549,12 +552,9 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueL
         position = match.end()
     if not tokens or expect_name:
         raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
-    prefix = "value: "
-    try:
-        parsed = load_text(prefix + raw_value if raw_value.strip() else "value: ''", "<--set>")
-    except SpecError as exc:
-        raise UsageError(f"cannot parse the value of --set {text!r}: {exc.errors[0].message}") from None
-    value = parsed.data["value"]
+    path = tuple(part for part, _ in tokens)
+    key = value_key(path)
+    prefix = f"{key}: "
     # Every part of the value keeps where it was written, as a file's would: an error in
     # `{source: digits, limit: -1}` points at the -1, not at the `{` (line 1 of the parsed text
     # has the prefix before the value, which its columns drop).
@@ -563,11 +563,60 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueL
     def in_value(loc: Loc) -> Loc:
         return Loc("", loc.line, loc.column - shift if loc.line == 1 else loc.column)
 
+    try:
+        parsed = load_text(prefix + (raw_value if raw_value.strip() else "''"), "<--set>")
+    except SpecError as exc:
+        inside = [
+            replace(
+                d,
+                loc=in_value(d.loc) if d.loc is not None else None,
+                # the parsed text's key is the option's path
+                path=format_path(path) + d.path[len(key) :] if _under(key, d.path) else d.path,
+                hint=moved_hint(d.hint, in_value),
+            )
+            for d in exc.errors
+        ]
+        message = f"cannot parse the value of --set {text!r}: {inside[0].message}"
+        raise UnreadableValue(message, inside) from None
+    value = parsed.data[key]
+
     tables = (
-        {path[1:]: in_value(loc) for path, loc in table.items() if path[:1] == ("value",) and len(path) > 1}
+        {at[1:]: in_value(loc) for at, loc in table.items() if at[:1] == (key,) and len(at) > 1}
         for table in (parsed.locs, parsed.key_locs)
     )
     return tokens, value, ValueLocs(*tables)
+
+
+def _under(key: str, path: str) -> bool:
+    """Whether ``path`` is the parsed text's ``key`` (the overridden value) or inside it."""
+    return path == key or path.startswith((f"{key}.", f"{key}["))
+
+
+class UnreadableValue(UsageError):
+    """A value given to --set that cannot be read as YAML (an unclosed ``{``, a duplicate key,
+    a YAML 1.1 ``yes``): still a usage error (exit 2), with the loader's errors for the value's
+    own text (line 1 column 1 is its first character) to place in the option
+    (:meth:`placed`)."""
+
+    def __init__(self, message: str, inside: list[Diagnostic]) -> None:
+        super().__init__(message, inside[0].hint)
+        self.inside = inside
+
+    def placed(self, file: str, value_column: int) -> UsageError:
+        """This error located in the option's text, as :meth:`ValueLocs.placed` places a
+        value's parts: line 1 of the value starts at ``value_column`` of the option."""
+
+        def place(loc: Loc) -> Loc:
+            return Loc(file, loc.line, value_column + loc.column - 1 if loc.line == 1 else loc.column)
+
+        located = [
+            on_command_line(
+                replace(d, loc=place(d.loc) if d.loc is not None else None, hint=moved_hint(d.hint, place))
+            )
+            for d in self.inside
+        ]
+        first = located[0]
+        return UsageError(f"{first.loc}: {first.message}", first.hint, diagnostics=located)
 
 
 #: The top-level keys composing reads (and the way to change what they say), which --set
@@ -613,14 +662,19 @@ def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> N
     if overrides:
         doc.schema_checked = False
     for number, text in enumerate(overrides, start=1):
-        columns, value, written = _parse_override(text)
         flag = text.flag if isinstance(text, FlagOverride) else "--set"
         if flag != "--set":  # located in the flag as typed: `--epochs 3`, the value after it
-            file, typed = f"<{flag}>", f"{flag} {text.split('=', 1)[1]}"
-            columns = [(part, 1) for part, _ in columns]
+            file, typed = f"<{flag}>", f"{flag} {text.split('=', 1)[-1]}"
             value_column = len(flag) + 2
         else:
-            file, typed, value_column = f"<--set {number}>", text, text.index("=") + 2
+            file, typed, value_column = f"<--set {number}>", text, text.find("=") + 2
+        try:
+            columns, value, written = _parse_override(text)
+        except UnreadableValue as exc:  # a usage error still, located in the option as typed
+            SOURCE_TEXTS[file] = typed
+            raise exc.placed(file, value_column) from None
+        if flag != "--set":
+            columns = [(part, 1) for part, _ in columns]
         SOURCE_TEXTS[file] = typed  # the text report quotes the option with a caret
         tokens = [(part, Loc(file, 1, column)) for part, column in columns]
         placed = written.placed(file, value_column)

@@ -208,6 +208,17 @@ def _names_an_id(path: SpecPath) -> bool:
     return path[-1] in _ID_KEYS or (len(path) >= 2 and path[-2] in _ID_MAPPINGS)
 
 
+def value_key(path: SpecPath) -> str:
+    """The key to parse a value set at ``path`` under, alone in a text of its own (a ``--set``
+    value): the path's last name, so that a hint which quotes the key quotes the user's
+    (``source: "a: b"``), where that key alone reads the value as the whole path does (not an
+    id's key, nor ``vars`` below the top: see :func:`_names_an_id`); ``value`` otherwise."""
+    name = path[-1] if path else None
+    if not isinstance(name, str) or not plain_is_text(name) or name in _ID_KEYS | _ID_MAPPINGS:
+        return "value"
+    return name if name != "vars" or len(path) == 1 else "value"
+
+
 def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics) -> Any:
     """Type a plain (unquoted) scalar with YAML 1.2 core rules, refusing YAML 1.1 surprises."""
     if _NULL.match(text):
@@ -914,6 +925,24 @@ def _editor_position(text: str, file: str, line: int, column: int) -> str:
         else None
     )
     return f"{loc.line}:{loc.column}" if loc is not None else f"{line + 1}:{column + 1}"
+
+
+#: A place a hint names, as :func:`_editor_position` writes it (``the `{` opened at 2:8``).
+_NAMED_POSITION = re.compile(r"(opened at )(\d+):(\d+)")
+
+
+def moved_hint(hint: str | None, move: Callable[[Loc], Loc]) -> str | None:
+    """``hint`` with each place it names (see :func:`_editor_position`) moved as ``move`` moves a
+    location: a text parsed inside another (a ``--set`` value after the key put before it)
+    is reported in the other's lines and columns, and so must its hint be."""
+    if hint is None:
+        return None
+
+    def moved(match: re.Match[str]) -> str:
+        loc = move(Loc("", int(match.group(2)), int(match.group(3))))
+        return f"{match.group(1)}{loc.line}:{loc.column}"
+
+    return _NAMED_POSITION.sub(moved, hint)
 
 
 def _mapping_value(lines: list[str], line: int, column: int, problem: str) -> _Explained | None:
