@@ -72,8 +72,35 @@ def test_other_sources_classes_are_compared_to_the_runs_in_nfc():
         binary=False, output_units=2, task_path=None, data=SimpleNamespace(kind="npz", streamed=False)
     )
     check_source_classes([NFD, "zed"], [NFC, "zed"], config)  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match="same order"):  # the order still counts
-        check_source_classes(["zed", NFD], [NFC, "zed"], config)  # type: ignore[arg-type]
+    check_source_classes(["zed", NFD], [NFC, "zed"], config)  # type: ignore[arg-type]  # (reordered)
+    with pytest.raises(UsageError) as info:  # a class the run does not have is refused
+        check_source_classes(["zed", "emu"], [NFC, "zed"], config)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"expected --data classes named as the run's, in any order: 2 ('{NFC}', 'zed'); the npz data "
+        "has 2 ('zed', 'emu') ('emu' not the run's)"
+    )
+
+
+def test_a_single_classifiers_npz_classes_in_another_order_are_renumbered_to_the_runs():
+    """D3 for a single classifier: an npz whose ``class_names`` are the run's classes (or some of
+    them) in another order is renumbered by name, with a note, as the other tasks' are; the same
+    order (a prefix of the run's too) and unnamed labels are read as they come."""
+    from cnnspec.reporting.run import _classes_by_name
+
+    config = SimpleNamespace(data=SimpleNamespace(kind="npz", streamed=False))
+    notes: list[str] = []
+    y, names = _classes_by_name(np.array([0, 1, 2, 0]), ["c", NFD, "a"], ["a", NFC, "c"], config, notes)
+    assert (y.tolist(), names) == ([2, 1, 0, 2], ["a", NFC, "c"])
+    assert notes == [
+        f"--data names its classes in another order than the run (3 ('c', '{NFD}', 'a'); the run's: 3 "
+        f"('a', '{NFC}', 'c')): they are matched to the run's by name"
+    ]
+    y, names = _classes_by_name(np.array([1, 0]), ["c", "a"], ["a", "b", "c"], config, notes)
+    assert (y.tolist(), names) == ([0, 2], ["a", "b", "c"])  # some of the run's classes
+    for given in (["a", "b"], ["0", "1", "2"]):  # (a prefix in the run's order; numbered labels)
+        y, names = _classes_by_name(np.array([1, 0]), given, ["a", "b", "c"], config, notes)
+        assert (y.tolist(), names) == ([1, 0], given)
+    assert len(notes) == 2
 
 
 # -- D3. an npz's names of other tasks' targets matched to the run's by name ----------------------

@@ -2111,6 +2111,7 @@ def test_split(
         y, names = _remap(y, names, run.class_names or [])
     if data is not None and dataset.target == "class" and not config.task_path:
         check_source_classes(names, run.class_names or [], config)
+        y, names = _classes_by_name(y, names, run.class_names or [], config, notes)
     elif data is not None and not by_name:  # other tasks' names are matched (reordered) by name
         y, names = _match_outputs(run, dataset, config, y, names, notes)
     if not by_name and run.class_names and len(run.class_names) >= len(names):
@@ -2165,7 +2166,7 @@ def _output_names(run: Run, dataset: Any, config: TrainConfig, names: list[str])
 
 #: How to evaluate on other data than data whose classes fit the model (``--data`` refusals).
 OTHER_DATA_HINT = (
-    "pass --data a source with the model's classes (the same names in the same order, or labels "
+    "pass --data a source with the model's classes (named as the run names them, or labels "
     "without names), leave --data out for the run's own test split, or pass --spec with a spec "
     "that describes the model's data"
 )
@@ -2259,7 +2260,8 @@ def _listed(names: list[str]) -> str:
 def check_source_classes(names: list[str], recorded: list[str], config: TrainConfig) -> None:
     """The classes of a ``--data`` source (``names``) can be the model's: no more than its output
     units tell apart (2 for a binary one), and, where the source names them and the run
-    recorded its own (``recorded``), the same names in the same order. Numbered names (``0``,
+    recorded its own (``recorded``), some or all of the run's names, in any order
+    (:func:`_classes_by_name` puts them in the run's). Numbered names (``0``,
     ``1`` …) are a source's labels without names; a streamed folder's classes are matched to
     the run's by name (:func:`_remap`). A :class:`UsageError` naming both sets otherwise: the
     report would show the source's classes under the model's names."""
@@ -2272,15 +2274,40 @@ def check_source_classes(names: list[str], recorded: list[str], config: TrainCon
             f"the {kind} data has {_listed(names)}",
             OTHER_DATA_HINT,
         )
-    numbered = names == [str(i) for i in range(len(names))]
     # (compared by name_key, Unicode NFC: a test folder macOS wrote decomposed is the same class)
-    same = [name_key(n) for n in names] == [name_key(n) for n in recorded]
-    if recorded and not config.data.streamed and not numbered and not same:
+    unknown = match_names(names, recorded).unknown if _by_name(names, recorded, config) else []
+    if unknown:
         raise UsageError(
-            f"expected --data classes named as the run's, in the same order: {_listed(recorded)}; "
-            f"the {kind} data has {_listed(names)}",
+            f"expected --data classes named as the run's, in any order: {_listed(recorded)}; "
+            f"the {kind} data has {_listed(names)} ({', '.join(map(repr, unknown[:10]))} not the run's)",
             OTHER_DATA_HINT,
         )
+
+
+def _by_name(names: list[str], recorded: list[str], config: TrainConfig) -> bool:
+    """Whether a single classifier's ``--data`` names (an npz's ``class_names``) are matched to
+    the run's by name (:func:`_classes_by_name`): both named, and not a streamed folder (matched
+    by :func:`_remap` before)."""
+    return bool(recorded) and not config.data.streamed and not _numbered(names) and bool(names)
+
+
+def _classes_by_name(
+    y: Any, names: list[str], recorded: list[str], config: TrainConfig, notes: list[str]
+) -> tuple[Any, list[str]]:
+    """A single classifier's ``--data`` labels whose names (checked by
+    :func:`check_source_classes`: some or all of the run's) come in another order than the run's,
+    renumbered to the run's classes, with a note: read by position, a permuted npz was refused
+    while a multi-label one was read by name (:func:`_match_outputs`)."""
+    if not _by_name(names, recorded, config):
+        return y, names
+    match = match_names(names, recorded)
+    if match.table == list(range(len(match.table))):
+        return y, names
+    notes.append(
+        f"--data names its classes in another order than the run ({_listed(names)}; the run's: "
+        f"{_listed(recorded)}): they are matched to the run's by name"
+    )
+    return np.asarray(match.table, dtype=np.asarray(y).dtype)[np.asarray(y)], list(recorded)
 
 
 @dataclass(frozen=True)
