@@ -414,7 +414,7 @@ def test_the_script_checks_mask_class_ids_against_the_outputs_channels():
     kept = [
         node
         for node in tree.body
-        if (isinstance(node, ast.FunctionDef) and node.name == "check_masks")
+        if (isinstance(node, ast.FunctionDef) and node.name in ("check_masks", "check_mask_misfit"))
         or (
             isinstance(node, ast.Assign)
             and any(getattr(t, "id", "") in ("MASK_CHANNELS", "OUTPUTS") for t in node.targets)
@@ -463,7 +463,14 @@ def test_the_scripts_multi_output_npz_names_are_checked_as_cnnspec_train_checks_
         "npz_names",
         "check_unique_names",
     }
-    wanted |= {"check_mask", "MASK_CHANNELS", "target_kinds", "check_labels", "check_value_names"}
+    wanted |= {
+        "check_mask",
+        "MASK_CHANNELS",
+        "MASK_NAMES_SAID",
+        "target_kinds",
+        "check_labels",
+        "check_value_names",
+    }
     wanted |= {"open_npz", "npz_array", "not_found", "ZIP_PREFIXES", "ERROR_MODULES", "promised_bytes"}
     kept = [
         node

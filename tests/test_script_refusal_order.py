@@ -581,6 +581,99 @@ def test_more_mask_class_names_than_channels_are_refused_as_names_not_mask_value
     assert script_refusal(tmp_path, path, "task") == error.message
 
 
+#: SEG_MULTI with a one-channel sigmoid segmentation output
+SIGMOID_MULTI = SEG_MULTI.replace(
+    "filters: 3, kernel_size: 1, activation: softmax", "filters: 1, kernel_size: 1, activation: sigmoid"
+)
+#: a segmentation output beside a regression output (no classifier: class_names names the masks)
+SEG_REGRESSION = SEG_MULTI.replace("dense: {units: 3, activation: softmax}", "dense: {units: 1}").replace(
+    "training: {seed: 0}", "training: {seed: 0, outputs: {kind: {loss: mse}}}"
+)
+
+
+def multi_mask_case(
+    tmp_path: Path, text: str, masks: Callable[[np.ndarray], np.ndarray], **names: Any
+) -> Path:
+    """``text`` (a spec of the outputs seg and kind) reading d.npz of good_masks() changed by
+    ``masks``, kind's targets of ``text``'s task, and the class names ``names``."""
+    arrays = good_masks()
+    kind = np.arange(18) % 3 if "mse" not in text else np.arange(18, dtype="float32")
+    saved = {"x_train": arrays["x_train"], "x_test": arrays["x_test"], "y_train_kind": kind[:12]}
+    saved |= {
+        "y_test_kind": kind[12:],
+        "y_train_seg": masks(arrays["y_train"]),
+        "y_test_seg": masks(arrays["y_test"]),
+    }
+    np.savez(tmp_path / "d.npz", **saved, **{key: np.array(value) for key, value in names.items()})
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def whole_script_refusal(tmp_path: Path, path: Path) -> str:
+    """The whole message (problem and hint) the task script stops with reading d.npz (load_splits)."""
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_splits"](tmp_path / "d.npz")
+    return str(stopped.value.code).replace(str(tmp_path / "d.npz"), "d.npz")
+
+
+def test_binary_masks_of_a_multi_output_npz_are_refused_naming_the_two_values_and_the_output(tmp_path):
+    """0/255 masks for a one-channel output beside a classifier were "expected class indices 0–1 in
+    the training targets for output seg; found 255": the single output's words, naming the output."""
+    path = multi_mask_case(tmp_path, SIGMOID_MULTI, lambda y: (y % 2) * 255)
+    error = refused(path)
+    assert (error.path, error.message, error.hint) == (
+        "data.source.npz",
+        "expected masks of the class indices 0 and 1 for the one-channel output seg; the masks hold the "
+        "two values 0 and 255",
+        "store the masks as 0 and 1 (the classes a one-channel output's sigmoid tells apart)",
+    )
+    assert path.read_text().splitlines()[error.loc.line - 1][error.loc.column - 1 :] == "d.npz}}"
+    assert whole_script_refusal(tmp_path, path) == f"{error.message}\n{error.hint}"
+    # three values are still classes beyond the output's two, split by split
+    path = multi_mask_case(tmp_path, SIGMOID_MULTI, lambda y: y)
+    message = "expected class indices 0–1 in the training targets for output seg; found 2"
+    assert refused(path).message == message
+    assert script_refusal(tmp_path, path, "task") == message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "channels"),
+    [
+        pytest.param(SEG_MULTI, "class_names_seg", 3, id="softmax"),
+        pytest.param(SIGMOID_MULTI, "class_names_seg", 1, id="sigmoid"),
+        pytest.param(SEG_REGRESSION, "class_names", 3, id="beside-regression"),
+    ],
+)
+def test_more_mask_class_names_than_a_multi_output_models_channels_are_refused(tmp_path, text, key, channels):
+    """Names beyond a segmentation output's channels, whose masks hold fewer classes, were kept
+    without a word for a multi-output model (the last ones named no channel): refused as the single
+    output's, naming the output and the npz array that names them (class_names_seg, or class_names
+    where no output is a classifier)."""
+    names = ["bg", "a", "b", "c"][: channels + 1 if channels > 1 else 3]
+    path = multi_mask_case(tmp_path, text, lambda y: y % min(channels + 1, 3), **{key: names})
+    error = refused(path)
+    output = (
+        "the 3-channel output seg" if channels == 3 else "the one-channel output seg (a sigmoid: 2 classes)"
+    )
+    limit = 2 if channels == 1 else channels
+    count = len(names)
+    assert (error.path, error.message, error.hint) == (
+        "data.source.npz",
+        f"expected at most {limit} mask class names for {output}; the npz file's {key} has {count}",
+        f"name one class per output channel, in index order (or give the output seg {count} filters"
+        + (" and a softmax)" if channels == 1 else ")"),
+    )
+    assert whole_script_refusal(tmp_path, path) == f"{error.message}\n{error.hint}"
+
+
+def test_a_multi_output_npz_of_binary_masks_with_two_names_loads(tmp_path):
+    path = multi_mask_case(tmp_path, SIGMOID_MULTI, lambda y: y % 2, class_names_seg=["bg", "fg"])
+    *_, data = loaded(path)
+    assert data.target_names["seg"] == ["bg", "fg"]
+    script_functions(path)["load_splits"](tmp_path / "d.npz")  # (stops at nothing)
+
+
 # -- a class-folder tree with two faults -----------------------------------------------------------
 #: a fault each of a `{directory: pics}` tree of classes a and b (4 images each), for two units
 FOLDER_FAULTS: dict[str, Callable[[Path], Any]] = {

@@ -300,27 +300,40 @@ def _names_source(compiled: CompiledSpec) -> bool:
     return isinstance(data, dict) and "source" in data
 
 
-def mask_names_said(kind: str) -> str:
+def mask_names_said(kind: str, key: str = "class_names") -> str:
     """Where a source of ``kind`` names its mask classes, as messages say it (train's and the
-    generated script's, which gets it from its template's context)."""
+    generated script's, which gets it from its template's context). ``key``: the npz array that
+    names them (a multi-output model's ``class_names_<output>``, or ``class_names``)."""
     if kind == "image_masks":
         return "data.source.classes"
-    return "the npz file's class_names" if kind == "npz" else f"the {kind} source's class list"
+    return f"the npz file's {key}" if kind == "npz" else f"the {kind} source's class list"
 
 
-def mask_names_misfit(channels: int, count: int, said: str) -> tuple[str, str] | None:
+def mask_output_said(channels: int, output: str | None = None) -> str:
+    """A segmentation output of ``channels`` channels as the mask messages say it: the model's
+    only output (``a 3-channel output``), or one of a multi-output model's, by its name (``the
+    3-channel output seg``)."""
+    width = "one-channel" if channels == 1 else f"{channels}-channel"
+    return f"a {width} output" if output is None else f"the {width} output {output}"
+
+
+def mask_names_misfit(
+    channels: int, count: int, said: str, output: str | None = None
+) -> tuple[str, str] | None:
     """The message and hint for more mask class names (``count``, in ``said``: where, as the
     message says it) than a segmentation output of ``channels`` channels tells apart (2 for one
     sigmoid channel): the names are the mistake, not mask values the masks need not hold.
-    ``None``: they fit. One text for ``validate`` (a masks folder's ``classes``), ``train`` (an
-    npz's ``class_names`` too) and the generated script's ``check_masks``."""
+    ``None``: they fit. ``output``: the output of a multi-output model they are for (named in the
+    message). One text for ``validate`` (a masks folder's ``classes``), ``train`` (an npz's
+    ``class_names`` or ``class_names_<output>`` too) and the generated script's ``check_masks``."""
     limit = 2 if channels == 1 else channels
     if count <= limit:
         return None
-    what = "a one-channel output (a sigmoid: 2 classes)" if channels == 1 else f"a {channels}-channel output"
+    what = mask_output_said(channels, output) + (" (a sigmoid: 2 classes)" if channels == 1 else "")
+    layer = "the last layer" if output is None else f"the output {output}"
     return (
         f"expected at most {limit} mask class names for {what}; {said} has {count}",
-        f"name one class per output channel, in index order (or give the last layer {count} filters"
+        f"name one class per output channel, in index order (or give {layer} {count} filters"
         f"{' and a softmax' if channels == 1 else ''})",
     )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.analysis.datafit import MSLE_HINT
+from cnnspec.analysis.datafit import MSLE_HINT, mask_names_said
 from cnnspec.analysis.settings import default_target
 from cnnspec.analysis.tasks import KERAS_LOSS_OF
 from cnnspec.backends.codegen_values import help_string, py_literal, py_string, relative_note, unparse
@@ -273,6 +273,11 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
             {out.name: out.classes for out in tasks if out.task == "segmentation"}
         ),
         "mask_channels": py_literal({out.name: out.units for out in tasks if out.task == "segmentation"}),
+        # where each segmentation output's mask class names come from, as train's messages say it
+        # (the script's load_data tells an npz file's class_names_<output> from its class_names)
+        "mask_names_said_by_output": py_literal(
+            {out.name: mask_names_said(data.kind) for out in tasks if out.task == "segmentation"}
+        ),
         "mask_size": py_literal(
             {out.name: tuple(int(d) for d in out.shape[:2]) for out in tasks if out.task == "segmentation"}
         ),

@@ -95,6 +95,9 @@ class Dataset:
     #: integer images: the value of a full-intensity pixel, which ``data.rescale: auto``
     #: divides by (255; 65535 for uint16 images: :func:`~cnnspec.analysis.settings.integer_pixel_max`)
     pixel_max: float = 255.0
+    #: a multi-output npz: where each output's mask class names come from, as messages say it
+    #: (the npz file's class_names_<output>, or its class_names); not part of the content hash
+    mask_names_said: dict[str, str] = field(default_factory=dict)
 
     @property
     def streamed(self) -> bool:
@@ -1040,10 +1043,12 @@ def load_dataset(
     """Load, split and check the spec's data (located errors for every user mistake).
     ``test_only``: only the test split is used (evaluate, visualize and calibrate ``--data``), so an
     ``.npz`` of test arrays alone is read (:func:`_npz`)."""
+    from cnnspec.analysis.datafit import mask_names_said
     from cnnspec.training import targets
 
     data = config.data
     names: Any = []
+    said_names: dict[str, str] = {}  # a multi-output npz: where each output's names come from
     target: Any = "class"
     test_fraction = data.test_split if data.test_split is not None else 0.2
     test_key: dict[str, Any] = {"compiled": compiled, "key": "test_split"}
@@ -1135,6 +1140,7 @@ def load_dataset(
         else:  # each output's names: its class_names_<output>, or class_names given to it
             for output, kind in target.items():
                 key = f"class_names_{output}" if own_names.get(output) else "class_names"
+                said_names[output] = mask_names_said("npz", key)
                 _check_npz_names(
                     names[output],
                     kind,
@@ -1173,6 +1179,7 @@ def load_dataset(
         names = _names_for(target, y_train, names, y_val, y_test)
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target, target_names)
     dataset.pixel_max = pixel_max
+    dataset.mask_names_said = said_names
     if target == "class":
         dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
     dataset.notes[:0] = class_notes
@@ -1558,6 +1565,7 @@ def check_fit(
     check_kinds(dataset, compiled, config)
     if dataset.target != "class":
         _check_target_fit(dataset, compiled, config)
+        _check_mask_outputs(dataset, compiled, config)  # (a multi-output model's, before their counts)
     if config.task_path:  # every output has a target of its task's kind and shape (task_data.py)
         from cnnspec.analysis.datafit import check_two_classes
         from cnnspec.training.task_data import check_dataset
@@ -1631,16 +1639,19 @@ def mask_values(parts: Sequence[Any]) -> list[int]:
     return sorted(found)
 
 
-def two_values_misfit(values: list[int], image_masks: bool) -> tuple[str, str]:
+def two_values_misfit(values: list[int], image_masks: bool, output: str | None = None) -> tuple[str, str]:
     """The message and hint for masks of two values other than 0 and 1 (0 and 255: a binary
     mask stored as black and white) for a one-channel output, which reads them as 0 and 1:
     counted as class indices they were "256 classes". A masks folder maps them with a
     ``classes`` table of colours (a gray value v is the colour [v, v, v]); other sources store
-    them as 0 and 1. Train's and the generated script's ``check_masks`` words."""
+    them as 0 and 1. ``output``: the output of a multi-output model they are for (named in the
+    message). Train's and the generated script's ``check_masks`` words."""
+    from cnnspec.analysis.datafit import mask_output_said
+
     low, high = values
     problem = (
-        "expected masks of the class indices 0 and 1 for a one-channel output; the masks hold the "
-        f"two values {low} and {high}"
+        f"expected masks of the class indices 0 and 1 for {mask_output_said(1, output)}; the masks "
+        f"hold the two values {low} and {high}"
     )
     if image_masks:
         hint = (
@@ -1653,13 +1664,60 @@ def two_values_misfit(values: list[int], image_masks: bool) -> tuple[str, str]:
     return problem, hint
 
 
+def mask_misfit(
+    parts: Sequence[Any], count: int, channels: int, kind: str, said: str, output: str | None = None
+) -> tuple[str, str, SpecPath] | None:
+    """The data's mistakes about the mask classes of a segmentation output of ``channels``
+    channels, whose masks are ``parts`` (every split's) and whose classes are ``count`` (the
+    names, or the largest mask value + 1): more names (in ``said``) than the channels tell apart
+    (:func:`mask_names_misfit`), or two values other than 0 and 1 for one channel
+    (:func:`two_values_misfit`). The message, hint and where the data (of a source of ``kind``)
+    says it; ``None``: neither. ``output``: one of a multi-output model's, named in the message."""
+    from cnnspec.analysis.datafit import mask_names_misfit
+
+    top = max(int(np.max(np.asarray(y), initial=0)) for y in parts) + 1
+    image_masks = kind == "image_masks"
+    data_at: SpecPath = (*SOURCE, "npz") if kind == "npz" else SOURCE
+    named = mask_names_misfit(channels, count, said, output) if count > top else None
+    if named is not None:  # more names than channels, not more mask values
+        return (*named, (*SOURCE, "classes") if image_masks else data_at)
+    if channels == 1 and count > 2 and len(values := mask_values(parts)) == 2:
+        return (
+            *two_values_misfit(values, image_masks, output),
+            (*SOURCE, "masks") if image_masks else data_at,
+        )
+    return None
+
+
+def _check_mask_outputs(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
+    """A multi-output model's segmentation outputs, each as :func:`_check_target_fit` checks a
+    single one's masks before their counts (:func:`mask_misfit`: the same words, naming the
+    output): more class names (its ``class_names_<output>`` or ``class_names``) than its channels
+    were kept silently, and a one-channel output's 0/255 masks were "class indices 0–1; found 255"
+    with no word of the two values. Their counts are left to :func:`task_data.check_dataset`."""
+    from cnnspec.analysis.datafit import mask_names_said
+
+    if not isinstance(dataset.target, dict):
+        return
+    for out in config.tasks:
+        if out.task != "segmentation" or dataset.target.get(out.name) != "mask":
+            continue  # (a missing or other target: check_kinds and check_dataset say so)
+        parts = [split[out.name] for split in (dataset.y_train, dataset.y_val, dataset.y_test)]
+        names = dataset.target_names.get(out.name, [])
+        said = dataset.mask_names_said.get(out.name) or mask_names_said(config.data.kind)
+        misfit = mask_misfit(parts, len(names), out.units, config.data.kind, said, out.name)
+        if misfit is not None:
+            raise _error(misfit[0], compiled, misfit[2], misfit[1])
+
+
 def _check_target_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
     """Multi-label, regression and mask targets fit a single output: as many units as labels
     or values; at least as many channels as mask classes (one channel: a sigmoid mask of two
-    classes). Multi-output models are checked against their outputs by the task checks.
-    More mask class names than channels are the names' mistake (:func:`mask_names_misfit`),
-    two mask values other than 0 and 1 for one channel a binary mask's (:func:`two_values_misfit`)."""
-    from cnnspec.analysis.datafit import mask_names_misfit, mask_names_said
+    classes). Multi-output models are checked against their outputs by the task checks
+    (their masks' names and values first: :func:`_check_mask_outputs`). More mask class names
+    than channels are the names' mistake (:func:`mask_names_misfit`), two mask values other than
+    0 and 1 for one channel a binary mask's (:func:`two_values_misfit`)."""
+    from cnnspec.analysis.datafit import mask_names_said
 
     ir = compiled.ir
     if isinstance(dataset.target, dict) or len(ir.outputs) != 1 or not ir.nodes:
@@ -1674,23 +1732,15 @@ def _check_target_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainCon
     at_data: SpecPath | None = None  # where an error that is the data's, not the model's, is shown
     parts = (dataset.y_train, dataset.y_val, dataset.y_test)
     if dataset.target == "mask":
-        top = max(int(np.max(np.asarray(y), initial=0)) for y in parts) + 1
-        image_masks = config.data.kind == "image_masks"
         said = mask_names_said(config.data.kind)
-        data_at: SpecPath = (*SOURCE, "npz") if config.data.kind == "npz" else SOURCE
-        named = mask_names_misfit(units, count, said) if count > top and len(shape) == 3 else None
         if len(shape) != 3:
             problem = (
                 "expected an output of shape [height, width, classes] for masks; the model outputs "
                 f"{list(shape)}"
             )
             hint = f"end the model with conv2d: {{filters: {count}, kernel_size: 1, activation: softmax}}"
-        elif named is not None:  # more names than channels, not more mask values
-            problem, hint = named
-            at_data = (*SOURCE, "classes") if image_masks else data_at
-        elif units == 1 and count > 2 and len(values := mask_values(parts)) == 2:
-            problem, hint = two_values_misfit(values, image_masks)
-            at_data = (*SOURCE, "masks") if image_masks else data_at
+        elif (misfit := mask_misfit(parts, count, units, config.data.kind, said)) is not None:
+            problem, hint, at_data = misfit
         elif units > 1 and count > units:
             problem = (
                 f"expected at most {units} mask classes (the output's channels); the data has {count} "
