@@ -249,9 +249,40 @@ def test_libyaml_and_the_pure_python_parser_give_the_same_outcome(monkeypatch):
 
     with_libyaml = {path.name: _outcome(path) for path in _corpus()}
     monkeypatch.setattr(loader, "_SafeLoader", yaml.SafeLoader)
+    # parsed again, not taken from the process's parse cache (which keeps texts and their errors)
+    monkeypatch.setattr(loader, "_PARSED", type(loader._PARSED)())
     pure_python = {path.name: _outcome(path) for path in _corpus()}
     assert len(with_libyaml) > 100
     assert with_libyaml == pure_python
+
+
+def test_validate_parses_a_file_with_a_yaml_error_once(tmp_path, monkeypatch, runner):
+    """`cnnspec validate` reads a file twice (a block library? then the spec): a text that
+    failed to parse keeps its errors in the parse cache, as a parsed text keeps its document,
+    and the pure-Python parser that explains a YAML error took seconds on some texts (a flow
+    sequence nested 1,000 deep) each time. The errors are the same ones, in their order."""
+    from cnnspec.cli.app import app
+    from cnnspec.spec import loader
+
+    parsed: list[str] = []
+    real = loader._load_text
+    monkeypatch.setattr(loader, "_load_text", lambda text, file: parsed.append(file) or real(text, file))
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("cnnspec: 1\nname: parsed_once\nmodel: [flatten\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["validate", "broken.yaml"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("broken.yaml:4:1: error: invalid YAML: "), result.stderr
+    assert parsed == ["broken.yaml"]
+    again = [[d.to_json() for d in caught.errors] for caught in (_raised(spec), _raised(spec))]
+    assert parsed == ["broken.yaml"] and again[0] == again[1]
+    assert again[0][0]["message"] == result.stderr.splitlines()[0].split(" error: ", 1)[1]
+
+
+def _raised(spec) -> SpecError:
+    with pytest.raises(SpecError) as caught:
+        load_file(spec.name)
+    return caught.value
 
 
 @pytest.mark.parametrize("depth", [101, 999, 1_001, 5_000])

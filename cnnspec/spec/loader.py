@@ -582,8 +582,11 @@ def _parse(text: str, file: str) -> _Builder:
 #: Parsed documents of this process by (file name, text), most recent last: a zoo family and
 #: the block libraries every family uses are read once per variant by `cnnspec validate` over
 #: the whole zoo, and parsing is most of what reading costs. Bounded, because the language
-#: server parses every edit of a buffer.
-_PARSED: OrderedDict[tuple[str, str], SourceDoc] = OrderedDict()
+#: server parses every edit of a buffer. A text that failed to parse keeps its errors: `cnnspec
+#: validate` reads each file twice (is it a block library? then the spec), and the pure-Python
+#: parser that explains a YAML error is slow on some texts (a flow sequence nested 1,000 deep:
+#: seconds, tests/fixtures/hostile/deep_flow_sequence.yaml).
+_PARSED: OrderedDict[tuple[str, str], SourceDoc | tuple[Diagnostic, ...]] = OrderedDict()
 PARSE_CACHE_SIZE = 64
 
 
@@ -598,15 +601,27 @@ def load_text(text: str, file: str = "<string>", *, defer: bool = False) -> Sour
     cached = _PARSED.get((file, text))
     if cached is not None:
         _PARSED.move_to_end((file, text))
+        if isinstance(cached, tuple):  # (diagnostics are frozen: the same ones, in their order)
+            raise SpecError(cached, in_order=True)
         doc = _copy_doc(cached)
     else:
-        doc = _load_text(text, file)
-        _PARSED[(file, text)] = _copy_doc(doc)
-        if len(_PARSED) > PARSE_CACHE_SIZE:
-            _PARSED.popitem(last=False)
+        try:
+            doc = _load_text(text, file)
+        except SpecError as failed:
+            _remember(file, text, tuple(failed.diagnostics))
+            raise
+        _remember(file, text, _copy_doc(doc))
     if doc.value_errors and not defer:
         raise SpecError(doc.value_errors)
     return doc
+
+
+def _remember(file: str, text: str, parsed: SourceDoc | tuple[Diagnostic, ...]) -> None:
+    """Keep what parsing ``text`` gave (a document, or the errors it raised), the oldest
+    forgotten past :data:`PARSE_CACHE_SIZE`."""
+    _PARSED[(file, text)] = parsed
+    if len(_PARSED) > PARSE_CACHE_SIZE:
+        _PARSED.popitem(last=False)
 
 
 def _copy_doc(doc: SourceDoc) -> SourceDoc:
