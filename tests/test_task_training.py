@@ -4,11 +4,15 @@ answering per task, and data that don't fit an output refused (located, nothing 
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from cnnspec.cli.app import app
 
@@ -79,14 +83,36 @@ def write_data(folder, task: str, **replace) -> None:
     np.savez(folder / "d.npz", **arrays)
 
 
+def trained_task_run(factory: pytest.TempPathFactory, task: str) -> Path:
+    """The run folder of ``task``'s tiny model (:data:`SPECS`, :func:`write_data`), trained by
+    `cnnspec train` once per test session: this module's tests and tests/test_export_tasks.py's
+    take copies (shutil.copytree), never writing into it. Under pytest-xdist the first worker
+    to ask trains it in the session's shared temporary folder while the others wait on a file
+    lock, as tests/test_report_support.py's trained_run does."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder = root / f"task-run-{task}"
+    with open(root / f"task-run-{task}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "done").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            write_data(folder, task)
+            spec = folder / "spec.yaml"
+            text = HEAD.format(name=task) + SPECS[task] + TRAINING + STATED.get(task, "")
+            spec.write_text(text, encoding="utf-8")
+            result = CliRunner().invoke(app, ["train", str(spec), "--out", str(folder / "run"), "--quiet"])
+            assert result.exit_code == 0, result.output
+            (folder / "done").write_text("trained\n")
+    return folder / "run"
+
+
 @pytest.mark.parametrize("task", list(SPECS))
-def test_train_evaluate_predict_every_task(runner, tmp_path, task, monkeypatch):
-    write_data(tmp_path, task)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD.format(name=task) + SPECS[task] + TRAINING + STATED.get(task, ""), encoding="utf-8")
+def test_train_evaluate_predict_every_task(runner, tmp_path, tmp_path_factory, task, monkeypatch):
+    # trained once per session (the export tests use the same runs): this test's own copy
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(spec), "--out", str(run), "--quiet"])
-    assert result.exit_code == 0, result.output
+    shutil.copytree(trained_task_run(tmp_path_factory, task), run)
     metrics = json.loads((run / "metrics.json").read_text())
     parts = metrics["outputs"] if task == "multi" else {task: metrics}
     kinds = {"mask": "segmentation", "stats": "regression"} if task == "multi" else {task: task}
