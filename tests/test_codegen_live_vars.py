@@ -205,3 +205,20 @@ def test_edited_script_trains_as_set_does(write_spec, tmp_path):
     assert theirs["test_loss"] == pytest.approx(ours.metrics["test_loss"], rel=1e-5)
     assert theirs["history"]["loss"] == pytest.approx([ours.metrics["final_loss"]], rel=1e-5)
     assert len(theirs["class_names"]) == 10
+
+
+def test_a_var_read_where_the_code_writes_its_value_names_the_vars_it_reads_in_turn():
+    """literal_places follows a chain of vars from each var a place reads (found for the vars
+    that places read, each once: every var of a chain of 3,000 was followed through the rest of
+    it before, seconds of `codegen` for tests/fixtures/hostile/var_chain_long.yaml)."""
+    from cnnspec.backends.codegen_vars import literal_places
+
+    chain = {f"v{i}": f"${{v{i + 1}}}" for i in range(3_000)} | {"v3000": 10}
+    data = {"vars": {**chain, "unread": "${v2}", "lr": "${v2999 * 2}"},
+            "data": {"limit": "${v2998}", "seed": "${lr}"}, "model": ["${v0}"]}  # fmt: skip
+    limit, seed, first = ("data", "limit"), ("data", "seed"), ("model", 0)
+    tail = {"v2998": [limit], "v2999": [limit], "v3000": [limit]}
+    assert literal_places(data, ("data",), {seed}) == tail
+    expected = {name: [first] for name in chain} | {"lr": [seed]}
+    expected |= {"v2998": [limit, first], "v2999": [limit, seed, first], "v3000": [limit, seed, first]}
+    assert literal_places(data, ("data", "model"), set()) == expected

@@ -139,15 +139,23 @@ def literal_places(
     raws: dict[str, Any] = data["vars"]
     # each var's own reads, parsed once (a chain of n vars reads n values, not n² of them)
     direct = {name: var_refs(raw, raws) for name, raw in raws.items()}
-    reaches: dict[str, set[str]] = {}  # var → the vars whose values it reads, itself included
-    for name in raws:
-        seen, pending = {name}, [name]
-        while pending:
-            for read in direct.get(pending.pop(), ()):
-                if read not in seen:
-                    seen.add(read)
-                    pending.append(read)
-        reaches[name] = seen
+    # var → the vars whose values it reads, itself included: only for the vars read at a place,
+    # each once (every var of a chain of n reaches the rest of it: n² names for all of them,
+    # seconds for tests/fixtures/hostile/var_chain_long.yaml's 3,000)
+    reaches: dict[str, list[str]] = {}
+
+    def reached(name: str) -> list[str]:
+        names = reaches.get(name)
+        if names is None:
+            seen, pending = {name}, [name]
+            while pending:
+                for read in direct.get(pending.pop(), ()):
+                    if read not in seen:
+                        seen.add(read)
+                        pending.append(read)
+            names = reaches[name] = sorted(seen)
+        return names
+
     found: dict[str, list[SpecPath]] = {}
 
     def visit(value: Any, path: SpecPath) -> None:
@@ -159,7 +167,7 @@ def literal_places(
                 visit(child, (*path, index))
         elif isinstance(value, str) and "${" in value and path not in expressed:
             for read in var_refs(value, raws):
-                for name in sorted(reaches[read]):
+                for name in reached(read):
                     found.setdefault(name, []).append(path)
 
     for section in sections:
