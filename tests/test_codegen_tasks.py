@@ -400,6 +400,10 @@ def test_a_regression_scripts_value_names_are_trains_when_the_data_names_none(tm
     assert summary["per_target"].keys() == expected["per_target"].keys()
 
 
+#: the script's functions that check a single output's mask classes (check_masks and what it calls)
+MASK_CHECKS = ("check_masks", "check_mask_misfit", "check_mask_count")
+
+
 def test_the_script_checks_mask_class_ids_against_the_outputs_channels():
     """A mask id of 3 for a 3-channel output trained as no class at all (one-hot of 3 is zeros)
     or crashed mid-training; cnnspec train refuses it before training, and so does the script."""
@@ -414,7 +418,7 @@ def test_the_script_checks_mask_class_ids_against_the_outputs_channels():
     kept = [
         node
         for node in tree.body
-        if (isinstance(node, ast.FunctionDef) and node.name in ("check_masks", "check_mask_misfit"))
+        if (isinstance(node, ast.FunctionDef) and node.name in MASK_CHECKS)
         or (
             isinstance(node, ast.Assign)
             and any(getattr(t, "id", "") in ("MASK_CHANNELS", "OUTPUTS") for t in node.targets)

@@ -630,10 +630,72 @@ def test_binary_masks_of_a_multi_output_npz_are_refused_naming_the_two_values_an
     )
     assert path.read_text().splitlines()[error.loc.line - 1][error.loc.column - 1 :] == "d.npz}}"
     assert whole_script_refusal(tmp_path, path) == f"{error.message}\n{error.hint}"
-    # three values are still classes beyond the output's two, split by split
+    # three values are still classes beyond the output's two (a softmax's hint, as a single output's)
     path = multi_mask_case(tmp_path, SIGMOID_MULTI, lambda y: y)
-    message = "expected class indices 0–1 in the training targets for output seg; found 2"
-    assert refused(path).message == message
+    error = refused(path)
+    assert (error.path, error.message, error.hint) == (
+        "data.source.npz",
+        "expected 2 mask classes for the one-channel output seg; the data has 3",
+        "give the output seg 3 filters and a softmax",
+    )
+    assert whole_script_refusal(tmp_path, path) == f"{error.message}\n{error.hint}"
+
+
+def _one_value(value: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Masks of classes 0–2 with one pixel of the first test mask set to ``value`` (made on the
+    test masks alone: good_masks' 6 test masks, after its 12 training ones)."""
+
+    def change(y: np.ndarray) -> np.ndarray:
+        y = y.copy()
+        if len(y) == 6:
+            y[0, 4, 4] = value
+        return y
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        pytest.param(3, "give the output seg 4 filters", id="class-3"),
+        pytest.param(
+            255,
+            "a mask value of 255 usually marks void or ignored pixels, not a class: map it to one of the "
+            "classes 0-2 in the mask files (or, if it is a class, give the output seg 256 filters)",
+            id="void-255",
+        ),
+    ],
+)
+def test_more_mask_classes_than_a_multi_output_models_channels_are_refused_as_a_single_outputs(
+    tmp_path, value, hint
+):
+    """A mask value beyond a segmentation output's 3 channels beside a classifier was task_data's
+    "expected class indices 0–2 in the test targets for output seg; found 255", a split at a time,
+    with no word of a void label: the single output's words and hint, naming the output, at the npz
+    as its other mask errors; the script stops with the same, word for word."""
+    path = multi_mask_case(tmp_path, SEG_MULTI, _one_value(value))
+    error = refused(path)
+    assert (error.path, error.message, error.hint) == (
+        "data.source.npz",
+        f"expected at most 3 mask classes (the output seg's channels); the data has {value + 1} (its masks "
+        f"hold values up to {value})",
+        hint,
+    )
+    assert path.read_text().splitlines()[error.loc.line - 1][error.loc.column - 1 :] == "d.npz}}"
+    assert whole_script_refusal(tmp_path, path) == f"{error.message}\n{hint}"
+
+
+def test_a_multi_output_mask_class_count_is_refused_before_a_classifiers_labels(tmp_path):
+    """The mask classes of every split are counted once the data is split, before each split's
+    targets are checked output by output (train's order, and the script's): a classifier's
+    training label beyond its classes is named after a test mask's class beyond the channels."""
+    path = multi_mask_case(tmp_path, SEG_MULTI, _one_value(3))
+    with np.load(tmp_path / "d.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["y_train_kind"] = np.arange(12) % 4  # labels 0–3 for the classifier's 3 classes
+    np.savez(tmp_path / "d.npz", **arrays)
+    message = refused(path).message
+    assert message.startswith("expected at most 3 mask classes (the output seg's channels)")
     assert script_refusal(tmp_path, path, "task") == message
 
 

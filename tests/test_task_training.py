@@ -232,7 +232,11 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, tmp_path_factory, t
             {"y_train_stats": np.zeros((32, 3), "float32")},
             "expected 2 regression value(s) per image",
         ),
-        ("multi", {"y_test_mask": np.full((8, 8, 8), 5)}, "expected class indices 0–2 in the test targets"),
+        (
+            "multi",
+            {"y_test_mask": np.full((8, 8, 8), 5)},
+            "expected at most 3 mask classes (the output mask's channels); the data has 6",
+        ),
         ("multi", {"y_train_stats": None}, "missing y_train_stats"),
     ],
 )

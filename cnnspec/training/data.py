@@ -1664,6 +1664,45 @@ def two_values_misfit(values: list[int], image_masks: bool, output: str | None =
     return problem, hint
 
 
+def mask_count_misfit(count: int, channels: int, output: str | None = None) -> tuple[str, str] | None:
+    """The message and hint for masks of more classes (``count``: the largest mask value + 1, or
+    the names where they name more) than a segmentation output of ``channels`` channels tells
+    apart (2 for one sigmoid channel); ``None``: they fit. A largest value of 255 is far more often
+    a void/ignore label than class 255: the hint says so. ``output``: the output of a multi-output
+    model they are for (named in the message and hint). Train's single- and multi-output words,
+    and the generated script's ``check_mask_count``."""
+    from cnnspec.analysis.datafit import mask_output_said
+
+    layer = "the last layer" if output is None else f"the output {output}"
+    if channels == 1:
+        if count <= 2:
+            return None
+        return (
+            f"expected 2 mask classes for {mask_output_said(1, output)}; the data has {count}",
+            f"give {layer} {count} filters and a softmax",
+        )
+    if count <= channels:
+        return None
+    whose = "the output's" if output is None else f"the output {output}'s"
+    hint = f"give {layer} {count} filters"
+    if count - 1 == VOID_LABEL:  # far more often a void/ignore label than class 255
+        hint = (
+            f"a mask value of {VOID_LABEL} usually marks void or ignored pixels, not a class: map it to "
+            f"one of the classes 0-{channels - 1} in the mask files (or, if it is a class, {hint})"
+        )
+    return (
+        f"expected at most {channels} mask classes ({whose} channels); the data has {count} (its masks "
+        f"hold values up to {count - 1})",
+        hint,
+    )
+
+
+def _masks_at(kind: str) -> SpecPath:
+    """Where a source of ``kind`` gives the mask values a data error is about: a masks folder's
+    ``masks``, an npz file, else the source."""
+    return (*SOURCE, "masks") if kind == "image_masks" else (*SOURCE, "npz") if kind == "npz" else SOURCE
+
+
 def mask_misfit(
     parts: Sequence[Any], count: int, channels: int, kind: str, said: str, output: str | None = None
 ) -> tuple[str, str, SpecPath] | None:
@@ -1677,24 +1716,22 @@ def mask_misfit(
 
     top = max(int(np.max(np.asarray(y), initial=0)) for y in parts) + 1
     image_masks = kind == "image_masks"
-    data_at: SpecPath = (*SOURCE, "npz") if kind == "npz" else SOURCE
     named = mask_names_misfit(channels, count, said, output) if count > top else None
     if named is not None:  # more names than channels, not more mask values
-        return (*named, (*SOURCE, "classes") if image_masks else data_at)
+        return (*named, (*SOURCE, "classes") if image_masks else _masks_at(kind))
     if channels == 1 and count > 2 and len(values := mask_values(parts)) == 2:
-        return (
-            *two_values_misfit(values, image_masks, output),
-            (*SOURCE, "masks") if image_masks else data_at,
-        )
+        return (*two_values_misfit(values, image_masks, output), _masks_at(kind))
     return None
 
 
 def _check_mask_outputs(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
     """A multi-output model's segmentation outputs, each as :func:`_check_target_fit` checks a
-    single one's masks before their counts (:func:`mask_misfit`: the same words, naming the
-    output): more class names (its ``class_names_<output>`` or ``class_names``) than its channels
-    were kept silently, and a one-channel output's 0/255 masks were "class indices 0–1; found 255"
-    with no word of the two values. Their counts are left to :func:`task_data.check_dataset`."""
+    single one's masks (:func:`mask_misfit`, then :func:`mask_count_misfit`: the same words,
+    naming the output), at the data as the other multi-output mask errors: more class names (its
+    ``class_names_<output>`` or ``class_names``) than its channels were kept silently, a
+    one-channel output's 0/255 masks were "class indices 0–1; found 255" with no word of the two
+    values, and more mask classes than its channels were :func:`task_data.check_dataset`'s
+    "class indices 0–N in the <split> targets", a split at a time, with no word of a void 255."""
     from cnnspec.analysis.datafit import mask_names_said
 
     if not isinstance(dataset.target, dict):
@@ -1708,6 +1745,10 @@ def _check_mask_outputs(dataset: Dataset, compiled: CompiledSpec, config: TrainC
         misfit = mask_misfit(parts, len(names), out.units, config.data.kind, said, out.name)
         if misfit is not None:
             raise _error(misfit[0], compiled, misfit[2], misfit[1])
+        # the names number the classes: as many as the largest mask value + 1 where they name fewer
+        counted = mask_count_misfit(len(names), out.units, out.name)
+        if counted is not None:
+            raise _error(counted[0], compiled, _masks_at(config.data.kind), counted[1])
 
 
 def _check_target_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainConfig) -> None:
@@ -1741,21 +1782,8 @@ def _check_target_fit(dataset: Dataset, compiled: CompiledSpec, config: TrainCon
             hint = f"end the model with conv2d: {{filters: {count}, kernel_size: 1, activation: softmax}}"
         elif (misfit := mask_misfit(parts, count, units, config.data.kind, said)) is not None:
             problem, hint, at_data = misfit
-        elif units > 1 and count > units:
-            problem = (
-                f"expected at most {units} mask classes (the output's channels); the data has {count} "
-                f"(its masks hold values up to {count - 1})"
-            )
-            hint = f"give the last layer {count} filters"
-            if count - 1 == VOID_LABEL:  # far more often a void/ignore label than class 255
-                hint = (
-                    f"a mask value of {VOID_LABEL} usually marks void or ignored pixels, not a class: "
-                    f"map it to one of the classes 0-{units - 1} in the mask files (or, if it is a "
-                    f"class, {hint})"
-                )
-        elif units == 1 and count > 2:
-            problem = f"expected 2 mask classes for a one-channel output; the data has {count}"
-            hint = f"give the last layer {count} filters and a softmax"
+        elif (counted := mask_count_misfit(count, units)) is not None:
+            problem, hint = counted  # (the model's channels: at its output)
     elif len(shape) == 1 and units != count:
         what = "labels" if dataset.target == "multilabel" else "target values"
         problem = f"expected {count} output units (one per {what[:-1]}); the model outputs {units}"
