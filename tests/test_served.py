@@ -368,3 +368,79 @@ def test_a_bad_image_of_data_for_a_served_file_is_a_bad_input_file(tmp_path):
         "whose spec sets data.on_bad_file: skip leaves them out)".split()
     )
     assert not (tmp_path / "e").exists()
+
+
+def _bad_folder(tmp_path: Path, kind: str, classes: str = "abc") -> tuple[Path, Path, str]:
+    """``dd/{a,b,c}/`` (or ``classes``' folders, space-separated) of good images and one that
+    passes the header check and fails to decode (``kind``: a PNG whose pixel data is no zlib
+    stream, or a JPEG cut short), and Pillow's reason for it."""
+    from tests.test_script_data_audit4 import truncated_jpeg
+    from tests.test_stream import png_that_verifies_but_does_not_decode
+
+    names = classes.split() if " " in classes else list(classes)
+    for name in names:
+        (tmp_path / "dd" / name).mkdir(parents=True)
+        _image(tmp_path / "dd" / name)
+    if kind == "png":
+        bad = tmp_path / "dd" / names[0] / "z.png"
+        png_that_verifies_but_does_not_decode(bad)
+        return tmp_path / "dd", bad, "broken data stream when reading image file"
+    bad = tmp_path / "dd" / names[0] / "z.jpg"
+    truncated_jpeg(bad)
+    return tmp_path / "dd", bad, "image file is truncated (1 bytes not processed)"
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg"])
+def test_an_image_of_data_that_fails_to_decode_is_a_bad_input_file(tmp_path, kind):
+    """An image of `evaluate FILE --data FOLDER` that passes the header check and fails when
+    decoded was refused as no image at all, its hint Pillow's reason, while one the header check
+    caught had --data's hint: it is told as a bad file of --data now, as evaluate's stream tells
+    it, and nothing is written."""
+    export = _onnx_export(tmp_path)
+    folder, bad, reason = _bad_folder(tmp_path, kind)
+    result = invoke("evaluate", export, "--data", folder, "-o", tmp_path / "e")
+    assert result.exit_code == 2, result.output
+    assert flat(result) == " ".join(
+        f"error: expected every image file to decode; 1 bad image file(s): {bad}: cannot be decoded "
+        f"({reason}) hint: remove or replace these files, or move them out of the --data folder: "
+        "evaluate scores every image file --data lists (a run whose spec sets data.on_bad_file: skip "
+        "leaves them out)".split()
+    )
+    assert not (tmp_path / "e").exists()
+
+
+def test_predict_names_an_image_that_fails_to_decode_as_evaluate_does(tmp_path):
+    """`predict` of a folder holding an image that fails to decode (its header passes) said the
+    file was no image, with Pillow's reason as its hint: it names it as evaluate does, with a
+    hint for predict's inputs, and answers nothing for the folder's good images."""
+    export = _onnx_export(tmp_path)
+    folder, bad, reason = _bad_folder(tmp_path, "png")
+    result = invoke("predict", export, folder, "-f", "csv")
+    assert result.exit_code == 2, result.output
+    assert flat(result) == " ".join(
+        f"error: expected every image file to decode; 1 bad image file(s): {bad}: cannot be decoded "
+        f"({reason}) hint: remove or replace these files, or leave them out of the inputs (move them "
+        "out of a folder given)".split()
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_a_runs_data_image_that_fails_to_decode_is_a_bad_input_file_on_every_path(run, tmp_path):
+    """`evaluate RUN --data FOLDER` (Keras' stream, then --tta's indexed reads) and `visualize RUN
+    samples --data FOLDER` name an image that fails to decode as one error with --data's hint:
+    --tta and visualize said the file was no image, Pillow's reason as their hint. Nothing is
+    written."""
+    folder, bad, reason = _bad_folder(tmp_path, "png", "red green blue")
+    expected = " ".join(
+        f"error: expected every image file to decode; 1 bad image file(s): {bad}: cannot be decoded "
+        f"({reason}) hint: remove or replace these files, or move them out of the --data folder: "
+        "evaluate scores every image file --data lists (a run whose spec sets data.on_bad_file: skip "
+        "leaves them out)".split()
+    )
+    for extra in ([], ["--tta", "hflip"]):
+        result = invoke("evaluate", run, "--data", folder, "-r", "keras", "-o", tmp_path / "e", *extra)
+        assert (result.exit_code, flat(result)) == (2, expected), result.output
+    result = invoke("visualize", run, "samples", "--data", folder, "--out", tmp_path / "v.png")
+    assert (result.exit_code, flat(result)) == (2, expected), result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dd"]

@@ -129,14 +129,8 @@ def evaluate(
         from cnnspec.training.stream import settle
 
         before = len(test.y)
-        try:
-            test.x, test.y = settle(test.x, test.y)
-        except UsageError as exc:  # (files that failed to decode; --data has no spec to skip them)
-            if data is None:
-                raise
-            from cnnspec.training.badfiles import data_error
-
-            raise data_error(str(exc)) from None
+        # (files of --data that failed to decode carry --data's hint: load_test_data set it)
+        test.x, test.y = settle(test.x, test.y)
         if len(test.y) < before:
             test.notes.append(f"left out {before - len(test.y)} image file(s) that failed to decode")
     metrics = {k: json_safe(float(v)) for k, v in results.items() if k != "compile_metrics"}

@@ -167,7 +167,14 @@ def read_chunks(files: list[InputFile], shape: tuple[int, ...], size: int) -> It
 def file_samples(file: InputFile, shape: tuple[int, ...]) -> Iterator[Sample]:
     """The samples of one planned file (:func:`plan_inputs`), decoded one at a time."""
     if not file.is_array:
-        yield read_image(file.path, shape)
+        from cnnspec.training.badfiles import INPUT_HINT, decode_error, decode_reason
+        from cnnspec.training.imagefiles import UnreadableImage
+
+        try:
+            sample = read_image(file.path, shape)
+        except UnreadableImage as exc:  # (its header passed plan_inputs: it failed to decode)
+            raise decode_error([(file.path, decode_reason(exc))], INPUT_HINT) from None
+        yield sample
         return
     array, _ = _fitted_array(file.path, shape)
     # one pass over the memory-mapped file (no copy): the range its scale is decided by, and a

@@ -1954,7 +1954,16 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
     if run.compiled is None:  # the stand-in's made-up ids (stand_in_ids) back to the model's names
         config = _named_as_model(config, dataset, model, run.model_path)
         notes.extend(loss_notes(config, model_outputs(model, run.model_path)))
-    test = _decodable(test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split))
+    test = test_split(run, model, dataset, compiled, config, data=data, notes=notes, split=split)
+    from cnnspec.training.filelist import ImageFiles
+
+    if data is not None and isinstance(test.x, ImageFiles):
+        from cnnspec.training.badfiles import DATA_HINT
+
+        # a file of --data that fails to decode when indexed (an export's evaluation, --tta,
+        # visualize): a bad input file with --data's hint, as evaluate's stream tells it
+        test.x.bad_hint = DATA_HINT
+    test = _decodable(test)
     if data is not None:
         # scoring other data is what --data is for, but not scoring the run's training images
         # as unseen ones unsaid (calibrate refuses the run's own images by test.own)

@@ -33,6 +33,11 @@ DATA_HINT = (
     "image file --data lists (a run whose spec sets data.on_bad_file: skip leaves them out)"
 )
 
+#: What to do about an image given to predict (or visualize --image) that fails to decode.
+INPUT_HINT = (
+    "remove or replace these files, or leave them out of the inputs (move them out of a folder given)"
+)
+
 
 class BadFilesError(SpecError):
     """The header check's refusal of unreadable image files (``data.on_bad_file: error``):
@@ -44,6 +49,20 @@ def data_error(message: str) -> UsageError:
     """The usage error (exit status 2, as for other bad input files) for the bad files of
     ``evaluate --data`` (``message``: the header check's or the stream's, naming them)."""
     return UsageError(message, DATA_HINT)
+
+
+def decode_error(bad: Sequence[tuple[Path | str, str]], hint: str = SPEC_HINT) -> UsageError:
+    """The usage error for image files that passed the header check and failed to decode
+    (``bad``: path and reason), whether the stream or an indexed read found them: one message
+    for both, with the hint of where the files came from (:data:`SPEC_HINT`, :data:`DATA_HINT`)."""
+    return UsageError("expected every image file to decode; " + describe(bad), hint)
+
+
+def decode_reason(exc: Exception) -> str:
+    """Why a file failed to decode, from the error of :func:`cnnspec.training.imagefiles.load_image`
+    (its hint is Pillow's reason; the message names the file, which :func:`describe` does)."""
+    hint = getattr(exc, "hint", None)
+    return f"cannot be decoded ({hint or exc})"
 
 
 def check_file(path: Path) -> str | None:

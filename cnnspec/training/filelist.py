@@ -23,6 +23,7 @@ import numpy as np
 
 from cnnspec.training.imagefiles import (
     IMAGE_EXTENSIONS,
+    UnreadableImage,
     is_image_name,
     is_other_image_name,
     load_image,
@@ -628,12 +629,16 @@ class ImageFiles:
         *,
         cache: str = "none",
         on_bad_file: str = "error",
+        bad_hint: str | None = None,
     ) -> None:
         self.paths = list(paths)
         self.size = (int(size[0]), int(size[1]))
         self.channels = int(channels)
         self.cache = cache  # data.cache: none | memory | disk
         self.on_bad_file = on_bad_file  # data.on_bad_file: error | skip
+        # what to do about a file that fails to decode when indexed: the spec's hint, or
+        # evaluate --data's (a file served alone has no spec to skip it in)
+        self.bad_hint = bad_hint
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -660,18 +665,30 @@ class ImageFiles:
             self.channels,
             cache=self.cache,
             on_bad_file=self.on_bad_file,
+            bad_hint=self.bad_hint,
         )
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, (int, np.integer)):
-            return self.load(int(key))
+            return self._decoded(int(key))
         if isinstance(key, slice):
             key = range(*key.indices(len(self.paths)))
         indices = [int(i) for i in np.asarray(list(key) if isinstance(key, range) else key).reshape(-1)]
         out = np.empty((len(indices), *self.size, self.channels), dtype="uint8")
         for row, index in enumerate(indices):
-            out[row] = self.load(index)
+            out[row] = self._decoded(index)
         return out
+
+    def _decoded(self, index: int) -> np.ndarray:
+        """:meth:`load`, a file that fails to decode told as the stream tells it
+        (:func:`cnnspec.training.badfiles.decode_error`), so every path gives one error."""
+        from cnnspec.training.badfiles import SPEC_HINT, decode_error, decode_reason
+
+        try:
+            return self.load(index)
+        except UnreadableImage as exc:
+            bad = [(self.paths[index], decode_reason(exc))]
+            raise decode_error(bad, self.bad_hint or SPEC_HINT) from None
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self[:]

@@ -201,12 +201,18 @@ def _pillow_errors() -> tuple[type[Exception], ...]:
     return (pillow().DecompressionBombError, UnidentifiedImageError, OSError, ValueError, SyntaxError)
 
 
+class UnreadableImage(UsageError):
+    """Pillow's refusal of an image file that is no image, or a truncated or corrupt one
+    (its reason is the hint): where the header check passed the file, a decode failure, told as
+    one by :func:`cnnspec.training.badfiles.decode_error`."""
+
+
 def _unreadable(exc: Exception, name: str) -> UsageError:
     """The :class:`UsageError` for Pillow's error ``exc`` (:func:`_pillow_errors`) on the image
     ``name``."""
     if isinstance(exc, pillow().DecompressionBombError):
         return UsageError(f"expected an image of at most {MAX_PIXELS:,} pixels; {name} is larger")
-    return UsageError(
+    return UnreadableImage(
         f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {name} is not one, or is "
         "truncated or corrupt",
         str(exc).splitlines()[0][:200] if str(exc) else None,

@@ -34,6 +34,7 @@ import numpy as np
 
 from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
 from cnnspec.errors import UsageError
+from cnnspec.training.badfiles import decode_reason
 from cnnspec.training.filelist import ImageFiles
 from cnnspec.training.pipeline import PipelineSettings, batch_preparer, finish, parallel_calls
 
@@ -80,11 +81,12 @@ class BadReads:
 BAD_READS = BadReads()
 
 
-def bad_read_error(bad: list[tuple[str, str]]) -> UsageError:
-    """The error for files that failed to decode while streaming, each named by path."""
-    from cnnspec.training.badfiles import SPEC_HINT, describe
+def bad_read_error(bad: list[tuple[str, str]], hint: str | None = None) -> UsageError:
+    """The error for files that failed to decode while streaming, each named by path (``hint``:
+    the files' :attr:`~cnnspec.training.filelist.ImageFiles.bad_hint`, else the spec's)."""
+    from cnnspec.training.badfiles import SPEC_HINT, decode_error
 
-    return UsageError("expected every image file to decode; " + describe(bad), SPEC_HINT)
+    return decode_error(bad, hint or SPEC_HINT)
 
 
 def raise_bad_reads(on_bad_file: str) -> None:
@@ -106,7 +108,7 @@ def settle(files: ImageFiles, y: np.ndarray) -> tuple[ImageFiles, np.ndarray]:
     if files.on_bad_file == "error":
         fresh = [(path, reason) for path, reason in BAD_READS.new() if path in own]
         if fresh:
-            raise bad_read_error(fresh)
+            raise bad_read_error(fresh, files.bad_hint)
     failed = {path for path, _ in BAD_READS.all() if path in own}
     keep = [i for i, path in enumerate(files.paths) if str(path) not in failed]
     if len(keep) == len(files):
@@ -134,7 +136,7 @@ def readable(files: ImageFiles, y: Any) -> tuple[ImageFiles, Any, int]:
             files.load(index)
             return True
         except UsageError as exc:  # Pillow's reason is the hint; the message names the file
-            BAD_READS.record(files.paths[index], f"cannot be decoded ({exc.hint or exc})")
+            BAD_READS.record(files.paths[index], decode_reason(exc))
         except Exception as exc:
             BAD_READS.record(files.paths[index], f"{type(exc).__name__}: {exc}")
         return False
@@ -174,7 +176,7 @@ def _reader(files: ImageFiles, tag: str) -> Any:
         try:
             return files.load(i), np.bool_(True)
         except UsageError as exc:  # Pillow's reason is the hint; the message names the file
-            BAD_READS.record(files.paths[i], f"cannot be decoded ({exc.hint or exc})")
+            BAD_READS.record(files.paths[i], decode_reason(exc))
         except Exception as exc:
             BAD_READS.record(files.paths[i], f"{type(exc).__name__}: {exc}")
         return blank, np.bool_(False)
