@@ -364,7 +364,7 @@ def test_a_bad_image_of_data_for_a_served_file_is_a_bad_input_file(tmp_path):
     assert flat(result) == " ".join(
         f"error: expected every image file to be readable; 1 bad image file(s) of 4: {bad}: not a "
         f"readable image (cannot identify image file '{bad}') hint: remove or replace these files, or "
-        "move them out of the --data folder: evaluate scores every image file --data lists (a run "
+        "move them out of the --data folder: every image file --data lists is read (a run "
         "whose spec sets data.on_bad_file: skip leaves them out)".split()
     )
     assert not (tmp_path / "e").exists()
@@ -403,7 +403,7 @@ def test_an_image_of_data_that_fails_to_decode_is_a_bad_input_file(tmp_path, kin
     assert flat(result) == " ".join(
         f"error: expected every image file to decode; 1 bad image file(s): {bad}: cannot be decoded "
         f"({reason}) hint: remove or replace these files, or move them out of the --data folder: "
-        "evaluate scores every image file --data lists (a run whose spec sets data.on_bad_file: skip "
+        "every image file --data lists is read (a run whose spec sets data.on_bad_file: skip "
         "leaves them out)".split()
     )
     assert not (tmp_path / "e").exists()
@@ -435,7 +435,7 @@ def test_a_runs_data_image_that_fails_to_decode_is_a_bad_input_file_on_every_pat
     expected = " ".join(
         f"error: expected every image file to decode; 1 bad image file(s): {bad}: cannot be decoded "
         f"({reason}) hint: remove or replace these files, or move them out of the --data folder: "
-        "evaluate scores every image file --data lists (a run whose spec sets data.on_bad_file: skip "
+        "every image file --data lists is read (a run whose spec sets data.on_bad_file: skip "
         "leaves them out)".split()
     )
     for extra in ([], ["--tta", "hflip"]):

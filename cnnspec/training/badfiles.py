@@ -29,8 +29,8 @@ SPEC_HINT = "remove or replace these files, or set data.on_bad_file: skip to lea
 #: What to do about bad files of ``evaluate --data``: a file served alone has no spec to set
 #: ``data.on_bad_file`` in, and a run's spec is the run's record, not a setting for --data.
 DATA_HINT = (
-    "remove or replace these files, or move them out of the --data folder: evaluate scores every "
-    "image file --data lists (a run whose spec sets data.on_bad_file: skip leaves them out)"
+    "remove or replace these files, or move them out of the --data folder: every image file "
+    "--data lists is read (a run whose spec sets data.on_bad_file: skip leaves them out)"
 )
 
 #: What to do about an image given to predict (or visualize --image) that fails to decode.
