@@ -2312,11 +2312,22 @@ def _classes_by_name(
     match = match_names(names, recorded)
     if match.table == list(range(len(match.table))):
         return y, names
-    notes.append(
-        f"--data names its classes in another order than the run ({_listed(names)}; the run's: "
-        f"{_listed(recorded)}): they are matched to the run's by name"
+    notes.append(_reordered_note("classes", names, recorded))
+    return _renumbered(y, match), list(recorded)
+
+
+def _renumbered(values: Any, match: NameMatch) -> np.ndarray:
+    """Class indices or mask values of ``--data`` (the data's j-th name) as the run's indices
+    (``match.table[j]``), in their own dtype."""
+    return np.asarray(match.table, dtype=np.asarray(values).dtype)[np.asarray(values)]
+
+
+def _reordered_note(what: str, names: Sequence[str], recorded: Sequence[str]) -> str:
+    """The note that ``--data``'s names (``what``: classes, labels …) were put in the run's order."""
+    return (
+        f"--data names its {what} in another order than the run ({_listed(list(names))}; the run's: "
+        f"{_listed(list(recorded))}): they are matched to the run's by name"
     )
-    return np.asarray(match.table, dtype=np.asarray(y).dtype)[np.asarray(y)], list(recorded)
 
 
 @dataclass(frozen=True)
@@ -2418,11 +2429,8 @@ def _match_outputs(
             order = [match.table.index(i) for i in range(len(recorded))]
             values = np.asarray(values)[:, order]
         else:  # class indices or mask values: the data's j-th name is the run's table[j]
-            values = np.asarray(match.table, dtype=np.asarray(values).dtype)[np.asarray(values)]
-        notes.append(
-            f"--data names its {what}{whose} in another order than the run ({_listed(data_names)}; "
-            f"the run's: {_listed(recorded)}): they are matched to the run's by name"
-        )
+            values = _renumbered(values, match)
+        notes.append(_reordered_note(what + whose, data_names, recorded))
         if several:
             y[out.name] = values
             renamed[out.name] = list(recorded)
