@@ -66,6 +66,8 @@ def check_dtypes(path: Any, layers: Iterable[Placed]) -> DtypeCheck:
     nothing then."""
     import h5py
 
+    from cnnspec.training.h5checks import kinds_differ
+
     found = DtypeCheck()
     widen: list[tuple[Any, str]] = []
     with h5py.File(path, "r") as handle:
@@ -75,7 +77,7 @@ def check_dtypes(path: Any, layers: Iterable[Placed]) -> DtypeCheck:
             for key in layer.keys:
                 dataset = variables[key]
                 if key in layer.counters:  # (an int64 counter: any integer Keras assigns as it is)
-                    if dataset.dtype.kind not in "iu" or dataset.dtype.itemsize > 8:
+                    if kinds_differ(dataset.dtype, COUNTER_DTYPE):
                         found.refused.append(
                             f"{layer.what} at {layer.group}: expected variable {key} of dtype "
                             f"{COUNTER_DTYPE} (the layer's count); received {dataset.dtype}"

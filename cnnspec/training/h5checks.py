@@ -101,6 +101,22 @@ def not_numeric(dataset: Any) -> str | None:
     return None
 
 
+def kinds_differ(saved: Any, variable: Any) -> bool:
+    """Whether a saved tensor of dtype ``saved`` (numpy's) holds another kind of number than a
+    variable of dtype ``variable`` keeps: integers or booleans for a float weight, floats (or
+    booleans) for an integer counter (normalization's ``count``). Keras' ``assign`` converts
+    them without a word (1.7 saved for a counter becomes 1, a boolean kernel 0s and 1s); a file
+    that holds them is no weights file of the layer. Floats of another width are the same kind:
+    float64 and float16 are rounded or widened as Keras loads them. Read by both readers: the
+    transfer loader skips such a tensor, ``import --weights`` refuses the file."""
+    keeps = str(variable)
+    if keeps.startswith(("float", "bfloat")):
+        return saved.kind != "f"
+    if keeps.startswith(("int", "uint")):
+        return saved.kind not in "iu"
+    return False
+
+
 def too_large(dataset: Any, limit: int) -> bool:
     """Whether a dataset declares more than ``limit`` values: what reading it would allocate,
     decided from its header alone (no data read)."""

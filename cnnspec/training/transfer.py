@@ -401,6 +401,8 @@ def plan_transfer(
     the whole model's source). One of them that this source cannot fill is not skipped: it is
     loaded, just not from here (``covered``), so neither the counts nor ``strict`` hold it
     against this source. One this source does fill is loaded from it, as it is assigned last."""
+    from cnnspec.training.h5checks import kinds_differ
+
     prefix = f"{scope}_" if scope else ""
     plan = TransferPlan(source.describe(), scope)
     targets = [
@@ -453,7 +455,7 @@ def plan_transfer(
             if want != got:
                 skip(layer, index, variable, f"shape mismatch: source {list(got)}, model {list(want)}")
                 continue
-            if _kinds_differ(array.dtype, variable.dtype):
+            if kinds_differ(array.dtype, variable.dtype):
                 skip(layer, index, variable, f"dtype mismatch: source {array.dtype}, model {variable.dtype}")
                 continue
             plan.assign.append((layer.name, index, array))
@@ -516,21 +518,6 @@ def _no_name_matched(
         if alike
         else "the weights come from another architecture; check the source",
     )
-
-
-def _kinds_differ(saved: Any, variable: Any) -> bool:
-    """Whether a saved tensor of dtype ``saved`` holds another kind of number than the model's
-    variable of dtype ``variable`` keeps: integers or booleans for a float weight, floats for an
-    integer counter (normalization's ``count``). Keras' ``assign`` converts them without a word
-    (1.7 saved for a counter became 1, a boolean kernel 0s and 1s); a file that holds them is no
-    weights file of this layer. Floats of another width are the same kind: float64 and float16
-    are rounded or widened as Keras loads them."""
-    keeps = str(variable)
-    if keeps.startswith(("float", "bfloat")):
-        return saved.kind != "f"
-    if keeps.startswith(("int", "uint")):
-        return saved.kind not in "iu"
-    return False
 
 
 def _listed(names: list[str], shown: int = 3) -> str:
