@@ -518,12 +518,19 @@ class ValueLocs:
         """These locations in the option's text, located in ``file``: line 1 of the value
         starts at ``value_column`` of the option (after ``--set PATH=`` or ``--epochs ``)."""
 
-        def place(loc: Loc) -> Loc:
-            return Loc(file, loc.line, value_column + loc.column - 1 if loc.line == 1 else loc.column)
-
         return ValueLocs(
-            *({p: place(loc) for p, loc in table.items()} for table in (self.locs, self.key_locs))
+            *(
+                {p: _in_option(loc, file, value_column) for p, loc in table.items()}
+                for table in (self.locs, self.key_locs)
+            )
         )
+
+
+def _in_option(loc: Loc, file: str, value_column: int) -> Loc:
+    """A location in a --set value's own text (line 1 column 1: its first character) as one in
+    the option's text ``file``, whose line 1 has the value from ``value_column`` on (a later line
+    of the value is the option's own line as it is)."""
+    return Loc(file, loc.line, value_column + loc.column - 1 if loc.line == 1 else loc.column)
 
 
 def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueLocs]:
@@ -607,7 +614,7 @@ class UnreadableValue(UsageError):
         value's parts: line 1 of the value starts at ``value_column`` of the option."""
 
         def place(loc: Loc) -> Loc:
-            return Loc(file, loc.line, value_column + loc.column - 1 if loc.line == 1 else loc.column)
+            return _in_option(loc, file, value_column)
 
         located = [
             on_command_line(
