@@ -16,7 +16,18 @@ from typer.testing import CliRunner
 from cnnspec.analysis.passes import compile_text
 from cnnspec.analysis.settings import training_config
 from cnnspec.cli.app import app
-from cnnspec.training.lr_find import SweepEnded, batch_losses, rate_override, smooth, suggest, sweep_overrides
+from cnnspec.training.lr_find import (
+    Sweep,
+    SweepEnded,
+    batch_losses,
+    beta_for,
+    centred,
+    rate_override,
+    settle,
+    smooth,
+    suggest,
+    sweep_overrides,
+)
 
 SPEC = """\
 cnnspec: 1
@@ -48,6 +59,42 @@ def test_smoothing_is_bias_corrected_and_the_suggestion_is_the_steepest_fall():
     assert suggest(rates[:2], [1.0, 0.5]) == (None, None)  # too few points
     flat = [1.0 + 0.01 * math.sin(i) for i in range(71)]  # noise: a fall of 2 %
     assert suggest(rates, flat)[0] is None
+
+
+def test_the_centred_smoothing_weighs_both_sides_alike():
+    losses = list(np.random.default_rng(3).uniform(0.5, 2.0, 40))
+    gaps = np.abs(np.subtract.outer(np.arange(40), np.arange(40)))
+    weights = 0.9**gaps  # (the definition, worked out the slow way)
+    assert centred(losses, 0.9) == pytest.approx(list(weights @ losses / weights.sum(axis=1)))
+    assert centred([2.0] * 7, 0.97) == pytest.approx([2.0] * 7)
+
+
+def test_the_suggestion_does_not_lag_behind_the_fall():
+    """The running average trails the losses: its steepest fall lies at a higher rate than the
+    losses' own. The suggestion comes from the centred curve, up to the running average's lowest
+    point (the diverging tail after it left out)."""
+    steps = 100
+    rates = list(np.logspace(-7, 1, steps))
+    noise = np.random.default_rng(0).normal(0, 0.15, steps)
+    logs = np.log10(rates)
+    losses = list(
+        2.3 - 2 / (1 + np.exp(-3 * (logs + 2.5))) + noise + np.maximum(0, np.exp(4 * (logs + 0.5)) - 1)
+    )
+    sweep = Sweep(rates=rates, losses=losses, smoothed=smooth(losses, beta_for(steps)), steps=steps)
+    lagging, _ = suggest(sweep.rates, sweep.smoothed)
+    settle(sweep)
+    assert math.log10(sweep.steepest) == pytest.approx(-2.5, abs=0.25)  # the fall's steepest point
+    assert lagging > 2.5 * sweep.steepest  # (where the running average put it: 1e-1.9 here)
+    lowest = sweep.smoothed.index(min(sweep.smoothed))
+    assert len(sweep.centred) == lowest + 1 and sweep.describe()["centred"] == sweep.centred
+    # a sweep cut short by a non-finite loss: the curve stops before it
+    cut = Sweep(rates=rates[:30], losses=[*losses[:29], math.inf], steps=steps)
+    cut.smoothed = smooth(cut.losses, beta_for(steps))
+    settle(cut)
+    assert all(math.isfinite(v) for v in cut.centred) and len(cut.centred) <= 29
+    empty = Sweep(rates=[1e-3], losses=[math.nan], smoothed=[math.nan], steps=steps)
+    settle(empty)
+    assert (empty.centred, empty.steepest, empty.lowest) == ([], None, None)
 
 
 def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():
