@@ -173,10 +173,16 @@ def atomic_path(
     (:func:`own_folder`, a run folder under its lock) the owner's check runs first and again
     before the commit, and that folder is never re-created. Inside :func:`write_together` the
     written and flushed temp waits for the group's end, where every file of the group is
-    renamed into place, or none.
+    renamed into place, or none; inside :func:`staged_folder`, a write into its folder waits
+    in the stage's one scratch folder.
     """
     target = Path(target)
     refuse_special(target)
+    stage = _STAGE.get()
+    if stage is not None and stage.holds(target):  # (staged_folder: renamed with the rest)
+        with stage.staged(target, suffix, needed) as staged:
+            yield staged
+        return
     folder = target.parent if str(target.parent) else Path(".")
     owner = _owner(folder)
     temp_dir, created = _scratch(target, folder, owner, needed)
@@ -899,11 +905,12 @@ def is_atomic_leftover(path: Path) -> bool:
         inside = list(os.scandir(path))
     except OSError:
         return False
-    if any(entry.name == SWAP_MARK and entry.is_file(follow_symlinks=False) for entry in inside):
-        return all(
-            entry.name == SWAP_MARK or (entry.name in ("new", "old") and entry.is_dir(follow_symlinks=False))
-            for entry in inside
-        )
+    for mark in (SWAP_MARK, STAGE_MARK):  # (atomic_dir's and staged_folder's: the same shape)
+        if any(entry.name == mark and entry.is_file(follow_symlinks=False) for entry in inside):
+            return all(
+                entry.name == mark or (entry.name in ("new", "old") and entry.is_dir(follow_symlinks=False))
+                for entry in inside
+            )
     # a group's write (write_together) also keeps the file it replaces there: old<suffix>
     return len(inside) <= 2 and all(
         entry.name.startswith(("part.", f"{_OLD}."))
@@ -920,9 +927,14 @@ def remove_atomic_temp(path: Path) -> None:
     callers that find leftovers check them with :func:`is_atomic_leftover` first.
 
     An :func:`atomic_dir` write killed between its two renames left the old folder aside and
-    none in its place: the old one is put back, as the write promises the old or the new."""
+    none in its place: the old one is put back, as the write promises the old or the new; so is
+    each file a :func:`staged_folder` kept aside whose target is missing."""
     _release(path)  # (this process's own write, given up: no longer held)
-    if path.is_dir() and not path.is_symlink() and (path / SWAP_MARK).is_file():
+    if path.is_dir() and not path.is_symlink() and (path / STAGE_MARK).is_file():
+        # a stage killed while it renamed: a kept file whose target is missing goes back there
+        _put_back_kept(path / _OLD, path.parent)
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.is_dir() and not path.is_symlink() and (path / SWAP_MARK).is_file():
         found = _TEMP_FOLDER.fullmatch(path.name)
         if found is not None and (path / "old").is_dir():
             _put_back(path / "old", path.parent / found["target"])
@@ -1059,3 +1071,201 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# -- many files of one folder, all together or none ------------------------------------------------
+
+#: The file that marks :func:`staged_folder`'s scratch folder as cnnspec's (beside its ``new``
+#: folder of staged files and its ``old`` folder of the files they replace).
+STAGE_MARK = ".cnnspec-stage"
+#: The name a stage's scratch folder is made for: ``.cnnspec-staged.<8 characters>.tmp``.
+_STAGE_NAME = "cnnspec-staged"
+
+
+@dataclass
+class _Stage:
+    """The files written into ``folder`` (absolute) inside one :func:`staged_folder`: each
+    in ``scratch/new`` under its own name, until the stage commits. The scratch folder is made
+    at the first write (a stage nothing writes into creates nothing)."""
+
+    folder: Path
+    scratch: Path | None = None
+    created: list[Path] = field(default_factory=list)
+    owner: tuple[Path, Callable[[Path], None]] | None = None
+    #: The staged files by their targets' names, in the order they were written.
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def holds(self, target: Path) -> bool:
+        """Whether a write to ``target`` goes to this stage (it is a file of its folder)."""
+        return os.path.abspath(target.parent if str(target.parent) else ".") == str(self.folder)
+
+    def _open(self, target: Path) -> Path:
+        """The stage's ``new`` folder, made (with the folders up to it) at the first write."""
+        if self.scratch is not None:
+            return self.scratch / "new"
+        self.owner = _owner(self.folder)
+        scratch, self.created = _scratch(self.folder / _STAGE_NAME, self.folder, self.owner, None)
+        self.scratch = scratch
+        try:
+            (scratch / STAGE_MARK).touch()
+            (scratch / "new").mkdir()
+        except OSError as exc:
+            self.discard()
+            raise _fault(target, exc.errno, exc.strerror or str(exc), None) from None
+        return scratch / "new"
+
+    @contextlib.contextmanager
+    def staged(self, target: Path, suffix: str | None, needed: int | None) -> Iterator[Path]:
+        """:func:`atomic_path`'s write of ``target``, to the stage: a later write of the same
+        target replaces the earlier one, as two writes one after the other would."""
+        new = self._open(target)
+        name = target.name if suffix is None or target.name.endswith(suffix) else target.name + suffix
+        temp = new / name
+        self.files.pop(target.name, None)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            if needed is not None:
+                ensure_space(new, needed, target)
+            yield temp
+            check_stop()  # a Ctrl-C the writer swallowed: nothing is staged
+            if self.owner is not None:
+                self.owner[1](target)
+            with open(temp, "rb") as written:
+                os.fsync(written.fileno())
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            fault = _write_failure(exc, target, needed, self.owner)
+            if fault is None:
+                raise
+            raise fault from exc
+        self.files[target.name] = temp
+
+    def commit(self) -> None:
+        """Rename every staged file into place, the file each replaces kept aside (a hard link
+        in ``scratch/old``) until the last rename is done; a failure puts back what was replaced."""
+        if self.scratch is None:
+            return
+        if not self.files:  # (every write failed or was given up: nothing to commit)
+            self.discard()
+            return
+        # (target, its kept old file or None, whether it was replaced)
+        done: list[list[Any]] = []
+        target = self.folder / next(iter(self.files))
+        try:
+            check_stop()  # a Ctrl-C a writer swallowed: nothing is committed
+            if self.owner is not None:
+                self.owner[1](target)
+            kept_in = self.scratch / _OLD
+            kept_in.mkdir()
+            for name, temp in self.files.items():
+                target = self.folder / name
+                done.append([target, _keep_aside(target, kept_in / name), False])
+                os.replace(temp, target)
+                done[-1][2] = True
+        except BaseException as exc:
+            stranded = _undo_stage(done)
+            if stranded is not None:
+                _release(self.scratch)  # (a leftover now: the next write there puts it back)
+                if isinstance(exc, Exception):
+                    raise WriteError(
+                        stranded[0],
+                        f"{exc}; the file there before is kept in {stranded[1]}",
+                        hint=f"move {stranded[1]} back to {stranded[0]}, then run the same command again",
+                    ) from exc
+                raise
+            self.discard()
+            fault = _write_failure(exc, target, None, self.owner)
+            if fault is None:
+                raise
+            raise fault from exc
+        sync_folder(self.folder)
+        self.discard()  # (the old files kept aside, now let go; no created folder is empty)
+
+    def discard(self) -> None:
+        """Remove the scratch folder (and the folders made for it, left empty)."""
+        if self.scratch is not None:
+            _release(self.scratch)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+        remove_empty(self.created)
+        self.created = []
+
+
+def _keep_aside(target: Path, kept: Path) -> Path | None:
+    """A second name ``kept`` for the file at ``target`` (a hard link; where the file system has
+    none, the file itself, renamed there); ``None`` when there is no file."""
+    if not os.path.lexists(target):
+        return None
+    try:
+        os.link(target, kept, follow_symlinks=False)
+    except OSError:
+        os.replace(target, kept)
+    return kept
+
+
+def _undo_stage(done: list[list[Any]]) -> tuple[Path, Path] | None:
+    """Put back what a failed commit of a stage replaced (``done``: target, kept file, replaced);
+    the (target, kept file) of one that could not be put back, else ``None``."""
+    stranded = None
+    for target, kept, replaced in reversed(done):
+        if kept is not None and (replaced or not os.path.lexists(target)):
+            try:
+                os.replace(kept, target)
+            except OSError:
+                stranded = stranded or (target, kept)
+        elif replaced:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+    return stranded
+
+
+def _put_back_kept(kept_in: Path, folder: Path) -> None:
+    """Rename each file a killed stage kept in ``kept_in`` back into ``folder`` where its
+    target is missing (the rename of the new file did not follow)."""
+    if not kept_in.is_dir():
+        return
+    for kept in kept_in.iterdir():
+        if not os.path.lexists(folder / kept.name):
+            with contextlib.suppress(OSError):
+                os.replace(kept, folder / kept.name)
+
+
+#: The stage :func:`atomic_path` writes into its folder join (``None``: none).
+_STAGE: contextvars.ContextVar[_Stage | None] = contextvars.ContextVar("cnnspec_stage", default=None)
+
+
+@contextlib.contextmanager
+def staged_folder(folder: str | Path) -> Iterator[None]:
+    """Make the files written into ``folder`` inside (through :func:`atomic_path` and what uses
+    it) appear there all together, or none: predict's masks of a whole folder of images.
+
+    :func:`write_together` for any number of files: each write goes to one scratch folder
+    inside ``folder`` (``.cnnspec-staged.<8 characters>.tmp``, on the same file system: the
+    renames are atomic), made at the first write, with its free-space check and ``fsync``; one
+    lock and one folder for all, where a group's file holds a descriptor and a folder each (5,000
+    masks outran the open-file limit). Only once the block ends without an error are the files
+    renamed into place, in the order they were written, each file they replace kept aside (a hard
+    link) until the last rename is done. A failure or a Ctrl-C inside leaves ``folder`` as it was
+    (a folder it made is removed again); one in a rename puts back the files already replaced. A
+    kill between two renames can still leave some files new and some old; its scratch folder is a
+    leftover (:func:`is_atomic_leftover`) that the next write into ``folder`` removes, putting
+    back a kept file whose target is missing. A :func:`staged_folder` of the same folder inside
+    another joins it; writes to other folders are not staged.
+    """
+    where = Path(os.path.abspath(folder))
+    outer = _STAGE.get()
+    if outer is not None and outer.folder == where:  # joins the stage around it, which commits
+        yield
+        return
+    stage = _Stage(where)
+    token = _STAGE.set(stage)
+    try:
+        yield
+    except BaseException:
+        stage.discard()
+        raise
+    finally:
+        _STAGE.reset(token)
+    stage.commit()

@@ -266,8 +266,11 @@ def test_a_file_that_cannot_be_an_input_is_refused_before_the_model_loads(models
 
 @pytest.mark.slow
 def test_a_truncated_image_late_in_the_list_is_a_clean_error(models, tmp_path, monkeypatch):
-    """Its header passes; its pixels fail when its chunk is decoded: a UsageError naming it,
-    after the masks of the chunks before were written (each whole: written atomically)."""
+    """Its header passes; its pixels fail when its chunk is decoded: a UsageError naming it, and
+    no mask of the chunks before it is written (they are staged, and moved into --out only once
+    every input is answered; an earlier call's masks there stay as they were:
+    test_a_failure_late_in_the_inputs_writes_no_mask_and_keeps_the_earlier_calls). Before, the
+    masks of the four chunks before it were written."""
     inputs = _mix(tmp_path / "in", 16)
     whole = tmp_path / "whole.png"
     Image.fromarray(np.full((16, 16, 3), 90, dtype="uint8")).save(whole)
@@ -281,12 +284,96 @@ def test_a_truncated_image_late_in_the_list_is_a_clean_error(models, tmp_path, m
     # (told as evaluate tells a file that fails to decode; it said "is not one, or is truncated")
     assert f"expected every image file to decode; 1 bad image file(s): {cut}: cannot be decoded (" in text
     assert "Traceback" not in result.output and "internal error" not in text
-    written = sorted(out.iterdir())
-    assert len(written) == 12  # the four chunks before cut.png's
-    # said: the command printed no answer, so nothing else tells which masks are new
-    assert f"12 mask files of the inputs before it were written to {out} (each whole)" in text
-    for mask in written:  # each a whole PNG (no partial or temporary file left)
-        assert mask.name.endswith("_mask.png")
-        with Image.open(mask) as image:
-            assert image.size == ((19, 21) if mask.name == "x_3_mask.png" else (16, 16))
-            image.load()
+    assert f"no mask file was written to {out}" in text
+    assert not out.exists()  # (nor any leftover: the folder the call made is gone with it)
+
+
+# -- the masks of a call: all of them or none ------------------------------------------------------
+def _seg_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``predict_file_tasks`` of unet_shapes' mask output (64×64×3 inputs, the 12 of :func:`_mix`,
+    read :data:`CHUNK` at a time) with a stand-in model: ``call(out, fail_at=None, level=0.3)``
+    answers, or raises ``fail_at`` (an exception) on the model's third batch."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_spec
+    from cnnspec.reporting.images import plan_inputs
+    from tests.conftest import ROOT
+
+    tasks = training_config(compile_spec(ROOT / "specs" / "unet_shapes.yaml")).tasks
+    shape = (64, 64, 3)
+    files = plan_inputs(_mix(tmp_path / "in", 64), shape)
+    monkeypatch.setattr(task_predict, "PREDICT_CHUNK", CHUNK)
+
+    def call(out: Path, fail_at: BaseException | None = None, level: float = 0.3) -> Any:
+        batches = 0
+
+        def model(batch: np.ndarray) -> np.ndarray:
+            nonlocal batches
+            batches += 1
+            if fail_at is not None and batches == 3:
+                raise fail_at
+            scores = np.zeros((len(batch), 64, 64, 4), dtype="float32")
+            scores[..., 1] = batch.mean(axis=(1, 2, 3))[:, None, None]
+            scores[..., 0] = level  # (another level: other masks)
+            return scores
+
+        return task_predict.predict_file_tasks(tasks, {}, files, shape, out, 1, lambda i, p: None, model)
+
+    return call
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    """Every entry of ``folder`` (hidden ones too: a staged leftover would show) with its bytes."""
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_failure_late_in_the_inputs_writes_no_mask_and_keeps_the_earlier_calls(tmp_path, monkeypatch):
+    """A damaged input (or a full disk) in the third batch, after two batches' masks were made:
+    no mask reaches --out, the earlier call's masks there stay byte for byte, nothing is left
+    behind; the same call then replaces them all. Before, the masks of the batches before it
+    were written (six new beside six old, and no answer said which)."""
+    call = _seg_call(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    call(out)
+    before = _contents(out)
+    assert len(before) == 12 and all(name.endswith("_mask.png") for name in before)
+    bad = UsageError("expected every image file to decode; …", "fix it")
+    with pytest.raises(UsageError) as caught:
+        call(out, bad, level=0.9)
+    assert caught.value.hint == f"fix it; no mask file was written to {out}"
+    assert _contents(out) == before
+    call(out, level=0.9)
+    after = _contents(out)
+    assert sorted(after) == sorted(before) and after != before  # each replaced, by the new masks
+
+
+def test_a_stop_mid_way_leaves_no_folder_and_no_mask(tmp_path, monkeypatch):
+    """A Ctrl-C (or SIGTERM, raised as KeyboardInterrupt) in the third batch: the --out folder
+    the call would have made is not there, and the folder above holds nothing new."""
+    call = _seg_call(tmp_path, monkeypatch)
+    out = tmp_path / "masks" / "run1"
+    with pytest.raises(KeyboardInterrupt):
+        call(out, KeyboardInterrupt())
+    assert not (tmp_path / "masks").exists()
+
+
+def test_masks_of_an_answer_refused_as_nan_are_not_written(tmp_path, monkeypatch):
+    """The model answers NaN (a diverged training): predict refuses it (exit 2) after every mask
+    was made, and none of them reaches --out (they did: masks of an answer refused)."""
+    from cnnspec.cli import predict
+    from cnnspec.fileio import write_atomic
+
+    image = tmp_path / "cat.npy"
+    np.save(image, np.zeros((8, 8, 1), "float32"))
+    out = tmp_path / "out"
+
+    def predict_keras(model: Path, files: list[Path], top: int, out: Path, *args: Any) -> Any:
+        mask = write_atomic(out / "cat_mask.png", task_predict.mask_png(np.zeros((8, 8), "uint8")))
+        answer = {"task": "segmentation", "mask": str(mask), "pixel_share": {"a": float("nan")}}
+        results = [{"input": str(image), "notes": [], "outputs": {"mask": answer}}]
+        return results, ["a"], tmp_path / "m.keras", [1.0]
+
+    monkeypatch.setattr(predict, "_predict_keras", predict_keras)
+    result = invoke("predict", tmp_path, image, "-r", "keras", "-o", out)
+    assert result.exit_code == 2, result.output
+    assert f"the model's answer for {image} is NaN or infinite (outputs.mask.pixel_share.a)" in flat(result)
+    assert not out.exists()

@@ -44,6 +44,17 @@ if TYPE_CHECKING:
     from cnnspec.reporting.images import InputFile
 
 
+#: Where a segmentation's masks go without --out.
+MASKS_FOLDER = Path("predictions")
+
+#: What :func:`_print_predictions` shows: the answers, the notes, the format, the model file,
+#: the runtime, the export record, the class names, the TTA views, the ensemble, the temperatures.
+Shown = tuple[
+    list[dict[str, Any]], list[str], "PredictFormat", Path, str, Any, list[str], tuple[str, ...],
+    "list[Path] | None", list[float],
+]  # fmt: skip
+
+
 class PredictFormat(StrEnum):
     """How the predictions are printed: a table per input, one JSON document, or CSV rows."""
 
@@ -140,7 +151,7 @@ def _task_answer(
     ``out`` as each chunk is predicted) and the first output's names."""
     from cnnspec.reporting.task_predict import first_names, predict_file_tasks
 
-    folder = out if out is not None else Path("predictions")
+    folder = out if out is not None else MASKS_FOLDER
     results = predict_file_tasks(tasks, names, inputs, shape, folder, k, rescale, run)
     return results, first_names(tasks, names)
 
@@ -554,9 +565,7 @@ def predict(
     (FILE.json): no run folder, no model, no TensorFlow.
     """
     from cnnspec.cli.outputs import enclosing_run
-    from cnnspec.export.runtimes import choose, served_file, stem_of
-    from cnnspec.fileio import check_writable
-    from cnnspec.reporting.run import outside_allowed
+    from cnnspec.fileio import check_writable, staged_folder
     from cnnspec.reporting.temperature import parse_option
     from cnnspec.reporting.tta import parse_views
 
@@ -583,80 +592,107 @@ def predict(
     into = enclosing_run(out) if out is not None else None
     if into is not None and not _writes_masks(model, spec, allow_outside):
         into = None
-    with owning_run(into, out or Path(".")):
-        if served_file(model):  # an exported file by itself: its record says how to read it
-            from cnnspec.reporting.served import served_record
+    # the masks are staged, and moved into --out together only once every input is answered and
+    # the answers are checked (a NaN refused): all of them or none (fileio.staged_folder); the
+    # answers are printed once they are in place
+    with owning_run(into, out or Path(".")), staged_folder(out if out is not None else MASKS_FOLDER):
+        shown = _answers(
+            model, files, folder_notes, top, format, runtime, out, spec, views, ensemble, wanted,
+            allow_outside,
+        )  # fmt: skip
+        _refuse_non_finite(shown[0], shown[4])
+    _print_predictions(*shown)
 
-            record, scale, notes = served_record(model, runtime.value, spec, ensemble, wanted)
-            tasks = record.tasks
-            by_output = record.output_names if tasks else {}
-            served_floats: list[tuple[float, float]] = []
-            results, names = _predict_export(
-                record, list(files), top, out, tasks, record.classes, by_output, views, scale, served_floats
-            )
-            notes.extend(_served_float_notes(record, served_floats))
-            inside = tuple(str(view) for view in record.data.get("tta") or ())
-            members = [
-                Path(str(m.get("model"))) for m in record.data.get("ensemble") or [] if isinstance(m, dict)
-            ]
-            notes += _unused_out(out, results)
-            _print_predictions(
-                results, folder_notes + notes, format, model, record.runtime, record, names,
-                (*inside, *views), members[1:], [scale],
-            )  # fmt: skip
-            return
-        refuse_ensemble_runtime(ensemble, runtime)
 
-        def inexact(record: ExportRecord) -> str | None:
-            """Why auto passes over an export: the temperature it would answer with, not exactly."""
-            from cnnspec.reporting.run import locate
-            from cnnspec.reporting.temperature import chosen as chosen_temperature
+def _answers(
+    model: Path,
+    files: list[Path],
+    folder_notes: list[str],
+    top: int,
+    format: PredictFormat,
+    runtime: Runtime,
+    out: Path | None,
+    spec: Path | None,
+    views: tuple[str, ...],
+    ensemble: list[Path] | None,
+    wanted: float | None,
+    allow_outside: bool,
+) -> Shown:
+    """The predictions of ``model`` for ``files`` through the runtime ``runtime`` picks, with
+    what :func:`_print_predictions` shows beside them (mask PNGs written to ``out``)."""
+    from cnnspec.export.runtimes import choose, served_file, stem_of
+    from cnnspec.reporting.run import outside_allowed
 
-            located = locate(model, spec, allow_outside=allow_outside)
-            return record.inexact(chosen_temperature(located, wanted, []))
+    if served_file(model):  # an exported file by itself: its record says how to read it
+        from cnnspec.reporting.served import served_record
 
-        chosen, record, notes = choose(model, "keras" if ensemble else runtime.value, inexact)
-        notes = folder_notes + notes
-        if ensemble and runtime == Runtime.auto:
-            notes.append("auto: --ensemble runs every model in Keras")
-        tasks, known, by_output = None, None, {}
-        if record is not None:
-            from cnnspec.reporting.run import locate
-
-            record.require_one_input(record.path)  # the first refusal, as on the Keras path
-            # only this command line may let the run's spec read outside its folder, never lock.json
-            located = locate(model, spec, allow_outside=allow_outside)
-            tasks, known, by_output = _reading(located, record)
-            from cnnspec.export.runtimes import serves_temperature
-            from cnnspec.reporting.temperature import chosen as chosen_temperature
-
-            # (its note is said where it is applied: the Keras path, if it comes to that, says its own)
-            scale_notes: list[str] = []
-            scale = chosen_temperature(located, wanted, scale_notes)
-            if (
-                not _single_output(tasks, runtime.value, record.runtime, notes)
-                or not _record_reads(located, record, tasks, runtime.value, record.runtime, notes)
-                or not serves_temperature(record, scale, runtime.value, notes)
-            ):
-                chosen, record = "keras", None
-        if record is None:
-            with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
-                results, names, model_path, temperatures = _predict_keras(
-                    model, list(files), top, out, spec, views, ensemble, notes, wanted
-                )
-        else:
-            notes.extend(scale_notes)
-            temperatures = [scale]
-            floats: list[tuple[float, float]] = []
-            results, names = _predict_export(
-                record, list(files), top, out, tasks, known, by_output, views, temperatures[0], floats
-            )
-            notes.extend(_float_notes(located, floats))
-            model_path = stem_of(model)[0]
-        notes.extend(_unused_out(out, results))
-        _print_predictions(
-            results, notes, format, model_path, chosen, record, names, views, ensemble, temperatures
+        record, scale, notes = served_record(model, runtime.value, spec, ensemble, wanted)
+        tasks = record.tasks
+        by_output = record.output_names if tasks else {}
+        served_floats: list[tuple[float, float]] = []
+        results, names = _predict_export(
+            record, list(files), top, out, tasks, record.classes, by_output, views, scale, served_floats
         )
+        notes.extend(_served_float_notes(record, served_floats))
+        inside = tuple(str(view) for view in record.data.get("tta") or ())
+        members = [
+            Path(str(m.get("model"))) for m in record.data.get("ensemble") or [] if isinstance(m, dict)
+        ]
+        notes += _unused_out(out, results)
+        return (
+            results, folder_notes + notes, format, model, record.runtime, record, names,
+            (*inside, *views), members[1:], [scale],
+        )  # fmt: skip
+    refuse_ensemble_runtime(ensemble, runtime)
+
+    def inexact(record: ExportRecord) -> str | None:
+        """Why auto passes over an export: the temperature it would answer with, not exactly."""
+        from cnnspec.reporting.run import locate
+        from cnnspec.reporting.temperature import chosen as chosen_temperature
+
+        located = locate(model, spec, allow_outside=allow_outside)
+        return record.inexact(chosen_temperature(located, wanted, []))
+
+    chosen, record, notes = choose(model, "keras" if ensemble else runtime.value, inexact)
+    notes = folder_notes + notes
+    if ensemble and runtime == Runtime.auto:
+        notes.append("auto: --ensemble runs every model in Keras")
+    tasks, known, by_output = None, None, {}
+    if record is not None:
+        from cnnspec.reporting.run import locate
+
+        record.require_one_input(record.path)  # the first refusal, as on the Keras path
+        # only this command line may let the run's spec read outside its folder, never lock.json
+        located = locate(model, spec, allow_outside=allow_outside)
+        tasks, known, by_output = _reading(located, record)
+        from cnnspec.export.runtimes import serves_temperature
+        from cnnspec.reporting.temperature import chosen as chosen_temperature
+
+        # (its note is said where it is applied: the Keras path, if it comes to that, says its own)
+        scale_notes: list[str] = []
+        scale = chosen_temperature(located, wanted, scale_notes)
+        if (
+            not _single_output(tasks, runtime.value, record.runtime, notes)
+            or not _record_reads(located, record, tasks, runtime.value, record.runtime, notes)
+            or not serves_temperature(record, scale, runtime.value, notes)
+        ):
+            chosen, record = "keras", None
+    if record is None:
+        with outside_allowed(allow_outside):  # only this command line may allow it, never lock.json
+            results, names, model_path, temperatures = _predict_keras(
+                model, list(files), top, out, spec, views, ensemble, notes, wanted
+            )
+    else:
+        notes.extend(scale_notes)
+        temperatures = [scale]
+        floats: list[tuple[float, float]] = []
+        results, names = _predict_export(
+            record, list(files), top, out, tasks, known, by_output, views, temperatures[0], floats
+        )
+        notes.extend(_float_notes(located, floats))
+        model_path = stem_of(model)[0]
+    notes.extend(_unused_out(out, results))
+    return results, notes, format, model_path, chosen, record, names, views, ensemble, temperatures
 
 
 def _writes_masks(model: Path, spec: Path | None, allow_outside: bool) -> bool:
@@ -710,8 +746,7 @@ def _print_predictions(
     temperatures: list[float],
 ) -> None:
     """The predictions as ``--format`` says, after the notes (on stderr); a non-finite answer
-    is refused first."""
-    _refuse_non_finite(results, chosen)
+    was refused already (:func:`_refuse_non_finite`, before the masks were moved into place)."""
     print_notes(notes)
     if format == PredictFormat.csv:
         from cnnspec.reporting.prediction_csv import predictions_csv

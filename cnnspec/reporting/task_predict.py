@@ -20,7 +20,7 @@ import numpy as np
 
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import write_atomic
+from cnnspec.fileio import staged_folder, write_atomic
 
 if TYPE_CHECKING:
     from cnnspec.reporting.images import InputFile
@@ -300,7 +300,7 @@ def predict_tasks(
     rescale: Rescale,
     run: Callable[[np.ndarray], Any],
 ) -> list[dict[str, Any]]:
-    """Every input's predictions, output by output (mask PNGs go to ``folder``), for samples
+    """Every input's predictions, output by output (mask PNGs go to ``folder``, all or none), for samples
     read already (``predict`` reads its files a chunk at a time: :func:`predict_file_tasks`).
 
     ``tasks``: the model's outputs in order (from the run's spec, or an export's record);
@@ -327,8 +327,9 @@ def predict_file_tasks(
 ) -> list[dict[str, Any]]:
     """:func:`predict_tasks` for input ``files`` planned from their headers
     (:func:`~cnnspec.reporting.images.plan_inputs`), read a chunk at a time
-    (:func:`streamed_groups`; ``shape``: the model's input): each mask PNG is written as its
-    chunk is predicted, and only the answers are kept."""
+    (:func:`streamed_groups`; ``shape``: the model's input): each mask PNG is staged as its
+    chunk is predicted (:func:`~cnnspec.fileio.staged_folder`: all are moved into ``folder``
+    once every input is answered, or none), and only the answers are kept."""
     labels = [label for file in files for label in file.labels]
     groups = streamed_groups(files, shape, rescale)
     return _task_results(tasks, names, labels, [file.path for file in files], groups, folder, k, run)
@@ -352,16 +353,15 @@ def _task_results(
     masks = mask_paths(folder, tasks, labels)
     results: list[dict[str, Any]] = []
     try:
-        _answer_groups(tasks, names, groups, masks, k, run, results)
+        # the masks wait in one scratch folder inside ``folder`` and are moved into place only
+        # once every input is answered (predict's own stage joins this one, and commits after its
+        # checks): a damaged image in a later chunk, a full disk or a Ctrl-C left the masks of
+        # the chunks before it, new beside the earlier call's, with no answer to say which
+        with staged_folder(folder):
+            _answer_groups(tasks, names, groups, masks, k, run, results)
     except (UsageError, WriteError) as stop:
-        # (a damaged image in a later chunk, a full disk: the chunks before it wrote their masks,
-        # and the command printed no answer to say which)
-        written = sum(1 for r in results for a in r["outputs"].values() if "mask" in a)
-        if written:
-            said = (
-                f"{written} mask file{'' if written == 1 else 's'} of the inputs before it "
-                f"{'was' if written == 1 else 'were'} written to {folder} (each whole)"
-            )
+        if masks:
+            said = f"no mask file was written to {folder}"
             stop.hint = f"{stop.hint}; {said}" if stop.hint else said
         raise
     results.sort(key=lambda r: r.pop("order"))
