@@ -1104,7 +1104,12 @@ class _Stage:
         if self.scratch is not None:
             return self.scratch / "new"
         self.owner = _owner(self.folder)
-        scratch, self.created = _scratch(self.folder / _STAGE_NAME, self.folder, self.owner, None)
+        try:
+            scratch, self.created = _scratch(self.folder / _STAGE_NAME, self.folder, self.owner, None)
+        except WriteError as exc:  # named for the file the user asked for, not the stage's folder
+            if exc.path != self.folder / _STAGE_NAME:
+                raise
+            raise _fault(target, exc.errno, exc.reason, None) from None
         self.scratch = scratch
         try:
             (scratch / STAGE_MARK).touch()

@@ -377,3 +377,29 @@ def test_masks_of_an_answer_refused_as_nan_are_not_written(tmp_path, monkeypatch
     assert result.exit_code == 2, result.output
     assert f"the model's answer for {image} is NaN or infinite (outputs.mask.pixel_share.a)" in flat(result)
     assert not out.exists()
+
+
+def test_a_folder_that_holds_the_masks_of_the_call_before_is_read_without_them(tmp_path):
+    """`predict RUN .` writes ./predictions/x_mask.png; the same command again read that mask as
+    an input (and wrote x_mask_mask.png for it). The masks (and any picture cnnspec drew) are
+    left out of a folder, with a note; a folder holding nothing else is refused as an empty one."""
+    from cnnspec.fileio import write_atomic
+    from cnnspec.reporting.images import expand_inputs
+
+    Image.fromarray(np.zeros((4, 4, 3), "uint8")).save(tmp_path / "x.png")
+    write_atomic(tmp_path / "predictions" / "x_mask.png", task_predict.mask_png(np.zeros((4, 4), "uint8")))
+    files, notes = expand_inputs([tmp_path])
+    assert files == [tmp_path / "x.png"]
+    assert notes == [
+        f"left out 1 picture(s) of {tmp_path} that cnnspec drew (masks predict wrote, plots; the first: "
+        f"{Path('predictions', 'x_mask.png')})"
+    ]
+    with pytest.raises(UsageError) as caught:
+        expand_inputs([tmp_path / "predictions"])
+    assert caught.value.args[0] == (
+        f"expected images or .npy files in the folder {tmp_path / 'predictions'}; it holds none but 1 "
+        "picture(s) cnnspec drew (masks, plots)"
+    )
+    assert expand_inputs([tmp_path / "predictions" / "x_mask.png"])[0] == [
+        tmp_path / "predictions" / "x_mask.png"
+    ]

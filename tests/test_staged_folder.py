@@ -80,3 +80,12 @@ def test_a_killed_stage_is_a_leftover_the_next_write_removes_putting_back_a_kept
     with staged_folder(tmp_path):
         write_atomic(tmp_path / "c.png", "c")
     assert _listing(tmp_path) == {"a.png": b"old a", "b.png": b"new b", "c.png": b"c"}
+
+
+def test_a_stage_that_cannot_be_made_names_the_file_asked_for(tmp_path):
+    """A file where the folder should be: the error names the mask, not the stage's folder."""
+    (tmp_path / "masks").write_text("a file")
+    with pytest.raises(WriteError) as caught, staged_folder(tmp_path / "masks"):
+        write_atomic(tmp_path / "masks" / "x_mask.png", b"png")
+    assert str(caught.value).startswith(f"cannot write {tmp_path / 'masks' / 'x_mask.png'}: ")
+    assert os.listdir(tmp_path) == ["masks"]

@@ -193,7 +193,9 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """The files ``predict`` reads for ``paths``: a file as given; a folder as every image
     (PNG, JPEG, BMP, GIF) and ``.npy`` file in it and its subfolders (a test set's class
     folders), hidden ones left out, in the order of their sorted paths. Also notes on the other
-    files a folder held (no images: ``labels.csv``, ``README.txt``). A folder with none of those
+    files a folder held (no images: ``labels.csv``, ``README.txt``), and on the PNGs cnnspec drew
+    there (:func:`is_cnnspec_png`: predict's masks, a run's plots), left out too: never inputs,
+    and a folder that holds ``--out`` holds the masks of the call before. A folder with none of those
     files, or with images in a format cnnspec does not read (``.webp``, ``.tif``, …), is a
     :class:`UsageError`: the second with training's message, as training refuses such a folder
     (passed over, they would go unanswered with a note easily missed among the predictions).
@@ -216,12 +218,23 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
                 (found if file.suffix.lower() in readable else other).append(file)
         found.sort()  # (by their parts: a/0.png, b/1.png, c.npy; os.walk gives a folder's own first)
         other.sort()
+        # masks an earlier predict wrote into the folder (`predict RUN .` writes ./predictions/),
+        # a run's plots: read as inputs, the next call answered for its own masks, x_mask_mask.png
+        drawn = [file for file in found if file.suffix.lower() == ".png" and is_cnnspec_png(file)]
+        if drawn:
+            left_out = set(drawn)
+            found = [file for file in found if file not in left_out]
+            notes.append(
+                f"left out {len(drawn)} picture(s) of {path} that cnnspec drew (masks predict wrote, "
+                f"plots; the first: {drawn[0].relative_to(path)})"
+            )
         unread = [file.relative_to(path).as_posix() for file in other if is_other_image_name(file.name)]
         if unread:
             raise UsageError(*unreadable_images_error(path, unread))
         if not found:
+            drew = f" but {len(drawn)} picture(s) cnnspec drew (masks, plots)" if drawn else ""
             raise UsageError(
-                f"expected images or .npy files in the folder {path}; it holds none",
+                f"expected images or .npy files in the folder {path}; it holds none{drew}",
                 "PNG, JPEG, BMP and GIF images and .npy arrays are read, also in its subfolders",
             )
         if other:
