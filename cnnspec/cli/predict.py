@@ -148,7 +148,8 @@ def _task_answer(
     run: Callable[[Any], Any],
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """A task model's predictions for ``inputs`` read a chunk at a time (mask PNGs go to
-    ``out`` as each chunk is predicted) and the first output's names."""
+    ``out``, staged as each chunk is predicted and moved into place once all are answered) and
+    the first output's names."""
     from cnnspec.reporting.task_predict import first_names, predict_file_tasks
 
     folder = out if out is not None else MASKS_FOLDER
