@@ -76,6 +76,11 @@ def test_a_stopped_trial_continues_from_its_last_snapshot(runner, write_spec, tm
     first = _study(out).get_trials()[0]
     assert first.user_attrs.get("stopped") and sorted(first.intermediate_values) == [1, 2]
     assert (out / "trial-000" / "state").is_dir()
+    # the note of a trial from a weights run's that its training counted as it started (lock.json's
+    # test_note): its continuation records it as an uninterrupted trial does, not counted again
+    note = "12 of this run's 128 test images are images weights: runs/base trained or validated on (…)"
+    lock = json.loads((out / "trial-000" / "lock.json").read_text())
+    (out / "trial-000" / "lock.json").write_text(json.dumps({**lock, "test_note": note}))
 
     again = _search(runner, spec, out)
     assert again.exit_code == 0, again.output
@@ -93,6 +98,7 @@ def test_a_stopped_trial_continues_from_its_last_snapshot(runner, write_spec, tm
     assert record["continues"] == {"trial": 0, "epoch": 2} and record["epochs"] == 3
     row = json.loads((out / "search.json").read_text())["trials"][1]
     assert row["continues"] == {"trial": 0, "epoch": 2}
+    assert retry.user_attrs["test_note"] == row["test_note"] == note and "seed_from" not in row
     # the stopped trial's folder keeps its record and its spec's texts: its run went on in trial-001
     assert sorted(os.listdir(out / "trial-000")) == ["resolved.yaml", "spec.yaml", "trial.json"]
     stopped_record = json.loads((out / "trial-000" / "trial.json").read_text())

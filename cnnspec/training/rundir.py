@@ -312,6 +312,7 @@ def start(
     weights: dict[str, Any] | None = None,
     weights_files: list[dict[str, Any]] | None = None,
     seed_from: str | None = None,
+    test_note: str | None = None,
 ) -> dict[str, Any]:
     """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock.
 
@@ -321,7 +322,10 @@ def start(
     older cnnspec's). ``weights_files``: every weights file the run starts from, with its
     SHA-256 (:func:`cnnspec.training.transfer.file_records`). ``seed_from``: the run folder
     whose seed the run took (:mod:`cnnspec.training.weights_split`; lock.json's ``seed_from``,
-    absent otherwise). lock.json goes last: a folder
+    absent otherwise). ``test_note``: the note of its test images that the weights run trained or
+    validated on (:func:`cnnspec.training.weights_split.shared_note`; lock.json's ``test_note``,
+    absent where there is none), which a resumed run says again without counting them anew.
+    lock.json goes last: a folder
     without it is no run yet. When a write fails (a full disk), the files written before it
     are removed again, so the folder is as new as it was and the same command can simply be
     run again; so are they after a Ctrl-C or SIGTERM before lock.json (a folder holding them
@@ -343,6 +347,7 @@ def start(
             weights,
             weights_files,
             seed_from,
+            test_note,
         )
     except (WriteError, KeyboardInterrupt) as stopped:
         if not isinstance(stopped, RunFolderLost) and not (run_dir / "lock.json").is_file():
@@ -365,6 +370,7 @@ def _start(
     weights: dict[str, Any] | None = None,
     weights_files: list[dict[str, Any]] | None = None,
     seed_from: str | None = None,
+    test_note: str | None = None,
 ) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     texts = spec_files(compiled)
@@ -393,6 +399,9 @@ def _start(
         "seed": seed,
         # the run its weights came from, whose split seed it took (weights_split.py)
         **({"seed_from": seed_from} if seed_from is not None else {}),
+        # the test images those weights learnt, counted once (weights_split.shared_note): a
+        # resumed run (a search's continued trial) says and records the same note
+        **({"test_note": test_note} if test_note is not None else {}),
         "deterministic": config.deterministic,
         "dtype_policy": policy,
         "jit_compile": config.jit_compile,

@@ -117,7 +117,7 @@ class TrainResult:
     #: The note of its test images that the run its weights come from trained or validated on
     #: (:func:`cnnspec.training.weights_split.shared_note`), and the folder of the run whose split
     #: seed it took (lock.json's ``seed_from``, a resumed run's too): a search records both for
-    #: each trial (a resumed run's note is not counted again)
+    #: each trial (a resumed run's note is lock.json's ``test_note``, not counted again)
     shared_note: str | None = None
     seed_from: str | None = None
 
@@ -478,8 +478,14 @@ def _train_owned(
                     work_dir, compiled, config, seed, dataset, policy, list(overrides), command,
                     weights=started_with, weights_files=file_records(list(plans)),
                     seed_from=None if seed_from is None else str(seed_from.run_dir.absolute()),
+                    test_note=shared,
                 )  # fmt: skip
                 distribute.update_lock(work_dir, distribute=dist.describe())
+            elif dist.is_chief and isinstance(lock.get("test_note"), str):
+                # a resumed run's (a search's continued trial): counted as it started, from the data
+                # it still has (the content hash above), so said again as it was, not counted anew
+                shared = lock["test_note"]
+                notes.append(shared)
             if dataset.bad_files:
                 from cnnspec.training.badfiles import write_list
 
