@@ -24,10 +24,11 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.settings import TrainConfig, training_config
+from cnnspec.analysis.trial_data import TrialData, drawn_text, trial_data
 from cnnspec.analysis.weights_run import WeightsRun, weights_run
 from cnnspec.errors import (
     COMMAND_LINE_PREFIX,
@@ -50,6 +51,9 @@ from cnnspec.spec.search import (
     read_search,
     value_loc,
 )
+
+if TYPE_CHECKING:
+    from cnnspec.spec.weights import WeightsSource
 
 #: Combinations of the model's dimensions compiled by ``cnnspec validate`` (issue 17: all of
 #: them up to 256); above that each value is still compiled alone, and 256 combinations drawn
@@ -139,34 +143,47 @@ def _warn_unfair_objective(compiled: CompiledSpec, space: SearchSpace, diags: Di
 
 def _warn_learnt_test_images(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:
     """Warn at a drawn ``data.test_split`` when the spec starts from the weights of a run folder
-    trained on the same data: a trial that draws another test split than that run's (or trains
-    with a seed of the spec's other than that run's) draws its test images from among those the
-    weights trained or validated on, whatever its seed, so its test figures include images the
-    starting weights learnt. (The trials of that run's test split take its seed, as ``cnnspec
-    train`` does: :func:`cnnspec.search.study.adopted_split_seed`.) Each such trial counts them,
-    once it has its data, in search.json's ``test_note``; here no data is read."""
+    trained on the same data as trials of the search (the spec's own source, or one the space
+    draws: :func:`cnnspec.analysis.trial_data.trial_data`): such a trial that draws another test
+    split than that run's (or trains with a seed of the spec's other than that run's) draws its
+    test images from among those the weights trained or validated on, whatever its seed, so its
+    test figures include images the starting weights learnt. (The trials of that run's source
+    and test split take its seed, as ``cnnspec train`` does:
+    :func:`cnnspec.search.study.adopted_split_seed`; a trial of another source holds none of its
+    images.) Each such trial counts them, once it has its data, in search.json's ``test_note``;
+    here no data is read."""
     drawn = next((d for d in space.dimensions if d.target == ("data", "test_split")), None)
     if drawn is None or "training" not in compiled.doc.data:
         return
-    run = _weights_run(compiled)
+    source = _weights_source(compiled)
+    if source is None:
+        return
+    runs: list[tuple[TrialData, WeightsRun]] = []
+    for trial in trial_data(compiled, space):
+        run = weights_run(source, trial.data, compiled.path)
+        if run is None or not run.same_data or run.seed is None or run.test_split is None:
+            continue
+        if trial.data.splits_test:  # (a source's own test set: no split drawn)
+            runs.append((trial, run))
+    if not runs:
+        return
+    run = runs[0][1]  # (one run folder: its seed and test_split are the same for every trial)
     config = training_config(compiled)
-    if run is None or not run.same_data or run.seed is None or run.test_split is None:
-        return
-    if not config.data.splits_test:  # (a source's own test set: no split drawn)
-        return
     own_seed = config.seed is not None and config.seed != run.seed
     ranged = drawn.kind != "choice" and drawn.step is None  # (a value between: none is the run's)
     values = [float(v) for v in grid_values(drawn)] if not ranged else []  # (numbers: the schema's)
     theirs = run.test_split
     others = [v for v in values if abs(v - theirs) > 1e-9]
-    if not (own_seed or ranged or others):
+    if theirs is None or not (own_seed or ranged or others):
         return
+    sources = drawn_text([trial.values for trial, _ in runs])  # (the space draws the source: which)
+    of = f" of its data ({sources})" if sources else ""
     if own_seed:
-        who, why = "all trials", f"with training.seed {config.seed}, not its seed {run.seed}"
+        who, why = f"all trials{of}", f"with training.seed {config.seed}, not its seed {run.seed}"
         fix = f"set training.seed to that run's seed, {run.seed}, or remove it (the search then takes it)"
     else:
         shown = "a value of the range" if ranged else " or ".join(f"{v:g}" for v in others)
-        who, why = f"the trials that draw {shown}", f"its test_split is {theirs:g}"
+        who, why = f"the trials{of} that draw {shown}", f"its test_split is {theirs:g}"
         fix = f"draw only {theirs:g} (or fix data.test_split: {theirs:g}) for clean test figures"
     diags.warning(
         f"{drawn.name}: {who} split off other test images than {run.given} did ({why}), so they "
@@ -179,19 +196,18 @@ def _warn_learnt_test_images(compiled: CompiledSpec, space: SearchSpace, diags: 
     )
 
 
-def _weights_run(compiled: CompiledSpec) -> WeightsRun | None:
-    """The run folder the spec's whole-model ``weights:`` reads (lock.json alone), or ``None``:
-    none, not a run folder, or a source whose own error is reported elsewhere."""
+def _weights_source(compiled: CompiledSpec) -> WeightsSource | None:
+    """The spec's whole-model ``weights:`` source (its run folder is read, lock.json alone, by
+    :func:`weights_run`), or ``None``: none, or a source whose own error is reported elsewhere."""
     from pathlib import Path
 
     from cnnspec.spec.weights import spec_weights
 
     spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
     try:
-        source = spec_weights(compiled.doc, spec_dir, zoo_model=True)
+        return spec_weights(compiled.doc, spec_dir, zoo_model=True)
     except (SpecError, OSError, ValueError):
         return None
-    return weights_run(source, training_config(compiled).data, compiled.path)
 
 
 def check_not_set(compiled: CompiledSpec, space: SearchSpace) -> None:

@@ -109,7 +109,6 @@ def search(
     from cnnspec.search.study import (
         adopted_split_seed,
         create_study,
-        drawn_test_splits,
         grid_size,
         import_optuna,
         journal_path,
@@ -189,23 +188,8 @@ def search(
             soft_wrap=True,
         )
         if seed is not None:
-            whose = ""
-            if adopted is not None and adopted[0] == seed:
-                run = adopted[1]
-                whose = (
-                    f", the split seed of {run.given}, trained on the same data, so that the trials' "
-                    "test images are none those weights trained on"
-                )
-                if drawn_test_splits(space) is not None:  # (only the trials of its test_split)
-                    whose = (
-                        f", the split seed of {run.given}, trained on the same data, so that the test "
-                        f"images of the trials that draw its data.test_split, {run.test_split:g}, are "
-                        "none those weights trained on (each other trial counts those it holds: "
-                        "search.json's test_note)"
-                    )
             console.print(
-                f"[yellow]note:[/yellow] no training.seed: every trial trains with the study's seed "
-                f"{seed}{safe(whose)}",
+                f"[yellow]note:[/yellow] {safe(seed_note(seed, adopted, space))}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -267,6 +251,41 @@ def search(
             "when a worker is ready, and one trial takes a whole training), then run the same command again",
         )
         raise typer.Exit(EXIT_FAILED)
+
+
+def seed_note(seed: int, adopted: Any, space: Any) -> str:
+    """The note of the study's training seed ``seed`` that every trial of a spec without
+    ``training.seed`` trains with; ``adopted``: the split seed the study took from the run its
+    weights come from (:class:`cnnspec.search.study.AdoptedSplit`, or ``None``), said where it is
+    that seed, with the trials it splits as that run did where the space draws the data source
+    or ``data.test_split`` (the others test on other images of it, counted, or on another source)."""
+    from cnnspec.analysis.trial_data import drawn_text
+    from cnnspec.search.study import drawn_test_splits
+
+    whose = ""
+    if adopted is not None and adopted.seed == seed:
+        run = adopted.run
+        whose = (
+            f", the split seed of {run.given}, trained on the same data, so that the trials' "
+            "test images are none those weights trained on"
+        )
+        # only the trials of its source and its test_split, where the space draws them
+        sources = drawn_text(adopted.drawn)
+        splits = drawn_test_splits(space) is not None
+        drawn = [f"its data ({sources})"] if sources else []
+        drawn += [f"its data.test_split, {run.test_split:g},"] if splits else []
+        if drawn:
+            whose = (
+                f", the split seed of {run.given}, trained on the same data, so that the test "
+                f"images of the trials that draw {' and '.join(drawn)} are none those weights "
+                "trained on"
+            )
+        if splits:
+            whose += (
+                f" (each other trial{' of its data' if sources else ''} counts those it "
+                "holds: search.json's test_note)"
+            )
+    return f"no training.seed: every trial trains with the study's seed {seed}{whose}"
 
 
 def _study_limit(trials: int, space: Any) -> int:

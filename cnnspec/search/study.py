@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import user_path, write_atomic
@@ -823,30 +823,52 @@ def study_seed(study: Any, space: SearchSpace, adopted: int | None = None) -> in
     return seed
 
 
-def adopted_split_seed(compiled: Any) -> tuple[int, Any] | None:
-    """The split seed of the run folder the searched spec's whole-model ``weights:`` reads, with
-    that run (:class:`cnnspec.analysis.weights_run.WeightsRun`), where a trial would take it as
-    ``cnnspec train`` takes it (:func:`cnnspec.analysis.weights_run.adopted_seed`: no
-    ``training.seed``, the same data and test split); ``None`` otherwise. No TensorFlow.
+class AdoptedSplit(NamedTuple):
+    """The split seed a study takes from the run folder its spec's weights come from: the seed,
+    that run (:class:`cnnspec.analysis.weights_run.WeightsRun`), and the drawn source values of
+    the trials that can split as it did (:class:`cnnspec.analysis.trial_data.TrialData`; none
+    where the space draws no source: every trial's is the spec's)."""
 
-    Where the space draws ``data.test_split``, the spec's own value is no trial's: the seed is
-    taken when a trial can draw that run's test split (:func:`drawn_test_splits`), so that those
-    trials test on none of the images the weights learnt (each records ``seed_from``); the others
-    draw other test images whatever the seed, and count them (``test_note``). A search that can
-    draw it nowhere takes the seed of a search without weights."""
+    seed: int
+    run: Any
+    drawn: tuple[dict[str, Any], ...] = ()
+
+
+def adopted_split_seed(compiled: Any) -> AdoptedSplit | None:
+    """The split seed of the run folder the searched spec's whole-model ``weights:`` reads, with
+    that run, where a trial would take it as ``cnnspec train`` takes it
+    (:func:`cnnspec.analysis.weights_run.adopted_seed`: no ``training.seed``, the same data
+    source and test split); ``None`` otherwise. No TensorFlow.
+
+    Where the space draws ``data.test_split`` or the data source (:mod:`cnnspec.analysis.trial_data`),
+    the spec's own value is no trial's: the seed is taken when a trial can draw that run's test
+    split (:func:`drawn_test_splits`) of that run's source, so that those trials test on none of
+    the images the weights learnt (each records ``seed_from``); the others draw other test images
+    of that source whatever the seed, and count them (``test_note``), or train on another source.
+    A search that can draw it nowhere takes the seed of a search without weights."""
     from dataclasses import replace
 
     from cnnspec.analysis.settings import training_config
+    from cnnspec.analysis.trial_data import trial_data
     from cnnspec.analysis.weights_run import adopted_seed
     from cnnspec.training.transfer import whole_run
 
     config = training_config(compiled)
-    run = whole_run(compiled, config)
     drawn = drawn_test_splits(compiled.search)
-    if run is not None and drawn is not None:
-        run = replace(run, same_split=run.test_split is not None and _among(run.test_split, drawn))
-    seed = adopted_seed(config, run)
-    return (seed, run) if seed is not None and run is not None else None
+    found: AdoptedSplit | None = None
+    for trial in trial_data(compiled, compiled.search):
+        trains = replace(config, data=trial.data)  # (the trial's data: its source and test_split)
+        run = whole_run(compiled, trains)
+        if run is not None and drawn is not None:
+            run = replace(run, same_split=run.test_split is not None and _among(run.test_split, drawn))
+        seed = adopted_seed(trains, run)
+        if seed is None or run is None:
+            continue
+        if found is None:
+            found = AdoptedSplit(seed, run)
+        if trial.values:
+            found = found._replace(drawn=(*found.drawn, trial.values))
+    return found
 
 
 def drawn_test_splits(space: SearchSpace | None) -> tuple[float, ...] | None:
