@@ -372,7 +372,10 @@ def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learn
         f"validated on ({shared.listed(('training', 'validation'))}: the same pixels)"
     ) in text
     assert f"set training.seed to that run's seed, {seed}, to split as it did" in text
-    assert "seed_from" not in json.loads((tmp_path / "runs/b3/lock.json").read_text())
+    lock = json.loads((tmp_path / "runs/b3/lock.json").read_text())
+    # the note, recorded: a resumed run (a search's continued trial) says it again, not counted anew
+    assert "seed_from" not in lock and f"note: {lock['test_note']}" in text
+    assert lock["test_note"].startswith(f"{shared.trained} of this run's 200 test images are images")
     # a seed out of training.seed's range in its lock.json: unread, said, no internal error
     import shutil
 
@@ -460,6 +463,83 @@ def test_a_search_that_draws_the_test_split_takes_the_seed_where_a_trial_can_spl
     assert (found[0] if found is not None else None) == seed
 
 
+SOURCES = "data.source: {choice: [digits, shapes]}"
+#: ... and the test split drawn beside it
+BOTH = f"{SOURCES}, data.test_split: {{choice: [0.2, 0.3]}}"
+
+
+@pytest.mark.parametrize(
+    ("space", "data", "seed", "drawn"),
+    [
+        # a trial can draw the run's source: the study takes its seed, whatever the spec's own
+        (SOURCES, "{source: shapes}", 9, ({"data.source": "digits"},)),
+        (BOTH, "{source: shapes}", 9, ({"data.source": "digits"},)),
+        # no trial can: the spec's own source (the run's) is no trial's
+        ("data.source: {choice: [shapes, {shapes: {seed: 2}}]}", "{source: digits}", None, ()),
+        # the run's source, but never its test split
+        (f"{SOURCES}, data.test_split: {{choice: [0.25, 0.3]}}", "{source: digits}", None, ()),
+    ],
+)
+def test_a_search_that_draws_the_source_takes_the_seed_where_a_trial_can_train_on_the_runs_data(
+    write_spec, tmp_path, space, data, seed, drawn
+):
+    """The seed was decided by the spec's own data source, which a search that draws
+    ``data.source`` trains no trial on: a search of other sources took the run's seed and said
+    the trials' test images were none those weights learnt; one that can draw the run's source
+    from another spec source took none."""
+    from cnnspec.search.study import adopted_split_seed
+
+    found = adopted_split_seed(_drawn(write_spec, tmp_path, space, data))
+    assert (found.seed if found is not None else None) == seed
+    assert (found.drawn if found is not None else ()) == drawn
+
+
+def test_the_study_seeds_note_names_the_drawn_source_of_the_trials_that_split_as_the_run(
+    write_spec, tmp_path
+):
+    from cnnspec.cli.search import seed_note
+    from cnnspec.search.study import adopted_split_seed
+
+    both = _drawn(write_spec, tmp_path, BOTH, "{source: shapes}")
+    assert seed_note(9, adopted_split_seed(both), both.search) == (
+        "no training.seed: every trial trains with the study's seed 9, the split seed of weights: "
+        "runs/base, trained on the same data, so that the test images of the trials that draw its data "
+        "(data.source digits) and its data.test_split, 0.2, are none those weights trained on (each other "
+        "trial of its data counts those it holds: search.json's test_note)"
+    )
+    source = _drawn(write_spec, tmp_path, SOURCES, "{source: shapes}")
+    assert seed_note(9, adopted_split_seed(source), source.search).endswith(
+        "so that the test images of the trials that draw its data (data.source digits) are none those "
+        "weights trained on"
+    )
+    # a study that holds another seed: not the run's, said plainly
+    assert seed_note(4, adopted_split_seed(source), source.search) == (
+        "no training.seed: every trial trains with the study's seed 4"
+    )
+
+
+def test_a_drawn_var_that_the_data_section_reads_decides_the_source(write_spec, tmp_path):
+    from cnnspec.search.study import adopted_split_seed
+
+    for name in ("a", "b"):
+        (tmp_path / name / "c1").mkdir(parents=True)
+    base = _run_folder(tmp_path / "runs" / "base", 9, {"kind": "directory", "path": str(tmp_path / "a")})
+    (base / "model.keras").write_bytes(b"")
+    text = (SPEC % ('{source: {directory: "${dir}"}}', "")).replace("data:", "vars: {dir: b}\ndata:") + (
+        "weights: runs/base\nsearch: {trials: 2, space: {vars.dir: {choice: [a, b]}, "
+        "data.test_split: {choice: [0.2, 0.3]}}}\n"
+    )
+    compiled = compile_spec(write_spec(text, "srch.yaml"))
+    found = adopted_split_seed(compiled)
+    assert found is not None and (found.seed, found.drawn) == (9, ({"vars.dir": "a"},))
+    assert [w.split(" hint: ")[0] for w in _split_warnings(compiled)] == [
+        "12:57 search.space.data.test_split: data.test_split: the trials of its data (vars.dir a) that "
+        "draw 0.3 split off other test images than weights: runs/base did (its test_split is 0.2), so "
+        "they test on images those weights trained or validated on: their test figures include images "
+        "the starting weights learnt"
+    ]
+
+
 def _split_warnings(compiled) -> list[str]:
     return [
         f"{w.loc.line}:{w.loc.column} {w.path}: {w.message} hint: {w.hint}"
@@ -494,6 +574,18 @@ def test_validate_warns_at_a_drawn_test_split_that_tests_on_images_the_weights_l
     assert _split_warnings(_drawn(write_spec, tmp_path, "data.validation_split: {choice: [0.1, 0.3]}")) == []
     other = _drawn(write_spec, tmp_path, "data.test_split: {choice: [0.2, 0.3]}", "{source: shapes}")
     assert _split_warnings(other) == []
+    # a drawn source: the trials of the run's source, named, whatever the spec's own source
+    drawn = _drawn(write_spec, tmp_path, BOTH, "{source: shapes}")
+    assert _split_warnings(drawn) == [
+        "11:70 search.space.data.test_split: data.test_split: the trials of its data (data.source digits) "
+        "that draw 0.3 split off other test images than weights: runs/base did (its test_split is 0.2), so "
+        "they test on images those weights trained or validated on: their test figures include images the "
+        "starting weights learnt hint: draw only 0.2 (or fix data.test_split: 0.2) for clean test figures; "
+        "each such trial counts the images in search.json (test_note)"
+    ]
+    shapes = "data.source: {choice: [shapes, {shapes: {seed: 2}}]}"
+    elsewhere = _drawn(write_spec, tmp_path, f"{shapes}, data.test_split: {{choice: [0.2, 0.3]}}")
+    assert _split_warnings(elsewhere) == []  # (no trial trains on the run's digits)
 
 
 def test_a_trials_seed_from_and_test_note_are_listed_and_best_yaml_says_them(write_spec, tmp_path):
@@ -524,6 +616,48 @@ def test_a_trials_seed_from_and_test_note_are_listed_and_best_yaml_says_them(wri
         "# That seed is the split seed of /r/base, whose weights it starts from: its test images are "
         "none those weights trained on.\n"
     ) in (tmp_path / "best.yaml").read_text()
+    # a spec that sets the run's seed itself: no study seed line for "That seed" to follow
+    seeded = _drawn(write_spec, tmp_path, "data.test_split: {choice: [0.2, 0.3]}", training=", seed: 9")
+    write_best(tmp_path / "best.yaml", seeded, seeded.search, rows[1], "s")
+    text = (tmp_path / "best.yaml").read_text()
+    assert (
+        "is the study's" not in text
+        and (
+            "# Its training.seed is the split seed of /r/base, whose weights it starts from: its test images "
+            "are none those weights trained on.\n"
+        )
+        in text
+    )
+
+
+def test_a_trial_recorded_from_its_run_folder_keeps_its_seed_from_and_test_note(tmp_path):
+    """A trial whose worker died (or whose study storage failed) once its results were written
+    is told the study from its run folder (record_finished); so is one stopped then
+    (worker.recorded_split). Its test_note and seed_from were lost: record_split only reads a
+    training's returned result."""
+    import optuna
+
+    from cnnspec.search.worker import record_finished
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    study.ask().set_user_attr("run_dir", "trial-000")
+    folder = tmp_path / "trial-000"
+    folder.mkdir()
+    note = "12 of this run's 128 test images are images weights: runs/base trained or validated on (…)"
+    files = {
+        "metrics.json": {"epochs_run": 1},
+        "history.json": {"epoch": [1], "val_accuracy": [0.5]},
+        "trial.json": {"number": 0, "state": "COMPLETE", "value": 0.5},
+        "lock.json": {"seed": 9, "seed_from": "/r/base", "test_note": note},
+    }
+    for name, content in files.items():
+        (folder / name).write_text(json.dumps(content))
+    (folder / "model.keras").write_bytes(b"")
+    assert record_finished(study, study.get_trials()[0], tmp_path)
+    (trial,) = study.get_trials()
+    assert trial.state.name == "COMPLETE"
+    assert (trial.user_attrs["seed_from"], trial.user_attrs["test_note"]) == ("/r/base", note)
 
 
 @pytest.mark.slow

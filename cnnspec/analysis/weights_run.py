@@ -88,7 +88,7 @@ def weights_run(
     ours = data.test_split if data.test_split is not None else DEFAULT_TEST_SPLIT
     spec = source.loc is not None or bool(source.path)  # (else the command line's --weights)
     given = f"weights: {source.text}" if spec else f"--weights {source.text}"
-    split = theirs == ours
+    split = theirs is not None and abs(theirs - ours) <= 1e-9  # (0.3 drawn by a step is 0.3)
     return WeightsRun(run_dir, given, recorded_seed(lock.get("seed")), same, split, theirs, gone, moved)
 
 

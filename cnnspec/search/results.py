@@ -373,8 +373,10 @@ def write_best(path: Path, compiled: Any, space: SearchSpace, best: dict[str, An
             f"with it {same}.\n"
         )
     if isinstance(best.get("seed_from"), str):
+        # (the study's seed, said above; else the spec's own training.seed, which is that run's)
+        whose = "That seed" if seeded else "Its training.seed"
         header += (
-            f"# That seed is the split seed of {best['seed_from']}, whose weights it starts from: "
+            f"# {whose} is the split seed of {best['seed_from']}, whose weights it starts from: "
             "its test images are none those weights trained on.\n"
         )
     elif isinstance(best.get("test_note"), str):  # (its test figures are not clean: said here too)

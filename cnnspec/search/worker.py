@@ -295,6 +295,8 @@ def record_finished(study: Any, frozen: Any, out: Path) -> bool:
     for key in _RESULT_ATTRS:
         if info.get(key) is not None:
             storage.set_trial_user_attr(frozen._trial_id, key, info[key])
+    for key, text in recorded_split(folder).items():  # (as record_split would have)
+        storage.set_trial_user_attr(frozen._trial_id, key, text)
     if complete:
         study.tell(frozen.number, float(value))
     else:
@@ -725,6 +727,8 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         if finished is None:
             stop(study, study._storage.get_trial(trial._trial_id), cfg.out)
         else:  # the interrupt came once the results were written: a result, not a retry
+            for key, text in recorded_split(folder).items():  # (as record_split would)
+                trial.set_user_attr(key, text)
             _tell_result(cfg, study, trial, space, values, folder, finished, time.time() - started, None)
         raise KeyboardInterrupt from None  # the search stops: the runner writes what finished
     except WriteError as fault:
@@ -766,6 +770,24 @@ def record_split(trial: Any, result: Any) -> None:
     for key, value in (("seed_from", result.seed_from), ("test_note", result.shared_note)):
         if isinstance(value, str):
             trial.set_user_attr(key, value)
+
+
+#: The attributes :func:`record_split` sets, as the trial's lock.json records them.
+SPLIT_ATTRS = ("seed_from", "test_note")
+
+
+def recorded_split(folder: Path) -> dict[str, str]:
+    """What :func:`record_split` records of a trial whose training ended without returning its
+    result (an interrupt after its results were written, a worker that died then): its run
+    folder's lock.json's ``seed_from`` and ``test_note`` (:func:`cnnspec.training.rundir.start`),
+    those that are there."""
+    try:
+        lock = json.loads((folder / "lock.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(lock, dict):
+        return {}
+    return {key: lock[key] for key in SPLIT_ATTRS if isinstance(lock.get(key), str)}
 
 
 def continue_stopped(
