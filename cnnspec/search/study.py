@@ -854,6 +854,8 @@ def adopted_split_seed(compiled: Any) -> AdoptedSplit | None:
     from cnnspec.training.transfer import whole_run
 
     config = training_config(compiled)
+    if config.seed is not None or whole_run(compiled, config) is None:  # (no trial's data asked)
+        return None
     drawn = drawn_test_splits(compiled.search)
     found: AdoptedSplit | None = None
     for trial in trial_data(compiled, compiled.search):

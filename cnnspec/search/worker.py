@@ -764,7 +764,8 @@ def record_split(trial: Any, result: Any) -> None:
     """Record in ``trial`` how its test split stands to the run its weights come from, which its
     training said once, as it started: ``seed_from``, the run whose split seed it took (its test
     images are none those weights learnt), or ``test_note``, how many of its test images they
-    trained or validated on (a trial that drew another ``data.test_split`` than that run's).
+    trained or validated on (a trial of that run's data that drew another ``data.test_split``
+    than that run's, or that trains with a ``training.seed`` of the spec's other than its).
     search.json lists both (:func:`cnnspec.search.results.trial_rows`), best.yaml says the best
     trial's."""
     for key, value in (("seed_from", result.seed_from), ("test_note", result.shared_note)):
