@@ -182,6 +182,11 @@ def test_calibrate_fits_a_segmentations_temperature_and_every_reader_applies_it(
 
     drawn = invoke("visualize", copy, "calibration", "-o", tmp_path / "c.png")
     assert drawn.exit_code == 0 and f"ECE {expected.ece:.2%}" in flat(drawn), drawn.output
+    assert f"; temperature {t:.4g} (the run's temperature.json)" in flat(drawn)
+    # the pixels' diagram before calibrating: evaluate --temperature 1's ECE
+    before = invoke("visualize", copy, "calibration", "--temperature", "none", "-o", tmp_path / "own.png")
+    assert before.exit_code == 0 and f"ECE {own['calibration']['ece']:.2%}" in flat(before), before.output
+    assert "; temperature 1 (the model's own probabilities)" in flat(before)
     exported = invoke("export", copy, "-f", "onnx")
     assert exported.exit_code == 0 and "folded into the kernel and bias of layer" in flat(exported)
     record = json.loads(record_path(copy / "export" / "model.onnx").read_text("utf-8"))

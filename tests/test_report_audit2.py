@@ -271,6 +271,35 @@ def test_sample_titles_fit_their_tiles(figures):
     assert any("…" in axes.get_title() for axes in figure.axes)
 
 
+def test_a_narrow_samples_picture_wraps_its_title_and_says_its_temperature(figures):
+    """`visualize samples --max 1`: the title ran off both edges of the one-tile picture; it is
+    wrapped to the figure's width, the figure taller by the lines it gains, and it says which
+    temperature the confidences are of (the 16-tile picture's title keeps its two lines)."""
+    from cnnspec.reporting.figures import samples_png
+
+    said = "temperature 0.05 (the run's temperature.json)"
+    title = "tiny_colors: test images, predicted vs true class"
+    samples_png([np.zeros((8, 8, 3))], [0], [0], [0.99], ["red"], title=title, scaled=said)
+    samples_png([np.zeros((8, 8, 3))] * 16, [0] * 16, [1] * 16, [0.5] * 16, ["red", "blue"], title=title)
+    narrow, wide = figures
+    heading = narrow._suptitle
+    box = heading.get_window_extent(narrow.canvas.get_renderer())
+    assert narrow.bbox.x0 <= box.x0 and box.x1 <= narrow.bbox.x1, heading.get_text()
+    assert " ".join(heading.get_text().split("\n")) == f"{title} (0 of 1 wrong, in red) confidence at {said}"
+    assert heading.get_text().count("\n") >= 3 and narrow.get_figheight() > 2.15 + 0.8
+    assert wide._suptitle.get_text() == f"{title} (16 of 16 wrong, in red)"
+
+
+def test_the_reliability_diagram_says_which_temperature_its_probabilities_are_of(figures):
+    from cnnspec.reporting.calibration import of_probabilities
+    from cnnspec.reporting.figures import reliability_png
+
+    result = of_probabilities(np.array([[0.9, 0.1], [0.3, 0.7]]), np.array([0, 0]))
+    reliability_png(result, "run: reliability", scaled="temperature 2 (--temperature)")
+    (figure,) = figures
+    assert figure.axes[0].get_title() == "ECE 40.00% · MCE 70.00% · 2 images\ntemperature 2 (--temperature)"
+
+
 def test_the_feature_maps_caption_stays_on_the_picture(figures):
     from cnnspec.reporting.figures import feature_maps_png
 

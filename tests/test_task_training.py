@@ -144,6 +144,23 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, tmp_path_factory, t
     drawn = runner.invoke(app, ["visualize", str(run), "samples", "-o", str(tmp_path / "samples.png")])
     assert drawn.exit_code == 0, drawn.output
     assert (tmp_path / "samples.png").read_bytes().startswith(b"\x89PNG")
+    # a temperature scales a single multi-label output's decisions there, as evaluate's does; a
+    # regression takes none (refused, exit 2)
+    if task in ("multilabel", "regression"):
+        args = ["visualize", str(run), "samples", "--temperature", "2", "-o", str(tmp_path / "t.png")]
+        tempered = runner.invoke(app, args)
+        said = " ".join(tempered.output.split())
+        if task == "multilabel":
+            assert tempered.exit_code == 0 and "--temperature 2: the class probabilities" in said, said
+        else:
+            assert (
+                tempered.exit_code == 2
+                and (
+                    "expected a classifier, a multi-label or a segmentation model (one output) for a "
+                    "temperature; this model's outputs are dense_1 (regression)"
+                )
+                in said
+            )
 
     # predict answers in the task's terms
     np.save(

@@ -17,6 +17,7 @@ from cnnspec.reporting.temperature import (
     FILE,
     HIGH,
     chosen,
+    described,
     fit,
     fitted,
     negative_log_likelihood,
@@ -127,16 +128,31 @@ def test_the_figures_before_and_after_and_a_fit_at_the_end_of_the_range():
         fit(np.full((3, 2), np.nan), np.array([0, 1, 0]))
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "hot", "", "1e-320", "1e-40", "0.0009", "1e4"])
-def test_the_option_takes_auto_or_a_number_float32_arithmetic_survives(text):
+@pytest.mark.parametrize(
+    "text", ["0", "-1", "nan", "inf", "hot", "", "1e-320", "1e-40", "0.0009", "1e4", "no", "none1"]
+)
+def test_the_option_takes_auto_none_or_a_number_float32_arithmetic_survives(text):
     """1e-320 made every log-probability -inf (NaN answers: evaluate scored them, predict and
-    export blamed the model); 1e-40 overflowed an export's folded kernel."""
+    export blamed the model); 1e-40 overflowed an export's folded kernel. ``none`` is the
+    model's own probabilities (1), for evaluate, predict, visualize and export alike."""
     assert parse_option(None) is None and parse_option("auto") is None and parse_option("AUTO") is None
+    assert parse_option("none") == 1.0 and parse_option(" None ") == 1.0
     assert parse_option("1.5") == 1.5 and parse_option("0.001") == 0.001 and parse_option("1000") == 1000
-    with pytest.raises(
-        UsageError, match=r"expected --temperature to be auto or a number from 0\.001 to 1000"
-    ):
+    with pytest.raises(UsageError) as caught:
         parse_option(text)
+    assert str(caught.value) == (
+        f"expected --temperature to be auto, none or a number from 0.001 to 1000; received {text!r}"
+    )
+    assert caught.value.hint == (
+        "--temperature none (or 1) shows the model's own probabilities, auto the run's "
+        "temperature.json (cnnspec calibrate)"
+    )
+
+
+def test_a_picture_says_which_temperature_its_probabilities_are_of():
+    assert described(1.0, None) == described(1.0, 1.0) == "temperature 1 (the model's own probabilities)"
+    assert described(1.53219, None) == "temperature 1.532 (the run's temperature.json)"
+    assert described(2.0, 2.0) == "temperature 2 (--temperature)"
 
 
 def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(tmp_path):
@@ -168,7 +184,9 @@ def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(
         chosen(run, None, notes)
     # (not JSON at all: the same hint, not run files' "train the run again")
     assert "run `cnnspec calibrate RUN` again" in str(caught.value.hint)
-    assert "--temperature 1 leaves it unread" in str(caught.value.hint)
+    assert "evaluate, predict, visualize and export: --temperature none leaves it unread" in str(
+        caught.value.hint
+    )
     assert "train" not in str(caught.value.hint).replace("calibrate", "")
 
 
@@ -301,7 +319,7 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
     assert after["accuracy"] == before["accuracy"] and after["confusion_matrix"] == before["confusion_matrix"]
     assert after["calibration"]["mean_confidence"] != before["calibration"]["mean_confidence"]
     assert after["loss"] != pytest.approx(before["loss"], abs=1e-6)
-    own = invoke("evaluate", copy, "--temperature", "1")
+    own = invoke("evaluate", copy, "--temperature", "none")  # (as 1: the model's own)
     assert own.exit_code == 0 and "applied" not in flat(own)
     again = json.loads((copy / "evaluation.json").read_text("utf-8"))
     assert again["calibration"] == before["calibration"] and again["loss"] == pytest.approx(
@@ -323,10 +341,28 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
     # visualize's reliability diagram and report.html's say it and show the scaled confidences
     drawn_ = invoke("visualize", copy, "calibration")
     assert drawn_.exit_code == 0 and f"temperature {t:.4g} applied" in flat(drawn_)
-    # (visualize has no --temperature: its note names the command that has one)
-    assert "cnnspec evaluate RUN --temperature 1 shows the model's own probabilities" in flat(drawn_)
+    assert "--temperature none for the model's own probabilities" in flat(drawn_)
+    # the line printed with the picture (and its title) says which temperature it is of
+    assert f"; temperature {t:.4g} (the run's temperature.json)" in flat(drawn_)
     ece = float(flat(drawn_).split("calibration: ECE ")[1].split("%")[0])
     assert ece == pytest.approx(100 * after["calibration"]["ece"], abs=0.011)
+    # --temperature none: the diagram before calibrating, beside it (evaluate --temperature 1's
+    # ECE); the stored temperature.json is not even read
+    uncalibrated = invoke(
+        "visualize", copy, "calibration", "--temperature", "none", "-o", tmp_path / "own.png"
+    )
+    assert uncalibrated.exit_code == 0 and "applied" not in flat(uncalibrated)
+    assert "; temperature 1 (the model's own probabilities)" in flat(uncalibrated)
+    own_ece = float(flat(uncalibrated).split("calibration: ECE ")[1].split("%")[0])
+    assert own_ece == pytest.approx(100 * before["calibration"]["ece"], abs=0.011) and own_ece != ece
+    # a number, as evaluate's
+    tried = invoke("visualize", copy, "calibration", "--temperature", "2", "-o", tmp_path / "two.png")
+    assert tried.exit_code == 0 and "; temperature 2 (--temperature)" in flat(tried)
+    assert "--temperature 2: the class probabilities are softmax(log p / 2)" in flat(tried)
+    bad = invoke("visualize", copy, "calibration", "--temperature", "hot")
+    assert bad.exit_code == 2 and (
+        "expected --temperature to be auto, none or a number from 0.001 to 1000; received 'hot'"
+    ) in flat(bad)
     page = invoke("report", copy)
     assert page.exit_code == 0, page.output
     html = (copy / "report.html").read_text("utf-8")
@@ -538,6 +574,15 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
     assert scaled["probabilities"] == pytest.approx(expected, abs=1e-9)
     drawn = invoke("visualize", run, "calibration")
     assert drawn.exit_code == 0 and "calibration of the labels" in flat(drawn)
+    assert f"; temperature {t:.4g} (the run's temperature.json)" in flat(drawn)
+    uncalibrated = invoke(
+        "visualize", run, "calibration", "--temperature", "none", "-o", tmp_path / "own.png"
+    )
+    assert uncalibrated.exit_code == 0 and "; temperature 1 (the model's own probabilities)" in flat(
+        uncalibrated
+    )
+    own_ece = float(flat(uncalibrated).split("ECE ")[1].split("%")[0])
+    assert own_ece == pytest.approx(100 * before["calibration"]["ece"], abs=0.011)
     assert invoke("report", run).exit_code == 0
     page = (run / "report.html").read_text("utf-8")
     assert f"scaled by the run&#39;s temperature {t:.4g}" in page and "temperature.json" in page

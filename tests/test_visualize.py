@@ -126,6 +126,8 @@ def test_gradcam_says_which_class_and_refuses_what_it_cannot_draw(run_dir, tmp_p
     assert result.exit_code == 0, result.output
     # the class by index is the run's third class, named; how sure the model is of it
     assert "class blue (p = " in flat(result) and "on conv2d_2's 4×4 maps" in flat(result)
+    # (a probability: of which temperature, said; the run has no temperature.json)
+    assert "on conv2d_2's 4×4 maps; p at temperature 1 (the model's own probabilities)" in flat(result)
     result = invoke("visualize", run_dir, "gradcam", "--class", "purple", "--out", tmp_path)
     assert result.exit_code == 2
     assert "received 'purple'. Classes: red, green, blue" in flat(result)
@@ -165,6 +167,7 @@ def test_history_and_confusion_do_not_load_tensorflow(run_dir, tmp_path):
         ("graph", ["--layer", "conv"], "--layer with the features, filters, gradcam views"),
         ("samples", ["--normalize"], "--normalize with the confusion view"),
         ("features", ["--seed", "3"], "--seed with the samples view"),
+        ("history", ["--temperature", "none"], "--temperature with the samples, gradcam, calibration views"),
     ],
 )
 def test_an_option_of_other_views_is_refused_before_anything_is_read(tmp_path, view, option, named):
@@ -174,3 +177,16 @@ def test_an_option_of_other_views_is_refused_before_anything_is_read(tmp_path, v
     result = invoke("visualize", tmp_path / "no-run", view, *option)
     assert result.exit_code == 2, result.output
     assert named in flat(result) and f"{view} does not read it" in flat(result)
+
+
+def test_a_temperature_visualize_cannot_apply_is_refused_before_anything_is_read(tmp_path):
+    """visualize's --temperature is evaluate's (one definition, one parser): a word it does not
+    take is exit 2 with evaluate's message, before the run is read (here there is none)."""
+    for command in (["visualize", tmp_path / "no-run", "calibration"], ["evaluate", tmp_path / "no-run"]):
+        result = invoke(*command, "--temperature", "-1")
+        assert result.exit_code == 2, result.output
+        assert flat(result) == (
+            "error: expected --temperature to be auto, none or a number from 0.001 to 1000; received '-1' "
+            "hint: --temperature none (or 1) shows the model's own probabilities, auto the run's "
+            "temperature.json (cnnspec calibrate)"
+        )

@@ -3,8 +3,9 @@ temperature on its validation split (``--data SOURCE``: on a calibration set of 
 never the run's own images: :mod:`cnnspec.reporting.own_data`).
 
 The temperature (reporting/temperature.py) goes into the run folder as ``temperature.json``;
-``evaluate``, ``predict``, ``visualize`` and ``report`` then apply it (``--temperature auto``)
-and say so. The run's test split is not touched: evaluating it afterwards shows what the
+``evaluate``, ``predict``, ``visualize`` and ``report`` then apply it (``--temperature auto``,
+the default of the first three; report takes no option: it shows the run as it stands) and
+say so. The run's test split is not touched: evaluating it afterwards shows what the
 temperature did on images the fit never saw.
 """
 
@@ -58,7 +59,8 @@ def calibrate(
     overconfident, below 1 underconfident. The top class never changes. The fit minimises
     the negative log-likelihood of the run's validation images; the result, with the figures
     before and after, is written to RUN/temperature.json, which evaluate, predict, visualize
-    and report then apply (--temperature 1 shows the model's own probabilities). A
+    and report then apply (evaluate, predict and visualize: --temperature none shows the
+    model's own probabilities; report shows the run as it stands). A
     multi-label model gets one temperature for all its labels (sigmoid(logit / T)), a
     segmentation one for all its pixels (fitted on up to 250,000 validation pixels). A fit
     that ends at an end of the range searched (T = 0.05 or 20) is not written without --force.

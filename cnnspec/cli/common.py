@@ -45,6 +45,10 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="override a spec value, e.g. --set training.epochs=3 (repeatable)"),
 ]
+#: ``--temperature``'s words, in the metavar of every command that takes it (evaluate, predict,
+#: visualize, export; one parser reads them all: cnnspec.reporting.temperature.parse_option):
+#: auto (the run's temperature.json), none (the model's own probabilities, as 1), or a number.
+TEMPERATURE_METAVAR = "auto|none|T"
 AllowOutsideOption = Annotated[
     bool,
     typer.Option(

@@ -25,6 +25,7 @@ import typer
 from rich.table import Table
 
 from cnnspec.cli.common import (
+    TEMPERATURE_METAVAR,
     AllowOutsideOption,
     echo,
     given_output,
@@ -102,13 +103,15 @@ PredictEnsembleOption = Annotated[
 ]
 
 
+#: ``--temperature`` of evaluate, predict and visualize: one definition, read by one parser
+#: (:func:`~cnnspec.reporting.temperature.parse_option`), so that each takes the same words.
 TemperatureOption = Annotated[
     str,
     typer.Option(
         "--temperature",
-        metavar="auto|T",
+        metavar=TEMPERATURE_METAVAR,
         help="classifiers, multi-label and segmentation models: scale the probabilities by this "
-        "temperature (1: the model's own); "
+        "temperature (none or 1: the model's own); "
         "auto: the run's temperature.json, written by `cnnspec calibrate`, where it is of this "
         "model file, else 1",
     ),

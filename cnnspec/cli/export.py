@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from cnnspec.cli.common import (
+    TEMPERATURE_METAVAR,
     AllowOutsideOption,
     echo,
     given_output,
@@ -159,11 +160,11 @@ def export(
         str,
         typer.Option(
             "--temperature",
-            metavar="auto|T",
+            metavar=TEMPERATURE_METAVAR,
             help="classifiers, multi-label and segmentation models: fold this temperature into the "
             "weights of the layer that makes the scores, so that the export answers with scaled "
             "probabilities "
-            "(1: the model's own); auto: the run's temperature.json, written by `cnnspec "
+            "(none or 1: the model's own); auto: the run's temperature.json, written by `cnnspec "
             "calibrate`, where it is of this model file, else 1",
         ),
     ] = "auto",

@@ -14,6 +14,12 @@ classes to confuse): they draw a run that has not finished (killed, or still tra
 curves so far) or whose model.keras is gone, with a note that says so; the views that run the
 model refuse such a run.
 
+The views that show probabilities (samples' confidences, gradcam's ``p``, calibration) scale
+them as evaluate does: ``--temperature`` takes evaluate's words through its one definition
+(``auto``, the run's temperature.json; ``none`` or ``1``, the model's own; a number), and the
+picture's title and the line printed say which temperature they are of
+(:func:`cnnspec.reporting.temperature.described`).
+
 A picture that ``--out`` names (as a file, or in a folder) and that is there already is
 replaced only when cnnspec drew it (its PNG, or a graph's SVG, carries cnnspec's mark; a PDF
 cannot), or with ``--force``; the run folder's own pictures (no ``--out``) are
@@ -30,7 +36,15 @@ import typer
 
 from cnnspec.analysis.graph import GRAPH_SUFFIXES
 from cnnspec.cli.common import AllowOutsideOption, given_output, given_path, guarded, owning_run, stdout
-from cnnspec.cli.evaluate import DataOption, SpecOption, TargetArgument, print_notes, refuse_other_run, run_of
+from cnnspec.cli.evaluate import (
+    DataOption,
+    SpecOption,
+    TargetArgument,
+    TemperatureOption,
+    print_notes,
+    refuse_other_run,
+    run_of,
+)
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
 
@@ -120,6 +134,8 @@ OPTION_VIEWS: dict[str, tuple[View, ...]] = {
     "--normalize": (View.confusion,),
     "--mistakes": (View.samples,),
     "--seed": (View.samples,),
+    # the views that show probabilities: the rest draw none a temperature would change
+    "--temperature": (View.samples, View.gradcam, View.calibration),
 }
 
 
@@ -199,6 +215,7 @@ def visualize(
     seed: Annotated[int, typer.Option("--seed", min=0, help="samples: which images are drawn")] = 0,
     spec: SpecOption = None,
     data: DataOption = None,
+    temperature: TemperatureOption = "auto",
     force: Annotated[
         bool,
         typer.Option("--force", "-f", help="replace an existing --out picture that cnnspec did not draw"),
@@ -207,13 +224,18 @@ def visualize(
 ) -> None:
     """Draw one picture of a trained model and print the path of the PNG it wrote.
 
-    An existing --out picture is replaced only when cnnspec drew it, or with --force."""
+    samples, gradcam and calibration show the probabilities scaled by the run's temperature
+    (temperature.json, written by `cnnspec calibrate`) or by --temperature, as evaluate does;
+    the picture and the line printed say which. An existing --out picture is replaced only
+    when cnnspec drew it, or with --force."""
     from cnnspec.cli.outputs import refuse_foreign
     from cnnspec.fileio import check_writable, user_path, write_atomic
     from cnnspec.paths import refuse_unreadable
     from cnnspec.reporting.images import is_cnnspec_png
     from cnnspec.reporting.run import locate
+    from cnnspec.reporting.temperature import parse_option
 
+    wanted = parse_option(temperature)  # (a word it does not take: refused before anything is read)
     _refuse_other_views_options(
         what,
         {
@@ -226,6 +248,7 @@ def visualize(
             "--normalize": normalize,
             "--mistakes": mistakes,
             "--seed": seed != 0,
+            "--temperature": temperature.strip().lower() != "auto",
         },
     )
     # only this command line may let the run's spec read outside its folder, never lock.json;
@@ -301,7 +324,8 @@ def visualize(
             from cnnspec.reporting.views import Probe
             from cnnspec.training.modelfile import load_model
 
-            probe = Probe(run, load_model(run.model_path), data)
+            own = "--temperature none for the model's own probabilities"
+            probe = Probe(run, load_model(run.model_path), data, wanted=wanted, own=own)
             if what == View.features:
                 png, name = probe.features(layer, sample=sample, max_maps=max_items or 16, image=image)
                 default = f"features_{_safe_name(name)}.png"

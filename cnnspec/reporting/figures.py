@@ -66,6 +66,23 @@ def fit_caption(text: str, width: float, fontsize: float) -> str:
     return "\n".join(_fit_line(line, width, fontsize) for line in text.split("\n"))
 
 
+def wrapped(text: str, width: float, fontsize: float) -> str:
+    """Each line of ``text`` broken at spaces into lines that fit ``width`` points (a word
+    wider than that alone is cut by :func:`fit_caption`): a title of a narrow figure (samples
+    ``--max 1``) ran off both its edges."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            tried = f"{current} {word}" if current else word
+            if current and text_width(printable(tried), fontsize) > width:
+                lines.append(current)
+                tried = word
+            current = tried
+        lines.append(current)
+    return fit_caption("\n".join(lines), width, fontsize)
+
+
 def _fit_line(text: str, width: float, fontsize: float) -> str:
     shown = printable(text)
     if text_width(shown, fontsize) <= width:
@@ -274,9 +291,11 @@ def samples_png(
     class_names: Sequence[str],
     *,
     title: str = "",
+    scaled: str = "",
 ) -> bytes:
-    """A grid of test images titled with the predicted and true class; mistakes in red."""
-    return _png(samples_figure(images, y_true, y_pred, confidence, class_names, title=title))
+    """A grid of test images titled with the predicted and true class; mistakes in red
+    (``scaled``: which temperature the confidences are of, a line under the title)."""
+    return _png(samples_figure(images, y_true, y_pred, confidence, class_names, title=title, scaled=scaled))
 
 
 #: The width of one tile of :func:`samples_figure` (inches) and its titles' font size.
@@ -324,6 +343,7 @@ def samples_figure(
     class_names: Sequence[str],
     *,
     title: str = "",
+    scaled: str = "",
 ) -> Figure:
     """The matplotlib figure :func:`samples_png` draws: a tile whose prediction is
     no number (:func:`sample_title`) is never counted as right."""
@@ -333,15 +353,23 @@ def samples_figure(
     rows, cols = _grid(max(count, 1))
     cols = max(cols, min(count, 4))
     rows = max(1, math.ceil(count / cols))
-    figure = Figure(figsize=(cols * TILE_INCHES + 0.4, rows * 2.15 + 0.8), dpi=100)
-    wrong = 0
+    wide = cols * TILE_INCHES + 0.4
+    heading = title or "Test images: predicted vs true class"
+    said = f"\nconfidence at {scaled}" if scaled else ""
+    rights = [
+        int(y_pred[i]) >= 0 and int(y_pred[i]) == int(y_true[i]) and math.isfinite(float(confidence[i]))
+        for i in range(count)
+    ]
+    heading = f"{heading} ({rights.count(False)} of {count} wrong, in red){said}"
+    # fitted to the figure's width, each line the title gains making the figure that much taller
+    heading = wrapped(heading, 72 * wide * 0.95, 11)
+    figure = Figure(figsize=(wide, rows * 2.15 + 0.8 + 0.2 * heading.count("\n")), dpi=100)
     for index in range(count):
         axes = figure.add_subplot(rows, cols, index + 1)
         shown, cmap = display_image(images[index])
         axes.imshow(shown, cmap=cmap, interpolation="nearest")
         predicted, true = int(y_pred[index]), int(y_true[index])
-        right = predicted >= 0 and predicted == true and math.isfinite(float(confidence[index]))
-        wrong += not right
+        right = rights[index]
         color = CORRECT if right else MISTAKE
         axes.set_title(
             sample_title(predicted, true, float(confidence[index]), class_names, bold=not right),
@@ -353,8 +381,7 @@ def samples_figure(
         for spine in axes.spines.values():
             spine.set_color(color)
             spine.set_linewidth(1 if right else 3)
-    heading = title or "Test images: predicted vs true class"
-    figure.suptitle(literal(f"{heading} ({wrong} of {count} wrong, in red)"), fontsize=11)
+    figure.suptitle(literal(heading), fontsize=11)
     figure.tight_layout()
     return figure
 
@@ -395,11 +422,13 @@ def class_map_png(image: np.ndarray, heat: np.ndarray, title: str, captions: Seq
     return _png(figure)
 
 
-def reliability_png(result: Calibration, title: str, unit: str = "images") -> bytes:
+def reliability_png(result: Calibration, title: str, unit: str = "images", scaled: str = "") -> bytes:
     """The reliability diagram (:mod:`cnnspec.reporting.calibration`): each confidence bin's
     accuracy (bars) with the gap to its mean confidence hatched, the diagonal of a calibrated
     model, and below it how many images each bin holds (``unit``: what is counted, a
-    multi-label output's ``label decisions``, a segmentation's ``pixels``)."""
+    multi-label output's ``label decisions``, a segmentation's ``pixels``; ``scaled``: which
+    temperature the probabilities are of, a line under the figures:
+    :func:`~cnnspec.reporting.temperature.described`)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5.6, 6.4), dpi=100)
@@ -428,9 +457,8 @@ def reliability_png(result: Calibration, title: str, unit: str = "images") -> by
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")
     top.legend(loc="upper left", fontsize=8)
-    top.set_title(
-        literal(f"ECE {result.ece:.2%} · MCE {result.mce:.2%} · {result.images:,} {unit}"), fontsize=10
-    )
+    figures = f"ECE {result.ece:.2%} · MCE {result.mce:.2%} · {result.images:,} {unit}"
+    top.set_title(literal(figures + (f"\n{scaled}" if scaled else "")), fontsize=10)
     bottom.bar([b.low for b in result.bins], [b.images for b in result.bins], width=width,
                align="edge", color="#777777", edgecolor="white")  # fmt: skip
     bottom.set_xlabel("confidence (the top class's probability)")

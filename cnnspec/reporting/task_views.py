@@ -94,6 +94,22 @@ def _fitted(prefix: str, names: list[str], indices: list[int], *, distinct: bool
     return text if text_width(text, CAPTION_FONT) <= width else fit_caption(text, width, CAPTION_FONT)
 
 
+def _scaled(probe: Any, tasks: list[OutputTask], raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each output's raw answer as evaluate reads it: a single multi-label or segmentation
+    output's scaled by the probe's temperature (--temperature, or the run's temperature.json),
+    whose decisions at a threshold other than 0.5 it can change; a temperature other than 1 asked
+    of any other model is refused (:func:`~cnnspec.reporting.temperature.refuse_tasks`)."""
+    from cnnspec.reporting.run import OutputKind
+    from cnnspec.reporting.temperature import refuse_tasks, scaled_answer
+
+    temperature = probe.temperature
+    refuse_tasks(tasks, temperature)  # (a model without a spec: its tasks are read only here)
+    if temperature == 1.0:
+        return raw
+    (out,) = tasks
+    return {out.name: scaled_answer(raw[out.name], tasks, OutputKind(), temperature)}
+
+
 def task_samples(probe: Any, count: int, *, mistakes: bool, seed: int) -> bytes:
     """The samples picture of a task model's test split (see the module doc)."""
     from cnnspec.reporting.evaluation import listed_outputs
@@ -113,13 +129,16 @@ def task_samples(probe: Any, count: int, *, mistakes: bool, seed: int) -> bytes:
     # several outputs are ranked by the first's, as the title says
     ranked = segmenting[0] if segmenting else config.tasks[0]
     if mistakes:  # the worst images need every prediction
-        raw = outputs_by_name(config.tasks, model.predict(batch, batch_size=64, verbose=0))
+        raw = _scaled(
+            probe, config.tasks, outputs_by_name(config.tasks, model.predict(batch, batch_size=64, verbose=0))
+        )
         truths = targets_by_name(config, test.y)
         order = np.argsort(-_error_per_image(ranked, truths[ranked.name], raw[ranked.name]), kind="stable")
         indices = np.sort(order[:count])
     else:
         indices = np.sort(np.random.default_rng(seed).permutation(n)[:count])
     raw = outputs_by_name(config.tasks, model.predict(batch[indices], batch_size=64, verbose=0))
+    raw = _scaled(probe, config.tasks, raw)
     truths = {k: v[indices] for k, v in targets_by_name(config, test.y).items()}
     several = len(config.tasks) > 1
     which = "test images" if not mistakes else f"worst test images{f' by {ranked.name}' if several else ''}"

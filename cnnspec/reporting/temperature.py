@@ -21,9 +21,12 @@ the result in the run folder as ``temperature.json`` (:class:`Fitted`, ``format`
 - ``model_sha256``: the model file it was fitted for. A model file changed since (trained
   again into the folder) no longer matches, and its temperature is not applied.
 
-``cnnspec evaluate``, ``predict``, ``visualize`` and ``report`` apply the run's temperature
-under ``--temperature auto`` (their default; :func:`chosen`) and say so in a note;
-``--temperature 1`` shows the model's own probabilities, another number tries that one.
+``cnnspec evaluate``, ``predict`` and ``visualize`` apply the run's temperature under
+``--temperature auto`` (their default; :func:`chosen`) and say so in a note; ``--temperature
+none`` (or ``1``) shows the model's own probabilities, another number tries that one (one
+option, :func:`parse_option`, for every command that takes it). ``report`` shows the run as it
+stands: its temperature.json applied, as auto does (the page's figures are the run's own
+files', which evaluate wrote with its temperature).
 ``cnnspec export`` folds the temperature into the weights of the layer that makes the scores
 (:mod:`cnnspec.export.folding`), so the exported file answers scaled; evaluate and predict apply
 to an export only the rest of the temperature they are asked for
@@ -61,12 +64,12 @@ LOW, HIGH = 0.05, 20.0
 #: kernel, 1e-320 every log-probability: NaN answers, blamed on the model).
 USABLE = (1e-3, 1e3)
 #: What the hint of a damaged temperature.json says: `cnnspec calibrate` wrote it, so it, not
-#: training, writes it again; without it (or unread, --temperature 1) the model's own
-#: probabilities are used. (visualize and report take no --temperature: deleting is their way.)
+#: training, writes it again; without it (or unread, --temperature none) the model's own
+#: probabilities are used. (report takes no --temperature: deleting is its way.)
 DAMAGED_HINT = (
     "the file was changed after `cnnspec calibrate` wrote it, or is not cnnspec's: run `cnnspec "
     "calibrate RUN` again (it replaces the file), or delete it to use the model's own "
-    "probabilities (evaluate, predict and export: --temperature 1 leaves it unread)"
+    "probabilities (evaluate, predict, visualize and export: --temperature none leaves it unread)"
 )
 #: The smallest probability whose logarithm is taken: a class a float32 softmax rounded to 0
 #: stays the least likely, and finite.
@@ -294,18 +297,24 @@ def read(path: Path) -> Fitted | None:
 
 
 def parse_option(text: str | None) -> float | None:
-    """``--temperature``: ``auto`` (``None``), or a positive number."""
-    if text is None or text.strip().lower() == "auto":
+    """``--temperature`` of evaluate, predict, visualize and export: ``auto`` (``None``),
+    ``none`` (1: the model's own probabilities, temperature.json left unread), or a positive
+    number within :data:`USABLE`."""
+    word = "auto" if text is None else text.strip().lower()
+    if word == "auto":
         return None
+    if word == "none":
+        return 1.0
     try:
-        value = float(text)
+        value = float(text)  # type: ignore[arg-type]
     except ValueError:
         value = math.nan
     if not USABLE[0] <= value <= USABLE[1]:
         raise UsageError(
-            f"expected --temperature to be auto or a number from {USABLE[0]:g} to {USABLE[1]:g}; "
-            f"received {text!r}",
-            "--temperature 1 shows the model's own probabilities",
+            f"expected --temperature to be auto, none or a number from {USABLE[0]:g} to "
+            f"{USABLE[1]:g}; received {text!r}",
+            "--temperature none (or 1) shows the model's own probabilities, auto the run's "
+            "temperature.json (cnnspec calibrate)",
         )
     return value
 
@@ -353,6 +362,16 @@ def chosen(
         f"{fitted_on(found)}); {own}"
     )
     return found.temperature
+
+
+def described(temperature: float, wanted: float | None) -> str:
+    """Which temperature a picture's probabilities are of, as its title and the line printed
+    with it say: ``temperature 1.53 (the run's temperature.json)``, ``temperature 2
+    (--temperature)``, or the model's own (``wanted``: ``--temperature``'s, ``None`` for auto)."""
+    if temperature == 1.0:
+        return "temperature 1 (the model's own probabilities)"
+    source = "--temperature" if wanted is not None else "the run's temperature.json"
+    return f"temperature {temperature:.4g} ({source})"
 
 
 #: The tasks a temperature scales (a model of one such output).

@@ -266,6 +266,12 @@ class Probe:
     #: notes of the views themselves (an empty class map)
     extra_notes: list[str] = field(default_factory=list)
     _temperature: float | None = None
+    #: ``--temperature`` (:func:`~cnnspec.reporting.temperature.parse_option`): ``None`` is
+    #: auto, the run's temperature.json (report.html's only way: it shows the run as it stands)
+    wanted: float | None = None
+    #: How a note of the temperature applied says to see the model's own probabilities: report
+    #: takes no --temperature, and names the commands that do
+    own: str = "cnnspec visualize (or evaluate) RUN --temperature none shows the model's own probabilities"
 
     @property
     def test(self) -> TestData:
@@ -277,18 +283,31 @@ class Probe:
 
     @property
     def temperature(self) -> float:
-        """What a classifier's (or a multi-label output's) probabilities are scaled by: the
-        run's temperature.json (``cnnspec calibrate``) where it is of this model file, else 1;
-        applying one adds a note (:func:`~cnnspec.reporting.temperature.chosen`)."""
+        """What a classifier's (or a multi-label or segmentation output's) probabilities are
+        scaled by: :attr:`wanted`, else the run's temperature.json (``cnnspec calibrate``) where
+        it is of this model file, else 1; applying one adds a note
+        (:func:`~cnnspec.reporting.temperature.chosen`). A temperature other than 1 asked of a
+        model it does not scale (a regression, several outputs) is refused, as evaluate's is."""
         if self._temperature is None:
-            from cnnspec.reporting.temperature import chosen, scales
+            from cnnspec.reporting.temperature import chosen, refuse_tasks, scales
 
             config = self.run.config
-            other = config is not None and bool(config.task_path) and not scales(config.tasks)
-            # (visualize and report take no --temperature: the note names evaluate's)
-            own = "cnnspec evaluate RUN --temperature 1 shows the model's own probabilities"
-            self._temperature = 1.0 if other else chosen(self.run, None, self.extra_notes, own=own)
+            tasks = tuple(config.tasks) if config is not None and config.task_path else None
+            if self.wanted is not None:
+                refuse_tasks(tasks, self.wanted)
+            other = not scales(tasks)  # (auto: a temperature.json beside such a model is not read)
+            self._temperature = (
+                1.0 if other else chosen(self.run, self.wanted, self.extra_notes, own=self.own)
+            )
         return self._temperature
+
+    @property
+    def temperature_said(self) -> str:
+        """Which temperature the probabilities drawn are of, for a picture's title and the line
+        printed with it (:func:`~cnnspec.reporting.temperature.described`)."""
+        from cnnspec.reporting.temperature import described
+
+        return described(self.temperature, self.wanted)
 
     def _scaled(self, probs: np.ndarray) -> np.ndarray:
         """A classifier's class probabilities scaled by :attr:`temperature`."""
@@ -452,6 +471,8 @@ class Probe:
             ],
         )
         line = f"{what} {printable(names[index])} ({chance}, {said}) on {layer_name}'s {size} maps"
+        if shares is None:  # (a probability: of a temperature; a mask's shares are of none)
+            line += f"; p at {self.temperature_said}"
         return png, layer_name, line
 
     def _explained_task(self) -> Any:
@@ -527,14 +548,19 @@ class Probe:
             what = "pixels" if tasks[0].task == "segmentation" else "labels"
             title = f"{self.run.name}: reliability of the {what} on the test set ({len(test.x):,} images)"
             unit = "pixels" if what == "pixels" else "label decisions"
-            return reliability_png(result, title, unit), result.line(PIXELS if what == "pixels" else LABELS)
+            line = result.line(PIXELS if what == "pixels" else LABELS)
+            said = self.temperature_said  # (after label_calibration: its note comes first)
+            return reliability_png(result, title, unit, scaled=said), f"{line}; {said}"
         probs = self._all_probabilities()
         self._all = decided(probs)
         result = of_probabilities(probs, test.y)
         if self.data is None:  # (the run's own test split: its evaluation.json may be another's)
             self.extra_notes.extend(single_model_notes(self.run, "the reliability diagram"))
         title = f"{self.run.name}: reliability on the test set ({len(test.y):,} images)"
-        return reliability_png(result, title), result.line()
+        # the picture and its line say which probabilities they are of: a diagram of the
+        # model's own and one of the calibrated ones look alike but for their numbers
+        said = self.temperature_said
+        return reliability_png(result, title, scaled=said), f"{result.line()}; {said}"
 
     def label_calibration(self, task: Any) -> Calibration:
         """The calibration of a multi-label output (``task``): each label of each test image
@@ -584,6 +610,7 @@ class Probe:
         test = self.test
         names = _names(test.class_names, predicted, test.y[indices])
         kind = "misclassified test images" if mistakes else "test images"
+        # (the confidences shown are of a temperature: the title says which)
         return samples_png(
             [test.x[i] for i in indices],
             test.y[indices],
@@ -591,6 +618,7 @@ class Probe:
             confidence,
             names,
             title=f"{self.run.name}: {kind}, predicted vs true class",
+            scaled=self.temperature_said,
         )
 
 
