@@ -145,7 +145,8 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, tmp_path_factory, t
     assert drawn.exit_code == 0, drawn.output
     assert (tmp_path / "samples.png").read_bytes().startswith(b"\x89PNG")
     # a temperature scales a single multi-label output's decisions there, as evaluate's does; a
-    # regression takes none (refused, exit 2)
+    # regression takes none (refused, exit 2); a reliability diagram it has not, and says which
+    # evaluate reports its results (the run folder's, not its model.keras)
     if task in ("multilabel", "regression"):
         args = ["visualize", str(run), "samples", "--temperature", "2", "-o", str(tmp_path / "t.png")]
         tempered = runner.invoke(app, args)
@@ -161,6 +162,10 @@ def test_train_evaluate_predict_every_task(runner, tmp_path, tmp_path_factory, t
                 )
                 in said
             )
+    if task == "multi":
+        refused = runner.invoke(app, ["visualize", str(run), "calibration", "-o", str(tmp_path / "c.png")])
+        said = " ".join(refused.output.split())
+        assert refused.exit_code == 2 and f"`cnnspec evaluate {run}` reports the test results" in said, said
 
     # predict answers in the task's terms
     np.save(

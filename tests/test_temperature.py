@@ -155,6 +155,23 @@ def test_a_picture_says_which_temperature_its_probabilities_are_of():
     assert described(2.0, 2.0) == "temperature 2 (--temperature)"
 
 
+def test_a_fit_at_the_end_of_the_range_counts_a_tasks_mistakes_in_its_rows():
+    """A segmentation's refused fit said "8 validation images with 345 mistake(s)": its pixels'
+    mistakes, read as mistaken images of 8."""
+    from cnnspec.cli.calibrate import _mistakes
+
+    assert _mistakes(3, 24, None) == "3 mistake(s)"
+    assert _mistakes(345, 512, "pixels") == "345 of their 512 pixels wrong"
+    assert _mistakes(1234, 3000, "label decisions") == "1,234 of their 3,000 label decisions wrong"
+
+
+def test_the_likelihood_of_answers_all_right_and_sure_is_zero_not_minus_zero():
+    """calibrate printed "negative log-likelihood 0.0014 → -0.0000" for a model sure and right
+    of every validation image (and wrote -0.0 into temperature.json)."""
+    nll = negative_log_likelihood(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
+    assert nll == 0.0 and f"{nll:.4f}" == "0.0000" and json.dumps(round(nll, 6)) == "0.0"
+
+
 def test_a_temperature_file_is_applied_only_to_the_model_file_it_was_fitted_for(tmp_path):
     from cnnspec.fileio import sha256_file
 

@@ -153,7 +153,8 @@ def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> fl
     probs = np.asarray(probabilities, dtype="float64")
     truth = np.asarray(labels).reshape(-1).astype("int64")
     picked = probs[np.arange(len(probs)), truth]
-    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+    # (+ 0.0: every image right at p = 1 is -0.0, which calibrate printed as "→ -0.0000")
+    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()) + 0.0
 
 
 def fit(probabilities: np.ndarray, labels: np.ndarray, *, steps: int = 50) -> float:

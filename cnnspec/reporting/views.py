@@ -536,10 +536,16 @@ class Probe:
         test = self.test
         tasks = test.config.tasks
         if test.config.task_path and (len(tasks) != 1 or tasks[0].task not in ("multilabel", "segmentation")):
+            from cnnspec.reporting.run import MODEL_FILE
+
+            # (the run folder where the model is its own: a checkpoint is evaluated by its file)
+            run_dir = self.run.run_dir
+            own = run_dir is not None and self.run.model_path == run_dir / MODEL_FILE
             raise UsageError(
                 f"expected a classifier, a multi-label or a segmentation model (one output) for a "
                 f"reliability diagram; this model's outputs are {described_outputs(tasks)}",
-                f"`cnnspec evaluate {self.run.model_path}` reports the test results of its task",
+                f"`cnnspec evaluate {run_dir if own else self.run.model_path}` reports the test "
+                "results of its task",
             )
         if test.config.task_path:
             from cnnspec.reporting.calibration import LABELS, PIXELS
