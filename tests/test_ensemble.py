@@ -302,7 +302,7 @@ def test_a_temperature_is_noted_once_and_visualize_says_whose_calibration_it_dra
     from tests.test_report_support import flat, invoke
 
     first, wide = runs
-    note = "--temperature 1.5: the class probabilities are softmax(log p / 1.5)"
+    note = "--temperature 1.5: each logit is divided by 1.5 before the softmax or sigmoid"
     copy = tmp_path / "run"
     shutil.copytree(first, copy)
     result = invoke("evaluate", copy, "--ensemble", wide, "--temperature", "1.5")

@@ -334,7 +334,9 @@ def chosen(
     says to see the model's own probabilities (a command without ``--temperature`` names one
     that has it)."""
     if wanted is not None:
-        note = f"--temperature {wanted:g}: the class probabilities are softmax(log p / {wanted:g})"
+        # (said for every task it scales: "the class probabilities are softmax(log p / T)" was
+        # a classifier's alone, printed for a multi-label output's sigmoids and a map's pixels too)
+        note = f"--temperature {wanted:g}: each logit is divided by {wanted:g} before the softmax or sigmoid"
         # (once: an --ensemble asks for each model's, and every one's is this same note)
         if wanted != 1.0 and note not in notes:
             notes.append(note)
