@@ -654,8 +654,15 @@ def test_an_error_deep_inside_a_set_value_is_located_there_on_its_line(runner, w
             "                  ^\n"
             '  hint: write `source: {a: b}` to nest a mapping, or quote the text: `source: "a: b"`\n',
         ),
+        (  # an id's key too (the value was parsed under `value:`, and the hint quoted that)
+            "model[0].id=a: b",
+            "<--set 2>:1:14: error: invalid YAML: mapping values are not allowed here{on}\n"
+            " 1 | model[0].id=a: b\n"
+            "                  ^\n"
+            '  hint: write `id: {a: b}` to nest a mapping, or quote the text: `id: "a: b"`\n',
+        ),
     ],
-    ids=["unclosed-over-lines", "duplicate-key", "yaml11-boolean", "tab", "bad-escape", "colon"],
+    ids=["unclosed-over-lines", "duplicate-key", "yaml11-boolean", "tab", "bad-escape", "colon", "id-colon"],
 )
 def test_a_set_value_that_is_not_yaml_is_a_usage_error_located_in_its_option(
     runner, write_spec, option, report
@@ -679,6 +686,74 @@ def test_a_set_value_that_is_not_yaml_is_located_in_json_too(runner, write_spec)
         15,
         "yaml",
         "the `{` opened at 1:6 is never closed; close it with `}`",
+    )
+
+
+ID_HINT = 'quote it ("{0}"): an id is never a boolean, but unquoted YAML 1.1 reads it as one'
+
+
+@pytest.mark.parametrize(
+    ("option", "column", "path", "word"),
+    [
+        ("model[0].id=yes", 13, "model[0].id", "yes"),
+        ("model[0]={conv2d: 3, id: on}", 26, "model[0].id", "on"),
+        ("model[1].inputs=[x, n]", 21, "model[1].inputs[1]", "n"),
+        ("model[1].inputs[0]=off", 20, "model[1].inputs[0]", "off"),
+    ],
+    ids=["id", "id-in-item", "inputs-list", "inputs-item"],
+)
+def test_a_yaml11_boolean_where_a_set_puts_an_id_gets_the_id_hint_a_file_gets(
+    runner, write_spec, option, column, path, word
+):
+    """`--set model[0].id=yes` was told to write true/false (the value was typed as `value:`
+    alone); an id is never a boolean, as the same word in the file is told (exit 2 still: a
+    value YAML 1.1 misreads is a usage error when it is an option's)."""
+    spec = str(write_spec(SMALL.replace("  - flatten", "  - flatten:\n    inputs: [x]")))
+    result = runner.invoke(app, ["validate", spec, "--set", option])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[0] == (
+        f"<--set 1>:1:{column}: error: {path}: expected an identifier; received a bare {word!r}, "
+        "which YAML 1.1 reads as a boolean (in a --set option on the command line)"
+    )
+    assert result.stderr.splitlines()[-1] == "  hint: " + ID_HINT.format(word)
+
+
+def test_a_yaml11_boolean_id_is_told_alike_in_a_file_and_a_set_in_json_and_github(runner, write_spec):
+    in_file = write_spec(SMALL.replace("  - flatten", "  - flatten:\n    id: yes"), "file.yaml")
+    spec = str(write_spec(SMALL))
+    items = {}
+    for name, args in (("file", [str(in_file)]), ("set", [spec, "--set", "model[1].id=yes"])):
+        result = runner.invoke(app, ["validate", "-f", "json", *args])
+        (items[name],) = json.loads(result.stdout)
+    assert {k: items["file"][k] for k in ("line", "column")} == {"line": 7, "column": 9}
+    assert {k: items["set"][k] for k in ("file", "line", "column")} == {
+        "file": "<--set 1>",
+        "line": 1,
+        "column": 13,
+    }
+    for key in ("path", "code", "hint"):
+        assert items["file"][key] == items["set"][key], key
+    assert items["set"]["hint"] == ID_HINT.format("yes")
+    assert items["set"]["message"] == (items["file"]["message"] + " (in a --set option on the command line)")
+    result = runner.invoke(app, ["validate", "-f", "github", spec, "--set", "model[1].id=yes"])
+    assert result.exit_code == 2
+    assert result.stdout.strip() == (
+        "::error file=<--set 1>,line=1,col=13::model[1].id: expected an identifier; received a bare "
+        "'yes', which YAML 1.1 reads as a boolean (in a --set option on the command line) (hint: "
+        + ID_HINT.format("yes")
+        + ")"
+    )
+
+
+def test_a_set_of_a_var_named_like_an_id_key_is_no_id(runner, write_spec):
+    """The id hint follows where the value goes, not its last key: a var named `id` may be a
+    boolean, and a value YAML 1.1 misreads there is told to write true/false."""
+    spec = str(write_spec(SMALL.replace("model:", "vars: {id: true}\nmodel:")))
+    result = runner.invoke(app, ["validate", spec, "--set", "vars.id=no"])
+    assert result.exit_code == 2
+    assert (
+        result.stderr.splitlines()[-1]
+        == '  hint: write true/false, or quote it ("no") if you mean the string'
     )
 
 

@@ -571,7 +571,8 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueL
         return Loc("", loc.line, loc.column - shift if loc.line == 1 else loc.column)
 
     try:
-        parsed = load_text(prefix + (raw_value if raw_value.strip() else "''"), "<--set>")
+        # (typed as at `path`: a `yes` where an id goes gets an id's error, as in a file)
+        parsed = load_text(prefix + (raw_value if raw_value.strip() else "''"), "<--set>", at=path)
     except SpecError as exc:
         inside = [
             replace(

@@ -211,16 +211,21 @@ def _names_an_id(path: SpecPath) -> bool:
 def value_key(path: SpecPath) -> str:
     """The key to parse a value set at ``path`` under, alone in a text of its own (a ``--set``
     value): the path's last name, so that a hint which quotes the key quotes the user's
-    (``source: "a: b"``), where that key alone reads the value as the whole path does (not an
-    id's key, nor ``vars`` below the top: see :func:`_names_an_id`); ``value`` otherwise."""
+    (``source: "a: b"``, ``id: "a: b"``); ``value`` where the path ends in an index or a name
+    that is not plain text. (The value is typed as at ``path`` whatever its key: the ``at`` of
+    :func:`load_text`.)"""
     name = path[-1] if path else None
-    if not isinstance(name, str) or not plain_is_text(name) or name in _ID_KEYS | _ID_MAPPINGS:
-        return "value"
-    return name if name != "vars" or len(path) == 1 else "value"
+    return name if isinstance(name, str) and plain_is_text(name) else "value"
 
 
-def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics) -> Any:
-    """Type a plain (unquoted) scalar with YAML 1.2 core rules, refusing YAML 1.1 surprises."""
+def resolve_plain_scalar(
+    text: str, loc: Loc, path: SpecPath, diags: Diagnostics, *, at: SpecPath | None = None
+) -> Any:
+    """Type a plain (unquoted) scalar with YAML 1.2 core rules, refusing YAML 1.1 surprises.
+
+    ``path`` names the value in its errors; ``at``, where given, is the spec path the value
+    stands at when that is another (a ``--set`` value parsed alone, under one key): what the
+    value is there (an id, never a boolean) decides its error's message and hint, as in a file."""
     if _NULL.match(text):
         return None
     if _TRUE.match(text):
@@ -230,7 +235,7 @@ def resolve_plain_scalar(text: str, loc: Loc, path: SpecPath, diags: Diagnostics
     if _INT.match(text):
         return _bounded_int(text, 10, loc, path, diags)
     if _YAML11_BOOL.match(text):
-        if _names_an_id(path):  # never a boolean there: the fix is the quotes alone
+        if _names_an_id(path if at is None else at):  # never a boolean there: the fix is the quotes alone
             diags.error(
                 f"expected an identifier; received a bare {text!r}, which YAML 1.1 reads as a boolean",
                 loc,
@@ -333,8 +338,11 @@ class _Frame:
 class _Builder:
     """Turns a YAML event stream into plain values and location tables."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, at: SpecPath | None = None) -> None:
         self.file = file
+        #: The spec path the text's one top-level key stands for (a ``--set`` value parsed
+        #: alone): its scalars are typed as they would be there (:func:`resolve_plain_scalar`).
+        self.at = at
         self.diags = Diagnostics()
         self.locs: dict[SpecPath, Loc] = {}
         self.key_locs: dict[SpecPath, Loc] = {}
@@ -445,7 +453,8 @@ class _Builder:
                 self._check_tag(event.tag, loc, path, _SCALAR_TAGS)
             self._count(1, loc)
             if event.tag is None and event.implicit[0]:
-                value = resolve_plain_scalar(event.value, loc, path, self.diags)
+                at = None if self.at is None else (*self.at, *path[1:])
+                value = resolve_plain_scalar(event.value, loc, path, self.diags, at=at)
             else:
                 value = event.value
             self._finish(value, path, loc, event.anchor, self.node_count - 1, len(self.order))
@@ -552,15 +561,15 @@ def _deep_copy(value: Any) -> Any:
     return root
 
 
-def _build(text: str, file: str, loader: type) -> _Builder:
-    """Feed PyYAML's event stream from ``loader`` to a fresh builder."""
-    builder = _Builder(file)
+def _build(text: str, file: str, loader: type, at: SpecPath | None = None) -> _Builder:
+    """Feed PyYAML's event stream from ``loader`` to a fresh builder (``at``: see :class:`_Builder`)."""
+    builder = _Builder(file, at)
     for event in yaml.parse(text, Loader=loader):
         builder.feed(event)
     return builder
 
 
-def _parse(text: str, file: str) -> _Builder:
+def _parse(text: str, file: str, at: SpecPath | None = None) -> _Builder:
     """Parse with libyaml when present; report every YAML error as the pure-Python parser sees it.
 
     libyaml is only the fast path for valid text. Its messages, marks and limits change between
@@ -572,11 +581,11 @@ def _parse(text: str, file: str) -> _Builder:
     raised by the builder itself and never reach this fallback.
     """
     if _SafeLoader is yaml.SafeLoader:
-        return _build(text, file, yaml.SafeLoader)
+        return _build(text, file, yaml.SafeLoader, at)
     try:
-        return _build(text, file, _SafeLoader)
+        return _build(text, file, _SafeLoader, at)
     except yaml.YAMLError:
-        return _build(text, file, yaml.SafeLoader)
+        return _build(text, file, yaml.SafeLoader, at)
 
 
 #: Parsed documents of this process by (file name, text), most recent last: a zoo family and
@@ -590,14 +599,25 @@ _PARSED: OrderedDict[tuple[str, str], SourceDoc | tuple[Diagnostic, ...]] = Orde
 PARSE_CACHE_SIZE = 64
 
 
-def load_text(text: str, file: str = "<string>", *, defer: bool = False) -> SourceDoc:
+def load_text(
+    text: str, file: str = "<string>", *, defer: bool = False, at: SpecPath | None = None
+) -> SourceDoc:
     """Parse spec text into a :class:`SourceDoc`; raise :class:`SpecError` on any problem.
 
     With ``defer``, errors in single values (:attr:`SourceDoc.value_errors`) are kept in the
     document instead: the front end reports them with the rest of the file's errors.
     Each call returns a document of its own (composition changes documents in place); a text
-    parsed before in this process is copied instead of parsed again."""
+    parsed before in this process is copied instead of parsed again.
+
+    ``at``: the spec path that the text's one top-level key stands for (a ``--set`` value,
+    parsed alone under one key), whose values are typed as they would be there: ``yes`` where
+    an id goes gets an id's error (such a text, a short one, is not cached)."""
     SOURCE_TEXTS[file] = text
+    if at is not None:
+        doc = _load_text(text, file, at)
+        if doc.value_errors and not defer:
+            raise SpecError(doc.value_errors)
+        return doc
     cached = _PARSED.get((file, text))
     if cached is not None:
         _PARSED.move_to_end((file, text))
@@ -659,15 +679,15 @@ _YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 LINE_BREAK = re.compile("\r\n|\r|\n")
 
 
-def _load_text(text: str, file: str) -> SourceDoc:
+def _load_text(text: str, file: str, at: SpecPath | None = None) -> SourceDoc:
     """:func:`_parse_text`, with its lines counted as editors count them (see
     :data:`_YAML_ONLY_BREAKS`): the YAML parser's marks would put every error after such a
     character one line too low, and past the end of the file for an editor."""
     if not any(ch in text for ch in _YAML_ONLY_BREAKS):
-        return _parse_text(text, file)
+        return _parse_text(text, file, at)
     moved = _line_mapper(text)
     try:
-        doc = _parse_text(text, file)
+        doc = _parse_text(text, file, at)
     except SpecError as exc:
         raise SpecError([replace(d, loc=moved(d.loc)) for d in exc.diagnostics]) from None
     doc.locs = {path: moved(loc) for path, loc in doc.locs.items()}
@@ -692,9 +712,9 @@ def _line_mapper(text: str) -> Callable[[Loc | None], Loc | None]:
     return moved
 
 
-def _parse_text(text: str, file: str) -> SourceDoc:
+def _parse_text(text: str, file: str, at: SpecPath | None = None) -> SourceDoc:
     try:
-        builder = _parse(text, file)
+        builder = _parse(text, file, at)
     except yaml.MarkedYAMLError as exc:
         explained = _explain_yaml_error(exc, text, file)
         if explained is None:
