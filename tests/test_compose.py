@@ -289,6 +289,82 @@ def test_set_paths_the_spec_rejects_are_located_on_the_command_line(
     assert (error.path, error.message) == (path, f"{message} (in a --set option on the command line)")
 
 
+def test_set_counts_an_index_from_the_end_as_python_does(tmp_path):
+    """`model[-1]` was a usage error with no place ("expected a spec path like …"): it is the
+    last item, and an error in the value names the item by its index, located in the option."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    compiled = compile_spec(spec, ["model[-1].dense.units=4", "model[-3].conv2d.filters=2"])
+    assert compiled.doc.data["model"] == [
+        {"conv2d": {"filters": 2, "kernel_size": 3}},
+        "flatten",
+        {"dense": {"units": 4}},
+    ]
+    (error,) = errors_of(spec, ["model[-3].conv2d.filters=0"])
+    assert (error.loc.file, error.loc.column, error.path) == ("<--set 1>", 26, "model[0].conv2d.filters")
+    (error,) = errors_of(spec, ["model[-4].conv2d.filters=2"])
+    assert (error.loc.column, error.path) == (6, "model[-4]")
+    assert error.message == (
+        "expected an index from -3 to 2 (`model` has 3 items); received -4 "
+        "(in a --set option on the command line)"
+    )
+    with pytest.raises(UsageError):  # a search space's key names an item by its place
+        parse_override("model[-1].dense.units=2")
+
+
+def test_set_past_a_list_s_end_says_how_to_add_an_item(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    (error,) = errors_of(spec, ["model[3]=flatten"])
+    assert error.message.startswith("expected an index from 0 to 2 (`model` has 3 items); received 3")
+    assert (
+        error.hint == "--set changes an item that is there; to add one, give `model` whole: --set 'model=[…]'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "column", "path", "message", "hint"),
+    [
+        (
+            "training.phasse[0].epochs=2",
+            10,
+            "training.phasse",
+            "expected `training.phasse` to be in the spec to set its item 0; "
+            "there is no `phasse` at `training`",
+            "to add `phasse`, give it whole: --set 'training.phasse=…'",
+        ),
+        (
+            "trainig.phases[0].epochs=2",
+            1,
+            "trainig",
+            "expected `trainig.phases` to be in the spec to set its item 0; "
+            "there is no `trainig` at the top level",
+            "did you mean `training`?",
+        ),
+        (
+            "blocks.cb.layrs[0].conv2d.filters=2",
+            11,
+            "blocks.cb.layrs",
+            "expected `blocks.cb.layrs` to be in the spec to set its item 0; "
+            "there is no `layrs` at `blocks.cb`",
+            "did you mean `layers`?",
+        ),
+    ],
+)
+def test_set_through_a_name_the_spec_lacks_into_a_list_is_located_at_the_name(
+    tmp_path, override, column, path, message, hint
+):
+    """It said `expected a list with an item 0 at `blocks.cb.layrs`; there is none`, at the
+    index, with no word of the misspelt name that made the list missing."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        BASE.replace("model:", "blocks:\n  cb: {layers: [conv2d: {filters: 2, kernel_size: 1}]}\nmodel:")
+    )
+    (error,) = errors_of(spec, [override])
+    assert (error.loc.file, error.loc.line, error.loc.column, error.path) == ("<--set 1>", 1, column, path)
+    assert (error.message, error.hint) == (f"{message} (in a --set option on the command line)", hint)
+
+
 SHORTHANDS = """\
 cnnspec: 1
 name: short

@@ -57,7 +57,7 @@ MAX_INCLUDE_DEPTH = 16
 #: family reads the same libraries as every other, and `cnnspec validate` over the whole zoo
 #: would check each of them once per variant.
 _VALID_LIBRARIES: set[tuple[str, str | None]] = set()
-_PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\.)")
+_PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|(\.)")
 
 #: Gives the text of a file the composer is about to read, or ``None`` to read it from disk.
 #: An editor's unsaved buffers come in this way (``cnnspec lsp``), and every call names a file
@@ -488,9 +488,14 @@ def _blocks_of(doc: SourceDoc) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> tuple[SpecPath, Any]:
-    """Parse ``path=value`` (``training.epochs=3``, ``model[2].conv2d.filters=64``)."""
+    """Parse ``path=value`` (``training.epochs=3``, ``model[2].conv2d.filters=64``). An index
+    counted from the end (``model[-1]``), which only a spec's data can turn into a path, is
+    refused here (a search space's key names a path without it)."""
     tokens, value, _ = _parse_override(text)
-    return tuple(part for part, _ in tokens), value
+    path = tuple(part for part, _ in tokens)
+    if any(isinstance(part, int) and part < 0 for part in path):
+        raise UsageError(f"expected a spec path like training.epochs; received {text.split('=', 1)[0]!r}")
+    return path, value
 
 
 @dataclass(frozen=True)
@@ -709,7 +714,9 @@ def _apply_override(
     diags: Diagnostics,
 ) -> None:
     """Set ``value`` at the path ``tokens`` spell (each part with where the option writes
-    it), located at ``value_loc`` and each part inside it where ``inside`` says."""
+    it), located at ``value_loc`` and each part inside it where ``inside`` says. An index
+    counted from the end (``model[-1]``) is the item it names, as in Python."""
+    tokens = _from_the_end(doc.data, tokens)
     path: SpecPath = tuple(part for part, _ in tokens)
 
     def at(depth: int) -> Loc:
@@ -739,18 +746,30 @@ def _apply_override(
             )
             return
     target: Any = doc.data
+    #: the depth of the first name on the path that the spec does not have (made on the way)
+    missing: int | None = None
     for depth, key in enumerate(path):
         last = depth == len(path) - 1
         if isinstance(key, int):
-            if not isinstance(target, list) or key >= len(target):
+            if not isinstance(target, list) or not 0 <= key < len(target):
                 where = format_path(path[:depth])
+                if missing is not None:  # (a path through a name the spec lacks: most likely misspelt)
+                    _missing_error(doc, path, missing, at(missing), depth, diags)
+                    return
+                lowest = -len(target) if isinstance(target, list) and key < 0 else 0
                 message = (
-                    f"expected an index from 0 to {len(target) - 1} (`{where}` has {len(target)} items); "
-                    f"received {key}"
+                    f"expected an index from {lowest} to {len(target) - 1} (`{where}` has "
+                    f"{len(target)} items); received {key}"
                     if isinstance(target, list) and target
                     else f"expected a list with an item {key} at `{where}`; there is none"
                 )
-                diags.error(message, at(depth), path[: depth + 1], code="override")
+                hint = (
+                    f"--set changes an item that is there; to add one, give `{where}` whole: "
+                    f"--set '{where}=[…]'"
+                    if isinstance(target, list) and key >= len(target)
+                    else None
+                )
+                diags.error(message, at(depth), path[: depth + 1], code="override", hint=hint)
                 return
         elif not isinstance(target, dict):
             expanded = _expand_item(doc, path[:depth], key)
@@ -771,6 +790,7 @@ def _apply_override(
                 # `dense: 3` is `dense: {units: 3}`: a parameter under it is set in the long form
                 _expand_shorthand(doc, path[: depth + 1], target)
         else:
+            missing = depth if missing is None else missing
             target[key] = [] if isinstance(path[depth + 1], int) else {}
             doc.locs[path[: depth + 1]] = doc.key_locs[path[: depth + 1]] = at(depth)
         if last:
@@ -788,6 +808,43 @@ def _apply_override(
     for table, written in ((doc.locs, inside.locs), (doc.key_locs, inside.key_locs)):
         table.update({(*path, *part): loc for part, loc in written.items()})
     drop_replaced(doc, path)
+
+
+def _missing_error(
+    doc: SourceDoc, path: SpecPath, missing: int, loc: Loc, depth: int, diags: Diagnostics
+) -> None:
+    """Report the override of ``path`` whose index at ``depth`` goes into a list the spec does
+    not have, because the name at ``missing`` is none of the spec's there: at that name, with
+    the did-you-mean among the names beside it."""
+    parent = value_at(doc.data, path[:missing])
+    names = [str(k) for k in parent if k != path[missing]] if isinstance(parent, dict) else []
+    where = format_path(path[:missing]) if missing else "the top level"
+    diags.error(
+        f"expected `{format_path(path[:depth])}` to be in the spec to set its item {path[depth]}; "
+        f"there is no `{path[missing]}` at {where.join('``') if missing else where}",
+        loc,
+        path[: missing + 1],
+        code="override",
+        hint=did_you_mean(str(path[missing]), names)
+        or f"to add `{path[missing]}`, give it whole: --set '{format_path(path[: missing + 1])}=…'",
+    )
+
+
+def _from_the_end(data: Any, tokens: list[tuple[str | int, Loc]]) -> list[tuple[str | int, Loc]]:
+    """``tokens`` with each index counted from the end (``model[-1]``) that names an item of
+    the list there replaced with that item's index; one that names none is left for the
+    override to refuse."""
+    out = list(tokens)
+    for depth, (part, loc) in enumerate(tokens):
+        if isinstance(part, int) and isinstance(data, list) and -len(data) <= part < 0:
+            part = len(data) + part
+            out[depth] = (part, loc)
+        keyed = isinstance(data, dict) and isinstance(part, str) and part in data
+        indexed = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (keyed or indexed):
+            break
+        data = data[part]
+    return out
 
 
 def _expand_item(doc: SourceDoc, path: SpecPath, key: str | int) -> dict[str, Any] | None:
