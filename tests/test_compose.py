@@ -365,6 +365,39 @@ def test_set_through_a_name_the_spec_lacks_into_a_list_is_located_at_the_name(
     assert (error.message, error.hint) == (f"{message} (in a --set option on the command line)", hint)
 
 
+@pytest.mark.parametrize(
+    ("override", "message", "hint"),
+    [
+        ("model[0].conv2d.filtres=3", "unknown parameter 'filtres' for `conv2d`", "did you mean `filters`?"),
+        ("model[2].cb.widht=3", "unknown argument 'widht' for block `cb`", "did you mean `width`?"),
+    ],
+)
+def test_a_misspelt_key_a_set_adds_beside_the_one_meant_is_told_the_one_meant(
+    tmp_path, override, message, hint
+):
+    """The option's key merges into the mapping, which holds the key meant already: the hint was
+    "`filters` is set already in this mapping: remove `filtres`, or give `filters` its value",
+    the file's hint for two keys written side by side; the option is what to correct, as the
+    schema's hint for an unknown key a --set adds says (`training.epoch=3`: `epochs`)."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        BASE.replace(
+            "model:", "blocks:\n  cb:\n    params: {width: int}\n    layers: [dense: '${width}']\nmodel:"
+        ).replace("  - dense: 10", "  - cb: {width: 2}\n  - dense: 10")
+    )
+    (error,) = errors_of(spec, [override])
+    assert (error.loc.file, error.loc.column) == ("<--set 1>", override.rindex(".") + 2)
+    assert (error.message, error.hint) == (f"{message} (in a --set option on the command line)", hint)
+    # in the file, the two keys side by side are what to correct
+    written = tmp_path / "written.yaml"
+    written.write_text(spec.read_text().replace("kernel_size: 3}", "kernel_size: 3, filtres: 3}"))
+    (error,) = errors_of(written)
+    assert (
+        error.hint
+        == "`filters` is set already in this mapping: remove `filtres`, or give `filters` its value"
+    )
+
+
 SHORTHANDS = """\
 cnnspec: 1
 name: short

@@ -1079,15 +1079,17 @@ class Resolver:
                 ppath = (*kpath, pname)
                 param = kind.param_index.get(pname)
                 if param is None:
+                    beside = self.beside(ppath, params)
+                    synonym = param_synonym(pname, kind.param_index, beside)
                     self.error(
                         f"unknown parameter {pname!r} for `{kind_name}`",
                         ppath,
                         key=True,
                         code="unknown-parameter",
                         hint=(
-                            f"did you mean `{param_synonym(pname, kind.param_index, params)}`?"
-                            if param_synonym(pname, kind.param_index, params) is not None
-                            else key_hint(str(pname), kind.param_index, params)
+                            f"did you mean `{synonym}`?"
+                            if synonym is not None
+                            else key_hint(str(pname), kind.param_index, beside)
                         )
                         or "parameters: " + (", ".join(kind.param_index) or "none"),
                     )
@@ -1938,8 +1940,9 @@ class Resolver:
     def unknown_parameter(self, kind: LayerKind, key: Any, raw: dict[str, Any], path: SpecPath) -> None:
         """Report the parameter ``key`` written for ``kind`` (beside ``raw``), which it has not,
         with the one meant: another library's name for it, a misspelling, or an item key."""
-        meant = param_synonym(key, kind.param_index, raw)
-        hint = f"did you mean `{meant}`?" if meant is not None else key_hint(key, kind.param_index, raw)
+        beside = self.beside(path, raw)
+        meant = param_synonym(key, kind.param_index, beside)
+        hint = f"did you mean `{meant}`?" if meant is not None else key_hint(key, kind.param_index, beside)
         if key in ITEM_EXTRAS:
             hint = (
                 f"`{key}` stands beside the kind, not among its parameters: "
@@ -2362,7 +2365,8 @@ class Resolver:
                     (*path, key),
                     key=True,
                     code="unknown-key",
-                    hint=key_hint(key, allowed, body) or "keys: " + ", ".join(allowed),
+                    hint=key_hint(key, allowed, self.beside((*path, key), body))
+                    or "keys: " + ", ".join(allowed),
                 )
                 ok = False
         for key, required in allowed.items():
@@ -2807,7 +2811,8 @@ class Resolver:
                     (*path, "next", name),
                     key=True,
                     code="carry",
-                    hint=key_hint(str(name), carried, steps or {}) or "carried: " + ", ".join(carried),
+                    hint=key_hint(str(name), carried, self.beside((*path, "next", name), steps or {}))
+                    or "carried: " + ", ".join(carried),
                 )
                 return None
         return carried
@@ -2993,6 +2998,15 @@ class Resolver:
             declared = [declared]
         return tuple(n for n in declared or () if isinstance(n, str))
 
+    def beside(self, path: SpecPath, written: Any) -> Any:
+        """The keys written beside the unknown key at ``path`` that its did-you-mean must not
+        name (renaming it to one of them would write a key twice): ``written``, but none for a
+        key a ``--set`` option wrote, which is renamed in the option, where a path merges into
+        the mapping it names (``--set model[0].conv2d.filtrs=3`` meant `filters`, as the schema
+        says of an unknown key)."""
+        loc = self.doc.key_loc(path)
+        return () if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX) else written
+
     def unknown_argument(
         self, name: str, key: Any, declared: dict[str, Any], path: SpecPath, written: Any = ()
     ) -> None:
@@ -3002,7 +3016,8 @@ class Resolver:
             path,
             key=True,
             code="unknown-parameter",
-            hint=key_hint(key, declared, written) or "parameters: " + (", ".join(declared) or "none"),
+            hint=key_hint(key, declared, self.beside(path, written))
+            or "parameters: " + (", ".join(declared) or "none"),
         )
 
     def call_arguments(
