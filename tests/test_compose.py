@@ -398,6 +398,26 @@ def test_a_misspelt_key_a_set_adds_beside_the_one_meant_is_told_the_one_meant(
     )
 
 
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [
+        (
+            "training.optimizer.adam.learning_rate=0.1",
+            "`training.optimizer` is 'adam': to make it a mapping, give it whole: "
+            "--set 'training.optimizer={adam: …}'",
+        ),
+        ("model.conv2d=1", "`model` is a list: name an item by its index, as in --set 'model[0]…'"),
+        ("training.epochs.x=1", None),  # (a number has no key under it, nor a name at the top)
+        ("name.first=a", None),
+    ],
+)
+def test_set_under_a_value_that_is_no_mapping_says_how_to_reach_it(tmp_path, override, hint):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE.replace("batch_size: 16}", "batch_size: 16, optimizer: adam}"))
+    (error,) = errors_of(spec, [override])
+    assert error.message.startswith("expected a mapping at `") and error.hint == hint
+
+
 SHORTHANDS = """\
 cnnspec: 1
 name: short

@@ -779,7 +779,7 @@ def _apply_override(
                     at(depth),
                     path[: depth + 1],
                     code="override",
-                    hint=_item_hint(doc, path[:depth], target),
+                    hint=_item_hint(doc, path[:depth], target) or _whole_hint(path[:depth], key, target),
                 )
                 return
             target = expanded
@@ -924,6 +924,19 @@ def _item_hint(doc: SourceDoc, path: SpecPath, value: Any) -> str | None:
     if isinstance(value, str) and (value in REGISTRY or value in _blocks_of(doc)):
         where = format_path(path)
         return f"`{where}` is `{value}`: set its parameters with --set {where}.{value}.NAME=VALUE"
+    return None
+
+
+def _whole_hint(path: SpecPath, key: str | int, value: Any) -> str | None:
+    """How to set ``key`` under the value at ``path`` that is no mapping: by an index, for a
+    list; given whole, for a name below the top level, which a mapping may stand for
+    (``data.source`` is ``digits``: ``--set 'data.source={npz: …}'``, ``training.optimizer``
+    is ``adam``); ``None`` for another value (a number has no key under it)."""
+    where = format_path(path)
+    if isinstance(value, list) and path:
+        return f"`{where}` is a list: name an item by its index, as in --set '{where}[0]…'"
+    if isinstance(value, str) and len(path) > 1:
+        return f"`{where}` is {value!r}: to make it a mapping, give it whole: --set '{where}={{{key}: …}}'"
     return None
 
 
