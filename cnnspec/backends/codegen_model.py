@@ -42,7 +42,7 @@ from cnnspec.backends.codegen_values import (
     literal_node,
     safe_name,
 )
-from cnnspec.errors import Diagnostics, Loc, SpecPath
+from cnnspec.errors import COMMAND_LINE_PREFIX, Diagnostics, Loc, SpecPath, command_line_option
 from cnnspec.ir import INPUT, ModelIR, ModelTree, Node
 from cnnspec.layers.params import Param
 from cnnspec.layers.registry import REGISTRY, LayerKind, Shape
@@ -793,8 +793,17 @@ def _attr(base: str, *names: str) -> ast.expr:
 
 
 def _where(loc: Loc | None) -> str:
+    """Where a value of the generated code was written: ``FILE:LINE``, or for a value of a
+    command-line option, the option as typed (``--set vars.width=3``, ``--epochs 3``): its
+    location (``<--set 1>:1``) means nothing in a file that outlives the command."""
     if loc is None:
         return ""
+    if loc.file.startswith(COMMAND_LINE_PREFIX):
+        from cnnspec.spec.loader import SOURCE_TEXTS
+
+        option = command_line_option(loc.file)
+        typed = SOURCE_TEXTS.get(loc.file, "").split("\n", 1)[0]
+        return typed if typed.startswith(option) else f"{option} {typed}".strip()
     return f"{Path(loc.file).name}:{loc.line}"
 
 

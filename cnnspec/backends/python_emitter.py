@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnspec.backends.codegen_check import CheckError, check_source, top_level_names, verify_model
 from cnnspec.backends.codegen_lines import LINE_LENGTH, fold_long_lines
-from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt
+from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt, _where
 from cnnspec.backends.codegen_printer import TreePrinter
 from cnnspec.backends.codegen_probe import FITTED_NOTE, fitted_constants
 from cnnspec.backends.codegen_values import (
@@ -609,8 +609,8 @@ def augmentation_comment(spec: CompiledSpec) -> str:
     first, last = spec.doc.loc(("augmentation", 0)), spec.doc.loc(("augmentation", len(items) - 1))
     if first is None:
         return ""
-    where = f"{Path(first.file).name}:{first.line}"
-    if last is not None and last.line != first.line:
+    where = _where(first)
+    if last is not None and last.line != first.line and last.file == first.file:
         where += f"-{last.line}"
     return comment_text(f"{where} augmentation")
 

@@ -10,6 +10,7 @@ spec itself, a folder, FIFO, device or socket, even with it. No TensorFlow is im
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -96,8 +97,13 @@ def codegen(
             "codegen would replace it with Python",
             "choose another -o, such as model.py",
         )
+    # The code is the spec's with the overrides: its header says so, for a reader to make it again
+    # (the spec's hash in it is the overridden spec's).
+    source = (
+        shlex.join([str(file), *(word for item in set for word in ("--set", item))]) if set else str(file)
+    )
     generated = generate_code(
-        compiled, script=script, source_name=str(file), output=output, format_code=format_code
+        compiled, script=script, source_name=source, output=output, format_code=format_code
     )
     console = stderr()
     for note in generated.notes:
@@ -111,7 +117,7 @@ def codegen(
     notebook = is_notebook(output)
     write_atomic(
         output,
-        notebook_of(generated.text, compiled.ir.name, str(file), script) if notebook else generated.text,
+        notebook_of(generated.text, compiled.ir.name, source, script) if notebook else generated.text,
     )
     what = ("training script" if script else "model module") + (" as a notebook" if notebook else "")
     # zoo:NAME names no file here: its lines are the zoo family file's (as the import table counts)
