@@ -689,6 +689,44 @@ def test_a_set_value_that_is_not_yaml_is_located_in_json_too(runner, write_spec)
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "column", "hint"),
+    [
+        (
+            "training.learning_rate_scale.conv*",
+            30,
+            "a key that is no name ('conv*') is set with its mapping given whole: "
+            "--set 'training.learning_rate_scale={\"conv*\": …}'",
+        ),
+        (
+            "model[x].dense.units",
+            6,
+            "an index is a whole number in brackets: [0] for the first item, [-1] for the last",
+        ),
+        ("training..epochs", 10, "separate the names of a path with one dot: training.epochs"),
+        ("training.epochs ", 16, "write the option without spaces around the path: --set PATH=VALUE"),
+        ("[0]", 1, "a path starts with the name of a section: training, model, vars, …"),
+        (
+            "training.",
+            10,
+            "name a setting: names separated by dots, items by their index: model[0].conv2d.filters",
+        ),
+    ],
+    ids=["key-no-name", "index-no-number", "two-dots", "space", "no-section", "dot-last"],
+)
+def test_a_set_path_that_is_none_is_located_in_its_option_with_a_hint(runner, write_spec, path, column, hint):
+    """It was `error: expected a spec path like training.epochs; received '…'`, with no place and
+    no word of what was wrong, nor of how to set a key such as a name pattern (`conv*`)."""
+    result = runner.invoke(app, ["validate", str(write_spec(SMALL)), "--set", "name=a", "--set", f"{path}=1"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"<--set 2>:1:{column}: error: expected a spec path like training.epochs; received {path!r} "
+        "(in a --set option on the command line)"
+    )
+    assert lines[1:] == [f" 1 | {path}=1", " " * (4 + column) + "^", f"  hint: {hint}"]
+
+
 ID_HINT = 'quote it ("{0}"): an id is never a boolean, but unquoted YAML 1.1 reads it as one'
 
 

@@ -553,7 +553,7 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueL
     while position < len(raw_path):
         match = _PATH_TOKEN.match(raw_path, position)
         if match is None or (match.group(3) and expect_name):
-            raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
+            raise _bad_path(raw_path, position, tokens)
         if match.group(1):
             tokens.append((match.group(1), position + 1))
             expect_name = False
@@ -563,7 +563,7 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueL
             expect_name = True
         position = match.end()
     if not tokens or expect_name:
-        raise UsageError(f"expected a spec path like training.epochs; received {raw_path!r}")
+        raise _bad_path(raw_path, position, tokens)
     path = tuple(part for part, _ in tokens)
     key = value_key(path)
     prefix = f"{key}: "
@@ -603,6 +603,66 @@ def _parse_override(text: str) -> tuple[list[tuple[str | int, int]], Any, ValueL
 def _under(key: str, path: str) -> bool:
     """Whether ``path`` is the parsed text's ``key`` (the overridden value) or inside it."""
     return path == key or path.startswith((f"{key}.", f"{key}["))
+
+
+#: What a part of a --set path that is not one ends at: the next part, or the value.
+_PART_END = re.compile(r"[.\[]")
+
+
+def _bad_path(raw_path: str, position: int, tokens: list[tuple[str | int, int]]) -> UnreadablePath:
+    """The error for the path ``raw_path`` of a --set option that is no spec path from
+    ``position`` on (``tokens``: its parts before), with the hint for what is there."""
+    message = f"expected a spec path like training.epochs; received {raw_path!r}"
+    section = "a path starts with the name of a section: training, model, vars, …"
+    if tokens and not isinstance(tokens[0][0], str):  # (`[0]=…`)
+        return UnreadablePath(message, section, 1)
+    if raw_path[position : position + 1].isspace():
+        return UnreadablePath(
+            message, "write the option without spaces around the path: --set PATH=VALUE", position + 1
+        )
+    last = tokens[-1] if tokens else None
+    name_goes_on = raw_path[position : position + 1] not in ("", ".", "[")
+    if (
+        last is not None
+        and isinstance(last[0], str)
+        and last[1] - 1 + len(last[0]) == position
+        and name_goes_on
+    ):
+        # the key began as a name (`conv*`): the key is all of it
+        position, tokens = last[1] - 1, tokens[:-1]
+    rest = raw_path[position:]
+    before = format_path(tuple(part for part, _ in tokens))
+    if not rest:  # (nothing at all, or a `.` last)
+        hint = "name a setting: names separated by dots, items by their index: model[0].conv2d.filters"
+    elif rest.startswith("["):
+        hint = "an index is a whole number in brackets: [0] for the first item, [-1] for the last"
+    elif rest.startswith("."):
+        hint = "separate the names of a path with one dot: training.epochs"
+    else:
+        key = rest[: m.start()] if (m := _PART_END.search(rest, 1)) else rest
+        hint = (
+            f"a key that is no name ({key!r}) is set with its mapping given whole: "
+            f"--set '{before}={{\"{key}\": …}}'"
+            if tokens
+            else section
+        )
+    return UnreadablePath(message, hint, position + 1)
+
+
+class UnreadablePath(UsageError):
+    """A --set option whose path is none (``a..b``, ``model[x]``, a key that is no name):
+    a usage error (exit 2), located at ``column`` of the option's text (:meth:`placed`)."""
+
+    def __init__(self, message: str, hint: str, column: int) -> None:
+        super().__init__(message, hint)
+        self.column = column
+
+    def placed(self, file: str) -> UsageError:
+        """This error located in the option's text ``file``."""
+        located = on_command_line(
+            Diagnostic(str(self), Loc(file, 1, self.column), code="override", hint=self.hint)
+        )
+        return UsageError(f"{located.loc}: {located.message}", located.hint, diagnostics=[located])
 
 
 class UnreadableValue(UsageError):
@@ -686,6 +746,9 @@ def apply_overrides(doc: SourceDoc, overrides: list[str] | tuple[str, ...]) -> N
         except UnreadableValue as exc:  # a usage error still, located in the option as typed
             SOURCE_TEXTS[file] = typed
             raise exc.placed(file, value_column) from None
+        except UnreadablePath as exc:  # (a flag's path is the command's own: always one)
+            SOURCE_TEXTS[file] = typed
+            raise exc.placed(file) from None
         if flag != "--set":
             columns = [(part, 1) for part, _ in columns]
         SOURCE_TEXTS[file] = typed  # the text report quotes the option with a caret
