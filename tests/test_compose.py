@@ -418,6 +418,22 @@ def test_set_under_a_value_that_is_no_mapping_says_how_to_reach_it(tmp_path, ove
     assert error.message.startswith("expected a mapping at `") and error.hint == hint
 
 
+def test_set_epochs_beside_phases_another_set_gives_is_refused_in_either_order(tmp_path):
+    """Phases set after the epochs dropped them, as they drop the spec's own: the first option
+    did nothing, unsaid (the other order was refused)."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(BASE)
+    phases = "training.phases=[{epochs: 2}]"
+    assert compile_spec(spec, [phases]).training == {"batch_size": 16, "phases": [{"epochs": 2}]}
+    for overrides, at in (
+        (["training.epochs=9", phases], "<--set 1>"),
+        ([phases, "training.epochs=9"], "<--set 2>"),
+    ):
+        (error,) = errors_of(spec, overrides)
+        assert (error.loc.file, error.path) == (at, "training.epochs")
+        assert error.message.startswith("expected the epochs in each phase; received training.epochs beside")
+
+
 SHORTHANDS = """\
 cnnspec: 1
 name: short

@@ -459,6 +459,24 @@ def test_a_set_around_the_searched_value_that_leaves_it_out_is_taken(tmp_path):
         check_not_set(compiled, compiled.search)
 
 
+def test_a_set_of_the_epochs_a_search_over_the_phases_drops_is_refused(tmp_path):
+    """Each trial's phases dropped `training.epochs` beside them, the option's too: it did
+    nothing, unsaid. The spec's own epochs are still dropped (the phases stand for the plan)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        SPEC.replace(
+            "  space:\n", "  space:\n    training.phases: {choice: [[{epochs: 1}], [{epochs: 2}]]}\n"
+        )
+    )
+    compile_spec(spec)
+    with pytest.raises(SpecError) as caught:
+        compile_spec(spec, ["training.epochs=3"])
+    (error,) = caught.value.errors
+    assert (error.loc.file, error.path) == ("<--set 1>", "training.epochs")
+    assert error.message.startswith("expected the epochs in each phase; received training.epochs beside")
+    assert error.notes[1].message.startswith("with search value training.phases = ")
+
+
 def test_a_waiting_trial_shows_the_values_it_was_enqueued_with(tmp_path):
     """A retry (or any enqueued trial) has no params of its own until a worker takes it: the
     table and search.json showed it empty; the values it will run with are shown."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import (
+    COMMAND_LINE_PREFIX,
     Diagnostic,
     Diagnostics,
     Loc,
@@ -417,7 +418,9 @@ OVERRIDE_REPLACING_KEYS: dict[SpecPath, dict[str, tuple[str, ...]]] = {
 def drop_replaced(doc: SourceDoc, path: SpecPath) -> None:
     """Remove from ``doc`` the keys that a value written at ``path`` replaces
     (:data:`OVERRIDE_REPLACING_KEYS`), with their locations: an error then never points at an
-    inherited ``training.epochs`` the trial's phases stand in for."""
+    inherited ``training.epochs`` the trial's phases stand in for. One an option on the command
+    line wrote stays (``--set training.epochs=9 --set training.phases=…``): dropped, that
+    option would do nothing, unsaid; kept, it is the error it is beside the phases."""
     replaced = OVERRIDE_REPLACING_KEYS.get(path[:-1], {}).get(str(path[-1]), ()) if path else ()
     parent: Any = doc.data
     for part in path[:-1]:
@@ -425,7 +428,8 @@ def drop_replaced(doc: SourceDoc, path: SpecPath) -> None:
     if not isinstance(parent, dict):
         return
     for key in replaced:
-        if key in parent:
+        loc = doc.locs.get((*path[:-1], key))
+        if key in parent and not (loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX)):
             del parent[key]
             stale = (*path[:-1], key)
             for table in (doc.locs, doc.key_locs):
