@@ -388,14 +388,16 @@ def test_a_misspelt_key_a_set_adds_beside_the_one_meant_is_told_the_one_meant(
     (error,) = errors_of(spec, [override])
     assert (error.loc.file, error.loc.column) == ("<--set 1>", override.rindex(".") + 2)
     assert (error.message, error.hint) == (f"{message} (in a --set option on the command line)", hint)
-    # in the file, the two keys side by side are what to correct
+    # in the file, or in one option, the two keys side by side are what to correct
+    set_already = "`filters` is set already in this mapping: remove `filtres`, or give `filters` its value"
     written = tmp_path / "written.yaml"
     written.write_text(spec.read_text().replace("kernel_size: 3}", "kernel_size: 3, filtres: 3}"))
     (error,) = errors_of(written)
-    assert (
-        error.hint
-        == "`filters` is set already in this mapping: remove `filtres`, or give `filters` its value"
-    )
+    assert error.hint == set_already
+    (error,) = errors_of(spec, ["model[0].conv2d={filters: 8, filtres: 3, kernel_size: 3}"])
+    assert error.hint == set_already
+    (error,) = errors_of(spec, ["training={epochs: 3, epoch: 4}"])  # (the schema's hint alike)
+    assert error.hint == "`epochs` is set already in this mapping: remove `epoch`, or give `epochs` its value"
 
 
 @pytest.mark.parametrize(

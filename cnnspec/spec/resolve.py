@@ -3000,12 +3000,15 @@ class Resolver:
 
     def beside(self, path: SpecPath, written: Any) -> Any:
         """The keys written beside the unknown key at ``path`` that its did-you-mean must not
-        name (renaming it to one of them would write a key twice): ``written``, but none for a
-        key a ``--set`` option wrote, which is renamed in the option, where a path merges into
-        the mapping it names (``--set model[0].conv2d.filtrs=3`` meant `filters`, as the schema
-        says of an unknown key)."""
+        name (renaming it to one of them would write a key twice): ``written``, but for a key a
+        ``--set`` option wrote, only those the same option wrote. The option is what is
+        renamed, and its path merges into the mapping it names: ``--set
+        model[0].conv2d.filtrs=3`` meant `filters`, which the file writes (as the schema says
+        of an unknown key)."""
         loc = self.doc.key_loc(path)
-        return () if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX) else written
+        if loc is None or not loc.file.startswith(COMMAND_LINE_PREFIX) or not isinstance(written, dict):
+            return written
+        return [k for k in written if getattr(self.doc.key_loc((*path[:-1], k)), "file", None) == loc.file]
 
     def unknown_argument(
         self, name: str, key: Any, declared: dict[str, Any], path: SpecPath, written: Any = ()

@@ -737,9 +737,14 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             if diags.full:
                 return
             # the keys beside it, which a rename must not repeat (a key a `--set` option adds
-            # is renamed in the option, where a path merges into the section it names)
+            # is renamed in the option, where a path merges into the section it names: only
+            # the keys the same option writes are beside it there)
             loc = doc.key_loc((*path, key))
-            beside = () if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX) else value
+            beside = (
+                [k for k in value if getattr(doc.key_loc((*path, k)), "file", None) == loc.file]
+                if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX)
+                else value
+            )
             hint = (
                 alias_hint(key, allowed, beside)
                 or key_hint(key, allowed, beside)
