@@ -436,6 +436,31 @@ def test_set_epochs_beside_phases_another_set_gives_is_refused_in_either_order(t
         assert error.message.startswith("expected the epochs in each phase; received training.epochs beside")
 
 
+def test_set_into_search_space_takes_a_key_that_is_a_spec_path_whole(tmp_path):
+    """`search.space.training.batch_size` was read as `space: {training: {batch_size: …}}` (an
+    error that named no dimension); the key of a dimension is a spec path itself."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        BASE + "search:\n  space:\n    training.phases: {choice: [[{epochs: 1}], [{epochs: 2}]]}\n"
+    )
+    space = compile_spec(
+        spec,
+        [
+            "search.space.training.phases.choice[1]=[{epochs: 3}]",
+            "search.space.training.batch_size={choice: [8, 16]}",
+            "search.space.model[0].conv2d.filters.int=[2, 4]",
+        ],
+    ).doc.data["search"]["space"]
+    assert space == {
+        "training.phases": {"choice": [[{"epochs": 1}], [{"epochs": 3}]]},
+        "training.batch_size": {"choice": [8, 16]},
+        "model[0].conv2d.filters": {"int": [2, 4]},
+    }
+    (error,) = errors_of(spec, ["search.space.training.batch_size.choice=[0, 8]"])
+    assert (error.loc.file, error.loc.column, error.path) == ("<--set 1>", 42, "training.batch_size")
+    assert error.message.startswith("expected an integer ≥ 1")
+
+
 SHORTHANDS = """\
 cnnspec: 1
 name: short

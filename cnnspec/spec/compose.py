@@ -783,7 +783,7 @@ def _apply_override(
     """Set ``value`` at the path ``tokens`` spell (each part with where the option writes
     it), located at ``value_loc`` and each part inside it where ``inside`` says. An index
     counted from the end (``model[-1]``) is the item it names, as in Python."""
-    tokens = _from_the_end(doc.data, tokens)
+    tokens = _space_key(doc.data, _from_the_end(doc.data, tokens))
     path: SpecPath = tuple(part for part, _ in tokens)
 
     def at(depth: int) -> Loc:
@@ -895,6 +895,31 @@ def _missing_error(
         hint=did_you_mean(str(path[missing]), names)
         or f"to add `{path[missing]}`, give it whole: --set '{format_path(path[: missing + 1])}=…'",
     )
+
+
+#: The keys of one dimension of ``search.space`` (:data:`cnnspec.spec.search.SPACE_SCHEMA`).
+_DIMENSION_KEYS = frozenset({"choice", "float", "int", "log", "step"})
+
+
+def _space_key(data: Any, tokens: list[tuple[str | int, Loc]]) -> list[tuple[str | int, Loc]]:
+    """``tokens`` with the parts after ``search.space`` that spell one of its keys, a spec path
+    itself (``training.phases``, ``model[2].dropout.rate``), made that one key: ``--set
+    search.space.training.phases.choice=[…]`` sets that dimension's choices (the longest key
+    that fits). A key the space lacks is the parts up to one of a dimension's own keys
+    (``choice``, ``float``, ``int``, ``log``, ``step``), or all of them: a new dimension."""
+    search = data.get("search") if isinstance(data, dict) else None
+    space = search.get("space") if isinstance(search, dict) else None
+    path = tuple(part for part, _ in tokens)
+    if path[:2] != ("search", "space") or not isinstance(space, dict):
+        return tokens
+    for end in range(len(path), 3, -1):
+        key = format_path(path[2:end])
+        if key in space:
+            return [*tokens[:2], (key, tokens[2][1]), *tokens[end:]]
+    if len(path) < 4 or path[2] in space:  # (one part, or a key of the space's written alone)
+        return tokens
+    end = next((i for i in range(3, len(path)) if path[i] in _DIMENSION_KEYS), len(path))
+    return [*tokens[:2], (format_path(path[2:end]), tokens[2][1]), *tokens[end:]]
 
 
 def _from_the_end(data: Any, tokens: list[tuple[str | int, Loc]]) -> list[tuple[str | int, Loc]]:
