@@ -1331,7 +1331,43 @@ def _record_text(
     }
     if measured.get("calibration") is not None:  # (int8: what calibrated its activation ranges)
         details["calibration"] = measured["calibration"]
+    meta = _with_file_outputs(meta, path, written)
     return record_text(path, source, details, meta, written=written, model_sha256=measured["model_sha256"])
+
+
+def _with_file_outputs(meta: dict[str, Any], path: Path, written: Path) -> dict[str, Any]:
+    """``meta`` with each ``outputs`` entry's ``file_output``: the name the exported file (bound
+    for ``path``, its bytes in ``written``) gives that model output, so that a reader of the file
+    alone knows which of its outputs is which of the model's (predict and evaluate read them in
+    the model's order: ONNX keeps it, TFLite's signature numbers them in it). ``meta`` as it is
+    for a single classifier, or where the file's outputs cannot be listed."""
+    entries = meta.get("outputs")
+    if not entries:
+        return meta
+    try:
+        names = file_output_names(written, path.suffix.lower())
+    except Exception:  # (a converter's file its reader refuses: verification says so)
+        return meta
+    if len(names) != len(entries):
+        return meta
+    return {**meta, "outputs": [{**entry, "file_output": name} for entry, name in zip(entries, names)]}
+
+
+def file_output_names(path: Path, suffix: str) -> list[str]:
+    """The output names of the exported file ``path`` (``suffix``: ``.onnx`` or ``.tflite``) in
+    the model's output order, as the runtime sessions read them
+    (:func:`~cnnspec.export.runtimes.open_session`): an ONNX graph's outputs, a TFLite
+    ``serving_default`` signature's (``output_0``, ``output_1`` …)."""
+    from cnnspec.export.runtimes import signature_order
+
+    if suffix == ".onnx":
+        import onnx
+
+        return [out.name for out in onnx.load(str(path), load_external_data=False).graph.output]
+    with _quiet_native():
+        interpreter, _ = tflite_interpreter(path)
+        details = interpreter.get_signature_runner().get_output_details()
+    return signature_order(details)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

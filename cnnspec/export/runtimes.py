@@ -287,6 +287,8 @@ def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str
     if out.task == "multilabel" or out.binary:
         entry["threshold"] = out.decision_threshold
         entry["probability_threshold"] = out.threshold
+    if out.loss_weight != 1.0:  # (its share of a multi-output model's total loss: evaluate's)
+        entry["loss_weight"] = out.loss_weight
     return entry
 
 
@@ -302,6 +304,7 @@ def output_task(entry: dict[str, Any]) -> OutputTask:
     if threshold is None:  # a record written before: 0 on logits is 0.5 on probabilities
         threshold = DEFAULT_THRESHOLD if from_logits else entry.get("threshold", DEFAULT_THRESHOLD)
     loss = entry.get("loss") or _default_loss(task, shape)
+    weight = entry.get("loss_weight", 1.0)
     return OutputTask(
         name=str(entry["name"]),
         task=task,
@@ -309,6 +312,7 @@ def output_task(entry: dict[str, Any]) -> OutputTask:
         metrics=(),
         shape=shape,
         activation=None,
+        loss_weight=float(weight) if _finite(weight) else 1.0,
         threshold=float(threshold),
     )
 
@@ -953,3 +957,11 @@ def predict_batches(session: Session, x: np.ndarray, batch_size: int = 64) -> np
     """The first output's raw values for every row of ``x`` (already scaled), batch by batch."""
     parts = [session.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0,), dtype="float32")
+
+
+def predict_all_batches(session: Session, x: np.ndarray, batch_size: int = 64) -> list[np.ndarray]:
+    """Every output's raw values for every row of ``x`` (already scaled), batch by batch: one
+    array per output, in the model's output order (:meth:`Session.run_all`), as Keras' predict
+    gives a model of several outputs. ``x`` holds at least one row."""
+    parts = [session.run_all(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
