@@ -4,7 +4,8 @@ each output's task from its shape, activation and saved loss
 (:func:`~cnnspec.reporting.run.model_tasks`), never from the model's last layer alone.
 
 - ``export``: the record of a model that is not a single classifier lists its ``outputs`` as a
-  run's record does, so ``predict -r onnx`` answers per task as ``-r keras`` does; a model
+  run's record does (each with the file's name of it), so ``predict -r onnx`` answers per task
+  as ``-r keras`` does, and ``evaluate`` scores every output of a model of several; a model
   whose tasks cannot be told says so in its record (``task_unknown``, no classes) and an
   explicit runtime is refused for it.
 - ``Run.output_kind``: the first output's reading (a ``Softmax`` layer gives probabilities; a
@@ -19,6 +20,8 @@ saves them: built and exported once for the module.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -115,18 +118,107 @@ def test_predict_bare_segmentation_and_regression_through_onnx_answer_as_keras(
     assert masks[0] == masks[1]
 
 
-def test_predict_bare_multi_output_model_through_an_export_is_refused_as_a_runs(
+def _numbers_apart(text: str) -> tuple[str, list[float]]:
+    """``text`` with each number replaced by ``#``, and the numbers: a layout compared exactly,
+    its figures within the verified export's tolerance."""
+    pattern = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+    return re.sub(pattern, "#", text), [float(n) for n in re.findall(pattern, text)]
+
+
+def _printed(model: Path, image: Path, form: str, runtime: str, out: Path) -> tuple[str, list[float]]:
+    """``predict MODEL IMAGE -f FORM -r RUNTIME -o OUT``'s output, apart (:func:`_numbers_apart`)."""
+    result = _invoke("predict", model, image, "-f", form, "-r", runtime, "-o", out)
+    assert result.exit_code == 0, result.output
+    return _numbers_apart(result.stdout.replace(str(out), "OUT"))
+
+
+def test_a_multi_output_model_is_answered_through_its_export_as_by_keras(
     models: dict[str, Path], tmp_path: Path
 ) -> None:
-    # an export serves one output: its record now says there are several, so predict answers
-    # as for a run (refused for an explicit runtime, Keras under auto with a note); before,
-    # the record named no tasks and the refusal asked for a record that says them
-    result = _predict(models, "multi", "onnx", tmp_path)
-    assert result.exit_code == 2, result.output
-    assert "expected a single-output model for --runtime onnx" in result.output
-    result = _predict(models, "multi", "auto", tmp_path / "auto")
-    assert result.exit_code == 0, result.output
-    assert "skipped onnx: the model has several outputs" in result.output
+    # before: `-r onnx` was refused ("predict serves an exported file of one output only"),
+    # `auto` went to Keras, the file alone and `evaluate -r onnx` were refused; now every output
+    # is answered through the file, as Keras answers it
+    import numpy as np
+    import onnxruntime
+
+    record = _record(models, "multi")
+    onnx_file = models["multi"].with_suffix(".onnx")
+    names = [out.name for out in onnxruntime.InferenceSession(str(onnx_file)).get_outputs()]
+    # the record says which of the file's outputs is which model output (the session's order)
+    assert [(e["name"], e["file_output"]) for e in record["outputs"]] == list(
+        zip(["mask", "labels", "count"], names, strict=True)
+    )
+    keras = _predict(models, "multi", "keras", tmp_path / "keras")
+    assert keras.exit_code == 0, keras.output
+    served = tmp_path / "served"  # the file alone, with its record
+    served.mkdir()
+    for path in (onnx_file, onnx_file.with_name(onnx_file.name + ".json")):
+        shutil.copy(path, served / path.name)
+    image = models["image"]
+    printed = {
+        form: _printed(models["multi"], image, form, "keras", tmp_path / form) for form in ("csv", "text")
+    }
+    for runtime, model in (
+        ("onnx", models["multi"]),
+        ("auto", models["multi"]),
+        ("auto", served / onnx_file.name),
+    ):
+        out = tmp_path / f"{runtime}-{model.suffix[1:]}"
+        got = _invoke("predict", model, image, "-f", "json", "-r", runtime, "-o", out)
+        assert got.exit_code == 0, (runtime, model, got.output)
+        assert json.loads(got.stdout)["runtime"] == "onnx", got.output
+        assert _answers(got) == _answers(keras), (runtime, model)
+        assert list(json.loads(got.stdout)["predictions"][0]["outputs"]) == ["mask", "labels", "count"]
+        masks = sorted(p.name for p in out.glob("*.png"))
+        assert masks == ["im0_mask_mask.png"] == sorted(p.name for p in (tmp_path / "keras").glob("*.png"))
+        assert (out / masks[0]).read_bytes() == (tmp_path / "keras" / masks[0]).read_bytes()
+        for form in ("csv", "text") if model.suffix == ".onnx" else ():  # Keras' layout and figures
+            layout, figures = _printed(model, image, form, runtime, tmp_path / f"{form}-{out.name}")
+            want_layout, want = printed[form]
+            assert layout == want_layout and figures == pytest.approx(want, abs=1e-3), (form, layout)
+    # evaluate: every output scored from the file, as Keras scores it
+    rng = np.random.default_rng(2)
+    data = tmp_path / "multi.npz"
+    x = rng.integers(0, 256, (12, *SHAPE), dtype="uint8")
+    np.savez(
+        data, x_train=x, x_test=x, y_train_mask=rng.integers(0, 4, (12, 16, 16)),
+        y_test_mask=rng.integers(0, 4, (12, 16, 16)), y_train_labels=rng.integers(0, 2, (12, 3)),
+        y_test_labels=rng.integers(0, 2, (12, 3)), y_train_count=rng.random(12), y_test_count=rng.random(12),
+    )  # fmt: skip
+    documents = {}
+    for runtime, model in (
+        ("keras", models["multi"]),
+        ("onnx", models["multi"]),
+        ("auto", served / onnx_file.name),
+    ):
+        out = tmp_path / f"evaluate-{runtime}"
+        result = _invoke("evaluate", model, "--data", data, "-r", runtime, "-o", out, "-f", "json")
+        assert result.exit_code == 0, (runtime, result.output)
+        documents[runtime] = json.loads(result.stdout)
+    keras_document = documents.pop("keras")
+    for runtime, document in documents.items():
+        assert document["runtime"] == "onnx", runtime
+        assert list(document["outputs"]) == list(keras_document["outputs"]) == ["mask", "labels", "count"]
+        assert flat_figures(document["outputs"]) == pytest.approx(
+            flat_figures(keras_document["outputs"]), abs=1e-4
+        )
+        for key in ("loss", "mask_loss", "labels_loss", "count_loss"):
+            assert document["metrics"][key] == pytest.approx(keras_document["metrics"][key], abs=1e-4), key
+
+
+def flat_figures(value: Any, where: str = "") -> dict[str, Any]:
+    """Every figure of an evaluation's ``outputs``, by its key path (numbers, names, lists)."""
+    if isinstance(value, dict):
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            found.update(flat_figures(item, f"{where}.{key}"))
+        return found
+    if isinstance(value, list):
+        found = {}
+        for index, item in enumerate(value):
+            found.update(flat_figures(item, f"{where}[{index}]"))
+        return found
+    return {where: value}
 
 
 def test_export_record_of_a_bare_model_of_no_task_says_so(models: dict[str, Path], tmp_path: Path) -> None:

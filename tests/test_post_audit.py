@@ -120,17 +120,40 @@ def test_the_benchmark_scores_the_same_output_in_keras_and_tflite(two_outputs: P
 
 @pytest.mark.slow
 @SHARES_TWO_OUTPUTS
-def test_evaluate_auto_falls_back_to_keras_for_several_outputs(two_outputs: Path, tmp_path: Path) -> None:
-    """``-r auto`` was refused (exit 2) as if ``--runtime tflite`` had been asked for."""
-    result = invoke("evaluate", two_outputs, "-r", "auto", "-o", tmp_path / "auto", "-f", "json")
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    assert document["runtime"] == "keras"
-    assert "auto: skipped tflite: the model has several outputs" in document["notes"]
-    assert set(document["outputs"]) == {"count", "area"}
-    asked = invoke("evaluate", two_outputs, "-r", "tflite", "-o", tmp_path / "tflite")
-    assert asked.exit_code == 2, asked.output  # an explicit export runtime stays refused
-    assert "single-output" in asked.output and "--runtime keras" in asked.output
+def test_evaluate_and_predict_answer_several_outputs_through_the_export(
+    two_outputs: Path, tmp_path: Path
+) -> None:
+    """``-r auto`` was refused (exit 2) as if ``--runtime tflite`` had been asked for; then it
+    fell back to Keras ("the model has several outputs") and ``-r tflite`` stayed refused. The
+    TFLite file answers every output now, as Keras does: the same figures of each output."""
+    documents = {}
+    for runtime in ("keras", "auto", "tflite"):
+        result = invoke("evaluate", two_outputs, "-r", runtime, "-o", tmp_path / runtime, "-f", "json")
+        assert result.exit_code == 0, result.output
+        documents[runtime] = json.loads(result.stdout)
+    want = documents.pop("keras")
+    for runtime, document in documents.items():
+        assert document["runtime"] == "tflite", runtime
+        assert not any("skipped" in note for note in document["notes"]), document["notes"]
+        assert set(document["outputs"]) == {"count", "area"}
+        for name in ("count", "area"):
+            for key, value in want["outputs"][name].items():
+                if isinstance(value, float):
+                    assert document["outputs"][name][key] == pytest.approx(value, abs=1e-4), (name, key)
+        for key in ("loss", "count_loss", "area_loss"):
+            assert document["metrics"][key] == pytest.approx(want["metrics"][key], abs=1e-4), key
+    image = tmp_path / "im.npy"
+    np.save(image, np.random.default_rng(4).random((2, 16, 16, 3)).astype("float32"))
+    answers = {}
+    for runtime in ("keras", "tflite"):
+        result = invoke("predict", two_outputs, image, "-r", runtime, "-f", "json")
+        assert result.exit_code == 0, result.output
+        answers[runtime] = [p["outputs"] for p in json.loads(result.stdout)["predictions"]]
+    for mine, theirs in zip(answers["tflite"], answers["keras"], strict=True):
+        assert list(mine) == list(theirs) == ["count", "area"]
+        for name in mine:
+            assert mine[name]["names"] == theirs[name]["names"], name
+            assert mine[name]["values"] == pytest.approx(theirs[name]["values"], abs=1e-4), name
 
 
 # -- D2 ------------------------------------------------------------------------------------------

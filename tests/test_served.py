@@ -3,9 +3,9 @@ exported file served by itself, with the record `cnnspec export` wrote beside it
 away from its run folder and model. The record says how to convert, scale and read
 (runtimes.read_served; reporting/served.py's stand-in spec for evaluate): the answers and
 figures are those of the run's (every runtime answers alike), no TensorFlow is imported, and
-what needs the model (`--spec`, `--ensemble`, another runtime, a model of several outputs) is
-refused before anything is read. Before, predict and evaluate took a run folder or a `.keras`
-file only: a deployed file could not be asked."""
+what needs the model (`--spec`, `--ensemble`, another runtime) is refused before anything is
+read; a model of several outputs is answered output by output. Before, predict and evaluate took
+a run folder or a `.keras` file only: a deployed file could not be asked."""
 
 from __future__ import annotations
 
@@ -71,17 +71,31 @@ def test_what_needs_the_model_is_refused_before_the_file_is_read(tmp_path):
     _fake_export(tmp_path, tta=["hflip"])
     result = invoke("predict", export, image, "--temperature", "2")
     assert result.exit_code == 2 and "expected --temperature auto for" in flat(result), result.output
-    # the file holds both outputs; predict serves a file of one output only
+
+
+def test_a_served_file_of_several_outputs_is_read_as_its_model(tmp_path):
+    """A file of a model with several outputs was refused ("predict and evaluate serve an
+    exported file of one output only"): its record now becomes a stand-in spec with a head per
+    output, in the record's order, each with its task, loss, weight and names, as evaluate reads
+    the run."""
+    from cnnspec.reporting.served import served_record, served_run
+
     outputs = [
-        {"name": "mask", "task": "segmentation", "shape": [8, 8, 2], "from_logits": False},
-        {"name": "count", "task": "regression", "shape": [1], "from_logits": False},
+        {"name": "mask", "task": "segmentation", "shape": [8, 8, 2], "from_logits": False,
+         "loss": "sparse_categorical_crossentropy", "names": ["bg", "fg"], "file_output": "output_0"},
+        {"name": "count", "task": "regression", "shape": [1], "from_logits": False, "loss": "mae",
+         "loss_weight": 0.5, "names": ["count"], "file_output": "output_1"},
+    ]  # fmt: skip
+    export = _fake_export(tmp_path, outputs=outputs)
+    record, scale, notes = served_record(export, "auto", None, None, None)
+    assert (record.path, scale, notes) == (export, 1.0, [])
+    run = served_run(record)
+    tasks = [(t.name, t.task, t.shape, t.loss.name, t.loss_weight) for t in run.config.tasks]
+    assert tasks == [
+        ("mask", "segmentation", (8, 8, 2), "sparse_categorical_crossentropy", 1.0),
+        ("count", "regression", (1,), "mae", 0.5),
     ]
-    _fake_export(tmp_path, outputs=outputs)
-    result = invoke("predict", export, image)
-    assert result.exit_code == 2, result.output
-    assert "expected an export of a model with one output" in flat(result)
-    assert "holds the 2 outputs of its model, and predict and evaluate serve an exported file" in flat(result)
-    assert "first" not in flat(result)  # (it said the file answers its first output alone: untrue)
+    assert (run.output_names("mask"), run.output_names("count")) == (["bg", "fg"], ["count"])
 
 
 def test_a_file_without_its_record_or_changed_after_it_is_refused(tmp_path):

@@ -309,18 +309,6 @@ def _planned_files(run: Run, folder: Path) -> list[Path]:
     return [*files, folder / "task_report.txt", *(folder / name for name in pictures)]
 
 
-def _export_answers(record: Any, wanted: str, notes: list[str]) -> bool:
-    """Whether the export ``auto`` chose can evaluate the model: an export session reads the
-    first output only, so a model with several (its record's ``outputs``) goes to Keras under
-    ``auto``, with a note, as predict does. An explicit ``--runtime onnx|tflite`` is left to
-    :func:`~cnnspec.reporting.evaluation.evaluate_export`, which refuses it (exit 2)."""
-    tasks = record.tasks
-    if wanted != "auto" or tasks is None or len(tasks) == 1:
-        return True
-    notes.append(f"auto: skipped {record.runtime}: the model has several outputs")
-    return False
-
-
 @guarded
 def evaluate(
     target: EvaluateTarget,
@@ -431,10 +419,7 @@ def evaluate(
             lambda found: found.inexact(chosen_temperature(run, wanted, [])),  # (auto tries the next)
         )
         scale = chosen_temperature(run, wanted, runtime_notes)
-        if record is not None and not (
-            _export_answers(record, runtime.value, runtime_notes)
-            and serves_temperature(record, scale, runtime.value, runtime_notes)
-        ):
+        if record is not None and not serves_temperature(record, scale, runtime.value, runtime_notes):
             record = None
     # a checkpoint (RUN/checkpoints/best.keras) is its run's too: its evaluation, written beside
     # it by default, goes into that run (it was written without the lock, beside a training)

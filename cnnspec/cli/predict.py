@@ -408,9 +408,13 @@ def _predict_export(
     rescale = _float_ranges(_record_rescale(record), floats)
     temperature = record.remaining(temperature)  # (an export may answer scaled already)
     if tasks is not None:
+        several = len(tasks) > 1
 
         def answer(batch: Any) -> Any:
-            return scaled_answer(session.run(batch), tasks, OutputKind(), temperature)
+            # every output of a model of several, in the model's order (the record's ``outputs``:
+            # the file keeps it), as Keras' predict gives them; one output's array alone
+            outputs = session.run_all(batch) if several else session.run(batch)
+            return scaled_answer(outputs, tasks, OutputKind(), temperature)
 
         return _task_answer(
             tasks, by_output, inputs, shape, out, k, rescale, _task_views([answer], views, tasks)
@@ -422,22 +426,6 @@ def _predict_export(
         return tempered(probabilities(session.run(batch), kind), temperature)
 
     return _classified(inputs, shape, rescale, _with_views([classify], views), known, k)
-
-
-def _single_output(tasks: tuple[Any, ...] | None, wanted: str, runtime: str, notes: list[str]) -> bool:
-    """Whether the export can answer for the model: predict serves an exported file of one
-    output only (the file holds every output), so a model with several goes to Keras under
-    ``auto`` (with a note) and is refused otherwise."""
-    if tasks is None or len(tasks) == 1:
-        return True
-    if wanted != "auto":
-        raise UsageError(
-            f"expected a single-output model for --runtime {wanted}; this one has {len(tasks)} outputs, "
-            "and predict serves an exported file of one output only",
-            "use --runtime keras",
-        )
-    notes.append(f"auto: skipped {runtime}: the model has several outputs")
-    return False
 
 
 def _record_reads(
@@ -561,7 +549,8 @@ def predict(
 
     With --runtime onnx or tflite (or auto, when the run has a verified export) neither
     TensorFlow nor Keras is imported: images are converted as training converted them and fed
-    to the export that `cnnspec export` verified against the model. An exported .onnx or
+    to the export that `cnnspec export` verified against the model (every output of a model of
+    several, answered as Keras answers them). An exported .onnx or
     .tflite file is served by itself, with the record `cnnspec export` wrote beside it
     (FILE.json): no run folder, no model, no TensorFlow.
     """
@@ -672,10 +661,8 @@ def _answers(
         # (its note is said where it is applied: the Keras path, if it comes to that, says its own)
         scale_notes: list[str] = []
         scale = chosen_temperature(located, wanted, scale_notes)
-        if (
-            not _single_output(tasks, runtime.value, record.runtime, notes)
-            or not _record_reads(located, record, tasks, runtime.value, record.runtime, notes)
-            or not serves_temperature(record, scale, runtime.value, notes)
+        if not _record_reads(located, record, tasks, runtime.value, record.runtime, notes) or not (
+            serves_temperature(record, scale, runtime.value, notes)
         ):
             chosen, record = "keras", None
     if record is None:

@@ -212,14 +212,16 @@ def evaluate_export(
 ) -> Evaluation:
     """Evaluate a verified export (``record``, run by ``session``) on the run's test split, with
     the report :func:`evaluate` gives. Loss and accuracy are computed from the export's outputs
-    in NumPy; other metrics of the spec need ``--runtime keras``.
+    in NumPy; other metrics of the spec need ``--runtime keras``. A model of several outputs is
+    scored on every output the file answers (in the model's order), each as Keras' evaluate scores
+    it, with each output's loss (:func:`export_task_losses`).
 
     ``model``: the Keras model, needed only to describe data for a model without a spec.
     ``views``: ``--tta``'s (:func:`tta_evaluation`). ``temperature``: a classifier's
     probabilities scaled by it (:mod:`cnnspec.reporting.temperature`). ``keras``: where the
     notes send for what Keras alone computes (a served file has no Keras model of its own).
     """
-    from cnnspec.export.runtimes import predict_batches
+    from cnnspec.export.runtimes import predict_all_batches, predict_batches
     from cnnspec.reporting.temperature import refuse_tasks, scaled_answer
     from cnnspec.training.imagefiles import scale_batch
 
@@ -231,39 +233,40 @@ def evaluate_export(
     refuse_tasks(tasks, temperature)
     further = record.remaining(temperature)  # (an export may answer scaled already)
     batch = test.settings.batch_size or 64
-    if len(config.tasks) > 1:  # (the file holds every output; its evaluation here reads one)
-        raise UsageError(
-            f"expected a single-output model for --runtime {record.runtime}; this one has "
-            f"{len(config.tasks)} outputs, and evaluate serves an exported file of one output only",
-            "use --runtime keras (or `cnnspec benchmark RUN`, which scores the exported files' outputs)",
-        )
+    several = len(config.tasks) > 1
+    # a model of several outputs: every one the file answers, in the model's order (a list, as
+    # Keras' predict gives them); one output: its array alone
+    predicted = predict_all_batches if several else predict_batches
     if views:
 
-        def export_outputs(images: np.ndarray) -> np.ndarray:
-            return scaled_answer(predict_batches(session, images, batch), tasks, _kind(config), further)
+        def export_outputs(images: np.ndarray) -> Any:
+            return scaled_answer(predicted(session, images, batch), tasks, _kind(config), further)
 
         evaluation = tta_evaluation(run, test, views, [export_outputs], record.runtime)
         evaluation.document["export"] = str(record.path)
         return _of_run(_with_temperature(evaluation, [temperature]), data)
-    if config.task_path:  # the task's figures from the export's outputs (its first output)
+    if config.task_path:  # the task's figures from the export's outputs (each output's)
         start = time.perf_counter()
-        outputs = np.concatenate(
-            [
-                predict_batches(session, scale_batch(test.x[i : i + batch], test.settings.rescale), batch)
-                for i in range(0, len(test.x), batch)
-            ]
+        chunks = [
+            predicted(session, scale_batch(test.x[i : i + batch], test.settings.rescale), batch)
+            for i in range(0, len(test.x), batch)
+        ]
+        outputs: Any = (
+            [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+            if several
+            else np.concatenate(chunks)
         )
         seconds = time.perf_counter() - start
         outputs = scaled_answer(outputs, tasks, OutputKind(), further)  # (tasks say how to read)
         # the loss from the outputs, as Keras computes it (task_loss; dice has no equal here);
         # the spec's metric objects are Keras': said in a note, as a classifier's missing
         # metrics are, so that a "loss": null is not read as a figure that was lost
-        loss = single_task_loss(outputs, test.y, tasks or ())
+        found = export_task_losses(outputs, test.y, tasks or ())
+        loss = found.get("loss")
         test.notes.append(
             f"{'loss and ' if loss is None else ''}the spec's metrics: computed by Keras only; {keras} "
             f"(the {record.runtime} report has the task's own figures, computed from its outputs)"
         )
-        found = {"loss": json_safe(loss)} if loss is not None else {}
         evaluation = _task_evaluation(run, test, outputs, found, seconds, seconds, record.runtime)
         evaluation.document["export"] = str(record.path)
         return _of_run(_with_temperature(evaluation, [temperature]), data)
@@ -426,6 +429,24 @@ def single_task_loss(outputs: Any, y: Any, tasks: Sequence[Any]) -> float | None
     ``--ensemble`` (read back as the model's raw values), alike. ``None`` for several outputs
     (Keras weighs their losses into one; not reproduced here) or a loss without an equal (dice)."""
     return task_loss(outputs, y, tasks[0]) if len(tasks) == 1 else None
+
+
+def export_task_losses(outputs: Any, y: Any, tasks: Sequence[Any]) -> dict[str, Any]:
+    """The losses of a multi-label, segmentation, regression or multi-output model computed from
+    its outputs (an export's: :func:`task_loss`), under the keys Keras' evaluate gives them:
+    ``loss`` for one output; for several (``outputs`` a list and ``y`` a dict, by output, in the
+    model's order) each output's ``NAME_loss`` and ``loss``, their sum weighted by each output's
+    ``loss_weight`` as Keras weighs them (where each has an equal here: not dice's). A loss
+    without an equal is left out."""
+    if len(tasks) == 1:
+        loss = single_task_loss(outputs, y, tasks)
+        return {"loss": json_safe(loss)} if loss is not None else {}
+    each = {out.name: task_loss(part, y[out.name], out) for out, part in zip(tasks, outputs, strict=True)}
+    found = {f"{name}_loss": json_safe(value) for name, value in each.items() if value is not None}
+    if all(value is not None for value in each.values()):
+        total = sum(out.loss_weight * float(each[out.name] or 0.0) for out in tasks)
+        found = {"loss": json_safe(total), **found}
+    return found
 
 
 def _regression_loss(outputs: np.ndarray, y: np.ndarray, spec: Any) -> float | None:

@@ -2,7 +2,8 @@
 FILE.onnx --data SOURCE`` read a ``.onnx`` or ``.tflite`` file copied away from its run and model,
 with the record ``cnnspec export`` wrote beside it (``FILE.json``,
 :func:`~cnnspec.export.runtimes.read_served`). The record is the model's description: its input,
-its one output's task and how to read it, its class names, the pixel factor. For ``evaluate``
+each output's task and how to read it (a model of several: every one, in the model's order, as
+the file answers them), its class names, the pixel factor. For ``evaluate``
 it becomes a stand-in spec (:func:`served_run`), so that the data is loaded, checked, scaled
 and scored as a run's is. TF-free.
 """
@@ -38,8 +39,7 @@ def served_record(
     :func:`~cnnspec.export.runtimes.read_served`), the temperature to answer with (``auto``: as
     the file answers, its folded temperature; a number: the rest of it applied to the file's
     answer), and the notes. Refuses what needs the model: another runtime than the file's,
-    ``--spec``, ``--ensemble``, a model of several outputs (the file holds them all, but predict
-    and evaluate read an exported file's answer for one; ``benchmark`` scores each), and a
+    ``--spec``, ``--ensemble``, and a
     number for a file whose answer is a mean (an ensemble's, ``--tta``'s: a temperature applied
     after the mean is none of the models'; the one it was exported with is its answer).
     ``runtime``: the ``--runtime`` given, which may be ``default`` (the command's own default:
@@ -64,14 +64,6 @@ def served_record(
             f"cannot serve the exported file {target} by itself: its record says the task of its "
             f"model's outputs could not be told when it was exported ({str(unknown)[:300]})",
             "pass its model (.keras) with --spec SPEC, a spec that describes the model, or the run folder",
-        )
-    tasks = record.tasks
-    if tasks is not None and len(tasks) > 1:
-        raise UsageError(
-            f"expected an export of a model with one output; {target} holds the {len(tasks)} outputs "
-            "of its model, and predict and evaluate serve an exported file of one output only",
-            "pass the run folder or its model.keras (Keras answers every output); `cnnspec benchmark "
-            "RUN` scores the exported files' outputs",
         )
     mean = [key for key in ("ensemble", "tta") if key in record.data]
     notes = quantized_note(record)
@@ -141,8 +133,9 @@ def mean_described(record: ExportRecord) -> str:
 
 def served_run(record: ExportRecord) -> Run:
     """A :class:`~cnnspec.reporting.run.Run` of an exported file served by itself: its stand-in
-    spec (:func:`stand_in_text`: the record's input, one head of the record's output, its task,
-    loss and pixel factor) and the record's class or label names. Its data is ``--data``'s."""
+    spec (:func:`stand_in_text`: the record's input, a head for each of the record's outputs,
+    their tasks, losses and pixel factor) and the record's class or label names (each output's).
+    Its data is ``--data``'s."""
     from cnnspec.analysis.passes import compile_text
     from cnnspec.errors import SpecError
 
@@ -169,6 +162,8 @@ def served_run(record: ExportRecord) -> Run:
         run_dir=None,
         compiled=compiled,
         class_names=list(names) or None,
+        # each output's names, by its head's id (a model of several outputs: test.output_names)
+        spec_names={_ident(task.name): record.output_names.get(task.name, []) for task in tasks or ()},
         split=split,
         unknown_split=record_unknown_split(record.data.get("split_unknown")) if split is None else None,
         recorded_range=range_of_record(record.data["input"].get("pixel_range")),
@@ -209,41 +204,32 @@ def inexact_loss_notes(record: ExportRecord) -> list[str]:
     return notes
 
 
-def stand_in_text(record: ExportRecord) -> str:
-    """The spec of a served file's model as its record describes it: the record's input, one
-    head of its output's shape (a 1×1 convolution for a map, a dense layer for a vector) with
-    the activation its outputs say (none for logits), and ``training`` with the output's task,
-    loss and threshold, so the task rules read it as the run did. Its data source is
-    :data:`~cnnspec.reporting.run.STAND_IN_SOURCE`, which ``--data`` replaces."""
-    from cnnspec.spec.dumping import dump_yaml
-
-    output = record.data["output"]
-    given = record.data["input"]
-    tasks = record.tasks
-    settings: dict[str, Any] = {}
-    if tasks:
-        task = tasks[0]
-        name, kind, shape = task.name, task.task, tuple(task.shape)
-        from_logits, loss, threshold = task.loss.from_logits, task.loss.name, task.threshold
-        settings = _changed_settings(task.loss)
-    else:  # a single classifier's record: its classes, one sigmoid unit for two
-        binary = bool(output["binary"])
-        name, kind, shape = "output", "classification", (1 if binary else len(record.classes),)
-        from_logits, threshold = bool(output["from_logits"]), None
-        loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
-        loss, settings = recorded_loss(output, loss)
+def _ident(name: str) -> str:
+    """A served output's name as the id of its head in the stand-in spec (a spec id's letters)."""
     ident = re.sub(r"\W", "_", name) if name else "output"
-    ident = ident if re.match(r"[A-Za-z]", ident) else f"output_{ident}"
+    return ident if re.match(r"[A-Za-z]", ident) else f"output_{ident}"
+
+
+def _head(ident: str, kind: str, shape: tuple[int, ...], from_logits: bool, source: str | None) -> list[Any]:
+    """The stand-in spec's layers of one output: a 1×1 convolution for a map, a dense layer for a
+    vector, with the activation its outputs say (none for logits); ``source``: the id of the
+    layer it reads (``None``: the one before it)."""
     activation = None
     if kind != "regression" and not from_logits:
         activation = "sigmoid" if kind == "multilabel" or shape[-1] == 1 else "softmax"
     params: dict[str, Any] = {"activation": activation} if activation else {}
-    model: list[dict[str, Any]] = []
+    reads: dict[str, Any] = {"inputs": source} if source is not None else {}
     if len(shape) == 3:
-        model.append({"conv2d": {"filters": shape[-1], "kernel_size": 1, **params}, "id": ident})
-    else:
-        model.append({"flatten": None, "id": f"{ident}_flat"})
-        model.append({"dense": {"units": shape[-1], **params}, "id": ident})
+        return [{"conv2d": {"filters": shape[-1], "kernel_size": 1, **params}, "id": ident, **reads}]
+    return [
+        {"flatten": None, "id": f"{ident}_flat", **reads},
+        {"dense": {"units": shape[-1], **params}, "id": ident},
+    ]
+
+
+def _training(kind: str, shape: tuple[int, ...], from_logits: bool, loss: str, settings: dict[str, Any],
+              threshold: float | None) -> dict[str, Any]:  # fmt: skip
+    """One output's ``training`` settings in the stand-in spec: its task, loss and threshold."""
     training: dict[str, Any] = {"task": kind}
     # (the crossentropies take from_logits; a regression loss and dice are names alone)
     if loss in CROSSENTROPY_LOSSES:
@@ -252,6 +238,51 @@ def stand_in_text(record: ExportRecord) -> str:
         training["loss"] = {loss: settings} if settings else loss
     if threshold is not None and (kind == "multilabel" or shape[-1] == 1) and kind != "regression":
         training["threshold"] = float(threshold)
+    return training
+
+
+def stand_in_text(record: ExportRecord) -> str:
+    """The spec of a served file's model as its record describes it: the record's input, a head
+    of each output's shape (:func:`_head`; a model of several outputs: each head reads the input,
+    and ``outputs`` lists them in the record's order, the file's) and ``training`` with each
+    output's task, loss, threshold and loss weight, so the task rules read it as the run did. Its
+    data source is :data:`~cnnspec.reporting.run.STAND_IN_SOURCE`, which ``--data`` replaces."""
+    from cnnspec.spec.dumping import dump_yaml
+
+    output = record.data["output"]
+    given = record.data["input"]
+    tasks = record.tasks
+    model: list[dict[str, Any]] = []
+    training: dict[str, Any]
+    listed: dict[str, Any] = {}  # (a model of several outputs: their ids, in the record's order)
+    if tasks and len(tasks) > 1:
+        by_output: dict[str, Any] = {}
+        for task in tasks:
+            shape = tuple(task.shape)
+            ident = _ident(task.name)
+            model += _head(ident, task.task, shape, task.loss.from_logits, "input")
+            by_output[ident] = _training(
+                task.task, shape, task.loss.from_logits, task.loss.name, _changed_settings(task.loss),
+                task.threshold,
+            )  # fmt: skip
+            if task.loss_weight != 1.0:
+                by_output[ident]["loss_weight"] = task.loss_weight
+        training = {"outputs": by_output}
+        listed = {"outputs": list(by_output)}
+    else:
+        if tasks:
+            task = tasks[0]
+            name, kind, shape = task.name, task.task, tuple(task.shape)
+            from_logits, loss, threshold = task.loss.from_logits, task.loss.name, task.threshold
+            settings = _changed_settings(task.loss)
+        else:  # a single classifier's record: its classes, one sigmoid unit for two
+            binary = bool(output["binary"])
+            name, kind, shape = "output", "classification", (1 if binary else len(record.classes),)
+            from_logits, threshold = bool(output["from_logits"]), None
+            loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+            loss, settings = recorded_loss(output, loss)
+        model = _head(_ident(name), kind, shape, from_logits, None)
+        training = _training(kind, shape, from_logits, loss, settings, threshold)
     if given.get("rescale_by_depth") is True:
         rescale: Any = "auto"
     else:
@@ -262,6 +293,7 @@ def stand_in_text(record: ExportRecord) -> str:
         "name": re.sub(r"[^\w-]", "_", record.path.stem) or "model",
         "input": {"shape": [int(d) for d in record.sample_shape]},
         "model": model,
+        **listed,
         "data": {"source": dict(STAND_IN_SOURCE), "rescale": rescale},
         "training": training,
     }
