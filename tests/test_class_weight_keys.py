@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
-from tests.test_data import load, spec_text
+from cnnspec.training.data import class_weights
+from tests.test_data import load, spec_text, write_npz
 from tests.test_listing_edges import script_functions
 
 runner = CliRunner()
@@ -57,15 +58,130 @@ def test_validate_refuses_a_key_that_is_no_digit_class_as_train_does(tmp_path, w
 
 
 def test_keys_are_checked_against_the_classes_data_classes_selects(tmp_path):
-    """``data.classes: [3, 8]`` makes the classes '3' and '8', indices 0 and 1 (as train
-    renumbers them): '8' and 1 are classes, 5 is not."""
-    text = spec_text(units=2, data="{source: digits, classes: [3, 8]}")
-    code, output = validate(tmp_path, text + "training: {class_weight: {'8': 2, 1: 3}}\n")
+    """``data.classes: [sneaker, bag]`` of fashion_mnist makes the classes 'sneaker' and 'bag',
+    indices 0 and 1 (as train renumbers them): 'bag' and 1 are classes, 5 and 'bgg' are not. (Of
+    the digits 1 would be the class named '1', which data.classes leaves out: see below.)"""
+    text = spec_text("[28, 28, 1]", units=2, data="{source: fashion_mnist, classes: [sneaker, bag]}")
+    code, output = validate(tmp_path, text + "training: {class_weight: {bag: 2, 1: 3}}\n")
     assert code == 0, output
-    code, output = validate(tmp_path, text + "training:\n  class_weight: {'8': 2, 5: 3}\n")
+    code, output = validate(tmp_path, text + "training:\n  class_weight: {bag: 2, 5: 3, bgg: 1}\n")
     assert code == 1
     assert "spec.yaml:9:26: error: training.class_weight.5: expected a class index (0–1) or name; " in output
-    assert "received '5'\n" in output and "  hint: did you mean `3`?\n" in output
+    assert "received '5'\n" in output
+    assert (
+        "spec.yaml:9:32: error: training.class_weight.bgg: expected a class index (0–1) or name; " in output
+    )
+    assert "received 'bgg'\n" in output and "  hint: did you mean `bag`?\n" in output
+
+
+#: The tester's spec: digits with data.classes [9, 5, 7], so the labels 0, 1, 2 are '9', '5', '7'.
+SELECTED = (
+    "cnnspec: 1\nname: ft\ninput: {shape: [8, 8, 1]}\nmodel:\n  - flatten\n"
+    "  - dense: {units: 3, activation: softmax}\n"
+    "data: {source: digits, classes: [9, 5, 7], per_class: 6, validation_split: 0.1}\n"
+    "training:\n  class_weight: {%s: 3.0}\n  epochs: 1\n"
+)
+LEFT_OUT_HINT = (
+    "use the name of a class data.classes keeps ('9', '5' or '7'), or drop the key (a number that "
+    "names a class of the data is that class, not a label index)"
+)
+
+
+@pytest.mark.parametrize("key", ["0", "1", "2", "'2'", "3"])
+def test_a_key_naming_a_class_data_classes_left_out_is_refused_not_read_as_an_index(tmp_path, key):
+    """``2`` of the digits is the class named '2', which ``data.classes: [9, 5, 7]`` leaves out:
+    read as the label index 2 it weighed '7' without a word. Validate refuses it at the key, and
+    so does train, which compiles the spec first (its own check, once the data is read, is that
+    of the npz tests below); 3 (no label index after the selection) alike."""
+    text = SELECTED % key
+    message = (
+        f"expected a class that data.classes keeps; received '{key.strip(chr(39))}': class "
+        f"'{key.strip(chr(39))}' is not among data.classes [9, 5, 7]"
+    )
+    code, output = validate(tmp_path, text)
+    assert code == 1
+    assert output.startswith(
+        f"{tmp_path / 'spec.yaml'}:9:18: error: training.class_weight.{key.strip(chr(39))}: "
+    )
+    assert f": {message}\n" in output and f"  hint: {LEFT_OUT_HINT}\n" in output
+    with pytest.raises(SpecError) as info:
+        load(text, tmp_path)
+    error = info.value.errors[0]
+    assert (error.message, error.hint, error.path) == (
+        message,
+        LEFT_OUT_HINT,
+        f"training.class_weight.{key.strip(chr(39))}",
+    )
+    assert (error.loc.line, error.loc.column) == (9, 18)
+
+
+def test_a_kept_class_s_name_weighs_it(tmp_path):
+    code, output = validate(tmp_path, SELECTED % "7")
+    assert code == 0, output
+    _, config, data = load(SELECTED % "7", tmp_path)
+    assert class_weights(config, data) == {0: 1.0, 1: 1.0, 2: 3.0}
+    assert not any("class_weight" in note for note in data.notes)
+
+
+NAMED = "{source: {npz: d.npz}, validation_split: 0, classes: [bird, cat]}"
+
+
+def test_a_number_naming_no_class_is_a_label_index_among_the_kept_ones_with_a_note(tmp_path):
+    """The npz's classes cat, dog, bird; data.classes [bird, cat]: 1 names no class, so it is
+    the label index 1 ('cat'), not the data's class 1 ('dog'), which train and the script say;
+    'dog' names a class left out: refused by both (validate cannot know the npz's names)."""
+    write_npz(tmp_path / "d.npz", classes=3, class_names=["cat", "dog", "bird"])
+    text = spec_text("[6, 6, 1]", 2, NAMED) + "training: {class_weight: {1: 3}}\n"
+    _, config, data = load(text, tmp_path)
+    assert class_weights(config, data) == {0: 1.0, 1: 3.0}
+    note = (
+        "training.class_weight: '1' is the label index 1 after data.classes ('cat'), not the data's "
+        "class at label index 1 ('dog')"
+    )
+    assert data.notes == [note]
+    x, y = np.zeros((6, 2, 2)), np.arange(6) % 3
+    select_classes = script_functions(tmp_path / "spec.yaml")["select_classes"]
+    assert select_classes(x, y, x[:0], y[:0], ["cat", "dog", "bird"])[4] == ["bird", "cat"]
+    text = text.replace("{1: 3}", "{dog: 3}")
+    code, output = validate(tmp_path, text)
+    assert code == 0, output
+    with pytest.raises(SpecError) as info:
+        load(text, tmp_path)
+    message = (
+        "expected a class that data.classes keeps; received 'dog': class 'dog' is not among "
+        "data.classes [bird, cat]"
+    )
+    assert info.value.errors[0].message == message
+    select_classes = script_functions(tmp_path / "spec.yaml")["select_classes"]
+    with pytest.raises(SystemExit) as stopped:
+        select_classes(x, y, x[:0], y[:0], ["cat", "dog", "bird"])
+    assert str(stopped.value) == (
+        f"training.class_weight.dog: {message}\nuse the name of a class data.classes keeps ('bird' or "
+        "'cat'), or drop the key (a number that names a class of the data is that class, not a label index)"
+    )
+
+
+def test_an_npz_s_numbered_classes_are_names_of_the_classes_left_out_too(tmp_path, capsys):
+    """An npz without class_names: its classes are '0', '1', '2'. Of data.classes [2, 0], 1 names
+    the class left out (refused); 0 the class '0', now label 1, as train and the script say."""
+    write_npz(tmp_path / "d.npz", classes=3)
+    text = (
+        spec_text("[6, 6, 1]", 2, NAMED.replace("bird, cat", "2, 0")) + "training: {class_weight: {0: 3}}\n"
+    )
+    _, config, data = load(text, tmp_path)
+    assert class_weights(config, data) == {0: 1.0, 1: 3.0}
+    note = "training.class_weight: '0' is the class named '0' (label 1), not the class at label index 0 ('2')"
+    assert data.notes == [note]
+    functions = script_functions(tmp_path / "spec.yaml")
+    x, y = np.zeros((6, 2, 2)), np.arange(6) % 3
+    _, y_train, _, _, names = functions["select_classes"](x, y, x[:0], y[:0], [])
+    assert f"note: {note}\n" in capsys.readouterr().out
+    assert functions["class_weights"](y_train, names) == {0: 1.0, 1: 3.0}
+    with pytest.raises(SpecError) as info:
+        load(text.replace("{0: 3}", "{1: 3}"), tmp_path)
+    assert info.value.errors[0].message == (
+        "expected a class that data.classes keeps; received '1': class '1' is not among data.classes [2, 0]"
+    )
 
 
 def test_a_keras_dataset_s_class_names_are_keys_and_codegen_refuses_others(tmp_path):

@@ -6,6 +6,10 @@ before any data is read, and ``cnnspec train`` (:mod:`cnnspec.training.subsets`,
 re-exports these names) against the classes of the data it loaded. Both call
 :func:`class_indices`, so they accept the same entries and refuse the others with the same
 message. It lives in the analysis layer because that layer may not import from ``training``.
+
+The keys of ``training.class_weight`` name classes by the same rule (:func:`key_label`), among
+the classes ``data.classes`` keeps; a key naming a class it left out is refused rather than read
+as a label index of the renumbered classes (validate for the fixed sources, train, the script).
 """
 
 from __future__ import annotations
@@ -117,5 +121,92 @@ def class_notes(wanted: Sequence[Any], names: Sequence[str], n_classes: int) -> 
             notes.append(
                 f"data.classes[{position}]: {entry!r} is the class named {text!r} (label {label}), "
                 f"not the class at label index {text} ({other!r})"
+            )
+    return notes
+
+
+class LeftOutClass(ValueError):
+    """A key of ``training.class_weight`` that names a class of the data ``data.classes`` left
+    out (``2`` of the digits with ``data.classes: [9, 5, 7]``): read as the label index 2, it
+    would weigh another class ('7') than the one it names."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def listed(entries: Sequence[Any]) -> str:
+    """``data.classes`` as a message shows it: ``[9, 5, 7]``, ``[cat, dog]``."""
+    return "[" + ", ".join(str(entry) for entry in entries) + "]"
+
+
+def key_label(
+    key: str,
+    names: Sequence[str],
+    source_names: Sequence[str] | None = None,
+    wanted: Sequence[Any] | None = None,
+) -> int | None:
+    """The label a key of ``training.class_weight`` weighs, by the rule ``data.classes`` entries
+    follow: the class of that name among ``names`` (the classes training has, in their label
+    order: ``data.classes``'s order where it is set), else the label index it is; ``None`` for
+    neither.
+
+    ``source_names`` (the data's classes before ``data.classes`` selected ``wanted`` of them): a
+    key naming one of the classes left out raises :class:`LeftOutClass`, a number too. As an
+    index it would weigh the class now at that label, not the one it names (``2`` of the digits
+    with ``data.classes: [9, 5, 7]`` is '7'), which nothing would show."""
+    found = find_name(key, names)
+    if found is not None:
+        return found
+    if source_names is not None and wanted is not None:
+        dropped = find_name(key, source_names)
+        if dropped is not None:
+            quoted = [repr(str(name)) for name in names[:20]] + (["…"] if len(names) > 20 else [])
+            kept = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+            raise LeftOutClass(
+                f"expected a class that data.classes keeps; received {key!r}: class "
+                f"{str(source_names[dropped])!r} is not among data.classes {listed(wanted)}",
+                f"use the name of a class data.classes keeps ({kept}), or drop the key (a number that "
+                "names a class of the data is that class, not a label index)",
+            )
+    if key.isdecimal() and int(key) < len(names):  # (isdigit: `²` too, which int() refuses)
+        return int(key)
+    return None
+
+
+def key_notes(
+    keys: Sequence[str],
+    names: Sequence[str],
+    source_names: Sequence[str] | None = None,
+) -> list[str]:
+    """What to tell the user about keys of ``training.class_weight`` whose number the spec alone
+    does not show how it is read: a number read as a class's name where it is also another
+    class's label index (``1`` of the folders ``1``, ``2``, ``3``: the folder ``1``, label 0), and
+    a number read as a label index once ``data.classes`` renumbered the labels
+    (``source_names``: the data's classes before it), where the data's class at that index is
+    another one. Keys :func:`key_label` refuses are left to its error."""
+    notes = []
+    for key in keys:
+        if not key.isdecimal():
+            continue
+        index, found = int(key), find_name(key, names)
+        if found is not None:
+            if index < len(names) and index != found:
+                notes.append(
+                    f"training.class_weight: {key!r} is the class named {key!r} (label {found}), not the "
+                    f"class at label index {key} ({str(names[index])!r})"
+                )
+        elif (
+            source_names is not None
+            and find_name(key, source_names) is None
+            and index < len(names)
+            and index < len(source_names)
+            and name_key(str(source_names[index])) != name_key(str(names[index]))
+        ):
+            notes.append(
+                f"training.class_weight: {key!r} is the label index {key} after data.classes "
+                f"({str(names[index])!r}), not the data's class at label index {key} "
+                f"({str(source_names[index])!r})"
             )
     return notes

@@ -1072,24 +1072,33 @@ def _check_class_weight_keys(
 ) -> None:
     """Each key of a ``training.class_weight`` mapping names a class, or is a class index,
     of a source whose classes are fixed (:func:`fixed_class_names`, as ``data.classes``
-    selects and renumbers them): a key that does not (``99`` for the digits) is the located
-    error ``cnnspec train`` gives once it has loaded the data, in its words (training/data.py
-    ``check_fit``). Other sources' keys are checked once their classes are read: by train,
-    and by the generated script."""
-    from cnnspec.analysis.classes import UnknownClass, class_indices, find_name
+    selects and renumbers them): a key that does not (``99`` for the digits), or that names a
+    class ``data.classes`` left out (``2`` of the digits with ``data.classes: [9, 5, 7]``: as an
+    index, it would weigh '7'), is the located error ``cnnspec train`` gives once it has loaded
+    the data, in its words (training/data.py ``check_fit``; one rule:
+    :func:`cnnspec.analysis.classes.key_label`). Other sources' keys are checked once their
+    classes are read: by train, and by the generated script."""
+    from cnnspec.analysis.classes import LeftOutClass, UnknownClass, class_indices, key_label
 
     if not isinstance(weights, dict) or reader.poisoned(("data", "source")):
         return
     names = fixed_class_names(data)
     if names is None or reader.poisoned(("data", "classes")):
         return
+    source_names: list[str] | None = None
     if data.classes:
         try:
-            names = [names[label] for label in class_indices(data.classes, names, len(names))]
+            labels = class_indices(data.classes, names, len(names))
         except UnknownClass:  # (reported at data.classes)
             return
+        source_names, names = names, [names[label] for label in labels]
     for key in weights:
-        if find_name(key, names) is None and not (key.isdecimal() and int(key) < len(names)):
+        try:
+            label = key_label(key, names, source_names, data.classes)
+        except LeftOutClass as exc:  # a class data.classes left out: not the label it would index
+            reader.error(exc.message, ("training", "class_weight", key), exc.hint, key=True, code="data")
+            continue
+        if label is None:
             # code "data", as cnnspec train reports it
             reader.error(
                 f"expected a class index (0–{len(names) - 1}) or name; received {key!r}",

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.classes import listed
 from cnnspec.analysis.datafit import mask_names_said
 from cnnspec.backends.codegen_values import (
     comment_text,
@@ -678,6 +679,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "phases": phases,
         "rate_scaled": any(phase.rate_scale for phase in config.phases if phased),
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
+        # data.classes as train's messages show it: [9, 5, 7]
+        "data_classes_listed": py_string(listed(data.classes or ())),
         "per_class": py_literal(data.per_class),
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),
         "weight_calls": weight_calls,

@@ -98,6 +98,10 @@ class Dataset:
     #: a multi-output npz: where each output's mask class names come from, as messages say it
     #: (the npz file's class_names_<output>, or its class_names); not part of the content hash
     mask_names_said: dict[str, str] = field(default_factory=dict)
+    #: with ``data.classes``: the data's classes before it selected some, in their label order,
+    #: so a ``training.class_weight`` key naming a class it left out is refused, not read as a
+    #: label index of the renumbered classes (:func:`class_weights`); not part of the content hash
+    source_class_names: list[str] | None = None
 
     @property
     def streamed(self) -> bool:
@@ -1155,8 +1159,9 @@ def load_dataset(
         # the factor is known only once the file is read: lock.json records it
         source["rescale"] = pipeline_scale(data, compiled.ir, x_train.dtype.kind in "iu", pixel_max)
     class_notes: list[str] = []
+    source_names: list[str] | None = None
     if data.classes is not None:
-        x_train, y_train, x_test, y_test, names, class_notes = _classes(
+        x_train, y_train, x_test, y_test, names, class_notes, source_names = _classes(
             x_train, y_train, x_test, y_test, names, data.classes, compiled, test_only=test_only
         )
     x_train, y_train, x_val, y_val = _split(
@@ -1180,10 +1185,12 @@ def load_dataset(
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source, target, target_names)
     dataset.pixel_max = pixel_max
     dataset.mask_names_said = said_names
+    dataset.source_class_names = source_names
     if target == "class":
         dataset.notes = _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
     dataset.notes[:0] = class_notes
     check_fit(dataset, compiled, config, test_only=test_only)
+    dataset.notes[len(class_notes) : len(class_notes)] = weight_key_notes(config, dataset)
     return dataset
 
 
@@ -1197,9 +1204,10 @@ def _classes(
     compiled: CompiledSpec,
     *,
     test_only: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[str], list[str]]:
     """``data.classes``: the listed classes only, relabelled in the listed order, names kept;
-    and the notes on numbers read as class names (:func:`subsets.class_notes`).
+    the notes on numbers read as class names (:func:`subsets.class_notes`); and the data's
+    class names before the selection (:attr:`Dataset.source_class_names`).
     ``test_only`` (``--data`` of a run trained with ``data.classes``): every test image must
     be of a selected class; one of another is refused naming its class (the selection left
     it out silently, and the run was scored on part of ``--data``), as a class folder is."""
@@ -1218,7 +1226,7 @@ def _classes(
     selected = {"test": y_test} if test_only else {"training": y_train, "test": y_test}
     _check_selected(selected, before, names, labels, compiled)
     notes = subsets.class_notes(wanted, names, count)
-    return x_train, y_train, x_test, y_test, [names[label] for label in labels], notes
+    return x_train, y_train, x_test, y_test, [names[label] for label in labels], notes, list(names)
 
 
 #: How the refusal of ``--data`` test images of classes the run does not have begins
@@ -1314,8 +1322,10 @@ def _streamed(
     if data.test_path is not None:
         roots.append(data.test_path)
     class_notes: list[str] = []
+    source_names: list[str] | None = None
     if chosen is not None:  # before the checks: a class left out is not read, so not checked
         class_notes = subsets.class_notes(data.classes or (), names, len(names))
+        source_names = list(names)
         for listing in listings:
             keep, listing.labels = subsets.select(np.arange(len(listing.paths)), listing.labels, chosen)
             listing.paths = [listing.paths[i] for i in keep]
@@ -1372,6 +1382,7 @@ def _streamed(
     x_test, y_test = files(test_paths, y_test)
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
     dataset.bad_files = bad
+    dataset.source_class_names = source_names
     dataset.notes = class_notes + _missing_classes(
         names, {"training": y_train, "validation": y_val, "test": y_test}
     )
@@ -1591,8 +1602,12 @@ def check_fit(
     if config.class_weight not in (None, "balanced"):
         assert isinstance(config.class_weight, dict)
         for key in config.class_weight:
-            named = subsets.find_name(key, dataset.class_names) is not None
-            if not named and not (key.isdecimal() and int(key) < classes):
+            try:
+                label = _key_label(key, config, dataset)
+            except subsets.LeftOutClass as exc:
+                at: SpecPath = ("training", "class_weight", key)
+                raise _error(exc.message, compiled, at, exc.hint, key=True) from None
+            if label is None:
                 raise _error(
                     f"expected a class index (0–{classes - 1}) or name; received {key!r}",
                     compiled,
@@ -1600,6 +1615,20 @@ def check_fit(
                     did_you_mean(key, dataset.class_names),
                     key=True,
                 )
+
+
+def _key_label(key: str, config: TrainConfig, dataset: Dataset) -> int | None:
+    """The label a ``training.class_weight`` key weighs (:func:`~cnnspec.analysis.classes.key_label`:
+    ``LeftOutClass`` for a class ``data.classes`` left out)."""
+    return subsets.key_label(key, dataset.class_names, dataset.source_class_names, config.data.classes)
+
+
+def weight_key_notes(config: TrainConfig, dataset: Dataset) -> list[str]:
+    """The notes on ``training.class_weight``'s numeric keys whose reading the spec alone does
+    not show (:func:`~cnnspec.analysis.classes.key_notes`): said beside ``data.classes``'s."""
+    if not isinstance(config.class_weight, dict) or dataset.target != "class":
+        return []
+    return subsets.key_notes(list(config.class_weight), dataset.class_names, dataset.source_class_names)
 
 
 def _check_two_labelled(
@@ -1807,8 +1836,8 @@ def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | N
     weights = {i: 1.0 for i in range(classes)}
     assert isinstance(config.class_weight, dict)
     for key, value in config.class_weight.items():
-        named = subsets.find_name(key, dataset.class_names)  # compared in Unicode NFC
-        index = named if named is not None else int(key)
+        index = _key_label(key, config, dataset)  # (checked by check_fit: a class of the data's)
+        assert index is not None
         weights[index] = float(value)
     return weights
 

@@ -19,13 +19,25 @@ import numpy as np
 # How an entry names a class lives one layer down, so that ``cnnspec validate`` checks the
 # entries of the built-in sources with the very rule (and message) ``cnnspec train`` applies
 # here; re-exported for the callers of this module.
-from cnnspec.analysis.classes import UnknownClass, class_indices, class_notes, find_name, name_key
+from cnnspec.analysis.classes import (
+    LeftOutClass,
+    UnknownClass,
+    class_indices,
+    class_notes,
+    find_name,
+    key_label,
+    key_notes,
+    name_key,
+)
 
 __all__ = [
+    "LeftOutClass",
     "UnknownClass",
     "class_indices",
     "class_notes",
     "find_name",
+    "key_label",
+    "key_notes",
     "name_key",
     "per_class",
     "select",
