@@ -190,3 +190,29 @@ def test_a_temperature_visualize_cannot_apply_is_refused_before_anything_is_read
             "hint: --temperature none (or 1) shows the model's own probabilities, auto the run's "
             "temperature.json (cnnspec calibrate)"
         )
+
+
+def test_gradcam_refuses_a_class_the_run_s_data_classes_left_out(tmp_path):
+    """A digits model of ``data.classes: [9, 5, 7]`` (its spec fixes the data's classes): ``--class
+    2`` is the digit 2, which it was not trained on, not the index of its class '7'; ``7`` is."""
+    from cnnspec.api import build_model
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: ft\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2d: {filters: 2, kernel_size: 3, padding: same}\n  - flatten\n"
+        "  - dense: {units: 3, activation: softmax}\ndata: {source: digits, classes: [9, 5, 7]}\n",
+        encoding="utf-8",
+    )
+    build_model(spec).save(tmp_path / "m.keras")
+    args = ["visualize", tmp_path / "m.keras", "gradcam", "--spec", spec, "--out", tmp_path]
+    result = invoke(*args, "--class", "2")
+    assert result.exit_code == 2
+    assert (
+        "error: expected --class to be one of the model's classes; received '2': the data's class '2' "
+        "is not among the run's data.classes [9, 5, 7] hint: name one of the model's classes ('9', '5' "
+        "or '7')"
+    ) in flat(result)
+    result = invoke(*args, "--class", "7")
+    assert result.exit_code == 0, result.output
+    assert "class 7 (p = " in flat(result)

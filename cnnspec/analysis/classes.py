@@ -130,10 +130,13 @@ class LeftOutClass(ValueError):
     out (``2`` of the digits with ``data.classes: [9, 5, 7]``): read as the label index 2, it
     would weigh another class ('7') than the one it names."""
 
-    def __init__(self, message: str, hint: str) -> None:
+    def __init__(self, message: str, hint: str, name: str, classes: str, kept: str) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.name = name  # the class's name, as the data spells it
+        self.classes = classes  # data.classes, as messages show it: [9, 5, 7]
+        self.kept = kept  # the names of the classes it keeps, quoted: '9', '5' or '7'
 
 
 def listed(entries: Sequence[Any]) -> str:
@@ -164,11 +167,15 @@ def key_label(
         if dropped is not None:
             quoted = [repr(str(name)) for name in names[:20]] + (["…"] if len(names) > 20 else [])
             kept = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+            name = str(source_names[dropped])
             raise LeftOutClass(
                 f"expected a class that data.classes keeps; received {key!r}: class "
-                f"{str(source_names[dropped])!r} is not among data.classes {listed(wanted)}",
+                f"{name!r} is not among data.classes {listed(wanted)}",
                 f"use the name of a class data.classes keeps ({kept}), or drop the key (a number that "
                 "names a class of the data is that class, not a label index)",
+                name,
+                listed(wanted),
+                kept,
             )
     if key.isdecimal() and int(key) < len(names):  # (isdigit: `²` too, which int() refuses)
         return int(key)

@@ -442,7 +442,8 @@ class Probe:
             )
             names = names_or_indices(self.run.output_names(labels.name), len(probs))
         predicted = int(np.argmax(probs if shares is None else _foreground(shares)))
-        index = predicted if target is None else _class_index(target, names)
+        left_out = _source_classes(self.run) if labels is None else None  # (data.classes: class targets)
+        index = predicted if target is None else _class_index(target, names, left_out)
         found = class_map(self.model, layer_name, batch, index, kind)
         if found.peak == 0:
             self.extra_notes.append(
@@ -637,12 +638,26 @@ def _foreground(shares: np.ndarray) -> np.ndarray:
     return rest
 
 
-def _class_index(target: str, names: list[str]) -> int:
-    """``--class``: a class name, else its index; anything else lists the names."""
+def _class_index(target: str, names: list[str], source: tuple[list[str], Any] | None = None) -> int:
+    """``--class``: a class name, else its index; anything else lists the names. ``source``: the
+    data's classes and the run's ``data.classes`` where the spec tells them (:func:`_source_classes`):
+    a class of the data the run left out is refused, not read as the index of a class it kept
+    (``2`` of a digits run of ``data.classes: [9, 5, 7]`` is the digit 2, not '7'), by the rule
+    ``training.class_weight``'s keys follow (:func:`cnnspec.analysis.classes.key_label`)."""
+    from cnnspec.analysis.classes import LeftOutClass, key_label
+
     if target in names:
         return names.index(target)
-    if target.strip().isdecimal() and int(target) < len(names):
-        return int(target)
+    try:  # (stripped: ` 2` is the index 2, as before)
+        found = key_label(target.strip(), names, *(source or (None, None)))
+    except LeftOutClass as exc:
+        raise UsageError(
+            f"expected --class to be one of the model's classes; received {printable(target)!r}: the "
+            f"data's class {printable(exc.name)!r} is not among the run's data.classes {exc.classes}",
+            f"name one of the model's classes ({exc.kept})",
+        ) from None
+    if found is not None:
+        return found
     listing = ", ".join(printable(n) for n in names[:40]) + (" …" if len(names) > 40 else "")
     raise UsageError(
         f"expected --class to be one of the model's classes or an index below {len(names)}; "
@@ -650,6 +665,19 @@ def _class_index(target: str, names: list[str]) -> int:
         # (a number out of range is no misspelt name: `-1` is one edit from `1`)
         None if target.strip().lstrip("+-").isdecimal() else did_you_mean(target, names),
     )
+
+
+def _source_classes(run: Run) -> tuple[list[str], Any] | None:
+    """The data's classes and ``data.classes`` of a run that selected some of a source whose
+    classes the spec fixes (the built-in datasets, ``shapes``); ``None`` for the others (a
+    folder's classes are known only by reading it, which ``--class`` does not do)."""
+    from cnnspec.analysis.settings import fixed_class_names
+
+    config = run.config
+    if config is None or config.data.classes is None:
+        return None
+    names = fixed_class_names(config.data)
+    return None if names is None else (names, config.data.classes)
 
 
 def _names(names: list[str], *labels: np.ndarray) -> list[str]:
