@@ -182,6 +182,17 @@ def key_label(
     return None
 
 
+def repeated_key(key: str, first: str, name: str) -> tuple[str, str]:
+    """The message and hint refusing a ``training.class_weight`` key that weighs the class
+    ``name`` an earlier key (``first``) weighs already (``dog`` and ``1`` where 'dog' is label
+    1): one of the two weights was dropped without a word."""
+    return (
+        f"expected each class once in training.class_weight; received {key!r}, the same class "
+        f"({name!r}) as {first!r}",
+        f"remove one of {first!r} and {key!r}",
+    )
+
+
 def key_notes(
     keys: Sequence[str],
     names: Sequence[str],

@@ -1078,7 +1078,7 @@ def _check_class_weight_keys(
     the data, in its words (training/data.py ``check_fit``; one rule:
     :func:`cnnspec.analysis.classes.key_label`). Other sources' keys are checked once their
     classes are read: by train, and by the generated script."""
-    from cnnspec.analysis.classes import LeftOutClass, UnknownClass, class_indices, key_label
+    from cnnspec.analysis.classes import LeftOutClass, UnknownClass, class_indices, key_label, repeated_key
 
     if not isinstance(weights, dict) or reader.poisoned(("data", "source")):
         return
@@ -1092,13 +1092,19 @@ def _check_class_weight_keys(
         except UnknownClass:  # (reported at data.classes)
             return
         source_names, names = names, [names[label] for label in labels]
+    weighed: dict[int, str] = {}  # label → the key that weighs it
     for key in weights:
         try:
             label = key_label(key, names, source_names, data.classes)
         except LeftOutClass as exc:  # a class data.classes left out: not the label it would index
             reader.error(exc.message, ("training", "class_weight", key), exc.hint, key=True, code="data")
             continue
-        if label is None:
+        if label is not None and label in weighed:  # (one of the two weights would be dropped)
+            message, hint = repeated_key(key, weighed[label], names[label])
+            reader.error(message, ("training", "class_weight", key), hint, key=True, code="data")
+        elif label is not None:
+            weighed[label] = key
+        else:
             # code "data", as cnnspec train reports it
             reader.error(
                 f"expected a class index (0–{len(names) - 1}) or name; received {key!r}",

@@ -1601,20 +1601,25 @@ def check_fit(
     check_class_count(classes, compiled, config, list(dataset.class_names or []))
     if config.class_weight not in (None, "balanced"):
         assert isinstance(config.class_weight, dict)
+        weighed: dict[int, str] = {}  # label → the key that weighs it
         for key in config.class_weight:
+            at: SpecPath = ("training", "class_weight", key)
             try:
                 label = _key_label(key, config, dataset)
             except subsets.LeftOutClass as exc:
-                at: SpecPath = ("training", "class_weight", key)
                 raise _error(exc.message, compiled, at, exc.hint, key=True) from None
             if label is None:
                 raise _error(
                     f"expected a class index (0–{classes - 1}) or name; received {key!r}",
                     compiled,
-                    ("training", "class_weight", key),
+                    at,
                     did_you_mean(key, dataset.class_names),
                     key=True,
                 )
+            if label in weighed:  # (one of the two weights would be dropped)
+                message, hint = subsets.repeated_key(key, weighed[label], dataset.class_names[label])
+                raise _error(message, compiled, at, hint, key=True)
+            weighed[label] = key
 
 
 def _key_label(key: str, config: TrainConfig, dataset: Dataset) -> int | None:

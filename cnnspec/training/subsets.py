@@ -28,6 +28,7 @@ from cnnspec.analysis.classes import (
     key_label,
     key_notes,
     name_key,
+    repeated_key,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "key_notes",
     "name_key",
     "per_class",
+    "repeated_key",
     "select",
 ]
 
