@@ -115,15 +115,20 @@ def test_a_key_naming_a_class_data_classes_left_out_is_refused_not_read_as_an_in
     assert (error.loc.line, error.loc.column) == (9, 18)
 
 
+NAMED = "{source: {npz: d.npz}, validation_split: 0, classes: [bird, cat]}"
+
+
 def test_a_kept_class_s_name_weighs_it(tmp_path):
+    """'7' of the digits' [9, 5, 7] passes validate; train weighs a kept class by its name at
+    its new label (an npz's cat of [bird, cat]: label 1), with no note."""
     code, output = validate(tmp_path, SELECTED % "7")
     assert code == 0, output
-    _, config, data = load(SELECTED % "7", tmp_path)
-    assert class_weights(config, data) == {0: 1.0, 1: 1.0, 2: 3.0}
-    assert not any("class_weight" in note for note in data.notes)
-
-
-NAMED = "{source: {npz: d.npz}, validation_split: 0, classes: [bird, cat]}"
+    write_npz(tmp_path / "d.npz", classes=3, class_names=["cat", "dog", "bird"])
+    _, config, data = load(
+        spec_text("[6, 6, 1]", 2, NAMED) + "training: {class_weight: {cat: 2}}\n", tmp_path
+    )
+    assert class_weights(config, data) == {0: 1.0, 1: 2.0}
+    assert data.notes == []
 
 
 def test_a_number_naming_no_class_is_a_label_index_among_the_kept_ones_with_a_note(tmp_path):
