@@ -11,7 +11,9 @@ note that names the settings. The slow test runs an edited script beside ``--set
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 
@@ -113,41 +115,145 @@ def test_script_writes_label_smoothing_and_learning_rate_with_the_constants(runn
     assert MARK not in source and "note:" not in output
 
 
+#: A warm-up of n × 4 steps: it decides whether the script warms up at all, so it is written as its
+#: value (the other settings of C2 are written as expressions).
+WARMUP = C2.replace(
+    "  seed: 1\n",
+    '  seed: 1\n  optimizer: {adam: {learning_rate: {cosine_decay: {warmup_steps: "${n * 4}"}}}}\n',
+)
+
+
 def test_a_setting_written_with_its_value_marks_the_constant(runner, write_spec, tmp_path):
-    # data.limit is written as its number: N drives the model only
-    text = C2.replace("limit: 40", 'limit: "${n * 4}"')
-    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    # the schedule's warmup_steps is written as its number: N drives the model only
+    source, output = codegen(runner, write_spec, tmp_path, WARMUP, script=True)
     assert f"N = 10  # spec.yaml:4; {MARK}\n" in source
     assert "F = 0.2  # spec.yaml:4\n" in source
-    assert "x_train, y_train = limit(x_train, y_train, 40)" in source
+    assert "warmup_steps=40" in source
+    where = "training.optimizer.adam.learning_rate.cosine_decay.warmup_steps"
     note = (
-        "note: the code fits the constant N only as it is: data.limit is written as the value it had; "
+        f"note: the code fits the constant N only as it is: {where} is written as the value it had; "
         "for other values change vars.n in the spec and generate again"
     )
     assert note in output
-    assert "# Note: the code fits the constant N only as it is: data.limit is written as the value" in source
-    # the model module does not write the data: N is live there
-    module, _ = codegen(runner, write_spec, tmp_path, text)
+    assert "# Note: the code fits the constant N only as it is:" in source
+    # the model module does not write the training settings: N is live there
+    module, _ = codegen(runner, write_spec, tmp_path, WARMUP)
     assert "N = 10  # spec.yaml:4\n" in module
 
 
 def test_a_var_reaching_a_literal_through_another_var_is_marked(runner, write_spec, tmp_path):
-    text = C2.replace("vars: {f: 0.2, n: 10}", 'vars: {f: 0.2, n: 10, m: "${n * 4}"}').replace(
-        "limit: 40", 'limit: "${m}"'
+    text = WARMUP.replace("vars: {f: 0.2, n: 10}", 'vars: {f: 0.2, n: 10, m: "${n * 4}"}').replace(
+        'warmup_steps: "${n * 4}"', 'warmup_steps: "${m}"'
     )
     source, output = codegen(runner, write_spec, tmp_path, text, script=True)
     assert f"N = 10  # spec.yaml:4; {MARK}\n" in source
     # (m itself: no code reads it, which it says)
     assert "M = N * 4  # spec.yaml:4; not read below: decided when this code was generated\n" in source
-    assert "the code fits the constant N only as it is: data.limit is written" in output
+    assert "the code fits the constant N only as it is: training.optimizer.adam.learning_rate" in output
 
 
-def test_a_phase_learning_rate_written_with_its_value_marks_the_constant(runner, write_spec, tmp_path):
-    text = SMOOTHING.replace("  epochs: 1\n", "  phases:\n    - {epochs: 1}\n    - {epochs: 1}\n")
+def assigned(source: str) -> dict[str, tuple[int, str]]:
+    """The module-level ``NAME = value`` of the generated code: each name's statement index and
+    its value's source."""
+    body = ast.parse(source).body
+    return {
+        stmt.targets[0].id: (index, ast.unparse(stmt.value))
+        for index, stmt in enumerate(body)
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name)
+    }
+
+
+def keyword_of(source: str, func: str, key: str, first: str | None = None) -> list[str]:
+    """The sources of keyword ``key`` of each call of ``func`` (its dotted name's last part; with
+    ``first``: only the calls whose first argument is that string) in the generated code."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name != func or (
+            first is not None and not (node.args and ast.literal_eval(node.args[0]) == first)
+        ):
+            continue
+        found.extend(ast.unparse(k.value) for k in node.keywords if k.arg == key)
+    return found
+
+
+def test_script_writes_limit_epochs_and_seed_with_the_constants(runner, write_spec, tmp_path):
+    """data.limit, training.epochs and training.seed: written as the constants' expressions
+    (SEED after the constants it reads), so no constant is marked decided."""
+    text = (
+        C2.replace("vars: {f: 0.2, n: 10}", "vars: {f: 0.2, n: 10, e: 1, s: 7}")
+        .replace("limit: 40", 'limit: "${n * 4}"')
+        .replace("epochs: 1", 'epochs: "${e}"')
+        .replace("seed: 1", 'seed: "${s + 1}"')
+    )
     source, output = codegen(runner, write_spec, tmp_path, text, script=True)
-    assert f"TINY = 1e-300  # spec.yaml:4; {MARK}\n" in source
-    assert "RATE = 0.2  # spec.yaml:4\n" in source
-    assert "training.optimizer.adam.learning_rate is written as the value it had" in output
+    assert MARK not in source and "note:" not in output
+    assert "E = 1  # spec.yaml:4\n" in source and "S = 7  # spec.yaml:4\n" in source
+    for part in ("x_train, y_train", "x_val, y_val", "x_test, y_test"):
+        assert f"    {part} = limit({part}, N * 4)\n" in source
+    assert keyword_of(source, "add_argument", "default", "--epochs") == ["E"]
+    names = assigned(source)
+    assert names["SEED"][1] == "S + 1" and names["S"][0] < names["SEED"][0]
+    assert "SEED = S + 1  # training.seed\n" in source
+
+
+def test_phases_write_their_epochs_and_learning_rates_with_the_constants(runner, write_spec, tmp_path):
+    """Each phase's optimizer reads its learning rate's constants (the phase's own, or the main
+    optimizer's that it keeps); PHASES, after the constants, their epochs, and --epochs' default
+    is their sum."""
+    text = SMOOTHING.replace("vars: {rate: 0.2, tiny: 1.0e-300}", "vars: {rate: 0.2, tiny: 1.0e-300, e: 2}")
+    text = text.replace(
+        "  epochs: 1\n",
+        '  phases:\n    - {epochs: "${e}"}\n    - {epochs: 1, learning_rate: "${tiny * 1e289}"}\n',
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert MARK not in source and "note:" not in output
+    # (the last phase's return comes first: it is the function's last statement)
+    assert keyword_of(source, "Adam", "learning_rate") == ["TINY * 1e+289", "TINY * 1e+290"]
+    names = assigned(source)
+    assert names["PHASES"][1] == "[{'epochs': E, 'frozen': []}, {'epochs': 1, 'frozen': []}]"
+    assert names["E"][0] < names["PHASES"][0]
+    assert keyword_of(source, "add_argument", "default", "--epochs") == ["E + 1"]
+
+
+def test_schedule_numbers_are_written_with_the_constants(runner, write_spec, tmp_path):
+    """A schedule's numbers read the constants (its warm-up does not: see WARMUP above)."""
+    cosine = '{cosine_decay: {initial_learning_rate: "${lr}", decay_steps: "${n * 10}", alpha: "${f}"}}'
+    exponential = (
+        '{exponential_decay: {initial_learning_rate: "${lr * 2}", decay_steps: "${n}", decay_rate: "${f}"}}'
+    )
+    for kind, schedule, call in (
+        ("cosine", cosine, "keras.optimizers.schedules.CosineDecay(LR, N * 10, alpha=F)"),
+        (
+            "exponential",
+            exponential,
+            "keras.optimizers.schedules.ExponentialDecay(LR * 2, N, F, staircase=False)",
+        ),
+    ):
+        text = C2.replace("vars: {f: 0.2, n: 10}", "vars: {f: 0.2, n: 10, lr: 0.01}").replace(
+            "  seed: 1\n", f"  seed: 1\n  optimizer: {{adam: {{learning_rate: {schedule}}}}}\n"
+        )
+        (tmp_path / kind).mkdir()
+        source, output = codegen(runner, write_spec, tmp_path / kind, text, script=True)
+        assert MARK not in source and "note:" not in output
+        assert keyword_of(source, "Adam", "learning_rate") == [call]
+
+
+def test_task_script_writes_each_outputs_loss_and_weight_with_the_constants(runner, write_spec, tmp_path):
+    """training.outputs.NAME: the loss's numbers and the loss weight read the constants."""
+    fixture = Path(__file__).parent / "fixtures" / "codegen" / "tiny_tasks.yaml"
+    text = (
+        fixture.read_text(encoding="utf-8")
+        .replace("name: tiny_tasks\n", "name: tiny_tasks\nvars: {w: 0.5, d: 2.0}\n")
+        .replace("loss: huber, loss_weight: 0.5", 'loss: {huber: {delta: "${d}"}}, loss_weight: "${w}"')
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert MARK not in source and "note:" not in output
+    assert "W = 0.5  # spec.yaml:7\n" in source and "D = 2.0  # spec.yaml:7\n" in source
+    assert keyword_of(source, "compile", "loss_weights") == ["{'mask': 1.0, 'present': 1.0, 'count': W}"]
+    assert keyword_of(source, "Huber", "delta") == ["D"]
 
 
 def test_an_augmentation_value_keras_gets_changed_marks_the_constant(runner, write_spec, tmp_path):

@@ -38,6 +38,7 @@ from cnnspec.spec.sections import RATE_SCALE
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import CallbackConfig, Mixer, OptimizerConfig, Schedule, TrainConfig
+    from cnnspec.errors import SpecPath
 
 CALLBACK_CLASSES = {
     "early_stopping": "EarlyStopping",
@@ -69,22 +70,33 @@ def _out_path(*parts: str) -> ast.expr:
     return ast.Call(ast.Name("str", ast.Load()), [node], [])
 
 
-def learning_rate_node(value: float | Schedule, written: ast.expr | None = None) -> tuple[ast.expr, bool]:
-    """The learning rate (a float or a schedule built from ``total_steps``; ``written``: the
-    expression of vars the spec writes for a float); True when the template's ``WarmUp``
-    schedule class is needed."""
+def learning_rate_node(
+    value: float | Schedule, exprs: VarExpressions | None = None, path: SpecPath | None = None
+) -> tuple[ast.expr, bool]:
+    """The learning rate (a float or a schedule built from ``total_steps``) and True when the
+    template's ``WarmUp`` schedule class is needed. With ``exprs``, a float written at ``path``
+    and a schedule's numbers (at its own path) are written as the spec's expressions of vars
+    where it writes them; a schedule's ``warmup_steps`` is not: it decides whether the script
+    warms up at all (the ``WarmUp`` class, the decay's steps after the warm-up)."""
     from cnnspec.analysis.settings import Schedule
 
     if not isinstance(value, Schedule):
+        written = exprs.node(path, float(value)) if exprs is not None and path is not None else None
         return written or ast.Constant(float(value)), False
     schedules = ("keras", "optimizers", "schedules")
     settings = dict(value.settings)
     warmup = int(value.warmup_steps)
+
+    def number(key: str, resolved: Any) -> ast.expr:
+        """A schedule's setting: its expression of vars where the spec writes one, else its value."""
+        written = exprs.node((*value.at, value.kind, key), resolved) if exprs and value.at else None
+        return written or literal_node(resolved)
+
     if value.kind == "cosine_decay":
-        peak = float(settings["initial_learning_rate"])
+        peak = number("initial_learning_rate", float(settings["initial_learning_rate"]))
         decay = settings.get("decay_steps")
         steps: ast.expr = (
-            ast.Constant(int(decay))
+            number("decay_steps", int(decay))
             if decay
             else _call(
                 ast.Name("max", ast.Load()),
@@ -96,7 +108,7 @@ def learning_rate_node(value: float | Schedule, written: ast.expr | None = None)
             if warmup
             else _call(ast.Name("max", ast.Load()), [ast.Name("total_steps", ast.Load()), ast.Constant(1)])
         )
-        alpha = float(settings.get("alpha", 0.0))
+        alpha = number("alpha", float(settings.get("alpha", 0.0)))
         if warmup:
             return (
                 _call(
@@ -108,14 +120,14 @@ def learning_rate_node(value: float | Schedule, written: ast.expr | None = None)
                 ),
                 False,
             )
-        return _call(_name(*schedules, "CosineDecay"), [ast.Constant(peak), steps], alpha=alpha), False
+        return _call(_name(*schedules, "CosineDecay"), [peak, steps], alpha=alpha), False
     if value.kind == "exponential_decay":
         inner = _call(
             _name(*schedules, "ExponentialDecay"),
             [
-                ast.Constant(float(settings["initial_learning_rate"])),
-                ast.Constant(int(settings["decay_steps"])),
-                ast.Constant(float(settings["decay_rate"])),
+                number("initial_learning_rate", float(settings["initial_learning_rate"])),
+                number("decay_steps", int(settings["decay_steps"])),
+                number("decay_rate", float(settings["decay_rate"])),
             ],
             staircase=bool(settings.get("staircase", False)),
         )
@@ -123,6 +135,7 @@ def learning_rate_node(value: float | Schedule, written: ast.expr | None = None)
         inner = _call(
             _name(*schedules, "PiecewiseConstantDecay"),
             [
+                # (the spec cannot write these lists, or their items, as expressions of vars)
                 literal_node([int(b) for b in settings["boundaries"]]),
                 literal_node([float(v) for v in settings["values"]]),
             ],
@@ -133,46 +146,90 @@ def learning_rate_node(value: float | Schedule, written: ast.expr | None = None)
 
 
 def optimizer_node(
-    config: TrainConfig, spec: OptimizerConfig | None = None, exprs: VarExpressions | None = None
+    config: TrainConfig,
+    spec: OptimizerConfig | None = None,
+    exprs: VarExpressions | None = None,
+    rate_path: SpecPath | None = None,
 ) -> tuple[ast.expr, bool]:
-    """The optimizer's constructor call (``spec``: a phase's; default ``training.optimizer``,
-    whose learning rate is written as the spec's expression of vars where ``exprs`` finds one)
-    and whether it uses the warm-up schedule class."""
-    written = None
-    if spec is None and exprs is not None:
-        path = ("training", "optimizer", config.optimizer.name, "learning_rate")
-        written = exprs.node(path, config.optimizer.learning_rate)
+    """The optimizer's constructor call (``spec``: a phase's, whose learning rate is written at
+    ``rate_path``; default ``training.optimizer``) and whether it uses the warm-up schedule
+    class. Its learning rate is written as the spec's expression of vars where ``exprs`` finds
+    one (:func:`learning_rate_node`)."""
+    if spec is None:
+        rate_path = ("training", "optimizer", config.optimizer.name, "learning_rate")
     spec = spec or config.optimizer
-    rate, warmup = learning_rate_node(spec.learning_rate, written)
+    rate, warmup = learning_rate_node(spec.learning_rate, exprs, rate_path)
     kwargs: dict[str, Any] = {"learning_rate": rate, **keras_settings(spec.name, spec.settings)}
     return _call(_name("keras", "optimizers", OPTIMIZER_KINDS[spec.name].keras_class), **kwargs), warmup
 
 
+def phase_rate_paths(spec: CompiledSpec, config: TrainConfig) -> list[SpecPath]:
+    """Where the learning rate of each of ``config.phases`` is written: the phase's own
+    ``learning_rate`` or its optimizer's, else the last earlier phase's that writes one, else
+    ``training.optimizer``'s (as the settings reader carries them from phase to phase)."""
+    from cnnspec.analysis.settings import name_and_settings
+
+    training = spec.doc.data.get("training")
+    raw = training.get("phases") if isinstance(training, dict) and config.phased else None
+    items = raw if isinstance(raw, list) else []
+    paths: list[SpecPath] = []
+    current: SpecPath = ("training", "optimizer", config.optimizer.name, "learning_rate")
+    for index in range(len(config.phases)):
+        item = items[index] if index < len(items) and isinstance(items[index], dict) else {}
+        where: SpecPath = ("training", "phases", index)
+        if "learning_rate" in item:
+            current = (*where, "learning_rate")
+        elif "optimizer" in item:
+            current = (*where, "optimizer", name_and_settings(item["optimizer"])[0], "learning_rate")
+        paths.append(current)
+    return paths
+
+
 def loss_node(config: TrainConfig, exprs: VarExpressions | None = None) -> ast.expr:
-    """The loss's constructor call; its ``label_smoothing`` written as the spec's expression of
-    vars where ``exprs`` finds one (``training.loss.<name>.label_smoothing``)."""
+    """The loss's constructor call; its numbers (``label_smoothing``, a focal loss's ``alpha``
+    and ``gamma``) written as the spec's expressions of vars where ``exprs`` finds them
+    (``training.loss.<name>.<setting>``: :func:`loss_settings`)."""
     spec = config.loss
-    smoothing: Any = spec.label_smoothing
-    if exprs is not None:
-        path = ("training", "loss", spec.name, "label_smoothing")
-        smoothing = exprs.node(path, spec.label_smoothing) or smoothing
     losses = ("keras", "losses")
+    written = loss_settings(exprs, ("training", "loss"))
     focal = spec.keras_focal()
     if focal is not None:
-        return _call(_name(*losses, focal[0]), **focal[1])
+        return _call(_name(*losses, focal[0]), **written(focal[1]))
+    smoothing = written({"label_smoothing": spec.label_smoothing})
     if spec.name == "binary_crossentropy":
-        return _call(
-            _name(*losses, "BinaryCrossentropy"),
-            from_logits=spec.keras_from_logits,
-            label_smoothing=smoothing,
-        )
+        return _call(_name(*losses, "BinaryCrossentropy"), from_logits=spec.keras_from_logits, **smoothing)
     if config.one_hot_labels:
         return _call(
-            _name(*losses, "CategoricalCrossentropy"),
-            from_logits=spec.keras_from_logits,
-            label_smoothing=smoothing,
+            _name(*losses, "CategoricalCrossentropy"), from_logits=spec.keras_from_logits, **smoothing
         )
     return _call(_name(*losses, "SparseCategoricalCrossentropy"), from_logits=spec.keras_from_logits)
+
+
+#: The numbers of a loss that the spec may write as expressions of vars, passed to Keras as they
+#: are (``from_logits`` is not: the Keras loss may take another value than the one written).
+LOSS_NUMBERS = ("label_smoothing", "delta", "alpha", "gamma")
+
+
+def loss_settings(exprs: VarExpressions | None, path: SpecPath) -> Any:
+    """A function that gives a loss's keywords (by name, their values) with those of
+    :data:`LOSS_NUMBERS` that the spec writes as expressions of vars under the loss at ``path``
+    (``training.loss`` or ``training.outputs.NAME.loss``: ``{<name>: {<setting>: "${…}"}}``)
+    as those expressions; the others as they are."""
+    data = exprs.data if exprs is not None else None
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    name = next(iter(data)) if isinstance(data, dict) and len(data) == 1 else None
+
+    def written(keywords: dict[str, Any]) -> dict[str, Any]:
+        if exprs is None or not isinstance(name, str):
+            return dict(keywords)
+        out: dict[str, Any] = {}
+        for key, value in keywords.items():
+            node = exprs.node((*path, name, key), value) if key in LOSS_NUMBERS else None
+            out[key] = value if node is None else node
+        return out
+
+    return written
 
 
 def metric_nodes(config: TrainConfig) -> list[ast.expr]:
@@ -347,6 +404,27 @@ def keeps_best_checkpoint(config: TrainConfig) -> bool:
     return checkpoint is not None and bool(checkpoint.settings.get("save_best_only", True))
 
 
+def _phase_epochs(exprs: VarExpressions, config: TrainConfig, index: int) -> ast.expr:
+    """The epochs of phase ``index`` as PHASES writes them: the spec's expression of vars where
+    it writes one (``training.phases[i].epochs``; ``training.epochs`` for the one phase of a
+    spec that freezes without phases), else the number."""
+    count = config.phases[index].epochs
+    path: SpecPath = ("training", "phases", index, "epochs") if config.phased else ("training", "epochs")
+    return exprs.node(path, count) or ast.Constant(count)
+
+
+def _total_epochs(counts: list[ast.expr]) -> str:
+    """``--epochs``' default for ``training.phases``: the sum of the phases' epochs, written as
+    that sum of their expressions where one of them is not a number (an edited constant then
+    changes both), else the number."""
+    if all(isinstance(count, ast.Constant) for count in counts):
+        return str(sum(count.value for count in counts if isinstance(count, ast.Constant)))
+    total = counts[0]
+    for count in counts[1:]:
+        total = ast.BinOp(total, ast.Add(), count)
+    return unparse(total)
+
+
 def _rel_data_path(path: Path, output: Path | None) -> tuple[str, bool]:
     """A data path as the script names it: relative to the script's folder (when written to a
     file) or to the working directory; True when it is relative to the script."""
@@ -362,9 +440,11 @@ def _rel_data_path(path: Path, output: Path | None) -> tuple[str, bool]:
         return str(path.resolve()), False
 
 
-def _seed_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, str]:
-    """The script's ``SEED`` and the comment beside it: ``training.seed``, else the split seed
-    of the run folder the spec's ``weights:`` reads, where ``cnnspec train`` splits with it
+def _seed_context(spec: CompiledSpec, config: TrainConfig, exprs: VarExpressions) -> dict[str, Any]:
+    """The script's ``SEED`` and the comment beside it: ``training.seed`` (the spec's
+    expression of vars where it writes one: ``SEED`` then follows the vars' constants, which
+    ``seed_after_constants`` says), else the split seed of the run folder the spec's
+    ``weights:`` reads, where ``cnnspec train`` splits with it
     (:func:`cnnspec.analysis.weights_run.adopted_seed`: the same data source), so that the
     script and train split the same images; else ``None``."""
     from cnnspec.analysis.weights_run import adopted_seed, weights_run
@@ -372,19 +452,28 @@ def _seed_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, str]:
     from cnnspec.spec.zoo import variants
 
     if config.seed is not None:
-        return {"seed": py_literal(config.seed), "seed_comment": "training.seed"}
+        seed = exprs.node(("training", "seed"), config.seed)
+        return {
+            "seed": py_literal(config.seed) if seed is None else unparse(seed),
+            "seed_comment": "training.seed",
+            "seed_after_constants": seed is not None,
+        }
     variant = spec.doc.zoo_variant
     spec_dir = spec.path.parent if spec.path is not None else Path.cwd()
     whole = spec_weights(spec.doc, spec_dir, variant is not None and variant in variants(), on_disk=False)
     run = weights_run(whole, config.data, spec.path)
     seed = adopted_seed(config, run)
     if seed is None or run is None:
-        return {"seed": "None", "seed_comment": "training.seed: none given, so every run differs"}
+        return {
+            "seed": "None",
+            "seed_comment": "training.seed: none given, so every run differs",
+            "seed_after_constants": False,
+        }
     comment = (
         f"the split seed of {run.given}, trained on the same data (training.seed: none given): "
         "its test images are none those weights trained on, as in cnnspec train"
     )
-    return {"seed": py_literal(seed), "seed_comment": comment_text(comment)}
+    return {"seed": py_literal(seed), "seed_comment": comment_text(comment), "seed_after_constants": False}
 
 
 def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
@@ -639,19 +728,23 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     validation_split = py_literal(float(data.validation_split))
     validation_split = exprs.source(("data", "validation_split"), data.validation_split, validation_split)
     batch_size = exprs.source(("training", "batch_size"), config.batch_size, str(config.batch_size))
+    limit = "None" if data.limit is None else exprs.source(("data", "limit"), data.limit, str(data.limit))
     output_units, fixed_vars = output_units_source(spec, config.output_units, exprs)
     # phases: training.phases, or a training.freeze/unfreeze the model code does not do itself
     # (or layer-wise learning rates, which the script sets when it compiles a phase)
     phased = config.phased or any(k in spec.training for k in ("freeze", "unfreeze", RATE_SCALE))
-    # (the phases' optimizers are written with their values: the main one only where it is used)
+    # (the main optimizer is written only where it is used: the phases write their own)
     optimizer, warmup = optimizer_node(config, exprs=None if phased else exprs)
-    phases = []
-    for phase in config.phases if phased else ():
-        node, phase_warmup = optimizer_node(config, phase.optimizer)
+    epochs = exprs.source(("training", "epochs"), config.epochs, str(config.epochs))
+    phases, phase_epochs = [], []
+    rate_paths = phase_rate_paths(spec, config) if phased else []
+    for index, phase in enumerate(config.phases if phased else ()):
+        node, phase_warmup = optimizer_node(config, phase.optimizer, exprs, rate_paths[index])
         warmup = warmup or phase_warmup
+        phase_epochs.append(_phase_epochs(exprs, config, index))
         phases.append(
             {
-                "epochs": phase.epochs,
+                "epochs": unparse(phase_epochs[-1]),
                 "frozen": py_literal(list(phase.frozen)),
                 "rate_scale": py_literal(dict(phase.rate_scale)),
                 "optimizer": unparse(node),
@@ -665,7 +758,9 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         check_supported(spec, config)
         shapes = _shapes_context(spec, data, any_target=True)
         targets = _rel_data_path(data.labels_path, output) if data.labels_path is not None else None
-        task = _disjoint({"task_script": True}, task_context(spec, config), files_context(config, targets))
+        task = _disjoint(
+            {"task_script": True}, task_context(spec, config, exprs), files_context(config, targets)
+        )
     else:
         shapes = _shapes_context(spec, data)
     metrics = [unparse(m) for m in metric_nodes(config)]
@@ -677,6 +772,8 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "data_notes": data_notes,
         "runtime_notes": runtime_notes(config, _without_xla(spec)),
         "phases": phases,
+        # PHASES reads the vars' constants: written after them
+        "phases_after_constants": any(not isinstance(count, ast.Constant) for count in phase_epochs),
         "rate_scaled": any(phase.rate_scale for phase in config.phases if phased),
         "data_classes": py_literal(list(data.classes)) if data.classes is not None else "None",
         # data.classes as train's messages show it: [9, 5, 7]
@@ -684,7 +781,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "per_class": py_literal(data.per_class),
         "adapt_layers": py_literal(tuple(adapted_layers(ir))),
         "weight_calls": weight_calls,
-        **_seed_context(spec, config),
+        **_seed_context(spec, config, exprs),
         "kind": data.kind,
         # where the source names its mask classes, as train's check_masks message says it
         "mask_names_said": mask_names_said(data.kind),
@@ -702,7 +799,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "color_mode": py_string(data.color_mode or "rgb"),
         "validation_split": validation_split,
         "test_split": test_split,
-        "limit": py_literal(data.limit),
+        "limit": limit,
         "shuffle_buffer": py_literal(data.shuffle_buffer),
         # a cached stream is shuffled after the cache, image by image (training.stream.make_stream)
         "cached": data.streamed and data.cache in ("memory", "disk"),
@@ -713,12 +810,13 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "height": input_shape[0],
         "width": input_shape[1],
         "channels": input_shape[2],
-        "epochs": config.epochs,
+        "epochs": _total_epochs(phase_epochs) if config.phased else epochs,
         "batch_size": batch_size,
         "steps_per_epoch": py_literal(config.steps_per_epoch),
         "optimizer": unparse(optimizer),
         "warmup": warmup,
         # (a task script writes each output's loss itself, with its values)
+        # (a task script writes each output's loss itself: codegen_tasks.loss_source)
         "loss": unparse(loss_node(config, None if config.task_path else exprs)),
         "metrics": metrics,
         "callbacks": script_callbacks(config),

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import MetricConfig, TrainConfig
     from cnnspec.analysis.tasks import OutputTask
+    from cnnspec.backends.codegen_vars import VarExpressions
+    from cnnspec.errors import SpecPath
 
 #: The image-file sources of the task script and what their ``load_data`` reads.
 FILE_SOURCES = {
@@ -48,24 +50,31 @@ def _name(*parts: str) -> ast.expr:
 
 
 def _call(cls: str, group: str = "metrics", **kwargs: Any) -> str:
+    """``keras.<group>.<cls>(…)``: the keywords' values as literals, or as they are (an
+    :mod:`ast` expression: a setting written as the spec's expression of vars)."""
     from cnnspec.backends.codegen_values import literal_node
 
-    keywords = [ast.keyword(k, literal_node(v)) for k, v in kwargs.items()]
+    keywords = [ast.keyword(k, v if isinstance(v, ast.expr) else literal_node(v)) for k, v in kwargs.items()]
     return unparse(ast.Call(_name("keras", group, cls), [], keywords))
 
 
-def loss_source(out: OutputTask) -> str:
-    """The Keras loss of one output (as :func:`cnnspec.training.task_metrics.loss`)."""
+def loss_source(out: OutputTask, exprs: VarExpressions | None = None, base: SpecPath | None = None) -> str:
+    """The Keras loss of one output (as :func:`cnnspec.training.task_metrics.loss`); its numbers
+    written as the spec's expressions of vars where ``exprs`` finds them under ``base``'s
+    ``loss`` (the output's settings: ``training.outputs.NAME``, or ``training``)."""
+    from cnnspec.backends.codegen_script import loss_settings
+
     spec = out.loss
+    written = loss_settings(exprs if base is not None else None, (*(base or ()), "loss"))
     focal = spec.keras_focal()
     if focal is not None:
-        return _call(focal[0], "losses", **focal[1])
+        return _call(focal[0], "losses", **written(focal[1]))
     if spec.name == "binary_crossentropy":
         return _call(
             "BinaryCrossentropy",
             "losses",
             from_logits=spec.keras_from_logits,
-            label_smoothing=spec.label_smoothing,
+            **written({"label_smoothing": spec.label_smoothing}),
         )
     if spec.name == "categorical_crossentropy" or (
         spec.name == "sparse_categorical_crossentropy" and out.one_hot
@@ -74,7 +83,7 @@ def loss_source(out: OutputTask) -> str:
             "CategoricalCrossentropy",
             "losses",
             from_logits=spec.keras_from_logits,
-            label_smoothing=spec.label_smoothing,
+            **written({"label_smoothing": spec.label_smoothing}),
         )
     if spec.name == "sparse_categorical_crossentropy":
         return _call("SparseCategoricalCrossentropy", "losses", from_logits=spec.keras_from_logits)
@@ -83,10 +92,48 @@ def loss_source(out: OutputTask) -> str:
     if spec.name == "mae":
         return _call("MeanAbsoluteError", "losses")
     if spec.name == "huber":
-        return _call("Huber", "losses", delta=float(spec.delta))
+        return _call("Huber", "losses", **written({"delta": float(spec.delta)}))
     if spec.name in KERAS_LOSS_OF:
         return _call(KERAS_LOSS_OF[spec.name], "losses")
     return _call("MeanSquaredError", "losses")
+
+
+def output_bases(spec: CompiledSpec, config: TrainConfig) -> dict[str, SpecPath]:
+    """Where each output's settings are written, by output name: the key of
+    ``training.outputs`` that names it (its id, or another name of it), else ``training`` for
+    the one output of a model (as :func:`cnnspec.analysis.tasks.output_tasks` reads them); an
+    output of several that none names has none."""
+    from cnnspec.analysis.output_ids import output_ids
+
+    training = spec.doc.data.get("training")
+    stated = training.get("outputs") if isinstance(training, dict) else None
+    ids = output_ids(spec)
+    bases: dict[str, SpecPath] = {}
+    for key in stated if isinstance(stated, dict) else ():
+        name = ids.get(key) if isinstance(key, str) else None
+        if name is not None and name not in bases:
+            bases[name] = ("training", "outputs", key)
+    if len(config.tasks) == 1:
+        bases.setdefault(config.tasks[0].name, ("training",))
+    return bases
+
+
+def loss_weights_source(
+    tasks: list[OutputTask], exprs: VarExpressions | None, bases: dict[str, SpecPath]
+) -> str:
+    """The outputs' loss weights, ``{name: weight}``: each the spec's expression of vars where
+    it writes one (``training.outputs.NAME.loss_weight``), else its value."""
+    from cnnspec.backends.codegen_values import literal_node
+
+    keys: list[ast.expr | None] = []
+    values: list[ast.expr] = []
+    for out in tasks:
+        weight = float(out.loss_weight)
+        base = bases.get(out.name)
+        node = exprs.node((*base, "loss_weight"), weight) if exprs is not None and base is not None else None
+        keys.append(literal_node(out.name))
+        values.append(node or literal_node(weight))
+    return unparse(ast.Dict(keys, values))
 
 
 def metric_source(out: OutputTask, item: MetricConfig) -> str:
@@ -212,20 +259,24 @@ def _describe(config: TrainConfig) -> str:
     return f"{config.tasks[0].task} model"
 
 
-def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
+def task_context(
+    spec: CompiledSpec, config: TrainConfig, exprs: VarExpressions | None = None
+) -> dict[str, Any]:
     """The template values that differ from the classifier's (``outputs``, ``several``,
-    ``task_kinds``, the mask outputs and the shapes targets)."""
+    ``task_kinds``, the mask outputs and the shapes targets); the outputs' loss settings and
+    weights written as the spec's expressions of vars where ``exprs`` finds them."""
     from cnnspec.analysis.datafit import two_classes_hint, two_labelled_hint
 
     tasks = list(config.tasks)
     several = len(tasks) > 1
+    bases = output_bases(spec, config)
     outputs = []
     for out in tasks:
         labels = f"labels[{py_string(out.name)}]" if several else "labels"
         outputs.append(
             {
                 "name_literal": py_string(out.name),
-                "loss": loss_source(out),
+                "loss": loss_source(out, exprs, bases.get(out.name)),
                 "metrics": [mixed_metric_source(config, out, item) for item in out.metrics],
                 "prepare": prepare_source(out, labels),
                 "summary": summary_source(out),
@@ -251,7 +302,7 @@ def task_context(spec: CompiledSpec, config: TrainConfig) -> dict[str, Any]:
         "uses_r2": any(
             out.task == "regression" and item.name == "r2" for out in tasks for item in out.metrics
         ),
-        "loss_weights": py_literal({out.name: float(out.loss_weight) for out in tasks}),
+        "loss_weights": loss_weights_source(tasks, exprs, bases),
         "mask_outputs": mask_outputs,
         "class_count": py_literal({out.name: out.classes for out in tasks if out.task == "classification"}),
         # a classifier output of one class in an npz is refused, as train refuses it

@@ -11,6 +11,18 @@ rule of :func:`literal_places`: a constant is live only if every place outside t
 its var's value reaches (read straight or through another var) is written as its expression;
 the others say they were decided when the code was generated
 (:data:`~cnnspec.backends.codegen_probe.FITTED_NOTE`) and the module's note names the settings.
+
+A script writes as expressions the data splits and ``data.limit``, the batch size, the epochs
+(``training.epochs``; each phase's, and ``--epochs``' default as their sum), ``training.seed``
+(``SEED`` and ``PHASES`` then follow the constants), the learning rate of the optimizer and of
+each phase with a schedule's numbers, the losses' numbers (``label_smoothing``, ``delta``, a
+focal loss's ``alpha`` and ``gamma``; each output's in ``training.outputs``) and the outputs'
+``loss_weight``s, the mixing's amount. Some settings stay values, as they decide what code is
+written, not only a number in it: ``input.shape`` (the layers' shapes follow from it, and from
+those which blocks share a function and where a residual is projected; a script decodes and
+resizes the images for it, with code chosen by its channels), a schedule's ``warmup_steps``
+(whether the script defines its ``WarmUp`` schedule and how many steps the decay has after it),
+and settings written inside other literals (the callbacks, the optimizer's other keywords).
 """
 
 from __future__ import annotations
