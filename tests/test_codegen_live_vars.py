@@ -296,18 +296,27 @@ def test_output_units_the_script_cannot_write_as_an_expression_mark_their_var(ru
 @pytest.mark.slow
 def test_edited_script_trains_as_set_does(write_spec, tmp_path):
     """The tester's case: the script with N = 12 and F = 0.25 edited in trains what `cnnspec
-    train --set vars.n=12 --set vars.f=0.25` trains (it stopped on a one-hot width of 10)."""
+    train --set vars.n=12 --set vars.f=0.25` trains (it stopped on a one-hot width of 10); with
+    data.limit, the epochs and the seed read from vars too (S = 2: the split and the weights of
+    the other seed, as --set gives them)."""
     from cnnspec.backends.python_emitter import generate_code
     from cnnspec.training.trainer import train
 
-    spec = write_spec(C2)
+    text = (
+        C2.replace("vars: {f: 0.2, n: 10}", "vars: {f: 0.2, n: 10, s: 1, e: 1}")
+        .replace("limit: 40", 'limit: "${n * 4}"')
+        .replace("epochs: 1", 'epochs: "${e}"')
+        .replace("seed: 1", 'seed: "${s}"')
+    )
+    spec = write_spec(text)
     script = tmp_path / "train.py"
     source = generate_code(compile_spec(spec), script=True, output=script).text
     edited = source.replace("N = 10  # spec.yaml:4", "N = 12").replace("F = 0.2  # spec.yaml:4", "F = 0.25")
+    edited = edited.replace("S = 1  # spec.yaml:4", "S = 2")
     script.write_text(edited, encoding="utf-8")
     run_script(script, "--out", str(tmp_path / "script"))
     theirs = json.loads((tmp_path / "script" / "metrics.json").read_text(encoding="utf-8"))
-    ours = train(compile_spec(spec, ["vars.n=12", "vars.f=0.25"]), out=tmp_path / "cnnspec")
+    ours = train(compile_spec(spec, ["vars.n=12", "vars.f=0.25", "vars.s=2"]), out=tmp_path / "cnnspec")
     assert theirs["test_loss"] == pytest.approx(ours.metrics["test_loss"], rel=1e-5)
     assert theirs["history"]["loss"] == pytest.approx([ours.metrics["final_loss"]], rel=1e-5)
     assert len(theirs["class_names"]) == 10
