@@ -150,16 +150,31 @@ def test_interrupted_at_a_phase_boundary_resumes_into_the_next_phase(tmp_path):
 
 def test_generated_script_trains_the_phases_on_the_same_data(tmp_path):
     """`codegen --script` of a phased spec with data subsets: the script freezes, recompiles
-    and continues its epochs as `cnnspec train` does, on the same classes and images."""
+    and continues its epochs as `cnnspec train` does, on the same classes and images. The seed,
+    a phase's epochs and the learning rates read from vars: the script reads their constants
+    (SEED and PHASES after them) and trains the same."""
     from cnnspec.api import compile_spec
     from cnnspec.backends.python_emitter import generate_code
     from cnnspec.training.trainer import train
     from tests.conftest import FIXTURES, run_script
 
-    spec = FIXTURES / "codegen" / "frozen.yaml"
+    spec = tmp_path / "frozen.yaml"
+    spec.write_text(
+        (FIXTURES / "codegen" / "frozen.yaml")
+        .read_text(encoding="utf-8")
+        .replace("name: frozen\n", "name: frozen\nvars: {lr: 0.05, e: 2, s: 11}\n")
+        .replace("seed: 11", 'seed: "${s}"')
+        .replace("learning_rate: 0.05, momentum", 'learning_rate: "${lr}", momentum')
+        .replace("{epochs: 2, freeze", '{epochs: "${e}", freeze')
+        .replace("learning_rate: 0.01}", 'learning_rate: "${lr / 5}"}'),
+        encoding="utf-8",
+    )
     compiled = compile_spec(spec)
     script = tmp_path / "train.py"
-    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    text = generate_code(compiled, script=True, output=script).text
+    assert "SEED = S  # training.seed" in text and '"epochs": E,' in text
+    assert "decided when this code was generated" not in text
+    script.write_text(text, encoding="utf-8")
     with ThreadPoolExecutor(1) as pool:  # the script's fresh Python runs meanwhile, in its own folder
         running = pool.submit(run_script, script, "--out", str(tmp_path / "script"))
         ours = train(compiled, out=tmp_path / "cnnspec")

@@ -36,6 +36,8 @@ from cnnspec.spec.optimizers import OPTIMIZER_KINDS, keras_settings
 from cnnspec.spec.sections import RATE_SCALE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import CallbackConfig, Mixer, OptimizerConfig, Schedule, TrainConfig
     from cnnspec.errors import SpecPath
@@ -89,7 +91,9 @@ def learning_rate_node(
 
     def number(key: str, resolved: Any) -> ast.expr:
         """A schedule's setting: its expression of vars where the spec writes one, else its value."""
-        written = exprs.node((*value.at, value.kind, key), resolved) if exprs and value.at else None
+        written = (
+            exprs.node((*value.at, value.kind, key), resolved) if exprs is not None and value.at else None
+        )
         return written or literal_node(resolved)
 
     if value.kind == "cosine_decay":
@@ -210,7 +214,7 @@ def loss_node(config: TrainConfig, exprs: VarExpressions | None = None) -> ast.e
 LOSS_NUMBERS = ("label_smoothing", "delta", "alpha", "gamma")
 
 
-def loss_settings(exprs: VarExpressions | None, path: SpecPath) -> Any:
+def loss_settings(exprs: VarExpressions | None, path: SpecPath) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A function that gives a loss's keywords (by name, their values) with those of
     :data:`LOSS_NUMBERS` that the spec writes as expressions of vars under the loss at ``path``
     (``training.loss`` or ``training.outputs.NAME.loss``: ``{<name>: {<setting>: "${…}"}}``)
