@@ -49,10 +49,16 @@ SCRIPT_RUNS = ["transfer:tiny_tasks", *(EXTRA_RUNS if os.environ.get("CNNSPEC_SC
 def transfer_spec(tmp_path: Path, name: str) -> Path:
     """The fixture `name` with a normalisation adapted to the training images first, starting
     weights (random, seeded; the normalisation left out, so that its statistics stay adapted)
-    and two phases that both keep the `skip` convolution frozen."""
+    and two phases that both keep the `skip` convolution frozen. The `count` output's loss
+    weight and Huber delta and the second phase's learning rate read from vars (the script
+    reads their constants)."""
     from cnnspec.backends.keras_builder import build_model
 
     text = (CODEGEN / f"{name}.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: tiny_tasks\n", "name: tiny_tasks\nvars: {w: 0.5, d: 1.5, lr: 0.003}\n", 1)
+    text = text.replace(
+        "loss: huber, loss_weight: 0.5", 'loss: {huber: {delta: "${d}"}}, loss_weight: "${w}"', 1
+    )
     plain = tmp_path / "plain.yaml"
     plain.write_text(text, encoding="utf-8")
     model = build_model(compile_spec(plain).ir)
@@ -62,7 +68,7 @@ def transfer_spec(tmp_path: Path, name: str) -> Path:
     model.save_weights(tmp_path / "start.weights.h5")
     text = text.replace("model:\n", "model:\n  - normalization: {adapt: true}\n", 1)
     text = text.replace("images: 60", "images: 32", 1)  # (fewer images: the run has more to do)
-    phases = "  phases:\n    - {epochs: 1, freeze: [skip]}\n    - {epochs: 1, learning_rate: 0.003}\n"
+    phases = '  phases:\n    - {epochs: 1, freeze: [skip]}\n    - {epochs: 1, learning_rate: "${lr}"}\n'
     text = text.replace("  epochs: 2\n", phases, 1) + "weights: {from: start.weights.h5, strict: false}\n"
     spec = tmp_path / f"{name}_transfer.yaml"
     spec.write_text(text, encoding="utf-8")
@@ -81,7 +87,11 @@ def test_generated_script_trains_the_task_as_cnnspec_train_does(name, tmp_path):
     else:
         compiled = compile_spec(CODEGEN / f"{name}.yaml")
     script = tmp_path / "train.py"
-    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    text = generate_code(compiled, script=True, output=script).text
+    if name.startswith("transfer:"):
+        assert '"count": W}' in text and "Huber(delta=D)" in text and "learning_rate=LR" in text
+        assert "decided when this code was generated" not in text
+    script.write_text(text, encoding="utf-8")
     run = run_script(script, "--out", str(tmp_path / "script"))
     theirs = json.loads((tmp_path / "script" / "metrics.json").read_text())
     ours = train(compiled, out=tmp_path / "cnnspec").metrics
