@@ -780,13 +780,16 @@ def test_generating_twice_from_one_compiled_spec_gives_the_same_code(path):
 
 def test_vars_no_code_reads_say_so_in_their_comment(tmp_path):
     """A zoo model's head vars are decided when the code is generated (`when:` items): their
-    constants said nothing, and editing INCLUDE_TOP in the file changed nothing, silently."""
+    constants said nothing, and editing INCLUDE_TOP in the file changed nothing, silently. (The
+    input's shape is read: `keras.Input(shape=INPUT_SHAPE)`, tried with other shapes.)"""
     from cnnspec.backends.python_emitter import UNREAD_NOTE
 
     text = generate_code(compile_spec("zoo:resnet50")).text
     lines = {line.split(" = ")[0]: line for line in text.splitlines() if line[:1].isupper() and " = " in line}
-    assert all(UNREAD_NOTE in lines[name] for name in ("INCLUDE_TOP", "POOLING", "INPUT_SHAPE"))
-    assert all(UNREAD_NOTE not in lines[name] for name in ("STAGE_BLOCKS", "CLASSES"))
+    assert all(UNREAD_NOTE in lines[name] for name in ("INCLUDE_TOP", "POOLING"))
+    assert all(UNREAD_NOTE not in lines[name] for name in ("STAGE_BLOCKS", "CLASSES", "INPUT_SHAPE"))
+    assert lines["INPUT_SHAPE"] == "INPUT_SHAPE = [224, 224, 3]  # resnet.yaml:16"
+    assert '    inputs = keras.Input(shape=INPUT_SHAPE, name="input")' in text
     assert ruff_check(text, tmp_path) == ""
 
 

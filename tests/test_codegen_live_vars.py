@@ -265,10 +265,40 @@ def test_an_augmentation_value_keras_gets_changed_marks_the_constant(runner, wri
     assert "augmentation[0].random_translation.height_factor is written as the value it had" in output
 
 
-def test_an_input_shape_read_from_a_var_marks_the_constant(runner, write_spec, tmp_path):
-    text = C2.replace("input: {shape: [8, 8, 1]}", 'input: {shape: ["${n - 2}", 8, 1]}')
+def test_an_input_shape_read_from_a_var_is_written_with_the_constant_in_a_module(
+    runner, write_spec, tmp_path
+):
+    """A model module writes input.shape as the constants' expression (the replay tries other
+    values of its vars: see the next test); the edited constant builds what --set builds (the
+    spec without its data: digits are 8×8)."""
+    text = C2.split("data:")[0].replace("input: {shape: [8, 8, 1]}", 'input: {shape: ["${n - 2}", 8, 1]}')
     source, output = codegen(runner, write_spec, tmp_path, text)
-    assert "keras.Input(shape=(8, 8, 1)" in source
+    assert keyword_of(source, "Input", "shape") == ["(N - 2, 8, 1)"]
+    assert "N = 10  # spec.yaml:4\n" in source and MARK not in source and "note:" not in output
+    edited = source.replace("N = 10  # spec.yaml:4", "N = 12")
+    verify_model(check_source(edited), compile_spec(tmp_path / "spec.yaml", ["vars.n=12"]).ir)
+
+
+def test_an_input_shape_var_the_code_fits_is_marked(runner, write_spec, tmp_path):
+    """Two iterations of a loop counted from the input's height, then a layer named after them
+    (`conv2d_3`): the replay with another height builds other names, so N is marked."""
+    text = (
+        "cnnspec: 1\nname: c4\ninput: {shape: ['${n}', 8, 1]}\nvars: {n: 8}\nmodel:\n"
+        "  - repeat: {times: '${in_shape[0] // 4}', layers: [{conv2d: {filters: 4, kernel_size: 3}}]}\n"
+        "  - conv2d: {filters: 4, kernel_size: 1}\n  - global_avg_pool2d\n"
+        "  - dense: {units: 3, activation: softmax}\n"
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text)
+    assert keyword_of(source, "Input", "shape") == ["(N, 8, 1)"]
+    assert f"N = 8  # spec.yaml:4; {MARK}\n" in source
+    assert "the code fits the constant N only as it is: layer names or `when:`s were decided" in output
+
+
+def test_an_input_shape_read_from_a_var_marks_the_constant_in_a_script(runner, write_spec, tmp_path):
+    # a script decodes and resizes the images to the input's size: written as its value
+    text = C2.replace("input: {shape: [8, 8, 1]}", 'input: {shape: ["${n - 2}", 8, 1]}')
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert keyword_of(source, "Input", "shape") == ["(8, 8, 1)"]
     assert f"N = 10  # spec.yaml:4; {MARK}\n" in source
     assert "input.shape[0] is written as the value it had" in output
 

@@ -756,13 +756,14 @@ def augmentation_statements(ir: ModelIR, doc: Any) -> list[Stmt]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _input_statement(var: str, ir: ModelIR) -> Stmt:
-    """``inputs = keras.Input(shape=…, name=…)``: the first statement of ``build_model()``."""
+def _input_statement(var: str, ir: ModelIR, shape: ast.expr | None = None) -> Stmt:
+    """``inputs = keras.Input(shape=…, name=…)``: the first statement of ``build_model()``
+    (``shape``: the shape's expression, default its value)."""
     call = ast.Call(
         _attr("keras", "Input"),
         [],
         [
-            ast.keyword("shape", literal_node(tuple(ir.input_shape))),
+            ast.keyword("shape", shape or literal_node(tuple(ir.input_shape))),
             ast.keyword("name", ast.Constant(ir.input_name)),
         ],
     )

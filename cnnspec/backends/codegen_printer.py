@@ -1057,6 +1057,44 @@ class TreePrinter(CodeWriter):
             stmt.kwargs = list(kwargs.items())
         return stmts
 
+    def input_shape_node(self) -> ast.expr:
+        """``keras.Input``'s shape. In a model module: the spec's expression of vars where
+        ``input.shape`` (or a side of it) writes one that gives its value, as the layers are
+        written (each such path kept in :attr:`expressed`); the replay of
+        :func:`~cnnspec.backends.codegen_probe.fitted_constants` tries other values of the vars
+        it reads, against the model the resolver makes of them. In a training script: its value,
+        which the script also decodes and resizes the images to."""
+        shape = tuple(self.ir.input_shape)
+        section = self.data.get("input")
+        raw = section.get("shape") if isinstance(section, dict) else None
+        if self.script or not self.tree.vars:
+            return literal_node(shape)
+        constants = {f"{self.const_prefix}{var.name.upper()}": var.value for var in self.tree.vars}
+
+        def expression(value: Any, resolved: Any) -> ast.expr | None:
+            if not isinstance(value, str) or not is_expression(value):
+                return None
+            try:
+                node = self.translate_value(value, self.var_bindings, None)
+            except (Unknown, ExpressionError, UnsafeValue):
+                return None
+            return node if gives(node, constants, resolved) else None
+
+        if isinstance(raw, str):
+            whole = expression(raw, list(shape))
+            if whole is not None:
+                self.expressed.add(("input", "shape"))
+                return whole
+        elif isinstance(raw, list) and len(raw) == len(shape):
+            sides: list[ast.expr] = []
+            for index, (value, side) in enumerate(zip(raw, shape, strict=True)):
+                node = expression(value, side)
+                if node is not None:
+                    self.expressed.add(("input", "shape", index))
+                sides.append(node or literal_node(side))
+            return ast.Tuple(sides, ast.Load())
+        return literal_node(shape)
+
     def build_partials(self) -> None:
         """Spec-level ``defaults:`` as one constant per kind, a ``functools.partial`` of the
         Keras class with the values that differ from Keras' own:
@@ -1114,7 +1152,7 @@ class TreePrinter(CodeWriter):
         inputs_var = fn.allocate("inputs")
         chain = fn.allocate("x")
         entry = TensorRef(inputs_var, self.input_name, tuple(self.ir.input_shape))
-        out: list[Stmt] = [_input_statement(inputs_var, self.ir)]
+        out: list[Stmt] = [_input_statement(inputs_var, self.ir, self.input_shape_node())]
         ctx = Ctx(fn, (), dict(self.var_bindings), IdScope(entry, None), chain, out)
         self.produced[self.input_name] = entry  # `outputs: [head, input]`
         last = self.print_list([Inst(self.tree.body, "")], ctx)

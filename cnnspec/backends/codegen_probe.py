@@ -9,8 +9,9 @@ constants keep their values; an edited ``N = 4`` can build other layer names tha
 ``cnnspec build --set vars.n=4`` does, or fail (a name used twice).
 
 :func:`fitted_constants` finds such constants by trying them: for a few other values of each
-var that counts, loops or decides (:func:`structural_constants`, :func:`decision_vars`; one read
-only in layers' arguments, ``units=CLASSES``, is left alone), the spec is resolved again with
+var that counts, loops or decides (:func:`structural_constants`, :func:`decision_vars`, and
+:func:`input_shape_vars`, whose shapes the printer decides from; one read only in layers'
+arguments, ``units=CLASSES``, is left alone), the spec is resolved again with
 that value, the constant is set to it in the code, and the code is replayed against that model
 (:func:`~cnnspec.backends.codegen_check.verify_model`, the proof the code passed for the
 values it has). A constant whose code builds another model for one of them says so in its
@@ -45,7 +46,9 @@ def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, 
     values = {var.name: var.value for var in spec.ir.tree.vars} if spec.ir.tree is not None else {}
     raws = {var.name: var.raw for var in spec.ir.tree.vars} if spec.ir.tree is not None else {}
     structural = structural_constants(tree) | {
-        constants[name] for name in decision_vars(spec.doc.data, raws) if name in constants
+        constants[name]
+        for name in decision_vars(spec.doc.data, raws) | input_shape_vars(spec.doc.data, raws)
+        if name in constants
     }
     allow_outside = "--allow-outside" in spec.options
     fitted: list[str] = []
@@ -135,6 +138,23 @@ def decision_vars(data: Any, raws: dict[str, Any]) -> set[str]:
 
     visit({k: v for k, v in data.items() if k != "vars"} if isinstance(data, dict) else data, False)
     found &= set(raws)
+    pending = list(found)
+    while pending:
+        for name in _expression_names_deep(raws.get(pending.pop())):
+            if name in raws and name not in found:
+                found.add(name)
+                pending.append(name)
+    return found
+
+
+def input_shape_vars(data: Any, raws: dict[str, Any]) -> set[str]:
+    """The vars ``input.shape`` reads, and the vars the values of those read: the resolver
+    infers every layer's shape from it, and the printer decides from those shapes (a residual
+    projected or not, which calls share a block's function), so they are tried as the vars
+    that decide are, though ``keras.Input(shape=…)`` reads them as a layer's argument."""
+    section = data.get("input") if isinstance(data, dict) else None
+    shape = section.get("shape") if isinstance(section, dict) else None
+    found = _expression_names_deep(shape) & set(raws)
     pending = list(found)
     while pending:
         for name in _expression_names_deep(raws.get(pending.pop())):

@@ -17,12 +17,16 @@ A script writes as expressions the data splits and ``data.limit``, the batch siz
 (``SEED`` and ``PHASES`` then follow the constants), the learning rate of the optimizer and of
 each phase with a schedule's numbers, the losses' numbers (``label_smoothing``, ``delta``, a
 focal loss's ``alpha`` and ``gamma``; each output's in ``training.outputs``) and the outputs'
-``loss_weight``s, the mixing's amount. Some settings stay values, as they decide what code is
-written, not only a number in it: ``input.shape`` (the layers' shapes follow from it, and from
-those which blocks share a function and where a residual is projected; a script decodes and
-resizes the images for it, with code chosen by its channels), a schedule's ``warmup_steps``
-(whether the script defines its ``WarmUp`` schedule and how many steps the decay has after it),
-and settings written inside other literals (the callbacks, the optimizer's other keywords).
+``loss_weight``s, the mixing's amount. A model module writes ``input.shape`` as its expression
+too (``keras.Input(shape=INPUT_SHAPE)``): the layers' shapes follow from it, and the printer
+decides from those (a layer named after a loop counted from them), so the replay of
+:mod:`~cnnspec.backends.codegen_probe` tries other values of its vars as it tries those that
+decide. Some settings stay values, as they decide what code is written, not only a number in
+it: ``input.shape`` in a script (it decodes and resizes the images to that size, with code
+chosen by the channels, and loads ImageNet weights of that size), a schedule's
+``warmup_steps`` (whether the script defines its ``WarmUp`` schedule and how many steps the
+decay has after it), and settings written inside other literals (the callbacks, the
+optimizer's other keywords).
 """
 
 from __future__ import annotations
