@@ -174,6 +174,24 @@ def test_a_renamed_weights_file_gets_its_own_name_back_and_a_fifo_is_not_waited_
     assert "is a legacy HDF5 (.h5) file" in error.message
 
 
+def test_a_model_file_under_a_weights_name_is_told_to_take_the_keras_name(runner, write_spec, tmp_path):
+    """A `.keras` archive renamed `.weights.h5` was "a truncated or corrupted file?" to be saved
+    again: it is a model file, whose name is what to change."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "pre.weights.h5", "w") as archive:
+        archive.writestr("config.json", "{}")
+    spec = write_spec(TARGET + "weights: pre.weights.h5\n")
+    result = runner.invoke(app, ["validate", str(spec), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    ((found),) = json.loads(result.output)
+    assert (found["path"], found["line"], found["hint"]) == ("weights", 14, "rename it to pre.keras")
+    assert found["message"] == (
+        f"{tmp_path / 'pre.weights.h5'} is a Keras model file (a zip archive, as model.save('x.keras') "
+        "writes) under a .weights.h5 name; cnnspec, as Keras, knows one by its .keras ending"
+    )
+
+
 def test_a_folder_that_is_no_run_or_whose_model_is_a_folder_says_so(write_spec, tmp_path):
     """A folder named like a weights file (or any folder without lock.json) was called "the run
     folder … has no model.keras (the run has not finished)", with a hint to --resume it."""
@@ -396,7 +414,13 @@ def test_the_resnet50_example_is_the_zoo_model_without_top_plus_a_head():
         ("until: feat, vars: {widht: 6}", "vars.widht", "declares no var 'widht'", "`width`"),
         ("until: feat, spec: nope.yaml", "spec", "no such backbone spec", "zoo"),
         ("until: feat, spec: 'zoo:resnet5'", "spec", "no model 'zoo:resnet5'", "zoo:resnet50"),
-        ("until: feat, weights: imagenet", "weights", "only for zoo models", "zoo"),
+        # the hint sent a backbone item to "use a backbone item": its spec is what to change
+        (
+            "until: feat, weights: imagenet",
+            "weights",
+            "this backbone's spec is not a zoo variant",
+            "names a zoo model as its spec (- backbone: {spec: zoo:resnet50, weights: imagenet})",
+        ),
     ],
 )
 def test_backbone_mistakes_are_located_at_the_item(write_spec, item, where, message, hint):

@@ -316,6 +316,7 @@ def resolve_backbone(
                 path=(*path, "weights"),
                 zoo_model=doc.zoo_variant is not None,
                 on_disk=False,
+                backbone=True,
             )
             check_imagenet_input(weights, tuple(resolver.shapes.get(entry) or ()))
         except SpecError as exc:

@@ -99,6 +99,7 @@ def parse_source(
     path: SpecPath | str = (),
     zoo_model: bool = True,
     on_disk: bool = True,
+    backbone: bool = False,
 ) -> WeightsSource:
     """Check one ``weights`` value (a string or ``{from, strict}``) and say which kind of source
     it is. ``base_dir``: where relative paths start; ``zoo_model``: whether ``imagenet`` may be
@@ -106,7 +107,8 @@ def parse_source(
     is there (training does; compiling doesn't, since a run folder's resolved.yaml is compiled
     again for reports away from the spec's folder). Raises a located :class:`SpecError` (a
     :class:`UsageError` when ``loc`` and ``path`` are empty: the command line). ``path`` may be
-    given formatted already (a checked source's :attr:`WeightsSource.path`)."""
+    given formatted already (a checked source's :attr:`WeightsSource.path`). ``backbone``: the
+    value is a backbone item's ``weights`` (whose ``spec:`` decides whether ``imagenet`` fits)."""
     where = path if isinstance(path, str) else format_path(path) if path else ""
     strict = False
     text = value
@@ -120,6 +122,12 @@ def parse_source(
             "write weights: runs/pretrain or weights: {from: model.keras, strict: true}",
         )
     if text == IMAGENET:
+        if not zoo_model and backbone:  # (the item is a backbone already: its spec is what to change)
+            raise probe.fail(
+                "`imagenet` weights exist only for zoo models; this backbone's spec is not a zoo variant",
+                "a backbone item with weights: imagenet names a zoo model as its spec "
+                "(- backbone: {spec: zoo:resnet50, weights: imagenet}); `cnnspec zoo` lists them",
+            )
         if not zoo_model:
             raise probe.fail(
                 "`imagenet` weights exist only for zoo models; this model is not a zoo variant",
@@ -195,6 +203,13 @@ def parse_source(
         raise probe.fail(f"no such weights file: {file}", _missing_hint(file, text, loc))
     if on_disk and kind == "keras" and is_hdf5(file):  # (a weights file renamed .keras, say)
         raise probe.fail(*hdf5_refusal(file, h5_layout(file)))
+    if on_disk and kind == "weights_h5" and is_zip(file):  # (a model file renamed .weights.h5)
+        stem = file.name[: -len(".weights.h5")]
+        raise probe.fail(
+            f"{file} is a Keras model file (a zip archive, as model.save('x.keras') writes) under a "
+            ".weights.h5 name; cnnspec, as Keras, knows one by its .keras ending",
+            f"rename it to {stem}.keras",
+        )
     return WeightsSource(kind, text, file, strict, loc, where)
 
 
@@ -206,6 +221,17 @@ def is_hdf5(file: Path) -> bool:
     """Whether ``file`` starts as an HDF5 file does (``False`` where it can't be read)."""
     head = read_head(file, len(HDF5_MAGIC))
     return head is not None and head.startswith(HDF5_MAGIC)
+
+
+#: The first bytes of a zip archive (a .keras model file).
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def is_zip(file: Path) -> bool:
+    """Whether ``file`` starts as a zip archive (a ``.keras`` file) does (``False`` where it
+    can't be read)."""
+    head = read_head(file, len(ZIP_MAGIC))
+    return head is not None and head.startswith(ZIP_MAGIC)
 
 
 def hdf5_refusal(file: Path, layout: str | None) -> tuple[str, str]:
