@@ -114,6 +114,7 @@ SCRIPT_IMPORTS = {
     "io",  # (these three: reading a weights file without loading a model)
     "zipfile",
     "h5py",
+    "re",  # (the weights file's group names, which Keras takes from the layers' classes)
     "json",
     "time",  # (the timestamp of the default output folder)
     "unicodedata",  # (class names compared in Unicode NFC, as cnnspec compares them)

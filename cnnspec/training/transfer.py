@@ -4,8 +4,16 @@ weights source (:mod:`cnnspec.spec.weights`).
 Matching:
 
 - a run folder, ``.keras`` or ``.weights.h5`` source is matched **by layer name** (Keras 3's
-  weights layout: ``layers/<name>/vars/<i>``), and within a layer by position, which is Keras'
-  own order (trainable variables first, then the rest);
+  weights layout: ``layers/<class>/vars/<i>``, the layer's name an attribute of ``vars``), and
+  only with a layer of the same class (a ``.keras`` archive's config.json names it; a bare
+  weights file names its group after it: ``conv2d``, ``conv2d_1`` …). Within a layer, a
+  ``.keras`` or run folder source is matched **by variable name**: the source layer is rebuilt
+  from its config.json entry (with the model's own class of that name, in Keras' safe mode:
+  nothing of the file runs) where its settings differ from the model's, so a batch norm saved
+  with ``center: false`` gives its ``moving_mean`` to this one's ``moving_mean``, never its
+  gamma to this one's beta. A ``.weights.h5`` file keeps no variable names: its tensors are
+  taken by position (Keras' own order: trainable variables first, then the rest), which is
+  right for a layer of the same settings only (README: "Transfer learning");
 - ``imagenet`` (Keras 2's layout of keras.applications' files) is matched **by position** among
   the layers with weights, as Keras itself loads it: a zoo model has keras.applications' layers
   in the same order (``tests/test_zoo_parity.py``), under other names.
@@ -27,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 import warnings
 import zipfile
 from collections import Counter
@@ -57,6 +66,12 @@ class SourceLayers:
 
     layers: list[tuple[str, list[tuple[str, Any]]]]
     by_name: bool
+    #: Each layer's group in the file, by layer name (Keras 3 names it after the layer's
+    #: class: ``conv2d``, ``conv2d_1`` …): what a bare ``.weights.h5`` keeps of the layer's kind.
+    groups: dict[str, str] = field(default_factory=dict)
+    #: Each layer's entry in a ``.keras`` archive's config.json (``class_name``, ``config``,
+    #: ``build_config``), by layer name: its class and the settings its variables follow from.
+    configs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,10 +216,11 @@ def _tensor(source: WeightsSource, file: Path, dataset: Any, where: str, limit: 
 
 
 def _keras3_layers(
-    root: Any, source: WeightsSource, file: Path, limit: int
+    root: Any, source: WeightsSource, file: Path, limit: int, groups: dict[str, str] | None = None
 ) -> list[tuple[str, list[tuple[str, Any]]]]:
     """Every group with a non-empty ``vars`` subgroup, by layer name (nested models flattened).
-    A tensor of more than ``limit`` values is kept unread (:func:`_tensor`)."""
+    A tensor of more than ``limit`` values is kept unread (:func:`_tensor`). ``groups``: filled
+    with each layer's group name (:attr:`SourceLayers.groups`)."""
     found: list[tuple[str, list[tuple[str, Any]]]] = []
     start = root.get("layers", root)
 
@@ -235,6 +251,8 @@ def _keras3_layers(
                 where = f"{variables.name}/"
                 tensors = [(str(k), _tensor(source, file, variables[k], f"{where}{k}", limit)) for k in keys]
                 found.append((real, tensors))
+                if groups is not None:
+                    groups.setdefault(real, str(name))
             if "layers" in child:
                 visit(child["layers"])
 
@@ -321,6 +339,8 @@ def read_source(
             raise _fail(source, str(exc), "delete the file so Keras downloads it again") from None
     file = source.file
     assert file is not None
+    groups: dict[str, str] = {}
+    configs: dict[str, Any] = {}
     try:
         with contextlib.ExitStack() as stack:
             if source.kind in ("keras", "run"):
@@ -331,13 +351,14 @@ def read_source(
                 except UsageError as exc:
                     raise _fail(source, str(exc), exc.hint) from None
                 archive = stack.enter_context(zipfile.ZipFile(file))
+                configs = _layer_configs(archive)
                 stream = stack.enter_context(_keras_member(source, file, archive))
                 handle = h5py.File(stream, "r")
             else:
                 handle = h5py.File(file, "r")
             with handle as root:
                 _refused_file(source, file, root)  # before anything of it is read
-                layers = _keras3_layers(root, source, file, limit)
+                layers = _keras3_layers(root, source, file, limit, groups)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise _fail(
             source,
@@ -350,7 +371,43 @@ def read_source(
             f"{file} holds no layer weights in Keras 3's layout (layers/<name>/vars)",
             "expected a file written by model.save_weights() or model.save() in Keras 3",
         )
-    return SourceLayers(layers, by_name=True)
+    return SourceLayers(layers, by_name=True, groups=groups, configs=configs)
+
+
+#: The most bytes of a ``.keras`` archive's config.json read for its layers' classes and
+#: settings (ResNet50's is about 0.2 MB); a larger one is not read, and the weights file's
+#: group names alone tell the layers' classes.
+MAX_CONFIG_BYTES = 64 << 20
+
+
+def _layer_configs(archive: zipfile.ZipFile) -> dict[str, Any]:
+    """Each layer's entry of the archive's config.json by layer name, nested models' layers
+    included (every item of a ``layers`` list that names itself). ``{}`` when it has none, or
+    one that is too large or no JSON: matching then knows the classes from the weights file's
+    group names only, as for a ``.weights.h5`` source."""
+    try:
+        info = archive.getinfo("config.json")
+        if info.file_size > MAX_CONFIG_BYTES:
+            return {}
+        config = json.loads(archive.read(info))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, RecursionError):
+        return {}
+    found: dict[str, Any] = {}
+    pending = [config]
+    while pending:  # a loop, not recursion: the file's nesting is not ours to trust
+        item = pending.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "layers" and isinstance(value, list):
+                    for layer in value:
+                        inner = layer.get("config") if isinstance(layer, dict) else None
+                        name = inner.get("name") if isinstance(inner, dict) else None
+                        if isinstance(name, str) and isinstance(layer.get("class_name"), str):
+                            found.setdefault(name, layer)
+                pending.append(value)
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 def largest_weight(model: Any) -> int:
@@ -400,9 +457,10 @@ def plan_transfer(
     ``loaded_before``: the (layer, weight index) an earlier source loads (a backbone's own, for
     the whole model's source). One of them that this source cannot fill is not skipped: it is
     loaded, just not from here (``covered``), so neither the counts nor ``strict`` hold it
-    against this source. One this source does fill is loaded from it, as it is assigned last."""
-    from cnnspec.training.h5checks import kinds_differ
+    against this source. One this source does fill is loaded from it, as it is assigned last.
 
+    A source layer of another class than the model's is skipped whole (:func:`_other_kind`);
+    one described by a config.json gives its tensors by variable name (:func:`_places`)."""
     prefix = f"{scope}_" if scope else ""
     plan = TransferPlan(source.describe(), scope)
     targets = [
@@ -435,7 +493,31 @@ def plan_transfer(
                 skip(layer, index, variable, what)
             continue
         shared += 1
-        values = found.layers[at][1]
+        name, values = found.layers[at]
+        other = _other_kind(layer, name, found)
+        if other is not None:
+            for index, variable in enumerate(variables):
+                skip(layer, index, variable, other)
+            continue
+        places = _places(layer, variables, name, values, found)
+        if isinstance(places, str):  # the source layer's tensors cannot be told apart
+            for index, variable in enumerate(variables):
+                skip(layer, index, variable, places)
+            continue
+        if places is not None:
+            for index, variable in enumerate(variables):
+                place = places[index]
+                if place is None:
+                    skip(layer, index, variable, _absent(variable, found.configs[name]))
+                    continue
+                array = values[place][1]
+                reason = _misfit(variable, array)
+                if reason is not None:
+                    skip(layer, index, variable, reason)
+                    continue
+                plan.assign.append((layer.name, index, array))
+                taken[at] += 1
+            continue
         if len(values) != len(variables):
             # Another configuration of the layer (batch norm without `scale` has no gamma, a
             # convolution without a bias one tensor less): the file keeps a layer's tensors by
@@ -451,12 +533,9 @@ def plan_transfer(
             continue
         for index, variable in enumerate(variables):
             array = values[index][1]
-            want, got = tuple(variable.shape), tuple(array.shape)
-            if want != got:
-                skip(layer, index, variable, f"shape mismatch: source {list(got)}, model {list(want)}")
-                continue
-            if kinds_differ(array.dtype, variable.dtype):
-                skip(layer, index, variable, f"dtype mismatch: source {array.dtype}, model {variable.dtype}")
+            reason = _misfit(variable, array)
+            if reason is not None:
+                skip(layer, index, variable, reason)
                 continue
             plan.assign.append((layer.name, index, array))
             taken[at] += 1
@@ -485,6 +564,132 @@ def plan_transfer(
             "drop `strict: true` to load what fits and train the rest from scratch",
         )
     return plan
+
+
+def _misfit(variable: Any, array: Any) -> str | None:
+    """Why a source array cannot go into ``variable`` (``None``: it can): another shape, or
+    another kind of number (:func:`~cnnspec.training.h5checks.kinds_differ`)."""
+    from cnnspec.training.h5checks import kinds_differ
+
+    want, got = tuple(variable.shape), tuple(array.shape)
+    if want != got:
+        return f"shape mismatch: source {list(got)}, model {list(want)}"
+    if kinds_differ(array.dtype, variable.dtype):
+        return f"dtype mismatch: source {array.dtype}, model {variable.dtype}"
+    return None
+
+
+def snake_case(class_name: str) -> str:
+    """A class's name as Keras 3 names the group of its instance's weights in a weights file
+    (``keras.src.utils.naming.to_snake_case``, spelled out: this module reads files without
+    Keras): ``Conv2DTranspose`` → ``conv2d_transpose``."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _other_kind(layer: Any, name: str, found: SourceLayers) -> str | None:
+    """Why the source layer ``name`` is no layer of ``layer``'s kind (``None``: it is, or the
+    source does not say): its config.json entry names another class, or (a bare weights file)
+    its group is named after another (Keras names it ``<class>`` or ``<class>_<n>``). Loading
+    a convolution's kernel into a transposed convolution of the same shape would put every
+    value in the wrong place, with nothing to say so."""
+    ours = type(layer).__name__
+    entry = found.configs.get(name)
+    if entry is not None:
+        theirs = str(entry.get("class_name"))
+        return (
+            None
+            if theirs == ours
+            else f"another kind of layer: the source's is a {theirs}, this one a {ours}"
+        )
+    group = found.groups.get(name)
+    if group is None:
+        return None
+    snake = snake_case(ours)
+    if group == snake or re.fullmatch(re.escape(snake) + r"_\d+", group):
+        return None
+    theirs = re.sub(r"_\d+$", "", group)
+    return (
+        f"another kind of layer: the source's is a {theirs} (its weights are saved as layers/{group}), "
+        f"this one a {snake}"
+    )
+
+
+def _places(
+    layer: Any, variables: list[Any], name: str, values: list[tuple[str, Any]], found: SourceLayers
+) -> list[int | None] | str | None:
+    """Where each of ``variables`` is among the source layer ``name``'s ``values``, by
+    variable name (``None`` for one the source layer lacks), from its config.json entry;
+    ``None`` where the source has no entry for it (a bare weights file: by position), and a
+    reason where the entry does not tell (the layer cannot be rebuilt from it)."""
+    entry = found.configs.get(name)
+    if entry is None:
+        return None
+    ours = [_short(variable) for variable in variables]
+    theirs = source_variable_names(layer, entry)
+    if isinstance(theirs, str):
+        return f"cannot tell which of the source layer's tensors is which: {theirs}"
+    if len(theirs) != len(values):
+        return (
+            f"cannot tell which of the source layer's tensors is which: its config.json describes "
+            f"{len(theirs)}, its weights hold {len(values)}"
+        )
+    if theirs == ours:
+        return list(range(len(ours)))
+    # (a name twice in a layer, a sublayer's kernel beside another's, is not told apart)
+    return [theirs.index(n) if theirs.count(n) == 1 and ours.count(n) == 1 else None for n in ours]
+
+
+def _absent(variable: Any, entry: Mapping[str, Any]) -> str:
+    """The reason a variable :func:`_places` found no source tensor for is skipped, with the
+    source layer's settings that decide its variables."""
+    config = entry.get("config")
+    config = config if isinstance(config, Mapping) else {}
+    shown = ", ".join(f"{key}: {json.dumps(config[key])}" for key in DECIDING if key in config)
+    return (
+        f"the source layer has no {_short(variable)} (another configuration of the layer"
+        f"{'; the source has ' + shown if shown else ''})"
+    )
+
+
+#: Layer settings that decide which variables a Keras layer has (named in a skip's reason).
+DECIDING = ("use_bias", "center", "scale", "use_gamma", "use_beta")
+
+
+def _comparable(config: Any) -> Any:
+    """A layer's config as JSON holds it (tuples as lists), less what does not decide its
+    variables (its name; whether it trains now)."""
+    plain = json.loads(json.dumps(config, default=str))
+    if isinstance(plain, dict):
+        plain.pop("name", None)
+        plain.pop("trainable", None)
+    return plain
+
+
+def source_variable_names(layer: Any, entry: Mapping[str, Any]) -> list[str] | str:
+    """The names of the variables of the source layer that ``entry`` (its config.json entry, of
+    ``layer``'s class) describes, in Keras' saving order; a reason where they cannot be known.
+    Where its settings are ``layer``'s own, they are ``layer``'s names; else a twin is built
+    with ``layer``'s own class (never one the file names) from the entry's config and input
+    shape, in Keras' safe mode (no lambda or custom object of the file is loaded)."""
+    import keras
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    config = entry.get("config")
+    if _comparable(keras.saving.serialize_keras_object(layer).get("config")) == _comparable(config):
+        return [_short(variable) for variable in ordered_weights(layer)]
+    build = entry.get("build_config")
+    if not isinstance(config, dict) or not isinstance(build, dict):
+        return "its config.json records no settings or input shape for the layer"
+    try:
+        with SafeModeScope(True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            twin = type(layer).from_config(config)
+            twin.build_from_config(build)
+    except Exception as exc:  # any error of Keras' from a file's settings: said, not a traceback
+        return f"the layer cannot be rebuilt from its config.json ({first_line(exc, 120)})"
+    return [_short(variable) for variable in ordered_weights(twin)]
 
 
 def _no_name_matched(
