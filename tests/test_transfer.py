@@ -674,6 +674,46 @@ def test_a_layer_of_another_configuration_is_skipped_whole_not_shifted(write_spe
     np.testing.assert_array_equal(
         model.get_layer("c").weights[0].numpy(), source.get_layer("c").weights[0].numpy()
     )
+    _same_count_other_variables(write_spec, runner, tmp_path, source)
+
+
+def _same_count_other_variables(write_spec: Any, runner: CliRunner, tmp_path: Path, source: Any) -> None:
+    """The source batch norm without `scale` (beta, moving_mean, moving_variance) saved as a
+    .keras file, loaded into one without `center` (gamma, moving_mean, moving_variance): as
+    many tensors of the same shapes, so by position gamma took beta's values ("loaded 7 of 7").
+    Matched by variable name (the source layer rebuilt from its config.json), the moving
+    statistics load and gamma is skipped, said why; the generated script does the same. A bare
+    weights file keeps the layers' classes in its group names, as the planner reads them."""
+    import importlib.util
+
+    import keras
+
+    from cnnspec.backends.python_emitter import generate_code
+    from cnnspec.spec.weights import WeightsSource
+    from cnnspec.training.transfer import read_source
+
+    found = read_source(WeightsSource("weights_h5", "src.weights.h5", tmp_path / "src.weights.h5"))
+    assert found.groups == {"c": "conv2d", "bn": "batch_normalization", "head": "dense"}
+    source.save(str(tmp_path / "src.keras"))
+    spec = write_spec(BN_SPEC % ("cen", "center: false") + "weights: src.keras\n", "cen.yaml")
+    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "cen.keras")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "loaded 6 of 7 weight tensors" in said
+    assert (
+        "skipped bn/gamma: the source layer has no gamma (another configuration of the layer; the "
+        "source has center: true, scale: false)" in said
+    )
+    built = keras.saving.load_model(str(tmp_path / "cen.keras")).get_layer("bn")
+    assert [float(np.asarray(v)[0]) for v in built.weights] == [1.0, 20.0, 30.0]  # gamma as initialized
+    script = tmp_path / "train_cen.py"
+    script.write_text(generate_code(compile_spec(spec), script=True, output=script).text, encoding="utf-8")
+    loader = importlib.util.spec_from_file_location("generated_cen", script)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    model = module.build_model()
+    module.load_starting_weights(model)
+    assert [float(np.asarray(v)[0]) for v in model.get_layer("bn").weights] == [1.0, 20.0, 30.0]
 
 
 def test_weights_and_resume_together_are_refused(write_spec, runner, tmp_path):
@@ -1145,3 +1185,109 @@ def test_the_script_skips_integers_for_float_weights_as_train_does(tmp_path, cap
     stopped = r"^strict weights: not loaded from w.weights.h5: d/kernel, n/count$"
     with pytest.raises(SystemExit, match=stopped):
         functions["assign_what_fits"](layers, arrays, "w.weights.h5", True, "", "why")
+    _script_skips_a_layer_of_another_class(functions, tmp_path, capsys)
+
+
+class _Variable:
+    """A stand-in Keras variable (TF-free tests of the matching)."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype: str = "float32") -> None:
+        self.name, self.path, self.shape, self.dtype, self.value = name, name, shape, dtype, None
+
+    def assign(self, value: Any) -> None:
+        self.value = value
+
+
+class _Layer:
+    """A stand-in layer: what the planner and the script's loader read of one (its class's name
+    is the Keras class's, set by :func:`_layer`)."""
+
+    def __init__(self, name: str, *weights: _Variable) -> None:
+        self.name, self.weights = name, list(weights)
+        self._trainable_variables, self._non_trainable_variables = list(weights), []
+
+
+def _layer(class_name: str, name: str, *weights: _Variable) -> _Layer:
+    return type(class_name, (_Layer,), {})(name, *weights)
+
+
+def _convolutions() -> list[_Layer]:
+    """A transposed convolution `x` (4 to 4 channels: its kernel has a convolution's shape) and
+    a dense head `out`."""
+    return [
+        _layer("Conv2DTranspose", "x", _Variable("kernel", (3, 3, 4, 4)), _Variable("bias", (4,))),
+        _layer("Dense", "out", _Variable("kernel", (4, 3)), _Variable("bias", (3,))),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("groups", "configs", "reason"),
+    [
+        # a bare .weights.h5: Keras names each layer's group after its class
+        ({"x": "conv2d", "out": "dense"}, {}, "another kind of layer: the source's is a conv2d (its "
+         "weights are saved as layers/conv2d), this one a conv2d_transpose"),
+        # a .keras archive: its config.json names the class
+        ({"x": "conv2d_transpose", "out": "dense"}, {"x": {"class_name": "Conv2D", "config": {}}},
+         "another kind of layer: the source's is a Conv2D, this one a Conv2DTranspose"),
+    ],
+)  # fmt: skip
+def test_a_source_layer_of_another_class_is_skipped_not_loaded(groups, configs, reason):
+    """A convolution's kernel loaded into a transposed convolution of the same shape ("loaded 4
+    of 4"): its values landed in the wrong places, without a word. A layer of another class is
+    skipped whole (TF-free: stand-in layers), and `strict` refuses it."""
+    from types import SimpleNamespace
+
+    from cnnspec.errors import UsageError
+    from cnnspec.spec.weights import WeightsSource
+    from cnnspec.training.transfer import SourceLayers, plan_transfer
+
+    def arrays(*shapes: tuple[int, ...]) -> list[tuple[str, Any]]:
+        return [(str(i), np.ones(shape, "float32")) for i, shape in enumerate(shapes)]
+
+    model = SimpleNamespace(layers=_convolutions())
+    found = SourceLayers(
+        [("x", arrays((3, 3, 4, 4), (4,))), ("out", arrays((4, 3), (3,)))], True, groups, configs
+    )
+    plan = plan_transfer(model, WeightsSource("keras", "pre.keras", Path("pre.keras")), found)
+    assert [(layer, index) for layer, index, _ in plan.assign] == [("out", 0), ("out", 1)]
+    assert [s.as_json() for s in plan.skipped] == [
+        {"layer": "x", "weight": "kernel", "reason": reason},
+        {"layer": "x", "weight": "bias", "reason": reason},
+    ]
+    assert (plan.loaded, plan.total, plan.unused, plan.unused_layers) == (2, 4, 2, ["x"])
+    with pytest.raises(UsageError, match=r"^strict weights: loaded 2 of 4 weight tensors from pre\.keras"):
+        plan_transfer(model, WeightsSource("keras", "pre.keras", Path("pre.keras"), strict=True), found)
+    alone = SourceLayers(found.layers[:1], True, groups, configs)  # nothing else fits: an error
+    with pytest.raises(UsageError, match=r"none with the same shapes \(1 of them another kind of layer\)$"):
+        plan_transfer(model, WeightsSource("keras", "pre.keras", Path("pre.keras")), alone)
+    # a second layer of the class is saved as conv2d_transpose_1: the same class
+    renamed = SourceLayers(found.layers, True, {"x": "conv2d_transpose_1", "out": "dense_2"})
+    assert plan_transfer(model, WeightsSource("keras", "pre.keras", Path("pre.keras")), renamed).loaded == 4
+
+
+def _script_skips_a_layer_of_another_class(functions: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    """The generated script's load_by_name (stand-in layers, and Keras' serializer standing in
+    for what it says of a layer: its class's name) reads the layers' classes from the weights
+    file's group names, and loads nothing of a layer of another class: a convolution's kernel
+    went into a transposed convolution's of the same shape ("loaded 4 of 4")."""
+    import re
+    import zipfile
+    from types import SimpleNamespace
+
+    import h5py
+
+    with h5py.File(tmp_path / "c.weights.h5", "w") as handle:
+        for group, name, shapes in [("conv2d", "x", [(3, 3, 4, 4), (4,)]), ("dense", "out", [(4, 3), (3,)])]:
+            variables = handle.create_group(f"layers/{group}/vars")
+            variables.attrs["name"] = name
+            for i, shape in enumerate(shapes):
+                variables.create_dataset(str(i), data=np.ones(shape, "float32"))
+    serialize = {"serialize_keras_object": lambda layer: {"class_name": type(layer).__name__, "config": {}}}
+    functions.update(
+        h5py=h5py, zipfile=zipfile, re=re, keras=SimpleNamespace(saving=SimpleNamespace(**serialize))
+    )
+    model = SimpleNamespace(layers=_convolutions())
+    capsys.readouterr()  # (what the caller's loads printed)
+    functions["load_by_name"](model, "", tmp_path / "c.weights.h5")
+    assert capsys.readouterr().out == f"loaded 2 of 4 weight tensors from {tmp_path / 'c.weights.h5'}\n"
+    assert [v.value is None for layer in model.layers for v in layer.weights] == [True, True, False, False]

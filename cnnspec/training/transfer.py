@@ -547,11 +547,14 @@ def plan_transfer(
         raise _no_name_matched(source, plan, found, targets, prefix)
     if considered and not plan.assign:
         in_source = sum(len(values) for _, values in found.layers)
+        # (a layer of another class is no fit whatever its shapes: counted apart)
+        kinds = len({s.layer for s in plan.skipped if s.reason.startswith("another kind of layer")})
         raise source.fail(
             f"none of the model's {considered} weight tensors{' in ' + scope if scope else ''} could be "
             f"loaded from {plan.source}: it holds {in_source} tensors in {len(found.layers)} layers, "
             f"{shared} of which {'share a name with' if found.by_name else 'line up with'} the model's "
-            f"{len(targets)} layers with weights, none with the same shapes",
+            f"{len(targets)} layers with weights, none with the same shapes"
+            + (f" ({kinds} of them another kind of layer)" if kinds else ""),
             "the weights come from another architecture; check the source"
             + (", or name the layers alike (ids)" if found.by_name else ""),
         )
