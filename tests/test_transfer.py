@@ -1220,6 +1220,20 @@ def _convolutions() -> list[_Layer]:
     ]
 
 
+def test_the_twin_that_tells_a_source_layers_variables_apart_keeps_the_models_sizes():
+    """The source's switches and words decide which variables the twin has; its numbers, lists
+    and objects stay the model layer's, so a config.json cannot make it allocate (units 10**10)."""
+    from cnnspec.training.transfer import twin_settings
+
+    ours = {"name": "d", "units": 3, "use_bias": True, "activation": "relu", "kernel_initializer": {"a": 1}}
+    theirs = {
+        "name": "other", "units": 10**10, "use_bias": False, "activation": "tanh", "trainable": False,
+        "kernel_initializer": {"module": "os"}, "lora_rank": 4, "center": "yes",
+    }  # fmt: skip
+    assert twin_settings(ours, theirs) == {**ours, "use_bias": False, "activation": "tanh"}
+    assert twin_settings({"scale": True}, {"scale": 1}) == {"scale": True}  # (a number is no switch)
+
+
 @pytest.mark.parametrize(
     ("groups", "configs", "reason"),
     [

@@ -674,25 +674,43 @@ def source_variable_names(layer: Any, entry: Mapping[str, Any]) -> list[str] | s
     """The names of the variables of the source layer that ``entry`` (its config.json entry, of
     ``layer``'s class) describes, in Keras' saving order; a reason where they cannot be known.
     Where its settings are ``layer``'s own, they are ``layer``'s names; else a twin is built
-    with ``layer``'s own class (never one the file names) from the entry's config and input
-    shape, in Keras' safe mode (no lambda or custom object of the file is loaded)."""
+    with ``layer``'s own class (never one the file names) in Keras' safe mode (no lambda or
+    custom object of the file is loaded), from :func:`twin_settings`: ``layer``'s own numbers
+    and input shape, so a file cannot make it allocate more than the model's layer holds."""
     import keras
     from keras.src.saving.serialization_lib import SafeModeScope
 
     config = entry.get("config")
-    if _comparable(keras.saving.serialize_keras_object(layer).get("config")) == _comparable(config):
+    ours = keras.saving.serialize_keras_object(layer).get("config")
+    if _comparable(ours) == _comparable(config):
         return [_short(variable) for variable in ordered_weights(layer)]
-    build = entry.get("build_config")
-    if not isinstance(config, dict) or not isinstance(build, dict):
-        return "its config.json records no settings or input shape for the layer"
+    if not isinstance(config, dict) or not isinstance(ours, dict):
+        return "its config.json records no settings for the layer"
     try:
         with SafeModeScope(True), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            twin = type(layer).from_config(config)
-            twin.build_from_config(build)
+            twin = type(layer).from_config(twin_settings(ours, config))
+            twin.build_from_config(layer.get_build_config())
     except Exception as exc:  # any error of Keras' from a file's settings: said, not a traceback
-        return f"the layer cannot be rebuilt from its config.json ({first_line(exc, 120)})"
+        return f"the layer cannot be rebuilt with its config.json's settings ({first_line(exc, 120)})"
     return [_short(variable) for variable in ordered_weights(twin)]
+
+
+def twin_settings(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of the twin :func:`source_variable_names` builds: the model layer's
+    (``ours``), with the source's switches and words (``theirs``: a boolean or string where
+    ours is one too, such as ``center``, ``use_bias``) that decide which variables it has.
+    Numbers, lists and objects stay the model's: the tensors' sizes are checked against the
+    file's afterwards, and a config.json's ``units: 10**10`` would otherwise be allocated."""
+    twin = dict(ours)
+    for key, value in theirs.items():
+        if key in ("name", "trainable") or key not in ours:
+            continue
+        if (isinstance(value, bool) and isinstance(ours[key], bool)) or (
+            isinstance(value, str) and isinstance(ours[key], str)
+        ):
+            twin[key] = value
+    return twin
 
 
 def _no_name_matched(
