@@ -218,6 +218,59 @@ def test_script_names_a_weights_file_relative_to_its_folder_as_its_data(tmp_path
     assert "beside_script" not in printed and "def beside_script(" not in printed
 
 
+def test_script_codegen_refuses_weights_not_on_the_disk_as_validate_does(runner, tmp_path):
+    """`codegen --script` wrote a script (its SEED = None) for a `weights:` run folder that is not
+    there, which then stopped with a traceback; it refuses it as validate does, writing nothing.
+    The model module reads no weights: it is written as before."""
+    spec = tmp_path / "s2.yaml"
+    spec.write_text(PHASED_WITH_WEIGHTS, encoding="utf-8")
+    script = tmp_path / "train.py"
+    result = runner.invoke(app, ["codegen", "--script", str(spec), "-o", str(script)])
+    checked = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == checked.exit_code == 1 and not script.exists()
+    said = f"s2.yaml:4:10: error: weights: no such run folder: {tmp_path / 'runs' / 'r1'}"
+    assert said in result.output and said in checked.output
+    model = runner.invoke(app, ["codegen", str(spec), "-o", str(tmp_path / "model.py")])
+    assert model.exit_code == 0 and (tmp_path / "model.py").is_file()
+
+
+def test_script_stops_with_a_message_on_a_weights_file_it_cannot_read(tmp_path):
+    """The script's stored_weights raised a traceback (FileNotFoundError, h5py's OSError "file
+    signature not found", zipfile's BadZipFile) for a weights file gone or damaged since it was
+    generated; it stops with cnnspec train's words (exit status 1). h5py alone: no TensorFlow."""
+    import io
+    import zipfile
+
+    import h5py
+    import numpy as np
+
+    spec = _project_with_weights(tmp_path)
+    tree = ast.parse(generate_code(compile_spec(spec), script=True, output=tmp_path / "train.py").text)
+    kept = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "stored_weights"]
+    namespace: dict[str, Any] = {"io": io, "zipfile": zipfile, "h5py": h5py, "np": np}
+    exec(compile(ast.Module(kept, []), "train.py", "exec"), namespace)  # (the generated function)
+    stored_weights = namespace["stored_weights"]
+    junk = tmp_path / "bad.weights.h5"
+    junk.write_text("junk")
+    (tmp_path / "bad.keras").write_text("junk")
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as archive:
+        archive.writestr("config.json", "{}")
+    gone = tmp_path / "gone.weights.h5"
+    cases = [
+        (gone, f"weights: no such weights file: {gone}\nput it back, or set the spec's weights: and"),
+        (junk, f"weights: cannot read the weights in {junk}: Unable to synchronously open file (file "
+         "signature not found) (a truncated or corrupted file?)\nsave it again ("),
+        (tmp_path / "bad.keras", f"weights: cannot read the weights in {tmp_path / 'bad.keras'}: File is "
+         "not a zip file (a truncated or corrupted file?)\n"),
+        (tmp_path / "empty.keras", f"weights: cannot read the weights in {tmp_path / 'empty.keras'}: "
+         "\"There is no item named 'model.weights.h5' in the archive\" (a truncated"),
+    ]  # fmt: skip
+    for path, message in cases:
+        with pytest.raises(SystemExit) as stopped:
+            stored_weights(path)
+        assert str(stopped.value.code).startswith(message), stopped.value.code
+
+
 def test_script_of_a_model_with_two_outputs_on_class_only_data_is_refused_with_a_location():
     from cnnspec.errors import SpecError
 

@@ -89,7 +89,18 @@ def codegen(
     from cnnspec.backends.python_emitter import generate_code, source_lines
 
     read: list[Path] = []
-    compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params, read=read)
+    from cnnspec.analysis.passes import checks_weights_on_disk
+
+    # --script: its weights are read when it runs, so a source not there is refused here as
+    # validate refuses it (the script would stop with a traceback, its seed unknown)
+    compiled = compile_reported(
+        file,
+        set,
+        allow_outside=allow_outside,
+        max_params=max_params,
+        read=read,
+        weights_on_disk=script and checks_weights_on_disk(Path(file)),
+    )
     taken = next((path for path in read if output is not None and same_file(output, path)), None)
     if taken is not None:  # an `extends`, `use` or backbone spec: --force does not make it ours
         raise UsageError(

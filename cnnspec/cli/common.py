@@ -108,11 +108,14 @@ def compile_reported(
     max_params: int = DEFAULT_MAX_PARAMS,
     warnings: bool = True,
     read: list[Path] | None = None,
+    weights_on_disk: bool = False,
 ) -> CompiledSpec:
     """Compile a command's spec (``--set``, ``--allow-outside``, ``--max-params``) and print its
     warnings to stderr (unless ``warnings`` is false). Errors raise :class:`SpecError`, which
     :func:`guarded` reports. ``read``: filled with every file the composition reads (its
-    ``extends``, ``use`` and backbone specs, the spec too)."""
+    ``extends``, ``use`` and backbone specs, the spec too). ``weights_on_disk``: refuse weights
+    sources that are not on the disk, as ``validate`` does
+    (:attr:`cnnspec.analysis.passes.Context.weights_on_disk`)."""
     from cnnspec.analysis.passes import compile_spec
 
     def reader(path: Path) -> None:
@@ -126,6 +129,7 @@ def compile_reported(
         allow_outside=allow_outside,
         max_params=max_params,
         reader=reader if read is not None else None,
+        weights_on_disk=weights_on_disk,
     )
     if warnings:
         report(compiled.warnings, "text")
