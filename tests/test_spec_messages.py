@@ -462,3 +462,57 @@ def test_a_class_selection_for_class_targets_still_compiles(write_spec):
     text = MULTILABEL.replace("units: 3, activation: sigmoid", "units: 2, activation: softmax")
     text = text.replace("SOURCE", "{shapes: {images: 20}}").replace("SELECTION", "classes: [circle, square]")
     assert compile_spec(write_spec(text)).ir.nodes
+
+
+#: Models whose npz targets only the file tells (no data.target): masks, values, one per output.
+SEGMENTATION = HEAD + "model:\n  - conv2d: {filters: 3, kernel_size: 3, padding: same, activation: softmax}\n"
+REGRESSION = HEAD + "model: [{conv2d: {filters: 2, kernel_size: 3}}, global_avg_pool2d, {dense: 1}]\n"
+TWO_OUTPUTS = HEAD + (
+    "model:\n  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n    id: seg\n"
+    "  - global_avg_pool2d:\n    inputs: seg\n  - dense: {units: 3, activation: softmax}\n    id: kind\n"
+    "outputs: [seg, kind]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "selection", "target"),
+    [
+        (SEGMENTATION, "classes: [b, bg]", "'mask'"),
+        (SEGMENTATION, "per_class: 5", "'mask'"),
+        (REGRESSION + "training: {loss: mse}\n", "per_class: 3", "'regression'"),
+        (TWO_OUTPUTS, "classes: [b, bg]", "{'seg': 'mask', 'kind': 'class'}"),
+    ],
+    ids=["masks-classes", "masks-per-class", "values-per-class", "two-outputs"],
+)
+def test_the_script_refuses_a_class_selection_for_npz_targets_that_are_not_classes(
+    write_spec, tmp_path, model, selection, target
+):
+    """Only the npz file tells its targets: `cnnspec train` refused data.classes / per_class once
+    it read them, the generated script trained on everything without a word. It stops with
+    train's message and hint (SystemExit: exit status 1)."""
+    import numpy as np
+
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.training.data import load_dataset
+    from tests.test_listing_edges import script_functions
+
+    x = np.zeros((6, 8, 8, 1), "uint8")
+    masks = (np.arange(6 * 64).reshape(6, 8, 8) % 3).astype("uint8")
+    arrays = {"x_train": x, "x_test": x, "class_names": np.array(["bg", "a", "b"])}
+    if model is TWO_OUTPUTS:
+        arrays |= {"y_train_seg": masks, "y_test_seg": masks, "y_train_kind": np.arange(6) % 3}
+        arrays["y_test_kind"] = np.arange(6) % 3
+    else:
+        values = masks if model is SEGMENTATION else np.linspace(0, 1, 6)
+        arrays |= {"y_train": values, "y_test": values}
+    np.savez(tmp_path / "d.npz", **arrays)
+    spec = write_spec(model + f"data: {{source: {{npz: d.npz}}, {selection}}}\n")
+    compiled = compile_spec(spec)
+    with pytest.raises(SpecError) as refused:
+        load_dataset(compiled, training_config(compiled), 0)
+    (error,) = refused.value.errors
+    key = selection.split(":")[0]
+    assert error.message == f"data.{key} selects classification labels; this source's targets are {target}"
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(spec)["load_data"](str(tmp_path / "d.npz"))
+    assert stopped.value.code == f"{error.message}\n{error.hint}"
