@@ -45,10 +45,11 @@ def _data(folder: Path) -> np.ndarray:
     return x_train
 
 
-def _spec(tmp_path: Path) -> tuple[Path, np.ndarray]:
+def _spec(tmp_path: Path, extra: str = "") -> tuple[Path, np.ndarray]:
+    """The spec (with the lines ``extra``) beside its data; the training images."""
     x_train = _data(tmp_path)
     spec = tmp_path / "adapted.yaml"
-    spec.write_text(SPEC, encoding="utf-8")
+    spec.write_text(SPEC + extra, encoding="utf-8")
     return spec, x_train
 
 
@@ -76,26 +77,46 @@ def test_adapt_hook_uses_the_images_as_they_reach_each_layer(tmp_path):
     out = np.asarray(keras.Model(model.inputs[0], first.output)(scaled))
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1, atol=1e-3)
+    # runtime.mixed_precision: Keras adapts in the compute dtype (bfloat16 here), and failed
+    # (InvalidArgumentError: bfloat16 batches added to float32 sums); a float32 twin adapts, to
+    # the very statistics computed without it, cast to the compute dtype where the layer uses them
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = build_model(ir)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    adapt_layers(mixed, names, make_dataset(x_train, y, PipelineSettings(batch_size=8, rescale=0.5)))
+    half, half_second = (mixed.get_layer(n) for n in names)
+    np.testing.assert_array_equal(half.adapt_mean.numpy(), first.adapt_mean.numpy())
+    np.testing.assert_array_equal(half.adapt_variance.numpy(), first.adapt_variance.numpy())
+    assert (half.mean.dtype, half_second.mean.dtype) == ("bfloat16", "bfloat16")
+    features = np.asarray(keras.Model(mixed.inputs[0], half_second.input)(scaled)).astype("float32")
+    np.testing.assert_allclose(
+        half_second.adapt_mean.numpy(), features.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5
+    )
 
 
 def test_train_and_the_generated_script_adapt_before_fit(tmp_path):
+    """Under runtime.mixed_precision too, where both failed (Keras adapted in bfloat16): the
+    statistics are float32 weights, computed in float32 (the layer uses them cast)."""
     import keras
 
     from cnnspec.training.trainer import train
 
-    spec, x_train = _spec(tmp_path)
+    spec, x_train = _spec(tmp_path, "runtime: {mixed_precision: true}\n")
     expected = (x_train * 0.5).mean(axis=(0, 1, 2))
     compiled = compile_spec(spec)
     result = train(compiled, out=tmp_path / "run")
     model = keras.models.load_model(result.run_dir / "model.keras")
-    np.testing.assert_allclose(
-        model.get_layer("normalization_1").mean.numpy().reshape(-1), expected, rtol=1e-4
-    )
+    adapted = model.get_layer("normalization_1")
+    assert adapted.dtype_policy.name == "mixed_bfloat16"
+    np.testing.assert_allclose(adapted.adapt_mean.numpy(), expected, rtol=1e-4)
 
     script = tmp_path / "train.py"
     script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
     assert "adapt_layers(model, make_dataset(x_train" in script.read_text(encoding="utf-8")
     run_script(script, "--epochs", "1", "--out", str(tmp_path / "script_run"), cwd=tmp_path)
     generated = keras.models.load_model(tmp_path / "script_run" / "model.keras")
-    mean = generated.get_layer("normalization_1").mean.numpy().reshape(-1)
-    np.testing.assert_allclose(mean, expected, rtol=1e-4)
+    mean = generated.get_layer("normalization_1").adapt_mean.numpy()
+    np.testing.assert_array_equal(mean, adapted.adapt_mean.numpy())  # (train's, to the bit)

@@ -117,7 +117,22 @@ def adapt_layers(model: keras.Model, names: list[str], dataset: Any) -> None:
     for name in names:
         layer = model.get_layer(name)
         if layer.input is model.inputs[0]:
-            layer.adapt(images for images, _ in dataset)
+            batches = (images for images, _ in dataset)
         else:
             upstream = keras.Model(model.inputs[0], layer.input)
-            layer.adapt(upstream(images, training=False) for images, _ in dataset)
+            batches = (upstream(images, training=False) for images, _ in dataset)
+        adapt_in_float32(layer, batches)
+
+
+def adapt_in_float32(layer: Any, batches: Any) -> None:
+    """``layer.adapt(batches)`` with its statistics computed in float32 whatever the dtype policy.
+    Keras adapts in the layer's compute dtype: under ``runtime.mixed_precision`` it added bfloat16
+    (float16) batches to float32 sums and failed (InvalidArgumentError), and half-precision sums
+    would lose digits. A float32 twin of the layer (its config, another dtype) adapts instead; its
+    weights become the layer's (float32 variables under a mixed policy too), the same statistics as
+    without mixed precision, and ``finalize_state`` casts them to the compute dtype as Keras' adapt
+    does. (The generated train.py's ``adapt_layers`` does the same.)"""
+    twin = layer.from_config({**layer.get_config(), "dtype": "float32"})  # (a classmethod: its class)
+    twin.adapt(batches)
+    layer.set_weights(twin.get_weights())
+    layer.finalize_state()
