@@ -132,7 +132,7 @@ def adapt_in_float32(layer: Any, batches: Any) -> None:
     weights become the layer's (float32 variables under a mixed policy too), the same statistics as
     without mixed precision, and ``finalize_state`` casts them to the compute dtype as Keras' adapt
     does. (The generated train.py's ``adapt_layers`` does the same.)"""
-    twin = layer.from_config({**layer.get_config(), "dtype": "float32"})  # (a classmethod: its class)
+    twin = layer.from_config({**layer.get_config(), "dtype": "float32"})  # (a classmethod: a new layer)
     twin.adapt(batches)
     layer.set_weights(twin.get_weights())
     layer.finalize_state()

@@ -86,11 +86,10 @@ def codegen(
         check_writable(output, option="-o", folder=False)  # also refuses a FIFO, device, socket
         if os.path.lexists(output) and not force:
             raise UsageError(f"{output} already exists", "pass --force to replace it")
+    from cnnspec.analysis.passes import checks_weights_on_disk
     from cnnspec.backends.python_emitter import generate_code, source_lines
 
     read: list[Path] = []
-    from cnnspec.analysis.passes import checks_weights_on_disk
-
     # --script: its weights are read when it runs, so a source not there is refused here as
     # validate refuses it (the script would stop with a traceback, its seed unknown)
     compiled = compile_reported(
