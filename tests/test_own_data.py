@@ -166,18 +166,22 @@ def test_arrays_of_the_runs_training_images_are_told_by_their_pixels(run_dir, tm
     """The tiny run trained on an .npz (96 training and 24 validation images of its 120
     x_train): an .npz of 12 of those and 3 others is scored with a note counting the 12; the
     run's own .npz is its own test split (no note), and calibrate still refuses it by its
-    content hash, but fits on the mixed one, saying what it holds."""
+    content hash. Calibrate sets the mixed one's training and test images aside (the same
+    pixels are those images to the model) and fits on its validation ones, saying so; an
+    .npz of the run's test images alone (another file: another hash) is refused."""
     own = np.load(run_dir.parent / "colors.npz")
     x = np.concatenate([own["x_train"][:12], own["x_test"][:3]])
     y = np.concatenate([own["y_train"][:12], own["y_test"][:3]])
-    np.savez(tmp_path / "mixed.npz", x_test=x, y_test=y, class_names=np.array(CLASSES))
-    scored = invoke("evaluate", run_dir, "--data", tmp_path / "mixed.npz", "-o", tmp_path / "e1")
+    mixed = tmp_path / "mixed.npz"
+    np.savez(mixed, x_test=x, y_test=y, class_names=np.array(CLASSES))
+    scored = invoke("evaluate", run_dir, "--data", mixed, "-o", tmp_path / "e1")
     assert scored.exit_code == 0, scored.output
     text = flat(scored)
-    assert f"12 of the 15 images of --data {tmp_path / 'mixed.npz'} are images tiny_colors trained" in text
+    assert f"12 of the 15 images of --data {mixed} are images tiny_colors trained" in text
     assert ": the same pixels): the test figures may include images the model trained on" in text
     counts = text.split("trained or validated on (")[1].split(":")[0]  # "9 training and 3 validation"
-    assert sum(int(word) for word in counts.split() if word.isdigit()) == 12
+    trained, validated = (int(word) for word in counts.split() if word.isdigit())
+    assert trained + validated == 12 and counts == f"{trained} training and {validated} validation"
 
     itself = invoke("evaluate", run_dir, "--data", run_dir.parent / "colors.npz", "-o", tmp_path / "e2")
     assert itself.exit_code == 0 and "trained or validated on" not in flat(itself), itself.output
@@ -185,13 +189,32 @@ def test_arrays_of_the_runs_training_images_are_told_by_their_pixels(run_dir, tm
     shutil.copytree(run_dir, copy)
     refused = invoke("calibrate", copy, "--data", run_dir.parent / "colors.npz")
     assert refused.exit_code == 2 and "is the data tiny_colors was trained and tested on" in flat(refused)
-    # arrays are told by their pixels, which other images can share: fitted on, with the note
-    # in calibrate's words (--force: the tiny model gets all 15 right, so the fit ends at 0.05)
-    fitted = invoke("calibrate", copy, "--data", tmp_path / "mixed.npz", "--force")
+    # (--force: the tiny model gets its validation images right, so the fit ends at 0.05)
+    fitted = invoke("calibrate", copy, "--data", mixed, "--force")
     assert fitted.exit_code == 0, fitted.output
-    assert "12 of the 15 images" in flat(fitted) and "the test figures" not in flat(fitted)
-    assert "the temperature is fitted partly on images the model trained on" in flat(fitted)
-    assert json.loads((copy / "temperature.json").read_text("utf-8"))["images"] == 15
+    assert (
+        f"note: set aside {trained + 3} of the 15 images of --data {mixed}, tiny_colors's own {trained} "
+        "training and 3 test images (the same pixels): a temperature is never fitted on the images "
+        "the model trained on, nor on its test split, which must stay unseen to judge the fit; "
+        f"fitted on the other {validated}"
+    ) in flat(fitted)
+    assert "trained or validated on" not in flat(fitted) and "the test figures" not in flat(fitted)
+    assert json.loads((copy / "temperature.json").read_text("utf-8"))["images"] == validated
+
+    # the run's test images alone: nothing left to fit on, refused as the run's test files are
+    np.savez(
+        tmp_path / "tested.npz", x_test=own["x_test"], y_test=own["y_test"], class_names=np.array(CLASSES)
+    )
+    (copy / "temperature.json").unlink()
+    tested = invoke("calibrate", copy, "--data", tmp_path / "tested.npz")
+    assert tested.exit_code == 2, tested.output
+    images = len(own["x_test"])
+    assert (
+        f"error: expected a calibration set other than the run's own images; {images} of the {images} "
+        f"images of --data {tmp_path / 'tested.npz'} are tiny_colors's own ({images} test images: the "
+        "same pixels)"
+    ) in flat(tested)
+    assert not (copy / "temperature.json").exists()
 
 
 def _constant_images(pixel: tuple[int, int, int], count: int) -> np.ndarray:

@@ -72,12 +72,14 @@ def calibrate(
     more images). The run's own data is refused: its test split must stay unseen. So is a
     folder or CSV holding any image file the run trained, validated or was tested on (the
     same file, under a link too; for a run trained with --hash-content, a copy of its bytes).
+    Arrays (an .npz) with the pixels of the run's training or test images have those images
+    set aside, with a note; arrays of no other image are refused.
     """
     import numpy as np
 
     from cnnspec.fileio import check_writable, json_text, sha256_file, write_atomic
     from cnnspec.reporting.calibration import NO_PREDICTION, decided
-    from cnnspec.reporting.own_data import FITTED, SCORED, seen_note
+    from cnnspec.reporting.own_data import seen_note
     from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
     from cnnspec.reporting.temperature import FILE, fitted, fitted_on, scales
     from cnnspec.training.modelfile import load_model
@@ -111,8 +113,9 @@ def calibrate(
     model = load_model(run.model_path)
     held_out = load_test_data(run, model, data, split="validation" if data is None else "test")
     split = "validation" if data is None else f"--data {data}"
+    set_aside = None
     if data is not None:
-        _refuse_own_data(run, held_out, data)
+        held_out, set_aside = _without_own_data(run, held_out, data)
     if len(held_out.y) == 0 and data is not None:
         raise UsageError(
             f"expected images to fit the temperature on; --data {data} has none in the split "
@@ -135,11 +138,12 @@ def calibrate(
         images=len(held_out.y) if unit == "pixels" else None,  # (a sample of their pixels)
     )
     images = fitted_on(result)
-    notes = list(held_out.notes)
-    if data is not None:  # (arrays holding some training images: fitted on here, not scored)
-        scored, fit_on = (seen_note(held_out.own, data, run.name, said) for said in (SCORED, FITTED))
-        if scored is not None and fit_on is not None and scored in notes:
-            notes[notes.index(scored)] = fit_on
+    # (evaluate's note of --data images the run trained or validated on: what is left of them
+    # here are validation images, which calibrate fits on without --data; the rest, set aside)
+    scored = seen_note(held_out.own, data, run.name) if data is not None else None
+    notes = [note for note in held_out.notes if note != scored]
+    if set_aside is not None:
+        notes.append(set_aside)
     if result.at_bound:
         # (every later evaluate and predict would apply it: a degenerate fit is not written unasked)
         predicted, _ = decided(probs)  # (a row that is not numbers: no prediction, no mistake)
@@ -203,15 +207,25 @@ def calibrate(
     console.print(f"wrote {safe(path)}", highlight=False)
 
 
-def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
-    """Refuse ``--data`` that is the run's own data: fitting on its test split would leave no
-    unseen images to judge the fit, and on its training images the model's confidence is
-    not what it is on new ones. Named and ``.npz`` data by the content hash of the data it
-    was trained on; a folder or CSV (whose test images alone never hash as the run's whole
-    data) by its files: any one of them that the run trained or was tested on
-    (:func:`~cnnspec.reporting.own_data.own_images`). Its validation images are no mistake:
-    they are what calibrate fits on without ``--data`` (refused, the hint sent the user back to
-    the very images it refused)."""
+#: The run's splits whose images a temperature is never fitted on (its validation images are
+#: what calibrate fits on without ``--data``).
+NEVER_FITTED = ("training", "test")
+
+
+def _without_own_data(run: Any, held_out: Any, data: str) -> tuple[Any, str | None]:
+    """``held_out`` (``--data``'s images) without the run's own training and test images, and
+    the note that says how many were set aside (``None``: none were); refused where they are
+    the run's own data. Fitting on its test split would leave no unseen images to judge the
+    fit, and on its training images the model's confidence is not what it is on new ones.
+
+    Named and ``.npz`` data that hashes as the run's data is refused; so is a folder or CSV
+    (whose test images alone never hash as the run's whole data) holding any file the run
+    trained or was tested on (:func:`~cnnspec.reporting.own_data.own_images`): the same files
+    are the run's data given back by mistake. Arrays are told by their pixels, which other
+    images can share: those of the run's training or test images are set aside (to the model
+    they are those images), the rest fitted on, and only arrays with no other image refused.
+    Its validation images are no mistake: they are what calibrate fits on without ``--data``
+    (refused, the hint sent the user back to the very images it refused)."""
     from cnnspec.reporting.own_data import MATCHED_BY
 
     recorded = ((run.lock or {}).get("data") or {}).get("content_hash")
@@ -222,18 +236,39 @@ def _refuse_own_data(run: Any, held_out: Any, data: str) -> None:
             "leave --data out to fit on the run's validation split, or pass images the run never saw",
         )
     own = held_out.own
-    if own is None or own.by not in ("file", "content"):
-        return
-    if own.counts.get("training", 0) + own.counts.get("test", 0) == 0:
-        return  # (none, or the run's validation images: what calibrate fits on without --data)
-    raise UsageError(
-        f"expected a calibration set other than the run's own images; {own.total:,} of the "
-        f"{own.images:,} images of --data {data} are {run.name}'s own ({own.listed()} images: "
-        f"{MATCHED_BY[own.by]})",
-        "fit on a held-out calibration folder of images the run never trained, validated or was "
-        "tested on (its test split must stay unseen to judge the fit), or leave --data out to "
-        "fit on the run's validation split",
+    if own is None or own.by not in ("file", "content", "pixels"):
+        return held_out, None
+    seen = sum(own.counts.get(split, 0) for split in NEVER_FITTED)
+    if seen == 0:
+        return held_out, None  # (none, or the run's validation images)
+    if own.by != "pixels" or own.owners is None or seen == own.images:
+        raise UsageError(
+            f"expected a calibration set other than the run's own images; {own.total:,} of the "
+            f"{own.images:,} images of --data {data} are {run.name}'s own ({own.listed()} images: "
+            f"{MATCHED_BY[own.by]})",
+            "fit on a held-out calibration folder of images the run never trained, validated or "
+            "was tested on (its test split must stay unseen to judge the fit), or leave --data "
+            "out to fit on the run's validation split",
+        )
+    keep = [i for i, split in enumerate(own.owners) if split not in NEVER_FITTED]
+    note = (
+        f"set aside {seen:,} of the {own.images:,} images of --data {data}, {run.name}'s own "
+        f"{own.listed(NEVER_FITTED)} images ({MATCHED_BY[own.by]}): a temperature is never fitted "
+        f"on the images the model trained on, nor on its test split, which must stay unseen to "
+        f"judge the fit; fitted on the other {len(keep):,}"
     )
+    return _images(held_out, keep), note
+
+
+def _images(held_out: Any, keep: list[int]) -> Any:
+    """``held_out`` with only its images (and their targets) at the indices ``keep``."""
+    import dataclasses
+
+    import numpy as np
+
+    y = held_out.y
+    kept_y = {k: np.asarray(v)[keep] for k, v in y.items()} if isinstance(y, dict) else np.asarray(y)[keep]
+    return dataclasses.replace(held_out, x=np.asarray(held_out.x)[keep], y=kept_y)
 
 
 #: How much the ECE may rise before a note says so: the figures are printed to 0.01 %, and a

@@ -3,11 +3,12 @@ was tested on.
 
 ``evaluate``, ``visualize`` and ``report`` score ``--data`` as a test set; ``calibrate`` fits a
 temperature on it. Images the model trained on flatter those figures, and a temperature
-fitted on the run's test images leaves none unseen to judge it. A whole-data content hash
-(lock.json's ``data.content_hash``) tells the run's own named or ``.npz`` data, but not a
-folder or CSV: training hashes its train, validation and test file lists together, and a
-``--data`` folder is all one test list, so no hash of it is ever the run's. The images are
-compared one by one instead (:func:`own_images`, by
+fitted on the run's test images leaves none unseen to judge it (``calibrate`` refuses the
+run's own files, and sets aside arrays of the pixels of its training and test images). A
+whole-data content hash (lock.json's ``data.content_hash``) tells the run's own named or
+``.npz`` data, but not a folder or CSV: training hashes its train, validation and test file
+lists together, and a ``--data`` folder is all one test list, so no hash of it is ever the
+run's. The images are compared one by one instead (:func:`own_images`, by
 :func:`~cnnspec.training.overlap.seen_images`): files by what they are (the same file under a
 link or another spelling of its path, and by their bytes for a run trained with
 ``--hash-content``), arrays by their pixels.
@@ -23,7 +24,7 @@ from cnnspec.training.overlap import MATCHED_BY, SPLITS, OwnImages, seen_images
 if TYPE_CHECKING:
     from cnnspec.reporting.run import Run, TestData
 
-__all__ = ["FITTED", "MATCHED_BY", "SCORED", "SPLITS", "OwnImages", "own_images", "run_data", "seen_note"]
+__all__ = ["MATCHED_BY", "SCORED", "SPLITS", "OwnImages", "own_images", "run_data", "seen_note"]
 
 
 def own_images(run: Run, held_out: TestData) -> OwnImages | None:
@@ -53,15 +54,14 @@ def own_images(run: Run, held_out: TestData) -> OwnImages | None:
 
 #: What a note of ``--data`` images the run trained on says they do to scores (evaluate's).
 SCORED = "the test figures may include images the model trained on"
-#: What they do to a temperature fitted on them (calibrate's).
-FITTED = "the temperature is fitted partly on images the model trained on, where it is surer than on new ones"
 
 
 def seen_note(own: OwnImages | None, data: str, run_name: str, consequence: str = SCORED) -> str | None:
     """The note of ``--data`` images that ``run_name`` trained or validated on (``None``: none,
     or it can't be told): scoring other data is what ``--data`` is for, but figures on the
     model's training images say little of images it never saw (``consequence``: what the
-    images do to the command's figures, :data:`SCORED` or :data:`FITTED`)."""
+    images do to the command's figures). Its test images are unseen ones, and no note: a
+    temperature is never fitted on them (``calibrate --data`` sets them aside or refuses them)."""
     if own is None or own.trained == 0:
         return None
     return (

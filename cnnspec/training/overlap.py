@@ -41,6 +41,9 @@ class OwnImages:
     images: int
     counts: dict[str, int] = field(default_factory=dict)
     by: str = "file"
+    #: compared by their pixels: each image's run split (``None``: not the run's), in order, so
+    #: that a command can set the run's own images aside (``calibrate --data``); else ``None``
+    owners: tuple[str | None, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -151,11 +154,11 @@ def _same_pixels(x: np.ndarray, parts: list[tuple[str, np.ndarray]]) -> OwnImage
         for digest in _digests(part):
             owner.setdefault(digest, split)
     counts = dict.fromkeys(SPLITS, 0)
-    for digest in _digests(x):
-        split = owner.get(digest)
+    owners = tuple(owner.get(digest) for digest in _digests(x))
+    for split in owners:
         if split is not None:
             counts[split] += 1
-    return OwnImages(len(x), counts, "pixels")
+    return OwnImages(len(x), counts, "pixels", owners)
 
 
 def _digests(images: np.ndarray) -> list[bytes]:
