@@ -10,6 +10,7 @@ and evaluate and report them from another."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +222,105 @@ def test_a_run_trained_with_allow_outside_reads_its_outside_backbone_again_only_
     assert any("pass --allow-outside" in (d.hint or "") for d in refused.value.diagnostics)
     compiled = run_spec(run, lock, allow_outside=True)
     assert compiled is not None and compiled.ir.node("bb_body") is not None
+
+
+# -- a project folder renamed or moved since training -----------------------------------------
+def test_a_renamed_projects_data_is_read_where_it_is_now_when_it_hashes_as_recorded(project, tmp_path):
+    """lock.json records the data's absolute paths, gone once the project folder is renamed:
+    the spec's own paths, read from where the spec is now, are taken when the data there hashes
+    as lock.json records (its files named as they were), with a note; else the recorded paths
+    stay, and loading them says they are gone."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.reporting.run import moved_data_note
+    from cnnspec.training.data import load_dataset
+
+    run = fake_run(project, LABELLED, "ml/ml.yaml", "runs/mlf")
+    compiled = run_spec(run, json.loads((run / "lock.json").read_text()))
+    assert compiled is not None
+    config = training_config(compiled)
+    recorded = {**config.data.describe(), "content_hash": load_dataset(compiled, config, 1).content_hash()}
+    lock = {**json.loads((run / "lock.json").read_text()), "data": recorded}
+    lock["spec_path"] = str(project / "ml" / "ml.yaml")
+    (run / "lock.json").write_text(json.dumps(lock), encoding="utf-8")
+    moved = project.rename(tmp_path / "renamed")
+
+    compiled = run_spec(moved / "runs" / "mlf", lock)
+    assert compiled is not None
+    config = training_config(compiled)
+    assert (config.data.path, config.data.labels_path) == (moved / "ml" / "imgs", moved / "ml" / "labels.csv")
+    assert moved_data_note(config, lock) == (
+        f"data moved: read {moved / 'ml' / 'imgs'}, recorded as {project / 'ml' / 'imgs'}; read "
+        f"{moved / 'ml' / 'labels.csv'}, recorded as {project / 'ml' / 'labels.csv'} (lock.json; the "
+        "same data by its recorded hash)"
+    )
+    # other labels since: not the run's data; the recorded (gone) paths are kept
+    labels = moved / "ml" / "labels.csv"
+    labels.write_text(labels.read_text(encoding="utf-8").replace("0.png,cat", "0.png,dog"), encoding="utf-8")
+    compiled = run_spec(moved / "runs" / "mlf", lock)
+    assert compiled is not None
+    config = training_config(compiled)
+    assert (config.data.path, config.data.labels_path) == (
+        project / "ml" / "imgs",
+        project / "ml" / "labels.csv",
+    )
+    assert moved_data_note(config, lock) is None
+
+
+@pytest.fixture(scope="module")
+def colors_run(tmp_path_factory):
+    from tests.test_report_support import trained_run
+
+    return trained_run(tmp_path_factory)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reporting")
+def test_the_commands_read_a_moved_projects_data_or_say_that_its_recorded_path_is_gone(colors_run, tmp_path):
+    """The tiny run's project (spec.yaml, colors.npz, run/) copied to proj/, its lock.json saying
+    it was trained in old/ (the folder renamed since): evaluate, calibrate, visualize and report
+    read proj/colors.npz, of the SHA-256 lock.json records, with a note. Another colors.npz
+    there: each names the recorded path as gone, and how to go on."""
+    project, old = tmp_path / "proj", tmp_path / "old"
+    project.mkdir()
+    for name in ("spec.yaml", "colors.npz"):
+        (project / name).write_bytes((colors_run.parent / name).read_bytes())
+    run = project / "run"
+    shutil.copytree(colors_run, run)
+    lock = json.loads((run / "lock.json").read_text("utf-8"))
+    lock["spec_path"], lock["spec_file"] = str(old / "spec.yaml"), "spec.yaml"  # (`train spec.yaml`)
+    lock["data"]["path"] = str(old / "colors.npz")
+    (run / "lock.json").write_text(json.dumps(lock), encoding="utf-8")
+
+    moved = f"note: data moved: read {project / 'colors.npz'}, recorded as {old / 'colors.npz'}"
+    for command in (
+        ["evaluate", run, "-o", tmp_path / "e"],
+        ["calibrate", run, "--force"],
+        ["visualize", run, "samples", "-o", tmp_path / "s.png"],
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 0, result.output
+        assert moved in flat(result), result.output
+    evaluation = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))
+    assert evaluation["data"]["matches_run"] is True
+
+    other = dict(np.load(project / "colors.npz"))
+    other["y_test"] = (other["y_test"] + 1) % 3
+    np.savez(project / "colors.npz", **other)
+    gone = f"error: data.source.npz: expected an .npz file; {old / 'colors.npz'} does not exist"
+    hint = (
+        f"hint: the run read its data from {old / 'colors.npz'} (lock.json), which is gone: put it "
+        "back there, or pass --data SOURCE to use other data"
+    )
+    note = (
+        f"note: {project / 'colors.npz'}, where the spec's path leads from here, is not the data the "
+        "run trained on: its SHA-256 is not the one lock.json records"
+    )
+    for command in (["evaluate", run], ["calibrate", run], ["visualize", run, "samples"]):
+        result = invoke(*command)
+        assert result.exit_code == 1, result.output
+        assert gone in flat(result) and hint in flat(result) and note in flat(result), result.output
+        assert "Traceback" not in result.output
+    reported = invoke("report", run, "-o", tmp_path / "r.html")
+    assert reported.exit_code == 0, reported.output
+    page = " ".join((tmp_path / "r.html").read_text("utf-8").split())
+    assert f"{old / 'colors.npz'} does not exist; the run read its data from" in page

@@ -711,8 +711,12 @@ def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     try:
         test = probe.test
     except (SpecError, UsageError) as exc:
+        # (with the hints: what to do, e.g. of a moved project's data, is in them)
+        hints = [d.hint for d in getattr(exc, "diagnostics", []) if d.hint] or [getattr(exc, "hint", None)]
+        said = "".join(f"; {hint}" for hint in dict.fromkeys(h for h in hints if h))
         notes.append(
-            f"sample predictions and feature maps unavailable: the test data could not be loaded ({exc})"
+            "sample predictions and feature maps unavailable: the test data could not be loaded "
+            f"({exc}{said})"
         )
         return parts
     for note in test.notes:

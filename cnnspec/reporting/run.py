@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings import TrainConfig
     from cnnspec.analysis.tasks import OutputTask
-    from cnnspec.errors import Diagnostic
+    from cnnspec.errors import Diagnostic, SpecError
     from cnnspec.reporting.own_data import OwnImages
     from cnnspec.spec.loader import SourceDoc
     from cnnspec.training.filelist import ImageFiles
@@ -513,7 +513,9 @@ def run_spec(
     files, a backbone's ``spec`` and ``weights``, ``weights:``) read from the folder of the spec
     the run was trained from, not from the run folder.
 
-    The data paths are those lock.json records (absolute, as training read them). Every other
+    The data paths are those lock.json records (absolute, as training read them), or where the
+    data was found moved with the project folder when a recorded one is gone (the data the run
+    recorded, by its hash: :func:`_run_spec`; :func:`moved_data_note` says so). Every other
     relative path starts where the resolver starts it, at the folder of the file its location
     names: each location of the resolved document is moved to the spec file (found again by
     :func:`trained_spec`), so no path-valued key is left behind. When that file is not found
@@ -559,11 +561,15 @@ class _Damaged(Exception):
 
 
 def _run_spec(run_dir: Path, lock: dict[str, Any], allow_outside: bool | None) -> CompiledSpec | None:
-    """:func:`run_spec`, raising :class:`_Damaged` for a damaged resolved.yaml."""
-    from cnnspec.analysis.passes import compile_doc
-    from cnnspec.errors import Note, SpecError
-    from cnnspec.reporting.runs import RESOLVED_HASH, resolved_changed
-    from cnnspec.spec.compose import load_spec
+    """:func:`run_spec`, raising :class:`_Damaged` for a damaged resolved.yaml.
+
+    A data path lock.json records that is gone (the project folder renamed or moved) is looked
+    for where the spec's path leads from where the spec (or the run folder) is now
+    (:func:`_moved_data`); found and holding the data the run recorded (:func:`_same_data`),
+    it is read, and the commands say so (:func:`moved_data_note`). Else the error about the
+    recorded path says that it is gone and how to go on."""
+    from cnnspec.errors import SpecError
+    from cnnspec.reporting.runs import resolved_changed
 
     path = run_dir / "resolved.yaml"
     if not path.is_file():
@@ -571,6 +577,45 @@ def _run_spec(run_dir: Path, lock: dict[str, Any], allow_outside: bool | None) -
     problem = resolved_changed(run_dir, lock)
     if problem is not None:
         raise _Damaged(problem)
+    spec_file = trained_spec(run_dir, lock)
+    recorded = lock.get("data") or {}
+    paths = {
+        key: str(recorded[lock_key])
+        for key, lock_key in recorded_data_paths().items()
+        if recorded.get(lock_key)
+    }
+    gone = {key: where for key, where in paths.items() if not exists(Path(where))}
+    found = _moved_data(path, gone, lock, run_dir, spec_file) if gone else {}
+    if found:
+        try:
+            compiled = _compiled_run_doc(path, lock, run_dir, spec_file, {**paths, **found}, allow_outside)
+        except (SpecError, _Damaged):
+            compiled = None
+        if compiled is not None and _same_data(compiled, lock):
+            return compiled
+    return _compiled_run_doc(path, lock, run_dir, spec_file, paths, allow_outside, gone=gone, found=found)
+
+
+def _compiled_run_doc(
+    path: Path,
+    lock: dict[str, Any],
+    run_dir: Path,
+    spec_file: Path | None,
+    paths: dict[str, str],
+    allow_outside: bool | None,
+    *,
+    gone: dict[str, str] | None = None,
+    found: dict[str, str] | None = None,
+) -> CompiledSpec | None:
+    """The run's resolved.yaml at ``path`` compiled, its ``data.source`` paths set to ``paths``
+    (key → absolute path); errors located in it. ``gone``: the recorded data paths that no
+    longer exist (``found``: the ones found elsewhere, which were not the run's data), which an
+    error then explains."""
+    from cnnspec.analysis.passes import compile_doc
+    from cnnspec.errors import Note, SpecError
+    from cnnspec.reporting.runs import RESOLVED_HASH
+    from cnnspec.spec.compose import load_spec
+
     try:
         doc = load_spec(path)
     except SpecError as exc:  # not YAML of a spec any more: cnnspec wrote one (an older run: no hash)
@@ -578,12 +623,10 @@ def _run_spec(run_dir: Path, lock: dict[str, Any], allow_outside: bool | None) -
             raise
         raise _Damaged(_not_compiling(exc)) from None
     source = (doc.data.get("data") or {}).get("source")
-    recorded = lock.get("data") or {}
     if isinstance(source, dict):
-        for key, lock_key in recorded_data_paths().items():
-            if key in source and recorded.get(lock_key):
-                source[key] = str(recorded[lock_key])
-    spec_file = trained_spec(run_dir, lock)
+        for key, where in paths.items():
+            if key in source:
+                source[key] = where
     written = doc.file  # RUN/resolved.yaml, as load_spec names it (its text is kept under that name)
     label = _locate_in(doc, spec_file, run_dir) if spec_file is not None else written
     try:
@@ -594,6 +637,8 @@ def _run_spec(run_dir: Path, lock: dict[str, Any], allow_outside: bool | None) -
         exc = SpecError(_relocated(d, label, written) for d in exc.diagnostics)
         if _trained_outside(lock):  # lock.json only explains the refusal; it lifts nothing
             exc = SpecError(_retold(d) for d in exc.diagnostics)
+        if gone:
+            exc = SpecError(_gone_data(d, gone, found or {}, "hash") for d in exc.diagnostics)
         if (
             not isinstance(lock.get(RESOLVED_HASH), str)
             and _damage(exc)
@@ -609,6 +654,168 @@ def _run_spec(run_dir: Path, lock: dict[str, Any], allow_outside: bool | None) -
             f"(lock.json: {lock['spec_file']}), which was not found from here"
         )
         raise SpecError(d.with_notes((note,)) for d in exc.diagnostics) from None
+
+
+def _moved_data(
+    path: Path, gone: dict[str, str], lock: dict[str, Any], run_dir: Path, spec_file: Path | None
+) -> dict[str, str]:
+    """Where each data path of ``gone`` (key → the path lock.json records, no longer there) is
+    now, as far as it can be told (key → an existing path; a key not found is left out): the
+    path the spec wrote, read from where the spec is now; else the recorded path's place
+    beside the spec the run was trained from (lock.json's ``spec_path``), read from where the
+    spec is now or from each folder above the run folder (the spec itself gone). Nothing is
+    read here: :func:`_same_data` tells whether it is the run's data."""
+    import os
+
+    from cnnspec.spec.compose import load_spec
+
+    try:
+        source = (load_spec(path).data.get("data") or {}).get("source")
+    except Exception:  # (a resolved.yaml that does not load: the compile says why)
+        return {}
+    if not isinstance(source, dict):
+        return {}
+    trained_from = lock.get("spec_path")
+    found: dict[str, str] = {}
+    for key, where in gone.items():
+        if key not in source:  # (the other keys that record the same path)
+            continue
+        relative: list[Path] = []
+        written = source.get(key)
+        if isinstance(written, str) and written and not Path(written).is_absolute():
+            relative.append(Path(written))
+        if isinstance(trained_from, str) and trained_from:
+            with contextlib.suppress(ValueError):  # (another drive)
+                relative.append(Path(os.path.relpath(where, Path(trained_from).parent)))
+        folders = [spec_file.parent] if spec_file is not None else []
+        folders += [folder for folder in Path(run_dir).resolve().parents if folder not in folders]
+        candidates = [folder / rel for rel in dict.fromkeys(relative) for folder in folders]
+        here = next((c for c in candidates if exists(c)), None)
+        if here is not None and os.path.normpath(here) != os.path.normpath(where):
+            found[key] = str(Path(os.path.normpath(here)))
+    return found
+
+
+def _same_data(compiled: CompiledSpec, lock: dict[str, Any]) -> bool:
+    """Whether ``compiled``'s data (its paths found elsewhere than lock.json records them) is
+    the data the run recorded: an ``.npz`` file of the SHA-256 lock.json records, other sources
+    (folders, CSV files) split as the run split them into files of the content hash it records,
+    their names hashed as they were before the move (:func:`moved_data`)."""
+    from cnnspec.errors import SpecError
+    from cnnspec.fileio import sha256_file
+    from cnnspec.spec.sections import recorded_seed
+    from cnnspec.training.data import load_dataset
+
+    recorded = lock.get("data") or {}
+    try:
+        config = run_config(compiled)
+        if config.data.kind == "npz" and isinstance(recorded.get("file_sha256"), str):
+            return config.data.path is not None and sha256_file(config.data.path) == recorded["file_sha256"]
+        seed = recorded_seed(lock.get("seed"))
+        if seed is None or not isinstance(recorded.get("content_hash"), str):
+            return False  # (no split of record, or no hash: the data can't be told the run's)
+        dataset = load_dataset(compiled, config, seed)
+        dataset.hash_content = recorded.get("hash") == "content"
+        return dataset.content_hash(moved_data(config, lock)) == recorded["content_hash"]
+    except (SpecError, UsageError, OSError, ValueError):
+        return False
+
+
+def moved_data(config: TrainConfig, lock: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The folders the run's data was moved from, as (now, before) pairs: each data path
+    ``config`` reads (a run's spec, :func:`run_spec`) that is not where lock.json records it,
+    shortened by the names the two share at their ends (``/a/proj2/d.npz`` recorded as
+    ``/a/proj/d.npz``: ``/a/proj2`` was ``/a/proj``), so the files of a folder or CSV moved
+    with it are named as they were; ``[]``: none moved."""
+    recorded = (lock or {}).get("data") or {}
+    pairs: list[tuple[str, str]] = []
+    for attr in ("path", "test_path", "labels_path"):
+        now, before = getattr(config.data, attr, None), recorded.get(attr)
+        if now is None or not isinstance(before, str) or not before or str(now) == before:
+            continue
+        now_parts, before_parts = list(Path(now).parts), list(Path(before).parts)
+        while len(now_parts) > 1 and len(before_parts) > 1 and now_parts[-1] == before_parts[-1]:
+            now_parts.pop()
+            before_parts.pop()
+        pair = (str(Path(*now_parts)), str(Path(*before_parts)))
+        if pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
+def moved_data_note(config: TrainConfig, lock: dict[str, Any] | None) -> str | None:
+    """The note of a run whose data was read elsewhere than lock.json records it (``None``:
+    where it records it): found where the spec's path leads from where it is now, and the
+    data the run recorded (:func:`_same_data`)."""
+    recorded = (lock or {}).get("data") or {}
+    moved = [
+        (str(getattr(config.data, attr)), recorded[attr])
+        for attr in ("path", "test_path", "labels_path")
+        if getattr(config.data, attr, None) is not None
+        and isinstance(recorded.get(attr), str)
+        and str(getattr(config.data, attr)) != recorded[attr]
+    ]
+    if not moved:
+        return None
+    read = "; ".join(f"read {now}, recorded as {before}" for now, before in moved)
+    return f"data moved: {read} (lock.json; the same data by its recorded hash)"
+
+
+def gone_data_error(exc: SpecError, run: Run) -> SpecError:
+    """``exc`` (an error loading the run's own data) with what to do about a data path of
+    lock.json that is gone, on the error about it: put the data back, or pass ``--data`` (a
+    path found in its stead that held other data is named in a note); unchanged where none is
+    gone. The spec compiles without its data (:func:`run_spec` keeps the recorded path where
+    the data was not found moved): the commands that read no data still work."""
+    from cnnspec.errors import SpecError
+
+    if run.run_dir is None or not run.lock:
+        return exc
+    recorded = run.lock.get("data") or {}
+    gone = {
+        key: str(recorded[name])
+        for key, name in recorded_data_paths().items()
+        if recorded.get(name) and not exists(Path(str(recorded[name])))
+    }
+    if not gone:
+        return exc
+    spec_file = trained_spec(run.run_dir, run.lock)
+    found = _moved_data(run.run_dir / "resolved.yaml", gone, run.lock, run.run_dir, spec_file)
+    if recorded.get("kind") == "npz" and recorded.get("file_sha256"):
+        hashed = "SHA-256"
+    elif recorded.get("hash") == "content":
+        hashed = "content hash"
+    else:  # (a folder's or CSV's files: a copy has new modification times, not a hash of the run's)
+        hashed = "content hash (of its files' names, sizes and modification times: a copy has new times)"
+    return SpecError(_gone_data(d, gone, found, hashed) for d in exc.diagnostics)
+
+
+def _gone_data(
+    diagnostic: Diagnostic, gone: dict[str, str], found: dict[str, str], hashed: str
+) -> Diagnostic:
+    """An error about a recorded data path that is gone, saying so and how to go on (``found``:
+    the paths found in its stead, which held other data by the ``hashed`` lock.json records)."""
+    import dataclasses
+
+    from cnnspec.errors import Note
+
+    key = next((k for k in gone if diagnostic.path == f"data.source.{k}"), None)
+    if key is None:
+        return diagnostic
+    notes = []
+    if key in found:
+        notes.append(
+            Note(
+                f"{found[key]}, where the spec's path leads from here, is not the data the run "
+                f"trained on: its {hashed} is not the one lock.json records"
+            )
+        )
+    moved = dataclasses.replace(
+        diagnostic,
+        hint=f"the run read its data from {gone[key]} (lock.json), which is gone: put it back there, "
+        "or pass --data SOURCE to use other data",
+    )
+    return moved.with_notes(notes) if notes else moved
 
 
 def _trained_outside(lock: dict[str, Any]) -> bool:
@@ -1946,6 +2153,8 @@ def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "
         if data is not None and isinstance(exc, BadFilesError):  # bad input files, not a spec's error
             raise data_error(exc.diagnostics[0].message) from None
         misfit = (_data_misfit(exc) or _shape_misfit(exc, model)) if data is not None else None
+        if misfit is None and data is None:
+            raise gone_data_error(exc, run) from None
         if misfit is None:
             raise
         raise misfit from None
@@ -2125,9 +2334,14 @@ def test_split(
         y, names = _match_outputs(run, dataset, config, y, names, notes)
     if not by_name and run.class_names and len(run.class_names) >= len(names):
         names = list(run.class_names)
-    content_hash = dataset.content_hash()
+    # the run's data read where it was moved to (run_spec): its files hashed by their names before
+    moved = moved_data(config, run.lock) if data is None and run.compiled is compiled else []
+    content_hash = dataset.content_hash(moved)
     recorded = ((run.lock or {}).get("data") or {}).get("content_hash") if data is None else None
     matches = None if recorded is None else recorded == content_hash
+    said = moved_data_note(config, run.lock) if moved else None
+    if said is not None:
+        notes.append(said)
     if matches is False:
         notes.append(
             "the splits differ from those the run was trained with (the data, or how it is split, "

@@ -125,16 +125,18 @@ class Dataset:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test)}
 
-    def content_hash(self) -> str:
+    def content_hash(self, moved: Sequence[tuple[str, str]] = ()) -> str:
         """SHA-256 over every split's dtype, shape and bytes, and the class names; for streamed
         files, over their names, sizes and modification times (or bytes: ``hash_content``) and
         the image size they are read at, so the pixels are never all read for it; their names
-        and the class names in Unicode NFC, whichever form the file system wrote them in."""
+        and the class names in Unicode NFC, whichever form the file system wrote them in.
+        ``moved``: folders the files were moved from since, as (now, before) pairs: the names
+        are hashed as they were (:func:`~cnnspec.training.filelist.fingerprint`)."""
         digest = hashlib.sha256()
         if self.streamed:
             for files in (self.x_train, self.x_val, self.x_test):
                 digest.update(f"{files.shape}".encode())
-                digest.update(files.fingerprint(content=self.hash_content).encode())
+                digest.update(files.fingerprint(content=self.hash_content, moved=moved).encode())
             for labels in (self.y_train, self.y_val, self.y_test):
                 digest.update(np.ascontiguousarray(labels, dtype="int64").tobytes())
             # in NFC, as the file names (a macOS copy of the folders is the same data)

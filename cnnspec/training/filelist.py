@@ -593,14 +593,21 @@ def _check_unique(csv_path: Path, paths: Sequence[Path], lines: Sequence[int]) -
         )
 
 
-def fingerprint(paths: Iterable[Path], *, content: bool = False) -> str:
+def fingerprint(
+    paths: Iterable[Path], *, content: bool = False, moved: Sequence[tuple[str, str]] = ()
+) -> str:
     """SHA-256 over each file's name, size and modification time (or its bytes with
     ``content``): cheap enough for a million files, and it changes when a file does. The name
     is hashed in Unicode NFC (:func:`name_key`): the same files keep their hash when copied
-    between macOS (decomposed names) and Linux (composed), and an NFC name hashes as before."""
+    between macOS (decomposed names) and Linux (composed), and an NFC name hashes as before.
+
+    ``moved``: folders the files were moved from, as (now, before) pairs: a file under one is
+    hashed under its name before the move (a renamed project's data is the data its run
+    recorded, :func:`~cnnspec.reporting.run.run_spec`)."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(name_key(str(path)).encode("utf-8", "surrogateescape") + b"\0")
+        name = _name_before(str(path), moved)
+        digest.update(name_key(name).encode("utf-8", "surrogateescape") + b"\0")
         if content:
             with path.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
@@ -609,6 +616,15 @@ def fingerprint(paths: Iterable[Path], *, content: bool = False) -> str:
             info = path.stat()
             digest.update(f"{info.st_size}:{info.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def _name_before(name: str, moved: Sequence[tuple[str, str]]) -> str:
+    """``name`` (a file's path) as it was before the first of the ``moved`` folders (now,
+    before) that holds it was moved; unchanged where none does."""
+    for now, before in moved:
+        if name == now or name.startswith(now.rstrip(os.sep) + os.sep):
+            return before + name[len(now) :]
+    return name
 
 
 class ImageFiles:
@@ -694,6 +710,6 @@ class ImageFiles:
         array = self[:]
         return array if dtype is None else array.astype(dtype)
 
-    def fingerprint(self, *, content: bool = False) -> str:
+    def fingerprint(self, *, content: bool = False, moved: Sequence[tuple[str, str]] = ()) -> str:
         """:func:`fingerprint` of the files."""
-        return fingerprint(self.paths, content=content)
+        return fingerprint(self.paths, content=content, moved=moved)
