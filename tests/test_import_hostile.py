@@ -726,6 +726,52 @@ def test_a_custom_model_class_is_still_a_custom_class(tmp_path):
     assert "'inner' (Functional) cannot be imported: a custom class" in output
 
 
+@pytest.mark.parametrize(
+    ("model", "module", "registered", "where", "origin"),
+    [
+        ("functional", "mypkg", "My>Functional", "$.module", "mypkg.Functional"),
+        ("sequential", "mypkg", "My>Sequential", "$.module", "mypkg.Sequential"),
+        ("sequential", "keras", "My>Sequential", "$.registered_name", "keras.Sequential"),
+        ("functional", 5, None, "$.module", "5.Functional"),
+        ("sequential", None, "My>Sequential", "$.registered_name", "My>Sequential"),
+    ],
+    ids=["functional", "sequential", "registered-only", "module-not-text", "no-module"],
+)
+def test_a_custom_model_class_at_the_top_is_refused_as_a_nested_one_is(
+    tmp_path, model, module, registered, where, origin
+):
+    """Before, a custom class of Keras' model name at the top of the file imported silently
+    (only class_name was read there), while the same class nested was refused."""
+    config = (
+        functional(dense("d"))
+        if model == "functional"
+        else sequential(_layer("InputLayer", "in", batch_shape=[None, 8]), dense("d"))
+    )
+    config["module"], config["registered_name"] = module, registered
+    output = refused(_write(tmp_path, config, "custom.json"))
+    class_name = config["class_name"]
+    assert output == (
+        f"error: {tmp_path / 'custom.json'}: {where}: the model {config['config']['name']!r} ({class_name}) "
+        f"cannot be imported: a custom class ({origin}), not Keras' own {class_name} "
+        "hint: import reads models of Keras' own classes (keras.Model(inputs, outputs), "
+        "keras.Sequential) and never runs a class of the file's; build the model with one of them and "
+        "save it again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "registered"),
+    [("keras.src.models.functional", "Functional"), ("keras", None), (None, None)],
+)
+def test_keras_own_model_classes_at_the_top_still_import(tmp_path, module, registered):
+    config = functional(dense("d"))
+    config["module"], config["registered_name"] = module, registered
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(_write(tmp_path, config)), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "- dense: 4" in out.read_text()
+
+
 def test_an_output_that_is_no_spec_file_is_refused_even_with_force(tmp_path):
     """`import … -o run/model.keras --force` replaced a trained model with YAML."""
     model = tmp_path / "model.keras"

@@ -196,6 +196,33 @@ def _entry(layer: Any, path: str) -> tuple[str, str, dict[str, Any]]:
 MODEL_CLASSES = ("Functional", "Sequential")
 
 
+def keras_module(module: object) -> bool:
+    """A module of Keras itself (none saved: Keras' own too): a nested Functional is saved under
+    keras.src.models.functional. A module that is no text (a hand-edited file) is not."""
+    return module is None or (isinstance(module, str) and (module == "keras" or module.startswith("keras.")))
+
+
+def _custom_model(config: dict[str, Any], class_name: str) -> None:
+    """Refuse a model saved as a custom class of Keras' name (``module: mypkg``, a registered
+    name), as a nested one is refused: a class is Keras' own only when it is saved under Keras'
+    module without a registered name (Keras registers its Functional under its own name). Its
+    configuration may list layers, but what its own ``call`` does no configuration says."""
+    module, registered = config.get("module"), config.get("registered_name")
+    own_module = keras_module(module)
+    if own_module and registered in (None, class_name):
+        return
+    origin = f"{module}.{class_name}" if module else str(registered)
+    inner = config.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    raise import_error(
+        f"the model {_named(str(name or UNNAMED), class_name)} cannot be imported: a custom class "
+        f"({shown(origin, str)}), not Keras' own {class_name}",
+        "$.registered_name" if own_module else "$.module",
+        hint="import reads models of Keras' own classes (keras.Model(inputs, outputs), keras.Sequential) "
+        "and never runs a class of the file's; build the model with one of them and save it again",
+    )
+
+
 def _called_shape(inbound: list[Any]) -> Any:
     """The shape of the one tensor a layer's first call reads, as the call saved it: a model
     nested in the model saves no build_config. ``None`` where it is not that."""
@@ -213,7 +240,16 @@ def _input_shape(config: dict[str, Any], path: str) -> list[int]:
             "expected batch_shape [null, ...] on the input layer", f"{path}.config.batch_shape"
         )
     dims = shape[1:]
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+    for axis, size in enumerate(dims, start=1):
+        if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
+            # (a size of 0 or below, or no whole number, is no size at all: not "unknown")
+            raise import_error(
+                f"expected each input size to be a whole number ≥ 1; received {shown(size, json.dumps)} "
+                f"in {shown(dims, json.dumps)}, an invalid size",
+                f"{path}.config.batch_shape[{axis}]",
+                hint="the configuration is truncated or edited by hand",
+            )
+    if None in dims:
         raise import_error(
             f"expected a fully known input shape; received {shown(dims, str)}",
             f"{path}.config.batch_shape",
@@ -292,6 +328,8 @@ def read_graph(config: dict[str, Any]) -> Graph:
             hint=_KERAS2_HINT,
         )
     class_name = config.get("class_name")
+    if class_name in MODEL_CLASSES:
+        _custom_model(config, class_name)
     if class_name == "Sequential":
         return _sequential(config)
     if class_name is None:  # (a bare get_config is read as its model: Source.__post_init__)

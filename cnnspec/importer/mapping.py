@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from cnnspec.errors import Diagnostic
-from cnnspec.importer.graph import Graph, Node, refusal
+from cnnspec.importer.graph import Graph, Node, keras_module, refusal
 from cnnspec.layers.reverse import NotExpressible, Reversed, from_keras, shown
 
 #: Modules Keras 3 saves its built-in layers under.
@@ -61,11 +61,6 @@ TRAINING_DEFAULTS: dict[str, bool] = {
         True,
     ),
 }
-
-
-def keras_module(module: str | None) -> bool:
-    """A module of Keras itself: a nested Functional is saved under keras.src.models.functional."""
-    return module is None or module == "keras" or module.startswith("keras.")
 
 
 def _problem(node: Node) -> str | None:

@@ -39,8 +39,7 @@ from typing import Any
 
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.importer.backbones import PLACEHOLDER_CLASS
-from cnnspec.importer.graph import MODEL_CLASSES, Graph, Node, read_graph
-from cnnspec.importer.mapping import keras_module
+from cnnspec.importer.graph import MODEL_CLASSES, Graph, Node, keras_module, read_graph
 from cnnspec.layers.registry import LayerKind, kind_of_keras_class
 from cnnspec.layers.reverse import shown
 
