@@ -142,12 +142,41 @@ def test_a_sparse_or_ragged_input_is_refused_located_with_a_hint(tmp_path, key, 
         ({"batch_shape": [0, 8, 8, 3]}, "config.batch_shape[0]", "expected the batch size null or a whole"),
         ({"batch_shape": ["x", 8, 8, 3]}, "config.batch_shape[0]", 'received "x"'),
         ({"sparse": "yes"}, "config.sparse", 'sparse: "yes"'),
+        # an image size of 0 or below is no size, not an unknown one ("expected a fully known
+        # input shape; received [0, 8, 3]" said before)
+        (
+            {"batch_shape": [None, 0, 8, 3]},
+            "config.batch_shape[1]",
+            "expected each input size to be a whole number ≥ 1; received 0 in [0, 8, 3], an invalid size",
+        ),
+        ({"batch_shape": [None, 8, -2, 3]}, "config.batch_shape[2]", "received -2 in [8, -2, 3]"),
     ],
-    ids=["dtype", "zero-batch", "text-batch", "sparse-text"],
+    ids=["dtype", "zero-batch", "text-batch", "sparse-text", "zero-size", "negative-size"],
 )
 def test_an_unreadable_input_setting_is_a_located_error(tmp_path, edit, where, said):
     output = refused(_write(tmp_path, _image(**edit)))
     assert f"$.config.layers[0].{where}: " in output and said in output
+
+
+def test_an_input_of_unknown_size_is_still_said_to_need_a_fully_known_shape(tmp_path):
+    output = refused(_write(tmp_path, _image(batch_shape=[None, None, 8, 3])))
+    assert "$.config.layers[0].config.batch_shape: expected a fully known input shape; received " in output
+    assert "[None, 8, 3]" in output
+
+
+@pytest.mark.parametrize("suffix", [".json", ".keras"])
+def test_a_config_that_starts_with_a_byte_order_mark_is_read(tmp_path, suffix):
+    """An editor's UTF-8 byte order mark (Windows) before the JSON: "not valid JSON" before."""
+    text = "\ufeff" + TINY_JSON.read_text(encoding="utf-8")
+    if suffix == ".keras":
+        source = _keras_file(tmp_path, text)
+    else:
+        source = tmp_path / "bom.json"
+        source.write_text(text, encoding="utf-8")
+    out = tmp_path / "out.yaml"
+    result = run_cli("import", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "input: {shape: [16, 16, 3]}" in out.read_text(encoding="utf-8")
 
 
 # -- 2. mixed precision ---------------------------------------------------------------------------

@@ -109,7 +109,8 @@ def _parse(text: bytes, where: str) -> dict[str, Any]:
             hint="a model configuration this large is not a CNN the spec language can hold",
         )
     try:
-        value = json.loads(text.decode("utf-8"))
+        # (utf-8-sig: a byte order mark, which editors on Windows write, is read past)
+        value = json.loads(text.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise import_error(f"{where} is not valid JSON ({exc})") from None
     except ValueError as exc:
