@@ -328,17 +328,19 @@ def test_a_nested_model_that_is_not_the_zoo_model_is_written_in_line(tmp_path: P
 @pytest.mark.slow
 def test_a_backbone_item_with_the_source_weights_computes_what_the_source_does(tmp_path: Path) -> None:
     """keras.applications.MobileNetV2 (batch norms, residual adds, ReLU6) inside a model, with
-    its weights: the 14-line spec builds a model whose outputs are the source's."""
+    its weights: the 14-line spec builds a model whose outputs are the source's. At 48×48 (not
+    32×32) its one saved ZeroPadding2D reads ``padding: 1`` where the zoo writes it out: the same
+    padding (written in line before)."""
     import keras
     import numpy as np
 
     keras.utils.set_random_seed(0)
-    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(48, 48, 3))
     base.trainable = False
-    inputs = keras.Input((32, 32, 3))
+    inputs = keras.Input((48, 48, 3))
     pooled = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
     source = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dropout(0.2)(pooled)))
-    batch = np.random.default_rng(0).uniform(0, 1, size=(4, 32, 32, 3)).astype("float32")
+    batch = np.random.default_rng(0).uniform(0, 1, size=(4, 48, 48, 3)).astype("float32")
     for norm in (n for n in base.layers if isinstance(n, keras.layers.BatchNormalization)):
         norm.moving_mean.assign(np.full(norm.moving_mean.shape, 0.1, dtype="float32"))
     source.save(tmp_path / "source.keras")
@@ -368,6 +370,7 @@ SAME = """  - conv2d: {filters: 4, kernel_size: 1}
     inputs: [a, b]
   - relu: 6
   - normalization: {axis: 3, mean: [0, 0, 0, 0], variance: [1, 1, 1, 1]}
+  - zero_padding2d: 1
 """
 
 
@@ -375,7 +378,9 @@ SAME = """  - conv2d: {filters: 4, kernel_size: 1}
     ("body", "same"),
     [
         # the layers in another order, the add's inputs swapped, Keras' other names of one
-        # activation, 6 for 6.0 and an axis counted from the back: the same model
+        # activation, 6 for 6.0, an axis counted from the back and a padding of 1 written out
+        # (keras.applications' MobileNetV2 at 48×48 saves 1, the zoo writes [[1, 1], [1, 1]]):
+        # the same model
         (
             """  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: silu}
     id: b
@@ -386,6 +391,7 @@ SAME = """  - conv2d: {filters: 4, kernel_size: 1}
     inputs: [b, a]
   - relu: 6.0
   - normalization: {axis: -1, mean: [0, 0, 0, 0], variance: [1, 1, 1, 1]}
+  - zero_padding2d: [[1, 1], [1, 1]]
 """,
             True,
         ),
@@ -393,8 +399,9 @@ SAME = """  - conv2d: {filters: 4, kernel_size: 1}
         (SAME.replace("swish", "gelu"), False),
         (SAME.replace("relu: 6", "relu: 5"), False),
         (SAME.replace("add:", "subtract:"), False),
+        (SAME.replace("zero_padding2d: 1", "zero_padding2d: [[1, 1], [1, 2]]"), False),
     ],
-    ids=["reordered", "parameter", "activation", "value", "kind"],
+    ids=["reordered", "parameter", "activation", "value", "kind", "padding"],
 )
 def test_the_backbone_check_compares_models_not_how_they_are_written(body: str, same: bool) -> None:
     from cnnspec.importer.backbones import same_model

@@ -200,10 +200,12 @@ class _Graph:
 
 
 def _params(node: Any) -> Any:
-    """A node's parameters as compared: :func:`_plain`, an activation by its one name
-    (``swish`` is ``silu``) and an ``axis`` counted from the front (Keras' ``axis=3`` of a 4-D
-    tensor is ``axis=-1``): the zoo writes one, an imported layer the other."""
-    params = dict(node.params)
+    """A node's parameters as compared: each in the registry's canonical form (its
+    :meth:`~cnnspec.layers.params.Param.normalize`: a padding of ``1`` is ``[[1, 1], [1, 1]]``),
+    then :func:`_plain`, an activation by its one name (``swish`` is ``silu``) and an ``axis``
+    counted from the front (Keras' ``axis=3`` of a 4-D tensor is ``axis=-1``): the zoo writes
+    one, an imported layer the other."""
+    params = _canonical(node.kind, dict(node.params))
     if isinstance(params.get("activation"), str):
         params["activation"] = ACTIVATION_ALIASES.get(params["activation"], params["activation"])
     rank = len(node.input_shapes[0]) + 1 if node.input_shapes else None
@@ -214,6 +216,22 @@ def _params(node: Any) -> Any:
             fronted = [a % rank for a in axes]
             params["axis"] = fronted if isinstance(axis, (list, tuple)) else fronted[0]
     return _plain(params)
+
+
+def _canonical(kind_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with each of the kind's parameters in its canonical form, as the back ends
+    receive it (a compiled spec's values are valid: the front end checked them)."""
+    kind = get_kind(kind_name)
+    if kind is None:
+        return params
+    out = {}
+    for key, value in params.items():
+        param = kind.param_index.get(key)
+        try:
+            out[key] = value if param is None else param.normalize(value)
+        except (TypeError, ValueError, KeyError, IndexError):
+            out[key] = value  # (not a value the type reads: compared as written)
+    return out
 
 
 def _plain(value: Any) -> Any:
