@@ -199,21 +199,63 @@ def test_the_hint_s_way_out_works_the_input_resized_without_saved_shapes_imports
     assert "input: {shape: [32, 32, 3]}" in (tmp_path / "model.yaml").read_text()
 
 
-def test_a_saved_shape_that_disagrees_past_the_input_is_still_reported_as_import_s(tmp_path):
-    """The input agrees with the layers that read it: a mismatch further on is not one the input
-    explains, and keeps the hint to report the model."""
+def _layer_edited(config: dict, name: str) -> dict:
+    return next(entry for entry in config["config"]["layers"] if entry["name"] == name)
+
+
+CONTRADICTS_HINT = (
+    "hint: a configuration edited by hand: set the values of 'stem_conv' (or of the layers before it) "
+    "back, or remove the build_config of the layers that read it (Keras saves both right when the "
+    "model is built and saved again); a file as Keras saved it: please report this model"
+)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".keras"])
+def test_a_layer_size_edited_by_hand_is_the_file_contradicting_itself_not_an_import_fault(tmp_path, suffix):
+    """The stem convolution's filters 8 → 5, the batch norm after it saved reading 8 channels.
+    Before: "the imported spec has 56 layers; the source has 54" (the residual after the stem
+    had its two sides made different, and got a projection) or, without the residual, "layer …
+    reads shapes … in the source, … in the spec", each with "please report this model", as if
+    cnnspec had got the model wrong; with --weights too."""
+
+    def filters_edited(config: dict) -> None:
+        _layer_edited(config, "stem_conv")["config"]["filters"] = 5
+
+    source = _tiny_json(tmp_path, filters_edited)
+    if suffix == ".keras":  # (the source's weights kept: the configuration is refused first)
+        with zipfile.ZipFile(TINY_KERAS) as archive:
+            weights = archive.read("model.weights.h5")
+        keras_file = tmp_path / "edited.keras"
+        with zipfile.ZipFile(keras_file, "w") as archive:
+            archive.writestr("config.json", source.read_text(encoding="utf-8"))
+            archive.writestr("model.weights.h5", weights)
+        source = keras_file
+    weights = ["--weights"] if suffix == ".keras" else []
+    result = run_cli("import", str(source), "-o", str(tmp_path / "model.yaml"), *weights)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: {source}: $.config.layers[2].build_config: the source contradicts itself: layer "
+        "'stem_bn' was saved reading [16, 16, 8] from 'stem_conv' (its build_config), but 'stem_conv' "
+        f"(Conv2D) gives [16, 16, 5] as configured {CONTRADICTS_HINT}"
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("model.")]
+
+
+def test_a_saved_shape_edited_past_the_input_is_the_file_contradicting_itself_too(tmp_path):
+    """The batch norm's build_config edited instead: the same contradiction, said the same way
+    (before: "please report this model" alone; the hint keeps it for a file Keras saved so)."""
 
     def later_shape_edited(config: dict) -> None:
-        layer = next(entry for entry in config["config"]["layers"] if entry["name"] == "stem_bn")
-        layer["build_config"]["input_shape"] = [None, 8, 8, 8]
+        _layer_edited(config, "stem_bn")["build_config"]["input_shape"] = [None, 8, 8, 8]
 
     source = _tiny_json(tmp_path, later_shape_edited)
     result = run_cli("import", str(source), "-o", str(tmp_path / "model.yaml"))
     assert result.exit_code == 1
-    assert (
-        "layer 'stem_bn' reads shapes [(8, 8, 8)] in the source, [(16, 16, 8)] in the spec" in result.output
+    assert result.output == (
+        f"error: {source}: $.config.layers[2].build_config: the source contradicts itself: layer "
+        "'stem_bn' was saved reading [8, 8, 8] from 'stem_conv' (its build_config), but 'stem_conv' "
+        f"(Conv2D) gives [16, 16, 8] as configured {CONTRADICTS_HINT}"
     )
-    assert result.output.endswith("hint: please report this model: import could not reproduce it")
 
 
 # -- real models saved by Keras (TensorFlow) ------------------------------------------------------
