@@ -328,19 +328,17 @@ def test_a_nested_model_that_is_not_the_zoo_model_is_written_in_line(tmp_path: P
 @pytest.mark.slow
 def test_a_backbone_item_with_the_source_weights_computes_what_the_source_does(tmp_path: Path) -> None:
     """keras.applications.MobileNetV2 (batch norms, residual adds, ReLU6) inside a model, with
-    its weights: the 14-line spec builds a model whose outputs are the source's. At 48×48 (not
-    32×32) its one saved ZeroPadding2D reads ``padding: 1`` where the zoo writes it out: the same
-    padding (written in line before)."""
+    its weights: the 14-line spec builds a model whose outputs are the source's."""
     import keras
     import numpy as np
 
     keras.utils.set_random_seed(0)
-    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(48, 48, 3))
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     base.trainable = False
-    inputs = keras.Input((48, 48, 3))
+    inputs = keras.Input((32, 32, 3))
     pooled = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
     source = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dropout(0.2)(pooled)))
-    batch = np.random.default_rng(0).uniform(0, 1, size=(4, 48, 48, 3)).astype("float32")
+    batch = np.random.default_rng(0).uniform(0, 1, size=(4, 32, 32, 3)).astype("float32")
     for norm in (n for n in base.layers if isinstance(n, keras.layers.BatchNormalization)):
         norm.moving_mean.assign(np.full(norm.moving_mean.shape, 0.1, dtype="float32"))
     source.save(tmp_path / "source.keras")
