@@ -531,6 +531,96 @@ def test_the_benchmark_table_names_each_rows_test_figure():
     assert ["MAE 0.2500", "accuracy 0.5000"] in [list(column.cells) for column in table.columns]
 
 
+#: A model of two outputs' benchmark rows (a mask and a count): each output's figures as the
+#: worker writes them (bench_worker.output_scores), the ONNX row's agreement with Keras too.
+def _output_figures(iou: float, mae: float, **compared: dict) -> dict:
+    mask = {"task": "segmentation", "metric": "mean IoU", "score": iou, "test_mean_iou": iou,
+            "test_pixel_accuracy": 0.75, "loss": 0.5, **compared.get("mask", {})}  # fmt: skip
+    count = {"task": "regression", "metric": "MAE", "score": mae, "test_mae": mae, "test_r2": "nan",
+             "loss": None, **compared.get("count", {})}  # fmt: skip
+    return {"loss": 1.5, "outputs": {"mask": mask, "count": count}}
+
+
+def test_the_benchmark_table_of_every_output_shows_each_runtimes_figures():
+    """Only the first output was scored and shown; each output has its row now, with the test
+    figures evaluate reports, its loss and its agreement with Keras ("–": none, or Keras itself)."""
+    from cnnspec.cli.benchmark import outputs_table
+
+    rows = [
+        {"runtime": "keras", "status": "ok", **_output_figures(0.5, 0.25)},
+        {"runtime": "tflite", "status": "export failed verification"},
+        {
+            "runtime": "onnx",
+            "status": "ok",
+            **_output_figures(
+                0.5,
+                0.2501,
+                mask={"vs_keras": {"max_abs_diff": 2.5e-7, "agreement": 0.9921875}},
+                count={"vs_keras": {"max_abs_diff": "inf", "agreement": None}},
+            ),
+        },
+    ]
+    table = outputs_table({"results": rows})
+    assert table is not None and table.title == "each output on the test split"
+    assert [str(column.header) for column in table.columns] == [
+        "runtime", "output", "task", "test figures", "loss", "max |Δ| vs keras", "agreement with keras",
+    ]  # fmt: skip
+    assert [list(column.cells) for column in table.columns] == [
+        ["keras", "keras", "onnx", "onnx"],
+        ["mask", "count", "mask", "count"],
+        ["segmentation", "regression", "segmentation", "regression"],
+        [
+            "mean IoU 0.5000, pixel accuracy 0.7500",
+            "MAE 0.2500, R² nan",
+            "mean IoU 0.5000, pixel accuracy 0.7500",
+            "MAE 0.2501, R² nan",
+        ],
+        ["0.5000", "–", "0.5000", "–"],
+        ["–", "–", "2.5e-07", "inf"],
+        ["–", "–", "99.22%", "–"],
+    ]
+    assert outputs_table({"results": [{"runtime": "onnx", "status": "ok", "metric": "MAE"}]}) is None
+
+
+def test_each_outputs_agreement_with_keras_comes_from_the_answers_each_runtime_kept(tmp_path):
+    """Each export's answers on the test split, output by output, against Keras's: the largest
+    difference, and the decisions made alike (argmax for a mask; none for a count)."""
+    import numpy as np
+
+    from cnnspec.export.benchmark import compare_outputs
+
+    entries = [{"name": "mask", "task": "segmentation"}, {"name": "count", "task": "regression"}]
+    mask = np.zeros((2, 2, 2, 2), dtype="float32")
+    mask[..., 0] = 1.0  # class 0 in every pixel
+    count = np.array([[1.0], [2.0]], dtype="float32")
+    changed = mask.copy()
+    changed[0, 0, 0] = [0.25, 0.75]  # one pixel of 8 decided otherwise
+    kept = {name: tmp_path / f"{name}.npz" for name in ("keras", "onnx", "tflite")}
+    np.savez(kept["keras"], mask, count)
+    np.savez(kept["onnx"], changed, count + np.float32(0.5))
+
+    def rows() -> list[dict]:
+        return [
+            {"runtime": r, "status": "ok", **_output_figures(0.5, 0.25)} for r in ("keras", "onnx", "tflite")
+        ]
+
+    results = rows()
+    notes = compare_outputs(results, kept, entries)  # (tflite kept no answers: a full disk)
+    assert notes == ["tflite: its answers could not be kept, so not compared with Keras's"]
+    assert results[1]["outputs"]["mask"]["vs_keras"] == {"max_abs_diff": 0.75, "agreement": 0.875}
+    assert results[1]["outputs"]["count"]["vs_keras"] == {"max_abs_diff": 0.5, "agreement": None}
+    assert all("vs_keras" not in results[r]["outputs"]["mask"] for r in (0, 2))
+    np.savez(kept["tflite"], np.full_like(mask, np.nan), count)  # NaN where Keras has a number
+    results = rows()
+    assert compare_outputs(results, kept, entries) == []
+    assert results[2]["outputs"]["mask"]["vs_keras"] == {"max_abs_diff": float("inf"), "agreement": None}
+    results = rows()[1:]  # no Keras row: nothing to compare with, said in a note
+    assert compare_outputs(results, kept, entries) == [
+        "each output's agreement with Keras is measured when keras is timed beside the exports"
+    ]
+    assert "vs_keras" not in results[0]["outputs"]["mask"]
+
+
 def test_an_export_beside_a_model_file_replaces_only_an_export_cnnspec_made(tmp_path):
     """Beside a .keras file outside a run folder the default output is in the user's folder:
     a model.onnx of theirs was replaced (exit 0, without a word), which -o refused."""

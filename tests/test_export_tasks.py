@@ -156,3 +156,13 @@ def test_the_benchmark_of_a_multi_output_run_counts_its_test_images(tmp_path):
     images = json.loads((run / "metrics.json").read_text())["test_images"]
     assert images == 10 and json.loads((run / "benchmark.json").read_text())["data"]["images"] == images
     assert "10 test images" in flat(table) and "2 test images" not in flat(table)
+    # every output is scored, as evaluate scores it (the mask's mean IoU was never shown)
+    metrics = json.loads((run / "metrics.json").read_text())["outputs"]
+    (row,) = json.loads((run / "benchmark.json").read_text())["results"]
+    mask, count = row["outputs"]["mask"], row["outputs"]["count"]
+    assert (mask["metric"], count["metric"]) == ("mean IoU", "MAE")
+    assert mask["test_mean_iou"] == pytest.approx(metrics["mask"]["test_mean_iou"], abs=1e-4)
+    assert mask["test_pixel_accuracy"] == pytest.approx(metrics["mask"]["test_pixel_accuracy"], abs=1e-4)
+    assert count["test_mae"] == pytest.approx(metrics["count"]["test_mae"], abs=1e-4)
+    figures = f"mean IoU {mask['test_mean_iou']:.4f}, pixel accuracy {mask['test_pixel_accuracy']:.4f}"
+    assert "each output on the test split" in flat(table) and figures in flat(table)

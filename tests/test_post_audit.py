@@ -1,7 +1,7 @@
 """What happens after training for task and multi-output models (the post-training audit):
 
 - D1: the TFLite runtime serves a multi-output model's outputs in the model's order (LiteRT's
-  output list is in another), so ``benchmark`` scores the first output, as Keras does;
+  output list is in another), so ``benchmark`` scores each output as Keras does;
 - D2: predict's mask files are unique over the whole call, not only per input stem;
 - D3: ``evaluate --runtime auto`` of a multi-output model with an export falls back to Keras;
 - D5: an export of a ``.keras`` no spec describes claims no decision for a linear output.
@@ -12,6 +12,7 @@ with ``area``) is trained and exported to TFLite once for the module.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,36 @@ def test_the_benchmark_scores_the_same_output_in_keras_and_tflite(two_outputs: P
     assert rows["tflite"]["score"] == pytest.approx(rows["keras"]["score"], abs=1e-4)
     metrics = json.loads((run / "metrics.json").read_text())
     assert rows["tflite"]["score"] == pytest.approx(metrics["outputs"]["count"]["test_mae"], abs=1e-4)
+    # every output is scored in every runtime (only the first was): evaluate's figures of each,
+    # its loss, and the export's agreement with Keras on the test split
+    for runtime, row in rows.items():
+        assert list(row["outputs"]) == ["count", "area"], runtime
+        for name in ("count", "area"):
+            entry, want = row["outputs"][name], metrics["outputs"][name]
+            assert entry["task"] == "regression" and entry["metric"] == "MAE"
+            assert entry["score"] == entry["test_mae"] == pytest.approx(want["test_mae"], abs=1e-4)
+            assert entry["test_r2"] == pytest.approx(want["test_r2"], abs=1e-4)
+            assert entry["loss"] == pytest.approx(metrics[f"test_{name}_loss"], abs=1e-4), (runtime, name)
+        assert row["loss"] == pytest.approx(metrics["test_loss"], abs=1e-4)
+    assert all("vs_keras" not in entry for entry in rows["keras"]["outputs"].values())
+    for name in ("count", "area"):
+        compared = rows["tflite"]["outputs"][name]["vs_keras"]
+        assert compared["agreement"] is None and 0 <= compared["max_abs_diff"] < 1e-4, compared
+    document = json.loads((run / "benchmark.json").read_text())
+    assert document["results"][1]["outputs"] == rows["tflite"]["outputs"]
+    # the table of every output the text output prints (from the same document)
+    from rich.console import Console
+
+    from cnnspec.cli.benchmark import outputs_table
+
+    console = Console(record=True, width=160, file=io.StringIO())
+    console.print(outputs_table(document))
+    text = console.export_text()
+    assert "each output on the test split" in text
+    for runtime, name in (("keras", "count"), ("tflite", "area")):
+        entry = rows[runtime]["outputs"][name]
+        line = next(line for line in text.splitlines() if f" {runtime} " in line and f" {name} " in line)
+        assert f"MAE {entry['test_mae']:.4f}, R² {entry['test_r2']:.4f}" in line, line
 
 
 # -- D3 ------------------------------------------------------------------------------------------

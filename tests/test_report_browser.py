@@ -96,3 +96,20 @@ def test_screenshot(page, tmp_path):
         assert image.size == (1280, 2400)
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 100  # not a blank page
+
+
+def test_the_runtimes_card_of_a_model_of_several_outputs_renders(tmp_path):
+    """The card's table of every output (a hand-written run and benchmark.json, no TensorFlow)
+    is laid out in the browser without a console message."""
+    from cnnspec.reporting.html import write_report
+    from tests.test_report_html import make_run, multi_output_benchmark
+
+    run = make_run(tmp_path / "run")
+    multi_output_benchmark(run)
+    result = chromium(write_report(run), "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, "\n".join(console)
+    table = re.search(r'<table id="benchmark-outputs">.*?</table>', result.stdout, re.S)
+    assert table is not None and table.group(0).count("<tr>") == 5  # (the header and 4 rows)
+    assert "<td>onnx</td><td>mask</td>" in table.group(0) and "100.00%" in table.group(0)

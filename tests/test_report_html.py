@@ -278,3 +278,58 @@ def test_the_runtimes_table_shows_each_rows_own_test_figure(tmp_path, rows, titl
     assert header is not None and f'<th class="num">{title}</th>' in header.group(0)
     for cell in cells:
         assert f'<td class="num">{cell}</td>' in page
+
+
+def multi_output_benchmark(run: Path) -> None:
+    """A benchmark.json of a model of two outputs (a mask and a count) in ``run``, its ONNX row
+    compared with Keras output by output."""
+
+    def row(runtime: str, compared: dict) -> dict:
+        mask = {"task": "segmentation", "metric": "mean IoU", "score": 0.5, "test_mean_iou": 0.5,
+                "test_pixel_accuracy": 0.75, "loss": 0.5, **compared}  # fmt: skip
+        count = {"task": "regression", "metric": "MAE", "score": 0.25, "test_mae": 0.25, "test_r2": 0.125,
+                 "loss": 0.0625}  # fmt: skip
+        figures = {"metric": "mask mean IoU", "score": 0.5, "accuracy": None, "loss": 0.5625}
+        return _benchmark_row(runtime, **figures, outputs={"mask": mask, "count": count})
+
+    document = {
+        "name": "shapes",
+        "settings": {"batches": [1], "threads": {"intra_op": 1, "inter_op": 1}},
+        "data": {"images": 30},
+        "results": [row("keras", {}), row("onnx", {"vs_keras": {"max_abs_diff": 2.5e-7, "agreement": 1.0}})],
+    }
+    (run / "benchmark.json").write_text(json.dumps(document))
+
+
+def test_the_runtimes_card_shows_every_output_of_a_model_of_several(tmp_path):
+    """The card showed the first output's figure alone (mask mean IoU); each output has its row
+    per runtime now, with evaluate's figures, its loss and its agreement with Keras."""
+    run = make_run(tmp_path / "run")
+    multi_output_benchmark(run)
+    page = write_report(run).read_text(encoding="utf-8")
+    table = re.search(r'<table id="benchmark-outputs">.*?</table>', page, re.S)
+    assert table is not None
+    lines = re.findall(r"<tr>.*?</tr>", table.group(0), re.S)
+    assert "<th>output</th>" in lines[0] and '<th class="num">agreement with Keras</th>' in lines[0]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", line) for line in lines[1:]]
+    assert cells == [
+        ["keras", "mask", "segmentation", "mean IoU 0.5000, pixel accuracy 0.7500", "0.5000", "–", "–"],
+        ["keras", "count", "regression", "MAE 0.2500, R² 0.1250", "0.0625", "–", "–"],
+        [
+            "onnx",
+            "mask",
+            "segmentation",
+            "mean IoU 0.5000, pixel accuracy 0.7500",
+            "0.5000",
+            "2.5e-07",
+            "100.00%",
+        ],
+        ["onnx", "count", "regression", "MAE 0.2500, R² 0.1250", "0.0625", "–", "–"],
+    ]
+    assert '<td class="num">mask mean IoU 0.5000</td>' not in page  # (the column is titled so)
+    assert '<th class="num">mask mean IoU</th>' in page
+    single = make_run(tmp_path / "single")  # a model of one output: no table of outputs
+    document = json.loads((run / "benchmark.json").read_text())
+    document["results"] = [_benchmark_row("onnx", accuracy=0.5)]
+    (single / "benchmark.json").write_text(json.dumps(document))
+    assert 'id="benchmark-outputs"' not in write_report(single).read_text(encoding="utf-8")

@@ -79,6 +79,26 @@ def results_table(document: dict[str, Any]) -> Table:
     return table
 
 
+def outputs_table(document: dict[str, Any]) -> Table | None:
+    """A model of several outputs: one row per runtime and output, with the output's test
+    figures, its loss and its agreement with Keras (:func:`~cnnspec.export.benchmark.
+    output_rows`); ``None`` for a model of one output."""
+    from cnnspec.export.benchmark import output_rows
+
+    cells = output_rows(document)
+    if not cells:
+        return None
+    table = Table(title="each output on the test split", title_justify="left")
+    for column in ("runtime", "output", "task", "test figures"):
+        table.add_column(column)
+    for column in ("loss", "max |Δ| vs keras", "agreement with keras"):
+        table.add_column(column, justify="right")
+    keys = ("runtime", "output", "task", "figures", "loss", "diff", "agreement")
+    for row in cells:
+        table.add_row(*(safe(row[key]) for key in keys))
+    return table
+
+
 @guarded
 def benchmark(
     target: Annotated[
@@ -111,7 +131,9 @@ def benchmark(
     """Compare the model's runtimes: latency, throughput, test score, file size, peak memory.
 
     The test score is the run's own figure: a classifier's accuracy, a multi-label model's
-    macro F1, a regression's MAE, a segmentation's mean IoU.
+    macro F1, a regression's MAE, a segmentation's mean IoU. A model of several outputs is
+    scored on each output in every runtime (its test figures and loss, and how closely each
+    export's answers agree with Keras's), in a second table.
 
     Exports what is missing (verified, as `cnnspec export` does), times each runtime in its own
     process with the same thread settings, and writes benchmark.json and benchmark.png into the
@@ -157,6 +179,9 @@ def benchmark(
         return
     out = stdout()
     out.print(results_table(document))
+    each = outputs_table(document)
+    if each is not None:
+        out.print(each)
     for path in files.values():
         out.print(f"wrote {safe(path)}", highlight=False)
 

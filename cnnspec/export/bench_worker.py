@@ -8,9 +8,11 @@ for accuracy, times each batch size after a warm-up, and prints one JSON object 
 p90 and mean wall time, ``cpu``: CPU time per call over all threads, runs), ``throughput``
 (images per second per batch size, from the median), ``metric`` and ``score`` (the run's own
 test figure: a classifier's accuracy; a multi-label output's macro F1, a regression's MAE, a
-segmentation's mean IoU, as ``metrics.json`` has them), ``accuracy`` (a classifier's score,
-else ``None``), ``peak_memory_mb`` (the process's peak resident set size, taken before the
-scoring imports anything) and ``threads``.
+segmentation's mean IoU, as ``metrics.json`` has them; a model of several outputs: the first
+output's), ``accuracy`` (a classifier's score, else ``None``), ``peak_memory_mb`` (the
+process's peak resident set size, taken before the scoring imports anything) and ``threads``.
+A model of several outputs adds ``loss`` and ``outputs`` (every output's figures:
+:func:`output_scores`), and keeps its answers for the comparison with Keras (``answers``).
 
 It imports TensorFlow only for the ``keras`` runtime. It ends itself when the benchmark that
 started it is gone (killed: nobody would stop it, and its scratch files are gone with it).
@@ -65,15 +67,24 @@ def peak_memory_kb() -> int:
 
 def measure(settings: dict[str, Any]) -> dict[str, Any]:
     """The figures of one runtime (see the module docstring)."""
-    from cnnspec.export.runtimes import model_answer, open_session, predict_batches
+    from cnnspec.export.runtimes import model_answer, open_session, predict_all_batches, predict_batches
 
     started = time.perf_counter()
     session = open_session(settings["runtime"], Path(settings["path"]), settings["threads"])
     load_seconds = time.perf_counter() - started
     x = np.load(settings["data"], mmap_mode="r")  # read from disk batch by batch: bounded memory
-    y = np.load(settings["labels"])
+    entries = settings.get("tasks")  # (a model of several outputs: each one's record entry)
     batches = [int(b) for b in settings["batches"]]
-    outputs = predict_batches(session, x, max(batches))
+    answers: list[np.ndarray] | None = None
+    if entries:  # every output, in the model's order; the targets by output name (an .npz)
+        with np.load(settings["labels"]) as saved:
+            targets = {name: saved[name] for name in saved.files}
+        y = targets[str(entries[0]["name"])]
+        answers = predict_all_batches(session, x, max(batches)) if len(x) else None
+        outputs = answers[0] if answers is not None else np.zeros((0,), dtype="float32")
+    else:
+        y = np.load(settings["labels"])
+        outputs = predict_batches(session, x, max(batches))
     latency: dict[str, Any] = {}
     throughput: dict[str, float] = {}
     for size in batches:
@@ -96,7 +107,7 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
     # scored as the Keras model answers: a temperature the export folded in is taken out (timed
     # as exported, the runtime's own speed; after the peak, as it may import the reading)
     metric, value = score(model_answer(outputs, settings.get("served") or {}), y, settings)
-    return {
+    figures = {
         "runtime": settings["runtime"],
         "load_seconds": round(load_seconds, 3),
         "latency_ms": latency,
@@ -107,6 +118,56 @@ def measure(settings: dict[str, Any]) -> dict[str, Any]:
         "peak_memory_mb": round(peak_kb / 1024, 1),
         "threads": settings["threads"],
     }
+    if entries:
+        figures.update(output_scores(answers, targets, entries))
+        if answers is not None and settings.get("answers"):
+            keep_answers(answers, Path(settings["answers"]))
+    return figures
+
+
+def output_scores(
+    answers: list[np.ndarray] | None, targets: dict[str, np.ndarray], entries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every output's test figures of a model of several outputs, as ``evaluate`` reports them
+    (each output's :func:`~cnnspec.training.task_metrics.output_summary` headline keys, and its
+    loss from :func:`~cnnspec.reporting.evaluation.export_task_losses`, whose ``loss`` is their
+    sum weighted as Keras weighs them): ``{"loss": …, "outputs": {NAME: {"task", "metric",
+    "score", test_* keys, "loss"}}}``. Without test images, every figure is ``None``."""
+    from cnnspec.export.runtimes import output_task
+    from cnnspec.reporting.evaluation import export_task_losses
+    from cnnspec.training.task_metrics import HEADLINE_KEYS, output_summary
+
+    tasks = [output_task(entry) for entry in entries]
+    losses = export_task_losses(answers, targets, tasks) if answers is not None else {}
+    per: dict[str, Any] = {}
+    for number, out in enumerate(tasks):
+        keys = HEADLINE_KEYS[out.task]
+        summary = output_summary(out, targets[out.name], answers[number], []) if answers is not None else {}
+        figures = {key: _figure(summary.get(key)) for key, _label in keys}
+        per[out.name] = {
+            "task": out.task,
+            "metric": keys[0][1].removeprefix("test "),
+            "score": figures[keys[0][0]],
+            **figures,
+            "loss": losses.get(f"{out.name}_loss"),
+        }
+    return {"loss": losses.get("loss"), "outputs": per}
+
+
+def _figure(value: Any) -> float | None:
+    """A summary's figure as a float (``None`` where it has none)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def keep_answers(answers: list[np.ndarray], path: Path) -> None:
+    """Every output's answers on the test split in ``path`` (an ``.npz``, one array per output in
+    the model's order), which the benchmark compares with the Keras model's: a full disk leaves
+    no file (the agreement with Keras is then not measured), never a failed row."""
+    try:
+        with open(path, "wb") as handle:
+            np.savez(handle, *answers)
+    except OSError:
+        path.unlink(missing_ok=True)
 
 
 def score(outputs: np.ndarray, y: np.ndarray, settings: dict[str, Any]) -> tuple[str, float | None]:
@@ -128,7 +189,7 @@ def score(outputs: np.ndarray, y: np.ndarray, settings: dict[str, Any]) -> tuple
     out = output_task(entry)
     key, label = HEADLINE_KEYS[out.task][0]
     name = label.removeprefix("test ")
-    if int(settings.get("outputs", 1)) > 1:  # (the first output's: an export runs only that one)
+    if int(settings.get("outputs", 1)) > 1:  # (the first output's; every one's: output_scores)
         name = f"{out.name} {name}"
     if not len(y):
         return name, None

@@ -5,9 +5,9 @@ what is missing, stale or unverified, exactly as ``cnnspec export`` does; an exp
 verification is reported and never timed), then measures each runtime in a subprocess of its
 own (:mod:`cnnspec.export.bench_worker`) with the same thread settings: latency (median and
 p90 after a warm-up) and throughput per batch size, the run's own test figure on its test split
-(a classifier's accuracy; a task model's first output scored as ``metrics.json`` scores it:
-macro F1, MAE or mean IoU), the file's size, the process's peak memory and its import-and-load
-time.
+(a classifier's accuracy; a task model's scored as ``metrics.json`` scores it: macro F1, MAE or
+mean IoU, each output's for a model of several), the file's size, the process's peak memory
+and its import-and-load time.
 
 ``benchmark.json`` (``format`` 1): ``model``, ``run_dir``, ``created``, ``settings``
 (``batches``, ``threads`` — ``intra_op`` and ``inter_op`` as every runtime got them —,
@@ -16,7 +16,13 @@ time.
 quantized TFLite export is a format of its own: ``tflite-int8`` …) with ``runtime``,
 ``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, the export's
 ``max_abs_diff`` and the worker's figures (``metric`` names the test figure in
-``score``; ``accuracy`` is a classifier's, else ``None``). A benchmark of some formats keeps the
+``score``; ``accuracy`` is a classifier's, else ``None``). A model of several outputs is scored
+on every output in every runtime: ``metric`` and ``score`` stay the first output's, and a row
+adds ``loss`` (every output's, weighted as training weighs them) and ``outputs``, one entry per
+output by name with its ``task``, ``metric`` and ``score``, the headline ``test_*`` figures
+``evaluate`` reports for it, its ``loss`` and, for an export timed beside Keras, ``vs_keras``
+(``max_abs_diff`` and ``agreement`` of its answers on the test split: :func:`compare_outputs`).
+A benchmark of some formats keeps the
 rows of the others from the folder's previous ``benchmark.json`` when that one measured the
 same model (``model_sha256``) with the same settings on the same machine size
 (:func:`carry_over`); a kept row says when it was measured (``measured``).
@@ -83,6 +89,54 @@ def score_text(row: dict[str, Any], title: str) -> str:
     if value is None:
         return "–"
     return f"{value:.4f}" if name == title else f"{name} {value:.4f}"
+
+
+def output_rows(document: dict[str, Any]) -> list[dict[str, str]]:
+    """The cells of the table of every output of a model of several outputs, one row per timed
+    runtime and output (``[]`` for a model of one): ``runtime``, ``output``, ``task``,
+    ``figures`` (the headline test figures ``evaluate`` reports for it), ``loss``, ``diff`` and
+    ``agreement`` (of its answers with Keras's on the test split; "–" for Keras itself, or where
+    not measured)."""
+    from cnnspec.training.task_metrics import headline
+
+    cells: list[dict[str, str]] = []
+    for row in document["results"]:
+        outputs = row.get("outputs")
+        if row.get("status") != "ok" or not isinstance(outputs, dict):
+            continue
+        for name, entry in outputs.items():
+            if not isinstance(entry, dict):  # (a hand-edited file: nothing to show of it)
+                continue
+            figures = headline(entry) if "task" in entry else []
+            compared = entry.get("vs_keras") or {}
+            agreement = compared.get("agreement")
+            cells.append(
+                {
+                    "runtime": str(row.get("runtime", "?")),
+                    "output": str(name),
+                    "task": str(entry.get("task", "")),
+                    "figures": ", ".join(
+                        f"{label.removeprefix('test ')} {value:.4f}" for label, value in figures
+                    )
+                    or "–",
+                    "loss": _figure_text(entry.get("loss"), ".4f"),
+                    "diff": _figure_text(compared.get("max_abs_diff"), ".3g"),
+                    "agreement": f"{agreement:.2%}" if _is_number(agreement) else "–",
+                }
+            )
+    return cells
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _figure_text(value: Any, form: str) -> str:
+    """A figure of benchmark.json as text: a number in ``form``, a non-finite one as written
+    ("inf", "nan"), "–" for none."""
+    if _is_number(value):
+        return format(value, form)
+    return value if isinstance(value, str) else "–"
 
 
 def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> list[str]:
@@ -192,7 +246,9 @@ def run_benchmark(
             targets[runtime] = ensure_export(run.run_dir, runtime, notes)
     say("loading the test split")
     test = load_test_data(run, _Shape(tuple(int(d) for d in run.compiled.ir.input_shape)))
-    scoring, answers = _scoring(run), _first_targets(run.config, test.y)
+    scoring = _scoring(run)
+    several = "tasks" in scoring  # (a model of several outputs: every one is scored)
+    answers = test.y if several else _first_targets(run.config, test.y)
     results: list[dict[str, Any]] = []
     settings = {
         "batches": batches,
@@ -203,6 +259,7 @@ def run_benchmark(
     }
     with _scratch_folder() as scratch:
         data, labels = _write_test_split(test.x, answers, test.settings.rescale, Path(scratch))
+        kept: dict[str, Path] = {}  # each runtime's answers, by output (several outputs)
         for runtime in runtimes:
             item = targets[runtime]
             if isinstance(item, str):
@@ -210,6 +267,8 @@ def run_benchmark(
                 continue
             path = item.path if isinstance(item, ExportRecord) else Path(item)
             say(f"timing {runtime} ({path.name})")
+            if several:
+                kept[runtime] = Path(scratch) / f"{runtime}-answers.npz"
             figures = _worker(
                 {
                     "runtime": runtime,
@@ -223,11 +282,14 @@ def run_benchmark(
                     "min_seconds": min_seconds,
                     **scoring,
                     **_served(item),
+                    **({"answers": str(kept[runtime])} if several else {}),
                 },
                 Path(scratch),
                 threads,
             )
             results.append(_row(runtime, path, item, figures))
+        if several:
+            notes += compare_outputs(results, kept, scoring["tasks"])
     return {
         "format": FORMAT,
         "name": run.name,
@@ -248,14 +310,54 @@ def _scoring(run: Any) -> dict[str, Any]:
     """How the worker scores the test split, in the run's own terms: a classifier's accuracy
     (``binary``, ``from_logits``), or the headline figure of the first output's task
     (``output``: its :func:`~cnnspec.export.runtimes.describe_output`; ``outputs``: how many the
-    model has: an export runs only the first, and only the first is scored)."""
+    model has). A model of several outputs adds ``tasks``, every output's description: each
+    one is scored (:func:`~cnnspec.export.bench_worker.output_scores`)."""
     config = run.config
     if not config.task_path:
         kind = run.output_kind()
         return {"binary": kind.binary, "from_logits": kind.from_logits}
     from cnnspec.export.runtimes import describe_output
 
-    return {"output": describe_output(config.tasks[0]), "outputs": len(config.tasks)}
+    scoring = {"output": describe_output(config.tasks[0]), "outputs": len(config.tasks)}
+    if len(config.tasks) > 1:
+        scoring["tasks"] = [describe_output(out) for out in config.tasks]
+    return scoring
+
+
+def compare_outputs(
+    results: list[dict[str, Any]], kept: dict[str, Path], entries: list[dict[str, Any]]
+) -> list[str]:
+    """Each timed row's agreement with the Keras model, output by output, on the test split:
+    ``outputs[NAME]["vs_keras"]`` holds ``max_abs_diff`` (the largest difference of their
+    answers; infinity where one answers NaN or infinity and the other not) and ``agreement``
+    (the share of decisions made alike: argmax, thresholds; ``None`` for a regression), from
+    the answers each worker kept (``kept``, by runtime). Returns the notes on what could not be
+    compared (no Keras row, answers not kept)."""
+    from cnnspec.export.verification import ExportMismatch, compare, entry_decision
+
+    rows = {row["runtime"]: row for row in results if row.get("status") == "ok" and "outputs" in row}
+    others = [runtime for runtime in rows if runtime != "keras"]
+    if not others:
+        return []
+    if "keras" not in rows or not kept["keras"].is_file():
+        return ["each output's agreement with Keras is measured when keras is timed beside the exports"]
+    missing = []
+    with np.load(kept["keras"]) as keras:
+        expected = [keras[f"arr_{number}"] for number in range(len(entries))]
+        for runtime in others:
+            if not kept[runtime].is_file():
+                missing.append(runtime)
+                continue
+            with np.load(kept[runtime]) as saved:
+                for number, entry in enumerate(entries):
+                    decision = entry_decision(entry)
+                    try:
+                        diff, agreement = compare([expected[number]], [saved[f"arr_{number}"]], [decision])
+                    except ExportMismatch:  # (NaN or infinity in one of them only, or another shape)
+                        diff, agreement = float("inf"), None
+                    output = rows[runtime]["outputs"][str(entry["name"])]
+                    output["vs_keras"] = {"max_abs_diff": diff, "agreement": agreement}
+    return [f"{runtime}: its answers could not be kept, so not compared with Keras's" for runtime in missing]
 
 
 def _served(item: ExportRecord | Path) -> dict[str, Any]:
@@ -320,14 +422,19 @@ def _write_test_split(x: Any, y: Any, rescale: float | None, folder: Path) -> tu
     ends the process (SIGBUS), not in an error."""
     from cnnspec.training.imagefiles import scale_batch
 
-    images, labels = folder / "test-x.npy", folder / "test-y.npy"
+    several = isinstance(y, dict)  # (a model of several outputs: the targets by output name)
+    images, labels = folder / "test-x.npy", folder / ("test-y.npz" if several else "test-y.npy")
     first = scale_batch(x[0:1], rescale)
-    answers = np.asarray(y)
-    needed = first.nbytes * max(len(x), 1) + answers.nbytes + 2 * 4096  # (.npy headers)
+    answers = {name: np.asarray(part) for name, part in y.items()} if several else np.asarray(y)
+    size = sum(part.nbytes for part in answers.values()) if isinstance(answers, dict) else answers.nbytes
+    needed = first.nbytes * max(len(x), 1) + size + 2 * 4096  # (.npy headers)
     with _scratch_writes(images, needed):
         ensure_space(folder, needed, images)  # (the labels' file is counted in)
-    with _scratch_writes(labels, answers.nbytes):
-        np.save(labels, answers)
+    with _scratch_writes(labels, size):
+        if isinstance(answers, dict):
+            np.savez(labels, **answers)
+        else:
+            np.save(labels, answers)
     if len(x) == 0:  # (NumPy cannot map an empty file)
         with _scratch_writes(images, first.nbytes):
             np.save(images, first)

@@ -51,14 +51,7 @@ def output_decisions(meta: dict[str, Any] | None, model: Any) -> list[Decision |
     can't be told apart there), so no decision is claimed."""
     count = len(model.outputs)
     if meta is not None and meta.get("outputs"):
-        decisions: list[Decision | None] = []
-        for entry in meta["outputs"]:
-            if "threshold" in entry:  # multilabel, or one sigmoid unit (binary)
-                decisions.append(Decision("threshold", float(entry["threshold"])))
-            elif entry.get("task") in ("classification", "segmentation"):
-                decisions.append(Decision("argmax"))
-            else:
-                decisions.append(None)
+        decisions = [entry_decision(entry) for entry in meta["outputs"]]
         return (decisions + [None] * count)[:count]
     if meta is not None:  # a single classifier (with a run, its loss says how to read it)
         output = meta["output"]
@@ -68,6 +61,18 @@ def output_decisions(meta: dict[str, Any] | None, model: Any) -> list[Decision |
             first = Decision("argmax")
         return [first] + [None] * (count - 1)
     return [_activation_decision(tensor) for tensor in model.outputs]
+
+
+def entry_decision(entry: dict[str, Any]) -> Decision | None:
+    """The :class:`Decision` of the output a record's ``outputs`` entry describes
+    (:func:`~cnnspec.export.runtimes.describe_output`): a threshold on the raw values for a
+    multi-label or one-unit output, argmax for a classification or segmentation, none for a
+    regression."""
+    if "threshold" in entry:  # multilabel, or one sigmoid unit (binary)
+        return Decision("threshold", float(entry["threshold"]))
+    if entry.get("task") in ("classification", "segmentation"):
+        return Decision("argmax")
+    return None
 
 
 def _activation_decision(tensor: Any) -> Decision | None:

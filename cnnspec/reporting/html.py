@@ -529,8 +529,9 @@ def _task_figures(run: Run, metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
     """The rows and chart of ``benchmark.json``/``benchmark.png`` (``cnnspec benchmark``), when
-    the run has them."""
-    from cnnspec.export.benchmark import score_text, score_title
+    the run has them; ``outputs``: a model of several outputs' figures of each output per
+    runtime (:func:`~cnnspec.export.benchmark.output_rows`; empty for a model of one)."""
+    from cnnspec.export.benchmark import output_rows, score_text, score_title
     from cnnspec.reporting.run import read_json
 
     assert run.run_dir is not None
@@ -564,6 +565,7 @@ def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
                     "memory": f"{row['peak_memory_mb']:,.0f} MB" if ok else "",
                 }
             )
+        outputs = output_rows(document)  # (a model of several outputs: each one's figures)
         caption = (
             f"{document['data']['images']:,} test images; {threads['intra_op']} intra-op and "
             f"{threads['inter_op']} inter-op thread(s) in every runtime, each timed in its own process "
@@ -576,6 +578,7 @@ def _benchmark(run: Run, notes: list[str]) -> dict[str, Any] | None:
         "batches": batches,
         "score": score,
         "rows": rows,
+        "outputs": outputs,
         "caption": caption,
         "png": _file_uri(run.run_dir / "benchmark.png"),
     }
