@@ -187,6 +187,24 @@ def test_a_benchmark_of_some_formats_keeps_the_others_rows():
     assert carry_over(onnx_only, ["not", "a", "document"]) == onnx_only
 
 
+def test_a_benchmark_of_several_outputs_replaces_rows_that_scored_the_first_output_alone():
+    """Rows of a benchmark.json written before every output was scored have no ``outputs``:
+    kept beside rows that have them, the table of every output lacked those runtimes."""
+    from cnnspec.export.benchmark import carry_over
+
+    full = _bench(["keras", "onnx", "tflite"], "2026-12-01T10:00:00")
+    onnx_only = _bench(["onnx"], "2026-12-01T11:00:00")
+    onnx_only["results"][0]["outputs"] = {"count": {"task": "regression", "metric": "MAE", "score": 0.5}}
+    replaced = carry_over(onnx_only, full)
+    assert [r["runtime"] for r in replaced["results"]] == ["onnx"]
+    assert replaced["notes"] == [
+        "the previous benchmark.json also timed keras, tflite, scoring only the first output: replaced"
+    ]
+    for row in full["results"]:  # (rows that scored every output are kept)
+        row["outputs"] = onnx_only["results"][0]["outputs"]
+    assert [r["runtime"] for r in carry_over(onnx_only, full)["results"]] == ["keras", "onnx", "tflite"]
+
+
 def _tflite(run, name: str, quantize: str | None) -> None:
     """A verified TFLite export (bytes only) at ``RUN/export/NAME``, quantized as said."""
     export = run / "export" / name

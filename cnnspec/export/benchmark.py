@@ -580,6 +580,11 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
     if other:  # an older cnnspec scored a task model by its accuracy, which means nothing
         note = f"the previous benchmark.json also timed {names}, scored by {', '.join(other)}: replaced"
         return {**document, "notes": [*document["notes"], note]}
+    if any("outputs" in r for r in document["results"] if r.get("status") == "ok") and any(
+        "outputs" not in r for r in old if r.get("status") == "ok"
+    ):  # an older cnnspec scored a model of several outputs on its first output alone
+        note = f"the previous benchmark.json also timed {names}, scoring only the first output: replaced"
+        return {**document, "notes": [*document["notes"], note]}
     kept = [{**row, "measured": row.get("measured", previous.get("created"))} for row in old]
     order = {runtime: index for index, runtime in enumerate(RUNTIMES)}
     results = sorted(
