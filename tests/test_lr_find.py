@@ -92,6 +92,11 @@ def test_the_suggestion_does_not_lag_behind_the_fall():
     cut.smoothed = smooth(cut.losses, beta_for(steps))
     settle(cut)
     assert all(math.isfinite(v) for v in cut.centred) and len(cut.centred) <= 29
+    # a short sweep (--steps 5): no negative weights, so the curve stays within its losses
+    short = Sweep(rates=rates[:5], losses=[2.30, 2.29, 2.0, 1.5, 1.45], steps=5)
+    short.smoothed = smooth(short.losses, beta_for(5))
+    settle(short)
+    assert all(1.45 <= v <= 2.30 for v in short.centred)
     empty = Sweep(rates=[1e-3], losses=[math.nan], smoothed=[math.nan], steps=steps)
     settle(empty)
     assert (empty.centred, empty.steepest, empty.lowest) == ([], None, None)

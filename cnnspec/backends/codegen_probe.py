@@ -137,14 +137,7 @@ def decision_vars(data: Any, raws: dict[str, Any]) -> set[str]:
             found.update(_expression_names(value))
 
     visit({k: v for k, v in data.items() if k != "vars"} if isinstance(data, dict) else data, False)
-    found &= set(raws)
-    pending = list(found)
-    while pending:
-        for name in _expression_names_deep(raws.get(pending.pop())):
-            if name in raws and name not in found:
-                found.add(name)
-                pending.append(name)
-    return found
+    return _with_what_they_read(found & set(raws), raws)
 
 
 def input_shape_vars(data: Any, raws: dict[str, Any]) -> set[str]:
@@ -154,7 +147,12 @@ def input_shape_vars(data: Any, raws: dict[str, Any]) -> set[str]:
     that decide are, though ``keras.Input(shape=…)`` reads them as a layer's argument."""
     section = data.get("input") if isinstance(data, dict) else None
     shape = section.get("shape") if isinstance(section, dict) else None
-    found = _expression_names_deep(shape) & set(raws)
+    return _with_what_they_read(_expression_names_deep(shape) & set(raws), raws)
+
+
+def _with_what_they_read(names: set[str], raws: dict[str, Any]) -> set[str]:
+    """``names`` (vars) with every var their values read, through any chain of vars."""
+    found = set(names)
     pending = list(found)
     while pending:
         for name in _expression_names_deep(raws.get(pending.pop())):

@@ -160,7 +160,8 @@ def settle(sweep: Sweep) -> None:
     end = sweep.smoothed.index(min(finite)) + 1
     # (weights that fall twice as fast as the running average's: as many batches in all, half on
     # each side; with the running average's own the centred curve flattened the fall it measures)
-    sweep.centred = centred(sweep.losses[:end], 1 - 2 * (1 - beta_for(sweep.steps)))
+    # (none below 0: a sweep of 5 batches would weigh its neighbours negatively, sharpening it)
+    sweep.centred = centred(sweep.losses[:end], max(0.0, 1 - 2 * (1 - beta_for(sweep.steps))))
     sweep.steepest, sweep.lowest = suggest(sweep.rates[:end], sweep.centred)
 
 

@@ -504,35 +504,27 @@ def plan_transfer(
             for index, variable in enumerate(variables):
                 skip(layer, index, variable, places)
             continue
-        if places is not None:
-            for index, variable in enumerate(variables):
-                place = places[index]
-                if place is None:
-                    skip(layer, index, variable, _absent(variable, found.configs[name]))
-                    continue
-                array = values[place][1]
-                reason = _misfit(variable, array)
-                if reason is not None:
+        if places is None:  # (a .weights.h5 file: by position)
+            if len(values) != len(variables):
+                # Another configuration of the layer (batch norm without `scale` has no gamma, a
+                # convolution without a bias one tensor less): the file keeps a layer's tensors by
+                # position only, so which one is missing is unknown, and matching by position
+                # would put beta into gamma, moving_mean into beta …, wherever the shapes agree.
+                # Keras' own load_weights refuses such a layer; here it is skipped, and said.
+                reason = (
+                    f"the source layer holds {len(values)} weight tensor(s), this one {len(variables)} "
+                    "(another configuration of the layer: use_bias, scale, center …)"
+                )
+                for index, variable in enumerate(variables):
                     skip(layer, index, variable, reason)
-                    continue
-                plan.assign.append((layer.name, index, array))
-                taken[at] += 1
-            continue
-        if len(values) != len(variables):
-            # Another configuration of the layer (batch norm without `scale` has no gamma, a
-            # convolution without a bias one tensor less): the file keeps a layer's tensors by
-            # position only, so which one is missing is unknown, and matching by position
-            # would put beta into gamma, moving_mean into beta …, wherever the shapes agree.
-            # Keras' own load_weights refuses such a layer; here it is skipped, and said.
-            reason = (
-                f"the source layer holds {len(values)} weight tensor(s), this one {len(variables)} "
-                "(another configuration of the layer: use_bias, scale, center …)"
-            )
-            for index, variable in enumerate(variables):
-                skip(layer, index, variable, reason)
-            continue
+                continue
+            places = list(range(len(variables)))
         for index, variable in enumerate(variables):
-            array = values[index][1]
+            place = places[index]
+            if place is None:
+                skip(layer, index, variable, _absent(variable, found.configs[name]))
+                continue
+            array = values[place][1]
             reason = _misfit(variable, array)
             if reason is not None:
                 skip(layer, index, variable, reason)
