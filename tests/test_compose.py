@@ -446,7 +446,7 @@ def test_set_into_search_space_takes_a_key_that_is_a_spec_path_whole(tmp_path):
     space = compile_spec(
         spec,
         [
-            "search.space.training.phases.choice[1]=[{epochs: 3}]",
+            "search.space.training.phases.choice[-1]=[{epochs: 3}]",  # (the last: counted from the end)
             "search.space.training.batch_size={choice: [8, 16]}",
             "search.space.model[0].conv2d.filters.int=[2, 4]",
         ],

@@ -783,7 +783,8 @@ def _apply_override(
     """Set ``value`` at the path ``tokens`` spell (each part with where the option writes
     it), located at ``value_loc`` and each part inside it where ``inside`` says. An index
     counted from the end (``model[-1]``) is the item it names, as in Python."""
-    tokens = _space_key(doc.data, _from_the_end(doc.data, tokens))
+    # (a search space's key first: `search.space.vars.width.choice[-1]` walks into `vars.width`)
+    tokens = _from_the_end(doc.data, _space_key(doc.data, tokens))
     path: SpecPath = tuple(part for part, _ in tokens)
 
     def at(depth: int) -> Loc:
