@@ -227,6 +227,20 @@ def test_two_masks_for_one_image_stop_the_script(tmp_path):
         script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
 
 
+def test_two_images_for_one_mask_are_refused_in_both(tmp_path):
+    """im2.png and im2.jpg were both paired with masks/im2.png without a word (one picture in two
+    formats could land in the training and the test split), where two masks of one name are
+    refused: refused alike, at data.source.images, naming the mask and both images."""
+    path = masks_spec(tmp_path, ".png")
+    image(tmp_path / "imgs" / "im2.jpg")
+    message, hint, where = data_error(path)
+    assert where == "data.source.images"
+    assert message == f"expected one image per mask; {tmp_path / 'imgs'} holds 2 for masks/im2.png: im2.jpg, im2.png"
+    assert hint is not None and hint.startswith("keep one image file per name (remove or rename the others)")
+    with pytest.raises(SystemExit, match=r"^expected one image per mask; .* holds 2 for masks/im2\.png: im2\.jpg, im2\.png\n"):
+        script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
+
+
 @pytest.mark.parametrize("form", ["NFC", "NFD"])
 def test_images_and_masks_are_ordered_by_their_nfc_names_in_both(tmp_path, form):
     """Named éN and fN: by raw code points, a decomposed é (e + accent) came before f and a

@@ -299,6 +299,30 @@ def _mask_file(
     return candidates[0] if candidates else None
 
 
+def _check_shared_masks(
+    relatives: list[Path], mask_files: list[Path | None], folder: Path, masks: Path, compiled: CompiledSpec
+) -> None:
+    """A located error at ``data.source.images`` when two images of one name (``im0.png`` and
+    ``im0.jpg``) would be paired with one mask, as two masks of one name are refused: one of
+    them is not the mask's picture, or they are one picture in two formats, which could land in
+    both the training and the test split."""
+    sharing: dict[Path, list[str]] = {}
+    for relative, mask in zip(relatives, mask_files, strict=True):
+        if mask is not None:
+            sharing.setdefault(mask, []).append(relative.as_posix())
+    for mask, images in sharing.items():
+        if len(images) > 1:
+            raise data_error(
+                f"expected one image per mask; {folder} holds {len(images)} for "
+                f"{masks.name}/{mask.relative_to(masks).as_posix()}: {', '.join(images)}",
+                compiled,
+                ("data", "source", "images"),
+                hint="keep one image file per name (remove or rename the others): each would be "
+                "paired with that mask, and one picture in two formats could land in both the "
+                "training and the test split",
+            )
+
+
 def _colour_table(classes: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray]:
     packed = np.array([(r << 16) | (g << 8) | b for r, g, b in classes.values()], dtype="int64")
     order = np.argsort(packed)
@@ -379,6 +403,7 @@ def read_image_masks(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nda
             ("data", "source", "masks"),
             hint="give each mask its image's file name (any image extension, in any case)",
         )
+    _check_shared_masks(relatives, mask_files, folder, masks, compiled)
     images, sizes = _read_images(files, folder, config, compiled)
     classes = config.options.get("classes")
     names = list(classes) if classes else None
