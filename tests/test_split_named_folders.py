@@ -86,3 +86,38 @@ def test_images_beside_class_folders_keep_their_own_hint(tmp_path):
     path = write_spec(tmp_path, "{directory: photos}", CLASSIFIER)
     _, hint, _ = data_error(path)
     assert "move each image into its class's folder" in hint
+
+
+def loose_images(folder: Path) -> None:
+    """``folder`` of 3 images lying directly in it, in no class folder."""
+    for index in range(3):
+        image(folder / f"img{index}.png", 40 * index)
+
+
+def test_data_of_loose_images_is_a_bad_input_told_of_data_not_of_the_spec(tmp_path):
+    """``--data`` of a folder of loose images was a spec error (exit 1) at
+    ``<--data>:1:1 ... data.source.directory``: the run's spec is not what is wrong."""
+    from cnnspec.api import compile_spec
+    from cnnspec.errors import UsageError
+    from cnnspec.reporting.run import Run, load_test_data
+
+    class_tree(tmp_path / "photos", {"a": 2, "b": 2})
+    compiled = compile_spec(write_spec(tmp_path, "{directory: photos}", CLASSIFIER))
+    loose_images(tmp_path / "flat")
+    with pytest.raises(UsageError) as info:  # (told before the model is used: none is given)
+        load_test_data(Run(tmp_path / "model.keras", compiled=compiled), None, str(tmp_path / "flat"))
+    assert str(info.value) == (
+        f"--data: expected only folders in {tmp_path / 'flat'}; 3 image file(s) lie directly in it, "
+        "in no class: img0.png, img1.png, img2.png"
+    )
+    assert info.value.hint == "move each image into its class's folder (DIR/<class name>/<image>.png), or out of DIR"
+
+
+@pytest.mark.slow
+def test_evaluate_of_data_of_loose_images_exits_2(runner, run, tmp_path):
+    loose_images(tmp_path / "flat")
+    result = runner.invoke(app, ["evaluate", str(run), "--data", str(tmp_path / "flat")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"error: --data: expected only folders in {tmp_path / 'flat'}; 3 image file(s)" in text
+    assert "data.source.directory" not in text and "<--data>" not in text

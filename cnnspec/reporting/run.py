@@ -2092,7 +2092,35 @@ def served_suffix(path: Path) -> bool:
 def load_test_data(run: Run, model: Any, data: str | None = None, split: str = "test") -> TestData:
     """The test split of the run's data (or of ``--data``), checked against the model
     (``split="validation"``: the images training held out to validate on, as
-    ``cnnspec calibrate`` fits a temperature on them)."""
+    ``cnnspec calibrate`` fits a temperature on them). A ``--data`` source that cannot be read
+    as one (a folder of loose images, no class folders) is a bad input, a :class:`UsageError`
+    (exit 2) told of ``--data`` (:func:`data_option_error`), not a spec's error at
+    ``data.source.directory``: the run's spec is not what is wrong."""
+    from cnnspec.errors import SpecError
+
+    try:
+        return _load_test_data(run, model, data, split)
+    except SpecError as exc:
+        told = data_option_error(exc) if data is not None else None
+        if told is None:
+            raise
+        raise told from None
+
+
+def data_option_error(exc: Any) -> UsageError | None:
+    """The :class:`UsageError` for a spec error whose every error is located at ``<--data>``
+    (:data:`DATA_LOC`: the source ``--data`` put in the spec's place), worded of ``--data``;
+    ``None`` for any other (the run's spec's own errors stay spec errors)."""
+    errors = [d for d in exc.diagnostics if d.severity == "error"]
+    if not errors or any(d.loc is None or d.loc.file != DATA_LOC.file for d in errors):
+        return None
+    message = "\n".join(f"--data: {d.message}" for d in errors)
+    hints = [d.hint for d in errors if d.hint]
+    return UsageError(message, "; ".join(dict.fromkeys(hints)) or None)
+
+
+def _load_test_data(run: Run, model: Any, data: str | None, split: str) -> TestData:
+    """:func:`load_test_data`, its errors as they are raised."""
     from cnnspec.analysis.settings import training_config
 
     notes: list[str] = []
