@@ -235,9 +235,11 @@ def test_two_images_for_one_mask_are_refused_in_both(tmp_path):
     image(tmp_path / "imgs" / "im2.jpg")
     message, hint, where = data_error(path)
     assert where == "data.source.images"
-    assert message == f"expected one image per mask; {tmp_path / 'imgs'} holds 2 for masks/im2.png: im2.jpg, im2.png"
+    folder = tmp_path / "imgs"
+    assert message == f"expected one image per mask; {folder} holds 2 for masks/im2.png: im2.jpg, im2.png"
     assert hint is not None and hint.startswith("keep one image file per name (remove or rename the others)")
-    with pytest.raises(SystemExit, match=r"^expected one image per mask; .* holds 2 for masks/im2\.png: im2\.jpg, im2\.png\n"):
+    stop = r"^expected one image per mask; .* holds 2 for masks/im2\.png: im2\.jpg, im2\.png\n"
+    with pytest.raises(SystemExit, match=stop):
         script(path)["read_files"](tmp_path / "imgs", tmp_path / "masks")
 
 

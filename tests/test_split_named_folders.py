@@ -110,7 +110,9 @@ def test_data_of_loose_images_is_a_bad_input_told_of_data_not_of_the_spec(tmp_pa
         f"--data: expected only folders in {tmp_path / 'flat'}; 3 image file(s) lie directly in it, "
         "in no class: img0.png, img1.png, img2.png"
     )
-    assert info.value.hint == "move each image into its class's folder (DIR/<class name>/<image>.png), or out of DIR"
+    assert info.value.hint == (
+        "move each image into its class's folder (DIR/<class name>/<image>.png), or out of DIR"
+    )
 
 
 @pytest.mark.slow
