@@ -4,6 +4,7 @@ target that is no regular file (a FIFO, device, folder) is refused before anythi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 
@@ -483,3 +484,20 @@ def shutil_usage(free: int):
     import shutil
 
     return shutil._ntuple_diskusage(10**9, 10**9 - free, free)
+
+
+def test_utf8_safe_escapes_the_bytes_of_names_that_are_not_utf8():
+    """A Latin-1 name read from the file system holds lone surrogates (caf\\udce9.png): written raw
+    they made CSV that is no UTF-8 and JSON strict readers refuse; each byte becomes \\xNN."""
+    from cnnspec.fileio import utf8_safe, utf8_text
+
+    name = os.fsdecode(b"d/caf\xe9.png")
+    assert utf8_text(name) == "d/caf\\xe9.png" and utf8_text("café ✓.png") == "café ✓.png"
+    assert utf8_text("x\ud800") == "x\\ud800"  # (a surrogate no byte stands for)
+    document = {"input": name, "top": [{"class": "a", "probability": 0.5}], name: [1, None]}
+    assert utf8_safe(document) == (
+        {"input": "d/caf\\xe9.png", "top": [{"class": "a", "probability": 0.5}], "d/caf\\xe9.png": [1, None]},
+        True,
+    )
+    assert utf8_safe({"input": "café.png"}) == ({"input": "café.png"}, False)
+    json.dumps(utf8_safe(document)[0], ensure_ascii=False).encode("utf-8")  # (strict: raised before)

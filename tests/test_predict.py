@@ -294,3 +294,26 @@ def test_a_model_of_another_shape_in_a_run_folder_is_refused(run_dir, tmp_path):
     result = invoke("predict", swapped, picture)
     assert result.exit_code == 2
     assert ("received another model: its input is 16×16×3, the spec's 8×8×3 hint:") in flat(result)
+
+
+def test_a_file_name_that_is_not_utf8_is_written_escaped_in_every_format(run_dir, tmp_path):
+    """caf\\xe9.png (a Latin-1 name): its raw byte made the CSV no UTF-8, and the JSON held the
+    lone surrogate "\\udce9", which strict JSON readers refuse."""
+    import os
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    Image.fromarray(np.full((8, 8, 3), 90, dtype="uint8")).save(os.fsencode(folder) + b"/caf\xe9.png")
+    shown = f"{folder}/caf\\xe9.png"
+    note = "a file name that is not valid UTF-8 is written with each such byte as \\xNN"
+    for fmt in ("csv", "json", "text"):
+        result = invoke("predict", run_dir, folder, "-k", "1", "-f", fmt)
+        assert result.exit_code == 0, result.output
+        text = result.stdout_bytes.decode("utf-8")  # (strict: raised before)
+        assert "\\udce9" not in text and note in " ".join(result.stderr.split()), (fmt, result.stderr)
+        if fmt == "csv":
+            assert [row["input"] for row in csv.DictReader(io.StringIO(text))] == [shown]
+        elif fmt == "json":
+            assert [p["input"] for p in json.loads(text)["predictions"]] == [shown]
+        else:
+            assert shown in text

@@ -71,3 +71,15 @@ def test_an_earlier_prediction_is_replaced(tasks, tmp_path):
     mask.write_bytes(mask.read_bytes())  # (the same file again: marked as predict's)
     (again,) = _predict(tasks, [cat], out)
     assert again["outputs"][tasks[0].name]["mask"] == str(mask)
+
+
+def test_the_mask_of_an_image_named_in_no_utf8_has_a_utf8_name(tasks, tmp_path):
+    """caf\\xe9.png (a Latin-1 name): its mask is caf__mask.png, each character that is no letter,
+    digit, ``-``, ``_`` or ``.`` a ``_``, so the mask's name (in the CSV and JSON too) is UTF-8."""
+    import os
+
+    cat = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.png"))
+    _image(cat)
+    (answer,) = _predict(tasks, [cat], tmp_path / "out")
+    assert answer["outputs"][tasks[0].name]["mask"] == str(tmp_path / "out" / "caf__mask.png")
+    assert (tmp_path / "out" / "caf__mask.png").is_file()

@@ -123,3 +123,23 @@ def test_evaluate_of_data_of_loose_images_exits_2(runner, run, tmp_path):
     text = " ".join(result.output.split())
     assert f"error: --data: expected only folders in {tmp_path / 'flat'}; 3 image file(s)" in text
     assert "data.source.directory" not in text and "<--data>" not in text
+
+
+@pytest.mark.slow
+def test_evaluate_of_data_named_in_no_utf8_writes_utf8_json(runner, run, tmp_path):
+    """--data d\\xe9 (a Latin-1 folder name): evaluation.json and the JSON printed held the lone
+    surrogate "\\udce9", which strict JSON readers refuse; written escaped, with a note, and
+    evaluated again into the same evaluations/ folder (its recorded source is the same one)."""
+    import os
+
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/d\xe9"))
+    class_tree(folder, {"a": 2, "b": 2})
+    for _ in range(2):
+        result = runner.invoke(app, ["evaluate", str(run), "--data", str(folder), "-f", "json"])
+        assert result.exit_code == 0, result.output
+        printed = json.loads(result.stdout_bytes.decode("utf-8"))
+        assert printed["data"]["source"]["path"] == f"{tmp_path}/d\\xe9"
+        assert any("is written with each such byte as \\xNN" in note for note in printed["notes"])
+    written = Path(printed["files"]["evaluation"])
+    assert written.parent == run / "evaluations" / "d_"  # (the same folder both times)
+    assert "\\udce9" not in written.read_text(encoding="utf-8")

@@ -22,7 +22,7 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
-from cnnspec.fileio import json_safe
+from cnnspec.fileio import json_safe, utf8_safe
 
 #: No runtime produced figures: every export or timing worker failed. Not a usage error (the
 #: command line was fine and the work was started), so 1, as `search` exits when every trial
@@ -175,7 +175,8 @@ def benchmark(
         files = write_results(document, folder)
     print_notes(document["notes"])
     if format == TextOrJson.json:
-        echo(json.dumps(json_safe({**document, "files": {k: str(v) for k, v in files.items()}}), indent=2))
+        shown = {**document, "files": {k: str(v) for k, v in files.items()}}
+        echo(json.dumps(json_safe(utf8_safe(shown)[0]), indent=2))  # (a name that is no UTF-8 escaped)
         return
     out = stdout()
     out.print(results_table(document))

@@ -77,7 +77,7 @@ def calibrate(
     """
     import numpy as np
 
-    from cnnspec.fileio import check_writable, json_text, sha256_file, write_atomic
+    from cnnspec.fileio import check_writable, json_text, sha256_file, utf8_safe, write_atomic
     from cnnspec.reporting.calibration import NO_PREDICTION, decided
     from cnnspec.reporting.own_data import seen_note
     from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
@@ -183,7 +183,8 @@ def calibrate(
     if format == TextOrJson.json:
         # (what it fitted on, as the text line says it: a segmentation's pixels, a multi-label's labels)
         fitted_rows = {"rows": len(labels), "unit": unit} if config.task_path else {}
-        echo(json.dumps({**document, **fitted_rows, "file": str(path), "notes": notes}, indent=2))
+        shown = {**document, **fitted_rows, "file": str(path), "notes": notes}
+        echo(json.dumps(utf8_safe(shown)[0], indent=2))  # (a path that is no UTF-8 escaped)
         return
     lean = (
         "it was overconfident"

@@ -448,7 +448,10 @@ def evaluate(
         files = write_evaluation(evaluation, folder, document["name"], check)
     print_notes(document["notes"])
     if format == TextOrJson.json:
-        echo(json.dumps({**document, "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        from cnnspec.fileio import utf8_safe
+
+        shown = {**document, "files": {k: str(v) for k, v in files.items()}}
+        echo(json.dumps(utf8_safe(shown)[0], indent=2))  # (a name that is no UTF-8 escaped, as written)
         return
     source = document["data"]["source"].get("kind", "data")
     title = f"{safe(document['name'])}: {safe(source)} test set ({document['data']['images']:,} images)"

@@ -734,7 +734,15 @@ def _print_predictions(
     temperatures: list[float],
 ) -> None:
     """The predictions as ``--format`` says, after the notes (on stderr); a non-finite answer
-    was refused already (:func:`_refuse_non_finite`, before the masks were moved into place)."""
+    was refused already (:func:`_refuse_non_finite`, before the masks were moved into place).
+    A file name that is not UTF-8 is written with its bytes escaped (:func:`utf8_safe`), with a
+    note: raw, it made the CSV no UTF-8 and the JSON hold lone surrogates strict readers refuse."""
+    from cnnspec.fileio import UNDECODABLE_NOTE, utf8_safe
+
+    results, escaped = utf8_safe(results)
+    notes, _ = utf8_safe(notes)
+    if escaped:
+        notes = [*notes, UNDECODABLE_NOTE]
     print_notes(notes)
     if format == PredictFormat.csv:
         from cnnspec.reporting.prediction_csv import predictions_csv
@@ -752,6 +760,7 @@ def _print_predictions(
             "temperature": temperatures[0] if len(temperatures) == 1 else temperatures,
             "predictions": results,
         }
+        document, _ = utf8_safe(document)  # (the model's and the members' paths too)
         # allow_nan=False: a NaN that got past _refuse_non_finite fails loudly here instead of
         # printing a bare NaN, which no JSON reader accepts
         echo(json.dumps(document, indent=2, allow_nan=False))

@@ -605,9 +605,10 @@ def write_results(document: dict[str, Any], folder: Path) -> dict[str, Path]:
     """``benchmark.json`` and ``benchmark.png`` in ``folder``, atomically and together
     (:func:`~cnnspec.fileio.write_together`): a failure on the picture leaves the previous
     benchmark.json too (before, the new figures stayed beside the previous chart)."""
-    from cnnspec.fileio import json_text, write_atomic, write_together
+    from cnnspec.fileio import json_text, utf8_safe, write_atomic, write_together
 
-    text = json_text(document)  # (a diverged model's test figure: "nan", which is JSON)
+    # (a diverged model's test figure: "nan", which is JSON; a path that is no UTF-8, escaped)
+    text = json_text(utf8_safe(document)[0])
     timed = [r for r in document["results"] if r.get("status") == "ok"]
     chart = chart_png(document) if timed else None  # drawn first: a failed drawing writes nothing
     with write_together():

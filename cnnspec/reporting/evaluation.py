@@ -680,7 +680,12 @@ def same_source(recorded: Any, source: dict[str, Any]) -> bool:
     """Whether the data source an earlier evaluation recorded (``recorded``: its
     ``data.source``) is ``source``: the same files and settings, whatever their contents now
     (an ``.npz`` updated at its path is the same source, evaluated again)."""
-    return isinstance(recorded, dict) and _source_identity(recorded) == _source_identity(source)
+    from cnnspec.fileio import utf8_safe
+
+    # (compared as written: a path that is no UTF-8 is recorded escaped, utf8_safe)
+    return isinstance(recorded, dict) and (
+        utf8_safe(_source_identity(recorded))[0] == utf8_safe(_source_identity(source))[0]
+    )
 
 
 def replaced_note(document: dict[str, Any], folder: Path) -> str | None:
@@ -811,7 +816,11 @@ def write_evaluation(
     out = evaluation_folder(doc, out)
     if (note := replaced_note(doc, out)) is not None:  # (kept in evaluation.json, printed by evaluate)
         doc["notes"] = [*doc.get("notes", []), note]
-    text = json_text(doc)  # (serialised before anything is drawn or written)
+    from cnnspec.fileio import UNDECODABLE_NOTE, utf8_safe
+
+    if utf8_safe(doc)[1]:  # a path of a file name that is no UTF-8 (--data caf\xe9/): written escaped
+        doc["notes"] = [*doc.get("notes", []), UNDECODABLE_NOTE]
+    text = json_text(utf8_safe(doc)[0])  # (serialised before anything is drawn or written)
     if doc.get("task", "classification") != "classification":
         from cnnspec.training.task_results import write_task_files
 
