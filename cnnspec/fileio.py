@@ -1284,7 +1284,7 @@ _STAGE: contextvars.ContextVar[_Stage | None] = contextvars.ContextVar("cnnspec_
 
 
 @contextlib.contextmanager
-def staged_folder(folder: str | Path) -> Iterator[None]:
+def staged_folder(folder: str | Path) -> Iterator[_Stage]:
     """Make the files written into ``folder`` inside (through :func:`atomic_path` and what uses
     it) appear there all together, or none: predict's masks of a whole folder of images.
 
@@ -1299,17 +1299,18 @@ def staged_folder(folder: str | Path) -> Iterator[None]:
     kill between two renames can still leave some files new and some old; its scratch folder is a
     leftover (:func:`is_atomic_leftover`) that the next write into ``folder`` removes, putting
     back a kept file whose target is missing. A :func:`staged_folder` of the same folder inside
-    another joins it; writes to other folders are not staged.
+    another joins it; writes to other folders are not staged. It yields the stage, whose
+    ``files`` name what was written (once the block is over: moved into place).
     """
     where = Path(os.path.abspath(folder))
     outer = _STAGE.get()
     if outer is not None and outer.folder == where:  # joins the stage around it, which commits
-        yield
+        yield outer
         return
     stage = _Stage(where)
     token = _STAGE.set(stage)
     try:
-        yield
+        yield stage
     except BaseException:
         stage.discard()
         raise

@@ -379,6 +379,34 @@ def test_masks_of_an_answer_refused_as_nan_are_not_written(tmp_path, monkeypatch
     assert not out.exists()
 
 
+def test_a_stop_after_the_masks_are_in_place_says_they_were_written(tmp_path, monkeypatch):
+    """A Ctrl-C while the answers print, once the masks were moved into --out: exit 130 as for
+    any stop, with a note that the masks are written ("interrupted" alone said --out was as it
+    was, though its masks were replaced)."""
+    from cnnspec.cli import predict
+    from cnnspec.fileio import write_atomic
+
+    image = tmp_path / "cat.npy"
+    np.save(image, np.zeros((8, 8, 1), "float32"))
+    out = tmp_path / "out"
+
+    def predict_keras(model: Path, files: list[Path], top: int, out: Path, *args: Any) -> Any:
+        mask = write_atomic(out / "cat_mask.png", task_predict.mask_png(np.zeros((8, 8), "uint8")))
+        answer = {"task": "segmentation", "mask": str(mask), "pixel_share": {"a": 1.0}}
+        results = [{"input": str(image), "notes": [], "outputs": {"mask": answer}}]
+        return results, ["a"], tmp_path / "m.keras", [1.0]
+
+    def stopped(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict, "_predict_keras", predict_keras)
+    monkeypatch.setattr(predict, "_print_predictions", stopped)
+    result = invoke("predict", tmp_path, image, "-r", "keras", "-o", out)
+    assert result.exit_code == 130, result.output
+    assert f"note: the 1 mask file(s) were written to {out} before the stop" in flat(result)
+    assert sorted(path.name for path in out.iterdir()) == ["cat_mask.png"]
+
+
 def test_a_folder_that_holds_the_masks_of_the_call_before_is_read_without_them(tmp_path):
     """`predict RUN .` writes ./predictions/x_mask.png; the same command again read that mask as
     an input (and wrote x_mask_mask.png for it). The masks (and any picture cnnspec drew) are

@@ -585,13 +585,19 @@ def predict(
     # the masks are staged, and moved into --out together only once every input is answered and
     # the answers are checked (a NaN refused): all of them or none (fileio.staged_folder); the
     # answers are printed once they are in place
-    with owning_run(into, out or Path(".")), staged_folder(out if out is not None else MASKS_FOLDER):
+    folder = out if out is not None else MASKS_FOLDER
+    with owning_run(into, out or Path(".")), staged_folder(folder) as stage:
         shown = _answers(
             model, files, folder_notes, top, format, runtime, out, spec, views, ensemble, wanted,
             allow_outside,
         )  # fmt: skip
         _refuse_non_finite(shown[0], shown[4])
-    _print_predictions(*shown)
+    try:
+        _print_predictions(*shown)
+    except KeyboardInterrupt:  # the masks are in place already: "interrupted" alone would say not
+        if stage.files:
+            print_notes([f"the {len(stage.files)} mask file(s) were written to {folder} before the stop"])
+        raise
 
 
 def _answers(
