@@ -367,3 +367,62 @@ def test_a_var_read_where_the_code_writes_its_value_names_the_vars_it_reads_in_t
     expected = {name: [first] for name in chain} | {"lr": [seed]}
     expected |= {"v2998": [limit, first], "v2999": [limit, seed, first], "v3000": [limit, seed, first]}
     assert literal_places(data, ("data", "model"), set()) == expected
+
+
+def test_optimizer_callbacks_buffer_and_steps_are_written_with_the_constants(runner, write_spec, tmp_path):
+    """The optimizer's other keywords, the callbacks' numbers, data.shuffle_buffer and
+    training.steps_per_epoch read the constants; no constant is marked decided."""
+    text = (
+        C2.replace("vars: {f: 0.2, n: 10}", "vars: {f: 0.2, n: 10, m: 0.9, p: 3}")
+        .replace("limit: 40,", 'limit: 40, shuffle_buffer: "${n * 4}",')
+        .replace("  seed: 1\n", '  seed: 1\n  steps_per_epoch: "${n}"\n')
+        .replace(
+            "  seed: 1\n",
+            "  seed: 1\n"
+            '  optimizer: {sgd: {learning_rate: 0.01, momentum: "${m}"}}\n'
+            "  callbacks:\n"
+            '    - early_stopping: {patience: "${p}", min_delta: "${f / 10}"}\n'
+            '    - reduce_lr_on_plateau: {factor: "${f}", patience: "${p - 1}"}\n',
+        )
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert MARK not in source and "note:" not in output
+    assert keyword_of(source, "SGD", "momentum") == ["M"]
+    assert keyword_of(source, "EarlyStopping", "patience") == ["P"]
+    assert keyword_of(source, "EarlyStopping", "min_delta") == ["F / 10"]
+    assert keyword_of(source, "ReduceLROnPlateau", "factor") == ["F"]
+    assert keyword_of(source, "ReduceLROnPlateau", "patience") == ["P - 1"]
+    assert "        buffer = min(len(y), N * 4)\n" in source
+    assert "    steps_per_epoch = N  # training.steps_per_epoch: the training data repeat\n" in source
+
+
+def test_phase_optimizer_keywords_are_written_with_the_constants(runner, write_spec, tmp_path):
+    """A phase's own optimizer reads its keywords' constants; a later phase that only changes the
+    learning rate keeps that optimizer and its expressions."""
+    text = C2.replace("vars: {f: 0.2, n: 10}", "vars: {f: 0.2, n: 10, m: 0.9, b: 0.8}").replace(
+        "  epochs: 1\n",
+        '  optimizer: {adam: {learning_rate: 0.01, beta_1: "${b}"}}\n'
+        "  phases:\n"
+        '    - {epochs: 1, optimizer: {sgd: {learning_rate: 0.01, momentum: "${m}"}}}\n'
+        "    - {epochs: 1, learning_rate: 0.001}\n",
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    # (b is read by the main optimizer alone, which the phases replace: it is no setting used)
+    assert keyword_of(source, "SGD", "momentum") == ["M", "M"]
+    assert MARK not in source and "note:" not in output
+
+
+def test_an_outputs_threshold_is_written_with_the_constant(runner, write_spec, tmp_path):
+    """A multilabel output's threshold: its metrics and its summary in metrics.json read it."""
+    fixture = Path(__file__).parent / "fixtures" / "codegen" / "tiny_tasks.yaml"
+    text = (
+        fixture.read_text(encoding="utf-8")
+        .replace("name: tiny_tasks\n", "name: tiny_tasks\nvars: {t: 0.4}\n")
+        .replace("present: {metrics:", 'present: {threshold: "${t}", metrics:')
+    )
+    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
+    assert MARK not in source and "note:" not in output
+    assert "T = 0.4  # spec.yaml:7\n" in source
+    assert keyword_of(source, "F1Score", "threshold") == ["T"]
+    assert keyword_of(source, "BinaryAccuracy", "threshold") == ["T"]
+    assert "multilabel_summary(y_true, outputs, names, T)" in source

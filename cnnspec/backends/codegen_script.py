@@ -154,17 +154,51 @@ def optimizer_node(
     spec: OptimizerConfig | None = None,
     exprs: VarExpressions | None = None,
     rate_path: SpecPath | None = None,
+    settings_path: SpecPath | None = None,
 ) -> tuple[ast.expr, bool]:
     """The optimizer's constructor call (``spec``: a phase's, whose learning rate is written at
-    ``rate_path``; default ``training.optimizer``) and whether it uses the warm-up schedule
-    class. Its learning rate is written as the spec's expression of vars where ``exprs`` finds
-    one (:func:`learning_rate_node`)."""
+    ``rate_path`` and its other settings under ``settings_path``; default ``training.optimizer``)
+    and whether it uses the warm-up schedule class. Its learning rate (:func:`learning_rate_node`)
+    and its other keywords (``momentum``, ``beta_1``, ``weight_decay``, ``nesterov``…) are written
+    as the spec's expressions of vars where ``exprs`` finds them, but ``use_ema``: it decides
+    whether the script averages the weights around its callbacks (``AverageIn``/``AverageOut``)."""
     if spec is None:
         rate_path = ("training", "optimizer", config.optimizer.name, "learning_rate")
+        settings_path = ("training", "optimizer", config.optimizer.name)
     spec = spec or config.optimizer
     rate, warmup = learning_rate_node(spec.learning_rate, exprs, rate_path)
-    kwargs: dict[str, Any] = {"learning_rate": rate, **keras_settings(spec.name, spec.settings)}
+    kwargs: dict[str, Any] = {"learning_rate": rate}
+    for key, value in keras_settings(spec.name, spec.settings).items():
+        live = exprs is not None and settings_path is not None and key not in CODE_SETTINGS
+        node = exprs.node((*settings_path, key), value) if live and exprs and settings_path else None
+        kwargs[key] = value if node is None else node
     return _call(_name("keras", "optimizers", OPTIMIZER_KINDS[spec.name].keras_class), **kwargs), warmup
+
+
+#: The optimizer's and callbacks' settings that decide which code a script has, not only a number
+#: passed to Keras: written as their values (``use_ema``: the averaging callbacks;
+#: ``save_best_only``: which checkpoint the script evaluates and saves; ``monitor`` and ``mode``:
+#: checked, and the direction chosen, against the values the run logs when the code is generated).
+CODE_SETTINGS = ("use_ema", "save_best_only", "monitor", "mode")
+
+
+def phase_optimizer_paths(spec: CompiledSpec, config: TrainConfig) -> list[SpecPath]:
+    """Where the optimizer of each of ``config.phases`` is written (``…optimizer.<name>``, its
+    settings below): the last phase up to it that writes one, else ``training.optimizer``'s (as
+    the settings reader carries it from phase to phase)."""
+    from cnnspec.analysis.settings import name_and_settings
+
+    training = spec.doc.data.get("training")
+    raw = training.get("phases") if isinstance(training, dict) and config.phased else None
+    items = raw if isinstance(raw, list) else []
+    paths: list[SpecPath] = []
+    current: SpecPath = ("training", "optimizer", config.optimizer.name)
+    for index in range(len(config.phases)):
+        item = items[index] if index < len(items) and isinstance(items[index], dict) else {}
+        if "optimizer" in item:
+            current = ("training", "phases", index, "optimizer", name_and_settings(item["optimizer"])[0])
+        paths.append(current)
+    return paths
 
 
 def phase_rate_paths(spec: CompiledSpec, config: TrainConfig) -> list[SpecPath]:
@@ -366,9 +400,17 @@ OWN_LAYER_PATH = re.compile(
 MONITORING = frozenset({"early_stopping", "reduce_lr_on_plateau", "model_checkpoint"})
 
 
-def callback_node(callback: CallbackConfig, config: TrainConfig) -> ast.expr:
+def callback_node(
+    callback: CallbackConfig, config: TrainConfig, exprs: VarExpressions | None = None
+) -> ast.expr:
+    """A callback's constructor call; its settings (``patience``, ``min_delta``, ``factor``,
+    ``min_lr``…) written as the spec's expressions of vars where ``exprs`` finds them, but
+    those of :data:`CODE_SETTINGS`."""
     cls = _name("keras", "callbacks", CALLBACK_CLASSES[callback.name])
-    settings = dict(callback.settings)
+    settings: dict[str, Any] = {}
+    for key, value in callback.settings.items():
+        node = exprs.node((*callback.path, key), value) if exprs and key not in CODE_SETTINGS else None
+        settings[key] = value if node is None else node
     mode = config.monitor_mode(settings) if callback.name in MONITORING else "auto"
     if mode != "auto":
         # the direction `cnnspec train` uses (Keras' own auto cannot tell it for every name,
@@ -389,13 +431,13 @@ def callback_node(callback: CallbackConfig, config: TrainConfig) -> ast.expr:
     return _call(cls, **settings)
 
 
-def script_callbacks(config: TrainConfig) -> list[str]:
+def script_callbacks(config: TrainConfig, exprs: VarExpressions | None = None) -> list[str]:
     """The script's callbacks, as source: those of ``training.callbacks``; between an
     ``AverageIn`` and an ``AverageOut`` when an optimizer averages the weights (``use_ema``:
     they see the average at an epoch's end, as in cnnspec train, training/averaged.py). A
     streamed source's script stops, first, at a batch with a file that failed to decode (the
     template's ``StopOnBadReads``, as cnnspec train's ``BadReadCheck``)."""
-    callbacks = [unparse(callback_node(c, config)) for c in config.callbacks]
+    callbacks = [unparse(callback_node(c, config, exprs)) for c in config.callbacks]
     if config.averages_weights:
         callbacks = ["average_in", *callbacks, "average_out"]
     return ["StopOnBadReads()", *callbacks] if config.data.streamed else callbacks
@@ -733,6 +775,13 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     validation_split = exprs.source(("data", "validation_split"), data.validation_split, validation_split)
     batch_size = exprs.source(("training", "batch_size"), config.batch_size, str(config.batch_size))
     limit = "None" if data.limit is None else exprs.source(("data", "limit"), data.limit, str(data.limit))
+    shuffle_buffer = py_literal(data.shuffle_buffer)
+    if data.shuffle_buffer is not None:
+        shuffle_buffer = exprs.source(("data", "shuffle_buffer"), data.shuffle_buffer, shuffle_buffer)
+    steps_per_epoch = py_literal(config.steps_per_epoch)
+    if config.steps_per_epoch is not None:
+        where = ("training", "steps_per_epoch")
+        steps_per_epoch = exprs.source(where, config.steps_per_epoch, steps_per_epoch)
     output_units, fixed_vars = output_units_source(spec, config.output_units, exprs)
     # phases: training.phases, or a training.freeze/unfreeze the model code does not do itself
     # (or layer-wise learning rates, which the script sets when it compiles a phase)
@@ -742,8 +791,11 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     epochs = exprs.source(("training", "epochs"), config.epochs, str(config.epochs))
     phases, phase_epochs = [], []
     rate_paths = phase_rate_paths(spec, config) if phased else []
+    optimizer_paths = phase_optimizer_paths(spec, config) if phased else []
     for index, phase in enumerate(config.phases if phased else ()):
-        node, phase_warmup = optimizer_node(config, phase.optimizer, exprs, rate_paths[index])
+        node, phase_warmup = optimizer_node(
+            config, phase.optimizer, exprs, rate_paths[index], optimizer_paths[index]
+        )
         warmup = warmup or phase_warmup
         phase_epochs.append(_phase_epochs(exprs, config, index))
         phases.append(
@@ -804,11 +856,11 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "validation_split": validation_split,
         "test_split": test_split,
         "limit": limit,
-        "shuffle_buffer": py_literal(data.shuffle_buffer),
+        "shuffle_buffer": shuffle_buffer,
         # a cached stream is shuffled after the cache, image by image (training.stream.make_stream)
         "cached": data.streamed and data.cache in ("memory", "disk"),
         "cache": data.cache,
-        "cached_buffer": data.shuffle_buffer or CACHED_SHUFFLE_BUFFER,
+        "cached_buffer": shuffle_buffer if data.shuffle_buffer else CACHED_SHUFFLE_BUFFER,
         "rescale_mode": rescale_mode,
         "rescale": py_literal(rescale) if rescale_mode == "factor" else "None",
         "height": input_shape[0],
@@ -816,14 +868,14 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "channels": input_shape[2],
         "epochs": _total_epochs(phase_epochs) if config.phased else epochs,
         "batch_size": batch_size,
-        "steps_per_epoch": py_literal(config.steps_per_epoch),
+        "steps_per_epoch": steps_per_epoch,
         "optimizer": unparse(optimizer),
         "warmup": warmup,
         # (a task script writes each output's loss itself, with its values)
         # (a task script writes each output's loss itself: codegen_tasks.loss_source)
         "loss": unparse(loss_node(config, None if config.task_path else exprs)),
         "metrics": metrics,
-        "callbacks": script_callbacks(config),
+        "callbacks": script_callbacks(config, exprs),
         "averaged": config.averages_weights,
         "best_checkpoint": keeps_best_checkpoint(config),
         "class_weight": "None" if class_weight is None else py_literal(class_weight),

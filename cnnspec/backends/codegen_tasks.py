@@ -136,9 +136,21 @@ def loss_weights_source(
     return unparse(ast.Dict(keys, values))
 
 
-def metric_source(out: OutputTask, item: MetricConfig) -> str:
-    """One Keras metric of one output (as :func:`cnnspec.training.task_metrics.metric`)."""
-    threshold = out.decision_threshold
+def threshold_node(out: OutputTask, exprs: VarExpressions | None, base: SpecPath | None) -> ast.expr | None:
+    """A multilabel output's ``threshold`` as the spec's expression of vars where it writes one
+    (``training.outputs.NAME.threshold``, or ``training.threshold``), else ``None``."""
+    if exprs is None or base is None or out.task != "multilabel":
+        return None
+    return exprs.node((*base, "threshold"), out.threshold)
+
+
+def metric_source(out: OutputTask, item: MetricConfig, written: ast.expr | None = None) -> str:
+    """One Keras metric of one output (as :func:`cnnspec.training.task_metrics.metric`);
+    ``written``: its threshold as an expression of vars (:func:`threshold_node`), which a
+    metric reads where the output's values are probabilities (logits are decided at 0)."""
+    threshold: Any = out.decision_threshold
+    if written is not None and not out.loss.from_logits:
+        threshold = written
     name = item.log_name
     if out.task == "classification":
         from cnnspec.backends.codegen_script import metric_nodes
@@ -150,7 +162,7 @@ def metric_source(out: OutputTask, item: MetricConfig) -> str:
         if item.name == "accuracy":
             return _call("BinaryAccuracy", name=name, threshold=threshold)
         if item.name == "f1":
-            return _call("F1Score", average="macro", threshold=out.threshold, name=name)
+            return _call("F1Score", average="macro", threshold=written or out.threshold, name=name)
         if item.name in ("precision", "recall"):
             return _call(item.name.capitalize(), name=name, thresholds=threshold)
         return _call(
@@ -172,10 +184,12 @@ def metric_source(out: OutputTask, item: MetricConfig) -> str:
     )
 
 
-def mixed_metric_source(config: TrainConfig, out: OutputTask, item: MetricConfig) -> str:
+def mixed_metric_source(
+    config: TrainConfig, out: OutputTask, item: MetricConfig, written: ast.expr | None = None
+) -> str:
     """:func:`metric_source`, wrapped in the script's ``on_rounded_labels`` where a mixed
     multilabel output's metric scores the rounded label (a classifier's: its own table's)."""
-    source = metric_source(out, item)
+    source = metric_source(out, item, written)
     if config.mixing is None or out.task != "multilabel":
         return source
     from cnnspec.backends.codegen_script import on_rounded_labels
@@ -201,11 +215,14 @@ def prepare_source(out: OutputTask, labels: str) -> str:
     return f"tf.cast({labels}, tf.int32)"
 
 
-def summary_source(out: OutputTask) -> str:
+def summary_source(out: OutputTask, written: ast.expr | None = None) -> str:
     """The call that computes one output's ``metrics.json`` entries from ``y_true``,
-    ``outputs`` and ``names``."""
+    ``outputs`` and ``names`` (``written``: a multilabel output's threshold as an expression of
+    vars, :func:`threshold_node`)."""
     if out.task == "multilabel":
         threshold = py_literal(float(out.decision_threshold))
+        if written is not None and not out.loss.from_logits:
+            threshold = unparse(written)
         # the output's name when it lists Keras' auc, whose labels without both positives and
         # negatives it notes (cnnspec.training.task_metrics.auc_notes)
         listed = any(m.name == "auc" for m in out.metrics)
@@ -273,13 +290,14 @@ def task_context(
     outputs = []
     for out in tasks:
         labels = f"labels[{py_string(out.name)}]" if several else "labels"
+        threshold = threshold_node(out, exprs, bases.get(out.name))
         outputs.append(
             {
                 "name_literal": py_string(out.name),
                 "loss": loss_source(out, exprs, bases.get(out.name)),
-                "metrics": [mixed_metric_source(config, out, item) for item in out.metrics],
+                "metrics": [mixed_metric_source(config, out, item, threshold) for item in out.metrics],
                 "prepare": prepare_source(out, labels),
-                "summary": summary_source(out),
+                "summary": summary_source(out, threshold),
             }
         )
     masks = [out.name for out in tasks if out.task == "segmentation"]

@@ -15,9 +15,12 @@ the others say they were decided when the code was generated
 A script writes as expressions the data splits and ``data.limit``, the batch size, the epochs
 (``training.epochs``; each phase's, and ``--epochs``' default as their sum), ``training.seed``
 (``SEED`` and ``PHASES`` then follow the constants), the learning rate of the optimizer and of
-each phase with a schedule's numbers, the losses' numbers (``label_smoothing``, ``delta``, a
-focal loss's ``alpha`` and ``gamma``; each output's in ``training.outputs``) and the outputs'
-``loss_weight``s, the mixing's amount. A model module writes ``input.shape`` as its expression
+each phase with a schedule's numbers, the optimizers' other keywords (``momentum``,
+``beta_1``, ``weight_decay``…), the callbacks' settings (``patience``, ``min_delta``,
+``factor``…), ``data.shuffle_buffer``, ``training.steps_per_epoch``, the losses' numbers
+(``label_smoothing``, ``delta``, a focal loss's ``alpha`` and ``gamma``; each output's in
+``training.outputs``), the outputs' ``loss_weight``s and a multilabel output's ``threshold``,
+the mixing's amount. A model module writes ``input.shape`` as its expression
 too (``keras.Input(shape=INPUT_SHAPE)``): the layers' shapes follow from it, and the printer
 decides from those (a layer named after a loop counted from them), so the replay of
 :mod:`~cnnspec.backends.codegen_probe` tries other values of its vars as it tries those that
@@ -25,8 +28,9 @@ decide. Some settings stay values, as they decide what code is written, not only
 it: ``input.shape`` in a script (it decodes and resizes the images to that size, with code
 chosen by the channels, and loads ImageNet weights of that size), a schedule's
 ``warmup_steps`` (whether the script defines its ``WarmUp`` schedule and how many steps the
-decay has after it), and settings written inside other literals (the callbacks, the
-optimizer's other keywords).
+decay has after it), a callback's ``monitor``, ``mode`` and ``save_best_only`` and an
+optimizer's ``use_ema`` (:data:`~cnnspec.backends.codegen_script.CODE_SETTINGS`), and settings
+written inside other literals (a piecewise schedule's lists).
 """
 
 from __future__ import annotations
