@@ -1305,3 +1305,17 @@ def _script_skips_a_layer_of_another_class(functions: dict[str, Any], tmp_path: 
     functions["load_by_name"](model, "", tmp_path / "c.weights.h5")
     assert capsys.readouterr().out == f"loaded 2 of 4 weight tensors from {tmp_path / 'c.weights.h5'}\n"
     assert [v.value is None for layer in model.layers for v in layer.weights] == [True, True, False, False]
+    # a file of the convolution alone: nothing fits, and the stop counts the layer of another
+    # class, as cnnspec train's error does
+    with h5py.File(tmp_path / "x.weights.h5", "w") as handle:
+        variables = handle.create_group("layers/conv2d/vars")
+        variables.attrs["name"] = "x"
+        for i, shape in enumerate([(3, 3, 4, 4), (4,)]):
+            variables.create_dataset(str(i), data=np.ones(shape, "float32"))
+    with pytest.raises(SystemExit) as stopped:
+        functions["load_by_name"](SimpleNamespace(layers=_convolutions()), "", tmp_path / "x.weights.h5")
+    assert str(stopped.value) == (
+        f"weights: none of the model's 4 weight tensors could be loaded from {tmp_path / 'x.weights.h5'}: "
+        "it holds 2 tensors in 1 layers, 1 of which share a name with the model's 2 layers with weights, "
+        "none with the same shapes (1 of them another kind of layer)"
+    )
