@@ -328,13 +328,14 @@ def test_edited_script_trains_as_set_does(write_spec, tmp_path):
     """The tester's case: the script with N = 12 and F = 0.25 edited in trains what `cnnspec
     train --set vars.n=12 --set vars.f=0.25` trains (it stopped on a one-hot width of 10); with
     data.limit, the epochs and the seed read from vars too (S = 2: the split and the weights of
-    the other seed, as --set gives them)."""
+    the other seed, as --set gives them), and the optimizer's momentum and data.shuffle_buffer."""
     from cnnspec.backends.python_emitter import generate_code
     from cnnspec.training.trainer import train
 
     text = (
         C2.replace("vars: {f: 0.2, n: 10}", "vars: {f: 0.2, n: 10, s: 1, e: 1}")
-        .replace("limit: 40", 'limit: "${n * 4}"')
+        .replace("limit: 40", 'limit: "${n * 4}", shuffle_buffer: "${n}"')
+        .replace("  mixup:", '  optimizer: {sgd: {learning_rate: 0.05, momentum: "${f + 0.5}"}}\n  mixup:')
         .replace("epochs: 1", 'epochs: "${e}"')
         .replace("seed: 1", 'seed: "${s}"')
     )
