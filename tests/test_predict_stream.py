@@ -431,3 +431,69 @@ def test_a_folder_that_holds_the_masks_of_the_call_before_is_read_without_them(t
     assert expand_inputs([tmp_path / "predictions" / "x_mask.png"])[0] == [
         tmp_path / "predictions" / "x_mask.png"
     ]
+
+
+#: A 2-class model's answer, likeliest first.
+TWO_CLASSES = [
+    {"class": "dog", "index": 1, "probability": 0.75},
+    {"class": "cat", "index": 0, "probability": 0.25},
+]
+
+
+def _answering(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, answer: Any) -> list[Path]:
+    """Two .npy inputs, answered by ``answer(top)`` (one prediction's entries) in place of the
+    model."""
+    from cnnspec.cli import predict
+
+    images = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for image in images:
+        np.save(image, np.zeros((8, 8, 1), "float32"))
+
+    def predict_keras(model: Path, files: list[Path], top: int, *args: Any) -> Any:
+        results = [{"input": str(file), "notes": [], **answer(top)} for file in files]
+        return results, ["cat", "dog"], tmp_path / "m.keras", [1.0]
+
+    monkeypatch.setattr(predict, "_predict_keras", predict_keras)
+    return images
+
+
+def test_top_k_beyond_the_classes_shows_every_class_with_one_note(tmp_path, monkeypatch):
+    """`predict --top-k 5` of a 2-class model showed 2 classes without a word: a note says so,
+    once per call (not per input); the default 3 is no request (nothing is noted)."""
+    two = TWO_CLASSES
+    images = _answering(monkeypatch, tmp_path, lambda top: {"top": two[:top]})
+    result = invoke("predict", tmp_path, *images, "-r", "keras", "--top-k", "5")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("note:") == 1
+    assert "note: --top-k 5: the model has only 2 classes" in flat(result)
+    assert result.stdout.count("dog") == 2 and result.stdout.count("cat") == 2
+    for args in ([], ["-k", "2"]):
+        result = invoke("predict", tmp_path, *images, "-r", "keras", *args)
+        assert result.exit_code == 0 and "note:" not in result.stderr, result.output
+
+
+def test_top_k_beyond_an_outputs_classes_names_the_output(tmp_path, monkeypatch):
+    """A multi-output model: each classifier output of fewer classes than --top-k is named in a
+    note of its own (once); a multi-label output shows every label whatever --top-k says."""
+    two = TWO_CLASSES
+    four = [{"class": str(i), "index": i, "probability": 0.25} for i in range(4)]
+    tags = {"task": "multilabel", "labels": [], "threshold": 0.5, "probabilities": {"x": 0.1}}
+
+    def answer(top: int) -> dict[str, Any]:
+        return {
+            "outputs": {
+                "kind": {"task": "classification", "top": two[:top]},
+                "breed": {"task": "classification", "top": four[:top]},
+                "tags": tags,
+            }
+        }
+
+    images = _answering(monkeypatch, tmp_path, answer)
+    result = invoke("predict", tmp_path, *images, "-r", "keras", "-k", "3", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("note:") == 1
+    assert "note: --top-k 3: the output kind has only 2 classes" in flat(result)
+    result = invoke("predict", tmp_path, *images, "-r", "keras", "-k", "9", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("note:") == 2
+    assert "note: --top-k 9: the output breed has only 4 classes" in flat(result)

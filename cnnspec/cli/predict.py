@@ -497,6 +497,7 @@ def _refuse_non_finite(results: list[dict[str, Any]], runtime: str) -> None:
 
 @guarded
 def predict(
+    context: typer.Context,
     model: Annotated[
         Path,
         typer.Argument(
@@ -592,12 +593,39 @@ def predict(
             allow_outside,
         )  # fmt: skip
         _refuse_non_finite(shown[0], shown[4])
+    if _given(context, "top"):  # (the default 3 of a 2-class model is no request to note)
+        shown[1].extend(_top_k_notes(top, shown[0]))
     try:
         _print_predictions(*shown)
     except KeyboardInterrupt:  # the masks are in place already: "interrupted" alone would say not
         if stage.files:
             print_notes([f"the {len(stage.files)} mask file(s) were written to {folder} before the stop"])
         raise
+
+
+def _given(context: typer.Context, parameter: str) -> bool:
+    """Whether the command line gave the option ``parameter`` (not its default)."""
+    source = context.get_parameter_source(parameter)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _top_k_notes(k: int, results: list[dict[str, Any]]) -> list[str]:
+    """A note for each classifier output of fewer classes than ``--top-k k`` asked for, once per
+    call (not per input): every class is shown, and the answer had fewer entries without a word.
+    Only a classifier's answer is cut to the top k (a multi-label output shows every label's
+    probability); the classes of an output are as many as its answer shows when fewer than k."""
+    counts: dict[str, int] = {}
+    for result in results:
+        outputs = result.get("outputs", {})
+        tops = [("", result["top"])] if "top" in result else []
+        tops += [(name, entry["top"]) for name, entry in outputs.items() if "top" in entry]
+        for name, top in tops:
+            if len(top) < k:
+                counts.setdefault(name if len(outputs) > 1 else "", len(top))
+    return [
+        f"--top-k {k}: " + (f"the output {name} has" if name else "the model has") + f" only {count} classes"
+        for name, count in counts.items()
+    ]
 
 
 def _answers(
