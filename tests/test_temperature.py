@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -774,3 +775,33 @@ def test_an_export_whose_head_takes_no_temperature_is_served_alone_as_its_run_is
         assert result.exit_code == 0, result.output
         losses.append(json.loads(result.stdout)["loss"])
     assert losses[1] == pytest.approx(losses[0], abs=1e-5)
+
+
+def test_gradcam_of_a_segmentation_refuses_a_temperature_it_would_not_apply(tmp_path, monkeypatch):
+    """A segmentation's class map shows the shares of the pixels predicted as each class, which
+    no temperature changes: `gradcam --temperature 2` drew the same picture, exit 0, as if
+    applied; it is refused as an option that does not apply (exit 2), before the model is run."""
+    from cnnspec.training import modelfile
+    from tests.test_report_support import flat, invoke
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: pixels\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 2, kernel_size: 1, activation: softmax}\n"
+        "data: {source: {shapes: {images: 8, image_size: [8, 8], target: mask}}}\n",
+        encoding="utf-8",
+    )
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as archive:  # (a model the test never runs)
+        archive.writestr("config.json", "{}")
+    monkeypatch.setattr(modelfile, "load_model", lambda *args, **kwargs: object())
+    for temperature in ("2", "none"):
+        result = invoke(
+            "visualize", tmp_path / "m.keras", "gradcam", "--spec", spec, "--temperature", temperature
+        )
+        assert result.exit_code == 2, result.output
+        assert flat(result) == (
+            "error: expected --temperature with the gradcam view of a classifier or a multi-label model; "
+            "a segmentation's class map shows the share of the pixels predicted as each class, which a "
+            "temperature does not change hint: leave --temperature out (the calibration view draws a "
+            "segmentation's pixel probabilities at a temperature)"
+        )

@@ -15,7 +15,8 @@ curves so far) or whose model.keras is gone, with a note that says so; the views
 model refuse such a run.
 
 The views that show probabilities (samples' confidences, gradcam's ``p``, calibration) scale
-them as evaluate does: ``--temperature`` takes evaluate's words through its one definition
+them as evaluate does (gradcam of a segmentation shows pixel shares, and refuses the option):
+``--temperature`` takes evaluate's words through its one definition
 (``auto``, the run's temperature.json; ``none`` or ``1``, the model's own; a number), and the
 picture's title and the line printed say which temperature they are of
 (:func:`cnnspec.reporting.temperature.described`).

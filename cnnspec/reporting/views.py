@@ -408,6 +408,16 @@ class Probe:
         from cnnspec.reporting.gradcam import class_map, spatial_layers
 
         labels = self._explained_task()  # None: a classifier; else its multi-label output
+        if labels is not None and labels.task == "segmentation" and self.wanted is not None:
+            # (refused as visualize refuses an option its view does not read: taken, it changed
+            # nothing, since a temperature moves no pixel's likeliest class)
+            raise UsageError(
+                "expected --temperature with the gradcam view of a classifier or a multi-label model; "
+                "a segmentation's class map shows the share of the pixels predicted as each class, "
+                "which a temperature does not change",
+                "leave --temperature out (the calibration view draws a segmentation's pixel "
+                "probabilities at a temperature)",
+            )
         choices = spatial_layers(self.model)
         if not choices:
             raise UsageError(
