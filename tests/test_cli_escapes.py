@@ -10,6 +10,7 @@ the model and the data (the printing is what they test); the slow one trains a r
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -127,7 +128,7 @@ def test_predict_json_keeps_the_names_and_escapes_them_itself(tmp_path, stand_in
 # -- evaluate -----------------------------------------------------------------------------------
 
 
-def _document(task: str | None) -> dict[str, Any]:
+def _document(task: str | None, classes: list[str] = CLASSES) -> dict[str, Any]:
     row = {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
     document: dict[str, Any] = {
         "name": "imgs",
@@ -136,13 +137,13 @@ def _document(task: str | None) -> dict[str, Any]:
         "loss": 0.7,
         "metrics": {"loss": 0.7, "accuracy": 0.5},
         "images_per_second": 100.0,
-        "notes": [f"class {CLASSES[0]} has 2 test images"],
+        "notes": [f"class {classes[0]} has 2 test images"],
     }
     if task is None:
         document.update(
             accuracy=0.5,
-            class_names=list(CLASSES),
-            per_class={name: row for name in CLASSES},
+            class_names=list(classes),
+            per_class={name: row for name in classes},
             macro_avg=row,
             weighted_avg=row,
         )
@@ -159,9 +160,9 @@ def stand_in_evaluate(monkeypatch):
     import cnnspec.reporting.run as run
     import cnnspec.training.modelfile as modelfile
 
-    def use(task: str | None):
-        document = _document(task)
-        report = "\n".join(f"{name:>12}  0.5000" for name in CLASSES)
+    def use(task: str | None, classes: list[str] = CLASSES):
+        document = _document(task, classes)
+        report = "\n".join(f"{name:>12}  0.5000" for name in classes)
         monkeypatch.setattr(
             run,
             "locate",
@@ -198,6 +199,35 @@ def test_evaluate_shows_class_names_and_paths_escaped(tmp_path, stand_in_evaluat
     assert f"note: class {SHOWN_CLASSES[0]} has 2 test images" in result.output
     if task is None:
         assert "directory\\x1b[2J test set (6 images)" in result.stdout
+
+
+#: A Latin-1 name read from the file system: Python holds its byte 0xE9 as the lone surrogate
+#: U+DCE9, which text output showed as \udce9 where the JSON writes \xe9 (fileio.utf8_text).
+LATIN_1 = os.fsdecode(b"caf\xe9")
+#: The note of a name shown so (fileio.UNDECODABLE_NOTE), in part.
+UNDECODABLE = "a file name that is not valid UTF-8 is written with each such byte as \\xNN"
+
+
+@pytest.mark.parametrize("task", [None, "multilabel"], ids=["classification", "multilabel"])
+def test_evaluate_text_shows_a_name_that_is_no_utf8_as_its_json_does(tmp_path, stand_in_evaluate, task):
+    """A class folder and an --out folder named in Latin-1: shown with the byte as \\xe9, as
+    evaluate's JSON writes them, not \\udce9, with the note that says why (once)."""
+    stand_in_evaluate(task, [LATIN_1, "dog", "cow"])
+    result = invoke("evaluate", tmp_path / "run", "-o", tmp_path / LATIN_1)
+    assert result.exit_code == 0, result.output
+    assert "\\udc" not in result.output
+    assert f"wrote {tmp_path}/caf\\xe9/evaluation.json" in result.stdout
+    assert "note: class caf\\xe9 has 2 test images" in result.stderr
+    assert len(_lines_with(result.stdout, "caf\\xe9 ")) == 1  # its report row
+    assert " ".join(result.stderr.split()).count(UNDECODABLE) == 1
+    # JSON: the note printed, and in the document's notes, also where only --out is no UTF-8
+    stand_in_evaluate(task, ["cat", "dog", "cow"])
+    result = invoke("evaluate", tmp_path / "run", "-o", tmp_path / LATIN_1, "-f", "json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert notes[-1].startswith(UNDECODABLE) and UNDECODABLE in " ".join(result.stderr.split())
+    result = invoke("evaluate", tmp_path / "run", "-o", tmp_path / "out")  # (all UTF-8: no note)
+    assert result.exit_code == 0 and "note: a file name" not in result.stderr, result.output
 
 
 def test_evaluate_json_keeps_the_names_and_escapes_them_itself(tmp_path, stand_in_evaluate):
@@ -285,6 +315,32 @@ def test_visualize_shows_its_path_escaped(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert_no_raw_control(result.output)
     assert "wrote " + str(tmp_path) + "/run\\x1b[2J\\x0d/history.png" in result.stdout
+
+
+def test_visualize_shows_a_path_that_is_no_utf8_as_the_json_does(tmp_path, monkeypatch):
+    """A run folder named in Latin-1: `wrote …/caf\\xe9/history.png` with the note, not \\udce9."""
+    import cnnspec.reporting.run as run
+    import cnnspec.reporting.views as views
+
+    def write_history(found: Any, path: Path) -> Path:
+        path.write_bytes(b"png")
+        return path
+
+    monkeypatch.setattr(
+        run,
+        "locate",
+        lambda target, *args, **kwargs: SimpleNamespace(
+            out_dir=target, run_dir=None, model_path=target / "model.keras"
+        ),
+    )
+    monkeypatch.setattr(views, "write_history", write_history)
+    folder = tmp_path / LATIN_1
+    folder.mkdir()
+    result = invoke("visualize", folder, "history")
+    assert result.exit_code == 0, result.output
+    assert "\\udc" not in result.output
+    assert f"wrote {tmp_path}/caf\\xe9/history.png" in result.stdout
+    assert " ".join(result.stderr.split()).count(UNDECODABLE) == 1
 
 
 def test_benchmark_shows_names_statuses_and_paths_escaped(tmp_path, monkeypatch):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -327,6 +329,12 @@ def test_calibrate_then_evaluate_predict_visualize_and_report_apply_it(run_dir, 
         and f"temperature {t:.4g}" in flat(text)
         and "fitted on 24 validation images" in flat(text)
     )
+    # a run folder named in Latin-1: its path shown with \xe9, as the JSON writes it, and the note
+    latin = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"))
+    shutil.copytree(copy, latin)
+    named = invoke("calibrate", latin, "--force")
+    assert named.exit_code == 0 and f"wrote {tmp_path}/caf\\xe9/{FILE}" in flat(named), named.output
+    assert "\\udc" not in named.output and "is written with each such byte as \\xNN" in flat(named)
 
     result = invoke("evaluate", copy)
     assert result.exit_code == 0, result.output

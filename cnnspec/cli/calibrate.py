@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from cnnspec.cli.common import AllowOutsideOption, echo, given_path, guarded, owning_run, stdout
-from cnnspec.cli.evaluate import FormatOption, print_notes
+from cnnspec.cli.evaluate import FormatOption, print_notes, undecodable_notes
 from cnnspec.cli.render import TextOrJson, safe
 from cnnspec.errors import UsageError
 
@@ -179,6 +179,7 @@ def calibrate(
     path = run.run_dir / FILE
     with owning_run(run.run_dir, run.run_dir):
         write_atomic(path, json_text(document))
+    notes = undecodable_notes(notes, document, str(path), run.name, images)  # (shown \xNN, said)
     print_notes(notes)
     if format == TextOrJson.json:
         # (what it fitted on, as the text line says it: a segmentation's pixels, a multi-label's labels)

@@ -165,6 +165,18 @@ def print_notes(notes: list[str]) -> None:
         console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False)
 
 
+def undecodable_notes(notes: list[str], *shown: object) -> list[str]:
+    """``notes`` with :data:`~cnnspec.fileio.UNDECODABLE_NOTE` added, once, where they or any
+    text in ``shown`` (texts, or documents and lists of them) hold a file name that is not
+    UTF-8: the output shows each such byte as ``\\xNN`` (text: :func:`~cnnspec.cli.render.safe`;
+    JSON: :func:`~cnnspec.fileio.utf8_safe`), which the note explains, as predict's does."""
+    from cnnspec.fileio import UNDECODABLE_NOTE, utf8_safe
+
+    if UNDECODABLE_NOTE in notes or not utf8_safe([notes, *shown])[1]:
+        return notes
+    return [*notes, UNDECODABLE_NOTE]
+
+
 def _safe_lines(text: str) -> str:
     """A multi-line report ready for Rich: its own line breaks stay, the class names in it are
     :func:`safe` (a class folder named ``dog\\x1b[2J`` is shown so, not run by the terminal)."""
@@ -446,11 +458,14 @@ def evaluate(
         document = evaluation.document
         document["notes"] = runtime_notes + document["notes"]
         files = write_evaluation(evaluation, folder, document["name"], check)
-    print_notes(document["notes"])
+    written = {k: str(v) for k, v in files.items()}
+    # (evaluation.json notes a name escaped in it; the folder written to is not in it)
+    notes = undecodable_notes(document["notes"], document, written)
+    print_notes(notes)
     if format == TextOrJson.json:
         from cnnspec.fileio import utf8_safe
 
-        shown = {**document, "files": {k: str(v) for k, v in files.items()}}
+        shown = {**document, "notes": notes, "files": written}
         echo(json.dumps(utf8_safe(shown)[0], indent=2))  # (a name that is no UTF-8 escaped, as written)
         return
     source = document["data"]["source"].get("kind", "data")

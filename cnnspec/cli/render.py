@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnspec.errors import Diagnostic, printable
+from cnnspec.fileio import utf8_text
 from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS
 
 if TYPE_CHECKING:  # Rich is imported when something is printed with it (cli.common.plain_stdout)
@@ -49,8 +50,10 @@ def source_line(file: str, line: int) -> str | None:
 
 
 def _clean(text: str) -> str:
-    """Printable text only: control characters in user input never reach the terminal."""
-    return printable(text)
+    """Printable text only: control characters in user input never reach the terminal. A file
+    name that is not UTF-8 shows each such byte as ``\\xNN`` (:func:`utf8_text`), as cnnspec's
+    JSON and CSV write it, not as the lone surrogate Python holds (``\\udce9``)."""
+    return printable(utf8_text(text))
 
 
 def _lines(text: str) -> str:

@@ -45,6 +45,7 @@ from cnnspec.cli.evaluate import (
     print_notes,
     refuse_other_run,
     run_of,
+    undecodable_notes,
 )
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
@@ -291,6 +292,7 @@ def visualize(
     notes = [f"{missing}; {SAYS_OF_MISSING[what]}"] if missing else []
     with owning_run(run_of(run), writes_to):  # a picture written into a run folder (a checkpoint's too)
         written: list[Path] = []
+        lines: list[str] = []  # (the lines printed beside the picture: a name in them is noted)
         if what == View.history:
             from cnnspec.reporting.views import write_history
 
@@ -333,10 +335,12 @@ def visualize(
             elif what == View.gradcam:
                 png, name, line = probe.class_map(layer, sample=sample, image=image, target=target_class)
                 default = f"gradcam_{_safe_name(name)}.png"
+                lines.append(line)
                 console.print(safe(line), highlight=False)
             elif what == View.calibration:
                 png, line = probe.calibration()
                 default = "calibration.png"
+                lines.append(line)
                 console.print(safe(line), highlight=False)
             elif what == View.filters:
                 png, name = probe.filters(layer, max_filters=max_items or 64)
@@ -346,6 +350,6 @@ def visualize(
                 default = "samples_mistakes.png" if mistakes else "samples.png"
             written.append(write_atomic(picture(default), png))
             notes += probe.notes
-    print_notes(notes)
+    print_notes(undecodable_notes(notes, lines, [str(path) for path in written]))
     for path in written:
         console.print(f"wrote {safe(path)}", highlight=False)
