@@ -70,7 +70,7 @@ def test_the_mask_picture_of_worst_images_ranks_them_by_the_masks(monkeypatch, m
     y = {"cnt": np.zeros((IMAGES, 1), "float32"), "mask": np.zeros((IMAGES, 8, 8), "int64")}
     config = training_config(compile_text(COUNT_THEN_MASK, "spec.yaml"))
     test = SimpleNamespace(config=config, x=x, y=y, settings=SimpleNamespace(rescale=None), output_names={})
-    probe = SimpleNamespace(model=StandInModel(), test=test, run=SimpleNamespace(name="two"))
+    probe = SimpleNamespace(model=StandInModel(), test=test, run=SimpleNamespace(name="two"), temperature=1.0)
     task_samples(probe, 10, mistakes=mistakes, seed=0)
     if mistakes:  # before: images 0–9, chosen by the count's error, drawn as masks
         assert drawn == {
