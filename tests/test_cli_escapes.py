@@ -293,7 +293,8 @@ def test_report_shows_its_path_escaped(tmp_path, monkeypatch):
     assert "wrote " + str(tmp_path) + "/run\\x1b[2J/r\\x07\\x0a.html" in result.stdout
 
 
-def test_visualize_shows_its_path_escaped(tmp_path, monkeypatch):
+def _visualize_history(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Any:
+    """``visualize FOLDER history`` with a stand-in run there and a stand-in picture."""
     import cnnspec.reporting.run as run
     import cnnspec.reporting.views as views
 
@@ -309,9 +310,12 @@ def test_visualize_shows_its_path_escaped(tmp_path, monkeypatch):
         ),
     )
     monkeypatch.setattr(views, "write_history", write_history)
-    folder = tmp_path / "run\x1b[2J\r"
     folder.mkdir()
-    result = invoke("visualize", folder, "history")
+    return invoke("visualize", folder, "history")
+
+
+def test_visualize_shows_its_path_escaped(tmp_path, monkeypatch):
+    result = _visualize_history(monkeypatch, tmp_path / "run\x1b[2J\r")
     assert result.exit_code == 0, result.output
     assert_no_raw_control(result.output)
     assert "wrote " + str(tmp_path) + "/run\\x1b[2J\\x0d/history.png" in result.stdout
@@ -319,24 +323,7 @@ def test_visualize_shows_its_path_escaped(tmp_path, monkeypatch):
 
 def test_visualize_shows_a_path_that_is_no_utf8_as_the_json_does(tmp_path, monkeypatch):
     """A run folder named in Latin-1: `wrote …/caf\\xe9/history.png` with the note, not \\udce9."""
-    import cnnspec.reporting.run as run
-    import cnnspec.reporting.views as views
-
-    def write_history(found: Any, path: Path) -> Path:
-        path.write_bytes(b"png")
-        return path
-
-    monkeypatch.setattr(
-        run,
-        "locate",
-        lambda target, *args, **kwargs: SimpleNamespace(
-            out_dir=target, run_dir=None, model_path=target / "model.keras"
-        ),
-    )
-    monkeypatch.setattr(views, "write_history", write_history)
-    folder = tmp_path / LATIN_1
-    folder.mkdir()
-    result = invoke("visualize", folder, "history")
+    result = _visualize_history(monkeypatch, tmp_path / LATIN_1)
     assert result.exit_code == 0, result.output
     assert "\\udc" not in result.output
     assert f"wrote {tmp_path}/caf\\xe9/history.png" in result.stdout

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -241,16 +242,27 @@ def test_schedule_numbers_are_written_with_the_constants(runner, write_spec, tmp
         assert keyword_of(source, "Adam", "learning_rate") == [call]
 
 
+def _tiny_tasks_script(
+    runner: Any, write_spec: Any, tmp_path: Path, vars_text: str, change: tuple[str, str]
+) -> str:
+    """The --script of the codegen fixture tiny_tasks.yaml with ``vars: VARS_TEXT`` and one
+    ``change`` (old, new) to its text, checked to mark no constant decided and to say no note."""
+    fixture = Path(__file__).parent / "fixtures" / "codegen" / "tiny_tasks.yaml"
+    text = fixture.read_text(encoding="utf-8").replace(
+        "name: tiny_tasks\n", f"name: tiny_tasks\nvars: {vars_text}\n"
+    )
+    assert change[0] in text
+    source, output = codegen(runner, write_spec, tmp_path, text.replace(*change), script=True)
+    assert MARK not in source and "note:" not in output
+    return source
+
+
 def test_task_script_writes_each_outputs_loss_and_weight_with_the_constants(runner, write_spec, tmp_path):
     """training.outputs.NAME: the loss's numbers and the loss weight read the constants."""
-    fixture = Path(__file__).parent / "fixtures" / "codegen" / "tiny_tasks.yaml"
-    text = (
-        fixture.read_text(encoding="utf-8")
-        .replace("name: tiny_tasks\n", "name: tiny_tasks\nvars: {w: 0.5, d: 2.0}\n")
-        .replace("loss: huber, loss_weight: 0.5", 'loss: {huber: {delta: "${d}"}}, loss_weight: "${w}"')
-    )
-    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
-    assert MARK not in source and "note:" not in output
+    source = _tiny_tasks_script(
+        runner, write_spec, tmp_path, "{w: 0.5, d: 2.0}",
+        ("loss: huber, loss_weight: 0.5", 'loss: {huber: {delta: "${d}"}}, loss_weight: "${w}"'),
+    )  # fmt: skip
     assert "W = 0.5  # spec.yaml:7\n" in source and "D = 2.0  # spec.yaml:7\n" in source
     assert keyword_of(source, "compile", "loss_weights") == ["{'mask': 1.0, 'present': 1.0, 'count': W}"]
     assert keyword_of(source, "Huber", "delta") == ["D"]
@@ -415,14 +427,13 @@ def test_phase_optimizer_keywords_are_written_with_the_constants(runner, write_s
 
 def test_an_outputs_threshold_is_written_with_the_constant(runner, write_spec, tmp_path):
     """A multilabel output's threshold: its metrics and its summary in metrics.json read it."""
-    fixture = Path(__file__).parent / "fixtures" / "codegen" / "tiny_tasks.yaml"
-    text = (
-        fixture.read_text(encoding="utf-8")
-        .replace("name: tiny_tasks\n", "name: tiny_tasks\nvars: {t: 0.4}\n")
-        .replace("present: {metrics:", 'present: {threshold: "${t}", metrics:')
+    source = _tiny_tasks_script(
+        runner,
+        write_spec,
+        tmp_path,
+        "{t: 0.4}",
+        ("present: {metrics:", 'present: {threshold: "${t}", metrics:'),
     )
-    source, output = codegen(runner, write_spec, tmp_path, text, script=True)
-    assert MARK not in source and "note:" not in output
     assert "T = 0.4  # spec.yaml:7\n" in source
     assert keyword_of(source, "F1Score", "threshold") == ["T"]
     assert keyword_of(source, "BinaryAccuracy", "threshold") == ["T"]
