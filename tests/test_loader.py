@@ -256,6 +256,29 @@ def test_libyaml_and_the_pure_python_parser_give_the_same_outcome(monkeypatch):
     assert with_libyaml == pure_python
 
 
+@pytest.mark.skipif(not hasattr(__import__("yaml"), "CSafeLoader"), reason="PyYAML was built without libyaml")
+def test_an_escape_beyond_unicode_is_a_located_error_with_either_parser(monkeypatch):
+    """`"\\U12000100"`: PyYAML's pure-Python scanner raised ValueError from chr() (a traceback,
+    found by `make fuzz`); libyaml's error says where. Without libyaml it is still an error."""
+    import yaml
+
+    from cnnspec.spec import loader
+
+    text = 'cnnspec: 1\nname: x\n"\\U12000100": 1\n'
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "e.yaml")
+    (error,) = caught.value.diagnostics
+    assert (error.loc.line, error.loc.column) == (3, 4)
+    assert error.message == "invalid YAML: found invalid Unicode character escape code"
+    monkeypatch.setattr(loader, "_SafeLoader", yaml.SafeLoader)
+    monkeypatch.setattr(loader, "_PARSED", type(loader._PARSED)())
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "e.yaml")
+    assert caught.value.diagnostics[0].message.startswith(
+        "invalid YAML: an escape code beyond Unicode's range"
+    )
+
+
 def test_validate_parses_a_file_with_a_yaml_error_once(tmp_path, monkeypatch, runner):
     """`cnnspec validate` reads a file twice (a block library? then the spec): a text that
     failed to parse keeps its errors in the parse cache, as a parsed text keeps its document,

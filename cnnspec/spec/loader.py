@@ -581,11 +581,19 @@ def _parse(text: str, file: str, at: SpecPath | None = None) -> _Builder:
     raised by the builder itself and never reach this fallback.
     """
     if _SafeLoader is yaml.SafeLoader:
-        return _build(text, file, yaml.SafeLoader, at)
+        try:
+            return _build(text, file, yaml.SafeLoader, at)
+        except (ValueError, OverflowError) as exc:  # (see below; no libyaml to say where)
+            raise yaml.YAMLError(f"an escape code beyond Unicode's range ({exc})") from None
     try:
         return _build(text, file, _SafeLoader, at)
-    except yaml.YAMLError:
-        return _build(text, file, yaml.SafeLoader, at)
+    except yaml.YAMLError as fast:
+        try:
+            return _build(text, file, yaml.SafeLoader, at)
+        except (ValueError, OverflowError):
+            # PyYAML's pure-Python scanner fails outside YAMLError on an escape past U+10FFFF
+            # (chr() of "\U12000100" raised ValueError: a traceback); libyaml's error says where
+            raise fast from None
 
 
 #: Parsed documents of this process by (file name, text), most recent last: a zoo family and
