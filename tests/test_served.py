@@ -368,12 +368,8 @@ def test_a_bad_image_of_data_for_a_served_file_is_a_bad_input_file(tmp_path):
     `<--data>` whose hint said to set data.on_bad_file, which a file served alone has no spec
     for: it is a bad input file now (exit 2), with a hint the user can act on."""
     export = _onnx_export(tmp_path)
-    for name in ("a", "b", "c"):
-        (tmp_path / "dd" / name).mkdir(parents=True)
-        _image(tmp_path / "dd" / name)
-    bad = tmp_path / "dd" / "a" / "z.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\nxx")
-    result = invoke("evaluate", export, "--data", tmp_path / "dd", "-o", tmp_path / "e")
+    folder, bad, _ = _bad_folder(tmp_path, "header")
+    result = invoke("evaluate", export, "--data", folder, "-o", tmp_path / "e")
     assert result.exit_code == 2, result.output
     assert flat(result) == " ".join(
         f"error: expected every image file to be readable; 1 bad image file(s) of 4: {bad}: not a "
@@ -387,7 +383,8 @@ def test_a_bad_image_of_data_for_a_served_file_is_a_bad_input_file(tmp_path):
 def _bad_folder(tmp_path: Path, kind: str, classes: str = "abc") -> tuple[Path, Path, str]:
     """``dd/{a,b,c}/`` (or ``classes``' folders, space-separated) of good images and one that
     passes the header check and fails to decode (``kind``: a PNG whose pixel data is no zlib
-    stream, or a JPEG cut short), and Pillow's reason for it."""
+    stream, or a JPEG cut short; ``header``: a PNG signature and nothing after it, which the
+    header check refuses), and Pillow's reason for it."""
     from tests.test_script_data_audit4 import truncated_jpeg
     from tests.test_stream import png_that_verifies_but_does_not_decode
 
@@ -395,6 +392,10 @@ def _bad_folder(tmp_path: Path, kind: str, classes: str = "abc") -> tuple[Path, 
     for name in names:
         (tmp_path / "dd" / name).mkdir(parents=True)
         _image(tmp_path / "dd" / name)
+    if kind == "header":
+        bad = tmp_path / "dd" / names[0] / "z.png"
+        bad.write_bytes(b"\x89PNG\r\n\x1a\nxx")
+        return tmp_path / "dd", bad, f"cannot identify image file '{bad}'"
     if kind == "png":
         bad = tmp_path / "dd" / names[0] / "z.png"
         png_that_verifies_but_does_not_decode(bad)
