@@ -66,13 +66,42 @@ def named(summary: dict) -> dict[str, list[str]]:
     return {"count": list(outputs["count"]["per_target"]), "labels": list(outputs["labels"]["per_label"])}
 
 
-def test_evaluate_names_every_output_as_training_does(runner, run_dir, tmp_path):
+@pytest.fixture(scope="module")
+def evaluated(run_dir, tmp_path_factory) -> tuple[Path, set[str]]:
+    """`evaluate RUN --out FOLDER` of the trained run, once for the tests that read what it
+    writes (none writes into FOLDER): the folder, and the titles and x tick labels of every
+    figure its pictures were drawn from (task_plots._png watched while it runs)."""
+    from typer.testing import CliRunner
+
+    from cnnspec.training import task_plots
+
+    out = tmp_path_factory.mktemp("evaluated")
+    figures = []
+    real = task_plots._png
+
+    def spy(figure):
+        figures.append(figure)
+        return real(figure)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(task_plots, "_png", spy)
+        result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    texts = {
+        text
+        for figure in figures
+        for axes in figure.axes
+        for text in [axes.get_title(), *(label.get_text() for label in axes.get_xticklabels())]
+    }
+    return out, texts
+
+
+def test_evaluate_names_every_output_as_training_does(run_dir, evaluated):
     trained = json.loads((run_dir / "metrics.json").read_text())
     assert named(trained) == {"count": ["count"], "labels": LABELS}
-    result = runner.invoke(app, ["evaluate", str(run_dir), "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert named(json.loads((tmp_path / "evaluation.json").read_text())) == named(trained)
-    assert (tmp_path / "task_report.txt").read_text() == (run_dir / "task_report.txt").read_text()
+    out, _ = evaluated
+    assert named(json.loads((out / "evaluation.json").read_text())) == named(trained)
+    assert (out / "task_report.txt").read_text() == (run_dir / "task_report.txt").read_text()
 
 
 def test_lock_records_each_outputs_names(run_dir):
@@ -134,28 +163,11 @@ def test_samples_captions_name_the_labels(runner, run_dir, tmp_path, monkeypatch
     assert {n for text in said for n in text.split(", ")} <= {*LABELS, "-"}
 
 
-def test_pictures_show_the_names(runner, run_dir, tmp_path, monkeypatch):
+def test_pictures_show_the_names(evaluated):
     """The multi-label bars and the regression scatter of `evaluate` (as of `train`)."""
-    from cnnspec.training import task_plots
-
-    figures = []
-    real = task_plots._png
-
-    def spy(figure):
-        figures.append(figure)
-        return real(figure)
-
-    monkeypatch.setattr(task_plots, "_png", spy)
-    result = runner.invoke(app, ["evaluate", str(run_dir), "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    texts = {
-        text
-        for figure in figures
-        for axes in figure.axes
-        for text in [axes.get_title(), *(label.get_text() for label in axes.get_xticklabels())]
-    }
+    out, texts = evaluated
     assert set(LABELS) <= texts and "count: predicted vs true" in texts
-    assert (tmp_path / "multilabel_labels.png").is_file() and (tmp_path / "regression_count.png").is_file()
+    assert (out / "multilabel_labels.png").is_file() and (out / "regression_count.png").is_file()
 
 
 def test_confusion_of_a_model_without_one_points_at_its_views(runner, run_dir, tmp_path):
