@@ -3,15 +3,22 @@
 Optuna takes a waiting trial (a retry, an enqueued one) by reading it and then writing it
 running. SQLite does not lock the row in between (``with_for_update`` is a no-op there), so two
 workers that read it before either wrote both took it: one trial trained twice, another never.
-The pause between the read and the write is made deterministic here: each worker waits (up to a
-timeout) after its read until the other has read too.
+The pause between the read and the write is made deterministic here: each worker waits after its
+read until the other has read too, or until the other is held by the ask lock this one holds (it
+cannot read before this one goes on), or a timeout passes. The lock's holding is observed, not
+timed: a worker that finds the lock taken says so (:func:`_observed_flocks`, PostgreSQL's
+``pg_locks`` in test_search_postgres) and then waits for it as before; the 2 s timeout, which each
+of these tests used to wait out, is now only a safety net.
 """
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -29,19 +36,64 @@ def _config(out: Path, storage: str | None) -> Any:
     return WorkerConfig(spec=Path("s.yaml"), out=out, study_name="s", trials=5, storage=storage)
 
 
+def _observed_flocks(monkeypatch: pytest.MonkeyPatch) -> Callable[[], bool]:
+    """The ask locks' ``flock`` as before, except that a worker that finds a lock taken first
+    notes it: whether a worker has found one taken (it then waits for it as before), the sign
+    that it is held by the lock of the other and will not count or read before that one goes on.
+    Workers of different ``--out`` folders meet only at the lock beside their shared storage:
+    without it (the bug) none is ever found taken."""
+    from cnnspec.search import worker
+
+    found_taken = threading.Event()
+
+    def flock(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                found_taken.set()
+        fcntl.flock(fd, operation)
+
+    # (the worker module's own name for fcntl: the rest of the process keeps the real one)
+    monkeypatch.setattr(worker, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=fcntl.LOCK_EX))
+    return found_taken.is_set
+
+
+class _Meeting:
+    """Two workers' threads meet at a point: each waits there until the other has arrived too,
+    until ``held()`` says the other waits for the ask lock this one holds (it cannot arrive before
+    this one goes on), or until ``seconds`` pass (a safety net: neither happening is a failure the
+    test shows, not a wait it needs)."""
+
+    def __init__(self, held: Callable[[], bool], seconds: float) -> None:
+        self.held = held
+        self.seconds = seconds
+        self.arrived = 0
+        self.changed = threading.Condition()
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        with self.changed:
+            self.arrived += 1
+            self.changed.notify_all()
+            while self.arrived < 2 and not self.held() and time.monotonic() < deadline:
+                self.changed.wait(0.01)  # (``held`` is polled: nothing notifies its change)
+
+
 def _paused_reads(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Optuna's read of a trial it is about to set running waits, after reading, until a second
-    worker has read it too (or ``seconds`` pass): the moment the race needs, every time."""
+    worker has read it too (or is held by the ask lock, or ``seconds`` pass): the moment the race
+    needs, every time."""
     from optuna.storages._rdb import models
 
     real = models.TrialModel.find_or_raise_by_id
-    both_read = threading.Barrier(2)
+    both_read = _Meeting(_observed_flocks(monkeypatch), seconds)
 
     def find(trial_id: int, session: Any, for_update: bool = False) -> Any:
         trial = real(trial_id, session, for_update)
         if for_update and trial.state.name == "WAITING":
-            with contextlib.suppress(threading.BrokenBarrierError):
-                both_read.wait(timeout=seconds)
+            both_read.wait()
         return trial
 
     monkeypatch.setattr(models.TrialModel, "find_or_raise_by_id", staticmethod(find))
@@ -72,34 +124,38 @@ def _race(cfgs: list[Any]) -> list[int]:
     return sorted(got)
 
 
-def _paused_counts(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+def _paused_counts(monkeypatch: pytest.MonkeyPatch, seconds: float, held: Callable[[], bool]) -> None:
     """A worker that has counted the trials of the study waits, before it asks, until a second
-    worker has counted too (or ``seconds`` pass): both saw one trial left, every time."""
+    worker has counted too (or ``held()`` says it waits for the ask lock, or ``seconds`` pass):
+    both saw one trial left, every time."""
     from cnnspec.search import worker
 
     real = worker.counted
-    both_counted = threading.Barrier(2)
+    both_counted = _Meeting(held, seconds)
 
     def counted(study: Any) -> int:
         found = real(study)
-        with contextlib.suppress(threading.BrokenBarrierError):
-            both_counted.wait(timeout=seconds)
+        both_counted.wait()
         return found
 
     monkeypatch.setattr(worker, "counted", counted)
 
 
-def race_for_the_last_trial(cfgs: list[Any], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def race_for_the_last_trial(
+    cfgs: list[Any], monkeypatch: pytest.MonkeyPatch, held: Callable[[], bool] | None = None
+) -> list[Any]:
     """Two workers of different ``--out`` folders on one storage ask at the same moment, the
     study one trial short of its budget (4 of 5 finished): what each got (a trial number, or
-    ``None`` for none left), and the study's trials after."""
+    ``None`` for none left), and the study's trials after. ``held``: whether a worker waits for
+    the ask lock of the other (default: it found a lock file taken, :func:`_observed_flocks`)."""
     from cnnspec.search.study import open_storage
     from cnnspec.search.worker import ask_trial
 
     study = optuna.create_study(study_name="s", storage=open_storage(cfgs[0].storage, cfgs[0].out))
     for _ in range(4):
         study.tell(study.ask(), 0.5)
-    _paused_counts(monkeypatch, seconds=2)
+    flocks = _observed_flocks(monkeypatch)
+    _paused_counts(monkeypatch, seconds=2, held=held or flocks)
     studies = [optuna.load_study(study_name="s", storage=open_storage(c.storage, c.out)) for c in cfgs]
     got: list[Any] = []
     errors: list[BaseException] = []
