@@ -4,11 +4,14 @@ server binaries are missing; `.ci/run` installs them and requires this module (C
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -160,16 +163,40 @@ def _database(postgres_url: str, name: str) -> str:
     return postgres_url.replace("/postgres?", f"/{name}?")
 
 
+@contextlib.contextmanager
+def _advisory_lock_waits(url: str) -> Iterator[Callable[[], bool]]:
+    """Whether a session of the server at ``url`` waits for an advisory lock (the ask lock) that
+    another holds, as the server's ``pg_locks`` says: an observation of the lock, not a timed
+    wait."""
+    import sqlalchemy
+
+    from cnnspec.search import study as studies
+
+    engine = sqlalchemy.create_engine(studies.postgres_driver(url), isolation_level="AUTOCOMMIT")
+    query = sqlalchemy.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+
+    def waits() -> bool:
+        with engine.connect() as connection:
+            return connection.execute(query).scalar_one() > 0
+
+    try:
+        yield waits
+    finally:
+        engine.dispose()
+
+
 def test_two_workers_of_different_outs_on_one_postgresql_study_start_no_trial_beyond_the_budget(
     postgres_url, tmp_path, monkeypatch
 ):
     """Before: each worker counted 4 of 5 under its own OUT/.ask.lock and each asked (PostgreSQL
-    locks the rows Optuna takes, not the count): 6 trials."""
+    locks the rows Optuna takes, not the count): 6 trials. The worker that counted first waits
+    until the other has counted too, or until the server says the other waits for the ask lock."""
     from tests.test_search_races import _config, race_for_the_last_trial
 
     url = _database(postgres_url, "budget")
     cfgs = [_config(tmp_path / "a", url), _config(tmp_path / "b", url)]
-    assert sorted(race_for_the_last_trial(cfgs, monkeypatch), key=str) == [4, None]
+    with _advisory_lock_waits(url) as held:
+        assert sorted(race_for_the_last_trial(cfgs, monkeypatch, held), key=str) == [4, None]
     from cnnspec.search.study import open_storage
 
     assert len(optuna.load_study(study_name="s", storage=open_storage(url, tmp_path)).get_trials()) == 5
@@ -177,7 +204,8 @@ def test_two_workers_of_different_outs_on_one_postgresql_study_start_no_trial_be
 
 def test_a_killed_worker_leaves_no_ask_lock_held(postgres_url, tmp_path):
     """The advisory lock is its session's: a worker killed (SIGKILL) while it holds it, in the
-    middle of an ask, holds it no more, and the next worker takes it at once."""
+    middle of an ask, holds it no more, and the next worker, which the server had kept waiting
+    for it, takes it at once."""
     import signal
     import threading
 
@@ -210,9 +238,15 @@ def test_a_killed_worker_leaves_no_ask_lock_held(postgres_url, tmp_path):
             with ask_lock(tmp_path / "b", url, "s"):
                 taken.set()
 
-        thread = threading.Thread(target=take, daemon=True)
-        thread.start()
-        assert not taken.wait(2)  # (held: the other worker waits)
+        with _advisory_lock_waits(url) as waits:
+            thread = threading.Thread(target=take, daemon=True)
+            thread.start()
+            # held: the other worker waits (the server says its session waits for the lock;
+            # a 2 s wait for it stood in for that)
+            deadline = time.monotonic() + 30
+            while not waits() and not taken.is_set() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert waits() and not taken.is_set()
         holder.send_signal(signal.SIGKILL)
         assert taken.wait(30)
     finally:
