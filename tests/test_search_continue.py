@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,7 @@ search:
 """
 
 
-@pytest.fixture
-def stop_after_epoch(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _stop_after_epoch(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """While ``["epoch"]`` is set, a SIGINT to this process once that epoch's snapshot is saved
     (the training stops at its next batch, as after a Ctrl-C)."""
     from cnnspec.training.state import TrainingState
@@ -57,6 +57,41 @@ def stop_after_epoch(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return when
 
 
+@pytest.fixture
+def stop_after_epoch(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """:func:`_stop_after_epoch` for one test."""
+    return _stop_after_epoch(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def stopped_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with SPEC (spec.yaml) and the --out of its search stopped after epoch 2 (out/,
+    kept as it was in pristine/): the stopped search the tests that continue it share (each
+    trained it again, the same search, before). Nothing of it stays in this process (no open
+    storage): each test continues a copy put back at the same path (:func:`_stopped_search`)."""
+    from typer.testing import CliRunner
+
+    folder = tmp_path_factory.mktemp("stopped")
+    spec = folder / "spec.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _stop_after_epoch(monkeypatch)
+        stopped = _search(CliRunner(), spec, folder / "out")
+    assert stopped.exit_code == 130, stopped.output
+    shutil.copytree(folder / "out", folder / "pristine", symlinks=True)
+    return folder
+
+
+def _stopped_search(folder: Path) -> tuple[Path, Path]:
+    """The spec and the --out of the shared stopped search (:func:`stopped_once`), the --out as
+    it was when the search stopped, at the path it was made in (the study and its trials' run
+    folders are as a stopped search leaves them, whatever an earlier test did with them)."""
+    out = folder / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(folder / "pristine", out, symlinks=True)
+    return folder / "spec.yaml", out
+
+
 def _search(runner: Any, spec: Path, out: Path) -> Any:
     from cnnspec.cli.app import app
 
@@ -69,10 +104,8 @@ def _study(out: Path) -> Any:
     return optuna.load_study(study_name="tiny_continue", storage=open_storage(None, out))
 
 
-def test_a_stopped_trial_continues_from_its_last_snapshot(runner, write_spec, tmp_path, stop_after_epoch):
-    spec, out = write_spec(SPEC), tmp_path / "out"
-    stopped = _search(runner, spec, out)
-    assert stopped.exit_code == 130, stopped.output
+def test_a_stopped_trial_continues_from_its_last_snapshot(runner, stopped_once):
+    spec, out = _stopped_search(stopped_once)  # (the search exited 130, stopped)
     first = _study(out).get_trials()[0]
     assert first.user_attrs.get("stopped") and sorted(first.intermediate_values) == [1, 2]
     assert (out / "trial-000" / "state").is_dir()
@@ -108,11 +141,8 @@ def test_a_stopped_trial_continues_from_its_last_snapshot(runner, write_spec, tm
 
 
 @pytest.mark.parametrize("damage", ["damaged snapshots", "another spec"])
-def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(
-    runner, write_spec, tmp_path, stop_after_epoch, damage
-):
-    spec, out = write_spec(SPEC), tmp_path / "out"
-    assert _search(runner, spec, out).exit_code == 130
+def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(runner, stopped_once, damage):
+    spec, out = _stopped_search(stopped_once)  # (the search exited 130, stopped)
     folder = out / "trial-000"
     if damage == "damaged snapshots":
         for weights in (folder / "state").glob("*.weights.h5"):
