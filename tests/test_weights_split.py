@@ -6,8 +6,8 @@ Without ``training.seed`` a run draws a seed, and digits, shapes, folders … ar
 run fine-tuned from an earlier run of the same data drew another test split, mostly of images
 the starting weights were trained on, and scored itself on them unsaid. It now splits with the
 weights run's seed; a run that sets its own seed is told how many of its test images those
-weights trained or validated on. The generated script takes the same seed. Only the last test
-trains (two tiny digits runs).
+weights trained or validated on. The generated script takes the same seed. Only the two tests
+of train and search train (one tiny digits run, runs/base, that both start from, then theirs).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -331,18 +333,43 @@ def test_the_script_splits_with_the_seed_train_takes(write_spec, tmp_path):
 
 
 # -- train ---------------------------------------------------------------------------------------
+#: The spec of the weights run both training tests start from (runs/base): no seed of its own.
+BASE = SPEC % ("{source: digits, limit: 200}", "")
+
+
+@pytest.fixture(scope="module")
+def trained_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cnnspec train BASE -o runs/base`` once, for the tests that start runs from it (each
+    trained the same run before): the run folder, which they copy (:func:`_base_run`), never
+    write into."""
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    folder = tmp_path_factory.mktemp("base")
+    (folder / "spec.yaml").write_text(BASE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", str(folder / "spec.yaml"), "-o", str(folder / "base"), "-q"])
+    assert result.exit_code == 0, result.output
+    return folder / "base"
+
+
+def _base_run(trained_base: Path, write_spec: Callable[..., Path], tmp_path: Path) -> Path:
+    """BASE in tmp_path/spec.yaml and a copy of its trained run in tmp_path/runs/base, as
+    ``cnnspec train spec.yaml -o runs/base`` in tmp_path leaves them: the spec's path."""
+    shutil.copytree(trained_base, tmp_path / "runs" / "base", symlinks=True)
+    return write_spec(BASE)
+
+
 @pytest.mark.slow
 def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learnt(
-    write_spec, runner, tmp_path, monkeypatch
+    write_spec, runner, tmp_path, monkeypatch, trained_base
 ):
     from cnnspec.cli.app import app
     from cnnspec.reporting.own_data import run_data
     from cnnspec.training.data import load_dataset
 
     monkeypatch.chdir(tmp_path)
-    spec = write_spec(SPEC % ("{source: digits, limit: 200}", ""))
-    result = runner.invoke(app, ["train", str(spec), "-o", "runs/base"])
-    assert result.exit_code == 0, result.output
+    spec = _base_run(trained_base, write_spec, tmp_path)  # (trained: `train spec.yaml -o runs/base`)
     seed = json.loads((tmp_path / "runs/base/lock.json").read_text())["seed"]
     result = runner.invoke(app, ["train", str(spec), "-o", "runs/b2", "--weights", "runs/base"])
     assert result.exit_code == 0, result.output
@@ -377,8 +404,6 @@ def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learn
     assert "seed_from" not in lock and f"note: {lock['test_note']}" in text
     assert lock["test_note"].startswith(f"{shared.trained} of this run's 200 test images are images")
     # a seed out of training.seed's range in its lock.json: unread, said, no internal error
-    import shutil
-
     shutil.copytree(tmp_path / "runs/base", tmp_path / "runs/bad")
     lock = json.loads((tmp_path / "runs/bad/lock.json").read_text())
     (tmp_path / "runs/bad/lock.json").write_text(json.dumps({**lock, "seed": -5}))
@@ -661,13 +686,13 @@ def test_a_trial_recorded_from_its_run_folder_keeps_its_seed_from_and_test_note(
 
 
 @pytest.mark.slow
-def test_search_from_a_run_says_and_trains_with_its_seed(write_spec, runner, tmp_path, monkeypatch):
+def test_search_from_a_run_says_and_trains_with_its_seed(
+    write_spec, runner, tmp_path, monkeypatch, trained_base
+):
     from cnnspec.cli.app import app
 
     monkeypatch.chdir(tmp_path)
-    spec = write_spec(SPEC % ("{source: digits, limit: 200}", ""))
-    result = runner.invoke(app, ["train", str(spec), "-o", "runs/base", "-q"])
-    assert result.exit_code == 0, result.output
+    _base_run(trained_base, write_spec, tmp_path)  # (trained: `train spec.yaml -o runs/base -q`)
     seed = json.loads((tmp_path / "runs/base/lock.json").read_text())["seed"]
     model = SPEC.split("training:")[0] % "{source: digits, limit: 200}"
     # a space that draws data.test_split: the trials of the run's split take its seed (seed_from,
