@@ -1,13 +1,15 @@
 """``cnnspec search`` against hostile files (search/study.py, search/results.py): a link where
 the study journal goes never lets a user's file be cut or appended to, and search.html runs no
 script whatever a worker sharing the storage wrote into a trial, and names with Rich markup in
-them print as text. Fast: only the last test trains (one trial of a tiny model, marked slow)."""
+them print as text. Fast: only the tests marked slow train (one trial of a tiny model each; the two
+that read what a search prints share one)."""
 
 from __future__ import annotations
 
 import os
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,14 +233,30 @@ def test_a_dangling_symlink_at_the_ask_lock_creates_nothing_where_it_leads(tmp_p
     assert not target.exists()
 
 
-@pytest.mark.slow
-def test_markup_in_the_folder_and_study_names_is_printed_as_text(runner, write_spec, tmp_path):
-    """Rich reads ``[/x]`` as a closing tag: the repair note, the header, the table's title and
-    the best run's folder print such names as they are (a finished search ended in exit 3)."""
-    out = tmp_path / "[/x]out"  # (the folder `x]out` in the folder `[`)
+@pytest.fixture(scope="module")
+def marked_up_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
+    """One search of SPEC's one trial, run once for the two tests that read what it prints (each
+    trained its own before): into a folder and a study whose names hold Rich markup, over a
+    journal whose last line was half written, with ``--workers 3``. Its spec, its --out, and its
+    CLI result."""
+    from typer.testing import CliRunner
+
+    folder = tmp_path_factory.mktemp("marked")
+    spec = folder / "spec.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    out = folder / "[/x]out"  # (the folder `x]out` in the folder `[`)
     out.mkdir(parents=True)
     (out / "study.journal").write_bytes(HALF_WRITTEN)
-    result = search(runner, write_spec, "--out", str(out), "--study", "a[/b]")
+    pytest.importorskip("optuna")
+    args = ["search", str(spec), "--out", str(out), "--study", "a[/b]", "--workers", "3"]
+    return spec, out, CliRunner().invoke(app, args)
+
+
+@pytest.mark.slow
+def test_markup_in_the_folder_and_study_names_is_printed_as_text(marked_up_search):
+    """Rich reads ``[/x]`` as a closing tag: the repair note, the header, the table's title and
+    the best run's folder print such names as they are (a finished search ended in exit 3)."""
+    _, out, result = marked_up_search
     assert result.exit_code == 0, result.output
     text = flat(result.output)
     assert f"note: the last line of {out}/study.journal was half written" in text
@@ -339,7 +357,8 @@ def test_force_replaces_them_and_the_search_marks_what_it_writes(runner, write_s
     assert png_text(out / "history.png")["Software"] == "cnnspec search"
     (out / "search.json").unlink()  # each file is known by its own mark, too
     assert foreign_summaries(out) == []
-    again = search(runner, write_spec, "--out", str(out), "--trials", "2")  # continued: its own files
+    # continued: its own files (checked before any trial runs; none is left to, so none trains)
+    again = search(runner, write_spec, "--out", str(out))
     assert again.exit_code == 0, again.output
 
 
@@ -353,13 +372,14 @@ def test_a_timeout_that_is_no_number_of_seconds_is_refused(runner, write_spec):
 
 
 @pytest.mark.slow
-def test_no_more_workers_start_than_trials_are_left(runner, write_spec, tmp_path):
-    """`--workers 6 -n 1` started six processes for one trial (14 s against 6 s in one)."""
-    result = search(runner, write_spec, "--out", str(tmp_path / "s"), "--workers", "3")
+def test_no_more_workers_start_than_trials_are_left(runner, marked_up_search):
+    """`--workers 6 -n 1` started six processes for one trial (14 s against 6 s in one). (The
+    search of one trial with ``--workers 3`` is the one that prints marked-up names.)"""
+    spec, out, result = marked_up_search
     assert result.exit_code == 0, result.output
     assert "--workers 3: 1 trial(s) left to run, so 1 worker(s) started" in flat(result.output)
     # the search again, finished: no trial is left, and none is said to be run
-    again = search(runner, write_spec, "--out", str(tmp_path / "s"), "--workers", "3")
+    again = runner.invoke(app, ["search", str(spec), "--out", str(out), "--study", "a[/b]", "--workers", "3"])
     assert again.exit_code == 0, again.output
     assert "--workers 3: no trial left to run" in flat(again.output)
     assert "1 trial(s) left" not in flat(again.output)
