@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -384,8 +385,32 @@ def test_search_writes_trial_run_folders_and_results_and_continues(runner, write
     # (best.yaml trained again: test_best_yaml_trains_the_best_trial_again_from_another_folder)
 
 
-@pytest.mark.slow
-def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner, write_spec, tmp_path):
+def stand_in_training(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """``train`` of a trial without TensorFlow (the search's own path, from asking the trial to
+    recording its result, runs as it is): it finishes with accuracy 0.5. The run folders it
+    trained, in turn. For the tests of what a search does with a dead worker's trial, which a
+    real training proves nothing more of (its run is test_search_writes_trial_run_folders_…)."""
+    from cnnspec.search import worker
+    from cnnspec.training import trainer
+
+    class Pruning:
+        pruned_at = None
+
+    trained: list[Path] = []
+
+    def train(compiled: Any, *, out: Path, **_: Any) -> Any:
+        trained.append(out)
+        return trainer.TrainResult(out, {"test_accuracy": 0.5}, [{"val_accuracy": 0.5}], {})
+
+    monkeypatch.setattr(trainer, "train", train)
+    monkeypatch.setattr(worker, "_quiet_tensorflow", lambda: None)
+    monkeypatch.setattr(worker, "pruning_callback", lambda trial, metric: Pruning())
+    return trained
+
+
+def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(
+    runner, write_spec, tmp_path, monkeypatch
+):
     from cnnspec.analysis.passes import compile_text
     from cnnspec.search.study import create_study, open_storage
 
@@ -397,6 +422,7 @@ def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner,
     trial = study.ask({"vars.width": optuna.distributions.CategoricalDistribution([2, 4])})
     trial.set_user_attr("host", socket.gethostname())
     trial.set_user_attr("pid", dead.pid)
+    trained = stand_in_training(monkeypatch)
     result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out), "--trials", "1"])
     assert result.exit_code == 0, result.output
     assert "worker that died" in flat(result.output)
@@ -405,10 +431,10 @@ def test_a_dead_workers_trial_is_failed_and_retried_once_with_its_values(runner,
     assert trials[0].user_attrs["failed"] == "worker died"
     assert trials[1].user_attrs["retry_of"] == 0
     assert trials[1].params["vars.width"] == trials[0].params["vars.width"]
+    assert trained == [out / "trial-001"]  # (the retry trained, once)
 
 
-@pytest.mark.slow  # (the retry trains)
-def test_a_trial_whose_worker_pid_was_reused_is_failed_and_retried(runner, write_spec, tmp_path):
+def test_a_trial_whose_worker_pid_was_reused_is_failed_and_retried(runner, write_spec, tmp_path, monkeypatch):
     """A PID that runs again as another process (after a reboot, or PID 1 of a container
     started again) is no live worker: the process identity it recorded differs."""
     from cnnspec.analysis.passes import compile_text
@@ -422,12 +448,14 @@ def test_a_trial_whose_worker_pid_was_reused_is_failed_and_retried(runner, write
     trial.set_user_attr("host", socket.gethostname())
     trial.set_user_attr("pid", os.getpid())  # alive, but not the process that asked the trial
     trial.set_user_attr("process", "another-boot:1")
+    trained = stand_in_training(monkeypatch)
     result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out), "--trials", "1"])
     assert result.exit_code == 0, result.output
     trials = load_study(out).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
     assert trials[0].user_attrs["failed"] == "worker died"
     assert trials[1].user_attrs["process"] == process_identity(os.getpid())  # (this process ran it)
+    assert trained == [out / "trial-001"]  # (the retry trained, once)
 
 
 # -- several workers on one study -------------------------------------------------------------
