@@ -82,6 +82,11 @@ def stopped_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+#: The tests of :func:`stopped_once` run on one xdist worker, which makes it once (on two, each
+#: made its own).
+STOPPED_ONCE = pytest.mark.xdist_group("search_stopped_once")
+
+
 def _stopped_search(folder: Path) -> tuple[Path, Path]:
     """The spec and the --out of the shared stopped search (:func:`stopped_once`), the --out as
     it was when the search stopped, at the path it was made in (the study and its trials' run
@@ -104,6 +109,7 @@ def _study(out: Path) -> Any:
     return optuna.load_study(study_name="tiny_continue", storage=open_storage(None, out))
 
 
+@STOPPED_ONCE
 def test_a_stopped_trial_continues_from_its_last_snapshot(runner, stopped_once):
     spec, out = _stopped_search(stopped_once)  # (the search exited 130, stopped)
     first = _study(out).get_trials()[0]
@@ -140,6 +146,7 @@ def test_a_stopped_trial_continues_from_its_last_snapshot(runner, stopped_once):
     assert json.loads((out / "search.json").read_text())["trials"][0]["continued_by"] == 1
 
 
+@STOPPED_ONCE
 @pytest.mark.parametrize("damage", ["damaged snapshots", "another spec"])
 def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(runner, stopped_once, damage):
     spec, out = _stopped_search(stopped_once)  # (the search exited 130, stopped)

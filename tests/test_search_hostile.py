@@ -252,7 +252,13 @@ def marked_up_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     return spec, out, CliRunner().invoke(app, args)
 
 
+#: The tests of :func:`marked_up_search` run on one xdist worker, which searches once (on two,
+#: each searched its own).
+MARKED_UP = pytest.mark.xdist_group("search_marked_up")
+
+
 @pytest.mark.slow
+@MARKED_UP
 def test_markup_in_the_folder_and_study_names_is_printed_as_text(marked_up_search):
     """Rich reads ``[/x]`` as a closing tag: the repair note, the header, the table's title and
     the best run's folder print such names as they are (a finished search ended in exit 3)."""
@@ -372,6 +378,7 @@ def test_a_timeout_that_is_no_number_of_seconds_is_refused(runner, write_spec):
 
 
 @pytest.mark.slow
+@MARKED_UP
 def test_no_more_workers_start_than_trials_are_left(runner, marked_up_search):
     """`--workers 6 -n 1` started six processes for one trial (14 s against 6 s in one). (The
     search of one trial with ``--workers 3`` is the one that prints marked-up names.)"""

@@ -353,6 +353,11 @@ def trained_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "base"
 
 
+#: The tests of :func:`trained_base` run on one xdist worker, which trains it once (on two, each
+#: trained its own).
+BASE_RUN = pytest.mark.xdist_group("weights_base_run")
+
+
 def _base_run(trained_base: Path, write_spec: Callable[..., Path], tmp_path: Path) -> Path:
     """BASE in tmp_path/spec.yaml and a copy of its trained run in tmp_path/runs/base, as
     ``cnnspec train spec.yaml -o runs/base`` in tmp_path leaves them: the spec's path."""
@@ -361,6 +366,7 @@ def _base_run(trained_base: Path, write_spec: Callable[..., Path], tmp_path: Pat
 
 
 @pytest.mark.slow
+@BASE_RUN
 def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learnt(
     write_spec, runner, tmp_path, monkeypatch, trained_base
 ):
@@ -686,6 +692,7 @@ def test_a_trial_recorded_from_its_run_folder_keeps_its_seed_from_and_test_note(
 
 
 @pytest.mark.slow
+@BASE_RUN
 def test_search_from_a_run_says_and_trains_with_its_seed(
     write_spec, runner, tmp_path, monkeypatch, trained_base
 ):
