@@ -3,7 +3,8 @@ its run folder answers in the model's task (from the export's record), every run
 classes alike, and `cnnspec benchmark` scores each task by the run's own test figure.
 
 Three tiny runs (multi-label, regression, segmentation; tests/test_task_training.py's, trained
-once per session) are copied and exported to ONNX once for the module."""
+once per session) are copied and exported to ONNX once for the module; the benchmark of a model
+of several outputs takes a copy of that file's multi-output run."""
 
 from __future__ import annotations
 
@@ -114,55 +115,26 @@ def test_the_benchmark_scores_a_task_model_by_the_runs_own_figure(runs, tmp_path
         assert name in flat(result) and "accuracy" not in flat(result)
 
 
-#: two outputs (a mask and a count) on 40 generated shapes, 10 of them held out for the test
-MULTI_OUTPUT = """\
-cnnspec: 1
-name: two_outputs
-input: {shape: [8, 8, 3]}
-model:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
-    id: body
-  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}
-    id: mask
-  - global_avg_pool2d:
-    inputs: body
-  - dense: 1
-    id: count
-outputs: [mask, count]
-data:
-  source: {shapes: {images: 40, target: {mask: mask, count: count}}}
-  validation_split: 0.1
-  test_split: 0.25
-training:
-  epochs: 1
-  batch_size: 16
-  seed: 0
-  outputs:
-    count: {task: regression, loss: mse}
-"""
-
-
-def test_the_benchmark_of_a_multi_output_run_counts_its_test_images(tmp_path):
+def test_the_benchmark_of_a_multi_output_run_counts_its_test_images(tmp_path_factory, tmp_path):
     """The benchmark counted the test targets' outputs (a dict of 2) as its images: "2 test
-    images" for 10."""
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(MULTI_OUTPUT, encoding="utf-8")
+    images" for 8. The run is tests/test_task_training.py's of two outputs (a mask and two
+    statistics, 8 test images), trained once per session; the benchmark writes into a copy."""
     run = tmp_path / "run"
-    assert (trained := invoke("train", spec, "-o", run, "-q")).exit_code == 0, trained.output
+    shutil.copytree(trained_task_run(tmp_path_factory, "multi"), run)
     # one timing (a Python that imports TensorFlow): its table, and its document as written
     args = ["benchmark", run, "--formats", "keras", "--batch", "1", "--runs", "3", "--warmup", "0"]
     table = invoke(*args)
     assert table.exit_code == 0, table.output
     images = json.loads((run / "metrics.json").read_text())["test_images"]
-    assert images == 10 and json.loads((run / "benchmark.json").read_text())["data"]["images"] == images
-    assert "10 test images" in flat(table) and "2 test images" not in flat(table)
+    assert images == 8 and json.loads((run / "benchmark.json").read_text())["data"]["images"] == images
+    assert "8 test images" in flat(table) and "2 test images" not in flat(table)
     # every output is scored, as evaluate scores it (the mask's mean IoU was never shown)
     metrics = json.loads((run / "metrics.json").read_text())["outputs"]
     (row,) = json.loads((run / "benchmark.json").read_text())["results"]
-    mask, count = row["outputs"]["mask"], row["outputs"]["count"]
-    assert (mask["metric"], count["metric"]) == ("mean IoU", "MAE")
+    mask, stats = row["outputs"]["mask"], row["outputs"]["stats"]
+    assert (mask["metric"], stats["metric"]) == ("mean IoU", "MAE")
     assert mask["test_mean_iou"] == pytest.approx(metrics["mask"]["test_mean_iou"], abs=1e-4)
     assert mask["test_pixel_accuracy"] == pytest.approx(metrics["mask"]["test_pixel_accuracy"], abs=1e-4)
-    assert count["test_mae"] == pytest.approx(metrics["count"]["test_mae"], abs=1e-4)
+    assert stats["test_mae"] == pytest.approx(metrics["stats"]["test_mae"], abs=1e-4)
     figures = f"mean IoU {mask['test_mean_iou']:.4f}, pixel accuracy {mask['test_pixel_accuracy']:.4f}"
     assert "each output on the test split" in flat(table) and figures in flat(table)
