@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import cold_commands
 from tests.test_report_support import colour_images, flat, invoke
 
 
@@ -118,6 +117,41 @@ def run(tmp_path_factory):
     return trained_run(tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def onnx_file(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run exported to ONNX with ``--temperature 1`` (its record beside it), once for the
+    module: the tests below copy it, with its record, into folders of their own."""
+    made = tmp_path_factory.mktemp("served") / "made" / "model.onnx"
+    result = invoke("export", run, "-f", "onnx", "-o", made, "--temperature", "1")
+    assert result.exit_code == 0, result.output
+    return made
+
+
+def _alone(made: Path, folder: Path) -> Path:
+    """The export ``made`` copied with its record, and nothing else, into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (made, made.with_name(made.name + ".json")):
+        shutil.copy2(path, folder / path.name)
+    return folder / made.name
+
+
+@pytest.fixture(scope="module")
+def cold_served(
+    run: Path, onnx_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[int, str, str, list[str]]]:
+    """`predict` and `evaluate --data` of the ONNX file alone, one after another in one fresh
+    Python (conftest's cold_commands: one start-up for both): each one's exit status, output and
+    which of TensorFlow and Keras were imported once it ended (never unloaded, so evaluate's
+    include predict's)."""
+    folder = tmp_path_factory.mktemp("cold")
+    served = _alone(onnx_file, folder / "alone")
+    lines = [
+        ["predict", str(served), str(_image(folder)), "-f", "json"],
+        ["evaluate", str(served), "--data", str(run.parent / "colors.npz"), "-o", str(folder / "e")],
+    ]
+    return dict(zip(("predict", "evaluate"), cold_commands(lines, ("tensorflow", "keras")), strict=True))
+
+
 def _top(result) -> list[list[float]]:
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
@@ -126,7 +160,7 @@ def _top(result) -> list[list[float]]:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
-def test_a_served_file_answers_as_its_run_does(run, tmp_path):
+def test_a_served_file_answers_as_its_run_does(run, onnx_file, cold_served, tmp_path):
     """An ONNX and a TFLite export, each copied alone with its record into a folder of its
     own: predict answers as `predict RUN --runtime keras`, with the run's class names; a
     temperature folded in at export answers scaled (`auto`), and `--temperature 1` gives the
@@ -145,16 +179,16 @@ def test_a_served_file_answers_as_its_run_does(run, tmp_path):
         ("tta.onnx", ["--temperature", "1", "--tta", "hflip"], mirrored),
     ):
         made = tmp_path / "made" / name
-        result = invoke("export", run, "-f", Path(name).suffix[1:], "-o", made, *extra)
-        assert result.exit_code == 0, result.output
-        alone = tmp_path / name.replace(".", "_")
-        alone.mkdir()
-        for path in (made, made.with_name(made.name + ".json")):
-            shutil.copy2(path, alone / path.name)
-        result = invoke("predict", alone / name, *images, "-f", "json", "-k", "3")
+        if name == "model.onnx":  # (exported so once for the module)
+            made = onnx_file
+        else:
+            result = invoke("export", run, "-f", Path(name).suffix[1:], "-o", made, *extra)
+            assert result.exit_code == 0, result.output
+        alone = _alone(made, tmp_path / name.replace(".", "_"))
+        result = invoke("predict", alone, *images, "-f", "json", "-k", "3")
         np.testing.assert_allclose(_top(result), expected, atol=1e-4)
         document = json.loads(result.stdout)
-        assert document["runtime"] == Path(name).suffix[1:] and document["model"] == str(alone / name)
+        assert document["runtime"] == Path(name).suffix[1:] and document["model"] == str(alone)
         assert document["classes"] == ["red", "green", "blue"]
         # the views the file mirrors itself are said (a review found `"tta": []` for such a file)
         assert document["tta"] == (["hflip"] if name == "tta.onnx" else [])
@@ -172,19 +206,10 @@ def test_a_served_file_answers_as_its_run_does(run, tmp_path):
         "predict", tmp_path / "model_tflite" / "model.tflite", *images, "--temperature", "1", "-f", "json"
     )
     np.testing.assert_allclose(_top(result), own, atol=1e-4)
-    assert _imported("predict", tmp_path / "model_onnx" / "model.onnx", images[0], "-f", "json") == []
-
-
-def _imported(*args: object) -> list[str]:
-    """Which of TensorFlow and Keras a fresh process has imported after running the command."""
-    code = (
-        "import sys; from typer.testing import CliRunner; from cnnspec.cli.app import app; "
-        f"r = CliRunner().invoke(app, {[str(a) for a in args]!r}); assert r.exit_code == 0, r.output; "
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+    # the ONNX file alone, predicted in a fresh Python, imports neither TensorFlow nor Keras
+    code, _, stderr, heavy = cold_served["predict"]
+    assert code == 0, stderr
+    assert heavy == [], heavy
 
 
 def _evaluated(*args: object) -> dict:
@@ -198,21 +223,17 @@ def _served_copy(run: Path, folder: Path, name: str, *extra: object) -> Path:
     made = folder / "made" / name
     result = invoke("export", run, "-f", Path(name).suffix[1:], "-o", made, *extra)
     assert result.exit_code == 0, result.output
-    alone = folder / "alone"
-    alone.mkdir(exist_ok=True)
-    for path in (made, made.with_name(made.name + ".json")):
-        shutil.copy2(path, alone / path.name)
-    return alone / name
+    return _alone(made, folder / "alone")
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
-def test_evaluate_scores_a_served_classifier_as_its_run(run, tmp_path):
+def test_evaluate_scores_a_served_classifier_as_its_run(run, onnx_file, cold_served, tmp_path):
     """`evaluate FILE --data SOURCE`: the run's figures on the same data (accuracy, per-class
     report, calibration, the loss its record says it trained with), through the file alone,
     TensorFlow-free. Without --data it is refused: a file has no data of its own."""
     data = run.parent / "colors.npz"
-    served = _served_copy(run, tmp_path, "model.onnx", "--temperature", "1")
+    served = _alone(onnx_file, tmp_path / "alone")  # (exported with --temperature 1)
     result = invoke("evaluate", served)
     assert result.exit_code == 2 and "expected --data SOURCE with the exported file" in flat(result)
     own = _evaluated(run, "--data", data, "-r", "keras", "--temperature", "1", "-o", tmp_path / "keras")
@@ -225,7 +246,10 @@ def test_evaluate_scores_a_served_classifier_as_its_run(run, tmp_path):
     # the record keeps the loss it trained with: the file's loss is the run's
     assert alone["loss"] == pytest.approx(own["loss"], abs=1e-5)
     assert not any("keeps no training loss" in note for note in alone["notes"])
-    assert _imported("evaluate", served, "--data", data, "-o", tmp_path / "cold") == []  # TensorFlow-free
+    # TensorFlow-free: the file alone, evaluated on the same data in a fresh Python
+    code, _, stderr, heavy = cold_served["evaluate"]
+    assert code == 0, stderr
+    assert heavy == [], heavy
 
 
 SEGMENTATION = """\
