@@ -547,20 +547,16 @@ def test_what_calibrate_and_a_temperature_refuse(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path):
-    """A tiny multi-label run (three labels of 8×8 images): calibrate fits one temperature on
-    the validation labels; evaluate reports the labels' calibration of the scaled probabilities,
-    with the AUC (a ranking) unchanged, and predict answers with the scaled probabilities."""
+def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path, tmp_path_factory):
+    """A tiny multi-label run (three labels of 8×8 images; tests/test_task_training.py's,
+    trained once per session, here a copy): calibrate fits one temperature on the validation
+    labels; evaluate reports the labels' calibration of the scaled probabilities, with the AUC
+    (a ranking) unchanged, and predict answers with the scaled probabilities."""
     from tests.test_report_support import flat, invoke
-    from tests.test_task_training import HEAD, SPECS, write_data
+    from tests.test_task_training import trained_task_run
 
-    write_data(tmp_path, "multilabel")
-    spec = tmp_path / "spec.yaml"
-    training = "data: {source: {npz: d.npz}, validation_split: 0.25}\n"
-    training += "training: {epochs: 3, batch_size: 8, seed: 1}\n"
-    spec.write_text(HEAD.format(name="labels") + SPECS["multilabel"] + training, encoding="utf-8")
     run = tmp_path / "run"
-    assert invoke("train", spec, "--out", run, "--quiet").exit_code == 0
+    shutil.copytree(trained_task_run(tmp_path_factory, "multilabel"), run)
     page = (run / "report.html").read_text("utf-8")  # (the labels' reliability, drawn by the page)
     assert '<section id="calibration">' in page and "Calibration of the labels (each label" in page
     assert "among the 24 label decisions (8 test images)" in page
