@@ -6,6 +6,7 @@ The Keras-level proof that generated code builds the same model is in test_codeg
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -48,6 +49,22 @@ def generate(path: Path, **kwargs) -> GeneratedCode:
     return generate_code(compile_spec(path), source_name=str(path.relative_to(ROOT)), **kwargs)
 
 
+#: The model modules generated from the spec files, by (path, format_code): generated once per
+#: process for the tests that each check a property of the same module.
+_MODULES: dict[tuple[Path, bool], GeneratedCode] = {}
+
+
+def module_of(path: Path, format_code: bool = True) -> GeneratedCode:
+    """``generate(path, format_code=format_code)``, generated once per process: the parametrized
+    tests read the same module of each spec file (the library's: five times, 0.2–0.6 s each for
+    densenet121, inception_v3 and resnet50). Generation is deterministic (as
+    test_generation_is_deterministic proves, generating twice); each caller gets its own copy."""
+    key = (path, format_code)
+    if key not in _MODULES:
+        _MODULES[key] = generate(path, format_code=format_code)
+    return dataclasses.replace(_MODULES[key], notes=list(_MODULES[key].notes))
+
+
 def ruff_check(text: str, tmp_path: Path, name: str = "generated.py") -> str:
     """Problems `ruff check` finds with the project's rules ("" when clean)."""
     binary = ruff_binary()
@@ -84,7 +101,7 @@ def trainable(path: Path) -> bool:
 # -- every spec: checked, clean, standalone ---------------------------------------------------
 @pytest.mark.parametrize("path", ALL_SPECS, ids=ids)
 def test_model_module_is_standalone_and_passes_ruff(path, tmp_path):
-    generated = generate(path)
+    generated = module_of(path)
     tree = ast.parse(generated.text)
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -97,7 +114,7 @@ def test_model_module_is_standalone_and_passes_ruff(path, tmp_path):
 @pytest.mark.parametrize("path", ALL_SPECS, ids=ids)
 def test_templates_write_clean_code_without_ruff(path, tmp_path):
     """Without ruff the templates' own layout passes `ruff check` (line length included)."""
-    generated = generate(path, format_code=False)
+    generated = module_of(path, format_code=False)
     assert not generated.formatted
     assert max(len(line) for line in generated.text.splitlines()) <= 110
     assert ruff_check(generated.text, tmp_path) == ""
@@ -108,8 +125,8 @@ def test_library_templates_match_ruff_format(path):
     """For the spec library the templates lay the code out exactly as `ruff format` would."""
     if ruff_binary() is None:
         pytest.skip("ruff is not installed")
-    raw = generate(path, format_code=False).text
-    assert generate(path).text == raw
+    raw = module_of(path, format_code=False).text
+    assert module_of(path).text == raw
 
 
 @pytest.mark.parametrize("path", [p for p in ALL_SPECS if trainable(p)], ids=ids)
@@ -290,7 +307,7 @@ def test_script_of_a_model_with_two_outputs_on_class_only_data_is_refused_with_a
 @pytest.mark.parametrize("path", [p for p in SPEC_FILES if p.stem in LIBRARY], ids=ids)
 def test_library_specs_keep_their_structure(path):
     compiled = compile_spec(path)
-    generated = generate(path)
+    generated = module_of(path)
     # nothing inlined or unrolled (VGG's head decides `when: include_top` while generating, and
     # its loop reads INCLUDE_TOP: the constant says it fits the code only as it is)
     unrolled = [note for note in generated.notes if not note.startswith("the code fits the constant")]
@@ -311,14 +328,14 @@ def test_library_specs_keep_their_structure(path):
 
 
 def test_blocks_become_functions_vars_constants_and_repeat_loops():
-    text = generate(ROOT / "specs" / "resnet50.yaml").text
+    text = module_of(ROOT / "specs" / "resnet50.yaml").text
     assert "def bottleneck(x, *, filters: int, stride: int = 1, name: str):" in text
     assert "for i in range(blocks - 1):" in text
     assert 'name=f"{name}_bottleneck_{i + 2}"' in text
     assert "CLASSES = 1000" in text and "units=CLASSES" in text
-    text = generate(ROOT / "specs" / "digits_cnn.yaml").text
+    text = module_of(ROOT / "specs" / "digits_cnn.yaml").text
     assert "filters=WIDTH * 2" in text  # ${width * 2}
-    text = generate(ROOT / "specs" / "mobilenet_v2.yaml").text
+    text = module_of(ROOT / "specs" / "mobilenet_v2.yaml").text
     assert "if expansion != 1:" in text  # `when`, three items under one `if`
     assert text.count("if expansion != 1:") == 1
     assert "if stride == 1 and shortcut.shape[-1] == filters:" in text  # shortcut chosen by expression
@@ -326,7 +343,7 @@ def test_blocks_become_functions_vars_constants_and_repeat_loops():
 
 
 def test_header_and_location_comments():
-    text = generate(ROOT / "specs" / "resnet.yaml").text
+    text = module_of(ROOT / "specs" / "resnet.yaml").text
     first = text.splitlines()[0]
     assert first.startswith("# Generated by cnnspec ") and "specs/resnet.yaml" in first
     from cnnspec import __version__
@@ -337,7 +354,8 @@ def test_header_and_location_comments():
 
 def test_generation_is_deterministic():
     path = ROOT / "specs" / "inception_v3.yaml"
-    assert generate(path).text == generate(path).text
+    # two generations: a fresh one, and the one the other tests read (made here if not yet)
+    assert generate(path).text == module_of(path).text
 
 
 def test_overrides_reach_the_code(tmp_path):
@@ -361,7 +379,7 @@ def test_vars_that_read_later_vars_become_constants_in_dependency_order():
 
 # -- fallbacks -------------------------------------------------------------------------------
 def test_fallbacks_inline_blocks_and_unroll_loops_and_say_so():
-    generated = generate(CODEGEN / "fallbacks.yaml")
+    generated = module_of(CODEGEN / "fallbacks.yaml")
     notes = "\n".join(generated.notes)
     assert "inlined block `twice`: layer numbers vary" in notes
     assert "unrolled the repeat at model[2].repeat: layer numbers vary" in notes
@@ -374,7 +392,7 @@ def test_reshape_targets_from_expressions_stay_in_functions():
     """A `reshape` target computed from a block parameter that differs between calls is written
     as the expression (Keras stores a list target as a tuple, as the registry does): the block
     stays a function instead of being inlined at every call."""
-    generated = generate(CODEGEN / "fallbacks.yaml")
+    generated = module_of(CODEGEN / "fallbacks.yaml")
     assert not any("squeeze" in note for note in generated.notes)
     tree = ast.parse(generated.text)
     assert "squeeze" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
