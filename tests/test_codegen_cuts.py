@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
@@ -257,13 +258,34 @@ def generate(runner, folder: Path, case: str) -> Path:
     return module
 
 
+class CutModules:
+    """Each case's module as `cnnspec codegen` writes it (:func:`generate`), written once per
+    process into one folder: the fast test of a case and the slow test of them all read the same
+    module (neither writes to it), so the slow one no longer generates all 14 again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.runner = CliRunner()
+        self.modules: dict[str, Path] = {}
+
+    def __getitem__(self, case: str) -> Path:
+        if case not in self.modules:
+            self.modules[case] = generate(self.runner, self.folder, case)
+        return self.modules[case]
+
+
+@pytest.fixture(scope="session")
+def cut_modules(tmp_path_factory: pytest.TempPathFactory) -> CutModules:
+    return CutModules(tmp_path_factory.mktemp("cuts"))
+
+
 def test_every_case_says_what_its_code_shows():
     assert set(EXPECTED) == set(SPECS) == set(ABSENT)
 
 
 @pytest.mark.parametrize("case", sorted(SPECS))
-def test_codegen_writes_a_cut_inside_an_item(case, runner, tmp_path):
-    code = generate(runner, tmp_path, case).read_text(encoding="utf-8")
+def test_codegen_writes_a_cut_inside_an_item(case, cut_modules):
+    code = cut_modules[case].read_text(encoding="utf-8")
     for expected in EXPECTED[case]:
         assert expected in code, expected
     for absent in ABSENT[case]:
@@ -324,11 +346,12 @@ def test_a_cut_inside_a_backbone_of_the_backbone_stays_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_generated_cuts_build_the_builders_model(runner, tmp_path):
-    """Every case's module, imported before cnnspec in one fresh process, builds the model
-    `cnnspec build` builds: layer names and order, classes, configurations, weight shapes,
-    parameters, and (the builder's weights copied in) the outputs on a random batch."""
-    modules = {tmp_path / f"{case}.yaml": generate(runner, tmp_path, case) for case in sorted(SPECS)}
+def test_generated_cuts_build_the_builders_model(cut_modules, tmp_path):
+    """Every case's module (the one the fast test of the case reads), imported before cnnspec in
+    one fresh process, builds the model `cnnspec build` builds: layer names and order, classes,
+    configurations, weight shapes, parameters, and (the builder's weights copied in) the outputs
+    on a random batch."""
+    modules = {cut_modules.folder / f"{case}.yaml": cut_modules[case] for case in sorted(SPECS)}
     assert_modules_build_the_builders_models(modules, tmp_path)
 
 
