@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from cnnspec.api import compile_spec
-from cnnspec.backends.python_emitter import generate_code
 from tests.conftest import FIXTURES, SPEC_FILES, run_python
+from tests.test_codegen import module_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("codegen_keras")]
 
@@ -40,7 +40,9 @@ def comparisons(tmp_path_factory) -> dict[str, dict]:
     for index, path in enumerate(ALL_SPECS):
         compiled = compile_spec(path)
         module = folder / f"model_{index}.py"
-        module.write_text(generate_code(compiled).text, encoding="utf-8")
+        # the module `cnnspec codegen` writes, as test_codegen.py's tests read it: generated once
+        # per process for both files (it names the spec in its comments, which Keras never sees)
+        module.write_text(module_of(path).text, encoding="utf-8")
         small = compiled.ir.totals.params < OUTPUTS_BELOW_PARAMS
         jobs.append({"spec": str(path), "module": str(module), "outputs": small})
     job_file = folder / "jobs.json"
