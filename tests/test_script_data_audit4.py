@@ -2,8 +2,7 @@
 whose rows lack a cell, name a missing image or lack a column (refused by both, never a
 traceback, an image labelled with the empty class "" or a missing file left out as a bad one).
 
-The scripts' data functions run without TensorFlow (:func:`tests.test_listing_edges.script_loader`,
-compiled once per script text: :func:`tests.test_script_refusal_order.script_functions`).
+The scripts' data functions run without TensorFlow (:func:`tests.test_listing_edges.script_loader`).
 """
 
 from __future__ import annotations
@@ -13,15 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_listing_edges import listing_error, make_images, write_spec
-from tests.test_script_refusal_order import script_functions
-
-
-def script_loader(tmp_path: Path, data: str, units: int = 2) -> Any:
-    """tests/test_listing_edges.py's :func:`script_loader` (the generated train.py's ``load_data``
-    for a spec of ``data``), its script compiled once per script text."""
-    return script_functions(write_spec(tmp_path, data, units))["load_data"]
-
+from tests.test_listing_edges import listing_error, make_images, script_functions, script_loader, write_spec
 
 CSV_SOURCE = "{source: {csv: pics/labels.csv}, on_bad_file: skip}"
 NO_CELL = "an image path and a label on line 8"
