@@ -4,10 +4,9 @@ weights, with dropout, augmentation, label mixing and phases (with averaged weig
 accumulated gradients). What it takes (training/state.py): the seed generators' states and the
 count of the training data's iterators, saved in every snapshot, and the optimizer's variables.
 
-The interruption is in-process (a callback raises Ctrl-C's ``KeyboardInterrupt`` after the
-Recorder saved the epoch's snapshot), which leaves the run folder as a SIGKILL there would, or
-is a copy of the uninterrupted run's folder made there (the same epochs, not trained twice);
-the resumed run builds its model, augmentation and data afresh, as a new process does.
+The interrupted run is a copy of the uninterrupted run's folder, made by a callback after the
+Recorder saved the epoch's snapshot: what a SIGKILL there leaves (the same epochs, not trained
+twice); the resumed run builds its model, augmentation and data afresh, as a new process does.
 """
 
 from __future__ import annotations
@@ -68,19 +67,6 @@ def spec(training: str) -> Any:
     return compile_text(SPEC.replace("TRAINING", training), "spec.yaml")
 
 
-def stopped_after(epochs: int) -> Any:
-    """A callback that interrupts the run once ``epochs`` epochs are saved (it runs after the
-    Recorder, which writes the epoch's snapshot in its ``on_epoch_end``)."""
-    import keras
-
-    class Stop(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            if epoch + 1 == epochs:
-                raise KeyboardInterrupt
-
-    return Stop()
-
-
 def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
     """The history without its wall-clock column (the only one that may differ)."""
     return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
@@ -115,8 +101,8 @@ def test_a_resumed_run_with_dropout_and_augmentation_is_the_uninterrupted_run(tm
 
 def copied_after(epochs: int, out: Path, copy: Path) -> Any:
     """A callback that copies the run folder ``out`` to ``copy`` once ``epochs`` epochs are
-    saved (after the Recorder, as :func:`stopped_after`): the folder an interruption there
-    leaves, less the lock file the interruption releases."""
+    saved (it runs after the Recorder, which writes the epoch's snapshot in its ``on_epoch_end``):
+    the folder an interruption there leaves, less the lock file the interruption releases."""
     import keras
 
     from cnnspec.training.runlock import LOCK_NAME
@@ -133,17 +119,17 @@ def test_a_resumed_phased_run_is_the_uninterrupted_run(tmp_path: Path) -> None:
     """Interrupted at the phase boundary (the first phase's fit had ended with the averaged
     weights: replayed from the snapshot's optimizer before the second phase's is set up; the
     resumed history differed from epoch 3 without it) and in the middle of the second phase's
-    accumulation: each resume gives the uninterrupted run's history and weights. One run stands
-    for both interruptions: its folder is copied once epoch 2's snapshot is saved (as an
-    interruption there leaves it), and it is interrupted after epoch 3."""
-    from cnnspec.training.trainer import TrainingInterrupted, train
+    accumulation: each resume gives the uninterrupted run's history and weights. The
+    uninterrupted run stands for both interruptions: its folder is copied once epoch 2's and once
+    epoch 3's snapshot is saved (as an interruption there leaves it; its epochs so far are the
+    same epochs), which saves training them a second time."""
+    from cnnspec.training.trainer import train
 
     compiled = spec(PHASED)
-    whole = train(compiled, out=tmp_path / "whole")
-    assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
     folders = {epochs: tmp_path / f"resumed-{epochs}" for epochs in (2, 3)}
-    with pytest.raises(TrainingInterrupted):
-        train(compiled, out=folders[3], callbacks=[copied_after(2, folders[3], folders[2]), stopped_after(3)])
+    copies = [copied_after(epochs, tmp_path / "whole", folder) for epochs, folder in folders.items()]
+    whole = train(compiled, out=tmp_path / "whole", callbacks=copies)
+    assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
     for epochs in (2, 3):
         resumed = train(compiled, resume=folders[epochs])
         assert resumed.resumed_from == epochs
