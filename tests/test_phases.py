@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,39 +71,62 @@ def test_trainable_false_builds_frozen_layers_and_frozen_batch_norm_keeps_its_st
     assert isinstance(model, keras.Model)
 
 
-def test_phases_freeze_recompile_and_continue_the_history(tmp_path):
+@dataclass
+class PhasedRun:
+    """The 2 + 2 epoch phased run: its result, the kernels watched after every epoch, its folder,
+    and the copy of its folder made once epoch 2 (phase 1's last) was saved."""
+
+    result: Any
+    watched: list[tuple[int, np.ndarray, np.ndarray]]
+    run: Path
+    boundary: Path
+
+
+@pytest.fixture(scope="module")
+def phased_run(tmp_path_factory: pytest.TempPathFactory) -> PhasedRun:
+    """Trained once for the two tests that read it (a training is most of their time): the
+    freeze test reads the run (and writes its report.html into it), the boundary test resumes
+    the copy (what a SIGKILL right after epoch 2's snapshot leaves)."""
     import keras
 
     from cnnspec.training.trainer import train
+    from tests.test_resume_exact import copied_after
 
+    folder = tmp_path_factory.mktemp("phased")
     watched: list[tuple[int, np.ndarray, np.ndarray]] = []
 
     class Watch(keras.callbacks.Callback):
         """The frozen conv's kernel and the head's kernel after every epoch."""
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             conv, head = self.model.get_layer("conv"), self.model.get_layer("head")
             watched.append((epoch, np.array(conv.kernel), np.array(head.kernel)))
 
-    compiled = compile_text(spec_text(), str(tmp_path / "spec.yaml"))
-    result = train(compiled, out=tmp_path / "run", callbacks=[Watch()])
-    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    compiled = compile_text(spec_text(), str(folder / "spec.yaml"))
+    run, boundary = folder / "run", folder / "boundary"
+    result = train(compiled, out=run, callbacks=[Watch(), copied_after(2, run, boundary)])
+    return PhasedRun(result, watched, run, boundary)
+
+
+@pytest.mark.xdist_group("phases_run")  # one worker: phased_run trains once
+def test_phases_freeze_recompile_and_continue_the_history(phased_run: PhasedRun) -> None:
+    history = json.loads((phased_run.run / "history.json").read_text())
     assert history["epoch"] == [1, 2, 3, 4] and history["phase"] == [1, 1, 2, 2]
     assert np.allclose(history["learning_rate"], [0.01, 0.01, 0.001, 0.001])
-    kernels = [conv for _, conv, _ in watched]
-    heads = [head for _, _, head in watched]
+    kernels = [conv for _, conv, _ in phased_run.watched]
+    heads = [head for _, _, head in phased_run.watched]
     assert np.array_equal(kernels[0], kernels[1])  # frozen in phase 1
     assert not np.array_equal(kernels[1], kernels[2])  # trained in phase 2
     assert not np.array_equal(heads[0], heads[1])  # the head trains throughout
-    lock = json.loads((tmp_path / "run" / "lock.json").read_text())
+    lock = json.loads((phased_run.run / "lock.json").read_text())
     assert [(p["first_epoch"], p["last_epoch"], p["frozen"]) for p in lock["phases"]] == [
         (1, 2, ["conv", "batch_norm_1"]),
         (3, 4, []),
     ]
-    assert result.metrics["epochs_run"] == 4
+    assert phased_run.result.metrics["epochs_run"] == 4
     from cnnspec.reporting.html import write_report
 
-    page = write_report(tmp_path / "run").read_text(encoding="utf-8")
+    page = write_report(phased_run.run).read_text(encoding="utf-8")
     assert "Dashed lines mark where a phase begins" in page
     assert "phase 1: epochs 1–2, 2 layer(s) frozen" in page and "phase 2: epochs 3–4, 0 layer(s)" in page
 
@@ -127,25 +152,23 @@ def test_sigkill_mid_phase_then_resume(tmp_path, runner):
     assert Path(out / "model.keras").is_file() and not (out / "state").exists()
 
 
-def test_interrupted_at_a_phase_boundary_resumes_into_the_next_phase(tmp_path):
+@pytest.mark.xdist_group("phases_run")
+def test_interrupted_at_a_phase_boundary_resumes_into_the_next_phase(phased_run: PhasedRun) -> None:
     """The snapshot after a phase's last epoch holds that phase's optimizer: the resumed run
-    loads it as that phase, then recompiles for the next one (in-process: Ctrl-C)."""
-    import keras
+    loads it as that phase, then recompiles for the next one (the run folder as a kill right
+    after epoch 2's snapshot leaves it: phased_run's copy), and ends as the uninterrupted run."""
+    from cnnspec.training.trainer import train
 
-    from cnnspec.training.trainer import TrainingInterrupted, train
-
-    class StopAfterPhaseOne(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:  # after the Recorder saved epoch 2, the last of phase 1
-                raise KeyboardInterrupt
-
-    compiled = compile_text(spec_text(2, 2), str(tmp_path / "spec.yaml"))
-    with pytest.raises(TrainingInterrupted):
-        train(compiled, out=tmp_path / "run", callbacks=[StopAfterPhaseOne()])
-    result = train(compiled, resume=tmp_path / "run")
+    compiled = compile_text(spec_text(2, 2), str(phased_run.boundary.parent / "spec.yaml"))
+    result = train(compiled, resume=phased_run.boundary)
     assert result.resumed_from == 2
     assert [row["phase"] for row in result.history] == [1, 1, 2, 2]
     assert np.allclose([row["learning_rate"] for row in result.history], [0.01, 0.01, 0.001, 0.001])
+    whole = phased_run.result
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in result.history] == [
+        {k: v for k, v in row.items() if k != "seconds"} for row in whole.history
+    ]  # phase 2 trained from the same weights and optimizer in both
+    assert result.metrics["weights_sha256"] == whole.metrics["weights_sha256"]
 
 
 def test_generated_script_trains_the_phases_on_the_same_data(tmp_path):
