@@ -237,34 +237,35 @@ def test_killed_run_stops_early_where_an_uninterrupted_run_does(tmp_path, capsys
     assert metrics["weights_sha256"] == expected["weights_sha256"]
 
 
-class Killed(Exception):
-    """Stands for a SIGKILL at one exact point."""
-
-
 def test_killed_after_the_stopping_epoch_resumes_without_training_another(tmp_path, monkeypatch):
     """The kill point between the snapshot of the epoch where early stopping ended ``fit`` and
-    the run's final snapshot: the resumed run used to train one epoch more (issue 22)."""
+    the run's final snapshot: the resumed run used to train one epoch more (issue 22). The killed
+    run is the uninterrupted one's folder, copied as the final snapshot is about to be written
+    (what a SIGKILL there leaves, less the lock file a resume finds stale): the same epochs, not
+    trained a second time."""
     from cnnspec.api import compile_spec
+    from cnnspec.training.runlock import LOCK_NAME
     from cnnspec.training.state import TrainingState
     from cnnspec.training.trainer import train
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(EARLY.replace("EPOCHS", "20").replace("PATIENCE", "3"))
-    expected = train(compile_spec(spec), out=tmp_path / "reference").metrics
-    assert expected["stopped_early"] and expected["epochs_run"] < 20
-
+    reference, killed = tmp_path / "reference", tmp_path / "run"
     save = TrainingState.save
 
-    def killed_before_the_final_snapshot(self: TrainingState, *args: Any, **kwargs: Any) -> Any:
+    def copied_before_the_final_snapshot(self: TrainingState, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("complete"):
-            raise Killed
+            assert not killed.exists(), "a second final snapshot"
+            shutil.copytree(reference, killed, ignore=shutil.ignore_patterns(LOCK_NAME))
         return save(self, *args, **kwargs)
 
-    monkeypatch.setattr(TrainingState, "save", killed_before_the_final_snapshot)
-    with pytest.raises(Killed):
-        train(compile_spec(spec), out=tmp_path / "run")
-    monkeypatch.undo()
-    result = train(compile_spec(spec), resume=tmp_path / "run")
+    with monkeypatch.context() as patch:
+        patch.setattr(TrainingState, "save", copied_before_the_final_snapshot)
+        expected = train(compile_spec(spec), out=reference).metrics
+    assert expected["stopped_early"] and expected["epochs_run"] < 20
+    assert killed.is_dir() and not (killed / "metrics.json").exists()  # killed before its results
+
+    result = train(compile_spec(spec), resume=killed)
     assert result.resumed_from == expected["epochs_run"]  # no epoch trained after the resume
     assert [row["epoch"] for row in result.history] == list(range(1, expected["epochs_run"] + 1))
     for key in ("epochs_run", "stopped_early", "best_epoch", "weights_sha256"):
