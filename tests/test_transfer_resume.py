@@ -3,13 +3,16 @@ and from the weights a new run would start from (``--weights``, recorded in lock
 spec's own ``weights:``), not from random ones; a source gone by then refuses the resume.
 
 A kill in the first epoch leaves the run folder with spec.yaml, resolved.yaml and lock.json (and
-perhaps transfer.json): the slow tests train a tiny run for real and take the rest away."""
+perhaps transfer.json): the slow tests start a tiny run for real, stop it (a Ctrl-C) once its
+transfer.json is written, before its first epoch (what they read of the run is written by then;
+training it would add nothing), and take the rest away."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,6 +76,19 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def _started(runner: Any, args: list[str], run: Path) -> Any:
+    """``cnnspec train ARGS`` into ``run``, stopped by a Ctrl-C once transfer.json (the weights
+    it loaded) is in place, before its first epoch: exit 130, resumable."""
+    from tests.test_train_resume import _stop_once_written
+
+    with pytest.MonkeyPatch.context() as patch:
+        stopped = _stop_once_written(patch, run, "transfer.json")
+        started = runner.invoke(app, ["train", *args, "--out", str(run)])
+    assert started.exit_code == 130 and stopped == ["transfer.json"], started.output
+    assert "starts again from epoch 1" in " ".join(started.output.split())
+    return started
+
+
 def _as_killed(run: Path) -> None:
     """Leave ``run`` as a kill in its first epoch does: no snapshot, no results (nor
     transfer.json here: the kill came before it was written)."""
@@ -103,8 +119,7 @@ def test_a_run_killed_before_its_first_snapshot_restarts_from_its_weights(tmp_pa
     spec = _write(tmp_path / "target.yaml", TARGET)
     run = tmp_path / "run"
     monkeypatch.chdir(tmp_path)  # --weights relative to the working directory
-    started = runner.invoke(app, ["train", str(spec), "--weights", "base.weights.h5", "--out", str(run)])
-    assert started.exit_code == 0, started.output
+    _started(runner, [str(spec), "--weights", "base.weights.h5"], run)
     lock = json.loads((run / "lock.json").read_text())
     assert lock["weights"] == {
         "from": "base.weights.h5",
@@ -142,7 +157,7 @@ def test_the_specs_own_weights_are_loaded_again_and_a_missing_one_is_located(tmp
     source, stem = _source(tmp_path)
     spec = _write(tmp_path / "target.yaml", TARGET + "weights: base.weights.h5\n")
     run = tmp_path / "run"
-    assert runner.invoke(app, ["train", str(spec), "--out", str(run)]).exit_code == 0
+    _started(runner, [str(spec)], run)
     lock = json.loads((run / "lock.json").read_text())
     assert lock["weights"] is None  # no --weights
     digest = sha256_file(source)  # which bytes the run started from, in both files
