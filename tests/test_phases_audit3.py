@@ -208,9 +208,11 @@ def test_a_run_killed_before_its_first_snapshot_refuses_a_replaced_weights_file(
     tmp_path: Path, runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through `cnnspec train --resume`: refused (exit 2) while the file holds other weights,
-    resumed once the original is back."""
+    resumed once the original is back. The first run is stopped (a Ctrl-C) once its lock.json is
+    written, before its first epoch: what the test reads of it is there by then."""
     from cnnspec.api import build_model
     from cnnspec.cli.app import app
+    from tests.test_train_resume import _stop_once_written
 
     monkeypatch.chdir(tmp_path)
     spec = tmp_path / "target.yaml"
@@ -218,8 +220,10 @@ def test_a_run_killed_before_its_first_snapshot_refuses_a_replaced_weights_file(
     source = tmp_path / "base.weights.h5"
     build_model(compile_text(TARGET, str(spec))).save_weights(str(source))
     run = tmp_path / "run"
-    started = runner.invoke(app, ["train", str(spec), "--weights", "base.weights.h5", "--out", str(run)])
-    assert started.exit_code == 0, started.output
+    with pytest.MonkeyPatch.context() as patch:
+        stopped = _stop_once_written(patch, run, "lock.json")
+        started = runner.invoke(app, ["train", str(spec), "--weights", "base.weights.h5", "--out", str(run)])
+    assert started.exit_code == 130 and stopped == ["lock.json"], started.output
     assert json.loads((run / "lock.json").read_text())["weights"]["sha256"] == sha256_file(source)
     for path in run.iterdir():  # as a kill in the first epoch leaves it: no snapshot, no results
         if path.name not in {"lock.json", "spec.yaml", "resolved.yaml"} and not path.name.startswith("."):
