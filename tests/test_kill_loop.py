@@ -143,15 +143,17 @@ def kill_repeatedly(spec: Path, out: Path, loops: int, rng: random.Random) -> Ca
         now = check_leftovers(out)
         assert len(now) >= logged, "a resume lost epochs that were already logged"
         logged = len(now)
+        # the resumes and restarts in forks: the first run's cold start (where a kill may land
+        # in the imports) is the one start-up that TensorFlow's import belongs to (a cold
+        # restart cost `make test` 6-9 s of imports again, a kill there leaving what the first
+        # one's did: no run folder)
         if (out / "lock.json").exists():
             campaign.resumes += 1
-            # the resumes in forks: the first run's cold start (where a kill may land in the
-            # imports) is the one start-up that TensorFlow's import belongs to
             process = launch(spec, "--resume", str(out), cold=False)
         else:  # killed before the run started: nothing to resume, start it again
             campaign.restarts += 1
             shutil.rmtree(out, ignore_errors=True)
-            process = launch(spec, "--out", str(out))
+            process = launch(spec, "--out", str(out), cold=False)
     output, _ = process.communicate(timeout=600)
     campaign.seconds = time.monotonic() - started
     assert process.returncode == 0, output
