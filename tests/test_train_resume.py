@@ -210,6 +210,7 @@ def test_resume_after_a_crash_while_writing_results(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "confusion_matrix.png").is_file()
 
 
+@pytest.mark.xdist_group("killed_before_its_page")  # one worker: the fixture trains once
 def test_resuming_a_run_that_saved_no_state_says_it_starts_again(killed_before_its_page, tmp_path):
     """A run whose state/ holds no snapshot (killed in its first epoch, or removed by hand)
     trains from epoch 1 again, and says so instead of passing it off as resumed."""
@@ -372,6 +373,7 @@ def _copied(killed: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "spec.yaml", tmp_path / "run"
 
 
+@pytest.mark.xdist_group("killed_before_its_page")
 def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(
     killed_before_its_page, tmp_path, runner
 ):
@@ -418,6 +420,7 @@ def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(
     assert f"`cnnspec report {run}` writes its report.html again" in text
 
 
+@pytest.mark.xdist_group("killed_before_its_page")
 def test_resume_writes_the_finished_page_over_one_written_before_the_run_finished(
     killed_before_its_page, tmp_path, runner
 ):
