@@ -338,30 +338,30 @@ def test_a_stop_while_the_report_is_written_leaves_a_finished_run(tmp_path, runn
     assert not (run / "state").exists() and not (run / "report.html").exists()
 
 
-class _Killed(BaseException):
-    """A SIGKILL where it lands: no handler of cnnspec's runs (not Exception, not Ctrl-C)."""
+#: ``cnnspec`` SIGKILLed where report.html is to be written: after metrics.json, before its end.
+KILLED_AT_THE_REPORT = """
+import os, signal, sys
+from cnnspec.reporting import html
+html.write_report = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+from cnnspec.cli.app import app
+app(sys.argv[1:])
+"""
 
 
 @pytest.fixture(scope="module")
 def killed_before_its_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A one-epoch run (the spec, the run folder) killed once metrics.json was written, as it
-    began its report.html; the page's writer is put back afterwards. Trained once for the
-    module (a training is most of these tests' time): the tests that change it take a copy
-    (:func:`_copied`)."""
-    from typer.testing import CliRunner
-
-    from cnnspec.reporting import html
-
-    def killed(*args, **kwargs):
-        raise _Killed
+    """A one-epoch run (the spec, the run folder) SIGKILLed once metrics.json was written, as it
+    began its report.html: a real kill, in a process of its own, so its lock file and its
+    snapshots are left as a kill leaves them. Trained once for the module (a training is most
+    of these tests' time): the tests take a copy (:func:`_copied`)."""
+    from tests.conftest import run_python
 
     folder = tmp_path_factory.mktemp("killed")
-    spec, run = folder / "spec.yaml", folder / "run"
+    spec, run, script = folder / "spec.yaml", folder / "run", folder / "killed.py"
     spec.write_text(SPEC.replace("EPOCHS", "1"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(html, "write_report", killed)
-        with pytest.raises(_Killed):
-            CliRunner().invoke(app, ["train", str(spec), "--out", str(run)])
+    script.write_text(KILLED_AT_THE_REPORT)
+    done = run_python(script, "train", str(spec), "--out", str(run), "-q")
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     return spec, run
 
 
@@ -446,27 +446,15 @@ def test_resume_writes_the_finished_page_over_one_written_before_the_run_finishe
     assert rundir.left_undone(run) == []
 
 
-#: ``cnnspec`` SIGKILLed where report.html is to be written: after metrics.json, before its end.
-KILLED_AT_THE_REPORT = """
-import os, signal, sys
-from cnnspec.reporting import html
-html.write_report = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
-from cnnspec.cli.app import app
-app(sys.argv[1:])
-"""
+@pytest.mark.xdist_group("killed_before_its_page")
+def test_a_run_sigkilled_before_its_report_is_finished_by_resume(killed_before_its_page, tmp_path, runner):
+    """The same with a real SIGKILL (its lock file and its snapshots left as a kill leaves them:
+    the killed_before_its_page run, killed in a process of its own)."""
+    from cnnspec.training.runlock import LOCK_NAME
 
-
-def test_a_run_sigkilled_before_its_report_is_finished_by_resume(tmp_path, runner):
-    """The same with a real SIGKILL (its lock file and its snapshots left as a kill leaves them)."""
-    from tests.conftest import run_python
-
-    spec, run, script = tmp_path / "spec.yaml", tmp_path / "run", tmp_path / "killed.py"
-    spec.write_text(SPEC.replace("EPOCHS", "1"))
-    script.write_text(KILLED_AT_THE_REPORT)
-    done = run_python(script, "train", str(spec), "--out", str(run), "-q")
-    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    spec, run = _copied(killed_before_its_page, tmp_path)
     assert (run / "metrics.json").is_file() and list((run / "state").iterdir())
-    assert not (run / "report.html").exists()
+    assert not (run / "report.html").exists() and (run / LOCK_NAME).is_file()  # the dead holder's
     result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
     assert result.exit_code == 0, result.output
     assert f"finished {run}: wrote its report.html; removed its training snapshots (state/)" in " ".join(
