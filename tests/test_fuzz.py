@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -309,14 +310,21 @@ def listing(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
 
 
+@functools.cache
+def codegen_help() -> str:
+    """``codegen --help``, read once: the options it offers do not change between cases (its
+    Rich rendering was 40 ms of each CLI case)."""
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(app, ["codegen", "--help"]).output
+
+
 def codegen_commands(spec: str, out: Path) -> list[list[str]]:
     """``codegen`` of the model module and of the training script into ``out/`` (when the
     command exists), without the ruff subprocess."""
     if not HAS_CODEGEN:
         return []
-    from typer.testing import CliRunner
-
-    help_text = CliRunner().invoke(app, ["codegen", "--help"]).output
+    help_text = codegen_help()
     extra = ["--no-format"] if "--no-format" in help_text else []
     commands = [["codegen", spec, *extra, "--output", str(out / "model.py")]]
     if "--script" in help_text:
