@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -354,22 +355,48 @@ def alone_spec(tmp_path: Path, startup_timeout: float) -> Path:
     return spec
 
 
+#: What one lone worker of :func:`lone_workers` did: exit status, stderr, its cluster's ports,
+#: seconds from its start to its end, and the run folder it was given.
+Lone = tuple[int, str, list[int], float, Path]
+
+
+@pytest.fixture(scope="module")
+def lone_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Lone]]:
+    """The chief alone and worker 1 alone, each in a two-worker cluster of its own, started at
+    once: both spend their time waiting (the startup timeout, TensorFlow's retries), so the
+    two waits overlap instead of adding up (worker 1 alone takes about 4 s longer)."""
+    started = time.monotonic()
+    lone: dict[int, tuple[subprocess.Popen, list[int], Path]] = {}
+    try:
+        for task_index in (0, 1):
+            folder = tmp_path_factory.mktemp(f"alone{task_index}")
+            out = folder / "run"
+            # the smallest timeout the spec allows: the test waits it out (worker 1, which cannot
+            # reach the chief, takes about 4 s longer in TensorFlow's own retries; 3 s cost both
+            # 2 s more)
+            process, ports = start_alone(alone_spec(folder, 1), out, task_index)
+            lone[task_index] = (process, ports, out)
+        results: dict[int, Lone] = {}
+        for task_index, (process, ports, out) in lone.items():  # (the chief ends first)
+            [(code, _, stderr)] = finish([process], timeout=90)  # bounded: a regression fails, not hangs
+            results[task_index] = (code, stderr, ports, time.monotonic() - started, out)
+        yield results
+    finally:
+        for process, _, _ in lone.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("workers")
 @pytest.mark.parametrize("task_index", [0, 1])
-def test_a_cluster_that_never_forms_stops_after_startup_timeout(tmp_path, processes, task_index):
+def test_a_cluster_that_never_forms_stops_after_startup_timeout(lone_workers, task_index):
     """The chief whose worker 1 never starts, and worker 1 whose chief never starts, stop with
     a ClusterError naming the missing worker after about startup_timeout (no endless wait)."""
     from cnnspec.cli.train import EXIT_CLUSTER
 
-    out = tmp_path / "run"
-    started = time.monotonic()
-    # the smallest timeout the spec allows: the test waits it out (worker 1, which cannot reach
-    # the chief, takes about 4 s longer in TensorFlow's own retries; 3 s cost both 2 s more)
-    process, ports = start_alone(alone_spec(tmp_path, 1), out, task_index)
-    processes.append(process)
-    [(code, _, stderr)] = finish([process], timeout=90)  # bounded: a regression fails, not hangs
-    elapsed = time.monotonic() - started
+    code, stderr, ports, elapsed, out = lone_workers[task_index]
     message = " ".join(stderr.split())
     assert code == EXIT_CLUSTER, stderr
     missing = 1 - task_index
