@@ -94,9 +94,10 @@ def test_the_language_server_stopped_by_a_signal_says_interrupted_and_exits_130(
             stdin.write(_message(request))
             stdin.flush()
             assert _read_message(stdout).get("id") == 1
-            for number in numbers:  # (stdin stays open, as an editor keeps it)
+            for index, number in enumerate(numbers):  # (stdin stays open, as an editor keeps it)
+                if index:  # a second signal lands while the first is being handled
+                    time.sleep(0.2)
                 proc.send_signal(number)
-                time.sleep(0.2)
             deadline, chunks = time.monotonic() + 10, []  # its stderr to its end, bounded
             while select.select([stderr], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 if not (chunk := os.read(stderr.fileno(), 65536)):
