@@ -358,53 +358,9 @@ def alone_spec(tmp_path: Path, startup_timeout: float) -> Path:
 #: What one lone worker of :func:`lone_workers` did: exit status, stderr, its cluster's ports,
 #: seconds from its start to its end, and the run folder it was given.
 Lone = tuple[int, str, list[int], float, Path]
-
-
-@pytest.fixture(scope="module")
-def lone_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Lone]]:
-    """The chief alone and worker 1 alone, each in a two-worker cluster of its own, started at
-    once: both spend their time waiting (the startup timeout, TensorFlow's retries), so the
-    two waits overlap instead of adding up (worker 1 alone takes about 4 s longer)."""
-    started = time.monotonic()
-    lone: dict[int, tuple[subprocess.Popen, list[int], Path]] = {}
-    try:
-        for task_index in (0, 1):
-            folder = tmp_path_factory.mktemp(f"alone{task_index}")
-            out = folder / "run"
-            # the smallest timeout the spec allows: the test waits it out (worker 1, which cannot
-            # reach the chief, takes about 4 s longer in TensorFlow's own retries; 3 s cost both
-            # 2 s more)
-            process, ports = start_alone(alone_spec(folder, 1), out, task_index)
-            lone[task_index] = (process, ports, out)
-        results: dict[int, Lone] = {}
-        for task_index, (process, ports, out) in lone.items():  # (the chief ends first)
-            [(code, _, stderr)] = finish([process], timeout=90)  # bounded: a regression fails, not hangs
-            results[task_index] = (code, stderr, ports, time.monotonic() - started, out)
-        yield results
-    finally:
-        for process, _, _ in lone.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=30)
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("workers")
-@pytest.mark.parametrize("task_index", [0, 1])
-def test_a_cluster_that_never_forms_stops_after_startup_timeout(lone_workers, task_index):
-    """The chief whose worker 1 never starts, and worker 1 whose chief never starts, stop with
-    a ClusterError naming the missing worker after about startup_timeout (no endless wait)."""
-    from cnnspec.cli.train import EXIT_CLUSTER
-
-    code, stderr, ports, elapsed, out = lone_workers[task_index]
-    message = " ".join(stderr.split())
-    assert code == EXIT_CLUSTER, stderr
-    missing = 1 - task_index
-    assert f"the cluster did not form within 1 s: worker {missing} at 127.0.0.1:{ports[missing]} " in message
-    assert "did not join" in message and "--task-index" in message
-    assert not out.exists()  # the chief's new folder is removed again; worker 1 never made one
-    assert elapsed < 60, elapsed
-    print(f"worker {task_index} alone: exit {code} after {elapsed:.1f}s")
+#: The chief of :func:`lone_workers` still waiting for its cluster (for Ctrl-C): the process, its
+#: cluster's ports, its run folder, and when it was first seen listening (time.monotonic()).
+Waiting = tuple[subprocess.Popen, list[int], Path, float]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
@@ -419,16 +375,68 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
         time.sleep(0.1)
 
 
+@pytest.fixture(scope="module")
+def lone_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[int, Lone], Waiting]]:
+    """Three workers each alone in a two-worker cluster of its own, started at once: the chief
+    and worker 1 of a startup_timeout of 1 s, run to their end, and a chief of 120 s left
+    waiting for the Ctrl-C test. All three spend their time waiting (the startup timeout,
+    TensorFlow's retries, the cluster), so the waits overlap instead of adding up (worker 1
+    alone takes about 4 s longer than the chief; the Ctrl-C test waited 2 s more of its own)."""
+    started = time.monotonic()
+    lone: dict[int, tuple[subprocess.Popen, list[int], Path]] = {}
+    waiting: subprocess.Popen | None = None
+    try:
+        for task_index in (0, 1):
+            folder = tmp_path_factory.mktemp(f"alone{task_index}")
+            out = folder / "run"
+            # the smallest timeout the spec allows: the test waits it out (worker 1, which cannot
+            # reach the chief, takes about 4 s longer in TensorFlow's own retries; 3 s cost both
+            # 2 s more)
+            process, ports = start_alone(alone_spec(folder, 1), out, task_index)
+            lone[task_index] = (process, ports, out)
+        folder = tmp_path_factory.mktemp("ctrl-c")
+        waiting, waiting_ports = start_alone(alone_spec(folder, 120), folder / "run", 0)
+        wait_for_port(waiting_ports[0], waiting, timeout=90)
+        listening = time.monotonic()
+        results: dict[int, Lone] = {}
+        for task_index, (process, ports, out) in lone.items():  # (the chief ends first)
+            [(code, _, stderr)] = finish([process], timeout=90)  # bounded: a regression fails, not hangs
+            results[task_index] = (code, stderr, ports, time.monotonic() - started, out)
+        yield results, (waiting, waiting_ports, folder / "run", listening)
+    finally:
+        for process in [*(entry[0] for entry in lone.values()), *([waiting] if waiting else [])]:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("workers")
-def test_ctrl_c_ends_the_wait_for_the_cluster(tmp_path, processes):
+@pytest.mark.parametrize("task_index", [0, 1])
+def test_a_cluster_that_never_forms_stops_after_startup_timeout(lone_workers, task_index):
+    """The chief whose worker 1 never starts, and worker 1 whose chief never starts, stop with
+    a ClusterError naming the missing worker after about startup_timeout (no endless wait)."""
+    from cnnspec.cli.train import EXIT_CLUSTER
+
+    code, stderr, ports, elapsed, out = lone_workers[0][task_index]
+    message = " ".join(stderr.split())
+    assert code == EXIT_CLUSTER, stderr
+    missing = 1 - task_index
+    assert f"the cluster did not form within 1 s: worker {missing} at 127.0.0.1:{ports[missing]} " in message
+    assert "did not join" in message and "--task-index" in message
+    assert not out.exists()  # the chief's new folder is removed again; worker 1 never made one
+    assert elapsed < 60, elapsed
+    print(f"worker {task_index} alone: exit {code} after {elapsed:.1f}s")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("workers")
+def test_ctrl_c_ends_the_wait_for_the_cluster(lone_workers):
     """TensorFlow waits for the other workers in C++ holding the GIL; Ctrl-C still ends the
     process at once (killed by SIGINT: a shell reports 130), and nothing of the run is written."""
-    out = tmp_path / "run"
-    process, ports = start_alone(alone_spec(tmp_path, 120), out, 0)
-    processes.append(process)
-    wait_for_port(ports[0], process, timeout=90)
-    time.sleep(2)
+    process, ports, out, listening = lone_workers[1]
+    wait_for_port(ports[0], process, timeout=90)  # (still waiting: its startup_timeout is 120 s)
+    time.sleep(max(0.0, 2 - (time.monotonic() - listening)))  # in the wait for 2 s at least
     process.send_signal(signal.SIGINT)
     sent = time.monotonic()
     [(code, _, stderr)] = finish([process], timeout=30)
