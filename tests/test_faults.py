@@ -444,10 +444,11 @@ OUTPUT_COMMANDS = {
 }
 
 
-def _refused_before_tensorflow(folder: Path, commands: list[str], out: Path) -> dict[str, str]:
-    """Each of ``commands`` (OUTPUT_COMMANDS) with ``out`` as its output, run in turn in one fresh
-    Python (a Python start-up and cnnspec's import each was most of these tests' time): each
-    exits 2 with TensorFlow and Keras not imported yet, and no traceback. Its messages by command."""
+def _refused_before_tensorflow(folder: Path, runs: list[tuple[str, Path]]) -> list[str]:
+    """Each command of ``runs`` (OUTPUT_COMMANDS) with its output (a location that can't be
+    written), run in turn in one fresh Python (a Python start-up and cnnspec's import each was
+    most of these tests' time): each exits 2 with TensorFlow and Keras not imported yet, and no
+    traceback. Their messages, in order."""
     spec = folder / "tiny.yaml"
     spec.write_text(TINY_SPEC)
     model = _fake_model(folder / "m.keras")
@@ -455,20 +456,20 @@ def _refused_before_tensorflow(folder: Path, commands: list[str], out: Path) -> 
     run.mkdir(exist_ok=True)
     (run / "lock.json").write_text("{}")
     lines = []
-    for command in commands:
+    for command, out in runs:
         words = [w.replace("SPEC", str(spec)).replace("MODEL", str(model)).replace("RUN", str(run))
                  for w in OUTPUT_COMMANDS[command]]  # fmt: skip
         words = [w.replace("OUT", str(out)) for w in words]
         if "--resume" in words:  # a run folder to resume that sits on the unwritable disk
             words[words.index("--resume") + 1] = str(out)
         lines.append(words)
-    messages = {}
+    messages = []
     results = cold_commands(lines, ("tensorflow", "keras"))
-    for command, (code, stdout, stderr, heavy) in zip(commands, results, strict=True):
+    for (command, _), (code, stdout, stderr, heavy) in zip(runs, results, strict=True):
         assert code == 2, (command, stdout, stderr)
         assert heavy == [], f"{command}: TensorFlow was imported before the refusal"
         assert "Traceback" not in stderr, (command, stderr)
-        messages[command] = flat(stderr)
+        messages.append(flat(stderr))
     return messages
 
 
@@ -476,37 +477,58 @@ BEHIND_A_FILE = [c for c in OUTPUT_COMMANDS if c != "train-resume"]
 ON_A_READ_ONLY_DISK = ["train", "train-resume", "build", "export", "evaluate"]
 
 
+class Refusals:
+    """Each command's refusal of an output behind a file (``blocker``) and, where a read-only
+    tmpfs could be mounted (``read_only``, else ``skipped`` says why not), of one on it: all in
+    one fresh Python (a second one for the read-only disk was a start-up and an import more)."""
+
+    def __init__(self, blocker: Path, behind: dict[str, str]) -> None:
+        self.blocker, self.behind = blocker, behind
+        self.read_only: Path | None = None
+        self.on_read_only: dict[str, str] = {}
+        self.skipped = ""
+
+
 @pytest.fixture(scope="module")
-def behind_a_file(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """The blocker, and each command's refusal of an output behind it (one Python for all)."""
-    folder = tmp_path_factory.mktemp("behind")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refusals]:
+    folder = tmp_path_factory.mktemp("refused")
     blocker = folder / "blocker"
     blocker.write_text("a file where a folder should be")
-    return blocker, _refused_before_tensorflow(folder, BEHIND_A_FILE, blocker)
-
-
-@pytest.fixture(scope="module")
-def on_a_read_only_disk(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
-    """The read-only disk, and each command's refusal of an output on it (one Python for all)."""
-    folder = tmp_path_factory.mktemp("read-only")
-    for disk in _read_only_mount(folder / "ro"):
-        yield disk, _refused_before_tensorflow(folder, ON_A_READ_ONLY_DISK, disk)
+    mount = _read_only_mount(folder / "ro")
+    read_only: Path | None = None
+    skipped = ""
+    try:
+        read_only = next(mount)
+    except pytest.skip.Exception as why:  # (no root: the read-only tests skip, the others run)
+        skipped = str(why)
+    runs = [(command, blocker) for command in BEHIND_A_FILE]
+    if read_only is not None:
+        runs += [(command, read_only) for command in ON_A_READ_ONLY_DISK]
+    try:
+        messages = _refused_before_tensorflow(folder, runs)
+        found = Refusals(blocker, dict(zip(BEHIND_A_FILE, messages, strict=False)))
+        found.read_only, found.skipped = read_only, skipped
+        found.on_read_only = dict(zip(ON_A_READ_ONLY_DISK, messages[len(BEHIND_A_FILE) :], strict=False))
+        yield found
+    finally:
+        next(mount, None)  # (unmounts the disk)
 
 
 @pytest.mark.xdist_group("faults_refused_before_tensorflow")  # one worker runs each probe once
 @pytest.mark.parametrize("command", BEHIND_A_FILE)
-def test_an_output_behind_a_file_is_refused_before_tensorflow_is_imported(behind_a_file, command):
-    blocker, messages = behind_a_file
-    message = messages[command]
+def test_an_output_behind_a_file_is_refused_before_tensorflow_is_imported(refusals, command):
+    blocker, message = refusals.blocker, refusals.behind[command]
     # (visualize reads `--out blocker/pics/` as the picture blocker/pics: the folder is blocker)
     assert f"the file {blocker} is in the way" in message or f"; {blocker} is a file" in message
 
 
 @pytest.mark.xdist_group("faults_refused_before_tensorflow")
 @pytest.mark.parametrize("command", ON_A_READ_ONLY_DISK)
-def test_an_output_on_a_read_only_disk_is_refused_before_tensorflow_is_imported(on_a_read_only_disk, command):
-    read_only_dir, messages = on_a_read_only_disk
-    assert f"cannot create files in {read_only_dir}: Read-only file system" in messages[command]
+def test_an_output_on_a_read_only_disk_is_refused_before_tensorflow_is_imported(refusals, command):
+    if refusals.read_only is None:
+        pytest.skip(refusals.skipped)
+    message = refusals.on_read_only[command]
+    assert f"cannot create files in {refusals.read_only}: Read-only file system" in message
 
 
 # -- one safe loader ------------------------------------------------------------------------------
