@@ -112,11 +112,13 @@ def test_a_weights_file_that_does_not_fit_is_refused_naming_the_layer(tmp_path):
     assert "'predictions' in the file" in message and "(1280, 10)" in message and "(1280, 1000)" in message
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights)), "nothing assigned"
     # an include_top mismatch names the first layer that differs on both sides, as a classes
-    # mismatch does (it said only "holds weights for 105 layers; the model has 104 …")
+    # mismatch does (it said only "holds weights for 105 layers; the model has 104 …"). The
+    # headless model's variables are left unfilled (a stateless scope that does not initialize
+    # them: shapes and dtypes only): the refusal compares layouts, and an assignment would fail.
+    with keras.StatelessScope(initialize_variables=False):
+        headless_model = _zoo_model("mobilenet_v2", (96, 96, 3), "vars.include_top=false")
     with pytest.raises(WeightsFileError) as caught:
-        cnnspec.load_keras_application_weights(
-            _zoo_model("mobilenet_v2", (96, 96, 3), "vars.include_top=false"), path
-        )
+        cnnspec.load_keras_application_weights(headless_model, path)
     assert str(caught.value) == (
         f"{path} holds weights for 105 layers; the model has 104 layers with weights: the first that "
         "differs is layer #104 with weights, 'predictions' in the file, which the model lacks; the "
@@ -142,24 +144,28 @@ def test_the_api_builds_a_zoo_model_by_name():
     import keras
 
     keras.backend.clear_session()
-    model = cnnspec.build_model("zoo:mobilenet_v2")
+    # built in a stateless scope that does not initialize its variables: Keras gives each weight
+    # its shape and dtype and never fills it (the figures need no values; filling 3.5 M of them
+    # from their initializers was most of this test's time)
+    with keras.StatelessScope(initialize_variables=False):
+        model = cnnspec.build_model("zoo:mobilenet_v2")
     assert model.count_params() == 3_538_984 and tuple(model.output.shape) == (None, 1000)
 
 
 class ImageNetCase:
     """keras.applications.EfficientNetB0(weights="imagenet") at 64×64 without its top, built by
     Keras itself with its download answered by this test's file (random weights, adapted
-    normalizations), and the zoo's spec of it."""
+    normalizations), and the zoo's spec of it. Made once for the module's tests (two
+    EfficientNetB0 builds and a file): none of them changes it."""
 
     def __init__(self, tmp_path, monkeypatch) -> None:
         import keras
-        from keras.src.utils import file_utils
 
-        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
         self.shape = (64, 64, 3)
+        self.home = tmp_path / "keras"
         self.path = tmp_path / "efficientnetb0_notop.h5"
         _keras_weights_file("efficientnet_b0", self.shape, self.path, include_top=False)
-        monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: str(self.path))
+        self.answer_downloads(monkeypatch)
         self.reference = keras.applications.EfficientNetB0(
             include_top=False, weights="imagenet", input_shape=self.shape
         )
@@ -169,6 +175,14 @@ class ImageNetCase:
         self.images = np.random.default_rng(2).uniform(0, 255, (2, *self.shape)).astype("float32")
         self.expected = np.asarray(self.reference(self.images))
 
+    def answer_downloads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Keras' download of the ImageNet file answered with this case's file (for as long as
+        ``monkeypatch`` lasts)."""
+        from keras.src.utils import file_utils
+
+        monkeypatch.setenv("KERAS_HOME", str(self.home))
+        monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: str(self.path))
+
     def error(self, model) -> float:
         """The largest difference from the ImageNet model's outputs, relative to their scale
         (random weights give small outputs)."""
@@ -176,8 +190,14 @@ class ImageNetCase:
         return float(np.abs(outputs - self.expected).max() / np.abs(self.expected).max())
 
 
+@pytest.fixture(scope="module")
+def imagenet_case(tmp_path_factory: pytest.TempPathFactory) -> ImageNetCase:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return ImageNetCase(tmp_path_factory.mktemp("imagenet"), monkeypatch)
+
+
 @pytest.mark.slow
-def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_path, monkeypatch):
+def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(imagenet_case):
     """keras.applications.EfficientNetB0(weights="imagenet") has one layer more than its
     weights=None model (a per-channel Rescaling after the Normalization, with no weights); its
     file loaded by `imagenet` into the zoo model (built as weights=None builds it) gives the
@@ -186,7 +206,7 @@ def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_p
 
     from cnnspec.training import transfer
 
-    case = ImageNetCase(tmp_path, monkeypatch)
+    case = imagenet_case
     extra = [layer.scale for layer in case.reference.layers if isinstance(layer, keras.layers.Rescaling)]
     assert len(extra) == 2 and isinstance(extra[1], (list, tuple))  # (the test is not vacuous)
     model = build_model(case.compiled)
@@ -216,7 +236,9 @@ def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_p
 
 
 @pytest.mark.slow
-def test_the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(tmp_path, monkeypatch):
+def test_the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(
+    imagenet_case, tmp_path, monkeypatch
+):
     """The script's load_by_position, given keras.applications' own ImageNet model (the one it
     builds), folds the same factor: a backbone of it computes what that model computes."""
     import importlib.util
@@ -226,7 +248,8 @@ def test_the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(
     from cnnspec.api import compile_text
     from cnnspec.backends.python_emitter import generate_code
 
-    case = ImageNetCase(tmp_path, monkeypatch)
+    case = imagenet_case
+    case.answer_downloads(monkeypatch)  # (the script builds keras.applications' ImageNet model)
     spec = compile_text(
         "cnnspec: 1\nname: b0\ninput: {shape: [64, 64, 3]}\nmodel:\n"
         "  - backbone: {spec: 'zoo:efficientnet_b0', vars: {include_top: false}, weights: imagenet}\n"
