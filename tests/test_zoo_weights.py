@@ -7,6 +7,7 @@ batch. Small inputs keep it quick; nothing is downloaded."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,17 +156,18 @@ def test_the_api_builds_a_zoo_model_by_name():
 class ImageNetCase:
     """keras.applications.EfficientNetB0(weights="imagenet") at 64×64 without its top, built by
     Keras itself with its download answered by this test's file (random weights, adapted
-    normalizations), and the zoo's spec of it. Made once for the module's tests (two
-    EfficientNetB0 builds and a file): none of them changes it."""
+    normalizations), and the zoo's spec of it. Made once for both of its checks below (two
+    EfficientNetB0 builds and a file), which do not change it."""
 
     def __init__(self, tmp_path, monkeypatch) -> None:
         import keras
+        from keras.src.utils import file_utils
 
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
         self.shape = (64, 64, 3)
-        self.home = tmp_path / "keras"
         self.path = tmp_path / "efficientnetb0_notop.h5"
         _keras_weights_file("efficientnet_b0", self.shape, self.path, include_top=False)
-        self.answer_downloads(monkeypatch)
+        monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: str(self.path))
         self.reference = keras.applications.EfficientNetB0(
             include_top=False, weights="imagenet", input_shape=self.shape
         )
@@ -175,14 +177,6 @@ class ImageNetCase:
         self.images = np.random.default_rng(2).uniform(0, 255, (2, *self.shape)).astype("float32")
         self.expected = np.asarray(self.reference(self.images))
 
-    def answer_downloads(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Keras' download of the ImageNet file answered with this case's file (for as long as
-        ``monkeypatch`` lasts)."""
-        from keras.src.utils import file_utils
-
-        monkeypatch.setenv("KERAS_HOME", str(self.home))
-        monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: str(self.path))
-
     def error(self, model) -> float:
         """The largest difference from the ImageNet model's outputs, relative to their scale
         (random weights give small outputs)."""
@@ -190,23 +184,26 @@ class ImageNetCase:
         return float(np.abs(outputs - self.expected).max() / np.abs(self.expected).max())
 
 
-@pytest.fixture(scope="module")
-def imagenet_case(tmp_path_factory: pytest.TempPathFactory) -> ImageNetCase:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return ImageNetCase(tmp_path_factory.mktemp("imagenet"), monkeypatch)
-
-
 @pytest.mark.slow
-def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(imagenet_case):
+def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_path, monkeypatch):
     """keras.applications.EfficientNetB0(weights="imagenet") has one layer more than its
     weights=None model (a per-channel Rescaling after the Normalization, with no weights); its
     file loaded by `imagenet` into the zoo model (built as weights=None builds it) gives the
-    ImageNet model's outputs: the factor is folded into the normalization's variance."""
+    ImageNet model's outputs: the factor is folded into the normalization's variance. The
+    generated script folds it too. (One test for both: under pytest-xdist two tests may run in
+    two processes, each making the case, a fixture's share notwithstanding.)"""
+    case = ImageNetCase(tmp_path, monkeypatch)
+    _imagenet_folds_in_cnnspec(case)
+    _the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(case, tmp_path)
+
+
+def _imagenet_folds_in_cnnspec(case: ImageNetCase) -> None:
+    """`imagenet` (the transfer loader) and the API fold the factor; the file loaded as it is
+    answers otherwise."""
     import keras
 
     from cnnspec.training import transfer
 
-    case = imagenet_case
     extra = [layer.scale for layer in case.reference.layers if isinstance(layer, keras.layers.Rescaling)]
     assert len(extra) == 2 and isinstance(extra[1], (list, tuple))  # (the test is not vacuous)
     model = build_model(case.compiled)
@@ -235,10 +232,9 @@ def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(image
     assert case.error(cnnspec.load_keras_application_weights(renamed, case.path)) > 0.1
 
 
-@pytest.mark.slow
-def test_the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(
-    imagenet_case, tmp_path, monkeypatch
-):
+def _the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(
+    case: ImageNetCase, tmp_path: Path
+) -> None:
     """The script's load_by_position, given keras.applications' own ImageNet model (the one it
     builds), folds the same factor: a backbone of it computes what that model computes."""
     import importlib.util
@@ -248,8 +244,6 @@ def test_the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(
     from cnnspec.api import compile_text
     from cnnspec.backends.python_emitter import generate_code
 
-    case = imagenet_case
-    case.answer_downloads(monkeypatch)  # (the script builds keras.applications' ImageNet model)
     spec = compile_text(
         "cnnspec: 1\nname: b0\ninput: {shape: [64, 64, 3]}\nmodel:\n"
         "  - backbone: {spec: 'zoo:efficientnet_b0', vars: {include_top: false}, weights: imagenet}\n"
