@@ -126,20 +126,27 @@ def test_generated_code_replays_the_rank_5_model():
 
 
 # -- TensorFlow: the builder's model, Keras' own refusals, the generated module --------------------
-def _built_matches_the_ir(text: str) -> Any:
-    """Build ``text``'s model: every layer has the IR's output shape and parameter count, and
-    it runs on a batch of two (its output of the IR's shape)."""
-    import numpy as np
-
+def built_as_inferred(compiled: Any) -> Any:
+    """The builder's model of ``compiled``: every layer has the IR's output shape and parameter
+    count (the caller runs it)."""
     from cnnspec.api import build_model
 
-    compiled = compile_text(text)
     model = build_model(compiled)
     for node in compiled.ir.nodes:
         layer = model.get_layer(node.name)
         assert tuple(layer.output.shape[1:]) == node.shape, node.name
         assert layer.count_params() == node.counts.params, node.name
     assert model.count_params() == compiled.ir.totals.params
+    return model
+
+
+def _built_matches_the_ir(text: str) -> Any:
+    """Build ``text``'s model (:func:`built_as_inferred`); it runs on a batch of two (its output
+    of the IR's shape)."""
+    import numpy as np
+
+    compiled = compile_text(text)
+    model = built_as_inferred(compiled)
     x = np.random.default_rng(0).normal(size=(2, *compiled.ir.input_shape)).astype("float32")
     # called eagerly: predict() traces a function per model, seconds each across the many merges
     assert tuple(model(x, training=False).shape) == (2, *compiled.ir.nodes[-1].shape)

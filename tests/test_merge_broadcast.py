@@ -22,7 +22,7 @@ from cnnspec.api import compile_text
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.errors import SpecError
 from cnnspec.layers.registry import REGISTRY, ShapeError
-from tests.test_any_rank import _built_matches_the_ir, compare_generated
+from tests.test_any_rank import _built_matches_the_ir, built_as_inferred, compare_generated
 
 # -- merges of different ranks --------------------------------------------------------------------
 ELEMENTWISE = [*sorted(k.name for k in REGISTRY.values() if k.combines == "elementwise"), "subtract"]
@@ -310,21 +310,6 @@ def test_the_gated_residual_builds_and_runs_as_inferred():
     _built_matches_the_ir(GATED)
 
 
-def _built_as_inferred(compiled: Any) -> Any:
-    """The builder's model of ``compiled``: every layer has the IR's output shape and parameter
-    count (tests/test_any_rank.py's ``_built_matches_the_ir``, whose run of the model the caller
-    makes in its own call)."""
-    from cnnspec.api import build_model
-
-    model = build_model(compiled)
-    for node in compiled.ir.nodes:
-        layer = model.get_layer(node.name)
-        assert tuple(layer.output.shape[1:]) == node.shape, node.name
-        assert layer.count_params() == node.counts.params, node.name
-    assert model.count_params() == compiled.ir.totals.params
-    return model
-
-
 @pytest.mark.slow
 def test_every_broadcast_merge_builds_and_runs_as_inferred():
     """The builder's model per case, and the merge's values NumPy's broadcast of its inputs."""
@@ -341,7 +326,7 @@ def test_every_broadcast_merge_builds_and_runs_as_inferred():
     for param in MERGE_CASES:
         kind, shapes, _ = param.values
         compiled = compile_text(merge_spec(kind, shapes))
-        model = _built_as_inferred(compiled)
+        model = built_as_inferred(compiled)
         names = [*(f"t{i}" for i in range(len(shapes))), "merged"]
         # one eager call gives the merge's inputs, its output and the model's output
         probe = keras.Model(model.inputs, [*(model.get_layer(name).output for name in names), model.output])
