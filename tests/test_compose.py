@@ -308,8 +308,9 @@ def test_set_counts_an_index_from_the_end_as_python_does(tmp_path):
         "expected an index from -3 to 2 (`model` has 3 items); received -4 "
         "(in a --set option on the command line)"
     )
-    with pytest.raises(UsageError):  # a search space's key names an item by its place
-        parse_override("model[-1].dense.units=2")
+    assert error.hint == "`model[-1]` is its last item and `model[-3]` its first"
+    # (the index stays as written: a search space's key is read against its spec's data)
+    assert parse_override("model[-1].dense.units=2") == (("model", -1, "dense", "units"), 2)
 
 
 def test_set_past_a_list_s_end_says_how_to_add_an_item(tmp_path):

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cnnspec.errors import (
     COMMAND_LINE_PREFIX,
@@ -493,13 +493,27 @@ def _blocks_of(doc: SourceDoc) -> dict[str, Any]:
 
 def parse_override(text: str) -> tuple[SpecPath, Any]:
     """Parse ``path=value`` (``training.epochs=3``, ``model[2].conv2d.filters=64``). An index
-    counted from the end (``model[-1]``), which only a spec's data can turn into a path, is
-    refused here (a search space's key names a path without it)."""
+    counted from the end (``model[-1]``) stays negative: only a spec's data can turn it into
+    an item's place (:func:`from_the_end`)."""
     tokens, value, _ = _parse_override(text)
-    path = tuple(part for part, _ in tokens)
-    if any(isinstance(part, int) and part < 0 for part in path):
-        raise UsageError(f"expected a spec path like training.epochs; received {text.split('=', 1)[0]!r}")
-    return path, value
+    return tuple(part for part, _ in tokens), value
+
+
+def from_the_end(data: Any, path: SpecPath) -> SpecPath:
+    """``path`` with each index counted from the end (``model[-1]``) that names an item of
+    ``data`` replaced with that item's index, as --set reads it; one that names none (past the
+    start, or in no list) stays negative, for the caller to refuse
+    (:func:`index_past_the_start`)."""
+    return tuple(part for part, _ in _from_the_end(data, [(part, None) for part in path]))
+
+
+def index_past_the_start(where: str, count: int, index: int) -> tuple[str, str]:
+    """The message and hint for the index ``index`` counted from the end of the list at
+    ``where`` (``count`` items) that goes past its first item: said alike by --set and by a
+    search space's key (:mod:`cnnspec.spec.search`)."""
+    message = f"expected an index from {-count} to {count - 1} (`{where}` has {count} items); "
+    message += f"received {index}"
+    return message, f"`{where}[-1]` is its last item and `{where}[{-count}]` its first"
 
 
 @dataclass(frozen=True)
@@ -824,19 +838,21 @@ def _apply_override(
                 if missing is not None:  # (a path through a name the spec lacks: most likely misspelt)
                     _missing_error(doc, path, missing, at(missing), depth, diags)
                     return
-                lowest = -len(target) if isinstance(target, list) and key < 0 else 0
-                message = (
-                    f"expected an index from {lowest} to {len(target) - 1} (`{where}` has "
-                    f"{len(target)} items); received {key}"
-                    if isinstance(target, list) and target
-                    else f"expected a list with an item {key} at `{where}`; there is none"
-                )
-                hint = (
-                    f"--set changes an item that is there; to add one, give `{where}` whole: "
-                    f"--set '{where}=[…]'"
-                    if isinstance(target, list) and key >= len(target)
-                    else None
-                )
+                hint: str | None = None
+                if isinstance(target, list) and target and key < 0:
+                    message, hint = index_past_the_start(where, len(target), key)
+                elif isinstance(target, list) and target:
+                    message = (
+                        f"expected an index from 0 to {len(target) - 1} (`{where}` has {len(target)} "
+                        f"items); received {key}"
+                    )
+                else:
+                    message = f"expected a list with an item {key} at `{where}`; there is none"
+                if isinstance(target, list) and key >= len(target):
+                    hint = (
+                        f"--set changes an item that is there; to add one, give `{where}` whole: "
+                        f"--set '{where}=[…]'"
+                    )
                 diags.error(message, at(depth), path[: depth + 1], code="override", hint=hint)
                 return
         elif not isinstance(target, dict):
@@ -898,6 +914,9 @@ def _missing_error(
     )
 
 
+#: What each part of a path carries beside it: where the option writes it (--set), or nothing.
+_Where = TypeVar("_Where")
+
 #: The keys of one dimension of ``search.space`` (:data:`cnnspec.spec.search.SPACE_SCHEMA`).
 _DIMENSION_KEYS = frozenset({"choice", "float", "int", "log", "step"})
 
@@ -923,7 +942,7 @@ def _space_key(data: Any, tokens: list[tuple[str | int, Loc]]) -> list[tuple[str
     return [*tokens[:2], (format_path(path[2:end]), tokens[2][1]), *tokens[end:]]
 
 
-def _from_the_end(data: Any, tokens: list[tuple[str | int, Loc]]) -> list[tuple[str | int, Loc]]:
+def _from_the_end(data: Any, tokens: list[tuple[str | int, _Where]]) -> list[tuple[str | int, _Where]]:
     """``tokens`` with each index counted from the end (``model[-1]``) that names an item of
     the list there replaced with that item's index; one that names none is left for the
     override to refuse."""
