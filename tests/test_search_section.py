@@ -279,6 +279,47 @@ def test_validate_cli_reports_a_bad_choice(runner, write_spec):
     assert "did you mean `sgd`?" in result.output
 
 
+def test_a_space_key_counts_an_index_from_the_end_as_set_does(runner, write_spec):
+    """`model[-1].dense.units` was "expected a dotted spec path like training.batch_size or
+    vars.width": --set reads it as the last item, and so does the search, in validate, in a
+    trial's spec and in the editor; the dimension keeps the name the user wrote."""
+    from cnnspec.cli.app import app
+    from cnnspec.spec.search import space_target
+
+    text = spec(
+        "model[-1].dense.units: {choice: [8, 16]}\nmodel[-4].batch_norm.momentum: {float: [0.8, 0.99]}"
+    )
+    result = runner.invoke(app, ["validate", str(write_spec(text))])
+    assert result.exit_code == 0, result.output
+    compiled = compile_text(text, "s.yaml")
+    assert [(d.name, d.target) for d in compiled.search.dimensions] == [
+        ("model[-1].dense.units", ("model", 4, "dense", "units")),
+        ("model[-4].batch_norm.momentum", ("model", 1, "batch_norm", "momentum")),
+    ]
+    values = {"model[-1].dense.units": 16, "model[-4].batch_norm.momentum": 0.9}
+    doc = apply_values(compiled.doc, compiled.search, values)
+    assert doc.data["model"][4] == {"dense": {"units": 16, "activation": "softmax"}}
+    assert doc.data["model"][1] == {"batch_norm": {"momentum": 0.9}}
+    assert doc.locs[("model", 4, "dense", "units")].line == line_of(text, "model[-1]")
+    assert space_target(compiled.doc, "model[-5].conv2d.filters") == ("model", 0, "conv2d", "filters")
+    assert space_target(compiled.doc, "model[-6].conv2d.filters") is None
+
+
+def test_a_space_key_s_index_past_the_first_item_is_located_with_set_s_words(runner, write_spec):
+    from cnnspec.cli.app import app
+
+    text = spec("model[-6].conv2d.filters: {int: [2, 8]}")
+    result = runner.invoke(app, ["validate", str(write_spec(text))])
+    assert result.exit_code == 1
+    line = line_of(text, "model[-6]")
+    assert result.output.splitlines()[0].endswith(
+        f"spec.yaml:{line}:10: error: search.space.model[-6].conv2d.filters: expected an index from -5 "
+        "to 4 (`model` has 5 items); received -6"
+    )
+    assert "  hint: `model[-1]` is its last item and `model[-5]` its first" in result.output.splitlines()
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("path", "objective", "direction", "metrics", "headline"),
     [

@@ -2,12 +2,13 @@
 
 A front-end pass reads it into a :class:`SearchSpace` (no TensorFlow, no Optuna): each key of
 ``search.space`` is a dotted path (``vars.width``, ``training.optimizer.adam.learning_rate``,
-``data.validation_split``, ``model[3].dropout.rate``, or ``ID.param`` for a layer with that
-``id``), each value a space (``{float: [lo, hi], log: true}``, ``{int: [lo, hi], step: 8}``,
-``{choice: [...]}``). :func:`read_search` resolves every path against the composed document
-and the schema, so a path that leads nowhere is a located error with did-you-mean, and a range
-on a parameter that is not a number is refused. :func:`apply_values` writes one trial's values
-into a copy of the document (the search section removed) located at the search value, so an
+``data.validation_split``, ``model[3].dropout.rate``, ``model[-1].dense.units`` counted from the
+end as ``--set`` counts it, or ``ID.param`` for a layer with that ``id``), each value a space
+(``{float: [lo, hi], log: true}``, ``{int: [lo, hi], step: 8}``, ``{choice: [...]}``).
+:func:`read_search` resolves every path against the composed document and the schema, so a path
+that leads nowhere is a located error with did-you-mean, and a range on a parameter that is not
+a number is refused. :func:`apply_values` writes one trial's values into a copy of the document
+(the search section removed) located at the search value, so an
 error a value causes later (schema, shapes) points at the value in ``search.space``.
 The checks that need a compiled spec (objective, choice values, shapes of every combination)
 are in :mod:`cnnspec.analysis.search_check`.
@@ -358,7 +359,9 @@ def _dimension(doc: SourceDoc, name: str, space: Any, diags: Diagnostics) -> Dim
             )
         error(f"expected a dotted spec path like training.batch_size or vars.width; received {name!r}", hint)
         return None
-    resolved = _resolve_target(doc, path, error)
+    # (`path` stays as written: an error about a part of the key is located by it)
+    counted = _count_from_the_end(doc.data, path, error)
+    resolved = _resolve_target(doc, counted, error) if counted is not None else None
     if resolved is None:
         return None
     target, numeric, affects_model = resolved
@@ -474,8 +477,29 @@ def space_target(doc: SourceDoc, key: str) -> SpecPath | None:
     ``model[3].dropout.rate``), or ``None`` when ``key`` is no path the search accepts (the
     search check reports why). For the editor, which goes to what a key sets."""
     path = _parse_path(key)
-    resolved = _resolve_target(doc, path, lambda *_args, **_kwargs: None) if path is not None else None
+    ignore = lambda *_args, **_kwargs: None  # noqa: E731  (the search check reports why)
+    counted = _count_from_the_end(doc.data, path, ignore) if path is not None else None
+    resolved = _resolve_target(doc, counted, ignore) if counted is not None else None
     return resolved[0] if resolved is not None else None
+
+
+def _count_from_the_end(data: Any, path: SpecPath, error: Any) -> SpecPath | None:
+    """``path`` with each index counted from the end (``model[-1]``) made the place of the item
+    it names, as --set reads it (:func:`cnnspec.spec.compose.from_the_end`): a trial writes its
+    value into that item. One past the list's first item is an error with --set's words, at
+    the index; ``None`` after it."""
+    from cnnspec.spec.compose import from_the_end, index_past_the_start
+
+    counted = from_the_end(data, path)
+    for depth, part in enumerate(counted):
+        if isinstance(part, int) and part < 0:
+            items = _at(data, counted[:depth])
+            if not isinstance(items, list) or not items:
+                break  # (no list there: the path's own checks say what the spec lacks)
+            message, hint = index_past_the_start(format_path(path[:depth]), len(items), part)
+            error(message, hint, part=depth)
+            return None
+    return counted
 
 
 def _searched(data: Any, path: SpecPath) -> bool:
@@ -613,9 +637,11 @@ def _part_loc(key_loc: Loc, name: str, path: SpecPath, part: int) -> Loc | None:
     spells the parts before it as :func:`format_path` does (``training.callbacks[0].``);
     else ``None`` (the key's own location serves)."""
     segment = path[part]
-    if not isinstance(segment, str):
-        return None
-    prefix = format_path(path[:part]) + ("." if part else "")
+    if isinstance(segment, int):  # an index: at its `[`, as --set locates one
+        segment = f"[{segment}]"
+        prefix = format_path(path[:part])
+    else:
+        prefix = format_path(path[:part]) + ("." if part else "")
     rest = name[len(prefix) + len(segment) :]
     if not name.startswith(prefix + segment) or rest[:1] not in ("", ".", "["):
         return None
