@@ -34,6 +34,11 @@ class CompiledSpec:
     #: The command-line options this compilation needed besides ``--set`` (``--allow-outside``,
     #: ``--max-params N``): a printed command that compiles the spec again repeats them.
     options: tuple[str, ...] = ()
+    #: The resolved.yaml of a run that has trained, compiled again by the commands that read the
+    #: run (evaluate, predict, report …, :func:`cnnspec.reporting.run.run_spec`): the checks only
+    #: training needs (``training.class_weight``'s keys) are not made. A run trained before such a
+    #: check existed stays usable; validate, train, ``--resume`` and codegen still refuse the spec.
+    finished_run: bool = False
 
     @property
     def name(self) -> str:

@@ -73,6 +73,9 @@ class Context:
     #: training does before it writes anything). Off elsewhere: a run folder's resolved.yaml is
     #: compiled again for reports where those files may be gone, and inspect or codegen read none.
     weights_on_disk: bool = False
+    #: Compile a finished run's resolved.yaml (:attr:`CompiledSpec.finished_run`): without the
+    #: checks that only training needs.
+    finished_run: bool = False
     diags: Diagnostics = field(default_factory=Diagnostics)
 
 
@@ -145,7 +148,9 @@ def resolve(doc: SourceDoc, context: Context) -> CompiledSpec:
             doc, context.diags, input_shape, allow_outside=context.allow_outside, steps=resolver.steps
         )
     context.diags.raise_if_errors()
-    return CompiledSpec(doc, ir, list(context.diags.warnings), context.path)
+    return CompiledSpec(
+        doc, ir, list(context.diags.warnings), context.path, finished_run=context.finished_run
+    )
 
 
 def check_size(compiled: CompiledSpec, context: Context) -> CompiledSpec:
@@ -286,14 +291,20 @@ def compile_doc(
     path: Path | None = None,
     allow_outside: bool = False,
     explain_input: bool = True,
+    finished_run: bool = False,
 ) -> CompiledSpec:
     """Run every pass after ``compose`` on a loaded document.
 
     ``allow_outside`` (``--allow-outside``) lets a backbone's spec file lie outside the spec's
     folder; the document's own ``extends``/``use`` files were read when it was loaded.
-    ``explain_input``: see :attr:`Context.explain_input`."""
+    ``explain_input``: see :attr:`Context.explain_input`; ``finished_run``: see
+    :attr:`Context.finished_run`."""
     context = Context(
-        allow_outside=allow_outside, max_params=max_params, path=path, explain_input=explain_input
+        allow_outside=allow_outside,
+        max_params=max_params,
+        path=path,
+        explain_input=explain_input,
+        finished_run=finished_run,
     )
     result: CompiledSpec = run_passes(doc, context, after(compose))
     return result

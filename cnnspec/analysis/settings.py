@@ -1077,7 +1077,11 @@ def _check_class_weight_keys(
     index, it would weigh '7'), is the located error ``cnnspec train`` gives once it has loaded
     the data, in its words (training/data.py ``check_fit``; one rule:
     :func:`cnnspec.analysis.classes.key_label`). Other sources' keys are checked once their
-    classes are read: by train, and by the generated script."""
+    classes are read: by train, and by the generated script. Not for a finished run's spec
+    (:attr:`~cnnspec.analysis.compiled.CompiledSpec.finished_run`): the weights only matter to
+    training, and a run trained before a key was refused is still evaluated, reported …"""
+    if reader.compiled.finished_run:
+        return
     from cnnspec.analysis.classes import LeftOutClass, UnknownClass, class_indices, key_label, repeated_key
 
     if not isinstance(weights, dict) or reader.poisoned(("data", "source")):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,11 +117,12 @@ def train(
         raise UsageError(
             "expected --weights or --resume, not both", "a resumed run restores its own snapshot"
         )
-    compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)
+    with _refused_resume(resume, file):
+        compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)
     display = Display.auto(quiet)
     # Ctrl-C, and a scheduler's SIGTERM: save and exit (interrupts.py: raised at a batch boundary)
     try:
-        with batch_boundary_stops():
+        with batch_boundary_stops(), _refused_resume(resume, file):
             result = run_training(
                 compiled,
                 out=out,
@@ -208,6 +211,31 @@ def kernel_refused_exit(refused: Any) -> typer.Exit:
     console.print(f"  [cyan]hint:[/cyan] {hint}", highlight=False, soft_wrap=True)
     print_resume(f"TF_ENABLE_ONEDNN_OPTS=0 {refused.resume_command}")
     return typer.Exit(EXIT_KERNEL)
+
+
+@contextmanager
+def _refused_resume(resume: Path | None, spec: Path) -> Iterator[None]:
+    """A ``--resume`` refused for a ``training.class_weight`` key: a note that says how to go on.
+    The run was started by a cnnspec that took the key (a class ``data.classes`` left out, two
+    keys weighing one class); a resume trains, so it is refused as train refuses it, but fixing
+    the key changes the spec, which a resumed run must keep: a new run is the way on (the old
+    run's model stays usable: evaluate, predict, report … read it)."""
+    from cnnspec.errors import Note, SpecError
+
+    try:
+        yield
+    except SpecError as exc:
+        if resume is None or not any(d.path.startswith("training.class_weight") for d in exc.diagnostics):
+            raise
+        note = Note(
+            f"the run in {resume} was started with this key by an older cnnspec; a resumed run keeps "
+            f"its spec, so fix the key and start a new run (cnnspec train {spec}): the run's model "
+            "is still read by evaluate, predict, report …"
+        )
+        raise SpecError(
+            d.with_notes((note,)) if d.path.startswith("training.class_weight") else d
+            for d in exc.diagnostics
+        ) from None
 
 
 def print_resume(command: str) -> None:

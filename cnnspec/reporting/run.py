@@ -630,7 +630,9 @@ def _compiled_run_doc(
     written = doc.file  # RUN/resolved.yaml, as load_spec names it (its text is kept under that name)
     label = _locate_in(doc, spec_file, run_dir) if spec_file is not None else written
     try:
-        return compile_doc(doc, path=path, allow_outside=_allowed(allow_outside))
+        # (finished_run: the checks only training needs are not made, class_weight's keys: a run
+        # trained before cnnspec refused a key stays usable, a resume still refuses it)
+        return compile_doc(doc, path=path, allow_outside=_allowed(allow_outside), finished_run=True)
     except SpecError as exc:
         # located in the file that holds the text they quote, RUN/resolved.yaml, not in the spec
         # file whose folder its relative paths start from (the user's spec has other lines)
@@ -1300,7 +1302,8 @@ def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> Compile
         zoo_variant=compiled.doc.zoo_variant,
         variant=compiled.doc.variant,
     )
-    return compile_doc(doc, path=compiled.path)
+    # (a finished run's spec stays one: --data is scored, never trained on)
+    return compile_doc(doc, path=compiled.path, finished_run=compiled.finished_run)
 
 
 #: The largest ``config.json`` read from a model archive for its recorded losses (a model's
@@ -2370,6 +2373,8 @@ def test_split(
     said = moved_data_note(config, run.lock) if moved else None
     if said is not None:
         notes.append(said)
+    if data is None and compiled.finished_run:
+        notes.extend(weight_key_notes(config, dataset))
     if matches is False:
         notes.append(
             "the splits differ from those the run was trained with (the data, or how it is split, "
@@ -2400,6 +2405,21 @@ def test_split(
         notes=notes,
         output_names=_output_names(run, dataset, config, names),
     )
+
+
+def weight_key_notes(config: TrainConfig, dataset: Any) -> list[str]:
+    """What to say of a run whose ``training.class_weight`` keys cnnspec refuses now (a class
+    ``data.classes`` left out, two keys weighing one class): it was trained by an older cnnspec,
+    which read them otherwise than the spec says. The run's model is evaluated all the same (the
+    weights only matter to training); the note tells the figures' reader, and how a new run goes."""
+    from cnnspec.training.data import weight_key_refusals
+
+    return [
+        f"training.class_weight.{key}: {message}; this run was trained before cnnspec refused such "
+        "a key, so its class weights may not be the ones the spec reads as (fix the key to train it "
+        "again: validate, train and --resume refuse it)"
+        for key, message, _ in weight_key_refusals(config, dataset)
+    ]
 
 
 def _output_names(run: Run, dataset: Any, config: TrainConfig, names: list[str]) -> dict[str, list[str]]:

@@ -1601,27 +1601,38 @@ def check_fit(
         check_two_classes(classes, compiled, config, list(dataset.class_names or []))
         _check_two_labelled(dataset.y_train, list(dataset.class_names or []), compiled, config)
     check_class_count(classes, compiled, config, list(dataset.class_names or []))
-    if config.class_weight not in (None, "balanced"):
-        assert isinstance(config.class_weight, dict)
-        weighed: dict[int, str] = {}  # label → the key that weighs it
-        for key in config.class_weight:
-            at: SpecPath = ("training", "class_weight", key)
-            try:
-                label = _key_label(key, config, dataset)
-            except subsets.LeftOutClass as exc:
-                raise _error(exc.message, compiled, at, exc.hint, key=True) from None
-            if label is None:
-                raise _error(
-                    f"expected a class index (0–{classes - 1}) or name; received {key!r}",
-                    compiled,
-                    at,
-                    did_you_mean(key, dataset.class_names),
-                    key=True,
-                )
-            if label in weighed:  # (one of the two weights would be dropped)
-                message, hint = subsets.repeated_key(key, weighed[label], dataset.class_names[label])
-                raise _error(message, compiled, at, hint, key=True)
+    # (not for a finished run's data, evaluated or reported: the weights only matter to training,
+    # and a run trained before a key was refused stays usable; weight_key_refusals tells it then)
+    if not compiled.finished_run:
+        for key, message, hint in weight_key_refusals(config, dataset)[:1]:
+            raise _error(message, compiled, ("training", "class_weight", key), hint, key=True)
+
+
+def weight_key_refusals(config: TrainConfig, dataset: Dataset) -> list[tuple[str, str, str | None]]:
+    """Each ``training.class_weight`` key that weighs no class of the data, in key order, as
+    (key, message, hint): a key that names no class nor is a label index, one naming a class
+    ``data.classes`` left out, one weighing the class an earlier key weighs. ``train`` refuses
+    the first (:func:`check_fit`); a finished run's commands note them all (the run may have been
+    trained before cnnspec refused such a key: :func:`cnnspec.reporting.run.test_split`)."""
+    if not isinstance(config.class_weight, dict) or dataset.target != "class":
+        return []
+    found: list[tuple[str, str, str | None]] = []
+    weighed: dict[int, str] = {}  # label → the key that weighs it
+    for key in config.class_weight:
+        try:
+            label = _key_label(key, config, dataset)
+        except subsets.LeftOutClass as exc:
+            found.append((key, exc.message, exc.hint))
+            continue
+        if label is None:
+            message = f"expected a class index (0–{dataset.num_classes - 1}) or name; received {key!r}"
+            found.append((key, message, did_you_mean(key, dataset.class_names)))
+        elif label in weighed:  # (one of the two weights would be dropped)
+            message, hint = subsets.repeated_key(key, weighed[label], dataset.class_names[label])
+            found.append((key, message, hint))
+        else:
             weighed[label] = key
+    return found
 
 
 def _key_label(key: str, config: TrainConfig, dataset: Dataset) -> int | None:
