@@ -97,6 +97,73 @@ def test_a_served_file_of_several_outputs_is_read_as_its_model(tmp_path):
     assert (run.output_names("mask"), run.output_names("count")) == (["bg", "fg"], ["count"])
 
 
+def test_served_ids_are_unique_where_names_differ_only_in_punctuation():
+    """Two outputs whose names differ only in punctuation had one head id in the stand-in spec
+    (``mask-a`` and ``mask_a``: ``mask_a`` twice). A name that is an id keeps it, whatever its
+    place; the others take a suffix; ``input`` (the model input's) and letters outside ASCII are
+    no id; the same names give the same ids."""
+    from cnnspec.reporting.served import served_ids
+
+    assert served_ids(["mask-a", "mask_a"]) == ["mask_a_2", "mask_a"]
+    assert served_ids(["a_b", "a.b", "a-b"]) == ["a_b", "a_b_2", "a_b_3"]
+    assert served_ids(["a.b", "a_b_2", "a-b"]) == ["a_b", "a_b_2", "a_b_3"]
+    assert served_ids(["input", "1x", "mäsk", ""]) == ["input_2", "output_1x", "m_sk", "output"]
+    assert served_ids(["x", "x"]) == ["x", "x_2"]
+    assert served_ids(["mask-a", "mask_a"]) == served_ids(["mask-a", "mask_a"])
+
+
+def test_a_served_file_named_with_punctuation_has_a_stand_in_spec():
+    """The stand-in spec's name is an identifier whatever the file is called: ``my-model.onnx``,
+    ``1model.onnx`` and ``modèle.onnx`` were refused ("name: expected an identifier …")."""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.export.runtimes import ExportRecord
+    from cnnspec.reporting.served import stand_in_text
+
+    data = {
+        "input": {"shape": [8, 8, 3], "rescale_integer": 1 / 255},
+        "output": {"binary": False, "from_logits": True, "classes": ["a", "b", "c"]},
+    }
+    for stem, name in (("my-model", "my_model"), ("1model", "_1model"), ("modèle", "mod_le")):
+        assert compile_text(stand_in_text(ExportRecord(Path(f"{stem}.onnx"), "onnx", data))).name == name
+
+
+def test_a_served_file_of_outputs_named_alike_is_read_as_its_model(tmp_path):
+    """The record's outputs ``mask-a``, ``mask_a`` (maps) and ``n.x``, ``n_x``, ``n_x_flat``
+    (vectors: their flatten layers' ids are not the heads') each get a head of their own, in the
+    record's order, each with its own task and names."""
+    from cnnspec.reporting.served import served_record, served_run
+
+    def entry(name: str, task: str, shape: list[int], loss: str, names: list[str], at: int) -> dict:
+        return {"name": name, "task": task, "shape": shape, "from_logits": False, "loss": loss,
+                "names": names, "file_output": f"output_{at}"}  # fmt: skip
+
+    outputs = [
+        entry("mask-a", "segmentation", [8, 8, 2], "sparse_categorical_crossentropy", ["bg", "fg"], 0),
+        entry("mask_a", "segmentation", [8, 8, 3], "sparse_categorical_crossentropy", ["p", "q", "r"], 1),
+        entry("n.x", "regression", [1], "mae", ["count"], 2),
+        entry("n_x", "regression", [2], "mse", ["w", "h"], 3),
+        entry("n_x_flat", "regression", [1], "mae", ["size"], 4),
+    ]
+    record, _, _ = served_record(_fake_export(tmp_path, outputs=outputs), "auto", None, None, None)
+    run = served_run(record)
+    tasks = [(t.name, t.task, t.shape, t.loss.name) for t in run.config.tasks]
+    assert tasks == [
+        ("mask_a_2", "segmentation", (8, 8, 2), "sparse_categorical_crossentropy"),
+        ("mask_a", "segmentation", (8, 8, 3), "sparse_categorical_crossentropy"),
+        ("n_x_2", "regression", (1,), "mae"),
+        ("n_x", "regression", (2,), "mse"),
+        ("n_x_flat", "regression", (1,), "mae"),
+    ]
+    named = {ident: run.output_names(ident) for ident in ("mask_a_2", "mask_a", "n_x_2", "n_x", "n_x_flat")}
+    assert named == {
+        "mask_a_2": ["bg", "fg"],
+        "mask_a": ["p", "q", "r"],
+        "n_x_2": ["count"],
+        "n_x": ["w", "h"],
+        "n_x_flat": ["size"],
+    }
+
+
 def test_a_file_without_its_record_or_changed_after_it_is_refused(tmp_path):
     image = _image(tmp_path)
     export = _fake_export(tmp_path)

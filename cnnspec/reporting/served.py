@@ -24,6 +24,7 @@ from cnnspec.reporting.run import (
     range_of_record,
     record_unknown_split,
     split_of_record,
+    stand_in_name,
 )
 
 
@@ -163,7 +164,11 @@ def served_run(record: ExportRecord) -> Run:
         compiled=compiled,
         class_names=list(names) or None,
         # each output's names, by its head's id (a model of several outputs: test.output_names)
-        spec_names={_ident(task.name): record.output_names.get(task.name, []) for task in tasks or ()},
+        # (the ids as stand_in_text made them: served_ids of the record's names, in its order)
+        spec_names={
+            ident: record.output_names.get(task.name, [])
+            for task, ident in zip(tasks or (), served_ids([task.name for task in tasks or ()]), strict=True)
+        },
         split=split,
         unknown_split=record_unknown_split(record.data.get("split_unknown")) if split is None else None,
         recorded_range=range_of_record(record.data["input"].get("pixel_range")),
@@ -205,15 +210,48 @@ def inexact_loss_notes(record: ExportRecord) -> list[str]:
 
 
 def _ident(name: str) -> str:
-    """A served output's name as the id of its head in the stand-in spec (a spec id's letters)."""
-    ident = re.sub(r"\W", "_", name) if name else "output"
+    """A served output's name in a spec id's letters (ASCII: ``\\W`` kept ``é``, which no id
+    takes): the plain id of its head in the stand-in spec, before :func:`served_ids` makes the
+    ids unique."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name) if name else "output"
     return ident if re.match(r"[A-Za-z]", ident) else f"output_{ident}"
 
 
-def _head(ident: str, kind: str, shape: tuple[int, ...], from_logits: bool, source: str | None) -> list[Any]:
+def served_ids(names: list[str]) -> list[str]:
+    """The ids of a served file's outputs' heads in the stand-in spec (:func:`stand_in_text`), in
+    the record's order: each name in a spec id's letters (:func:`_ident`), unique and the same for
+    the same names. Names that differ only in punctuation (``mask-a`` and ``mask_a``, ``a.b`` and
+    ``a_b``) had one id: the stand-in spec repeated it (refused, or one output read as the other).
+    A name that is an id already keeps it (so do its ``.npz`` targets, ``y_test_NAME``); the others
+    take ``ID_2``, ``ID_3`` … where theirs is taken, as is ``input`` (the model input's).
+    :func:`served_run` maps the ids back to the outputs' names (``spec_names``)."""
+    from cnnspec.ir import INPUT
+
+    plain = [_ident(name) for name in names]
+    taken = {INPUT}
+    ids: list[str | None] = [None] * len(names)
+    # every name that is an id is reserved before another takes a suffixed id, so none takes one
+    for position, (name, ident) in enumerate(zip(names, plain, strict=True)):
+        if name == ident and ident not in taken:
+            ids[position] = ident
+            taken.add(ident)
+    for position, ident in enumerate(plain):
+        if ids[position] is None:
+            made, suffix = ident, 2
+            while made in taken:
+                made, suffix = f"{ident}_{suffix}", suffix + 1
+            ids[position] = made
+            taken.add(made)
+    return [ident for ident in ids if ident is not None]
+
+
+def _head(
+    ident: str, kind: str, shape: tuple[int, ...], from_logits: bool, source: str | None, taken: set[str]
+) -> list[Any]:
     """The stand-in spec's layers of one output: a 1×1 convolution for a map, a dense layer for a
     vector, with the activation its outputs say (none for logits); ``source``: the id of the
-    layer it reads (``None``: the one before it)."""
+    layer it reads (``None``: the one before it). ``taken``: the ids in use (the heads'), to which
+    a vector's flatten layer adds its own: ``ID_flat`` unless an output is named so."""
     activation = None
     if kind != "regression" and not from_logits:
         activation = "sigmoid" if kind == "multilabel" or shape[-1] == 1 else "softmax"
@@ -221,8 +259,12 @@ def _head(ident: str, kind: str, shape: tuple[int, ...], from_logits: bool, sour
     reads: dict[str, Any] = {"inputs": source} if source is not None else {}
     if len(shape) == 3:
         return [{"conv2d": {"filters": shape[-1], "kernel_size": 1, **params}, "id": ident, **reads}]
+    flat, suffix = f"{ident}_flat", 2
+    while flat in taken:
+        flat, suffix = f"{ident}_flat_{suffix}", suffix + 1
+    taken.add(flat)
     return [
-        {"flatten": None, "id": f"{ident}_flat", **reads},
+        {"flatten": None, "id": flat, **reads},
         {"dense": {"units": shape[-1], **params}, "id": ident},
     ]
 
@@ -257,10 +299,11 @@ def stand_in_text(record: ExportRecord) -> str:
     listed: dict[str, Any] = {}  # (a model of several outputs: their ids, in the record's order)
     if tasks and len(tasks) > 1:
         by_output: dict[str, Any] = {}
-        for task in tasks:
+        ids = served_ids([task.name for task in tasks])
+        taken = set(ids)
+        for task, ident in zip(tasks, ids, strict=True):
             shape = tuple(task.shape)
-            ident = _ident(task.name)
-            model += _head(ident, task.task, shape, task.loss.from_logits, "input")
+            model += _head(ident, task.task, shape, task.loss.from_logits, "input", taken)
             by_output[ident] = _training(
                 task.task, shape, task.loss.from_logits, task.loss.name, _changed_settings(task.loss),
                 task.threshold,
@@ -281,7 +324,8 @@ def stand_in_text(record: ExportRecord) -> str:
             from_logits, threshold = bool(output["from_logits"]), None
             loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
             loss, settings = recorded_loss(output, loss)
-        model = _head(_ident(name), kind, shape, from_logits, None)
+        (ident,) = served_ids([name])
+        model = _head(ident, kind, shape, from_logits, None, {ident})
         training = _training(kind, shape, from_logits, loss, settings, threshold)
     if given.get("rescale_by_depth") is True:
         rescale: Any = "auto"
@@ -290,7 +334,8 @@ def stand_in_text(record: ExportRecord) -> str:
         rescale = float(factor) if isinstance(factor, (int, float)) and not isinstance(factor, bool) else None
     document = {
         "cnnspec": 1,
-        "name": re.sub(r"[^\w-]", "_", record.path.stem) or "model",
+        # an identifier whatever the file is called (``my-model.onnx`` kept its ``-``: refused)
+        "name": stand_in_name(record.path.stem),
         "input": {"shape": [int(d) for d in record.sample_shape]},
         "model": model,
         **listed,
