@@ -412,6 +412,23 @@ def test_a_mask_npz_with_two_faults_is_refused_for_the_one_train_names(tmp_path,
     assert script_refusal(tmp_path, path, "task") == refused(path).message
 
 
+@pytest.mark.parametrize("faults", [[], ["negative"], ["count"], ["mask-size"], ["channels"], ["nan-pixel"]])
+def test_masks_for_a_classifier_are_refused_with_trains_message(tmp_path, faults):
+    """A segmentation npz (y of shape (n, H, W)) for a classifier: train reads the targets as
+    masks and refuses them as another task's (once they pass its checks of masks, counts and the
+    model's input); the classifier script said "expected training labels of shape (n,) or (n, 1)"."""
+    arrays = good_masks()
+    for fault in faults:
+        MASK_FAULTS[fault][1](arrays)
+    path = npz_spec(tmp_path, head=CLASSIFIER, extra="training: {seed: 0}\n", **arrays)
+    error = refused(path)
+    if not faults:
+        assert error.message == (
+            "expected class targets for the classification output dense_1; the data has mask targets"
+        )
+    assert script_refusal(tmp_path, path, "classifier") == error.message
+
+
 SEG_MULTI = (
     "cnnspec: 1\nname: two\ninput: {shape: [8, 8, 3]}\nmodel:\n"
     "  - conv2d: {filters: 3, kernel_size: 1, activation: softmax}\n    id: seg\n"

@@ -28,6 +28,16 @@ DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
     "cifar100": (32, 32, 3),
 }
 
+#: the hint of a refusal of targets of another kind than an output's task (:func:`kinds_message`)
+KINDS_HINT = "ask the source for the task's targets (shapes: data.source.shapes.target), or set training.task"
+
+
+def kinds_message(target: str, task: str, output: str, kind: str) -> str:
+    """The refusal of ``kind`` targets for the ``task`` output ``output``, which takes ``target``
+    targets: cnnspec train's (task_data.check_kinds) and a generated script's, word for word."""
+    return f"expected {target} targets for the {task} output {output}; the data has {kind} targets"
+
+
 #: Why a regression output trained with msle takes no negative target (train's hint, and the
 #: generated script's): Keras clamps each target below its epsilon before the log.
 MSLE_HINT = (

@@ -762,7 +762,13 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
             "input.shape",
             code="codegen-script",
         )
-    from cnnspec.analysis.datafit import script_data_notes, two_classes_hint, two_labelled_hint
+    from cnnspec.analysis.datafit import (
+        KINDS_HINT,
+        kinds_message,
+        script_data_notes,
+        two_classes_hint,
+        two_labelled_hint,
+    )
     from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
 
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
@@ -886,6 +892,14 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "output_units_text": output_units if output_units.isdigit() else f"{{{output_units}}}",
         # data whose class count is known only once read (or selected): checked as train checks it
         "counts_classes": data.kind == "npz" or data.streamed or data.classes is not None,
+        # an npz file's (n, H, W) targets, read as masks where data.source names no target: train's
+        # refusal of them for the classifier's output (it said "labels of shape (n,)" instead)
+        "mask_kind_refusal": (
+            py_string(kinds_message(out.target, out.task, out.name, "mask"))
+            if data.kind == "npz" and data.target is None and (out := next(iter(config.tasks), None))
+            else ""
+        ),
+        "kinds_hint": py_string(KINDS_HINT),
         "one_class_hint": py_string(two_classes_hint(config)),
         # training labels of one class: data read from files, or cut down by data.limit
         "checks_labelled": data.kind == "npz"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnspec.analysis.datafit import MSLE_HINT, source_loc
+from cnnspec.analysis.datafit import KINDS_HINT, MSLE_HINT, kinds_message, source_loc
 from cnnspec.analysis.settings import TrainConfig
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import SpecError, format_path
@@ -161,13 +161,7 @@ def check_kinds(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> No
         if kinds is not None and kind is None:
             continue  # a missing target is reported by check_targets, by name
         if kind != out.target:
-            raise _error(
-                f"expected {out.target} targets for the {out.task} output {out.name}; "
-                f"the data has {kind} targets",
-                compiled,
-                "ask the source for the task's targets (shapes: data.source.shapes.target), "
-                "or set training.task",
-            )
+            raise _error(kinds_message(out.target, out.task, out.name, str(kind)), compiled, KINDS_HINT)
 
 
 def check_dataset(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> None:
