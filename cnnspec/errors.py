@@ -625,6 +625,12 @@ class WriteError(Exception):
         return f"cannot write {self.path}: {self.reason}{extra}"
 
 
+class PartlyWrittenError(WriteError):
+    """A write of several files that failed, and whose undo failed too: some of the files are
+    new, and an old file each replaced is kept aside where the message says. Not "nothing was
+    written": a caller that adds so to a failed write's hint leaves this one as it is."""
+
+
 def human_bytes(size: int) -> str:
     """``512 B``, ``1.2 KiB``, ``3.4 MiB``, ``5.6 GiB``."""
     if abs(size) < 1024:

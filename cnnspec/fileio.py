@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import UsageError, WriteError
+from cnnspec.errors import PartlyWrittenError, UsageError, WriteError
 
 #: What :mod:`zipfile` raises for a damaged or unusual archive: a bad CRC or header, a
 #: truncated member, an unknown compression method, an encrypted member, corrupt deflate data.
@@ -361,11 +361,11 @@ def _roll_back(files: list[_Pending]) -> list[_Pending]:
     return stranded
 
 
-def _stranded_file(pending: _Pending, exc: BaseException) -> WriteError:
+def _stranded_file(pending: _Pending, exc: BaseException) -> PartlyWrittenError:
     """The error of a group that could not put a replaced file back: where the old one is kept."""
     assert pending.old is not None
     fault = write_fault(exc, pending.target)
-    return WriteError(
+    return PartlyWrittenError(
         pending.target,
         f"{fault.reason if fault else exc}; the file there before is kept in {pending.old}",
         errno=fault.errno if fault else None,
@@ -1212,15 +1212,15 @@ class _Stage:
                 os.replace(temp, target)
                 done[-1][2] = True
         except BaseException as exc:
-            stranded = _undo_stage(done)
-            if stranded is not None:
-                _release(self.scratch)  # (a leftover now: the next write there puts it back)
+            left = _undo_stage(done)
+            if left:
+                mixed = _mixed_commit(target, exc, left, self.folder, self.scratch / _OLD)
+                if any(kept is not None for _, kept, _ in left):
+                    _release(self.scratch)  # (a leftover now, holding the old files: not removed)
+                else:
+                    self.discard()
                 if isinstance(exc, Exception):
-                    raise WriteError(
-                        stranded[0],
-                        f"{exc}; the file there before is kept in {stranded[1]}",
-                        hint=f"move {stranded[1]} back to {stranded[0]}, then run the same command again",
-                    ) from exc
+                    raise mixed from exc
                 raise
             self.discard()
             fault = _write_failure(exc, target, None, self.owner)
@@ -1252,20 +1252,80 @@ def _keep_aside(target: Path, kept: Path) -> Path | None:
     return kept
 
 
-def _undo_stage(done: list[list[Any]]) -> tuple[Path, Path] | None:
+#: A file a failed stage commit could not put back: its target, the old file kept for it
+#: (``None``: there was none) and whether the target holds the stage's new file.
+_Left = tuple[Path, Path | None, bool]
+
+
+def _undo_stage(done: list[list[Any]]) -> list[_Left]:
     """Put back what a failed commit of a stage replaced (``done``: target, kept file, replaced);
-    the (target, kept file) of one that could not be put back, else ``None``."""
-    stranded = None
+    the files it could not put back, in the commit's order (none: the folder is as it was)."""
+    left: list[_Left] = []
     for target, kept, replaced in reversed(done):
         if kept is not None and (replaced or not os.path.lexists(target)):
             try:
                 os.replace(kept, target)
             except OSError:
-                stranded = stranded or (target, kept)
+                left.append((target, kept, replaced))
         elif replaced:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(target)
-    return stranded
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append((target, None, True))
+        elif kept is not None:  # (a second name of the file still in place: no old file to tell)
+            with contextlib.suppress(OSError):
+                os.unlink(kept)
+    left.reverse()
+    return left
+
+
+def _mixed_commit(
+    target: Path, exc: Exception, left: list[_Left], folder: Path, kept_in: Path
+) -> PartlyWrittenError:
+    """The error of a stage commit that failed at ``target`` and could not put everything back
+    (``left``): what ``folder`` holds now (which files are new, which are missing), where the old
+    files are kept (``kept_in``, under their own names) and how to restore them. Exact, since
+    "nothing was written" would be false: some of the new files are in place."""
+    fault = write_fault(exc, target)
+    named = [(path.name, old, is_new) for path, old, is_new in left]  # (all in one folder)
+    new = [name for name, _, is_new in named if is_new]
+    missing = [name for name, old, is_new in named if old is not None and not is_new]
+    kept = [name for name, old, _ in named if old is not None]
+    fresh = [name for name, old, _ in named if old is None]
+    said = []
+    if new:
+        said.append(f"{_listing(new)} in {folder} {_are(new)} new (this write's)")
+    if missing:
+        said.append(f"{_listing(missing)} {_are(missing)} missing from {folder}")
+    state = " and ".join(said) + ", every other file there as it was"
+    if kept:
+        state += f"; the old {_listing(kept)} {_are(kept)} kept in {kept_in}"
+    steps = [f"move the file{'s' if len(kept) > 1 else ''} in {kept_in} back into {folder}"] if kept else []
+    if fresh:
+        steps.append(f"delete {_listing(fresh)} (new, with no earlier file)")
+    return PartlyWrittenError(
+        target,
+        f"{fault.reason if fault else exc}; putting back what it replaced failed too: {state}",
+        errno=fault.errno if fault else None,
+        hint=" and ".join(steps) + ", then run the same command again",
+    )
+
+
+#: The file names a message lists before it counts the rest.
+_NAMES_SHOWN = 5
+
+
+def _listing(names: list[str]) -> str:
+    """``a.png, b.png and 3 more``."""
+    rest = len(names) - _NAMES_SHOWN
+    return ", ".join(names[:_NAMES_SHOWN]) + (f" and {rest} more" if rest > 0 else "")
+
+
+def _are(names: list[str]) -> str:
+    """The verb for a listing of ``names``."""
+    return "is" if len(names) == 1 else "are"
 
 
 def _put_back_kept(kept_in: Path, folder: Path) -> None:

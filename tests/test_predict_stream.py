@@ -497,3 +497,58 @@ def test_top_k_beyond_an_outputs_classes_names_the_output(tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     assert result.stderr.count("note:") == 2
     assert "note: --top-k 9: the output breed has only 4 classes" in flat(result)
+
+
+def test_a_commit_whose_undo_fails_says_which_masks_are_new_and_where_the_old_one_is(tmp_path, monkeypatch):
+    """The fourth mask's rename into place fails (an I/O error), and so does putting back the
+    third one's old mask: the error says the third mask is new, every other file as it was, and
+    where its old mask is kept, not "no mask file was written" (which was added to its hint).
+    Moving the kept file back, as the hint says, restores the folder; the same call then works."""
+    import os
+    import time
+
+    from cnnspec import fileio
+    from cnnspec.errors import PartlyWrittenError
+
+    call = _seg_call(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    call(out)
+    before = _contents(out)
+    names = list(before)
+    real = os.replace
+    renames: list[str] = []  # the renames into --out: the commit's, then its undo's
+
+    def replace(source: Any, destination: Any) -> None:
+        if Path(destination).parent == out:
+            renames.append(Path(destination).name)
+            if len(renames) in (4, 5):  # the fourth mask's rename; then the third's old one put back
+                raise OSError(5, "Input/output error")
+        real(source, destination)
+
+    monkeypatch.setattr(fileio.os, "replace", replace)
+    with pytest.raises(PartlyWrittenError) as caught:
+        call(out, level=0.9)
+    monkeypatch.setattr(fileio.os, "replace", real)
+    first, second, third, fourth = renames[:4]
+    assert renames[4:] == [third, second, first]  # (the undo, the last replaced first)
+    (scratch,) = [entry for entry in out.iterdir() if entry.name.startswith(".cnnspec-staged.")]
+    kept_in = scratch / "old"
+    assert str(caught.value) == (
+        f"cannot write {out / fourth}: Input/output error; putting back what it replaced failed too: "
+        f"{third} in {out} is new (this write's), every other file there as it was; "
+        f"the old {third} is kept in {kept_in}"
+    )
+    assert caught.value.hint == f"move the file in {kept_in} back into {out}, then run the same command again"
+    now = {name: (out / name).read_bytes() for name in names}
+    assert {name: now[name] for name in names if name != third} == {
+        name: before[name] for name in names if name != third
+    }
+    assert os.listdir(kept_in) == [third] and (kept_in / third).read_bytes() == before[third]
+    assert not os.path.samefile(out / third, kept_in / third)  # (the new mask, not a link to the old)
+    os.replace(kept_in / third, out / third)
+    assert {name: (out / name).read_bytes() for name in names} == before
+    past = time.time() - 2 * fileio.STALE_AFTER_S
+    os.utime(scratch, (past, past))  # (a leftover the next write removes once it is this old)
+    call(out, level=0.9)
+    after = _contents(out)
+    assert sorted(after) == sorted(before) and after[third] == now[third]  # (and no leftover)

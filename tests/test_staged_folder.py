@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cnnspec.errors import WriteError
+from cnnspec.errors import PartlyWrittenError, WriteError
 from cnnspec.fileio import STALE_AFTER_S, is_atomic_leftover, staged_folder, write_atomic
 from tests.test_write_together import _failing_rename, _listing
 
@@ -89,3 +89,45 @@ def test_a_stage_that_cannot_be_made_names_the_file_asked_for(tmp_path):
         write_atomic(tmp_path / "masks" / "x_mask.png", b"png")
     assert str(caught.value).startswith(f"cannot write {tmp_path / 'masks' / 'x_mask.png'}: ")
     assert os.listdir(tmp_path) == ["masks"]
+
+
+def test_a_commit_whose_undo_fails_says_what_is_new_and_where_the_old_file_is(tmp_path, monkeypatch):
+    """c.png's rename fails; then putting back b.png's old file fails, and so does removing
+    a.png (new: there was none before): the error names both as new and where old b.png is
+    kept, and the hint says to move it back and delete a.png."""
+    (tmp_path / "b.png").write_text("old b")
+    real_unlink, real_replace = os.unlink, os.replace
+    seen: list[str] = []
+
+    def unlink(path, *args, **kwargs):
+        if os.path.basename(path) == "a.png":
+            raise OSError(errno.EIO, "Input/output error")
+        return real_unlink(path, *args, **kwargs)
+
+    def replace(source, destination):
+        seen.append(str(destination))
+        if len(seen) in (3, 4):  # c.png's rename, then b.png's old file put back
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(source, destination)
+
+    with pytest.raises(PartlyWrittenError) as caught, staged_folder(tmp_path):
+        for name in ("a.png", "b.png", "c.png"):
+            write_atomic(tmp_path / name, f"new {name}")
+        monkeypatch.setattr(os, "unlink", unlink)
+        monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.undo()
+    (scratch,) = tmp_path.glob(".cnnspec-staged.*")
+    kept_in = scratch / "old"
+    assert seen == [str(tmp_path / n) for n in ("a.png", "b.png", "c.png", "b.png")]
+    assert str(caught.value) == (
+        f"cannot write {tmp_path / 'c.png'}: Input/output error; putting back what it replaced failed "
+        f"too: a.png, b.png in {tmp_path} are new (this write's), every other file there as it was; "
+        f"the old b.png is kept in {kept_in}"
+    )
+    assert caught.value.hint == (
+        f"move the file in {kept_in} back into {tmp_path} and delete a.png (new, with no earlier file), "
+        "then run the same command again"
+    )
+    assert _listing(kept_in) == {"b.png": b"old b"}
+    assert (tmp_path / "a.png").read_text() == "new a.png" and (tmp_path / "b.png").read_text() == "new b.png"
+    assert not (tmp_path / "c.png").exists()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.tasks import OutputTask
-from cnnspec.errors import UsageError, WriteError
+from cnnspec.errors import PartlyWrittenError, UsageError, WriteError
 from cnnspec.fileio import staged_folder, write_atomic
 
 if TYPE_CHECKING:
@@ -360,7 +360,8 @@ def _task_results(
         with staged_folder(folder):
             _answer_groups(tasks, names, groups, masks, k, run, results)
     except (UsageError, WriteError) as stop:
-        if masks:
+        # (a commit whose undo failed has some new masks in place: its error says which)
+        if masks and not isinstance(stop, PartlyWrittenError):
             said = f"no mask file was written to {folder}"
             stop.hint = f"{stop.hint}; {said}" if stop.hint else said
         raise
