@@ -406,7 +406,8 @@ def test_optimizer_callbacks_buffer_and_steps_are_written_with_the_constants(run
     assert keyword_of(source, "ReduceLROnPlateau", "factor") == ["F"]
     assert keyword_of(source, "ReduceLROnPlateau", "patience") == ["P - 1"]
     assert "        buffer = min(len(y), N * 4)\n" in source
-    assert "    steps_per_epoch = N  # training.steps_per_epoch: the training data repeat\n" in source
+    assert "    # spec without it): no repeat, each epoch the whole training set once\n" in source
+    assert "    steps_per_epoch = N\n    repeat = steps_per_epoch is not None\n" in source
 
 
 def test_phase_optimizer_keywords_are_written_with_the_constants(runner, write_spec, tmp_path):

@@ -30,6 +30,7 @@ from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
 from tests.conftest import ROOT, run_script
 from tests.test_listing_edges import script_functions
+from tests.test_script_parity_audit import TASK
 
 TINY = """\
 cnnspec: 1
@@ -123,10 +124,76 @@ def test_the_options_a_spec_sets_are_still_rendered(tmp_path):
     text = script_text(tmp_path, EVERYTHING)
     assert "x_train, y_train = limit(x_train, y_train, 64)" in text
     assert "steps_per_epoch = 2" in text and "steps_per_epoch=steps_per_epoch," in text
-    assert "repeat=True," in text and "if repeat:" in text
+    assert "repeat=repeat," in text and "if repeat:" in text
     assert "class_weight=class_weights(y_train, class_names)," in text
     assert "num_classes=num_classes" in text and "tf.one_hot(labels, num_classes)" in text
     assert "if channels == 1:  # grey images for the RGB model" in text
+
+
+def training_calls(text: str, rows: int, batch_size: int) -> dict[str, Any]:
+    """What run() (main()'s body) of a script's ``text`` gives compile_model, the training set's make_dataset,
+    fit and the output losses from its training steps on (``steps_per_epoch`` or ``steps``) to
+    its fit, run with each stubbed (no TensorFlow): ``rows`` training rows, ``--batch-size``
+    ``batch_size``. The keywords left out are filled with their defaults (make_dataset's
+    ``repeat=False``, fit's ``steps_per_epoch=None``)."""
+    run = next(node for node in ast.parse(text).body if getattr(node, "name", "") == "run")
+    names = [{getattr(target, "id", "") for target in getattr(node, "targets", [])} for node in run.body]
+    start = next(i for i, assigned in enumerate(names) if assigned & {"steps_per_epoch", "steps"})
+    end = next(i for i, assigned in enumerate(names) if "history" in assigned)
+    calls: dict[str, Any] = {"print": []}
+
+    def make_dataset(x: Any, y: Any, batch: int, **options: Any) -> str:
+        if options.get("training"):
+            calls["train"] = {"batch": batch, "repeat": options.get("repeat", False)}
+        return "dataset"
+
+    def fit(train: Any, **options: Any) -> None:
+        calls["fit_steps"] = options.get("steps_per_epoch")
+
+    data = np.zeros((rows, 1))
+    namespace: dict[str, Any] = {
+        "args": argparse.Namespace(batch_size=batch_size, epochs=3),
+        **{name: data for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")},
+        "scale": None,
+        "augmentation": None,
+        "out": None,
+        "num_classes": 10,
+        "class_names": [],
+        "class_weights": lambda y, names: None,
+        "make_dataset": make_dataset,
+        "compile_model": lambda model, total: calls.update(total=total),
+        "model": argparse.Namespace(fit=fit),
+        "build_callbacks": lambda out: [],
+        "OutputLosses": argparse.Namespace,
+        "print": calls["print"].append,
+    }
+    code = ast.Module(body=run.body[start : end + 1], type_ignores=[])
+    exec(compile(code, "train.py", "exec"), namespace)
+    if "output_losses" in namespace:
+        calls["train_rows"] = namespace["output_losses"].train_rows
+    return calls
+
+
+@pytest.mark.parametrize("spec_text", [EVERYTHING, TASK], ids=["classifier", "two-outputs"])
+def test_steps_per_epoch_edited_to_none_trains_as_a_spec_without_it(tmp_path, spec_text):
+    """``steps_per_epoch = N`` edited to ``None`` (its comment says so) trains on the whole
+    training set once an epoch, as the script of the spec without it does: the same schedule
+    length, batch, no repeat, no steps for fit, the same rows for the output losses. Before, the
+    script failed (``None * epochs``), or repeated the data with no end to an epoch."""
+    steps = re.search(r"\n  steps_per_epoch: (\d+)\n", spec_text)
+    assert steps is not None
+    text = script_text(tmp_path, spec_text)
+    line = f"    steps_per_epoch = {steps[1]}\n"
+    assert "    # spec without it): no repeat, each epoch the whole training set once\n" + line in text
+    without = script_text(tmp_path, spec_text.replace(steps[0], "\n"), "without.yaml")
+    for rows in (40, 5):  # (5: fewer than a batch, which the repeat trains on as one batch of 5)
+        edited = training_calls(text.replace(line, "    steps_per_epoch = None\n"), rows, 16)
+        assert edited == training_calls(without, rows, 16)
+        assert edited["train"] == {"batch": 16, "repeat": False} and edited["fit_steps"] is None
+        assert edited["total"] == 3 * -(-rows // 16) and edited["print"] == []
+    kept = training_calls(text, 5, 16)  # (as generated: the repeat)
+    assert kept["train"] == {"batch": 5, "repeat": True} and kept["fit_steps"] == int(steps[1])
+    assert kept["total"] == 3 * int(steps[1]) and len(kept["print"]) == 1
 
 
 def functions(text: str, script: Path | None = None) -> dict[str, Any]:
