@@ -96,8 +96,8 @@ SEARCH_SCHEMA: dict[str, Any] = {
             "type": "object",
             "minProperties": 1,
             "additionalProperties": SPACE_SCHEMA,
-            "description": "dotted spec path (vars.x, training.*, data.*, model[i].kind.param, "
-            "ID.param) → space",
+            "description": "dotted spec path (vars.x, training.*, data.*, model[i].kind.param with "
+            "i from the end where negative, ID.param) → space",
         },
         "objective": {
             "anyOf": [
