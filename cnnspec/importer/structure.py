@@ -21,7 +21,6 @@ layers' items get ids for the spec's ``outputs:`` (:meth:`Structurer.output_ids`
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter
 
@@ -31,6 +30,7 @@ from cnnspec.importer.source import import_error
 from cnnspec.ir import INPUT
 from cnnspec.layers.registry import get_kind
 from cnnspec.layers.reverse import Reversed, combinator_activation, commutative, merge_mode, shown
+from cnnspec.spec.resolve import unique_id
 
 #: Ids no item may take: the spec language's name of the model input (the resolver refuses an
 #: item ``id: input``, "reserved for the model input"); an inputs: list reads it as the input.
@@ -61,14 +61,6 @@ def spec_id(name: str) -> str:
     if automatic and get_kind(automatic.group(1)) is not None:
         cleaned = f"keras_{cleaned}"
     return cleaned
-
-
-def unique_id(base: str, taken: set[str]) -> str:
-    """``base``, or the first of ``base_2``, ``base_3`` … not in ``taken`` (which holds the
-    reserved ids too): two names that clean up alike (``x y``, ``x_y``) get two ids."""
-    if base not in taken:
-        return base
-    return next(f"{base}_{n}" for n in itertools.count(2) if f"{base}_{n}" not in taken)
 
 
 class Structurer:

@@ -1556,7 +1556,7 @@ def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
     metrics and ``.npz`` targets (``y_test_NAME``) are keyed by them, as the model's are.
     :func:`model_tasks` maps the ids back to the Keras names."""
     from cnnspec.ir import INPUT
-    from cnnspec.spec.resolve import IDENTIFIER
+    from cnnspec.spec.resolve import IDENTIFIER, unique_id
 
     def usable(name: str) -> bool:
         return bool(IDENTIFIER.fullmatch(name)) and name.isascii() and name != INPUT
@@ -1569,11 +1569,7 @@ def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
             ids.append(out.name)
             continue
         # not an id, or a repeat (its first use keeps the name): a made-up id
-        made = f"out_{position}"
-        suffix = 2
-        while made in taken or made in ids:
-            made, suffix = f"out_{position}_{suffix}", suffix + 1
-        ids.append(made)
+        ids.append(unique_id(f"out_{position}", taken | set(ids)))
     return ids
 
 

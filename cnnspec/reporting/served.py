@@ -26,6 +26,7 @@ from cnnspec.reporting.run import (
     split_of_record,
     stand_in_name,
 )
+from cnnspec.spec.resolve import unique_id
 
 
 def served_record(
@@ -237,9 +238,7 @@ def served_ids(names: list[str]) -> list[str]:
             taken.add(ident)
     for position, ident in enumerate(plain):
         if ids[position] is None:
-            made, suffix = ident, 2
-            while made in taken:
-                made, suffix = f"{ident}_{suffix}", suffix + 1
+            made = unique_id(ident, taken)
             ids[position] = made
             taken.add(made)
     return [ident for ident in ids if ident is not None]
@@ -259,9 +258,7 @@ def _head(
     reads: dict[str, Any] = {"inputs": source} if source is not None else {}
     if len(shape) == 3:
         return [{"conv2d": {"filters": shape[-1], "kernel_size": 1, **params}, "id": ident, **reads}]
-    flat, suffix = f"{ident}_flat", 2
-    while flat in taken:
-        flat, suffix = f"{ident}_flat_{suffix}", suffix + 1
+    flat = unique_id(f"{ident}_flat", taken)
     taken.add(flat)
     return [
         {"flatten": None, "id": flat, **reads},

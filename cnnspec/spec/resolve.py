@@ -100,6 +100,15 @@ def free_loop_name(taken: set[str]) -> str:
     return next((name for name in ("j", "k", "m", "n", "p", "q", "r") if name not in taken), "j_")
 
 
+def unique_id(base: str, taken: set[str] | frozenset[str]) -> str:
+    """``base``, or the first of ``base_2``, ``base_3`` … not in ``taken`` (which holds the
+    reserved ids too): two names that clean up alike (``x y``, ``x_y``) get two ids."""
+    made, suffix = base, 2
+    while made in taken:
+        made, suffix = f"{base}_{suffix}", suffix + 1
+    return made
+
+
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ITEM_EXTRAS = ("id", "inputs", "when", "trainable")
