@@ -9,16 +9,14 @@ int8 export, made once.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.test_report_support import flat, invoke, trained_run
+from tests.test_report_support import flat, invoke, made_once, trained_run
 
 INT8 = ("--format", "tflite", "--quantize", "int8")
 
@@ -62,25 +60,17 @@ def test_the_commands_offer_every_runtime():
 @pytest.fixture(scope="module")
 def int8_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the trained run with its int8 export (RUN/export/model.int8.tflite), made once
-    per test session (the tests copy it before they write): under pytest-xdist, which may send
-    this module's tests to both workers, the first makes it in the session's shared temporary
-    folder while the other waits on a file lock, as tests/test_report_support.py's run is made
-    (each worker exported it, a second and more of conversion)."""
+    per test session (:func:`~tests.test_report_support.made_once`; the tests copy it before
+    they write): under pytest-xdist, which may send this module's tests to both workers, each
+    worker exported it, a second and more of conversion."""
     trained = trained_run(tmp_path_factory)
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    folder = root / "quantized-int8" / "run"
-    with open(root / "quantized-int8.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder.parent / "done").is_file():
-            shutil.rmtree(folder.parent, ignore_errors=True)
-            folder.parent.mkdir()
-            shutil.copytree(trained, folder, ignore=shutil.ignore_patterns("export"))
-            result = invoke("export", folder, *INT8)
-            assert result.exit_code == 0, result.output
-            (folder.parent / "done").write_text("exported\n")
-    return folder
+
+    def export(folder: Path) -> None:
+        shutil.copytree(trained, folder / "run", ignore=shutil.ignore_patterns("export"))
+        result = invoke("export", folder / "run", *INT8)
+        assert result.exit_code == 0, result.output
+
+    return made_once(tmp_path_factory, "quantized-int8", export) / "run"
 
 
 @pytest.mark.slow

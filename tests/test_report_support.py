@@ -11,9 +11,11 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner, Result
 
 from cnnspec.cli.app import app
@@ -70,31 +72,38 @@ def flat(result: Result) -> str:
     return " ".join(result.output.split())
 
 
-def trained_run(factory) -> Path:
-    """The run folder of the tiny model, trained once per test session.
-
-    Under pytest-xdist every worker asks for it; the first trains it in the session's shared
-    temporary folder while the others wait on a file lock (xdist's ``loadgroup`` does not keep
-    the reporting tests on one worker with pytest 9.2: pytest-dev/pytest-xdist#1386).
-    """
-    if "run" in _RUNS:
-        return _RUNS["run"]
+def made_once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """The folder ``name`` in the session's shared temporary folder, filled by ``make`` once per
+    test session. Under pytest-xdist every worker may ask for it; the first makes it while the
+    others wait on a file lock (xdist's ``loadgroup`` does not keep a group's tests on one worker
+    with pytest 9.2: pytest-dev/pytest-xdist#1386). A folder a failed ``make`` left is made again."""
     root = factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
-    folder = root / "reporting-run"
-    with open(root / "reporting-run.lock", "w") as lock:
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (folder / "done").is_file():
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
-            write_data(folder)
-            spec = folder / "spec.yaml"
-            spec.write_text(SPEC, encoding="utf-8")
-            result = invoke("train", spec, "--out", folder / "run", "--quiet")
-            assert result.exit_code == 0, result.output
-            (folder / "done").write_text("trained\n")
-    _RUNS["run"] = folder / "run"
+            make(folder)
+            (folder / "done").write_text("made\n")
+    return folder
+
+
+def trained_run(factory: pytest.TempPathFactory) -> Path:
+    """The run folder of the tiny model, trained once per test session (:func:`made_once`)."""
+    if "run" in _RUNS:
+        return _RUNS["run"]
+
+    def train(folder: Path) -> None:
+        write_data(folder)
+        spec = folder / "spec.yaml"
+        spec.write_text(SPEC, encoding="utf-8")
+        result = invoke("train", spec, "--out", folder / "run", "--quiet")
+        assert result.exit_code == 0, result.output
+
+    _RUNS["run"] = made_once(factory, "reporting-run", train) / "run"
     return _RUNS["run"]
 
 

@@ -4,9 +4,7 @@ answering per task, and data that don't fit an output refused (located, nothing 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnspec.cli.app import app
+from tests.test_report_support import made_once
 
 pytestmark = pytest.mark.slow
 
@@ -85,27 +84,19 @@ def write_data(folder, task: str, **replace) -> None:
 
 def trained_task_run(factory: pytest.TempPathFactory, task: str) -> Path:
     """The run folder of ``task``'s tiny model (:data:`SPECS`, :func:`write_data`), trained by
-    `cnnspec train` once per test session: this module's tests and tests/test_export_tasks.py's
-    take copies (shutil.copytree), never writing into it. Under pytest-xdist the first worker
-    to ask trains it in the session's shared temporary folder while the others wait on a file
-    lock, as tests/test_report_support.py's trained_run does."""
-    root = factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    folder = root / f"task-run-{task}"
-    with open(root / f"task-run-{task}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "done").is_file():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            write_data(folder, task)
-            spec = folder / "spec.yaml"
-            text = HEAD.format(name=task) + SPECS[task] + TRAINING + STATED.get(task, "")
-            spec.write_text(text, encoding="utf-8")
-            result = CliRunner().invoke(app, ["train", str(spec), "--out", str(folder / "run"), "--quiet"])
-            assert result.exit_code == 0, result.output
-            (folder / "done").write_text("trained\n")
-    return folder / "run"
+    `cnnspec train` once per test session (:func:`tests.test_report_support.made_once`): this
+    module's tests and tests/test_export_tasks.py's take copies (shutil.copytree), never writing
+    into it."""
+
+    def train(folder: Path) -> None:
+        write_data(folder, task)
+        spec = folder / "spec.yaml"
+        text = HEAD.format(name=task) + SPECS[task] + TRAINING + STATED.get(task, "")
+        spec.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(app, ["train", str(spec), "--out", str(folder / "run"), "--quiet"])
+        assert result.exit_code == 0, result.output
+
+    return made_once(factory, f"task-run-{task}", train) / "run"
 
 
 @pytest.mark.parametrize("task", list(SPECS))
