@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 LOCK_FLAGS := --extra dev --extra export --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test test-fast test-full faults-all test-latest lock lint format schema docs bench bench-quick bench-search clean
+.PHONY: demo bytecode test test-fast test-full faults-all test-latest lock lint format schema docs bench bench-quick bench-search clean
 
 # uv, which writes the lock and installs it, is itself installed from a hash-locked file
 # (tools/uv.lock.txt, every wheel of the UV_VERSION release; `make lock` rewrites it).
@@ -39,15 +39,23 @@ $(VENV)/.installed: $(LOCK) pyproject.toml
 	$(BIN)/python tools/lockcheck.py verify
 	touch $@
 
-demo: $(VENV)/.installed
+# cnnspec's own modules compiled to bytecode, as uv compiles the locked packages
+# (--compile-bytecode): the editable install leaves them as source, and where
+# PYTHONDONTWRITEBYTECODE is set (as on the CI machines) every process that imports cnnspec
+# compiled them again, each CLI command and script the tests start among them (measured: a cold
+# `cnnspec validate` 0.5-0.7 s with them as source, 0.2 s compiled). Half a second when up to date.
+bytecode: $(VENV)/.installed
+	$(BIN)/python -m compileall -q -j 0 cnnspec
+
+demo: $(VENV)/.installed bytecode
 	$(BIN)/cnnspec validate specs/*.yaml
 	$(BIN)/cnnspec inspect specs/digits_cnn.yaml
 	$(BIN)/cnnspec train specs/digits_cnn.yaml
 
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed lint bytecode
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed bytecode
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Everything `make test` runs, then the proofs too long for its 10 minutes, one after another:
