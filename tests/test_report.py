@@ -70,6 +70,33 @@ def test_train_writes_the_report(run_dir):
     check_self_contained(page.read_text(encoding="utf-8"))
 
 
+def test_the_page_shows_the_test_outputs_train_counted_without_predicting_again(run_dir):
+    """train hands the page the outputs its test results were computed from (write_report's
+    ``outputs``): the samples, mistakes and reliability are read from them, not predicted again."""
+    import numpy as np
+
+    from cnnspec.reporting.html import report_context
+    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.training.modelfile import load_model
+
+    run = locate(run_dir)
+    model = load_model(run.model_path)
+    test = load_test_data(run, model)
+    # outputs that call every test image "red" (the model itself gets the tiny data right)
+    outputs = np.tile(np.array([[0.7, 0.2, 0.1]], dtype="float32"), (len(test.y), 1))
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the page predicted the test images again")
+
+    model.predict = refused
+    context = report_context(run, model, test, into_run=False, outputs=outputs)
+    wrong = int((test.y != 0).sum())
+    assert 0 < wrong < len(test.y)
+    assert context["mistakes_caption"].endswith(f" more of the {wrong} misclassified test images.")
+    shown = context["samples"] + context["mistakes"]
+    assert shown and all("red" in str(card) and "70.0%" in str(card) for card in shown)
+
+
 def test_report_command(run_dir, tmp_path):
     target = tmp_path / "page.html"
     result = invoke("report", run_dir, "--out", target)

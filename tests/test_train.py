@@ -47,7 +47,10 @@ def run(tmp_path: Path, text: str, out: str = "run", display=None, **kwargs):
 def test_run_folder_is_complete(tmp_path, capsys):
     from cnnspec.training.progress import Display
 
+    given = {}
+
     def broken_report(*args, **kwargs):
+        given.update(kwargs)
         raise RuntimeError("no report today")
 
     buffer = io.StringIO()
@@ -74,6 +77,10 @@ def test_run_folder_is_complete(tmp_path, capsys):
     assert not (folder / "state").exists()  # snapshots go once the run is done
     assert not [p for p in folder.rglob(".*")]  # no temp files left behind
     metrics = json.loads((folder / "metrics.json").read_text())
+    # the hook is given the model, the data and the test outputs the results were counted from
+    outputs, y_test = np.asarray(given["outputs"]), given["dataset"].y_test
+    assert given["model"] is not None and outputs.shape == (len(y_test), 10)
+    assert float((outputs.argmax(axis=1) == y_test).mean()) == metrics["test_accuracy"]
     for key in (
         "test_accuracy",
         "test_loss",

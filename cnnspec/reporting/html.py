@@ -787,8 +787,10 @@ def report_context(
     test: Any = None,
     into_run: bool = True,
     on_problem: Callable[[str], None] | None = None,
+    outputs: Any = None,
 ) -> dict[str, Any]:
     """Everything the template shows, from the run folder (and the model, when it loads).
+    ``outputs``: the model's outputs for every image of ``test`` (:attr:`Probe.outputs`).
     ``into_run``: pictures that are missing may be drawn into the run folder (its owner).
     ``on_problem`` is told of a finished run's damage the page can only mention (a model.keras
     that is missing or will not load), so that ``cnnspec report`` says it where it is run too."""
@@ -856,7 +858,7 @@ def report_context(
         if metrics.get("task") in ("multilabel", "segmentation"):  # (labels, pixels: their reliability)
             context["calibration"] = _label_calibration_part(Probe(run, model, _test=test), notes)
     elif model is not None:
-        probe = Probe(run, model, _test=test)
+        probe = Probe(run, model, _test=test, outputs=outputs if test is not None else None)
         context.update(_model_parts(probe, notes))
         _loss_before_temperature(context["cards"], probe.temperature)
         if not metrics and (context.get("calibration") or context.get("samples")):
@@ -905,6 +907,7 @@ def write_report(
     *,
     model: Any = None,
     dataset: Any = None,
+    outputs: Any = None,
     out: Path | None = None,
     into_run: bool = True,
     on_problem: Callable[[str], None] | None = None,
@@ -912,7 +915,9 @@ def write_report(
     """Write ``report.html`` for a run folder (atomically); returns its path.
 
     ``model`` and ``dataset`` (a :class:`cnnspec.training.data.Dataset`): what ``train`` has in
-    memory already, to save loading them again. ``into_run``: whether the caller owns the run
+    memory already, to save loading them again; ``outputs``: a classifier's outputs for that
+    dataset's test split, which train computed its test results from (the page's sample
+    predictions are then read from them, not predicted again). ``into_run``: whether the caller owns the run
     folder, so that missing pictures (the learning curves) may be drawn into it. ``on_problem``:
     told of damage the page can only mention (:func:`report_context`). A damaged
     lock.json or history.json is a :class:`UsageError` that names the file and the key
@@ -943,7 +948,7 @@ def write_report(
     test = None
     if model is not None and dataset is not None and run.compiled is not None and run.config is not None:
         test = test_split(run, model, dataset, run.compiled, run.config)
-    context = report_context(run, model, test, into_run, on_problem)
+    context = report_context(run, model, test, into_run, on_problem, outputs)
     return write_atomic(out or run_dir / "report.html", render(context))
 
 

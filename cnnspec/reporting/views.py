@@ -272,6 +272,10 @@ class Probe:
     #: How a note of the temperature applied says to see the model's own probabilities: report
     #: takes no --temperature, and names the commands that do
     own: str = "cnnspec visualize (or evaluate) RUN --temperature none shows the model's own probabilities"
+    #: The model's outputs for every test image, row for row (what ``train`` computed its test
+    #: results from, given with the test data it has in memory): the predictions are read from
+    #: them rather than predicted again, so the page's samples are those the metrics counted
+    outputs: Any = None
 
     @property
     def test(self) -> TestData:
@@ -535,8 +539,11 @@ class Probe:
 
     def _all_probabilities(self) -> np.ndarray:
         test = self.test
-        probs = predict(self.model, test.x, test.settings.rescale, self.run.output_kind(self.model))
-        return self._scaled(probs)
+        kind = self.run.output_kind(self.model)
+        if self.outputs is not None:
+            raw = self.outputs[0] if isinstance(self.outputs, list) else self.outputs
+            return self._scaled(probabilities(np.asarray(raw), kind))
+        return self._scaled(predict(self.model, test.x, test.settings.rescale, kind))
 
     def calibration(self) -> tuple[bytes, str]:
         """The reliability diagram of a classifier (or of a multi-label output's labels) on the
@@ -599,7 +606,9 @@ class Probe:
 
     def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(predicted classes, confidences) for test images at ``indices``."""
-        if self._all is not None:
+        if self._all is not None or self.outputs is not None:
+            self.all_predictions()
+            assert self._all is not None
             return self._all[0][indices], self._all[1][indices]
         test = self.test
         probs = predict(self.model, test.x[indices], test.settings.rescale, self.run.output_kind(self.model))

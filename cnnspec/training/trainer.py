@@ -194,12 +194,14 @@ def train(
     ``cluster``/``task_index``: this process's place in a ``multi_worker`` cluster (else
     ``TF_CONFIG``); only the chief writes ``out``, the other workers write to a temporary folder
     (:mod:`cnnspec.training.distribute`), and a lost worker raises ``ClusterError``.
-    ``write_report``: called as ``write_report(run_dir, model=..., dataset=...)`` once the
-    results are saved (``cnnspec train`` passes :func:`cnnspec.reporting.html.write_report`,
-    which sits in a layer above this one); a failure there is a warning, not a failed run,
-    unless the disk refused the page. A file that can't be written (full disk, I/O error,
-    read-only folder) raises :class:`~cnnspec.errors.WriteError` with a hint to resume; an
-    output folder that can't take files at all is refused before TensorFlow is imported.
+    ``write_report``: called as ``write_report(run_dir, model=..., dataset=..., outputs=...)``
+    once the results are saved (``outputs``: a classifier's outputs for the test split, which
+    the test results were computed from, else ``None``; ``cnnspec train`` passes
+    :func:`cnnspec.reporting.html.write_report`, which sits in a layer above this one); a failure
+    there is a warning, not a failed run, unless the disk refused the page. A file that can't be
+    written (full disk, I/O error, read-only folder) raises :class:`~cnnspec.errors.WriteError`
+    with a hint to resume; an output folder that can't take files at all is refused before
+    TensorFlow is imported.
     ``callbacks``: more Keras callbacks for ``fit``, after the spec's own (a search trial's
     pruning: one that sets ``model.stop_training`` ends the run early, and it finishes as usual).
     ``weights``: a weights source replacing the spec's ``weights:`` (``--weights``). A new run
@@ -1181,7 +1183,7 @@ def _finish(
             )
         )
         return _write_results(compiled, run_dir, metrics, files, model, dataset, state, display, notes,
-                              history, resumed_from, write_report)  # fmt: skip
+                              history, resumed_from, write_report, None)  # fmt: skip
     metrics.update(
         {
             "macro_f1": summary["macro_avg"]["f1"],
@@ -1208,7 +1210,7 @@ def _finish(
         + (f"; {summary['no_prediction']} with no prediction)" if summary["no_prediction"] else ")"),
     )
     return _write_results(compiled, run_dir, metrics, files, model, dataset, state, display, notes,
-                          history, resumed_from, write_report)  # fmt: skip
+                          history, resumed_from, write_report, outputs)  # fmt: skip
 
 
 def _replace_keras_figures(metrics: dict[str, Any], task_part: dict[str, Any]) -> None:
@@ -1252,12 +1254,15 @@ def _write_results(
     history: list[dict[str, float]],
     resumed_from: int | None,
     write_report: Callable[..., Path] | None,
+    outputs: Any,
 ) -> TrainResult:
-    """metrics.json, report.html, and the run's result (every task's last step)."""
+    """metrics.json, report.html, and the run's result (every task's last step). ``outputs``: a
+    classifier's outputs for the test split, row for row, which the page's sample predictions
+    are read from rather than predicted again (``None``: the page predicts what it shows)."""
     files["history"] = run_dir / "history.json"
     files["history_csv"] = run_dir / "history.csv"
     files["metrics"] = write_atomic(run_dir / "metrics.json", json_text(metrics))
-    _write_page(run_dir, state, display, write_report, files, model=model, dataset=dataset)
+    _write_page(run_dir, state, display, write_report, files, model=model, dataset=dataset, outputs=outputs)
     _clear_finished(state, run_dir)
     return TrainResult(run_dir, metrics, history, files, resumed_from, notes)
 
