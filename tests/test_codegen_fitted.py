@@ -167,3 +167,58 @@ def test_marked_code_builds_the_builders_model(write_spec, tmp_path):
     target = tmp_path / "nest_model.py"
     target.write_text(generate_code(compile_spec(spec)).text, encoding="utf-8")
     assert_module_builds_the_builders_model(target, spec)
+
+
+def _filters(ir) -> list[int]:
+    return [node.params["filters"] for node in ir.nodes if node.kind == "conv2d"]
+
+
+def test_probes_share_resolutions_only_within_one_spec(write_spec, tmp_path):
+    """The probes' resolutions are kept by the spec's content (a module's and its script's
+    probes, or a spec compiled again, share them), never served to a spec of other content at
+    the same path, and the cache stays bounded."""
+    from cnnspec.backends import codegen_probe
+
+    first = compile_spec(write_spec(REGULAR))
+    ir = codegen_probe.resolved_with(first, "n", 3, False)
+    assert _filters(ir) == [4, 4, 4]
+    assert codegen_probe.resolved_with(compile_spec(tmp_path / "spec.yaml"), "n", 3, False) is ir
+    other = compile_spec(write_spec(REGULAR.replace("width: 4", "width: 6")))
+    assert _filters(codegen_probe.resolved_with(other, "n", 3, False)) == [6, 6, 6]
+    assert _filters(codegen_probe.resolved_with(first, "n", 3, False)) == [4, 4, 4]
+    assert codegen_probe.resolved_with(first, "n", True, False) is not ir  # (True is not 1)
+    for width in range(1, codegen_probe.RESOLVED_CACHE_SIZE + 5):
+        assert _filters(codegen_probe.resolved_with(first, "width", width, False)) == [width] * 2
+    assert len(codegen_probe._RESOLVED) == codegen_probe.RESOLVED_CACHE_SIZE
+
+
+def test_a_spec_with_a_backbone_file_is_probed_afresh(write_spec):
+    """A backbone spec file can change on disk between two generations of the same spec text:
+    such a spec's probes are not kept (:func:`~cnnspec.backends.codegen_probe.probe_key`)."""
+    from cnnspec.backends import codegen_probe
+
+    body = HEAD.format(name="body") + (
+        'vars: {width: 4}\nmodel:\n  - conv2d: {filters: "${width}", kernel_size: 1}\n'
+    )
+    write_spec(body, "body.yaml")
+    main = write_spec(
+        HEAD.format(name="main")
+        + "vars: {n: 2}\nmodel:\n  - backbone: {spec: body.yaml}\n"
+        + '  - repeat: {times: "${n}", layers: [conv2d: {filters: 3, kernel_size: 1}]}\n'
+    )
+    assert _filters(codegen_probe.resolved_with(compile_spec(main), "n", 3, False)) == [4, 3, 3, 3]
+    write_spec(body.replace("width: 4", "width: 6"), "body.yaml")
+    assert _filters(codegen_probe.resolved_with(compile_spec(main), "n", 3, False)) == [6, 3, 3, 3]
+    zoo = compile_spec(write_spec(HEAD.format(name="z") + "model:\n  - backbone: {spec: zoo:resnet50}\n"))
+    assert codegen_probe.probe_key(zoo) is not None
+
+
+def test_a_spec_generated_again_gets_its_own_verdict(write_spec, tmp_path):
+    """The generator keeps each verdict by the spec's content and the code: the same spec
+    compiled again is marked as before, another spec written to the same file is judged anew."""
+    spec = write_spec(ALTERNATE)
+    marked = generate_code(compile_spec(spec)).text
+    assert f"N = 2  # spec.yaml:4; {MARK}\n" in marked
+    assert generate_code(compile_spec(spec)).text == marked
+    write_spec(ALTERNATE.replace('when: "${i % 2 == 1}"', 'when: "${i >= 0}"'))
+    assert MARK not in generate_code(compile_spec(spec)).text

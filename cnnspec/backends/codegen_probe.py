@@ -17,26 +17,38 @@ that value, the constant is set to it in the code, and the code is replayed agai
 values it has). A constant whose code builds another model for one of them says so in its
 comment (:data:`FITTED_NOTE`), as one that no code reads does. A value the spec refuses (a
 list index past the end, a shape that does not fit) proves nothing and is passed over.
+
+The resolutions are most of a module's generation time, and the model module and the training
+script of one spec try the same values: :func:`resolved_with` keeps the last few by
+:func:`probe_key` (the spec's document by its content) and the var's value.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+from collections import OrderedDict
 from typing import Any
 
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.backends.codegen_check import verify_model
 from cnnspec.backends.codegen_values import UnsafeValue, literal_node
 from cnnspec.errors import Diagnostics
+from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.expr import EMBEDDED_EXPRESSION, ExpressionError, names_in
 from cnnspec.spec.resolve import Resolver
+from cnnspec.spec.zoo import is_zoo_ref
 
 #: The comment of a constant the code fits only as it is (see :func:`fitted_constants`).
 FITTED_NOTE = "decided when this code was generated: change it in the spec"
 #: The most resolutions one module's probes may take (a spec with many vars stops there: the
 #: constants not tried yet keep their plain comment).
 MAX_PROBES = 24
+#: The resolutions :func:`resolved_with` keeps, most recent last: a module's and its script's
+#: probes (at most :data:`MAX_PROBES` each, mostly the same values) with room to spare. An IR
+#: of a large spec is some hundreds of kilobytes, so only a few specs' worth.
+RESOLVED_CACHE_SIZE = 64
+_RESOLVED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
 def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, str]) -> list[str]:
@@ -212,7 +224,23 @@ def _is_int(value: Any) -> bool:
 
 def resolved_with(spec: CompiledSpec, name: str, value: Any, allow_outside: bool) -> Any:
     """The IR of the spec with var ``name`` set to ``value`` (``None`` where the spec refuses
-    that value)."""
+    that value). One resolved before for a spec of the same :func:`probe_key` is reused: the
+    resolver's result depends on nothing else, and the replay only reads it."""
+    spec_key = probe_key(spec)
+    # repr tells True from 1 and a list from a tuple: the values of other_values are plain
+    key = None if spec_key is None else (*spec_key, allow_outside, name, repr(value))
+    if key is not None and key in _RESOLVED:
+        _RESOLVED.move_to_end(key)
+        return _RESOLVED[key]
+    ir = _resolve_with(spec, name, value, allow_outside)
+    if key is not None:
+        _RESOLVED[key] = ir
+        while len(_RESOLVED) > RESOLVED_CACHE_SIZE:
+            _RESOLVED.popitem(last=False)
+    return ir
+
+
+def _resolve_with(spec: CompiledSpec, name: str, value: Any, allow_outside: bool) -> Any:
     data = copy.deepcopy(spec.doc.data)
     if not isinstance(data.get("vars"), dict):
         return None
@@ -223,6 +251,37 @@ def resolved_with(spec: CompiledSpec, name: str, value: Any, allow_outside: bool
     except Exception:  # a SpecError, or a value nothing checked for (a var a later one divides by)
         return None
     return None if diags.has_errors else ir
+
+
+def probe_key(spec: CompiledSpec) -> tuple[Any, ...] | None:
+    """What the resolutions of the spec's document depend on, as a key for the results of
+    probing it (:func:`resolved_with`, and the generator's cache of whole verdicts): its file,
+    its zoo variants and its composed data, by content (a spec compiled again, for the training
+    script or by another command, is the same key). ``None`` (not to be cached) where resolving
+    reads more than that: a text an editor supplies (a ``reader``), or a backbone that is not a
+    packaged zoo model named literally (a spec file, whose text can change on disk between two
+    generations). The data is plain YAML values, whose ``repr`` tells any two apart."""
+    doc = spec.doc
+    if doc.reader is not None or not _reads_no_files(doc.data):
+        return None
+    return (doc.file, doc.zoo_variant, doc.variant, repr(doc.data))
+
+
+def _reads_no_files(value: Any) -> bool:
+    """Whether every ``backbone`` item under ``value`` names a packaged zoo model literally
+    (``spec: zoo:resnet50``), so that resolving it reads no file of the user's."""
+    if isinstance(value, list):
+        return all(_reads_no_files(child) for child in value)
+    if not isinstance(value, dict):
+        return True
+    for key, child in value.items():
+        if key == BACKBONE:
+            ref = child.get("spec") if isinstance(child, dict) else None
+            if not (is_zoo_ref(ref) and "${" not in ref):
+                return False
+        if not _reads_no_files(child):
+            return False
+    return True
 
 
 def _with_constant(tree: ast.Module, constant: str, value: Any) -> ast.Module | None:

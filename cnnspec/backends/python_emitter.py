@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ from cnnspec.backends.codegen_check import CheckError, check_source, top_level_n
 from cnnspec.backends.codegen_lines import LINE_LENGTH, fold_long_lines
 from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt, _where
 from cnnspec.backends.codegen_printer import TreePrinter
-from cnnspec.backends.codegen_probe import FITTED_NOTE, fitted_constants
+from cnnspec.backends.codegen_probe import FITTED_NOTE, fitted_constants, probe_key
 from cnnspec.backends.codegen_values import (
     _escape_double_quoted,
     comment_text,
@@ -228,10 +228,30 @@ def fitted_var_constants(
     }
     if not constants:
         return {}
+    spec_key = probe_key(spec)
+    key = None if spec_key is None else (*spec_key, spec.options, text, tuple(constants.items()))
+    if key is not None and key in _FITTED:
+        _FITTED.move_to_end(key)
+        return dict(_FITTED[key])
     tree = ast.parse(text)
     if float32_outputs(spec):
         tree = without_float32_dtypes(tree)
-    return {constants[name]: name for name in fitted_constants(spec, tree, constants)}
+    fitted = {constants[name]: name for name in fitted_constants(spec, tree, constants)}
+    if key is not None:
+        _FITTED[key] = dict(fitted)
+        while len(_FITTED) > FITTED_CACHE_SIZE:
+            _FITTED.popitem(last=False)
+    return fitted
+
+
+#: The verdicts of :func:`fitted_var_constants` by the spec's
+#: :func:`~cnnspec.backends.codegen_probe.probe_key`, its options, the code and its constants,
+#: most recent last: the same spec generated again (another command, or the tests' many
+#: generations of each library spec) probes nothing again. The verdict depends on nothing else:
+#: the probes resolve the spec's document and replay this code. Small values; the keys hold
+#: the code, tens of kilobytes at most.
+FITTED_CACHE_SIZE = 128
+_FITTED: OrderedDict[tuple[Any, ...], dict[str, str]] = OrderedDict()
 
 
 def literal_var_constants(
