@@ -130,7 +130,9 @@ def generate_code(
     if script:
         template = "train_task.py.j2" if context["task_script"] else "train.py.j2"
     text = render(template, context)
-    unused = unread_constants(text, module)
+    # (one parse for both: the code of a large spec takes tens of milliseconds)
+    parsed = ast.parse(text) if module.constants else None
+    unused = unread_constants(text, module, parsed)
     # settings written as their values that a var reaches: its constant is not live either
     literal, places = literal_var_constants(
         spec,
@@ -140,7 +142,7 @@ def generate_code(
         expressed=module.expressed | context.get("expressed", frozenset()),
         fixed=context.get("fixed_vars", set()),
     )
-    fitted = fitted_var_constants(spec, text, module, unused | set(literal))
+    fitted = fitted_var_constants(spec, text, module, unused | set(literal), parsed)
     if fitted:  # said at the top and on the console too: the file invites editing constants
         module.notes.append(fitted_note(fitted))
     if literal:
@@ -195,29 +197,30 @@ def unread_var_notes(spec: CompiledSpec) -> dict[str, str]:
     return notes
 
 
-def unread_constants(text: str, module: ModelModule) -> set[str]:
+def unread_constants(text: str, module: ModelModule, tree: ast.Module | None = None) -> set[str]:
     """The module's constants (its vars) that no code of ``text`` reads: a var the resolver
     used up while generating (a `when:` decided, a zoo head's `include_top`, a backbone's
     `input_shape` that its input tensor overrides). They stay, as every var does, but say so
-    (:data:`UNREAD_NOTE`): editing `INCLUDE_TOP = False` in the file changes nothing."""
+    (:data:`UNREAD_NOTE`): editing `INCLUDE_TOP = False` in the file changes nothing. ``tree``:
+    ``text`` parsed already."""
     names = {constant.name for constant in module.constants}
     if not names:  # (no vars: the module is not parsed for them, a script's tenth of a second)
         return set()
     read = {
         node.id
-        for node in ast.walk(ast.parse(text))
+        for node in ast.walk(ast.parse(text) if tree is None else tree)
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
     }
     return names - read
 
 
 def fitted_var_constants(
-    spec: CompiledSpec, text: str, module: ModelModule, unused: set[str]
+    spec: CompiledSpec, text: str, module: ModelModule, unused: set[str], parsed: ast.Module | None = None
 ) -> dict[str, str]:
     """The constants of the spec's vars (each with its var) that the code ``text`` reads and
     fits only as they are (:func:`~cnnspec.backends.codegen_probe.fitted_constants`): layer
     names or ``when:``s decided from their values. A backbone's constants are its spec's, not
-    tried."""
+    tried. ``parsed``: ``text`` parsed already (the probes only read it)."""
     if spec.ir.tree is None:
         return {}
     names = {constant.name for constant in module.constants}
@@ -233,7 +236,7 @@ def fitted_var_constants(
     if key is not None and key in _FITTED:
         _FITTED.move_to_end(key)
         return dict(_FITTED[key])
-    tree = ast.parse(text)
+    tree = ast.parse(text) if parsed is None else parsed
     if float32_outputs(spec):
         tree = without_float32_dtypes(tree)
     fitted = {constants[name]: name for name in fitted_constants(spec, tree, constants)}
