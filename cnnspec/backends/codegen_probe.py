@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -49,6 +50,7 @@ MAX_PROBES = 24
 #: of a large spec is some hundreds of kilobytes, so only a few specs' worth.
 RESOLVED_CACHE_SIZE = 64
 _RESOLVED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_RESOLVED_LOCK = threading.Lock()  # (the library's generate_code may run in threads)
 
 
 def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, str]) -> list[str]:
@@ -229,14 +231,17 @@ def resolved_with(spec: CompiledSpec, name: str, value: Any, allow_outside: bool
     spec_key = probe_key(spec)
     # repr tells True from 1 and a list from a tuple: the values of other_values are plain
     key = None if spec_key is None else (*spec_key, allow_outside, name, repr(value))
-    if key is not None and key in _RESOLVED:
-        _RESOLVED.move_to_end(key)
-        return _RESOLVED[key]
+    if key is not None:
+        with _RESOLVED_LOCK:
+            if key in _RESOLVED:
+                _RESOLVED.move_to_end(key)
+                return _RESOLVED[key]
     ir = _resolve_with(spec, name, value, allow_outside)
     if key is not None:
-        _RESOLVED[key] = ir
-        while len(_RESOLVED) > RESOLVED_CACHE_SIZE:
-            _RESOLVED.popitem(last=False)
+        with _RESOLVED_LOCK:
+            _RESOLVED[key] = ir
+            while len(_RESOLVED) > RESOLVED_CACHE_SIZE:
+                _RESOLVED.popitem(last=False)
     return ir
 
 

@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -233,17 +234,20 @@ def fitted_var_constants(
         return {}
     spec_key = probe_key(spec)
     key = None if spec_key is None else (*spec_key, spec.options, text, tuple(constants.items()))
-    if key is not None and key in _FITTED:
-        _FITTED.move_to_end(key)
-        return dict(_FITTED[key])
+    if key is not None:
+        with _FITTED_LOCK:
+            if key in _FITTED:
+                _FITTED.move_to_end(key)
+                return dict(_FITTED[key])
     tree = ast.parse(text) if parsed is None else parsed
     if float32_outputs(spec):
         tree = without_float32_dtypes(tree)
     fitted = {constants[name]: name for name in fitted_constants(spec, tree, constants)}
     if key is not None:
-        _FITTED[key] = dict(fitted)
-        while len(_FITTED) > FITTED_CACHE_SIZE:
-            _FITTED.popitem(last=False)
+        with _FITTED_LOCK:
+            _FITTED[key] = dict(fitted)
+            while len(_FITTED) > FITTED_CACHE_SIZE:
+                _FITTED.popitem(last=False)
     return fitted
 
 
@@ -255,6 +259,7 @@ def fitted_var_constants(
 #: the code, tens of kilobytes at most.
 FITTED_CACHE_SIZE = 128
 _FITTED: OrderedDict[tuple[Any, ...], dict[str, str]] = OrderedDict()
+_FITTED_LOCK = threading.Lock()  # (the library's generate_code may run in threads)
 
 
 def literal_var_constants(
