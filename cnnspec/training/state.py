@@ -80,6 +80,41 @@ def variables_bytes(variables: list[Any]) -> int:
     return total
 
 
+#: The kinds of Keras object (``_obj_type``) whose attributes a save walks: see :func:`keep_skipsets`.
+_WALKED_KINDS = ("Functional", "Sequential", "Layer", "Operation", "Optimizer", "Metric", "Loss")
+
+
+def keep_skipsets() -> None:
+    """Let Keras find the attribute names its saves skip, which it computes once per kind.
+
+    Keras 3.15's ``saving_lib.get_attr_skipset`` stores each kind's set under the global
+    ``saving_attr_skipset_KIND`` but looks it up under ``saving_attr_skiplist_KIND``, so it never
+    finds it: every object a save walks (each layer, the optimizer) built a throwaway ``Layer``
+    or ``Optimizer`` again to list its attributes, half the time of a small model's snapshot.
+    The set Keras computed is stored where it looks, so the save walks and writes exactly
+    what it did (the same set, the same bytes). Only where the lookup misses as described:
+    a Keras that finds its own set, or lacks the function, is left as it is. Keras keeps these
+    per thread (and ``clear_session`` drops them), so the check is made before each save."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.saving.saving_lib import get_attr_skipset
+    except ImportError:
+        return
+    for kind in _WALKED_KINDS:
+        looked_up = f"saving_attr_skiplist_{kind}"
+        if global_state.get_global_attribute(looked_up) is not None:
+            continue
+        try:
+            skipset = get_attr_skipset(kind)
+        except (ValueError, TypeError, ImportError):  # (a kind this Keras does not know)
+            continue
+        if global_state.get_global_attribute(f"saving_attr_skipset_{kind}") is skipset:  # stored, not found
+            global_state.set_global_attribute(looked_up, skipset)
+
+
 def weights_image(model: Any) -> bytes | None:
     """The bytes ``model.save_weights`` would write (optimizer included), built in memory.
 
@@ -98,6 +133,7 @@ def weights_image(model: Any) -> bytes | None:
         store_class, save_state = saving_lib.H5IOStore, saving_lib._save_state
     except (ImportError, AttributeError):
         return None
+    keep_skipsets()
     buffer = io.BytesIO()
     store = store_class(buffer, mode="w")
     try:
