@@ -333,3 +333,22 @@ def test_the_runtimes_card_shows_every_output_of_a_model_of_several(tmp_path):
     document["results"] = [_benchmark_row("onnx", accuracy=0.5)]
     (single / "benchmark.json").write_text(json.dumps(document))
     assert 'id="benchmark-outputs"' not in write_report(single).read_text(encoding="utf-8")
+
+
+def test_a_changed_template_is_compiled_again_not_served_from_the_kept_one(tmp_path, monkeypatch):
+    """render keeps the compiled template by its text: the same text renders from the kept one,
+    and another text (an edited template) is rendered as it now reads."""
+    from cnnspec.reporting import html as page_module
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    monkeypatch.setattr("cnnspec.resources.templates_dir", lambda: folder)
+    (folder / page_module.TEMPLATE).write_text("one {{ name }}", encoding="utf-8")
+    assert page_module.render({"name": "<a>"}) == "one &lt;a&gt;"  # (autoescaped, as the page)
+    assert page_module.render({"name": "b"}) == "one b"
+    (folder / page_module.TEMPLATE).write_text("two {{ name }}", encoding="utf-8")
+    assert page_module.render({"name": "b"}) == "two b"
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError, match="name"):  # (strict about missing values, as before)
+        page_module.render({})

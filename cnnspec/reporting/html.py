@@ -12,6 +12,7 @@ descriptions and class names are user text and end up escaped.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import tempfile
@@ -891,15 +892,22 @@ def _read_text(path: Path) -> str:
 
 def render(context: dict[str, Any]) -> str:
     """The page's HTML (Jinja, autoescaped, strict about missing values)."""
-    import jinja2
-
     from cnnspec.resources import templates_dir
+
+    source = templates_dir().joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return _compiled(source).render(**context)
+
+
+@functools.lru_cache(maxsize=2)
+def _compiled(source: str) -> Any:
+    """The template ``source`` compiled (a tenth of a second, at the end of every training): kept
+    by its text, which is read each time, so an edited template is compiled again."""
+    import jinja2
 
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    source = templates_dir().joinpath(TEMPLATE).read_text(encoding="utf-8")
-    return env.from_string(source).render(**context)
+    return env.from_string(source)
 
 
 def write_report(
