@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnspec.errors import printable
-from cnnspec.training.plots import _png, cut_label, distinct_label, literal
+from cnnspec.training.plots import _png, agg_figure, cut_label, distinct_label, literal
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -180,12 +180,11 @@ def feature_maps_png(
     the most active ones when there are more channels than ``max_maps``); a bar chart of the
     units for a flat layer output."""
     import matplotlib
-    from matplotlib.figure import Figure
 
     acts = np.asarray(activations, dtype="float64")
     shown, cmap = display_image(image)
     if acts.ndim == 1:
-        figure = Figure(figsize=(11, 4), dpi=100)
+        figure = agg_figure(figsize=(11, 4), dpi=100)
         grid = figure.add_gridspec(1, 2, width_ratios=[1, 3])
         left = figure.add_subplot(grid[0, 0])
         left.imshow(shown, cmap=cmap, interpolation="nearest")
@@ -213,7 +212,7 @@ def feature_maps_png(
     width = min(13.0, max(8.0, 3.4 + cols * 1.5))
     panel = width * 0.96 * 2.6 / 3.68  # the mosaic's width in inches (ratios and wspace below)
     height = max(3.6, panel * canvas.shape[0] / canvas.shape[1] + 0.9)
-    figure = Figure(figsize=(width, height), dpi=100)
+    figure = agg_figure(figsize=(width, height), dpi=100)
     grid = figure.add_gridspec(1, 2, width_ratios=[1, 2.6], wspace=0.08)
     left = figure.add_subplot(grid[0, 0])
     left.imshow(shown, cmap=cmap, interpolation="nearest")
@@ -255,7 +254,6 @@ def filters_png(
 ) -> bytes:
     """One tile per filter of a convolution: blue–red around zero, or RGB for a 3-channel input."""
     import matplotlib
-    from matplotlib.figure import Figure
 
     tiles, what = kernel_tiles(kernel, layout)
     total = len(tiles)
@@ -265,7 +263,7 @@ def filters_png(
     _, cols = _grid(len(tiles))
     canvas, places = mosaic(tiles, [f"#{i}" for i in range(len(tiles))], cols)
     rows = math.ceil(len(tiles) / cols)
-    figure = Figure(figsize=(min(12.0, 2.0 + cols * 1.0), min(12.0, 1.2 + rows * 1.05)), dpi=100)
+    figure = agg_figure(figsize=(min(12.0, 2.0 + cols * 1.0), min(12.0, 1.2 + rows * 1.05)), dpi=100)
     axes = figure.add_axes((0.03, 0.03, 0.82, 0.85))
     if tiles.ndim == 4:
         axes.imshow(canvas, interpolation="nearest")
@@ -347,8 +345,6 @@ def samples_figure(
 ) -> Figure:
     """The matplotlib figure :func:`samples_png` draws: a tile whose prediction is
     no number (:func:`sample_title`) is never counted as right."""
-    from matplotlib.figure import Figure
-
     count = len(images)
     rows, cols = _grid(max(count, 1))
     cols = max(cols, min(count, 4))
@@ -363,7 +359,7 @@ def samples_figure(
     heading = f"{heading} ({rights.count(False)} of {count} wrong, in red){said}"
     # fitted to the figure's width, each line the title gains making the figure that much taller
     heading = wrapped(heading, 72 * wide * 0.95, 11)
-    figure = Figure(figsize=(wide, rows * 2.15 + 0.8 + 0.2 * heading.count("\n")), dpi=100)
+    figure = agg_figure(figsize=(wide, rows * 2.15 + 0.8 + 0.2 * heading.count("\n")), dpi=100)
     for index in range(count):
         axes = figure.add_subplot(rows, cols, index + 1)
         shown, cmap = display_image(images[index])
@@ -391,13 +387,12 @@ def class_map_png(image: np.ndarray, heat: np.ndarray, title: str, captions: Seq
     extent (bilinear between the layer's cells, which are coarser than the pixels), and the
     map laid over the input. ``captions``: one under each panel's title."""
     import matplotlib
-    from matplotlib.figure import Figure
 
     shown, cmap = display_image(image)
     height, width = shown.shape[:2]
     extent = (-0.5, width - 0.5, height - 0.5, -0.5)  # the map spans the image, pixel edge to edge
     panel = 3.4
-    figure = Figure(figsize=(3 * panel + 0.6, panel + 1.1), dpi=100)
+    figure = agg_figure(figsize=(3 * panel + 0.6, panel + 1.1), dpi=100)
     axes = figure.subplots(1, 3)
     palette = matplotlib.colormaps["inferno"]
     for index, (ax, caption) in enumerate(zip(axes, captions, strict=True)):
@@ -429,9 +424,7 @@ def reliability_png(result: Calibration, title: str, unit: str = "images", scale
     multi-label output's ``label decisions``, a segmentation's ``pixels``; ``scaled``: which
     temperature the probabilities are of, a line under the figures:
     :func:`~cnnspec.reporting.temperature.described`)."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(5.6, 6.4), dpi=100)
+    figure = agg_figure(figsize=(5.6, 6.4), dpi=100)
     top, bottom = figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
     width = 1.0 / max(len(result.bins), 1)
     filled = [b for b in result.bins if b.images]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,42 @@ from cnnspec.analysis.graph import PICTURE_MARK
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
 
+#: Figures whose Agg canvas holds their picture as it is (painted by :func:`fit_title`, which
+#: had to draw the figure to measure its title): :func:`_png` encodes them without drawing again.
+_PAINTED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
-def _png(figure: object) -> bytes:
-    """The figure as PNG bytes, marked as cnnspec's (:data:`PICTURE_MARK`)."""
+
+def agg_figure(**kwargs: Any) -> Any:
+    """A matplotlib ``Figure(**kwargs)`` on its own Agg canvas, the one :func:`_png` draws it
+    on: a ``tight_layout`` measures its texts with the renderer that then paints them, so that
+    the draw finds each text's extent measured (matplotlib keeps them per renderer; on a bare
+    figure the layout measured them on a renderer of its own, which was then thrown away)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(**kwargs)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _png(figure: Any) -> bytes:
+    """The figure as PNG bytes, marked as cnnspec's (:data:`PICTURE_MARK`): drawn on its Agg
+    canvas (:func:`agg_figure`; one is made for a figure that has none), unless that canvas
+    holds it painted already and unchanged since (:data:`_PAINTED`), then encoded as
+    ``print_png`` encodes it."""
+    import matplotlib.image
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = FigureCanvasAgg(figure)  # type: ignore[arg-type]
+    canvas = figure.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        canvas = FigureCanvasAgg(figure)
+    if _PAINTED.pop(figure, None) is not canvas or figure.stale:
+        canvas.draw()
     buffer = io.BytesIO()
-    canvas.print_png(buffer, metadata=dict([PICTURE_MARK]))
+    matplotlib.image.imsave(
+        buffer, canvas.buffer_rgba(), format="png", origin="upper", dpi=figure.dpi,
+        metadata=dict([PICTURE_MARK]),
+    )  # fmt: skip
     return buffer.getvalue()
 
 
@@ -74,15 +103,13 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
 def history_figure(history: Mapping[str, Sequence[float]], title: str = "") -> Any:
     """The matplotlib figure :func:`plot_history` writes: three panels a row, at most
     :data:`MAX_HISTORY_PANELS` (the figures left out are named at the bottom)."""
-    from matplotlib.figure import Figure
-
     epochs = list(history.get("epoch") or range(1, len(history.get("loss", [])) + 1))
     names = curve_names([history]) or ["loss"]
     shown, left_out = names[:MAX_HISTORY_PANELS], names[MAX_HISTORY_PANELS:]
     columns = min(len(shown), 3)
     rows = math.ceil(len(shown) / columns)
     # two panels keep the seed's 11 × 4 inches; each row of three more is as tall
-    figure = Figure(figsize=(5.5 * max(columns, 2), 4 * rows), dpi=100)
+    figure = agg_figure(figsize=(5.5 * max(columns, 2), 4 * rows), dpi=100)
     for index, key in enumerate(shown, start=1):
         axes = figure.add_subplot(rows, columns, index)
         for column, split in ((key, "training"), (f"val_{key}", "validation")):
@@ -212,12 +239,11 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
     """The matplotlib figure :func:`plot_confusion_matrix` writes: class names longer than
     :data:`LABEL_CHARS` are shortened, so the tick labels and axis titles fit the figure."""
     import numpy as np
-    from matplotlib.figure import Figure
 
     data = np.asarray(matrix)
     n = len(class_names)
     size = min(max(4.0, 0.45 * n + 2), 24.0)
-    figure = Figure(figsize=(size + 1, size), dpi=100)
+    figure = agg_figure(figsize=(size + 1, size), dpi=100)
     axes = figure.add_subplot(1, 1, 1)
     image = axes.imshow(data, cmap="Blues")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
@@ -275,18 +301,37 @@ def fit_title(figure: Any, axes: Any, title: str) -> Any:
 
     whole = str(title)
     text = axes.set_title(literal(whole))
-    canvas = FigureCanvasAgg(figure)
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
     width = len(whole)
     while True:
         figure.tight_layout()
-        # measured as drawn: an image's axes takes its final (equal-aspect) place then. The draw
-        # lays everything out without painting a pixel (a painted draw of a 20-class matrix with
-        # its 400 counts took most of a second, once for each round).
-        figure.draw_without_rendering()
+        # measured as drawn: an image's axes takes its final (equal-aspect) place then. A round
+        # that is likely the last (the title, centred over the axes, looks as if it fits) paints,
+        # and leaves the picture _png encodes, drawn once; the others lay everything out without
+        # painting a pixel (a painted draw of a 20-class matrix with its 400 counts took most of
+        # a second, once for each round). Which draw a round makes changes no measurement.
+        last = width <= 8 or _looks_inside(figure, axes, text, canvas.get_renderer())
+        if last:
+            canvas.draw()
+        else:
+            figure.draw_without_rendering()
         box = text.get_window_extent(canvas.get_renderer())
         inside = box.x0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height
         if inside or width <= 8:
+            if last:
+                _PAINTED[figure] = canvas
             return text
         # the share of the line that fits, a little less so that the loop ends in a few rounds
         width = max(8, min(width - 1, int(width * figure.bbox.width / max(box.width, 1.0) * 0.95)))
         text.set_text(literal(textwrap.fill(whole, width)))
+
+
+def _looks_inside(figure: Any, axes: Any, text: Any, renderer: Any) -> bool:
+    """Whether the axes' title, centred over the axes where the draw will put them (their
+    equal-aspect place), will lie within the figure's width: a guess, made without a draw,
+    of which round of :func:`fit_title` is its last (the draw then measures it)."""
+    axes.apply_aspect()  # (as the draw does first: the same place, computed again there)
+    box = axes.get_position()
+    centre = (box.x0 + box.x1) / 2 * figure.bbox.width
+    half = text.get_window_extent(renderer).width / 2
+    return centre - half >= 0 and centre + half <= figure.bbox.width

@@ -17,7 +17,7 @@ import numpy as np
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
-from cnnspec.training.plots import _png, literal
+from cnnspec.training.plots import _png, agg_figure, literal
 
 OVERLAY_ROWS = 6
 
@@ -65,14 +65,12 @@ def plot_regression(
 ) -> Path:
     """Predicted vs true, one panel per target (titled by its name from ``names``, else its
     index), with the line y = x."""
-    from matplotlib.figure import Figure
-
     t = np.asarray(y_true, dtype="float64").reshape(len(y_pred), -1)
     p = np.asarray(y_pred, dtype="float64").reshape(len(y_pred), -1)
     n = min(t.shape[1], 6)
     known = len(names or []) == t.shape[1]
     labels = [str(name) for name in names or []] if known else [f"target {i}" for i in range(t.shape[1])]
-    figure = Figure(figsize=(4.2 * n, 4.2), dpi=100)
+    figure = agg_figure(figsize=(4.2 * n, 4.2), dpi=100)
     for i in range(n):
         axes = figure.add_subplot(1, n, i + 1)
         axes.scatter(t[:, i], p[:, i], s=8, alpha=0.5)
@@ -117,11 +115,9 @@ def masks_png(
 ) -> bytes:
     """(image, true mask, predicted mask) for the first ``rows`` images (no true column
     without targets); the masks are drawn over the image, class 0 left clear."""
-    from matplotlib.figure import Figure
-
     rows = min(len(y_pred), rows)
     columns = 2 if y_true is None else 3
-    figure = Figure(figsize=(2.4 * columns, 2.4 * rows), dpi=100)
+    figure = agg_figure(figsize=(2.4 * columns, 2.4 * rows), dpi=100)
     for r in range(rows):
         panels: list[tuple[str, Any]] = [("image", x[r])]
         if y_true is not None:
@@ -159,11 +155,9 @@ CAPTION_FONT = 8
 def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[bool], title: str = "") -> bytes:
     """A grid of images, each with its caption (true vs predicted labels or values; red where
     the prediction is wrong)."""
-    from matplotlib.figure import Figure
-
     columns = min(4, max(len(images), 1))
     rows = -(-len(images) // columns)
-    figure = Figure(figsize=(CAPTION_TILE_INCHES * columns, 3.3 * rows), dpi=100)
+    figure = agg_figure(figsize=(CAPTION_TILE_INCHES * columns, 3.3 * rows), dpi=100)
     for index, (image, caption, bad) in enumerate(zip(images, captions, wrong, strict=True)):
         axes = figure.add_subplot(rows, columns, index + 1)
         _show_image(axes, image)
@@ -176,11 +170,9 @@ def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[boo
 
 def plot_labels(per_label: dict[str, dict[str, float]], target: Path, title: str = "") -> Path:
     """Per-label precision, recall and F1 as grouped bars."""
-    from matplotlib.figure import Figure
-
     names = list(per_label)
     positions = np.arange(len(names))
-    figure = Figure(figsize=(max(5.0, 0.8 * len(names) + 2), 4), dpi=100)
+    figure = agg_figure(figsize=(max(5.0, 0.8 * len(names) + 2), 4), dpi=100)
     axes = figure.add_subplot(1, 1, 1)
     for offset, key in zip((-0.25, 0.0, 0.25), ("precision", "recall", "f1"), strict=True):
         axes.bar(positions + offset, [per_label[n][key] for n in names], width=0.25, label=key)
