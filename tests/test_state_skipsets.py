@@ -27,12 +27,18 @@ def test_the_weights_image_is_the_same_with_the_skipsets_kept_as_without(monkeyp
 
     model = small_model()
     kept = state.weights_image(model)
+
     # each kind's set as Keras computes it afresh: the one kept is equal, not a stale other one
+    # (in the names the walk reads it for: it passes over every ``__`` name first, and Python
+    # gives a class its ``__annotations__`` only once they are asked for)
+    def walked(names: set[str]) -> set[str]:
+        return {name for name in names if not name.startswith("__")}
+
     for kind in state._WALKED_KINDS:
         found = global_state.get_global_attribute(f"saving_attr_skiplist_{kind}")
         if found is not None:
             monkeypatch.setattr(global_state.GLOBAL_STATE_TRACKER, f"saving_attr_skiplist_{kind}", None)
-            assert saving_lib.get_attr_skipset(kind) == found
+            assert walked(saving_lib.get_attr_skipset(kind)) == walked(found)
     monkeypatch.setattr(state, "keep_skipsets", lambda: None)  # Keras' own walk, every set made again
     for kind in state._WALKED_KINDS:
         monkeypatch.setattr(global_state.GLOBAL_STATE_TRACKER, f"saving_attr_skiplist_{kind}", None)
