@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,18 @@ ONE_FILE = "onnx" if all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxr
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
     return _train_tiny(tmp_path_factory.mktemp("export") / "run")
+
+
+@pytest.fixture(autouse=True)
+def _earlier_objects_frozen() -> Iterator[None]:
+    """The objects the process holds when a test starts (TensorFlow's, earlier tests' models)
+    kept out of the garbage collector's walks during the test, and handed back after it: the
+    TFLite converter ends each conversion with a full ``gc.collect()``, which walked them all
+    (half a second to a second a conversion). What the test itself makes is collected as
+    before, and the converter writes the same file."""
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 # -- fast: argument errors never import TensorFlow ------------------------------------------------
