@@ -484,6 +484,39 @@ def test_large_files_fail_fast_on_the_node_budget():
     assert error.errors[0].message.startswith("expected at most 50,000 YAML nodes")
 
 
+def test_a_document_equal_in_python_to_one_that_passed_the_schema_is_checked_again():
+    """Documents that passed the schema are remembered (cnnspec.spec.schema._VALID): one that
+    equals a passing one in Python (``True == 1``, a list for a tuple, a subclass of int), or a
+    passing one changed in place, is checked again and gets its error."""
+    from cnnspec.spec.schema import validate_document
+
+    def errors(value: Any, library: bool = False) -> list[str]:
+        doc = load_text(spec_text(extra="training: {epochs: 1}\n"), "t.yaml")
+        doc.data["training"]["epochs"] = value
+        diags = Diagnostics()
+        validate_document(doc, diags, library=library)
+        return [d.message for d in diags.errors]
+
+    class Sneaky(int):
+        pass
+
+    refused = ["expected an integer ≥ 1 and ≤ 100000; received true"]
+    for _ in range(2):  # (the second time from the cache)
+        assert errors(1) == []
+        assert errors(True) == refused
+        assert errors(1.0) == []
+        assert errors(Sneaky(1)) == []  # (a subclass of int is an integer to the schema too)
+        assert errors(1.5) == ["expected an integer ≥ 1 and ≤ 100000; received number 1.5"]
+    doc = load_text(spec_text(extra="training: {epochs: 1}\n"), "t.yaml")
+    validate_document(doc, Diagnostics())
+    doc.data["training"]["epochs"] = True  # the same document, changed after it passed
+    diags = Diagnostics()
+    validate_document(doc, diags)
+    assert [d.message for d in diags.errors] == refused
+    # A block library is checked against its own schema: a spec that passed is no library.
+    assert any("blocks" in message for message in errors(1, library=True))
+
+
 def test_load_file_reads_a_bounded_prefix(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text(SMALL)

@@ -10,6 +10,7 @@ messages with did-you-mean hints; running both would report each layer mistake t
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -454,6 +455,42 @@ def _validator(kind: str) -> Any:
     return jsonschema.Draft202012Validator(schema)
 
 
+#: The documents of this process that passed the schema, by :func:`_frozen` key, most recent
+#: last. Validation is a pure function of the data (the schema is built once per process, see
+#: :func:`_validator`) and costs milliseconds (a third of compiling a small spec), while the same
+#: document is checked again and again: `cnnspec validate` then `inspect`, the language server on
+#: every save, a family's variants sharing their blocks. Only passing documents are kept: a
+#: failing one is reported from its errors, each located in its own document. Bounded, as the
+#: parse cache is (:data:`cnnspec.spec.loader.PARSE_CACHE_SIZE`).
+_VALID: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+VALID_CACHE_SIZE = 64
+#: The value types a key is made of, each exactly (a subclass or a NumPy integer, which a
+#: document made in Python may hold, is validated every time: it may compare equal to a
+#: builtin value and yet fail the schema's type check).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key equal only for equal documents of the same types throughout (each
+    scalar with its type: ``1``, ``1.0`` and ``True`` are equal in Python, not in the schema),
+    or ``None`` when the value holds anything else."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return (kind, value)
+    if kind is dict:
+        items = []
+        for k, v in value.items():
+            frozen_key, frozen_value = _frozen(k), _frozen(v)
+            if frozen_key is None or frozen_value is None:
+                return None
+            items.append((frozen_key, frozen_value))
+        return (dict, tuple(items))
+    if kind is list or kind is tuple:
+        inner = [_frozen(v) for v in value]
+        return None if None in inner else (kind, tuple(inner))
+    return None
+
+
 def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = False) -> None:
     """Check a composed document against the schema, adding located diagnostics (a packaged
     zoo model as shipped, ``doc.schema_checked``, passed it when it was packaged)."""
@@ -472,11 +509,19 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
     if not library and doc.checked_blocks and isinstance(blocks, dict):
         # Blocks imported unchanged from libraries passed the same schema when they were loaded.
         data = {**data, "blocks": {k: v for k, v in blocks.items() if k not in doc.checked_blocks}}
+    key = _frozen(("library" if library else "spec", data))
+    if key is not None and key in _VALID:
+        _VALID.move_to_end(key)
+        return
     found = []
     for error in validator.iter_errors(data):
         found.append(error)
         if len(found) >= MAX_DIAGNOSTICS:  # a hostile file can hold ~100,000 mistakes
             break
+    if not found and key is not None:
+        _VALID[key] = None
+        if len(_VALID) > VALID_CACHE_SIZE:
+            _VALID.popitem(last=False)
     covered: set[tuple[Any, ...]] = set()  # values whose one mistake has been reported whole
     for error in sorted(found, key=lambda e: list(map(str, e.absolute_path))):
         for leaf in _leaves(error):
