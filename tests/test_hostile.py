@@ -517,6 +517,21 @@ def test_a_document_equal_in_python_to_one_that_passed_the_schema_is_checked_aga
     assert any("blocks" in message for message in errors(1, library=True))
 
 
+def test_the_parse_cache_is_bounded_by_the_length_of_its_texts():
+    """Parsed texts are remembered (cnnspec.spec.loader._PARSED) up to a number of texts and a
+    total length: six texts of nearly MAX_BYTES leave the oldest forgotten, the newest kept."""
+    from cnnspec.spec import loader
+
+    big = SMALL + "#" * (MAX_BYTES - len(SMALL) - 10) + "\n"
+    texts = [(f"big{i}.yaml", f"{big}# {i}\n") for i in range(6)]
+    for file, text in texts:
+        assert load_text(text, file).data["name"] == "small"
+    assert loader._parsed_chars == sum(len(text) for _, text in loader._PARSED)
+    assert loader._parsed_chars <= loader.PARSE_CACHE_CHARS
+    assert texts[-1] in loader._PARSED and texts[0] not in loader._PARSED
+    assert load_text(texts[0][1], texts[0][0]).data["name"] == "small"  # parsed again
+
+
 def test_load_file_reads_a_bounded_prefix(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text(SMALL)

@@ -602,9 +602,15 @@ def _parse(text: str, file: str, at: SpecPath | None = None) -> _Builder:
 #: server parses every edit of a buffer. A text that failed to parse keeps its errors: `cnnspec
 #: validate` reads each file twice (is it a block library? then the spec), and the pure-Python
 #: parser that explains a YAML error is slow on some texts (a flow sequence nested 1,000 deep:
-#: seconds, tests/fixtures/hostile/deep_flow_sequence.yaml).
+#: seconds, tests/fixtures/hostile/deep_flow_sequence.yaml). Bounded by the texts' total length
+#: as well as by their number: a count alone held up to 64 texts of MAX_BYTES each, yet at 64
+#: forgot a folder of more small specs before it was read again (`cnnspec validate`, then
+#: `inspect`, over the 118 specs of tests/fixtures/hostile parsed every one of them twice).
 _PARSED: OrderedDict[tuple[str, str], SourceDoc | tuple[Diagnostic, ...]] = OrderedDict()
-PARSE_CACHE_SIZE = 64
+PARSE_CACHE_SIZE = 512
+#: The most characters of text the parse cache holds (4 MiB: a few of the largest specs).
+PARSE_CACHE_CHARS = 4 * MAX_BYTES
+_parsed_chars = 0
 
 
 def load_text(
@@ -646,10 +652,13 @@ def load_text(
 
 def _remember(file: str, text: str, parsed: SourceDoc | tuple[Diagnostic, ...]) -> None:
     """Keep what parsing ``text`` gave (a document, or the errors it raised), the oldest
-    forgotten past :data:`PARSE_CACHE_SIZE`."""
+    forgotten past :data:`PARSE_CACHE_SIZE` texts or :data:`PARSE_CACHE_CHARS` characters."""
+    global _parsed_chars
+    if (file, text) not in _PARSED:
+        _parsed_chars += len(text)
     _PARSED[(file, text)] = parsed
-    if len(_PARSED) > PARSE_CACHE_SIZE:
-        _PARSED.popitem(last=False)
+    while len(_PARSED) > 1 and (len(_PARSED) > PARSE_CACHE_SIZE or _parsed_chars > PARSE_CACHE_CHARS):
+        _parsed_chars -= len(_PARSED.popitem(last=False)[0][1])
 
 
 def _copy_doc(doc: SourceDoc) -> SourceDoc:
