@@ -610,7 +610,6 @@ _PARSED: OrderedDict[tuple[str, str], SourceDoc | tuple[Diagnostic, ...]] = Orde
 PARSE_CACHE_SIZE = 512
 #: The most characters of text the parse cache holds (4 MiB: a few of the largest specs).
 PARSE_CACHE_CHARS = 4 * MAX_BYTES
-_parsed_chars = 0
 
 
 def load_text(
@@ -653,12 +652,12 @@ def load_text(
 def _remember(file: str, text: str, parsed: SourceDoc | tuple[Diagnostic, ...]) -> None:
     """Keep what parsing ``text`` gave (a document, or the errors it raised), the oldest
     forgotten past :data:`PARSE_CACHE_SIZE` texts or :data:`PARSE_CACHE_CHARS` characters."""
-    global _parsed_chars
-    if (file, text) not in _PARSED:
-        _parsed_chars += len(text)
     _PARSED[(file, text)] = parsed
-    while len(_PARSED) > 1 and (len(_PARSED) > PARSE_CACHE_SIZE or _parsed_chars > PARSE_CACHE_CHARS):
-        _parsed_chars -= len(_PARSED.popitem(last=False)[0][1])
+    # Summed here, not kept in a running total that a replaced cache (a test's) would put wrong:
+    # a few hundred lengths cost nothing beside the parse that came before.
+    chars = sum(len(kept) for _, kept in _PARSED)
+    while len(_PARSED) > 1 and (len(_PARSED) > PARSE_CACHE_SIZE or chars > PARSE_CACHE_CHARS):
+        chars -= len(_PARSED.popitem(last=False)[0][1])
 
 
 def _copy_doc(doc: SourceDoc) -> SourceDoc:
