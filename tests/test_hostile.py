@@ -515,6 +515,10 @@ def test_a_document_equal_in_python_to_one_that_passed_the_schema_is_checked_aga
     assert [d.message for d in diags.errors] == refused
     # A block library is checked against its own schema: a spec that passed is no library.
     assert any("blocks" in message for message in errors(1, library=True))
+    from cnnspec.spec import schema
+
+    assert len(schema._VALID) <= schema.VALID_CACHE_SIZE
+    assert sum(schema._VALID.values()) <= schema.VALID_CACHE_VALUES
 
 
 def test_the_parse_cache_is_bounded_by_the_length_of_its_texts():

@@ -461,9 +461,12 @@ def _validator(kind: str) -> Any:
 #: document is checked again and again: `cnnspec validate` then `inspect`, the language server on
 #: every save, a family's variants sharing their blocks. Only passing documents are kept: a
 #: failing one is reported from its errors, each located in its own document. Bounded, as the
-#: parse cache is (:data:`cnnspec.spec.loader.PARSE_CACHE_SIZE`).
-_VALID: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+#: parse cache is (:data:`cnnspec.spec.loader.PARSE_CACHE_SIZE`), and by the values the keys
+#: hold in all (each key is a copy of its document): the value is a key's number of values.
+_VALID: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 VALID_CACHE_SIZE = 64
+#: The most values (mappings, lists and scalars) the keys hold in all: ~25 MB.
+VALID_CACHE_VALUES = 200_000
 #: The value types a key is made of, each exactly (a subclass or a NumPy integer, which a
 #: document made in Python may hold, is validated every time: it may compare equal to a
 #: builtin value and yet fail the schema's type check).
@@ -489,6 +492,15 @@ def _frozen(value: Any) -> Any:
         inner = [_frozen(v) for v in value]
         return None if None in inner else (kind, tuple(inner))
     return None
+
+
+def _count(value: Any) -> int:
+    """How many values (mappings, lists and scalars, keys included) ``value`` holds."""
+    if type(value) is dict:
+        return 1 + sum(_count(k) + _count(v) for k, v in value.items())
+    if type(value) is list or type(value) is tuple:
+        return 1 + sum(_count(v) for v in value)
+    return 1
 
 
 def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = False) -> None:
@@ -519,9 +531,10 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
         if len(found) >= MAX_DIAGNOSTICS:  # a hostile file can hold ~100,000 mistakes
             break
     if not found and key is not None:
-        _VALID[key] = None
-        if len(_VALID) > VALID_CACHE_SIZE:
-            _VALID.popitem(last=False)
+        _VALID[key] = _count(data)
+        values = sum(_VALID.values())
+        while len(_VALID) > 1 and (len(_VALID) > VALID_CACHE_SIZE or values > VALID_CACHE_VALUES):
+            values -= _VALID.popitem(last=False)[1]
     covered: set[tuple[Any, ...]] = set()  # values whose one mistake has been reported whole
     for error in sorted(found, key=lambda e: list(map(str, e.absolute_path))):
         for leaf in _leaves(error):
