@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import importlib.util
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,18 +55,6 @@ ONE_FILE = "onnx" if all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxr
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
     return _train_tiny(tmp_path_factory.mktemp("export") / "run")
-
-
-@pytest.fixture(autouse=True)
-def _earlier_objects_frozen() -> Iterator[None]:
-    """The objects the process holds when a test starts (TensorFlow's, earlier tests' models)
-    kept out of the garbage collector's walks during the test, and handed back after it: the
-    TFLite converter ends each conversion with a full ``gc.collect()``, which walked them all
-    (half a second to a second a conversion). What the test itself makes is collected as
-    before, and the converter writes the same file."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 # -- fast: argument errors never import TensorFlow ------------------------------------------------
@@ -131,12 +118,21 @@ def test_savedmodel_reloads_and_matches(run_dir, runner):
 
 
 @pytest.mark.slow
-def test_tflite_float_within_tolerance(run_dir, tmp_path):
+def test_tflite_float_within_tolerance(run_dir, tmp_path, monkeypatch):
     from cnnspec.export import FLOAT_TOLERANCE, export_model
     from cnnspec.export.exporter import run_tflite
 
     folder, batch, expected = run_dir
+    # the converter's closing full collection skips what the process held before the export
+    # (exporter._older_objects_frozen), and everything is handed back to the collector after it
+    frozen_then: list[int] = []
+    collect = gc.collect
+    monkeypatch.setattr(
+        gc, "collect", lambda *args: frozen_then.append(gc.get_freeze_count()) or collect(*args)
+    )
     result = export_model(folder / "model.keras", "tflite", tmp_path / "m.tflite")
+    monkeypatch.undo()
+    assert frozen_then and min(frozen_then) > 10_000 and gc.get_freeze_count() == 0, frozen_then
     assert result.max_abs_diff is not None and result.max_abs_diff <= FLOAT_TOLERANCE
     assert result.top1_agreement == 1.0
     assert (result.tolerance, result.rtol) == (FLOAT_TOLERANCE, 1e-4)

@@ -25,6 +25,7 @@ built on integer pixels (``uint8``) is verified on integers of its input's dtype
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import json
 import logging
@@ -548,8 +549,25 @@ def _tflite_bytes(model: Any, quantize: str | None, calibration: np.ndarray | No
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
-        with _quiet_native():
+        with _quiet_native(), _older_objects_frozen():
             return bytes(converter.convert())
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """The objects the process holds before a TFLite conversion kept out of the garbage
+    collector's walks while it runs (``gc.freeze``), and handed back after it. TensorFlow's
+    converter ends with a full ``gc.collect()`` to free the SavedModel it loaded, which walked
+    every object of the process, TensorFlow's modules and the caller's models among them: half a
+    second to a second of each conversion in a process that has built a few models. What the
+    conversion makes is collected as before, so the same garbage goes and the file is the same.
+    (The freeze is process-wide: a conversion on another thread meanwhile collects less until
+    this one ends, and one ending first hands everything back early; neither changes a result.)"""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _layer_names(model: Any) -> list[str]:
