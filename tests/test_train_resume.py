@@ -373,27 +373,59 @@ def _copied(killed: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "spec.yaml", tmp_path / "run"
 
 
+class FinishedByResume:
+    """A copy of the :func:`killed_before_its_page` run: what the kill left there (its lock
+    file, metrics.json, snapshots, no page; the files kept and the snapshots copied aside),
+    then the run finished by one ``train --resume`` (``result``)."""
+
+    def __init__(self, spec: Path, run: Path, snapshots: Path) -> None:
+        from cnnspec.training.runlock import LOCK_NAME
+
+        self.spec, self.run, self.snapshots = spec, run, snapshots
+        self.lock_left = (run / LOCK_NAME).is_file()
+        self.metrics_left = (run / "metrics.json").is_file()
+        self.snapshots_left = (run / "state").is_dir() and bool(list((run / "state").iterdir()))
+        self.page_left = (run / "report.html").exists()
+        names = ("metrics.json", "model.keras", "history.json")
+        self.kept = {name: (run / name).read_bytes() for name in names}
+        shutil.copytree(run / "state", snapshots)
+        self.result: Any = None
+
+
+@pytest.fixture(scope="module")
+def finished_by_resume(killed_before_its_page, tmp_path_factory: pytest.TempPathFactory) -> FinishedByResume:
+    """The killed run's ``train --resume`` that writes its page and removes its snapshots, run
+    once for the module: the two tests that resume the run as the kill left it read this one
+    (a resume with its page was each one's time), and copy the folder to go on from it."""
+    from typer.testing import CliRunner
+
+    folder = tmp_path_factory.mktemp("finished")
+    spec, run = _copied(killed_before_its_page, folder)
+    finished = FinishedByResume(spec, run, folder / "state-copy")
+    finished.result = CliRunner().invoke(app, ["train", str(spec), "--resume", str(run)])
+    return finished
+
+
 @pytest.mark.xdist_group("killed_before_its_page")
 def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(
-    killed_before_its_page, tmp_path, runner
+    finished_by_resume, tmp_path, runner
 ):
     """A run killed once metrics.json was written and before report.html kept its snapshots
     (state/) forever and had no page, and --resume said it had finished, nothing to resume
     (exit 2). --resume now writes what the run's end writes and removes its snapshots, training
     nothing again; a run that lacks nothing is refused as before, with `cnnspec report` named."""
-    spec, run = _copied(killed_before_its_page, tmp_path)
-    assert (run / "metrics.json").is_file() and (run / "state").is_dir()
-    assert not (run / "report.html").exists()
-    kept = {name: (run / name).read_bytes() for name in ("metrics.json", "model.keras", "history.json")}
-    snapshots = tmp_path / "state-copy"
-    shutil.copytree(run / "state", snapshots)
-    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    done = finished_by_resume
+    assert done.metrics_left and done.snapshots_left and not done.page_left
+    result, run = done.result, done.run
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert f"finished {run}: wrote its report.html; removed its training snapshots (state/)" in text
     assert "nothing was trained again" in text
     assert (run / "report.html").is_file() and not (run / "state").exists()
-    assert all((run / name).read_bytes() == data for name, data in kept.items())
+    assert all((run / name).read_bytes() == data for name, data in done.kept.items())
+    # the steps below go on from a copy of the finished run
+    spec, run, snapshots, kept = done.spec, tmp_path / "run", done.snapshots, done.kept
+    shutil.copytree(done.run, run)
     # the API's result is the run's, as saved
     from cnnspec.training.trainer import train
 
@@ -447,15 +479,13 @@ def test_resume_writes_the_finished_page_over_one_written_before_the_run_finishe
 
 
 @pytest.mark.xdist_group("killed_before_its_page")
-def test_a_run_sigkilled_before_its_report_is_finished_by_resume(killed_before_its_page, tmp_path, runner):
+def test_a_run_sigkilled_before_its_report_is_finished_by_resume(finished_by_resume):
     """The same with a real SIGKILL (its lock file and its snapshots left as a kill leaves them:
     the killed_before_its_page run, killed in a process of its own)."""
-    from cnnspec.training.runlock import LOCK_NAME
-
-    spec, run = _copied(killed_before_its_page, tmp_path)
-    assert (run / "metrics.json").is_file() and list((run / "state").iterdir())
-    assert not (run / "report.html").exists() and (run / LOCK_NAME).is_file()  # the dead holder's
-    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    done = finished_by_resume
+    assert done.metrics_left and done.snapshots_left
+    assert not done.page_left and done.lock_left  # the dead holder's
+    result, run = done.result, done.run
     assert result.exit_code == 0, result.output
     assert f"finished {run}: wrote its report.html; removed its training snapshots (state/)" in " ".join(
         result.output.split()
