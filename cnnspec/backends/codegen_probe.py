@@ -29,6 +29,7 @@ import ast
 import copy
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from cnnspec.analysis.compiled import CompiledSpec
@@ -49,8 +50,39 @@ MAX_PROBES = 24
 #: probes (at most :data:`MAX_PROBES` each, mostly the same values) with room to spare. An IR
 #: of a large spec is some hundreds of kilobytes, so only a few specs' worth.
 RESOLVED_CACHE_SIZE = 64
-_RESOLVED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_RESOLVED_LOCK = threading.Lock()  # (the library's generate_code may run in threads)
+
+
+class ProbeCache:
+    """The last ``size`` results of a probe, by key, most recent last: :func:`resolved_with`'s
+    and the generator's verdicts (``python_emitter.fitted_var_constants``). Thread-safe: the
+    library's ``generate_code`` may run in threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get_or_make(self, key: tuple[Any, ...] | None, make: Callable[[], Any]) -> Any:
+        """The result kept under ``key``, else ``make()``'s, then kept, the oldest forgotten
+        past :attr:`size`. A ``None`` key (:func:`probe_key`: not to be cached) keeps nothing."""
+        if key is not None:
+            with self._lock:
+                if key in self._kept:
+                    self._kept.move_to_end(key)
+                    return self._kept[key]
+        made = make()
+        if key is not None:
+            with self._lock:
+                self._kept[key] = made
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+        return made
+
+
+_RESOLVED = ProbeCache(RESOLVED_CACHE_SIZE)
 
 
 def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, str]) -> list[str]:
@@ -231,18 +263,7 @@ def resolved_with(spec: CompiledSpec, name: str, value: Any, allow_outside: bool
     spec_key = probe_key(spec)
     # repr tells True from 1 and a list from a tuple: the values of other_values are plain
     key = None if spec_key is None else (*spec_key, allow_outside, name, repr(value))
-    if key is not None:
-        with _RESOLVED_LOCK:
-            if key in _RESOLVED:
-                _RESOLVED.move_to_end(key)
-                return _RESOLVED[key]
-    ir = _resolve_with(spec, name, value, allow_outside)
-    if key is not None:
-        with _RESOLVED_LOCK:
-            _RESOLVED[key] = ir
-            while len(_RESOLVED) > RESOLVED_CACHE_SIZE:
-                _RESOLVED.popitem(last=False)
-    return ir
+    return _RESOLVED.get_or_make(key, lambda: _resolve_with(spec, name, value, allow_outside))
 
 
 def _resolve_with(spec: CompiledSpec, name: str, value: Any, allow_outside: bool) -> Any:

@@ -34,8 +34,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +43,7 @@ from cnnspec.backends.codegen_check import CheckError, check_source, top_level_n
 from cnnspec.backends.codegen_lines import LINE_LENGTH, fold_long_lines
 from cnnspec.backends.codegen_model import CodegenError, CodeWriter, Function, ModelModule, Stmt, _where
 from cnnspec.backends.codegen_printer import TreePrinter
-from cnnspec.backends.codegen_probe import FITTED_NOTE, fitted_constants, probe_key
+from cnnspec.backends.codegen_probe import FITTED_NOTE, ProbeCache, fitted_constants, probe_key
 from cnnspec.backends.codegen_values import (
     _escape_double_quoted,
     comment_text,
@@ -234,21 +233,14 @@ def fitted_var_constants(
         return {}
     spec_key = probe_key(spec)
     key = None if spec_key is None else (*spec_key, spec.options, text, tuple(constants.items()))
-    if key is not None:
-        with _FITTED_LOCK:
-            if key in _FITTED:
-                _FITTED.move_to_end(key)
-                return dict(_FITTED[key])
-    tree = ast.parse(text) if parsed is None else parsed
-    if float32_outputs(spec):
-        tree = without_float32_dtypes(tree)
-    fitted = {constants[name]: name for name in fitted_constants(spec, tree, constants)}
-    if key is not None:
-        with _FITTED_LOCK:
-            _FITTED[key] = dict(fitted)
-            while len(_FITTED) > FITTED_CACHE_SIZE:
-                _FITTED.popitem(last=False)
-    return fitted
+
+    def probed() -> dict[str, str]:
+        tree = ast.parse(text) if parsed is None else parsed
+        if float32_outputs(spec):
+            tree = without_float32_dtypes(tree)
+        return {constants[name]: name for name in fitted_constants(spec, tree, constants)}
+
+    return dict(_FITTED.get_or_make(key, probed))  # (a copy: the kept verdict stays as it was)
 
 
 #: The verdicts of :func:`fitted_var_constants` by the spec's
@@ -258,8 +250,7 @@ def fitted_var_constants(
 #: the probes resolve the spec's document and replay this code. Small values; the keys hold
 #: the code, tens of kilobytes at most.
 FITTED_CACHE_SIZE = 128
-_FITTED: OrderedDict[tuple[Any, ...], dict[str, str]] = OrderedDict()
-_FITTED_LOCK = threading.Lock()  # (the library's generate_code may run in threads)
+_FITTED = ProbeCache(FITTED_CACHE_SIZE)
 
 
 def literal_var_constants(
