@@ -114,6 +114,9 @@ def save_model(model: Any, path: str | Path) -> None:
     restoring its moments). Only the saved compile configuration changes (the weights and the
     optimizer's variables are saved as they are): cnnspec resumes a run from its own snapshots
     and reads model.keras' loss, never its optimizer, and ``resolved.yaml`` keeps the schedule."""
+    from cnnspec.training.state import keep_skipsets
+
+    keep_skipsets()  # (else Keras 3.15 lists again what to skip for every object the save walks)
     optimizer = getattr(model, "optimizer", None)
     # mixed_float16 wraps it in a LossScaleOptimizer, which saves the one it wraps
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)

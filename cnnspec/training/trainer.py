@@ -35,7 +35,7 @@ from cnnspec.fileio import (
 from cnnspec.training import rundir, runlock
 from cnnspec.training.modelfile import save_model
 from cnnspec.training.progress import Display
-from cnnspec.training.state import TrainingState, keep_skipsets, model_file_bytes
+from cnnspec.training.state import TrainingState, model_file_bytes
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -1129,7 +1129,6 @@ def _finish(
     if dataset.streamed:
         _record_bad_reads(config, dataset, run_dir, display, files)
         used = _used_sizes(dataset, run_dir)
-    keep_skipsets()  # (the archive's weights are walked as a snapshot's: see keep_skipsets)
     with atomic_path(run_dir / "model.keras", needed=model_file_bytes(model)) as temp:
         save_model(model, temp)
     files["model"] = run_dir / "model.keras"
