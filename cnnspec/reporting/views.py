@@ -607,9 +607,8 @@ class Probe:
     def predictions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(predicted classes, confidences) for test images at ``indices``."""
         if self._all is not None or self.outputs is not None:
-            self.all_predictions()
-            assert self._all is not None
-            return self._all[0][indices], self._all[1][indices]
+            predicted, confidence = self.all_predictions()
+            return predicted[indices], confidence[indices]
         test = self.test
         probs = predict(self.model, test.x[indices], test.settings.rescale, self.run.output_kind(self.model))
         return decided(self._scaled(probs))
