@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from cnnspec.cli.app import app
+from tests.test_report_support import ONNX_EXPORTS
 
 SPEC = """\
 cnnspec: 1
@@ -49,7 +49,7 @@ def _train_tiny(folder: Path) -> tuple[Path, np.ndarray, np.ndarray]:
 #: The format of the tests whose point is what an export replaces or keeps, or the model it is
 #: of, not the format: ONNX where the export extra is installed (its conversion costs about a
 #: third of a TFLite one), else TFLite, so that these tests run without the extra as well.
-ONE_FILE = "onnx" if all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxruntime")) else "tflite"
+ONE_FILE = "onnx" if ONNX_EXPORTS else "tflite"
 
 
 @pytest.fixture(scope="module")

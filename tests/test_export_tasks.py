@@ -8,7 +8,6 @@ of several outputs takes a copy of that file's multi-output run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_report_support import flat, invoke
+from tests.test_report_support import ONNX_EXPORTS, flat, invoke
 from tests.test_task_training import trained_task_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export_tasks")]
@@ -28,7 +27,7 @@ FIGURES = {"multilabel": ("macro F1", "test_f1_macro"), "regression": ("MAE", "t
 #: the runtime the multi-output run is benchmarked in, which counting its images and scoring its
 #: outputs do not depend on: ONNX Runtime where the export extra is installed (its worker imports
 #: no TensorFlow: a third of a Keras worker's time, the export included), else Keras
-TIMED = "onnx" if all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxruntime")) else "keras"
+TIMED = "onnx" if ONNX_EXPORTS else "keras"
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ is trained once per test session.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import shutil
 from collections.abc import Callable
@@ -41,6 +42,11 @@ training:
 """
 
 _RUNS: dict[str, Path] = {}
+
+#: Whether the ``export`` extra (tf2onnx to write ONNX, ONNX Runtime to run it) is installed: the
+#: tests whose point is not the format export ONNX then (a third of a TFLite conversion, and its
+#: runtime imports no TensorFlow), and another format without it, so that they never skip.
+ONNX_EXPORTS = all(importlib.util.find_spec(module) for module in ("tf2onnx", "onnxruntime"))
 
 
 def colour_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

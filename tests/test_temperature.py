@@ -4,7 +4,6 @@ with the temperature.json it writes into (a copy of) the tiny trained run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -32,6 +31,7 @@ from cnnspec.reporting.temperature import (
     tempered_labels,
     tempered_outputs,
 )
+from tests.test_report_support import ONNX_EXPORTS
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -294,7 +294,7 @@ def test_a_sigmoid_export_is_exact_only_as_far_as_its_float32_sigmoid_resolves(t
 #: The format of the export whose point is the temperature folded into it, not the format: ONNX
 #: where the export extra is installed (its conversion costs about a third of a TFLite one), else
 #: TFLite, so that the test runs without the extra as well.
-ONE_FILE = "onnx" if all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxruntime")) else "tflite"
+ONE_FILE = "onnx" if ONNX_EXPORTS else "tflite"
 
 
 @pytest.fixture(scope="module")
