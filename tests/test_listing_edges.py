@@ -79,6 +79,17 @@ SCRIPT_MODULES = (
 _FUNCTION_CODE: dict[str, CodeType] = {}
 
 
+def _named(code: CodeType, filename: str) -> CodeType:
+    """``code`` and every function in it as compiled from ``filename``: a text compiled first for
+    another test's script must not name that file. tf.data's AutoGraph reads a function's
+    source from its code's file (``inspect``), and that test may have written another script
+    there since: the functions read images as the other script's lines said (all zeros)."""
+    if code.co_filename == filename:
+        return code
+    consts = tuple(_named(c, filename) if isinstance(c, CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
 def _kept(node: ast.stmt) -> bool:
     """What :func:`script_functions` keeps of a script: undecorated functions, the data imports
     and literal constants."""
@@ -115,7 +126,7 @@ def script_functions(path: Path, compiled: CompiledSpec | None = None) -> dict[s
         kept = [node for node in ast.parse(source).body if _kept(node)]
         code = _FUNCTION_CODE[key] = compile(ast.Module(body=kept, type_ignores=[]), str(script), "exec")
     namespace: dict[str, Any] = {}
-    exec(code, namespace)
+    exec(_named(code, str(script)), namespace)
     return namespace
 
 
@@ -164,6 +175,15 @@ def script_loader(tmp_path: Path, data: str, units: int = 2) -> Any:
 def names(paths: Any) -> list[str]:
     """``class/file`` of each path (the split folder left out)."""
     return [f"{Path(p).parent.name}/{Path(p).name}" for p in paths]
+
+
+def test_script_functions_name_the_script_of_their_own_folder(tmp_path):
+    """The same script text in two folders: the second's functions (compiled once) name its
+    own train_script.py, whose lines tf.data's AutoGraph reads, not the first folder's."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        functions = script_functions(write_spec(tmp_path / folder, "{source: {directory: photos}}"))
+        assert functions["load_data"].__code__.co_filename == str(tmp_path / folder / "train_script.py")
 
 
 # -- 1. a CSV naming one image twice --------------------------------------------------------------
