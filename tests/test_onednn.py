@@ -47,9 +47,9 @@ RAISED = (
 def test_the_onednn_rank_limit_is_said_plainly_with_its_node():
     import tensorflow as tf
 
-    from cnnspec.training.onednn import onednn_limit
+    from cnnspec.training.onednn import kernel_limit
 
-    limit = onednn_limit(tf.errors.AbortedError(None, None, RAISED))
+    limit = kernel_limit(tf.errors.AbortedError(None, None, RAISED))
     assert limit is not None
     assert limit.message == (
         "TensorFlow's oneDNN CPU kernel cannot run the model's Softmax op (node "
@@ -60,18 +60,48 @@ def test_the_onednn_rank_limit_is_said_plainly_with_its_node():
     assert "at most 4 axes besides the batch" in limit.hint
     # with the model's layers (spec_layers': Keras name → how the spec names it), the layer
     named = {"dense_1": "layer `dense_1` (softmax5.yaml:6:12, model[1].dense)", "dense": "layer `dense`"}
-    limit = onednn_limit(tf.errors.AbortedError(None, None, RAISED), named)
+    limit = kernel_limit(tf.errors.AbortedError(None, None, RAISED), named)
     assert limit is not None
     assert limit.message.startswith(
         "TensorFlow's oneDNN CPU kernel cannot run the Softmax op of layer `dense_1` "
         "(softmax5.yaml:6:12, model[1].dense): it takes tensors of at most 5 axes"
     )
     # a node of no layer named: its path, as without them
-    limit = onednn_limit(tf.errors.AbortedError(None, None, RAISED), {"flatten_1": "layer `flatten_1`"})
+    limit = kernel_limit(tf.errors.AbortedError(None, None, RAISED), {"flatten_1": "layer `flatten_1`"})
     assert limit is not None and "Softmax op (node softmax5_1/dense_1_1/Softmax)" in limit.message
     # other errors are not this one
-    assert onednn_limit(tf.errors.AbortedError(None, None, "Graph execution error: other")) is None
-    assert onednn_limit(ValueError("Input dims must be <= 5")) is None
+    assert kernel_limit(tf.errors.AbortedError(None, None, "Graph execution error: other")) is None
+    assert kernel_limit(ValueError("Input dims must be <= 5")) is None
+
+
+#: What TensorFlow 2.21's own CPU kernel raises on the first training step of a dilated
+#: conv2d_transpose (oneDNN off: TF_ENABLE_ONEDNN_OPTS=0, or a CPU TensorFlow leaves it off on).
+DILATED = (
+    "Graph execution error:\n\nDetected at node dil_1/conv2d_transpose_1_1/conv_transpose defined at "
+    "(most recent call last):\n<stack traces unavailable>\nCurrent CPU implementations do not yet "
+    "support dilation rates larger than 1.\n\t [[{{node dil_1/conv2d_transpose_1_1/conv_transpose}}]] "
+    "[Op:__inference_multi_step_on_iterator_1020]"
+)
+
+
+def test_the_cpu_kernels_dilated_transpose_limit_is_said_with_the_other_kernels_setting():
+    import tensorflow as tf
+
+    from cnnspec.training.onednn import kernel_limit
+
+    named = {"conv2d_transpose_1": "layer `conv2d_transpose_1` (dil.yaml:5:23, model[0].conv2d_transpose)"}
+    limit = kernel_limit(tf.errors.InvalidArgumentError(None, None, DILATED), named)
+    assert limit is not None
+    assert limit.message == (
+        "TensorFlow's own CPU kernel (oneDNN off) cannot run the conv_transpose op of layer "
+        "`conv2d_transpose_1` (dil.yaml:5:23, model[0].conv2d_transpose): it takes no dilation_rate "
+        'above 1 in a transposed convolution (TensorFlow said: "Current CPU implementations do not '
+        'yet support dilation rates larger than 1")'
+    )
+    assert limit.hint.startswith("run with TF_ENABLE_ONEDNN_OPTS=1 in the environment")
+    # the resume command `train` prints turns oneDNN on, where the rank limit's turns it off
+    assert limit.setting == "TF_ENABLE_ONEDNN_OPTS=1"
+    assert kernel_limit(tf.errors.AbortedError(None, None, RAISED)).setting == "TF_ENABLE_ONEDNN_OPTS=0"
 
 
 def cnnspec(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -83,7 +113,7 @@ def cnnspec(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
     return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
-def test_train_says_the_onednn_limit_instead_of_an_internal_error(tmp_path, monkeypatch):
+def test_train_says_the_kernel_limit_instead_of_an_internal_error(tmp_path, monkeypatch):
     """In a process with oneDNN on (as TensorFlow's x86 builds default); with
     TF_ENABLE_ONEDNN_OPTS=0 the same spec trains."""
     (tmp_path / "softmax5.yaml").write_text(SPEC, encoding="utf-8")

@@ -441,10 +441,10 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
             highlight=False,
         )
         return typer.Exit(EXIT_OUT_OF_MEMORY)
-    from cnnspec.training.onednn import KernelRefusal, onednn_limit
+    from cnnspec.training.onednn import KernelRefusal, kernel_limit
 
     # a platform's limit, not cnnspec's bug; said with the layer where the command had the model
-    limit = exc.limit if isinstance(exc, KernelRefusal) else onednn_limit(exc)
+    limit = exc.limit if isinstance(exc, KernelRefusal) else kernel_limit(exc)
     if limit is not None:
         stderr().print(f"[bold red]error:[/bold red] {safe(limit.message)}", highlight=False)
         stderr().print(f"  [cyan]hint:[/cyan] {safe(limit.hint)}", highlight=False)

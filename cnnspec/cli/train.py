@@ -200,8 +200,9 @@ def saved_state(stopped: Any, joint: str) -> str:
 
 def kernel_refused_exit(refused: Any) -> typer.Exit:
     """Report a run a TensorFlow kernel refused (:class:`~cnnspec.training.trainer.KernelRefused`):
-    the error, its hint, where its epochs are, and the command that goes on without oneDNN
-    (a new run in that folder is refused: it holds the run's files)."""
+    the error, its hint, where its epochs are, and the command that goes on with the other
+    kernels (oneDNN's or TensorFlow's own: the limit's setting; a new run in that folder is
+    refused: it holds the run's files)."""
     from cnnspec.cli.common import EXIT_KERNEL
 
     console = stderr()
@@ -209,7 +210,7 @@ def kernel_refused_exit(refused: Any) -> typer.Exit:
     saved = saved_state(refused, ": ")
     hint = f"{safe(refused.limit.hint)}; {saved}"
     console.print(f"  [cyan]hint:[/cyan] {hint}", highlight=False, soft_wrap=True)
-    print_resume(f"TF_ENABLE_ONEDNN_OPTS=0 {refused.resume_command}")
+    print_resume(f"{refused.limit.setting} {refused.resume_command}")
     return typer.Exit(EXIT_KERNEL)
 
 

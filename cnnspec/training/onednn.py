@@ -1,4 +1,5 @@
-"""TensorFlow CPU kernels that refuse a tensor Keras builds: oneDNN's rank limit.
+"""TensorFlow CPU kernels that refuse a tensor Keras builds: oneDNN's rank limit, and the
+dilated transposed convolution TensorFlow's own kernels do not run.
 
 TensorFlow's x86 builds run some ops through oneDNN (``TF_ENABLE_ONEDNN_OPTS``, on by default
 there), whose softmax kernel takes at most 5 axes, the batch included: a ``dense`` with
@@ -8,6 +9,12 @@ there), whose softmax kernel takes at most 5 axes, the batch included: a ``dense
 and so do other machines, so cnnspec does not refuse the spec: it says what happened and what
 to do instead of reporting the error as its own bug. TensorFlow is not imported here: an error
 of its can only come from a process that has imported it.
+
+The other way round, TensorFlow's own CPU kernel of a transposed convolution takes no
+``dilation_rate`` above 1 ("Current CPU implementations do not yet support dilation rates larger
+than 1"), where oneDNN's kernel and GPUs run it. TensorFlow leaves oneDNN off on some x86 CPUs
+(an AMD EPYC with AVX2 and no AVX-512, seen here), so the same spec trains on one machine and
+stops on the next: said the same way, with ``TF_ENABLE_ONEDNN_OPTS=1`` as the way on.
 
 TensorFlow names the op by its node path (``softmax5_1/dense_1_1/Softmax``); where the model is
 at hand (train, evaluate, predict, export), the path is mapped back to its Keras layer, named
@@ -28,6 +35,8 @@ from cnnspec.training.modelfile import all_layers
 
 #: oneDNN's check of a kernel's input rank, as TensorFlow words it (mkl_softmax_op.cc).
 _LIMIT = re.compile(r"Input dims must be <= (\d+)")
+#: TensorFlow's own CPU kernel refusing a dilated transposed convolution (conv_grad_input_ops.h).
+_DILATION = re.compile(r"Current CPU implementations do not yet support dilation rates larger than 1")
 #: Where TensorFlow says the op ran: "Detected at node StatefulPartitionedCall/model_1/dense_1/Softmax"
 #: or "[[{{node StatefulPartitionedCall/model_1/dense_1/Softmax}}]]".
 _NODE = re.compile(r"(?:Detected at node |\{\{node )([^\s{}]+)")
@@ -35,14 +44,16 @@ _NODE = re.compile(r"(?:Detected at node |\{\{node )([^\s{}]+)")
 
 @dataclass(frozen=True)
 class KernelLimit:
-    """What a oneDNN kernel refused: the error's message and the hint."""
+    """What a CPU kernel refused: the error's message, the hint, and the environment setting
+    with which TensorFlow picks kernels that run it (the resume command ``train`` prints)."""
 
     message: str
     hint: str
+    setting: str = "TF_ENABLE_ONEDNN_OPTS=0"
 
 
 class KernelRefusal(Exception):
-    """A oneDNN refusal of a command's model, said with the layer (:func:`layers_named`)."""
+    """A CPU kernel's refusal of a command's model, said with the layer (:func:`layers_named`)."""
 
     def __init__(self, limit: KernelLimit) -> None:
         super().__init__(limit.message)
@@ -80,7 +91,7 @@ def spec_layers(model: Any, ir: Any | None = None) -> dict[str, str]:
 def layers_named(
     model: Any, ir: Any | None = None, traced: Callable[[], object] | None = None
 ) -> Iterator[None]:
-    """Run the block; a oneDNN refusal within it is raised as a :class:`KernelRefusal` that
+    """Run the block; a kernel's refusal within it is raised as a :class:`KernelRefusal` that
     names the layer of ``model`` (:func:`spec_layers`) where TensorFlow named its node.
 
     A model called eagerly (``model(x)``) fails with no node named ("[Op:Softmax]", and Keras
@@ -90,14 +101,14 @@ def layers_named(
         yield
     except Exception as exc:
         named = spec_layers(model, ir)
-        limit = onednn_limit(exc, named)
+        limit = kernel_limit(exc, named)
         if limit is None:
             raise
         if traced is not None and _NODE.search(_text(exc)) is None:
             try:
                 traced()
             except Exception as again:  # (the same refusal, with its node: else the first stands)
-                limit = onednn_limit(again, named) or limit
+                limit = kernel_limit(again, named) or limit
         raise KernelRefusal(limit) from None
 
 
@@ -106,26 +117,29 @@ def _text(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc)
 
 
-def onednn_limit(exc: BaseException, layers: Mapping[str, str] | None = None) -> KernelLimit | None:
-    """``exc`` said plainly when it is TensorFlow's oneDNN kernel refusing an input of too many
-    axes, else ``None``. ``layers``: how to name each Keras layer of the model
-    (:func:`spec_layers`), for the one the node path leads to; the path itself otherwise."""
+def kernel_limit(exc: BaseException, layers: Mapping[str, str] | None = None) -> KernelLimit | None:
+    """``exc`` said plainly when it is a TensorFlow CPU kernel refusing an op of the model
+    (oneDNN's rank limit, or TensorFlow's own kernel and a dilated transposed convolution),
+    else ``None``. ``layers``: how to name each Keras layer of the model (:func:`spec_layers`),
+    for the one the node path leads to; the path itself otherwise."""
     tf_errors = getattr(sys.modules.get("tensorflow"), "errors", None)
     if tf_errors is None or not isinstance(exc, tf_errors.OpError):
         return None
     text = _text(exc)
-    limit = _LIMIT.search(text)
-    if limit is None:
+    limit, dilation = _LIMIT.search(text), _DILATION.search(text)
+    if limit is None and dilation is None:
         return None
-    node = _NODE.search(text)
-    path = node.group(1).removeprefix("StatefulPartitionedCall/") if node else None
-    layer = layer_of_node(path, list(layers or ())) if path else None
-    if path and layer is not None:  # (the layer says where; its node path adds nothing for the user)
-        op = f"the {path.rsplit('/', 1)[-1]} op of {(layers or {})[layer]}"
-    elif path:
-        op = f"the model's {path.rsplit('/', 1)[-1]} op (node {path})"
-    else:
-        op = "an op of the model"
+    op = _op_named(text, layers or {})
+    if dilation is not None:
+        return KernelLimit(
+            f"TensorFlow's own CPU kernel (oneDNN off) cannot run {op}: it takes no dilation_rate "
+            f'above 1 in a transposed convolution (TensorFlow said: "{dilation.group(0)}")',
+            "run with TF_ENABLE_ONEDNN_OPTS=1 in the environment (oneDNN's kernel runs it; "
+            "TensorFlow turns oneDNN on by itself only on some CPUs), on a GPU, or with "
+            "dilation_rate 1 on the transposed convolution",
+            setting="TF_ENABLE_ONEDNN_OPTS=1",
+        )
+    assert limit is not None
     most = int(limit.group(1))
     return KernelLimit(
         f"TensorFlow's oneDNN CPU kernel cannot run {op}: it takes tensors of at most {most} "
@@ -135,3 +149,16 @@ def onednn_limit(exc: BaseException, layers: Mapping[str, str] | None = None) ->
         f"rank), or apply the op to a tensor of at most {most - 1} axes besides the batch (a "
         "reshape before it, and one back after)",
     )
+
+
+def _op_named(text: str, layers: Mapping[str, str]) -> str:
+    """The op a TensorFlow error ``text`` names by its node path, said with its layer where
+    ``layers`` has the one the path leads to."""
+    node = _NODE.search(text)
+    path = node.group(1).removeprefix("StatefulPartitionedCall/") if node else None
+    layer = layer_of_node(path, list(layers)) if path else None
+    if path and layer is not None:  # (the layer says where; its node path adds nothing for the user)
+        return f"the {path.rsplit('/', 1)[-1]} op of {layers[layer]}"
+    if path:
+        return f"the model's {path.rsplit('/', 1)[-1]} op (node {path})"
+    return "an op of the model"

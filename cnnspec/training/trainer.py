@@ -90,7 +90,8 @@ class OutOfMemory(Exception):
 
 class KernelRefused(Exception):
     """A TensorFlow CPU kernel of this machine refused the model mid-training (oneDNN's rank
-    limit: :mod:`cnnspec.training.onednn`). As after Ctrl-C, the epochs done are saved, and
+    limit, TensorFlow's own kernel and a dilated transposed convolution:
+    :mod:`cnnspec.training.onednn`). As after Ctrl-C, the epochs done are saved, and
     the run continues with the kernel switched off; ``limit`` says what and how."""
 
     def __init__(self, run_dir: Path, epochs_done: int, resume_command: str, limit: Any) -> None:
@@ -830,20 +831,20 @@ def _run(
                 run_dir, len(recorder.history), _resume_command(compiled, list(overrides), run_dir)
             ) from None
         except Exception as exc:  # out of memory: the epochs done are saved, as for Ctrl-C
-            from cnnspec.training.onednn import onednn_limit, spec_layers
+            from cnnspec.training.onednn import kernel_limit, spec_layers
 
             fault = _fit_write_fault(exc, run_dir, config, dataset)
             if fault is not None:  # a full disk under TensorFlow's own writes (before the memory:
                 recorder.interrupted = True  # it says ResourceExhausted for both)
                 progress.stop()
                 raise fault from None
-            detail, limit = out_of_memory(exc), onednn_limit(exc, spec_layers(model, compiled.ir))
+            detail, limit = out_of_memory(exc), kernel_limit(exc, spec_layers(model, compiled.ir))
             if detail is None and limit is None:
                 raise
             recorder.interrupted = True
             progress.stop()
             resume_with = _resume_command(compiled, list(overrides), run_dir)
-            if limit is not None:  # (the same run goes on with TensorFlow's own kernels)
+            if limit is not None:  # (the same run goes on with the other kernels)
                 raise KernelRefused(run_dir, len(recorder.history), resume_with, limit) from None
             raise OutOfMemory(run_dir, len(recorder.history), resume_with, train_batch, detail) from None
         # From the last fit's flag, as each epoch's snapshot records it: early stopping's own
