@@ -565,6 +565,7 @@ def _run(
     from cnnspec.training.joint_augment import build_joint_augmentation
     from cnnspec.training.mixing import build_mixing
     from cnnspec.training.pipeline import PipelineSettings, counted, make_dataset
+    from cnnspec.training.prebuild import build_for_fit
     from cnnspec.training.rates import scale_learning_rates
 
     if dataset.streamed:
@@ -805,6 +806,7 @@ def _run(
                         display.message(_phase_line(config, index))
                     elif phase.rate_scale:  # (one phase: no phase line to say them)
                         display.message(rate_scale_text(dict(phase.rate_scale)))
+                    build_for_fit(model, train_ds)  # (one trace of the train step, not two)
                     model.fit(
                         train_ds,
                         validation_data=val_ds,
