@@ -2715,11 +2715,12 @@ class Resolver:
         self.loop_values.append(0)
         self.loop_paths.append(path)
         self.loop_times.append(times)
+        times_path, layers_path = (*path, "times"), (*path, "layers")  # (made once: 10**5 iterations)
         if times == 0:
-            self.dormant.append((fields["layers"], (*path, "layers")))
+            self.dormant.append((fields["layers"], layers_path))
         try:
             for i in range(times):
-                if not self.tick((*path, "times")):
+                if not self.tick(times_path):
                     raise _RepeatFailed
                 iteration_env = {**scope.env, var: i} if var else scope.env
                 self.loop_values[-1] = i  # (the repeats inside have popped theirs)
@@ -2731,9 +2732,10 @@ class Resolver:
                 iteration = scope.child(prefix=own, group=own_group, env=iteration_env)
                 iteration.ids.update(carried)
                 saved_context, self.context = self.context, self.next_context()
-                current = self.walk_list(fields["layers"], (*path, "layers"), iteration, current)
+                current = self.walk_list(fields["layers"], layers_path, iteration, current)
                 self.context = saved_context
-                self.note_hidden(scope, iteration, carried, Hidden(path, item_id, bool(carried), i))
+                if iteration.ids or iteration.hidden or iteration.skipped:  # (else nothing to note)
+                    self.note_hidden(scope, iteration, carried, Hidden(path, item_id, bool(carried), i))
                 if current == UNKNOWN:
                     raise _RepeatFailed
                 if item_id:
