@@ -207,7 +207,9 @@ def test_the_checker_admits_the_optimizer_hooks_in_scripts_only():
 
 # -- TensorFlow ----------------------------------------------------------------------------------
 def one_step(optimizer: Any, factors: tuple[tuple[str, float], ...], *, mixed: bool = False) -> list[Any]:
-    """How one training step moves each weight of a two-layer model (``a`` then ``b``)."""
+    """How one training step moves each weight of a two-layer model (``a`` then ``b``): the
+    compiled train step of ``fit`` (traced, the optimizer's wrapped steps inside), run on one
+    batch by ``train_on_batch`` without fit's data adapter and callbacks (0.15 s a step less)."""
     import keras
 
     from cnnspec.training.rates import scale_learning_rates
@@ -222,7 +224,7 @@ def one_step(optimizer: Any, factors: tuple[tuple[str, float], ...], *, mixed: b
         model.compile(optimizer=optimizer, loss="mse")
         scale_learning_rates(model, factors)
         before = [weight.numpy().copy() for weight in model.weights]
-        model.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=1, batch_size=4, verbose=0, shuffle=False)
+        model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2)))
         return [weight.numpy() - old for weight, old in zip(model.weights, before, strict=True)]
     finally:
         keras.mixed_precision.set_global_policy("float32")
