@@ -3,6 +3,8 @@ and so does the name of any of its layers."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -201,17 +203,19 @@ def test_codegen_cuts_at_a_layer_item_and_at_one_inside_an_item():
 
 
 @pytest.mark.slow
-def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(runner, tmp_path, monkeypatch):
+def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(
+    runner, tmp_path_factory, tmp_path, monkeypatch
+):
     """EfficientNetB0 cut at `block4a_expand_activation` with `weights: imagenet` (a file this
-    test saves into Keras' cache) computes what keras.applications' ImageNet model computes
+    test copies into Keras' cache) computes what keras.applications' ImageNet model computes
     there (Keras builds it, its download answered with the file: it has a rescaling more than
-    the weights=None model, which the loader folds in)."""
+    the weights=None model, which the loader folds in; test_zoo_weights' ImageNet test compares
+    with the same file and model, made once)."""
     import keras
-    from keras.src.utils import file_utils
 
     from cnnspec.cli.app import app
     from cnnspec.training import transfer
-    from tests.test_zoo_weights import _keras_weights_file
+    from tests.test_zoo_weights import efficientnet_b0_imagenet
 
     def no_download(found):
         raise AssertionError(f"downloaded {found.name}")
@@ -220,13 +224,8 @@ def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(runner, tmp
     monkeypatch.setattr(transfer, "download", no_download)
     name = transfer.application_file("EfficientNetB0", False, (64, 64, 3)).name
     (tmp_path / "keras" / "models").mkdir(parents=True)
-    path = tmp_path / "keras" / "models" / name
-    _keras_weights_file("efficientnet_b0", (64, 64, 3), path, include_top=False)
-    with monkeypatch.context() as patched:
-        patched.setattr(file_utils, "get_file", lambda *args, **kwargs: str(path))
-        reference = keras.applications.EfficientNetB0(
-            include_top=False, weights="imagenet", input_shape=(64, 64, 3)
-        )
+    shared, reference = efficientnet_b0_imagenet(tmp_path_factory)
+    shutil.copyfile(shared, tmp_path / "keras" / "models" / name)
     spec = tmp_path / "cut.yaml"
     spec.write_text(
         "cnnspec: 1\nname: cut\ninput: {shape: [64, 64, 3]}\nmodel:\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -153,24 +154,49 @@ def test_the_api_builds_a_zoo_model_by_name():
     assert model.count_params() == 3_538_984 and tuple(model.output.shape) == (None, 1000)
 
 
-class ImageNetCase:
-    """keras.applications.EfficientNetB0(weights="imagenet") at 64×64 without its top, built by
-    Keras itself with its download answered by this test's file (random weights, adapted
-    normalizations), and the zoo's spec of it. Made once for both of its checks below (two
-    EfficientNetB0 builds and a file), which do not change it."""
+#: :func:`efficientnet_b0_imagenet`'s model, by the path of its file: built once per process.
+_IMAGENET_B0: dict[Path, Any] = {}
 
-    def __init__(self, tmp_path, monkeypatch) -> None:
-        import keras
+
+def efficientnet_b0_imagenet(factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """keras.applications.EfficientNetB0(weights="imagenet") at 64×64 without its top, built by
+    Keras itself with its download answered by a file of random weights and adapted
+    normalizations (:func:`_keras_weights_file`), and that file. The file is saved once per test
+    session (:func:`tests.test_report_support.made_once`) and the model built once per process:
+    this file's ImageNet test and test_zoo_cuts' layer cut both compare with them (two
+    EfficientNetB0 builds and a file each), and neither changes them."""
+    import keras
+    from keras.src.utils import file_utils
+
+    from tests.test_report_support import made_once
+
+    name = "efficientnetb0_notop.h5"
+
+    def save(folder: Path) -> None:
+        _keras_weights_file("efficientnet_b0", (64, 64, 3), folder / name, include_top=False)
+
+    path = made_once(factory, "efficientnet-b0-imagenet-64", save) / name
+    if path not in _IMAGENET_B0:
+        with pytest.MonkeyPatch.context() as patched:
+            patched.setattr(file_utils, "get_file", lambda *args, **kwargs: str(path))
+            _IMAGENET_B0[path] = keras.applications.EfficientNetB0(
+                include_top=False, weights="imagenet", input_shape=(64, 64, 3)
+            )
+    return path, _IMAGENET_B0[path]
+
+
+class ImageNetCase:
+    """:func:`efficientnet_b0_imagenet`'s model and file, and the zoo's spec of it, for both of
+    the checks below, which do not change it. Keras' download stays answered with the file while
+    the test runs (the generated script's loader builds keras.applications' model too)."""
+
+    def __init__(self, factory, tmp_path, monkeypatch) -> None:
         from keras.src.utils import file_utils
 
         monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
         self.shape = (64, 64, 3)
-        self.path = tmp_path / "efficientnetb0_notop.h5"
-        _keras_weights_file("efficientnet_b0", self.shape, self.path, include_top=False)
+        self.path, self.reference = efficientnet_b0_imagenet(factory)
         monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: str(self.path))
-        self.reference = keras.applications.EfficientNetB0(
-            include_top=False, weights="imagenet", input_shape=self.shape
-        )
         self.compiled = compile_spec(
             "zoo:efficientnet_b0", ["vars.input_shape=[64, 64, 3]", "vars.include_top=false"]
         )
@@ -185,14 +211,16 @@ class ImageNetCase:
 
 
 @pytest.mark.slow
-def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(tmp_path, monkeypatch):
+def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(
+    tmp_path_factory, tmp_path, monkeypatch
+):
     """keras.applications.EfficientNetB0(weights="imagenet") has one layer more than its
     weights=None model (a per-channel Rescaling after the Normalization, with no weights); its
     file loaded by `imagenet` into the zoo model (built as weights=None builds it) gives the
     ImageNet model's outputs: the factor is folded into the normalization's variance. The
     generated script folds it too. (One test for both: under pytest-xdist two tests may run in
     two processes, each making the case, a fixture's share notwithstanding.)"""
-    case = ImageNetCase(tmp_path, monkeypatch)
+    case = ImageNetCase(tmp_path_factory, tmp_path, monkeypatch)
     _imagenet_folds_in_cnnspec(case)
     _the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(case, tmp_path)
 
