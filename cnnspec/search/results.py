@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from cnnspec.analysis.graph import PICTURE_MARK
 from cnnspec.errors import WriteError
-from cnnspec.fileio import atomic_path, json_text, user_path, write_atomic
+from cnnspec.fileio import json_text, user_path, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.search import SearchSpace, apply_values
 from cnnspec.spec.zoo import written_data
@@ -483,6 +483,8 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as views
 
+    from cnnspec.training.plots import _png
+
     makers = {
         "history.png": views.plot_optimization_history,
         "importances.png": views.plot_param_importances,
@@ -499,8 +501,10 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
                 figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
                 figure.set_size_inches(8, 4.5)
                 figure.tight_layout()
-                with atomic_path(out / summary_name(name, tag)) as temp:
-                    _save_png(figure, temp)
+                figure.dpi = 100
+                # marked as a search's: a later search replaces it, not a file of the user's
+                # (nor a picture another command drew, with cnnspec's own mark); drawn once
+                write_atomic(out / summary_name(name, tag), _png(figure, PLOT_MARK))
             plt.close(figure)
             written[name.removesuffix(".png")] = summary_name(name, tag)
         except Exception as exc:  # e.g. importances of a parameter that never varied
@@ -509,27 +513,6 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
             if isinstance(exc, WriteError):  # a full disk is said, not a plot left out unsaid
                 raise
     return written
-
-
-def _save_png(figure: Any, path: Path) -> None:
-    """``figure.savefig(path, dpi=100, format="png", metadata=…)``, marked as a search's (a later
-    search replaces it, not a file of the user's, nor a picture another command drew, with
-    cnnspec's own mark), drawn once: the layout engine that ``tight_layout`` leaves on an Optuna
-    figure (a placeholder) made savefig draw it a second time first, without painting, for a
-    layout already done (a quarter to a third of each plot's PNG). The bytes are savefig's: the
-    figure drawn on its Agg canvas at 100 dpi, then encoded as its ``print_png`` encodes it."""
-    import matplotlib.image
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = figure.canvas
-    if not isinstance(canvas, FigureCanvasAgg):
-        canvas = FigureCanvasAgg(figure)
-    figure.dpi = 100
-    canvas.draw()
-    key, _ = PICTURE_MARK
-    matplotlib.image.imsave(
-        path, canvas.buffer_rgba(), format="png", origin="upper", dpi=figure.dpi, metadata={key: PLOT_MARK}
-    )
 
 
 def write_html(path: Path, summary: dict[str, Any]) -> None:

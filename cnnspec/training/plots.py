@@ -36,11 +36,12 @@ def agg_figure(**kwargs: Any) -> Any:
     return figure
 
 
-def _png(figure: Any) -> bytes:
-    """The figure as PNG bytes, marked as cnnspec's (:data:`PICTURE_MARK`): drawn on its Agg
-    canvas (:func:`agg_figure`; one is made for a figure that has none), unless that canvas
-    holds it painted already and unchanged since (:data:`_PAINTED`), then encoded as
-    ``print_png`` encodes it."""
+def _png(figure: Any, mark: str | None = None) -> bytes:
+    """The figure as PNG bytes, marked as cnnspec's (:data:`PICTURE_MARK`, or ``mark`` under its
+    key): drawn on its Agg canvas (:func:`agg_figure`; one is made for a figure that has none),
+    once, unless that canvas holds it painted already and unchanged since (:data:`_PAINTED`),
+    then encoded as ``print_png`` encodes it (``savefig`` drew a figure with a layout engine
+    twice: once to lay it out again, then to paint it)."""
     import matplotlib.image
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -52,7 +53,7 @@ def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     matplotlib.image.imsave(
         buffer, canvas.buffer_rgba(), format="png", origin="upper", dpi=figure.dpi,
-        metadata=dict([PICTURE_MARK]),
+        metadata={PICTURE_MARK[0]: PICTURE_MARK[1] if mark is None else mark},
     )  # fmt: skip
     return buffer.getvalue()
 
