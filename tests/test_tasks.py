@@ -149,6 +149,27 @@ def test_task_mistakes_are_located_errors(runner, tmp_path, text, line, message)
     assert f"spec.yaml:{line}:" in result.output and message in result.output, result.output
 
 
+@pytest.mark.parametrize("shape", [[1], [4, 3]])
+def test_a_segmentation_of_an_input_that_is_no_image_is_a_located_error(runner, tmp_path, shape):
+    """Found by `make fuzz`: an input of rank 1 (`shape: [1]`) made the segmentation check index
+    the input's missing width, an IndexError instead of an error."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"cnnspec: 1\nname: t\ninput: {{shape: {shape}}}\nmodel:\n  - batch_norm\n"
+        + NPZ
+        + "training: {task: segmentation}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "spec.yaml:5:5: error: model[0].batch_norm: expected an image input [height, width, channels] for "
+        f"a segmentation output (training task segmentation); the input's shape is {shape}"
+    ) in said, said
+    assert "hint: a segmentation gives each pixel of an image a class" in said, said
+
+
 @pytest.mark.parametrize(
     ("training", "where", "key"),
     [

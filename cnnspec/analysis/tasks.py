@@ -535,8 +535,15 @@ def _check_shape(
     if not shape:
         return False
     if task == "segmentation":
-        size = tuple(compiled.ir.input_shape[:2])
-        if len(shape) != 3 or tuple(shape[:2]) != size:
+        image = tuple(compiled.ir.input_shape)
+        size = image[:2]
+        if len(image) != 3:  # (a vector input has no height and width to give a class per pixel of)
+            problem = (
+                f"expected an image input [height, width, channels] for a segmentation output"
+                f"{stated_note}; the input's shape is {list(image)}"
+            )
+            hint = "a segmentation gives each pixel of an image a class: give input.shape as [h, w, channels]"
+        elif len(shape) != 3 or tuple(shape[:2]) != size:
             problem = (
                 f"expected a segmentation output of shape [{size[0]}, {size[1]}, classes] (the input's "
                 f"height and width){stated_note}; {where} outputs {list(shape)}"
