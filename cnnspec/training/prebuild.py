@@ -27,7 +27,7 @@ def build_for_fit(model: Any, dataset: Any) -> None:
     nothing happens when all of them exist already, or under a distribution strategy, where
     Keras' fit makes them before tracing."""
     symbolic_build = getattr(model, "_symbolic_build", None)
-    if symbolic_build is None or model.optimizer is None:  # (another Keras: it builds them itself)
+    if symbolic_build is None or model.optimizer is None:  # (another Keras: fit builds them its way)
         return
     if getattr(model, "_distribute_strategy", None) is not None:  # (fit builds them first, from a
         return  # batch of the distributed data, as distribute.prepare_model has it for multi_worker)
