@@ -92,7 +92,7 @@ class KernelRefused(Exception):
     """A TensorFlow CPU kernel of this machine refused the model mid-training (oneDNN's rank
     limit, TensorFlow's own kernel and a dilated transposed convolution:
     :mod:`cnnspec.training.onednn`). As after Ctrl-C, the epochs done are saved, and
-    the run continues with the kernel switched off; ``limit`` says what and how."""
+    the run continues with the other kernels (``limit.setting``); ``limit`` says what and how."""
 
     def __init__(self, run_dir: Path, epochs_done: int, resume_command: str, limit: Any) -> None:
         super().__init__(limit.message)
