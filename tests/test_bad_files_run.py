@@ -19,8 +19,12 @@ from cnnspec.cli.app import app
 from tests.test_data_files_audit import image
 from tests.test_script_data_audit4 import truncated_jpeg
 
-# (Keras warns when a stream's first epoch ends, as its length is unknown until then)
-pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
+# (Keras warns when a stream's first epoch ends, as its length is unknown until then); one worker
+# runs the module, so `run` is trained once, not once per xdist worker
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Your input ran out of data"),
+    pytest.mark.xdist_group("bad_files_run"),
+]
 
 #: good images per split and class, and the cut JPEGs beside them: 2 + 1 + 2 = 5 bad files
 GOOD = {"train": 6, "validation": 2, "test": 3}

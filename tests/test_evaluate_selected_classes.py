@@ -14,7 +14,8 @@ from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from tests.test_stream import make_images
 
-pytestmark = pytest.mark.slow
+# (one worker runs the module, so `run_with_classes` is trained once, not once per xdist worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("selected_classes_run")]
 
 SPEC = """cnnspec: 1
 name: picked

@@ -116,6 +116,7 @@ def _text(monkeypatch: pytest.MonkeyPatch, chunk: int, *args: Any) -> str:
 
 
 # -- the same answers, a chunk at a time ---------------------------------------------------------
+# (its users are grouped on one xdist worker, so the models are made once)
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Untrained bare models (tests/test_bare_tasks_audit.py's: ``multi`` answers with a mask,
@@ -131,6 +132,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("stream_models")
 def test_a_task_model_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypatch):
     """Masks (names made unique over all inputs, bytes), labels, values, notes, order, text."""
     inputs = _mix(tmp_path / "in", 16)
@@ -149,6 +151,7 @@ def test_a_task_model_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypa
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("stream_models")
 def test_a_classifier_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypatch):
     inputs = _mix(tmp_path / "in", 8)
     args = (models["classifier"], *inputs, "-k", "3", "-r", "keras")
@@ -164,6 +167,7 @@ def test_a_classifier_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypa
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("stream_models")
 def test_an_onnx_export_answers_alike_a_chunk_at_a_time(models, tmp_path, monkeypatch):
     pytest.importorskip("tf2onnx")
     pytest.importorskip("onnxruntime")
@@ -275,6 +279,7 @@ def test_an_array_split_between_chunks_is_scaled_by_the_whole_file(tmp_path, mon
 
 # -- refusals: early from the headers, clean late ------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.xdist_group("stream_models")
 def test_a_file_that_cannot_be_an_input_is_refused_before_the_model_loads(models, tmp_path, monkeypatch):
     """The last of many inputs cannot be one: refused from its header, before the model is
     loaded (loading it fails the test)."""
@@ -300,6 +305,7 @@ def test_a_file_that_cannot_be_an_input_is_refused_before_the_model_loads(models
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("stream_models")
 def test_a_truncated_image_late_in_the_list_is_a_clean_error(models, tmp_path, monkeypatch):
     """Its header passes; its pixels fail when its chunk is decoded: a UsageError naming it, and
     no mask of the chunks before it is written (they are staged, and moved into --out only once

@@ -12,8 +12,12 @@ import pytest
 from cnnspec.cli.app import app
 from tests.test_data_files_audit import CLASSIFIER, class_tree, data_error, image, write_spec
 
-# (Keras warns when a stream's first epoch ends, as its length is unknown until then)
-pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
+# (Keras warns when a stream's first epoch ends, as its length is unknown until then); one worker
+# runs the module, so `run` is trained once, not once per xdist worker
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Your input ran out of data"),
+    pytest.mark.xdist_group("split_named_run"),
+]
 
 
 @pytest.fixture(scope="module")
