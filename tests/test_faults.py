@@ -284,6 +284,12 @@ def _plot(folder: Path) -> None:
     plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, folder / "history.png", "tiny")
 
 
+def _earlier_plot(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An earlier history.png, made recognisable: it must survive the failed write over it. (A
+    plot drawn first would only be overwritten by these bytes: a figure drawn for nothing.)"""
+    (folder / "history.png").write_bytes(b"\x89PNG earlier")
+
+
 #: write point → (what was there before, the write). The snapshot points write epoch 2 over a
 #: folder holding epoch 1; history.png replaces an earlier picture.
 UNIT_POINTS: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], None] | None, Callable]] = {
@@ -293,7 +299,7 @@ UNIT_POINTS: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], None] | None, 
     "state/epoch-0002.weights.h5": (lambda f, m: _snapshot(f, 1), lambda f, m: _snapshot(f, 2)),
     "state/epoch-0002.arrays.npz": (lambda f, m: _snapshot(f, 1), lambda f, m: _snapshot(f, 2)),
     "state/epoch-0002.json": (lambda f, m: _snapshot(f, 1), lambda f, m: _snapshot(f, 2)),
-    "history.png": (lambda f, m: _plot(f), lambda f, m: _plot(f)),
+    "history.png": (_earlier_plot, lambda f, m: _plot(f)),
 }
 
 
@@ -306,8 +312,6 @@ def test_every_write_point_fails_cleanly_and_keeps_what_was_written(tmp_path, mo
     before, write = UNIT_POINTS[point]
     if before is not None:
         before(folder, monkeypatch)
-    if point == "history.png":  # the earlier picture must survive: make it recognisable
-        (folder / "history.png").write_bytes(b"\x89PNG earlier")
     injector = Injector(monkeypatch, fault, Path(point).name)
     injector.folder = folder
     with pytest.raises(WriteError) as info:
