@@ -31,7 +31,8 @@ from typer.testing import CliRunner
 from cnnspec.cli.app import app
 from tests.test_bare_tasks_audit import SHAPE, _save, bare_models
 
-pytestmark = pytest.mark.slow
+# (one worker runs the module, so the models are built and exported once, not once per xdist worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bare_exports_models")]
 
 
 def _invoke(*args: Any) -> Any:

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from cnnspec.cli.app import app
 
-pytestmark = pytest.mark.slow
+# (one worker runs the module, so its module fixtures are made once, not once per xdist worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bare_tasks_models")]
 
 SHAPE = (16, 16, 3)
 

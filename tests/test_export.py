@@ -51,6 +51,9 @@ def _train_tiny(folder: Path) -> tuple[Path, np.ndarray, np.ndarray]:
 #: third of a TFLite one), else TFLite, so that these tests run without the extra as well.
 ONE_FILE = "onnx" if ONNX_EXPORTS else "tflite"
 
+#: One worker runs the module, so `run_dir` is trained once, not once per xdist worker.
+pytestmark = pytest.mark.xdist_group("export_run")
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:

@@ -19,7 +19,8 @@ import pytest
 from tests.conftest import ROOT, start_python
 from tests.test_search import CNNSPEC, SPEC, check_shared, optuna
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# (one worker runs the module, so one PostgreSQL server is started, not one per xdist worker)
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("postgres_server")]
 
 
 def _postgres_bin() -> Path | None:
