@@ -414,6 +414,22 @@ def ruff_format(text: str) -> str | None:
     if binary is None:
         return None
     try:
+        return _formatted(binary, text)
+    except _NotFormatted:
+        return None
+
+
+class _NotFormatted(Exception):
+    """ruff could not be run, or refused the text."""
+
+
+@functools.lru_cache(maxsize=64)
+def _formatted(binary: str, text: str) -> str:
+    """``ruff format``'s output for ``text``, kept for the texts formatted last: a process that
+    generates one spec's code again (a session's codegen and check, the language server, the
+    tests: a third of their calls) starts no second ruff for the same text. A failure raises,
+    so it is never kept and the next call tries again."""
+    try:
         done = subprocess.run(
             [binary, "format", "--isolated", f"--line-length={LINE_LENGTH}", "--target-version=py311", "-"],
             input=text.encode("utf-8"),
@@ -421,10 +437,10 @@ def ruff_format(text: str) -> str | None:
             timeout=60,
             check=False,
         )
-    except (OSError, subprocess.SubprocessError):
-        return None
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise _NotFormatted from exc
     if done.returncode != 0:
-        return None
+        raise _NotFormatted
     return done.stdout.decode("utf-8")
 
 
