@@ -66,9 +66,9 @@ RESTORE = "early_stopping: {monitor: val_loss, min_delta: 10, patience: 5, resto
 STOP = "early_stopping: {monitor: val_loss, min_delta: 10, patience: 1}"
 
 
-def spec_text(callback: str, second_rate: float = 0.001) -> str:
-    """The spec with ``callback`` (one item of ``training.callbacks``) and phase 2's rate."""
-    return SPEC.replace("CALLBACK", callback).replace("SECOND_RATE", repr(second_rate))
+def spec_text(*callbacks: str, second_rate: float = 0.001) -> str:
+    """The spec with ``callbacks`` (the items of ``training.callbacks``) and phase 2's rate."""
+    return SPEC.replace("CALLBACK", "\n    - ".join(callbacks)).replace("SECOND_RATE", repr(second_rate))
 
 
 def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -99,10 +99,25 @@ def assert_same_run(whole: Any, resumed: Any) -> None:
         assert resumed.metrics[key] == whole.metrics[key], key
 
 
+@pytest.fixture(scope="module")
+def boundary_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """``whole_and_resumed`` of the spec with both CHECKPOINT and RESTORE (phase 2 at the rate
+    that wrecks the model), trained once for the two tests of 1. and 2.: each case is at stake in
+    it. model_checkpoint's best.keras is loaded after fit, over what early stopping restored, so
+    the model and ``best_epoch`` are best.keras's (a resume that forgot its best would take
+    epoch 3's); early stopping's restore still decides where phase 2 starts, which only its
+    epochs 3-4 show (a resume from epoch 2's weights trains other epochs 3-4)."""
+    return whole_and_resumed(
+        spec_text(CHECKPOINT, RESTORE, second_rate=5.0), tmp_path_factory.mktemp("boundary")
+    )
+
+
 @pytest.mark.slow
-def test_model_checkpoints_best_survives_a_resume_at_a_phase_boundary(tmp_path: Path) -> None:
-    whole, resumed = whole_and_resumed(spec_text(CHECKPOINT, second_rate=5.0), tmp_path)
+@pytest.mark.xdist_group("phases_audit3_boundary")  # one worker: boundary_runs trains once
+def test_model_checkpoints_best_survives_a_resume_at_a_phase_boundary(boundary_runs: tuple[Any, Any]) -> None:
+    whole, resumed = boundary_runs
     assert whole.metrics["best_epoch"] in (1, 2)  # phase 2 never beats phase 1 (the case at stake)
+    assert whole.metrics["weights_from"].endswith("(restored from model_checkpoint's best.keras)")
     assert resumed.resumed_from == 2
     assert_same_run(whole, resumed)
     # the model is best.keras's, the best epoch of phase 1, in both
@@ -110,8 +125,11 @@ def test_model_checkpoints_best_survives_a_resume_at_a_phase_boundary(tmp_path: 
 
 
 @pytest.mark.slow
-def test_a_resume_at_a_phase_boundary_starts_from_the_weights_early_stopping_restored(tmp_path: Path) -> None:
-    whole, resumed = whole_and_resumed(spec_text(RESTORE), tmp_path)
+@pytest.mark.xdist_group("phases_audit3_boundary")
+def test_a_resume_at_a_phase_boundary_starts_from_the_weights_early_stopping_restored(
+    boundary_runs: tuple[Any, Any],
+) -> None:
+    whole, resumed = boundary_runs
     assert [row["phase"] for row in whole.history] == [1, 1, 2, 2]
     assert not whole.metrics["stopped_early"]
     assert resumed.resumed_from == 2
