@@ -654,6 +654,7 @@ def chart_png(document: dict[str, Any]) -> bytes:
     title = f"{document['name']}: {threads['intra_op']} intra-op thread(s), {cpus} CPUs"
     figure.suptitle(literal(title), fontsize=10)  # a model file's stem may hold `$`: no mathtext
     figure.tight_layout()
+    figure.set_layout_engine(None)  # (the engine tight_layout leaves made savefig draw it twice)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
