@@ -20,6 +20,7 @@ from tests.test_report_support import flat, invoke, trained_run
 INT8 = ("export", "--format", "tflite", "--quantize", "int8")
 
 
+# (its users are grouped on one xdist worker, so the int8 export is made once)
 @pytest.fixture(scope="module")
 def int8_run(tmp_path_factory) -> tuple[Path, dict]:
     """A copy of the trained run with its int8 export (RUN/export/model.int8.tflite), and the
@@ -64,6 +65,7 @@ def test_int8_with_another_format_is_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("int8_export")
 def test_int8_export_is_integer_calibrated_and_verified_on_test_images(int8_run):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -89,6 +91,7 @@ def test_int8_export_is_integer_calibrated_and_verified_on_test_images(int8_run)
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("int8_export")
 def test_int8_export_answers_as_keras_through_evaluate_and_predict(int8_run, tmp_path, tmp_path_factory):
     folder, _ = int8_run
     run = tmp_path / "run"
@@ -127,6 +130,7 @@ def test_int8_export_answers_as_keras_through_evaluate_and_predict(int8_run, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("int8_export")
 def test_int8_without_the_runs_data_is_refused(int8_run, tmp_path):
     folder, _ = int8_run
     bare = tmp_path / "bare.keras"
@@ -148,6 +152,7 @@ def test_int8_without_the_runs_data_is_refused(int8_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("int8_export")
 def test_a_converter_failure_is_a_clear_error(int8_run, tmp_path, monkeypatch):
     from cnnspec.export import exporter
 

@@ -63,6 +63,7 @@ training:
 """
 
 
+# (its users are grouped on one xdist worker, so the run is trained once)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("pixels")
@@ -73,6 +74,7 @@ def run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("pixel_calibration_run")
 def test_evaluate_visualize_and_report_show_the_pixels_calibration(run, tmp_path):
     import keras
 
@@ -125,6 +127,7 @@ def test_a_temperature_scales_each_pixels_classes_as_a_classifiers():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("pixel_calibration_run")
 def test_calibrate_fits_a_segmentations_temperature_and_every_reader_applies_it(run, tmp_path):
     """`calibrate` fits one temperature on the validation pixels; evaluate, visualize and the
     export (the temperature folded into the 1×1 convolution of the head) apply it; the masks,
