@@ -57,28 +57,43 @@ def _stop_after_epoch(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return when
 
 
-@pytest.fixture
-def stop_after_epoch(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """:func:`_stop_after_epoch` for one test."""
-    return _stop_after_epoch(monkeypatch)
+def _write_data(data: Path, shift: int = 0) -> None:
+    """Random 8x8 images as an npz file (``shift`` 0); ``shift`` levels brighter training images
+    than the file holds (another content, the same shapes)."""
+    import numpy as np
+
+    x = (
+        np.random.default_rng(0).integers(0, 256, (160, 8, 8, 1), dtype=np.uint8)
+        if shift == 0
+        else np.load(data)["x_train"]
+    )
+    y = np.arange(160) % 10
+    np.savez(data, x_train=(x + shift).astype(np.uint8), y_train=y, x_test=x[:40], y_test=y[:40])
 
 
 @pytest.fixture(scope="module")
 def stopped_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with SPEC (spec.yaml) and the --out of its search stopped after epoch 2 (out/,
-    kept as it was in pristine/): the stopped search the tests that continue it share (each
-    trained it again, the same search, before). Nothing of it stays in this process (no open
-    storage): each test continues a copy put back at the same path (:func:`_stopped_search`)."""
+    """A folder with SPEC on the images of data.npz (spec.yaml) and the --out of its search
+    stopped after epoch 2 (out/, kept as it was in pristine/, and data.npz in pristine.npz): the
+    stopped search the tests that continue it share (each trained it again, the same search,
+    before). Nothing of it stays in this process (no open storage): each test continues a copy
+    put back at the same path (:func:`_stopped_search`)."""
     from typer.testing import CliRunner
 
     folder = tmp_path_factory.mktemp("stopped")
+    data = folder / "data.npz"
+    _write_data(data)
     spec = folder / "spec.yaml"
-    spec.write_text(SPEC, encoding="utf-8")
+    spec.write_text(
+        SPEC.replace("data: {source: digits, limit: 128}", f"data: {{source: {{npz: {data}}}}}"),
+        encoding="utf-8",
+    )
     with pytest.MonkeyPatch.context() as monkeypatch:
         _stop_after_epoch(monkeypatch)
         stopped = _search(CliRunner(), spec, folder / "out")
     assert stopped.exit_code == 130, stopped.output
     shutil.copytree(folder / "out", folder / "pristine", symlinks=True)
+    shutil.copy2(data, folder / "pristine.npz")
     return folder
 
 
@@ -88,12 +103,14 @@ STOPPED_ONCE = pytest.mark.xdist_group("search_stopped_once")
 
 
 def _stopped_search(folder: Path) -> tuple[Path, Path]:
-    """The spec and the --out of the shared stopped search (:func:`stopped_once`), the --out as
-    it was when the search stopped, at the path it was made in (the study and its trials' run
-    folders are as a stopped search leaves them, whatever an earlier test did with them)."""
+    """The spec and the --out of the shared stopped search (:func:`stopped_once`), the --out and
+    the data as they were when the search stopped, at the paths they were made in (the study, its
+    trials' run folders and data.npz are as a stopped search leaves them, whatever an earlier test
+    did with them)."""
     out = folder / "out"
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(folder / "pristine", out, symlinks=True)
+    shutil.copy2(folder / "pristine.npz", folder / "data.npz")
     return folder / "spec.yaml", out
 
 
@@ -176,30 +193,14 @@ def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(runner, 
     assert (folder / "state").is_dir()  # (left where it was)
 
 
-def test_a_stopped_trial_whose_data_changed_since_trains_from_the_start(
-    runner, write_spec, tmp_path, stop_after_epoch
-):
+@STOPPED_ONCE
+def test_a_stopped_trial_whose_data_changed_since_trains_from_the_start(runner, stopped_once):
     """The training refuses to resume a run on other data; the retry had failed with that
     refusal ("expected the same data as the run"). Its run goes back to the stopped trial's
     folder, and the retry trains from the start, saying why; the pruner sees its own epochs."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    data = tmp_path / "data.npz"
-
-    def write_data(shift: int) -> None:
-        x = rng.integers(0, 256, (160, 8, 8, 1), dtype=np.uint8) if shift == 0 else np.load(data)["x_train"]
-        y = np.arange(160) % 10
-        np.savez(data, x_train=(x + shift).astype(np.uint8), y_train=y, x_test=x[:40], y_test=y[:40])
-
-    write_data(0)
-    spec = write_spec(
-        SPEC.replace("data: {source: digits, limit: 128}", f"data: {{source: {{npz: {data}}}}}")
-    )
-    out = tmp_path / "out"
-    assert _search(runner, spec, out).exit_code == 130
+    spec, out = _stopped_search(stopped_once)  # (the search exited 130, stopped)
     first = _study(out).get_trials()[0]
-    write_data(1)  # (every training image one level brighter)
+    _write_data(stopped_once / "data.npz", 1)  # (every training image one level brighter)
     again = _search(runner, spec, out)
     assert again.exit_code == 0, again.output
     retry = _study(out).get_trials()[1]
