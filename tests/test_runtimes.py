@@ -21,35 +21,32 @@ import pytest
 from PIL import Image
 
 from tests.conftest import cold_commands, start_python
-from tests.test_report_support import CLASSES, colour_images, flat, invoke, trained_run
+from tests.test_report_support import CLASSES, colour_images, flat, invoke, made_once, trained_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
 
 EXPORTS = ("onnx", "tflite")
 #: What an export's runtime must never import.
 HEAVY = ("tensorflow", "keras", "sklearn", "matplotlib")
-PROBE = """
-import sys
-from cnnspec.cli.app import app
-try:
-    app(sys.argv[1:])
-except SystemExit as exit:
-    code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras", "sklearn", "matplotlib") if m in sys.modules)
-print("HEAVY=" + ",".join(heavy))
-sys.exit(code or 0)
-"""
+
+
+def exported_run(factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained run with verified ONNX and TFLite exports, made once per test
+    session (:func:`made_once`: tests/test_tta_commands.py reads it too); tests that write
+    work on copies of it."""
+
+    def export(folder: Path) -> None:
+        shutil.copytree(trained_run(factory), folder / "run")
+        for fmt in EXPORTS:
+            result = invoke("export", folder / "run", "--format", fmt)
+            assert result.exit_code == 0, result.output
+
+    return made_once(factory, "runtimes-exported", export) / "run"
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A copy of the trained run with verified ONNX and TFLite exports."""
-    folder = tmp_path_factory.mktemp("runtimes") / "run"
-    shutil.copytree(trained_run(tmp_path_factory), folder)
-    for fmt in EXPORTS:
-        result = invoke("export", folder, "--format", fmt)
-        assert result.exit_code == 0, result.output
-    return folder
+    return exported_run(tmp_path_factory)
 
 
 @pytest.fixture
@@ -182,13 +179,14 @@ def test_stale_unverified_or_changed_exports_are_refused(run_copy, tmp_path):
     _refused(run_copy, image, "onnx", "there is none", "cnnspec export")
 
 
-def test_a_runtime_that_is_not_installed_names_the_extra(exported, tmp_path):
+def test_a_runtime_that_is_not_installed_names_the_extra(exported, tmp_path, monkeypatch):
+    # (a None in sys.modules makes every `import onnxruntime` fail, as it does where it is not
+    # installed; cnnspec imports it only inside the function that opens a session)
     image = _images(tmp_path)[0]
-    blocked = "import sys\nsys.modules['onnxruntime'] = None\n" + PROBE
-    args = ["predict", str(exported), str(image), "--runtime", "onnx"]
-    out = subprocess.run([sys.executable, "-c", blocked, *args], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2, out.stdout + out.stderr
-    message = " ".join(out.stderr.split())
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    result = invoke("predict", exported, image, "--runtime", "onnx")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
     assert "needs onnxruntime" in message and "pip install 'cnnspec[export]'" in message
 
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.test_report_support import flat, invoke, trained_run
+from tests.test_runtimes import exported_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
 
@@ -66,13 +67,12 @@ def test_evaluate_reports_the_averaged_probabilities(run_dir, tmp_path):
     assert confusion_source(locate(copy))[2] == "evaluation with --tta hflip,vflip"
 
 
-def test_an_exported_runtime_averages_the_same_views_as_keras(run_dir, tmp_path):
+def test_an_exported_runtime_averages_the_same_views_as_keras(tmp_path_factory, tmp_path):
     """The views are flipped in NumPy, so the TFLite interpreter (a fixed batch) takes them as
     Keras does: the same averaged probabilities, within the export's tolerance."""
+    # (the tiny run with its verified TFLite export, made once for tests/test_runtimes.py too)
     copy = tmp_path / "run"
-    shutil.copytree(run_dir, copy)
-    exported = invoke("export", copy, "-f", "tflite")
-    assert exported.exit_code == 0, exported.output
+    shutil.copytree(exported_run(tmp_path_factory), copy)
     image = np.random.default_rng(5).integers(0, 255, (8, 8, 3), dtype="uint8")
     Image.fromarray(image).save(tmp_path / "a.png")
     documents = {}
