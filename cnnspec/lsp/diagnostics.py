@@ -85,10 +85,18 @@ def _anchor(notes: Sequence[Note], file: str) -> Loc | None:
 
 
 def convert(
-    diagnostic: Diagnostic, file: str, text: str, encoding: str = UTF16, uri_of: UriOf = file_uri
+    diagnostic: Diagnostic,
+    file: str,
+    text: str,
+    encoding: str = UTF16,
+    uri_of: UriOf = file_uri,
+    lines: Lines | None = None,
 ) -> types.Diagnostic:
     """One diagnostic as the editor shows it in ``file`` (whose current text is ``text``),
-    positions in ``encoding``'s code units, URIs from ``uri_of``."""
+    positions in ``encoding``'s code units, URIs from ``uri_of``. ``lines``: ``text`` split
+    already, in ``encoding`` (:func:`for_document` splits a document once for all its
+    diagnostics: up to a hundred, in a text of up to a mebibyte)."""
+    lines = lines if lines is not None else Lines(text, encoding)
     loc = diagnostic.loc
     anchor = loc if loc is not None and loc.file == file else None
     related: list[types.DiagnosticRelatedInformation] = []
@@ -101,12 +109,11 @@ def convert(
             types.DiagnosticRelatedInformation(location(loc, encoding, uri_of), "the error is here")
         )
     where = (
-        loc_range(anchor, text, encoding)
+        to_range(lines.span(anchor.line, anchor.column))
         if anchor is not None
-        else types.Range(types.Position(0, 0), types.Position(0, Lines(text, encoding).units(0, len(text))))
+        else types.Range(types.Position(0, 0), types.Position(0, lines.units(0, len(text))))
     )
-    fix = fix_for(diagnostic, file, text) if anchor is loc else None
-    lines = Lines(text, encoding)
+    fix = fix_for(diagnostic, file, text, lines) if anchor is loc else None
     if fix is not None and lines.line(fix.line)[fix.end : fix.end + 1] == ".":
         # a hint that corrects one part of a dotted key (`head_dropot` of `head_dropot.rate`):
         # the range is that part, which the fix replaces
@@ -125,7 +132,7 @@ def convert(
         uri = uri_of(path_of(file))
         if at is None or at == anchor:
             return types.Location(uri, where)
-        return types.Location(uri, loc_range(at, text, encoding))
+        return types.Location(uri, to_range(lines.span(at.line, at.column)))
 
     if diagnostic.hint:
         related.append(types.DiagnosticRelatedInformation(place(loc), f"hint: {diagnostic.hint}"))
@@ -160,4 +167,5 @@ def for_document(
             if diagnostic.loc is not None and diagnostic.loc.file == file and diagnostic.key() not in seen:
                 seen.add(diagnostic.key())
                 found.append(diagnostic)
-    return [convert(d, file, text, encoding, uri_of) for d in found]
+    lines = Lines(text, encoding)
+    return [convert(d, file, text, encoding, uri_of, lines) for d in found]

@@ -54,13 +54,15 @@ class Fix:
     text: str
 
 
-def fix_for(diagnostic: Diagnostic, file: str, text: str) -> Fix | None:
+def fix_for(diagnostic: Diagnostic, file: str, text: str, lines: Lines | None = None) -> Fix | None:
     """The quick fix of ``diagnostic`` in ``file`` (whose current text is ``text``), or
-    ``None`` when its hint names no replacement of the token it is located at."""
+    ``None`` when its hint names no replacement of the token it is located at. ``lines``:
+    ``text`` split already, in any position encoding (only its lines are read): the many
+    diagnostics of one document then split its text once, not once each."""
     loc = diagnostic.loc
     if loc is None or loc.file != file or not diagnostic.hint:
         return None
-    lines = Lines(text)
+    lines = lines if lines is not None else Lines(text)
     row, column = loc.line - 1, loc.column - 1
     line = lines.line(row)
     if not 0 <= column < len(line):
@@ -165,7 +167,8 @@ def fixes_of(diagnostics: Iterable[Diagnostic], file: str, text: str) -> list[Fi
     """The quick fixes of ``diagnostics`` that edit ``file`` (whose text is ``text``), in the
     order of the text; of two that touch the same characters only the first is kept (the next
     check offers the other again if it still applies)."""
-    found = [fix for d in diagnostics if (fix := fix_for(d, file, text)) is not None]
+    lines = Lines(text)
+    found = [fix for d in diagnostics if (fix := fix_for(d, file, text, lines)) is not None]
     kept: list[Fix] = []
     for fix in sorted(found, key=lambda f: (f.line, f.start, f.end)):
         last = kept[-1] if kept else None

@@ -925,7 +925,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         asked = params.range
         actions = []
         for diagnostic in analysis.diagnostics if quick else ():
-            fix = fixes.fix_for(diagnostic, analysis.name, text)
+            fix = fixes.fix_for(diagnostic, analysis.name, text, lines)
             if fix is None:
                 continue
             span = where(fix)
@@ -936,7 +936,9 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                 types.CodeAction(
                     title=fix.title,
                     kind=types.CodeActionKind.QuickFix,
-                    diagnostics=[diagnostics.convert(diagnostic, analysis.name, text, ls.encoding, ls.uri)],
+                    diagnostics=[
+                        diagnostics.convert(diagnostic, analysis.name, text, ls.encoding, ls.uri, lines)
+                    ],
                     edit=edit,
                     is_preferred=True,
                 )
