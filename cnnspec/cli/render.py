@@ -34,6 +34,12 @@ class TextOrJson(StrEnum):
     json = "json"
 
 
+#: The file whose text :func:`source_line` split last, that text and its lines: the diagnostics of
+#: one file are rendered one after another, and each split the whole text again (a thousand
+#: errors in a large file, a thousand splits). One file's at a time, so nothing old is kept.
+_SPLIT: dict[str, tuple[str, list[str]]] = {}
+
+
 def source_line(file: str, line: int) -> str | None:
     text = SOURCE_TEXTS.get(file)
     if text is None:
@@ -45,7 +51,13 @@ def source_line(file: str, line: int) -> str | None:
             return None
     if text is None:
         return None
-    lines = LINE_BREAK.split(text)  # as the loader counts lines (not str.splitlines: U+2028 …)
+    split = _SPLIT.get(file)
+    if split is not None and split[0] == text:  # (the text itself, or the same one read again)
+        lines = split[1]
+    else:
+        lines = LINE_BREAK.split(text)  # as the loader counts lines (not str.splitlines: U+2028 …)
+        _SPLIT.clear()
+        _SPLIT[file] = (text, lines)
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 
