@@ -12,7 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.test_report_support import flat, invoke
-from tests.test_runtimes import PROBE
+
+#: A cold ``cnnspec`` command that prints, after its output, which heavy modules it imported.
+PROBE = """
+import sys
+from cnnspec.cli.app import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(m for m in ("tensorflow", "keras", "sklearn", "matplotlib") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+sys.exit(code or 0)
+"""
 
 
 def _damaged_run(folder: Path) -> Path:
