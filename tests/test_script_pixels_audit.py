@@ -29,7 +29,7 @@ from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.training.imagefiles import converted_image, load_image
 from tests.test_data_files_audit import CLASSIFIER, SIGMOID, class_tree, load, write_spec
-from tests.test_listing_edges import script_functions
+from tests.test_listing_edges import compiled_script, script_functions
 
 SIZES = [(12, 10), (8, 8)]  # the files' own size, and a resize
 
@@ -138,10 +138,13 @@ def script(
     path = write_spec(folder, source, head)
     text = path.read_text(encoding="utf-8").replace("[8, 8, 3]", f"[{size[0]}, {size[1]}, {channels}]")
     path.write_text(text, encoding="utf-8")
-    functions = script_functions(path)  # (its source written too, for tf.data's AutoGraph)
-    path.with_name("train_script.py").write_text(
-        generate_code(compile_spec(path), script=True).text, encoding="utf-8"
-    )
+    functions = script_functions(path)
+    # Their source, written where their code says it is, for tf.data's AutoGraph: the very text
+    # they were compiled from. A script generated afresh here differs from it in its line breaks
+    # (the cached script of another folder, whose path ruff wrapped at another length): AutoGraph
+    # then converted other lines of the file, read every image as zeros, and kept that conversion
+    # for the same code in later tests.
+    path.with_name("train_script.py").write_text(compiled_script(path), encoding="utf-8")
     return functions
 
 
