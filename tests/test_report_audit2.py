@@ -82,8 +82,8 @@ def figures(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         drawn.append(figure)
         return b"\x89PNG captured"
 
-    monkeypatch.setattr(cnnspec.reporting.figures, "_png", capture)
-    monkeypatch.setattr(cnnspec.training.plots, "_png", capture)
+    monkeypatch.setattr(cnnspec.reporting.figures, "png_bytes", capture)
+    monkeypatch.setattr(cnnspec.training.plots, "png_bytes", capture)
     return drawn
 
 

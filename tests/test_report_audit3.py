@@ -149,13 +149,13 @@ def test_the_report_matrix_is_drawn_from_the_tables_metrics_not_a_later_evaluati
         other["confusion_matrix"], ["a", "b", "c"], run / "confusion_matrix.png"
     )
     drawn: list[Any] = []
-    real_png = cnnspec.training.plots._png
+    real_png = cnnspec.training.plots.png_bytes
 
     def capture(figure: Any) -> bytes:
         drawn.append(figure)
         return real_png(figure)
 
-    monkeypatch.setattr(cnnspec.training.plots, "_png", capture)
+    monkeypatch.setattr(cnnspec.training.plots, "png_bytes", capture)
     cnnspec.training.plots._confusion_bytes.cache_clear()  # (the training's own picture, kept)
     context = report_context(Run(model_path=run / "model.keras", run_dir=run))
     (matrix,) = [figure for figure in drawn if figure.axes[0].images]  # (history.png: curves)
@@ -174,8 +174,8 @@ def test_the_trainings_picture_of_the_matrix_is_drawn_once_for_its_file_and_its_
     import cnnspec.training.plots as plots
 
     renders: list[Any] = []
-    real_png = plots._png
-    monkeypatch.setattr(plots, "_png", lambda figure: renders.append(figure) or real_png(figure))
+    real_png = plots.png_bytes
+    monkeypatch.setattr(plots, "png_bytes", lambda figure: renders.append(figure) or real_png(figure))
     plots._confusion_bytes.cache_clear()
     matrix, names, title = [[3, 1], [0, 4]], ["a", "b"], "m: confusion matrix (test accuracy 0.8750)"
     plots.plot_confusion_matrix(matrix, names, tmp_path / "cm.png", title)

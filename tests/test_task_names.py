@@ -70,21 +70,21 @@ def named(summary: dict) -> dict[str, list[str]]:
 def evaluated(run_dir, tmp_path_factory) -> tuple[Path, set[str]]:
     """`evaluate RUN --out FOLDER` of the trained run, once for the tests that read what it
     writes (none writes into FOLDER): the folder, and the titles and x tick labels of every
-    figure its pictures were drawn from (task_plots._png watched while it runs)."""
+    figure its pictures were drawn from (task_plots.png_bytes watched while it runs)."""
     from typer.testing import CliRunner
 
     from cnnspec.training import task_plots
 
     out = tmp_path_factory.mktemp("evaluated")
     figures = []
-    real = task_plots._png
+    real = task_plots.png_bytes
 
     def spy(figure):
         figures.append(figure)
         return real(figure)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(task_plots, "_png", spy)
+        patch.setattr(task_plots, "png_bytes", spy)
         result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output
     texts = {

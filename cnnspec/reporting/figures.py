@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnspec.errors import printable
-from cnnspec.training.plots import _png, agg_figure, cut_label, distinct_label, literal
+from cnnspec.training.plots import agg_figure, cut_label, distinct_label, literal, png_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -198,7 +198,7 @@ def feature_maps_png(
         right.set_title(literal(f"{layer}: {len(acts)} units"))
         figure.suptitle(literal(f"{prefix}activations of {layer}"))
         figure.tight_layout()
-        return _png(figure)
+        return png_bytes(figure)
     if acts.ndim != 3:
         raise ValueError(f"expected (height, width, channels) activations; received {acts.shape}")
     channels = acts.shape[-1]
@@ -229,7 +229,7 @@ def feature_maps_png(
     heading = f"{prefix}feature maps of {layer}\n({which} channels, {size}; each scaled to its range)"
     figure.suptitle(literal(heading))
     figure.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=0.02)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def kernel_tiles(kernel: np.ndarray, layout: KernelLayout) -> tuple[np.ndarray, str]:
@@ -278,7 +278,7 @@ def filters_png(
     shown = f"first {len(tiles)} of {total}" if total > len(tiles) else f"{total}"
     size = f"{tiles.shape[1]}×{tiles.shape[2]}"
     figure.suptitle(literal(f"{prefix}filters of {layer}\n({shown} filters, {size}; {what})"), fontsize=11)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def samples_png(
@@ -293,7 +293,8 @@ def samples_png(
 ) -> bytes:
     """A grid of test images titled with the predicted and true class; mistakes in red
     (``scaled``: which temperature the confidences are of, a line under the title)."""
-    return _png(samples_figure(images, y_true, y_pred, confidence, class_names, title=title, scaled=scaled))
+    figure = samples_figure(images, y_true, y_pred, confidence, class_names, title=title, scaled=scaled)
+    return png_bytes(figure)
 
 
 #: The width of one tile of :func:`samples_figure` (inches) and its titles' font size.
@@ -414,7 +415,7 @@ def class_map_png(image: np.ndarray, heat: np.ndarray, title: str, captions: Seq
         _bare(ax)
     figure.suptitle(literal(title), fontsize=11)
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def reliability_png(result: Calibration, title: str, unit: str = "images", scaled: str = "") -> bytes:
@@ -458,4 +459,4 @@ def reliability_png(result: Calibration, title: str, unit: str = "images", scale
     bottom.set_ylabel(unit)
     figure.suptitle(literal(title), fontsize=11)
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)

@@ -922,9 +922,9 @@ def figure_label(name: str) -> str:
 def plot_curves(a: Path, b: Path, target: Path) -> Path:
     """Both runs' learning curves in one PNG (marked as cnnspec's: compared again, it is
     replaced): accuracy and loss, training and validation."""
-    from cnnspec.training.plots import _png
+    from cnnspec.training.plots import png_bytes
 
-    write_atomic(target, _png(curves_figure(a, b)))
+    write_atomic(target, png_bytes(curves_figure(a, b)))
     return target
 
 

@@ -483,7 +483,7 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as views
 
-    from cnnspec.training.plots import _png
+    from cnnspec.training.plots import png_bytes
 
     makers = {
         "history.png": views.plot_optimization_history,
@@ -504,7 +504,7 @@ def write_plots(out: Path, study: Any, tag: str = "") -> dict[str, str]:
                 figure.dpi = 100
                 # marked as a search's: a later search replaces it, not a file of the user's
                 # (nor a picture another command drew, with cnnspec's own mark); drawn once
-                write_atomic(out / summary_name(name, tag), _png(figure, PLOT_MARK))
+                write_atomic(out / summary_name(name, tag), png_bytes(figure, PLOT_MARK))
             plt.close(figure)
             written[name.removesuffix(".png")] = summary_name(name, tag)
         except Exception as exc:  # e.g. importances of a parameter that never varied

@@ -312,7 +312,7 @@ def sweep_png(sweep: Sweep, title: str) -> bytes:
     suggested rate marked."""
     from matplotlib.figure import Figure
 
-    from cnnspec.training.plots import _png, literal
+    from cnnspec.training.plots import literal, png_bytes
 
     figure = Figure(figsize=(8, 4.8), dpi=100)
     axes = figure.add_subplot(1, 1, 1)
@@ -341,7 +341,7 @@ def sweep_png(sweep: Sweep, title: str) -> bytes:
     axes.legend(loc="upper left")
     axes.set_title(literal(title))
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def _span(rates: list[float]) -> str:

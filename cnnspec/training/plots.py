@@ -19,12 +19,12 @@ from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
 
 #: Figures whose Agg canvas holds their picture as it is (painted by :func:`fit_title`, which
-#: had to draw the figure to measure its title): :func:`_png` encodes them without drawing again.
+#: had to draw the figure to measure its title): :func:`png_bytes` encodes them without drawing again.
 _PAINTED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def agg_figure(**kwargs: Any) -> Any:
-    """A matplotlib ``Figure(**kwargs)`` on its own Agg canvas, the one :func:`_png` draws it
+    """A matplotlib ``Figure(**kwargs)`` on its own Agg canvas, the one :func:`png_bytes` draws it
     on: a ``tight_layout`` measures its texts with the renderer that then paints them, so that
     the draw finds each text's extent measured (matplotlib keeps them per renderer; on a bare
     figure the layout measured them on a renderer of its own, which was then thrown away)."""
@@ -36,7 +36,7 @@ def agg_figure(**kwargs: Any) -> Any:
     return figure
 
 
-def _png(figure: Any, mark: str | None = None) -> bytes:
+def png_bytes(figure: Any, mark: str | None = None) -> bytes:
     """The figure as PNG bytes, marked as cnnspec's (:data:`PICTURE_MARK`, or ``mark`` under its
     key): drawn on its Agg canvas (:func:`agg_figure`; one is made for a figure that has none),
     once, unless that canvas holds it painted already and unchanged since (:data:`_PAINTED`),
@@ -98,7 +98,7 @@ def plot_history(history: Mapping[str, Sequence[float]], target: Path, title: st
     """Every figure training logged per epoch (:func:`curve_names`), training vs validation,
     a panel each: accuracy and loss for a classifier (as in the seed notebook), and a task's or
     each output's own figures beside them."""
-    return write_atomic(target, _png(history_figure(history, title)))
+    return write_atomic(target, png_bytes(history_figure(history, title)))
 
 
 def history_figure(history: Mapping[str, Sequence[float]], title: str = "") -> Any:
@@ -283,7 +283,7 @@ def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], t
 
 @functools.lru_cache(maxsize=4)
 def _confusion_bytes(matrix: tuple[tuple[Any, ...], ...], class_names: tuple[str, ...], title: str) -> bytes:
-    return _png(confusion_figure([list(row) for row in matrix], list(class_names), title))
+    return png_bytes(confusion_figure([list(row) for row in matrix], list(class_names), title))
 
 
 def fit_title(figure: Any, axes: Any, title: str) -> Any:
@@ -308,7 +308,7 @@ def fit_title(figure: Any, axes: Any, title: str) -> Any:
         figure.tight_layout()
         # measured as drawn: an image's axes takes its final (equal-aspect) place then. A round
         # that is likely the last (the title, centred over the axes, looks as if it fits) paints,
-        # and leaves the picture _png encodes, drawn once; the others lay everything out without
+        # and leaves the picture png_bytes encodes, drawn once; the others lay everything out without
         # painting a pixel (a painted draw of a 20-class matrix with its 400 counts took most of
         # a second, once for each round). Which draw a round makes changes no measurement.
         last = width <= 8 or _looks_inside(figure, axes, text, canvas.get_renderer())

@@ -17,7 +17,7 @@ import numpy as np
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
-from cnnspec.training.plots import _png, agg_figure, literal
+from cnnspec.training.plots import agg_figure, literal, png_bytes
 
 OVERLAY_ROWS = 6
 
@@ -84,7 +84,7 @@ def plot_regression(
     if title:
         figure.suptitle(literal(title))
     figure.tight_layout()
-    return write_atomic(target, _png(figure))
+    return write_atomic(target, png_bytes(figure))
 
 
 def _show_image(axes: Any, image: np.ndarray) -> None:
@@ -144,7 +144,7 @@ def masks_png(
     if title:
         figure.suptitle(literal(title))
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)
 
 
 #: The width of one tile of :func:`captioned_png` (inches) and its captions' font size.
@@ -165,7 +165,7 @@ def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[boo
     if title:
         figure.suptitle(literal(title))
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_labels(per_label: dict[str, dict[str, float]], target: Path, title: str = "") -> Path:
@@ -183,4 +183,4 @@ def plot_labels(per_label: dict[str, dict[str, float]], target: Path, title: str
     if title:
         figure.suptitle(literal(title))
     figure.tight_layout()
-    return write_atomic(target, _png(figure))
+    return write_atomic(target, png_bytes(figure))
