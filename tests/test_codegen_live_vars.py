@@ -336,6 +336,7 @@ def test_output_units_the_script_cannot_write_as_an_expression_mark_their_var(ru
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_edited_script_trains_as_set_does(write_spec, tmp_path):
     """The tester's case: the script with N = 12 and F = 0.25 edited in trains what `cnnspec
     train --set vars.n=12 --set vars.f=0.25` trains (it stopped on a one-hot width of 10); with

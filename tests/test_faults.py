@@ -918,6 +918,7 @@ def test_a_full_disk_under_the_data_cache_is_a_write_error_and_resumes(tmp_path,
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_the_model_size_estimate_is_an_upper_bound_with_a_modest_margin(tmp_path, runner, monkeypatch):
     """The free-space check's estimate (``model_file_bytes``) against the files Keras writes:
     a tiny conv net, the digits CNN, a BatchNorm net and MobileNetV2 at 32×32, each without and

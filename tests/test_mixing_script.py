@@ -15,7 +15,12 @@ from tests import test_codegen_parity as files
 from tests.test_mixing import MULTILABEL, SIGMOID
 from tests.test_script_parity_audit import assert_same_history, run_both
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Your input ran out of data")]
+#: Second proofs (make test-long): test_mixing checks the scripts' mixing code and trains with it.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.full,
+    pytest.mark.filterwarnings("ignore:Your input ran out of data"),
+]
 
 #: A classifier of image files streamed from a folder, with a random augmentation before the
 #: mixing (both draw from seed generators).

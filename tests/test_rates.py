@@ -276,6 +276,7 @@ PARITY = files.SPEC.replace(
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_the_script_trains_with_the_factors_as_cnnspec_train_does(tmp_path):
     """The history of both, to 1e-6, over two phases of other factors (the second with weight
     decay); lock.json records each phase's, and model.keras loads in plain Keras as an AdamW."""

@@ -115,6 +115,7 @@ def copied_after(epochs: int, out: Path, copy: Path) -> Any:
     return Copy()
 
 
+@pytest.mark.full
 def test_a_resumed_phased_run_is_the_uninterrupted_run(tmp_path: Path) -> None:
     """Interrupted at the phase boundary (the first phase's fit had ended with the averaged
     weights: replayed from the snapshot's optimizer before the second phase's is set up; the

@@ -118,6 +118,7 @@ def run_script(spec_path: Path, out: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["skip", "error"])
+@pytest.mark.full
 def test_the_script_leaves_out_or_names_a_file_that_fails_to_decode_as_train_does(tmp_path, mode):
     """A truncated JPEG in the training folder and one in the test folder: the script crashed
     with TensorFlow's traceback; now it leaves them out and lists them (skip), as cnnspec train,
@@ -221,6 +222,7 @@ def not_utf8(folder: Path, name: bytes) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_the_script_trains_on_files_whose_names_are_not_utf8_as_train_does(tmp_path):
     """A class folder with an image whose name is not UTF-8: cnnspec train reads it; the script
     stopped with TensorFlow's "Unable to convert element to UTF-8" (its paths went into a string

@@ -130,6 +130,7 @@ def assert_same_history(theirs: dict[str, Any], ours: Any) -> None:
     [DIGITS.replace("  seed: 1\n", "  steps_per_epoch: 3\n  seed: 1\n"), TASK],
     ids=["classifier", "task"],
 )
+@pytest.mark.full
 def test_a_batch_larger_than_the_training_set_shrinks_to_it_with_steps_per_epoch(tmp_path, text):
     """training.steps_per_epoch repeats the training data: a batch_size larger than the
     training set is one batch of every image, once (not each image several times over), and
@@ -142,6 +143,7 @@ def test_a_batch_larger_than_the_training_set_shrinks_to_it_with_steps_per_epoch
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_one_hot_labels_are_as_wide_as_the_output_when_the_data_has_fewer_classes(tmp_path):
     """Three units on two classes, with label smoothing (one-hot labels): the script one-hot
     encoded to the highest label seen + 1 and stopped with a shape mismatch, where cnnspec
@@ -187,6 +189,7 @@ def test_a_weights_source_of_which_nothing_fits_stops_the_script_as_train_does(t
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cache", ["memory", "disk"])
+@pytest.mark.full
 def test_a_cached_stream_is_shuffled_in_the_buffer_as_train_does(tmp_path, cache):
     """data.cache on an image folder: cnnspec train shuffles the cached (decoded) images in a
     buffer of data.shuffle_buffer (5 of the 18 training images), not the file indices whole;

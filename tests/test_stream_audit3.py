@@ -326,6 +326,7 @@ training:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_a_cached_split_folder_trains_alike_in_the_script(tmp_path):
     """A train/, validation/, test/ folder (the training files in class order) with data.cache:
     the script permutes the files as cnnspec train does, so the history is train's to 1e-6."""

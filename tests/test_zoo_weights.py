@@ -221,6 +221,7 @@ class ImageNetCase:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_efficientnet_imagenet_computes_what_keras_imagenet_model_computes(
     tmp_path_factory, tmp_path, monkeypatch
 ):
