@@ -10,6 +10,7 @@ so a ``$`` in it is drawn as a dollar, never parsed as mathtext.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Callable, Sequence
@@ -32,9 +33,15 @@ CORRECT = "#2e7d32"
 NO_PREDICTION_TITLE = "no prediction: not numbers"
 
 
+@functools.lru_cache(maxsize=4096)
 def text_width(text: str, fontsize: float, bold: bool = False) -> float:
     """How wide ``text`` is drawn in the default font at ``fontsize``, in points (measured on
-    the glyphs: a count of characters misjudges "WWW" against "iii")."""
+    the glyphs: a count of characters misjudges "WWW" against "iii").
+
+    Kept per text, size and weight (cnnspec draws in matplotlib's default font and never
+    changes it): one measurement lays the glyphs out at 100 points and takes about a
+    millisecond, and the pictures measure the same texts again and again (the binary searches
+    of :func:`longest_fitting`, each tile's class names, a run's samples and mistakes)."""
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import text_to_path
 
