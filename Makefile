@@ -65,14 +65,13 @@ test-fast: $(VENV)/.installed test-bytecode
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Everything `make test` runs, then the proofs too long for its 10 minutes, one after another:
-# the second, longer proofs it skips (`test-long`), the long fuzzing campaign with the 100-kill loop (`fuzz`), every write of a run failed with every
-# fault (`faults-all`), a two-worker training losing a worker (`test-multiworker`), the import
-# round trip of every zoo
-# family, ImageNet-weight loading for every zoo family (`zoo-weights`), the task training
-# scripts, keras.applications' fingerprints rebuilt and compared, the
-# smoke tests of the benchmarks that train (`bench-smoke`), and the quick benchmarks (which print
-# their tables and assert no timings). Its last line says that
-# everything passed.
+# the second, longer proofs it skips (`test-long`), the long fuzzing campaign with the 100-kill
+# loop (`fuzz`), every write of a run failed with every fault (`faults-all`), a two-worker
+# training losing a worker (`test-multiworker`), the import round trip of every zoo family,
+# ImageNet-weight loading for every zoo family (`zoo-weights`), the task training scripts,
+# keras.applications' fingerprints rebuilt and compared, the smoke tests of the benchmarks that
+# train (`bench-smoke`), and the quick benchmarks (which print their tables and assert no
+# timings). Its last line says that everything passed.
 test-full: test test-long fuzz faults-all import-roundtrip zoo-weights test-script-tasks test-multiworker zoo-golden-check bench-smoke bench-quick
 	@echo "make test-full: every check passed"
 
@@ -184,10 +183,6 @@ test-multiworker: $(VENV)/.installed
 	CNNSPEC_MULTIWORKER=1 $(BIN)/python -m pytest tests/test_stream.py tests/test_distribute.py \
 		tests/test_search.py -k "two_worker or killed_worker" -q -p no:cacheprovider
 
-# The task training scripts `make test` leaves out for time, each run and compared with
-# `cnnspec train`: the plain three-output and the one-output segmentation scripts, and those that
-# read image files with masks, a labels table or a values table (make test runs the three-output
-# script with phases, starting weights and an adapted normalisation).
 # The second, longer proofs of behaviours `make test` proves otherwise (tests marked `full`):
 # the generated scripts of single features (mixing, learning-rate factors, cached streams, bad
 # or non-UTF-8 image files, a batch larger than the data…) trained against `cnnspec train`, a
@@ -197,6 +192,10 @@ test-multiworker: $(VENV)/.installed
 test-long: $(VENV)/.installed
 	CNNSPEC_LONG_PROOFS=1 $(BIN)/python -m pytest -m full -n $(PYTEST_WORKERS) --dist loadgroup -q -p no:cacheprovider
 
+# The task training scripts `make test` leaves out for time, each run and compared with
+# `cnnspec train`: the plain three-output and the one-output segmentation scripts, and those that
+# read image files with masks, a labels table or a values table (make test runs the three-output
+# script with phases, starting weights and an adapted normalisation).
 .PHONY: test-script-tasks
 test-script-tasks: $(VENV)/.installed
 	CNNSPEC_SCRIPT_TASKS=1 $(BIN)/python -m pytest tests/test_codegen_tasks.py -q -p no:cacheprovider
