@@ -268,7 +268,8 @@ LONG_PROOFS = bool(os.environ.get("CNNSPEC_LONG_PROOFS"))
 def pytest_collection_modifyitems(config, items):
     if LONG_PROOFS:
         return
-    skip = pytest.mark.skip(reason="a second, longer proof: runs in `make test-long` (make test-full)")
+    reason = "a second, longer proof: runs in `make test-long` (make test-full) or with CNNSPEC_LONG_PROOFS=1"
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if item.get_closest_marker("full") is not None:
             item.add_marker(skip)
