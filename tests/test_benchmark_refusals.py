@@ -5,26 +5,15 @@ its maximum. (test_runtimes.py, all slow, times real exports.)"""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import cold_commands
 from tests.test_report_support import flat, invoke
 
-#: A cold ``cnnspec`` command that prints, after its output, which heavy modules it imported.
-PROBE = """
-import sys
-from cnnspec.cli.app import app
-try:
-    app(sys.argv[1:])
-except SystemExit as exit:
-    code = exit.code
-heavy = sorted(m for m in ("tensorflow", "keras", "sklearn", "matplotlib") if m in sys.modules)
-print("HEAVY=" + ",".join(heavy))
-sys.exit(code or 0)
-"""
+#: The modules a refusal must not import.
+HEAVY = ("tensorflow", "keras", "sklearn", "matplotlib")
 
 
 def _damaged_run(folder: Path) -> Path:
@@ -48,11 +37,11 @@ def test_benchmark_refuses_a_damaged_model_before_any_work(tmp_path):
     Refused up front now, as evaluate/export/predict refuse it: exit 2, no TensorFlow."""
     run = _damaged_run(tmp_path / "run")
     args = ["benchmark", str(run), "--formats", "keras", "--runs", "3", "--warmup", "0", "--batch", "1"]
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2, out.stderr
-    assert "expected a Keras model (a .keras zip archive)" in out.stderr and "is not one" in out.stderr
-    assert "Traceback" not in out.stderr and "timing" not in out.stderr
-    assert out.stdout.strip().splitlines() == ["HEAVY="]  # nothing printed, nothing heavy loaded
+    [(code, stdout, stderr, heavy)] = cold_commands([args], HEAVY)
+    assert code == 2, stderr
+    assert "expected a Keras model (a .keras zip archive)" in stderr and "is not one" in stderr
+    assert "Traceback" not in stderr and "timing" not in stderr
+    assert stdout.strip() == "" and heavy == []  # nothing printed, nothing heavy loaded
     assert sorted(p.name for p in run.iterdir()) == ["lock.json", "model.keras", "resolved.yaml"]
 
 
