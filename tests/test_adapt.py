@@ -97,9 +97,10 @@ def test_adapt_hook_uses_the_images_as_they_reach_each_layer(tmp_path):
     )
 
 
-def test_train_and_the_generated_script_adapt_before_fit(tmp_path):
-    """Under runtime.mixed_precision too, where both failed (Keras adapted in bfloat16): the
-    statistics are float32 weights, computed in float32 (the layer uses them cast)."""
+def _trained_under_mixed_precision(tmp_path: Path) -> tuple[object, np.ndarray]:
+    """The spec trained by `cnnspec train` under runtime.mixed_precision (where Keras adapted in
+    bfloat16): its compiled spec and the first normalization's adapted mean, checked float32
+    statistics computed in float32 (the layer uses them cast)."""
     import keras
 
     from cnnspec.training.trainer import train
@@ -112,11 +113,27 @@ def test_train_and_the_generated_script_adapt_before_fit(tmp_path):
     adapted = model.get_layer("normalization_1")
     assert adapted.dtype_policy.name == "mixed_bfloat16"
     np.testing.assert_allclose(adapted.adapt_mean.numpy(), expected, rtol=1e-4)
+    return compiled, adapted.adapt_mean.numpy()
 
+
+def test_train_adapts_before_fit_under_mixed_precision(tmp_path):
+    """Under runtime.mixed_precision too, where it failed (Keras adapted in bfloat16): the
+    statistics are float32 weights, computed in float32 (the layer uses them cast). The
+    generated script adapts at the same point (it runs in the `full` test below)."""
+    compiled, _ = _trained_under_mixed_precision(tmp_path)
+    text = generate_code(compiled, script=True, output=tmp_path / "train.py").text
+    assert "adapt_layers(model, make_dataset(x_train" in text
+
+
+@pytest.mark.full
+def test_the_generated_script_adapts_as_train_does(tmp_path):
+    """The script's adapted statistics are train's, to the bit, under mixed precision too."""
+    import keras
+
+    compiled, trains = _trained_under_mixed_precision(tmp_path)
     script = tmp_path / "train.py"
     script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
-    assert "adapt_layers(model, make_dataset(x_train" in script.read_text(encoding="utf-8")
     run_script(script, "--epochs", "1", "--out", str(tmp_path / "script_run"), cwd=tmp_path)
     generated = keras.models.load_model(tmp_path / "script_run" / "model.keras")
     mean = generated.get_layer("normalization_1").adapt_mean.numpy()
-    np.testing.assert_array_equal(mean, adapted.adapt_mean.numpy())  # (train's, to the bit)
+    np.testing.assert_array_equal(mean, trains)  # (train's, to the bit)

@@ -258,6 +258,24 @@ def test_the_loss_evaluate_computes_from_outputs_is_keras_own(loss: str, units: 
     ],
     ids=["classifier", "segmentation"],
 )
+def test_cnnspec_train_trains_with_a_focal_loss(tmp_path, text: str) -> None:
+    from tests.test_script_parity_audit import train_text
+
+    ours = train_text(tmp_path, text)
+    assert len(ours.history) == 2
+    assert all(np.isfinite(row["loss"]) for row in ours.history)
+
+
+@pytest.mark.slow
+@pytest.mark.full
+@pytest.mark.parametrize(
+    "text",
+    [
+        classifier("{categorical_focal_crossentropy: {gamma: 1.5, alpha: 0.5}}"),
+        segmentation("{categorical_focal_crossentropy: {gamma: 1}}"),
+    ],
+    ids=["classifier", "segmentation"],
+)
 def test_cnnspec_train_and_the_script_train_alike_with_a_focal_loss(tmp_path, text: str) -> None:
     from tests.test_script_parity_audit import assert_same_history, run_both
 

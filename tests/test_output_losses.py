@@ -104,17 +104,17 @@ def assert_weighted(metrics: dict, history: dict[str, list[float]]) -> None:
         assert history[f"{prefix}zeta_loss"] == pytest.approx(squares, rel=1e-5)
 
 
+def _columns(result) -> dict[str, list[float]]:
+    return {key: [row[key] for row in result.history] for key in result.history[0]}
+
+
 @pytest.mark.slow
-def test_train_and_the_script_report_each_outputs_loss_over_the_images(tmp_path: Path):
-    from tests.test_script_parity_audit import run_both
+def test_train_and_evaluate_report_each_outputs_loss_over_the_images(tmp_path: Path):
+    from tests.test_script_parity_audit import train_text
 
     write_data(tmp_path)
-    theirs, _, ours = run_both(tmp_path, SPEC)
-    columns = {key: [row[key] for row in ours.history] for key in ours.history[0]}
-    assert_weighted(ours.metrics, columns)
-    assert_weighted(theirs, theirs["history"])
-    for key in ("test_alpha_loss", "test_zeta_loss", "test_cls_loss"):
-        assert theirs[key] == pytest.approx(ours.metrics[key], rel=1e-5), key
+    ours = train_text(tmp_path, SPEC)
+    assert_weighted(ours.metrics, _columns(ours))
     # cnnspec evaluate weighs them too
     from tests.test_report_support import invoke
 
@@ -123,3 +123,16 @@ def test_train_and_the_script_report_each_outputs_loss_over_the_images(tmp_path:
     figures = json.loads((tmp_path / "e" / "evaluation.json").read_text("utf-8"))["metrics"]
     assert figures["alpha_loss"] == pytest.approx(figures["alpha_mae"], abs=1e-6)
     assert figures["alpha_loss"] == pytest.approx(ours.metrics["test_alpha_loss"], abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.full
+def test_the_script_reports_each_outputs_loss_over_the_images_as_train_does(tmp_path: Path):
+    from tests.test_script_parity_audit import run_both
+
+    write_data(tmp_path)
+    theirs, _, ours = run_both(tmp_path, SPEC)
+    assert_weighted(ours.metrics, _columns(ours))
+    assert_weighted(theirs, theirs["history"])
+    for key in ("test_alpha_loss", "test_zeta_loss", "test_cls_loss"):
+        assert theirs[key] == pytest.approx(ours.metrics[key], rel=1e-5), key

@@ -106,6 +106,17 @@ def write_script(tmp_path: Path, text: str) -> tuple[Any, Path]:
     return compiled, script
 
 
+def train_text(tmp_path: Path, text: str) -> Any:
+    """`cnnspec train`'s result for the spec ``text`` (written to tmp_path as :func:`run_both`
+    writes it), without its script: the first proof of a feature, where :func:`run_both`'s
+    comparison with the script is a second, longer one (``full``)."""
+    from cnnspec.training.trainer import train
+
+    spec = tmp_path / "audit.yaml"
+    spec.write_text(text, encoding="utf-8")
+    return train(compile_spec(spec), out=tmp_path / "cnnspec")
+
+
 def run_both(tmp_path: Path, text: str) -> tuple[dict[str, Any], str, Any]:
     """The script's metrics.json and console output, and `cnnspec train`'s result."""
     from cnnspec.training.trainer import train

@@ -181,34 +181,30 @@ def test_the_scripts_multilabel_summary_is_trains(tmp_path):
     assert theirs == ours["outputs"]["tags"]
 
 
-# -- 4. the script writes train's test_* keys (slow: trains both) --------------------------------
-@pytest.mark.slow
-def test_two_heads_train_and_script_alike_with_precision_auc_and_per_class_results(tmp_path):
-    """The classifier output with precision and AUC trains (it crashed with incompatible
-    shapes), in `cnnspec train` and in the script, with the same test_* keys at the top level
-    of metrics.json; the run has the classifier's confusion matrix and per-class table and the
-    note of the multilabel label Keras' auc counts as 0."""
-    from cnnspec.backends.python_emitter import generate_code
+# -- 4. train (and the script) write the test_* keys (slow: trains) -----------------------------
+def _two_heads_trained(tmp_path: Path) -> tuple[object, object, dict]:
+    """The two-headed spec trained by `cnnspec train` with its report page: the compiled spec,
+    the result and metrics.json, whose test_* keys sit at the top level (precision and AUC of
+    the classifier output crashed with incompatible shapes), with the note of the multilabel
+    label Keras' auc counts as 0."""
     from cnnspec.reporting.html import write_report
     from cnnspec.training.trainer import train
-    from tests.conftest import run_script
 
     compiled = compile_spec(two_heads(tmp_path))
     ours = train(compiled, out=tmp_path / "run", write_report=write_report)
-    script = tmp_path / "train.py"
-    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
-    run_script(script, "--out", str(tmp_path / "script"))
-    theirs = json.loads((tmp_path / "script" / "metrics.json").read_text(encoding="utf-8"))
     mine = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
     keys = {k for k in mine if k.startswith("test")}
     assert {"test_loss", "test_kind_precision", "test_kind_auc", "test_tags_auc"} <= keys
-    assert keys == {k for k in theirs if k.startswith("test")} and "test" not in theirs
-    for key in keys:
-        assert theirs[key] == pytest.approx(mine[key], abs=1e-5), key
-    for name in ("kind", "tags"):
-        assert set(theirs["outputs"][name]) == set(mine["outputs"][name]), name
-    assert theirs["outputs"]["tags"]["notes"] == mine["outputs"]["tags"]["notes"]
     assert "'2' as 0" in mine["outputs"]["tags"]["notes"][0]
+    return compiled, ours, mine
+
+
+@pytest.mark.slow
+def test_two_heads_train_with_precision_auc_and_per_class_results(tmp_path):
+    """The classifier output with precision and AUC trains, with the test_* keys at the top
+    level of metrics.json; the run has the classifier's confusion matrix and per-class table and
+    the note of the multilabel label Keras' auc counts as 0, on its page too."""
+    _, ours, _ = _two_heads_trained(tmp_path)
     run = tmp_path / "run"
     assert ours.files["confusion_matrix_kind_png"] == run / "confusion_matrix_kind.png"
     assert "class  precision" in (run / "task_report.txt").read_text(encoding="utf-8")
@@ -216,6 +212,28 @@ def test_two_heads_train_and_script_alike_with_precision_auc_and_per_class_resul
     task_section = page[page.index('<section id="task">') :]
     assert "<th>class</th>" in task_section and 'alt="kind (classification)"' in task_section
     assert "Keras&#39; auc of output tags counts the label(s) &#39;2&#39; as 0" in page
+
+
+@pytest.mark.slow
+@pytest.mark.full
+def test_two_heads_train_and_script_alike_with_precision_auc_and_per_class_results(tmp_path):
+    """The script trains the two heads as `cnnspec train` does: the same test_* keys at the top
+    level of metrics.json, with the same figures, outputs' keys and notes."""
+    from cnnspec.backends.python_emitter import generate_code
+    from tests.conftest import run_script
+
+    compiled, _, mine = _two_heads_trained(tmp_path)
+    script = tmp_path / "train.py"
+    script.write_text(generate_code(compiled, script=True, output=script).text, encoding="utf-8")
+    run_script(script, "--out", str(tmp_path / "script"))
+    theirs = json.loads((tmp_path / "script" / "metrics.json").read_text(encoding="utf-8"))
+    keys = {k for k in mine if k.startswith("test")}
+    assert keys == {k for k in theirs if k.startswith("test")} and "test" not in theirs
+    for key in keys:
+        assert theirs[key] == pytest.approx(mine[key], abs=1e-5), key
+    for name in ("kind", "tags"):
+        assert set(theirs["outputs"][name]) == set(mine["outputs"][name]), name
+    assert theirs["outputs"]["tags"]["notes"] == mine["outputs"]["tags"]["notes"]
 
 
 # -- 5. hints ------------------------------------------------------------------------------------
