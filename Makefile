@@ -69,8 +69,8 @@ test-fast: $(VENV)/.installed test-bytecode
 # loop (`fuzz`), every write of a run failed with every fault (`faults-all`), a two-worker
 # training losing a worker (`test-multiworker`), the import round trip of every zoo family,
 # ImageNet-weight loading for every zoo family (`zoo-weights`), the task training scripts,
-# keras.applications' fingerprints rebuilt and compared, the smoke tests of the benchmarks that
-# train (`bench-smoke`), and the quick benchmarks (which print their tables and assert no
+# keras.applications' fingerprints rebuilt and compared, the smoke tests that run each benchmark
+# script (`bench-smoke`), and the quick benchmarks (which print their tables and assert no
 # timings). Its last line says that everything passed.
 test-full: test test-long fuzz faults-all import-roundtrip zoo-weights test-script-tasks test-multiworker zoo-golden-check bench-smoke bench-quick
 	@echo "make test-full: every check passed"
@@ -134,7 +134,7 @@ bench: $(VENV)/.installed
 bench-quick: $(VENV)/.installed
 	$(BIN)/python benchmarks/run_all.py --quick
 
-# The smoke tests of the benchmarks that build or train in child processes (tests/test_benchmarks.py),
+# The smoke tests that run each benchmark script in a child process (tests/test_benchmarks.py),
 # left out of `make test` for time.
 .PHONY: bench-smoke
 bench-smoke: $(VENV)/.installed

@@ -22,12 +22,15 @@ sys.path.insert(0, str(BENCH))
 pytestmark = pytest.mark.slow
 
 
-#: The benchmarks that build or train with TensorFlow in two child processes each (cnnspec and
-#: the hand-written script): about 40 s of CPU, which `make test`'s 10 minutes cannot spare.
-#: `make bench-smoke` (part of `make test-full`) runs them; `make bench-quick` runs the scripts.
-TENSORFLOW_BENCHMARKS = pytest.mark.skipif(
+#: Each benchmark script run in a child process, as `make bench` runs it: those that build or
+#: train with TensorFlow take about 40 s of CPU, and the TF-free ones (front end, codegen, zoo,
+#: language server, graphs) about 10 s more, which `make test`'s 10 minutes cannot spare. They
+#: test the benchmarks, not cnnspec, so `make bench-smoke` (part of `make test-full`) runs them
+#: and `make bench-quick` runs the scripts; the in-process tests of their helpers stay in
+#: `make test`.
+BENCHMARK_RUN = pytest.mark.skipif(
     not os.environ.get("CNNSPEC_BENCH_SMOKE"),
-    reason="benchmarks that train in child processes run in `make bench-smoke` (make test-full)",
+    reason="the benchmark scripts run in child processes in `make bench-smoke` (make test-full)",
 )
 
 
@@ -60,6 +63,7 @@ def positive(stat: dict[str, Any]) -> bool:
     return stat["n"] >= 1 and stat["median"] > 0 and stat["min"] <= stat["median"] <= stat["max"]
 
 
+@BENCHMARK_RUN
 def test_frontend(tmp_path: Path) -> None:
     data = run_bench("bench_frontend.py", tmp_path, "--repeats", "1", "--no-baseline")
     assert positive(data["cold"]["validate"]) and data["cold"]["ratio"] is None
@@ -69,7 +73,7 @@ def test_frontend(tmp_path: Path) -> None:
     assert data["in_process"]["specs_per_second"] > 0
 
 
-@TENSORFLOW_BENCHMARKS
+@BENCHMARK_RUN
 def test_build(tmp_path: Path) -> None:
     data = run_bench("bench_build.py", tmp_path, "--repeats", "1", "--models", "basic_cnn")
     pair = data["pairs"]["basic_cnn"]
@@ -78,7 +82,7 @@ def test_build(tmp_path: Path) -> None:
     assert {"intra_op", "inter_op"} <= set(data["threads"])
 
 
-@TENSORFLOW_BENCHMARKS
+@BENCHMARK_RUN
 def test_train_against_seed_script(tmp_path: Path) -> None:
     data = run_bench(
         "bench_train.py",
@@ -96,7 +100,7 @@ def test_train_against_seed_script(tmp_path: Path) -> None:
     assert pair["ratio"] > 0
 
 
-@TENSORFLOW_BENCHMARKS
+@BENCHMARK_RUN
 def test_temperature(tmp_path: Path) -> None:
     data = run_bench("bench_temperature.py", tmp_path, "--seeds", "1", "--epochs", "2")
     for rows in data["setups"].values():
@@ -108,7 +112,7 @@ def test_temperature(tmp_path: Path) -> None:
         assert 0 <= row["after"]["ece"] <= 1 and row["after"]["nll"] > 0
 
 
-@TENSORFLOW_BENCHMARKS
+@BENCHMARK_RUN
 def test_focal(tmp_path: Path) -> None:
     data = run_bench("bench_focal.py", tmp_path, "--seeds", "1", "--epochs", "1")
     counts = data["train_counts"]
@@ -118,7 +122,7 @@ def test_focal(tmp_path: Path) -> None:
         assert 0 <= row["rare_recall"] <= 1 and 0 <= row["macro_f1"] <= 1 and row["train_seconds"] > 0
 
 
-@TENSORFLOW_BENCHMARKS
+@BENCHMARK_RUN
 def test_digits(tmp_path: Path) -> None:
     data = run_bench("bench_digits.py", tmp_path, "--seeds", "1", "--epochs", "1")
     run = data["runs"]["1"]
@@ -127,6 +131,7 @@ def test_digits(tmp_path: Path) -> None:
     assert run["cnnspec"]["test_images"] == run["test_images"]
 
 
+@BENCHMARK_RUN
 def test_codegen(tmp_path: Path) -> None:
     # a small spec: the smoke test needs the figures, not the emitter's and ruff's work on ResNet-50
     data = run_bench(
@@ -138,6 +143,7 @@ def test_codegen(tmp_path: Path) -> None:
     assert positive(data["codegen"]) and positive(data["validate"])
 
 
+@BENCHMARK_RUN
 def test_lsp(tmp_path: Path) -> None:
     pytest.importorskip("pygls", reason="the `lsp` extra is part of `dev`")
     data = run_bench("bench_lsp.py", tmp_path, "--repeats", "1", "--cold", "1")
@@ -174,6 +180,7 @@ def test_report_keeps_hand_written_notes(tmp_path: Path) -> None:
     assert "my analysis" in text and "not measured: no train command" in text and "stale figures" not in text
 
 
+@BENCHMARK_RUN
 def test_zoo(tmp_path: Path) -> None:
     data = run_bench("bench_zoo.py", tmp_path, "--repeats", "1", "--no-baseline")
     assert positive(data["cold"]["validate"]) and positive(data["cold"]["zoo"])
@@ -183,6 +190,7 @@ def test_zoo(tmp_path: Path) -> None:
     assert all(row["params"] > 0 and 0 < row["spec_lines"] <= 80 for row in rows)
 
 
+@BENCHMARK_RUN
 def test_graphs(tmp_path: Path) -> None:
     data = run_bench("bench_graphs.py", tmp_path)
     flat, blocks = data["nasnet_cells/6 without"], data["nasnet_cells/6 with graph blocks"]
@@ -191,6 +199,7 @@ def test_graphs(tmp_path: Path) -> None:
     assert data["unet"]["code_lines"] > 0
 
 
+@BENCHMARK_RUN
 def test_zoo_validate(tmp_path: Path) -> None:
     data = run_bench("bench_zoo_validate.py", tmp_path, "--repeats", "1", "--no-baseline")
     assert positive(data["cold"]["wall"]["validate_zoo"]) and positive(data["cold"]["cpu"]["validate_tiny"])
@@ -199,6 +208,7 @@ def test_zoo_validate(tmp_path: Path) -> None:
     assert set(data["passes"]["passes"]) >= {"load", "check_schema", "resolve"}
 
 
+@BENCHMARK_RUN
 def test_shapes(tmp_path: Path) -> None:
     data = run_bench("bench_shapes.py", tmp_path, "--images", "50", "--size", "16", "--repeats", "1")
     assert data["images"] == 50 and positive(data["wall_s"]) and positive(data["cpu_s"])
