@@ -742,19 +742,24 @@ def _name_tests(source: str) -> list[tuple[int, str]]:
     ``KEEP = frozenset({("AveragePooling2D", …)})``, ``{"conv2d": …}.get(node.kind)``)."""
     tree = ast.parse(source)
     scopes: dict[ast.AST, dict[str, list[ast.AST]]] = {}
-    owner: dict[ast.AST, ast.AST] = {}
+    #: The comparisons, subscripts and ``.get`` calls, with the function (or module) each is in:
+    #: gathered by the one walk that indexes the bindings (the scan of the whole package walked
+    #: its trees twice, most of this test's seconds).
+    tests: list[tuple[ast.AST, ast.AST]] = []
 
     def index(scope: ast.AST) -> None:
         table = scopes.setdefault(scope, {})
         stack = list(ast.iter_child_nodes(scope))
         while stack:
             node = stack.pop()
-            owner[node] = scope
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            kind = type(node)
+            if kind in (ast.Compare, ast.Subscript, ast.Call):
+                tests.append((node, scope))
+            if kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda):
                 index(node)
                 continue
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+            if kind in (ast.Assign, ast.AnnAssign) and node.value is not None:
+                for target in node.targets if kind is ast.Assign else [node.target]:
                     if isinstance(target, ast.Name):
                         table.setdefault(target.id, []).append(node.value)
             stack.extend(ast.iter_child_nodes(node))
@@ -797,7 +802,7 @@ def _name_tests(source: str) -> list[tuple[int, str]]:
         return False
 
     found = []
-    for node in ast.walk(tree):
+    for node, scope in tests:
         pairs: list[tuple[ast.AST, ast.AST]] = []
         if isinstance(node, ast.Compare) and all(
             isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops
@@ -808,12 +813,11 @@ def _name_tests(source: str) -> list[tuple[int, str]]:
             pairs = [(node.slice, node.value)]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
             pairs = [(arg, node.func.value) for arg in node.args[:1]]
-        scope = owner.get(node, tree)  # the function (or module) the node is in
         for kind_side, table_side in pairs:
             if (hit := held(table_side, scope)) and is_kind(kind_side, scope):
                 found.append((node.lineno, ", ".join(sorted(hit))))
                 break
-    return found
+    return sorted(found)
 
 
 #: The kind-name tests issue 14 removed, as they were written: the scan must find each one.
