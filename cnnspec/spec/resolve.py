@@ -17,7 +17,7 @@ import contextlib
 import functools
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -72,6 +72,7 @@ from cnnspec.spec.expr import (
     substitute,
     unreadable_name,
 )
+from cnnspec.spec.least_size import LeastSizes, said
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, copy_tree, value_at
 from cnnspec.spec.memo import (
     CallMemo,
@@ -128,6 +129,26 @@ MAX_STEPS = 100_000  # layer items visited + repeat iterations (nested repeats o
 #: the item that goes deeper comes well before that (docs/graphs.md states the number; the
 #: codegen tests generate code at this depth).
 MAX_NESTING = 32
+
+#: Item keys that name no layer the walk makes (:func:`least_sizes`).
+NOT_LAYERS = frozenset({*COMBINATORS, BACKBONE})
+
+
+def least_sizes(blocks: Mapping[str, Any], bad_blocks: Collection[str] = ()) -> LeastSizes:
+    """The least sizes of a spec's repeats and block calls (:mod:`cnnspec.spec.least_size`) as
+    the resolver walks its items: a layer is made of a registered kind that is no combinator,
+    backbone or refused block's name (``bad_blocks``, read as it grows), and a call is of a
+    declared block (``blocks``) that no kind shadows."""
+    return LeastSizes(
+        blocks,
+        lambda kind: kind in REGISTRY and kind not in NOT_LAYERS and kind not in bad_blocks,
+        lambda kind: kind in blocks and kind not in REGISTRY and kind not in bad_blocks,
+        max_repeat=MAX_REPEAT,
+        extras=ITEM_EXTRAS,
+        max_depth=MAX_NESTING + 1,
+    )
+
+
 UNKNOWN = "\0unknown"  # a tensor whose shape is unknown because of an earlier error
 
 BLOCK_PARAM_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -2674,6 +2695,9 @@ class Resolver:
                 code="parameter",
             )
             raise _RepeatFailed
+        made = self.least.of_repeat(times, fields["layers"])
+        if self.past_least(made, (*path, "times"), "this repeat", "the repeat"):
+            raise _RepeatFailed
         var = fields.get("as")
         if var is not None and (not isinstance(var, str) or not IDENTIFIER.fullmatch(var)):
             self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
@@ -3128,6 +3152,8 @@ class Resolver:
         if not ok:
             self.unwalked_body(name)
             return UNKNOWN
+        if self.past_least(self.least.of_block(name), path, f"this call of block `{name}`", "the call"):
+            return UNKNOWN
         local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
         self.claim_call_name(CallName(scope.prefix + local, scope.group, path, item_id is None))
         names = self.block_inputs(name)
@@ -3277,6 +3303,36 @@ class Resolver:
                 f"expected at most {MAX_STEPS:,} expansion steps (layer items and repeat "
                 f"iterations); with this call of block `{name}` the spec needs {self.steps + memo.steps:,} "
                 f"({memo.steps:,} taken by the call)"
+            )
+        else:
+            return False
+        hint = "check `repeat.times`, nested repeats and blocks that call blocks"
+        self.error(message, path, code="too-large", hint=hint)
+        self.too_many = True
+        return True
+
+    @functools.cached_property
+    def least(self) -> LeastSizes:
+        """The least sizes of repeats and block calls (:func:`least_sizes`), read once the block
+        declarations are checked."""
+        return least_sizes(self.blocks, self.bad_blocks)
+
+    def past_least(self, made: tuple[int, int], path: SpecPath, what: str, short: str) -> bool:
+        """Whether ``what`` (this repeat, this call of a block), which makes at least ``made``
+        (layers, steps: :mod:`cnnspec.spec.least_size`), must pass the layer or step budget; if
+        so, that is reported at ``path`` before anything of it is walked (``short``: what
+        makes them, as the message's parenthesis says it)."""
+        layers, steps = made
+        if len(self.nodes) + layers > MAX_NODES:
+            message = (
+                f"expected a model of at most {MAX_NODES:,} layers; with {what} it has "
+                f"{said(len(self.nodes) + layers)} ({said(layers)} made by {short})"
+            )
+        elif self.steps + steps > MAX_STEPS:
+            message = (
+                f"expected at most {MAX_STEPS:,} expansion steps (layer items and repeat "
+                f"iterations); with {what} the spec needs {said(self.steps + steps)} "
+                f"({said(steps)} taken by {short})"
             )
         else:
             return False
