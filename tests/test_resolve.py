@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.cli.app import app
-from cnnspec.errors import SpecError
+from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.ir import BlockCall, Conditional, Layer, Parallel, Repeat, Residual, lower
 from tests import strategies as S
 from tests.conftest import FIXTURES
@@ -168,6 +168,15 @@ def test_duplicate_ids_and_names():
         )
 
 
+def too_large(text: str) -> Diagnostic:
+    """The first error of a spec ``text`` that passes a budget (its code is ``too-large``)."""
+    with pytest.raises(SpecError) as raised:
+        compile_text(text)
+    first = raised.value.diagnostics[0]
+    assert first.code == "too-large", first.message
+    return first
+
+
 def test_repeat_limits_and_model_size_limit():
     with pytest.raises(SpecError, match="from 0 to 10,000"):
         compile_text(
@@ -181,23 +190,15 @@ def test_repeat_limits_and_model_size_limit():
         )
     # A repeat or block call that must pass a budget, as its text says, is refused there before
     # it is walked (cnnspec/spec/least_size.py), with the least it makes
+    blocks = "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n"
     doubling = "".join(f"  b{i}: {{layers: [b{i + 1}, b{i + 1}]}}\n" for i in range(16))
-    with pytest.raises(SpecError) as raised:
-        compile_text(
-            f"cnnspec: 1\nname: t\ninput: {{shape: [4]}}\nblocks:\n{doubling}"
-            "  b16: {layers: [identity]}\nmodel: [b0]\n"
-        )
-    (first,) = raised.value.diagnostics
-    assert first.path == "model[0].b0" and first.code == "too-large"
+    first = too_large(f"{blocks}{doubling}  b16: {{layers: [identity]}}\nmodel: [b0]\n")
+    assert first.path == "model[0].b0"
     assert "call of block `b0` it has at least 65,536 (at least 65,536 made by the call)" in first.message
     spin = "[{repeat: {times: 10000, layers: [{identity: null, when: false}]}}, identity]"
-    with pytest.raises(SpecError) as raised:
-        compile_text(
-            f"cnnspec: 1\nname: t\ninput: {{shape: [4]}}\nblocks:\n  spin: {{layers: {spin}}}\n"
-            "model:\n  - repeat: {times: 40, layers: [spin]}\n"
-        )
-    (first,) = raised.value.diagnostics
-    assert first.path == "model[0].repeat.times" and first.code == "too-large"
+    spinning = f"{blocks}  spin: {{layers: {spin}}}\nmodel:\n  - repeat: {{times: 40, layers: [spin]}}\n"
+    first = too_large(spinning)
+    assert first.path == "model[0].repeat.times"
     assert "the spec needs at least 800,161 (at least 800,160 taken by the repeat)" in first.message
     # Where the text cannot say the size (an item with a `when` may make nothing), a block called
     # again past a budget is refused at that call, with its size, not walked again to the layer
@@ -206,41 +207,25 @@ def test_repeat_limits_and_model_size_limit():
     shielded = "".join(
         f"  b{i}: {{layers: [{call.format(i + 1)}, {call.format(i + 1)}]}}\n" for i in range(16)
     )
-    with pytest.raises(SpecError) as raised:
-        compile_text(
-            f"cnnspec: 1\nname: t\ninput: {{shape: [4]}}\nblocks:\n{shielded}"
-            "  b16: {layers: [identity]}\nmodel: [b0]\n"
-        )
-    (first,) = raised.value.diagnostics
-    assert first.path == "blocks.b1.layers[1].b2" and first.code == "too-large"
+    first = too_large(f"{blocks}{shielded}  b16: {{layers: [identity]}}\nmodel: [b0]\n")
+    assert first.path == "blocks.b1.layers[1].b2"
     assert "with this call of block `b2` it has 32,768 (16,384 made by the call)" in first.message
-    spin = spin.replace("[{repeat:", "[{when: true, repeat:")
-    with pytest.raises(SpecError) as raised:
-        compile_text(
-            f"cnnspec: 1\nname: t\ninput: {{shape: [4]}}\nblocks:\n  spin: {{layers: {spin}}}\n"
-            "model:\n  - repeat: {times: 40, layers: [spin]}\n"
-        )
-    (first,) = raised.value.diagnostics
-    assert first.path == "model[0].repeat.layers[0].spin" and first.code == "too-large"
+    first = too_large(spinning.replace("[{repeat:", "[{when: true, repeat:"))
+    assert first.path == "model[0].repeat.layers[0].spin"
     assert "with this call of block `spin` the spec needs 100,021 (20,002 taken by the call)" in first.message
     # A repeat's `times` computed from a block's argument is known when the repeat is walked
     counted = (
-        "cnnspec: 1\nname: t\ninput: {shape: [4]}\nblocks:\n"
-        "  r: {params: {n: int}, layers: [repeat: {times: '${n}', layers: LAYERS}]}\n"
+        f"{blocks}  r: {{params: {{n: int}}, layers: [repeat: {{times: '${{n}}', layers: LAYERS}}]}}\n"
         "model:\n  - r: {n: 10000}\n"
     )
-    with pytest.raises(SpecError) as raised:
-        compile_text(counted.replace("LAYERS", "[identity, identity, identity]"))
-    (first,) = raised.value.diagnostics[:1]
-    assert first.path == "blocks.r.layers[0].repeat.times" and first.code == "too-large"
+    first = too_large(counted.replace("LAYERS", "[identity, identity, identity]"))
+    assert first.path == "blocks.r.layers[0].repeat.times"
     assert "with this repeat it has at least 30,000 (at least 30,000 made by the repeat)" in first.message
     # Items whose size the text does not say (a `when` may skip them) are counted by the walk,
     # which stops at the layer past the budget
-    shielded = "[{identity: null, when: true}, {identity: null, when: true}, {identity: null, when: true}]"
-    with pytest.raises(SpecError) as raised:
-        compile_text(counted.replace("LAYERS", shielded))
-    (first,) = raised.value.diagnostics[:1]
-    assert first.path == "blocks.r.layers[0].repeat.layers[2].identity" and first.code == "too-large"
+    skippable = ", ".join(["{identity: null, when: true}"] * 3)
+    first = too_large(counted.replace("LAYERS", f"[{skippable}]"))
+    assert first.path == "blocks.r.layers[0].repeat.layers[2].identity"
     assert first.message.endswith("at most 20,000 layers; this spec expands to more")
     huge = "cnnspec: 1\nname: t\ninput: {shape: [100000]}\nmodel:\n  - dense: 100000\n"
     with pytest.raises(SpecError, match="10,000,100,000"):

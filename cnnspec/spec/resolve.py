@@ -2696,7 +2696,7 @@ class Resolver:
             )
             raise _RepeatFailed
         made = self.least.of_repeat(times, fields["layers"])
-        if self.past_least(made, (*path, "times"), "this repeat", "the repeat"):
+        if self.over_budget(made, (*path, "times"), "this repeat", "the repeat"):
             raise _RepeatFailed
         var = fields.get("as")
         if var is not None and (not isinstance(var, str) or not IDENTIFIER.fullmatch(var)):
@@ -3152,7 +3152,7 @@ class Resolver:
         if not ok:
             self.unwalked_body(name)
             return UNKNOWN
-        if self.past_least(self.least.of_block(name), path, f"this call of block `{name}`", "the call"):
+        if self.over_budget(self.least.of_block(name), path, f"this call of block `{name}`", "the call"):
             return UNKNOWN
         local = item_id or self.name_for(scope, None, name).removeprefix(scope.prefix)
         self.claim_call_name(CallName(scope.prefix + local, scope.group, path, item_id is None))
@@ -3292,24 +3292,8 @@ class Resolver:
         again would make the same layers and stop at the one past the budget, after making up
         to :data:`MAX_NODES` of them, and name the layer where the budget ran out rather than the
         call that passed it."""
-        before = len(self.nodes)
-        if before + len(memo.nodes) > MAX_NODES:
-            message = (
-                f"expected a model of at most {MAX_NODES:,} layers; with this call of block `{name}` "
-                f"it has {before + len(memo.nodes):,} ({len(memo.nodes):,} made by the call)"
-            )
-        elif self.steps + memo.steps > MAX_STEPS:
-            message = (
-                f"expected at most {MAX_STEPS:,} expansion steps (layer items and repeat "
-                f"iterations); with this call of block `{name}` the spec needs {self.steps + memo.steps:,} "
-                f"({memo.steps:,} taken by the call)"
-            )
-        else:
-            return False
-        hint = "check `repeat.times`, nested repeats and blocks that call blocks"
-        self.error(message, path, code="too-large", hint=hint)
-        self.too_many = True
-        return True
+        made = (len(memo.nodes), memo.steps)
+        return self.over_budget(made, path, f"this call of block `{name}`", "the call", exact=True)
 
     @functools.cached_property
     def least(self) -> LeastSizes:
@@ -3317,22 +3301,26 @@ class Resolver:
         declarations are checked."""
         return least_sizes(self.blocks, self.bad_blocks)
 
-    def past_least(self, made: tuple[int, int], path: SpecPath, what: str, short: str) -> bool:
-        """Whether ``what`` (this repeat, this call of a block), which makes at least ``made``
-        (layers, steps: :mod:`cnnspec.spec.least_size`), must pass the layer or step budget; if
-        so, that is reported at ``path`` before anything of it is walked (``short``: what
-        makes them, as the message's parenthesis says it)."""
+    def over_budget(
+        self, made: tuple[int, int], path: SpecPath, what: str, short: str, exact: bool = False
+    ) -> bool:
+        """Whether ``what`` (this repeat, this call of a block), which makes ``made`` (layers,
+        steps: as a recorded call made them when ``exact``, else at least that many,
+        :mod:`cnnspec.spec.least_size`), passes the layer or step budget; if so, that is
+        reported at ``path`` before anything of it is walked (``short``: what makes them, as
+        the message's parenthesis says it)."""
         layers, steps = made
+        count: Callable[[int], str] = "{:,}".format if exact else said
         if len(self.nodes) + layers > MAX_NODES:
             message = (
                 f"expected a model of at most {MAX_NODES:,} layers; with {what} it has "
-                f"{said(len(self.nodes) + layers)} ({said(layers)} made by {short})"
+                f"{count(len(self.nodes) + layers)} ({count(layers)} made by {short})"
             )
         elif self.steps + steps > MAX_STEPS:
             message = (
                 f"expected at most {MAX_STEPS:,} expansion steps (layer items and repeat "
-                f"iterations); with {what} the spec needs {said(self.steps + steps)} "
-                f"({said(steps)} taken by {short})"
+                f"iterations); with {what} the spec needs {count(self.steps + steps)} "
+                f"({count(steps)} taken by {short})"
             )
         else:
             return False
