@@ -163,7 +163,7 @@ zoo-weights: $(VENV)/.installed
 
 # Long fuzzing campaign (issue 7): ~100,000 generated, mutated and byte-level specs through the
 # front end and the CLI with fresh random seeds, then the hostile corpus; prints the totals.
-# `make test` runs the same properties with about 800 derandomized cases.
+# `make test` runs the same properties with about 400 derandomized cases.
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 7500
 FUZZ_REPORT := .pytest_cache/fuzz-report.jsonl
