@@ -7,7 +7,7 @@ was passed only once the layers had been made: a repeat of 10,000 × 3 layers ma
 them first, block_fanout.yaml's blocks (each calls the next twice) made one call's 16,384
 layers before the next call passed the limit, and nested repeats of skipped layers ran 100,000
 iterations. That was one to three seconds of CPU before the error, and in an editor the
-language server paid it on every keystroke. Sized before it is walked, a repeat or a call that
+language server paid it again after every edit. Sized before it is walked, a repeat or a call that
 must pass a budget is refused at once, at its own place.
 
 The sizes are lower bounds, so a spec within the budgets is never refused by them. What is
