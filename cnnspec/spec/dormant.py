@@ -28,7 +28,7 @@ from cnnspec.layers import REGISTRY
 from cnnspec.layers.params import meant_parameters
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.expr import is_expression
-from cnnspec.spec.resolve import COMBINATORS, ITEM_EXTRAS, tuple_fragments
+from cnnspec.spec.resolve import COMBINATORS, item_kind, tuple_fragments
 
 if TYPE_CHECKING:
     from cnnspec.spec.resolve import Resolver
@@ -60,7 +60,7 @@ def called_blocks(resolver: Resolver, roots: Iterable[tuple[Any, SpecPath]]) -> 
         if isinstance(value, list):
             stack.extend(value)
             continue
-        kind_key, body = _kind(value)
+        kind_key, body = item_kind(value)
         if kind_key in COMBINATORS:
             stack.extend(lists for lists, _ in _layer_lists(body, ()))
         elif isinstance(kind_key, str) and kind_key in resolver.blocks and kind_key not in found:
@@ -89,7 +89,7 @@ class _Check:
         if id(item) in self.seen:
             return
         self.seen.add(id(item))
-        kind_key, body = _kind(item)
+        kind_key, body = item_kind(item)
         if kind_key is None:
             return  # no kind to check (the walk says so where the item is expanded)
         resolver = self.resolver
@@ -172,17 +172,6 @@ class _Check:
             resolver.missing_arguments(name, raw, declared, path)
         block = resolver.blocks[name]
         self.items(block.get("layers") if isinstance(block, dict) else None, ("blocks", name, "layers"))
-
-
-def _kind(item: Any) -> tuple[Any, Any]:
-    """An item's kind key and its value (``None, None`` for an item with no one kind)."""
-    if isinstance(item, str):
-        return item, None
-    if isinstance(item, dict):
-        keys = [k for k in item if k not in ITEM_EXTRAS]
-        if len(keys) == 1:
-            return keys[0], item[keys[0]]
-    return None, None
 
 
 def _layer_lists(body: Any, path: SpecPath) -> Iterator[tuple[list[Any], SpecPath]]:

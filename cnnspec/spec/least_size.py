@@ -40,26 +40,27 @@ class LeastSizes:
 
     ``blocks``: the spec's block declarations by name; ``is_layer(kind)``: whether an item key is
     a registered layer kind that the walk makes a layer of (not a combinator, a backbone or a
-    refused block's name); ``is_block(kind)``: whether it calls a block; ``max_repeat``: the
-    largest ``times`` a repeat accepts; ``extras``: the keys an item has beside its kind;
-    ``max_depth``: how deeply lists are counted (deeper ones count as nothing: the resolver
-    refuses that nesting anyway, and the count never recurses past Python's limit)."""
+    refused block's name); ``is_block(kind)``: whether it calls a block; ``item_kind(item)``: an
+    item's kind key and value, as the walk reads them (``None`` for an item of no one kind);
+    ``max_repeat``: the largest ``times`` a repeat accepts; ``max_depth``: how deeply lists are
+    counted (deeper ones count as nothing: the resolver refuses that nesting anyway, and the
+    count never recurses past Python's limit)."""
 
     def __init__(
         self,
         blocks: Mapping[str, Any],
         is_layer: Callable[[str], bool],
         is_block: Callable[[str], bool],
+        item_kind: Callable[[Any], tuple[Any, Any]],
         *,
         max_repeat: int,
-        extras: tuple[str, ...],
         max_depth: int,
     ) -> None:
         self._blocks = blocks
         self._is_layer = is_layer
         self._is_block = is_block
+        self._item_kind = item_kind
         self._max_repeat = max_repeat
-        self._extras = extras
         self._max_depth = max_depth
         #: Each block's least (layers, steps); ``None`` while it is being counted (a block that
         #: calls itself counts as nothing there: the walk reports the cycle).
@@ -117,14 +118,10 @@ class LeastSizes:
     def _kind_of(self, item: Any) -> tuple[str | None, Any]:
         """An item's kind and body, or ``None`` for an item that may make nothing (one with a
         ``when``) or that is no single kind (the walk reports it)."""
-        if type(item) is str:
-            return item, None
-        if type(item) is not dict or "when" in item:
+        if isinstance(item, dict) and "when" in item:
             return None, None
-        keys = [key for key in item if key not in self._extras]
-        if len(keys) != 1 or type(keys[0]) is not str:
-            return None, None
-        return keys[0], item[keys[0]]
+        kind, body = self._item_kind(item)
+        return (kind, body) if isinstance(kind, str) else (None, None)
 
 
 def said(count: int) -> str:

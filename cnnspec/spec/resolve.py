@@ -130,8 +130,20 @@ MAX_STEPS = 100_000  # layer items visited + repeat iterations (nested repeats o
 #: codegen tests generate code at this depth).
 MAX_NESTING = 32
 
-#: Item keys that name no layer the walk makes (:func:`least_sizes`).
+#: Item keys that name no layer the walk makes (:func:`least_sizes`, value parameters).
 NOT_LAYERS = frozenset({*COMBINATORS, BACKBONE})
+
+
+def item_kind(item: Any) -> tuple[Any, Any]:
+    """A layer item's kind key and its value (``None, None`` for an item with no one kind):
+    a plain string, or the one key of a mapping besides :data:`ITEM_EXTRAS`."""
+    if isinstance(item, str):
+        return item, None
+    if isinstance(item, dict):
+        keys = [k for k in item if k not in ITEM_EXTRAS]
+        if len(keys) == 1:
+            return keys[0], item[keys[0]]
+    return None, None
 
 
 def least_sizes(blocks: Mapping[str, Any], bad_blocks: Collection[str] = ()) -> LeastSizes:
@@ -143,8 +155,8 @@ def least_sizes(blocks: Mapping[str, Any], bad_blocks: Collection[str] = ()) -> 
         blocks,
         lambda kind: kind in REGISTRY and kind not in NOT_LAYERS and kind not in bad_blocks,
         lambda kind: kind in blocks and kind not in REGISTRY and kind not in bad_blocks,
+        item_kind,
         max_repeat=MAX_REPEAT,
-        extras=ITEM_EXTRAS,
         max_depth=MAX_NESTING + 1,
     )
 
@@ -3379,7 +3391,7 @@ class Resolver:
         if found is None:
             found = self.value_names[name] = value_params(
                 self.blocks[name],
-                lambda kind: kind in REGISTRY and kind not in COMBINATORS and kind != BACKBONE,
+                lambda kind: kind in REGISTRY and kind not in NOT_LAYERS,
                 lambda kind: kind in COMBINATORS,
             )
         return found
