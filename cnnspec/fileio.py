@@ -145,16 +145,46 @@ def _owner(folder: Path) -> tuple[Path, Callable[[Path], None]] | None:
 def _make_below(root: Path, folder: Path, made: list[Path]) -> None:
     """Create ``folder`` and the folders between it and ``root``, one at a time below ``root``
     (never ``root`` or anything above it: gone, the ``mkdir`` fails instead of re-creating it).
-    Those it creates are put at the front of ``made`` (innermost first), as they are made: a
-    failed write removes them again."""
+    Each is put at the front of ``made`` (innermost first) before its ``mkdir``, and taken off
+    again when it was there already: a failed write removes those it made, and a Ctrl-C can
+    come right after the ``mkdir`` returns, before anything else would record it."""
     here = root
     for part in Path(os.path.abspath(folder)).relative_to(root).parts:
         here = here / part
+        made.insert(0, here)
         try:
             here.mkdir()
         except FileExistsError:
-            continue
-        made.insert(0, here)
+            del made[0]  # (a statement, not a call: no Ctrl-C lands between it and the except)
+
+
+@dataclass
+class _Made:
+    """What a write has made so far, to remove again when it is given up: the folders up to its
+    target (innermost first) and its scratch folder. Each is recorded *before* its ``mkdir``
+    (and dropped again when it was there already): Python raises a Ctrl-C's
+    ``KeyboardInterrupt`` as soon as a call returns, so a folder recorded only after its
+    ``mkdir`` could be made and never recorded, and stay behind. One that was recorded and not
+    made is no harm: removing it finds nothing (:func:`remove_empty`)."""
+
+    folders: list[Path] = field(default_factory=list)
+    scratch: Path | None = None
+    #: The scratch folder is made and held (:func:`_hold`): the write's own cleanup takes over.
+    ready: bool = False
+
+    @property
+    def held(self) -> Path:
+        """The scratch folder, once :attr:`ready`."""
+        assert self.scratch is not None
+        return self.scratch
+
+    def undo(self) -> None:
+        """Remove what was made, while it is empty (nothing was written into it yet)."""
+        if self.scratch is not None:
+            _release(self.scratch)
+            with contextlib.suppress(OSError):
+                self.scratch.rmdir()
+        remove_empty(self.folders)
 
 
 @contextlib.contextmanager
@@ -185,9 +215,11 @@ def atomic_path(
         return
     folder = target.parent if str(target.parent) else Path(".")
     owner = _owner(folder)
-    temp_dir, created = _scratch(target, folder, owner, needed)
-    temp = temp_dir / f"part{suffix if suffix is not None else (target.suffix or '.tmp')}"
-    try:
+    made = _Made()
+    try:  # (from the first folder made on: a Ctrl-C at any point leaves none of them behind)
+        _scratch(target, folder, owner, needed, made)
+        temp_dir, created = made.held, made.folders
+        temp = temp_dir / f"part{suffix if suffix is not None else (target.suffix or '.tmp')}"
         yield temp
         check_stop()  # a Ctrl-C the writer swallowed: nothing is committed, not even fsynced
         if owner is not None:  # (the writer may have taken minutes: a model)
@@ -204,12 +236,38 @@ def atomic_path(
             temp_dir.rmdir()
         _release(temp_dir)
     except BaseException as exc:
-        remove_atomic_temp(temp_dir)
-        remove_empty(created)
+        if not made.ready:  # refused or stopped while it made its folders: its error as it is
+            made.undo()
+            raise
+        remove_atomic_temp(made.held)
+        remove_empty(made.folders)
         fault = _write_failure(exc, target, needed, owner)
         if fault is None:
             raise
         raise fault from exc
+
+
+@contextlib.contextmanager
+def scratch_folder(target: str | Path, *, needed: int | None = None) -> Iterator[Path]:
+    """A private folder beside ``target`` for a writer's own work before :func:`atomic_path`
+    (a copy checked before it is written): made and refused as :func:`atomic_path`'s scratch
+    folder is (its name, mode 0700, ``needed``, disk faults as a
+    :class:`~cnnspec.errors.WriteError`), and removed on leaving with what is left in it and the
+    folders made for it, whatever stops the writer."""
+    target = Path(target)
+    refuse_special(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    made = _Made()
+    try:  # (the cleanup inside too: a Ctrl-C that stops it has it done again below)
+        _scratch(target, folder, _owner(folder), needed, made)
+        yield made.held
+        remove_atomic_temp(made.held)
+        made.undo()
+    except BaseException:
+        if made.ready:
+            remove_atomic_temp(made.held)
+        made.undo()
+        raise
 
 
 @dataclass
@@ -224,10 +282,26 @@ class _Pending:
     created: list[Path]
     needed: int | None
     owner: tuple[Path, Callable[[Path], None]] | None
-    #: The file ``target`` held before, kept aside in ``scratch`` (``None``: there was none).
-    old: Path | None = None
-    #: Whether ``temp`` has been renamed to ``target``.
-    replaced: bool = False
+    #: Whether the file is the one to keep in its scratch folder when a commit failed (its old
+    #: file could not be put back there): the group's cleanup leaves it.
+    stranded: bool = False
+
+    # What the commit did so far is read from the files, not from flags set after each step: a
+    # Ctrl-C comes as soon as a rename returns, before the next statement could note it.
+    @property
+    def kept(self) -> Path:
+        """Where the file ``target`` held before is kept aside until the group is committed."""
+        return self.scratch / f"{_OLD}{self.temp.suffix}"
+
+    @property
+    def old(self) -> Path | None:
+        """The file ``target`` held before, kept aside (``None``: none is, or there was none)."""
+        return self.kept if os.path.lexists(self.kept) else None
+
+    @property
+    def replaced(self) -> bool:
+        """Whether ``temp`` has been renamed to ``target``."""
+        return not os.path.lexists(self.temp)
 
 
 @dataclass
@@ -279,15 +353,21 @@ def write_together() -> Iterator[None]:
         yield
         return
     group = _Group()
-    token = _GROUP.set(group)
+    # Every step inside one handler: a Ctrl-C can come at any of them (even as the group is
+    # set, or as the commit is called), and must neither leave every later write deferred nor
+    # keep a temp file. (A file the commit could not put back stays, as its error says.)
     try:
-        yield
-    except BaseException:
-        _discard(group.files)
+        try:
+            _GROUP.set(group)
+            yield
+        finally:
+            _GROUP.set(None)
+        _commit(group.files)
+    except BaseException as exc:
+        _GROUP.set(None)  # (again: the Ctrl-C may have come as the finally clause began)
+        _discard([p for p in group.files if not p.stranded])
+        raise_stop_behind(exc)
         raise
-    finally:
-        _GROUP.reset(token)
-    _commit(group.files)
 
 
 def _discard(files: list[_Pending]) -> None:
@@ -312,12 +392,12 @@ def _commit(files: list[_Pending]) -> None:
             current = pending
             _set_aside(pending)
             os.replace(pending.temp, pending.target)
-            pending.replaced = True
     except BaseException as exc:
         stranded = _roll_back(files)
-        _discard([p for p in files if p not in stranded])  # (a stranded old file stays)
         for pending in stranded:  # (a leftover now: the next write to its target puts it back)
+            pending.stranded = True
             _release(pending.scratch)
+        _discard([p for p in files if p not in stranded])  # (a stranded old file stays)
         if stranded and isinstance(exc, Exception):
             raise _stranded_file(stranded[0], exc) from exc
         fault = _write_failure(exc, current.target, current.needed, current.owner)
@@ -335,12 +415,10 @@ def _set_aside(pending: _Pending) -> None:
     the file itself, renamed there (the rename of the new file follows at once)."""
     if not os.path.lexists(pending.target):
         return
-    old = pending.scratch / f"{_OLD}{pending.temp.suffix}"
     try:
-        os.link(pending.target, old, follow_symlinks=False)  # (a link is kept as a link)
+        os.link(pending.target, pending.kept, follow_symlinks=False)  # (a link is kept as a link)
     except OSError:
-        os.replace(pending.target, old)
-    pending.old = old
+        os.replace(pending.target, pending.kept)
 
 
 def _roll_back(files: list[_Pending]) -> list[_Pending]:
@@ -373,12 +451,29 @@ def _stranded_file(pending: _Pending, exc: BaseException) -> PartlyWrittenError:
     )
 
 
+def raise_stop_behind(exc: BaseException) -> None:
+    """Raise again the Ctrl-C (``KeyboardInterrupt``) that ``exc`` was raised on top of, if any:
+    an error of a cleanup that ran while the stop was on its way out stands for the stop. The
+    standard library has cleanups that fail when a stop comes between two of their steps
+    (``shutil.rmtree`` then closes a descriptor twice: EBADF), and the command must end as a
+    stopped one (exit 130), not as a failed write."""
+    if isinstance(exc, KeyboardInterrupt):
+        return
+    behind = exc.__context__
+    while behind is not None:
+        if isinstance(behind, KeyboardInterrupt):
+            raise behind
+        behind = behind.__context__
+
+
 def _write_failure(
     exc: BaseException, target: Path, needed: int | None, owner: tuple[Path, Callable[[Path], None]] | None
 ) -> WriteError | None:
     """What a failed write of ``target`` raises instead of ``exc`` (``None``: ``exc`` itself, a
     Ctrl-C or an error that is no disk fault). A folder that went away under the writer is said
-    by ``owner``'s check (it raises), not as its ENOENT."""
+    by ``owner``'s check (it raises), not as its ENOENT. A Ctrl-C behind ``exc`` is raised
+    again (:func:`raise_stop_behind`)."""
+    raise_stop_behind(exc)
     if owner is not None and isinstance(exc, Exception) and not isinstance(exc, WriteError):
         owner[1](target)
     return write_fault(exc, target, needed) if isinstance(exc, Exception) else None
@@ -477,20 +572,25 @@ def _scratch_folders(folder: Path) -> dict[str, list[str]]:
 
 
 def _scratch(
-    target: Path, folder: Path, owner: tuple[Path, Callable[[Path], None]] | None, needed: int | None
-) -> tuple[Path, list[Path]]:
+    target: Path,
+    folder: Path,
+    owner: tuple[Path, Callable[[Path], None]] | None,
+    needed: int | None,
+    made: _Made,
+) -> None:
     """Make the private scratch folder of a write to ``target`` in ``folder`` (creating the
-    folders up to it), and return it with the folders it created. ``owner``: the owned folder
-    that holds ``folder`` (:func:`own_folder`), whose check runs first and which is never
-    re-created. Shared by :func:`atomic_path` and :func:`atomic_dir`, so both refuse alike."""
-    created: list[Path] = []
+    folders up to it), recording in ``made`` each folder as it makes it; ``made.ready`` once it
+    is done. Refused or stopped, it removes what it made. ``owner``: the owned folder that
+    holds ``folder`` (:func:`own_folder`), whose check runs first and which is never
+    re-created. Shared by :func:`atomic_path`, :func:`atomic_dir` and :func:`staged_folder`, so
+    all refuse alike."""
     try:
         if owner is None:
-            created = missing_folders(folder)
+            made.folders[:] = missing_folders(folder)
             folder.mkdir(parents=True, exist_ok=True)
         else:
             owner[1](target)  # moved, deleted, its lock removed: raises, and nothing is written
-            _make_below(owner[0], folder, created)  # (export/ of a run: removed on a failure)
+            _make_below(owner[0], folder, made.folders)  # (export/ of a run: removed on a failure)
         if needed is not None:
             ensure_space(folder, needed, target)
         # A private folder (mode 0700) beside the target holds the temp file: the writer creates
@@ -498,10 +598,10 @@ def _scratch(
         # shared folder, as a freed temp name would let them; the rename stays on one disk.
         if owner is None:  # (a run folder's owner removed its leftovers as it took its lock)
             _remove_stale(folder, target.name)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
-        _hold(scratch)
+        _hold(_make_scratch(folder, target.name, made))
+        made.ready = True
     except OSError as exc:
-        remove_empty(created)
+        made.undo()
         if owner is not None:
             owner[1](target)  # gone since the check: that, not "No such file or directory"
         if exc.errno == errno.ENAMETOOLONG:  # a name the file system refuses: no disk fault
@@ -512,9 +612,27 @@ def _scratch(
             ) from None
         raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
     except BaseException:  # too little space (ensure_space), a Ctrl-C: the folders go too
-        remove_empty(created)
+        made.undo()
         raise
-    return scratch, created
+
+
+#: How many random names :func:`_make_scratch` tries before it gives up (each taken already).
+_SCRATCH_TRIES = 100
+
+
+def _make_scratch(folder: Path, name: str, made: _Made) -> Path:
+    """Make the scratch folder of a write to ``name`` in ``folder``: ``.<name>.<8 random hex
+    digits>.tmp``, mode 0700, as ``tempfile.mkdtemp`` would, but recorded in ``made`` before
+    its ``mkdir`` (``mkdtemp`` returns the name only after it made the folder)."""
+    for _ in range(_SCRATCH_TRIES):
+        made.scratch = folder / f".{name}.{os.urandom(4).hex()}.tmp"
+        try:
+            os.mkdir(made.scratch, 0o700)
+        except FileExistsError:
+            made.scratch = None  # (another write's: never removed as this one's)
+            continue
+        return made.scratch
+    raise FileExistsError(errno.EEXIST, "no free name for a temp folder", str(folder))
 
 
 def missing_folders(folder: Path) -> list[Path]:
@@ -530,10 +648,13 @@ def missing_folders(folder: Path) -> list[Path]:
 
 def remove_empty(folders: list[Path]) -> None:
     """Remove ``folders`` (innermost first) while they are empty: another writer's file in one
-    keeps it and those above it."""
+    keeps it and those above it. One that is not there is passed over: a write stopped while it
+    made them made only the outer ones."""
     for folder in folders:
         try:
             folder.rmdir()
+        except FileNotFoundError:
+            continue
         except OSError:
             return
 
@@ -882,7 +1003,7 @@ def clipped_name(name: str) -> str:
 
 
 #: The temp names :func:`atomic_path` makes: ``.<target name>.<8 random characters>.tmp``, a
-#: folder (``tempfile.mkdtemp``); before, a file of the target's suffix (left by a killed
+#: folder (:func:`_make_scratch`); before, a file of the target's suffix (left by a killed
 #: write of an older cnnspec: cleaned up alike).
 _TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^/]+)")
 
@@ -1018,32 +1139,38 @@ def atomic_dir(target: Path, *, needed: int | None = None) -> Iterator[Path]:
     _refuse_non_folder(target)
     parent = target.parent if str(target.parent) else Path(".")
     owner = _owner(parent)
-    scratch, created = _scratch(target, parent, owner, needed)
-    temp, old = scratch / "new", scratch / "old"
-    aside = False  # the old folder is in the scratch folder, none at target
-    try:
+    made = _Made()
+    try:  # (from the first folder made on: a Ctrl-C at any point leaves none of them behind)
+        _scratch(target, parent, owner, needed, made)
+        scratch = made.held
+        temp, old = scratch / "new", scratch / "old"
         (scratch / SWAP_MARK).touch()
-        temp.mkdir()  # (mkdtemp's folder is private; this one gets the usual umask permissions)
+        temp.mkdir()  # (the scratch folder is private; this one gets the usual umask permissions)
         yield temp
         check_stop()  # a Ctrl-C the writer swallowed (note_stop): nothing is committed
         if owner is not None:  # (the writer may have taken minutes: a SavedModel)
             owner[1](target)
         if os.path.lexists(target):
             os.replace(target, old)
-            aside = True
         os.replace(temp, target)
-        aside = False
         shutil.rmtree(scratch, ignore_errors=True)
         _release(scratch)
         sync_folder(parent)
     except BaseException as exc:
+        if not made.ready:  # refused or stopped while it made its folders: its error as it is
+            made.undo()
+            raise
+        scratch = made.held
         _release(scratch)  # (a folder left stranded is a leftover now: the next write's to put back)
-        if aside and not _put_back(old, target):  # the old folder stays in the scratch one
+        # Set aside and not replaced yet, as the folders say (a flag set after each rename could
+        # miss one: a Ctrl-C comes as soon as the rename returns): the old folder goes back.
+        aside = os.path.lexists(scratch / "old") and os.path.lexists(scratch / "new")
+        if aside and not _put_back(scratch / "old", target):  # the old folder stays in the scratch one
             if isinstance(exc, Exception):
                 raise _stranded(target, scratch) from exc
             raise
         shutil.rmtree(scratch, ignore_errors=True)
-        remove_empty(created)
+        remove_empty(made.folders)
         fault = _write_failure(exc, target, needed, owner)
         if fault is None:
             raise
@@ -1132,7 +1259,12 @@ class _Stage:
 
     folder: Path
     scratch: Path | None = None
-    created: list[Path] = field(default_factory=list)
+    #: What the first write made (the scratch folder, the folders up to it), from its first
+    #: ``mkdir`` on: :meth:`discard` removes it even when that write was stopped half-way.
+    made: _Made | None = None
+    #: Whether a failed commit left old files in the scratch folder, which then stays (its error
+    #: says where they are): :meth:`discard` leaves it.
+    stranded: bool = False
     owner: tuple[Path, Callable[[Path], None]] | None = None
     #: The staged files by their targets' names, in the order they were written.
     files: dict[str, Path] = field(default_factory=dict)
@@ -1146,13 +1278,14 @@ class _Stage:
         if self.scratch is not None:
             return self.scratch / "new"
         self.owner = _owner(self.folder)
+        made = self.made = _Made()
         try:
-            scratch, self.created = _scratch(self.folder / _STAGE_NAME, self.folder, self.owner, None)
+            _scratch(self.folder / _STAGE_NAME, self.folder, self.owner, None, made)
         except WriteError as exc:  # named for the file the user asked for, not the stage's folder
             if exc.path != self.folder / _STAGE_NAME:
                 raise
             raise _fault(target, exc.errno, exc.reason, None) from None
-        self.scratch = scratch
+        scratch = self.scratch = made.held
         try:
             (scratch / STAGE_MARK).touch()
             (scratch / "new").mkdir()
@@ -1197,8 +1330,10 @@ class _Stage:
         if not self.files:  # (every write failed or was given up: nothing to commit)
             self.discard()
             return
-        # (target, its kept old file or None, whether it was replaced)
-        done: list[list[Any]] = []
+        # (target, where its old file is kept, its staged file): what each rename did is read
+        # from the files by _undo_stage (a Ctrl-C comes as soon as a rename returns, before a
+        # flag set after it could say so)
+        done: list[tuple[Path, Path, Path]] = []
         target = self.folder / next(iter(self.files))
         try:
             check_stop()  # a Ctrl-C a writer swallowed: nothing is committed
@@ -1208,14 +1343,15 @@ class _Stage:
             kept_in.mkdir()
             for name, temp in self.files.items():
                 target = self.folder / name
-                done.append([target, _keep_aside(target, kept_in / name), False])
+                done.append((target, kept_in / name, temp))
+                _keep_aside(target, kept_in / name)
                 os.replace(temp, target)
-                done[-1][2] = True
         except BaseException as exc:
             left = _undo_stage(done)
             if left:
                 mixed = _mixed_commit(target, exc, left, self.folder, self.scratch / _OLD)
                 if any(kept is not None for _, kept, _ in left):
+                    self.stranded = True
                     _release(self.scratch)  # (a leftover now, holding the old files: not removed)
                 else:
                     self.discard()
@@ -1232,24 +1368,23 @@ class _Stage:
 
     def discard(self) -> None:
         """Remove the scratch folder (and the folders made for it, left empty)."""
-        if self.scratch is not None:
-            _release(self.scratch)
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
-        remove_empty(self.created)
-        self.created = []
+        if self.made is not None and not self.stranded:
+            if self.made.scratch is not None:
+                _release(self.made.scratch)
+                shutil.rmtree(self.made.scratch, ignore_errors=True)
+            remove_empty(self.made.folders)
+        self.scratch = self.made = None
 
 
-def _keep_aside(target: Path, kept: Path) -> Path | None:
-    """A second name ``kept`` for the file at ``target`` (a hard link; where the file system has
-    none, the file itself, renamed there); ``None`` when there is no file."""
+def _keep_aside(target: Path, kept: Path) -> None:
+    """Give the file at ``target`` a second name ``kept`` (a hard link; where the file system
+    has none, the file itself, renamed there); nothing when there is no file."""
     if not os.path.lexists(target):
-        return None
+        return
     try:
         os.link(target, kept, follow_symlinks=False)
     except OSError:
         os.replace(target, kept)
-    return kept
 
 
 #: A file a failed stage commit could not put back: its target, the old file kept for it
@@ -1257,11 +1392,14 @@ def _keep_aside(target: Path, kept: Path) -> Path | None:
 _Left = tuple[Path, Path | None, bool]
 
 
-def _undo_stage(done: list[list[Any]]) -> list[_Left]:
-    """Put back what a failed commit of a stage replaced (``done``: target, kept file, replaced);
+def _undo_stage(done: list[tuple[Path, Path, Path]]) -> list[_Left]:
+    """Put back what a failed commit of a stage replaced (``done``: each target, where its old
+    file is kept, its staged file: kept if that is there, replaced if the staged file is gone);
     the files it could not put back, in the commit's order (none: the folder is as it was)."""
     left: list[_Left] = []
-    for target, kept, replaced in reversed(done):
+    for target, keep, temp in reversed(done):
+        kept = keep if os.path.lexists(keep) else None
+        replaced = not os.path.lexists(temp)
         if kept is not None and (replaced or not os.path.lexists(target)):
             try:
                 os.replace(kept, target)
@@ -1368,12 +1506,16 @@ def staged_folder(folder: str | Path) -> Iterator[_Stage]:
         yield outer
         return
     stage = _Stage(where)
-    token = _STAGE.set(stage)
+    # Every step inside one handler, as in write_together: a Ctrl-C can come at any of them.
     try:
-        yield stage
-    except BaseException:
+        try:
+            _STAGE.set(stage)
+            yield stage
+        finally:
+            _STAGE.set(outer)
+        stage.commit()
+    except BaseException as exc:
+        _STAGE.set(outer)  # (again: the Ctrl-C may have come as the finally clause began)
         stage.discard()
+        raise_stop_behind(exc)
         raise
-    finally:
-        _STAGE.reset(token)
-    stage.commit()

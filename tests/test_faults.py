@@ -83,9 +83,18 @@ class Injector:
                 raise OSError(self.code, os.strerror(self.code))
             return real_mkdtemp(*args, **kwargs)
 
+        real_make_scratch = fileio._make_scratch
+
+        def make_scratch(folder, name, made):  # EROFS: atomic_path's own temp folder is created
+            mine = self.fault == "EROFS" and self._prefix(f".{name}.")
+            if mine and self.before is None and self._fires():
+                raise OSError(self.code, os.strerror(self.code))
+            return real_make_scratch(folder, name, made)
+
         monkeypatch.setattr(fileio.os, "fsync", fsync)  # (the os module: every caller's fsync)
         monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
         monkeypatch.setattr(fileio.tempfile, "mkdtemp", mkdtemp)
+        monkeypatch.setattr(fileio, "_make_scratch", make_scratch)
 
     @property
     def fired(self) -> bool:

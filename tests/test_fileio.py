@@ -403,7 +403,7 @@ def test_a_folder_swap_refuses_a_file_in_its_place_and_leaves_no_new_folders(tmp
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("tempfile.mkdtemp", full_disk)
+    monkeypatch.setattr("cnnspec.fileio._make_scratch", full_disk)  # (its scratch folder: the disk is full)
     with pytest.raises(WriteError, match="No space left"), atomic_dir(tmp_path / "new" / "deeper" / "sm"):
         pass
     assert os.listdir(tmp_path) == ["saved_model"], "the folders it created were left, empty"

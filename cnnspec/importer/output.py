@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,9 +17,8 @@ from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import (
     atomic_path,
     ensure_space,
-    refuse_special,
-    remove_atomic_temp,
     same_file,
+    scratch_folder,
     write_atomic,
     write_fault,
     write_together,
@@ -226,19 +224,8 @@ def _scratch(target: Path, needed: int) -> Iterator[Path]:
     :func:`atomic_path`'s (a killed import's leftover is known as one; no other user can take
     the name first), removed on leaving with its folder unless it was moved. Refused with a
     :class:`~cnnspec.errors.WriteError` when the folder has under ``needed`` bytes free."""
-    refuse_special(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        ensure_space(folder, needed, target)
-        private = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
-    except OSError as exc:
-        raise _write_fault(exc, target, needed) from None
-    scratch = private / f"part{WEIGHTS_SUFFIX}"  # created by the copy, with the usual mode
-    try:
-        yield scratch
-    finally:
-        remove_atomic_temp(private)
+    with scratch_folder(target, needed=needed) as private:
+        yield private / f"part{WEIGHTS_SUFFIX}"  # created by the copy, with the usual mode
 
 
 def _write_fault(exc: OSError, target: Path, needed: int | None = None) -> Exception:

@@ -338,7 +338,7 @@ def _train(
             with contextlib.suppress(OSError):
                 (run_dir / runlock.LOCK_NAME).unlink()
                 run_dir.rmdir()
-            remove_empty([folder for folder in made if folder.exists()])
+            remove_empty(made)  # (run_dir, removed just above, is passed over)
         raise
     try:
         if resume is None and rundir.check_new(run_dir, compiled):  # (before removing anything)
@@ -366,7 +366,7 @@ def _train(
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
             # (nor the folders above it that --out made: a/b of --out a/b/run)
-            remove_empty([folder for folder in made if folder.exists()])
+            remove_empty(made)  # (run_dir, removed just above, is passed over)
         raise
     finally:
         owned.release()
