@@ -67,7 +67,7 @@ def kind_of(doc: SourceDoc, item: SpecPath) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        keys = [k for k in value if k not in ("id", "inputs", "when", "trainable")]
+        keys = [k for k in value if k not in loader.ITEM_EXTRAS]
         return keys[0] if len(keys) == 1 else None
     return None
 

@@ -778,8 +778,10 @@ def _parse_text(text: str, file: str, at: SpecPath | None = None) -> SourceDoc:
 
 #: The hint when nothing more specific fits.
 _GENERIC_HINT = "check indentation and quoting"
-#: The keys that stand beside a layer's kind in a list item (the resolver's ``ITEM_EXTRAS``).
-_ITEM_KEYS = ("id", "inputs", "when", "trainable")
+#: The keys that stand beside a layer's kind in a list item (``- conv2d: {…}`` with an ``id``, its
+#: ``inputs``, a ``when`` condition, ``trainable``): the one list the loader's hints, the resolver
+#: and the language server read an item's kind key by.
+ITEM_EXTRAS = ("id", "inputs", "when", "trainable")
 #: A key as a new user writes it: a word of letters, digits, ``_``, ``-`` and ``.``.
 _WORD = re.compile(r"[A-Za-z_][\w.-]*")
 #: A layer kind written before a flow collection without its colon: ``conv2d {filters: 8}``.
@@ -1041,7 +1043,7 @@ def _mapping_value(lines: list[str], line: int, column: int, problem: str) -> _E
     body, item = _item_body(written.lstrip(" "))
     key = head.strip()
     if item and _WORD.fullmatch(body):
-        if key in _ITEM_KEYS:
+        if key in ITEM_EXTRAS:
             hint = (
                 "to give a layer `id`, `inputs` or `when`, write its kind with a colon "
                 "(`- flatten:`) and put those keys on the following lines"

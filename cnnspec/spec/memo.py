@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.ir import BlockCall, Conditional, Layer, Node, Parallel, Repeat, Residual
+from cnnspec.spec.loader import ITEM_EXTRAS
 
 
 class NotReplayable(Exception):
@@ -300,7 +301,7 @@ def _scan_items(
             continue
         if not isinstance(item, dict):
             return False
-        kinds = [k for k in item if k not in ("id", "inputs", "when", "trainable")]
+        kinds = [k for k in item if k not in ITEM_EXTRAS]
         if len(kinds) != 1 or not isinstance(kinds[0], str):
             return False
         kind, body = kinds[0], item[kinds[0]]

@@ -73,7 +73,7 @@ from cnnspec.spec.expr import (
     unreadable_name,
 )
 from cnnspec.spec.least_size import LeastSizes, said
-from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, copy_tree, value_at
+from cnnspec.spec.loader import ITEM_EXTRAS, SOURCE_TEXTS, SourceDoc, copy_tree, value_at
 from cnnspec.spec.memo import (
     CallMemo,
     NotReplayable,
@@ -112,7 +112,6 @@ def unique_id(base: str, taken: set[str] | frozenset[str]) -> str:
 
 # fullmatch, not match: "$" would accept a trailing newline ("c\n").
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-ITEM_EXTRAS = ("id", "inputs", "when", "trainable")
 COMBINATORS = ("residual", "parallel", "repeat")
 #: Words a layer item reads as something else than a block call: a block of such a name could
 #: never be called, so its declaration is refused (:meth:`Resolver.check_blocks`).

@@ -35,7 +35,7 @@ from cnnspec.errors import (
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec import varchoices
 from cnnspec.spec.compose import drop_replaced
-from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc
+from cnnspec.spec.loader import ITEM_EXTRAS, LINE_BREAK, SOURCE_TEXTS, SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RATE_SCALE, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
 SAMPLERS = ["tpe", "random", "grid"]
@@ -591,7 +591,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
         return None
     item_path = ids[head]
     item = _at(data, item_path)
-    kind_name = next((k for k in item if k not in ("id", "inputs", "when", "trainable")), None)
+    kind_name = next((k for k in item if k not in ITEM_EXTRAS), None)
     if len(path) != 2 or not isinstance(path[1], str) or kind_name is None:
         error(f"expected {head}.PARAM: a parameter of the layer with id {head!r}")
         return None
@@ -712,8 +712,7 @@ def _layer_path(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None:
         error(f"expected an index below {count} in {path[0]}; received {path[1]}")
         return None
     item = items[path[1]]
-    extras = ("id", "inputs", "when", "trainable")
-    kinds = [k for k in item if k not in extras] if isinstance(item, dict) else [item]
+    kinds = [k for k in item if k not in ITEM_EXTRAS] if isinstance(item, dict) else [item]
     if path[2] not in kinds:
         error(
             f"{format_path(path[:2])} is a {kinds[0] if kinds else 'layer'}, not {path[2]!r}",
