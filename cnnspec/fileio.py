@@ -15,7 +15,12 @@ and in :func:`atomic_path` (:func:`refuse_special`), since the rename would repl
 
 A write also never commits after a Ctrl-C or SIGTERM whose ``KeyboardInterrupt`` was swallowed
 on its way (:func:`note_stop`): h5py runs Python callbacks for Keras' ``model.save`` and drops
-an exception raised in them, and so does a ``__del__``.
+an exception raised in them, and so does a ``__del__``. A stop that comes at any other moment of
+a write leaves each target as it was or as written, and nothing else: Python raises it as soon as
+a call returns (right after an ``os.mkdir`` or an ``os.replace``), so each folder a write makes
+is recorded before it is made (:class:`_Made`), and what a commit did is read from the files, not
+from flags set after each step (tests/test_stop_anywhere.py stops each kind of write at every
+step in turn).
 """
 
 from __future__ import annotations
