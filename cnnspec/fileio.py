@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 import zipfile
 import zlib
@@ -954,16 +953,34 @@ def check_writable(
     probe_dir = here if here.is_dir() else (path.parent if str(path.parent) else Path("."))
     refuse_long_names(path, path.parts[len(here.parts) :] if here != path else (), probe_dir, option, folder)
     try:
-        handle, name = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=probe_dir)
+        _probe(probe_dir)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise UsageError(
             f"expected {option} to be writable; cannot create files in {probe_dir}: {reason}",
             hint or f"choose another {option} (a folder on a writable disk where you have permission)",
         ) from None
-    os.close(handle)
-    with contextlib.suppress(OSError):
-        os.unlink(name)
+
+
+def _probe(folder: Path) -> None:
+    """Create a file in ``folder`` and remove it again (``.write-check.<8 hex digits>.tmp``);
+    raises the ``OSError`` of a folder that takes no new file. Its name is chosen before it is
+    created, and it is removed whatever stops the probe: a Ctrl-C right after the file was made
+    (``tempfile.mkstemp`` returns its name only then) left it in the user's folder."""
+    for _ in range(_SCRATCH_TRIES):
+        probe = folder / f".write-check.{os.urandom(4).hex()}.tmp"
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+        except FileExistsError:
+            continue  # (another's: never removed as this probe's)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+            raise
+        return
+    raise FileExistsError(errno.EEXIST, "no free name for a probe file", str(folder))
 
 
 #: What :func:`atomic_path`'s temp folder adds to the target's name: ``.NAME.XXXXXXXX.tmp``.

@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -54,7 +53,7 @@ class Injector:
         self.folder: Path | None = None
         self.before: dict[str, str] | None = None  # the folder when the fault fired
         self.seen: set[str] = set()
-        real_fsync, real_mkstemp = os.fsync, tempfile.mkstemp
+        real_fsync = os.fsync
 
         def fsync(fd: int) -> None:  # ENOSPC, EIO: the written temp file is flushed
             if self.fault != "EROFS" and self.before is None:
@@ -69,31 +68,17 @@ class Injector:
                         raise OSError(self.code, os.strerror(self.code))
             real_fsync(fd)
 
-        def mkstemp(*args, **kwargs):  # EROFS: the temp file is created
-            mine = self.fault == "EROFS" and self._prefix(kwargs.get("prefix"))
-            if mine and self.before is None and self._fires():
-                raise OSError(self.code, os.strerror(self.code))
-            return real_mkstemp(*args, **kwargs)
-
-        real_mkdtemp = tempfile.mkdtemp
-
-        def mkdtemp(*args, **kwargs):  # EROFS: a temp folder is created (a SavedModel export)
-            mine = self.fault == "EROFS" and self._prefix(kwargs.get("prefix"))
-            if mine and self.before is None and self._fires():
-                raise OSError(self.code, os.strerror(self.code))
-            return real_mkdtemp(*args, **kwargs)
-
         real_make_scratch = fileio._make_scratch
 
-        def make_scratch(folder, name, made):  # EROFS: atomic_path's own temp folder is created
+        # EROFS: the scratch folder of a write is created (atomic_path's, atomic_dir's for a
+        # SavedModel export, scratch_folder's for the importer's checked copy)
+        def make_scratch(folder, name, made):
             mine = self.fault == "EROFS" and self._prefix(f".{name}.")
             if mine and self.before is None and self._fires():
                 raise OSError(self.code, os.strerror(self.code))
             return real_make_scratch(folder, name, made)
 
         monkeypatch.setattr(fileio.os, "fsync", fsync)  # (the os module: every caller's fsync)
-        monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
-        monkeypatch.setattr(fileio.tempfile, "mkdtemp", mkdtemp)
         monkeypatch.setattr(fileio, "_make_scratch", make_scratch)
 
     @property
@@ -424,7 +409,7 @@ def test_check_writable_refuses_a_folder_without_permission(tmp_path, monkeypatc
     def denied(*args, **kwargs):  # we run as root, which chmod does not stop: inject the refusal
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(fileio, "_probe", denied)
     with pytest.raises(UsageError, match=r"cannot create files in .*: Permission denied") as info:
         check_writable(tmp_path / "run", option="--out")
     assert "choose another --out" in (info.value.hint or "")

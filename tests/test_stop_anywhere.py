@@ -27,6 +27,7 @@ from cnnspec import fileio
 from cnnspec.fileio import (
     atomic_dir,
     atomic_path,
+    check_writable,
     disown_folder,
     own_folder,
     scratch_folder,
@@ -281,6 +282,13 @@ def test_a_copy_checked_in_a_scratch_folder_then_written(tmp_path):
         return write
 
     _stop_everywhere(make, tmp_path, {}, _written("out", "m.weights.h5"), together=True)
+
+
+def test_the_check_that_a_folder_takes_files_leaves_no_probe(tmp_path):
+    before = {"runs": None}
+    _stop_everywhere(
+        lambda case: lambda: check_writable(case / "runs" / "new"), tmp_path, before, before, together=True
+    )
 
 
 def test_the_hook_stops_a_write_for_real(tmp_path):

@@ -121,7 +121,7 @@ def test_import_into_a_read_only_folder_is_refused_up_front(
     def read_only(*args: Any, **kwargs: Any) -> None:  # as a read-only mount answers (root too)
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(fileio, "_probe", read_only)
     out = tmp_path / "ro" / "spec.yaml"
     result = runner.invoke(
         app, ["import", str(TINY_KERAS), "-o", str(out), *(["--weights"] if weights else [])]
