@@ -183,11 +183,11 @@ class _Made:
         return self.scratch
 
     def undo(self) -> None:
-        """Remove what was made, while it is empty (nothing was written into it yet)."""
+        """Remove what was made: the scratch folder with what the writer left in it
+        (:func:`remove_atomic_temp`, which passes over one that was recorded and not made), then
+        the folders, while they are empty."""
         if self.scratch is not None:
-            _release(self.scratch)
-            with contextlib.suppress(OSError):
-                self.scratch.rmdir()
+            remove_atomic_temp(self.scratch)
         remove_empty(self.folders)
 
 
@@ -240,11 +240,9 @@ def atomic_path(
             temp_dir.rmdir()
         _release(temp_dir)
     except BaseException as exc:
+        made.undo()
         if not made.ready:  # refused or stopped while it made its folders: its error as it is
-            made.undo()
             raise
-        remove_atomic_temp(made.held)
-        remove_empty(made.folders)
         fault = _write_failure(exc, target, needed, owner)
         if fault is None:
             raise
@@ -265,11 +263,8 @@ def scratch_folder(target: str | Path, *, needed: int | None = None) -> Iterator
     try:  # (the cleanup inside too: a Ctrl-C that stops it has it done again below)
         _scratch(target, folder, _owner(folder), needed, made)
         yield made.held
-        remove_atomic_temp(made.held)
         made.undo()
     except BaseException:
-        if made.ready:
-            remove_atomic_temp(made.held)
         made.undo()
         raise
 
@@ -382,7 +377,10 @@ def _discard(files: list[_Pending]) -> None:
 
 
 def _commit(files: list[_Pending]) -> None:
-    """Rename a group's files into place (:func:`write_together`), or put every target back."""
+    """Rename a group's files into place (:func:`write_together`), or put every target back
+    (marking the files whose old one could not be: :attr:`_Pending.stranded`); the temp files
+    of a failed commit are removed by :func:`write_together`'s handler, which a stop before
+    this commit's own handler needs anyway."""
     if not files:  # (nothing was written: nothing to commit)
         return
     current = files[0]
@@ -401,7 +399,6 @@ def _commit(files: list[_Pending]) -> None:
         for pending in stranded:  # (a leftover now: the next write to its target puts it back)
             pending.stranded = True
             _release(pending.scratch)
-        _discard([p for p in files if p not in stranded])  # (a stranded old file stays)
         if stranded and isinstance(exc, Exception):
             raise _stranded_file(stranded[0], exc) from exc
         fault = _write_failure(exc, current.target, current.needed, current.owner)
@@ -1280,7 +1277,6 @@ class _Stage:
     at the first write (a stage nothing writes into creates nothing)."""
 
     folder: Path
-    scratch: Path | None = None
     #: What the first write made (the scratch folder, the folders up to it), from its first
     #: ``mkdir`` on: :meth:`discard` removes it even when that write was stopped half-way.
     made: _Made | None = None
@@ -1290,6 +1286,11 @@ class _Stage:
     owner: tuple[Path, Callable[[Path], None]] | None = None
     #: The staged files by their targets' names, in the order they were written.
     files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def scratch(self) -> Path | None:
+        """The stage's scratch folder, once its first write made it (``None`` before)."""
+        return self.made.scratch if self.made is not None and self.made.ready else None
 
     def holds(self, target: Path) -> bool:
         """Whether a write to ``target`` goes to this stage (it is a file of its folder)."""
@@ -1307,7 +1308,7 @@ class _Stage:
             if exc.path != self.folder / _STAGE_NAME:
                 raise
             raise _fault(target, exc.errno, exc.reason, None) from None
-        scratch = self.scratch = made.held
+        scratch = made.held
         try:
             (scratch / STAGE_MARK).touch()
             (scratch / "new").mkdir()
@@ -1395,7 +1396,7 @@ class _Stage:
                 _release(self.made.scratch)
                 shutil.rmtree(self.made.scratch, ignore_errors=True)
             remove_empty(self.made.folders)
-        self.scratch = self.made = None
+        self.made = None
 
 
 def _keep_aside(target: Path, kept: Path) -> None:
