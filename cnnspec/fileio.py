@@ -185,9 +185,11 @@ class _Made:
     def undo(self) -> None:
         """Remove what was made: the scratch folder with what the writer left in it
         (:func:`remove_atomic_temp`, which passes over one that was recorded and not made), then
-        the folders, while they are empty."""
+        the folders, while they are empty. A scratch name the file system refused (too long, a
+        folder gone) is no error of its own here: the write's own error is said."""
         if self.scratch is not None:
-            remove_atomic_temp(self.scratch)
+            with contextlib.suppress(OSError):
+                remove_atomic_temp(self.scratch)
         remove_empty(self.folders)
 
 
