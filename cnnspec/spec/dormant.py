@@ -28,7 +28,8 @@ from cnnspec.layers import REGISTRY
 from cnnspec.layers.params import meant_parameters
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.expr import is_expression
-from cnnspec.spec.resolve import COMBINATORS, item_kind, tuple_fragments
+from cnnspec.spec.loader import item_kind
+from cnnspec.spec.resolve import COMBINATORS, tuple_fragments
 
 if TYPE_CHECKING:
     from cnnspec.spec.resolve import Resolver

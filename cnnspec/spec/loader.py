@@ -782,6 +782,20 @@ _GENERIC_HINT = "check indentation and quoting"
 #: ``inputs``, a ``when`` condition, ``trainable``): the one list the loader's hints, the resolver
 #: and the language server read an item's kind key by.
 ITEM_EXTRAS = ("id", "inputs", "when", "trainable")
+
+
+def item_kind(item: Any) -> tuple[Any, Any]:
+    """A layer item's kind key and its value (``None, None`` for an item with no one kind):
+    a plain string, or the one key of a mapping besides :data:`ITEM_EXTRAS`."""
+    if isinstance(item, str):
+        return item, None
+    if isinstance(item, dict):
+        keys = [k for k in item if k not in ITEM_EXTRAS]
+        if len(keys) == 1:
+            return keys[0], item[keys[0]]
+    return None, None
+
+
 #: A key as a new user writes it: a word of letters, digits, ``_``, ``-`` and ``.``.
 _WORD = re.compile(r"[A-Za-z_][\w.-]*")
 #: A layer kind written before a flow collection without its colon: ``conv2d {filters: 8}``.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.ir import BlockCall, Conditional, Layer, Node, Parallel, Repeat, Residual
-from cnnspec.spec.loader import ITEM_EXTRAS
+from cnnspec.spec.loader import item_kind
 
 
 class NotReplayable(Exception):
@@ -301,10 +301,9 @@ def _scan_items(
             continue
         if not isinstance(item, dict):
             return False
-        kinds = [k for k in item if k not in ITEM_EXTRAS]
-        if len(kinds) != 1 or not isinstance(kinds[0], str):
+        kind, body = item_kind(item)
+        if not isinstance(kind, str):
             return False
-        kind, body = kinds[0], item[kinds[0]]
         for extra in ("id", "inputs", "trainable"):
             _mentions(item.get(extra), names, structural)
         if is_layer(kind):

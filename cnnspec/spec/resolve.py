@@ -73,7 +73,7 @@ from cnnspec.spec.expr import (
     unreadable_name,
 )
 from cnnspec.spec.least_size import LeastSizes, said
-from cnnspec.spec.loader import ITEM_EXTRAS, SOURCE_TEXTS, SourceDoc, copy_tree, value_at
+from cnnspec.spec.loader import ITEM_EXTRAS, SOURCE_TEXTS, SourceDoc, copy_tree, item_kind, value_at
 from cnnspec.spec.memo import (
     CallMemo,
     NotReplayable,
@@ -131,18 +131,6 @@ MAX_NESTING = 32
 
 #: Item keys that name no layer the walk makes (:func:`least_sizes`, value parameters).
 NOT_LAYERS = frozenset({*COMBINATORS, BACKBONE})
-
-
-def item_kind(item: Any) -> tuple[Any, Any]:
-    """A layer item's kind key and its value (``None, None`` for an item with no one kind):
-    a plain string, or the one key of a mapping besides :data:`ITEM_EXTRAS`."""
-    if isinstance(item, str):
-        return item, None
-    if isinstance(item, dict):
-        keys = [k for k in item if k not in ITEM_EXTRAS]
-        if len(keys) == 1:
-            return keys[0], item[keys[0]]
-    return None, None
 
 
 def least_sizes(blocks: Mapping[str, Any], bad_blocks: Collection[str] = ()) -> LeastSizes:
