@@ -24,6 +24,7 @@ import atexit
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,6 +43,13 @@ SPEC_FILES = sorted(SPECS_DIR.glob("*.yaml"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# A shell without job control starts a background job (`make test &` in a script) with SIGINT
+# ignored, and every process started from it inherits that: the tests that send a command a
+# Ctrl-C would find it ignored (a command keeps a signal its parent ignores, as it should) and
+# wait for it to its timeout. The tests stand where a terminal or an editor starts the command.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: The smallest model that trains on the embedded digits (8×8×1, 10 classes, 128 images): the
 #: run-folder tests (resume, kill loop, locks) put their own name before it and their own
@@ -296,7 +304,6 @@ def in_main(monkeypatch):
     hook (which an interrupted main() makes quiet) are put back afterwards
     (tests/test_signals.py, tests/test_cli_audit3.py)."""
     import gc
-    import signal
     import threading
 
     from cnnspec.fileio import stop_handled
