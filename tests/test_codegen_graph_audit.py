@@ -27,7 +27,7 @@ from cnnspec.api import compile_spec
 from cnnspec.backends.codegen_check import check_source, verify_model
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.cli.app import app
-from cnnspec.spec.resolve import MAX_NESTING
+from cnnspec.spec.limits import MAX_NESTING
 
 HEAD = "cnnspec: 1\nname: audit\ninput: {shape: [8]}\n"
 #: The resolver's limit of block calls, repeats and combinators nested inside one another.

@@ -17,7 +17,8 @@ import yaml
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.spec.least_size import CAP, said
-from cnnspec.spec.resolve import MAX_NESTING, Resolver, least_sizes
+from cnnspec.spec.limits import MAX_NESTING, least_sizes
+from cnnspec.spec.resolve import Resolver
 from cnnspec.spec.zoo import variants
 from tests.conftest import FIXTURES, SPEC_FILES
 

@@ -70,7 +70,7 @@ FORMS = ["chain", "repeat", "residual", "parallel", "mixed"]
 
 
 def test_the_documented_nesting_limit_is_the_resolvers():
-    from cnnspec.spec.resolve import MAX_NESTING
+    from cnnspec.spec.limits import MAX_NESTING
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "graphs.md").read_text(encoding="utf-8")
     assert f"nested more than {MAX_NESTING} deep" in docs

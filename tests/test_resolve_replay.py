@@ -10,9 +10,11 @@ from cnnspec.analysis.passes import compile_spec, compile_text
 from cnnspec.api import generate_code
 from cnnspec.errors import SpecError
 from cnnspec.spec.memo import value_params
-from cnnspec.spec.resolve import COMBINATORS, Resolver
+from cnnspec.spec.resolve import Resolver
 
 #: Identical calls inside a repeat, a `trainable: false` call (a different key), a block whose
+from cnnspec.spec.scope import COMBINATORS
+
 #: last item is skipped by `when`, nested calls, named inputs, outputs and automatic names.
 SPEC = """\
 cnnspec: 1

@@ -561,7 +561,7 @@ class _Reader:
         (after ``notes``, the caller's)."""
         if self.poisoned(path):
             return
-        from cnnspec.spec.resolve import section_origins
+        from cnnspec.spec.resolve_origins import section_origins
 
         loc = self.doc.key_loc(path) if key else self.doc.loc(path)
         origins, fold = ((), ()) if key else section_origins(self.doc, self.env, path)

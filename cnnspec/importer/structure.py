@@ -30,7 +30,7 @@ from cnnspec.importer.source import import_error
 from cnnspec.ir import INPUT
 from cnnspec.layers.registry import get_kind
 from cnnspec.layers.reverse import Reversed, combinator_activation, commutative, merge_mode, shown
-from cnnspec.spec.resolve import unique_id
+from cnnspec.spec.scope import unique_id
 
 #: Ids no item may take: the spec language's name of the model input (the resolver refuses an
 #: item ``id: input``, "reserved for the model input"); an inputs: list reads it as the input.

@@ -51,10 +51,10 @@ renamed there): a layer kind, a layer's parameter, a combinator, a glob pattern,
 implicit name (``in_channels``), an automatic name, a generated id (``id: "c${i}"``), the
 model's input (``input``).
 
-The new name must be an identifier (:data:`cnnspec.spec.resolve.IDENTIFIER`, ASCII) that
+The new name must be an identifier (:data:`cnnspec.spec.scope.IDENTIFIER`, ASCII) that
 ``${…}`` can read for a var, parameter or loop variable
 (:func:`cnnspec.spec.expr.unreadable_name`), neither ``input`` nor the model input's name for
-an id, no reserved word (:data:`~cnnspec.spec.resolve.RESERVED_BLOCK_NAMES`) nor layer kind for
+an id, no reserved word (:data:`~cnnspec.spec.scope.RESERVED_BLOCK_NAMES`) nor layer kind for
 a block (the resolver refuses both: an item ``- conv2d`` never calls a block), and no name
 already declared where the renamed one is (ids of the same id scope, blocks, vars, the block's
 parameters), nor one an expression that the rename touches would then read instead.
@@ -109,7 +109,7 @@ from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.compose import Reader, load_library
 from cnnspec.spec.expr import EMBEDDED_EXPRESSION, FULL_EXPRESSION, FUNCTIONS, unreadable_name
 from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc, load_text
-from cnnspec.spec.resolve import COMBINATORS, IDENTIFIER, RESERVED_BLOCK_NAMES
+from cnnspec.spec.scope import COMBINATORS, IDENTIFIER, RESERVED_BLOCK_NAMES
 from cnnspec.spec.varchoices import KEY as VAR_CHOICES
 from cnnspec.spec.zoo import is_zoo_ref
 

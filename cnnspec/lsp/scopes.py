@@ -1,5 +1,5 @@
 """The ids an ``inputs:`` or ``outputs:`` reference can name at a place in the spec, by the
-resolver's scoping rules (:class:`cnnspec.spec.resolve.Scope`), read from the written text:
+resolver's scoping rules (:class:`cnnspec.spec.scope.Scope`), read from the written text:
 
 - a block body sees its declared inputs (``blocks: b: inputs: [x, skip]``; ``input`` only when
   it declares none), its own ids and nothing outside it; the model sees ``input`` (and the

@@ -1556,7 +1556,7 @@ def stand_in_ids(outputs: list[ModelOutput]) -> list[str]:
     metrics and ``.npz`` targets (``y_test_NAME``) are keyed by them, as the model's are.
     :func:`model_tasks` maps the ids back to the Keras names."""
     from cnnspec.ir import INPUT
-    from cnnspec.spec.resolve import IDENTIFIER, unique_id
+    from cnnspec.spec.scope import IDENTIFIER, unique_id
 
     def usable(name: str) -> bool:
         return bool(IDENTIFIER.fullmatch(name)) and name.isascii() and name != INPUT

@@ -26,7 +26,7 @@ from cnnspec.reporting.run import (
     split_of_record,
     stand_in_name,
 )
-from cnnspec.spec.resolve import unique_id
+from cnnspec.spec.scope import unique_id
 
 
 def served_record(

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from cnnspec.errors import SpecPath
     from cnnspec.ir import Node
     from cnnspec.spec.loader import SourceDoc
-    from cnnspec.spec.resolve import Resolver, Scope
+    from cnnspec.spec.resolve import Resolver
+    from cnnspec.spec.scope import Scope
 
 KIND = "backbone"
 FIELDS = {"spec": True, "until": False, "vars": False, "weights": False}
@@ -283,8 +284,9 @@ def resolve_backbone(
     env: dict[str, Any],
 ) -> str:
     """Resolve a ``backbone`` item into ``resolver``'s graph; the tensor it outputs."""
-    from cnnspec.spec.resolve import UNKNOWN, Resolver, Scope
+    from cnnspec.spec.resolve import Resolver
     from cnnspec.spec.schema import validate_document
+    from cnnspec.spec.scope import UNKNOWN, Scope
     from cnnspec.spec.weights import IMAGENET, check_imagenet_input, parse_source
 
     fields = resolver.combinator_fields(body, path, FIELDS, EXAMPLE)

@@ -1021,7 +1021,8 @@ def _shorthand_param(doc: SourceDoc, name: str) -> str | None:
         return None
     if not isinstance(params, dict) or not all(isinstance(p, (str, dict)) for p in params.values()):
         return None  # (a malformed declaration: the schema says what is wrong with it)
-    from cnnspec.spec.resolve import Resolver, scalar_param  # (the resolver imports this module)
+    from cnnspec.spec.resolve import Resolver  # (the resolver imports this module)
+    from cnnspec.spec.resolve_blocks import scalar_param
 
     # (the block alone: the rest of the document is not checked yet, nor needed)
     alone = SourceDoc(doc.file, {"blocks": {name: block}})

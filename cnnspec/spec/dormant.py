@@ -29,7 +29,8 @@ from cnnspec.layers.params import meant_parameters
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.expr import is_expression
 from cnnspec.spec.loader import item_kind
-from cnnspec.spec.resolve import COMBINATORS, tuple_fragments
+from cnnspec.spec.resolve_layers import tuple_fragments
+from cnnspec.spec.scope import COMBINATORS
 
 if TYPE_CHECKING:
     from cnnspec.spec.resolve import Resolver

@@ -11,7 +11,7 @@ from cnnspec.errors import Diagnostic, Note, SpecError, UsageError
 from cnnspec.paths import is_file
 from cnnspec.spec.compose import Reader, load_spec, resolve_path
 from cnnspec.spec.loader import display_name, load_file, load_text
-from cnnspec.spec.resolve import IDENTIFIER
+from cnnspec.spec.scope import IDENTIFIER
 
 
 def family_variants(file: Path, allow_outside: bool = False, reader: Reader | None = None) -> list[Path]:

@@ -1,7 +1,7 @@
 """The least a repeat or a block call makes when it is walked, read from the spec's text alone.
 
 The resolver stops a spec that expands too far after one located error: at most
-:data:`~cnnspec.spec.resolve.MAX_NODES` layers and :data:`~cnnspec.spec.resolve.MAX_STEPS`
+:data:`~cnnspec.spec.limits.MAX_NODES` layers and :data:`~cnnspec.spec.limits.MAX_STEPS`
 expansion steps (layer items visited and repeat iterations). Counted as the walk goes, a budget
 was passed only once the layers had been made: a repeat of 10,000 × 3 layers made 20,000 of
 them first, block_fanout.yaml's blocks (each calls the next twice) made one call's 16,384

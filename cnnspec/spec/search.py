@@ -844,7 +844,7 @@ def _scalar_param(data: dict[str, Any], kind: Any) -> str | None:
     """The parameter that one value written alone fills for ``kind``: a layer's main parameter
     (``dropout: 0.3`` is its rate), or the parameter the resolver gives a block called with one
     value (``- cb: 8``: the block's only parameter, else its only required one,
-    :func:`cnnspec.spec.resolve.scalar_param`)."""
+    :func:`cnnspec.spec.resolve_blocks.scalar_param`)."""
     if not isinstance(kind, str):
         return None
     layer = REGISTRY.get(kind)
@@ -854,7 +854,8 @@ def _scalar_param(data: dict[str, Any], kind: Any) -> str | None:
     if not isinstance(blocks, dict) or not isinstance(blocks.get(kind), dict):
         return None
     from cnnspec.errors import Diagnostics
-    from cnnspec.spec.resolve import Resolver, scalar_param
+    from cnnspec.spec.resolve import Resolver
+    from cnnspec.spec.resolve_blocks import scalar_param
 
     return scalar_param(Resolver(SourceDoc("<search>", data, {}, {}), Diagnostics()).block_params(kind))
 
