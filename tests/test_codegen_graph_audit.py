@@ -434,7 +434,7 @@ def test_nesting_as_deep_as_the_resolver_accepts(write_spec, case):
 
 
 def test_loops_nest_at_most_sixteen_deep_in_one_function(write_spec):
-    from cnnspec.backends.codegen_printer import MAX_LOOP_NESTING
+    from cnnspec.backends.codegen_decisions import MAX_LOOP_NESTING
 
     source, notes, _ = emit(write_spec, nested_repeats(DEPTH, counted=False))
     depths = [len(m[1]) // 4 for m in re.finditer(r"^( *)for ", source, re.MULTILINE)]
