@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.analysis.settings import model_scales_input
+from cnnspec.analysis.pixel_scaling import model_scales_input
 from cnnspec.api import compile_text
 
 HEAD = "cnnspec: 1\nname: m\ninput: {shape: [16, 16, 3]}\nmodel:\n"

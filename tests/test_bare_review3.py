@@ -106,7 +106,7 @@ def test_a_softmax_is_no_distribution_through_a_flatten_that_changes_its_axis() 
     """TF-free, a spec: a softmax over 4 channels of a 4×4 map, flattened to 64 values, is no
     distribution over 64 classes (read as none: logits); flattened from 1×1, or reshaped with
     the last axis kept, it is."""
-    from cnnspec.analysis.settings import output_activation
+    from cnnspec.analysis.output_activation import output_activation
     from cnnspec.api import compile_text
 
     def ending(*items: str) -> str | None:
@@ -339,7 +339,7 @@ data: {source: digits}
 def test_a_spec_and_its_built_file_agree_on_scaling_by_the_graph(tmp_path: Path) -> None:
     # before: the spec said no (its raw branch comes first), the file built from it yes (Keras
     # lists the rescaling before the raw convolution): the node order decided
-    from cnnspec.analysis.settings import model_scales_input
+    from cnnspec.analysis.pixel_scaling import model_scales_input
     from cnnspec.api import build_model, compile_text
     from cnnspec.reporting.run import load_model, rescales_itself
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnspec.analysis.settings import TrainConfig, data_config, training_config
+from cnnspec.analysis.settings import data_config, training_config
+from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.training import imagefiles, subsets, targets

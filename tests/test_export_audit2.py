@@ -239,7 +239,7 @@ def test_evaluating_a_task_export_notes_the_missing_loss_and_metrics(
 ) -> None:
     """An export's task figures come from its outputs; so does its loss where NumPy has Keras'
     (task_loss), else it is null and the note says so; the spec's metric objects are Keras'."""
-    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.settings_types import LossConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.export import runtimes
     from cnnspec.reporting import evaluation

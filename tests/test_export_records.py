@@ -414,7 +414,7 @@ def test_a_records_task_outputs_are_read_back_as_the_run_has_them(run_dir):
 
 def _described(task: str, shape: tuple[int, ...], loss: str, **settings) -> dict:
     """The record's ``outputs`` entry of an output with ``loss`` and its ``settings``."""
-    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.settings_types import LossConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.export.runtimes import describe_output
 

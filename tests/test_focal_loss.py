@@ -328,7 +328,7 @@ def test_the_loss_of_a_map_or_labels_from_outputs_is_keras_own(task, loss, setti
     number Keras' loss gives for the same outputs and targets. Dice has no equal: None."""
     import keras
 
-    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.settings_types import LossConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.reporting.evaluation import task_loss
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnnspec.analysis.settings import HIGHER_IS_BETTER, training_config
+from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings_types import HIGHER_IS_BETTER
 from cnnspec.analysis.tasks import METRICS_OF_TASK
 from cnnspec.api import compile_text
 from tests.test_tasks import HEAD, MULTI, NPZ, SEGMENT  # the same small specs
@@ -124,7 +125,7 @@ def test_callbacks_auto_mode_follows_the_table(case, tmp_path):
     stopping, the plateau and the best checkpoint keep the best epoch, not the worst."""
     from dataclasses import replace
 
-    from cnnspec.analysis.settings import CallbackConfig
+    from cnnspec.analysis.settings_types import CallbackConfig
     from cnnspec.training.callbacks import spec_callbacks
 
     config = config_of(case)

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnnspec.analysis.settings import Mixer, training_config
+from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings_types import Mixer
 from cnnspec.api import compile_text
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.cli.app import app

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnnspec.analysis.settings import PhaseConfig, rate_scale_text, training_config
+from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings_types import PhaseConfig, rate_scale_text
 from cnnspec.errors import SpecError
 from tests import test_codegen_parity as files
 from tests.test_freezing import BODY, HEAD, LINES, MODEL, STEM, compiled_with, errors_of

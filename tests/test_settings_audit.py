@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from cnnspec.analysis.passes import compile_text
-from cnnspec.analysis.settings import TrainConfig, training_config
+from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.errors import Diagnostic, SpecError
 
 CLASSIFIER = (

@@ -3,7 +3,7 @@
 D1. A ``${…}`` that failed in a learning rate was reported twice at one spot, the wrong error
     first ("expected a learning rate > 0; received None", then the real one): the reader
     reported the failure and handed ``None`` on, which the learning-rate check reported again.
-    A failed expression is now poisoned (:data:`cnnspec.analysis.settings.POISONED`, distinct
+    A failed expression is now poisoned (:data:`cnnspec.analysis.settings_reader.POISONED`, distinct
     from a user's null) and every reader of a settings value stays silent for it: one mistake,
     one error, in every field below.
 D7. ``data.classes`` was checked only by ``cnnspec train``, after loading the data, even for
@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnspec.analysis.passes import compile_text
-from cnnspec.analysis.settings import FIXED_CLASS_NAMES, KERAS_CLASS_NAMES
+from cnnspec.analysis.settings_types import FIXED_CLASS_NAMES, KERAS_CLASS_NAMES
 from cnnspec.cli.app import app
 from cnnspec.errors import Diagnostic, SpecError
 from cnnspec.training import subsets

@@ -23,7 +23,7 @@ import pytest
 def test_a_regression_loss_from_outputs_is_keras_own(loss, keras_name, settings):
     import keras
 
-    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.settings_types import LossConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.reporting.evaluation import task_loss
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cnnspec.analysis.settings import DataConfig, TrainConfig
+from cnnspec.analysis.settings_types import DataConfig, TrainConfig
 from cnnspec.api import compile_text
 
 

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from cnnspec.analysis.settings import Schedule, training_config
+from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings_types import Schedule
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
 
@@ -518,7 +519,7 @@ def test_an_error_on_a_var_in_a_section_says_where_the_var_was_set(runner, tmp_p
 
 
 def test_keras_class_names_are_shared_with_the_generated_script():
-    from cnnspec.analysis.settings import KERAS_CLASS_NAMES
+    from cnnspec.analysis.settings_types import KERAS_CLASS_NAMES
     from cnnspec.api import generate_code
 
     fits = HEAD.replace("[8, 8, 1]", "[28, 28, 1]")  # (a named dataset must fit the input)
@@ -528,7 +529,8 @@ def test_keras_class_names_are_shared_with_the_generated_script():
 
 
 def test_pipeline_scale_and_the_static_pixel_range():
-    from cnnspec.analysis.settings import data_config, fed_pixel_range, pipeline_scale
+    from cnnspec.analysis.pixel_scaling import fed_pixel_range, pipeline_scale
+    from cnnspec.analysis.settings import data_config
 
     def both(tail: str, head: str = HEAD):
         compiled = compile_text(head + tail, "spec.yaml")

@@ -96,7 +96,7 @@ def test_an_ensemble_alone_averages_a_regressions_values_and_tta_still_refuses_i
 
 
 def task(kind: str, units: int, from_logits: bool = False) -> OutputTask:
-    from cnnspec.analysis.settings import LossConfig
+    from cnnspec.analysis.settings_types import LossConfig
 
     loss = LossConfig(name="binary_crossentropy", from_logits=from_logits)
     return OutputTask(name=kind, task=kind, loss=loss, metrics=(), shape=(units,), activation=None)

@@ -11,7 +11,7 @@ from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, format
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.analysis.settings_types import TrainConfig
     from cnnspec.ir import Node
 
 #: The keys of ``data.source`` that name the files its data is read from, in the order an
@@ -89,7 +89,7 @@ def _value_at(data: Any, path: SpecPath) -> Any:
 def check_sample_shape(shape: tuple[int, ...], compiled: CompiledSpec, config: TrainConfig) -> None:
     """Raise a located :class:`SpecError` when images of ``shape`` do not fit ``input.shape``:
     at ``data.source`` when the spec names it, else (the default, digits) at ``input.shape``."""
-    from cnnspec.analysis.settings import channels_hint
+    from cnnspec.analysis.settings_data import channels_hint
 
     expected = tuple(compiled.ir.input_shape)
     shape = tuple(shape)
@@ -292,7 +292,7 @@ def _selected_names(config: TrainConfig) -> list[str] | None:
     """The names of the classes ``data.classes`` selects from a named dataset, as train names
     them (``None``: nothing selected, or an entry the loader refuses in its own words)."""
     from cnnspec.analysis.classes import UnknownClass, class_indices
-    from cnnspec.analysis.settings import KERAS_CLASS_NAMES
+    from cnnspec.analysis.settings_types import KERAS_CLASS_NAMES
 
     wanted, kind = config.data.classes, config.data.kind
     if not wanted:

@@ -17,7 +17,7 @@ from cnnspec.layers import REGISTRY
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import DataConfig
+    from cnnspec.analysis.settings_types import DataConfig
     from cnnspec.ir import Node
 
 Range = tuple[float, float]
@@ -38,7 +38,8 @@ def _same(a: Range, b: Range) -> bool:
 
 def _origin(data: DataConfig, compiled: CompiledSpec) -> str:
     """How the pipeline produced its pixel values, in words."""
-    from cnnspec.analysis.settings import SOURCE_PIXELS, pipeline_scale
+    from cnnspec.analysis.pixel_scaling import pipeline_scale
+    from cnnspec.analysis.settings_types import SOURCE_PIXELS
 
     source = data.kind
     if data.rescale is None:
@@ -70,7 +71,8 @@ def value_range_warnings(compiled: CompiledSpec, read: tuple[Range, str] | None 
     if not checked or not ({"data", "training"} & set(compiled.doc.data)):
         return []
     # Here, not at the top: most specs stop above, and a cold validate need not load it.
-    from cnnspec.analysis.settings import data_config, fed_pixel_range
+    from cnnspec.analysis.pixel_scaling import fed_pixel_range
+    from cnnspec.analysis.settings import data_config
 
     data = data_config(compiled)
     fed = fed_pixel_range(data, ir) if data is not None else None
@@ -171,7 +173,8 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     units, count = int(shape[0]), len(wanted)
     if count >= 2 and (units <= 1 or units == count):
         return []
-    from cnnspec.analysis.settings import data_config, spec_target
+    from cnnspec.analysis.settings import data_config
+    from cnnspec.analysis.settings_data import spec_target
 
     data = data_config(compiled)
     if data is None or spec_target(data) not in ("class", None):

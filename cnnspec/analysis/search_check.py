@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.compiled import CompiledSpec
-from cnnspec.analysis.settings import TrainConfig, training_config
+from cnnspec.analysis.settings import training_config
+from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.analysis.trial_data import TrialData, drawn_text, trial_data
 from cnnspec.analysis.weights_run import WeightsRun, weights_run
 from cnnspec.errors import (

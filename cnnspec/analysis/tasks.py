@@ -21,22 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.output_activation import output_activation
 from cnnspec.analysis.output_ids import key_of, listed_ids, output_ids
-from cnnspec.analysis.settings import (
-    KERAS_DATASETS,
-    TASK_TARGETS,
-    LossConfig,
-    MetricConfig,
-    SpecPath,
-    loss_record,
-    mixing_keys,
-    output_activation,
-)
+from cnnspec.analysis.settings_training import loss_record, mixing_keys
+from cnnspec.analysis.settings_types import KERAS_DATASETS, TASK_TARGETS, LossConfig, MetricConfig
+from cnnspec.errors import SpecPath
 from cnnspec.ir import ancestors
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import TrainConfig, _Reader
+    from cnnspec.analysis.settings_reader import SectionReader
+    from cnnspec.analysis.settings_types import TrainConfig
 
 TASKS = ("classification", "multilabel", "regression", "segmentation")
 #: The kind of target a :class:`~cnnspec.training.data.Dataset` holds for each task.
@@ -200,7 +195,7 @@ class OutputTask:
         """A classification output's loss and metrics as a single classifier's settings: its
         metrics are built and its targets prepared by the classifier's rules (one set of rules
         for the classifier alone and the classification output of a multi-output model)."""
-        from cnnspec.analysis.settings import DataConfig, TrainConfig
+        from cnnspec.analysis.settings_types import DataConfig, TrainConfig
 
         return TrainConfig(data=DataConfig("npz"), loss=self.loss, metrics=self.metrics)
 
@@ -258,7 +253,7 @@ def _loss_name(value: Any) -> str | None:
 
 
 def output_tasks(
-    reader: _Reader, compiled: CompiledSpec, parse_loss: Any, parse_metrics: Any
+    reader: SectionReader, compiled: CompiledSpec, parse_loss: Any, parse_metrics: Any
 ) -> tuple[OutputTask, ...]:
     """Every output's task, typed and checked (errors go to ``reader``'s diagnostics).
 
@@ -337,7 +332,7 @@ def output_tasks(
 
 
 def _one_output(
-    reader: _Reader,
+    reader: SectionReader,
     compiled: CompiledSpec,
     name: str,
     base: SpecPath,
@@ -437,7 +432,7 @@ def _one_output(
     return OutputTask(name, task, loss, metrics, shape, activation, float(weight), float(threshold)), shape_ok
 
 
-def _source_kind(reader: _Reader) -> str:
+def _source_kind(reader: SectionReader) -> str:
     """The kind of ``data.source`` (``digits`` when none is written, as training reads it)."""
     source = reader.value(("data", "source"), "digits")
     return source if isinstance(source, str) else next(iter(source), "") if isinstance(source, dict) else ""
@@ -478,12 +473,13 @@ def _only_of_segmentation(table: dict[str, tuple[str, ...]]) -> set[str]:
     return set(table["segmentation"]) - others
 
 
-def _stated_per_pixel(reader: _Reader, compiled: CompiledSpec, name: str, base: SpecPath) -> bool:
+def _stated_per_pixel(reader: SectionReader, compiled: CompiledSpec, name: str, base: SpecPath) -> bool:
     """Whether the spec states that output ``name`` learns a per-pixel map: its stated target
     (``shapes``' target, one or the output's own; an npz ``target``; an image source's masks) is
     a mask, or its stated loss or a stated metric is one of segmentation's alone (dice,
     mean_iou). A segmentation net is then never guessed to be a classifier missing its flatten."""
-    from cnnspec.analysis.settings import IMAGE_SOURCE_TARGETS, IMAGE_TARGET_SOURCES
+    from cnnspec.analysis.settings_data import IMAGE_SOURCE_TARGETS
+    from cnnspec.analysis.settings_types import IMAGE_TARGET_SOURCES
 
     source = reader.value(("data", "source"), None)
     if isinstance(source, dict):
@@ -506,7 +502,7 @@ def _stated_per_pixel(reader: _Reader, compiled: CompiledSpec, name: str, base: 
 
 
 def _meant_classifier(
-    reader: _Reader, compiled: CompiledSpec, shape: tuple[int, ...], flat_dense: Any
+    reader: SectionReader, compiled: CompiledSpec, shape: tuple[int, ...], flat_dense: Any
 ) -> bool:
     """Whether an unstated 3-D output is a classifier missing its flatten rather than a
     segmentation map: its height and width are not the input's and the source has class
@@ -517,7 +513,7 @@ def _meant_classifier(
 
 
 def _check_shape(
-    reader: _Reader,
+    reader: SectionReader,
     compiled: CompiledSpec,
     name: str,
     task: str,
@@ -591,7 +587,7 @@ def _check_shape(
 
 
 def _check_source(
-    reader: _Reader,
+    reader: SectionReader,
     compiled: CompiledSpec,
     name: str,
     task: str,
@@ -638,7 +634,7 @@ _ONE_ARRAY_OF = {
 _SHAPES_TARGET_OF_TASK = {"classification": "class", "multilabel": "multilabel", "regression": "count"}
 
 
-def _one_target_array(reader: _Reader) -> tuple[str, str, SpecPath] | None:
+def _one_target_array(reader: SectionReader) -> tuple[str, str, SpecPath] | None:
     """Whether the spec alone says its source gives one target array, as ``cnnspec train``
     reads it (training/data.py ``load_dataset``): the source's name, what it gives and where
     that is said. The built-in datasets, class folders and CSVs give class labels, the
@@ -671,7 +667,10 @@ def _one_target_array(reader: _Reader) -> tuple[str, str, SpecPath] | None:
 
 
 def _refuse_one_target_array(
-    reader: _Reader, compiled: CompiledSpec, tasks: list[OutputTask], one_array: tuple[str, str, SpecPath]
+    reader: SectionReader,
+    compiled: CompiledSpec,
+    tasks: list[OutputTask],
+    one_array: tuple[str, str, SpecPath],
 ) -> None:
     """Refuse a model of several outputs a source of one target array (:func:`_one_target_array`),
     which ``train`` refuses only after loading the data. Located where the one array is said
@@ -695,7 +694,7 @@ def _refuse_one_target_array(
 
 
 def _check_shapes_target(
-    reader: _Reader, compiled: CompiledSpec, name: str, task: str, guessed: bool = False
+    reader: SectionReader, compiled: CompiledSpec, name: str, task: str, guessed: bool = False
 ) -> None:
     """A stated target (``data.source.shapes.target``: one, or the output's entry of one per
     output; an npz source's ``target``) gives the targets of the output's task: found here,
@@ -741,7 +740,7 @@ def _check_shapes_target(
     )
 
 
-def _check_moving_layers(reader: _Reader, compiled: CompiledSpec, per_pixel: list[OutputTask]) -> None:
+def _check_moving_layers(reader: SectionReader, compiled: CompiledSpec, per_pixel: list[OutputTask]) -> None:
     """No layer of ``model:`` that moves pixels (a ``geometric`` kind of the registry: a random
     flip, rotation, zoom, translation or crop) lies on the path to an output with per-pixel
     targets (``per_pixel``). Inside the model it moves the image only: the mask the output is

@@ -22,7 +22,7 @@ from cnnspec.spec.search import apply_values
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import DataConfig
+    from cnnspec.analysis.settings_types import DataConfig
     from cnnspec.spec.search import Dimension, SearchSpace
 
 #: The most value combinations of the source's dimensions looked at (the first ones, in order).

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cnnspec.spec.sections import recorded_seed
 
 if TYPE_CHECKING:
-    from cnnspec.analysis.settings import DataConfig, TrainConfig
+    from cnnspec.analysis.settings_types import DataConfig, TrainConfig
     from cnnspec.spec.weights import WeightsSource
 
 #: lock.json's ``data`` keys that say which images a source holds (not which of them a run

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import CallbackConfig, Mixer, OptimizerConfig, Schedule, TrainConfig
+    from cnnspec.analysis.settings_types import CallbackConfig, Mixer, OptimizerConfig, Schedule, TrainConfig
     from cnnspec.errors import SpecPath
 
 CALLBACK_CLASSES = {
@@ -80,7 +80,7 @@ def learning_rate_node(
     and a schedule's numbers (at its own path) are written as the spec's expressions of vars
     where it writes them; a schedule's ``warmup_steps`` is not: it decides whether the script
     warms up at all (the ``WarmUp`` class, the decay's steps after the warm-up)."""
-    from cnnspec.analysis.settings import Schedule
+    from cnnspec.analysis.settings_types import Schedule
 
     if not isinstance(value, Schedule):
         written = exprs.node(path, float(value)) if exprs is not None and path is not None else None
@@ -186,7 +186,7 @@ def phase_optimizer_paths(spec: CompiledSpec, config: TrainConfig) -> list[SpecP
     """Where the optimizer of each of ``config.phases`` is written (``…optimizer.<name>``, its
     settings below): the last phase up to it that writes one, else ``training.optimizer``'s (as
     the settings reader carries it from phase to phase)."""
-    from cnnspec.analysis.settings import name_and_settings
+    from cnnspec.analysis.settings_training import name_and_settings
 
     training = spec.doc.data.get("training")
     raw = training.get("phases") if isinstance(training, dict) and config.phased else None
@@ -205,7 +205,7 @@ def phase_rate_paths(spec: CompiledSpec, config: TrainConfig) -> list[SpecPath]:
     """Where the learning rate of each of ``config.phases`` is written: the phase's own
     ``learning_rate`` or its optimizer's, else the last earlier phase's that writes one, else
     ``training.optimizer``'s (as the settings reader carries them from phase to phase)."""
-    from cnnspec.analysis.settings import name_and_settings
+    from cnnspec.analysis.settings_training import name_and_settings
 
     training = spec.doc.data.get("training")
     raw = training.get("phases") if isinstance(training, dict) and config.phased else None
@@ -572,7 +572,7 @@ def _weight_calls(spec: CompiledSpec, output: Path | None) -> list[str]:
         statement = call(scope, part.weights, part.keras_name, part.include_top, shape)
         calls.append(f"{_layers_tuple(scope, part.names)}\n    {statement}")
     if whole is not None:
-        from cnnspec.analysis.settings import section_env
+        from cnnspec.analysis.settings_reader import section_env
 
         keras_name = variants()[variant].keras_name if zoo and variant is not None else ""
         include_top = bool(section_env(spec).get("include_top", True))
@@ -726,12 +726,9 @@ def _disjoint(*parts: dict[str, Any]) -> dict[str, Any]:
 def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[str, Any]:
     """Values for ``templates/train.py.j2`` (raises a located SpecError for sections that
     cannot be trained, exactly like ``cnnspec train`` would)."""
-    from cnnspec.analysis.settings import (
-        KERAS_CLASS_NAMES,
-        KERAS_DATASETS,
-        model_scales_input,
-        training_config,
-    )
+    from cnnspec.analysis.pixel_scaling import model_scales_input
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.analysis.settings_types import KERAS_CLASS_NAMES, KERAS_DATASETS
 
     ir = spec.ir
     try:
@@ -769,7 +766,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         two_classes_hint,
         two_labelled_hint,
     )
-    from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
+    from cnnspec.spec.sections import CACHED_SHUFFLE_BUFFER
 
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
     test_split = py_literal(float(data.test_split if data.test_split is not None else 0.2))

@@ -17,7 +17,7 @@ import ast
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.datafit import MSLE_HINT, mask_names_said
-from cnnspec.analysis.settings import default_target
+from cnnspec.analysis.settings_data import default_target
 from cnnspec.analysis.tasks import KERAS_LOSS_OF
 from cnnspec.backends.codegen_values import help_string, py_literal, py_string, relative_note, unparse
 from cnnspec.errors import SpecError
@@ -25,7 +25,7 @@ from cnnspec.layers import REGISTRY
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import MetricConfig, TrainConfig
+    from cnnspec.analysis.settings_types import MetricConfig, TrainConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.backends.codegen_vars import VarExpressions
     from cnnspec.errors import SpecPath

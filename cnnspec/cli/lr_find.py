@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.analysis.settings import FLOAT32_RANGE
+from cnnspec.analysis.settings_types import FLOAT32_RANGE
 from cnnspec.cli.common import (
     DEFAULT_MAX_PARAMS,
     EXIT_INTERRUPTED,

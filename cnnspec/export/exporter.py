@@ -1186,7 +1186,7 @@ def assumed_factor_note(source: Path, factor: float) -> str:
 
 
 def _loss_setting(loss: Any) -> str | dict[str, dict[str, Any]]:
-    """A classifier's loss (:class:`~cnnspec.analysis.settings.LossConfig`) as a spec writes
+    """A classifier's loss (:class:`~cnnspec.analysis.settings_types.LossConfig`) as a spec writes
     ``training.loss``: its name, or ``{name: settings}`` with the settings it takes that are not
     their defaults (``from_logits`` is the record's ``output.from_logits``)."""
     from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA, FOCAL_LOSSES

@@ -272,7 +272,7 @@ def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str
     loss_settings`, so that a served file's loss is the run's: huber's delta, a focal loss's
     alpha …), whether it gives logits, the thresholds of multi-label and one-channel outputs (on
     the raw values, and on the probabilities), and the names of its classes, labels or values."""
-    from cnnspec.analysis.settings import loss_settings
+    from cnnspec.analysis.settings_training import loss_settings
 
     settings = loss_settings(out.loss)
     entry: dict[str, Any] = {
@@ -295,7 +295,7 @@ def describe_output(out: OutputTask, names: list[str] | None = None) -> dict[str
 def output_task(entry: dict[str, Any]) -> OutputTask:
     """The :class:`~cnnspec.analysis.tasks.OutputTask` a record's ``outputs`` entry describes
     (:func:`describe_output`), for predict and the benchmark without the spec."""
-    from cnnspec.analysis.settings import loss_from_setting
+    from cnnspec.analysis.settings_training import loss_from_setting
     from cnnspec.analysis.tasks import DEFAULT_THRESHOLD, OutputTask
 
     task, from_logits = str(entry["task"]), bool(entry["from_logits"])
@@ -321,7 +321,7 @@ def inexact_loss(entry: dict[str, Any]) -> str | None:
     """The name of an ``outputs`` entry's loss where its record keeps only that name of a loss
     that takes settings (written before :func:`describe_output` kept them): the loss it is read
     with has the defaults, which may not be the run's. ``None`` where it is exact."""
-    from cnnspec.analysis.settings import loss_from_setting, loss_settings
+    from cnnspec.analysis.settings_training import loss_from_setting, loss_settings
 
     loss = entry.get("loss")
     if not isinstance(loss, str) or not loss_settings(loss_from_setting(loss, False)):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cnnspec.analysis.settings import name_and_settings
+from cnnspec.analysis.settings_training import name_and_settings
 from cnnspec.analysis.tasks import (
     keras_classification_loss,
     keras_regression_loss,

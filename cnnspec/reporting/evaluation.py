@@ -407,7 +407,7 @@ def task_loss(outputs: np.ndarray, y: np.ndarray, task: Any) -> float | None:
     every label, pixel or value a term of the mean (a map's classes as a classifier's, a
     1-channel map's and a label's as a binary one's). ``None`` for a loss without an equal here
     (dice)."""
-    from cnnspec.analysis.settings import CROSSENTROPY_LOSSES
+    from cnnspec.analysis.settings_training import CROSSENTROPY_LOSSES
     from cnnspec.reporting.tta import as_probabilities
 
     spec = task.loss

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.analysis.settings import rate_scale_text
+from cnnspec.analysis.settings_types import rate_scale_text
 from cnnspec.errors import SpecError, UsageError, printable
 from cnnspec.fileio import read_head
 from cnnspec.paths import refuse_unreadable

@@ -49,7 +49,7 @@ from cnnspec.training.modelfile import load_model as load_model  # the one safe 
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.analysis.settings_types import TrainConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.errors import Diagnostic, SpecError
     from cnnspec.reporting.own_data import OwnImages
@@ -436,7 +436,7 @@ def spec_names(config: TrainConfig) -> dict[str, list[str]]:
     not listed: only reading the data tells them (which folders hold images, which labels the
     rows or arrays have), so an output whose names only the data tells has none here."""
     from cnnspec.analysis.classes import UnknownClass, class_indices
-    from cnnspec.analysis.settings import fixed_class_names
+    from cnnspec.analysis.settings_data import fixed_class_names
 
     data = config.data
     outputs = [task.name for task in config.tasks]
@@ -841,8 +841,8 @@ def _retold(diagnostic: Diagnostic) -> Diagnostic:
 
 def recorded_data_paths() -> dict[str, str]:
     """Each path-valued key of a ``data.source`` mapping → the lock.json ``data`` key that
-    records its absolute path (:meth:`~cnnspec.analysis.settings.DataConfig.describe`)."""
-    from cnnspec.analysis.settings import IMAGE_TARGET_SOURCES
+    records its absolute path (:meth:`~cnnspec.analysis.settings_types.DataConfig.describe`)."""
+    from cnnspec.analysis.settings_types import IMAGE_TARGET_SOURCES
 
     return {
         "npz": "path",
@@ -969,13 +969,13 @@ def layer_kind(layer: Any) -> LayerKind | None:
 def rescales_itself(model: Any) -> bool:
     """Whether the model rescales the pixel values itself: every path from its input meets a
     ``Rescaling`` before any layer with weights, by the rule
-    :func:`~cnnspec.analysis.settings.model_scales_input` reads a spec with
-    (:func:`~cnnspec.analysis.settings.scales_every_path`), on the model's graph: a nested
+    :func:`~cnnspec.analysis.pixel_scaling.model_scales_input` reads a spec with
+    (:func:`~cnnspec.analysis.pixel_scaling.scales_every_path`), on the model's graph: a nested
     model (a preprocessing ``Sequential`` inside, a keras.applications backbone that rescales
     its own input) scales where its own graph does, random augmentation layers pass the pixels
     on. The order of ``model.layers`` never decides: a branch that convolves the raw input
     sees unscaled pixels wherever Keras lists it."""
-    from cnnspec.analysis.settings import PixelRole, scales_every_path
+    from cnnspec.analysis.pixel_scaling import PixelRole, scales_every_path
 
     graph = _layer_graph(model)
     if graph is None:
@@ -1004,7 +1004,7 @@ _INPUT = object()
 
 
 def _layer_graph(model: Any) -> tuple[list[Any], Any] | None:
-    """``model``'s layer graph as :func:`~cnnspec.analysis.settings.scales_every_path` walks
+    """``model``'s layer graph as :func:`~cnnspec.analysis.pixel_scaling.scales_every_path` walks
     it: its output layers, and a function giving the layers that feed a layer (read from the
     tensors of the layer's calls, ``_keras_history``). A model whose graph cannot be read
     (never called) is read as the chain of its layers, in order; ``None`` without layers."""
@@ -1446,11 +1446,11 @@ def _tensor_layer(tensor: Any) -> Any:
 
 def output_activation_of(tensor: Any) -> str | None:
     """The activation a model output ``tensor`` ends with, by the rule a spec's outputs are read
-    by (:func:`~cnnspec.analysis.settings.trace_activation`): its layer's, or, through layers
+    by (:func:`~cnnspec.analysis.output_activation.trace_activation`): its layer's, or, through layers
     whose registry kind passes the activation on (a dropout, flatten or reshape after a softmax
     dense), the activation of the layer before them. Read at the last layer alone, a softmax
     followed by a flatten was taken for logits and predict applied softmax a second time."""
-    from cnnspec.analysis.settings import trace_activation
+    from cnnspec.analysis.output_activation import trace_activation
 
     def own(step: Any) -> str | None:
         layer = _tensor_layer(step)
@@ -1781,7 +1781,7 @@ def file_rescale(
         return None
     if run.compiled is None or run.config is None:
         return None if rescales_itself(model) else 1.0 / pixel_depth(pixels)
-    from cnnspec.analysis.settings import model_scales_input
+    from cnnspec.analysis.pixel_scaling import model_scales_input
     from cnnspec.training.data import rescale_factor
 
     auto = run.config.data.rescale == "auto"
@@ -1848,7 +1848,7 @@ def _integer_trained_range(run: Run, dtype: str) -> tuple[float, float] | None:
     model that rescales itself, a numeric ``data.rescale`` (applied to floats too) or ``null``
     saw them as stored, so [0, their depth]. ``None``: no spec, a float or unknown dtype, or a
     depth the dtype does not tell (int64 pixels under a numeric rescale)."""
-    from cnnspec.analysis.settings import PIXEL_MAX_OF_DTYPE, model_scales_input
+    from cnnspec.analysis.pixel_scaling import PIXEL_MAX_OF_DTYPE, model_scales_input
 
     try:
         integer = np.issubdtype(np.dtype(dtype), np.integer)
@@ -1890,9 +1890,9 @@ def float_scale_notes(
 
 def pixel_depth(pixels: np.ndarray | None) -> float:
     """The value of a full-intensity pixel of integer ``pixels``, as training tells it from an npz
-    file's images (:func:`~cnnspec.analysis.settings.integer_pixel_max`): 255 for 8-bit, 65535 for
+    file's images (:func:`~cnnspec.analysis.pixel_scaling.integer_pixel_max`): 255 for 8-bit, 65535 for
     uint16 (``None``: image files, 8-bit). A :class:`UsageError` when neither dtype nor values tell."""
-    from cnnspec.analysis.settings import integer_pixel_max
+    from cnnspec.analysis.pixel_scaling import integer_pixel_max
 
     if pixels is None:
         return 255.0
@@ -2269,7 +2269,7 @@ def loss_notes(config: TrainConfig, outputs: list[ModelOutput]) -> list[str]:
     ``outputs``: :func:`model_outputs`) where it is not the classification loss the model file
     records (one cnnspec has no equal of, or that the output's task does not take): the loss
     reported is then the stand-in's, and not what the model trained on."""
-    from cnnspec.analysis.settings import name_and_settings
+    from cnnspec.analysis.settings_training import name_and_settings
 
     notes = []
     for task, out in zip(config.tasks, outputs):

@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cnnspec.analysis.settings import CROSSENTROPY_LOSSES, LossConfig, loss_settings, name_and_settings
+from cnnspec.analysis.settings_training import CROSSENTROPY_LOSSES, loss_settings, name_and_settings
+from cnnspec.analysis.settings_types import LossConfig
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import ExportRecord
 from cnnspec.reporting.run import (
@@ -187,7 +188,7 @@ def recorded_loss(output: dict[str, Any], default: str) -> tuple[str, dict[str, 
 
 
 def _changed_settings(loss: Any) -> dict[str, Any]:
-    """The settings of a served output's loss (a :class:`~cnnspec.analysis.settings.LossConfig`)
+    """The settings of a served output's loss (a :class:`~cnnspec.analysis.settings_types.LossConfig`)
     that are not their defaults, as ``training.loss`` writes them."""
     default = loss_settings(LossConfig(loss.name))
     return {k: v for k, v in loss_settings(loss).items() if v != default[k]}

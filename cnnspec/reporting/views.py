@@ -689,7 +689,7 @@ def _source_classes(run: Run) -> tuple[list[str], Any] | None:
     """The data's classes and ``data.classes`` of a run that selected some of a source whose
     classes the spec fixes (the built-in datasets, ``shapes``); ``None`` for the others (a
     folder's classes are known only by reading it, which ``--class`` does not do)."""
-    from cnnspec.analysis.settings import fixed_class_names
+    from cnnspec.analysis.settings_data import fixed_class_names
 
     config = run.config
     if config is None or config.data.classes is None:

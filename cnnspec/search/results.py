@@ -433,7 +433,7 @@ def _vars(doc: Any) -> dict[str, Any]:
 
 def _absolute(data: dict[str, Any], doc: Any, at: tuple[Any, ...], env: dict[str, Any]) -> bool:
     """The relative path at ``at`` made absolute as the training reads it
-    (:func:`cnnspec.analysis.settings._relative`): from the folder of the file that wrote it,
+    (:func:`cnnspec.analysis.settings_reader._relative`): from the folder of the file that wrote it,
     or from the working folder for a ``--set`` value (its location is ``<--set …>``) or one
     without a location. A path written as an expression (``${root}/x.npz``) is written as
     the path it evaluates to in ``env``: best.yaml lives elsewhere, and a relative value of it

@@ -7,14 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.analysis.settings import (
-    LONG_WARMUP_HINT,
-    MetricConfig,
-    OptimizerConfig,
-    Schedule,
-    TrainConfig,
-    long_warmups,
-)
+from cnnspec.analysis.settings_data import LONG_WARMUP_HINT, long_warmups
+from cnnspec.analysis.settings_types import MetricConfig, OptimizerConfig, Schedule, TrainConfig
 from cnnspec.errors import Diagnostic, format_path
 from cnnspec.spec.optimizers import OPTIMIZER_KINDS, keras_settings
 from cnnspec.training.runtime import import_keras
@@ -105,7 +99,7 @@ def learning_rate(value: float | Schedule, total_steps: int) -> Any:
 
 
 def long_warmup_warnings(compiled: CompiledSpec, config: TrainConfig, steps: int) -> list[str]:
-    """The located warnings (their headlines) of :func:`cnnspec.analysis.settings.long_warmups`,
+    """The located warnings (their headlines) of :func:`cnnspec.analysis.settings_data.long_warmups`,
     once the data has set the ``steps`` of an epoch (with ``training.steps_per_epoch``
     ``cnnspec validate`` knows them, and the spec's warnings said it already)."""
     if config.steps_per_epoch:

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cnnspec.analysis.settings import CallbackConfig, TrainConfig
+from cnnspec.analysis.settings_types import CallbackConfig, TrainConfig
 from cnnspec.errors import WriteError
 from cnnspec.fileio import atomic_path, check_owned, json_text, sync_folder, write_atomic, write_fault
 from cnnspec.training.interrupts import GATE

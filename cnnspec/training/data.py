@@ -32,15 +32,8 @@ import numpy as np
 from numpy.lib.npyio import NpzFile
 
 from cnnspec.analysis.datafit import output_loc, source_loc
-from cnnspec.analysis.settings import (
-    KERAS_CLASS_NAMES,
-    KERAS_DATASETS,
-    DataConfig,
-    TrainConfig,
-    integer_pixel_max,
-    model_scales_input,
-    pipeline_scale,
-)
+from cnnspec.analysis.pixel_scaling import integer_pixel_max, model_scales_input, pipeline_scale
+from cnnspec.analysis.settings_types import KERAS_CLASS_NAMES, KERAS_DATASETS, DataConfig, TrainConfig
 from cnnspec.analysis.tasks import SHAPES_TARGET_KINDS
 from cnnspec.errors import SpecError, SpecPath, did_you_mean, format_path, human_bytes
 from cnnspec.fileio import ZIP_FAULTS, ZIP_MAGIC, sha256_file
@@ -93,7 +86,7 @@ class Dataset:
     #: classes); not part of the content hash
     notes: list[str] = field(default_factory=list)
     #: integer images: the value of a full-intensity pixel, which ``data.rescale: auto``
-    #: divides by (255; 65535 for uint16 images: :func:`~cnnspec.analysis.settings.integer_pixel_max`)
+    #: divides by (255; 65535 for uint16 images: :func:`~cnnspec.analysis.pixel_scaling.integer_pixel_max`)
     pixel_max: float = 255.0
     #: a multi-output npz: where each output's mask class names come from, as messages say it
     #: (the npz file's class_names_<output>, or its class_names); not part of the content hash
@@ -920,7 +913,7 @@ def _npz_kind(y_train: np.ndarray, data: DataConfig, compiled: CompiledSpec) -> 
     """What a single-target npz holds: as stated, masks for (n, H, W) arrays, else the task's
     (masks for a segmentation model too: other arrays are refused as masks of the wrong shape,
     not as class labels)."""
-    from cnnspec.analysis.settings import default_target
+    from cnnspec.analysis.settings_data import default_target
 
     if isinstance(data.target, str):
         return data.target

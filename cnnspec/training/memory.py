@@ -26,7 +26,7 @@ from cnnspec.errors import SpecError, format_path
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.analysis.settings_types import TrainConfig
 
 #: Bytes per value of the activations (float32: training's dtype; float16 under mixed precision).
 ACTIVATION_BYTES = 4

@@ -20,7 +20,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.analysis.settings_types import TrainConfig
 
 
 def build_mixing(config: TrainConfig, seed: int | None) -> Any:

@@ -30,7 +30,7 @@ DECAY_ATTRIBUTES = ("weight_decay", "adam_weight_decay")
 
 def scale_learning_rates(model: Any, factors: tuple[tuple[str, float], ...]) -> None:
     """Make ``model``'s compiled optimizer step the weights of each layer in ``factors``
-    (``(layer name, factor)``, :attr:`cnnspec.analysis.settings.PhaseConfig.rate_scale`) at
+    (``(layer name, factor)``, :attr:`cnnspec.analysis.settings_types.PhaseConfig.rate_scale`) at
     ``factor`` × its learning rate, weight decay included. Call it after each ``compile``."""
     if not factors:
         return

@@ -35,7 +35,7 @@ from cnnspec.training.runlock import LOCK_NAME, RunFolderLost, remove_leftovers
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import TrainConfig
+    from cnnspec.analysis.settings_types import TrainConfig
     from cnnspec.analysis.tasks import OutputTask
     from cnnspec.training.data import Dataset
 

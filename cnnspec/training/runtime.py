@@ -10,7 +10,7 @@ import random
 import secrets
 from collections.abc import Iterator
 
-from cnnspec.analysis.settings import TrainConfig
+from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.backends.keras_import import import_keras, native_stderr_silenced
 
 __all__ = ["import_keras", "native_stderr_silenced"]  # where training and its users import them from

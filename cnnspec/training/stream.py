@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.analysis.settings import CACHED_SHUFFLE_BUFFER
 from cnnspec.errors import UsageError
+from cnnspec.spec.sections import CACHED_SHUFFLE_BUFFER
 from cnnspec.training.badfiles import decode_reason
 from cnnspec.training.filelist import ImageFiles
 from cnnspec.training.pipeline import PipelineSettings, batch_preparer, finish, parallel_calls

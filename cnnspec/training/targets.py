@@ -47,7 +47,7 @@ from cnnspec.training.subsets import name_key
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings import DataConfig
+    from cnnspec.analysis.settings_types import DataConfig
 
 #: The target kinds a :class:`~cnnspec.training.data.Dataset` holds, per output.
 TARGET_KINDS = ("class", "multilabel", "regression", "mask")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.analysis.datafit import KINDS_HINT, MSLE_HINT, kinds_message, source_loc
-from cnnspec.analysis.settings import TrainConfig
+from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import SpecError, format_path
 

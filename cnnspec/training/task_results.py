@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnspec.analysis.settings import TrainConfig
+from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.fileio import write_atomic
 from cnnspec.training.task_metrics import output_summary, report_text

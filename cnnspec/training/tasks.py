@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from cnnspec.analysis.settings import MetricConfig, TrainConfig
+from cnnspec.analysis.settings_types import MetricConfig, TrainConfig
 from cnnspec.analysis.tasks import KERAS_LOSS_OF, OutputTask
 from cnnspec.training.runtime import import_keras
 

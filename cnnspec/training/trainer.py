@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from cnnspec.analysis.settings import TrainConfig, layers_without_xla, rate_scale_text, training_config
+from cnnspec.analysis.settings import layers_without_xla, training_config
+from cnnspec.analysis.settings_types import TrainConfig, rate_scale_text
 from cnnspec.errors import UsageError, WriteError, out_of_memory
 from cnnspec.fileio import (
     atomic_path,
@@ -1439,7 +1440,8 @@ def _value_range_notes(compiled: CompiledSpec, dataset: Any, rescale: float | No
     (255, or 65535 for uint16) × the rescale; float images as stored (× the rescale), their range
     measured on the training split."""
     from cnnspec.analysis.lint import value_range_warnings
-    from cnnspec.analysis.settings import data_config, fed_pixel_range
+    from cnnspec.analysis.pixel_scaling import fed_pixel_range
+    from cnnspec.analysis.settings import data_config
 
     data = data_config(compiled)
     if data is None or fed_pixel_range(data, compiled.ir) is not None or dataset.streamed:

@@ -996,7 +996,7 @@ def spec_loads(compiled: Any, override: str | WeightsSource | None = None) -> li
         whole = spec_weights(compiled.doc, spec_dir, zoo)
     if whole is not None:
         keras_name = variants()[variant].keras_name if zoo and variant is not None else ""
-        from cnnspec.analysis.settings import section_env
+        from cnnspec.analysis.settings_reader import section_env
 
         include_top = bool(section_env(compiled).get("include_top", True))
         loads.append(Load(whole, "", keras_name, include_top, tuple(compiled.ir.input_shape)))
