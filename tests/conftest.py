@@ -76,7 +76,7 @@ model:
 
 
 class FakeDataset:
-    """What ``rundir.start`` reads of a :class:`cnnspec.training.data.Dataset` (four 8×8×1
+    """What ``rundir.start`` reads of a :class:`cnnspec.training.dataset.Dataset` (four 8×8×1
     training images, three classes), for run-folder tests that need no real data."""
 
     def __init__(self) -> None:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
-from cnnspec.training.data import class_weights
+from cnnspec.training.data_checks import class_weights
 from tests.test_data import load, spec_text, write_npz
 from tests.test_listing_edges import script_functions
 

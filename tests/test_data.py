@@ -12,7 +12,8 @@ from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.errors import SpecError
 from cnnspec.training import runtime
-from cnnspec.training.data import class_weights, load_dataset, rescale_factor
+from cnnspec.training.data import load_dataset
+from cnnspec.training.data_checks import class_weights, rescale_factor
 
 
 def spec_text(

@@ -17,7 +17,8 @@ import pytest
 
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
-from cnnspec.training.data import load_dataset, rescale_factor
+from cnnspec.training.data import load_dataset
+from cnnspec.training.data_checks import rescale_factor
 from tests.test_task_data import DENSE, spec, train_settings, write_images
 
 REGRESSION = DENSE.replace("UNITS", "1").replace("ACT", "linear")

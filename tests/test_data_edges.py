@@ -12,7 +12,7 @@ import pytest
 from cnnspec.api import compile_text
 from cnnspec.errors import SpecError
 from cnnspec.training import subsets
-from cnnspec.training.data import SplitTooLarge, _split_indices
+from cnnspec.training.data_arrays import SplitTooLarge, _split_indices
 from tests.test_data import load, spec_text, write_npz
 
 

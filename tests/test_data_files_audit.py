@@ -20,7 +20,8 @@ from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.training import imagefiles, subsets, targets
-from cnnspec.training.data import Dataset, load_dataset
+from cnnspec.training.data import load_dataset
+from cnnspec.training.dataset import Dataset
 from cnnspec.training.filelist import ListingError, index_folder, read_csv
 
 NFC_EMU = unicodedata.normalize("NFC", "ému")

@@ -24,7 +24,8 @@ from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec
 from cnnspec.backends.python_emitter import generate_code
 from cnnspec.errors import SpecError
-from cnnspec.training.data import Dataset, load_dataset
+from cnnspec.training.data import load_dataset
+from cnnspec.training.dataset import Dataset
 
 
 # -- helpers --------------------------------------------------------------------------------------

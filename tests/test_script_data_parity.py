@@ -20,7 +20,7 @@ import pytest
 
 from cnnspec.errors import UsageError
 from cnnspec.reporting.run import Run, file_rescale
-from cnnspec.training.data import rescale_factor
+from cnnspec.training.data_checks import rescale_factor
 from tests.test_data_checks import (
     CLASSIFIER,
     MULTILABEL,

@@ -1612,7 +1612,8 @@ def test_the_script_of_a_folder_limit_that_kept_one_class_stops_with_trains_erro
     """The script draws the image train draws at the spec's seed (3): the same class is named."""
     from cnnspec.api import compile_spec
     from cnnspec.errors import SpecError
-    from cnnspec.training.data import check_fit, load_dataset
+    from cnnspec.training.data import load_dataset
+    from cnnspec.training.data_checks import check_fit
     from tests.test_task_data import train_settings
 
     path = folder_limit_case(tmp_path)

@@ -117,7 +117,8 @@ def test_a_data_option_folder_is_read_whole_as_the_test_set(tmp_path):
     from cnnspec.analysis.settings import training_config
     from cnnspec.api import compile_spec
     from cnnspec.reporting.run import DATA_LOC, parse_source, with_source
-    from cnnspec.training.data import DATA_OPTION_FILE, load_dataset
+    from cnnspec.training.data import load_dataset
+    from cnnspec.training.data_sources import DATA_OPTION_FILE
 
     assert DATA_LOC.file == DATA_OPTION_FILE
     class_tree(tmp_path / "photos", {"a": 4, "b": 4})

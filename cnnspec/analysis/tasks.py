@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from cnnspec.analysis.settings_types import TrainConfig
 
 TASKS = ("classification", "multilabel", "regression", "segmentation")
-#: The kind of target a :class:`~cnnspec.training.data.Dataset` holds for each task.
+#: The kind of target a :class:`~cnnspec.training.dataset.Dataset` holds for each task.
 TARGET_OF_TASK = TASK_TARGETS
 #: mse, mae and huber, and the errors of logarithms (msle: for counts and sizes that span
 #: magnitudes), of percentages (mape) and log-cosh (quadratic near zero, linear beyond).

@@ -306,7 +306,7 @@ def _float_ranges(
     rescale: Callable[[bool, Any], float | None], floats: list[tuple[float, float]] | None
 ) -> Callable[[bool, Any], float | None]:
     """``rescale`` that also adds the range of each float input's finite pixels to ``floats``
-    (:func:`~cnnspec.training.data.pixel_range`: the arrays are not kept); ``rescale`` itself
+    (:func:`~cnnspec.training.data_arrays.pixel_range`: the arrays are not kept); ``rescale`` itself
     without it."""
     if floats is None:
         return rescale
@@ -314,7 +314,7 @@ def _float_ranges(
 
     def noting(integer: bool, pixels: Any) -> float | None:
         if not integer and pixels is not None and getattr(pixels, "size", 0):
-            from cnnspec.training.data import pixel_range
+            from cnnspec.training.data_arrays import pixel_range
 
             ranged = pixel_range(pixels)
             found.extend([ranged] if ranged is not None else [])

@@ -922,7 +922,7 @@ def write_report(
 ) -> Path:
     """Write ``report.html`` for a run folder (atomically); returns its path.
 
-    ``model`` and ``dataset`` (a :class:`cnnspec.training.data.Dataset`): what ``train`` has in
+    ``model`` and ``dataset`` (a :class:`cnnspec.training.dataset.Dataset`): what ``train`` has in
     memory already, to save loading them again; ``outputs``: a classifier's outputs for that
     dataset's test split, which train computed its test results from (the page's sample
     predictions are then read from them, not predicted again). ``into_run``: whether the caller owns the run

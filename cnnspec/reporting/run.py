@@ -43,7 +43,9 @@ from cnnspec.layers import REGISTRY, LayerKind, kind_of_keras_class
 from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
 from cnnspec.runholder import training_process  # (a weights: source of the spec says it too)
 from cnnspec.spec.sections import DATASETS
-from cnnspec.training.data import DATA_OPTION_FILE, UNSELECTED_CLASSES, pixel_range
+from cnnspec.training.data import UNSELECTED_CLASSES
+from cnnspec.training.data_arrays import pixel_range
+from cnnspec.training.data_sources import DATA_OPTION_FILE
 from cnnspec.training.modelfile import all_layers, check_model_file
 from cnnspec.training.modelfile import load_model as load_model  # the one safe loader, re-exported
 
@@ -1746,7 +1748,7 @@ def spec_for_model(
 
 def pipeline_settings(compiled: CompiledSpec, config: TrainConfig, dataset: Any) -> PipelineSettings:
     """The evaluation pipeline's settings, as training made them for this data."""
-    from cnnspec.training.data import rescale_factor
+    from cnnspec.training.data_checks import rescale_factor
     from cnnspec.training.pipeline import PipelineSettings
 
     prepare_targets = None
@@ -1782,7 +1784,7 @@ def file_rescale(
     if run.compiled is None or run.config is None:
         return None if rescales_itself(model) else 1.0 / pixel_depth(pixels)
     from cnnspec.analysis.pixel_scaling import model_scales_input
-    from cnnspec.training.data import rescale_factor
+    from cnnspec.training.data_checks import rescale_factor
 
     auto = run.config.data.rescale == "auto"
     if integer_pixels and auto and model_scales_input(run.compiled.ir) and trained_on_unit_floats(run):
@@ -1868,7 +1870,7 @@ def float_scale_notes(
     run: Run, found: tuple[float, float] | None, what: str, scored: str = "the figures on them"
 ) -> list[str]:
     """The note of float pixels ranging ``found`` (their lowest and highest finite values:
-    :func:`~cnnspec.training.data.pixel_range`; ``what``: ``--data X``, ``the .npy arrays``)
+    :func:`~cnnspec.training.data_arrays.pixel_range`; ``what``: ``--data X``, ``the .npy arrays``)
     far outside the range the run trained on (:func:`trained_pixel_range`): float arrays are
     taken as already scaled, so 0–255 pixels given to a run trained on [0, 1] were scored as
     they are, their figures meaningless, unsaid. Far: beyond the trained range by half its width."""
@@ -2337,7 +2339,7 @@ def test_split(
     notes: list[str] | None = None,
     split: str = "test",
 ) -> TestData:
-    """The test part of a loaded :class:`~cnnspec.training.data.Dataset`, checked against the
+    """The test part of a loaded :class:`~cnnspec.training.dataset.Dataset`, checked against the
     model, with the run's class names (``data``: the ``--data`` text it came from, if any;
     ``split="validation"``: its validation part instead)."""
     notes = list(notes or [])
@@ -2408,7 +2410,7 @@ def weight_key_notes(config: TrainConfig, dataset: Any) -> list[str]:
     ``data.classes`` left out, two keys weighing one class): it was trained by an older cnnspec,
     which read them otherwise than the spec says. The run's model is evaluated all the same (the
     weights only matter to training); the note tells the figures' reader, and how a new run goes."""
-    from cnnspec.training.data import weight_key_refusals
+    from cnnspec.training.data_checks import weight_key_refusals
 
     return [
         f"training.class_weight.{key}: {message}; this run was trained before cnnspec refused such "

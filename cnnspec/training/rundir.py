@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings_types import TrainConfig
     from cnnspec.analysis.tasks import OutputTask
-    from cnnspec.training.data import Dataset
+    from cnnspec.training.dataset import Dataset
 
 LOCK_FORMAT = 1
 PACKAGES = ("cnnspec", "tensorflow", "keras", "numpy", "scikit-learn", "h5py")
@@ -432,12 +432,12 @@ def _start(
 
 def _recorded_range(x: Any) -> dict[str, list[float]]:
     """``{"pixel_range": [low, high]}`` of float training images held in memory (the finite
-    values: :func:`~cnnspec.training.data.pixel_range`): float ``--data`` is scaled as they
+    values: :func:`~cnnspec.training.data_arrays.pixel_range`): float ``--data`` is scaled as they
     were, so their ranges compare; nothing for integer pixels (scaled by their depth, which
     float --data is not), file paths (a streamed source) or an empty or non-finite array."""
     import numpy as np
 
-    from cnnspec.training.data import pixel_range
+    from cnnspec.training.data_arrays import pixel_range
 
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         return {}

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
     from cnnspec.analysis.settings_types import DataConfig
 
-#: The target kinds a :class:`~cnnspec.training.data.Dataset` holds, per output.
+#: The target kinds a :class:`~cnnspec.training.dataset.Dataset` holds, per output.
 TARGET_KINDS = ("class", "multilabel", "regression", "mask")
 #: What separates the labels of a ``file,labels`` cell. The comma too: a quoted ``"cat,dog"``
 #: (or an unquoted row ``a.png,cat,dog``) means two labels, never one named ``cat,dog``.

@@ -1,7 +1,7 @@
 """Targets for multilabel, regression, segmentation and multi-output models: every output has
 a target in the data, of the shape and type its task needs (located errors, nothing written).
 
-The shapes per output (see :class:`~cnnspec.training.data.Dataset`): multilabel ``(N, K)``
+The shapes per output (see :class:`~cnnspec.training.dataset.Dataset`): multilabel ``(N, K)``
 0/1, regression ``(N, D)`` numbers (``(N,)`` for one value), segmentation ``(N, H, W)`` class
 indices, classification ``(N,)`` class indices; a multi-output model takes a dict of these by
 output name (an ``.npz`` stores them as ``y_train_NAME``/``y_test_NAME``).

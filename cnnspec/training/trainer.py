@@ -560,7 +560,7 @@ def _run(
     )
     from cnnspec.training import builders
     from cnnspec.training.callbacks import InterruptCheck, Recorder, spec_callbacks, write_history
-    from cnnspec.training.data import class_weights, rescale_factor
+    from cnnspec.training.data_checks import class_weights, rescale_factor
     from cnnspec.training.distribute import Distribution, prepare_model
     from cnnspec.training.interrupts import GATE
     from cnnspec.training.joint_augment import build_joint_augmentation

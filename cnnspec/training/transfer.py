@@ -757,7 +757,7 @@ def apply_plan(model: Any, plan: TransferPlan) -> None:
 # -- imagenet ---------------------------------------------------------------------------------
 def keras_models_dir() -> Path:
     """Where Keras keeps keras.applications' weight files (``$KERAS_HOME/models``)."""
-    from cnnspec.training.data import keras_cache_dir
+    from cnnspec.training.data_sources import keras_cache_dir
 
     return keras_cache_dir().parent / "models"
 
