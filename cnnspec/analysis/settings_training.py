@@ -95,9 +95,17 @@ def loss_record(loss: LossConfig) -> str | dict[str, dict[str, Any]]:
 def loss_from_setting(value: Any, from_logits: bool) -> LossConfig:
     """The :class:`LossConfig` of a ``name`` or ``{name: settings}`` value (:func:`loss_settings`'
     as an export's record keeps it); a setting it does not name has its default."""
+    name, settings = name_and_settings(value)
+    return _loss_config(name, settings, from_logits)
+
+
+def _loss_config(
+    name: str, settings: dict[str, Any], from_logits: bool, compiled_from_logits: bool | None = None
+) -> LossConfig:
+    """The :class:`LossConfig` of loss ``name`` with its ``settings``; one it does not name has
+    its default (the spec's, an export record's)."""
     from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA
 
-    name, settings = name_and_settings(value)
     return LossConfig(
         name,
         from_logits,
@@ -106,6 +114,7 @@ def loss_from_setting(value: Any, from_logits: bool) -> LossConfig:
         _number_or(settings.get("gamma"), FOCAL_GAMMA),
         _number_or(settings.get("alpha"), FOCAL_ALPHA),
         settings.get("apply_class_balancing") is True,
+        compiled_from_logits,
     )
 
 
@@ -288,8 +297,6 @@ def _loss(
             path,
             "a single sigmoid output goes with binary_crossentropy (or binary_focal_crossentropy)",
         )
-    from cnnspec.spec.sections import FOCAL_ALPHA, FOCAL_GAMMA
-
     balancing = settings.get("apply_class_balancing")
     if name == "binary_focal_crossentropy" and "alpha" in settings and balancing is not True:
         # Keras weighs by alpha only with class balancing: a typo'd or forgotten flag would
@@ -303,17 +310,8 @@ def _loss(
             key=True,
         )
     logits = outputs_logits(activation, bool(from_logits))
-    return LossConfig(
-        name,
-        logits,
-        _number_or(settings.get("label_smoothing"), 0.0),
-        _number_or(settings.get("delta"), 1.0),
-        _number_or(settings.get("gamma"), FOCAL_GAMMA),
-        _number_or(settings.get("alpha"), FOCAL_ALPHA),
-        balancing is True,
-        # (the Keras loss keeps what the spec says: the same loss, and the same run, as before)
-        None if logits == bool(from_logits) else bool(from_logits),
-    )
+    # (the Keras loss keeps what the spec says: the same loss, and the same run, as before)
+    return _loss_config(name, settings, logits, None if logits == bool(from_logits) else bool(from_logits))
 
 
 #: The losses that read the output as logits or as probabilities (``from_logits``).
