@@ -63,7 +63,9 @@ def main(images: int = 40) -> None:
 
 def exports_against_keras(run: str) -> None:
     from cnnspec.export.runtimes import find_export, open_session, predict_batches
-    from cnnspec.reporting.run import load_model, load_test_data, locate, probabilities
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.predictions import probabilities
+    from cnnspec.reporting.run import load_model, locate
     from cnnspec.training.imagefiles import scale_batch
 
     found = locate(Path(run))

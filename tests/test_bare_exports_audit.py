@@ -1,7 +1,7 @@
 """A ``.keras`` file outside its run folder (no lock.json) is read by ``export``, ``visualize``
 and :meth:`~cnnspec.reporting.run.Run.output_kind` as ``predict`` and ``evaluate`` read it:
 each output's task from its shape, activation and saved loss
-(:func:`~cnnspec.reporting.run.model_tasks`), never from the model's last layer alone.
+(:func:`~cnnspec.reporting.stand_in.model_tasks`), never from the model's last layer alone.
 
 - ``export``: the record of a model that is not a single classifier lists its ``outputs`` as a
   run's record does (each with the file's name of it), so ``predict -r onnx`` answers per task
@@ -234,7 +234,8 @@ def test_export_record_of_a_bare_model_of_no_task_says_so(models: dict[str, Path
 def test_output_kind_of_a_bare_model_reads_its_first_output(models: dict[str, Path]) -> None:
     # before: the last layer: a Softmax layer has no "activation" key (read as logits, so
     # visualize samples applied softmax twice), and multi.keras's last layer is its count head
-    from cnnspec.reporting.run import OutputKind, locate
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.run import locate
     from cnnspec.training.modelfile import load_model
 
     for kind in ("softmax", "multi"):

@@ -44,7 +44,7 @@ def test_a_bare_model_file_rescales_itself_with_a_rescaling_nested_or_after_augm
     import keras
     from keras import layers as L
 
-    from cnnspec.reporting.run import rescales_itself
+    from cnnspec.reporting.model_graph import rescales_itself
 
     def head(x):
         x = L.Conv2D(4, 3, activation="relu")(x)
@@ -137,7 +137,8 @@ def test_a_file_for_a_float_trained_model_with_its_own_rescaling_is_scaled_as_it
     """A digits run (float images in [0, 1]) whose model starts with a rescaling: image files'
     0–255 pixels went to it raw, and every answer was wrong (0.35 accuracy against 0.95). A
     float npz may hold 0–255: its files stay as they are (the first fix scaled them too)."""
-    from cnnspec.reporting.run import Run, file_rescale
+    from cnnspec.reporting.pixel_ranges import file_rescale
+    from cnnspec.reporting.run import Run
 
     compiled = compile_text(
         "cnnspec: 1\nname: r\ninput: {shape: [8, 8, 1]}\nmodel:\n"

@@ -1,5 +1,5 @@
 """A ``.keras`` file outside its run folder (review 3 of bare models): each output's task is read
-from its shape, activation and saved loss (:func:`~cnnspec.reporting.run.model_tasks`), by the
+from its shape, activation and saved loss (:func:`~cnnspec.reporting.stand_in.model_tasks`), by the
 same rules a spec's outputs are read by.
 
 - a regression loss saved as a function, a named loss object or a short name (msle, log_cosh,
@@ -51,7 +51,8 @@ def _save(model: Any, path: Path, loss: Any = None) -> Path:
 
 def _tasks(path: Path) -> dict[str, tuple[str, bool]]:
     """Each output's (task, from_logits) of the bare model file ``path``, by output name."""
-    from cnnspec.reporting.run import load_model, model_tasks
+    from cnnspec.reporting.run import load_model
+    from cnnspec.reporting.stand_in import model_tasks
 
     return {out.name: (out.task, out.loss.from_logits) for out in model_tasks(load_model(path), "m", path)}
 
@@ -341,7 +342,8 @@ def test_a_spec_and_its_built_file_agree_on_scaling_by_the_graph(tmp_path: Path)
     # lists the rescaling before the raw convolution): the node order decided
     from cnnspec.analysis.pixel_scaling import model_scales_input
     from cnnspec.api import build_model, compile_text
-    from cnnspec.reporting.run import load_model, rescales_itself
+    from cnnspec.reporting.model_graph import rescales_itself
+    from cnnspec.reporting.run import load_model
 
     found = {}
     for key, text in (("raw_branch", BRANCH), ("both_scaled", BOTH_SCALED)):

@@ -307,7 +307,8 @@ def odd_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _tasks_of(path: Path) -> dict[str, tuple[str, bool]]:
     """Each output's (task, from_logits) of the bare model file ``path``, by output name."""
-    from cnnspec.reporting.run import load_model, model_tasks
+    from cnnspec.reporting.run import load_model
+    from cnnspec.reporting.stand_in import model_tasks
 
     return {out.name: (out.task, out.loss.from_logits) for out in model_tasks(load_model(path), "m", path)}
 

@@ -158,6 +158,7 @@ def stand_in_evaluate(monkeypatch):
     import cnnspec.export.runtimes as runtimes
     import cnnspec.reporting.evaluation as evaluation
     import cnnspec.reporting.run as run
+    import cnnspec.reporting.run_splits as run_splits
     import cnnspec.training.modelfile as modelfile
 
     def use(task: str | None, classes: list[str] = CLASSES):
@@ -170,7 +171,7 @@ def stand_in_evaluate(monkeypatch):
                 out_dir=target, run_dir=None, model_path=target / "model.keras", compiled=None
             ),
         )
-        monkeypatch.setattr(run, "check_data_known", lambda *args: None)  # (no data either)
+        monkeypatch.setattr(run_splits, "check_data_known", lambda *args: None)  # (no data either)
         monkeypatch.setattr(runtimes, "choose", lambda *args, **kwargs: ("keras", None, []))
         monkeypatch.setattr(modelfile, "load_model", lambda *args, **kwargs: None)
         monkeypatch.setattr(

@@ -4,7 +4,7 @@ D1. ``cnnspec evaluate RUN --data FOLDER`` compared the folder's class names wit
     for byte, although class names are compared in Unicode NFC everywhere else (README: "``ému``
     in a spec or a test folder is the folder ``ému`` macOS wrote decomposed"): a test folder
     ``ému`` written decomposed (NFD) was refused as an unknown class of a run that trained on
-    ``ému`` composed, with two names that look the same. ``_remap`` (streamed folders) and
+    ``ému`` composed, with two names that look the same. ``remap_folder_labels`` (streamed folders) and
     ``check_source_classes`` (other sources) now compare by ``name_key``.
 D2. A 4-channel input read from image files got a hint that could not be followed: "set
     data.source.color_mode", although no color_mode the schema allows (grayscale, rgb) gives 4
@@ -15,7 +15,7 @@ D2. A 4-channel input read from image files got a hint that could not be followe
 D3. An npz ``--data`` whose ``class_names`` (``class_names_<output>``) named a multi-label,
     regression, segmentation or multi-output model's labels, values, mask classes or classes in
     another order than the run was scored by position under the run's names, silently. They are
-    matched by name (``match_names``, the one matching ``_remap`` uses too) and reordered, with a
+    matched by name (``match_names``, the one matching ``remap_folder_labels`` uses too) and reordered, with a
     note; names that are not the run's are refused.
 """
 
@@ -35,7 +35,12 @@ from cnnspec.analysis.passes import compile_text
 from cnnspec.analysis.settings import training_config
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.reporting.run import _match_outputs, _remap, check_source_classes, match_names
+from cnnspec.reporting.class_match import (
+    check_source_classes,
+    match_names,
+    match_outputs,
+    remap_folder_labels,
+)
 
 NFC = unicodedata.normalize("NFC", "ému")
 NFD = unicodedata.normalize("NFD", "ému")
@@ -57,14 +62,14 @@ def test_streamed_folder_classes_are_matched_to_the_runs_in_nfc():
     # sorted, the decomposed name comes first (``e`` < ``z`` < ``é``): the labels need mapping
     names, run_names = sorted([NFD, "zed"]), sorted([NFC, "zed"])
     assert names == [NFD, "zed"] and run_names == ["zed", NFC]
-    y, mapped = _remap(np.array([0, 1, 1, 0]), names, run_names)
+    y, mapped = remap_folder_labels(np.array([0, 1, 1, 0]), names, run_names)
     assert mapped == ["zed", NFC]  # the run's spelling
     assert y.tolist() == [1, 0, 0, 1]
     # the same names in the same order need no mapping, and keep the run's spelling
-    y, mapped = _remap(np.array([0, 1]), ["zed", NFD], ["zed", NFC])
+    y, mapped = remap_folder_labels(np.array([0, 1]), ["zed", NFD], ["zed", NFC])
     assert (y.tolist(), mapped) == ([0, 1], ["zed", NFC])
     with pytest.raises(UsageError, match="received emu"):  # another name is still refused
-        _remap(np.array([0, 1]), ["emu", "zed"], run_names)
+        remap_folder_labels(np.array([0, 1]), ["emu", "zed"], run_names)
 
 
 def test_other_sources_classes_are_compared_to_the_runs_in_nfc():
@@ -85,27 +90,27 @@ def test_a_single_classifiers_npz_classes_in_another_order_are_renumbered_to_the
     """D3 for a single classifier: an npz whose ``class_names`` are the run's classes (or some of
     them) in another order is renumbered by name, with a note, as the other tasks' are; the same
     order (a prefix of the run's too) and unnamed labels are read as they come."""
-    from cnnspec.reporting.run import _classes_by_name
+    from cnnspec.reporting.class_match import classes_by_name
 
     config = SimpleNamespace(data=SimpleNamespace(kind="npz", streamed=False))
     notes: list[str] = []
-    y, names = _classes_by_name(np.array([0, 1, 2, 0]), ["c", NFD, "a"], ["a", NFC, "c"], config, notes)
+    y, names = classes_by_name(np.array([0, 1, 2, 0]), ["c", NFD, "a"], ["a", NFC, "c"], config, notes)
     assert (y.tolist(), names) == ([2, 1, 0, 2], ["a", NFC, "c"])
     assert notes == [
         f"--data names its classes in another order than the run (3 ('c', '{NFD}', 'a'); the run's: 3 "
         f"('a', '{NFC}', 'c')): they are matched to the run's by name"
     ]
-    y, names = _classes_by_name(np.array([1, 0]), ["c", "a"], ["a", "b", "c"], config, notes)
+    y, names = classes_by_name(np.array([1, 0]), ["c", "a"], ["a", "b", "c"], config, notes)
     assert (y.tolist(), names) == ([0, 2], ["a", "b", "c"])  # some of the run's classes
     for given in (["a", "b"], ["0", "1", "2"]):  # (a prefix in the run's order; numbered labels)
-        y, names = _classes_by_name(np.array([1, 0]), given, ["a", "b", "c"], config, notes)
+        y, names = classes_by_name(np.array([1, 0]), given, ["a", "b", "c"], config, notes)
         assert (y.tolist(), names) == ([1, 0], given)
     assert len(notes) == 2
 
 
 # -- D3. an npz's names of other tasks' targets matched to the run's by name ----------------------
 def _matched(kind: object, y: object, names: list[str], run_names: dict[str, list[str]], target_names=None):
-    """``_match_outputs`` on a test split of ``kind`` targets (a dict by output: several outputs)
+    """``match_outputs`` on a test split of ``kind`` targets (a dict by output: several outputs)
     for a run that recorded ``run_names``: the targets, the names and the notes."""
     several = isinstance(kind, dict)
     run = SimpleNamespace(output_names=lambda name: list(run_names.get(name, [])))
@@ -115,7 +120,7 @@ def _matched(kind: object, y: object, names: list[str], run_names: dict[str, lis
     )
     dataset = SimpleNamespace(target=kind, target_names=dict(target_names or {}))
     notes: list[str] = []
-    y, names = _match_outputs(run, dataset, config, y, names, notes)  # type: ignore[arg-type]
+    y, names = match_outputs(run, dataset, config, y, names, notes)  # type: ignore[arg-type]
     return y, names, notes, dataset.target_names
 
 

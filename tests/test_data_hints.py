@@ -10,7 +10,7 @@ from cnnspec.analysis.settings import training_config
 from cnnspec.api import compile_spec
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
-from cnnspec.reporting.run import parse_source, with_source
+from cnnspec.reporting.data_option import parse_source, with_source
 from cnnspec.training.data import load_dataset
 from tests.test_listing_edges import make_images, write_spec
 
@@ -84,7 +84,7 @@ def test_data_of_class_labels_for_a_multilabel_run_is_pointed_at_an_npz(tmp_path
     """Before: a CSV was told to rename its columns to 'file' and 'label', and then that "the data
     has class targets"; a folder was hinted at ``data.source: shapes``, a spec key."""
     from cnnspec.errors import UsageError
-    from cnnspec.reporting.run import refuse_class_only_data
+    from cnnspec.reporting.data_option import refuse_class_only_data
 
     make_images(tmp_path / "pics", {"a": 2})
     (tmp_path / "test.csv").write_text("file,a,b,c\npics/a/a0.png,1,0,1\n")
@@ -103,7 +103,7 @@ def test_data_of_class_labels_for_a_multilabel_run_is_pointed_at_an_npz(tmp_path
 
 
 def test_data_of_class_labels_for_a_classifier_is_read(tmp_path):
-    from cnnspec.reporting.run import refuse_class_only_data
+    from cnnspec.reporting.data_option import refuse_class_only_data
 
     make_images(tmp_path / "pics", {"a": 2, "b": 2})
     tasks = training_config(compile_spec(write_spec(tmp_path, "{source: {directory: pics}}"))).tasks

@@ -50,7 +50,9 @@ def runs(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
 def test_evaluate_scores_the_mean_of_the_models_probabilities(runs, tmp_path):
-    from cnnspec.reporting.run import load_test_data, locate, predict
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.predictions import predict
+    from cnnspec.reporting.run import locate
     from cnnspec.reporting.views import confusion_source
     from cnnspec.training.modelfile import load_model
     from tests.test_report_support import flat, invoke
@@ -346,7 +348,8 @@ training: {task: regression, loss: mse, epochs: 1, batch_size: 8, seed: 0}
 def test_an_ensemble_of_regressions_is_evaluated_and_predicted_as_the_mean_value(tmp_path):
     """--ensemble alone averages a regression's values (--tta, which mirrors images, still
     refuses one): evaluate reports the MAE of the mean value, predict prints it."""
-    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.run import locate
     from cnnspec.training.imagefiles import scale_batch
     from cnnspec.training.modelfile import load_model
     from tests.test_report_support import flat, invoke

@@ -252,7 +252,8 @@ def test_unfinished_run_is_refused(run_dir, tmp_path):
 
 
 def test_probabilities_from_logits():
-    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.predictions import probabilities
 
     logits = np.array([[2.0, 0.0, -1.0]])
     probs = probabilities(logits, OutputKind(from_logits=True))
@@ -334,7 +335,7 @@ def test_digits_model_refuses_the_shapes_classes():
     from types import SimpleNamespace
 
     from cnnspec.errors import UsageError
-    from cnnspec.reporting.run import check_source_classes
+    from cnnspec.reporting.class_match import check_source_classes
 
     digits = [str(i) for i in range(10)]
     config = SimpleNamespace(
@@ -355,7 +356,7 @@ def test_data_shapes_keeps_the_runs_shapes_target_and_settings():
     """`evaluate RUN --data shapes` of a run that learnt shape areas scored it on counts (the
     regression task's default target) with the generator's defaults, and a multi-output run
     failed; the run's own shapes settings are kept. Other runs get the plain source."""
-    from cnnspec.reporting.run import parse_source
+    from cnnspec.reporting.data_option import parse_source
 
     settings = {"images": 60, "image_size": [16, 16], "target": "area"}
     assert parse_source("shapes", {"shapes": settings}) == {"shapes": settings}

@@ -705,7 +705,7 @@ def test_data_that_the_runs_class_selection_does_not_fit_is_told_why():
     classes, labelled 0–2 without names, was refused with "expected a class of the data;
     received 9" and a hint that said unnamed labels were fine."""
     from cnnspec.errors import Loc, SpecError
-    from cnnspec.reporting.run import _data_misfit
+    from cnnspec.reporting.held_out import _data_misfit
 
     exc = SpecError.single(
         "expected a class of the data; received 9", Loc("spec.yaml", 3, 5), "data.classes[0]", code="data"
@@ -746,7 +746,7 @@ def test_a_served_files_record_says_why_it_keeps_no_split(tmp_path, recorded, wo
     no run's split: a record of today's export says why (a lone model file exported), and only
     a record that says nothing is an older cnnspec's (every such file was said to be one)."""
     from cnnspec.export.runtimes import ExportRecord
-    from cnnspec.reporting.run import unknown_split_note
+    from cnnspec.reporting.run_splits import unknown_split_note
     from cnnspec.reporting.served import served_run
 
     export = tmp_path / "deploy" / "model.onnx"
@@ -764,7 +764,8 @@ def test_the_export_of_a_model_with_no_known_split_records_why(tmp_path):
     """What export writes as ``split_unknown`` (read back by the test above): a lone model file,
     a model file in a run folder that can't be read for its split, a run folder without a
     seed."""
-    from cnnspec.reporting.run import Run, unknown_split_reason
+    from cnnspec.reporting.run import Run
+    from cnnspec.reporting.run_splits import unknown_split_reason
 
     lone = tmp_path / "m.keras"
     assert unknown_split_reason(Run(model_path=lone)) == "no_run"

@@ -157,7 +157,7 @@ def test_a_segmentation_maps_are_mirrored_back_and_a_regression_is_refused(tmp_p
     import keras
 
     from cnnspec.export.runtimes import open_session, record_path
-    from cnnspec.reporting.run import softmax
+    from cnnspec.reporting.predictions import softmax
 
     path = _bare(tmp_path, "seg")
     out = tmp_path / "seg.onnx"

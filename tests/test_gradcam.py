@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnnspec.reporting.run import OutputKind
+from cnnspec.reporting.model_graph import OutputKind
 
 pytestmark = pytest.mark.slow
 

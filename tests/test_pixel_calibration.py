@@ -78,7 +78,8 @@ def run(tmp_path_factory) -> Path:
 def test_evaluate_visualize_and_report_show_the_pixels_calibration(run, tmp_path):
     import keras
 
-    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.run import locate
 
     result = invoke("evaluate", run, "-o", tmp_path / "e")
     assert result.exit_code == 0, result.output
@@ -105,7 +106,7 @@ def test_evaluate_visualize_and_report_show_the_pixels_calibration(run, tmp_path
 
 
 def test_a_temperature_scales_each_pixels_classes_as_a_classifiers():
-    from cnnspec.reporting.run import softmax
+    from cnnspec.reporting.predictions import softmax
     from cnnspec.reporting.temperature import scaled_answer, scales, tempered, tempered_maps
     from cnnspec.reporting.tta import as_probabilities
 
@@ -138,7 +139,9 @@ def test_calibrate_fits_a_segmentations_temperature_and_every_reader_applies_it(
 
     from cnnspec.export.runtimes import record_path
     from cnnspec.reporting.calibration import pixel_rows
-    from cnnspec.reporting.run import load_test_data, locate, map_answers
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.predictions import map_answers
+    from cnnspec.reporting.run import locate
     from cnnspec.reporting.temperature import FILE, fit, tempered_maps
 
     copy = tmp_path / "run"

@@ -15,7 +15,8 @@ from PIL import Image
 
 from cnnspec.errors import UsageError
 from cnnspec.reporting.images import Sample
-from cnnspec.reporting.run import Run, pixel_depth
+from cnnspec.reporting.pixel_ranges import pixel_depth
+from cnnspec.reporting.run import Run
 from cnnspec.reporting.task_predict import scaled_groups, source_of
 from tests.test_data_checks import classes, npz_spec, pixels, refused
 from tests.test_report_support import colour_images, invoke, trained_run

@@ -201,7 +201,7 @@ def test_a_task_model_is_run_with_no_more_than_a_chunk_decoded_ahead(tmp_path, m
     from cnnspec.analysis.settings import training_config
     from cnnspec.api import compile_spec
     from cnnspec.reporting.images import plan_inputs
-    from cnnspec.reporting.run import pixel_depth
+    from cnnspec.reporting.pixel_ranges import pixel_depth
     from tests.conftest import ROOT
 
     tasks = training_config(compile_spec(ROOT / "specs" / "unet_shapes.yaml")).tasks  # 64×64×3
@@ -259,7 +259,7 @@ def test_an_array_split_between_chunks_is_scaled_by_the_whole_file(tmp_path, mon
     """int64 rows of 0–200 and one of 999: the whole file's depth is unknown, refused before its
     first rows are predicted, as when it was read at once (its rows alone would be 8-bit)."""
     from cnnspec.reporting.images import plan_inputs
-    from cnnspec.reporting.run import pixel_depth
+    from cnnspec.reporting.pixel_ranges import pixel_depth
 
     path = tmp_path / "deep.npy"
     np.save(path, np.stack([np.full((2, 2, 1), v, dtype="int64") for v in (10, 200, 150, 999)]))

@@ -75,8 +75,9 @@ def test_the_page_shows_the_test_outputs_train_counted_without_predicting_again(
     ``outputs``): the samples, mistakes and reliability are read from them, not predicted again."""
     import numpy as np
 
+    from cnnspec.reporting.held_out import load_test_data
     from cnnspec.reporting.html import report_context
-    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.reporting.run import locate
     from cnnspec.training.modelfile import load_model
 
     run = locate(run_dir)

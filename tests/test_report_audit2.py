@@ -22,7 +22,8 @@ import pytest
 
 from cnnspec.errors import UsageError
 from cnnspec.reporting.html import _cards, _model_parts, _report_rows, write_report
-from cnnspec.reporting.run import OutputKind, Run
+from cnnspec.reporting.model_graph import OutputKind
+from cnnspec.reporting.run import Run
 from cnnspec.reporting.runs import run_row
 from cnnspec.reporting.views import Probe, history_columns
 from tests.test_damaged_runs import make_run

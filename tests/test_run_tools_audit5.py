@@ -286,7 +286,8 @@ def test_visualize_history_graph_and_confusion_of_a_run_without_its_model(tmp_pa
 
 # -- 7. a run without resolved.yaml ----------------------------------------------------------------
 def test_a_run_without_resolved_yaml_is_named_from_lock_json_and_says_what_is_missing(tmp_path):
-    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.run import locate
 
     run = locate(make_run(tmp_path / "run", resolved=False, lock={**LOCK, "name": "from_lock"}))
     assert run.name == "from_lock"  # not "model", the model file's stem

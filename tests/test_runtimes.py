@@ -113,7 +113,9 @@ def test_exports_agree_with_keras_on_the_test_split(exported):
     """Top-1 agreement 100% and probabilities within 1e-4 on the run's test split, fed by the
     export record's scaling (no resize: the images have the model's size)."""
     from cnnspec.export.runtimes import find_export, open_session, predict_batches
-    from cnnspec.reporting.run import load_model, load_test_data, locate, probabilities
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.predictions import probabilities
+    from cnnspec.reporting.run import load_model, locate
     from cnnspec.training.imagefiles import scale_batch
 
     run = locate(exported)

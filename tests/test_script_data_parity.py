@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from cnnspec.errors import UsageError
-from cnnspec.reporting.run import Run, file_rescale
+from cnnspec.reporting.pixel_ranges import file_rescale
+from cnnspec.reporting.run import Run
 from cnnspec.training.data_checks import rescale_factor
 from tests.test_data_checks import (
     CLASSIFIER,

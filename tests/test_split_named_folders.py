@@ -103,7 +103,8 @@ def test_data_of_loose_images_is_a_bad_input_told_of_data_not_of_the_spec(tmp_pa
     ``<--data>:1:1 ... data.source.directory``: the run's spec is not what is wrong."""
     from cnnspec.api import compile_spec
     from cnnspec.errors import UsageError
-    from cnnspec.reporting.run import Run, load_test_data
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.run import Run
 
     class_tree(tmp_path / "photos", {"a": 2, "b": 2})
     compiled = compile_spec(write_spec(tmp_path, "{directory: photos}", CLASSIFIER))

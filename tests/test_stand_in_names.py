@@ -1,5 +1,5 @@
 """A ``.keras`` file outside a run folder is read whatever its file name: the stand-in spec
-(:func:`cnnspec.reporting.run.stand_in_name`) is named after the file, and ``my-model.keras``,
+(:func:`cnnspec.reporting.stand_in.stand_in_name`) is named after the file, and ``my-model.keras``,
 ``1model.keras`` and ``modèle.keras`` were refused ("cannot tell the task of the model's
 outputs without a spec (name: expected an identifier …)"), while ``m x.keras`` was read."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.reporting.run import stand_in_name
+from cnnspec.reporting.stand_in import stand_in_name
 from tests.test_bare_review3 import _flat_head, _image, _invoke, _save
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -223,7 +223,8 @@ def test_indexing_image_files_decodes_only_what_is_asked(tmp_path):
 
 
 def test_predictions_on_a_streamed_test_split_decode_a_chunk_at_a_time(tmp_path):
-    from cnnspec.reporting.run import PREDICT_CHUNK, OutputKind, predict
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.predictions import PREDICT_CHUNK, predict
 
     files = make_images(tmp_path / "imgs", {"a": PREDICT_CHUNK + 44}, size=4)
     seen: list[int] = []

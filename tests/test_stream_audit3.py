@@ -116,7 +116,7 @@ def test_a_data_option_folder_is_read_whole_as_the_test_set(tmp_path):
     located at ``<--data>``: every image a test image, nothing trained on, so not refused."""
     from cnnspec.analysis.settings import training_config
     from cnnspec.api import compile_spec
-    from cnnspec.reporting.run import DATA_LOC, parse_source, with_source
+    from cnnspec.reporting.data_option import DATA_LOC, parse_source, with_source
     from cnnspec.training.data import load_dataset
     from cnnspec.training.data_sources import DATA_OPTION_FILE
 

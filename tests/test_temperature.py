@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from cnnspec.errors import UsageError
-from cnnspec.reporting.run import OutputKind, Run, probabilities
+from cnnspec.reporting.model_graph import OutputKind
+from cnnspec.reporting.predictions import probabilities
+from cnnspec.reporting.run import Run
 from cnnspec.reporting.temperature import (
     FILE,
     HIGH,
@@ -638,7 +640,9 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path, tmp_pat
 def test_each_model_of_an_ensemble_is_scaled_by_its_own_temperature(run_dir, tmp_path):
     """A copy of the tiny run, calibrated, joins the run itself (not calibrated): the mean is of
     the copy's scaled probabilities and the run's own; --temperature 1 takes both as they are."""
-    from cnnspec.reporting.run import load_test_data, locate, predict
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.predictions import predict
+    from cnnspec.reporting.run import locate
     from cnnspec.training.modelfile import load_model
     from tests.test_report_support import flat, invoke
 

@@ -389,7 +389,8 @@ def test_from_logits_true_on_a_probability_output_reads_probabilities_everywhere
     # softmax a second time, flattening the confidences)
     import numpy as np
 
-    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.predictions import probabilities
 
     row = np.array([[0.7, 0.2, 0.1] + [0.0] * 7])
     kind = OutputKind(binary=softmax.binary, from_logits=softmax.loss.from_logits)

@@ -10,7 +10,8 @@ import pytest
 
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import UsageError
-from cnnspec.reporting.run import OutputKind, probabilities
+from cnnspec.reporting.model_graph import OutputKind
+from cnnspec.reporting.predictions import probabilities
 from cnnspec.reporting.tta import as_outputs, averaged, averaged_outputs, parse_views
 
 

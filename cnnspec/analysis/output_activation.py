@@ -1,6 +1,6 @@
 """The activation a model output ends in, traced back through the layers that pass it on
 (:func:`trace_activation`), TF-free: over a spec's IR here (:func:`output_activation`), over a
-Keras model's graph in :mod:`cnnspec.reporting.run`. Whether an output gives probabilities or
+Keras model's graph in :mod:`cnnspec.reporting.model_graph`. Whether an output gives probabilities or
 logits decides its loss, its metrics and how its answers are read.
 """
 

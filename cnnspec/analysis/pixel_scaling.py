@@ -34,7 +34,7 @@ def scales_every_path(
 ) -> bool:
     """Whether a model graph scales its pixels itself, the one rule a spec
     (:func:`model_scales_input`) and a model file
-    (:func:`cnnspec.reporting.run.rescales_itself`) are read by: every path from the input
+    (:func:`cnnspec.reporting.model_graph.rescales_itself`) are read by: every path from the input
     meets a rescaling before any layer with weights (or an output). A branch that convolves the
     raw input while another rescales it sees unscaled pixels: the list order of the layers,
     which differs between a spec and the file built from it, never decides.
@@ -83,7 +83,7 @@ def model_scales_input(ir: ModelIR) -> bool:
     ``model:``; a rescaling after a convolution scales features, not pixels, and a branch that
     convolves the raw input sees unscaled pixels). ``data.rescale: auto`` then leaves the
     pixels as stored. The same rule reads a bare model file
-    (:func:`cnnspec.reporting.run.rescales_itself`)."""
+    (:func:`cnnspec.reporting.model_graph.rescales_itself`)."""
     if any(
         (kind := REGISTRY.get(n.kind)) is not None and kind.value_range == "affine" for n in ir.augmentation
     ):

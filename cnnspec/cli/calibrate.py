@@ -79,8 +79,10 @@ def calibrate(
 
     from cnnspec.fileio import check_writable, json_text, sha256_file, utf8_safe, write_atomic
     from cnnspec.reporting.calibration import NO_PREDICTION, decided
+    from cnnspec.reporting.held_out import load_test_data
     from cnnspec.reporting.own_data import seen_note
-    from cnnspec.reporting.run import MODEL_FILE, described_outputs, load_test_data, locate
+    from cnnspec.reporting.run import MODEL_FILE, locate
+    from cnnspec.reporting.stand_in import described_outputs
     from cnnspec.reporting.temperature import FILE, fitted, fitted_on, scales
     from cnnspec.training.modelfile import load_model
 
@@ -315,7 +317,8 @@ def _validation_answers(model: Any, held_out: Any) -> tuple[Any, Any, int, str]:
     image), a multi-label output's labels (each a two-class row of its own: ``label
     decisions``), or a segmentation's pixels (a seeded sample of at most 250,000: ``pixels``)."""
     from cnnspec.reporting.calibration import label_rows, pixel_rows
-    from cnnspec.reporting.run import OutputKind, label_answers, map_answers, predict
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.predictions import label_answers, map_answers, predict
 
     config = held_out.config
     if not config.task_path:

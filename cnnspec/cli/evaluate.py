@@ -369,7 +369,8 @@ def evaluate(
     from cnnspec.paths import exists
     from cnnspec.reporting.evaluation import evaluate as run_evaluation
     from cnnspec.reporting.evaluation import evaluate_export, write_evaluation
-    from cnnspec.reporting.run import check_data_known, locate
+    from cnnspec.reporting.run import locate
+    from cnnspec.reporting.run_splits import check_data_known
     from cnnspec.reporting.temperature import chosen as chosen_temperature
     from cnnspec.reporting.temperature import parse_option
     from cnnspec.reporting.tta import parse_views

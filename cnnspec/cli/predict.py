@@ -68,7 +68,7 @@ def _record_rescale(record: Any) -> Callable[[bool, Any], float | None]:
     :func:`cnnspec.reporting.task_predict.scaled_groups`): where ``data.rescale: auto`` divided
     by the images' depth, a uint16 array by 65535 as training did (records written before
     ``rescale_by_depth`` scale every integer input as 8-bit)."""
-    from cnnspec.reporting.run import pixel_depth
+    from cnnspec.reporting.pixel_ranges import pixel_depth
 
     by_depth = record.data["input"].get("rescale_by_depth") is True
 
@@ -196,20 +196,17 @@ def _predict_keras(
 
     A model outside a run (no spec, no export record that names its tasks) is read as evaluate
     reads it: each output's task from its shape, activation and recorded loss
-    (:func:`~cnnspec.reporting.run.model_tasks`), never as a classifier by default; ``spec``
+    (:func:`~cnnspec.reporting.stand_in.model_tasks`), never as a classifier by default; ``spec``
     (``--spec``) describes the model instead. ``ensemble``: other models whose answers are
     averaged with its own (reporting/ensemble.py; their notes go to ``notes``). ``wanted``:
     ``--temperature`` (``None``: auto); returns the temperature of each model too."""
+    from cnnspec.reporting.held_out import assumed_rescale_note
     from cnnspec.reporting.images import plan_inputs
-    from cnnspec.reporting.run import (
-        OutputKind,
-        assumed_rescale_note,
-        file_rescale,
-        input_shape,
-        locate,
-        model_tasks,
-    )
-    from cnnspec.reporting.run import predict as predict_batch
+    from cnnspec.reporting.model_graph import OutputKind, input_shape
+    from cnnspec.reporting.pixel_ranges import file_rescale
+    from cnnspec.reporting.predictions import predict as predict_batch
+    from cnnspec.reporting.run import locate
+    from cnnspec.reporting.stand_in import model_tasks
     from cnnspec.reporting.temperature import chosen, refuse_tasks, scaled_answer, tempered
     from cnnspec.training.modelfile import load_model
     from cnnspec.training.onednn import layers_named
@@ -325,11 +322,11 @@ def _float_ranges(
 
 def _float_notes(run: Any, ranges: list[tuple[float, float]]) -> list[str]:
     """The note of ``.npy`` float pixels (``ranges``: each array's) far off the range the run
-    trained on (:func:`~cnnspec.reporting.run.float_scale_notes`): they are predicted on as
+    trained on (:func:`~cnnspec.reporting.pixel_ranges.float_scale_notes`): they are predicted on as
     they are."""
     if not ranges:
         return []
-    from cnnspec.reporting.run import float_scale_notes
+    from cnnspec.reporting.pixel_ranges import float_scale_notes
 
     whole = (min(low for low, _ in ranges), max(high for _, high in ranges))
     return float_scale_notes(run, whole, "the .npy arrays", "the predictions")
@@ -338,7 +335,8 @@ def _float_notes(run: Any, ranges: list[tuple[float, float]]) -> list[str]:
 def _served_float_notes(record: ExportRecord, ranges: list[tuple[float, float]]) -> list[str]:
     """:func:`_float_notes` for an exported file served by itself, against the range its record
     keeps (``input.pixel_range``; an older record keeps none: nothing is said)."""
-    from cnnspec.reporting.run import Run, range_of_record
+    from cnnspec.reporting.pixel_ranges import range_of_record
+    from cnnspec.reporting.run import Run
 
     recorded = range_of_record(record.data["input"].get("pixel_range"))
     if recorded is None:
@@ -396,7 +394,8 @@ def _predict_export(
     range of each float input's pixels is added to it, for :func:`_float_notes`)."""
     from cnnspec.export.runtimes import open_session
     from cnnspec.reporting.images import plan_inputs
-    from cnnspec.reporting.run import OutputKind, probabilities
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.predictions import probabilities
     from cnnspec.reporting.temperature import refuse_tasks, scaled_answer, tempered
 
     record.require_one_input(record.path)
@@ -436,10 +435,10 @@ def _record_reads(
     says otherwise) that holds where the record says so (``output.task: classification``: the
     exporter read the model's task from the model itself, as predict's Keras path does), or,
     for a record written before records said it, where the model file plainly is one
-    (:func:`~cnnspec.reporting.run.archive_single_classifier`, told without TensorFlow).
+    (:func:`~cnnspec.reporting.model_graph.archive_single_classifier`, told without TensorFlow).
     Otherwise ``auto`` goes to Keras, which reads each output's task from the model (with a
     note), and an explicit runtime is refused: its answer would be made-up classes."""
-    from cnnspec.reporting.run import archive_single_classifier
+    from cnnspec.reporting.model_graph import archive_single_classifier
 
     if tasks is not None or run.config is not None:
         return True

@@ -103,12 +103,12 @@ def _safe_name(text: str) -> str:
 
 def _check_confusion_applies(run: RunT) -> None:
     """Refuse a confusion matrix of a model outside its run whose outputs (as predict and
-    evaluate read them: :func:`~cnnspec.reporting.run.model_tasks`) have no classes to confuse,
+    evaluate read them: :func:`~cnnspec.reporting.stand_in.model_tasks`) have no classes to confuse,
     a regression or multi-label model, instead of sending the user to `cnnspec evaluate`, which
     would write none; the task rules' own refusal (asking for ``--spec``) where they cannot
     tell. Called only when the model's folder has no confusion matrix to draw, so TensorFlow is
     loaded only on that error path (a drawable matrix is read without it)."""
-    from cnnspec.reporting.run import described_outputs, model_tasks
+    from cnnspec.reporting.stand_in import described_outputs, model_tasks
     from cnnspec.reporting.views import SAMPLES_OF_TASK
     from cnnspec.training.modelfile import load_model
 

@@ -169,7 +169,7 @@ def parse_batches(text: str) -> list[int]:
 
 
 class _Shape:
-    """The model's input shape for :func:`~cnnspec.reporting.run.load_test_data`, from the spec."""
+    """The model's input shape for :func:`~cnnspec.reporting.held_out.load_test_data`, from the spec."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.sample_shape = shape
@@ -213,7 +213,8 @@ def run_benchmark(
     ``model.keras`` is no Keras archive (as ``evaluate``, ``export`` and ``predict`` refuse it).
     A runtime that fails later (its export, its worker) is a row with the reason as its
     ``status``."""
-    from cnnspec.reporting.run import load_test_data, locate
+    from cnnspec.reporting.held_out import load_test_data
+    from cnnspec.reporting.run import locate
 
     say = progress or (lambda _text: None)
     bad = [r for r in runtimes if r not in RUNTIMES]

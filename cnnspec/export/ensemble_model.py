@@ -97,12 +97,12 @@ def ensemble_for_export(
 
 
 def _own_test_split(run: Any, model: Any) -> Any | None:
-    """The test split of the target ``run`` (a :class:`~cnnspec.reporting.run.TestData`) to check
+    """The test split of the target ``run`` (a :class:`~cnnspec.reporting.predictions.TestData`) to check
     the members' training images against, as ``evaluate --ensemble`` does; ``None`` for a model
     file without a spec, which has no data of its own (its members are checked as predict's)."""
     if run.compiled is None:
         return None
-    from cnnspec.reporting.run import load_test_data
+    from cnnspec.reporting.held_out import load_test_data
 
     return load_test_data(run, model)
 
@@ -188,7 +188,7 @@ def _output_layer(model: Any, index: int) -> str:
 def output_tasks(run: Any, model: Any) -> tuple[Any, ...]:
     """The task of each output of ``run``'s model: its spec's, else read from the model as
     ``predict`` reads a model file without one."""
-    from cnnspec.reporting.run import model_tasks
+    from cnnspec.reporting.stand_in import model_tasks
 
     config = run.config
     if config is not None and config.tasks:
@@ -268,7 +268,7 @@ def _check_mean(
 
 def _numpy_squash(values: np.ndarray, squash: str | None) -> np.ndarray:
     """:func:`_squashed` in NumPy (float64)."""
-    from cnnspec.reporting.run import label_probabilities, softmax
+    from cnnspec.reporting.predictions import label_probabilities, softmax
 
     if squash == "softmax":
         return softmax(values)

@@ -797,7 +797,7 @@ def export_model(
         if split is not None:
             meta["split"] = split
         else:  # why there is none: a lone model file's record is not an older cnnspec's
-            from cnnspec.reporting.run import unknown_split_reason
+            from cnnspec.reporting.run_splits import unknown_split_reason
 
             meta["split_unknown"] = unknown_split_reason(run)
     # Only a run's spec says each output's task. Without one, serving_meta reads the tasks as
@@ -1032,11 +1032,12 @@ def _run_images(run: Any, model: Any, path: Path) -> RunImages:
     """The run's images for an ``int8`` export (:class:`RunImages`): its data loaded as
     training loads it (:func:`~cnnspec.training.data.load_dataset`, with the seed the run
     recorded, so the same splits), checked against the model and scaled by the factor training
-    applied before the model (:func:`~cnnspec.reporting.run.test_split`'s pipeline settings,
+    applied before the model (:func:`~cnnspec.reporting.held_out.test_split`'s pipeline settings,
     :func:`~cnnspec.training.imagefiles.scale_batch`); no augmentation, which only training
     applies. Up to :data:`CALIBRATION_IMAGES` training and :data:`INT8_VERIFY_IMAGES` test
     images, drawn with :data:`CALIBRATION_SEED`."""
-    from cnnspec.reporting.run import split_seed, test_split
+    from cnnspec.reporting.held_out import test_split
+    from cnnspec.reporting.run_splits import split_seed
     from cnnspec.training.data import load_dataset
     from cnnspec.training.filelist import ImageFiles
     from cnnspec.training.imagefiles import scale_batch
@@ -1149,8 +1150,10 @@ def recorded_split(run: Any) -> dict[str, Any] | None:
     """The split of the model's run as its export's record keeps it (``split``: the seed,
     fractions and generated source's settings that draw its test and validation images
     again): a run folder's lock.json seed and spec, or the run a checkpoint lies in
-    (:func:`~cnnspec.reporting.run.split_origin`); ``None`` where no run's split is known."""
-    from cnnspec.reporting.run import SplitOrigin, source_options, split_origin
+    (:func:`~cnnspec.reporting.run_splits.split_origin`); ``None`` where no run's split is known."""
+    from cnnspec.reporting.data_option import source_options
+    from cnnspec.reporting.run import SplitOrigin
+    from cnnspec.reporting.run_splits import split_origin
 
     if run.run_dir is None:
         origin = split_origin(run)
@@ -1215,7 +1218,8 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
 
     A model outside its run (no spec) is described by the tasks predict and evaluate read from
     it (:func:`_bare_reading`), never by its last layer alone."""
-    from cnnspec.reporting.run import OutputKind, file_rescale, input_shape, trained_pixel_range
+    from cnnspec.reporting.model_graph import OutputKind, input_shape
+    from cnnspec.reporting.pixel_ranges import file_rescale, trained_pixel_range
 
     shape = list(input_shape(model))
     config = run.config
@@ -1257,7 +1261,7 @@ def serving_meta(run: Any, model: Any) -> dict[str, Any]:
             "rescale_integer": file_rescale(run, model, True),
             "rescale_float": file_rescale(run, model, False),
             "rescale_by_depth": _rescale_by_depth(run, model),
-            # the range float inputs must come in (reporting/run.py trained_pixel_range): the
+            # the range float inputs must come in (reporting/pixel_ranges.py trained_pixel_range): the
             # file served alone notes float --data or .npy arrays far outside it, as the run does
             **({"pixel_range": list(trained)} if (trained := trained_pixel_range(run)) is not None else {}),
         },
@@ -1286,14 +1290,15 @@ def _bare_reading(run: Any, model: Any) -> tuple[Any, int, list[dict[str, Any]] 
     record does), and why the tasks cannot be told (``None`` when they can).
 
     The tasks are those predict and evaluate read from the same model file
-    (:func:`~cnnspec.reporting.run.model_tasks`: shape, activation, saved loss), so the export
+    (:func:`~cnnspec.reporting.stand_in.model_tasks`: shape, activation, saved loss), so the export
     answers as the Keras model does: its last layer alone made a 4-output model's record a
     classifier on logits over the mask's classes (the last layer was another output), and a
     regression head a binary classifier. Where the tasks cannot be told, ``output`` says so
     (``task_unknown``, with no classes) instead of a made-up classifier, and predict and
     evaluate refuse an explicit ``--runtime`` for it as they refuse the model itself (its
     archive is no plain classifier)."""
-    from cnnspec.reporting.run import OutputKind, model_tasks
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.stand_in import model_tasks
 
     try:
         inferred = model_tasks(model, run.name, run.model_path)
@@ -1312,8 +1317,8 @@ def _bare_reading(run: Any, model: Any) -> tuple[Any, int, list[dict[str, Any]] 
 def _rescale_by_depth(run: Any, model: Any) -> bool:
     """Whether integer inputs are scaled by their own depth (``data.rescale: auto``: a uint16
     array by 1/65535, not by ``rescale_integer``, the 8-bit factor): predict asks, as
-    :func:`~cnnspec.reporting.run.file_rescale` would, without the spec at hand."""
-    from cnnspec.reporting.run import file_rescale
+    :func:`~cnnspec.reporting.pixel_ranges.file_rescale` would, without the spec at hand."""
+    from cnnspec.reporting.pixel_ranges import file_rescale
 
     sixteen_bit = np.array([0, 65535], dtype="uint16")
     return file_rescale(run, model, True, sixteen_bit) != file_rescale(run, model, True)

@@ -142,7 +142,7 @@ def _reading(reading: dict[str, Any]) -> tuple[tuple[Any, ...] | None, Any]:
 def _probabilities(outputs: np.ndarray, tasks: tuple[Any, ...] | None, kind: Any) -> np.ndarray:
     """The probabilities a first output's raw values say: a classifier's class probabilities
     (``tasks`` ``None``: read by ``kind``), a multi-label output's label probabilities."""
-    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.predictions import probabilities
     from cnnspec.reporting.tta import as_probabilities
 
     return probabilities(outputs, kind) if tasks is None else as_probabilities(outputs, tasks[0])

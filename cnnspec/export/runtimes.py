@@ -257,8 +257,8 @@ def model_answer(outputs: np.ndarray, data: dict[str, Any]) -> np.ndarray:
 def served_reading(data: dict[str, Any]) -> tuple[tuple[OutputTask, ...] | None, Any]:
     """How a record's (or a serving meta's) ``output`` and ``outputs`` say to read the model:
     every output's task (``None`` for a single classifier) and the first output's
-    :class:`~cnnspec.reporting.run.OutputKind`."""
-    from cnnspec.reporting.run import OutputKind
+    :class:`~cnnspec.reporting.model_graph.OutputKind`."""
+    from cnnspec.reporting.model_graph import OutputKind
 
     output, entries = data.get("output") or {}, data.get("outputs")
     tasks = tuple(output_task(entry) for entry in entries) if entries else None

@@ -3,7 +3,7 @@
 A ``.keras`` file of a compiled model records its loss (``compile_config``). The imported spec
 has no ``training:`` section, and without one the task rules read a linear head as a
 classifier's logits; the saved loss is what tells a regression apart (``cnnspec predict`` of the
-file itself reads it so, :func:`cnnspec.reporting.run.model_tasks`). So a regression loss in
+file itself reads it so, :func:`cnnspec.reporting.stand_in.model_tasks`). So a regression loss in
 the source gets a note saying what to add before training the spec. A model with several
 outputs: each loss is said of its output's id in the spec (the setting is then
 ``training.outputs.ID``). A classification loss other than crossentropy (a focal loss, label

@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import UsageError, printable
-from cnnspec.reporting.run import Run, TestData, input_shape
+from cnnspec.reporting.model_graph import input_shape
+from cnnspec.reporting.predictions import TestData
+from cnnspec.reporting.run import Run
 
 
 @dataclass
@@ -151,7 +153,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def _check_file_scale(member: Member, target: Run, model: Any) -> None:
     """For files to predict: the member scales image files (8-bit) and float arrays as the
     target does (what ``predict`` multiplies their pixels by)."""
-    from cnnspec.reporting.run import file_rescale
+    from cnnspec.reporting.pixel_ranges import file_rescale
 
     for integer in (True, False):
         mine, theirs = file_rescale(target, model, integer), file_rescale(member.run, member.model, integer)
@@ -166,7 +168,7 @@ def _check_file_scale(member: Member, target: Run, model: Any) -> None:
 def _answers(run: Run, model: Any) -> list[tuple[str, bool]]:
     """Each output's task and whether it answers in logits: the run's spec, else what the task
     rules read from the model. The mean is taken of probabilities read this way."""
-    from cnnspec.reporting.run import model_tasks
+    from cnnspec.reporting.stand_in import model_tasks
 
     config = run.config
     tasks = (
@@ -185,7 +187,8 @@ def _shapes(shapes: list[tuple[int | None, ...]]) -> str:
 
 def _check_data(member: Member, test: TestData, target: Run, checks_split: bool) -> None:
     """The member's pixel scale, and its training and validation images against ``test``."""
-    from cnnspec.reporting.run import pipeline_settings, split_seed
+    from cnnspec.reporting.pixel_ranges import pipeline_settings
+    from cnnspec.reporting.run_splits import split_seed
     from cnnspec.training.data import load_dataset
     from cnnspec.training.overlap import seen_images
 

@@ -51,7 +51,10 @@ import numpy as np
 
 from cnnspec.errors import UsageError
 from cnnspec.fileio import json_safe, json_text
-from cnnspec.reporting.run import OutputKind, Run, TestData, load_test_data
+from cnnspec.reporting.held_out import load_test_data
+from cnnspec.reporting.model_graph import OutputKind
+from cnnspec.reporting.predictions import TestData
+from cnnspec.reporting.run import Run
 
 FORMAT = 1
 
@@ -380,7 +383,7 @@ def _averaged_as(tasks: Sequence[Any], views: tuple[str, ...]) -> str:
 
 
 def _probabilities_of(outputs: Callable[[np.ndarray], Any], kind: Any) -> Callable[[np.ndarray], np.ndarray]:
-    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.predictions import probabilities
 
     return lambda batch: probabilities(outputs(batch), kind)
 
@@ -391,7 +394,7 @@ def _loss(outputs: np.ndarray, y: np.ndarray, config: Any) -> float | None:
     weighs each term as Keras' ``CategoricalFocalCrossentropy`` (``alpha (1 - p)^gamma``) and
     ``BinaryFocalCrossentropy`` (``(1 - p_t)^gamma``, with class balancing ``alpha`` on the
     positives and ``1 - alpha`` on the negatives) do."""
-    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.predictions import probabilities
 
     spec = config.loss
     probs = probabilities(outputs, _kind(config))
@@ -511,7 +514,7 @@ def _evaluation(
 ) -> Evaluation:
     """The evaluation document of a model's outputs on the test split (any runtime)."""
     from cnnspec.reporting.calibration import of_probabilities
-    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.predictions import probabilities
     from cnnspec.training.metrics import classification_report_text, classification_summary, predicted_classes
 
     config = test.config
@@ -612,7 +615,7 @@ def _label_calibration(config: Any, y: Any, outputs: Any) -> Any:
     if len(config.tasks) != 1 or config.tasks[0].task not in ("multilabel", "segmentation"):
         return None
     from cnnspec.reporting.calibration import of_labels, of_pixels
-    from cnnspec.reporting.run import label_probabilities
+    from cnnspec.reporting.predictions import label_probabilities
     from cnnspec.reporting.tta import as_probabilities
     from cnnspec.training.task_results import outputs_by_name, targets_by_name
 

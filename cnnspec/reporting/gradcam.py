@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError
-from cnnspec.reporting.run import OutputKind
+from cnnspec.reporting.model_graph import OutputKind
 
 #: The output activations whose input is the class scores (set aside for the gradient).
 SQUASHING = ("softmax", "sigmoid")

@@ -702,7 +702,7 @@ def _pixels(task: Any) -> int:
 def _model_parts(probe: Any, notes: list[str]) -> dict[str, Any]:
     """Sample predictions, feature maps and filters: the parts that need the model and data."""
     from cnnspec.reporting.gradcam import spatial_layers
-    from cnnspec.reporting.run import conv_layers
+    from cnnspec.reporting.model_graph import conv_layers
 
     parts: dict[str, Any] = {
         "samples": [], "mistakes": [], "features": [], "filters_png": None, "class_map": None,
@@ -932,7 +932,7 @@ def write_report(
     (:func:`cnnspec.reporting.run.read_lock`, :func:`~cnnspec.reporting.run.read_history`).
     """
     from cnnspec.fileio import write_atomic
-    from cnnspec.reporting.run import test_split
+    from cnnspec.reporting.held_out import test_split
 
     run_dir = Path(run_dir)
     refuse_unreadable(run_dir, "a run folder")

@@ -4,7 +4,7 @@ Images are decoded, converted to the model's colour mode and resized by
 :func:`cnnspec.training.imagefiles.load_image`, the function ``cnnspec train`` reads a
 ``directory`` source with (TensorFlow-free; it reproduces ``tf.io.decode_image`` and bilinear
 ``tf.image.resize`` for PNG files pixel for pixel). Scaling to the model's range happens
-later, with the run's ``data.rescale`` (see :func:`cnnspec.reporting.run.file_rescale`).
+later, with the run's ``data.rescale`` (see :func:`cnnspec.reporting.pixel_ranges.file_rescale`).
 
 ``.npy`` arrays are taken as samples already in the training data's format; their shape must
 match the model's input exactly (``(h, w)`` is accepted for one channel, and a leading batch
@@ -84,7 +84,7 @@ class Sample:
     #: the lowest and highest value of the whole file in its dtype, for an array whose samples
     #: may be read and scaled in different chunks (``None``: the samples at hand are the file):
     #: its scale is decided by all its pixels, as when it was read at once (the depth of
-    #: integers is told by their dtype and range only, :func:`~cnnspec.reporting.run.pixel_depth`)
+    #: integers is told by their dtype and range only, :func:`~cnnspec.reporting.pixel_ranges.pixel_depth`)
     extent: np.ndarray | None = None
 
     @property

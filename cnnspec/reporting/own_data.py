@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from cnnspec.training.overlap import MATCHED_BY, SPLITS, OwnImages, seen_images
 
 if TYPE_CHECKING:
-    from cnnspec.reporting.run import Run, TestData
+    from cnnspec.reporting.predictions import TestData
+    from cnnspec.reporting.run import Run
 
 __all__ = ["MATCHED_BY", "SCORED", "SPLITS", "OwnImages", "own_images", "run_data", "seen_note"]
 
@@ -75,7 +76,8 @@ def _run_dataset(run: Run) -> Any:
     nothing decoded); ``None`` where that can't be had: no run folder or spec, no recorded
     seed, or a source that no longer loads (moved, changed into something else)."""
     from cnnspec.errors import SpecError, UsageError
-    from cnnspec.reporting.run import run_config, split_seed
+    from cnnspec.reporting.run import run_config
+    from cnnspec.reporting.run_splits import split_seed
     from cnnspec.training.data import load_dataset
 
     if run.run_dir is None or run.compiled is None:

@@ -19,14 +19,10 @@ from cnnspec.analysis.settings_training import CROSSENTROPY_LOSSES, loss_setting
 from cnnspec.analysis.settings_types import LossConfig
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import ExportRecord
-from cnnspec.reporting.run import (
-    STAND_IN_SOURCE,
-    Run,
-    range_of_record,
-    record_unknown_split,
-    split_of_record,
-    stand_in_name,
-)
+from cnnspec.reporting.pixel_ranges import range_of_record
+from cnnspec.reporting.run import Run
+from cnnspec.reporting.run_splits import record_unknown_split, split_of_record
+from cnnspec.reporting.stand_in import STAND_IN_SOURCE, stand_in_name
 from cnnspec.spec.scope import unique_id
 
 
@@ -286,7 +282,7 @@ def stand_in_text(record: ExportRecord) -> str:
     of each output's shape (:func:`_head`; a model of several outputs: each head reads the input,
     and ``outputs`` lists them in the record's order, the file's) and ``training`` with each
     output's task, loss, threshold and loss weight, so the task rules read it as the run did. Its
-    data source is :data:`~cnnspec.reporting.run.STAND_IN_SOURCE`, which ``--data`` replaces."""
+    data source is :data:`~cnnspec.reporting.stand_in.STAND_IN_SOURCE`, which ``--data`` replaces."""
     from cnnspec.spec.dumping import dump_yaml
 
     output = record.data["output"]

@@ -169,7 +169,8 @@ def output_entry(
     """What one output predicts for one input (writing the mask PNG of a segmentation to
     ``mask``, its place from :func:`mask_paths`, at the input image's ``size`` when it was
     resized for the model)."""
-    from cnnspec.reporting.run import OutputKind, label_probabilities, probabilities
+    from cnnspec.reporting.model_graph import OutputKind
+    from cnnspec.reporting.predictions import label_probabilities, probabilities
     from cnnspec.training.task_metrics import predicted_mask
 
     if out.task == "segmentation":

@@ -99,7 +99,7 @@ def _scaled(probe: Any, tasks: list[OutputTask], raw: dict[str, np.ndarray]) -> 
     output's scaled by the probe's temperature (--temperature, or the run's temperature.json),
     whose decisions at a threshold other than 0.5 it can change; a temperature other than 1 asked
     of any other model is refused (:func:`~cnnspec.reporting.temperature.refuse_tasks`)."""
-    from cnnspec.reporting.run import OutputKind
+    from cnnspec.reporting.model_graph import OutputKind
     from cnnspec.reporting.temperature import refuse_tasks, scaled_answer
 
     temperature = probe.temperature

@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError
-from cnnspec.reporting.run import OutputKind, Run, damaged, read_json
+from cnnspec.reporting.model_graph import OutputKind
+from cnnspec.reporting.run import Run, damaged, read_json
 
 #: The file ``cnnspec calibrate`` writes into the run folder.
 FILE = "temperature.json"
@@ -82,7 +83,7 @@ def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     probs = np.asarray(probabilities, dtype="float64")
     if temperature == 1.0 or probs.size == 0:
         return probs
-    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.predictions import probabilities
 
     logits = np.log(np.clip(probs, _TINY, 1.0)) / temperature
     logits = np.where(np.isnan(probs), np.nan, logits)  # (clip turns NaN into a bound)
@@ -94,7 +95,7 @@ def tempered_outputs(outputs: Any, kind: OutputKind, temperature: float) -> Any:
     what the reports and the loss read as the model's answer (:func:`tempered`)."""
     if temperature == 1.0:
         return outputs
-    from cnnspec.reporting.run import probabilities
+    from cnnspec.reporting.predictions import probabilities
     from cnnspec.reporting.tta import as_outputs
 
     return as_outputs(tempered(probabilities(outputs, kind), temperature), kind)
@@ -109,7 +110,7 @@ def tempered_labels(outputs: Any, from_logits: bool, temperature: float) -> np.n
         return raw
     if from_logits:
         return raw / temperature
-    from cnnspec.reporting.run import label_probabilities
+    from cnnspec.reporting.predictions import label_probabilities
 
     p = np.clip(raw, 1e-12, 1 - 1e-12)
     scaled = label_probabilities(np.log(p / (1 - p)) / temperature, from_logits=True)
@@ -392,7 +393,7 @@ def refuse_tasks(tasks: Sequence[Any] | None, temperature: float) -> None:
     ``tasks``: its outputs' tasks, ``None`` for a single classifier)."""
     if temperature == 1.0 or scales(tasks):
         return
-    from cnnspec.reporting.run import described_outputs
+    from cnnspec.reporting.stand_in import described_outputs
 
     raise UsageError(
         "expected a classifier, a multi-label or a segmentation model (one output) for a "

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, did_you_mean
-from cnnspec.reporting.run import OutputKind, described_outputs
+from cnnspec.reporting.model_graph import OutputKind
+from cnnspec.reporting.stand_in import described_outputs
 
 #: The views ``--tta`` takes, and what each is.
 VIEWS = {"hflip": "mirror image left to right", "vflip": "mirror image top to bottom"}
@@ -86,7 +87,7 @@ def averaged(
 
 
 def as_outputs(probs: np.ndarray, kind: OutputKind) -> np.ndarray:
-    """Raw outputs that :func:`cnnspec.reporting.run.probabilities` reads as ``probs`` (n,
+    """Raw outputs that :func:`cnnspec.reporting.predictions.probabilities` reads as ``probs`` (n,
     classes) for a model of ``kind``: log-probabilities for logits, one column for a sigmoid
     unit. The evaluation and the predictions then take the averaged probabilities as they take
     a model's outputs."""
@@ -137,10 +138,10 @@ def _kind(task: Any) -> OutputKind:
 
 
 def as_probabilities(raw: np.ndarray, task: Any) -> np.ndarray:
-    """An output's raw values as probabilities: a classifier's classes (reporting/run.py's
+    """An output's raw values as probabilities: a classifier's classes (reporting/predictions.py's
     reading), a sigmoid's (multi-label, a one-channel mask) or a softmax's over the last axis; a
     regression's values as they are (their mean is the ensemble's value)."""
-    from cnnspec.reporting.run import label_probabilities, probabilities, softmax
+    from cnnspec.reporting.predictions import label_probabilities, probabilities, softmax
 
     if task.task == "regression":
         return raw

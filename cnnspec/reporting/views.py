@@ -17,23 +17,12 @@ import numpy as np
 from cnnspec.errors import UsageError, did_you_mean, printable
 from cnnspec.reporting.calibration import Calibration, decided
 from cnnspec.reporting.figures import feature_maps_png, filters_png, samples_png
-from cnnspec.reporting.run import (
-    OutputKind,
-    Run,
-    TestData,
-    conv_layers,
-    described_outputs,
-    file_rescale,
-    find_layer,
-    input_shape,
-    layer_kind,
-    load_test_data,
-    names_or_indices,
-    predict,
-    probabilities,
-    read_json,
-    training_process,
-)
+from cnnspec.reporting.held_out import load_test_data
+from cnnspec.reporting.model_graph import OutputKind, conv_layers, find_layer, input_shape, layer_kind
+from cnnspec.reporting.pixel_ranges import file_rescale
+from cnnspec.reporting.predictions import TestData, predict, probabilities
+from cnnspec.reporting.run import Run, names_or_indices, read_json, training_process
+from cnnspec.reporting.stand_in import described_outputs
 from cnnspec.training.plots import cut_label
 
 
@@ -447,7 +436,7 @@ class Probe:
             probs = per_pixel.mean(axis=0)
             names = names_or_indices(self.run.output_names(labels.name), len(probs))
         else:  # sigmoid units, one per label: each its own probability
-            from cnnspec.reporting.run import label_probabilities
+            from cnnspec.reporting.predictions import label_probabilities
             from cnnspec.reporting.temperature import tempered_labels
 
             what, kind = "label", OutputKind(from_logits=labels.loss.from_logits)
@@ -495,7 +484,7 @@ class Probe:
         output's task for a multi-label model (one output of labels); any other model is
         refused. From the spec's tasks, or for a model without one, what the task rules read
         from it."""
-        from cnnspec.reporting.run import model_tasks
+        from cnnspec.reporting.stand_in import model_tasks
 
         config = self.run.config
         if config is not None:
@@ -592,11 +581,11 @@ class Probe:
         probabilities scaled by :attr:`temperature`; of a segmentation output, each pixel
         (:func:`~cnnspec.reporting.calibration.of_pixels`)."""
         from cnnspec.reporting.calibration import of_labels, of_pixels
-        from cnnspec.reporting.run import label_answers
+        from cnnspec.reporting.predictions import label_answers
         from cnnspec.reporting.temperature import tempered_labels
 
         if task.task == "segmentation":
-            from cnnspec.reporting.run import map_answers
+            from cnnspec.reporting.predictions import map_answers
             from cnnspec.reporting.temperature import tempered_maps
 
             maps, masks = map_answers(self.model, self.test, task)

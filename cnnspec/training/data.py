@@ -251,7 +251,7 @@ def _classes(
 
 
 #: How the refusal of ``--data`` test images of classes the run does not have begins
-#: (:func:`_check_test_classes`; reporting/run.py words it for ``--data``).
+#: (:func:`_check_test_classes`; reporting/held_out.py words it for ``--data``).
 UNSELECTED_CLASSES = "expected --data test images of the run's classes only"
 
 

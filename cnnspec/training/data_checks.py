@@ -72,7 +72,7 @@ def weight_key_refusals(config: TrainConfig, dataset: Dataset) -> list[tuple[str
     (key, message, hint): a key that names no class nor is a label index, one naming a class
     ``data.classes`` left out, one weighing the class an earlier key weighs. ``train`` refuses
     the first (:func:`check_fit`); a finished run's commands note them all (the run may have been
-    trained before cnnspec refused such a key: :func:`cnnspec.reporting.run.test_split`)."""
+    trained before cnnspec refused such a key: :func:`cnnspec.reporting.held_out.test_split`)."""
     if not isinstance(config.class_weight, dict) or dataset.target != "class":
         return []
     found: list[tuple[str, str, str | None]] = []
@@ -321,7 +321,7 @@ def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | N
 
 def rescale_factor(config: TrainConfig, dataset: Dataset, compiled: CompiledSpec) -> float | None:
     """The pixel multiplier the pipeline applies (``None``: leave the values as they are)."""
-    # reporting's stand-in for image files (reporting/run.py file_rescale) has only
+    # reporting's stand-in for image files (reporting/pixel_ranges.py file_rescale) has only
     # integer_pixels: files decode to 8-bit pixels
     pixel_max = getattr(dataset, "pixel_max", 255.0)
     return pipeline_scale(config.data, compiled.ir, dataset.integer_pixels, pixel_max)

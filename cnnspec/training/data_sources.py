@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 #: The file of the location ``evaluate``/``visualize``/``report`` give a ``--data`` source
-#: (:data:`cnnspec.reporting.run.DATA_LOC` is made of it).
+#: (:data:`cnnspec.reporting.data_option.DATA_LOC` is made of it).
 DATA_OPTION_FILE = "<--data>"
 
 
