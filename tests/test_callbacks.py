@@ -210,7 +210,7 @@ def _early_stopping_run(cb, tmp_path, settings: str, losses: list[float]) -> tup
 
 
 def test_best_epoch_is_reported_only_when_early_stopping_restored_it(cb, tmp_path):
-    from cnnspec.training.trainer import weights_source
+    from cnnspec.training.finish import weights_source
 
     # start_from_epoch ≥ the epochs: Keras never keeps weights, so it restores nothing
     model, made = _early_stopping_run(
@@ -226,7 +226,7 @@ def test_best_epoch_is_reported_only_when_early_stopping_restored_it(cb, tmp_pat
 
 
 def test_best_epoch_of_a_best_checkpoint_that_was_saved(cb, tmp_path):
-    from cnnspec.training.trainer import weights_source
+    from cnnspec.training.finish import weights_source
 
     checkpoint = cb.BestCheckpoint(tmp_path, "val_loss", "min", save_best_only=True)
     assert weights_source({"model_checkpoint": checkpoint}, 2) == (None, "last epoch 2")

@@ -320,7 +320,7 @@ def test_evaluate_with_data_keeps_the_runs_matrix_and_the_report_shows_the_train
 
 # -- 3. one speed figure per label, the steady one a true median ------------------------------------
 def test_steady_epochs_leave_out_the_first_of_the_run_of_each_phase_and_after_a_resume():
-    from cnnspec.training.trainer import steady_epoch_seconds
+    from cnnspec.training.epochs import steady_epoch_seconds
 
     history = [
         {"epoch": 1, "seconds": 9.0, "phase": 1},

@@ -492,8 +492,9 @@ def test_a_stop_after_the_results_leaves_the_state_of_a_lost_folder_alone(tmp_pa
     folder check saw: with the run folder lost meanwhile (its lock file removed, another
     `train --resume` holding the path), it removed the other run's state/, which its resume
     needs."""
+    from cnnspec.training.outcomes import ReportInterrupted
     from cnnspec.training.state import TrainingState
-    from cnnspec.training.trainer import ReportInterrupted, _stopped_after_fit
+    from cnnspec.training.trainer import _stopped_after_fit
 
     run = tmp_path / "run"
     (run / "state").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""The training batch against the size of the training split (training/trainer.py): with
+"""The training batch against the size of the training split (training/epochs.py): with
 ``steps_per_epoch`` a batch larger than the split is clamped to it, with a note, and the
 throughput in metrics.json counts the images the steps trained on."""
 
@@ -13,15 +13,15 @@ from cnnspec.api import compile_text
 
 
 def test_a_batch_is_at_most_the_training_split():
-    from cnnspec.training.trainer import _images_per_epoch, _train_batch
+    from cnnspec.training.epochs import images_shown_per_epoch, training_batch_size
 
     stepped = TrainConfig(data=DataConfig("digits"), batch_size=100_000, steps_per_epoch=5)
-    assert _train_batch(stepped, 1294) == 1294
-    assert _images_per_epoch(stepped, 1294) == 5 * 1294  # not 5 × 100,000
+    assert training_batch_size(stepped, 1294) == 1294
+    assert images_shown_per_epoch(stepped, 1294) == 5 * 1294  # not 5 × 100,000
     plain = TrainConfig(data=DataConfig("digits"), batch_size=100_000)
-    assert (_train_batch(plain, 1294), _images_per_epoch(plain, 1294)) == (1294, 1294)
+    assert (training_batch_size(plain, 1294), images_shown_per_epoch(plain, 1294)) == (1294, 1294)
     small = TrainConfig(data=DataConfig("digits"), batch_size=32, steps_per_epoch=3)
-    assert (_train_batch(small, 1294), _images_per_epoch(small, 1294)) == (32, 96)
+    assert (training_batch_size(small, 1294), images_shown_per_epoch(small, 1294)) == (32, 96)
 
 
 @pytest.mark.slow

@@ -230,15 +230,15 @@ def test_the_printed_resume_command_is_the_one_to_paste(tmp_path, runner, monkey
     repeats the options the spec needed to compile (--allow-outside, --max-params)."""
     import shlex
 
-    from cnnspec.training import trainer
+    from cnnspec.training import outcomes, trainer
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC.replace("EPOCHS", "2"))
     override = "training.freeze=[conv2d_1]"
 
     def interrupted(compiled, **kwargs):
-        command = trainer._resume_command(compiled, list(kwargs["overrides"]), tmp_path / "run")
-        raise trainer.TrainingInterrupted(tmp_path / "run", 1, command)
+        command = outcomes.resume_command(compiled, list(kwargs["overrides"]), tmp_path / "run")
+        raise outcomes.TrainingInterrupted(tmp_path / "run", 1, command)
 
     monkeypatch.setattr(trainer, "train", interrupted)
     args = ["train", str(spec), "--allow-outside", "--max-params", "1000000", "--set", override]
@@ -586,9 +586,9 @@ def test_a_stop_that_h5py_swallows_in_the_final_model_save_still_stops_train(
     import signal
 
     from cnnspec.fileio import stop_noted
-    from cnnspec.training import trainer
+    from cnnspec.training import finish
 
-    real = trainer.save_model
+    real = finish.save_model
 
     def save(model, path):
         try:  # the signal lands inside h5py, through the handler train put in place
@@ -598,7 +598,7 @@ def test_a_stop_that_h5py_swallows_in_the_final_model_save_still_stops_train(
                 raise TypeError("Operation not defined for data type class") from None
         return real(model, path)
 
-    monkeypatch.setattr(trainer, "save_model", save)
+    monkeypatch.setattr(finish, "save_model", save)
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC.replace("EPOCHS", "1"))
     run = tmp_path / "run"
@@ -608,7 +608,7 @@ def test_a_stop_that_h5py_swallows_in_the_final_model_save_still_stops_train(
     assert "interrupted after 1 whole epoch(s)" in said and f"--resume {run}" in said
     assert not (run / "model.keras").exists() and not (run / "metrics.json").exists()
     assert not stop_noted()  # handled: the next command in this process writes again
-    monkeypatch.setattr(trainer, "save_model", real)
+    monkeypatch.setattr(finish, "save_model", real)
     again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
     assert again.exit_code == 0, again.output
     assert json.loads((run / "history.json").read_text())["epoch"] == [1]
@@ -621,7 +621,7 @@ def test_a_best_checkpoint_of_an_epoch_trained_again_is_not_the_runs_best(tmp_pa
     weights, which the run loaded as its model while metrics.json said "best epoch 1". The
     file now waits beside best.keras until its epoch's snapshot is written."""
     from cnnspec.training import callbacks
-    from cnnspec.training.trainer import weights_digest
+    from cnnspec.training.finish import weights_digest
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(

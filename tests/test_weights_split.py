@@ -625,7 +625,7 @@ def test_a_trials_seed_from_and_test_note_are_listed_and_best_yaml_says_them(wri
 
     from cnnspec.search.results import trial_rows, write_best
     from cnnspec.search.worker import record_split
-    from cnnspec.training.trainer import TrainResult
+    from cnnspec.training.outcomes import TrainResult
 
     compiled = _drawn(write_spec, tmp_path, "data.test_split: {choice: [0.2, 0.3]}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

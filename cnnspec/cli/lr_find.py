@@ -88,7 +88,7 @@ def lr_find(
         _refuse_run_folder(plot)  # --force or not: a run's own pictures are not ours to replace
         refuse_foreign(plot, "--plot", force, is_cnnspec_png)
     from cnnspec.training.lr_find import find_rate, rate_override, sweep_overrides, sweep_png
-    from cnnspec.training.trainer import TrainingInterrupted
+    from cnnspec.training.outcomes import TrainingInterrupted
 
     overrides = list(set or [])
     compiled = compile_reported(file, overrides, allow_outside=allow_outside, max_params=max_params)

@@ -99,8 +99,8 @@ def train(
     from cnnspec.reporting.own_data import run_data
     from cnnspec.spec.compose import FlagOverride
     from cnnspec.training.distribute import ClusterError, parse_cluster
+    from cnnspec.training.outcomes import KernelRefused, OutOfMemory, ReportInterrupted, TrainingInterrupted
     from cnnspec.training.progress import Display
-    from cnnspec.training.trainer import KernelRefused, OutOfMemory, ReportInterrupted, TrainingInterrupted
     from cnnspec.training.trainer import train as run_training
 
     overrides = list(set or [])
@@ -171,7 +171,7 @@ def train(
 
 
 def out_of_memory_exit(full: Any) -> typer.Exit:
-    """Report a run that ran out of memory (:class:`~cnnspec.training.trainer.OutOfMemory`):
+    """Report a run that ran out of memory (:class:`~cnnspec.training.outcomes.OutOfMemory`):
     the error, where its epochs are saved, and the two ways on (exit 1, as a full disk)."""
     console = stderr()
     console.print(f"[bold red]error:[/bold red] {safe(full)}", highlight=False, soft_wrap=True)
@@ -199,7 +199,7 @@ def saved_state(stopped: Any, joint: str) -> str:
 
 
 def kernel_refused_exit(refused: Any) -> typer.Exit:
-    """Report a run a TensorFlow kernel refused (:class:`~cnnspec.training.trainer.KernelRefused`):
+    """Report a run a TensorFlow kernel refused (:class:`~cnnspec.training.outcomes.KernelRefused`):
     the error, its hint, where its epochs are, and the command that goes on with the other
     kernels (oneDNN's or TensorFlow's own: the limit's setting; a new run in that folder is
     refused: it holds the run's files)."""

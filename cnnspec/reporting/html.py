@@ -254,7 +254,7 @@ def speed_text(metrics: dict[str, Any]) -> str:
     shows it: ``1,253 images/s overall, 876 images/s steady``. *overall*: the images of every
     epoch over the whole training time (``images_per_second``); *steady*: the images of an
     epoch over the median time of the epochs that build no model function
-    (``images_per_second_steady``, :func:`cnnspec.training.trainer.steady_epoch_seconds`).
+    (``images_per_second_steady``, :func:`cnnspec.training.epochs.steady_epoch_seconds`).
     Each figure is labelled: the two differ, and one "images/s" of each read as a mistake."""
     figures = []
     for key, label in (("images_per_second", "overall"), ("images_per_second_steady", "steady")):

@@ -649,8 +649,9 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     from cnnspec.reporting.html import write_report
     from cnnspec.reporting.own_data import run_data
     from cnnspec.spec.loader import SOURCE_TEXTS
+    from cnnspec.training.outcomes import DataChanged, ReportInterrupted, TrainingInterrupted
     from cnnspec.training.progress import Display
-    from cnnspec.training.trainer import DataChanged, ReportInterrupted, TrainingInterrupted, train
+    from cnnspec.training.trainer import train
 
     number = trial.number
     values = {d.name: suggest(trial, d) for d in space.dimensions}
