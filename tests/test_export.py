@@ -123,11 +123,11 @@ def test_savedmodel_reloads_and_matches(run_dir, runner):
 @pytest.mark.slow
 def test_tflite_float_within_tolerance(run_dir, tmp_path, monkeypatch):
     from cnnspec.export import FLOAT_TOLERANCE, export_model
-    from cnnspec.export.exporter import run_tflite
+    from cnnspec.export.artifact_runs import run_tflite
 
     folder, batch, expected = run_dir
     # the converter's closing full collection skips what the process held before the export
-    # (exporter._older_objects_frozen), and everything is handed back to the collector after it
+    # (converters._older_objects_frozen), and everything is handed back to the collector after it
     frozen_then: list[int] = []
     collect = gc.collect
     monkeypatch.setattr(

@@ -314,7 +314,7 @@ def test_a_model_replaced_during_its_export_is_not_published(
     from cnnspec.export import exporter
 
     model = _tiny_model(tmp_path / "m.keras")
-    convert = exporter._tflite_bytes
+    convert = exporter.tflite_bytes
 
     def convert_then_replace(keras_model: Any, *args: Any) -> bytes:
         data = convert(keras_model, *args)
@@ -323,7 +323,7 @@ def test_a_model_replaced_during_its_export_is_not_published(
         os.replace(tmp_path / "new.keras", model)
         return data
 
-    monkeypatch.setattr(exporter, "_tflite_bytes", convert_then_replace)
+    monkeypatch.setattr(exporter, "tflite_bytes", convert_then_replace)
     result = CliRunner().invoke(app, ["export", str(model), "-f", "tflite"])
     assert result.exit_code == 2, result.output
     assert "changed while it was exported" in _flat(result.output)

@@ -165,7 +165,7 @@ def test_a_converter_failure_is_a_clear_error(int8_run, tmp_path, monkeypatch):
         seen.update(quantize=quantize, images=len(calibration))
         raise RuntimeError("'tf.Sinh' op is neither a custom op nor a flex op")
 
-    monkeypatch.setattr(exporter, "_tflite_bytes", failing)
+    monkeypatch.setattr(exporter, "tflite_bytes", failing)
     result = invoke(*INT8[:1], run, *INT8[1:])
     assert result.exit_code == 1, result.output
     text = flat(result)

@@ -49,7 +49,7 @@ def test_a_verified_current_export_is_used(run_dir):
 
 def test_the_export_command_and_the_runtimes_agree_where_a_runs_exports_are(run_dir):
     """`cnnspec export RUN/model.keras` writes where `predict RUN` and `evaluate RUN` look."""
-    from cnnspec.export.exporter import resolve_target
+    from cnnspec.export.targets import resolve_target
 
     for target in (run_dir, run_dir / "model.keras"):
         assert resolve_target(target) == (run_dir / "model.keras", run_dir / "export" / "model")

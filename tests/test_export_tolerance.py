@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnspec.export.exporter import FLOAT_RTOL, FLOAT_TOLERANCE
-from cnnspec.export.verification import tolerance_excess, tolerance_rule
+from cnnspec.export.verification import FLOAT_RTOL, FLOAT_TOLERANCE, tolerance_excess, tolerance_rule
 from cnnspec.layers import REGISTRY
 
 

@@ -924,7 +924,7 @@ def test_the_model_size_estimate_is_an_upper_bound_with_a_modest_margin(tmp_path
     ``.keras`` estimate, about half of it (the folder holds the weights twice)."""
     from cnnspec.api import compile_spec, compile_text
     from cnnspec.backends.keras_builder import build_model
-    from cnnspec.export.exporter import _write_saved_model
+    from cnnspec.export.converters import write_saved_model
     from cnnspec.training.modelfile import save_model
     from cnnspec.training.state import model_file_bytes, saved_model_bytes, weights_image
 
@@ -945,7 +945,7 @@ def test_the_model_size_estimate_is_an_upper_bound_with_a_modest_margin(tmp_path
             # the model uncompiled, as export loads one: before the optimizer below (it was a
             # second MobileNetV2 built for this alone)
             folder = tmp_path / f"{name}-savedmodel"
-            _write_saved_model(model, folder)
+            write_saved_model(model, folder)
             written = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
             estimate = saved_model_bytes(model)
             print(f"  {name}: SavedModel estimate {estimate:,} B, written {written:,} B")

@@ -82,7 +82,7 @@ def two_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @SHARES_TWO_OUTPUTS
 def test_the_tflite_session_serves_every_output_in_the_models_order(two_outputs: Path) -> None:
     """The session read ``get_output_details()[0]``: ``area``'s values for ``count``."""
-    from cnnspec.export.exporter import keras_outputs
+    from cnnspec.export.artifact_runs import keras_outputs
     from cnnspec.export.runtimes import open_session
     from cnnspec.training.modelfile import load_model
 

@@ -107,7 +107,7 @@ def test_an_export_record_scales_by_depth_where_it_says_so():
 
 
 def test_the_exporter_records_whether_integers_follow_their_depth(tmp_path):
-    from cnnspec.export.exporter import _rescale_by_depth
+    from cnnspec.export.serving_record import _rescale_by_depth
 
     bare = Run(tmp_path / "model.keras")  # no spec: 1/depth unless the model rescales itself
     assert _rescale_by_depth(bare, SimpleNamespace(layers=[])) is True

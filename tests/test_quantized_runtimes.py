@@ -25,8 +25,8 @@ INT8 = ("--format", "tflite", "--quantize", "int8")
 
 
 def test_each_quantization_is_a_runtime_reading_its_own_file():
-    from cnnspec.export.exporter import default_output
     from cnnspec.export.runtimes import QUANTIZATIONS, QUANTIZED_RUNTIMES, RUNTIMES, engine, export_path
+    from cnnspec.export.targets import default_output
 
     stem = Path("run/export/model")
     assert QUANTIZED_RUNTIMES == ("tflite-dynamic", "tflite-float16", "tflite-int8")

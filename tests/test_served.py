@@ -375,7 +375,7 @@ def test_a_classifiers_record_keeps_the_loss_it_trained_with():
     defaults left out), and the stand-in spec of a served file trains, so scores, with it; a
     record written before it was kept gets crossentropy."""
     from cnnspec.analysis.settings_types import LossConfig
-    from cnnspec.export.exporter import _loss_setting
+    from cnnspec.export.serving_record import _loss_setting
     from cnnspec.reporting.served import recorded_loss
 
     cases = [

@@ -53,7 +53,7 @@ def _refuse_other_run(target: Path, output: Path | None) -> None:
     own export (``predict -r onnx`` then said its model.keras "changed since the export")."""
     from cnnspec.cli.outputs import enclosing_run
     from cnnspec.errors import UsageError
-    from cnnspec.export.exporter import resolve_target
+    from cnnspec.export.targets import resolve_target
 
     holder = enclosing_run(output) if output is not None else None
     if holder is None:
@@ -81,7 +81,7 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
     the model is loaded, still ties that export to the model it was made from). A model in a
     folder of a run (a checkpoint) locks that run."""
     from cnnspec.errors import UsageError
-    from cnnspec.export.exporter import resolve_target
+    from cnnspec.export.targets import resolve_target
 
     try:
         source, _ = resolve_target(target)

@@ -12,16 +12,15 @@ Importing this package does not import TensorFlow; :func:`export_model` does.
 from __future__ import annotations
 
 from cnnspec.export.exporter import (
-    FLOAT_TOLERANCE,
     FORMATS,
     QUANTIZATIONS,
     ExportFailed,
     ExportMismatch,
     ExportResult,
-    default_output,
     export_model,
-    resolve_target,
 )
+from cnnspec.export.targets import default_output, resolve_target
+from cnnspec.export.verification import FLOAT_TOLERANCE
 
 __all__ = [
     "FLOAT_TOLERANCE",

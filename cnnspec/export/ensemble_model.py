@@ -61,8 +61,9 @@ def ensemble_for_export(
     verification batch, on which the model is checked against the mean of its members;
     ``float32``: the exporter's float32 copy of a loaded model; ``views`` and ``back``:
     ``--tta``'s mirror images, which each member answers too (:func:`ensemble_model`)."""
-    from cnnspec.export.exporter import keras_outputs, serving_meta
+    from cnnspec.export.artifact_runs import keras_outputs
     from cnnspec.export.folding import fold_for_export
+    from cnnspec.export.serving_record import serving_meta
     from cnnspec.fileio import sha256_file
     from cnnspec.reporting.ensemble import check_members, load_members
 
@@ -243,7 +244,7 @@ def _check_mean(
     """The ensemble model answers with the mean of its members' outputs (their probabilities,
     where they answer in logits: ``squash``), over the image and its ``views`` mirrored in
     NumPy (the maps of outputs ``back`` mirrored back), on the verification batch."""
-    from cnnspec.export.exporter import keras_outputs
+    from cnnspec.export.artifact_runs import keras_outputs
     from cnnspec.export.mirrors import AXES
 
     got = keras_outputs(combined, inputs)

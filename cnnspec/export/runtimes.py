@@ -84,7 +84,7 @@ def export_path(stem: Path, runtime: str) -> Path:
 def stem_of(target: Path) -> tuple[Path, Path]:
     """``(model.keras, export stem)`` of a run folder or a ``.keras`` file, without loading it
     (``RUN/export/model`` for a run folder and its ``model.keras``; beside the file otherwise)."""
-    from cnnspec.export.exporter import resolve_target
+    from cnnspec.export.targets import resolve_target
 
     return resolve_target(Path(target))
 
@@ -912,7 +912,7 @@ def _tflite_outputs(interpreter: Any) -> list[int]:
     count``): reading its first entry served another output than the first. The
     ``serving_default`` signature names them ``output_0``, ``output_1``, … in the model's
     order, which is how export verification reads them
-    (:func:`cnnspec.export.exporter.run_tflite`). Its indices are used only when they are
+    (:func:`cnnspec.export.artifact_runs.run_tflite`). Its indices are used only when they are
     those of the main graph's outputs, which ``invoke`` runs (a signature of another subgraph
     numbers its own tensors); a file without one signature (not written by ``cnnspec export``)
     has only the interpreter's order to go by."""

@@ -11,6 +11,12 @@ from typing import Any
 
 import numpy as np
 
+#: Largest absolute difference accepted between Keras and a float (unquantized) export, plus
+#: :data:`FLOAT_RTOL` of the Keras value for an output not within [0, 1] (float32 rounds each
+#: value relative to its size: outputs in the hundreds differ by more than 1e-4, correctly).
+FLOAT_TOLERANCE = 1e-4
+FLOAT_RTOL = 1e-4
+
 
 class ExportMismatch(Exception):
     """The exported model's outputs differ from the Keras model's beyond the tolerance."""
