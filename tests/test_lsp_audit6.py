@@ -23,7 +23,7 @@ from cnnspec.api import compile_spec
 from cnnspec.errors import SpecError
 from cnnspec.lsp import diagnostics, symbols
 from cnnspec.lsp.documents import Analysis, Documents
-from cnnspec.lsp.rename import RenameError
+from cnnspec.lsp.rename_symbols import RenameError
 from cnnspec.spec.compose import load_spec
 from tests.test_lsp_references import Space
 from tests.test_lsp_rename import LIBRARY, USER, Workspace

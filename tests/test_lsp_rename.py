@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.lsp import rename
+from cnnspec.lsp import rename, rename_checks, rename_symbols, rename_target
 from cnnspec.lsp.documents import Analysis, Documents
 from cnnspec.lsp.navigation import automatic_names
-from cnnspec.lsp.rename import Other, RenameError
+from cnnspec.lsp.rename_symbols import Other, RenameError
 from cnnspec.lsp.scopes import Automatic
 from tests.conftest import FIXTURES, ROOT
 from tests.test_lsp_navigation_fixes import CARRY, cursor_at, start_of
@@ -101,18 +101,18 @@ class Workspace:
         analysis = self.analyze(name)
         return analysis, cursor_at(analysis, self.text(name), start_of(self.text(name), needle) + offset)
 
-    def target(self, name: str, needle: str, offset: int = 0) -> rename.Symbol | None:
+    def target(self, name: str, needle: str, offset: int = 0) -> rename_symbols.Symbol | None:
         analysis, (cursor, line, column) = self.at(name, needle, offset)
         assert analysis.doc is not None
         automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
-        return rename.target(analysis.doc, cursor, line, column, automatic, self.file_text)
+        return rename_target.target(analysis.doc, cursor, line, column, automatic, self.file_text)
 
     #: The workspace folders a rename covers beside the open specs (none here).
     folders: tuple[Path, ...] = ()
 
     def rename(
         self, name: str, needle: str, offset: int, new: str, others: tuple[str, ...] = ()
-    ) -> dict[str, list[rename.Replacement]]:
+    ) -> dict[str, list[rename_symbols.Replacement]]:
         """The replacements of a rename from ``needle`` in ``name``, with the open specs
         ``others`` (as the server passes the other open documents) and the specs on disk in
         :attr:`folders`."""
@@ -161,7 +161,7 @@ class Workspace:
         for file, places in changes.items():
             assert all(place.text == new for place in places)
             relative = str((Path.cwd() / file).resolve().relative_to(self.root))
-            texts[relative] = rename.apply(self.text(relative), places)
+            texts[relative] = rename_checks.apply(self.text(relative), places)
             self.put(relative, texts[relative])
         assert [model_of(self.analyze(spec)) for spec in (name, *others)] == before
         return texts

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from cnnspec.lsp import rename, workspace
+from cnnspec.lsp import rename_checks, rename_symbols, workspace
 from cnnspec.lsp.documents import check
-from cnnspec.lsp.rename import RenameError
+from cnnspec.lsp.rename_symbols import RenameError
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import LINE_BREAK
 from tests.test_lsp_rename import LIBRARY, Workspace, model_of
@@ -109,7 +109,7 @@ class Folder(Workspace):
 
     def file_text(self, file: str) -> str | None:
         """As the server's: the editor's text, else the one read last, else the disk's."""
-        return self.documents.text((Path.cwd() / file).resolve()) or rename.default_text(file)
+        return self.documents.text((Path.cwd() / file).resolve()) or rename_symbols.default_text(file)
 
     def model(self, name: str) -> list[tuple[object, ...]]:
         """The model of ``name`` as the editor compiles it (open files: their editor text)."""
@@ -134,7 +134,7 @@ class Folder(Workspace):
             relative = str((Path.cwd() / file).resolve().relative_to(self.root))
             path = self.root / relative
             old = self.documents.text(path) or path.read_text("utf-8")
-            texts[relative] = rename.apply(old, places)
+            texts[relative] = rename_checks.apply(old, places)
             if self.documents.text(path) is not None:
                 self.put(relative, texts[relative])
             else:
@@ -290,7 +290,7 @@ def test_an_open_documents_unsaved_text_wins_over_its_disk_text(folder: Path) ->
     changes = space.rename("base.yaml", "- double", 3, "twice")
     places = changes["lib2.yaml"]
     assert sorted(p.line for p in places) == [8, 9, 10]
-    renamed = rename.apply(unsaved, places)
+    renamed = rename_checks.apply(unsaved, places)
     assert renamed.count("- twice:") == 3 and "# edited" in renamed
     assert (folder / "lib2.yaml").read_text("utf-8") == LIB2
 
@@ -374,8 +374,8 @@ def test_a_rename_from_the_declaration_reads_the_backbone_spec_of_a_spec_that_cu
         "inner.yaml": [(until.line, until.character, until.character + 1)],
     }
     for name in ("lib.yaml", "inner.yaml"):
-        space.put(name, rename.apply(space.text(name), changes[name]))
-    (folder / "base.yaml").write_text(rename.apply(frozen, changes["base.yaml"]), "utf-8")
+        space.put(name, rename_checks.apply(space.text(name), changes[name]))
+    (folder / "base.yaml").write_text(rename_checks.apply(frozen, changes["base.yaml"]), "utf-8")
     assert "freeze: [blk.conv]" in (folder / "base.yaml").read_text("utf-8")
     for name in ("base.yaml", "inner.yaml"):
         analysis = check(folder / name, space.documents.text)

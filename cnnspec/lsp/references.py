@@ -5,7 +5,7 @@ What a rename would rewrite is what references list, read by the same rules:
 - a **var**, a block's **parameter** or a repeat's **loop variable** (on its declaration, on
   a ``${…}`` use, on a ``search.space`` key ``vars.NAME``, on the key under a backbone item's
   ``vars:`` that sets the backbone spec's var): the places
-  :func:`cnnspec.lsp.rename.name_references` gives, by rename's scoping (an expression inside
+  :func:`cnnspec.lsp.rename_uses.name_references` gives, by rename's scoping (an expression inside
   a block whose parameter has the name reads the parameter, not the var), each located at the
   name itself; a spec that extends the var's file and declares it again (a child overriding
   it): that declaration too (from the child, the var is its own, with its own references). A
@@ -16,7 +16,7 @@ What a rename would rewrite is what references list, read by the same rules:
   then in every other spec that reads the file of the place under the cursor or of the
   declaration (a library's other users, a base's other children), asked at that same place;
   for an id, in each of those specs, every place a rename of it rewrites
-  (:func:`cnnspec.lsp.rename.id_places`, the search a rename makes), each the segment a
+  (:func:`cnnspec.lsp.rename_uses.id_places`, the search a rename makes), each the segment a
   rename edits: ``out`` of a call's ``u1.out`` for a block's output ``out`` (asked in the
   library or at the call: the block's ``id: out``, its ``outputs:`` entry and each call's
   ``u1.out``), a block input bound by a call's ``inputs:`` mapping key;
@@ -34,10 +34,10 @@ What a rename would rewrite is what references list, read by the same rules:
   name, a layer's compiler-given name or group, a ``zoo:`` model's cut point), still its
   declaration as definition resolves it (the call item, the layer's place, the zoo file's
   id), its uses and patterns in the backbone's spec and each ``until:`` naming it
-  (:func:`cnnspec.lsp.rename.until_cut`).
+  (:func:`cnnspec.lsp.rename_uses.until_cut`).
 
 The other specs are the open ones (``others``: the editor's text), the specs a backbone item
-of these names that read the file (:func:`cnnspec.lsp.rename.backbone_specs`: read from their
+of these names that read the file (:func:`cnnspec.lsp.rename_backbones.backbone_specs`: read from their
 text, open or not, in the workspace or not, as a rename covers them) and, given the
 workspace's folders, those on disk that read the file
 (:func:`cnnspec.lsp.workspace.closed_readers`, the scan a rename makes; a spec that does not
@@ -54,10 +54,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnspec.errors import Loc
-from cnnspec.lsp import navigation, rename, workspace
+from cnnspec.lsp import (
+    navigation,
+    rename_backbones,
+    rename_sites,
+    rename_symbols,
+    rename_uses,
+    workspace,
+)
 from cnnspec.lsp.documents import path_of
 from cnnspec.lsp.locate import Cursor, path_at
-from cnnspec.lsp.rename import LOOP, VAR, Other, TextOf, default_text, preferring
+from cnnspec.lsp.rename_backbones import preferring
+from cnnspec.lsp.rename_symbols import LOOP, VAR, Other, TextOf, default_text
 from cnnspec.lsp.scopes import Automatic
 from cnnspec.lsp.text import UTF16, Lines, Span, in_expression, word_at
 from cnnspec.spec.compose import Reader
@@ -95,13 +103,13 @@ def references(
     ``reader``: the editor's text of an open file; ``text_of``: the text of a file the
     locations point into."""
     row = cursor.loc.line - 1 if row is None else row
-    until = rename.until_symbol(doc, cursor, line_text, column, reader)
+    until = rename_uses.until_symbol(doc, cursor, line_text, column, reader)
     if until is not None:
         return _from_until(doc, automatic, *until, include_declaration, others, folders, reader, text_of)
-    cut = rename.until_cut(doc, cursor, line_text, column, reader)
+    cut = rename_uses.until_cut(doc, cursor, line_text, column, reader)
     if cut is not None:  # a name no rename takes (automatic, the compiler's, the zoo's)
         return _from_cut(doc, automatic, cut, include_declaration, others, folders, reader, text_of)
-    symbol = rename.name_symbol(doc, cursor, line_text, column, automatic, reader, row, text_of)
+    symbol = rename_uses.name_symbol(doc, cursor, line_text, column, automatic, reader, row, text_of)
     if symbol is not None:
         have = [(doc, automatic), *others]
         if symbol.what != LOOP:  # (a loop variable is its repeat's alone)
@@ -109,13 +117,13 @@ def references(
             have += [(spec.doc, spec.automatic) for spec in more]
             text_of = _texts(more, text_of)
         if symbol.what == VAR:  # a var of a `zoo:` backbone's model: its uses there too
-            zoo = rename.zoo_backbones([each for each, _ in have], symbol.declared.file, reader)
+            zoo = rename_uses.zoo_backbones([each for each, _ in have], symbol.declared.file, reader)
             have += [(model, None) for model in zoo]
         found = _name_references(symbol, have, include_declaration, text_of, reader)
         if symbol.what == VAR:
             found += [loc for loc in _overrides(symbol, have) if loc not in found]
         return found
-    output = rename.output_key_symbol(doc, cursor, column, automatic)
+    output = rename_sites.output_key_symbol(doc, cursor, column, automatic)
     moved = _at_declaration(doc, output.declared, text_of) if output is not None else None
     if moved is not None:  # a key naming a model output: the references of the output's id
         cursor, line_text, row, column = moved
@@ -144,27 +152,27 @@ def references(
                 locs += [loc for loc in found_there if loc not in locs]
     declared = navigation.declaration(doc, cursor, automatic, **at)
     if declared is not None:  # an id: the places a rename of it rewrites, as their segments
-        symbol, read = rename.id_symbol(*declared), _texts(more, text_of)
+        symbol, read = rename_uses.id_symbol(*declared), _texts(more, text_of)
         for each, named in [(doc, automatic), *specs]:
             # a pattern names the id by a segment (`c` of `blk.c`): the range a rename edits,
             # which the editor highlights, not the whole token navigation locates
-            for loc, places in rename.pattern_segments(each, symbol, named, read).items():
+            for loc, places in rename_uses.pattern_segments(each, symbol, named, read).items():
                 if loc in locs:
                     at = locs.index(loc)
                     locs[at : at + 1] = [_segment(place) for place in places]
-            _add_places(locs, rename.id_places(each, symbol, named, read), symbol, include_declaration)
+            _add_places(locs, rename_uses.id_places(each, symbol, named, read), symbol, include_declaration)
             # the `until:` of a backbone item cutting at it
-            for place in rename.cut_references(each, symbol, read, reader):
+            for place in rename_uses.cut_references(each, symbol, read, reader):
                 found = _segment(place)
                 locs += [found] if found not in locs else []
     return locs
 
 
 def _add_places(
-    locs: list[Loc], places: Sequence[rename.Place], symbol: rename.Symbol, include: bool
+    locs: list[Loc], places: Sequence[rename_uses.Place], symbol: rename_symbols.Symbol, include: bool
 ) -> None:
     """Add to ``locs`` the places a rename of the id ``symbol`` rewrites in one spec
-    (:func:`cnnspec.lsp.rename.id_places`) that are not there yet: a place that is part of a
+    (:func:`cnnspec.lsp.rename_uses.id_places`) that are not there yet: a place that is part of a
     token (``out`` of ``u1.out``, a block's output read by a call in another file, which
     navigation reads by the call's scope alone) replaces that token where it is listed, as
     its segment; the keys naming it as a model output (``training.outputs.cnt``), each the
@@ -195,7 +203,7 @@ def _at_declaration(doc: SourceDoc, declared: Loc, text_of: TextOf) -> tuple[Cur
     return cursor, lines[row] if row < len(lines) else "", row, declared.column - 1
 
 
-def _segment(place: rename.Replacement) -> Loc:
+def _segment(place: rename_symbols.Replacement) -> Loc:
     """The reference a rename's range is (1-based, as locations are); an empty one (a place
     the text does not pin) is its token."""
     if place.start == place.end:
@@ -206,7 +214,7 @@ def _segment(place: rename.Replacement) -> Loc:
 def _from_until(
     doc: SourceDoc,
     automatic: Automatic | None,
-    symbol: rename.Symbol,
+    symbol: rename_symbols.Symbol,
     file: str,
     include: bool,
     others: Sequence[Other],
@@ -219,7 +227,7 @@ def _from_until(
     text), with ``doc`` one of the other specs (its ``until:`` is one of them)."""
     backbone = next(((each, named) for each, named in others if path_of(each.file) == path_of(file)), None)
     if backbone is None:
-        loaded = rename.backbone_specs([doc], [symbol.declared.file], reader)
+        loaded = rename_backbones.backbone_specs([doc], [symbol.declared.file], reader)
         spec = next((spec for spec in loaded if spec.path == path_of(file) and spec.compiles), None)
         if spec is None:
             return []  # (it does not compile: its own diagnostics say why)
@@ -249,7 +257,7 @@ def _from_until(
 def _from_cut(
     doc: SourceDoc,
     automatic: Automatic | None,
-    cut: rename.Cut,
+    cut: rename_uses.Cut,
     include: bool,
     others: Sequence[Other],
     folders: Sequence[Path],
@@ -257,45 +265,49 @@ def _from_cut(
     text_of: TextOf,
 ) -> list[Loc]:
     """The references of what the ``until:`` under the cursor names though a rename refuses
-    it (:func:`cnnspec.lsp.rename.until_cut`): its declaration (where definition goes: the
+    it (:func:`cnnspec.lsp.rename_uses.until_cut`): its declaration (where definition goes: the
     call of an automatic name, a zoo file's id, the layer's place), its uses in the backbone's
     spec (references and patterns naming the id; patterns naming the layer), and each
     ``until:`` that names it in ``doc``, the open specs and those of the workspace."""
     model = cut.model
     found: list[Loc] = [cut.declared] if include else []
     if cut.layer is None:
-        symbol = rename.id_symbol(cut.name, cut.declared)
+        symbol = rename_uses.id_symbol(cut.name, cut.declared)
         uses = navigation.id_references(model, ("outputs",), cut.name, cut.declared, False, cut.automatic)
-        segments = rename.pattern_segments(model, symbol, cut.automatic, text_of)
+        segments = rename_uses.pattern_segments(model, symbol, cut.automatic, text_of)
         for loc in uses:
             found += [_segment(place) for place in segments[loc]] if loc in segments else [loc]
     else:
-        found += rename.layer_patterns(cut)
+        found += rename_uses.layer_patterns(cut)
     files = list(dict.fromkeys([cut.declared.file, model.file]))
     have = [(doc, automatic), *(other for other in others if other[0].file != model.file)]
     more = _more([*have, (model, cut.automatic)], files, folders, reader)
     read = _texts(more, text_of)
     for each, _ in [*have, *((spec.doc, spec.automatic) for spec in more)]:
-        for place in rename.cut_uses(each, cut, read, reader):
+        for place in rename_uses.cut_uses(each, cut, read, reader):
             loc = _segment(place)
             found += [loc] if loc not in found else []
     return found
 
 
 def _name_references(
-    symbol: rename.Symbol, specs: Sequence[Other], include: bool, text_of: TextOf, reader: Reader | None
+    symbol: rename_symbols.Symbol,
+    specs: Sequence[Other],
+    include: bool,
+    text_of: TextOf,
+    reader: Reader | None,
 ) -> list[Loc]:
     """The places of ``symbol`` in each of ``specs``, once each, the declaration first
     (when ``include``)."""
     found: list[Loc] = []
     for each, named in specs:
-        places = rename.name_references(each, symbol, named, text_of, reader)
+        places = rename_uses.name_references(each, symbol, named, text_of, reader)
         found += [loc for loc in places if loc not in found]
     rest = [loc for loc in found if loc != symbol.declared]
     return [symbol.declared, *rest] if include and symbol.declared in found else rest
 
 
-def _overrides(symbol: rename.Symbol, specs: Sequence[Other]) -> list[Loc]:
+def _overrides(symbol: rename_symbols.Symbol, specs: Sequence[Other]) -> list[Loc]:
     """The declarations of the var ``symbol`` again in the specs of ``specs`` that extend (or
     ``use:``) its file: a child's ``vars: {width: 8}`` overriding its base's ``width``. The
     composed document of such a spec keeps the overriding declaration; one in the var's own
@@ -326,7 +338,7 @@ def _more(
     for file in files if found is not None else ():
         for spec in workspace.closed_readers(file, found, [*docs, *(s.doc for s in loaded.values())], reader):
             loaded.setdefault(spec.path, spec)
-    for spec in rename.backbone_specs([*docs, *(s.doc for s in loaded.values())], files, reader):
+    for spec in rename_backbones.backbone_specs([*docs, *(s.doc for s in loaded.values())], files, reader):
         loaded.setdefault(spec.path, spec)
     return [spec for spec in loaded.values() if spec.compiles]
 

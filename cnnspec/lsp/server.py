@@ -38,7 +38,17 @@ from pygls.uris import to_fs_path
 from cnnspec.errors import Diagnostic, SpecPath
 from cnnspec.ir import ModelIR
 from cnnspec.lsp import completion as completing
-from cnnspec.lsp import diagnostics, edits, fixes, hover, navigation, symbols
+from cnnspec.lsp import (
+    diagnostics,
+    edits,
+    fixes,
+    hover,
+    navigation,
+    rename_reading,
+    rename_symbols,
+    rename_target,
+    symbols,
+)
 from cnnspec.lsp import documents as checking
 from cnnspec.lsp import references as referencing
 from cnnspec.lsp import rename as renaming
@@ -518,7 +528,7 @@ class CnnspecServer(LanguageServer):
                 return navigation.automatic_names(doc, candidate.compiled.ir)
         return None
 
-    def others(self, doc: SourceDoc) -> list[renaming.Other]:
+    def others(self, doc: SourceDoc) -> list[rename_symbols.Other]:
         """The other open specs that compile as the editor holds them (not ``doc``), each
         with the automatic names of its block calls: what a rename or references read
         besides ``doc``."""
@@ -691,7 +701,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         analysis, doc, cursor, line, column = found
         compiled = analysis.compiled if analysis is not None else None
         text = hover.hover_text(doc, compiled, ls.index(analysis), cursor, line, column)
-        output = renaming.output_key_at(
+        output = rename_reading.output_key_at(
             doc, cursor, column, ls.automatic(params.text_document.uri, analysis, doc)
         )
         if output is not None:  # (a key naming a model output: the output it names)
@@ -715,7 +725,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         targets = navigation.definitions(
             doc, cursor, line, column, automatic, ir=ls.compiled_ir(analysis, doc), reader=ls.documents.text
         )
-        output = renaming.output_key_at(doc, cursor, column, automatic) if not targets else None
+        output = rename_reading.output_key_at(doc, cursor, column, automatic) if not targets else None
         if output is not None:  # a key naming a model output (`training.outputs.cnt`): its id
             targets = [navigation.Target(output[1].file, output[1])]
         locations = []
@@ -731,7 +741,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
 
     def file_text(ls: CnnspecServer, file: str) -> str | None:
         """The text of a file as locations name it: the editor's, else the one last read."""
-        return ls.documents.text(path_of(file)) or renaming.default_text(file)
+        return ls.documents.text(path_of(file)) or rename_symbols.default_text(file)
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
     @_guard([])
@@ -773,7 +783,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         return lines
 
     def edit_range(
-        ls: CnnspecServer, place: renaming.Replacement, split: dict[str, Lines] | None = None
+        ls: CnnspecServer, place: rename_symbols.Replacement, split: dict[str, Lines] | None = None
     ) -> types.Range:
         lines = file_lines(ls, place.file, {} if split is None else split)
         return types.Range(
@@ -793,7 +803,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             return None
         analysis, doc, cursor, line, column = found
         automatic = ls.automatic(params.text_document.uri, analysis, doc)
-        symbol = renaming.target(
+        symbol = rename_target.target(
             doc,
             cursor,
             line,
@@ -817,7 +827,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
         try:
             found = ls.cursor(params.text_document.uri, params.position)
             if found is None:
-                raise renaming.RenameError("nothing to rename here")
+                raise rename_symbols.RenameError("nothing to rename here")
             analysis, doc, cursor, line, column = found
             automatic = ls.automatic(params.text_document.uri, analysis, doc)
             changes = renaming.rename(
@@ -833,7 +843,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                 row=params.position.line,
                 folders=ls.folders(),
             )
-        except renaming.RenameError as exc:
+        except rename_symbols.RenameError as exc:
             raise JsonRpcException(exc.message, code=int(types.LSPErrorCodes.RequestFailed)) from None
         except Exception:
             log.exception("on_rename failed")
