@@ -185,7 +185,7 @@ def test_rescale_auto_follows_the_pixel_depth(tmp_path, dtype, high, factor):
 
 
 def test_reporting_and_the_pipeline_get_the_same_factor(tmp_path):
-    from cnnspec.reporting.pixel_ranges import pipeline_settings
+    from cnnspec.training.pipeline import pipeline_settings
 
     path = npz_spec(
         tmp_path, pixels(12, "uint16", 65536), classes(12), pixels(6, "uint16", 65536), classes(6)

@@ -187,10 +187,10 @@ def _shapes(shapes: list[tuple[int | None, ...]]) -> str:
 
 def _check_data(member: Member, test: TestData, target: Run, checks_split: bool) -> None:
     """The member's pixel scale, and its training and validation images against ``test``."""
-    from cnnspec.reporting.pixel_ranges import pipeline_settings
     from cnnspec.reporting.run_splits import split_seed
     from cnnspec.training.data import load_dataset
     from cnnspec.training.overlap import seen_images
+    from cnnspec.training.pipeline import pipeline_settings
 
     compiled, config = member.run.compiled, member.run.config
     assert compiled is not None and config is not None  # (a run with a spec)

@@ -32,7 +32,7 @@ from cnnspec.reporting.data_option import (
     with_source,
 )
 from cnnspec.reporting.model_graph import ModelOutput, input_shape, model_outputs
-from cnnspec.reporting.pixel_ranges import float_scale_notes, pipeline_settings, trained_on_unit_floats
+from cnnspec.reporting.pixel_ranges import float_scale_notes, trained_on_unit_floats
 from cnnspec.reporting.predictions import TestData
 from cnnspec.reporting.run import Run, gone_data_error, moved_data, moved_data_note
 from cnnspec.reporting.run_splits import (
@@ -45,6 +45,7 @@ from cnnspec.reporting.run_splits import (
 from cnnspec.reporting.stand_in import stand_in_ids, stand_in_spec
 from cnnspec.training.data import UNSELECTED_CLASSES
 from cnnspec.training.data_arrays import pixel_range
+from cnnspec.training.pipeline import pipeline_settings
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec

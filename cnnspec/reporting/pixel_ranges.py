@@ -1,7 +1,8 @@
 """The pixels a model was trained on and the scale a command applies to the images it feeds it:
-the pipeline's settings for a run (:func:`pipeline_settings`), the rescale of an image file
-(:func:`file_rescale`), the range of the training pixels a run or an export recorded, and the
-notes a command adds where the images it was given are on another scale.
+the rescale of an image file (:func:`file_rescale`; a run's pipeline settings are training's
+own, :func:`cnnspec.training.pipeline.pipeline_settings`), the range of the training pixels a
+run or an export recorded, and the notes a command adds where the images it was given are on
+another scale.
 """
 
 from __future__ import annotations
@@ -17,29 +18,7 @@ from cnnspec.reporting.model_graph import rescales_itself
 from cnnspec.reporting.run import Run
 
 if TYPE_CHECKING:
-    from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings_types import TrainConfig
-    from cnnspec.training.pipeline import PipelineSettings
-
-
-def pipeline_settings(compiled: CompiledSpec, config: TrainConfig, dataset: Any) -> PipelineSettings:
-    """The evaluation pipeline's settings, as training made them for this data."""
-    from cnnspec.training.data_checks import rescale_factor
-    from cnnspec.training.pipeline import PipelineSettings
-
-    prepare_targets = None
-    if config.task_path:  # multilabel, regression, segmentation, several outputs
-        from cnnspec.training.tasks import target_preparer
-
-        prepare_targets = target_preparer(config)
-    return PipelineSettings(
-        batch_size=config.batch_size,
-        rescale=rescale_factor(config, dataset, compiled),
-        num_classes=max(dataset.num_classes, config.output_units),
-        one_hot=config.one_hot_labels,
-        binary=config.binary,
-        prepare_targets=prepare_targets,
-    )
+    pass
 
 
 def file_rescale(

@@ -28,12 +28,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnspec.machine import usable_cores
 from cnnspec.training.joint_augment import JointAugmentation
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
+    from cnnspec.analysis.settings_types import TrainConfig
 
 #: batches prepared ahead of the model
 PREFETCH_BATCHES = 2
@@ -54,6 +58,27 @@ class PipelineSettings:
     #: a batch's targets → what the losses expect, for any task but plain classification
     #: (training/tasks.py); replaces the binary/one-hot handling above when set
     prepare_targets: Any = None
+
+
+def pipeline_settings(compiled: CompiledSpec, config: TrainConfig, dataset: Any) -> PipelineSettings:
+    """The pipeline's settings for ``dataset`` under the spec ``compiled`` (``config``: its
+    typed settings): the one place training and the commands that evaluate a run (reporting's
+    test data, an ensemble's scale) make them, so both scale and encode the images alike."""
+    from cnnspec.training.data_checks import rescale_factor
+
+    prepare_targets = None
+    if config.task_path:  # multilabel, regression, segmentation, several outputs
+        from cnnspec.training.tasks import target_preparer
+
+        prepare_targets = target_preparer(config)
+    return PipelineSettings(
+        batch_size=config.batch_size,
+        rescale=rescale_factor(config, dataset, compiled),
+        num_classes=max(dataset.num_classes, config.output_units),
+        one_hot=config.one_hot_labels,
+        binary=config.binary,
+        prepare_targets=prepare_targets,
+    )
 
 
 def make_dataset(

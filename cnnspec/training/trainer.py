@@ -431,12 +431,12 @@ def _run(
     )
     from cnnspec.training import builders
     from cnnspec.training.callbacks import InterruptCheck, Recorder, spec_callbacks, write_history
-    from cnnspec.training.data_checks import class_weights, rescale_factor
+    from cnnspec.training.data_checks import class_weights
     from cnnspec.training.distribute import Distribution, prepare_model
     from cnnspec.training.interrupts import GATE
     from cnnspec.training.joint_augment import build_joint_augmentation
     from cnnspec.training.mixing import build_mixing
-    from cnnspec.training.pipeline import PipelineSettings, counted, make_dataset
+    from cnnspec.training.pipeline import counted, make_dataset, pipeline_settings
     from cnnspec.training.prebuild import build_for_fit
     from cnnspec.training.rates import scale_learning_rates
 
@@ -453,19 +453,7 @@ def _run(
             f"training.batch_size {config.batch_size} is larger than the {n_train} training images: "
             f"each of the {config.steps_per_epoch} steps of an epoch trains on a batch of all {n_train}"
         )
-    prepare_targets = None
-    if config.task_path:
-        from cnnspec.training import tasks
-
-        prepare_targets = tasks.target_preparer(config)
-    settings = PipelineSettings(
-        batch_size=config.batch_size,
-        rescale=rescale_factor(config, dataset, compiled),
-        num_classes=max(dataset.num_classes, config.output_units),
-        one_hot=config.one_hot_labels,
-        binary=config.binary,
-        prepare_targets=prepare_targets,
-    )
+    settings = pipeline_settings(compiled, config, dataset)
     notes.extend(_value_range_notes(compiled, dataset, settings.rescale))
     notes.extend(builders.long_warmup_warnings(compiled, config, steps))  # (the steps are known now)
     dist = dist or Distribution()
