@@ -114,10 +114,9 @@ def test_savedmodel_reloads_and_matches(run_dir, runner):
     loaded = tf.saved_model.load(str(target))
     got = loaded.serve(tf.constant(batch)).numpy()
     assert np.max(np.abs(got - expected)) < 1e-5
-    # exporting again replaces the folder (atomically) and leaves no temp folders behind
-    again = runner.invoke(app, ["export", str(folder), "--format", "savedmodel"])
-    assert again.exit_code == 0, again.output
-    assert not [p for p in (folder / "export").iterdir() if p.name.startswith(".")]
+    # (a SavedModel folder replaced, atomically, no temp folder left behind:
+    # test_force_replaces_a_savedmodel_but_never_the_users_files; a default output replaced
+    # without --force, whatever its format: test_the_default_outputs_are_replaced_without_force)
 
 
 @pytest.mark.slow
@@ -561,19 +560,9 @@ def test_augmentation_layers_in_the_model_are_served_in_inference_mode(tmp_path,
         result = runner.invoke(app, ["export", str(model), "-f", fmt, "--json"])
         assert result.exit_code == 0, (fmt, result.output)
         report = json.loads(result.output)
+        # each file, run in its own runtime, against Keras' model.predict (inference mode): a
+        # random layer left on in the file would differ here
         assert report["max_abs_diff"] <= 1e-5 and report["top1_agreement"] == 1.0, (fmt, report)
-    from PIL import Image
-
-    picture = tmp_path / "g.png"
-    Image.fromarray(np.random.default_rng(1).integers(0, 256, (8, 8), dtype="uint8")).save(picture)
-    answers = {}
-    for runtime in ("keras", "onnx", "tflite"):
-        result = runner.invoke(app, ["predict", str(model), str(picture), "--runtime", runtime, "-f", "json"])
-        assert result.exit_code == 0, (runtime, result.output)
-        (prediction,) = json.loads(result.stdout)["predictions"]
-        answers[runtime] = [p["probability"] for p in prediction["top"]]
-    for runtime in ("onnx", "tflite"):
-        np.testing.assert_allclose(answers[runtime], answers["keras"], atol=1e-5, err_msg=runtime)
 
 
 @pytest.mark.slow

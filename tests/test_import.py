@@ -822,23 +822,3 @@ def test_keras_regularizer_classes_import_as_the_spec_mapping(regularizer, writt
     }
     text = import_source(Source("regularized", config)).text
     assert f"kernel_regularizer: {written}" in text
-
-
-@pytest.mark.slow
-def test_keras_application_import_keeps_tensorflows_start_up_log_quiet(tmp_path):
-    """`import keras:NAME` loads TensorFlow through the one quiet import (build, train and
-    export do): its C++ start-up lines (`I0000 … oneDNN`, `E0000 … cuInit`) stay out of the
-    user's terminal. A name keras.applications lacks is refused after the import."""
-    cnnspec = str(Path(sys.executable).with_name("cnnspec"))
-    done = subprocess.run(
-        [cnnspec, "import", "keras:NoSuchNet", "-o", str(tmp_path / "x.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CNNSPEC_TF_LOGS")},
-    )
-    assert done.returncode == 1, done.stderr
-    assert "keras.applications has no model 'NoSuchNet'" in done.stderr + done.stdout
-    native = [line for line in done.stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000")]
-    assert native == [], done.stderr

@@ -310,9 +310,22 @@ def test_the_gated_residual_builds_and_runs_as_inferred():
     _built_matches_the_ir(GATED)
 
 
+def merges_spec(kinds: list[str], shapes: list[tuple[int, ...]]) -> str:
+    """:func:`merge_spec` with a merge of each of ``kinds`` (``merged_<kind>``) over the same
+    tensors, and their sum (all have the broadcast shape) as the one output: a model per shape
+    set, not per case (a build each, ~70 ms)."""
+    body, _, _ = merge_spec(kinds[0], shapes).partition(f"  - {kinds[0]}: {{}}\n")
+    refs = ", ".join(f"t{index}" for index in range(len(shapes)))
+    for kind in kinds:
+        body += f"  - {kind}: {{}}\n    inputs: [{refs}]\n    id: merged_{kind}\n"
+    merged = ", ".join(f"merged_{kind}" for kind in kinds)
+    return body + f"  - add: {{}}\n    inputs: [{merged}]\n  - flatten\n"
+
+
 @pytest.mark.slow
 def test_every_broadcast_merge_builds_and_runs_as_inferred():
-    """The builder's model per case, and the merge's values NumPy's broadcast of its inputs."""
+    """The builder's model of every case (each shape set's merges in one), and each merge's
+    values NumPy's broadcast of its inputs."""
     import keras
     import numpy as np
 
@@ -323,27 +336,35 @@ def test_every_broadcast_merge_builds_and_runs_as_inferred():
         "max": np.maximum,
         "min": np.minimum,
     }
+    cases: dict[tuple[tuple[int, ...], ...], list[str]] = {}
     for param in MERGE_CASES:
         kind, shapes, _ = param.values
-        compiled = compile_text(merge_spec(kind, shapes))
+        cases.setdefault(tuple(shapes), []).append(kind)
+    assert sum(len(kinds) for kinds in cases.values()) == len(MERGE_CASES)
+    for shapes, kinds in cases.items():
+        compiled = compile_text(merges_spec(kinds, list(shapes)))
         model = built_as_inferred(compiled)
-        names = [*(f"t{i}" for i in range(len(shapes))), "merged"]
-        # one eager call gives the merge's inputs, its output and the model's output
+        names = [*(f"t{i}" for i in range(len(shapes))), *(f"merged_{kind}" for kind in kinds)]
+        # one eager call gives the merges' inputs, their outputs and the model's output
         probe = keras.Model(model.inputs, [*(model.get_layer(name).output for name in names), model.output])
         x = np.random.default_rng(1).normal(size=(2, 4, 4, 2)).astype("float32")
-        *parts, merged, out = (np.asarray(part) for part in probe(x, training=False))
-        assert out.shape == (2, *compiled.ir.nodes[-1].shape), param.id  # it runs, as inferred
-        expected = []
-        for sample in range(2):
-            values = [p[sample] for p in parts]
-            if kind == "average":
-                expected.append(sum(values[1:], values[0]) / len(values))
-            else:
-                result = values[0]
-                for value in values[1:]:
-                    result = ops[kind](result, value)
-                expected.append(result)
-        np.testing.assert_allclose(merged, np.stack(expected), rtol=1e-5, atol=1e-6, err_msg=param.id)
+        *found, out = (np.asarray(part) for part in probe(x, training=False))
+        parts, merges = found[: len(shapes)], found[len(shapes) :]
+        assert out.shape == (2, *compiled.ir.nodes[-1].shape), shapes  # it runs, as inferred
+        for kind, merged in zip(kinds, merges, strict=True):
+            expected = []
+            for sample in range(2):
+                values = [p[sample] for p in parts]
+                if kind == "average":
+                    expected.append(sum(values[1:], values[0]) / len(values))
+                else:
+                    result = values[0]
+                    for value in values[1:]:
+                        result = ops[kind](result, value)
+                    expected.append(result)
+            np.testing.assert_allclose(
+                merged, np.stack(expected), rtol=1e-5, atol=1e-6, err_msg=f"{kind} {shapes}"
+            )
         keras.backend.clear_session(free_memory=False)
 
 

@@ -551,6 +551,11 @@ def test_a_multilabel_model_trains_with_cutmix_under_a_distribution_strategy(tmp
         assert np.isfinite(result.history[-1][key]), key
     lock = json.loads((tmp_path / "run" / "lock.json").read_text(encoding="utf-8"))
     assert lock["mixing"] == {"cutmix": {"factor": 0.8}}
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):  # mirrored without a GPU: the CPU, and a note
+        assert any("no GPU found" in note for note in result.notes), result.notes
+        assert lock["distribute"]["strategy"] == "mirrored" and lock["distribute"]["replicas"] == 1
 
 
 # -- 0/1 metrics under mixing -----------------------------------------------------------------------

@@ -221,7 +221,11 @@ def test_the_weights_record_holds_the_files_hash_and_a_changed_file_refuses_the_
     assert recorded_source(older, tmp_path / "run").file == source.absolute()
 
 
+# a second, longer proof: the refusal is proven without TensorFlow above
+# (test_the_weights_record_holds_the_files_hash_and_a_changed_file_refuses_the_restart), and a
+# resume of a run stopped before its first snapshot going through it by test_transfer_resume.py
 @pytest.mark.slow
+@pytest.mark.full
 def test_a_run_killed_before_its_first_snapshot_refuses_a_replaced_weights_file(
     tmp_path: Path, runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

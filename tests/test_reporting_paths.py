@@ -184,7 +184,11 @@ def _read_back(run: Path, tmp_path: Path) -> None:
     assert "wrote" in flat(reported)
 
 
+# a second, longer proof: run_spec's reading of a backbone's spec and weights from the trained
+# spec's folder is proven without TensorFlow above, and the reporting commands' use of run_spec
+# on a real run by test_the_commands_read_a_moved_projects_data_or_say_that_its_recorded_path_is_gone
 @pytest.mark.slow
+@pytest.mark.full
 def test_a_run_with_a_backbone_from_a_spec_file_is_evaluated_and_reported(project, tmp_path, monkeypatch):
     elsewhere = Path.cwd()
     (project / "runs" / "pre" / "model.keras").unlink()

@@ -198,5 +198,17 @@ def test_a_deterministic_run_leaves_op_determinism_as_it_found_it(tmp_path: Path
         "  - random_flip: horizontal\n  - random_rotation: 0.1\n  - random_zoom: 0.1\n", ""
     )
     assert not is_op_determinism_enabled()
-    train(compile_text(spec.replace("seed: 1}", "seed: 1, deterministic: true}")), out=tmp_path / "run")
+    text = spec.replace("seed: 1}", "seed: 1, deterministic: true}") + "runtime: {jit_compile: auto}\n"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(compile_text(text), out=tmp_path / "run")
     assert not is_op_determinism_enabled()
+    # and the run's own `jit_compile: auto` picked no XLA, untimed (op determinism has none:
+    # test_distribute.py's choose_jit test), so Keras' bare UserWarning about it never came
+    assert json.loads((tmp_path / "run" / "lock.json").read_text())["jit_compile"] == {
+        "setting": "auto",
+        "chosen": False,
+        "reason": "training.deterministic: op determinism has no XLA",
+    }
+    user_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert user_warnings == [], user_warnings

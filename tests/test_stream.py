@@ -313,7 +313,15 @@ def test_streamed_folder_trains_evaluates_and_its_pixels_are_the_decoders(tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["error", "skip"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "error",
+        # a second, longer proof: test_bad_files_run.py's run skips files that pass the check
+        # before training and fail when decoded, and lists them in bad_files.txt
+        pytest.param("skip", marks=pytest.mark.full),
+    ],
+)
 def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
     make_images(tmp_path / "imgs", {"a": 8, "b": 8})
     bad = tmp_path / "imgs" / "a" / "late.png"
@@ -346,7 +354,11 @@ def test_bad_files_whose_names_are_not_utf8_are_listed_as_their_bytes(tmp_path):
     assert (tmp_path / "bad_files.txt").read_bytes() == b"a/bad\xfe.png\tnot an image\n"
 
 
+# a second, longer proof: test_faults.py's run of a streamed folder with `cache: disk` that an
+# error ends in its first epoch leaves no data-cache* either (the same removal, whatever the
+# error), and the [error] case above stops on a file that fails when decoded
 @pytest.mark.slow
+@pytest.mark.full
 def test_a_run_that_stops_on_a_bad_file_leaves_no_disk_cache(tmp_path, runner):
     """`cache: disk` is removed when the run ends, also when it ends with an error: a truncated
     JPEG (it passes the header check) stopped the run in its first epoch, exit 2, and the

@@ -197,19 +197,6 @@ def stopped_writing_results(monkeypatch: pytest.MonkeyPatch, spec: Path, run: Pa
     monkeypatch.undo()
 
 
-def test_resume_after_a_crash_while_writing_results(tmp_path, monkeypatch):
-    from cnnspec.training.trainer import train
-
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.replace("EPOCHS", "2"))
-
-    stopped_writing_results(monkeypatch, spec, tmp_path / "run")
-    assert not (tmp_path / "run" / "metrics.json").exists()
-    result = train(compile_spec(spec), resume=tmp_path / "run")  # no epoch is trained again
-    assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2]
-    assert (tmp_path / "run" / "confusion_matrix.png").is_file()
-
-
 @pytest.mark.xdist_group("killed_before_its_page")  # one worker: the fixture trains once
 def test_resuming_a_run_that_saved_no_state_says_it_starts_again(killed_before_its_page, tmp_path):
     """A run whose state/ holds no snapshot (killed in its first epoch, or removed by hand)
@@ -658,7 +645,9 @@ def test_a_best_checkpoint_of_an_epoch_trained_again_is_not_the_runs_best(tmp_pa
 def test_lock_json_records_a_schedule_s_warmup_and_an_older_lock_without_it_resumes(tmp_path, monkeypatch):
     """Each phase's learning_rate in lock.json is the schedule as the spec writes it,
     warmup_steps included. A resume compares the spec (its hash, resolved.yaml), not that
-    record: a run whose lock was written without warmup_steps (older cnnspec) resumes."""
+    record: a run whose lock was written without warmup_steps (older cnnspec) resumes. (And a
+    run that crashed while writing its results, after all its epochs, resumes without training
+    any again and writes them.)"""
     from cnnspec.training.trainer import train
 
     spec = tmp_path / "spec.yaml"
@@ -672,6 +661,7 @@ def test_lock_json_records_a_schedule_s_warmup_and_an_older_lock_without_it_resu
     )
 
     stopped_writing_results(monkeypatch, spec, tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()
     path = tmp_path / "run" / "lock.json"
     lock = json.loads(path.read_text(encoding="utf-8"))
     assert [phase["learning_rate"] for phase in lock["phases"]] == [
@@ -688,5 +678,6 @@ def test_lock_json_records_a_schedule_s_warmup_and_an_older_lock_without_it_resu
     for phase in lock["phases"]:  # as an older cnnspec wrote it
         next(iter(phase["learning_rate"].values())).pop("warmup_steps")
     path.write_text(json.dumps(lock), encoding="utf-8")
-    result = train(compile_spec(spec), resume=tmp_path / "run")
+    result = train(compile_spec(spec), resume=tmp_path / "run")  # no epoch is trained again
     assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2]
+    assert (tmp_path / "run" / "confusion_matrix.png").is_file()
