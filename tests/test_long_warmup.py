@@ -93,8 +93,13 @@ def test_train_warns_once_the_data_gives_the_steps(tmp_path: Path):
         "rate rises all along and never reaches 0.01; lower warmup_steps (a tenth of the steps is usual), "
         "or train longer"
     ]
-    short = train(compile_text(text.replace("1000", "5"), "spec.yaml"), out=tmp_path / "short")
-    assert not [note for note in short.notes if "warmup_steps" in note]
+    # the same check of the same 4 steps an epoch for a warm-up of 5: not warned (what train
+    # hands it is the first run's; one more train would prove nothing more)
+    from cnnspec.training.builders import long_warmup_warnings
+
+    for warmup, count in (("1000", 1), ("5", 0)):
+        compiled = compile_text(text.replace("1000", warmup), "spec.yaml")
+        assert len(long_warmup_warnings(compiled, training_config(compiled), 4)) == count, warmup
 
 
 def test_a_schedule_two_phases_keep_is_warned_about_once():

@@ -248,8 +248,14 @@ def marked_up_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     out.mkdir(parents=True)
     (out / "study.journal").write_bytes(HALF_WRITTEN)
     pytest.importorskip("optuna")
+    from tests.test_search import stand_in_training
+
     args = ["search", str(spec), "--out", str(out), "--study", "a[/b]", "--workers", "3"]
-    return spec, out, CliRunner().invoke(app, args)
+    with (
+        pytest.MonkeyPatch.context() as patch
+    ):  # (what it prints is the search's own, whatever a trial learnt)
+        stand_in_training(patch)
+        return spec, out, CliRunner().invoke(app, args)
 
 
 #: The tests of :func:`marked_up_search` run on one xdist worker, which searches once (on two,
@@ -350,11 +356,12 @@ def _marked(mark: tuple[str, str]):
     return info
 
 
-@pytest.mark.slow
-def test_force_replaces_them_and_the_search_marks_what_it_writes(runner, write_spec, tmp_path):
+def test_force_replaces_them_and_the_search_marks_what_it_writes(runner, write_spec, tmp_path, monkeypatch):
     from cnnspec.reporting.images import is_cnnspec_png, png_text
     from cnnspec.search.results import foreign_summaries
+    from tests.test_search import stand_in_training
 
+    stand_in_training(monkeypatch)  # (the summaries are the search's own, whatever a trial learnt)
     out = tmp_path / "mine"
     _users_files(out)
     result = search(runner, write_spec, "--out", str(out), "--force")
