@@ -164,18 +164,28 @@ def test_a_stopped_trial_continues_from_its_last_snapshot(runner, stopped_once):
 
 
 @STOPPED_ONCE
-@pytest.mark.parametrize("damage", ["damaged snapshots", "another spec"])
-def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(runner, stopped_once, damage):
+def test_a_stopped_trial_of_another_spec_has_nothing_to_continue(stopped_once):
+    """Its lock.json's spec hash is not the retry's: no continuation, and why (a retry given a
+    reason trains from the start: the damaged snapshots' test below, end to end)."""
+    from cnnspec.search import continuing
+
+    _, out = _stopped_search(stopped_once)
+    first = _study(out).get_trials()[0]
+    values = first.user_attrs.get("values")
+    spec_hash = json.loads((out / "trial-000" / "lock.json").read_text())["spec_hash"]
+    found = continuing.find_continuation(out, first, values, spec_hash)
+    assert isinstance(found, continuing.Continuation) and found.epoch == 2  # (the same spec: it does)
+    why = continuing.find_continuation(out, first, values, "0" * 64)
+    assert why == f"trial 0's run folder {out / 'trial-000'} holds another spec (its spec hash differs)"
+
+
+@STOPPED_ONCE
+def test_a_stopped_trial_with_nothing_to_continue_trains_from_the_start(runner, stopped_once):
     spec, out = _stopped_search(stopped_once)  # (the search exited 130, stopped)
     folder = out / "trial-000"
-    if damage == "damaged snapshots":
-        for weights in (folder / "state").glob("*.weights.h5"):
-            weights.write_bytes(b"not hdf5")
-        why = "the snapshots in"
-    else:
-        lock = json.loads((folder / "lock.json").read_text())
-        (folder / "lock.json").write_text(json.dumps({**lock, "spec_hash": "0" * 64}))
-        why = "holds another spec"
+    for weights in (folder / "state").glob("*.weights.h5"):
+        weights.write_bytes(b"not hdf5")
+    why = "the snapshots in"
     again = _search(runner, spec, out)
     assert again.exit_code == 0, again.output
     retry = _study(out).get_trials()[1]
