@@ -283,10 +283,37 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+#: Whether TensorFlow was imported in this process when each test's setup began (by its node id),
+#: for :func:`pytest_runtest_makereport`: a test not marked ``slow`` that imports it (in its own
+#: body or a fixture it sets up) fails, so `-m "not slow"` stays TensorFlow-free. A process has
+#: it once for all, so the check sees the first such test of each process: every one of them in
+#: a TensorFlow-free run (`make test-fast`), and in `make test` one that runs before any slow test.
+_TENSORFLOW_BEFORE: dict[str, bool] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _TENSORFLOW_BEFORE[item.nodeid] = "tensorflow" in sys.modules
+
+
+def _imported_tensorflow(item, report) -> bool:
+    """Whether ``item``, a test not marked slow, imported TensorFlow (checked once it ended)."""
+    if report.when != "teardown" or item.get_closest_marker("slow") is not None:
+        return False
+    return not _TENSORFLOW_BEFORE.pop(item.nodeid, True) and "tensorflow" in sys.modules
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if _imported_tensorflow(item, report) and report.passed:
+        report.outcome = "failed"
+        report.longrepr = (
+            'imported TensorFlow without @pytest.mark.slow: `-m "not slow"` is the TensorFlow-free '
+            "fast loop (tests/conftest.py); mark it slow"
+        )
+        return
     needed = REQUIRED_MARKERS & {mark.name for mark in item.iter_markers()}
     if report.skipped and needed and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)

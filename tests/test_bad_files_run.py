@@ -22,6 +22,7 @@ from tests.test_script_data_audit4 import truncated_jpeg
 # (Keras warns when a stream's first epoch ends, as its length is unknown until then); one worker
 # runs the module, so `run` is trained once, not once per xdist worker
 pytestmark = [
+    pytest.mark.slow,  # (every test reads the run `run` trains)
     pytest.mark.filterwarnings("ignore:Your input ran out of data"),
     pytest.mark.xdist_group("bad_files_run"),
 ]

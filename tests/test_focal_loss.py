@@ -307,6 +307,7 @@ def test_an_alpha_that_weighs_nothing_is_said(runner, write_spec) -> None:
         assert result.exit_code == 1 and "expected a number > 0" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("task", "loss", "settings", "channels"),
     [

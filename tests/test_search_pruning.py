@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 optuna = pytest.importorskip("optuna")
+pytestmark = pytest.mark.slow  # (the callback is a Keras callback)
 
 
 class _Always(optuna.pruners.BasePruner):

@@ -34,6 +34,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_data_of_a_split_layout_reads_its_test_folder(runner, run, tmp_path):
     layout = tmp_path / "split"
     class_tree(layout / "train", {"a": 4, "b": 4})
@@ -48,6 +49,7 @@ def test_data_of_a_split_layout_reads_its_test_folder(runner, run, tmp_path):
     assert any("its test/ folder is read" in note for note in document["notes"])
 
 
+@pytest.mark.slow
 def test_data_of_a_split_layout_without_test_is_refused_naming_its_folders(runner, run, tmp_path):
     layout = tmp_path / "split"
     class_tree(layout / "train", {"a": 2, "b": 2})

@@ -4,6 +4,9 @@ where Keras looks them up (``state.keep_skipsets``): the same bytes as Keras' ow
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # (Keras models)
 
 
 def small_model():

@@ -517,6 +517,7 @@ def test_generated_training_script_streams_the_same_files_and_pixels(tmp_path, k
     np.testing.assert_array_equal(pixels, np.asarray(ours.x_test).astype("float32"))
 
 
+@pytest.mark.slow  # (tf.data, in cnnspec and in the script)
 def test_shuffle_buffer_bounds_the_uncached_index_shuffle_in_cnnspec_and_the_script(tmp_path):
     """``data.shuffle_buffer: 1`` keeps the listed order, in the stream and in the generated
     script alike (the uncached stream shuffled every index whatever it said)."""

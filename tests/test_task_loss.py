@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 
+@pytest.mark.slow  # (Keras' losses)
 @pytest.mark.parametrize(
     ("loss", "keras_name", "settings"),
     [
