@@ -7,8 +7,10 @@ Every write of cnnspec goes through :func:`atomic_path`, so it is also where dis
 turned into one clean error: an ``OSError`` of the writer (a full disk, an I/O error, a
 read-only or vanished folder), or a library's error that carries one only as text (h5py's
 ``RuntimeError: … errno = 28``), becomes a :class:`~cnnspec.errors.WriteError` naming the file,
-the space the write needed and the space that was free. Large writes state what they need
-(``needed``) and are refused before a byte is written when it can't fit (:func:`ensure_space`).
+the space the write needed and the space that was free (:mod:`cnnspec.write_faults` reads it).
+Large writes state what they need (``needed``) and are refused before a byte is written when it
+can't fit (:func:`~cnnspec.write_faults.ensure_space`). The text of the JSON files written is
+:mod:`cnnspec.jsontext`'s.
 :func:`check_writable` refuses an output location up front, before any slow work starts; a
 target that is a folder, FIFO, device or socket is a :class:`~cnnspec.errors.UsageError` there
 and in :func:`atomic_path` (:func:`refuse_special`), since the rename would replace it.
@@ -30,9 +32,6 @@ import contextvars
 import errno
 import fcntl
 import hashlib
-import json
-import math
-import numbers
 import os
 import re
 import shutil
@@ -43,9 +42,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cnnspec.errors import PartlyWrittenError, UsageError, WriteError
+from cnnspec.write_faults import disk_fault, ensure_space, write_fault
 
 #: What :mod:`zipfile` raises for a damaged or unusual archive: a bad CRC or header, a
 #: truncated member, an unknown compression method, an encrypted member, corrupt deflate data.
@@ -69,11 +68,6 @@ except ImportError:  # pragma: no cover - Python built without lzma: zipfile can
 #: The first bytes of a zip archive that holds a file (its first local file header): a
 #: ``.keras`` model, an ``.npz`` with an array. (An empty archive starts with its end record.)
 ZIP_MAGIC = b"PK\x03\x04"
-
-#: HDF5 (through h5py) reports a failed system call only in its message: ``errno = 28``.
-_ERRNO_TEXT = re.compile(r"\berrno\s*=\s*(\d+)")
-#: Messages of wrapped errors (TensorFlow's, Keras') that name the fault only in words.
-_FAULT_WORDS = {code: os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)}
 
 
 #: A Ctrl-C or SIGTERM that a command line's signal handler has turned into a
@@ -202,7 +196,7 @@ def atomic_path(
     For writers that insist on a path (``model.save``): the temp name keeps ``target``'s
     suffix (or ``suffix``) so format detection by extension still works. ``needed``: about how
     many bytes the writer will write; when the folder has less free space the write is refused
-    before it starts. A write that fails on the disk (see :func:`write_fault`) raises
+    before it starts. A write that fails on the disk (see :func:`~cnnspec.write_faults.write_fault`) raises
     :class:`~cnnspec.errors.WriteError`; ``target`` is then as it was before. A ``target`` that
     is a folder, FIFO, device or socket is refused (:func:`refuse_special`) before anything is
     written: the rename would put a regular file in its place. Into a folder this process owns
@@ -613,7 +607,7 @@ def _scratch(
                 f"({exc.strerror or os.strerror(exc.errno)})",
                 "choose a shorter file name (or folder names)",
             ) from None
-        raise _fault(target, exc.errno, exc.strerror or str(exc), needed) from None
+        raise disk_fault(target, exc.errno, exc.strerror or str(exc), needed) from None
     except BaseException:  # too little space (ensure_space), a Ctrl-C: the folders go too
         made.undo()
         raise
@@ -662,185 +656,11 @@ def remove_empty(folders: list[Path]) -> None:
             return
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` with every number that is not finite (a diverged run's NaN loss) as the text
-    ``"nan"``, ``"inf"`` or ``"-inf"``, NumPy scalars as Python numbers and mapping keys as text:
-    JSON has no NaN, and Python's ``NaN`` literal is refused by other readers (browsers, jq)."""
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, numbers.Number) and hasattr(value, "item"):  # (NumPy's scalars)
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def utf8_text(text: str) -> str:
-    """``text`` as valid UTF-8 text: each byte of a file name that is not UTF-8 (which Python
-    holds as a lone surrogate, ``\\udce9`` for the byte 0xE9) written ``\\xe9``, as
-    ``backslashreplace`` writes it (``caf\\xe9.png``); any other lone surrogate as ``\\udXXX``.
-    Written raw, such a name made a CSV that is no UTF-8 and a JSON string strict readers refuse."""
-    if text.isascii() or not any("\ud800" <= ch <= "\udfff" for ch in text):
-        return text
-    return "".join(
-        (f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else f"\\u{ord(ch):04x}")
-        if "\ud800" <= ch <= "\udfff"
-        else ch
-        for ch in text
-    )
-
-
-def utf8_safe(value: Any) -> tuple[Any, bool]:
-    """``value`` (a JSON document: mappings, lists, text, numbers) with every text made
-    :func:`utf8_text`, keys too; and whether any text had to be changed (for a note)."""
-    changed = False
-
-    def walk(item: Any) -> Any:
-        nonlocal changed
-        if isinstance(item, str):
-            text = utf8_text(item)
-            changed = changed or text != item
-            return text
-        if isinstance(item, dict):
-            return {walk(key) if isinstance(key, str) else key: walk(inner) for key, inner in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [walk(inner) for inner in item]
-        return item
-
-    return walk(value), changed
-
-
-#: The note of a command that wrote a name :func:`utf8_text` escaped.
-UNDECODABLE_NOTE = (
-    "a file name that is not valid UTF-8 is written with each such byte as \\xNN (caf\\xe9.png for "
-    "the Latin-1 name café.png), so the output stays UTF-8"
-)
-
-
-def json_text(document: Any, indent: int = 2, default: Callable[[Any], Any] | None = None) -> str:
-    """The text of a JSON file cnnspec writes: ``document`` made :func:`json_safe`, then a newline
-    (``default``: as :func:`json.dumps` takes it, for values JSON has no type for)."""
-    return json.dumps(json_safe(document), indent=indent, allow_nan=False, default=default) + "\n"
-
-
 def user_path(text: str | Path) -> Path:
     """A path the user wrote, with ``~`` and ``~user`` expanded where they name a home folder.
     ``Path.expanduser`` raises RuntimeError for ``~name`` of no such user (``masks: ~0``);
     :func:`os.path.expanduser` leaves such a path as written, a relative name like any other."""
     return Path(os.path.expanduser(str(text)))
-
-
-#: What to do about a failed write's errno before trying again (others: check the disk).
-_WRITE_FIXES = {
-    errno.ENOSPC: "free some space there",
-    errno.EDQUOT: "free some space there (or raise the disk quota)",
-    errno.EROFS: "make that disk writable",
-    errno.EACCES: "get permission to write there",
-    errno.EPERM: "get permission to write there",
-}
-
-
-def write_fix(code: int | None) -> str:
-    """The fix for a write that failed with errno ``code``, as every command's hint says it
-    (docs/faults.md): free space, make the disk writable, get permission, or check the disk."""
-    return _WRITE_FIXES.get(code or 0, "check the disk")
-
-
-def write_fault(error: BaseException, target: str | Path, needed: int | None = None) -> WriteError | None:
-    """The :class:`~cnnspec.errors.WriteError` an exception of a writer stands for, or ``None``
-    when it is no disk fault (a bug, a converter failure: the caller reports it as it is).
-
-    Looks through the exception and its causes for an ``OSError`` with an errno, an HDF5
-    ``errno = N`` in the text, or the words of a full disk, an I/O error or a read-only disk."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, WriteError):
-            return current
-        if isinstance(current, OSError) and current.errno:
-            return _fault(target, current.errno, current.strerror or os.strerror(current.errno), needed)
-        text = str(current)
-        found = _ERRNO_TEXT.search(text)
-        if found is not None:
-            code = int(found.group(1))
-            return _fault(target, code, os.strerror(code), needed)
-        for code, words in _FAULT_WORDS.items():
-            if words.lower() in text.lower():
-                return _fault(target, code, words, needed)
-        current = current.__cause__ or current.__context__
-    return None
-
-
-#: TensorFlow names the file it failed to write before the system's words, ``PATH; No space
-#: left on device`` (``RUN/data-cache_0.data-00000-of-00001.tempstate1234; …``: tf.data's cache
-#: writes a ``.tempstateN`` file first, gone with the failure, and renames it to the file).
-_NAMED_FAULT = re.compile(
-    r"(?P<path>[^\s;]+?)(?:\.tempstate\d+)?; (?P<words>"
-    + "|".join(re.escape(words) for words in _FAULT_WORDS.values())
-    + ")"
-)
-#: The faults that only a write meets: a read never runs out of space or finds a disk read-only.
-_WRITE_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
-
-
-def library_write_fault(
-    error: BaseException, fallback: str | Path | None, needed: int | None = None
-) -> WriteError | None:
-    """The :class:`~cnnspec.errors.WriteError` of a failure inside a library that writes files
-    of its own (TensorFlow: ``data.cache: disk``'s cache file, TensorBoard's logs), or ``None``
-    when it is no disk fault (a cnnspec ``WriteError`` is ``None`` too: it is raised as it is).
-
-    TensorFlow says a full disk as a ``ResourceExhaustedError``, the type of its out of memory,
-    and names the file in the message (``PATH; No space left on device``): that file is named,
-    else ``fallback`` (``None``: only a named file counts). Only a full disk, a quota or a
-    read-only disk counts without a named file, and an I/O error only with one: an I/O error may
-    come from reading the data."""
-    if isinstance(error, WriteError):
-        return None
-    text = str(getattr(error, "message", None) or error)
-    named = _NAMED_FAULT.search(text)
-    if named is not None:
-        code = next(code for code, words in _FAULT_WORDS.items() if words == named["words"])
-        return _fault(Path(named["path"]), code, named["words"], needed)
-    if fallback is None:
-        return None
-    fault = write_fault(error, fallback, needed)
-    return fault if fault is not None and fault.errno in _WRITE_ONLY else None
-
-
-def _fault(target: Path, code: int | None, reason: str, needed: int | None) -> WriteError:
-    # the system's words for the errno, not a library's paragraph (h5py's names buffers and offsets)
-    words = os.strerror(code) if code else reason
-    return WriteError(target, words, errno=code, needed=needed, free=free_space(target.parent))
-
-
-def free_space(folder: str | Path) -> int | None:
-    """Bytes free to this user in ``folder``'s file system (its nearest existing ancestor's);
-    ``None`` when even that can't be asked."""
-    here = Path(folder) if str(folder) else Path(".")
-    while not here.exists() and here != here.parent:
-        here = here.parent
-    try:
-        return shutil.disk_usage(here).free
-    except OSError:
-        return None
-
-
-def ensure_space(folder: str | Path, needed: int, target: str | Path) -> None:
-    """Raise :class:`~cnnspec.errors.WriteError` (ENOSPC) when ``folder`` has fewer than
-    ``needed`` bytes free, before anything is written to ``target``."""
-    free = free_space(folder)
-    if free is not None and free < needed:
-        raise WriteError(
-            target,
-            "not enough free space; nothing was written",
-            errno=errno.ENOSPC,
-            needed=needed,
-            free=free,
-        )
 
 
 def special_kind(path: str | Path) -> str | None:
@@ -1309,14 +1129,14 @@ class _Stage:
         except WriteError as exc:  # named for the file the user asked for, not the stage's folder
             if exc.path != self.folder / _STAGE_NAME:
                 raise
-            raise _fault(target, exc.errno, exc.reason, None) from None
+            raise disk_fault(target, exc.errno, exc.reason, None) from None
         scratch = made.held
         try:
             (scratch / STAGE_MARK).touch()
             (scratch / "new").mkdir()
         except OSError as exc:
             self.discard()
-            raise _fault(target, exc.errno, exc.strerror or str(exc), None) from None
+            raise disk_fault(target, exc.errno, exc.strerror or str(exc), None) from None
         return scratch / "new"
 
     @contextlib.contextmanager

@@ -203,9 +203,9 @@ def test_evaluate_shows_class_names_and_paths_escaped(tmp_path, stand_in_evaluat
 
 
 #: A Latin-1 name read from the file system: Python holds its byte 0xE9 as the lone surrogate
-#: U+DCE9, which text output showed as \udce9 where the JSON writes \xe9 (fileio.utf8_text).
+#: U+DCE9, which text output showed as \udce9 where the JSON writes \xe9 (jsontext.utf8_text).
 LATIN_1 = os.fsdecode(b"caf\xe9")
-#: The note of a name shown so (fileio.UNDECODABLE_NOTE), in part.
+#: The note of a name shown so (jsontext.UNDECODABLE_NOTE), in part.
 UNDECODABLE = "a file name that is not valid UTF-8 is written with each such byte as \\xNN"
 
 

@@ -32,8 +32,9 @@ import pytest
 from cnnspec import fileio
 from cnnspec.cli.app import app
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import check_writable, is_atomic_temp, write_fault
+from cnnspec.fileio import check_writable, is_atomic_temp
 from cnnspec.training.runlock import LOCK_NAME
+from cnnspec.write_faults import write_fault
 from tests.conftest import TINY_DIGITS_MODEL, TINY_FLAT_HEAD, FakeDataset, cold_commands, run_python
 
 FAULTS = {"ENOSPC": errno.ENOSPC, "EIO": errno.EIO, "EROFS": errno.EROFS}
@@ -217,7 +218,7 @@ def test_write_fault_recognises_disk_errors_and_only_them(tmp_path, error, code)
 def test_a_libraries_own_write_fault_names_its_file_and_only_write_faults_count(tmp_path, text, named, code):
     """TensorFlow says a full disk under its own files (tf.data's cache) as ResourceExhausted,
     naming the file before the system's words; its ``.tempstateN`` ending is its temp file's."""
-    from cnnspec.fileio import library_write_fault
+    from cnnspec.write_faults import library_write_fault
 
     error = RuntimeError(text.replace("RUN", str(tmp_path)))
     fault = library_write_fault(error, tmp_path / "fallback")

@@ -489,7 +489,7 @@ def shutil_usage(free: int):
 def test_utf8_safe_escapes_the_bytes_of_names_that_are_not_utf8():
     """A Latin-1 name read from the file system holds lone surrogates (caf\\udce9.png): written raw
     they made CSV that is no UTF-8 and JSON strict readers refuse; each byte becomes \\xNN."""
-    from cnnspec.fileio import utf8_safe, utf8_text
+    from cnnspec.jsontext import utf8_safe, utf8_text
 
     name = os.fsdecode(b"d/caf\xe9.png")
     assert utf8_text(name) == "d/caf\\xe9.png" and utf8_text("café ✓.png") == "café ✓.png"

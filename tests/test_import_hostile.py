@@ -439,17 +439,17 @@ def test_a_weights_member_larger_than_the_model_can_store_is_refused_before_a_by
 def test_weights_that_do_not_fit_on_the_disk_are_a_write_error_before_a_byte_is_written(
     tmp_path, monkeypatch
 ):
-    from cnnspec import fileio
+    from cnnspec import write_faults
 
     source = tmp_path / "model.keras"
     source.write_bytes(TINY_KERAS.read_bytes())
-    monkeypatch.setattr(fileio, "free_space", lambda folder: 100_000)  # the spec fits, the weights not
+    monkeypatch.setattr(write_faults, "free_space", lambda folder: 100_000)  # the spec fits, the weights not
     output = refused(source, "--weights")
     assert "not enough free space" in output and "out.weights.h5" in output
 
 
 def test_the_spec_and_its_weights_must_fit_together_before_either_is_written(tmp_path, monkeypatch):
-    from cnnspec import fileio
+    from cnnspec import write_faults
 
     source = tmp_path / "model.keras"
     source.write_bytes(TINY_KERAS.read_bytes())
@@ -460,7 +460,7 @@ def test_the_spec_and_its_weights_must_fit_together_before_either_is_written(tmp
     both = (sizes / "out.yaml").stat().st_size + weights
     shutil.rmtree(sizes)
     # room for the spec, and for the weights, but not for both
-    monkeypatch.setattr(fileio, "free_space", lambda folder: both - 1)
+    monkeypatch.setattr(write_faults, "free_space", lambda folder: both - 1)
     output = refused(source, "--weights")
     assert "not enough free space; nothing was written" in output and "out.weights.h5" in output
 

@@ -23,6 +23,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "cnnspec.errors",
         "cnnspec.fileio",
+        "cnnspec.jsontext",
+        "cnnspec.write_faults",
         "cnnspec.paths",
         "cnnspec.machine",
         "cnnspec.resources",

@@ -180,7 +180,7 @@ def test_the_json_files_of_a_diverged_run_are_json_in_train_and_the_script(tmp_p
     """metrics.json, evaluation.json, benchmark.json, history.json… and the generated script's
     metrics.json write a number that is not finite as train does, as the text "nan"/"inf"
     (Python's bare NaN literal is no JSON: browsers and jq refuse the file)."""
-    from cnnspec.fileio import json_text
+    from cnnspec.jsontext import json_text
 
     ours = json_text(DIVERGED)
     theirs = script_functions(FIXTURES / "codegen" / "tiny_segmentation.yaml")["json_text"](DIVERGED)

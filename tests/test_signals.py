@@ -258,10 +258,10 @@ def test_a_full_temp_folder_is_a_write_error_naming_the_scratch_file(tmp_path, m
 
 
 def test_a_test_split_that_does_not_fit_in_the_temp_folder_is_refused_before_a_byte(tmp_path, monkeypatch):
-    from cnnspec import fileio
+    from cnnspec import write_faults
     from cnnspec.export import benchmark
 
-    monkeypatch.setattr(fileio, "free_space", lambda folder: 4096)
+    monkeypatch.setattr(write_faults, "free_space", lambda folder: 4096)
     with pytest.raises(WriteError) as caught:
         benchmark._write_test_split(np.zeros((64, 8, 8, 1), "uint8"), np.arange(64), None, tmp_path)
     assert "test-x.npy: not enough free space" in str(caught.value)

@@ -22,7 +22,7 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.evaluate import FormatOption, TextOrJson, print_notes
 from cnnspec.cli.render import safe
-from cnnspec.fileio import json_safe, utf8_safe
+from cnnspec.jsontext import json_safe, utf8_safe
 
 #: No runtime produced figures: every export or timing worker failed. Not a usage error (the
 #: command line was fine and the work was started), so 1, as `search` exits when every trial

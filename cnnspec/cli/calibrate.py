@@ -77,7 +77,8 @@ def calibrate(
     """
     import numpy as np
 
-    from cnnspec.fileio import check_writable, json_text, sha256_file, utf8_safe, write_atomic
+    from cnnspec.fileio import check_writable, sha256_file, write_atomic
+    from cnnspec.jsontext import json_text, utf8_safe
     from cnnspec.reporting.calibration import NO_PREDICTION, decided
     from cnnspec.reporting.held_out import load_test_data
     from cnnspec.reporting.own_data import seen_note

@@ -300,7 +300,7 @@ def write_hint(fault: WriteError, option: str | None = None) -> str:
     """How to go on after ``fault`` when the command gave no hint of its own: fix what the errno
     says (or write elsewhere with ``option``), then run the same command again. A failed write
     leaves the old file as it was (:func:`cnnspec.fileio.atomic_path`), so that is all it takes."""
-    from cnnspec.fileio import write_fix
+    from cnnspec.write_faults import write_fix
 
     fix = write_fix(fault.errno)
     elsewhere = f" or write elsewhere ({option})" if option else ""
@@ -428,7 +428,7 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
     if failed_writing_stdout(exc):
         return typer.Exit(say_stdout_failed(exc))
 
-    from cnnspec.fileio import library_write_fault
+    from cnnspec.write_faults import library_write_fault
 
     # a full disk under a file TensorFlow writes itself, which it says as ResourceExhausted
     if (fault := library_write_fault(exc, None)) is not None:

@@ -166,11 +166,11 @@ def print_notes(notes: list[str]) -> None:
 
 
 def undecodable_notes(notes: list[str], *shown: object) -> list[str]:
-    """``notes`` with :data:`~cnnspec.fileio.UNDECODABLE_NOTE` added, once, where they or any
+    """``notes`` with :data:`~cnnspec.jsontext.UNDECODABLE_NOTE` added, once, where they or any
     text in ``shown`` (texts, or documents and lists of them) hold a file name that is not
     UTF-8: the output shows each such byte as ``\\xNN`` (text: :func:`~cnnspec.cli.render.safe`;
-    JSON: :func:`~cnnspec.fileio.utf8_safe`), which the note explains, as predict's does."""
-    from cnnspec.fileio import UNDECODABLE_NOTE, utf8_safe
+    JSON: :func:`~cnnspec.jsontext.utf8_safe`), which the note explains, as predict's does."""
+    from cnnspec.jsontext import UNDECODABLE_NOTE, utf8_safe
 
     if UNDECODABLE_NOTE in notes or not utf8_safe([notes, *shown])[1]:
         return notes
@@ -464,7 +464,7 @@ def evaluate(
     notes = undecodable_notes(document["notes"], document, written)
     print_notes(notes)
     if format == TextOrJson.json:
-        from cnnspec.fileio import utf8_safe
+        from cnnspec.jsontext import utf8_safe
 
         shown = {**document, "notes": notes, "files": written}
         echo(json.dumps(utf8_safe(shown)[0], indent=2))  # (a name that is no UTF-8 escaped, as written)

@@ -770,7 +770,7 @@ def _print_predictions(
     was refused already (:func:`_refuse_non_finite`, before the masks were moved into place).
     A file name that is not UTF-8 is written with its bytes escaped (:func:`utf8_safe`), with a
     note: raw, it made the CSV no UTF-8 and the JSON hold lone surrogates strict readers refuse."""
-    from cnnspec.fileio import UNDECODABLE_NOTE, utf8_safe
+    from cnnspec.jsontext import UNDECODABLE_NOTE, utf8_safe
 
     results, escaped = utf8_safe(results)
     notes, _ = utf8_safe(notes)

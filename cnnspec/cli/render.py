@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnspec.errors import Diagnostic, printable
-from cnnspec.fileio import utf8_text
+from cnnspec.jsontext import utf8_text
 from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS
 
 if TYPE_CHECKING:  # Rich is imported when something is printed with it (cli.common.plain_stdout)

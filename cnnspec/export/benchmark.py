@@ -52,8 +52,9 @@ import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
 from cnnspec.export.runtimes import RUNTIMES, ExportRecord, engine, find_export, require
-from cnnspec.fileio import ensure_space, sha256_file, write_fault
+from cnnspec.fileio import sha256_file
 from cnnspec.training.modelfile import check_model_file
+from cnnspec.write_faults import ensure_space, write_fault
 
 FORMAT = 1
 WORKER_TIMEOUT_S = 900
@@ -458,7 +459,7 @@ def _write_test_split(x: Any, y: Any, rescale: float | None, folder: Path) -> tu
 def _reserve(path: Path) -> None:
     """Allocate the blocks of ``path`` (as large as it is now) on the disk, so that the writes
     into its map cannot run out of space; a file system that cannot preallocate is left to
-    :func:`~cnnspec.fileio.ensure_space`'s check."""
+    :func:`~cnnspec.write_faults.ensure_space`'s check."""
     if not hasattr(os, "posix_fallocate"):
         return
     fd = os.open(path, os.O_RDWR)
@@ -606,7 +607,8 @@ def write_results(document: dict[str, Any], folder: Path) -> dict[str, Path]:
     """``benchmark.json`` and ``benchmark.png`` in ``folder``, atomically and together
     (:func:`~cnnspec.fileio.write_together`): a failure on the picture leaves the previous
     benchmark.json too (before, the new figures stayed beside the previous chart)."""
-    from cnnspec.fileio import json_text, utf8_safe, write_atomic, write_together
+    from cnnspec.fileio import write_atomic, write_together
+    from cnnspec.jsontext import json_text, utf8_safe
 
     # (a diverged model's test figure: "nan", which is JSON; a path that is no UTF-8, escaped)
     text = json_text(utf8_safe(document)[0])

@@ -102,9 +102,10 @@ from cnnspec.export.verification import (
     tolerance_excess,
     tolerance_rule,
 )
-from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_fault, write_together
+from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_together
 from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes, saved_model_bytes
+from cnnspec.write_faults import write_fault
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 #: Most images of the run's training split that calibrate a full-integer (``int8``) export's

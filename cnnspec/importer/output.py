@@ -14,15 +14,7 @@ from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.fileio import (
-    atomic_path,
-    ensure_space,
-    same_file,
-    scratch_folder,
-    write_atomic,
-    write_fault,
-    write_together,
-)
+from cnnspec.fileio import atomic_path, same_file, scratch_folder, write_atomic, write_together
 from cnnspec.importer import Imported, import_source
 from cnnspec.importer.dtypes import Placed
 from cnnspec.importer.source import KERAS_PREFIX, ZIP_FAULTS, Source, import_error, read_source, zip_fault
@@ -32,6 +24,7 @@ from cnnspec.layers.reverse import shown as one
 # The check a weights file from elsewhere passes before it is read or written, shared with the
 # transfer loader (callers and tests know it as this module's reaching_out too).
 from cnnspec.training.h5checks import reaching_out, shown
+from cnnspec.write_faults import ensure_space, write_fault
 
 WEIGHTS_SUFFIX = ".weights.h5"
 WEIGHTS_MEMBER = "model.weights.h5"

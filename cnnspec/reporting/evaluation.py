@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError
-from cnnspec.fileio import json_safe, json_text
+from cnnspec.jsontext import json_safe, json_text
 from cnnspec.reporting.held_out import load_test_data
 from cnnspec.reporting.model_graph import OutputKind
 from cnnspec.reporting.predictions import TestData
@@ -683,7 +683,7 @@ def same_source(recorded: Any, source: dict[str, Any]) -> bool:
     """Whether the data source an earlier evaluation recorded (``recorded``: its
     ``data.source``) is ``source``: the same files and settings, whatever their contents now
     (an ``.npz`` updated at its path is the same source, evaluated again)."""
-    from cnnspec.fileio import utf8_safe
+    from cnnspec.jsontext import utf8_safe
 
     # (compared as written: a path that is no UTF-8 is recorded escaped, utf8_safe)
     return isinstance(recorded, dict) and (
@@ -819,7 +819,7 @@ def write_evaluation(
     out = evaluation_folder(doc, out)
     if (note := replaced_note(doc, out)) is not None:  # (kept in evaluation.json, printed by evaluate)
         doc["notes"] = [*doc.get("notes", []), note]
-    from cnnspec.fileio import UNDECODABLE_NOTE, utf8_safe
+    from cnnspec.jsontext import UNDECODABLE_NOTE, utf8_safe
 
     if utf8_safe(doc)[1]:  # a path of a file name that is no UTF-8 (--data caf\xe9/): written escaped
         doc["notes"] = [*doc.get("notes", []), UNDECODABLE_NOTE]

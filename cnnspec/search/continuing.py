@@ -195,7 +195,8 @@ def _update_record(folder: Path, changes: dict[str, Any]) -> None:
     """Set (a value) or remove (``None``) keys of the stopped trial's ``trial.json`` in
     ``folder``; a record that cannot be read or written is left as it is (the study has it)."""
     from cnnspec.errors import WriteError
-    from cnnspec.fileio import json_text, write_atomic
+    from cnnspec.fileio import write_atomic
+    from cnnspec.jsontext import json_text
 
     record = folder / "trial.json"
     with contextlib.suppress(OSError, ValueError, RecursionError, WriteError):

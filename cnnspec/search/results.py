@@ -32,7 +32,8 @@ from urllib.parse import quote
 
 from cnnspec.analysis.graph import PICTURE_MARK
 from cnnspec.errors import WriteError
-from cnnspec.fileio import json_text, user_path, write_atomic
+from cnnspec.fileio import user_path, write_atomic
+from cnnspec.jsontext import json_text
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.search import SearchSpace, apply_values
 from cnnspec.spec.zoo import written_data

@@ -45,10 +45,12 @@ from typing import Any
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import SpecError, UsageError, WriteError, printable
-from cnnspec.fileio import json_text, stop_handled, stop_noted, write_atomic, write_fault, write_fix
+from cnnspec.fileio import stop_handled, stop_noted, write_atomic
+from cnnspec.jsontext import json_text
 from cnnspec.search import continuing
 from cnnspec.search import study as studies
 from cnnspec.spec.search import Dimension, SearchSpace, apply_values
+from cnnspec.write_faults import write_fault, write_fix
 
 ASK_LOCK = ".ask.lock"
 #: A worker process's exit statuses: a file it could not write (a full or failing disk; sysexits'
@@ -232,7 +234,7 @@ def disk_fault(study: Any, since: int = 0) -> WriteError | None:
 
 
 def _retry_hint(number: int, code: int | None) -> str:
-    from cnnspec.fileio import write_fix
+    from cnnspec.write_faults import write_fix
 
     fix = write_fix(code)
     return f"{fix}, then run the same command again: trial {number} is tried again"

@@ -20,11 +20,13 @@ import numpy as np
 
 from cnnspec.analysis.settings_types import CallbackConfig, TrainConfig
 from cnnspec.errors import WriteError
-from cnnspec.fileio import atomic_path, check_owned, json_text, sync_folder, write_atomic, write_fault
+from cnnspec.fileio import atomic_path, check_owned, sync_folder, write_atomic
+from cnnspec.jsontext import json_text
 from cnnspec.training.interrupts import GATE
 from cnnspec.training.modelfile import save_model
 from cnnspec.training.runlock import RunFolderLost
 from cnnspec.training.state import Snapshot, TrainingState, model_file_bytes
+from cnnspec.write_faults import write_fault
 
 #: Attributes of Keras' callbacks that make up their state across epochs.
 _STATE_ATTRS: dict[str, tuple[str, ...]] = {

@@ -19,7 +19,8 @@ import numpy as np
 
 from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.errors import WriteError
-from cnnspec.fileio import atomic_path, check_owned, json_text, write_atomic
+from cnnspec.fileio import atomic_path, check_owned, write_atomic
+from cnnspec.jsontext import json_text
 from cnnspec.training import rundir, runlock
 from cnnspec.training.epochs import images_shown_per_epoch, steady_epoch_seconds
 from cnnspec.training.modelfile import save_model

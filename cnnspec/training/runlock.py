@@ -39,14 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import (
-    disown_folder,
-    is_atomic_leftover,
-    own_folder,
-    remove_atomic_temp,
-    write_fault,
-    write_fix,
-)
+from cnnspec.fileio import disown_folder, is_atomic_leftover, own_folder, remove_atomic_temp
 
 # The reading of the lock lives below the spec layer, which says a weights run is being trained;
 # re-exported here, where the lock is taken (``X as X``: for the modules and tests that import it)
@@ -62,6 +55,7 @@ from cnnspec.runholder import held_here as held_here
 from cnnspec.runholder import holder as holder
 from cnnspec.runholder import live_holder as live_holder
 from cnnspec.runholder import locked as locked
+from cnnspec.write_faults import write_fault, write_fix
 
 
 class RunFolderBusy(UsageError):
@@ -76,7 +70,7 @@ class RunFolderBusy(UsageError):
         )
 
 
-#: The errnos of a lock file that can't be created whose fix :func:`~cnnspec.fileio.write_fix`
+#: The errnos of a lock file that can't be created whose fix :func:`~cnnspec.write_faults.write_fix`
 #: says (others, a name the folder refuses: "make the folder writable").
 _FIXABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
 

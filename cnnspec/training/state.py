@@ -37,16 +37,10 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.fileio import (
-    atomic_path,
-    ensure_space,
-    is_atomic_leftover,
-    json_text,
-    remove_atomic_temp,
-    sha256_file,
-    write_atomic,
-)
+from cnnspec.fileio import atomic_path, is_atomic_leftover, remove_atomic_temp, sha256_file, write_atomic
+from cnnspec.jsontext import json_text
 from cnnspec.training.runlock import RunFolderLost
+from cnnspec.write_faults import ensure_space
 
 STATE_DIR = "state"
 KEEP = 2
@@ -195,7 +189,7 @@ def _layer_count(model: Any) -> int:
 
 
 def decode_float(value: Any) -> Any:
-    """A manifest's figure as :func:`~cnnspec.fileio.json_text` wrote it (``"nan"``: NaN)."""
+    """A manifest's figure as :func:`~cnnspec.jsontext.json_text` wrote it (``"nan"``: NaN)."""
     if value in ("inf", "-inf", "nan"):
         return float(value)
     return value

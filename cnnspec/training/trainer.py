@@ -138,7 +138,7 @@ def train(
 def _continue_hint(compiled: CompiledSpec, overrides: list[str] | tuple[str, ...], fault: WriteError) -> str:
     """How to go on after a failed write: resume the run (its snapshots are intact), or, when
     the run folder was never set up, run the same command again."""
-    from cnnspec.fileio import write_fix
+    from cnnspec.write_faults import write_fix
 
     fix = write_fix(fault.errno)  # (a full disk, a read-only one, no permission, … each its own)
     for parent in Path(fault.path).parents[:2]:  # the run folder, or its state/ or checkpoints/
@@ -744,7 +744,7 @@ def _fit_write_fault(exc: Exception, run_dir: Path, config: TrainConfig, dataset
     ``ResourceExhaustedError``, its out of memory's type: said as that, with the advice of
     smaller batches, a run on a full disk was told it lacked memory. A cache file's write needs
     about its decoded images (their pixels and a label each), training and validation."""
-    from cnnspec.fileio import library_write_fault
+    from cnnspec.write_faults import library_write_fault
 
     cache = config.data.cache == "disk"
     fault = library_write_fault(exc, run_dir / CACHE_FILE if cache else run_dir)
@@ -767,7 +767,7 @@ def _check_cache_space(run_dir: Path, config: TrainConfig, dataset: Any) -> None
     trained in vain. A cache the run already has (a resumed run's) is not counted again."""
     if config.data.cache != "disk" or any(run_dir.glob(CACHE_FILE + "*")):
         return
-    from cnnspec.fileio import ensure_space
+    from cnnspec.write_faults import ensure_space
 
     ensure_space(run_dir, _cache_bytes(dataset), run_dir / f"{CACHE_FILE}_0.data-00000-of-00001")
 
