@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -49,6 +48,11 @@ print("done")
 """
 
 
+def native(stderr: str) -> list[str]:
+    """TensorFlow's C++ log lines in ``stderr`` (``I0000 …``, ``E0000 …``, ``W0000 …``)."""
+    return [line for line in stderr.splitlines() if line[:5] in ("I0000", "E0000", "W0000")]
+
+
 @pytest.fixture(scope="module")
 def child(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], str, str]:
     """The child's stdout lines, and its stderr before and after the import command ended."""
@@ -58,7 +62,7 @@ def child(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], str, str
         [sys.executable, "-c", CHILD, str(out)], capture_output=True, text=True, timeout=300, env=env
     )
     assert run.returncode == 0, run.stderr
-    assert not Path(out).exists()
+    assert not out.exists()
     imported, _, predicted = run.stderr.partition("--- predicting\n")
     return run.stdout.splitlines(), imported, predicted
 
@@ -67,13 +71,11 @@ def test_keras_application_import_keeps_tensorflows_start_up_log_quiet(child) ->
     lines, imported, _ = child
     assert "import exit 1" in lines, imported
     assert "keras.applications has no model 'NoSuchNet'" in imported
-    native = [line for line in imported.splitlines() if line[:5] in ("I0000", "E0000", "W0000")]
-    assert native == [], imported
+    assert native(imported) == [], imported
 
 
 def test_predicting_with_several_models_prints_no_tensorflow_warnings(child) -> None:
     lines, _, predicted = child
     assert lines[-1] == "done"
     assert "retracing" not in predicted and "WARNING:tensorflow" not in predicted, predicted
-    native = [line for line in predicted.splitlines() if line[:5] in ("I0000", "E0000", "W0000")]
-    assert native == [], predicted
+    assert native(predicted) == [], predicted

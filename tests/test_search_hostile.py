@@ -251,9 +251,8 @@ def marked_up_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     from tests.test_search import stand_in_training
 
     args = ["search", str(spec), "--out", str(out), "--study", "a[/b]", "--workers", "3"]
-    with (
-        pytest.MonkeyPatch.context() as patch
-    ):  # (what it prints is the search's own, whatever a trial learnt)
+    # (what it prints is the search's own, whatever a trial learnt)
+    with pytest.MonkeyPatch.context() as patch:
         stand_in_training(patch)
         return spec, out, CliRunner().invoke(app, args)
 
