@@ -32,14 +32,14 @@ def main() -> int:
     from keras.src.legacy.saving import legacy_h5_format
 
     from cnnspec.api import build_model, compile_spec
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer, transfer_imagenet, transfer_loads
 
-    def offline(found: transfer.ApplicationFile) -> Path:
+    def offline(found: transfer_imagenet.ApplicationFile) -> Path:
         raise RuntimeError("this check never downloads")
 
     keras.utils.set_random_seed(0)
     reference = keras.applications.ResNet50(include_top=False, weights=None, input_shape=SHAPE)
-    found = transfer.application_file("ResNet50", False, SHAPE)
+    found = transfer_imagenet.application_file("ResNet50", False, SHAPE)
     (home / "models").mkdir(parents=True)
     with h5py.File(home / "models" / found.name, "w") as handle:
         legacy_h5_format.save_weights_to_hdf5_group(handle, reference)
@@ -50,7 +50,8 @@ def main() -> int:
     compiled = compile_spec(spec, [f"input.shape=[{', '.join(map(str, SHAPE))}]"])
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    plans = transfer.plan_loads(build_model(compiled), transfer.spec_loads(compiled), fetch=offline)
+    loads = transfer_loads.spec_loads(compiled)
+    plans = transfer_loads.plan_loads(build_model(compiled), loads, fetch=offline)
     plan_s = time.perf_counter() - start
     start = time.perf_counter()
     model = build_model(compiled)

@@ -72,7 +72,7 @@ def test_imagenet_weights_on_a_whole_zoo_model_need_three_channels(tmp_path):
 
 
 def test_weights_imagenet_on_the_command_line_needs_three_channels(tmp_path):
-    from cnnspec.training.transfer import _override_source
+    from cnnspec.training.transfer_loads import _override_source
 
     spec = tmp_path / "gray.yaml"
     spec.write_text("extends: zoo:resnet50\ninput: {shape: [64, 64, 1]}\nvars: {include_top: false}\n")

@@ -148,7 +148,7 @@ def test_the_script_loads_what_build_loads_into_a_backbone(case, write_spec, run
     """The script strict-loads the 14 tensors of the backbone, as build does, and stops neither
     on nor at the head `body_out` (whose name only starts like the backbone's layers); a
     backbone's own backbone (`nested`) gets its weights in the script too."""
-    from cnnspec.training.transfer import plan_for_spec
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     spec_text, _, scope = CASES[case]
     source = _save_base_weights(write_spec, tmp_path)
@@ -194,7 +194,7 @@ def _damaged_keras2_file(path: Path) -> Path:
 
 def test_a_keras2_file_missing_a_listed_weight_is_a_weights_error(tmp_path):
     from cnnspec.spec.weights import parse_source
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     path = _damaged_keras2_file(tmp_path / "models" / "weights.h5")
     source = parse_source("imagenet", base_dir=tmp_path)
@@ -209,14 +209,14 @@ def test_a_keras2_file_missing_a_listed_weight_is_a_weights_error(tmp_path):
 def test_build_refuses_a_damaged_imagenet_file_in_the_cache_naming_it(
     write_spec, runner, tmp_path, monkeypatch
 ):
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer_imagenet
 
     def no_download(found):
         raise AssertionError(f"downloaded {found.name}")
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(transfer, "download", no_download)
-    name = transfer.application_file("MobileNetV3Small", False, (32, 32, 3)).name
+    monkeypatch.setattr(transfer_imagenet, "download", no_download)
+    name = transfer_imagenet.application_file("MobileNetV3Small", False, (32, 32, 3)).name
     cached = _damaged_keras2_file(tmp_path / "keras" / "models" / name)
     spec = write_spec(
         "cnnspec: 1\nname: bbnet\ninput: {shape: [32, 32, 3]}\nmodel:\n"
@@ -237,13 +237,13 @@ def test_imagenet_with_the_top_asks_for_the_file_of_the_input_size(tmp_path):
     """MobileNet's ImageNet files differ by input size with the top too (…_1.0_96.h5); a family
     whose top takes only its default size (ResNet50) gets that size's file, which fits any size.
     The generated script asks keras.applications the same way."""
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer_imagenet
 
-    transfer.application_file.cache_clear()
-    mobile = transfer.application_file("MobileNetV2", True, (96, 96, 3)).name
+    transfer_imagenet.application_file.cache_clear()
+    mobile = transfer_imagenet.application_file("MobileNetV2", True, (96, 96, 3)).name
     assert mobile == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96.h5"
-    resnet = transfer.application_file("ResNet50", True, (96, 96, 3)).name
-    assert resnet == transfer.application_file("ResNet50", True, (224, 224, 3)).name
+    resnet = transfer_imagenet.application_file("ResNet50", True, (96, 96, 3)).name
+    assert resnet == transfer_imagenet.application_file("ResNet50", True, (224, 224, 3)).name
     spec = tmp_path / "m.yaml"
     spec.write_text("extends: zoo:mobilenet_v2\nvars: {input_shape: [96, 96, 3]}\nweights: imagenet\n")
     text = generate_code(compile_spec(spec), script=True, output=tmp_path / "train.py").text

@@ -201,7 +201,7 @@ def test_the_weights_record_holds_the_files_hash_and_a_changed_file_refuses_the_
     """lock.json's ``weights`` (:func:`override_record`) keeps the file's SHA-256; a restart
     (:func:`recorded_source`) whose file holds other bytes now is refused, naming it; an older
     record without the hash is not checked."""
-    from cnnspec.training.transfer import override_record, recorded_source
+    from cnnspec.training.transfer_loads import override_record, recorded_source
 
     monkeypatch.chdir(tmp_path)
     source = tmp_path / "base.weights.h5"

@@ -108,7 +108,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_backbone_spec_and_weights_are_read_from_the_trained_specs_folder(project):
-    from cnnspec.training.transfer import spec_loads
+    from cnnspec.training.transfer_loads import spec_loads
 
     run = fake_run(project, BACKBONE + "weights: ../runs/pre\n", "a/bb.yaml", "runs/bb")
     found = trained_spec(run, json.loads((run / "lock.json").read_text()))

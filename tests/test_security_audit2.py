@@ -130,7 +130,7 @@ def secret_bytes(tmp_path: Path) -> Path:
 
 
 def test_a_weights_file_with_external_storage_is_refused(tmp_path: Path, secret_bytes: Path) -> None:
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     path = _keras3_file(
         tmp_path / "evil.weights.h5",
@@ -147,7 +147,7 @@ def test_a_weights_file_with_external_storage_is_refused(tmp_path: Path, secret_
 def test_a_weights_file_with_links_is_refused(tmp_path: Path, secret_bytes: Path, how: str) -> None:
     import h5py
 
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as handle:
@@ -169,7 +169,7 @@ def test_a_weights_file_with_links_is_refused(tmp_path: Path, secret_bytes: Path
 def test_a_weights_file_in_a_keras_archive_with_external_storage_is_refused(
     tmp_path: Path, secret_bytes: Path
 ) -> None:
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     inner = _keras3_file(
         tmp_path / "inner.weights.h5",
@@ -185,7 +185,7 @@ def test_a_weights_file_in_a_keras_archive_with_external_storage_is_refused(
 
 
 def test_a_huge_declared_dataset_is_never_read(tmp_path: Path) -> None:
-    from cnnspec.training.transfer import Unread, read_source
+    from cnnspec.training.transfer_read import Unread, read_source
 
     path = _keras3_file(
         tmp_path / "huge.weights.h5",
@@ -204,7 +204,7 @@ def test_a_huge_declared_dataset_is_never_read(tmp_path: Path) -> None:
 def test_a_weight_that_is_not_numbers_is_refused(tmp_path: Path) -> None:
     import h5py
 
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     path = _keras3_file(
         tmp_path / "strings.weights.h5",
@@ -219,7 +219,7 @@ def test_a_weights_source_in_a_spec_is_refused_where_the_spec_names_it(
     tmp_path: Path, secret_bytes: Path
 ) -> None:
     from cnnspec.errors import Loc
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     path = _keras3_file(
         tmp_path / "evil.weights.h5",
@@ -251,7 +251,7 @@ def _keras2_file(path: Path, fill: object = None) -> Path:
 def test_a_keras2_file_with_external_storage_or_a_huge_dataset_is_refused(
     tmp_path: Path, secret_bytes: Path
 ) -> None:
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     imagenet = WeightsSource("imagenet", "imagenet")
     evil = _keras2_file(

@@ -495,7 +495,7 @@ def test_train_loads_what_fits_and_reports_the_new_head(write_spec, runner, tmp_
         {"layer": "dense_1", "weight": "bias", "reason": "shape mismatch: source [3], model [10]"},
     ]
     # a finished run is a source too: all of its weights fit the same spec (as --weights RUN)
-    from cnnspec.training.transfer import plan_for_spec
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     (plan,) = plan_for_spec(compile_spec(spec), str(out))
     assert (plan.loaded, plan.total, plan.source) == (8, 8, str(out / "model.keras"))
@@ -546,7 +546,8 @@ def test_bad_sources_fail_before_anything_is_written(write_spec, runner, tmp_pat
 @pytest.mark.slow
 def test_backbone_weights_load_into_its_scope_only(write_spec):
     from cnnspec.api import build_model
-    from cnnspec.training.transfer import apply_plan, plan_for_spec
+    from cnnspec.training.transfer import apply_plan
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     source = _save_weights(write_spec, BASE, "base.weights.h5")
     write_spec(BASE, "base.yaml")
@@ -568,20 +569,20 @@ def test_backbone_weights_load_into_its_scope_only(write_spec):
 
 @pytest.mark.slow
 def test_imagenet_comes_from_keras_cache_and_offline_names_the_file(write_spec, tmp_path, monkeypatch):
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer_imagenet, transfer_loads
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
 
     def offline(found):
         raise Exception("URL fetch failure")  # what Keras raises without network
 
-    monkeypatch.setattr(transfer, "download", offline)
+    monkeypatch.setattr(transfer_imagenet, "download", offline)
     spec = write_spec(
         "cnnspec: 1\nname: mine\nextends: zoo:mobilenet_v3_small\nvars: {classes: 10}\nweights: imagenet\n"
     )
     compiled = compile_spec(spec)
     with pytest.raises(SpecError) as caught:
-        transfer.plan_for_spec(compiled)
+        transfer_loads.plan_for_spec(compiled)
     (error,) = caught.value.errors
     name = "weights_mobilenet_v3_small_224_1.0_float.h5"
     assert name in error.message and "download failed: URL fetch failure" in error.message
@@ -591,7 +592,7 @@ def test_imagenet_comes_from_keras_cache_and_offline_names_the_file(write_spec, 
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / name).write_bytes(b"not HDF5")
     with pytest.raises(SpecError) as caught:
-        transfer.plan_for_spec(compiled)
+        transfer_loads.plan_for_spec(compiled)
     (error,) = caught.value.errors
     assert str(tmp_path / "keras" / "models" / name) in error.message
     assert "download" not in error.message
@@ -690,7 +691,7 @@ def _same_count_other_variables(write_spec: Any, runner: CliRunner, tmp_path: Pa
 
     from cnnspec.backends.python_emitter import generate_code
     from cnnspec.spec.weights import WeightsSource
-    from cnnspec.training.transfer import read_source
+    from cnnspec.training.transfer_read import read_source
 
     found = read_source(WeightsSource("weights_h5", "src.weights.h5", tmp_path / "src.weights.h5"))
     assert found.groups == {"c": "conv2d", "bn": "batch_normalization", "head": "dense"}
@@ -748,7 +749,7 @@ def test_generated_script_loads_the_same_weights_as_cnnspec(write_spec, tmp_path
     import importlib.util
 
     from cnnspec.backends.python_emitter import generate_code
-    from cnnspec.training.transfer import plan_for_spec
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     _save_weights(write_spec, BASE, "base.weights.h5")
     write_spec(BASE, "base.yaml")
@@ -829,7 +830,8 @@ def test_loaded_weights_of_an_adapted_normalization_take_effect(write_spec, tmp_
     it is built or adapted: the loader lets it finalize them, as Keras' loaders do, so the loaded
     model gives the source's outputs (before, it went on normalising with 0 and 1)."""
     from cnnspec.api import build_model
-    from cnnspec.training.transfer import apply_plan, plan_for_spec
+    from cnnspec.training.transfer import apply_plan
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     source, reference = _adapted_source(write_spec)
     compiled = compile_spec(write_spec(NORMALIZED + "weights: normalized.weights.h5\n"))
@@ -866,7 +868,7 @@ def test_a_source_whose_ids_were_renamed_says_so_and_unused_source_layers_are_na
     sides' layers and that every layer has its shapes there (not "another architecture"); a
     source with a layer more says which of its layers nothing took."""
     from cnnspec.errors import SpecError, UsageError
-    from cnnspec.training.transfer import plan_for_spec
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     renamed = BASE.replace("id: stem", "id: trunk").replace("id: feat", "id: act")
     renamed = renamed.replace("  - batch_norm\n", "  - batch_norm:\n    id: norm\n")
@@ -891,7 +893,8 @@ def test_a_source_whose_ids_were_renamed_says_so_and_unused_source_layers_are_na
 
 # -- an output layer loaded from a run that named its classes otherwise ---------------------------
 def test_class_order_notes_compare_each_loaded_output_with_the_source_runs_names(tmp_path):
-    from cnnspec.training.transfer import TransferPlan, class_order_notes
+    from cnnspec.training.transfer_records import TransferPlan
+    from cnnspec.training.transfer_report import class_order_notes
 
     run = tmp_path / "run"
     run.mkdir()
@@ -994,7 +997,8 @@ def test_a_tensor_the_backbones_source_loaded_is_not_skipped_by_the_whole_models
 def test_a_whole_model_source_that_holds_the_backbone_too_counts_each_tensor_once(write_spec):
     """`--weights RUN` of the same model after the backbone's own source: it loads all 10 again
     (it is assigned last), and the top level says 10 of 10, not the parts' 16 of 16."""
-    from cnnspec.training.transfer import plan_for_spec, report_json
+    from cnnspec.training.transfer_loads import plan_for_spec
+    from cnnspec.training.transfer_report import report_json
 
     _save_weights(write_spec, BASE, "base.weights.h5")
     write_spec(BASE, "base.yaml")
@@ -1032,7 +1036,7 @@ def test_source_tensors_nothing_took_are_unused_whatever_the_reason(write_spec):
     """A source layer whose name matched but that gave nothing (its shapes or its tensor count
     differ) is unused, and so is each tensor of it: a shape mismatch left them uncounted (2
     unused said for 13), and a layer of another configuration was counted but not named."""
-    from cnnspec.training.transfer import plan_for_spec
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     source = _save_weights(write_spec, BASE, "base.weights.h5")
     (plan,) = plan_for_spec(compile_spec(write_spec(TARGET)), str(source))  # a 3-class head, 10 here
@@ -1066,10 +1070,10 @@ def test_imagenet_for_an_input_too_small_gives_keras_reason_at_the_source(
     """keras.applications refuses MobileNetV2's ImageNet weights below 32×32: that reason was
     swallowed, and `build` said "has no ImageNet weights to download", unlocated. Nothing is
     downloaded: Keras refuses before it would fetch a file."""
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer_imagenet
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(transfer, "download", lambda found: pytest.fail(f"downloads {found.name}"))
+    monkeypatch.setattr(transfer_imagenet, "download", lambda found: pytest.fail(f"downloads {found.name}"))
     spec = write_spec(
         "cnnspec: 1\nname: small\ninput: {shape: [8, 8, 3]}\nmodel:\n"
         "  - backbone: {spec: zoo:mobilenet_v2, until: stage3, vars: {include_top: false}, "
@@ -1088,11 +1092,11 @@ def test_imagenet_for_an_input_too_small_gives_keras_reason_at_the_source(
 def test_a_failed_imagenet_download_keeps_its_reason_whole_words(tmp_path, monkeypatch):
     """The reason was cut at 200 characters, mid-word; now at a word boundary, with an ellipsis."""
     from cnnspec.spec.weights import WeightsSource
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer_imagenet, transfer_read
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    found = transfer.ApplicationFile("w.h5", "https://example.org/w.h5", None)
-    monkeypatch.setattr(transfer, "application_file", lambda *args: found)
+    found = transfer_imagenet.ApplicationFile("w.h5", "https://example.org/w.h5", None)
+    monkeypatch.setattr(transfer_imagenet, "application_file", lambda *args: found)
     reason = "URL fetch failure on https://example.org/w.h5: " + " ".join(["unreachable"] * 40)
 
     def offline(_found):
@@ -1100,14 +1104,14 @@ def test_a_failed_imagenet_download_keeps_its_reason_whole_words(tmp_path, monke
 
     source = WeightsSource("imagenet", "imagenet", path="weights")
     with pytest.raises(SpecError) as caught:
-        transfer.imagenet_weights_file(source, "MobileNetV2", False, (32, 32, 3), offline)
+        transfer_imagenet.imagenet_weights_file(source, "MobileNetV2", False, (32, 32, 3), offline)
     (error,) = caught.value.errors
     said = error.message.split("the download failed: ")[1]
     assert said.endswith("unreachable…") and reason.startswith(said[:-1]) and len(said) <= 300
     assert "second line" not in error.message
     # a short reason is kept whole, without an ellipsis
-    assert transfer.first_line(Exception("URL fetch failure")) == "URL fetch failure"
-    assert transfer.first_line(Exception("")) == "Exception"
+    assert transfer_read.first_line(Exception("URL fetch failure")) == "URL fetch failure"
+    assert transfer_read.first_line(Exception("")) == "Exception"
 
 
 @pytest.mark.slow
@@ -1119,7 +1123,7 @@ def test_the_generated_script_leaves_the_backbones_tensors_to_its_source_as_cnns
     import importlib.util
 
     from cnnspec.backends.python_emitter import generate_code
-    from cnnspec.training.transfer import plan_for_spec
+    from cnnspec.training.transfer_loads import plan_for_spec
 
     spec = _backbone_and_whole(write_spec, "{from: stemhead.weights.h5, strict: true}")
     compiled = compile_spec(spec)
@@ -1253,7 +1257,8 @@ def test_a_source_layer_of_another_class_is_skipped_not_loaded(groups, configs, 
 
     from cnnspec.errors import UsageError
     from cnnspec.spec.weights import WeightsSource
-    from cnnspec.training.transfer import SourceLayers, plan_transfer
+    from cnnspec.training.transfer import plan_transfer
+    from cnnspec.training.transfer_records import SourceLayers
 
     def arrays(*shapes: tuple[int, ...]) -> list[tuple[str, Any]]:
         return [(str(i), np.ones(shape, "float32")) for i, shape in enumerate(shapes)]

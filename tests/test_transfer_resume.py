@@ -204,7 +204,7 @@ def _other_weights(file: Path) -> None:
 
 
 def test_an_older_lock_that_does_not_record_weights_is_refused_only_if_it_had_them(tmp_path):
-    from cnnspec.training.transfer import plan_for_restart
+    from cnnspec.training.transfer_loads import plan_for_restart
 
     compiled = compile_spec(_write(tmp_path / "target.yaml", TARGET))
     older = {"seed": 3, "command": ["cnnspec", "train", "target.yaml", "--weights", "pre"]}

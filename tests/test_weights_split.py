@@ -297,7 +297,7 @@ def test_the_note_counts_the_test_images_the_weights_run_trained_or_validated_on
 # -- the generated script ------------------------------------------------------------------------
 def test_the_script_splits_with_the_seed_train_takes(write_spec, tmp_path):
     from cnnspec.training.data import load_dataset
-    from cnnspec.training.transfer import whole_run
+    from cnnspec.training.transfer_loads import whole_run
     from tests.test_listing_edges import script_functions
 
     base = _run_folder(tmp_path / "runs" / "base", 1388604514, {"kind": "digits", "target": "class"})

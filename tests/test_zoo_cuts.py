@@ -214,15 +214,15 @@ def test_a_layer_cut_loads_imagenet_by_position_as_keras_computes_it(
     import keras
 
     from cnnspec.cli.app import app
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer_imagenet
     from tests.test_zoo_weights import efficientnet_b0_imagenet
 
     def no_download(found):
         raise AssertionError(f"downloaded {found.name}")
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(transfer, "download", no_download)
-    name = transfer.application_file("EfficientNetB0", False, (64, 64, 3)).name
+    monkeypatch.setattr(transfer_imagenet, "download", no_download)
+    name = transfer_imagenet.application_file("EfficientNetB0", False, (64, 64, 3)).name
     (tmp_path / "keras" / "models").mkdir(parents=True)
     shared, reference = efficientnet_b0_imagenet(tmp_path_factory)
     shutil.copyfile(shared, tmp_path / "keras" / "models" / name)

@@ -241,13 +241,13 @@ def _imagenet_folds_in_cnnspec(case: ImageNetCase) -> None:
     answers otherwise."""
     import keras
 
-    from cnnspec.training import transfer
+    from cnnspec.training import transfer, transfer_loads
 
     extra = [layer.scale for layer in case.reference.layers if isinstance(layer, keras.layers.Rescaling)]
     assert len(extra) == 2 and isinstance(extra[1], (list, tuple))  # (the test is not vacuous)
     model = build_model(case.compiled)
-    loads = transfer.spec_loads(case.compiled, "imagenet")
-    for plan in transfer.plan_loads(model, loads, fetch=lambda found: case.path):
+    loads = transfer_loads.spec_loads(case.compiled, "imagenet")
+    for plan in transfer_loads.plan_loads(model, loads, fetch=lambda found: case.path):
         transfer.apply_plan(model, plan)
     assert case.error(model) < 1e-4
     # the API folds it too: for a model built as the zoo variant (by its name), or when told

@@ -303,7 +303,8 @@ def build(
         if plot_path is None
         else plan_graph(compiled.ir, plot_path, origin=f"build from {file}", spec=file, force=force)
     )
-    from cnnspec.training.transfer import apply_plan, plan_loads, spec_loads
+    from cnnspec.training.transfer import apply_plan
+    from cnnspec.training.transfer_loads import plan_loads, spec_loads
 
     # the weight sources, checked on disk (a missing --weights file), before TensorFlow is
     # imported, as train checks them; [] for a spec without any

@@ -14,7 +14,7 @@ data it cannot read, and refuses the file.
 
 So a file is refused where Keras would refuse it or change what its values are (integers,
 booleans, complex numbers, finite float64 values that become inf), and where ``cnnspec build``
-(:mod:`cnnspec.training.transfer`, numbers of at most 8 bytes) could not read it (float128);
+(:mod:`cnnspec.training.transfer_read`, numbers of at most 8 bytes) could not read it (float128);
 float16 and float32 are taken as they are; float64 is taken with a note where rounding to
 float32 changes a value; bfloat16 (which ``build`` does not read) is rewritten as float32,
 the same values. h5py and numpy only: no TensorFlow.

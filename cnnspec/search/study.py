@@ -851,7 +851,7 @@ def adopted_split_seed(compiled: Any) -> AdoptedSplit | None:
     from cnnspec.analysis.settings import training_config
     from cnnspec.analysis.trial_data import trial_data
     from cnnspec.analysis.weights_run import adopted_seed
-    from cnnspec.training.transfer import whole_run
+    from cnnspec.training.transfer_loads import whole_run
 
     config = training_config(compiled)
     if config.seed is not None or whole_run(compiled, config) is None:  # (no trial's data asked)

@@ -13,7 +13,7 @@ read from the folder of the spec file that wrote them (from the working director
 command line). What the text tells is checked when the spec compiles: a legacy ``.h5`` model,
 ``imagenet`` on a model that is not a zoo variant; the disk (a missing file or run folder:
 :func:`on_disk`) by ``cnnspec validate`` and when training starts, before anything is written,
-with the same error. Reading the file is :mod:`cnnspec.training.transfer`'s job.
+with the same error. Reading the file is :mod:`cnnspec.training.transfer_read`'s job.
 """
 
 from __future__ import annotations

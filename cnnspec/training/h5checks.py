@@ -1,5 +1,5 @@
 """Checks on HDF5 weights files from elsewhere, shared by the two readers of such files: the
-transfer loader (:mod:`cnnspec.training.transfer`: ``weights:``, ``--weights``, ``imagenet``)
+transfer loader (:mod:`cnnspec.training.transfer_read`: ``weights:``, ``--weights``, ``imagenet``)
 and ``cnnspec import --weights`` (:mod:`cnnspec.importer.output`).
 
 A weights file must hold its data itself: HDF5 lets a file point elsewhere (external links to

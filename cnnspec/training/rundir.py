@@ -317,10 +317,10 @@ def start(
     """Create the run folder with spec.yaml, resolved.yaml and lock.json; returns the lock.
 
     ``weights``: the ``--weights`` source the run starts from, as
-    :func:`cnnspec.training.transfer.override_record` records it (lock.json's ``weights``: a run
+    :func:`cnnspec.training.transfer_loads.override_record` records it (lock.json's ``weights``: a run
     resumed before its first snapshot starts from it again; a lock.json without the key is an
     older cnnspec's). ``weights_files``: every weights file the run starts from, with its
-    SHA-256 (:func:`cnnspec.training.transfer.file_records`). ``seed_from``: the run folder
+    SHA-256 (:func:`cnnspec.training.transfer_loads.file_records`). ``seed_from``: the run folder
     whose seed the run took (:mod:`cnnspec.training.weights_split`; lock.json's ``seed_from``,
     absent otherwise). ``test_note``: the note of its test images that the weights run trained or
     validated on (:func:`cnnspec.training.weights_split.shared_note`; lock.json's ``test_note``,

@@ -78,7 +78,7 @@ def train(
     ``callbacks``: more Keras callbacks for ``fit``, after the spec's own (a search trial's
     pruning: one that sets ``model.stop_training`` ends the run early, and it finishes as usual).
     ``weights``: a weights source replacing the spec's ``weights:`` (``--weights``). A new run
-    starts from the spec's weights sources (:mod:`cnnspec.training.transfer`), checked against
+    starts from the spec's weights sources (:mod:`cnnspec.training.transfer_loads`), checked against
     the model before the run folder is written, and records ``--weights`` in lock.json; a
     resumed run restores its own snapshot, or, when it saved none yet, starts again from the
     same sources (a source gone since refuses the resume).
@@ -112,7 +112,7 @@ def train(
     started_with = None  # what lock.json records of --weights
     from_run: WeightsRun | None = None  # the run folder the whole model's weights come from
     if resume is None:  # every weights source read and matched before anything is written
-        from cnnspec.training.transfer import override_record, plan_for_spec, whole_run
+        from cnnspec.training.transfer_loads import override_record, plan_for_spec, whole_run
 
         plans = plan_for_spec(compiled, weights)
         started_with = override_record(compiled, weights, plans)
@@ -292,7 +292,7 @@ def _train_owned(
         seed = int(lock["seed"])
         if not TrainingState(run_dir).snapshots():  # killed before its first snapshot: it starts
             # again from epoch 1, so from the weights it first started from (else the snapshot's)
-            from cnnspec.training.transfer import plan_for_restart
+            from cnnspec.training.transfer_loads import plan_for_restart
 
             plans = plan_for_restart(compiled, lock, run_dir)
     else:
@@ -341,7 +341,7 @@ def _train_owned(
             if lock is None:
                 check_owned(work_dir)  # still where it was locked: rundir.start would re-create it
                 _make_loss_and_metrics(config)
-                from cnnspec.training.transfer import file_records
+                from cnnspec.training.transfer_loads import file_records
                 from cnnspec.training.weights_split import shared_note
 
                 # the test images its starting weights learnt, said before training (a source's
@@ -568,8 +568,9 @@ def _run(
             model, adapted_layers(compiled.ir), make_dataset(dataset.x_train, dataset.y_train, settings)
         )
     if plans and restored is None:  # after adapt: the loaded statistics are the pretrained ones
-        from cnnspec.training.transfer import apply_plan, class_order_notes
-        from cnnspec.training.transfer import write_report as write_transfer
+        from cnnspec.training.transfer import apply_plan
+        from cnnspec.training.transfer_report import class_order_notes
+        from cnnspec.training.transfer_report import write_report as write_transfer
 
         for plan in plans:
             apply_plan(model, plan)
