@@ -17,6 +17,14 @@ wake-up pipe that the signal handlers write to (:func:`wake_on_stop`): once a st
 
 The server ends its reading the same way when the editor stops reading its output
 (:meth:`StopAwareStdin.end`): nothing it says can arrive any more.
+
+pygls also takes a header only as ``Content-Length: N`` exactly, and finds the next message where
+the last one's body ends. So one message framed otherwise (``content-length: N``, which the base
+protocol allows: its headers are HTTP's, whose names have no case), or whose length was wrong,
+lost every message after it, unanswered and unlogged: its body, which has no line break, was read
+as the start of the next header line, and so on. :meth:`StopAwareStdin.readline` reads the
+headers itself and hands pygls each message's length as pygls spells it; bytes that belong to no
+message are skipped up to the next ``Content-Length`` header, with a warning on stderr.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import select
 import signal
 from collections.abc import Iterator
@@ -42,6 +51,14 @@ _CHUNK = 1024 * 1024
 #: The longest header line kept whole: a stream with no line break is handed on in pieces of
 #: this size (pygls refuses them as headers) rather than held in memory to its end.
 _MAX_LINE = 64 * 1024
+#: A header line: a name (HTTP's token characters) and a colon.
+_HEADER = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*:")
+#: Where a message begins: its length header, in any case. A line may hold it after bytes of no
+#: message (a body longer than its length said, or one whose header gave none).
+_LENGTH_HEADER = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
+#: The body pygls is handed for a message whose headers gave no usable length: no JSON, so the
+#: server answers it as one, a Parse error (its id is unknown: ``null``).
+_NO_JSON = b"\x00"
 
 
 class StopAwareStdin:
@@ -60,6 +77,10 @@ class StopAwareStdin:
         self.wake = wake
         self._buffer = bytearray()
         self._ended = False
+        #: The header lines pygls is still to read of the message found (see :meth:`readline`).
+        self._headers: list[bytes] = []
+        #: A body to hand pygls instead of the stream's (:data:`_NO_JSON`), or ``None``.
+        self._body: bytes | None = None
         #: A pipe whose read end becomes readable when :meth:`end` is called: it wakes a
         #: reading thread waiting in ``select`` (the editor may never send another byte).
         self._end_pipe: tuple[int, int] | None = os.pipe() if self.fd is not None else None
@@ -116,7 +137,58 @@ class StopAwareStdin:
         return taken
 
     def readline(self) -> bytes:
-        """The next line (with its line break), what is left at the end, or ``b""``."""
+        """The next header line of a message as pygls reads it: ``Content-Length: N\\r\\n``, then
+        the blank line that ends the headers, for each message in the stream; ``b""`` at its end.
+        A length header is taken in any case and spacing, and the message's other headers
+        (``Content-Type``) are read and left. Bytes of no message before a length header are
+        skipped, with a warning; a message whose headers give no length, or an invalid one, is
+        handed on as one byte of no JSON (:data:`_NO_JSON`), which the server answers as a Parse
+        error, and what follows it is skipped up to the next length header."""
+        if not self._headers:
+            length = self._next_length()
+            if length is None:
+                return b""
+            self._headers = [b"Content-Length: %d\r\n" % length, b"\r\n"]
+        return self._headers.pop(0)
+
+    def _next_length(self) -> int | None:
+        """Read the next message's headers: its length (``None`` at the end of the stream)."""
+        skipped = 0  # bytes of no message
+        headers = 0  # bytes of the headers read of the message begun (0: none begun)
+        length = -1  # its length (-1: none valid given)
+        while line := self._line():
+            found = _LENGTH_HEADER.search(line)
+            if found is not None and (found.start() or length >= 0):
+                # a message begins inside the line, or a second length header: what was read
+                # before it belongs to no message
+                skipped += found.start() + headers
+                headers, length = 0, -1
+            if found is not None:
+                value = line[found.end() :].strip()
+                length = int(value) if value.isdigit() else -1
+                headers += len(line) - found.start()
+            elif not line.strip():
+                if headers:
+                    break
+            elif _HEADER.match(line):  # (another header: Content-Type, before the length or after)
+                headers += len(line)
+            else:
+                skipped += headers + len(line)
+                headers, length = 0, -1
+        else:
+            if skipped or headers:
+                log.warning("%d bytes at the end of the input were no message", skipped + headers)
+            return None
+        if skipped:
+            log.warning("%d bytes that were no message were skipped before the next one", skipped)
+        if length <= 0:
+            log.warning("a message's headers gave no valid Content-Length: answered as a parse error")
+            self._body = _NO_JSON
+            return len(_NO_JSON)
+        return length
+
+    def _line(self) -> bytes:
+        """The stream's next line (with its line break), what is left at the end, or ``b""``."""
         while b"\n" not in self._buffer and len(self._buffer) < _MAX_LINE:
             if not self._fill():
                 break
@@ -126,6 +198,9 @@ class StopAwareStdin:
     def read(self, size: int = -1) -> bytes:
         """``size`` bytes (fewer at the end); a body over :data:`MAX_MESSAGE_BYTES` is dropped
         and read as one byte that is no JSON."""
+        if self._body is not None:
+            body, self._body = self._body, None
+            return body
         if size < 0:
             while self._fill():
                 pass
@@ -140,7 +215,7 @@ class StopAwareStdin:
             if not self._buffer and not self._fill():
                 return b""  # the stream ended inside the body: no message follows
             left -= len(self._take(min(left, _CHUNK)))
-        return b"\x00"  # (not JSON: answered as a parse error)
+        return _NO_JSON
 
 
 @contextlib.contextmanager
