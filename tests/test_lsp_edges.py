@@ -18,7 +18,7 @@ pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part o
 from pytest_lsp import LanguageClient  # noqa: E402
 
 from cnnspec.lsp.documents import looks_like_spec  # noqa: E402
-from cnnspec.spec.loader import LINE_BREAK  # noqa: E402
+from cnnspec.spec.linebreaks import LINE_BREAK  # noqa: E402
 from tests.conftest import run_lsp  # noqa: E402
 from tests.test_lsp import (  # noqa: E402
     answer,

@@ -22,7 +22,7 @@ from cnnspec.lsp import navigation, references, rename, workspace
 from cnnspec.lsp.documents import check
 from cnnspec.lsp.references import Segment
 from cnnspec.resources import zoo_dir
-from cnnspec.spec.loader import LINE_BREAK
+from cnnspec.spec.linebreaks import LINE_BREAK
 from tests.test_lsp_rename import LIBRARY
 from tests.test_lsp_rename_workspace import BASE, CUT, DEEP, INNER, LIB2, OTHER, Folder
 

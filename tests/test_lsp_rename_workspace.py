@@ -24,7 +24,7 @@ from cnnspec.lsp import rename_checks, rename_symbols, workspace
 from cnnspec.lsp.documents import check
 from cnnspec.lsp.rename_symbols import RenameError
 from cnnspec.resources import zoo_dir
-from cnnspec.spec.loader import LINE_BREAK
+from cnnspec.spec.linebreaks import LINE_BREAK
 from tests.test_lsp_rename import LIBRARY, Workspace, model_of
 
 pytest_lsp = pytest.importorskip("pytest_lsp", reason="the `lsp` extra is part of `dev`")

@@ -3,7 +3,7 @@
 PyYAML names the token it could not place, where it noticed it: one generic hint for every
 "mapping values are not allowed here", a key without a colon reported at the comment below it,
 a `{` never closed reported lines later. The loader reads the text around PyYAML's marks to say
-which mistake it is (cnnspec/spec/loader.py, ``_explain_yaml_error``), and the resolver tells a
+which mistake it is (cnnspec/spec/yaml_errors.py, ``explain_yaml_error``), and the resolver tells a
 kind written without its colon (``- dropout 0.3``) from a misspelt one.
 
 Each case edits one line of a small valid spec and runs ``cnnspec validate`` through the CLI:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from cnnspec.errors import Diagnostic, printable
 from cnnspec.jsontext import utf8_text
-from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS
+from cnnspec.spec.linebreaks import LINE_BREAK
+from cnnspec.spec.loader import SOURCE_TEXTS
 
 if TYPE_CHECKING:  # Rich is imported when something is printed with it (cli.common.plain_stdout)
     from rich.console import Console

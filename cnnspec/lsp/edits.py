@@ -9,7 +9,7 @@ length"), before its line break, not after it (pygls would insert past the ``\\n
 ``\\r`` and ``\\n``).
 
 Here a position is converted to an offset into the text by LSP's own line breaks
-(:data:`cnnspec.spec.loader.LINE_BREAK`) and the position encoding agreed with the client
+(:data:`cnnspec.spec.linebreaks.LINE_BREAK`) and the position encoding agreed with the client
 (:class:`cnnspec.lsp.text.Lines`).
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from lsprotocol import types
 
 from cnnspec.lsp.text import UTF16, Lines
-from cnnspec.spec.loader import LINE_BREAK
+from cnnspec.spec.linebreaks import LINE_BREAK
 
 
 def offset_of(text: str, lines: Lines, position: types.Position) -> int:

@@ -28,7 +28,7 @@ import yaml
 
 from cnnspec.errors import Diagnostic
 from cnnspec.lsp.text import BOM, Lines
-from cnnspec.spec.loader import LINE_BREAK
+from cnnspec.spec.linebreaks import LINE_BREAK
 
 #: "did you mean `X`?" at the start of a hint (what follows it may explain an alias).
 _MEANT = re.compile(r"did you mean `([^`]+)`\?")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cnnspec.errors import Loc, SpecPath
 from cnnspec.ir import BlockCall, Conditional, Item, ModelIR, walk
 from cnnspec.spec import loader
+from cnnspec.spec.items import ITEM_EXTRAS
 from cnnspec.spec.loader import SourceDoc
 
 
@@ -67,7 +68,7 @@ def kind_of(doc: SourceDoc, item: SpecPath) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        keys = [k for k in value if k not in loader.ITEM_EXTRAS]
+        keys = [k for k in value if k not in ITEM_EXTRAS]
         return keys[0] if len(keys) == 1 else None
     return None
 

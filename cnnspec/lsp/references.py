@@ -69,7 +69,8 @@ from cnnspec.lsp.rename_symbols import LOOP, VAR, Other, TextOf, default_text
 from cnnspec.lsp.scopes import Automatic
 from cnnspec.lsp.text import UTF16, Lines, Span, in_expression, word_at
 from cnnspec.spec.compose import Reader
-from cnnspec.spec.loader import LINE_BREAK, SourceDoc
+from cnnspec.spec.linebreaks import LINE_BREAK
+from cnnspec.spec.loader import SourceDoc
 
 log = logging.getLogger("cnnspec.lsp")
 

@@ -42,7 +42,8 @@ from cnnspec.lsp.rename_symbols import (
 from cnnspec.lsp.scopes import block_inputs, root_of
 from cnnspec.spec.compose import Reader, load_library
 from cnnspec.spec.expr import unreadable_name
-from cnnspec.spec.loader import LINE_BREAK, SOURCE_TEXTS, SourceDoc
+from cnnspec.spec.linebreaks import LINE_BREAK
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc
 from cnnspec.spec.scope import COMBINATORS, IDENTIFIER, RESERVED_BLOCK_NAMES
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from cnnspec.errors import Loc
 from cnnspec.lsp.documents import path_of, source_text
 from cnnspec.lsp.scopes import Automatic
-from cnnspec.spec.loader import LINE_BREAK, SourceDoc
+from cnnspec.spec.linebreaks import LINE_BREAK
+from cnnspec.spec.loader import SourceDoc
 
 #: The text of a file by its name as locations spell it (``None``: unknown).
 TextOf = Callable[[str], str | None]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cnnspec.spec.loader import LINE_BREAK
+from cnnspec.spec.linebreaks import LINE_BREAK
 
 _PLAIN = re.compile(r"(?:[^\s,\[\]{}#:]|:(?=[^\s,\[\]{}]))+")
 _DOUBLE = re.compile(r'"(?:[^"\\]|\\.)*"?')

@@ -44,13 +44,13 @@ from cnnspec.spec.loader import (
     display_name,
     load_file,
     load_text,
-    moved_hint,
     value_at,
     value_key,
 )
 from cnnspec.spec.schema import validate_document
 from cnnspec.spec.sections import RATE_SCALE
 from cnnspec.spec.varchoices import KEY
+from cnnspec.spec.yaml_errors import moved_hint
 from cnnspec.spec.zoo import apply_variant, is_zoo_ref, resolve_ref, split_variant
 
 MAX_INCLUDE_DEPTH = 16

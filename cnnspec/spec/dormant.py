@@ -28,7 +28,7 @@ from cnnspec.layers import REGISTRY
 from cnnspec.layers.params import meant_parameters
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.expr import is_expression
-from cnnspec.spec.loader import item_kind
+from cnnspec.spec.items import item_kind
 from cnnspec.spec.resolve_layers import tuple_fragments
 from cnnspec.spec.scope import COMBINATORS
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.expr import ExpressionError
+from cnnspec.spec.items import item_kind
 from cnnspec.spec.least_size import LeastSizes
-from cnnspec.spec.loader import item_kind
 from cnnspec.spec.scope import NOT_LAYERS
 
 #: Layers in one model, block calls and repeats expanded.

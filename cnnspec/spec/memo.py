@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.ir import BlockCall, Conditional, Layer, Node, Parallel, Repeat, Residual
-from cnnspec.spec.loader import item_kind
+from cnnspec.spec.items import item_kind
 
 
 class NotReplayable(Exception):

@@ -66,8 +66,9 @@ from cnnspec.layers.registry import REGISTRY, Shape
 from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
 from cnnspec.spec.expr import POISONED, ExpressionError, Poisoned, is_expression, substitute
+from cnnspec.spec.items import ITEM_EXTRAS
 from cnnspec.spec.limits import MAX_NESTING, MAX_STEPS, MAX_VALUE_NODES, check_value_size
-from cnnspec.spec.loader import ITEM_EXTRAS, SourceDoc
+from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.memo import CallMemo, Pending, Site, SiteLog, fill_pending
 from cnnspec.spec.resolve_blocks import BlockCalls, BlockParam
 from cnnspec.spec.resolve_combinators import Combinators

@@ -16,8 +16,8 @@ from cnnspec.ir import Node
 from cnnspec.layers.params import Param, meant_parameters, param_synonym
 from cnnspec.layers.registry import Counts, LayerKind, Shape, ShapeError
 from cnnspec.spec.expr import POISONED, ExpressionError, Poisoned, substitute
+from cnnspec.spec.items import ITEM_EXTRAS
 from cnnspec.spec.limits import MAX_NODES
-from cnnspec.spec.loader import ITEM_EXTRAS
 from cnnspec.spec.memo import Site
 from cnnspec.spec.scope import UNKNOWN, Scope
 from cnnspec.spec.varrefs import input_shape_origin

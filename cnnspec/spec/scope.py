@@ -13,7 +13,7 @@ from typing import Any
 from cnnspec.errors import SpecPath
 from cnnspec.ir import INPUT
 from cnnspec.spec.backbone import KIND as BACKBONE
-from cnnspec.spec.loader import ITEM_EXTRAS
+from cnnspec.spec.items import ITEM_EXTRAS
 
 
 def free_loop_name(taken: set[str]) -> str:

@@ -35,7 +35,9 @@ from cnnspec.errors import (
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec import varchoices
 from cnnspec.spec.compose import drop_replaced
-from cnnspec.spec.loader import ITEM_EXTRAS, LINE_BREAK, SOURCE_TEXTS, SourceDoc
+from cnnspec.spec.items import ITEM_EXTRAS
+from cnnspec.spec.linebreaks import LINE_BREAK
+from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc
 from cnnspec.spec.sections import DATA_SCHEMA, RATE_SCALE, RUNTIME_SCHEMA, TRAINING_SCHEMA
 
 SAMPLERS = ["tpe", "random", "grid"]
