@@ -706,7 +706,28 @@ def _load_text(text: str, file: str, at: SpecPath | None = None) -> SourceDoc:
     return doc
 
 
+#: A lone UTF-16 surrogate: no character, so no UTF-8 holds it (a file's text never does). An
+#: editor's text may: JSON's ``"\\ud800"``, which JavaScript writes for a string an edit left
+#: with half of a character (an emoji). The YAML parser could not encode it: an internal error.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _yaml_loc(text: str, file: str, position: int) -> Loc:
+    """Where the character at ``position`` is, in YAML's lines as the parser's marks are
+    (:func:`_load_text` maps them to ours)."""
+    starts = [0, *(m.end() for m in YAML_BREAK.finditer(text, 0, position))]
+    return Loc(file, len(starts), position - starts[-1] + 1)
+
+
 def _parse_text(text: str, file: str, at: SpecPath | None = None) -> SourceDoc:
+    lone = _SURROGATE.search(text)
+    if lone is not None:
+        raise _error(
+            f"expected Unicode text; received the lone surrogate U+{ord(lone.group()):04X}, "
+            "half of a character",
+            _yaml_loc(text, file, lone.start()),
+            hint="an edit left half of a character (an emoji?): delete it, and type the character again",
+        )
     try:
         builder = _parse(text, file, at)
     except yaml.MarkedYAMLError as exc:
@@ -717,15 +738,11 @@ def _parse_text(text: str, file: str, at: SpecPath | None = None) -> SourceDoc:
         loc = Loc(file, explained.line + 1, explained.column + 1)
         raise _error(f"invalid YAML: {explained.problem}", loc, hint=explained.hint) from None
     except yaml.reader.ReaderError as exc:
-        # A character YAML does not allow (NUL, most control characters): locate it, in
-        # YAML's lines as the parser's marks are (_load_text maps them to ours).
-        starts = [0, *(m.end() for m in YAML_BREAK.finditer(text, 0, exc.position))]
-        line = len(starts)
-        column = exc.position - starts[-1] + 1
+        # A character YAML does not allow (NUL, most control characters): located.
         code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
         raise _error(
             f"expected printable text; received the control character U+{code:04X}",
-            Loc(file, line, column),
+            _yaml_loc(text, file, exc.position),
             hint="NUL characters usually mean the file is UTF-16; save it as UTF-8"
             if code == 0
             else "remove the character, or write it as an escape inside double quotes",
