@@ -133,8 +133,16 @@ def test_a_bad_merge_gets_the_registrys_list_and_a_did_you_mean_located(combinat
     if written == "subtract":  # a merge kind of its own: how to write it
         assert error.hint == (
             "`subtract` merges as an item of its own: give the layers to merge ids and write "
-            "- subtract: {inputs: [a, b]}"
+            "`- subtract:` then `  inputs: [a, b]` on the next line"
         )
+        # written as the hint says, it compiles (its first wording was itself refused)
+        as_said = (
+            "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+            "  - conv2d: {filters: 2, kernel_size: 1}\n    id: a\n"
+            "  - conv2d: {filters: 2, kernel_size: 1}\n    id: b\n    inputs: [input]\n"
+            "  - subtract:\n    inputs: [a, b]\n  - flatten\n"
+        )
+        assert compile_text(as_said).ir.totals.params == 16
     elif meant is None:
         assert error.hint is None or "subtract" not in error.hint
     else:

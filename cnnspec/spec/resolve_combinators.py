@@ -87,7 +87,7 @@ class Combinators:
             # a merge kind no combinator takes (subtract: its inputs' order matters)
             elsewhere = (
                 f"`{mode}` merges as an item of its own: give the layers to merge ids and write "
-                f"- {mode}: {{inputs: [a, b]}}"
+                f"`- {mode}:` then `  inputs: [a, b]` on the next line"
                 if other is not None and other.arity == "many"
                 else None
             )
