@@ -319,6 +319,31 @@ def test_validate_refuses_weights_that_are_not_there_as_train_does(write_spec, r
     assert "error: model[1].backbone.weights: no such run folder or weights file" in trained.output
 
 
+def test_a_missing_source_is_never_hinted_to_be_a_spec_file(write_spec, runner, tmp_path):
+    """`weights: pretrain` beside pretrain.yaml was hinted "did you mean `pretrain.yaml`?", and
+    `weights: base.yaml` "did you mean `a1.yaml`?": following either is another error (a spec
+    is no weights). The name of a spec there says that its run folder is meant; a near name is
+    taken among what can be a source (folders, .keras and .h5 files) only."""
+    write_spec(BASE, "pretrain.yaml")
+    write_spec(BASE, "a1.yaml")
+    (tmp_path / "runs" / "pretrain-1").mkdir(parents=True)
+
+    def hint(source: str) -> str:
+        spec = write_spec(TARGET + f"weights: {source}\n", "target.yaml")
+        result = runner.invoke(app, ["validate", str(spec), "--format", "json"])
+        assert result.exit_code == 1, result.output
+        (diagnostic,) = json.loads(result.output)
+        return diagnostic["hint"]
+
+    said = hint("pretrain")
+    assert said == (
+        "`pretrain.yaml` is a spec, not weights: train it (`cnnspec train pretrain.yaml`) and name "
+        "the run folder it writes"
+    )
+    assert hint("base.yaml") == "check the path (relative paths start at the spec file's folder)"
+    assert hint("runs/pretrian-1") == "did you mean `runs/pretrain-1`?"
+
+
 def test_a_weights_path_given_by_set_starts_at_the_working_directory_everywhere(
     write_spec, runner, tmp_path, monkeypatch
 ):

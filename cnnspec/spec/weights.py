@@ -261,20 +261,45 @@ MAX_LISTED = 2000
 
 def _missing_hint(file: Path, text: str, loc: Loc | None) -> str:
     """The hint for a source that is not there: the name in its folder it was probably meant to
-    be (a typo: ``pretrian.keras``), written as the source was, else where relative paths start."""
+    be (a typo: ``pretrian.keras``), written as the source was, among what could be a source
+    (a folder, a ``.keras`` or ``.h5`` file: never the spec beside it); for the name of
+    a spec there (``pretrain`` beside ``pretrain.yaml``), that its run folder is meant; else
+    where relative paths start."""
+    names: list[str] = []
+    specs: list[str] = []
     try:
         with os.scandir(file.parent) as entries:
-            names = [entry.name for _, entry in zip(range(MAX_LISTED), entries, strict=False)]
+            for _, entry in zip(range(MAX_LISTED), entries, strict=False):
+                if entry.name.startswith("."):
+                    continue
+                if entry.name.lower().endswith((".yaml", ".yml")):
+                    specs.append(entry.name)
+                elif entry.name.lower().endswith((".keras", ".h5", ".hdf5")) or _is_dir(entry):
+                    names.append(entry.name)
     except (OSError, ValueError):
-        names = []
-    meant = closest(file.name, [name for name in names if not name.startswith(".")])
+        pass
+    written = text.rstrip("/\\")
+    stem = written[: len(written) - len(file.name)] if written.endswith(file.name) else f"{file.parent}/"
+    meant = closest(file.name, names)
     if meant is not None and meant != file.name:
-        written = text.rstrip("/\\")
-        stem = written[: len(written) - len(file.name)] if written.endswith(file.name) else f"{file.parent}/"
         return f"did you mean `{stem}{meant}`?"
+    spec = next((name for name in specs if Path(name).stem == file.name), None)
+    if spec is not None:
+        return (
+            f"`{stem}{spec}` is a spec, not weights: train it (`cnnspec train {stem}{spec}`) and name "
+            "the run folder it writes"
+        )
     in_spec = loc is not None and not loc.file.startswith(COMMAND_LINE_PREFIX)
     start = "the spec file's folder" if in_spec else "the working directory"
     return f"check the path (relative paths start at {start})"
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether a folder entry is a folder (a link to one too); ``False`` where that can't be read."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def h5_layout(file: Path) -> str | None:
