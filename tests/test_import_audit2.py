@@ -319,3 +319,12 @@ def test_a_keyword_argument_inside_a_raw_op_hard_sigmoid_is_not_dropped_by_the_r
     config["config"]["layers"][layer]["inbound_nodes"][0]["kwargs"] = {"scale": 2.0}
     output = refused(_write(tmp_path, config))
     assert f"layer {refusal}" in output
+
+
+def test_a_model_name_longer_than_a_spec_takes_is_cut_to_its_start(tmp_path):
+    """A spec's name is at most 100 characters (the files named after it must fit); a Keras
+    model named longer imports as its first 100, and the spec validates."""
+    config = functional(dense("d"))
+    config["config"]["name"] = "net_" + "n" * 146
+    imported = import_source(str(_write(tmp_path, config)))
+    assert compile_text(imported.text).name == ("net_" + "n" * 146)[:100]

@@ -152,3 +152,31 @@ def test_block_libraries_have_modeline_and_validate(path):
     library = json.loads(schema_file("cnnspec-blocks.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(library)
     jsonschema.Draft202012Validator(library).validate(load_file(path).data)
+
+
+def test_a_model_name_too_long_for_its_files_is_a_located_error(tmp_path, monkeypatch):
+    """A 250-character name was valid: `build` blamed its `-o` (which was not given) and `train`
+    failed when it made runs/NAME-… (an internal error, exit 3). It is refused at `name:` now,
+    in every command, before anything is written; at the limit the default files fit."""
+    from typer.testing import CliRunner
+
+    from cnnspec.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "long.yaml"
+    body = "input: {shape: [8, 8, 1]}\nmodel: [flatten, {dense: {units: 2}}]\ndata: {source: digits}\n"
+    spec.write_text(f"cnnspec: 1\nname: {'m' * 101}\n{body}", encoding="utf-8")
+    runner = CliRunner()
+    for command in (["validate"], ["build"], ["train"], ["codegen", "--script"]):
+        result = runner.invoke(app, [*command, str(spec)])
+        assert result.exit_code == 1, (command, result.output)
+        assert "long.yaml:2:7: error: name: expected at most 100 characters; received 101" in result.output
+        assert "hint: a shorter name" in " ".join(result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
+    spec.write_text(f"cnnspec: 1\nname: {'m' * 100}\n{body}", encoding="utf-8")
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+    # at the limit, the default files' names pass the checks of what can be written here
+    from cnnspec.fileio import check_writable
+
+    check_writable(tmp_path / "runs" / f"{'m' * 100}-20261207-021701-99", option="--out")
+    check_writable(tmp_path / f"{'m' * 100}.keras", option="-o", folder=False)

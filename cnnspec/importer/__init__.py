@@ -29,6 +29,7 @@ from cnnspec.importer.structure import Structurer, spec_id
 from cnnspec.importer.verify import align
 from cnnspec.importer.writer import spec_text
 from cnnspec.layers.reverse import Reversed, shown
+from cnnspec.spec.schema import MAX_NAME
 
 
 @dataclass
@@ -165,9 +166,10 @@ def _with_backbones(
 
 
 def _model_name(source_name: str) -> str:
-    """The spec's ``name:``: the source model's as an id; a name of no ASCII letter or digit
-    (``модель`` would be ``______``) is written as the graph names an unnamed model."""
-    name = spec_id(source_name).lower()
+    """The spec's ``name:``: the source model's as an id, at most :data:`MAX_NAME` characters
+    (its start); a name of no ASCII letter or digit (``модель`` would be ``______``) is written
+    as the graph names an unnamed model."""
+    name = spec_id(source_name).lower()[:MAX_NAME]
     return name if re.search(r"[a-z0-9]", name) else UNNAMED
 
 

@@ -40,6 +40,10 @@ from cnnspec.spec.weights import WEIGHTS_SCHEMA
 
 SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec.schema.json"
 IDENTIFIER_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+#: The longest model name: the default files a name makes (runs/NAME-YYYYmmdd-HHMMSS, NAME.keras,
+#: each first written under a temp name .NAME….XXXXXXXX.tmp) fit in a file system's 255 bytes a
+#: name, and in eCryptfs' 143. A longer one failed only when training began (an internal error).
+MAX_NAME = 100
 #: What a var may hold (null: keras.applications' `pooling: null`).
 VAR_TYPES = ["number", "string", "boolean", "array", "null"]
 BLOCK_PARAM_TYPES = ["int", "float", "number", "bool", "str", "list", "any"]
@@ -309,7 +313,11 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
         "type": "object",
         "properties": {
             "cnnspec": {"const": 1, "description": "spec language version"},
-            "name": {"$ref": "#/$defs/identifier", "description": "model name"},
+            "name": {
+                "$ref": "#/$defs/identifier",
+                "maxLength": MAX_NAME,
+                "description": f"model name (at most {MAX_NAME} characters)",
+            },
             "description": {"type": "string", "description": "what the model is, in a sentence"},
             "extends": {
                 "type": "string",
@@ -866,6 +874,17 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             doc.loc(path),
             where,
             code="invalid",
+        )
+        return
+    if validator == "maxLength" and isinstance(value, str):
+        diags.error(
+            f"expected at most {error.validator_value} characters; received {len(value):,}",
+            doc.loc(path),
+            where,
+            code="invalid",
+            hint="a shorter name: the default files are named after it (runs/NAME-…, NAME.keras)"
+            if path == ("name",)
+            else None,
         )
         return
     if validator == "uniqueItems" and isinstance(value, list):
