@@ -876,3 +876,29 @@ def test_outputs_evaluate_their_expressions():
         "outputs: ['${o}', tail]\n"
     )
     assert compiled.ir.outputs == ("head", "tail")
+
+
+@pytest.mark.parametrize(
+    ("item", "kind", "key"),
+    [
+        ("conv2d: {filters: 4, kernel_size: 1, id: c}", "conv2d", "id"),
+        ("backbone: {spec: zoo:resnet50, until: conv2, trainable: false}", "backbone", "trainable"),
+        ("residual: {body: [conv2d: {filters: 3, kernel_size: 1}], id: r}", "residual", "id"),
+        ("repeat: {times: 2, layers: [relu], when: true}", "repeat", "when"),
+    ],
+    ids=["layer", "backbone", "residual", "repeat"],
+)
+def test_an_item_key_inside_a_kinds_mapping_says_it_stands_beside_the_kind(item, kind, key):
+    """`trainable: false` inside `backbone: {…}` (its main use: freezing a backbone) got only
+    "keys: spec, until, vars, weights", where a layer's got how to write it; each kind now does,
+    and the form the hint shows compiles."""
+    head = "cnnspec: 1\nname: t\ninput: {shape: [32, 32, 3]}\nmodel:\n"
+    (error,) = errors_of(f"{head}  - {item}\n  - flatten\n")
+    assert error.path == f"model[0].{kind}.{key}"
+    assert error.hint == (
+        f"`{key}` stands beside the kind, not among its parameters: "
+        f"`- {kind}: {{…}}` then `  {key}: …` on the next line"
+    )
+    value = item.split(f", {key}: ")[1].rstrip("}")
+    as_said = item.replace(f", {key}: {value}", "")
+    assert compile_text(f"{head}  - {as_said}\n    {key}: {value}\n  - flatten\n", "t.yaml").name == "t"

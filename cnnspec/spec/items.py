@@ -23,3 +23,12 @@ def item_kind(item: Any) -> tuple[Any, Any]:
         if len(keys) == 1:
             return keys[0], item[keys[0]]
     return None, None
+
+
+def beside_hint(kind: object, key: str) -> str:
+    """The hint for an item key (:data:`ITEM_EXTRAS`: ``id``, ``trainable`` …) written inside a
+    kind's mapping, among its parameters (a layer's, a backbone's, a combinator's keys)."""
+    return (
+        f"`{key}` stands beside the kind, not among its parameters: "
+        f"`- {kind}: {{…}}` then `  {key}: …` on the next line"
+    )

@@ -12,6 +12,7 @@ from cnnspec.errors import SpecPath, describe_value, did_you_mean, format_path, 
 from cnnspec.ir import INPUT
 from cnnspec.layers.registry import REGISTRY, LayerKind, Shape, combinator_merges
 from cnnspec.spec.expr import unreadable_name
+from cnnspec.spec.items import ITEM_EXTRAS, beside_hint
 from cnnspec.spec.limits import MAX_REPEAT
 from cnnspec.spec.scope import IDENTIFIER, UNKNOWN, Hidden, Scope, free_loop_name
 from cnnspec.spec.varrefs import Shadow
@@ -58,7 +59,9 @@ class Combinators:
                     (*path, key),
                     key=True,
                     code="unknown-key",
-                    hint=key_hint(key, allowed, self.beside((*path, key), body))
+                    hint=beside_hint(path[-1], key)
+                    if key in ITEM_EXTRAS
+                    else key_hint(key, allowed, self.beside((*path, key), body))
                     or "keys: " + ", ".join(allowed),
                 )
                 ok = False

@@ -16,7 +16,7 @@ from cnnspec.ir import Node
 from cnnspec.layers.params import Param, meant_parameters, param_synonym
 from cnnspec.layers.registry import Counts, LayerKind, Shape, ShapeError
 from cnnspec.spec.expr import POISONED, ExpressionError, Poisoned, substitute
-from cnnspec.spec.items import ITEM_EXTRAS
+from cnnspec.spec.items import ITEM_EXTRAS, beside_hint
 from cnnspec.spec.limits import MAX_NODES
 from cnnspec.spec.memo import Site
 from cnnspec.spec.scope import UNKNOWN, Scope
@@ -151,10 +151,7 @@ class LayerChecks:
         meant = param_synonym(key, kind.param_index, beside)
         hint = f"did you mean `{meant}`?" if meant is not None else key_hint(key, kind.param_index, beside)
         if key in ITEM_EXTRAS:
-            hint = (
-                f"`{key}` stands beside the kind, not among its parameters: "
-                f"`- {kind.name}: {{…}}` then `  {key}: …` on the next line"
-            )
+            hint = beside_hint(kind.name, key)
         self.error(
             f"unknown parameter {key!r} for `{kind.name}`",
             path,
