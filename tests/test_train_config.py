@@ -199,6 +199,19 @@ OUT_OF_RANGE = {
         "training.callbacks[0].early_stopping.patience",
         "expected an integer ≥ 0; received 0.5",
     ),
+    # bounds the schema alone kept (a reader checks the lower one): every constraint of the
+    # schema applies to what an expression gives
+    "epochs-upper": ("epochs: '${e * 10 ** 9}'", "training.epochs", "≤ 100000; received integer 4000000000"),
+    "batch-upper": (
+        "batch_size: '${10 ** 11}'",
+        "training.batch_size",
+        "≤ 1000000; received integer 100000000000",
+    ),
+    "phase-epochs-upper": (
+        "phases: [{epochs: '${10 ** 9}'}]",
+        "training.phases[0].epochs",
+        "≤ 100000; received integer 1000000000",
+    ),
 }
 
 
@@ -684,3 +697,23 @@ def test_a_callbacks_default_monitor_without_a_validation_split_is_a_located_war
         "val_loss",
         "loss",
     ]
+
+
+def test_an_expression_out_of_the_schemas_bounds_is_said_once_with_its_var():
+    """One error at the expression (not the reader's and the schema's both), noting where its
+    var was set, for a lower bound the reader checks and an upper one the schema alone did."""
+    head = HEAD.replace("vars: {classes: 10, e: 4}", "vars: {classes: 10, e: 4, none: 0, big: 1000001}")
+    errors = errors_of("training:\n  epochs: '${none}'\n  batch_size: '${big}'\n", head)
+    assert [(e.path, e.message) for e in errors] == [
+        ("training.epochs", "expected an integer ≥ 1; received 0"),
+        ("training.batch_size", "expected an integer ≥ 1 and ≤ 1000000; received integer 1000001"),
+    ]
+    assert [n.message for n in errors[1].notes] == ["big is integer 1000001, set at spec.yaml:4:41"]
+
+
+def test_an_input_shape_from_an_expression_is_held_to_four_axes():
+    with pytest.raises(SpecError) as caught:
+        compile_text(HEAD.replace("shape: [8, 8, 1]", "shape: '${[8, 8, 1, 1, 1]}'"), "spec.yaml")
+    (error,) = caught.value.errors
+    assert error.path == "input.shape"
+    assert error.message.startswith("expected a list of 1 to 4 positive integers")

@@ -139,6 +139,7 @@ def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = 
     if config.steps_per_epoch:  # the steps are known now (else once train has read the data)
         for path, message in long_warmups(config, config.steps_per_epoch):
             reader.warning(message, path, LONG_WARMUP_HINT, code="long-warmup")
+    reader.check_substituted()  # (last: a reader's own error at a value is said, not the schema's too)
     diags.raise_if_errors()
     if warnings is not None:
         warnings.extend(diags.warnings)

@@ -127,6 +127,31 @@ class SectionReader:
                 return POISONED
         return value
 
+    def check_substituted(self, sections: tuple[str, ...] = ("data", "training", "runtime")) -> None:
+        """Every ``${…}`` value of ``sections``, evaluated, against the schema the expression
+        itself passed (:func:`~cnnspec.spec.schema.substituted_errors`): ``epochs: "${e}"`` with
+        ``e: 1000000000`` was accepted, as the readers check a number's lower bound and type
+        but the schema alone its upper one. Each error is said at the expression, with where
+        its vars were set, unless a reader said one there already (or the expression failed)."""
+        from cnnspec.spec.schema import substituted_errors
+
+        values: dict[SpecPath, Any] = {}
+        pending: list[tuple[SpecPath, Any]] = [((name,), self.doc.data.get(name)) for name in sections]
+        while pending:
+            path, node = pending.pop()
+            if isinstance(node, dict):
+                pending.extend(((*path, key), value) for key, value in node.items())
+            elif isinstance(node, list):
+                pending.extend(((*path, index), value) for index, value in enumerate(node))
+            elif is_expression(node) and (value := self.value(path)) is not POISONED:
+                values[path] = value
+        said = {d.path for d in self.diags.errors}
+        for path, found in substituted_errors(self.doc, values):
+            where = format_path(path)
+            if not any(where == p or p.startswith((f"{where}.", f"{where}[")) for p in said):
+                self.error(found.message, path, found.hint, code=found.code)
+                said.add(where)
+
     def number(
         self,
         path: SpecPath,

@@ -17,6 +17,8 @@ from cnnspec.spec.scope import NOT_LAYERS
 
 #: Layers in one model, block calls and repeats expanded.
 MAX_NODES = 20_000
+#: Axes of one input (``input.shape``, the batch's left out): a sequence, an image, a volume.
+MAX_INPUT_RANK = 4
 #: Iterations of one repeat (its ``times``).
 MAX_REPEAT = 10_000
 #: Layer items visited and repeat iterations made in one walk (nested repeats of empty lists

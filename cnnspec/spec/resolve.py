@@ -67,7 +67,7 @@ from cnnspec.spec.backbone import KIND as BACKBONE
 from cnnspec.spec.backbone import resolve_backbone
 from cnnspec.spec.expr import POISONED, ExpressionError, Poisoned, is_expression, substitute
 from cnnspec.spec.items import ITEM_EXTRAS
-from cnnspec.spec.limits import MAX_NESTING, MAX_STEPS, MAX_VALUE_NODES, check_value_size
+from cnnspec.spec.limits import MAX_INPUT_RANK, MAX_NESTING, MAX_STEPS, MAX_VALUE_NODES, check_value_size
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.memo import CallMemo, Pending, Site, SiteLog, fill_pending
 from cnnspec.spec.resolve_blocks import BlockCalls, BlockParam
@@ -629,11 +629,13 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             return None
         if (
             not isinstance(shape, list)
-            or not shape
+            or not 1 <= len(shape) <= MAX_INPUT_RANK
             or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_SIZE for d in shape)
         ):
+            # (the schema's bounds: a `${…}` passed it as an expression, whatever it gives)
             self.error(
-                f"expected a list of positive integers up to {MAX_SIZE:,}; received {shape!r}",
+                f"expected a list of 1 to {MAX_INPUT_RANK} positive integers up to {MAX_SIZE:,}; "
+                f"received {shape!r}",
                 ("input", "shape"),
                 hint="for 32×32 RGB images write shape: [32, 32, 3]",
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -20,6 +21,7 @@ from cnnspec.errors import (
     ALIASES,
     COMMAND_LINE_PREFIX,
     MAX_DIAGNOSTICS,
+    Diagnostic,
     Diagnostics,
     Note,
     alias_hint,
@@ -33,7 +35,8 @@ from cnnspec.layers.params import text_as_value, written_as_text_hint
 from cnnspec.layers.registry import REGISTRY, LayerKind, combinator_merges
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.hiding import hidden_block_warnings
-from cnnspec.spec.loader import SourceDoc
+from cnnspec.spec.limits import MAX_INPUT_RANK
+from cnnspec.spec.loader import SourceDoc, copy_tree
 from cnnspec.spec.optimizers import OPTIMIZERS
 from cnnspec.spec.sections import DATA_SCHEMA, RUNTIME_SCHEMA, TRAINING_SCHEMA
 from cnnspec.spec.weights import WEIGHTS_SCHEMA
@@ -355,7 +358,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
                 "properties": {
                     "shape": {
                         "anyOf": [
-                            {"type": "array", "items": positive, "minItems": 1, "maxItems": 4},
+                            {"type": "array", "items": positive, "minItems": 1, "maxItems": MAX_INPUT_RANK},
                             {"$ref": "#/$defs/expression"},
                         ],
                         "description": "one image's shape without the batch: [height, width, channels]",
@@ -556,6 +559,41 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
                 covered.add(whole)
                 continue
             _report(leaf, doc, diags)
+
+
+def substituted_errors(
+    doc: SourceDoc, values: dict[tuple[Any, ...], Any]
+) -> list[tuple[tuple[Any, ...], Diagnostic]]:
+    """The schema's errors on what ``${…}`` expressions evaluated to (``values``, by the path of
+    each expression), each with its path. The schema takes an expression in place of any value
+    (``epochs: "${e}"``), so the bounds its result must keep (``≤ 100000``, ``at most 4 items``)
+    were checked by no one where a reader checks less than the schema; here every constraint
+    the schema puts on the value applies, as it does to a value written out."""
+    if not values:
+        return []
+    # the sections that hold them only: the errors kept are inside them, and the model (a zoo
+    # model's hundreds of items) is not validated again for them (the other keys' absence is
+    # an error of the document's top level, never inside a value)
+    data = {key: copy_tree(doc.data[key]) for key in dict.fromkeys(path[0] for path in values)}
+    for path, value in values.items():
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+    inside = tuple(values)
+    substituted = replace(doc, data=data)
+    found: list[tuple[tuple[Any, ...], Diagnostic]] = []
+    for error in _validator("spec").iter_errors(data):
+        for leaf in _leaves(error):
+            path = tuple(leaf.absolute_path)
+            if not any(path[: len(at)] == at for at in inside):
+                continue
+            scratch = Diagnostics()
+            _report(leaf, substituted, scratch)
+            found.extend((path, d) for d in scratch.errors)
+        if len(found) >= MAX_DIAGNOSTICS:
+            break
+    return found
 
 
 #: Keys that name the optimizer inside a flat mapping (``{name: adam, learning_rate: …}``, as
