@@ -1349,3 +1349,30 @@ def _script_skips_a_layer_of_another_class(functions: dict[str, Any], tmp_path: 
         "it holds 2 tensors in 1 layers, 1 of which share a name with the model's 2 layers with weights, "
         "none with the same shapes (1 of them another kind of layer)"
     )
+
+
+@pytest.mark.parametrize("size, refused", [(16, True), (32, False)])
+def test_validate_refuses_imagenet_for_an_input_keras_applications_refuses(write_spec, runner, size, refused):
+    """`imagenet` on MobileNetV2 without its top at 16×16 (a zoo model's own, or a backbone's)
+    passed validate; training then refused it, as keras.applications has no file for such an
+    input. validate says it now, TensorFlow-free, as training does; 32×32 is taken."""
+    whole = write_spec(
+        "cnnspec: 1\nextends: zoo:mobilenet_v2\nname: zx\n"
+        f"vars: {{classes: 3, include_top: false, pooling: avg, input_shape: [{size}, {size}, 3]}}\n"
+        "weights: imagenet\n",
+        "whole.yaml",
+    )
+    part = write_spec(
+        f"cnnspec: 1\nname: zb\ninput: {{shape: [{size}, {size}, 3]}}\nmodel:\n"
+        '  - backbone: {spec: "zoo:mobilenet_v2", until: stage2, vars: {include_top: false}, '
+        "weights: imagenet}\n    id: body\n  - global_avg_pool2d\n"
+        "  - dense: {units: 3, activation: softmax}\n",
+        "part.yaml",
+    )
+    for spec, where in ((whole, "5:10: error: weights:"), (part, "5:94: error: model[0].backbone.weights:")):
+        result = runner.invoke(app, ["validate", str(spec)])
+        assert result.exit_code == (1 if refused else 0), result.output
+        if refused:
+            text = " ".join(result.output.split())
+            assert f"{spec.name}:{where} keras.applications.MobileNetV2 has no ImageNet weights" in text
+            assert "Input size must be at least 32x32 (input [16, 16, 3])" in text

@@ -306,3 +306,20 @@ def _the_generated_script_loads_efficientnet_imagenet_as_cnnspec_train_does(
     module.load_starting_weights(model)
     (body_output,) = next(node for node in spec.ir.nodes if node.name == "pool").inputs
     assert case.error(keras.Model(model.inputs, model.get_layer(body_output).output)) < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keras_name", sorted({v.keras_name for v in variants().values()}))
+def test_the_least_imagenet_input_is_keras_applications_own(keras_name):
+    """validate refuses `imagenet` for an input smaller than keras.applications builds its model
+    without the top for (cnnspec.spec.weights.IMAGENET_MIN_SIZES, TensorFlow-free); the table is
+    Keras' own: one pixel less is refused by it, naming that size. (The refusal comes before the
+    model is built, so this builds nothing.)"""
+    import keras
+
+    from cnnspec.spec.weights import IMAGENET_LEAST_SIZE, IMAGENET_MIN_SIZES
+
+    least = IMAGENET_MIN_SIZES.get(keras_name, IMAGENET_LEAST_SIZE)
+    constructor = getattr(keras.applications, keras_name)
+    with pytest.raises(ValueError, match=f"at least {least}x{least}"):
+        constructor(include_top=False, weights=None, input_shape=(least - 1, least, 3))

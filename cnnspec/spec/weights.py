@@ -386,6 +386,36 @@ def check_imagenet_input(source: WeightsSource | None, shape: tuple[int, ...]) -
     )
 
 
+#: The least height and width of an image keras.applications builds its model without the top
+#: for (its ``min_size``; :data:`IMAGENET_LEAST_SIZE` where not listed): for a smaller input it
+#: refuses to be asked for its ImageNet file, and so training refused it, where validate passed
+#: it. tests/test_zoo_weights.py checks the table against keras.applications.
+IMAGENET_MIN_SIZES: dict[str, int] = {"InceptionV3": 75, "Xception": 71}
+IMAGENET_LEAST_SIZE = 32
+
+
+def check_imagenet_size(
+    source: WeightsSource | None, keras_name: str, include_top: bool, shape: tuple[int, ...]
+) -> None:
+    """Refuse ``imagenet`` weights for a model without its top (a backbone, ``include_top:
+    false``) whose input keras.applications does not take (:data:`IMAGENET_MIN_SIZES`), as
+    training does once it asks keras.applications for the file. With its top, the file is
+    that of the default size, which fits any
+    (:func:`~cnnspec.training.transfer_imagenet.application_file`)."""
+    if source is None or source.kind != IMAGENET or include_top or not keras_name or len(shape) != 3:
+        return
+    least = IMAGENET_MIN_SIZES.get(keras_name, IMAGENET_LEAST_SIZE)
+    if shape[0] >= least and shape[1] >= least:
+        return
+    raise source.fail(
+        f"keras.applications.{keras_name} has no ImageNet weights for this model: Input size must be "
+        f"at least {least}x{least} (input {list(shape)})",
+        "give the model an input keras.applications takes with ImageNet weights (input.shape; "
+        f"this family wants at least {least}×{least}), or leave out `weights: imagenet` and train "
+        "from scratch",
+    )
+
+
 def cli_weights(text: str, zoo_model: bool) -> WeightsSource:
     """``--weights SOURCE``: relative to the working directory; problems are usage errors."""
     return parse_source(text, base_dir=Path.cwd(), zoo_model=zoo_model)
