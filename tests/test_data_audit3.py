@@ -107,10 +107,12 @@ def test_a_huge_class_label_is_refused_as_too_many_classes(tmp_path, labels, cou
 
 
 def test_a_huge_class_label_with_data_classes_is_refused(tmp_path):
-    """data.classes may select 3 of more classes, so the count is no error there; a label of
+    """data.classes may select 2 of more classes, so the count is no error there; a label of
     10**12 still is (its class names alone would fill the memory)."""
     labels = (np.arange(9) % 3) * 10**12
-    spec = write_spec(tmp_path, npz(tmp_path, labels), CLASSIFIER, "  classes: [0]\n", channels=1)
+    spec = write_spec(
+        tmp_path, npz(tmp_path, labels), CLASSIFIER, "  classes: [0, 1000000000000]\n", channels=1
+    )
     message, _, where = data_error(spec)
     assert message == "expected class labels of at most 999,999 in training; received 2000000000000"
     assert where == "data.source"

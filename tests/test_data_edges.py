@@ -446,18 +446,59 @@ def test_train_refuses_a_damaged_npz_before_writing(tmp_path, runner, damage):
 
 
 @pytest.mark.parametrize("units", [10, 1])
-def test_one_selected_class_is_warned_of_as_too_few_not_as_units(units, tmp_path):
+@pytest.mark.parametrize("source", ["digits", "{directory: pics}"])
+def test_one_selected_class_is_refused_as_too_few_not_as_units(units, source, tmp_path):
     """data.classes of one class: the warning said "set the last dense layer to units: 1", and
-    train then trained a classifier of one class to a test accuracy of 1.0; now the warning
-    says one class is too few, and train refuses the data at data.classes."""
-    text = spec_text(units=units, data="{source: digits, classes: [3]}")
-    (warning,) = [w for w in compile_text(text, "s.yaml").warnings if w.code == "class-count"]
-    assert warning.path == "data.classes" and warning.loc.line == 7
-    assert warning.message == "expected at least 2 classes in data.classes for a classifier; it lists 1"
-    error = located(text, tmp_path)
+    train then trained a classifier of one class to a test accuracy of 1.0. Then the warning
+    said one class is too few, and train refused the data at data.classes; validate now
+    refuses it with train's error, for any source (one class listed stays one)."""
+    text = spec_text(units=units, data=f"{{source: {source}, classes: [3]}}")
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "s.yaml")
+    (error,) = info.value.errors
     assert error.path == "data.classes" and error.loc.line == 7
     assert error.message == "expected at least 2 classes for a classifier; the data has 1 ('3')"
     assert error.hint.startswith("list at least 2 classes in data.classes: a classifier learns")
+
+
+@pytest.mark.parametrize(
+    ("shape", "data", "units", "classes", "named"),
+    [
+        ("[8, 8, 1]", "{source: digits}", 3, 10, ""),
+        ("[8, 8, 1]", "{source: digits, classes: [0, 1, 2, 3, 4]}", 3, 5, " ('0', '1', '2', '3', '4')"),
+        (
+            "[28, 28, 1]",
+            "{source: fashion_mnist, classes: [1, 8, 4]}",
+            2,
+            3,
+            " ('trouser', 'bag', 'coat')",
+        ),
+    ],
+    ids=["digits", "digits-selected", "fashion-mnist-selected"],
+)
+def test_validate_refuses_a_named_dataset_of_more_classes_than_units(shape, data, units, classes, named):
+    """A named dataset's classes are known without reading it: more than the output's units
+    passed validate (a warning with data.classes, not a word without) and train refused it."""
+    with pytest.raises(SpecError) as info:
+        compile_text(spec_text(shape, units, data), "s.yaml")
+    (error,) = info.value.errors
+    assert error.message == (
+        f"expected at most {units} classes (the model's output units); the data has {classes}{named}"
+    )
+    assert error.path == "model[1].dense" and error.hint == f"set the last dense layer to units: {classes}"
+
+
+def test_more_units_than_a_named_datasets_classes_is_warned_of():
+    (warning,) = [
+        w
+        for w in compile_text(spec_text(units=12, data="{source: digits}"), "s.yaml").warnings
+        if w.code == "class-count"
+    ]
+    assert (
+        warning.message
+        == "expected 10 output units, one per class of the data; the model has 12 outputs for 10 classes"
+    )
+    assert warning.notes[0].message.startswith("the digits data has 10 classes")
 
 
 def test_codegen_refuses_one_selected_class_of_a_named_dataset_with_trains_message(tmp_path):

@@ -5,13 +5,14 @@ named dataset is known to have, before any data is read), so the generated scrip
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, format_path
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
-    from cnnspec.analysis.settings_types import TrainConfig
+    from cnnspec.analysis.settings_types import DataConfig, TrainConfig
     from cnnspec.ir import Node
 
 #: The keys of ``data.source`` that name the files its data is read from, in the order an
@@ -268,7 +269,7 @@ def script_data_notes(compiled: CompiledSpec, config: TrainConfig) -> list[str]:
     written = _names_source(compiled)
     classes = len(config.data.classes) if config.data.classes else DATASET_CLASSES[kind]
     try:
-        check_two_classes(classes, compiled, config, _selected_names(config))
+        check_two_classes(classes, compiled, config, _selected_names(config.data))
         check_class_count(classes, compiled, config)
     except SpecError as exc:
         if written:
@@ -288,13 +289,69 @@ def script_data_notes(compiled: CompiledSpec, config: TrainConfig) -> list[str]:
     return notes
 
 
-def _selected_names(config: TrainConfig) -> list[str] | None:
+@dataclass(frozen=True)
+class KnownClasses:
+    """The classes a classifier's data has, as the spec alone tells (:func:`known_classes`).
+    ``exact``: ``count`` is the data's (a named dataset's classes, or those ``data.classes``
+    selects of it); else ``data.classes`` of a source whose classes only the data names, whose
+    entries the data may refuse or find to be one class twice (by name and by index)."""
+
+    count: int
+    names: list[str] | None
+    exact: bool
+
+
+def known_classes(compiled: CompiledSpec, data: DataConfig) -> KnownClasses | None:
+    """How many classes a classifier's data has, and their names where known, when the spec
+    alone tells (``None`` where only the data does): the classes ``data.classes`` lists, else
+    those of a dataset the spec names (:data:`DATASET_CLASSES`, the generated shapes' three).
+    The default digits of a spec without ``data.source`` are left out, as
+    :func:`check_named_dataset_shape` leaves them."""
+    from cnnspec.analysis.settings_data import spec_target
+    from cnnspec.shapes import SHAPE_NAMES
+
+    if spec_target(data) not in ("class", None):
+        return None
+    if data.classes:
+        if data.kind not in DATASET_CLASSES:
+            return KnownClasses(len(data.classes), [str(c) for c in data.classes], exact=False)
+        # (a class the dataset has not, or one listed twice, by name and by index: train says it)
+        named = _selected_names(data)
+        unique = named is not None and len(set(named)) == len(named)
+        return KnownClasses(len(named), named, exact=True) if named is not None and unique else None
+    if not _names_source(compiled):
+        return None
+    if data.kind in DATASET_CLASSES:
+        return KnownClasses(DATASET_CLASSES[data.kind], None, exact=True)
+    if data.kind == "shapes":
+        return KnownClasses(len(SHAPE_NAMES), list(SHAPE_NAMES), exact=True)
+    return None
+
+
+def check_known_classes(compiled: CompiledSpec, config: TrainConfig) -> None:
+    """``validate``'s part of train's class checks where the classes are known without the
+    data (:func:`known_classes`): fewer than 2 (:func:`check_two_classes`: one class listed
+    stays one), and, where the count is exact, more than the output's units
+    (:func:`check_class_count`). Train refused such a spec once it had loaded the data, where
+    validate passed it (with a warning, or without a word for a named dataset's ten). Not for
+    a finished run's resolved.yaml: a run trained before a check stays usable."""
+    if config.task_path or compiled.finished_run:
+        return
+    known = known_classes(compiled, config.data)
+    if known is None:
+        return
+    check_two_classes(known.count, compiled, config, known.names)
+    if known.exact:
+        check_class_count(known.count, compiled, config, known.names)
+
+
+def _selected_names(data: DataConfig) -> list[str] | None:
     """The names of the classes ``data.classes`` selects from a named dataset, as train names
     them (``None``: nothing selected, or an entry the loader refuses in its own words)."""
     from cnnspec.analysis.classes import UnknownClass, class_indices
     from cnnspec.analysis.settings_types import KERAS_CLASS_NAMES
 
-    wanted, kind = config.data.classes, config.data.kind
+    wanted, kind = data.classes, data.kind
     if not wanted:
         return None
     names = KERAS_CLASS_NAMES.get(kind) or [str(i) for i in range(DATASET_CLASSES[kind])]

@@ -154,60 +154,46 @@ def _check(node: Node, bounds: Range, how: str, warnings: list[Diagnostic]) -> N
 
 
 def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
-    """``data.classes`` lists the classes the model learns, relabelled 0 … n-1; a softmax with
-    more units than that keeps outputs no image is labelled with, which can still win the
-    argmax after a short run (fewer units than classes is an error when the data is loaded).
-    A list of one class is warned of as such (train refuses it: nothing to tell apart), whatever
-    the units.
+    """A softmax with more units than the data has classes (``data.classes``, relabelled 0 …
+    n-1, or a named dataset's: :func:`~cnnspec.analysis.datafit.known_classes`) keeps outputs
+    no image is labelled with, which can still win the argmax after a short run. Fewer units
+    than a named dataset's classes, or a list of one class, is an error (validate's and
+    train's); fewer than ``data.classes`` lists of a folder, CSV or npz file is warned of (its
+    data may yet refuse an entry, or find one class listed twice).
 
     Only a single output of one value per class (rank 1, more than one unit: one sigmoid unit
-    goes with binary_crossentropy, which the loss checks) is compared; ``data.classes`` written
-    as an expression is left alone."""
-    wanted = compiled.data.get("classes")
+    goes with binary_crossentropy, which the loss checks) is compared."""
     ir = compiled.ir
-    if not isinstance(wanted, list) or not wanted or len(ir.outputs) != 1 or not ir.nodes:
+    if len(ir.outputs) != 1 or not ir.nodes or ("data" not in compiled.doc.data):
         return []
     shape = ir.output_shapes[0]
-    if shape is None or len(shape) != 1 or shape[0] is None:
+    if shape is None or len(shape) != 1 or shape[0] is None or shape[0] <= 1:
         return []
-    units, count = int(shape[0]), len(wanted)
-    if count >= 2 and (units <= 1 or units == count):
-        return []
+    from cnnspec.analysis.datafit import known_classes
     from cnnspec.analysis.settings import data_config
-    from cnnspec.analysis.settings_data import spec_target
 
     data = data_config(compiled)
-    if data is None or spec_target(data) not in ("class", None):
-        return []  # data.classes of a source without class labels: an error of its own
+    known = known_classes(compiled, data) if data is not None else None
+    units, count = int(shape[0]), known.count if known is not None else 0
+    # (fewer units than an exact count is an error; data.classes of a source whose classes only
+    # its data names may yet be refused or find a class listed twice: either way, said here)
+    if known is None or count < 2 or units == count or (known.exact and units < count):
+        return []
     node = ir.node(ir.outputs[0])
-    listed = compiled.doc.loc(("data", "classes"))
-    if count < 2:  # (not "units: 1": train refuses a classifier of one class)
-        return [
-            Diagnostic(
-                "expected at least 2 classes in data.classes for a classifier; it lists 1",
-                loc=listed or node.loc,
-                path="data.classes",
-                code="class-count",
-                hint="list at least 2 classes: a classifier learns to tell classes apart",
-                severity="warning",
-            )
-        ]
+    where = ("data", "classes") if data is not None and data.classes else ("data", "source")
+    listed = compiled.doc.loc(where)
+    what = "data.classes lists" if where[-1] == "classes" else f"the {data.kind if data else ''} data has"
+    said = f"{what} {count} classes{f' ({listed})' if listed else ''}"
     return [
         Diagnostic(
-            f"expected {count} output units, one per class of data.classes; the model has {units} "
+            f"expected {count} output units, one per class of the data; the model has {units} "
             f"outputs for {count} classes",
             loc=node.loc or listed,
             path=node.path,
             code="class-count",
             hint=f"set the last dense layer to units: {count}",
             severity="warning",
-            notes=(
-                Note(
-                    f"data.classes lists {count} classes{f' ({listed})' if listed else ''}",
-                    listed,
-                    "data.classes",
-                ),
-            ),
+            notes=(Note(said, listed, ".".join(where)),),
         )
     ]
 

@@ -176,11 +176,12 @@ def check_sections(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     extractor) is a model only."""
     if "training" in compiled.doc.data or "data" in compiled.doc.data:
         # Imported here: a spec without these sections (every zoo model) never needs it.
-        from cnnspec.analysis.datafit import check_mask_table, check_named_dataset_shape
+        from cnnspec.analysis.datafit import check_known_classes, check_mask_table, check_named_dataset_shape
         from cnnspec.analysis.settings import training_config
 
         config = training_config(compiled, compiled.warnings)
         check_named_dataset_shape(compiled, config)
+        check_known_classes(compiled, config)
         check_mask_table(compiled, config)
     return compiled
 
