@@ -110,6 +110,31 @@ def test_a_h5_file_is_named_for_what_it_holds(write_spec, tmp_path, layout, mess
     assert error.path == "weights"
 
 
+@pytest.mark.parametrize(
+    ("content", "message", "hint"),
+    [
+        ("zip", "is a Keras model file (a zip archive, as model.save('x.keras') writes) under a .h5 name; "
+         "cnnspec, as Keras, knows one by its .keras ending", "rename it to pre.keras"),
+        (b"junk\n", "is no HDF5 file (it does not begin as one): a truncated or corrupted file?", "again"),
+        (b"", "is no HDF5 file (it does not begin as one): a truncated or corrupted file?", "again"),
+    ],
+    ids=["keras-archive", "junk", "empty"],
+)  # fmt: skip
+def test_a_h5_name_of_no_hdf5_file_is_said_for_what_it_is(write_spec, tmp_path, content, message, hint):
+    """A .keras archive copied as model_backup.h5, a broken or an empty download were all "a
+    legacy HDF5 (.h5) file", to be loaded in Keras "if you trust it"."""
+    import zipfile
+
+    if content == "zip":
+        with zipfile.ZipFile(tmp_path / "pre.h5", "w") as archive:
+            archive.writestr("config.json", "{}")
+    else:
+        (tmp_path / "pre.h5").write_bytes(content)
+    (error,) = _errors(write_spec(TARGET + "weights: pre.h5\n"))
+    assert error.message == f"{tmp_path / 'pre.h5'} {message}" and hint in (error.hint or "")
+    assert error.path == "weights"
+
+
 def _write_h5(path: Path, layout: str) -> None:
     """An HDF5 file laid out as Keras 3's save_weights, Keras 2's or a legacy model writes it."""
     import h5py

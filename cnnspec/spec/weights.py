@@ -189,7 +189,15 @@ def parse_source(
     elif name.endswith(".keras"):
         kind = "keras"
     elif name.endswith((".h5", ".hdf5")):
-        # (one not there, as compiling allows: the general message)
+        # (a regular file only: a FIFO would be waited on until something wrote to it)
+        if file.is_file() and is_zip(file):  # (a .keras file copied under a .h5 name: model_backup.h5)
+            raise probe.fail(*zip_refusal(file))
+        if file.is_file() and not is_hdf5(file):  # (an empty or broken download)
+            raise probe.fail(
+                f"{file} is no HDF5 file (it does not begin as one): a truncated or corrupted file?",
+                "copy or download it again, or name a .keras or .weights.h5 file",
+            )
+        # (a legacy model or a Keras 2 weights file; or one not there, as compiling allows)
         raise probe.fail(*hdf5_refusal(file, h5_layout(file)))
     elif not os.path.lexists(file):  # (only checking the disk gets here: read as a run folder)
         what = "run folder or weights file" if file.suffix else "run folder"  # (`pre.kears`: either)
@@ -204,13 +212,20 @@ def parse_source(
     if on_disk and kind == "keras" and is_hdf5(file):  # (a weights file renamed .keras, say)
         raise probe.fail(*hdf5_refusal(file, h5_layout(file)))
     if on_disk and kind == "weights_h5" and is_zip(file):  # (a model file renamed .weights.h5)
-        stem = file.name[: -len(".weights.h5")]
-        raise probe.fail(
-            f"{file} is a Keras model file (a zip archive, as model.save('x.keras') writes) under a "
-            ".weights.h5 name; cnnspec, as Keras, knows one by its .keras ending",
-            f"rename it to {stem}.keras",
-        )
+        raise probe.fail(*zip_refusal(file))
     return WeightsSource(kind, text, file, strict, loc, where)
+
+
+def zip_refusal(file: Path) -> tuple[str, str]:
+    """(message, hint) refusing a Keras model file (a zip archive) under an HDF5 name
+    (``.weights.h5``, ``.h5``): Keras knows one by its ``.keras`` ending."""
+    ending = ".weights.h5" if file.name.lower().endswith(".weights.h5") else file.suffix
+    stem = file.name[: len(file.name) - len(ending)]
+    return (
+        f"{file} is a Keras model file (a zip archive, as model.save('x.keras') writes) under a "
+        f"{ending} name; cnnspec, as Keras, knows one by its .keras ending",
+        f"rename it to {stem}.keras",
+    )
 
 
 #: The first bytes of every HDF5 file (a legacy .h5 model, a .weights.h5 file).
