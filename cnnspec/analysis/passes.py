@@ -215,7 +215,6 @@ def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     cnnspec reads, ``imagenet`` only for zoo models; with :attr:`Context.weights_on_disk`, that
     its file or run folder is there, and each backbone's (else at training)."""
     from cnnspec.analysis.settings_reader import section_env
-    from cnnspec.ir import Backbone, walk
     from cnnspec.spec.weights import check_imagenet_input, check_imagenet_size, spec_weights
     from cnnspec.spec.zoo import variants
 
@@ -226,11 +225,7 @@ def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     zoo = compiled.doc.zoo_variant is not None or _names_a_zoo_variant(compiled.doc.data.get("variants"))
     whole = spec_weights(compiled.doc, spec_dir, zoo, on_disk=False)
     check_imagenet_input(whole, compiled.ir.input_shape)
-    tree = compiled.ir.tree
-    for part in walk(tree.body) if tree is not None else ():  # (each backbone's, as training asks)
-        if isinstance(part, Backbone):
-            shape = tuple(compiled.ir.shape_of(part.entry) or ())
-            check_imagenet_size(part.weights, part.keras_name, part.include_top, shape)
+    # (each backbone's own is checked where the resolver takes it: spec/backbone.py)
     variant = compiled.doc.zoo_variant
     if whole is not None and variant is not None:
         include_top = bool(section_env(compiled).get("include_top", True))

@@ -287,7 +287,7 @@ def resolve_backbone(
     from cnnspec.spec.resolve import Resolver
     from cnnspec.spec.schema import validate_document
     from cnnspec.spec.scope import UNKNOWN, Scope
-    from cnnspec.spec.weights import IMAGENET, check_imagenet_input, parse_source
+    from cnnspec.spec.weights import IMAGENET, check_imagenet_input, check_imagenet_size, parse_source
 
     fields = resolver.combinator_fields(body, path, FIELDS, EXAMPLE)
     if fields is None:
@@ -460,6 +460,13 @@ def resolve_backbone(
         from cnnspec.spec.zoo import variants
 
         keras_name = variants()[doc.zoo_variant].keras_name if doc.zoo_variant in variants() else ""
+    include_top = bool(sub_env.get("include_top", True))
+    try:  # (an input keras.applications has no ImageNet file for: training would refuse it)
+        check_imagenet_size(weights, keras_name, include_top, tuple(resolver.shapes.get(entry) or ()))
+    except SpecError as exc:
+        for diag in exc.diagnostics:
+            resolver.diags.add(diag)
+        return UNKNOWN
     resolver.record.note(  # on the Backbone element walk_item opened for this item
         spec=str(ref),
         until=until,
@@ -469,7 +476,7 @@ def resolve_backbone(
         tree=sub.tree,
         weights=weights,
         keras_name=keras_name,
-        include_top=bool(sub_env.get("include_top", True)),
+        include_top=include_top,
         doc=doc,
     )
     tree = sub.tree
