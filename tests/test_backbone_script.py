@@ -260,3 +260,42 @@ def test_imagenet_with_the_top_asks_for_the_file_of_the_input_size(tmp_path):
 
     assert namespace["imagenet_model"](constructor, True, (96, 96, 3)) == "model"
     assert seen == [(96, 96, 3), None]
+
+
+def test_the_scripts_imagenet_load_stops_with_what_to_do_not_a_traceback(write_spec):
+    """Offline, the generated script printed three chained tracebacks ending in Keras' "URL fetch
+    failure" where cnnspec train names the cache folder to put the file in; an input keras.
+    applications has no weights for was a traceback too. Both stop it with exit status 1 and
+    train's words now. (The script's functions run here without TensorFlow: a stand-in
+    constructor raises what keras.applications raises.)"""
+    from tests.test_listing_edges import script_functions
+
+    spec = write_spec(
+        "cnnspec: 1\nname: zb\ninput: {shape: [32, 32, 3]}\nmodel:\n"
+        '  - backbone: {spec: "zoo:mobilenet_v2", until: stage2, vars: {include_top: false}, '
+        "weights: imagenet}\n    id: body\n  - global_avg_pool2d\n"
+        "  - dense: {units: 3, activation: softmax}\n"
+    )
+    imagenet_model = script_functions(spec)["imagenet_model"]
+
+    def MobileNetV2(**kwargs):
+        raise Exception("URL fetch failure on https://example.org/w_no_top.h5: None -- [Errno -2]\nmore")
+
+    with pytest.raises(SystemExit) as caught:
+        imagenet_model(MobileNetV2, False, (32, 32, 3))
+    assert str(caught.value) == (
+        "weights: expected keras.applications' ImageNet weights file in Keras' cache or "
+        "downloadable; the download failed: URL fetch failure on https://example.org/w_no_top.h5: "
+        "None -- [Errno -2]\ndownload the file on a machine with network access and place it in "
+        "Keras' cache folder: $KERAS_HOME/models, by default ~/.keras/models"
+    )
+
+    def Xception(**kwargs):
+        raise ValueError("Input size must be at least 71x71; Received: input_shape=(32, 32, 3)")
+
+    with pytest.raises(SystemExit) as caught:
+        imagenet_model(Xception, False, (32, 32, 3))
+    assert str(caught.value).startswith(
+        "weights: keras.applications has no ImageNet weights for this model: Input size must "
+        "be at least 71x71; Received: input_shape=(32, 32, 3)\ngive the model an input"
+    )
