@@ -130,8 +130,11 @@ def test_validate_prints_the_same_with_or_without_rich(runner, write_spec, bad):
 
 
 def test_validate_set_override(runner):
-    result = runner.invoke(app, ["validate", BASIC, "--set", "vars.classes=3"])
-    assert result.exit_code == 0
+    # (3 of cifar10's classes: all ten are more than 3 units take, which validate refuses)
+    result = runner.invoke(
+        app, ["validate", BASIC, "--set", "vars.classes=3", "--set", "data.classes=[0, 1, 2]"]
+    )
+    assert result.exit_code == 0, result.output
     assert "73,603 parameters" in result.stdout
     result = runner.invoke(app, ["validate", BASIC, "--set", "model[0]=oops"])
     assert result.exit_code == 1

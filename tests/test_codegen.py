@@ -359,7 +359,7 @@ def test_generation_is_deterministic():
 
 
 def test_overrides_reach_the_code(tmp_path):
-    compiled = compile_spec(ROOT / "specs" / "resnet.yaml", ["vars.classes=3"])
+    compiled = compile_spec(ROOT / "specs" / "resnet.yaml", ["vars.classes=3", "data.classes=[0, 1, 2]"])
     assert "CLASSES = 3" in generate_code(compiled).text
 
 

@@ -32,7 +32,10 @@ def seed_style_resnet(tmp_path):
 
 
 def spec(
-    model="[flatten, {dense: 2}]", augmentation="[{random_brightness: 0.1}]", data="{source: mnist}", extra=""
+    model="[flatten, {dense: 10}]",
+    augmentation="[{random_brightness: 0.1}]",
+    data="{source: mnist}",
+    extra="",
 ):
     sections = f"data: {data}\n" if data is not None else ""
     return (
@@ -118,11 +121,11 @@ def test_json_format_carries_code_and_location(tmp_path, runner):
         # (with an input of their size: a named dataset that does not fit is refused)
         (spec(data="{source: digits, rescale: null}").replace("[28, 28, 1]", "[8, 8, 1]"), "[0, 1]"),
         # the model scales its own input: auto leaves [0, 255] for the augmentation ...
-        (spec(model="[{rescaling: 0.00392156862745098}, flatten, {dense: 2}]"), None),
+        (spec(model="[{rescaling: 0.00392156862745098}, flatten, {dense: 10}]"), None),
         # ... and a value-range layer after that rescaling sees [0, 1]
         (
             spec(
-                model="[{rescaling: 0.00392156862745098}, {random_contrast: 0.1}, flatten, {dense: 2}]",
+                model="[{rescaling: 0.00392156862745098}, {random_contrast: 0.1}, flatten, {dense: 10}]",
                 augmentation="[random_flip]",
             ),
             "[0, 1]",
@@ -140,7 +143,7 @@ def test_json_format_carries_code_and_location(tmp_path, runner):
         (
             spec(
                 model="[{conv2d: {filters: 2, kernel_size: 3}}, {random_brightness: 0.1}, flatten, "
-                "{dense: 2}]",
+                "{dense: 10}]",
                 augmentation="[random_flip]",
             ),
             None,
@@ -161,7 +164,7 @@ def test_value_range_follows_the_pipeline(text, expected):
 def test_rescaling_layer_is_named_in_the_message():
     (warning,) = range_warnings(
         spec(
-            model="[{rescaling: 0.00392156862745098}, {random_contrast: 0.1}, flatten, {dense: 2}]",
+            model="[{rescaling: 0.00392156862745098}, {random_contrast: 0.1}, flatten, {dense: 10}]",
             augmentation="[random_flip]",
         )
     )
@@ -198,7 +201,7 @@ def test_a_constant_input_gets_no_value_range_it_could_not_take():
     """A rescaling of scale 0 makes every pixel one value: no value_range [v, v] is suggested."""
     (warning,) = range_warnings(
         spec(
-            model="[{rescaling: 0}, {random_contrast: 0.1}, flatten, {dense: 2}]",
+            model="[{rescaling: 0}, {random_contrast: 0.1}, flatten, {dense: 10}]",
             augmentation="[random_flip]",
         )
     )
@@ -235,7 +238,7 @@ def test_an_npz_files_pixel_range_is_checked_once_read(tmp_path):
 
     text = (
         "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
-        "augmentation: [{random_brightness: 0.2}]\nmodel: [flatten, {dense: 2}]\n"
+        "augmentation: [{random_brightness: 0.2}]\nmodel: [flatten, {dense: 10}]\n"
         "data: {source: {npz: d.npz}}\n"
     )
     compiled = compile_text(text, str(tmp_path / "spec.yaml"))

@@ -103,7 +103,7 @@ model:
 augmentation:
   - random_flip: horizontal
   - random_rotation: 0.1
-data: {source: cifar10}
+data: {source: cifar10, classes: [0, 1, 2]}
 training:
   epochs: 1
 """

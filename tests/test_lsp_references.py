@@ -49,7 +49,7 @@ model:
   - repeat: {times: 2, as: i, layers: [conv2d: {filters: "${width + i}", kernel_size: 1}]}
   - flatten
   - dense: {units: 3, activation: softmax}
-data: {source: digits}
+data: {source: digits, classes: [0, 1, 2]}
 training: {epochs: 1}
 search:
   objective: {metric: val_accuracy, direction: maximize}

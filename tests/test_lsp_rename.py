@@ -55,7 +55,7 @@ model:
     inputs: [double_1.c, double_2.r]
   - global_avg_pool2d
   - dense: {units: "${classes}", activation: softmax}
-data: {source: digits}
+data: {source: digits, classes: [0, 1, 2]}
 training:
   freeze: [double_1, "double_2/c", "stem*"]
 search:

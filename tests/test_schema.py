@@ -164,7 +164,7 @@ def test_a_model_name_too_long_for_its_files_is_a_located_error(tmp_path, monkey
 
     monkeypatch.chdir(tmp_path)
     spec = tmp_path / "long.yaml"
-    body = "input: {shape: [8, 8, 1]}\nmodel: [flatten, {dense: {units: 2}}]\ndata: {source: digits}\n"
+    body = "input: {shape: [8, 8, 1]}\nmodel: [flatten, {dense: {units: 10}}]\ndata: {source: digits}\n"
     spec.write_text(f"cnnspec: 1\nname: {'m' * 101}\n{body}", encoding="utf-8")
     runner = CliRunner()
     for command in (["validate"], ["build"], ["train"], ["codegen", "--script"]):

@@ -287,7 +287,7 @@ def test_a_space_key_counts_an_index_from_the_end_as_set_does(runner, write_spec
     from cnnspec.spec.search import space_target
 
     text = spec(
-        "model[-1].dense.units: {choice: [8, 16]}\nmodel[-4].batch_norm.momentum: {float: [0.8, 0.99]}"
+        "model[-1].dense.units: {choice: [10, 16]}\nmodel[-4].batch_norm.momentum: {float: [0.8, 0.99]}"
     )
     result = runner.invoke(app, ["validate", str(write_spec(text))])
     assert result.exit_code == 0, result.output

@@ -125,7 +125,10 @@ def test_a_backbones_vars_and_the_cli(tmp_path: Path):
 
 def test_the_search_space_draws_only_the_choices(tmp_path: Path):
     spec = tmp_path / "s.yaml"
-    base = FAMILY + "data: {source: digits}\ntraining: {epochs: 1}\nsearch:\n  trials: 2\n  space:\n"
+    base = (
+        FAMILY
+        + "data: {source: digits, classes: [0, 1]}\ntraining: {epochs: 1}\nsearch:\n  trials: 2\n  space:\n"
+    )
     spec.write_text(base + "    vars.pooling: {choice: [avg, mean]}\n", "utf-8")
     (found,) = errors_of(spec)
     assert found.path == "search.space.vars.pooling" and "received string 'mean'" in found.message
