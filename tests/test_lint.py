@@ -249,3 +249,29 @@ def test_an_npz_files_pixel_range_is_checked_once_read(tmp_path):
     eight_bit = SimpleNamespace(x_train=np.zeros((4, 8, 8, 1), "uint8"), streamed=False, integer_pixels=True)
     assert _value_range_notes(compiled, eight_bit, None) == []  # 0–255 as value_range says
     assert len(_value_range_notes(compiled, eight_bit, 1 / 255)) == 1  # scaled by the pipeline
+
+
+TRANSPOSED = (
+    "cnnspec: 1\nname: up\ninput: {shape: [8, 8, 4]}\nmodel:\n"
+    "  - conv2d_transpose: {filters: 4, kernel_size: 3, strides: 1, dilation_rate: DILATION}\n"
+    "  - flatten\n  - dense: {units: 10, activation: softmax}\ndata: {source: {npz: d.npz}}\n"
+)
+
+
+def test_a_layer_a_cpu_cannot_run_is_warned_of_at_the_layer():
+    """A dilated conv2d_transpose passed validate without a word and failed in the first batch on
+    a CPU (TensorFlow's kernel has no dilation there): validate warns at the layer, as the spec
+    may be meant for a GPU (train refuses it on a machine without one: test_runtime_audit)."""
+    compiled = compile_text(TRANSPOSED.replace("DILATION", "2"), "up.yaml")
+    (warning,) = [w for w in compiled.warnings if w.code == "cpu-kernel"]
+    assert warning.path == "model[0].conv2d_transpose" and warning.loc.line == 5
+    assert warning.message == (
+        "TensorFlow has no CPU kernel for a transposed convolution with dilation_rate over 1: this layer "
+        "trains and predicts on a GPU only (on a CPU it fails in its first batch)"
+    )
+    assert "upsampling2d" in warning.hint
+    assert not [
+        w
+        for w in compile_text(TRANSPOSED.replace("DILATION", "1"), "up.yaml").warnings
+        if w.code == "cpu-kernel"
+    ]

@@ -892,3 +892,33 @@ def test_the_zoom_factors_refused_are_those_keras_refuses():
             assert built, value
         if not built:
             assert value in ZOOM_REFUSED, value
+
+
+DILATED = sorted(k.name for k in REGISTRY.values() if "dilation_rate" in k.param_index)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", DILATED)
+def test_cpu_gap_is_what_tensorflows_cpu_kernels_refuse(kind):
+    """cpu_gap (validate's warning, train's refusal on a machine without a GPU) ⇔ TensorFlow's
+    CPU kernels refuse the layer with dilation_rate 2, forward or backward (the first batch of a
+    training): a transposed convolution's CPU kernel has no dilation, the others run."""
+    import numpy as np
+    import tensorflow as tf
+
+    entry = REGISTRY[kind]
+    shapes, params = _first(kind)
+    params = {**params, "strides": 1, "dilation_rate": 2}
+    rank = len(shapes[0])
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, *([12] * (rank - 1)), shapes[0][-1])), "float32")
+    layer = _keras_layer(kind, params)
+    with tf.device("/CPU:0"):
+        try:
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(layer(x))
+            tape.gradient(loss, layer.trainable_variables)
+            ran = True
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            ran = False
+    gap = entry.cpu_gap({**entry.defaults(), **params}) if entry.cpu_gap is not None else None
+    assert (gap is not None) == (not ran), (kind, gap, ran)

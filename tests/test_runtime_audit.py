@@ -212,3 +212,34 @@ def test_a_deterministic_run_leaves_op_determinism_as_it_found_it(tmp_path: Path
     }
     user_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     assert user_warnings == [], user_warnings
+
+
+# -- a layer TensorFlow's CPU kernels cannot run -----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_refuses_a_layer_no_cpu_kernel_runs_on_a_machine_without_a_gpu(
+    runner: CliRunner, write_spec: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dilated conv2d_transpose failed in the first batch on a CPU, with TensorFlow's
+    InvalidArgumentError, after the data was loaded. Without a GPU (this machine's answer is
+    set here, so a GPU machine runs the same test), train refuses it at the layer before the
+    data is loaded, and leaves no run folder."""
+    from cnnspec.training import data, runtime
+
+    monkeypatch.setattr(runtime, "gpu_names", lambda: [])
+    monkeypatch.setattr(data, "load_dataset", lambda *args: pytest.fail("the data was loaded"))
+    spec = write_spec(
+        "cnnspec: 1\nname: up\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2d_transpose: {filters: 2, kernel_size: 3, dilation_rate: 2}\n"
+        "  - flatten\n  - dense: {units: 10, activation: softmax}\n"
+        "data: {source: digits}\ntraining: {epochs: 1}\n"
+    )
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "spec.yaml:5:23: error: model[0].conv2d_transpose: TensorFlow has no CPU kernel for a " in text
+    assert "dilation_rate over 1, and this machine has no GPU" in text
+    assert "hint: on a CPU, write dilation_rate: 1" in text and "Traceback" not in text
+    assert not out.exists()

@@ -198,8 +198,36 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     ]
 
 
+def cpu_gap_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
+    """A layer TensorFlow's CPU kernels cannot run with its parameters (the registry's
+    ``cpu_gap``): the model builds, and fails in its first batch on a machine without a GPU,
+    where ``train`` refuses it; on a GPU it trains. One warning per layer."""
+    warnings = []
+    for node in compiled.ir.nodes:
+        rule = REGISTRY[node.kind].cpu_gap
+        gap = rule(node.params) if rule is not None else None
+        if gap is not None:
+            phrase, hint = gap
+            warnings.append(
+                Diagnostic(
+                    f"{phrase}: this layer trains and predicts on a GPU only (on a CPU it fails in "
+                    "its first batch)",
+                    loc=node.loc,
+                    path=node.path,
+                    code="cpu-kernel",
+                    hint=hint,
+                    severity="warning",
+                )
+            )
+    return warnings
+
+
 #: Every lint rule, in the order their warnings are reported.
-RULES: tuple[Callable[[CompiledSpec], list[Diagnostic]], ...] = (value_range_warnings, class_count_warnings)
+RULES: tuple[Callable[[CompiledSpec], list[Diagnostic]], ...] = (
+    value_range_warnings,
+    class_count_warnings,
+    cpu_gap_warnings,
+)
 
 
 def lint(compiled: CompiledSpec) -> list[Diagnostic]:

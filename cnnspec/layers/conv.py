@@ -70,6 +70,19 @@ def _tuple(value: Any, rank: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
 
 
+def _transpose_cpu_gap(params: Params) -> tuple[str, str] | None:
+    """TensorFlow's CPU kernel of a transposed convolution (Conv2DBackpropInput) refuses a
+    dilation rate over 1 ("Current CPU implementations do not yet support dilation rates larger
+    than 1"); its GPU kernel takes it."""
+    if max(_tuple(params["dilation_rate"], 2)) <= 1:
+        return None
+    return (
+        "TensorFlow has no CPU kernel for a transposed convolution with dilation_rate over 1",
+        "on a CPU, write dilation_rate: 1, or upsample first (upsampling2d) and follow with a "
+        "conv2d of this dilation_rate",
+    )
+
+
 def _conv_shape(rank: int) -> Any:
     def rule(params: Params, inputs: list[Shape]) -> Shape:
         shape = inputs[0]
@@ -274,7 +287,11 @@ TRANSPOSE_PARAMS = (
         minimum=0,
         nullable=True,
     ),
-    ints("dilation_rate", 1, "spacing between kernel elements"),
+    ints(
+        "dilation_rate",
+        1,
+        "spacing between kernel elements (over 1: on a GPU only, as TensorFlow has no CPU kernel)",
+    ),
     activation(),
     flag("use_bias", True, "add a learned bias"),
     *_init_params("kernel", "bias"),
@@ -356,5 +373,6 @@ register(
         kernel_layout="hwoi",
         weight_rule=_transpose_weights,
         spatial=True,
+        cpu_gap=_transpose_cpu_gap,
     ),
 )

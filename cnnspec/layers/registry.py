@@ -234,6 +234,13 @@ class LayerKind:
     interpolation``, or ``None`` when the format runs it. Read by the exporter to name the
     layer when a conversion fails or its answers differ from Keras'."""
 
+    cpu_gap: Callable[[Params], tuple[str, str] | None] | None = None
+    """What TensorFlow's CPU kernels lack to run the layer with these parameters, and how to
+    write it so that they can: ``(phrase, hint)``, or ``None`` when a CPU runs it. Such a model
+    builds, and fails in its first batch on a machine without a GPU: ``validate`` warns of it
+    (the spec may be meant for a GPU) and ``train`` refuses it there before the data is loaded
+    (:func:`cnnspec.training.runtime.refuse_cpu_gaps`)."""
+
     one_of: tuple[str, ...] = ()
     """Optional parameters of which a working layer sets at least one to a value (not null):
     without any the layer changes nothing (random_color_jitter's factors). The kind's shape

@@ -9,8 +9,12 @@ import contextlib
 import random
 import secrets
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from cnnspec.analysis.settings_types import TrainConfig
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.backends.keras_import import import_keras, native_stderr_silenced
 
 __all__ = ["import_keras", "native_stderr_silenced"]  # where training and its users import them from
@@ -25,6 +29,23 @@ def gpu_names() -> list[str]:
     import tensorflow as tf
 
     return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def refuse_cpu_gaps(compiled: CompiledSpec) -> None:
+    """On a machine without a GPU, refuse a model holding a layer TensorFlow's CPU kernels
+    cannot run (the registry's ``cpu_gap``; validate warns of it): it failed in its first
+    batch, after the data was loaded, as an internal error. A located error at the layer."""
+    from cnnspec.errors import SpecError
+    from cnnspec.layers.registry import REGISTRY
+
+    for node in compiled.ir.nodes:
+        rule = REGISTRY[node.kind].cpu_gap
+        gap = rule(node.params) if rule is not None else None
+        if gap is not None and not gpu_names():
+            phrase, hint = gap
+            raise SpecError.single(
+                f"{phrase}, and this machine has no GPU", node.loc, node.path, code="cpu-kernel", hint=hint
+            )
 
 
 @contextlib.contextmanager

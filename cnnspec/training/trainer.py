@@ -307,7 +307,7 @@ def _train_owned(
         elif from_run is not None and adopted_seed(replace(config, seed=None), from_run) == seed:
             seed_from = from_run  # its seed set to that run's (a search trial's study seed): said so
 
-    from cnnspec.training.runtime import configured
+    from cnnspec.training.runtime import configured, refuse_cpu_gaps
 
     display.message(f"[bold]{compiled.name}[/bold]: loading data ({config.data.kind}) ...")
     with configured(config, seed, notes) as policy:
@@ -325,6 +325,7 @@ def _train_owned(
             seed = distribute.reseed(dist.from_chief(seed))  # every worker splits and shuffles alike
         with distribute.worker_scratch(dist):
             work_dir = dist.work_dir(run_dir)
+            refuse_cpu_gaps(compiled)  # (a layer a CPU cannot run: said before the data is loaded)
             dataset = load_dataset(compiled, config, seed)
             notes.extend(dataset.notes)  # e.g. a split that has no images of some classes
             if lock is not None:  # a resumed run hashes its data as it did when it started
