@@ -717,3 +717,14 @@ def test_an_input_shape_from_an_expression_is_held_to_four_axes():
     (error,) = caught.value.errors
     assert error.path == "input.shape"
     assert error.message.startswith("expected a list of 1 to 4 positive integers")
+
+
+def test_a_failed_rate_of_a_warmup_longer_than_the_steps_is_said_once():
+    """A schedule whose initial rate's expression failed (`${in_channels}`, which sections cannot
+    read), with warmup_steps not below its steps: the long-warmup warning called float() on the
+    failed value, an internal error (found by test_resolve's hypothesis round trip)."""
+    (error,) = errors_of(
+        "training:\n  steps_per_epoch: 1\n  phases:\n  - epochs: 1\n    learning_rate:\n"
+        "      cosine_decay: {initial_learning_rate: '${in_channels}', warmup_steps: 1}\n"
+    )
+    assert error.message == "in '${in_channels}': undefined name 'in_channels'"

@@ -328,6 +328,8 @@ def long_warmups(config: TrainConfig, steps: int) -> list[tuple[SpecPath, str]]:
             if rate.kind == "piecewise_constant"
             else rate.settings["initial_learning_rate"]
         )
+        if not isinstance(first, (int, float)) or isinstance(first, bool):
+            continue  # (a value whose expression failed: its error is said, this would only repeat it)
         found.setdefault(
             path,
             f"warmup_steps {rate.warmup_steps} is not below the {total} steps of {span} ({steps} per "
