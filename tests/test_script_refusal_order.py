@@ -1500,6 +1500,14 @@ def test_data_of_one_class_for_a_classifier_is_refused_before_training(tmp_path,
 def test_data_of_one_class_for_a_classifier_stops_the_script_with_trains_message(tmp_path, case):
     path = one_class_cases(tmp_path)[case]
     error = refused(path)
+    if case in ("selected", "shapes"):  # data.classes of one class: refused as the spec compiles
+        from cnnspec.api import compile_spec
+
+        with pytest.raises(SpecError) as caught:  # (no script is generated: validate refuses it)
+            compile_spec(path)
+        (found,) = caught.value.errors
+        assert [found.message, found.hint] == [error.message, error.hint]
+        return
     if case == "multi":  # the task script's load_splits (no TensorFlow)
         with pytest.raises(SystemExit) as stopped:
             script_functions(path)["load_splits"](path.with_name("multi.npz"))
