@@ -275,3 +275,11 @@ def test_a_layer_a_cpu_cannot_run_is_warned_of_at_the_layer():
         for w in compile_text(TRANSPOSED.replace("DILATION", "1"), "up.yaml").warnings
         if w.code == "cpu-kernel"
     ]
+
+
+def test_a_class_count_warning_on_a_set_width_is_located_at_the_set(runner):
+    """The warning was located at the file's line, which still said the width the --set replaced."""
+    spec = SPECS_DIR.parent / "examples" / "transfer" / "pretrain.yaml"
+    result = runner.invoke(app, ["validate", str(spec), "--set", "model[3].dense.units=7"])
+    assert result.exit_code == 0, result.output
+    assert "<--set 1>:1:22: warning: model[3].dense: expected 5 output units" in result.output

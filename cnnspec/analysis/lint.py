@@ -169,7 +169,7 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     shape = ir.output_shapes[0]
     if shape is None or len(shape) != 1 or shape[0] is None or shape[0] <= 1:
         return []
-    from cnnspec.analysis.datafit import known_classes
+    from cnnspec.analysis.datafit import known_classes, output_loc
     from cnnspec.analysis.settings import data_config
 
     data = data_config(compiled)
@@ -188,7 +188,7 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
         Diagnostic(
             f"expected {count} output units, one per class of the data; the model has {units} "
             f"outputs for {count} classes",
-            loc=node.loc or listed,
+            loc=output_loc(compiled, node, units) or listed,  # (at a --set that gave the width)
             path=node.path,
             code="class-count",
             hint=f"set the last dense layer to units: {count}",
