@@ -334,6 +334,11 @@ def _chain_link(note: Note) -> Note:
 MAX_DIAGNOSTICS = 200
 
 
+#: How the loader's error on a YAML 1.1 boolean word (``no``) begins where the value may be a
+#: string too (:meth:`Diagnostics.boolean_only` narrows it where it may not).
+MAYBE_A_STRING = "expected true, false or a quoted string"
+
+
 @dataclass
 class Diagnostics:
     """An ordered, de-duplicated collection of diagnostics for one stage (at most
@@ -457,6 +462,24 @@ class Diagnostics:
             self.add(error)
         self._failed.update(error.loc for error in errors if error.loc is not None)
         self._failed_items.update((e.loc.file, e.path) for e in errors if e.loc is not None and e.path)
+
+    def boolean_only(self, loc: Loc | None) -> bool:
+        """Narrow the error of a value YAML 1.1 reads as a boolean (``no``), failed as it was
+        read (:meth:`failed_values`), to where it stands a boolean alone is taken (the schema's
+        type, ``trainable``): it said "true, false or a quoted string", and quoting it was then
+        refused. Whether there was such an error at ``loc``."""
+        for index, item in enumerate(self.items):
+            if item.loc == loc and item.code == "yaml-1.1" and item.message.startswith(MAYBE_A_STRING):
+                narrowed = replace(
+                    item,
+                    message="expected true or false" + item.message[len(MAYBE_A_STRING) :],
+                    hint="write true or false: this setting takes no string",
+                )
+                self._seen.pop(item.key(), None)
+                self._seen[narrowed.key()] = index
+                self.items[index] = narrowed
+                return True
+        return False
 
     def _caused_by_failed_value(self, diagnostic: Diagnostic) -> bool:
         if diagnostic.loc in self._failed or any(note.loc in self._failed for note in diagnostic.notes):

@@ -358,3 +358,30 @@ def test_an_unknown_key_meant_for_a_section_the_resolver_reads_still_stops_there
     text = UNKNOWN_SECTIONS.replace("notes: a key nothing reads\ntrainnig: {epochs: 2}\n", f"{key}: {{}}\n")
     errors = errors_of(write(tmp_path, text))
     assert [e.path for e in errors] == [key]
+
+
+def test_a_yaml11_word_where_a_boolean_alone_is_taken_is_not_told_to_be_quoted(tmp_path, runner):
+    """`trainable: no`, `deterministic: on`, `strict: yes` were "expected true, false or a quoted
+    string", with the hint to quote them, and quoted they were then refused ("expected true or
+    false"): where only a boolean is taken (the schema's type, an item's trainable), the error
+    says so. Where a string is taken too, the hint still offers the quotes."""
+    path = tmp_path / "yn.yaml"
+    path.write_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel:\n  - flatten:\n    trainable: no\n"
+        "  - dense: {units: 10, activation: softmax}\ndata: {source: digits}\n"
+        "training: {deterministic: on, epochs: 1}\nweights: {from: x.keras, strict: yes}\n"
+        "description: yes\n"
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    said = [line.split(": error: ")[1] for line in result.stderr.splitlines() if ": error: " in line]
+    hints = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("hint:")]
+    assert said == [
+        "model[0].trainable: expected true or false; received 'no', which YAML 1.1 reads as a boolean",
+        "training.deterministic: expected true or false; received 'on', which YAML 1.1 reads as a boolean",
+        "weights.strict: expected true or false; received 'yes', which YAML 1.1 reads as a boolean",
+        "description: expected true, false or a quoted string; received 'yes', which YAML 1.1 reads as a "
+        "boolean",
+    ]
+    assert hints[:3] == ["hint: write true or false: this setting takes no string"] * 3
+    assert hints[3] == 'hint: write true/false, or quote it ("yes") if you mean the string'

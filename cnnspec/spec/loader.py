@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from cnnspec.errors import Diagnostic, Diagnostics, Loc, SpecError, SpecPath, format_path
+from cnnspec.errors import MAYBE_A_STRING, Diagnostic, Diagnostics, Loc, SpecError, SpecPath, format_path
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.linebreaks import YAML_BREAK, YAML_ONLY_BREAKS, line_mapper
 from cnnspec.spec.yaml_errors import GENERIC_HINT, explain_yaml_error
@@ -247,7 +247,7 @@ def resolve_plain_scalar(
             )
             return text
         diags.error(
-            f"expected true, false or a quoted string; received {text!r}, which YAML 1.1 reads as a boolean",
+            f"{MAYBE_A_STRING}; received {text!r}, which YAML 1.1 reads as a boolean",
             loc,
             path,
             code="yaml-1.1",

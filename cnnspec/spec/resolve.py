@@ -1101,6 +1101,8 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
         ok, value = self.evaluate(extras["trainable"], env, (*path, "trainable"))
         if not ok:
             return POISONED
+        if isinstance(value, str) and self.diags.boolean_only(self.loc((*path, "trainable"))):
+            return POISONED  # (a YAML 1.1 `no`: its error, as it was read, now says a boolean alone)
         if not isinstance(value, bool):
             self.error(
                 f"expected true or false; received {value!r}",

@@ -558,6 +558,12 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
             if whole is not None:
                 covered.add(whole)
                 continue
+            if (
+                leaf.validator == "type"
+                and leaf.validator_value == "boolean"
+                and diags.boolean_only(doc.loc(path))
+            ):
+                continue  # (a YAML 1.1 `no` where a boolean alone is taken: its error now says so)
             _report(leaf, doc, diags)
 
 
