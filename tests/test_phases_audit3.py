@@ -285,3 +285,26 @@ def test_a_phase_that_freezes_every_trained_layer_is_warned_at_it():
     ]
     fine = compile_text(head + "training: {freeze: ['conv2d_1']}\n", "fz.yaml")
     assert not [w for w in fine.warnings if "trains nothing" in w.message]
+
+
+@pytest.mark.slow
+def test_a_phase_that_trains_nothing_is_said_once_not_again_by_keras(runner, tmp_path):
+    """The spec's warning said it, located; Keras then said it again in its own words, a
+    UserWarning naming a file in its site-packages."""
+    import warnings
+
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "fz.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: fz\ninput: {shape: [8, 8, 1]}\nmodel:\n  - conv2d: {filters: 2, kernel_size: 3}\n"
+        "  - flatten\n  - dense: {units: 10, activation: softmax}\n    id: head\n"
+        "data: {source: digits, limit: 64}\ntraining:\n  batch_size: 32\n  phases:\n"
+        "    - {epochs: 1, freeze: ['*']}\n    - {epochs: 1, unfreeze: [head]}\n"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = runner.invoke(app, ["train", str(spec), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "phase 1 trains nothing" in " ".join(result.output.split())
+    assert not [w for w in caught if "does not have any trainable weights" in str(w.message)]

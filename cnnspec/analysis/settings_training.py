@@ -622,15 +622,21 @@ def _phases(
     return tuple(phases)
 
 
+def trains_nothing(ir: ModelIR, phase: PhaseConfig) -> bool:
+    """Whether ``phase`` freezes every layer of ``ir`` with trainable weights (a model with none
+    at all is not said to: no freezing made it so)."""
+    trainable = {node.name for node in ir.nodes if node.counts.trainable}
+    return bool(trainable) and trainable <= set(phase.frozen)
+
+
 def _warn_frozen_phases(
     reader: SectionReader, ir: ModelIR, phases: list[tuple[PhaseConfig, SpecPath]]
 ) -> None:
     """A located warning for a phase (or the one training) that freezes every layer with
     trainable weights: its epochs change nothing (Keras said only "The model does not have
     any trainable weights", in its own words)."""
-    trainable = {node.name for node in ir.nodes if node.counts.trainable}
     for index, (phase, path) in enumerate(phases):
-        if trainable and trainable <= set(phase.frozen) and reader.value(path, None) is not None:
+        if trains_nothing(ir, phase) and reader.value(path, None) is not None:
             phased = path[1] == "phases"
             reader.warning(
                 f"{f'phase {index + 1}' if phased else 'the training'} trains nothing: every layer "

@@ -12,7 +12,8 @@ and what a run writes once its epochs are done :mod:`cnnspec.training.finish`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -669,17 +670,18 @@ def _run(
                     elif phase.rate_scale:  # (one phase: no phase line to say them)
                         display.message(rate_scale_text(dict(phase.rate_scale)))
                     build_for_fit(model, train_ds)  # (one trace of the train step, not two)
-                    model.fit(
-                        train_ds,
-                        validation_data=val_ds,
-                        epochs=end,
-                        initial_epoch=start,
-                        steps_per_epoch=config.steps_per_epoch,
-                        class_weight=class_weights(config, dataset),
-                        callbacks=callbacks,
-                        shuffle=False,  # the pipeline shuffles, seeded
-                        verbose=0,
-                    )
+                    with _untrained_said(compiled, phase):
+                        model.fit(
+                            train_ds,
+                            validation_data=val_ds,
+                            epochs=end,
+                            initial_epoch=start,
+                            steps_per_epoch=config.steps_per_epoch,
+                            class_weight=class_weights(config, dataset),
+                            callbacks=callbacks,
+                            shuffle=False,  # the pipeline shuffles, seeded
+                            verbose=0,
+                        )
                     recorder.resumed = None  # restored once, at the start of the first fit
                     start = len(recorder.history)
                     # early stopping (or terminate_on_nan, or a search trial's pruning) ends the
@@ -737,6 +739,21 @@ def _run(
         _stopped_after_fit(run_dir, state, history, compiled, overrides)
     except KeyboardInterrupt:
         _stopped_after_fit(run_dir, state, history, compiled, overrides)
+
+
+@contextlib.contextmanager
+def _untrained_said(compiled: Any, phase: Any) -> Iterator[None]:
+    """Keras' own "The model does not have any trainable weights" left out of a fit whose
+    phase freezes every layer with weights: the spec's warning said it, located (a UserWarning
+    naming Keras' own file said it again). A model with none at all keeps Keras' words."""
+    from cnnspec.analysis.settings_training import trains_nothing
+
+    if not trains_nothing(compiled.ir, phase):
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The model does not have any trainable weights")
+        yield
 
 
 def _fit_write_fault(exc: Exception, run_dir: Path, config: TrainConfig, dataset: Any) -> WriteError | None:
