@@ -204,8 +204,7 @@ def cpu_gap_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
     where ``train`` refuses it; on a GPU it trains. One warning per layer."""
     warnings = []
     for node in compiled.ir.nodes:
-        rule = REGISTRY[node.kind].cpu_gap
-        gap = rule(node.params) if rule is not None else None
+        gap = REGISTRY[node.kind].cpu_refusal(node.params)
         if gap is not None:
             phrase, hint = gap
             warnings.append(

@@ -302,6 +302,11 @@ class LayerKind:
         """The shapes of the layer's variables as Keras saves them (:attr:`weight_rule`)."""
         return () if self.weight_rule is None else self.weight_rule(params, inputs, output)
 
+    def cpu_refusal(self, params: Params) -> tuple[str, str] | None:
+        """:attr:`cpu_gap` of ``params``: ``(phrase, hint)`` where TensorFlow's CPU kernels
+        cannot run the layer so, else ``None``."""
+        return self.cpu_gap(params) if self.cpu_gap is not None else None
+
     def output_activation(self, params: Params, inputs: list[Shape]) -> str | None:
         """The activation the layer's output ends with: its ``activation`` parameter (a linear
         one is none), else what :attr:`applies_activation` says; ``None`` when there is none.

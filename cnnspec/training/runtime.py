@@ -39,8 +39,7 @@ def refuse_cpu_gaps(compiled: CompiledSpec) -> None:
     from cnnspec.layers.registry import REGISTRY
 
     for node in compiled.ir.nodes:
-        rule = REGISTRY[node.kind].cpu_gap
-        gap = rule(node.params) if rule is not None else None
+        gap = REGISTRY[node.kind].cpu_refusal(node.params)
         if gap is not None and not gpu_names():
             phrase, hint = gap
             raise SpecError.single(
