@@ -927,3 +927,39 @@ def test_a_study_that_kept_no_sampler_is_known_by_its_trials():
     )
     check_sampler(study, "s", "memory", random)  # (taken: recorded as the study's now)
     assert study.user_attrs[SAMPLER_ATTR] == "tpe"
+
+
+def test_a_trials_failure_keeps_its_whole_reason_and_hint(runner, write_spec, tmp_path, fake_train):
+    """A trial that failed with an error of several lines (the bad image files a data error
+    names) kept its first line alone, "2 bad image file(s) of 92:", in trial.json, search.json,
+    the trial's line and the search's last error: the files and the error's hint were lost."""
+    from cnnspec.errors import Diagnostic, Loc
+
+    fake_train.error = SpecError(
+        [
+            Diagnostic(
+                "expected every image file to be readable; 2 bad image file(s) of 92:\n"
+                "  fc/one/bad.png: not a readable image\n  fc/two/trunc.png: not a readable image",
+                Loc("s.yaml", 10, 23),
+                "data.source.directory",
+                "data",
+                "remove or replace these files, or set data.on_bad_file: skip to leave them out",
+            )
+        ]
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["search", str(write_spec(SPEC)), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    whole = (
+        "s.yaml:10:23: error: data.source.directory: expected every image file to be readable; 2 bad "
+        "image file(s) of 92:\n  fc/one/bad.png: not a readable image\n  fc/two/trunc.png: not a "
+        "readable image\n  hint: remove or replace these files, or set data.on_bad_file: skip to leave "
+        "them out"
+    )
+    (trial,) = out.glob("*/trial.json")
+    assert json.loads(trial.read_text())["failed"] == f"SpecError: {whole}"
+    (row,) = json.loads((out / "search.json").read_text())["trials"]
+    assert row["failed"] == f"SpecError: {whole}"
+    first, rest = whole.split("\n", 1)
+    assert f"trial 0: failed: {first}\n{rest}\n" in result.output  # (each line as it is)
+    assert "fc/two/trunc.png: not a readable image" in result.output.split("no trial finished")[1]

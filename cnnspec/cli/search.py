@@ -238,8 +238,9 @@ def search(
         fail_usage(
             f"no trial finished: all {len(failed)} trial(s) of this search failed; the first, trial "
             f"{failed[0]['number']}: {failed[0].get('failed') or 'failed'}",
-            f"fix what it says (`cnnspec validate {file}` checks every value of the space), then search "
-            "again with another --out or --study (these failed trials count against this study's --trials)",
+            f"fix what it says (`cnnspec validate {file}` checks the spec for every value of the space; "
+            "the data is read only as a trial trains), then search again with another --out or --study "
+            "(these failed trials count against this study's --trials)",
         )
         raise typer.Exit(EXIT_FAILED)
     finished = any(row["state"] in ("COMPLETE", "PRUNED") for row in summary["trials"])

@@ -742,9 +742,10 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
     except StudyWriteFailed as failed:  # the storage's fault, not the trial's (storage_writes)
         raise failed.error from None
     except (SpecError, UsageError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        _tell_failed(study, trial, f"{type(exc).__name__}: {message}", cfg.out, values)
-        return f"trial {number}: failed ({message})"
+        reason = failure_text(exc)
+        _tell_failed(study, trial, f"{type(exc).__name__}: {reason}", cfg.out, values)
+        first, _, rest = reason.partition("\n")
+        return f"trial {number}: failed: {first}\n{rest}" if rest else f"trial {number}: failed ({first})"
     except Exception as exc:
         _tell_failed(study, trial, f"{type(exc).__name__}: {exc}", cfg.out, values)
         return f"trial {number}: failed ({type(exc).__name__}: {exc})"
@@ -761,6 +762,20 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         time.time() - started,
         pruned_at,
     )
+
+
+def failure_text(exc: SpecError | UsageError) -> str:
+    """The whole of the error a trial failed with, as ``cnnspec train`` shows it: each error's
+    ``file:line:col: error: path: message`` (a message may run over lines: the bad image files
+    it names) and its hint. Its first line alone was kept: "2 bad image file(s) of 92:", the
+    files and what to do left out of trial.json, search.json and the search's last error."""
+    if isinstance(exc, SpecError):
+        said = [d.headline() + (f"\n  hint: {d.hint}" if d.hint else "") for d in exc.errors]
+        if said:
+            return "\n".join(said)
+    hint = getattr(exc, "hint", None)
+    text = str(exc).strip() or type(exc).__name__
+    return text + (f"\n  hint: {hint}" if hint and f"hint: {hint}" not in text else "")
 
 
 def record_split(trial: Any, result: Any) -> None:
@@ -1114,5 +1129,6 @@ def run_worker(cfg: WorkerConfig) -> int:
             # a plain line (no Rich), so only control characters need escaping (render.clean's
             # escaping): the line quotes the --out path and a failed trial's exception text,
             # the user's and the data's, whose ESC sequences reached the terminal raw
-            print(f"{label}{printable(line)}", flush=True)
+            # (line by line: a failed trial's reason runs over several, the bad files it names)
+            print("\n".join(f"{label}{printable(part)}" for part in line.split("\n")), flush=True)
     return 0
