@@ -215,7 +215,7 @@ def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     cnnspec reads, ``imagenet`` only for zoo models; with :attr:`Context.weights_on_disk`, that
     its file or run folder is there, and each backbone's (else at training)."""
     from cnnspec.analysis.settings_reader import section_env
-    from cnnspec.spec.weights import check_imagenet_input, check_imagenet_size, spec_weights
+    from cnnspec.spec.weights import IMAGENET, check_imagenet_input, check_imagenet_size, spec_weights
     from cnnspec.spec.zoo import variants
 
     spec_dir = compiled.path.parent if compiled.path is not None else Path.cwd()
@@ -227,7 +227,7 @@ def check_weights(compiled: CompiledSpec, context: Context) -> CompiledSpec:
     check_imagenet_input(whole, compiled.ir.input_shape)
     # (each backbone's own is checked where the resolver takes it: spec/backbone.py)
     variant = compiled.doc.zoo_variant
-    if whole is not None and variant is not None:
+    if whole is not None and whole.kind == IMAGENET and variant is not None:  # (the vars: imagenet's only)
         include_top = bool(section_env(compiled).get("include_top", True))
         check_imagenet_size(whole, variants()[variant].keras_name, include_top, compiled.ir.input_shape)
     if context.weights_on_disk:

@@ -189,10 +189,10 @@ def parse_source(
     elif name.endswith(".keras"):
         kind = "keras"
     elif name.endswith((".h5", ".hdf5")):
-        # (a regular file only: a FIFO would be waited on until something wrote to it)
-        if file.is_file() and is_zip(file):  # (a .keras file copied under a .h5 name: model_backup.h5)
+        regular = file.is_file()  # (a regular file only: a FIFO would be waited on until written to)
+        if regular and is_zip(file):  # (a .keras file copied under a .h5 name: model_backup.h5)
             raise probe.fail(*zip_refusal(file))
-        if file.is_file() and not is_hdf5(file):  # (an empty or broken download)
+        if regular and not is_hdf5(file):  # (an empty or broken download)
             raise probe.fail(
                 f"{file} is no HDF5 file (it does not begin as one): a truncated or corrupted file?",
                 "copy or download it again, or name a .keras or .weights.h5 file",
