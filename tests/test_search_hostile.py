@@ -396,3 +396,17 @@ def test_no_more_workers_start_than_trials_are_left(runner, marked_up_search):
     assert again.exit_code == 0, again.output
     assert "--workers 3: no trial left to run" in flat(again.output)
     assert "1 trial(s) left" not in flat(again.output)
+
+
+def test_a_study_name_that_names_nothing_or_too_much_is_refused(runner, write_spec, tmp_path):
+    """``--study ""`` was taken for the spec's own study, silently; a name longer than Optuna's
+    database column failed mid-search on PostgreSQL. Both are refused before anything is made."""
+    for name, said in (
+        ("", "expected --study to name a study; received ''"),
+        ("  ", "expected --study to name a study; received '"),
+        ("s" * 513, "expected --study to have at most 512 characters; received 513"),
+    ):
+        out = tmp_path / "out"
+        result = search(runner, write_spec, "--out", str(out), "--study", name)
+        assert result.exit_code == 2 and said in flat(result.output), result.output
+        assert not out.exists()

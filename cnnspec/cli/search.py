@@ -108,6 +108,7 @@ def search(
     from cnnspec.search.runner import SearchOutcome, out_folder, run_search, search_exit_status, studies_lock
     from cnnspec.search.study import (
         adopted_split_seed,
+        check_study_name,
         create_study,
         grid_size,
         import_optuna,
@@ -125,6 +126,8 @@ def search(
 
     if timeout is not None and not math.isfinite(timeout):  # (nan passes the option's min)
         raise UsageError(f"expected --timeout to be a finite number of seconds; received {timeout}")
+    if study is not None:
+        check_study_name(study)
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params)
     space = compiled.search
     if space is None:

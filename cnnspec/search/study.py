@@ -52,6 +52,26 @@ HEARTBEAT = 10
 GRACE = 60
 
 
+# Optuna's databases keep a study's name in a column of 512 characters (PostgreSQL refuses a
+# longer one mid-search); the journal takes any, and one limit serves both.
+MAX_STUDY_NAME = 512
+
+
+def check_study_name(study: str) -> None:
+    """Refuse a ``--study`` that names no study, an empty or blank one (it was taken for the
+    spec's own study, silently), or one longer than a database keeps."""
+    if not study.strip():
+        raise UsageError(
+            f"expected --study to name a study; received {study!r}",
+            "leave --study out for the spec's own study (its name is the spec's name)",
+        )
+    if len(study) > MAX_STUDY_NAME:
+        raise UsageError(
+            f"expected --study to have at most {MAX_STUDY_NAME} characters; received {len(study)}",
+            "give the study a shorter name",
+        )
+
+
 def study_tag(study: str, spec_name: str) -> str:
     """What the files of study ``study`` carry in their names in a search folder: ``""`` for
     the spec's own study (the default ``--study``: ``trial-NNN/``, ``search.json``,
