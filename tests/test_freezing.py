@@ -203,6 +203,34 @@ training:
     assert "warning: training.phases[0].freeze[0]: freezing 'global_avg_pool2d_1' has no effect" in text
 
 
+def test_a_freeze_that_its_own_unfreeze_undoes_is_a_located_warning():
+    """``freeze: [body]`` beside ``unfreeze: ["*"]`` trained the body without a word (unfreezing
+    comes second). Warned at the freeze pattern, naming the unfreeze patterns that undo it; a
+    freeze that an unfreeze narrows (``["*"]`` then ``[head]``) is the usual idiom, no warning."""
+    training = """\
+training:
+  freeze: [stem, body]
+  unfreeze: ['body.*', stem_c]
+  phases:
+    - {epochs: 1, freeze: ['*'], unfreeze: [head]}
+    - {epochs: 1, freeze: [body, head], unfreeze: ['*']}
+"""
+    warnings: list = []
+    config = training_config(compiled_with(training=training), warnings)
+    assert [(w.path, w.code, w.loc.line) for w in warnings] == [
+        ("training.freeze[1]", "unused-setting", LINES + 2),
+        ("training.phases[1].freeze[0]", "unused-setting", LINES + 6),
+        ("training.phases[1].freeze[1]", "unused-setting", LINES + 6),
+    ]
+    assert warnings[0].message == (
+        "freezing 'body' has no effect: the unfreeze beside it ('body.*') frees every layer it "
+        "matches, and unfreezing comes after freezing"
+    )
+    assert "('*')" in warnings[2].message and "narrow the unfreeze patterns" in warnings[2].hint
+    assert list(config.phases[0].frozen) == STEM + BODY  # the patterns still apply as written
+    assert list(config.phases[1].frozen) == []
+
+
 def test_a_phase_with_two_learning_rates_is_a_located_error():
     """A phase's learning_rate beside its optimizer's own would replace it without a word (the
     run trained at 0.01, not 0.5): refused at the phase's key, as training refuses one beside

@@ -10,6 +10,7 @@ import importlib.util
 import re
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis import phase_checks
 from cnnspec.analysis.settings_reader import POISONED, SectionReader
 from cnnspec.analysis.settings_types import (
     _PROBABILITY_ACTIVATIONS,
@@ -564,7 +565,7 @@ def _phases(
         ("training",),
         reader.error,
     )
-    _warn_weightless_patterns(reader, patterns, ir, ("training",), written)
+    phase_checks.warn_idle_patterns(reader, patterns, ir, ("training",), written)
     source: SpecPath = ("training", RATE_SCALE)  # the learning_rate_scale in force
     scale = _rate_scale(reader, patterns, source, compiled.ir)
     raw = reader.value(("training", "phases"), None)
@@ -572,8 +573,8 @@ def _phases(
     optimizer_at: SpecPath = ("training", "optimizer")  # where the optimizer in force is written
     if not raw:
         phase = PhaseConfig(epochs, tuple(freezing.ordered(ir, frozen)), optimizer, 0, scale)
-        _warn_idle_scales(reader, patterns, ir, [(phase, source)])
-        _warn_frozen_phases(reader, ir, [(phase, ("training", "freeze"))])
+        phase_checks.warn_idle_scales(reader, patterns, ir, [(phase, source)])
+        phase_checks.warn_frozen_phases(reader, ir, [(phase, ("training", "freeze"))])
         _refuse_ftrl_warmup(reader, optimizer, optimizer_at, set())
         return (phase,)
     if "epochs" in (compiled.doc.data.get("training") or {}):
@@ -600,7 +601,7 @@ def _phases(
         count = reader.number((*path, "epochs"), 1, integer=True, minimum=1)
         written = {key: item.get(key) or [] for key in ("freeze", "unfreeze")}
         frozen = freezing.apply(frozen, patterns, written["freeze"], written["unfreeze"], path, reader.error)
-        _warn_weightless_patterns(reader, patterns, ir, path, written)
+        phase_checks.warn_idle_patterns(reader, patterns, ir, path, written)
         if "optimizer" in item:
             optimizer_at = (*path, "optimizer")
             optimizer = _optimizer(reader, optimizer_at, ir=compiled.ir)
@@ -617,36 +618,11 @@ def _phases(
         phases.append(PhaseConfig(count, tuple(freezing.ordered(ir, frozen)), optimizer, first, scale))
         sources.append(source)
         first += count
-    _warn_idle_scales(reader, patterns, ir, list(zip(phases, sources, strict=True)))
-    _warn_frozen_phases(reader, ir, [(phase, ("training", "phases", i)) for i, phase in enumerate(phases)])
+    phase_checks.warn_idle_scales(reader, patterns, ir, list(zip(phases, sources, strict=True)))
+    phase_checks.warn_frozen_phases(
+        reader, ir, [(phase, ("training", "phases", i)) for i, phase in enumerate(phases)]
+    )
     return tuple(phases)
-
-
-def trains_nothing(ir: ModelIR, phase: PhaseConfig) -> bool:
-    """Whether ``phase`` freezes every layer of ``ir`` with trainable weights (a model with none
-    at all is not said to: no freezing made it so)."""
-    trainable = {node.name for node in ir.nodes if node.counts.trainable}
-    return bool(trainable) and trainable <= set(phase.frozen)
-
-
-def _warn_frozen_phases(
-    reader: SectionReader, ir: ModelIR, phases: list[tuple[PhaseConfig, SpecPath]]
-) -> None:
-    """A located warning for a phase (or the one training) that freezes every layer with
-    trainable weights: its epochs change nothing (Keras said only "The model does not have
-    any trainable weights", in its own words)."""
-    for index, (phase, path) in enumerate(phases):
-        if trains_nothing(ir, phase) and reader.value(path, None) is not None:
-            phased = path[1] == "phases"
-            reader.warning(
-                f"{f'phase {index + 1}' if phased else 'the training'} trains nothing: every layer "
-                "with trainable weights is frozen",
-                path,
-                "unfreeze the layers it should train (unfreeze: [head])"
-                + (", or leave the phase out" if phased else ""),
-                code="unused-setting",
-                key=not phased,
-            )
 
 
 def _refuse_two_rates(reader: SectionReader, item: dict[str, Any], path: SpecPath) -> None:
@@ -690,119 +666,6 @@ def _refuse_ftrl_warmup(
             "starts at 0 (the first step makes every weight NaN)",
             path,
             "drop warmup_steps, or take another optimizer",
-        )
-
-
-def _warn_idle_scales(
-    reader: SectionReader,
-    patterns: freezing.Patterns,
-    ir: ModelIR,
-    phases: list[tuple[PhaseConfig, SpecPath]],
-) -> None:
-    """A located warning for a ``learning_rate_scale`` that changes nothing, or less than it
-    says: a pattern whose layers have no weights, whose every layer a later pattern sets, or
-    whose layers (those it sets) are frozen in every phase it is in force (a frozen layer takes
-    no steps); a mapping never in force (each phase writes its own); factors under Adafactor's
-    cap (:func:`_warn_capped_scales`)."""
-    from cnnspec.analysis import freezing
-    from cnnspec.spec.sections import RATE_SCALE
-
-    _warn_capped_scales(reader, phases)
-    weighted = set(freezing.ordered(ir, patterns.layers))
-    trained: dict[SpecPath, set[str]] = {}  # each mapping in force: the layers some phase trains
-    for phase, source in phases:
-        trained.setdefault(source, set()).update(weighted - set(phase.frozen))
-    for source in dict.fromkeys((("training", RATE_SCALE), *trained)):
-        written = reader.value(source, None)
-        if not isinstance(written, dict) or not written:
-            continue
-        if source not in trained:
-            reader.warning(
-                f"{format_path(source)} has no effect: every phase sets its own learning_rate_scale",
-                source,
-                "move its factors into the phases that should keep them, or remove it",
-                code="unused-setting",
-                key=True,
-            )
-            continue
-        matched = {pattern: set(patterns.match(str(pattern))) for pattern in written}
-        last: dict[str, Any] = {}  # each layer's pattern: the last that matches it sets its factor
-        for pattern, found in matched.items():
-            last.update(dict.fromkeys(found & weighted, pattern))
-        for pattern, found in matched.items():
-            layers = {layer for layer, owner in last.items() if owner == pattern}
-            if found & weighted and not layers:
-                reader.warning(
-                    f"the factor for {str(pattern)!r} has no effect: the patterns after it set the "
-                    "factor of every layer it matches",
-                    (*source, pattern),
-                    "remove it, or write it after the patterns it should override",
-                    code="unused-setting",
-                    key=True,
-                )
-            elif found and not found & weighted:
-                _warn_weightless(reader, f"the factor for {str(pattern)!r}", (*source, pattern), key=True)
-            elif layers and not layers & trained[source]:
-                reader.warning(
-                    f"the factor for {str(pattern)!r} has no effect: its layers are frozen in every "
-                    "phase it applies to",
-                    (*source, pattern),
-                    "set it in the phase that unfreezes them, or remove it",
-                    code="unused-setting",
-                    key=True,
-                )
-
-
-def _warn_weightless(reader: SectionReader, subject: str, path: SpecPath, *, key: bool = False) -> None:
-    """A located warning for a pattern (of ``learning_rate_scale``, ``freeze`` or ``unfreeze``)
-    that matches layers, none of which has weights: it changes nothing (a pooling, activation
-    or dropout layer has nothing to train or keep), where the user meant other layers."""
-    reader.warning(
-        f"{subject} has no effect: the layers it matches have no weights to train",
-        path,
-        "name layers with weights (`cnnspec inspect` shows their parameters), or remove it",
-        code="unused-setting",
-        key=key,
-    )
-
-
-def _warn_weightless_patterns(
-    reader: SectionReader, patterns: freezing.Patterns, ir: ModelIR, path: SpecPath, written: dict[str, Any]
-) -> None:
-    """:func:`_warn_weightless` for each pattern of ``path``'s ``freeze`` and ``unfreeze``
-    (``written``: their lists) whose layers have no weights: training ran with nothing frozen,
-    or nothing unfrozen, without a word. A pattern that matches nothing is an error already."""
-    from cnnspec.analysis import freezing
-
-    weighted = set(freezing.ordered(ir, patterns.layers))
-    for key, items in written.items():
-        for index, pattern in enumerate(items if isinstance(items, list) else []):
-            found = patterns.match(str(pattern)) if isinstance(pattern, str) else []
-            if found and not weighted.intersection(found):
-                doing = {"freeze": "freezing", "unfreeze": "unfreezing"}[key]
-                _warn_weightless(reader, f"{doing} {pattern!r}", (*path, key, index))
-
-
-def _warn_capped_scales(reader: SectionReader, phases: list[tuple[PhaseConfig, SpecPath]]) -> None:
-    """Factors under Adafactor's ``relative_step`` (its default): keras.optimizers.Adafactor caps
-    each step's rate at 1/√step after the factor, so once the cap binds the scaled layers train
-    at the others' rate. Said once per mapping."""
-    capped = {
-        source
-        for phase, source in phases
-        if phase.rate_scale
-        and phase.optimizer.name == "adafactor"
-        and phase.optimizer.settings.get("relative_step") is not False
-    }
-    for source in sorted(capped):
-        reader.warning(
-            "adafactor with relative_step (its default) caps each step's rate at 1/√step after the "
-            f"factors of {format_path(source)}: once the cap binds, the scaled layers train at the "
-            "others' rate",
-            source,
-            "set the phase's adafactor relative_step: false, or take another optimizer",
-            code="weak-setting",
-            key=True,
         )
 
 

@@ -746,7 +746,7 @@ def _untrained_said(compiled: Any, phase: Any) -> Iterator[None]:
     """Keras' own "The model does not have any trainable weights" left out of a fit whose
     phase freezes every layer with weights: the spec's warning said it, located (a UserWarning
     naming Keras' own file said it again). A model with none at all keeps Keras' words."""
-    from cnnspec.analysis.settings_training import trains_nothing
+    from cnnspec.analysis.phase_checks import trains_nothing
 
     if not trains_nothing(compiled.ir, phase):
         yield
