@@ -176,6 +176,13 @@ def test_lock_json_and_the_phase_line_record_the_factors_only_where_there_are_so
     assert scaled.describe()["learning_rate_scale"] == {"a": 0.1, "b": 0.1, "head": 2.0}
     assert rate_scale_text(dict(scaled.rate_scale)) == "layer-wise rates: 2 layer(s) ×0.1, 1 layer(s) ×2"
     assert rate_scale_text({}) == "" and rate_scale_text({"a": "x"}) == ""  # (a damaged lock)
+    # a phase's frozen layers take no steps at any rate: the phase line and the report count the
+    # layers it trains (they said "2 layer(s) ×0.1" of a phase that froze both)
+    assert (
+        rate_scale_text(dict(scaled.rate_scale), ("a",)) == "layer-wise rates: 1 layer(s) ×0.1, 1 layer(s) ×2"
+    )
+    assert rate_scale_text(dict(scaled.rate_scale), ["a", "b", "head"]) == ""
+    assert rate_scale_text(dict(scaled.rate_scale), [None, 3]) == rate_scale_text(dict(scaled.rate_scale))
 
 
 def test_the_script_carries_the_factors_of_each_phase():

@@ -6,6 +6,7 @@ loss and metric is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -327,11 +328,15 @@ class MixingConfig:
         return described
 
 
-def rate_scale_text(scale: dict[str, Any]) -> str:
+def rate_scale_text(scale: dict[str, Any], frozen: Iterable[Any] = ()) -> str:
     """``learning_rate_scale`` resolved (layer → factor) in words, for the console and the
-    report: ``layer-wise rates: 3 layer(s) ×0.1, 1 layer(s) ×2`` (empty for none)."""
+    report: ``layer-wise rates: 3 layer(s) ×0.1, 1 layer(s) ×2`` (empty for none). The layers
+    of ``frozen`` are not counted: they take no steps at any rate."""
     counts: dict[float, int] = {}
-    for factor in scale.values():
+    still = {name for name in frozen if isinstance(name, str)}  # (a lock read back)
+    for layer, factor in scale.items():
+        if layer in still:
+            continue
         if isinstance(factor, (int, float)) and not isinstance(factor, bool):  # (a lock read back)
             counts[factor] = counts.get(factor, 0) + 1
     parts = [f"{count} layer(s) ×{factor:g}" for factor, count in counts.items()]

@@ -100,7 +100,7 @@ def _optimizer_text(config: Any) -> str:
     if len(config.phases) > 1:
         text += f" in phase 1 of {len(config.phases)} (the curves' caption lists each phase)"
     elif config.phases[0].rate_scale:  # (one phase: no caption lists them)
-        text += f"; {rate_scale_text(dict(config.phases[0].rate_scale))}"
+        text += f"; {rate_scale_text(dict(config.phases[0].rate_scale), config.phases[0].frozen)}"
     if config.averages_weights:
         text += "; validation, early stopping and checkpoints on the averaged weights"
     return text
@@ -419,7 +419,7 @@ def _phases(lock: dict[str, Any], metrics: dict[str, Any], history: dict[str, An
         planned = f"epochs {first}–{last}"
         settings = f"{frozen} layer(s) frozen, {phase.get('optimizer')} {rate_text}"
         scale = phase.get("learning_rate_scale")
-        scaled = rate_scale_text(scale) if isinstance(scale, dict) else ""
+        scaled = rate_scale_text(scale, phase.get("frozen") or []) if isinstance(scale, dict) else ""
         settings += f" ({scaled})" if scaled else ""
         if ran is None or not _whole(first) or not _whole(last) or ran >= last:
             lines.append(f"phase {index}: {planned}, {settings}")

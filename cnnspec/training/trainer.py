@@ -668,7 +668,7 @@ def _run(
                         recorder.phase = index + 1
                         display.message(_phase_line(config, index))
                     elif phase.rate_scale:  # (one phase: no phase line to say them)
-                        display.message(rate_scale_text(dict(phase.rate_scale)))
+                        display.message(rate_scale_text(dict(phase.rate_scale), phase.frozen))
                     build_for_fit(model, train_ds)  # (one trace of the train step, not two)
                     with _untrained_said(compiled, phase):
                         model.fit(
@@ -849,7 +849,7 @@ def _phase_line(config: TrainConfig, index: int) -> str:
     rate = phase.optimizer.learning_rate
     rate_text = f"{rate:g}" if isinstance(rate, float) else rate.kind
     frozen = f"{len(phase.frozen)} layer(s) frozen" if phase.frozen else "nothing frozen"
-    scaled = rate_scale_text(dict(phase.rate_scale))
+    scaled = rate_scale_text(dict(phase.rate_scale), phase.frozen)
     return (
         f"phase {index + 1}/{len(config.phases)}: epochs {phase.first_epoch + 1}–"
         f"{phase.first_epoch + phase.epochs}, {frozen}, {phase.optimizer.name} at {rate_text}"
