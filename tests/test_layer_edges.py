@@ -311,6 +311,34 @@ def test_a_strided_dilated_depthwise_or_separable_convolution_compiles(write_spe
     assert tuple(compiled.ir.nodes[0].shape) == shape
 
 
+UNEQUAL_STRIDES = [
+    "depthwise_conv2d: {kernel_size: 3, strides: [1, 2], padding: same}",
+    "separable_conv2d: {filters: 4, kernel_size: 3, strides: [2, 1]}",
+]
+
+
+@pytest.mark.parametrize("item", UNEQUAL_STRIDES)
+def test_an_undilated_depthwise_convolution_with_two_strides_is_refused_at_strides(runner, write_spec, item):
+    """TensorFlow's depthwise kernel takes one stride for both axes: validate, inspect and
+    build passed, and training ended in an internal error at the first batch (exit 3)."""
+    error = only_error(runner, _layer_spec(write_spec, item, "[11, 11, 3]"))
+    assert error.path.endswith(".strides") and error.message.startswith(
+        "expected the same stride in height and width; received strides ["
+    )
+    assert "max_pool2d: {pool_size: [" in error.hint
+
+
+@pytest.mark.slow
+def test_tensorflow_refuses_the_undilated_depthwise_convolution_with_two_strides():
+    """The refusal above is TensorFlow's, not a guess: the layer fails at its first call."""
+    import keras
+    import numpy as np
+
+    layer = keras.layers.DepthwiseConv2D(kernel_size=3, strides=(1, 2), padding="same")
+    with pytest.raises(Exception, match="equal length strides"):
+        layer(np.random.rand(1, 11, 11, 3).astype("float32"))
+
+
 def test_a_strided_dilated_conv2d_is_still_refused(runner, write_spec):
     path = _layer_spec(write_spec, "conv2d: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}")
     assert "expected strides of 1 when dilation_rate > 1" in only_error(runner, path).message

@@ -172,6 +172,17 @@ def _depthwise_shape(params: Params, inputs: list[Shape]) -> Shape:
     kernel = _tuple(params["kernel_size"], 2)
     strides = _tuple(params["strides"], 2)
     dilation = _tuple(params["dilation_rate"], 2)
+    if strides[0] != strides[1] and max(dilation) == 1:
+        # TensorFlow's depthwise kernel (DepthwiseConv2dNative, on every device) takes one
+        # stride for both axes: the model built and then failed at its first call. With a
+        # dilation Keras runs the kernel at stride 1 and subsamples, so any strides run.
+        raise ShapeError(
+            f"expected the same stride in height and width; received strides {list(strides)} "
+            "(TensorFlow's depthwise convolution takes one stride for both unless dilated)",
+            param="strides",
+            hint=f"to shrink one axis only, write strides: 1 and follow with max_pool2d: "
+            f"{{pool_size: {list(strides)}}}",
+        )
     spatial = tuple(
         conv_length(shape[i], kernel[i], strides[i], dilation[i], params["padding"], n)
         for i, n in enumerate(("height", "width"))
