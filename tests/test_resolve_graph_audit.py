@@ -333,7 +333,26 @@ def test_a_block_output_listed_twice_gets_its_own_hint():
     )
     output = by_path["blocks.blk.outputs[1]"]
     assert output.message == "'o' is listed twice"
-    assert output.hint is not None and output.hint.startswith("list each output once")
+    assert output.hint is not None and output.hint.startswith(
+        "list each output once: a call of `blk` with id ID gives `o` as ID.o"
+    )
+
+
+def test_a_reference_through_a_failed_inner_call_is_not_a_second_error():
+    """``k.sw.c``, where the call ``k``'s inner call ``sw`` failed (its block lists an output
+    twice), was a second error, "unknown layer id 'k.sw.c'", with a hint to write ``k.sw``:
+    wrong once the block is fixed. One mistake, one error, at any depth."""
+    text = (
+        HEAD.replace("[8]", "[8, 8, 2]")
+        + "blocks:\n  pair:\n    outputs: [c, c]\n    layers:\n"
+        + "      - conv2d: {filters: 2, kernel_size: 1}\n        id: c\n"
+        + "  cell:\n    layers:\n      - pair:\n        id: sw\n      - conv2d: {filters: 2, kernel_size: 1}\n"
+        + "model:\n  - cell:\n    id: k\n  - conv2d: {filters: 2, kernel_size: 1}\n    inputs: k.sw.c\n"
+        + "  - conv2d: {filters: 2, kernel_size: 1}\n    inputs: k.sw.nothing\n"
+    )
+    assert [error.path for error in errors_of(text)] == ["blocks.pair.outputs[1]"]
+    fixed = text.replace("outputs: [c, c]", "outputs: [c]").replace("k.sw.nothing", "k.sw.c")
+    assert compile_text(fixed, "t.yaml").ir.nodes[-1].shape == (8, 8, 2)
 
 
 def test_a_block_input_named_as_a_parameter_gets_its_own_hint():

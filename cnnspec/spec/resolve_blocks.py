@@ -208,8 +208,8 @@ class BlockCalls:
                     hint = (
                         "give each input a distinct name (the ids its body refers to)"
                         if key == "inputs"
-                        else f"list each output once: a caller reads `{item}` as c.{item} (and by its "
-                        "position, c[0], c[1], …), so a second entry names nothing new"
+                        else f"list each output once: a call of `{name}` with id ID gives `{item}` as "
+                        f"ID.{item} (and by position as ID[0], ID[1], …), so a second entry names nothing new"
                     )
                 elif key == "inputs" and item in (INPUT, self.input_name):
                     problem = f"{item!r} cannot name a block input (it means the model's input)"

@@ -47,8 +47,13 @@ class ReferenceHints:
 
     @staticmethod
     def failed_call(ref: Any, scope: Scope) -> bool:
-        """Whether ``ref`` is ``c0[1]``, ``c0.x`` of an item ``c0`` that failed (reported)."""
-        return isinstance(ref, str) and scope.lookup(scope_head(ref)) == UNKNOWN
+        """Whether ``ref`` is ``c0[1]``, ``c0.x`` of an item ``c0`` that failed (reported), or
+        reaches through such an item inside a call (``k.sw.c`` of a call ``k`` whose inner call
+        ``sw`` failed: ``k.sw`` is known, and unknown)."""
+        if not isinstance(ref, str):
+            return False
+        ends = [found.start() for found in re.finditer(r"[.\[]", ref)]
+        return any(scope.lookup(ref[:end]) == UNKNOWN for end in ends)
 
     def reference_hint(self, ref: Any, scope: Scope, path: SpecPath = ()) -> str:
         """What to write instead of an unknown reference (at ``path``), from the scoping rules."""
