@@ -152,6 +152,72 @@ def test_a_loop_right_for_every_count_leaves_its_constants_editable(runner, writ
         assert builds_spec_model(source, "N = 2  # spec.yaml:4", f"N = {value}", spec, f"vars.n={value}")
 
 
+#: A constant read in a layer's arguments (so not "not read below") that also decides a
+#: `when:` the code has no `if` for: editing it builds another model than `--set` does.
+DECIDED = {
+    "string": (
+        'vars: {act: relu}\nmodel:\n  - conv2d: {filters: 4, kernel_size: 3, activation: "${act}"}\n'
+        "  - max_pool2d:\n    when: \"${act == 'relu'}\"\n  - flatten\n",
+        'ACT = "relu"',
+        'ACT = "gelu"',
+        "vars.act=gelu",
+    ),
+    "threshold": (
+        'vars: {s: 8}\nmodel:\n  - conv2d: {filters: "${s}", kernel_size: 3}\n'
+        '  - max_pool2d:\n    when: "${s > 4}"\n  - flatten\n',
+        "S = 8",
+        "S = 3",
+        "vars.s=3",
+    ),
+    "float": (
+        'vars: {drop: 0.25}\nmodel:\n  - flatten\n  - dropout: "${drop}"\n    when: "${drop > 0}"\n',
+        "DROP = 0.25",
+        "DROP = 0.0",
+        "vars.drop=0.0",
+    ),
+    # the when reads the input's shape, which the var sets: found by trying the literal 4
+    "input-shape": (
+        'vars: {s: 8}\nmodel:\n  - max_pool2d:\n    when: "${in_shape[0] > 4}"\n  - flatten\n',
+        "S = 8",
+        "S = 4",
+        "vars.s=4",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DECIDED))
+def test_a_when_decided_from_a_constant_marks_it(runner, write_spec, tmp_path, case):
+    """A `when:` of a string compared, a threshold none of the larger ints crossed, a float, or
+    an input size: the code had no `if`, and the constant said nothing of it (an edited
+    ``ACT = "gelu"`` built 114 parameters where ``--set vars.act=gelu`` builds 330)."""
+    model, line, edited, override = DECIDED[case]
+    text = HEAD.format(name="dec") + model
+    if case == "input-shape":
+        text = text.replace("shape: [8, 8, 3]", 'shape: ["${s}", "${s}", 3]')
+    source, _ = codegen(runner, write_spec, tmp_path, text)
+    assert f"{line}  # spec.yaml:4; {MARK}\n" in source
+    assert not builds_spec_model(
+        source, f"{line}  # spec.yaml:4; {MARK}", edited, tmp_path / "spec.yaml", override
+    )
+
+
+def test_only_vars_decide_a_when_the_code_writes_no_if_for():
+    """A `when:` that reads a loop variable or a block parameter beside a var is no decision of
+    the var's alone (the code may test it); one that reads vars alone is."""
+    from cnnspec.spec.varrefs import when_vars
+
+    data = {
+        "vars": {"a": 1, "b": 2, "k": 3, "i": 4},
+        "blocks": {"blk": {"params": {"k": "int"}, "layers": [{"dense": 2, "when": "${k > a}"}]}},
+        "model": [
+            {"repeat": {"times": 2, "as": "i", "layers": [{"dense": 2, "when": "${i > b}"}]}},
+            {"dense": 2, "when": "${a < b}"},
+            {"dense": 2, "when": "${in_shape[0] > a}"},
+        ],
+    }
+    assert when_vars(data) == {"a", "b"}
+
+
 def test_a_value_the_spec_refuses_proves_nothing(write_spec):
     # blocks[s] past the end for more stages: those values are passed over, not held against it
     compiled = compile_spec(write_spec(NESTED))

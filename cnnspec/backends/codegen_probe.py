@@ -37,12 +37,15 @@ from cnnspec.backends.codegen_check import verify_model
 from cnnspec.backends.codegen_values import UnsafeValue, literal_node
 from cnnspec.errors import Diagnostics
 from cnnspec.spec.backbone import KIND as BACKBONE
-from cnnspec.spec.expr import EMBEDDED_EXPRESSION, ExpressionError, names_in
+from cnnspec.spec.expr import EMBEDDED_EXPRESSION, ExpressionError, names_in, parse
 from cnnspec.spec.resolve import Resolver
+from cnnspec.spec.varrefs import expression_bodies, when_vars
 from cnnspec.spec.zoo import is_zoo_ref
 
 #: The comment of a constant the code fits only as it is (see :func:`fitted_constants`).
 FITTED_NOTE = "decided when this code was generated: change it in the spec"
+#: The most values tried for one var (its own first, then those around the spec's literals).
+MAX_TRIES = 8
 #: The most resolutions one module's probes may take (a spec with many vars stops there: the
 #: constants not tried yet keep their plain comment).
 MAX_PROBES = 24
@@ -97,12 +100,16 @@ def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, 
         if name in constants
     }
     allow_outside = "--allow-outside" in spec.options
-    fitted: list[str] = []
+    # a `when:` of vars alone is decided here, whatever the value: no value need be found that
+    # flips it (a string compared, a threshold no tried value crosses)
+    decided = when_vars(spec.doc.data) if isinstance(spec.doc.data, dict) else set()
+    fitted = [name for name in constants if name in decided and name in values]
+    literals = expression_literals(spec.doc.data)
     budget = MAX_PROBES
     for name, constant in constants.items():
-        if constant not in structural or name not in values:
+        if constant not in structural or name not in values or name in fitted:
             continue
-        for other in other_values(values[name]):
+        for other in other_values(values[name], literals):
             if budget <= 0:
                 return fitted
             budget -= 1
@@ -234,22 +241,58 @@ def _expression_names_deep(value: Any) -> set[str]:
     return _expression_names(value)
 
 
-def other_values(value: Any) -> list[Any]:
+def other_values(value: Any, literals: tuple[Any, ...] = ()) -> list[Any]:
     """Values to try for a var of value ``value``: the other bool; a few larger ints, a much
     larger one (a ``when: "${i == 5}"`` true in no iteration of two is in none of the code)
     and one smaller; a list of ints grown alike, unevenly and much (``[1, 2]``: ``[2, 3]``,
-    ``[2, 4]``, ``[6, 8]``, ``[2, 1]``). Other values (floats, strings…) are not tried: the
-    printer writes layer names and loops from counts and flags."""
+    ``[2, 4]``, ``[6, 8]``, ``[2, 1]``); 0, half and twice a float. Then the ``literals`` of
+    the spec's expressions around which a comparison turns (``${s > 4}``: 4, 3 and 5 for an
+    int; 4 and a little on either side for a float; another string a string is compared
+    with), so a threshold that the shapes are decided from is crossed."""
     if isinstance(value, bool):
         return [not value]
+    out: list[Any] = []
     if isinstance(value, int):
-        return [value + 1, value + 2, value + 3, 2 * value + 4, *([value - 1] if value > 1 else [])]
-    if isinstance(value, list) and value and all(_is_int(v) for v in value):
+        out = [value + 1, value + 2, value + 3, 2 * value + 4, *([value - 1] if value > 1 else [])]
+        for literal in literals:
+            whole = _is_int(literal) or (isinstance(literal, float) and literal.is_integer())
+            if whole and abs(literal) < 2**31:  # (a count or a size: larger ones are refused)
+                out += [int(literal) - 1, int(literal), int(literal) + 1]
+    elif isinstance(value, float):
+        out = [0.0, value / 2, value * 2]
+        for literal in literals:
+            if isinstance(literal, (int, float)) and not isinstance(literal, bool):
+                step = abs(literal) / 2 or 0.5
+                out += [float(literal), literal - step, literal + step]
+    elif isinstance(value, str):
+        out = [literal for literal in literals if isinstance(literal, str)]
+    elif isinstance(value, list) and value and all(_is_int(v) for v in value):
         out = [[v + 1 for v in value], [v + 1 + k for k, v in enumerate(value)], [2 * v + 4 for v in value]]
         if len(value) > 1 and list(reversed(value)) != value:
             out.append(list(reversed(value)))
-        return out
-    return []
+    tried: list[Any] = []
+    for other in out:  # once each, in order, never the value itself (repr: 1 is not 1.0)
+        if repr(other) != repr(value) and repr(other) not in map(repr, tried):
+            tried.append(other)
+    return tried[:MAX_TRIES]
+
+
+def expression_literals(data: Any) -> tuple[Any, ...]:
+    """The numbers and strings that the spec's ``${…}`` expressions compare something with
+    (``4`` of ``${s > 4}``, ``'relu'`` of ``${act == 'relu'}``), once each, in order."""
+    found: dict[str, Any] = {}
+    for body in expression_bodies(data):
+        try:
+            tree = parse(body)
+        except ExpressionError:
+            continue  # (the resolver reported it)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                for operand in (node.left, *node.comparators):
+                    value = operand.value if isinstance(operand, ast.Constant) else None
+                    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                        found.setdefault(repr(value), value)
+    return tuple(found.values())
 
 
 def _is_int(value: Any) -> bool:

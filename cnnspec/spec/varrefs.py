@@ -37,7 +37,7 @@ def input_shape_origin(doc: SourceDoc) -> tuple[Loc | None, tuple[str, ...]]:
 def var_refs(value: Any, names: Mapping[str, Any]) -> set[str]:
     """The names of ``names`` that ``${…}`` expressions inside ``value`` read."""
     refs: set[str] = set()
-    for body in _bodies(value):
+    for body in expression_bodies(value):
         if names.keys().isdisjoint(_WORD.findall(body)):
             continue  # names no var: no need to parse it
         with contextlib.suppress(ExpressionError):  # evaluation reports it, located
@@ -48,13 +48,13 @@ def var_refs(value: Any, names: Mapping[str, Any]) -> set[str]:
 def names_read(value: Any) -> set[str]:
     """Every name that the ``${…}`` expressions inside ``value`` read."""
     refs: set[str] = set()
-    for body in _bodies(value):
+    for body in expression_bodies(value):
         with contextlib.suppress(ExpressionError):  # evaluation reports it, located
             refs.update(names_in(body))
     return refs
 
 
-def _bodies(value: Any) -> Iterator[str]:
+def expression_bodies(value: Any) -> Iterator[str]:
     """The body of each ``${…}`` expression inside ``value``."""
     stack = [value]
     while stack:
@@ -100,6 +100,31 @@ def unread_vars(data: Mapping[str, Any]) -> dict[str, tuple[Shadow, ...]]:
     for name, value in raw.items():
         read |= var_refs(value, names) - {name}
     return {name: tuple(hidden.get(name, ())) for name in names if name not in read}
+
+
+def when_vars(data: Mapping[str, Any]) -> set[str]:
+    """The vars that a ``when:`` reading vars alone reads (``when: "${depth > 4}"``, not
+    ``"${i == 2}"`` of a loop variable, a block parameter or ``in_shape``): such a condition
+    has one value wherever it is, so code generation decides it and writes no ``if``."""
+    raw = data.get("vars")
+    if not isinstance(raw, dict) or not raw:
+        return set()
+    names = {name for name in raw if isinstance(name, str)}
+    found: set[str] = set()
+    stack: list[tuple[Any, tuple[str | int, ...], Mapping[str, Shadow]]] = [
+        ({key: value for key, value in data.items() if key != "vars"}, (), {})
+    ]
+    while stack:
+        item, path, shadows = stack.pop()
+        if isinstance(item, list):
+            stack.extend((entry, (*path, index), shadows) for index, entry in enumerate(item))
+        elif isinstance(item, dict):
+            condition = item.get("when")
+            read = names_read(condition) if isinstance(condition, str) else set()
+            if read and read <= names and read.isdisjoint(shadows):
+                found |= read
+            stack.extend(_scoped_parts(item, path, shadows))
+    return found
 
 
 def unread_params(block: Any, name: str) -> dict[str, tuple[Shadow, ...]]:
