@@ -346,7 +346,8 @@ def test_a_reference_through_a_failed_inner_call_is_not_a_second_error():
         HEAD.replace("[8]", "[8, 8, 2]")
         + "blocks:\n  pair:\n    outputs: [c, c]\n    layers:\n"
         + "      - conv2d: {filters: 2, kernel_size: 1}\n        id: c\n"
-        + "  cell:\n    layers:\n      - pair:\n        id: sw\n      - conv2d: {filters: 2, kernel_size: 1}\n"
+        + "  cell:\n    layers:\n      - pair:\n        id: sw\n"
+        + "      - conv2d: {filters: 2, kernel_size: 1}\n"
         + "model:\n  - cell:\n    id: k\n  - conv2d: {filters: 2, kernel_size: 1}\n    inputs: k.sw.c\n"
         + "  - conv2d: {filters: 2, kernel_size: 1}\n    inputs: k.sw.nothing\n"
     )
