@@ -403,3 +403,48 @@ def test_a_runtime_setting_the_script_does_not_reproduce_is_noted(runtime, note,
     assert "# Note: " + note in header  # (and in the script)
     module = generate_code(compile_spec(spec))  # a model module trains nothing: no note
     assert not any(n.startswith("runtime.") for n in module.notes)
+
+
+#: Nested carrying repeats whose ids read both loop variables: ``c00`` … ``c11``.
+LEADING_ZERO = """\
+cnnspec: 1
+name: zeros
+input: {shape: [8, 8, 2]}
+model:
+  - id: outer
+    repeat:
+      times: 2
+      as: i
+      carry: {u: input}
+      layers:
+        - id: inner
+          repeat:
+            times: 2
+            as: j
+            carry: {p: u}
+            layers:
+              - conv2d: {filters: 2, kernel_size: 1}
+                inputs: p
+                id: "c${i}${j}"
+            next: {p: "c${i}${j}"}
+      next: {u: p}
+  - concat:
+    inputs: [u, "outer[0].inner[1].c01"]
+  - global_avg_pool2d
+  - dense: 2
+"""
+
+
+@pytest.mark.parametrize("template", ["c${i}${j}", "c0${j}${i}"])
+def test_a_layer_number_written_with_a_leading_zero_is_text(template, write_spec):
+    """``c00`` was read as the number 0 written as "00", which no expression gives: codegen
+    ended in an internal error (exit 3) for a spec that validates and builds. A number the same
+    in every instance is text; the emitter's replay proves the code builds the model."""
+
+    def named(i: int, j: int) -> str:
+        return template.replace("${i}", str(i)).replace("${j}", str(j))
+
+    text = LEADING_ZERO.replace("c${i}${j}", template).replace("c01", named(0, 1))
+    code = generate_code(compile_spec(write_spec(text)))
+    name = "outer_1_inner_0_" + named(1, 0)
+    assert f'name="{name}"' in code.text

@@ -102,7 +102,10 @@ def fit_text(
             if token:
                 parts.append(token)
             continue
-        if any(str(int(c)) != c for c in column):
+        if any(str(int(c)) != c for c in column):  # a number written with a leading zero (c00)
+            if all(c == token for c in column):
+                parts.append(token)  # the same in every instance: text, as it is
+                continue
             return None
         prefer = None
         if i == len(first) - 2:  # the layer's own number: what one unit of a feature adds
