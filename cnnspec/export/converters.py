@@ -148,10 +148,12 @@ def foreign_ops_said(foreign: list[tuple[str, str]], model: Any, path: Path) -> 
     why = " (a convolution with groups > 1, which tf2onnx does not convert)" if grouped else ""
     if any(op == "Erfc" for _, op in foreign):
         why += GELU_WHY
+    # a layer the kinds know ONNX lacks (a lanczos resize): named with the formats that have it
+    gaps = gaps_said(model, "onnx", None)
     return (
         f"the onnx export would not run: the converter left TensorFlow's {ops} op of layer(s) "
-        f"{named} in the graph, which is no ONNX op and which no ONNX runtime loads{why}. Nothing "
-        f"was written to {path}; export it with -f tflite or -f savedmodel"
+        f"{named} in the graph, which is no ONNX op and which no ONNX runtime loads{why}{gaps}. "
+        f"Nothing was written to {path}" + ("" if gaps else "; export it with -f tflite or -f savedmodel")
     )
 
 

@@ -38,14 +38,17 @@ from cnnspec.layers.registry import (
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
 
 
-def _resizing_export_gap(config: dict[str, Any], fmt: str) -> str | None:
-    """What ONNX or TFLite lacks for a resize (TensorFlow's ResizeArea, ResizeBicubic and the
-    lanczos kernels' ScaleAndTranslate): tf2onnx approximates area with another Resize mode,
-    whose answers differ, and leaves ScaleAndTranslate as it is; TFLite has bilinear and
-    nearest resizes only."""
+def _resize_export_gap(config: dict[str, Any], fmt: str) -> str | None:
+    """What ONNX or TFLite lacks for a resize (``resizing``, or ``upsampling2d`` of another
+    interpolation than nearest: TensorFlow's ResizeArea, ResizeBicubic and the lanczos kernels'
+    ScaleAndTranslate): tf2onnx approximates area with another Resize mode, and maps bicubic on
+    ONNX's cubic mode, whose answers differ (by about 1e-3 at a factor that is no whole number),
+    and leaves ScaleAndTranslate as it is; TFLite has bilinear and nearest resizes only."""
     interpolation = str(config.get("interpolation", "bilinear"))
     if fmt == "onnx" and interpolation == "area":
         return "ONNX's Resize has no area interpolation (the converter approximates it)"
+    if fmt == "onnx" and interpolation == "bicubic":
+        return "ONNX's cubic Resize does not compute TensorFlow's bicubic (the converter maps one onto it)"
     if fmt == "onnx" and interpolation.startswith("lanczos"):
         return f"ONNX's Resize has no {interpolation} interpolation"
     if fmt == "tflite" and interpolation not in ("bilinear", "nearest"):
@@ -534,6 +537,7 @@ register(
         ranks=(3,),
         value_range="keeps",  # nearest repeats values, bilinear averages neighbours
         spatial=True,
+        export_gap=_resize_export_gap,
     ),
     LayerKind(
         "zero_padding2d",
@@ -585,6 +589,6 @@ register(
         value_range="keeps",
         preprocessing=True,
         spatial=True,
-        export_gap=_resizing_export_gap,
+        export_gap=_resize_export_gap,
     ),
 )
