@@ -261,6 +261,12 @@ def test_a_quantized_runtime_reads_only_its_quantization(run_dir):
     _tflite(run_dir, "model.tflite", "float16")
     runtime, chosen, notes = choose(run_dir, "tflite")
     assert chosen.path.name == "model.tflite" and "is a float16-quantized export" in notes[0]
+    # … which auto passes over (it served it: 0.1956 where Keras answers 0.1954), to Keras here
+    runtime, chosen, notes = choose(run_dir, "auto")
+    assert (runtime, chosen) == ("keras", None)
+    assert notes == [
+        "auto: skipped tflite: model.tflite is a float16-quantized export, which answers only near the model"
+    ]
 
 
 # -- where `cnnspec export -o` may write: refused before the model is read (no TensorFlow) ------

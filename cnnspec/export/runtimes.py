@@ -696,10 +696,15 @@ def choose(
             notes.append(f"auto: skipped {candidate}: {exc}")
             continue
         reason = passed_over(record) if passed_over is not None else None
+        if isinstance(record.data.get("quantize"), str):  # (written to the float path with -o)
+            reason = (
+                f"{export_path(stem, candidate).name} is a {record.data['quantize']}-quantized export, "
+                "which answers only near the model"
+            )
         if reason is not None:
             notes.append(f"auto: skipped {candidate}: {reason}")
             continue
-        return candidate, record, notes + quantized_note(record)
+        return candidate, record, notes
     return "keras", None, notes
 
 
