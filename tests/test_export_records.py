@@ -151,24 +151,37 @@ def test_benchmark_argument_errors(tmp_path, args, words):
     assert "Traceback" not in result.output
 
 
-def _bench(runtimes, created, sha="abc", batches=(1, 32)):
+def _bench(runtimes, created, folder, sha="abc", batches=(1, 32)):
+    """A benchmark.json's document whose rows timed files of ``folder`` (made, one per runtime)."""
+    from cnnspec.fileio import sha256_file
+
+    rows = []
+    for index, runtime in enumerate(runtimes):
+        file = folder / f"model.{runtime}"
+        if not file.exists():
+            file.write_bytes(runtime.encode())
+        timed = {
+            "file": str(file),
+            "file_sha256": sha256_file(file),
+            "latency_ms": {"1": {"median": index + 1.0}},
+        }
+        rows.append({"runtime": runtime, "status": "ok", **timed})
     return {
         "format": 1,
         "model_sha256": sha,
         "created": created,
         "settings": {"batches": list(batches), "threads": {"intra_op": 2, "inter_op": 1}},
         "machine": {"cpus": 2},
-        "results": [{"runtime": r, "status": "ok", "latency_ms": {"1": {"median": i + 1.0}}} for i, r in
-                    enumerate(runtimes)],
+        "results": rows,
         "notes": [],
-    }  # fmt: skip
+    }
 
 
-def test_a_benchmark_of_some_formats_keeps_the_others_rows():
+def test_a_benchmark_of_some_formats_keeps_the_others_rows(tmp_path):
     from cnnspec.export.benchmark import carry_over
 
-    full = _bench(["keras", "onnx", "tflite"], "2026-12-01T10:00:00")
-    onnx_only = _bench(["onnx"], "2026-12-01T11:00:00")
+    full = _bench(["keras", "onnx", "tflite"], "2026-12-01T10:00:00", tmp_path)
+    onnx_only = _bench(["onnx"], "2026-12-01T11:00:00", tmp_path)
     merged = carry_over(onnx_only, full)
     assert [r["runtime"] for r in merged["results"]] == ["keras", "onnx", "tflite"]
     assert [r.get("measured") for r in merged["results"]] == [
@@ -180,7 +193,10 @@ def test_a_benchmark_of_some_formats_keeps_the_others_rows():
         "kept the keras, tflite figures of the benchmark of 2026-12-01T10:00:00 (same model and settings)"
     ]
     # another model, other settings, or nothing readable: the new benchmark replaces the old
-    for other in (_bench(["keras", "tflite"], "t", sha="retrained"), _bench(["keras"], "t", batches=(1,))):
+    for other in (
+        _bench(["keras", "tflite"], "t", tmp_path, sha="retrained"),
+        _bench(["keras"], "t", tmp_path, batches=(1,)),
+    ):
         replaced = carry_over(onnx_only, other)
         assert [r["runtime"] for r in replaced["results"]] == ["onnx"]
         assert "with another model or settings: replaced" in replaced["notes"][0]
@@ -188,13 +204,31 @@ def test_a_benchmark_of_some_formats_keeps_the_others_rows():
     assert carry_over(onnx_only, ["not", "a", "document"]) == onnx_only
 
 
-def test_a_benchmark_of_several_outputs_replaces_rows_that_scored_the_first_output_alone():
+def test_a_row_whose_file_changed_since_it_was_timed_is_dropped(tmp_path):
+    """An int8 file exported over model.tflite with -o kept the float file's row (its size,
+    score and latency; `--runtime auto` ranks by them) after `benchmark --formats onnx`. A row
+    of an older benchmark.json, with no hash of its file, can't be told the same either."""
+    from cnnspec.export.benchmark import carry_over
+
+    full = _bench(["keras", "onnx", "tflite"], "2026-12-01T10:00:00", tmp_path)
+    (tmp_path / "model.tflite").write_bytes(b"int8 bytes")
+    del full["results"][0]["file_sha256"]
+    merged = carry_over(_bench(["onnx"], "2026-12-01T11:00:00", tmp_path), full)
+    assert [r["runtime"] for r in merged["results"]] == ["onnx"]
+    assert merged["notes"] == [
+        f"the previous benchmark.json's {runtime} row timed a file that has changed or gone since "
+        f"({tmp_path / ('model.' + runtime)}): dropped; time it again with --formats {runtime}"
+        for runtime in ("keras", "tflite")
+    ]
+
+
+def test_a_benchmark_of_several_outputs_replaces_rows_that_scored_the_first_output_alone(tmp_path):
     """Rows of a benchmark.json written before every output was scored have no ``outputs``:
     kept beside rows that have them, the table of every output lacked those runtimes."""
     from cnnspec.export.benchmark import carry_over
 
-    full = _bench(["keras", "onnx", "tflite"], "2026-12-01T10:00:00")
-    onnx_only = _bench(["onnx"], "2026-12-01T11:00:00")
+    full = _bench(["keras", "onnx", "tflite"], "2026-12-01T10:00:00", tmp_path)
+    onnx_only = _bench(["onnx"], "2026-12-01T11:00:00", tmp_path)
     onnx_only["results"][0]["outputs"] = {"count": {"task": "regression", "metric": "MAE", "score": 0.5}}
     replaced = carry_over(onnx_only, full)
     assert [r["runtime"] for r in replaced["results"]] == ["onnx"]

@@ -14,7 +14,7 @@ and its import-and-load time.
 ``warmup``, ``runs``, ``min_seconds``), ``machine`` (CPU count, load average when it started),
 ``data`` (the test split's source and size) and ``results``: one object per format (a
 quantized TFLite export is a format of its own: ``tflite-int8`` …) with ``runtime``,
-``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, the export's
+``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, ``file_sha256``, the export's
 ``max_abs_diff`` and the worker's figures (``metric`` names the test figure in
 ``score``; ``accuracy`` is a classifier's, else ``None``). A model of several outputs is scored
 on every output in every runtime: ``metric`` and ``score`` stay the first output's, and a row
@@ -25,7 +25,8 @@ output by name with its ``task``, ``metric`` and ``score``, the headline ``test_
 A benchmark of some formats keeps the
 rows of the others from the folder's previous ``benchmark.json`` when that one measured the
 same model (``model_sha256``) with the same settings on the same machine size
-(:func:`carry_over`); a kept row says when it was measured (``measured``).
+(:func:`carry_over`) and while its file is the one it timed; a kept row says when it was
+measured (``measured``).
 
 The test split and the workers' settings go to a scratch folder in the system's temp folder
 (``TMPDIR``); a full or failing temp folder is a :class:`~cnnspec.errors.WriteError` naming
@@ -386,7 +387,9 @@ def _row(runtime: str, path: Path, item: ExportRecord | Path, figures: dict[str,
     if figures.get("status", "ok") != "ok":  # failed or timed out: no figures to show
         return row | {"status": figures["status"]}
     diff = item.data.get("max_abs_diff") if isinstance(item, ExportRecord) else None
-    return row | {"size_bytes": path.stat().st_size, "max_abs_diff": diff} | figures | {"runtime": runtime}
+    # the file's hash: a later benchmark of other formats keeps this row only while it is the same
+    measured = {"size_bytes": path.stat().st_size, "file_sha256": sha256_file(path), "max_abs_diff": diff}
+    return row | measured | figures | {"runtime": runtime}
 
 
 #: images decoded and scaled at a time when the test split is written for the workers
@@ -567,6 +570,8 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
         for r in previous["results"]
         if isinstance(r, dict) and r.get("runtime") in RUNTIMES and r.get("runtime") not in timed
     ]
+    old, notes = _same_files(old)
+    document = {**document, "notes": [*document["notes"], *notes]}
     if not old:
         return document
     names = ", ".join(str(r.get("runtime")) for r in old)
@@ -596,6 +601,33 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
     )
     note = f"kept the {names} figures of the benchmark of {previous.get('created')} (same model and settings)"
     return {**document, "results": results, "notes": [*document["notes"], note]}
+
+
+def _same_files(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The timed ``rows`` whose file is still the one they timed (its ``file_sha256``), and a
+    note for each of the others: an export replaced since (a quantized file written over the
+    float one with ``-o``) would keep the old file's size, score and latency, and ``--runtime
+    auto`` would rank by them. A row of an older cnnspec, which kept no hash, can't be told
+    the same and goes too."""
+    kept: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for row in rows:
+        if row.get("status") != "ok":
+            kept.append(row)  # (no figures to go stale: why it was not timed)
+            continue
+        file, recorded = row.get("file"), row.get("file_sha256")
+        try:
+            same = isinstance(file, str) and isinstance(recorded, str) and sha256_file(file) == recorded
+        except OSError:
+            same = False
+        if same:
+            kept.append(row)
+        else:
+            notes.append(
+                f"the previous benchmark.json's {row.get('runtime')} row timed a file that has changed "
+                f"or gone since ({file}): dropped; time it again with --formats {row.get('runtime')}"
+            )
+    return kept, notes
 
 
 def _metric(row: dict[str, Any]) -> str:
