@@ -752,6 +752,7 @@ def check_writable(
     instead of choosing another ``option``).
     """
     path = Path(path)
+    refuse_long_path(path, option, folder=folder)
     here = path
     while not os.path.lexists(here) and here != here.parent and str(here) != ".":
         here = here.parent
@@ -835,6 +836,36 @@ def refuse_long_names(
             f"{size:,} bytes ({clipped_name(path.name)})",
             f"choose a shorter {option} name: this file system allows {name_max} bytes in a name, "
             f"and the file is written first into a folder .NAME.XXXXXXXX.tmp beside it",
+        )
+
+
+#: The bytes a folder cnnspec fills may add to its path: the longest names it writes inside a
+#: run folder, with a temp folder's (``checkpoints/.last.weights.h5.XXXXXXXX.tmp/…``).
+FOLDER_ROOM = 100
+
+
+def refuse_long_path(path: Path, option: str, *, folder: bool) -> None:
+    """Raise :class:`~cnnspec.errors.UsageError` when ``path`` with what cnnspec writes there
+    (a run folder's files, :data:`FOLDER_ROOM`; a file's temp folder beside it) is longer than
+    the system's ``PC_PATH_MAX``: each name may be short enough and the whole too long, which
+    ``Path.exists`` answers with ``OSError(ENAMETOOLONG)`` (exit 3, "internal error")."""
+    try:
+        path_max = os.pathconf("/", "PC_PATH_MAX")
+    except (OSError, ValueError):  # no such setting here: Linux's
+        path_max = 4096
+    room = FOLDER_ROOM if folder else len(os.fsencode(path.name)) + len(TEMP_ROOM) + 1
+    limit = path_max - 1 - room  # (the limit counts the terminating NUL)
+    size = len(os.fsencode(str(path)))
+    if size > limit:
+        raise UsageError(
+            f"expected {option} to name a path of at most {limit:,} bytes; received one of {size:,} "
+            f"bytes ({clipped_name(str(path))})",
+            f"choose a shorter {option}: this system takes paths of {path_max:,} bytes, and cnnspec "
+            + (
+                "writes files inside the folder"
+                if folder
+                else "writes the file first into a temp folder beside it"
+            ),
         )
 
 

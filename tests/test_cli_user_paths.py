@@ -91,6 +91,40 @@ def test_an_option_naming_a_path_too_long_is_refused_by_its_name(tmp_path, monke
     assert "standard output" not in result.output and "internal error" not in result.output
 
 
+#: Folder names each short enough, 4,337 bytes in all: more than Linux's PATH_MAX.
+DEEP = "/".join(["q" * 240] * 18)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["train", "spec.yaml", "--out", f"y/{DEEP}"], "expected --out to name a path of at most"),
+        (["train", "spec.yaml", "--resume", f"y/{DEEP}"], "expected --resume to name a path of at most"),
+        (
+            ["export", "m.keras", "-f", "tflite", "-o", f"y/{DEEP}/m.tflite"],
+            "expected -o to name a path of at most",
+        ),
+        (["build", "spec.yaml", "-o", f"y/{DEEP}/m.keras"], "expected -o to name a path of at most"),
+    ],
+    ids=["train-out", "train-resume", "export-o", "build-o"],
+)
+def test_a_path_too_long_as_a_whole_is_refused_by_its_option(tmp_path, monkeypatch, args, expected):
+    """Each folder name was short enough and the whole path too long: `Path.exists` raised
+    ENAMETOOLONG, and train --out, train --resume and export -o ended in an internal error
+    (exit 3) with the whole path on the terminal."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\n"
+        "model:\n  - flatten\n  - dense: 10\ndata: {source: digits}\n"
+    )
+    (tmp_path / "m.keras").write_bytes(b"not read: the path is refused first")
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert f"error: {expected}" in flat(result) and "bytes; received one of" in flat(result)
+    assert "internal error" not in result.output and "q" * 241 not in result.output.replace("\n", "")
+    assert not (tmp_path / "y").exists()
+
+
 @pytest.fixture
 def private(tmp_path, monkeypatch) -> Path:
     """``shared/`` with a run folder ``mine`` and a folder ``private`` of another user's (mode 700):

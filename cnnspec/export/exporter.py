@@ -102,7 +102,14 @@ from cnnspec.export.verification import (
     tolerance_excess,
     tolerance_rule,
 )
-from cnnspec.fileio import atomic_dir, atomic_path, check_writable, sha256_file, write_together
+from cnnspec.fileio import (
+    atomic_dir,
+    atomic_path,
+    check_writable,
+    refuse_long_path,
+    sha256_file,
+    write_together,
+)
 from cnnspec.training.modelfile import check_model_file, load_model
 from cnnspec.training.state import model_file_bytes, saved_model_bytes
 from cnnspec.write_faults import write_fault
@@ -262,6 +269,7 @@ def export_model(
             "export cnnspec made",
             "pass -o PATH to write it elsewhere, or --force to replace that file",
         )
+    refuse_long_path(path, "-o", folder=fmt == "savedmodel")  # (before any question to the OS)
     check_output(path, fmt, replace=force or is_default_output(path, default, folder))
     check_model_file(source)  # what is no Keras archive, and where -o can't be written, are
     check_writable(path, option="-o", folder=fmt == "savedmodel")  # refused before TensorFlow
