@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -91,8 +92,15 @@ def make_run(folder: Path, *, lock: dict | None = None, model: bool = True) -> P
     (folder / "metrics.json").write_text(json.dumps(METRICS))
     (folder / "history.json").write_text(json.dumps(HISTORY))
     if model:
-        (folder / "model.keras").write_bytes(b"not loaded")
+        stand_in_model(folder / "model.keras")
     return folder
+
+
+def stand_in_model(path: Path) -> None:
+    """A .keras archive as far as its zip directory tells (what `cnnspec runs` reads of it),
+    never loaded: a config.json of no model."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
 
 
 def damage(run: Path, file: str, change: object) -> None:
@@ -337,9 +345,44 @@ def test_runs_written_by_this_or_an_older_cnnspec_are_not_refused(tmp_path, lock
     (row,) = json.loads(listed.stdout)  # (the page needs no model; the run does)
     assert row["status"] == "damaged"
     assert row["problems"] == ["model.keras: missing, though metrics.json says the run finished"]
-    (run / "model.keras").write_bytes(b"not loaded")
+    stand_in_model(run / "model.keras")
     listed = invoke("runs", tmp_path, "--format", "json")
     assert [row["status"] for row in json.loads(listed.stdout)] == ["finished"]
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            lambda model: model.write_bytes(b""),
+            "expected a Keras model (a .keras zip archive); it is not one",
+        ),
+        (
+            lambda model: model.write_bytes(model.read_bytes()[:30]),
+            "it is not one (corrupt or another format)",
+        ),
+        (lambda model: (model.unlink(), model.mkdir()), "expected a .keras model file; it is a folder"),
+    ],
+    ids=["empty", "cut-short", "folder"],
+)
+def test_runs_lists_a_run_whose_model_cannot_be_loaded_as_damaged(tmp_path, change, said):
+    """An empty, cut-short or folder model.keras was listed "finished", while evaluate refused it."""
+    run = make_run(tmp_path / "run")
+    change(run / "model.keras")
+    (row,) = json.loads(invoke("runs", tmp_path, "--format", "json").stdout)
+    assert row["status"] == "damaged"
+    assert len(row["problems"]) == 1 and row["problems"][0].startswith("model.keras: ")
+    assert said in row["problems"][0]
+
+
+def test_runs_lists_a_run_whose_lock_json_is_a_folder_as_damaged(tmp_path):
+    """It was left out of the listing without a word: no row, no note."""
+    run = make_run(tmp_path / "run")
+    (run / "lock.json").unlink()
+    (run / "lock.json").mkdir()
+    (row,) = json.loads(invoke("runs", tmp_path, "--format", "json").stdout)
+    assert row["status"] == "damaged"
+    assert row["problems"][0].startswith("lock.json: not a file, though the folder holds a run's")
 
 
 @pytest.mark.parametrize("model", [True, False], ids=["corrupt", "missing"])
@@ -347,6 +390,8 @@ def test_report_of_a_finished_run_whose_model_is_damaged_warns_on_stderr(tmp_pat
     """The page is written with everything else the run holds (exit 0), and the damage the page
     mentions is said on stderr too: before, only the page said it."""
     run = make_run(tmp_path / "run", model=model)
+    if model:
+        (run / "model.keras").write_bytes(b"no zip archive")
     result = invoke("report", run)
     assert result.exit_code == 0, result.output
     assert (run / "report.html").is_file()
@@ -486,7 +531,7 @@ def test_an_older_runs_resolved_yaml_that_does_not_compile_is_damaged(tmp_path, 
     run = make_run(tmp_path / "runs" / "old", lock=OLD_LOCK, model=False)
     result = invoke("report", run)  # (the page needs no model)
     assert result.exit_code == 0, result.output
-    (run / "model.keras").write_bytes(b"not loaded")
+    stand_in_model(run / "model.keras")
     listed = invoke("runs", tmp_path / "runs", "--format", "json")
     assert [(row["status"], row["problems"]) for row in json.loads(listed.stdout)] == [("finished", [])]
     (run / "resolved.yaml").write_text(cut)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cnnspec.cli.app import app
+from tests.test_damaged_runs import stand_in_model
 
 
 def flat(text: str) -> str:
@@ -61,7 +62,7 @@ def make_run(folder: Path, *, lr: float, accuracy: float | None, created: str, e
         (folder / "metrics.json").write_text(
             json.dumps({**metrics, "train_seconds": 12.5, "stopped_early": False})
         )
-        (folder / "model.keras").write_bytes(b"not loaded")  # a finished run's model is there
+        stand_in_model(folder / "model.keras")  # a finished run's model is there
     return folder
 
 
@@ -312,7 +313,7 @@ def test_a_damaged_run_folder_is_listed_as_damaged_beside_the_others(runner, run
 def test_non_finite_figures_are_shown_as_text(runner, tmp_path):
     run = make_run(tmp_path / "runs" / "diverged", lr=0.1, accuracy=None, created="2026-01-01T10:00:00+0000")
     (run / "metrics.json").write_text('{"test_accuracy": "nan", "train_seconds": Infinity, "epochs_run": 2}')
-    (run / "model.keras").write_bytes(b"not loaded")
+    stand_in_model(run / "model.keras")
     result = runner.invoke(app, ["runs", str(tmp_path / "runs"), "--format", "json"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)  # strict JSON: no NaN/Infinity literals

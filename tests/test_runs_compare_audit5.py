@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cnnspec.errors import UsageError
+from tests.test_damaged_runs import stand_in_model
 from tests.test_report_support import flat, invoke
 from tests.test_runs import make_run
 
@@ -24,7 +25,7 @@ def regression_run(folder: Path, metrics: dict[str, Any], *, lr: float = 0.01) -
     run = make_run(folder, lr=lr, accuracy=None, created=CREATED)
     base = {"task": "regression", "epochs_run": 3, "epochs_planned": 3, "train_seconds": 2.0}
     (run / "metrics.json").write_text(json.dumps({**base, **metrics}), encoding="utf-8")
-    (run / "model.keras").write_bytes(b"not loaded")  # a finished run's model is there
+    stand_in_model(run / "model.keras")  # a finished run's model is there
     return run
 
 

@@ -166,9 +166,10 @@ def is_run(folder: Path) -> bool:
 
 
 def lost_lock(folder: Path) -> bool:
-    """Whether ``folder`` holds a finished run's files (:data:`RUN_FILES`) but no lock.json: a
-    run that lost it, which ``cnnspec runs`` lists as damaged (it was left out without a word)."""
-    return not exists(folder / "lock.json") and all(exists(folder / name) for name in RUN_FILES)
+    """Whether ``folder`` holds a finished run's files (:data:`RUN_FILES`) but no lock.json file
+    (none, or a folder of that name): a run that lost it, which ``cnnspec runs`` lists as
+    damaged (it was left out without a word)."""
+    return not is_file(folder / "lock.json") and all(exists(folder / name) for name in RUN_FILES)
 
 
 def _subfolders(here: Path, dangling: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -351,12 +352,15 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     wrong = lock_problems(lock)
     problems += [f"lock.json: {p}" for p in wrong if f"lock.json: {p}" not in problems]
     if lost_lock(run_dir):  # (a finished run's files: not a folder of something else)
-        problems.insert(0, "lock.json: missing, though the folder holds a run's " + ", ".join(RUN_FILES))
+        what = "not a file" if os.path.lexists(run_dir / "lock.json") else "missing"
+        problems.insert(0, f"lock.json: {what}, though the folder holds a run's " + ", ".join(RUN_FILES))
     elif readable and not wrong and (resolved := _resolved_problem(run_dir, lock)) is not None:
         problems.append(f"resolved.yaml: {resolved}")
     # (train writes model.keras before metrics.json: a finished run without it lost it since)
     if metrics is not None and not os.path.lexists(run_dir / "model.keras"):
         problems.append("model.keras: missing, though metrics.json says the run finished")
+    elif metrics is not None and (broken := _model_problem(run_dir / "model.keras")) is not None:
+        problems.append(f"model.keras: {broken}")
     if problems:
         row["status"] = "damaged"
     elif metrics is not None:
@@ -369,6 +373,19 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         row["status"] = "unfinished"
     row["problems"] = problems
     return row
+
+
+def _model_problem(path: Path) -> str | None:
+    """Why a finished run's model.keras can't be loaded (``None``: it can, as far as its archive
+    tells without Keras): empty, cut short, a folder… ``evaluate`` and ``predict`` refuse it,
+    and the listing said "finished". Its zip directory is read, not the weights."""
+    from cnnspec.training.modelfile import check_model_file
+
+    try:
+        check_model_file(path)
+    except UsageError as exc:
+        return str(exc).replace(f"{path}", "it")
+    return None
 
 
 def _resolved_problem(run_dir: Path, lock: dict[str, Any]) -> str | None:
