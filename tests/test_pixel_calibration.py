@@ -200,3 +200,8 @@ def test_calibrate_fits_a_segmentations_temperature_and_every_reader_applies_it(
     onnx = evaluated("--runtime", "onnx", "-o", tmp_path / "onnx")
     assert onnx["calibration"]["ece"] == pytest.approx(expected.ece, abs=1e-4)
     assert onnx["test_mean_iou"] == own["test_mean_iou"]
+    # report.html scales the pixels' confidences and says its test loss is the model's own
+    # (metrics.json's; a segmentation's card said nothing, beside a calibration said scaled)
+    assert invoke("report", copy).exit_code == 0
+    page = (copy / "report.html").read_text("utf-8")
+    assert f"before the temperature {t:.4g} (cnnspec evaluate: after)" in page

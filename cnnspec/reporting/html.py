@@ -857,7 +857,9 @@ def report_context(
     if model is not None and metrics.get("task", "classification") != "classification":
         notes.append("sample predictions and feature maps are drawn for classifiers; see the test results")
         if metrics.get("task") in ("multilabel", "segmentation"):  # (labels, pixels: their reliability)
-            context["calibration"] = _label_calibration_part(Probe(run, model, _test=test), notes)
+            probe = Probe(run, model, _test=test)
+            context["calibration"] = _label_calibration_part(probe, notes)
+            _loss_before_temperature(context["cards"], probe.temperature)
     elif model is not None:
         probe = Probe(run, model, _test=test, outputs=outputs if test is not None else None)
         context.update(_model_parts(probe, notes))
