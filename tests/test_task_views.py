@@ -81,3 +81,24 @@ def test_the_mask_picture_of_worst_images_ranks_them_by_the_masks(monkeypatch, m
         assert (
             len(drawn["images"]) == 10 and drawn["title"] == "two: test images, true vs predicted mask (mask)"
         )
+
+
+@pytest.mark.parametrize("rows", [2, 16])
+def test_a_masks_pictures_title_stays_above_its_column_headings(monkeypatch, rows):
+    """At its default place, a fraction of the figure's height, the title of `visualize RUN
+    samples` (16 rows, 38 inches high) was drawn across the first row's headings."""
+    from cnnspec.training import plots, task_plots
+
+    figures: list[Any] = []
+    monkeypatch.setattr(
+        task_plots, "png_bytes", lambda figure: figures.append(figure) or plots.png_bytes(figure)
+    )
+    rng = np.random.default_rng(0)
+    x, y = rng.random((rows, 16, 16, 3)), rng.integers(0, 3, (rows, 16, 16))
+    task_plots.masks_png(x, y, y, 3, "seg: test images, true vs predicted mask", rows=rows)
+    task_plots.captioned_png([x[0]] * 3, ["a", "b\nc", "d"], [False, True, False], "seg: two\nlines")
+    for figure in figures:
+        renderer = figure.canvas.get_renderer()
+        title = figure._suptitle.get_window_extent(renderer)
+        headings = max(axes.title.get_window_extent(renderer).y1 for axes in figure.axes)
+        assert title.y0 > headings and title.y1 <= figure.bbox.y1

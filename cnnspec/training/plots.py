@@ -36,6 +36,25 @@ def agg_figure(**kwargs: Any) -> Any:
     return figure
 
 
+#: Inches above the axes that a figure title and its margins take, for its first line and
+#: for each line more (:func:`titled_layout`).
+TITLE_INCHES = (0.45, 0.25)
+
+
+def titled_layout(figure: Any, title: str) -> None:
+    """``figure.tight_layout()``, with ``title`` (when there is one) as the figure's title in a
+    band of the same height in inches whatever the figure's: at its default place, a fraction
+    of the height, it fell onto the first row's headings on a tall figure (16 rows of masks)."""
+    if not title:
+        figure.tight_layout()
+        return
+    height = figure.get_figheight()
+    first, more = TITLE_INCHES
+    band = first + more * title.count("\n")
+    figure.suptitle(literal(title), y=1 - 0.1 / height, va="top")
+    figure.tight_layout(rect=(0, 0, 1, max(0.5, 1 - band / height)))
+
+
 def png_bytes(figure: Any, mark: str | None = None) -> bytes:
     """The figure as PNG bytes, marked as cnnspec's (:data:`PICTURE_MARK`, or ``mark`` under its
     key): drawn on its Agg canvas (:func:`agg_figure`; one is made for a figure that has none),

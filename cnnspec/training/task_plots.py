@@ -17,7 +17,7 @@ import numpy as np
 from cnnspec.analysis.tasks import OutputTask
 from cnnspec.errors import printable
 from cnnspec.fileio import write_atomic
-from cnnspec.training.plots import agg_figure, literal, png_bytes
+from cnnspec.training.plots import agg_figure, literal, png_bytes, titled_layout
 
 OVERLAY_ROWS = 6
 
@@ -81,9 +81,7 @@ def plot_regression(
         label = literal(printable(labels[i]))  # one line; its dollars drawn as written
         axes.set_title(label if n > 1 else f"{label}: predicted vs true" if known else "predicted vs true")
         axes.grid(True, alpha=0.3)
-    if title:
-        figure.suptitle(literal(title))
-    figure.tight_layout()
+    titled_layout(figure, title)
     return write_atomic(target, png_bytes(figure))
 
 
@@ -141,9 +139,7 @@ def masks_png(
                 axes.axis("off")
             if r == 0:
                 axes.set_title(label)
-    if title:
-        figure.suptitle(literal(title))
-    figure.tight_layout()
+    titled_layout(figure, title)
     return png_bytes(figure)
 
 
@@ -162,9 +158,7 @@ def captioned_png(images: list[np.ndarray], captions: list[str], wrong: list[boo
         axes = figure.add_subplot(rows, columns, index + 1)
         _show_image(axes, image)
         axes.set_title(literal(caption), fontsize=CAPTION_FONT, color="#c0392b" if bad else "black")
-    if title:
-        figure.suptitle(literal(title))
-    figure.tight_layout()
+    titled_layout(figure, title)
     return png_bytes(figure)
 
 
@@ -180,7 +174,5 @@ def plot_labels(per_label: dict[str, dict[str, float]], target: Path, title: str
     axes.set_ylim(0, 1.05)
     axes.legend()
     axes.grid(True, axis="y", alpha=0.3)
-    if title:
-        figure.suptitle(literal(title))
-    figure.tight_layout()
+    titled_layout(figure, title)
     return write_atomic(target, png_bytes(figure))
