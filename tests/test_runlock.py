@@ -446,7 +446,8 @@ def test_a_command_that_owns_a_finished_run_removes_the_temp_files_killed_comman
     if command == "visualize":
         result = invoke("visualize", run, "history")
         assert result.exit_code == 0, result.output
-    else:  # (its stand-in model.keras is refused once the export owns the folder)
+    else:  # (a model.keras that is no archive is refused once the export owns the folder)
+        (run / "model.keras").write_bytes(b"not loaded")
         result = invoke("export", run, "-f", "savedmodel")
         assert result.exit_code == 2 and "expected a Keras model" in result.output
     assert not page.exists() and not swap.exists() and mine.read_text() == "mine"
