@@ -311,9 +311,22 @@ def test_bad_options_and_a_used_out_folder_are_refused(tmp_path, capsys):
         f"--out: {used} already has files; add --force to replace them"
     )
     assert refused("--out", str(used / "metrics.json")).endswith("is a file")
+    # a file on the way to --out, or a file runs where the default run folder goes: refused
+    # here, not by a traceback (exit 1) when the folder is made
+    assert refused("--out", str(used / "metrics.json" / "sub")).endswith(
+        f"--out: expected a folder; {used / 'metrics.json'} is a file (in the way of "
+        f"{used / 'metrics.json' / 'sub'})"
+    )
     assert parse(script, "--out", str(used), "--force", capsys=capsys) == (0, "")
     assert parse(script, "--out", str(tmp_path / "new"), capsys=capsys) == (0, "")
     assert parse(script, capsys=capsys) == (0, "")  # the default data, found beside the script
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(used)
+        (used / "runs").write_text("a file of the user's")
+        assert parse(script, capsys=capsys) == (
+            2,
+            "train.py: error: expected a folder runs/ (the default --out); runs is a file",
+        )
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -387,10 +400,33 @@ def test_a_run_trains_into_a_new_folder_and_force_replaces_its_files(tmp_path):
     assert "cnnspec" not in first.stdout + first.stderr.replace(str(ROOT), "")
 
     (out / "metrics.json").write_text("stale")
+    (out / "bad_files.txt").write_text("an earlier run's\n")
+    (out / "notes.txt").write_text("the user's")
     run_script(script, "--epochs", "1", "--batch-size", "8", "--out", str(out), "--force", cwd=work)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
     assert temp_files(out) == []
+    # the earlier run's files went first (its bad_files.txt told of images this run never
+    # read, and its training_log.csv would have been appended to); the user's stay
+    assert not (out / "bad_files.txt").exists() and (out / "notes.txt").read_text() == "the user's"
+    log = (out / "training_log.csv").read_text().splitlines()
+    assert len(log) == 2 and log[1].startswith("1,")  # cnnspec train's rows: epochs from 1
     assert len(list((work / "runs").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_the_scripts_training_log_has_a_row_per_epoch_of_every_phase(tmp_path):
+    """Each phase's fit started Keras' CSVLogger again, which emptied the file: only the last
+    phase's rows were left, numbered from 0. The script's own TrainingLog appends and counts
+    from 1, as cnnspec train's training_log.csv does."""
+    text = TINY.replace(
+        "training: {epochs: 1, batch_size: 16, seed: 1}",
+        "training:\n  batch_size: 16\n  seed: 1\n  callbacks: [csv_logger]\n"
+        "  phases: [{epochs: 2, freeze: ['conv2d_*']}, {epochs: 1}]",
+    )
+    script = write_script(tmp_path, text)
+    run_script(script, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    rows = (tmp_path / "out" / "training_log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["epoch", "1", "2", "3"]
 
 
 def test_the_scripts_history_plot_marks_where_each_phase_starts(tmp_path, monkeypatch):

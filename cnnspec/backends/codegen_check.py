@@ -310,9 +310,13 @@ def _is_exit(node: ast.Raise) -> bool:
     )
 
 
-#: The bases of the classes the script templates write: ``WarmUp``, and use_ema's
-#: ``AverageIn``/``AverageOut``.
-_SCRIPT_CLASS_BASES = ("keras.optimizers.schedules.LearningRateSchedule", "keras.callbacks.Callback")
+#: The bases of the classes the script templates write: ``WarmUp``, use_ema's
+#: ``AverageIn``/``AverageOut``, and csv_logger's ``TrainingLog``.
+_SCRIPT_CLASS_BASES = (
+    "keras.optimizers.schedules.LearningRateSchedule",
+    "keras.callbacks.Callback",
+    "keras.callbacks.CSVLogger",
+)
 
 
 def _is_template_class(node: ast.ClassDef) -> bool:

@@ -426,8 +426,8 @@ def callback_node(
         )
     if callback.name == "tensorboard":
         return _call(cls, log_dir=_out_path("tensorboard"), **settings)
-    if callback.name == "csv_logger":
-        return _call(cls, [_out_path("training_log.csv")])
+    if callback.name == "csv_logger":  # (the template's subclass: 1-based epochs, every phase)
+        return _call(_name("TrainingLog"), [_out_path("training_log.csv")], append=True)
     return _call(cls, **settings)
 
 
@@ -880,6 +880,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "metrics": metrics,
         "callbacks": script_callbacks(config, exprs),
         "averaged": config.averages_weights,
+        "csv_log": config.callback("csv_logger") is not None,
         "best_checkpoint": keeps_best_checkpoint(config),
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",
