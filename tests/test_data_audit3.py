@@ -163,7 +163,8 @@ def test_an_absolute_path_to_a_bad_image_is_named_as_written(tmp_path):
     outside.write_bytes(b"nope!")
     rows = "".join(f"im{index}.png,{index}\n" for index in range(3))
     (tmp_path / "v.csv").write_text(f"file,age\n{rows}{outside},3\n")
-    message, hint, where = data_error(write_spec(tmp_path, "{images: imgs, values: v.csv}", REGRESSION))
+    spec = write_spec(tmp_path, "{images: imgs, values: v.csv}", REGRESSION, training="task: regression, ")
+    message, hint, where = data_error(spec)
     assert message.startswith(f"cannot read the image {outside}: ") and where == "data.source.images"
     assert hint is not None
 
@@ -204,7 +205,7 @@ def test_a_regression_value_beyond_float32_is_named_by_row(tmp_path):
     for index in range(4):
         image(tmp_path / "imgs" / f"im{index}.png")
     (tmp_path / "v.csv").write_text("file,age\nim0.png,1\nim1.png,2\nim2.png,1e39\nim3.png,-3\n")
-    spec = write_spec(tmp_path, "{images: imgs, values: v.csv}", REGRESSION)
+    spec = write_spec(tmp_path, "{images: imgs, values: v.csv}", REGRESSION, training="task: regression, ")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         message, hint, where = data_error(spec)

@@ -24,6 +24,9 @@ from tests.test_task_data import DENSE, spec, train_settings, write_images
 REGRESSION = DENSE.replace("UNITS", "1").replace("ACT", "linear")
 MULTILABEL = DENSE.replace("UNITS", "3").replace("ACT", "sigmoid")
 CLASSIFIER = DENSE.replace("UNITS", "3").replace("ACT", "softmax")
+#: The task of an images source's table, said where the head alone would read as a classifier
+#: (one sigmoid or linear unit): validate refuses a classifier on label sets or values.
+TASK_OF_TABLE = {"labels": "training: {task: multilabel}\n", "values": "training: {task: regression}\n"}
 
 
 def loaded(path: Path):
@@ -82,7 +85,7 @@ def test_an_image_listed_twice_names_both_rows(tmp_path, key):
     rows = [f"file,{'labels' if key == 'labels' else 'size'}", *[f"{n},{cell}" for n in names]]
     (tmp_path / "t.csv").write_text("\n".join([*rows, f"./{names[1]},{cell}"]) + "\n")
     head = MULTILABEL.replace("units: 3", "units: 1") if key == "labels" else REGRESSION
-    error = refused(spec(tmp_path, f"{{images: img, {key}: t.csv}}", head))
+    error = refused(spec(tmp_path, f"{{images: img, {key}: t.csv}}", head, TASK_OF_TABLE[key]))
     assert error.path == f"data.source.{key}"
     assert (
         error.message
@@ -96,7 +99,7 @@ def test_a_json_table_naming_an_image_twice_is_refused(tmp_path):
     # json.loads keeps the last of two equal keys: the repeat was lost without a word
     text = f'{{"{names[0]}": 1, "{names[1]}": 2, "{names[2]}": 3, "{names[0]}": 4}}'
     (tmp_path / "v.json").write_text(text)
-    error = refused(spec(tmp_path, "{images: img, values: v.json}", REGRESSION))
+    error = refused(spec(tmp_path, "{images: img, values: v.json}", REGRESSION, TASK_OF_TABLE["values"]))
     assert error.message == f"expected each image once in v.json; it lists {names[0]} twice"
 
 
@@ -265,9 +268,8 @@ def test_a_table_naming_one_image_by_two_links_is_refused(tmp_path, link):
     make(tmp_path / "img" / names[1], tmp_path / "img" / "copy.png")
     rows = ["file,labels", *[f"{n},cat" for n in [*names, "copy.png"]]]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
-    error = refused(
-        spec(tmp_path, "{images: img, labels: t.csv}", MULTILABEL.replace("units: 3", "units: 1"))
-    )
+    head = MULTILABEL.replace("units: 3", "units: 1")
+    error = refused(spec(tmp_path, "{images: img, labels: t.csv}", head, TASK_OF_TABLE["labels"]))
     assert error.path == "data.source.labels"
     assert error.message == (
         f"expected each image once in t.csv; it lists rows 3 ({names[1]}) and 6 (copy.png) (one file: a link)"

@@ -133,7 +133,10 @@ def test_mask_of_another_size_is_located(tmp_path):
 
 def test_class_index_beyond_the_classes_table(tmp_path):
     write_pairs(tmp_path / "d", masks_of(4, classes=3))
-    message, line = located_error(spec(tmp_path, "{images: d/images, masks: d/masks, classes: [bg, cat]}"))
+    two = SEG_HEAD.replace("filters: 3", "filters: 2")  # (fewer names than channels: refused by validate)
+    message, line = located_error(
+        spec(tmp_path, "{images: d/images, masks: d/masks, classes: [bg, cat]}", two)
+    )
     assert "expected class indices below 2 (the classes table)" in message and "has 2" in message
     assert line == 0
 
@@ -159,7 +162,11 @@ def test_colour_masks_need_a_table(tmp_path):
     message, _ = located_error(spec(tmp_path, "{images: d/images, masks: d/masks}"))
     assert "is a colour image" in message
     message, _ = located_error(
-        spec(tmp_path, "{images: d/images, masks: d/masks, classes: {bg: [0, 0, 0], a: [255, 0, 0]}}")
+        spec(
+            tmp_path,
+            "{images: d/images, masks: d/masks, classes: {bg: [0, 0, 0], a: [255, 0, 0]}}",
+            SEG_HEAD.replace("filters: 3", "filters: 2"),
+        )
     )
     assert "has the colour [0, 0, 255]" in message
 
@@ -290,7 +297,8 @@ def test_non_numeric_regression_target_names_file_and_row(tmp_path, fmt):
         (tmp_path / "values.json").write_text(json.dumps({names[0]: 1, names[1]: "big", names[2]: 2}))
         where = "values.json (p1.png), value"
     head = DENSE.replace("UNITS", "1").replace("ACT", "linear")
-    message, line = located_error(spec(tmp_path, f"{{images: img, values: values.{fmt}}}", head))
+    task = "training: {task: regression}\n"  # (a linear head is a classifier unless told)
+    message, line = located_error(spec(tmp_path, f"{{images: img, values: values.{fmt}}}", head, task))
     assert message == f"expected a number in {where}; received 'big'" and line == 0
 
 
@@ -405,7 +413,9 @@ def test_train_refuses_bad_task_data_before_writing(tmp_path, runner):
     names = write_images(tmp_path / "img", 3)
     (tmp_path / "values.csv").write_text(f"file,size\n{names[0]},1.0\n{names[1]},n/a\n{names[2]},2\n")
     head = DENSE.replace("UNITS", "1").replace("ACT", "linear")
-    path = spec(tmp_path, "{images: img, values: values.csv}", head, "training: {epochs: 1}\n")
+    path = spec(
+        tmp_path, "{images: img, values: values.csv}", head, "training: {epochs: 1, task: regression}\n"
+    )
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", str(path), "--quiet", "--out", str(out)])
     assert result.exit_code == 1, result.output

@@ -149,6 +149,49 @@ def test_task_mistakes_are_located_errors(runner, tmp_path, text, line, message)
     assert f"spec.yaml:{line}:" in result.output and message in result.output, result.output
 
 
+@pytest.mark.parametrize(
+    ("model", "key", "message"),
+    [
+        ("model: [flatten, {dense: {units: 2, activation: softmax}}]\n", "labels", "classification"),
+        ("model: [flatten, {dense: {units: 2, activation: softmax}}]\n", "values", "classification"),
+        ("model: [flatten, {dense: {units: 2, activation: softmax}}]\n", "masks", "classification"),
+        ("model: [flatten, {dense: {units: 3, activation: sigmoid}}]\n", "masks", "multilabel"),
+        (SEGMENT, "labels", "segmentation"),
+    ],
+)
+def test_an_images_source_of_another_tasks_targets_is_refused_by_validate(
+    runner, tmp_path, model, key, message
+):
+    """The key of an `{images: …}` source fixes its targets (labels: label sets, values: values,
+    masks: masks). validate passed a head of another task, and train refused it once it had read
+    every image, with a hint about `shapes`."""
+    files = {"labels": "labels.csv", "values": "values.csv", "masks": "masks"}
+    spec = tmp_path / "spec.yaml"
+    source = f"data: {{source: {{images: imgs, {key}: {files[key]}}}}}\n"
+    spec.write_text(HEAD + model + source, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    given = {"labels": "multilabel", "values": "regression", "masks": "mask"}[key]
+    assert f"error: data.source.{key}: expected " in said and f"for the {message} output" in said, said
+    assert f"the data has {given} targets" in said
+    assert f"hint: an images source's {key} give" in said and "shapes" not in said
+
+
+def test_fewer_mask_class_names_than_the_outputs_classes_are_refused_by_validate(runner, tmp_path):
+    """Too many names were refused at validate, too few only by train, once every image and mask
+    had been read."""
+    spec = tmp_path / "spec.yaml"
+    source = "data: {source: {images: imgs, masks: masks, classes: [background, road]}}\n"
+    spec.write_text(HEAD + SEGMENT + source, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "error: data.source.classes: expected a name for each of the output's 3 classes; "
+        "data.source.classes has 2 (background, road)"
+    ) in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize("shape", [[1], [4, 3]])
 def test_a_segmentation_of_an_input_that_is_no_image_is_a_located_error(runner, tmp_path, shape):
     """Found by `make fuzz`: an input of rank 1 (`shape: [1]`) made the segmentation check index

@@ -405,16 +405,39 @@ def mask_names_misfit(
     )
 
 
+def mask_names_short(
+    classes: int, names: list[Any], said: str, key: str, output: str | None = None
+) -> tuple[str, str] | None:
+    """The message and hint for fewer mask class names (``names``, in ``said``) than the
+    segmentation output (``output``, or the model's only one) has classes: the classes past them
+    were numbers everywhere (reports, metrics.json, evaluate, predict) while the export's record
+    kept the names. ``None``: each class has one. ``key``: the setting that names them. One
+    text for ``validate`` (a masks folder's ``classes``) and ``train`` (an npz's too)."""
+    if len(names) >= classes:
+        return None
+    whose = "the output's" if output is None else f"the output {output}'s"
+    shown = ", ".join(map(str, names[:5])) + (", …" if len(names) > 5 else "")
+    return (
+        f"expected a name for each of {whose} {classes} classes; {said} has {len(names)} ({shown})",
+        f"name every class of the output in index order (or leave {key} out to number them), "
+        "or give the output as many channels as there are classes",
+    )
+
+
 def check_mask_table(compiled: CompiledSpec, config: TrainConfig) -> None:
     """``validate``'s part of the mask class count: a masks folder's ``classes`` (names or a
-    table of colours) naming more classes than the segmentation output's channels tell apart is
-    known without reading a mask (train blamed mask values up to the last name's index, which no
-    mask need hold). Located at ``data.source.classes``."""
+    table of colours) naming more classes than the segmentation output's channels tell apart
+    (train blamed mask values up to the last name's index, which no mask need hold), or fewer
+    than its classes (train refused them once every image and mask was read), is known without
+    reading a mask. Located at ``data.source.classes``."""
     table = config.data.options.get("classes") if config.data.kind == "image_masks" else None
     outputs = [task for task in config.tasks if task.task == "segmentation"]
     if not isinstance(table, (list, dict)) or not table or len(config.tasks) != 1 or len(outputs) != 1:
         return
-    misfit = mask_names_misfit(outputs[0].units, len(table), "data.source.classes")
+    said = "data.source.classes"
+    misfit = mask_names_misfit(outputs[0].units, len(table), said) or mask_names_short(
+        outputs[0].classes, list(table), said, "classes"
+    )
     if misfit is not None:
         path: SpecPath = ("data", "source", "classes")
         raise SpecError.single(

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.datafit import kinds_message
 from cnnspec.analysis.output_activation import output_activation
 from cnnspec.analysis.output_ids import key_of, listed_ids, output_ids
 from cnnspec.analysis.settings_training import loss_record, mixing_keys
@@ -599,6 +600,7 @@ def _check_source(
     sources that only have class labels can't feed the other tasks."""
     # (an output inferred to be a classifier is only the default guess for a vector head)
     _check_shapes_target(reader, compiled, name, task, guessed=task_path is None and task == "classification")
+    _check_images_targets(reader, compiled, name, task)
     if task == "classification":
         return
     kind = _source_kind(reader)
@@ -617,6 +619,38 @@ def _check_source(
                 code="training",
                 hint=hint,
             )
+
+
+#: The task whose targets each target key of an ``images`` source gives.
+_IMAGES_TARGET_TASKS = {"labels": "multilabel", "values": "regression", "masks": "segmentation"}
+#: The head that takes each task's targets, for the hint of a refusal.
+_HEAD_OF_TASK = {
+    "multilabel": "a sigmoid unit per label",
+    "regression": "a linear unit per value",
+    "segmentation": "a map of the input's size with a channel per class",
+}
+
+
+def _check_images_targets(reader: SectionReader, compiled: CompiledSpec, name: str, task: str) -> None:
+    """An ``{images: …, labels|values|masks: …}`` source gives one task's targets, fixed by its
+    key: the model's only output of another task is refused at that key from ``validate`` on
+    (``train`` refused it, with a hint about ``shapes``, once it had read every image)."""
+    if len(compiled.ir.outputs) != 1 or reader.poisoned_within(("data", "source")):
+        return  # (several outputs from one target array are refused as such)
+    source = reader.value(("data", "source"), None)
+    if not isinstance(source, dict) or "images" not in source:
+        return
+    key = next((key for key in _IMAGES_TARGET_TASKS if key in source), None)
+    given = _IMAGES_TARGET_TASKS.get(key or "")
+    if key is None or given is None or given == task:
+        return
+    reader.error(
+        kinds_message(TARGET_OF_TASK[task], task, name, TARGET_OF_TASK[given]),
+        ("data", "source", key),
+        f"an images source's {key} give {given} targets: end the model with {_HEAD_OF_TASK[given]} "
+        f"(training.task: {given}), or give the images the {task} output's targets",
+        key=True,
+    )
 
 
 #: What the sources of one target array give (by ``data.source``'s name or key), for the message

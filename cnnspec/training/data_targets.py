@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnspec.analysis.datafit import mask_names_short
 from cnnspec.analysis.settings_types import DataConfig, TrainConfig
 from cnnspec.errors import SpecPath, did_you_mean
 from cnnspec.training.data_arrays import Targets, _labels
@@ -196,18 +197,11 @@ def check_mask_names(
     were replaced by numbers everywhere (reports, metrics.json, evaluate, predict) while the
     export's record kept them. A located error at ``where``, as a classifier's class names."""
     outs = [o for o in (config.tasks if config else ()) if output is None or o.name == output]
-    if len(outs) != 1 or outs[0].task != "segmentation" or len(names) >= outs[0].classes:
+    if len(outs) != 1 or outs[0].task != "segmentation":
         return
-    classes = outs[0].classes
-    whose = "the output's" if output is None else f"the output {output}'s"
-    shown = ", ".join(map(str, names[:5])) + (", …" if len(names) > 5 else "")
-    raise source_error(
-        f"expected a name for each of {whose} {classes} classes; {said} has {len(names)} ({shown})",
-        compiled,
-        where,
-        f"name every class of the output in index order (or leave {key} out to number them), "
-        "or give the output as many channels as there are classes",
-    )
+    short = mask_names_short(outs[0].classes, names, said, key, output)
+    if short is not None:
+        raise source_error(short[0], compiled, where, short[1])
 
 
 def _count(y: Targets) -> int:

@@ -557,11 +557,17 @@ def read_csv(
     paths = [Path(file) if Path(file).is_absolute() else base / file for file, _, _ in rows]
     missing = [(p, line) for p, (_, _, line) in zip(paths, rows, strict=True) if not p.is_file()]
     if missing:
-        shown = "; ".join(f"line {line}: {p}" for p, line in missing[:5])
+        # a row naming a folder is said as such: "does not exist", with a hint about where paths
+        # are relative to, sent the user after a path that was right
+        shown = "; ".join(f"line {line}: {not_found(p, False)}" for p, line in missing[:5])
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        folders = all(p.is_dir() for p, _ in missing)
         raise ListingError(
-            f"expected every image the CSV names to exist; {len(missing)} do not: {shown}{more}",
-            "paths in the CSV are relative to the CSV's folder",
+            f"expected every image the CSV names to be a file; {len(missing)} "
+            f"{'are folders' if folders else 'are not'}: {shown}{more}",
+            "each row names one image file"
+            if folders
+            else "paths in the CSV are relative to the CSV's folder",
         )
     _check_unique(path, paths, [line for _, _, line in rows])
     labels = np.asarray([index[name_key(label)] for _, label, _ in rows], dtype="int64")
