@@ -35,7 +35,12 @@ def labels_csv(tmp_path: Path, extra: str = "", header: str = "file,label") -> P
         ("b/extra.png\n", "file,label", NO_CELL, NO_CELL),
         (",a\n", "file,label", NO_CELL, NO_CELL),
         # a missing image was a bad file, left out under on_bad_file: skip
-        ("c/new.png,a\n", "file,label", "every image the CSV names to exist", "to exist; 1 do not: line 8: "),
+        (
+            "c/new.png,a\n",
+            "file,label",
+            "every image the CSV names to be a file",
+            "a file; 1 are not: line 8: ",
+        ),
         # a missing column was a KeyError's traceback
         ("", "file,kind", "expected a column 'label' in labels.csv", "expected a column 'label' in "),
     ],
@@ -54,8 +59,8 @@ def test_a_quoted_line_break_in_a_csv_path_is_part_of_the_path_in_both(tmp_path)
     an image train never lists (train reads the file whole, as the csv module wants)."""
     path = labels_csv(tmp_path, '"a/new\n.png",a\n')
     (tmp_path / "pics" / "a" / "new.png").write_bytes((tmp_path / "pics" / "a" / "a0.png").read_bytes())
-    assert "to exist; 1 do not: line 9: " in listing_error(tmp_path, CSV_SOURCE).message
-    with pytest.raises(SystemExit, match=r"to exist; 1 do not: line 9: .*/a/new\n\.png"):
+    assert "a file; 1 are not: line 9: " in listing_error(tmp_path, CSV_SOURCE).message
+    with pytest.raises(SystemExit, match=r"a file; 1 are not: line 9: .*/a/new\n\.png does not exist"):
         script_loader(tmp_path, CSV_SOURCE)(path)
 
 

@@ -133,7 +133,7 @@ def test_csv_source_reads_paths_relative_to_the_csv_with_sorted_label_names(tmp_
     ("csv_text", "message"),
     [
         ("path,label\nx.png,a\n", "expected a column 'file' in labels.csv; its columns are 'path', 'label'"),
-        ("file,label\nmissing.png,a\n", "1 do not: line 2:"),
+        ("file,label\nmissing.png,a\n", "1 are not: line 2:"),
         ("file,label\n", "only a header"),
     ],
 )
