@@ -49,7 +49,9 @@ def load(
 
 
 def validate(doc: SourceDoc, diags: Diagnostics | None = None) -> Diagnostics:
-    """Stage 2: JSON Schema validation; raises SpecError with every error found."""
+    """Stage 2: JSON Schema validation of the document's sections; raises SpecError with every
+    error found. The layer items of ``model`` and ``blocks`` are checked by :func:`resolve` (their
+    kinds and parameters come from the layer registry), as :func:`compile_spec` does both."""
     own = diags if diags is not None else Diagnostics()
     doc.schema_checked = False  # asked for the schema check: check even a packaged zoo model
     validate_document(doc, own)

@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 PathPart = str | int
@@ -571,8 +571,29 @@ class Diagnostics:
         return sorted(self.items, key=Diagnostic.sort_key)
 
 
+def _restored(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    """An exception of ``cls`` with ``args`` and attributes ``state``, made without calling its
+    ``__init__`` (:func:`_reduce`)."""
+    error = cls.__new__(cls, *args)
+    BaseException.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+def _reduce(error: BaseException) -> tuple[Any, ...]:
+    """``__reduce__`` of cnnspec's exceptions: pickled (a process pool's worker raising one)
+    and copied whole, whatever their ``__init__`` takes. Python's default calls
+    ``cls(*args)`` with the message alone, which SpecError read as its diagnostics, character
+    by character (a pool's result thread died, and ``.get()`` waited for ever), and which
+    WriteError refused (it takes a path and a reason)."""
+    return (_restored, (type(error), error.args, dict(error.__dict__)))
+
+
 class SpecError(Exception):
-    """Raised when a spec has errors; carries every diagnostic of the failing stage."""
+    """Raised when a spec has errors; carries every diagnostic of the failing stage. Pickled
+    and copied whole (its diagnostics), as :class:`UsageError` and :class:`WriteError` are."""
+
+    __reduce__ = _reduce
 
     def __init__(self, diagnostics: Iterable[Diagnostic], *, in_order: bool = False) -> None:
         # sorted by location, then message; ``in_order``: as given (diagnostics located by a
@@ -606,6 +627,8 @@ class UsageError(Exception):
     not YAML, at ``<--set 2>:1:14``): the command reports them as it reports a spec's errors,
     the quoted option and caret included, and still ends with exit code 2."""
 
+    __reduce__ = _reduce
+
     def __init__(
         self, message: str, hint: str | None = None, *, diagnostics: Sequence[Diagnostic] = ()
     ) -> None:
@@ -618,6 +641,8 @@ class WriteError(Exception):
     """A file could not be written: a full disk, an I/O error, a read-only or missing
     location (exit code 1). Names the file and, when known, the space the write needed and the
     space that was free; ``hint`` says how to continue (e.g. ``--resume``)."""
+
+    __reduce__ = _reduce
 
     def __init__(
         self,

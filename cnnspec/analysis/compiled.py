@@ -6,6 +6,7 @@ It sits below the back ends, training and reporting, which all read it, and belo
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,15 +47,19 @@ class CompiledSpec:
 
     @property
     def data(self) -> dict[str, Any]:
-        return dict(self.doc.data.get("data") or {})
+        """A copy of the ``data`` section (a deep one: changing it changes nothing compiled)."""
+        return copy.deepcopy(dict(self.doc.data.get("data") or {}))
 
     @property
     def training(self) -> dict[str, Any]:
-        return dict(self.doc.data.get("training") or {})
+        """A copy of the ``training`` section (deep: a nested value changed in it changed the
+        spec's hash and its generated script)."""
+        return copy.deepcopy(dict(self.doc.data.get("training") or {}))
 
     @property
     def runtime(self) -> dict[str, Any]:
-        return dict(self.doc.data.get("runtime") or {})
+        """A copy of the ``runtime`` section (deep, as :attr:`training`)."""
+        return copy.deepcopy(dict(self.doc.data.get("runtime") or {}))
 
     @property
     def resolved(self) -> dict[str, Any]:

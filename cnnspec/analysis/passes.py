@@ -16,7 +16,7 @@ API reports exactly what ``cnnspec validate`` reports. Nothing here imports Tens
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,17 @@ def load(source: Source, context: Context) -> SourceDoc:
         return load_spec(
             source.path, (), allow_outside=context.allow_outside, reader=source.reader, defer=True
         )
-    return load_text(source.text or "", source.file, defer=True)
+    doc = load_text(source.text or "", source.file, defer=True)
+    for key in ("extends", "use"):  # (text alone reads no file: the key was ignored silently)
+        if isinstance(doc.data, dict) and key in doc.data:
+            raise SpecError.single(
+                f"expected no `{key}` in spec text: compile_text reads no other file",
+                doc.key_loc((key,)),
+                key,
+                code="compose",
+                hint="compile the spec as a file (compile_spec), which reads the files it names",
+            )
+    return doc
 
 
 def compose(doc: SourceDoc, context: Context) -> SourceDoc:
@@ -318,6 +328,12 @@ def compile_doc(
     return result
 
 
+def override_tuple(overrides: str | Sequence[str]) -> tuple[str, ...]:
+    """The ``--set`` overrides a caller passes, as a tuple: one string is one override (a
+    library call's ``"vars.width=8"`` was read character by character, as ``v``, ``a``, …)."""
+    return (overrides,) if isinstance(overrides, str) else tuple(overrides)
+
+
 def compile_spec(
     path: str | Path,
     overrides: list[str] | tuple[str, ...] = (),
@@ -332,7 +348,7 @@ def compile_spec(
     ``reader`` supplies unsaved text for the file or its includes (``cnnspec lsp``);
     ``weights_on_disk``: see :attr:`Context.weights_on_disk`."""
     context = Context(
-        tuple(overrides), allow_outside, max_params, Path(path), weights_on_disk=weights_on_disk
+        override_tuple(overrides), allow_outside, max_params, Path(path), weights_on_disk=weights_on_disk
     )
     result: CompiledSpec = run_passes(Source(path=Path(path), reader=reader), context)
     result.options = (
@@ -349,7 +365,8 @@ def compile_text(
     *,
     max_params: int = DEFAULT_MAX_PARAMS,
 ) -> CompiledSpec:
-    """Like :func:`compile_spec` for spec text (no ``extends``/``use``)."""
-    context = Context(tuple(overrides), max_params=max_params)
+    """Like :func:`compile_spec` for spec text. The text reads no other file: an ``extends`` or
+    ``use`` key in it is a located error (compile a file with :func:`compile_spec` for those)."""
+    context = Context(override_tuple(overrides), max_params=max_params)
     result: CompiledSpec = run_passes(Source(text=text, file=file), context)
     return result

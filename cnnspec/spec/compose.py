@@ -1079,7 +1079,10 @@ def load_spec(
 
     ``path`` may name a zoo model (``zoo:resnet50``) or a variant of a local family file
     (``family.yaml#name``, when no file has that whole name). ``reader`` may supply the text of
-    any of these files instead of the disk (see :data:`Reader`)."""
+    any of these files instead of the disk (see :data:`Reader`). One string of ``overrides`` is
+    one override."""
+    if isinstance(overrides, str):
+        overrides = (overrides,)
     text = str(path)
     variant: str | None = None
     if is_zoo_ref(text):

@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -609,6 +610,10 @@ def _parse(text: str, file: str, at: SpecPath | None = None) -> _Builder:
 #: forgot a folder of more small specs before it was read again (`cnnspec validate`, then
 #: `inspect`, over the 118 specs of tests/fixtures/hostile parsed every one of them twice).
 _PARSED: OrderedDict[tuple[str, str], SourceDoc | tuple[Diagnostic, ...]] = OrderedDict()
+#: Held while the parse cache is read or changed: the library's compile functions may run in
+#: threads, and summing the cache while another thread added to it raised "OrderedDict mutated
+#: during iteration". (Parsing itself runs outside it.)
+_PARSED_LOCK = threading.Lock()
 PARSE_CACHE_SIZE = 512
 #: The most characters of text the parse cache holds (4 MiB: a few of the largest specs).
 PARSE_CACHE_CHARS = 4 * MAX_BYTES
@@ -633,9 +638,11 @@ def load_text(
         if doc.value_errors and not defer:
             raise SpecError(doc.value_errors)
         return doc
-    cached = _PARSED.get((file, text))
+    with _PARSED_LOCK:
+        cached = _PARSED.get((file, text))
+        if cached is not None:
+            _PARSED.move_to_end((file, text))
     if cached is not None:
-        _PARSED.move_to_end((file, text))
         if isinstance(cached, tuple):  # (diagnostics are frozen: the same ones, in their order)
             raise SpecError(cached, in_order=True)
         doc = _copy_doc(cached)
@@ -654,12 +661,13 @@ def load_text(
 def _remember(file: str, text: str, parsed: SourceDoc | tuple[Diagnostic, ...]) -> None:
     """Keep what parsing ``text`` gave (a document, or the errors it raised), the oldest
     forgotten past :data:`PARSE_CACHE_SIZE` texts or :data:`PARSE_CACHE_CHARS` characters."""
-    _PARSED[(file, text)] = parsed
-    # Summed here, not kept in a running total that a replaced cache (a test's) would put wrong:
-    # a few hundred lengths cost nothing beside the parse that came before.
-    chars = sum(len(kept) for _, kept in _PARSED)
-    while len(_PARSED) > 1 and (len(_PARSED) > PARSE_CACHE_SIZE or chars > PARSE_CACHE_CHARS):
-        chars -= len(_PARSED.popitem(last=False)[0][1])
+    with _PARSED_LOCK:
+        _PARSED[(file, text)] = parsed
+        # Summed here, not kept in a running total that a replaced cache (a test's) would put
+        # wrong: a few hundred lengths cost nothing beside the parse that came before.
+        chars = sum(len(kept) for _, kept in _PARSED)
+        while len(_PARSED) > 1 and (len(_PARSED) > PARSE_CACHE_SIZE or chars > PARSE_CACHE_CHARS):
+            chars -= len(_PARSED.popitem(last=False)[0][1])
 
 
 def _copy_doc(doc: SourceDoc) -> SourceDoc:

@@ -10,6 +10,7 @@ messages with did-you-mean hints; running both would report each layer mistake t
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import replace
@@ -475,6 +476,9 @@ def _validator(kind: str) -> Any:
 #: parse cache is (:data:`cnnspec.spec.loader.PARSE_CACHE_SIZE`), and by the values the keys
 #: hold in all (each key is a copy of its document): the value is a key's number of values.
 _VALID: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+#: Held while :data:`_VALID` is read or changed (the library may validate in threads; see
+#: :data:`cnnspec.spec.loader._PARSED_LOCK`).
+_VALID_LOCK = threading.Lock()
 VALID_CACHE_SIZE = 64
 #: The most values (mappings, lists and scalars) the keys hold in all: ~25 MB.
 VALID_CACHE_VALUES = 200_000
@@ -533,19 +537,25 @@ def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = Fal
         # Blocks imported unchanged from libraries passed the same schema when they were loaded.
         data = {**data, "blocks": {k: v for k, v in blocks.items() if k not in doc.checked_blocks}}
     key = _frozen(("library" if library else "spec", data))
-    if key is not None and key in _VALID:
-        _VALID.move_to_end(key)
-        return
+    if key is not None:
+        with _VALID_LOCK:
+            known = key in _VALID
+            if known:
+                _VALID.move_to_end(key)
+        if known:
+            return
     found = []
     for error in validator.iter_errors(data):
         found.append(error)
         if len(found) >= MAX_DIAGNOSTICS:  # a hostile file can hold ~100,000 mistakes
             break
     if not found and key is not None:
-        _VALID[key] = _count(data)
-        values = sum(_VALID.values())
-        while len(_VALID) > 1 and (len(_VALID) > VALID_CACHE_SIZE or values > VALID_CACHE_VALUES):
-            values -= _VALID.popitem(last=False)[1]
+        count = _count(data)
+        with _VALID_LOCK:
+            _VALID[key] = count
+            values = sum(_VALID.values())
+            while len(_VALID) > 1 and (len(_VALID) > VALID_CACHE_SIZE or values > VALID_CACHE_VALUES):
+                values -= _VALID.popitem(last=False)[1]
     covered: set[tuple[Any, ...]] = set()  # values whose one mistake has been reported whole
     for error in sorted(found, key=lambda e: list(map(str, e.absolute_path))):
         for leaf in _leaves(error):
