@@ -104,11 +104,16 @@ def fitted_constants(spec: CompiledSpec, tree: ast.Module, constants: dict[str, 
     # flips it (a string compared, a threshold no tried value crosses)
     decided = when_vars(spec.doc.data) if isinstance(spec.doc.data, dict) else set()
     fitted = [name for name in constants if name in decided and name in values]
-    literals = expression_literals(spec.doc.data)
+    probed = [
+        name
+        for name, constant in constants.items()
+        if constant in structural and name in values and name not in fitted
+    ]
+    # (the spec's expressions parsed for their literals only where some var is tried)
+    literals = expression_literals(spec.doc.data) if probed else ()
     budget = MAX_PROBES
-    for name, constant in constants.items():
-        if constant not in structural or name not in values or name in fitted:
-            continue
+    for name in probed:
+        constant = constants[name]
         for other in other_values(values[name], literals):
             if budget <= 0:
                 return fitted
