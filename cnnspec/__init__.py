@@ -12,6 +12,8 @@ from cnnspec.version import __version__ as __version__
 __all__ = [
     "CompiledSpec",
     "SpecError",
+    "UsageError",
+    "WriteError",
     "build_augmentation",
     "build_model",
     "compile_spec",
@@ -23,13 +25,17 @@ __all__ = [
     "validate",
 ]
 
+#: The exceptions a caller handles: a spec's located errors, a mistake in the arguments
+#: (``--set`` text, a missing option value), a file that could not be written.
+_ERRORS = ("SpecError", "UsageError", "WriteError")
+
 
 def __getattr__(name: str) -> Any:
     # Lazy re-exports keep `import cnnspec` cheap.
-    if name == "SpecError":
-        from cnnspec.errors import SpecError
+    if name in _ERRORS:
+        from cnnspec import errors
 
-        return SpecError
+        return getattr(errors, name)
     if name in __all__:
         from cnnspec import api
 
