@@ -153,14 +153,11 @@ def test_search_prints_its_progress_and_leaderboard_escaped(
     assert_no_raw_control(result.stderr)
     shown = f"{tmp_path}/[/x]\\x1b[31mo"
     lines = result.stdout.split("\n")
-    assert (
-        f"trial 0: skipped ({shown}/trial-000 already exists; the next trial takes its values and number)"
-        in lines
-    )
+    assert f"trial 0: skipped ({shown}/trial-000 already exists; the next trial takes its values)" in lines
     assert "trial 1: failed (RuntimeError: bad file \\x1b[31mred[/z].png)" in lines
     # the leaderboard: each failed trial's reason (a taken folder is no trial of --trials)
     assert "fail: RuntimeError: bad file \\x1b[31mred[/z].png" in result.stdout
-    assert "fail: run folder taken: " in result.stdout
+    assert "skipped: run folder taken: " in result.stdout
 
 
 def test_a_trial_whose_folder_is_taken_gives_its_values_to_the_next(

@@ -148,8 +148,10 @@ def test_a_trial_whose_folder_is_taken_leaves_it_alone_and_takes_the_next(
     assert result.exit_code == 0, result.output
     assert [p.name for p in (out / "trial-000").iterdir()] == ["notes.txt"]  # no trial.json written
     summary = json.loads((out / "search.json").read_text())
-    assert [t["state"] for t in summary["trials"]] == ["FAIL", "COMPLETE"]  # the budget: 1 trained
-    assert summary["trials"][0]["failed"].startswith("run folder taken")
+    assert [t["state"] for t in summary["trials"]] == ["SKIPPED", "COMPLETE"]  # the budget: 1 trained
+    assert summary["trials"][0]["skipped"].startswith("run folder taken")
+    assert summary["counts"] == {"COMPLETE": 1, "SKIPPED": 1}
+    assert "2 trial(s): 1 complete, 1 skipped" in flat(result.output)  # (it counted it "1 failed")
     assert json.loads((out / "trial-001" / "trial.json").read_text())["state"] == "COMPLETE"
 
 
@@ -963,3 +965,28 @@ def test_a_trials_failure_keeps_its_whole_reason_and_hint(runner, write_spec, tm
     first, rest = whole.split("\n", 1)
     assert f"trial 0: failed: {first}\n{rest}\n" in result.output  # (each line as it is)
     assert "fc/two/trunc.png: not a readable image" in result.output.split("no trial finished")[1]
+
+
+def test_search_json_gives_each_trial_the_seconds_its_trial_json_and_console_line_say(
+    runner, write_spec, tmp_path, fake_train, monkeypatch
+):
+    """search.json took Optuna's ask-to-tell time (5.46 s) where the console line and trial.json
+    said the worker's own (5.2 s, 5.17 s): one trial, two figures."""
+    import time
+
+    from cnnspec.search import worker
+
+    real = worker._write_trial_json
+
+    def slow_bookkeeping(*args, **kwargs):  # the worker's own work around the training
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "_write_trial_json", slow_bookkeeping)
+    spec, out = write_spec(SPEC), tmp_path / "out"
+    done = search(runner, spec, out, "-n", "2")
+    assert done.exit_code == 0, done.output
+    rows = json.loads((out / "search.json").read_text())["trials"]
+    for row in rows:
+        said = json.loads((out / row["run_dir"] / "trial.json").read_text())["seconds"]
+        assert row["seconds"] == said

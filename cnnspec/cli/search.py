@@ -458,7 +458,7 @@ def all_failed(summary: dict[str, Any], first: int) -> list[dict[str, Any]]:
     every value, a training that diverges every time); else ``[]``: a search with nothing to
     show exits non-zero."""
     rows = summary["trials"]
-    mine = [row for row in rows if row["number"] >= first]
+    mine = [row for row in rows if row["number"] >= first and row["state"] != "SKIPPED"]  # (trained none)
     finished = any(row["state"] in ("COMPLETE", "PRUNED") for row in rows)
     if not mine or finished or any(row["state"] != "FAIL" for row in mine):
         return []
@@ -505,8 +505,9 @@ def leaderboard(summary: dict[str, Any], top: int = 10) -> None:
         # --out path (`[/x]…` ended a finished search with MarkupError, exit 3): all escaped
         if row.get("pruned_at_epoch"):
             state += f" @{safe(row['pruned_at_epoch'])}"
-        if row["state"] == "FAIL" and isinstance(row.get("failed"), str):
-            state += f": {safe(_clipped(row['failed']))}"  # why (search.json and trial.json: in full)
+        why = row.get("failed") if row["state"] == "FAIL" else row.get("skipped")
+        if row["state"] in ("FAIL", "SKIPPED") and isinstance(why, str):
+            state += f": {safe(_clipped(why))}"  # why (search.json and trial.json: in full)
         table.add_row(
             str(rank),
             str(row["number"]) + ("*" if row.get("elsewhere") else ""),  # (its folder: another --out's)

@@ -68,8 +68,9 @@ _NOT_FILES = ("imagenet",)
 
 def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
     """Every trial of the study as plain data, in order. A trial a Ctrl-C or SIGTERM stopped
-    (:func:`cnnspec.search.worker.stop`) is ``STOPPED``, with why in ``stopped``, not ``FAIL``."""
-    from cnnspec.search.worker import STOPPED, stopped
+    (:func:`cnnspec.search.worker.stop`) is ``STOPPED``, with why in ``stopped``, not ``FAIL``;
+    one whose run folder's name was taken is ``SKIPPED``, with why in ``skipped``."""
+    from cnnspec.search.worker import STOPPED, skipped, stopped
 
     here = (socket.gethostname(), os.path.realpath(out))
     rows = []
@@ -107,7 +108,7 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             "test_accuracy": _finite(attrs.get("test_accuracy")),
             "test_metric": attrs.get("test_metric", "test_accuracy"),
             "test_value": _finite(attrs.get("test_value", attrs.get("test_accuracy"))),
-            "seconds": round(t.duration.total_seconds(), 2) if t.duration is not None else None,
+            "seconds": _seconds(t, attrs),
             "host": attrs.get("host"),
         }
         if t.state.name == "PRUNED" and row["pruned_at_epoch"] is None and steps:
@@ -122,6 +123,9 @@ def trial_rows(study: Any, out: Path) -> list[dict[str, Any]]:
             row["stopped"] = STOPPED
             if t.number in continued_by:
                 row["continued_by"] = continued_by[t.number]
+        if t.state.name == "FAIL" and skipped(t):  # its folder's name was taken: nothing trained,
+            row["state"] = "SKIPPED"  # no budget spent (the next trial took its values), no failure
+            row["skipped"] = row.pop("failed")
         if row["state"] == "FAIL" and not row.get("failed") and isinstance(retry_reasons.get(t.number), str):
             row["failed"] = retry_reasons[t.number]
         if isinstance(attrs.get("values"), dict):
@@ -178,6 +182,17 @@ def test_column(summary: dict[str, Any]) -> str:
     return key.replace("test_", "test ", 1)
 
 
+def _seconds(t: Any, attrs: dict[str, Any]) -> float | None:
+    """The seconds the trial's console line and trial.json say (its worker's own count, from
+    the start of its training), not Optuna's from ask to tell, which also counts the worker's
+    bookkeeping around it (a trial said 5.2 s on the console and in trial.json, 5.46 s here);
+    Optuna's for a trial that has none (one failed or stopped before it trained)."""
+    said = attrs.get("seconds")
+    if isinstance(said, (int, float)) and not isinstance(said, bool) and math.isfinite(said) and said >= 0:
+        return round(float(said), 2)
+    return round(t.duration.total_seconds(), 2) if t.duration is not None else None
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -190,6 +205,7 @@ STATE_WORDS = {
     "PRUNED": "pruned",
     "FAIL": "failed",
     "STOPPED": "stopped",
+    "SKIPPED": "skipped",
     "RUNNING": "running",
     "WAITING": "waiting",
 }
@@ -540,8 +556,8 @@ def write_html(path: Path, summary: dict[str, Any]) -> None:
         state = str(row["state"]).lower()
         if row.get("pruned_at_epoch"):
             state += f" at epoch {row['pruned_at_epoch']}"
-        if row.get("failed"):
-            state += f" ({row['failed']})"
+        if row.get("failed") or row.get("skipped"):
+            state += f" ({row.get('failed') or row['skipped']})"
         cells = "".join(f"<td>{esc(_short(row['params'].get(n)))}</td>" for n in names)
         body.append(
             f"<tr><td>{link}</td><td>{esc(state)}</td><td>{esc(_fmt(row['value']))}</td>"

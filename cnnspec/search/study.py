@@ -495,6 +495,35 @@ def _open_hint(url: str) -> str:
     )
 
 
+def database_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database storage's failure (a server that went down, a connection
+    lost): SQLAlchemy's error, or Optuna's ``StorageInternalError``, which wraps one on a commit
+    and blames "invalid data in the commit". It is the study's, never the trial's."""
+    import sys
+
+    from optuna.exceptions import StorageInternalError
+
+    if isinstance(exc, StorageInternalError):
+        return True
+    errors = sys.modules.get("sqlalchemy.exc")  # (loaded with any database storage)
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
+
+
+def database_lost(exc: BaseException, storage: str) -> UsageError:
+    """The error of a database storage that failed under a running search (``exc``:
+    :func:`database_failure`): the database's own first line, not Optuna's wrapper's; the hint
+    says the search goes on from there once it is back."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None:  # Optuna's wrapper → SQLAlchemy's error (the server's words)
+        cause = cause.__cause__
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return UsageError(
+        f"the study storage {redact(storage)} failed: {scrub(first, storage)}",
+        f"{_open_hint(storage)}, then run the same command again: the study goes on (the trial "
+        "that was running is trained again, or continued from its last epoch)",
+    )
+
+
 def quiet_heartbeat_warning() -> None:
     """Silence Optuna's warning that a storage with a heartbeat is used outside
     ``Study.optimize`` (printed by every ``study.ask`` of a worker): only that message."""

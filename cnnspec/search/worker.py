@@ -191,14 +191,15 @@ def counted(study: Any) -> int:
     spent = [
         t
         for t in trials
-        if t.state == TrialState.FAIL and t.number not in retried and not _retryable(t) and not _skipped(t)
+        if t.state == TrialState.FAIL and t.number not in retried and not _retryable(t) and not skipped(t)
     ]
     return sum(1 for t in trials if t.state in live) + len(spent)
 
 
-def _skipped(trial: Any) -> bool:
+def skipped(trial: Any) -> bool:
     """A trial whose run folder name was taken: it trained nothing, so it spends no budget
-    (the next trial has the next number, and so the next folder)."""
+    (the next trial has the next number, and so the next folder). ``SKIPPED`` in search.json
+    (:func:`cnnspec.search.results.trial_rows`); Optuna's own state for it is ``FAIL``."""
     reason = trial.user_attrs.get("failed")
     return isinstance(reason, str) and reason.startswith(FOLDER_TAKEN)
 
@@ -265,7 +266,15 @@ def fail_dead_trials(study: Any, out: Path) -> list[int]:
 
 
 #: The attributes :func:`_tell_result` sets from a finished training, as trial.json holds them.
-_RESULT_ATTRS = ("test_accuracy", "test_metric", "test_value", "epochs", "pruned_at_epoch", "failed")
+_RESULT_ATTRS = (
+    "test_accuracy",
+    "test_metric",
+    "test_value",
+    "epochs",
+    "pruned_at_epoch",
+    "failed",
+    "seconds",
+)
 
 
 def record_finished(study: Any, frozen: Any, out: Path) -> bool:
@@ -560,7 +569,9 @@ def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
     """Optuna's writes to the study's journal file: a disk fault there (a full disk; the append
     is Optuna's own ``open``/``write``/``fsync``) is the :class:`~cnnspec.errors.WriteError`
     that names the journal, with the hint to free space and run the same command again (exit
-    1), not an internal error. Other errors, and a database storage's, pass as they are."""
+    1), not an internal error. A database storage that fails (its server gone) is the
+    :class:`~cnnspec.errors.UsageError` that says so in the database's words (exit 2), with the
+    hint to run the same command again once it is back. Other errors pass as they are."""
     try:
         yield
     except WriteError:
@@ -569,6 +580,8 @@ def storage_writes(cfg: WorkerConfig) -> Iterator[None]:
         journal = studies.journal_file(cfg.storage, cfg.out)
         fault = write_fault(exc, journal) if journal is not None else None
         if fault is None:
+            if journal is None and cfg.storage and studies.database_failure(exc):
+                raise studies.database_lost(exc, cfg.storage) from None
             raise
         fault.hint = (
             f"{write_fix(fault.errno)}, then run the same command again: the study goes on (a "
@@ -673,7 +686,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         # trained another twice in its place
         with contextlib.suppress(Exception):
             study.enqueue_trial(trial.params, user_attrs={"retry_of": number, "retry_reason": FOLDER_TAKEN})
-        return f"trial {number}: skipped ({taken} already exists; the next trial takes its values and number)"
+        return f"trial {number}: skipped ({taken} already exists; the next trial takes its values)"
     trial.set_user_attr("run_dir", folder.name)  # (only now: trial.json goes only where it made it)
     # the --out that holds it: workers of other --out folders (and machines) share a storage,
     # and each one's summary says where a trial that is not in its own folder is
@@ -747,6 +760,8 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
         first, _, rest = reason.partition("\n")
         return f"trial {number}: failed: {first}\n{rest}" if rest else f"trial {number}: failed ({first})"
     except Exception as exc:
+        if cfg.storage and studies.database_failure(exc):  # the study's, not the trial's: the
+            raise  # worker stops (storage_writes), and the trial stays running to be retried
         _tell_failed(study, trial, f"{type(exc).__name__}: {exc}", cfg.out, values)
         return f"trial {number}: failed ({type(exc).__name__}: {exc})"
     pruned_at = pruning.pruned_at if pruning is not None else None
@@ -925,6 +940,7 @@ def _tell_result(
     trial.set_user_attr("test_metric", test_key)
     trial.set_user_attr("test_value", test_value)
     trial.set_user_attr("epochs", len(history))
+    trial.set_user_attr("seconds", info["seconds"])  # (search.json's figure: trial.json's)
     if info["state"] == "PRUNED":
         trial.set_user_attr("pruned_at_epoch", pruned_at)
         study.tell(trial, state=TrialState.PRUNED)
