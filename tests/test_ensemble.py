@@ -195,6 +195,22 @@ def test_a_model_that_cannot_join_is_refused_before_anything_is_predicted(runs, 
     predicted = invoke("predict", first, tmp_path / "x.npy", "--ensemble", tmp_path / "leaky")
     assert predicted.exit_code == 0, predicted.output
 
+    # the same run without its resolved.yaml (and spec.yaml) was taken "as a model file outside
+    # a run folder", unchecked: an ensemble scored on images a member trained on, exit 0
+    for name in ("resolved.yaml", "spec.yaml"):
+        (tmp_path / "leaky" / name).unlink(missing_ok=True)
+    lost = invoke("evaluate", first, "--ensemble", tmp_path / "leaky", "-o", tmp_path / "e")
+    assert lost.exit_code == 2, lost.output
+    assert (
+        f"cannot tell whether --ensemble {tmp_path / 'leaky'} trained on tiny_colors's test images: "
+        f"resolved.yaml, the run's spec that names its data, is missing from the run folder "
+        f"{tmp_path / 'leaky'}" in flat(lost)
+    )
+    assert "outside a run folder" not in flat(lost) and not (tmp_path / "e").exists()
+    predicted = invoke("predict", first, tmp_path / "x.npy", "--ensemble", tmp_path / "leaky")
+    assert predicted.exit_code == 0, predicted.output
+    assert f"a run folder without its resolved.yaml ({tmp_path / 'leaky'})" in flat(predicted)
+
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("reporting")
@@ -317,7 +333,11 @@ def test_a_temperature_is_noted_once_and_visualize_says_whose_calibration_it_dra
     result = invoke("evaluate", copy, "--ensemble", wide, "--temperature", "1.5")
     assert result.exit_code == 0, result.output
     assert flat(result).count(note) == 1
-    assert json.loads((copy / "evaluation.json").read_text("utf-8"))["notes"].count(note) == 1
+    notes = json.loads((copy / "evaluation.json").read_text("utf-8"))["notes"]
+    assert notes.count(note) == 1
+    from cnnspec.reporting.evaluation import MEAN_OF_SCALED  # (the mean's top class may change)
+
+    assert notes.count(MEAN_OF_SCALED) == 1 and flat(result).count(MEAN_OF_SCALED) == 1
     Image.fromarray(np.zeros((8, 8, 3), dtype="uint8")).save(tmp_path / "a.png")
     predicted = invoke("predict", first, tmp_path / "a.png", "--ensemble", wide, "--temperature", "1.5")
     assert predicted.exit_code == 0 and flat(predicted).count(note) == 1, predicted.output
@@ -392,3 +412,25 @@ def test_an_ensemble_of_regressions_is_evaluated_and_predicted_as_the_mean_value
     mirrored = invoke("evaluate", a, "--ensemble", b, "--tta", "hflip", "-o", tmp_path / "t")
     assert mirrored.exit_code == 2
     assert "hint: evaluate without --tta" in flat(mirrored)
+
+
+@pytest.mark.parametrize(
+    ("document", "temperatures", "said"),
+    [
+        ({"tta": ["hflip"]}, [0.28], True),  # one model's views: its top class moved (0.72 → 0.75)
+        ({"tta": [], "ensemble": ["b"]}, [1.0, 1.5], True),
+        ({"tta": ["hflip"]}, [1.0], False),  # nothing scaled: the mean as it is
+        ({}, [0.28], False),  # one view of one model: the top class never changes
+        ({"tta": ["hflip"], "task": "regression"}, [1.0], False),
+    ],
+)
+def test_a_temperature_under_tta_or_an_ensemble_says_the_means_top_class_may_change(
+    document, temperatures, said
+):
+    """`--tta hflip` with the run's temperature (0.28) scored accuracy 0.7521 where `--temperature
+    none` scored 0.7242, while the README said the top class never changes: each view is scaled
+    before the mean, as an export with --tta answers."""
+    from cnnspec.reporting.evaluation import MEAN_OF_SCALED, Evaluation, _with_temperature
+
+    evaluation = _with_temperature(Evaluation(dict(document), "", None), temperatures)  # type: ignore[arg-type]
+    assert (MEAN_OF_SCALED in evaluation.document.get("notes", [])) is said

@@ -56,7 +56,8 @@ def calibrate(
     its accuracy.
 
     One number T scales the class probabilities (softmax(log p / T)): above 1 the model was
-    overconfident, below 1 underconfident. The top class never changes. The fit minimises
+    overconfident, below 1 underconfident. The top class never changes (that of a --tta or
+    --ensemble mean may: each view is scaled before the mean). The fit minimises
     the negative log-likelihood of the run's validation images; the result, with the figures
     before and after, is written to RUN/temperature.json, which evaluate, predict, visualize
     and report then apply (evaluate, predict and visualize: --temperature none shows the

@@ -109,9 +109,24 @@ def check_members(
                 "ensemble models trained on the same classes (data.classes keeps a subset in an order)",
             )
         if member.run.compiled is None:
+            lost = member.run.run_dir  # a run folder that lost its resolved.yaml: not "outside"
+            if lost is not None and test is not None and checks_split:
+                # (its lock.json says it is a run; plain `evaluate` of it refuses it the same way)
+                raise UsageError(
+                    f"cannot tell whether --ensemble {member.label} trained on {target.name}'s test "
+                    f"images: resolved.yaml, the run's spec that names its data, is missing from the "
+                    f"run folder {printable(str(lost))}",
+                    "put back the resolved.yaml `cnnspec train` wrote, or evaluate the ensemble on "
+                    "other images (--data SOURCE)",
+                )
+            what = (
+                f"a run folder without its resolved.yaml ({printable(str(lost))})"
+                if lost is not None
+                else "a model file outside a run folder"
+            )
             notes.append(
-                f"--ensemble {member.label}: a model file outside a run folder, given the images as "
-                f"{target.name} takes them; whether it trained on the test images cannot be checked"
+                f"--ensemble {member.label}: {what}, given the images as {target.name} takes them"
+                + ("; whether it trained on the test images cannot be checked" if test is not None else "")
             )
             continue
         if test is not None:

@@ -7,7 +7,10 @@ class probabilities ``p`` become ``softmax(log p / T)``. For a model that answer
 ``z`` that is ``softmax(z / T)``, since ``log softmax(z)`` differs from ``z`` by one constant per
 image. ``T > 1`` softens the probabilities (an overconfident model), ``T < 1`` sharpens them.
 The top class never changes, so the accuracy and the confusion matrix stay as they are; the
-loss, the calibration, the Brier score and every confidence shown change.
+loss, the calibration, the Brier score and every confidence shown change. Under ``--tta`` and
+``--ensemble`` each view's (each member's) probabilities are scaled before their mean, as an
+export with ``--tta`` answers (its temperature folded into the weights: a graph of standard
+layers, which has no logarithm to take of a mean); the mean's top class may change with it.
 
 ``cnnspec calibrate RUN`` fits ``T`` on the run's **validation** split (the images the training
 held out and never fitted weights to; the test split stays the judge of the result), or with
