@@ -66,6 +66,23 @@ def test_diff_shows_the_fixes_and_fix_makes_them_keeping_comments_line_breaks_an
     assert again.exit_code == 0 and again.stdout == ""
 
 
+def test_diff_reports_the_errors_the_fixes_leave_and_fails_for_them(tmp_path):
+    """--diff printed nothing and ended 0 for a spec plain validate refuses, when nothing in it
+    was fixable (a CI step `validate --diff` passed broken specs); a missing file too."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(FIXED.replace("filters: 4", "filters: 0").replace("\r\n", "\n"), "utf-8")
+    shown = run(bad, "--diff")
+    assert shown.exit_code == 1 and shown.stdout == ""  # no fix: no patch
+    assert f"{bad}:5:23: error: model[0].conv2d.filters: expected a positive integer" in shown.stderr
+    both = tmp_path / "both.yaml"  # a fix, and an error the fix leaves: the patch, then the error
+    both.write_text(TYPOS.replace("units: 10", "units: -1"), "utf-8")
+    shown = run(both, "--diff")
+    assert shown.exit_code == 1 and "+  - conv2d: {filters: 4" in shown.stdout
+    assert "model[2].dense.units" in shown.stderr and "conv2dd" not in shown.stderr  # (fixed: not said)
+    missing = run(tmp_path / "missing.yaml", "--diff")
+    assert missing.exit_code == 1 and f"no such file: {tmp_path / 'missing.yaml'}" in missing.stderr
+
+
 def test_what_has_no_fix_is_reported_after_the_others_are_made(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text(TYPOS.replace("units: 10", "units: -1"), "utf-8")

@@ -91,17 +91,21 @@ def validate(
 
     --fix makes the quick fixes of the language server in the named files first (comments and
     layout kept; each file checked as here: a library on its own, a family in each variant),
-    --diff shows them instead (exit 1 when there are any)."""
+    --diff shows them instead, and the errors they would leave (exit 1 when there are fixes or
+    errors)."""
     from cnnspec.spec.family import family_variants, unsaid, variant_notes
 
     if fix or diff:
         if fix and diff:
             raise UsageError("expected --fix or --diff, not both", "--diff shows what --fix would write")
-        changed = _fix_files(
+        changed, left = _fix_files(
             files, set or [], allow_outside, max_params, write=fix, text=format == OutputFormat.text
         )
         if diff:
-            raise typer.Exit(EXIT_SPEC if changed else 0)
+            # the errors the fixes leave, on stderr (stdout is the patch): a CI step
+            # `validate --diff` passed a spec that plain validate refuses, when nothing was fixable
+            report(left, "text")
+            raise typer.Exit(EXIT_SPEC if changed or left else 0)
 
     def check(file: Path) -> Checked:
         return check_file(file, set or [], allow_outside=allow_outside, max_params=max_params)
@@ -230,10 +234,12 @@ def report_strict(file: Path, warnings: int, console: Console | None) -> None:
 
 def _fix_files(
     files: list[Path], overrides: list[str], allow_outside: bool, max_params: int, *, write: bool, text: bool
-) -> bool:
+) -> tuple[bool, list[Diagnostic]]:
     """``--fix`` (``write``) or ``--diff``: each named file's fixes (cli/fixing.py), written or
     printed as a diff; says what was fixed (to stdout for ``text``, else to stderr, which keeps
-    the JSON or GitHub lines alone on stdout). Whether any file has a fix.
+    the JSON or GitHub lines alone on stdout). Whether any file has a fix, and for ``--diff``
+    the errors its files would still have with the fixes made (``--fix`` goes on to check the
+    files it wrote, as validate does).
 
     A file is checked as ``validate`` checks it (:func:`check_file`): a block library on its
     own, a family file in each of its variants (a mistake only one variant's ``vars:`` makes is
@@ -254,16 +260,30 @@ def _fix_files(
 
         return check
 
+    def errors_left(file: Path, text: str | None) -> list[Diagnostic]:
+        if write:
+            return []  # (validate checks the files --fix wrote)
+        target = file.resolve()
+        # (the file as fixed; the files it reads, and a file that cannot be read, from the disk)
+        found = check_with(file)(lambda asked: text if asked.resolve() == target else None)
+        return [d for d in found if d.severity == "error"]
+
     changed = False
+    left: list[Diagnostic] = []
     seen: set[Path] = set()
     for file in files:
-        if not file.is_file() or file.resolve() in seen:
-            continue  # (a file that cannot be read: its check says why)
+        if not file.is_file():
+            left += errors_left(file, None)  # (a file that cannot be read: its check says why)
+            continue
+        if file.resolve() in seen:
+            continue
         seen.add(file.resolve())
         try:
             fixed = fix_file(file, check_with(file))
         except UsageError:
-            continue  # (not UTF-8: its check says where)
+            left += errors_left(file, None)  # (not UTF-8: its check says where)
+            continue
+        left += errors_left(file, fixed.after)
         if not fixed.changed:
             continue
         changed = True
@@ -290,4 +310,4 @@ def _fix_files(
             typer.echo(
                 f"fixed {clean(file)}:{made.line + 1}:{made.start + 1}: {clean(made.title)}", err=not text
             )
-    return changed
+    return changed, left
