@@ -145,17 +145,18 @@ def test_foreign_text_files_beside_the_target_are_refused_and_kept(ir, tmp_path,
     assert listing(tmp_path) == {"g.dot": b"notes"}
 
 
-def test_the_named_file_is_replaced_but_not_its_foreign_sibling(ir, tmp_path, no_graphviz):
+def test_a_text_asked_for_is_written_alone_and_replaced_only_with_force(ir, tmp_path, no_graphviz):
+    """`--plot g.dot` wrote g.mmd too, and refused over a g.mmd of the user's it was not asked
+    to write: a .dot or .mmd is no picture, beside which the texts go."""
     (tmp_path / "g.dot").write_text("old picture text")  # not cnnspec's: replaced with force only
-    assert write_graph(ir, tmp_path / "g.dot", origin="test", force=True) == [
-        tmp_path / "g.dot",
-        tmp_path / "g.mmd",
-    ]
+    with pytest.raises(UsageError, match=r"g\.dot"):
+        write_graph(ir, tmp_path / "g.dot", origin="test")
+    assert write_graph(ir, tmp_path / "g.dot", origin="test", force=True) == [tmp_path / "g.dot"]
     assert (tmp_path / "g.dot").read_text().startswith('digraph "cells"')
-    (tmp_path / "g.dot").write_text("notes")
-    with pytest.raises(UsageError, match=r"g\.dot, which cnnspec did not write"):
-        write_graph(ir, tmp_path / "g.mmd", origin="test")
-    assert (tmp_path / "g.dot").read_text() == "notes"
+    (tmp_path / "g.dot").write_text("notes")  # the user's, beside the .mmd asked for: left alone
+    assert write_graph(ir, tmp_path / "g.mmd", origin="test") == [tmp_path / "g.mmd"]
+    assert (tmp_path / "g.dot").read_text() == "notes" and is_generated(tmp_path / "g.mmd")
+    assert sorted(listing(tmp_path)) == ["g.dot", "g.mmd"]
 
 
 def test_a_sibling_that_cannot_be_written_refuses_before_anything_is_written(ir, tmp_path, monkeypatch):

@@ -123,16 +123,18 @@ def test_an_evaluation_whose_json_cannot_be_renamed_keeps_the_previous_picture(t
 
 def test_a_graph_whose_mermaid_file_cannot_be_renamed_keeps_the_previous_dot(tmp_path, monkeypatch):
     from cnnspec.analysis.passes import compile_text
+    from cnnspec.cli import build
     from cnnspec.cli.build import write_graph
     from cnnspec.errors import WriteError
     from tests.conftest import ROOT
 
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)  # (no Graphviz: the texts alone)
     ir = compile_text((ROOT / "specs" / "basic_cnn.yaml").read_text(encoding="utf-8")).ir
-    target = tmp_path / "graph.dot"
+    target = tmp_path / "graph.png"
     write_graph(ir, target, origin="build from first.yaml")
     before = _contents(tmp_path)
     assert set(before) == {"graph.dot", "graph.mmd"}
-    onto = _fail_second_rename_into(monkeypatch, [target, tmp_path / "graph.mmd"])
+    onto = _fail_second_rename_into(monkeypatch, [tmp_path / "graph.dot", tmp_path / "graph.mmd"])
     with pytest.raises(WriteError, match="No space left"):
         write_graph(ir, target, origin="build from second.yaml")
     assert [p.name for p in onto[:2]] == ["graph.dot", "graph.mmd"]
