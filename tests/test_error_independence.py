@@ -380,8 +380,11 @@ def test_a_yaml11_word_where_a_boolean_alone_is_taken_is_not_told_to_be_quoted(t
         "model[0].trainable: expected true or false; received 'no', which YAML 1.1 reads as a boolean",
         "training.deterministic: expected true or false; received 'on', which YAML 1.1 reads as a boolean",
         "weights.strict: expected true or false; received 'yes', which YAML 1.1 reads as a boolean",
-        "description: expected true, false or a quoted string; received 'yes', which YAML 1.1 reads as a "
-        "boolean",
+        "description: expected a text; received a bare 'yes', which YAML 1.1 reads as a boolean",
     ]
     assert hints[:3] == ["hint: write true or false: this setting takes no string"] * 3
-    assert hints[3] == 'hint: write true/false, or quote it ("yes") if you mean the string'
+    # (a text alone is taken: the quotes, not true/false)
+    assert (
+        hints[3]
+        == 'hint: quote it ("yes"): a description is never a boolean, but unquoted YAML 1.1 reads it as one'
+    )

@@ -124,6 +124,27 @@ def test_a_bare_yaml_11_boolean_where_an_id_is_expected_is_told_to_be_quoted(tmp
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "where", "expected", "which"),
+    [
+        ("name: n\n", "name", "a name", "a spec's name"),
+        ("description: off\n", "description", "a text", "a description"),
+        ("data: {classes: [no, yes]}\n", "data.classes[0]", "a class label", "a class label"),
+    ],
+)
+def test_a_bare_yaml_11_boolean_where_only_text_fits_is_told_to_be_quoted(text, where, expected, which):
+    """`name: n` was "expected true, false or a quoted string", with the hint to write
+    true/false, which a name, a description or a class label can never be."""
+    error = first_error(text)
+    bare = text.split("[")[-1].split(",")[0] if "[" in text else text.split(": ")[1].strip()
+    assert (error.path, error.message) == (
+        where,
+        f"expected {expected}; received a bare {bare!r}, which YAML 1.1 reads as a boolean",
+    )
+    said = f'quote it ("{bare}"): {which} is never a boolean, but unquoted YAML 1.1 reads it as one'
+    assert error.hint == said
+
+
 def test_duplicate_key_names_both_lines():
     error = first_error("model: 1\nname: x\nmodel: 2\n")
     assert error.message == "duplicate key 'model' (first defined on line 1)"

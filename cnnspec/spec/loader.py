@@ -211,6 +211,22 @@ def _names_an_id(path: SpecPath) -> bool:
     return path[-1] in _ID_KEYS or (len(path) >= 2 and path[-2] in _ID_MAPPINGS)
 
 
+def _never_a_boolean(path: SpecPath) -> tuple[str, str] | None:
+    """What the value at ``path`` is where it can never be a boolean (what its error expects,
+    and what its hint calls it), else ``None``: an identifier, the spec's ``name`` and
+    ``description``, a ``data.classes`` label. A bare ``n`` there was "expected true, false or a
+    quoted string", with the hint to write true/false, which can never be right there."""
+    if _names_an_id(path):
+        return "an identifier", "an id"
+    if path == ("name",):
+        return "a name", "a spec's name"
+    if path == ("description",):
+        return "a text", "a description"
+    if len(path) == 3 and path[:2] == ("data", "classes") and isinstance(path[2], int):
+        return "a class label", "a class label"
+    return None
+
+
 def value_key(path: SpecPath) -> str:
     """The key to parse a value set at ``path`` under, alone in a text of its own (a ``--set``
     value): the path's last name, so that a hint which quotes the key quotes the user's
@@ -238,13 +254,16 @@ def resolve_plain_scalar(
     if _INT.match(text):
         return _bounded_int(text, 10, loc, path, diags)
     if _YAML11_BOOL.match(text):
-        if _names_an_id(path if at is None else at):  # never a boolean there: the fix is the quotes alone
+        never = _never_a_boolean(path if at is None else at)
+        if never is not None:  # never a boolean there: the fix is the quotes alone
+            expected, which = never
             diags.error(
-                f"expected an identifier; received a bare {text!r}, which YAML 1.1 reads as a boolean",
+                f"expected {expected}; received a bare {text!r}, which YAML 1.1 reads as a boolean",
                 loc,
                 path,
                 code="yaml-1.1",
-                hint=f'quote it ("{text}"): an id is never a boolean, but unquoted YAML 1.1 reads it as one',
+                hint=f'quote it ("{text}"): {which} is never a boolean, but unquoted YAML 1.1 reads '
+                "it as one",
             )
             return text
         diags.error(
