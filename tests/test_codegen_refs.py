@@ -621,6 +621,56 @@ model:
     inputs: ["o[1].inner1[0].c", "o[0].p0", o]
   - flatten
 """,
+    # An output of a block that is a call of its own, read through it (`s.x.c2`): the outer
+    # block, whose function returns `x`'s value only, is written in place (codegen stopped with
+    # "internal error (CodegenError: cannot write unknown input 's.x.c2')" where a block
+    # declared `outputs:`; without them it was written in place already)
+    "inside_an_output": HEAD.format(name="io", size=8)
+    + """blocks:
+  two:
+    outputs: [c1, c2]
+    layers:
+      - conv2d: {filters: 3, kernel_size: 1}
+        id: c1
+      - conv2d: {filters: 2, kernel_size: 1}
+        id: c2
+  outer:
+    outputs: [x]
+    layers:
+      - two:
+        id: x
+model:
+  - outer:
+    id: s
+  - concat:
+    inputs: [s, s.x.c2]
+  - flatten
+  - dense: 2
+    id: head
+outputs: [head, s.x.c1]
+""",
+    # … and a pass-through block's swapped outputs, read through a call that is an output
+    "inside_a_pass_through_output": HEAD.format(name="pt", size=8)
+    + """blocks:
+  ident:
+    inputs: [a, b]
+    outputs: [b, a]
+    layers: []
+  outer:
+    outputs: [x, w]
+    layers:
+      - conv2d: {filters: 3, kernel_size: 1}
+        id: w
+      - ident:
+        inputs: [w, w]
+        id: x
+model:
+  - outer:
+    id: s
+  - concat:
+    inputs: [s, s.x.a]
+  - flatten
+""",
 }
 
 #: What the code says for each case (besides building the right model).
@@ -703,6 +753,14 @@ EXPECTED: dict[str, list[str]] = {
         'DENSE(units=3, bias_initializer=keras.initializers.Constant(value=0.1), name="dense_1")',
         "kernel_regularizer=keras.regularizers.L1L2(l1=0.0, l2=0.01)",
         "use_bias=True",
+    ],
+    "inside_an_output": [
+        "inlined block `outer`: a later item refers to an id inside a call (s.x.c1)",
+        'x_2, x_c2 = two(inputs, name="s_x")',
+        "keras.Model(inputs, [head, x_2]",
+    ],
+    "inside_a_pass_through_output": [
+        "inlined block `outer`: a later item refers to an id inside a call (s.x.a)",
     ],
     "translation_defaults": [
         'RANDOM_TRANSLATION(height_factor=0.1, width_factor=0.1, name="random_translation_1")',

@@ -370,13 +370,15 @@ def call_local(call: BlockCall) -> str | None:
 
 def reaches_inside(refs: list[str], calls: list[BlockCall], outputs: tuple[str, ...]) -> str | None:
     """A reference that names an id inside one of ``calls`` other than the block's outputs
-    (``c0.h``, ``stage3.inner_1.out`` by a call's automatic name): a function cannot show
-    it, so the block is written in place."""
+    (``c0.h``, ``stage3.inner_1.out`` by a call's automatic name), or one inside an output
+    that is a call of its own (``s.x.c2``, ``x`` an output of ``s``'s block and a call of a
+    block whose output ``c2`` is): a function returns its outputs' values only, so it cannot
+    show either, and the block is written in place."""
     ids = {call_local(call) for call in calls} - {None}
     for ref in refs:
         parts = ref.split(".")
-        for head, tail in itertools.pairwise(parts):
-            if head in ids and tail not in outputs:
+        for index, (head, tail) in enumerate(itertools.pairwise(parts)):
+            if head in ids and (tail not in outputs or index + 2 < len(parts)):
                 return ref
     return None
 
