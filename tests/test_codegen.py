@@ -859,9 +859,35 @@ def test_vars_no_code_reads_say_so_in_their_comment(tmp_path):
     lines = {line.split(" = ")[0]: line for line in text.splitlines() if line[:1].isupper() and " = " in line}
     assert all(UNREAD_NOTE in lines[name] for name in ("INCLUDE_TOP", "POOLING"))
     assert all(UNREAD_NOTE not in lines[name] for name in ("STAGE_BLOCKS", "CLASSES", "INPUT_SHAPE"))
-    assert lines["INPUT_SHAPE"] == "INPUT_SHAPE = [224, 224, 3]  # resnet.yaml:16"
+    assert lines["INPUT_SHAPE"] == "INPUT_SHAPE = [224, 224, 3]  # zoo:resnet.yaml:16"
     assert '    inputs = keras.Input(shape=INPUT_SHAPE, name="input")' in text
     assert ruff_check(text, tmp_path) == ""
+
+
+def test_the_comments_name_each_spec_file_beside_the_one_generated_from(tmp_path, monkeypatch):
+    """They named a file by its name alone: `# block `cb` (main.yaml:4)` for a block of
+    `sub/main.yaml`, whose line 4 was another line of `main.yaml`; the zoo's
+    `blocks/resnet.yaml` as `resnet.yaml`, the zoo's model file. Now relative to the folder of
+    the spec the code is generated from (the same code from any working folder), the zoo's as
+    `zoo:…`."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "main.yaml").write_text(
+        "cnnspec: 1\ndescription: blocks\nblocks:\n  cb:\n    layers:\n"
+        "      - conv2d: {filters: 4, kernel_size: 3}\n"
+    )
+    (tmp_path / "main.yaml").write_text(
+        "cnnspec: 1\nname: mainx\nuse: [sub/main.yaml, zoo:blocks/resnet]\ninput: {shape: [16, 16, 3]}\n"
+        "blocks:\n  own:\n    layers:\n      - conv2d: {filters: 4, kernel_size: 1}\n"
+        "model:\n  - cb\n  - own\n  - projection: {filters: 8}\n  - global_avg_pool2d\n  - dense: 2\n"
+    )
+    texts = []
+    for cwd in (tmp_path, tmp_path / "sub", tmp_path.parent):
+        monkeypatch.chdir(cwd)
+        texts.append(generate_code(compile_spec(tmp_path / "main.yaml")).text)
+    assert texts[0] == texts[1] == texts[2]
+    assert "# block `cb` (sub/main.yaml:4)\n" in texts[0] and "    # sub/main.yaml:6 conv2d\n" in texts[0]
+    assert "# block `own` (main.yaml:6)\n" in texts[0]
+    assert "# block `projection` (zoo:blocks/resnet.yaml:" in texts[0]
 
 
 @pytest.mark.parametrize(

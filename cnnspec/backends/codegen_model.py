@@ -13,6 +13,7 @@ of layer calls as the Keras builder passes them. The structure comes from the re
 from __future__ import annotations
 
 import ast
+import contextvars
 import copy
 import functools
 import re
@@ -793,10 +794,18 @@ def _attr(base: str, *names: str) -> ast.expr:
     return node
 
 
+#: The spec file the code being generated is generated from (as its locations name it): the
+#: files its comments name are named beside it (:func:`source_name`). Set by
+#: :func:`cnnspec.backends.python_emitter.generate_code` for one generation; a backbone's
+#: printer prints its spec's items, named beside the spec that names the backbone too.
+MAIN_SPEC: contextvars.ContextVar[str | None] = contextvars.ContextVar("MAIN_SPEC", default=None)
+
+
 def _where(loc: Loc | None) -> str:
-    """Where a value of the generated code was written: ``FILE:LINE``, or for a value of a
-    command-line option, the option as typed (``--set vars.width=3``, ``--epochs 3``): its
-    location (``<--set 1>:1``) means nothing in a file that outlives the command."""
+    """Where a value of the generated code was written: ``FILE:LINE`` (the file as
+    :func:`source_name` names it beside :data:`MAIN_SPEC`), or for a value of a command-line
+    option, the option as typed (``--set vars.width=3``, ``--epochs 3``): its location
+    (``<--set 1>:1``) means nothing in a file that outlives the command."""
     if loc is None:
         return ""
     if loc.file.startswith(COMMAND_LINE_PREFIX):
@@ -805,7 +814,32 @@ def _where(loc: Loc | None) -> str:
         option = command_line_option(loc.file)
         typed = SOURCE_TEXTS.get(loc.file, "").split("\n", 1)[0]
         return typed if typed.startswith(option) else f"{option} {typed}".strip()
-    return f"{Path(loc.file).name}:{loc.line}"
+    import os
+
+    return f"{source_name(loc.file, MAIN_SPEC.get(), os.getcwd())}:{loc.line}"
+
+
+@functools.lru_cache(maxsize=256)
+def source_name(file: str, main: str | None = None, cwd: str = "") -> str:
+    """How the generated code names the spec file ``file`` (a location's, as shown from the
+    working folder): relative to the folder of ``main`` (``sub/blocks.yaml``, ``../lib/x.yaml``),
+    the same from any working folder; a packaged zoo file as ``zoo:blocks/resnet.yaml``. The
+    file's name alone said ``main.yaml:4`` of a ``sub/main.yaml`` beside ``main.yaml``, and
+    ``resnet.yaml:10`` of the zoo's ``blocks/resnet.yaml`` beside its ``resnet.yaml``.
+    ``cwd``: the working folder the names are relative to (the cache's key)."""
+    import os
+
+    from cnnspec.resources import zoo_dir
+
+    base = Path(cwd or os.getcwd())
+    path = (base / file).resolve()
+    try:
+        return f"zoo:{path.relative_to(zoo_dir().resolve()).as_posix()}"
+    except ValueError:
+        pass
+    if main is None:
+        return Path(file).name
+    return Path(os.path.relpath(path, (base / main).resolve().parent)).as_posix()
 
 
 def _suggest(name: str) -> str:

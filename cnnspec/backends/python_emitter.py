@@ -88,6 +88,25 @@ def generate_code(
     """The Python source of a compiled spec: a model module, or with ``script=True`` a
     training program. Raises :class:`~cnnspec.errors.SpecError` (located) for spec names that
     cannot be Python names; the result has passed the whitelist and the IR comparison."""
+    from cnnspec.backends.codegen_model import MAIN_SPEC
+
+    named = MAIN_SPEC.set(spec.doc.file)  # (the files its comments name, beside this one)
+    try:
+        return _generate_code(
+            spec, script=script, source_name=source_name, output=output, format_code=format_code
+        )
+    finally:
+        MAIN_SPEC.reset(named)
+
+
+def _generate_code(
+    spec: CompiledSpec,
+    *,
+    script: bool,
+    source_name: str | None,
+    output: Path | None,
+    format_code: bool,
+) -> GeneratedCode:
     module = build_module(spec, script=script)
     context = module_context(spec, module, source_name=source_name or str(spec.path or "<string>"))
     if script:
