@@ -351,7 +351,7 @@ data: {source: digits}
         "expected a target per output (first, second); the digits source gives one array of class labels"
     )
     assert error.hint == (
-        "use data.source: shapes with a target per output (target: {first: class, second: class}), or "
+        "use source: {shapes: {target: {first: class, second: class}}}, or "
         "{npz: FILE} with y_train_NAME and y_test_NAME for every output NAME"
     )
 

@@ -377,7 +377,7 @@ outputs: [head, size]
 SIZE_REGRESSION = "training:\n  outputs: {size: {task: regression}}\n"
 DIGITS_MESSAGE = "expected a target per output (head, size); the {} source gives one array of class labels"
 ELSEWHERE = (
-    "use data.source: shapes with a target per output (target: {head: class, size: count}), or "
+    "use source: {shapes: {target: {head: class, size: count}}}, or "
     "{npz: FILE} with y_train_NAME and y_test_NAME for every output NAME"
 )
 
@@ -438,7 +438,8 @@ ELSEWHERE = (
             "data.source",
             "expected a target per output (head, size); the shapes source gives one target (the model's "
             "default)",
-            "give each output its target: target: {head: class, size: class}",
+            # (the whole key: `target: {…}` alone was put at data.target, an unknown key)
+            "give each output its target: source: {shapes: {target: {head: class, size: class}}}",
         ),
     ],
 )

@@ -713,12 +713,16 @@ def _refuse_one_target_array(
     names = ", ".join(task.name for task in tasks)
     per_output = ", ".join(f"{t.name}: {_SHAPES_TARGET_OF_TASK.get(t.task, 'mask')}" for t in tasks)
     message = f"expected a target per output ({names}); the {kind} source gives {what}"
-    if kind == "shapes":
+    # the hint writes the target where it goes: the key `data.source.shapes.target`, which a
+    # user told only `target: {…}` put at `data.target` (refused: "unknown key 'target'")
+    nested = f"{{shapes: {{target: {{{per_output}}}}}}}"
+    if kind == "shapes" and path[-1] == "target":
         hint = f"give each output its target: target: {{{per_output}}}"
+    elif kind == "shapes":
+        hint = f"give each output its target: source: {nested}"
     else:
         hint = (
-            f"use data.source: shapes with a target per output (target: {{{per_output}}}), or "
-            "{npz: FILE} with y_train_NAME and y_test_NAME for every output NAME"
+            f"use source: {nested}, or {{npz: FILE}} with y_train_NAME and y_test_NAME for every output NAME"
         )
     data = compiled.doc.data.get("data")
     if not (isinstance(data, dict) and "source" in data):
