@@ -294,6 +294,8 @@ def run_passes(value: Any, context: Context | None = None, passes: tuple[Pass, .
     context = context if context is not None else Context()
     for step in passes:
         value = step(value, context)
+    if isinstance(value, CompiledSpec):  # by position, as errors are (each pass added its own)
+        value.warnings.sort(key=Diagnostic.sort_key)
     return value
 
 
