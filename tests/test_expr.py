@@ -141,3 +141,19 @@ def test_undefined_name_suggests_a_close_one():
     with pytest.raises(ExpressionError) as caught:
         evaluate("wdith * 2", {"width": 1})
     assert caught.value.hint == "did you mean `width`?"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("round(w, -2**62)", 0),  # Python's round computes 10**(2**62): validate never ended
+        ("round(w, -10**9)", 0),
+        ("round(0 - w, -400)", 0),
+        ("round(1234, -2)", 1200),
+        ("round(ratio * 3.14159, 3)", 1.571),
+        ("round(ratio, -2**62)", 0.0),
+        ("round(w * 1.0, 2**62)", 64.0),
+    ],
+)
+def test_round_keeps_pythons_results_at_a_bounded_cost(text, value):
+    assert evaluate(text, ENV) == value

@@ -25,13 +25,27 @@ MAX_EXPRESSION_LENGTH = 500
 MAX_INT = 2**63 - 1
 MAX_EXPONENT = 64  # larger powers are refused (and not replayed when generated code is checked)
 
+#: The fewest digits ``round`` is asked to keep: the same result as any fewer (every value an
+#: expression holds is below 10**309 in size, so rounding it to 10**400 gives 0), at a bounded
+#: cost. Python's ``round(4, -2**62)`` computes ``10**(2**62)``: one short expression held
+#: ``validate`` (and an editor's language server) for ever.
+ROUND_MIN_DIGITS = -400
+
+
+def bounded_round(value: Any, ndigits: Any = None) -> Any:
+    """Python's ``round``, its ``ndigits`` held at :data:`ROUND_MIN_DIGITS` (same result)."""
+    if isinstance(ndigits, int) and not isinstance(ndigits, bool) and ndigits < ROUND_MIN_DIGITS:
+        ndigits = ROUND_MIN_DIGITS
+    return round(value, ndigits)
+
+
 #: The functions an expression may call. The code emitter writes expressions back as Python, so
 #: generated module constants may call exactly these (``codegen_check`` whitelists them).
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
     "int": int,
-    "round": round,
+    "round": bounded_round,
     "abs": abs,
     "float": float,
 }
