@@ -111,6 +111,20 @@ def test_validate_github_format(runner):
     )
 
 
+def test_validate_github_format_shows_control_characters_escaped(runner, tmp_path):
+    """A key or a file name with ESC and BEL reached the terminal raw in the github format (the
+    title and colours of whoever read the CI log in one); text and JSON showed them escaped."""
+    spec = tmp_path / "e\x1b[31m.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten, dense: 10]\n"
+        '"bo\\e]0;PWNED\\a\\e[31mgus": 1\n'
+    )
+    result = runner.invoke(app, ["validate", "--format", "github", str(spec)])
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "e\\x1b[31m.yaml,line=5,col=1::bo\\x1b]0;PWNED\\x07\\x1b[31mgus: unknown key" in result.stdout
+
+
 @pytest.mark.parametrize("bad", [False, True])
 def test_validate_prints_the_same_with_or_without_rich(runner, write_spec, bad):
     # A pipe gets the plain lines without Rich (a cold validate's imports); TTY_COMPATIBLE=0

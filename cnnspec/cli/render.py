@@ -143,8 +143,13 @@ def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
 
 
 def render_github(diagnostics: Sequence[Diagnostic]) -> str:
+    """GitHub's workflow commands (``::error file=…,line=…,col=…::message``). Control
+    characters of the user's text are shown escaped, as in the text and JSON reports (a key or
+    file name with ESC set the title and colours of the terminal a CI log was read in); a
+    message's own line breaks stay, %-encoded as GitHub reads them."""
+
     def escape_data(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return _lines(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
     def escape_prop(text: str) -> str:
         return escape_data(text).replace(":", "%3A").replace(",", "%2C")
