@@ -331,6 +331,23 @@ def test_a_directory_is_named_as_one(runner, write_spec, tmp_path, text, locatio
     assert error.hint == hint
 
 
+@pytest.mark.parametrize("what", ["extends", "use"])
+def test_a_named_pipe_is_named_as_one_not_as_missing(runner, write_spec, tmp_path, what):
+    """`extends: fifo.yaml` (or /dev/zero) said "no such file", of a file that is there."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo.yaml")
+    text = (
+        "extends: fifo.yaml\nname: t\n"
+        if what == "extends"
+        else HEAD + "use: [fifo.yaml]\nmodel: [flatten]\n"
+    )
+    error = only_error(runner, write_spec(text))
+    assert error.message == (
+        f"expected a regular file; received a pipe, socket or device: 'fifo.yaml' (looked in {tmp_path})"
+    )
+
+
 # -- a string where a number belongs: the number's message, not the ${…} alternative's --------
 
 

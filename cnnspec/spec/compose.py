@@ -34,7 +34,7 @@ from cnnspec.errors import (
     on_command_line,
 )
 from cnnspec.layers.registry import REGISTRY
-from cnnspec.paths import is_dir, is_file
+from cnnspec.paths import exists, is_dir, is_file
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.hiding import hiding
 from cnnspec.spec.loader import (
@@ -161,6 +161,10 @@ class _Composer:
             raise SpecError.single(
                 f"expected a file; received the directory {_shown(ref)} (looked in {base_dir})"
                 if folder
+                # (a named pipe or a device is there: "no such file" sent the user looking for it)
+                else f"expected a regular file; received a pipe, socket or device: {_shown(ref)} "
+                f"(looked in {base_dir})"
+                if exists(target)
                 else f"no such file: {_shown(ref)} (looked in {base_dir})",
                 owner.loc(path),
                 format_path(path),
