@@ -312,3 +312,20 @@ def test_no_space_after_colon_with_bom(runner: Any, write_spec: Any) -> None:
     line, hints = validate(runner, write_spec(text))
     assert line == "2:5: error: invalid YAML: missing space after `:` in `name:t`"
     assert hints[:1] == ["YAML needs a space after the colon: `name: t`"]
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("vars:\n  " + "k" * 1100 + ": 1\n", "17:3: error: invalid YAML: a key of 1100 characters"),
+        ("vars: {" + "k" * 1100 + ": 1}\n", "16:8: error: invalid YAML: a key of 1100 characters"),
+    ],
+    ids=["block", "flow"],
+)
+def test_a_key_longer_than_yaml_reads_says_so(runner: Any, write_spec: Any, text: str, first: str) -> None:
+    """PyYAML reads a key of at most 1024 characters: a longer one was "mapping values are not
+    allowed here" (or "expected ',' or '}'") with the hint to check indentation and quoting,
+    both of which were right."""
+    line, hints = validate(runner, write_spec(BASE.replace("vars: {width: 8, classes: 10}\n", "") + text))
+    assert line == first + "; YAML reads keys of at most 1024"
+    assert hints == ["shorten the key"]

@@ -181,7 +181,9 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> _Expl
     default = _Explained(problem, mark.line, mark.column, GENERIC_HINT)
     context, at = exc.context_mark, exc.problem_mark
     found: _Explained | None = None
-    if "mapping values are not allowed" in problem and at is not None:
+    if at is not None and (found := _long_key(lines, at.line, at.column)) is not None:
+        pass
+    elif "mapping values are not allowed" in problem and at is not None:
         found = _mapping_value(lines, at.line, at.column, problem)
     elif exc.context == "while scanning a simple key" and context is not None:
         found = _key_without_colon(lines, context.line, context.column, problem)
@@ -205,6 +207,40 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> _Expl
         quote = '`"`' if text[context.index : context.index + 1] == '"' else "`'`"
         found = _Explained(problem, mark.line, mark.column, f"the {quote} opened at {opened} is never closed")
     return found or default
+
+
+#: The longest key PyYAML reads (a "simple key": YAML's limit, 1024 characters on one line).
+MAX_KEY_LENGTH = 1024
+#: What ends a key's word before it on its line: a space, a flow mark or a comma.
+_KEY_STOPS = frozenset(" \t{}[],")
+#: What may stand before a key on its line: indentation and list items' dashes.
+_KEY_PLACE = re.compile(r"\s*(?:-\s+)*")
+
+
+def _long_key(lines: list[str], line: int, column: int) -> _Explained | None:
+    """A key longer than YAML reads before the ``:`` at ``line``, ``column``: PyYAML said
+    "mapping values are not allowed here" (or, in a flow mapping, "expected ',' or '}'") with
+    the hint to check indentation and quoting, which were right."""
+    source = lines[line] if line < len(lines) else ""
+    if source[column : column + 1] != ":":
+        return None
+    # the word before the `:`, read backwards (a regex anchored at its end tried every start of a
+    # one-line spec of a megabyte: quadratic, a hostile file's check ran for minutes)
+    start = column
+    while start > 0 and source[start - 1] not in _KEY_STOPS:
+        start -= 1
+    length = column - start
+    if length <= MAX_KEY_LENGTH:
+        return None
+    before = source[:start]
+    if not (_KEY_PLACE.fullmatch(before) or before.rstrip().endswith(("{", ","))):
+        return None  # (in a value: `description: text … : more`, whose `: ` is the mistake)
+    return _Explained(
+        f"a key of {length} characters; YAML reads keys of at most {MAX_KEY_LENGTH}",
+        line,
+        start,
+        "shorten the key",
+    )
 
 
 def _editor_position(text: str, file: str, line: int, column: int) -> str:
