@@ -77,3 +77,17 @@ def test_the_scripts_summaries_average_the_present_classes_as_train(tmp_path):
     assert json.dumps(theirs, sort_keys=True) == json.dumps(mine, sort_keys=True)
     assert mine["macro_f1"] == 0.8 and mine["per_class"]["1"]["recall"] is None
     assert not math.isnan(mine["macro_f1"])
+
+
+def test_class_names_with_control_characters_are_written_escaped_by_train_and_the_script():
+    """A CSV's labels `cat\\x1b[32m` and `dog\\n2` were written raw into classification_report.txt:
+    the line break broke the table and the ESC reached whoever read the file in a terminal (the
+    console, report.html and metrics.json showed them escaped). train and the script alike."""
+    names = ["cat\x1b[32m", "dog\n2", "bird", "fish"]
+    text = classification_report_text(Y_TRUE, Y_PRED, names)
+    assert "\x1b" not in text and "cat\\x1b[32m" in text and "dog\\x0a2" in text
+    assert len(text.splitlines()[2]) == len(text.splitlines()[3])  # (one row each: the table holds)
+    assert "note: classes dog\\x0a2, fish have no test images" in text  # (the note's names too)
+    functions = script_functions(SPECS_DIR / "mnist_cnn.yaml")
+    functions["precision_recall_fscore_support"] = metrics.precision_recall_fscore_support
+    assert functions["class_report"](Y_TRUE, Y_PRED, names)[1] == text

@@ -166,14 +166,19 @@ def classification_report_text(y_true: np.ndarray, y_pred: np.ndarray, class_nam
     """A text report laid out as scikit-learn's (per-class precision, recall, F1, support; the
     accuracy; the macro and weighted averages), with ``n/a`` for the figures a class without
     test images has none of, and the summary's notes below."""
+    from cnnspec.errors import printable
+
     summary = classification_summary(y_true, y_pred, class_names)
     rows = summary["per_class"]
-    width = max(12, *(len(name) for name in rows))
+    # the names as the console shows them: a class name's ESC or line break (a CSV's label)
+    # reached whoever read the file raw, and broke its table
+    shown = {name: printable(str(name)) for name in rows}
+    width = max(12, *(len(name) for name in shown.values()))
     head = f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"
     lines = [head, ""]
     for name, row in rows.items():
         figures = " ".join(_figure(row[key], 9) for key in ("precision", "recall", "f1"))
-        lines.append(f"{name:>{width}} {figures} {row['support']:>9}")
+        lines.append(f"{shown[name]:>{width}} {figures} {row['support']:>9}")
     lines.append("")
     total = sum(row["support"] for row in rows.values())
     undecided = summary["no_prediction"]
@@ -186,5 +191,5 @@ def classification_report_text(y_true: np.ndarray, y_pred: np.ndarray, class_nam
     if undecided:  # the accuracy of the decided and undecided images alike, below
         text += f"\n{'accuracy':>12} {summary['accuracy']:.4f}\n"
     for note in summary.get("notes") or []:
-        text += f"note: {note}\n"
+        text += f"note: {printable(note)}\n"
     return text
