@@ -199,7 +199,9 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     files, or with images in a format cnnspec does not read (``.webp``, ``.tif``, …), is a
     :class:`UsageError`: the second with training's message, as training refuses such a folder
     (passed over, they would go unanswered with a note easily missed among the predictions).
-    Links to folders are not followed (no loop), links to files are read as the files."""
+    Links to folders are followed, as training and ``evaluate --data`` follow them (they were
+    passed over without a word), each folder read once (a link back up, a loop, is not walked
+    again); links to files are read as the files."""
     from cnnspec.training.imagefiles import IMAGE_EXTENSIONS, is_other_image_name, unreadable_images_error
 
     readable = (*IMAGE_EXTENSIONS, ".npy")
@@ -211,8 +213,15 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
             continue
         found: list[Path] = []
         other: list[Path] = []
-        for root, folders, names in os.walk(path):
-            folders[:] = sorted(f for f in folders if not f.startswith("."))
+        walked = {os.path.realpath(path)}
+        for root, folders, names in os.walk(path, followlinks=True):
+            kept = []
+            for folder in sorted(f for f in folders if not f.startswith(".")):
+                real = os.path.realpath(os.path.join(root, folder))
+                if real not in walked:  # (a folder reached again: a loop, or a second link)
+                    walked.add(real)
+                    kept.append(folder)
+            folders[:] = kept
             for name in sorted(n for n in names if not n.startswith(".")):
                 file = Path(root) / name
                 (found if file.suffix.lower() in readable else other).append(file)
