@@ -502,6 +502,14 @@ def _data(reader: SectionReader, compiled: CompiledSpec) -> DataConfig:
     return data
 
 
+#: The image sources of a table or masks as a spec writes them (their loader's names otherwise).
+SOURCE_WRITTEN = {
+    "image_masks": "{images, masks}",
+    "image_labels": "{images, labels}",
+    "image_values": "{images, values}",
+}
+
+
 def _check_cache(reader: SectionReader, data: DataConfig) -> None:
     """A located warning for ``data.cache`` / ``data.keep_cache`` / ``data.on_bad_file: skip``
     where they do nothing, as for other settings that would be accepted and never used: a source
@@ -511,10 +519,16 @@ def _check_cache(reader: SectionReader, data: DataConfig) -> None:
     a ``cache: disk`` file."""
     # (written as the default, none and false, they ask for nothing: no warning)
     said = {"cache": data.cache != "none", "keep_cache": data.keep_cache}
+    # the source as the spec writes it (`{images, masks}`, not the loader's `image_masks`); the
+    # message follows the setting's path (`data.cache: disk has no effect`), said once
+    source = SOURCE_WRITTEN.get(data.kind, data.kind)
     if not data.streamed:
         for key in (key for key, value in said.items() if value and reader.value(("data", key)) is not None):
+            written = {True: "true", False: "false"}.get(
+                reader.value(("data", key)), reader.value(("data", key))
+            )
             reader.warning(
-                f"data.{key} has no effect: the {data.kind} source is held in memory whole (a cache "
+                f"{written} has no effect: the {source} source is held in memory whole (a cache "
                 "keeps the decoded images of a folder or CSV source)",
                 ("data", key),
                 f"remove data.{key}",
@@ -529,7 +543,7 @@ def _check_cache(reader: SectionReader, data: DataConfig) -> None:
                 else "holds no image files to leave out"
             )
             reader.warning(
-                f"data.on_bad_file: skip has no effect: the {data.kind} source {held} (skip leaves out "
+                f"skip has no effect: the {source} source {held} (skip leaves out "
                 "the bad files of a folder or CSV of classes, which are read batch by batch)",
                 ("data", "on_bad_file"),
                 "remove data.on_bad_file"
@@ -543,7 +557,7 @@ def _check_cache(reader: SectionReader, data: DataConfig) -> None:
             )
     elif data.keep_cache and data.cache != "disk":
         reader.warning(
-            f"data.keep_cache has no effect: the cache is {data.cache} (keep_cache keeps the file "
+            f"true has no effect: the cache is {data.cache} (keep_cache keeps the file "
             "of a cache: disk when the run ends)",
             ("data", "keep_cache"),
             "set data.cache: disk to keep a cache file, or remove keep_cache",
