@@ -1010,7 +1010,8 @@ def test_a_name_given_twice_is_refused_with_trains_message(tmp_path, source):
         path = spec(tmp_path, "{images: img, values: t.csv}", head, "training: {seed: 0, task: regression}\n")
         args = (tmp_path / "img", tmp_path / "t.csv")
     message = refused(path).message
-    assert message.startswith("expected each class name once in ")
+    noun = "value column" if source == "values-header" else "class"  # (named at the file's columns)
+    assert message.startswith(f"expected each {noun} name once in ")
     functions = script_functions(path)
     functions["read_images"] = _pil_images
     with pytest.raises(SystemExit) as stopped:

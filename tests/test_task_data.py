@@ -287,6 +287,22 @@ def test_regression_tables_and_npz(tmp_path):
     assert data.target == "regression" and data.y_train.shape == (11, 1) and data.y_train.dtype == np.float32
 
 
+def test_a_value_column_named_twice_is_named_as_a_column_of_the_file(tmp_path):
+    """`file,age,height,age` was "expected each class name once …; received 'age' at
+    column[2], the same name as 'age' at column[0]": no class names, and neither place the
+    file's (the repeated `age` is its 4th column, the first its 2nd)."""
+    names = write_images(tmp_path / "img", 3)
+    (tmp_path / "v.csv").write_text("file,age,height,age\n" + "".join(f"{n},1,2,3\n" for n in names))
+    head = DENSE.replace("UNITS", "3").replace("ACT", "linear")
+    message, _ = located_error(
+        spec(tmp_path, "{images: img, values: v.csv}", head, "training: {task: regression}\n")
+    )
+    assert message == (
+        "expected each value column name once in the header of the values table; received 'age' at "
+        "column 4, the same name as 'age' at column 2 (repeated: 'age')"
+    )
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_non_numeric_regression_target_names_file_and_row(tmp_path, fmt):
     names = write_images(tmp_path / "img", 3)

@@ -105,7 +105,9 @@ def load_dataset(
             )
         if target == "regression":  # a values table's header names its columns
             where = (*SOURCE, "values")
-            _check_unique_names(list(names), "the header of the values table", "column", compiled, where)
+            _check_unique_names(
+                list(names), "the header of the values table", "column", compiled, where, columns=True
+            )
         x_train, y_train, x_test, y_test = _split(x, y, test_fraction, seed, stratify=False, **test_key)
     elif data.kind in KERAS_DATASETS:
         x_train, y_train, x_test, y_test = _keras_dataset(data.kind, compiled)

@@ -238,13 +238,16 @@ def _repeated_name(names: list[str]) -> tuple[int, int] | None:
 
 
 def _check_unique_names(
-    names: list[str], what: str, key: str, compiled: CompiledSpec, where: SpecPath
+    names: list[str], what: str, key: str, compiled: CompiledSpec, where: SpecPath, *, columns: bool = False
 ) -> None:
     """Every class (label, value) name of a source given once: a located error naming the
     repeated name and both its positions otherwise, worded as ``data.classes`` refuses a class
     listed twice (:func:`cnnspec.analysis.classes.class_indices`). Two classes of one name
     were one class wherever results are keyed by name (metrics.json's ``per_class``, the
-    report's table), which silently dropped the other one's figures."""
+    report's table), which silently dropped the other one's figures. ``columns``: ``names``
+    are the value columns of a table's header, after its file column: named as such, each at
+    its column of the file, counted from 1 as a spreadsheet shows it (they were "class names"
+    at ``column[0]``, their place among the value columns)."""
     repeated = _repeated_name(names)
     if repeated is None:
         return
@@ -252,13 +255,18 @@ def _check_unique_names(
     counts = Counter(subsets.name_key(str(name)) for name in names)
     twice = [name for name, count in counts.items() if count > 1]  # in order of first appearance
     listed = ", ".join(repr(name) for name in twice[:10]) + (" …" if len(twice) > 10 else "")
+    noun, results = ("value column", "value") if columns else ("class", "class")
+
+    def at(index: int) -> str:
+        return f"column {index + 2}" if columns else f"{key}[{index}]"
+
     raise source_error(
-        f"expected each class name once in {what}; received {names[second]!r} at {key}[{second}], "
-        f"the same name as {names[first]!r} at {key}[{first}] (repeated: {listed})",
+        f"expected each {noun} name once in {what}; received {names[second]!r} at {at(second)}, "
+        f"the same name as {names[first]!r} at {at(first)} (repeated: {listed})",
         compiled,
         where,
-        "give each class a distinct name: results are keyed by class name, so two classes of one "
-        "name would be reported as one",
+        f"give each {noun} a distinct name: results are keyed by {results} name, so two {noun}s of "
+        "one name would be reported as one",
     )
 
 
