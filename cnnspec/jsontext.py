@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,17 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+#: A byte of a file name that is no UTF-8 as ``repr`` writes it (``'caf\\udce9.png'``).
+_REPR_SURROGATE = re.compile(r"\\udc([89a-f][0-9a-f])")
+
+
+def library_text(text: str) -> str:
+    """A library's message (Pillow's ``cannot identify image file 'caf\\udce9.png'``, which
+    quotes the path with ``repr``) with each byte of a name that is not UTF-8 written ``\\xe9``,
+    as cnnspec writes the name itself (:func:`utf8_text`)."""
+    return utf8_text(_REPR_SURROGATE.sub(r"\\x\1", text))
 
 
 def utf8_text(text: str) -> str:

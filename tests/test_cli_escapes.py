@@ -428,3 +428,23 @@ def test_confusion_matrix_labels_show_control_characters_escaped(tmp_path):
         plot_confusion_matrix([[1, 0], [0, 1]], ["cat\x1b]0;T\x07", "dog\x1b[2J"], tmp_path / "m.png")
     assert (tmp_path / "m.png").is_file()
     assert not [w for w in caught if "\x1b" in str(w.message) or "\x07" in str(w.message)]
+
+
+def test_pillows_reason_names_a_file_that_is_no_utf8_as_cnnspec_names_it(tmp_path):
+    """A bad image `caf\\xe9.png` was named so, and Pillow's reason beside it quoted it
+    `caf\\udce9.png` (its repr of the byte), in train's, evaluate's and predict's errors."""
+    from cnnspec.errors import UsageError
+    from cnnspec.training.badfiles import check_file
+    from cnnspec.training.imagefiles import _unreadable
+
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.png"))
+    path.write_bytes(b"garbage")
+    reason = check_file(path)
+    assert reason is not None and "caf\\xe9.png" in reason and "udce9" not in reason
+    try:
+        from PIL import Image as PilImage
+
+        PilImage.open(path)
+    except Exception as exc:
+        error: UsageError = _unreadable(exc, "caf\\xe9.png")
+    assert error.hint is not None and "caf\\xe9.png" in error.hint and "udce9" not in error.hint

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.fileio import write_atomic
+from cnnspec.jsontext import library_text
 from cnnspec.training.imagefiles import IMAGE_FORMATS, MAX_PIXELS, pillow
 
 #: how many bad files an error message lists before it gives a count
@@ -80,7 +81,8 @@ def check_file(path: Path) -> str | None:
     except Image.DecompressionBombError:
         return f"more than {MAX_PIXELS:,} pixels"
     except Exception as exc:  # Pillow raises many types for broken files; each is a bad file
-        text = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        # (Pillow quotes the path: a name that is no UTF-8 as `\udce9`, where the file is `\xe9`)
+        text = library_text(str(exc).splitlines()[0][:160]) if str(exc) else type(exc).__name__
         return f"not a readable image ({text})"
     return None
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError
+from cnnspec.jsontext import library_text
 
 #: The file extensions of the images cnnspec reads (compared lowercased): the one list every
 #: listing of image folders uses.
@@ -215,7 +216,8 @@ def _unreadable(exc: Exception, name: str) -> UsageError:
     return UnreadableImage(
         f"expected a PNG, JPEG, BMP or GIF image (or a .npy array); {name} is not one, or is "
         "truncated or corrupt",
-        str(exc).splitlines()[0][:200] if str(exc) else None,
+        # (Pillow quotes the path: a name that is no UTF-8 as `\udce9`, where the file is `\xe9`)
+        library_text(str(exc).splitlines()[0][:200]) if str(exc) else None,
     )
 
 
