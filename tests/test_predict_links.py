@@ -33,3 +33,15 @@ def test_a_linked_sub_folder_is_read_once_and_a_loop_ends(tmp_path):
         *(f"red/img{i}.png" for i in range(3)),
     ]
     assert notes == []
+
+
+def test_a_16_bit_gray_image_is_noted_as_converted_as_an_8_bit_one_is(tmp_path):
+    """`L → 3 channels` was noted of an 8-bit gray image, nothing of the same image in 16 bits
+    (mode `I;16`, outside the table of modes), converted all the same."""
+    from cnnspec.training.imagefiles import converted_image
+
+    Image.fromarray(np.full((4, 4), 40000, dtype="uint16")).save(tmp_path / "g16.png")
+    Image.fromarray(np.full((4, 4), 100, dtype="uint8")).save(tmp_path / "g8.png")
+    assert converted_image(tmp_path / "g16.png", 3)[1] == ["I;16 → 3 channels"]
+    assert converted_image(tmp_path / "g8.png", 3)[1] == ["L → 3 channels"]
+    assert converted_image(tmp_path / "g16.png", 1)[1] == []

@@ -301,7 +301,9 @@ def converted_image(
     pixels, kind, mode = decode(data, name=label, channels=channels)
     notes: list[str] = []
     converted = to_channels(pixels, channels, kind)
-    if _MODE_CHANNELS.get(mode, channels) != channels:
+    # a mode outside the table (16-bit gray, `I;16`) by the channels it decoded to: it got no note
+    have = pixels.shape[-1] if pixels.ndim == 3 else 1
+    if _MODE_CHANNELS.get(mode, have) != channels:
         notes.append(f"{mode} → {'grayscale' if channels == 1 else f'{channels} channels'}")
     return converted, notes
 
