@@ -148,6 +148,17 @@ def test_missing_mask_file_is_named(tmp_path):
     assert "expected a mask for every image" in message and "i01.png" in message and line == 0
 
 
+def test_a_mask_whose_image_is_gone_is_named(tmp_path):
+    """It was passed over without a word (12 images trained, nothing said of `im07`'s mask),
+    where a table's row naming a missing image is refused."""
+    write_pairs(tmp_path / "d", masks_of(4))
+    (tmp_path / "d" / "images" / "i01.png").unlink()
+    message, line = located_error(spec(tmp_path, "{images: d/images, masks: d/masks}"))
+    images = tmp_path / "d" / "images"
+    assert message == f"expected an image for every mask; no image in {images} for the mask(s) i01.png"
+    assert line == 0
+
+
 def test_an_image_linked_twice_in_the_images_folder_is_refused(tmp_path):
     # the link was a second image of the same pixels, free to land in another split
     write_pairs(tmp_path / "d", masks_of(4))

@@ -403,6 +403,18 @@ def read_image_masks(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nda
             ("data", "source", "masks"),
             hint="give each mask its image's file name (any image extension, in any case)",
         )
+    # a mask whose image is gone (deleted, renamed, moved to another sub-folder) was passed over
+    # without a word, where a table's row naming a missing image is refused
+    chosen = set(mask_files)
+    orphans = [p.relative_to(masks).as_posix() for found in index.values() for p in found if p not in chosen]
+    if orphans:
+        raise data_error(
+            f"expected an image for every mask; no image in {folder} for the mask(s) {_listing(orphans)}",
+            compiled,
+            ("data", "source", "masks"),
+            hint="put the images back, or remove their masks (a mask's image has its file name, in "
+            "the same sub-folder)",
+        )
     _check_shared_masks(relatives, mask_files, folder, masks, compiled)
     images, sizes = _read_images(files, folder, config, compiled)
     classes = config.options.get("classes")
