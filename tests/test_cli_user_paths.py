@@ -68,6 +68,10 @@ def test_a_name_too_long_is_a_usage_error_naming_what_was_expected(tmp_path, mon
             ["evaluate", "RUN", "--out", f"{LONG}.json"],
             "expected --out to name a folder (for evaluation.json",
         ),
+        # (export's own check asked the OS first: "internal error (OSError: [Errno 36] …)", exit 3)
+        (["export", "RUN", "-f", "onnx", "-o", f"{LONG}.onnx"], "expected -o to name a file of at most"),
+        (["export", "RUN", "-f", "onnx", "-o", f"{LONG}/m.onnx"], "expected -o to name folders of at most"),
+        (["export", "RUN", "-f", "savedmodel", "-o", f"{LONG}.sm"], "expected -o to name folders of at most"),
     ],
     ids=[
         "report-out",
@@ -78,6 +82,9 @@ def test_a_name_too_long_is_a_usage_error_naming_what_was_expected(tmp_path, mon
         "data",
         "evaluate-out",
         "evaluate-out-file",
+        "export-name",
+        "export-folder-in",
+        "export-savedmodel",
     ],
 )
 def test_an_option_naming_a_path_too_long_is_refused_by_its_name(tmp_path, monkeypatch, args, expected):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cnnspec.errors import UsageError
 from cnnspec.export.runtimes import RECORD_FORMAT
+from cnnspec.paths import exists, is_dir
 from cnnspec.training.modelfile import check_model_file
 
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
@@ -158,10 +159,12 @@ def check_output(path: Path, fmt: str, *, replace: bool) -> None:
     which is cnnspec's own). A folder holding anything but a SavedModel's own entries is never
     replaced: an export replaces the whole folder, and the other files would be lost.
     """
+    # (is_dir and exists of cnnspec.paths: a name too long for the file system made Path's
+    # raise ENAMETOOLONG, an internal error; check_writable then refuses it as a usage error)
     if fmt == "savedmodel":
-        if path.exists() and not path.is_dir():
+        if exists(path) and not is_dir(path):
             raise UsageError(f"expected a folder for the SavedModel; {path} is a file")
-        entries = _entries(path) if path.is_dir() else []
+        entries = _entries(path) if is_dir(path) else []
         if not entries:
             return
         foreign = _not_saved_model(path, entries)
@@ -178,7 +181,7 @@ def check_output(path: Path, fmt: str, *, replace: bool) -> None:
         return
     if path.suffix != _SUFFIX[fmt]:
         raise UsageError(f"expected an output path ending in {_SUFFIX[fmt]}; received {path}")
-    if path.is_dir():
+    if is_dir(path):
         raise UsageError(f"expected a file path for the {fmt} model; {path} is a folder")
     if replace:
         return
