@@ -265,3 +265,29 @@ def test_validate_of_a_spec_name_too_long_says_it_cannot_read_it(tmp_path, monke
     result = invoke("validate", f"{LONG}.yaml")
     assert result.exit_code == 1, result.output
     assert "File name too long" in flat(result) and "internal error" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [("spec", 1), ("set", 1), ("option", 2)],
+)
+def test_weights_named_by_a_path_too_long_are_refused_not_an_internal_error(
+    tmp_path, monkeypatch, where, code
+):
+    """`weights: LONG.keras` in a spec, by --set or as --weights ended every spec command (and
+    the language server's check) in "internal error (OSError: [Errno 36] …)", exit 3."""
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "s.yaml"
+    weights = "weights: x.keras\n" if where != "spec" else f"weights: {LONG}.keras\n"
+    spec.write_text("cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten, dense: 2]\n" + weights)
+    args = {
+        "spec": ["validate", spec],
+        "set": ["validate", spec, "--set", f"weights={LONG}.keras"],
+        "option": ["build", spec, "--weights", f"{LONG}.keras", "-o", tmp_path / "m.keras"],
+    }[where]
+    result = invoke(*args)
+    assert result.exit_code == code, result.output
+    from cnnspec.fileio import clipped_name
+
+    assert f"cannot read '{clipped_name(LONG + '.keras')}': {TOO_LONG}" in flat(result)
+    assert "internal error" not in result.output

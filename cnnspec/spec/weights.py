@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, UsageError, closest, format_path
-from cnnspec.fileio import read_head, user_path
+from cnnspec.fileio import clipped_name, read_head, user_path
+from cnnspec.paths import unreadable
 from cnnspec.runholder import training_process
 
 IMAGENET = "imagenet"
@@ -143,6 +144,12 @@ def parse_source(
     file = user_path(text)
     if not file.is_absolute():
         file = base_dir / file
+    reason = unreadable(file)  # (a name too long: Path.is_dir raised it, an internal error)
+    if reason is not None:
+        raise probe.fail(
+            f"cannot read {clipped_name(text)!r}: {reason}",
+            "write the path of a run folder, a .keras or a .weights.h5 file",
+        )
     meant = closest(text, [IMAGENET])
     if meant is not None and not file.exists():  # read as a run folder, found missing only at training
         raise probe.fail(
