@@ -81,6 +81,10 @@ def test_diff_reports_the_errors_the_fixes_leave_and_fails_for_them(tmp_path):
     assert "model[2].dense.units" in shown.stderr and "conv2dd" not in shown.stderr  # (fixed: not said)
     missing = run(tmp_path / "missing.yaml", "--diff")
     assert missing.exit_code == 1 and f"no such file: {tmp_path / 'missing.yaml'}" in missing.stderr
+    for fmt in ("json", "github"):  # (it printed the patch where JSON was asked for)
+        refused = run(both, "--diff", "--format", fmt)
+        assert refused.exit_code == 2 and refused.stdout == ""
+        assert f"expected --diff without --format {fmt}: it prints a unified diff" in refused.stderr
 
 
 def test_what_has_no_fix_is_reported_after_the_others_are_made(tmp_path):

@@ -98,6 +98,11 @@ def validate(
     if fix or diff:
         if fix and diff:
             raise UsageError("expected --fix or --diff, not both", "--diff shows what --fix would write")
+        if diff and format != OutputFormat.text:  # (it printed the patch where JSON was asked for)
+            raise UsageError(
+                f"expected --diff without --format {format.value}: it prints a unified diff",
+                "validate with --format json (or github) for the errors alone, or --diff for the fixes",
+            )
         changed, left = _fix_files(
             files, set or [], allow_outside, max_params, write=fix, text=format == OutputFormat.text
         )
