@@ -80,7 +80,9 @@ def test_inspect_github_format_gives_warnings_as_annotations(runner, write_spec)
     assert result.stdout.startswith("::warning file=") and "never used" in result.stdout
     assert "warning:" not in result.stderr
     as_json = runner.invoke(app, ["inspect", str(spec), "--format", "json"])
-    json.loads(as_json.stdout)  # the summary alone
+    document = json.loads(as_json.stdout)  # the summary, with its warnings (a tool lost them)
+    (warning,) = document["warnings"]
+    assert warning["severity"] == "warning" and "never used" in warning["message"] and warning["line"] == 5
 
 
 def test_validate_many_files(runner):
@@ -230,7 +232,9 @@ def test_inspect_json_document(runner):
         "frozen_params",
         "macs",
         "layers",
+        "warnings",
     }
+    assert summary["warnings"] == []
     assert summary["input_shape"] == [None, 32, 32, 3]
     assert summary["output_shape"] == [None, 10]
     assert summary["total_params"] == 687_242

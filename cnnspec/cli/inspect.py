@@ -58,11 +58,12 @@ def inspect(
 ) -> None:
     """Print every layer's output shape, parameter count and MACs, with totals."""
     compiled = compile_reported(file, set, allow_outside=allow_outside, max_params=max_params, warnings=False)
-    # JSON's stdout holds the summary alone: its warnings go to stderr, as text
+    # JSON's stdout holds the summary alone: its warnings go to stderr, as text, and into the
+    # document as `warnings` (as validate's JSON has them: a tool reading it lost them)
     report(compiled.warnings, "text" if format == OutputFormat.json else format.value)
     summary = compiled.summary()
     if format == OutputFormat.json:
-        echo(json.dumps(summary, indent=2))
+        echo(json.dumps({**summary, "warnings": [w.to_json() for w in compiled.warnings]}, indent=2))
         return
     print_summary(summary, f"{compiled.name} ({safe(Path(file))})")
     applied = defaults_applied(compiled.ir)
