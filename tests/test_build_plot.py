@@ -119,7 +119,7 @@ def test_writes_marked_text_beside_the_picture_and_replaces_its_own(ir, tmp_path
     target = tmp_path / "g.png"
     written = write_graph(ir, target, origin="build from cells.yaml")
     assert written == [tmp_path / "g.dot", tmp_path / "g.mmd"]
-    assert "Graphviz is not installed" in capsys.readouterr().out
+    assert "Graphviz is not installed" in capsys.readouterr().err  # (a note: stdout is for paths)
     assert is_generated(tmp_path / "g.dot") and is_generated(tmp_path / "g.mmd")
     # the files it wrote before are replaced without a word
     (tmp_path / "g.dot").write_text((tmp_path / "g.dot").read_text() + "// edited\n")
@@ -186,7 +186,7 @@ def test_the_picture_is_drawn_before_any_file_is_written(ir, tmp_path, monkeypat
     capsys.readouterr()
     assert write_graph(ir, tmp_path / "h.png", origin="test") == [tmp_path / "h.dot", tmp_path / "h.mmd"]
     assert not (tmp_path / "h.png").exists()
-    note = " ".join(capsys.readouterr().out.split())
+    note = " ".join(capsys.readouterr().err.split())
     assert "Graphviz failed (broken), so" in note and "h.png was not drawn" in note
 
 

@@ -31,6 +31,7 @@ from cnnspec.cli.common import (
     compile_reported,
     guarded,
     path_option,
+    stderr,
     stdout,
 )
 from cnnspec.cli.render import safe
@@ -109,10 +110,12 @@ class GraphPlot:
             written = [write_atomic(path, content) for path, content in self.contents]
         if self.undrawn is not None:
             dot, mermaid = written[-2:]
-            stdout().print(
+            # a note, on stderr as every other (visualize's stdout is the paths it wrote)
+            stderr().print(
                 f"{self.why}, so {safe(self.undrawn)} was not drawn; the graph is in "
                 f"{safe(dot)} (DOT) and {safe(mermaid)} (Mermaid).{self.how}",
                 highlight=False,
+                soft_wrap=True,  # (hard-wrapped, it cut `apt-get install graphviz` in two)
             )
         return written
 
