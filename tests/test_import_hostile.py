@@ -330,6 +330,19 @@ def test_a_folder_as_the_source_is_named_as_one(tmp_path):
     assert result.exit_code == 2 and "expected a file; received a folder" in result.output
 
 
+def test_a_run_folder_stands_for_its_model_as_for_the_other_readers(tmp_path):
+    """`import RUN` was "expected a file; received a folder", where evaluate, predict, export
+    and benchmark take a run folder for its model.keras."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "lock.json").write_text("{}")
+    with zipfile.ZipFile(run / "model.keras", "w") as archive:
+        archive.writestr("config.json", json.dumps(functional(dense("d"))))
+    result = run_cli("import", str(run), "-o", str(tmp_path / "x.yaml"))
+    assert result.exit_code == 0, result.output
+    assert f"imported {run / 'model.keras'} → {tmp_path / 'x.yaml'}" in " ".join(result.output.split())
+
+
 def _fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path

@@ -49,7 +49,7 @@ def import_(
     from cnnspec.errors import UsageError
     from cnnspec.importer.output import run_import, weights_name, zoo_counterpart
 
-    _check_source(source)
+    source = _check_source(source)
     output = file_output(out, "model.yaml", dash=False)
     assert output is not None
     # (--force replaced a model.keras with YAML; the source itself gets its own message below)
@@ -103,23 +103,30 @@ def import_(
         console.print(f"  note:          {safe(note)}", highlight=False)
 
 
-def _check_source(source: str) -> None:
-    """Refuse a SOURCE path that names no file (nothing there, a folder, a FIFO or device, an
-    empty path) as a usage error, exit 2, as evaluate, export and report refuse the paths they
-    read; a file that is there but no model stays a located error of the import (exit 1)."""
+def _check_source(source: str) -> str:
+    """The model file SOURCE names: a run folder of ``cnnspec train`` stands for its
+    ``model.keras``, as it does for evaluate, predict and export (it was "expected a file;
+    received a folder"). Refuse a SOURCE path that names no file (nothing there, another folder,
+    a FIFO or device, an empty path) as a usage error, exit 2, as evaluate, export and report
+    refuse the paths they read; a file that is there but no model stays a located error of the
+    import (exit 1)."""
     from cnnspec.errors import UsageError
     from cnnspec.fileio import special_kind
     from cnnspec.importer.source import KERAS_PREFIX
 
     if source.startswith(KERAS_PREFIX):
-        return
+        return source
     what = "pass a .keras file, a JSON config or keras:NAME"
     if not source:  # Path("") is the working folder, which would be "a folder"
         raise UsageError("expected a model file; received an empty path", what)
     kind = special_kind(source)  # reading a FIFO would wait for a writer; a device is no model
     if os.path.isdir(source):
+        model = os.path.join(source, "model.keras")
+        if os.path.isfile(os.path.join(source, "lock.json")) and os.path.isfile(model):
+            return model  # (a run folder: its model; its own spec is its resolved.yaml)
         raise UsageError(f"{source}: expected a file; received a folder", what)
     if kind is not None:
         raise UsageError(f"{source}: expected a model file; received {kind}", what)
     if not os.path.isfile(source):
         raise UsageError(f"{source}: no such file", what)
+    return source
