@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnspec.cli.app import app
+from cnnspec.errors import SpecError
 from cnnspec.training.distribute import Distribution, choose_jit
 
 #: digits (8×8×1) with Keras layers that lack XLA support inside the model (random_rotation,
@@ -228,6 +229,8 @@ def test_train_refuses_a_layer_no_cpu_kernel_runs_on_a_machine_without_a_gpu(
     from cnnspec.training import data, runtime
 
     monkeypatch.setattr(runtime, "gpu_names", lambda: [])
+    # (this machine's kernels, as where oneDNN is off: TensorFlow reads its setting at its import)
+    monkeypatch.setattr(runtime, "cpu_runs", lambda node, compiled: False)
     monkeypatch.setattr(data, "load_dataset", lambda *args: pytest.fail("the data was loaded"))
     spec = write_spec(
         "cnnspec: 1\nname: up\ninput: {shape: [8, 8, 1]}\nmodel:\n"
@@ -239,7 +242,53 @@ def test_train_refuses_a_layer_no_cpu_kernel_runs_on_a_machine_without_a_gpu(
     result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
     assert result.exit_code == 1, result.output
     text = " ".join(result.output.split())
-    assert "spec.yaml:5:23: error: model[0].conv2d_transpose: TensorFlow has no CPU kernel for a " in text
-    assert "dilation_rate over 1, and this machine has no GPU" in text
-    assert "hint: on a CPU, write dilation_rate: 1" in text and "Traceback" not in text
+    assert "spec.yaml:5:23: error: model[0].conv2d_transpose: TensorFlow's own CPU kernel takes no " in text
+    assert "dilation_rate over 1; this machine has no GPU, and its oneDNN is off" in text
+    assert "hint: run with TF_ENABLE_ONEDNN_OPTS=1" in text and "Traceback" not in text
     assert not out.exists()
+
+
+def test_a_layer_this_machines_kernels_run_is_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """train refused a dilated conv2d_transpose on any machine without a GPU, where oneDNN's
+    kernel (on by default with AVX-512: the generated script trained it) runs it: the probe of
+    the layer alone decides. (Faked here: TensorFlow's oneDNN setting is read at its import.)"""
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.training import runtime
+
+    compiled = compile_text(
+        "cnnspec: 1\nname: up\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2d_transpose: {filters: 2, kernel_size: 3, dilation_rate: 2}\n"
+        "  - flatten\n  - dense: {units: 10, activation: softmax}\n",
+        "up.yaml",
+    )
+    monkeypatch.setattr(runtime, "gpu_names", lambda: [])
+    monkeypatch.setattr(runtime, "cpu_runs", lambda node, compiled: True)
+    runtime.refuse_cpu_gaps(compiled)  # (no refusal)
+    monkeypatch.setattr(runtime, "cpu_runs", lambda node, compiled: False)
+    with pytest.raises(SpecError) as refused:
+        runtime.refuse_cpu_gaps(compiled)
+    assert refused.value.errors[0].path == "model[0].conv2d_transpose"
+
+
+@pytest.mark.slow
+def test_the_cpu_probe_answers_as_the_kernel_does_on_this_machine() -> None:
+    """`cpu_runs` is this machine's answer: the same layer run by Keras directly, on the CPU."""
+    import keras
+    import tensorflow as tf
+
+    from cnnspec.analysis.passes import compile_text
+    from cnnspec.training.runtime import cpu_runs
+
+    compiled = compile_text(
+        "cnnspec: 1\nname: up\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2d_transpose: {filters: 2, kernel_size: 3, dilation_rate: 2}\n"
+        "  - flatten\n  - dense: {units: 10, activation: softmax}\n",
+        "up.yaml",
+    )
+    try:
+        with tf.device("/CPU:0"):
+            keras.layers.Conv2DTranspose(2, 3, dilation_rate=2)(tf.zeros((1, 8, 8, 1)))
+        runs = True
+    except Exception:
+        runs = False
+    assert cpu_runs(compiled.ir.nodes[0], compiled) is runs

@@ -199,9 +199,10 @@ def class_count_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
 
 
 def cpu_gap_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
-    """A layer TensorFlow's CPU kernels cannot run with its parameters (the registry's
-    ``cpu_gap``): the model builds, and fails in its first batch on a machine without a GPU,
-    where ``train`` refuses it; on a GPU it trains. One warning per layer."""
+    """A layer TensorFlow's own CPU kernels cannot run with its parameters (the registry's
+    ``cpu_gap``): the model builds, and fails in its first batch on a machine without a GPU
+    whose oneDNN is off, where ``train`` refuses it; oneDNN's kernels and a GPU's run it. One
+    warning per layer."""
     warnings = []
     for node in compiled.ir.nodes:
         gap = REGISTRY[node.kind].cpu_refusal(node.params)
@@ -209,8 +210,9 @@ def cpu_gap_warnings(compiled: CompiledSpec) -> list[Diagnostic]:
             phrase, hint = gap
             warnings.append(
                 Diagnostic(
-                    f"{phrase}: this layer trains and predicts on a GPU only (on a CPU it fails in "
-                    "its first batch)",
+                    f"{phrase}: on a CPU with oneDNN off (TF_ENABLE_ONEDNN_OPTS=0, the default of "
+                    "some CPUs) and no GPU, this layer fails in its first batch (train refuses it "
+                    "there before the data is loaded)",
                     loc=node.loc,
                     path=node.path,
                     code="cpu-kernel",

@@ -71,15 +71,16 @@ def _tuple(value: Any, rank: int) -> tuple[int, ...]:
 
 
 def _transpose_cpu_gap(params: Params) -> tuple[str, str] | None:
-    """TensorFlow's CPU kernel of a transposed convolution (Conv2DBackpropInput) refuses a
+    """TensorFlow's own CPU kernel of a transposed convolution (Conv2DBackpropInput) refuses a
     dilation rate over 1 ("Current CPU implementations do not yet support dilation rates larger
-    than 1"); its GPU kernel takes it."""
+    than 1"); oneDNN's kernel (on by default on CPUs with AVX-512) and GPU kernels take it."""
     if max(_tuple(params["dilation_rate"], 2)) <= 1:
         return None
     return (
-        "TensorFlow has no CPU kernel for a transposed convolution with dilation_rate over 1",
-        "on a CPU, write dilation_rate: 1, or upsample first (upsampling2d) and follow with a "
-        "conv2d of this dilation_rate",
+        "TensorFlow's own CPU kernel takes no transposed convolution with dilation_rate over 1",
+        "run with TF_ENABLE_ONEDNN_OPTS=1 (oneDNN's kernel takes it) or on a GPU; or write "
+        "dilation_rate: 1, or upsample first (upsampling2d) and follow with a conv2d of this "
+        "dilation_rate",
     )
 
 
@@ -301,7 +302,8 @@ TRANSPOSE_PARAMS = (
     ints(
         "dilation_rate",
         1,
-        "spacing between kernel elements (over 1: on a GPU only, as TensorFlow has no CPU kernel)",
+        "spacing between kernel elements (over 1: on a GPU, or a CPU with oneDNN on; TensorFlow's own "
+        "CPU kernel has none)",
     ),
     activation(),
     flag("use_bias", True, "add a learned bias"),

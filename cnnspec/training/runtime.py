@@ -9,7 +9,7 @@ import contextlib
 import random
 import secrets
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.analysis.settings_types import TrainConfig
 
@@ -32,19 +32,48 @@ def gpu_names() -> list[str]:
 
 
 def refuse_cpu_gaps(compiled: CompiledSpec) -> None:
-    """On a machine without a GPU, refuse a model holding a layer TensorFlow's CPU kernels
-    cannot run (the registry's ``cpu_gap``; validate warns of it): it failed in its first
-    batch, after the data was loaded, as an internal error. A located error at the layer."""
+    """On a machine without a GPU, refuse a model holding a layer TensorFlow's own CPU kernels
+    cannot run (the registry's ``cpu_gap``; validate warns of it) where this machine's kernels
+    fail on it too (:func:`cpu_runs`: oneDNN's run a dilated transposed convolution, and
+    TensorFlow turns oneDNN on by default on some CPUs only): it failed in its first batch,
+    after the data was loaded, as an internal error. A located error at the layer."""
     from cnnspec.errors import SpecError
     from cnnspec.layers.registry import REGISTRY
 
     for node in compiled.ir.nodes:
         gap = REGISTRY[node.kind].cpu_refusal(node.params)
-        if gap is not None and not gpu_names():
+        if gap is not None and not gpu_names() and not cpu_runs(node, compiled):
             phrase, hint = gap
             raise SpecError.single(
-                f"{phrase}, and this machine has no GPU", node.loc, node.path, code="cpu-kernel", hint=hint
+                f"{phrase}; this machine has no GPU, and its oneDNN is off",
+                node.loc,
+                node.path,
+                code="cpu-kernel",
+                hint=hint,
             )
+
+
+def cpu_runs(node: Any, compiled: CompiledSpec) -> bool:
+    """Whether this machine's CPU kernels run the layer of ``node``: the layer alone, forward
+    and back, on one image of zeros of its input's shape. The gap is TensorFlow's own kernel's;
+    where oneDNN is on (``TF_ENABLE_ONEDNN_OPTS=1``, or by default on a CPU with AVX-512) its
+    kernel runs the layer, and train refused a model that trained (a milliseconds' probe)."""
+    import tensorflow as tf
+
+    from cnnspec.backends.keras_builder import make_layer
+
+    shapes = [compiled.ir.shape_of(name) for name in node.inputs]
+    if len(shapes) != 1 or shapes[0] is None or None in shapes[0]:
+        return False  # (no fixed input to try: refused as before)
+    x = tf.zeros((1, *shapes[0]))
+    try:
+        with tf.device("/CPU:0"), tf.GradientTape() as tape:
+            tape.watch(x)
+            y = make_layer(node)(x)
+        tape.gradient(y, x)
+    except Exception:  # the kernel's refusal (InvalidArgumentError); any failure: refused
+        return False
+    return True
 
 
 @contextlib.contextmanager
