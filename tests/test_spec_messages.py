@@ -348,6 +348,18 @@ def test_a_named_pipe_is_named_as_one_not_as_missing(runner, write_spec, tmp_pat
     )
 
 
+def test_an_automatic_name_the_input_took_names_the_input(runner, write_spec):
+    """`input.name: conv2d_1` beside a first conv2d said "layer name 'conv2d_1' is used twice",
+    with the hint to give "one of the items" another id: the other use, the input, unnamed."""
+    text = "cnnspec: 1\nname: m\ninput: {shape: [5, 5, 3], name: conv2d_1}\nmodel:\n"
+    error = only_error(runner, write_spec(text + "  - conv2d: {filters: 2, kernel_size: 1}\n"))
+    assert where(error) == (5, 13, "model[0].conv2d")
+    assert error.message == (
+        "layer name 'conv2d_1' is used twice: by this layer and by the model input (input.name, line 3)"
+    )
+    assert error.hint == "rename the input (input.name), or give this item an `id`"
+
+
 # -- a string where a number belongs: the number's message, not the ${…} alternative's --------
 
 

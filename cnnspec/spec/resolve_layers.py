@@ -405,7 +405,19 @@ class LayerChecks:
                 )
                 if not self.input_rank_error(kind, params, inputs, known, path, report):
                     report()
-        if name in self.by_name or name == self.input_name:
+        if name == self.input_name and name not in self.by_name:
+            # the model input's name (`input.name: conv2d_1`): the hint to give "one of the
+            # items" another id named no other item, and never the input
+            where = self.doc.loc(("input", "name"))
+            self.error(
+                f"layer name {name!r} is used twice: by this layer and by the model input"
+                + (f" (input.name, line {where.line})" if where is not None else ""),
+                path,
+                code="duplicate-name",
+                hint="rename the input (input.name), or give this item an `id`",
+            )
+            name = f"{name}\0{len(self.nodes)}"
+        elif name in self.by_name:
             self.error(
                 f"layer name {name!r} is used twice",
                 path,
