@@ -140,7 +140,7 @@ def test_a_weights_file_with_external_storage_is_refused(tmp_path: Path, secret_
         read_source(_source(path))
     message = str(caught.value)
     assert str(path) in message and "/layers/dense/vars/0" in message
-    assert "outside the file" in message and "TOPSECRET" not in message
+    assert "through links or to other files" in message and "TOPSECRET" not in message
 
 
 @pytest.mark.parametrize("how", ["soft", "external"])
@@ -161,7 +161,7 @@ def test_a_weights_file_with_links_is_refused(tmp_path: Path, secret_bytes: Path
             group["1"] = h5py.ExternalLink(str(other), "/g")
 
     path = _keras3_file(tmp_path / "links.weights.h5", fill)
-    with pytest.raises(UsageError, match="refer to data outside the file") as caught:
+    with pytest.raises(UsageError, match="refer to data through links or to other files") as caught:
         read_source(_source(path))
     assert "/layers/dense/vars/1" in str(caught.value)
 
@@ -179,7 +179,7 @@ def test_a_weights_file_in_a_keras_archive_with_external_storage_is_refused(
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("config.json", "{}")
         zf.write(inner, "model.weights.h5")
-    with pytest.raises(UsageError, match="refer to data outside the file") as caught:
+    with pytest.raises(UsageError, match="refer to data through links or to other files") as caught:
         read_source(_source(archive, "keras"))
     assert "/layers/dense/vars/0" in str(caught.value) and "TOPSECRET" not in str(caught.value)
 
@@ -260,7 +260,7 @@ def test_a_keras2_file_with_external_storage_or_a_huge_dataset_is_refused(
             "kernel:0", shape=(16,), dtype="float32", external=[(str(secret_bytes), 0, 64)]
         ),
     )
-    with pytest.raises(UsageError, match="refer to data outside the file") as caught:
+    with pytest.raises(UsageError, match="refer to data through links or to other files") as caught:
         read_source(imagenet, imagenet_file=evil)
     assert "/dense/kernel:0" in str(caught.value)
     huge = _keras2_file(
@@ -308,7 +308,7 @@ def test_build_with_hostile_weights_files(tmp_path: Path, secret_bytes: Path) ->
     )
     result = runner.invoke(app, ["build", str(spec), "--weights", str(evil), "-o", str(tmp_path / "a.keras")])
     assert result.exit_code == 2, result.output  # (a --weights source: a usage error)
-    assert "/layers/dense/vars/0" in result.output and "outside the file" in result.output
+    assert "/layers/dense/vars/0" in result.output and "through links or to other files" in result.output
     assert not (tmp_path / "a.keras").exists()
 
     import h5py

@@ -1401,3 +1401,20 @@ def test_validate_refuses_imagenet_for_an_input_keras_applications_refuses(write
             text = " ".join(result.output.split())
             assert f"{spec.name}:{where} keras.applications.MobileNetV2 has no ImageNet weights" in text
             assert "Input size must be at least 32x32 (input [16, 16, 3])" in text
+
+
+@pytest.mark.parametrize("layout", ["keras2", "model"])
+def test_a_keras2_file_named_weights_h5_is_said_as_under_a_h5_name(tmp_path, layout):
+    """The same Keras 2 file was "a Keras 2 weights file" named `k2.h5`, and "holds no layer
+    weights in Keras 3's layout" (a hint naming neither Keras 2 nor what to do) named
+    `k2.weights.h5`."""
+    from cnnspec.errors import UsageError
+    from cnnspec.spec.weights import WeightsSource
+    from cnnspec.training.transfer_read import read_source
+
+    path = tmp_path / "k2.weights.h5"
+    _write_h5(path, layout)
+    with pytest.raises(UsageError) as refused:
+        read_source(WeightsSource("weights_h5", str(path), path))
+    what = "a Keras 2 weights file" if layout == "keras2" else "a legacy HDF5 (.h5) file"
+    assert str(refused.value) == f"{path} is {what}; cnnspec reads only native Keras files"

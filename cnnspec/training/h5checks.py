@@ -62,7 +62,7 @@ def _links_out(root: Any) -> list[str]:
             if isinstance(link, h5py.ExternalLink):
                 target = comment_text(f"{link.filename}:{link.path}")
                 found.append(f"{here}: an external link to {target}")
-            elif isinstance(link, h5py.SoftLink):
+            elif isinstance(link, h5py.SoftLink):  # (to anywhere: refused unfollowed all the same)
                 found.append(f"{here}: a soft link to {comment_text(link.path)}")
             elif isinstance(item := group.get(name), h5py.Group):
                 groups.append((f"{where}/{name}", item))

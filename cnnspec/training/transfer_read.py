@@ -63,7 +63,8 @@ def _refused_file(source: WeightsSource, file: Path, root: Any) -> None:
     if outside:
         raise _fail(
             source,
-            f"refusing the weights in {file}: they refer to data outside the file: {shown(outside)}",
+            f"refusing the weights in {file}: they refer to data through links or to other files: "
+            f"{shown(outside)}",
             "a weights file saved by Keras holds all its weights itself; save it again "
             "(model.save_weights('x.weights.h5') or model.save('x.keras'))",
         )
@@ -242,6 +243,11 @@ def read_source(
             "save it again (model.save_weights('x.weights.h5') or model.save('x.keras'))",
         ) from None
     if not layers:
+        from cnnspec.spec.weights import h5_layout, hdf5_refusal
+
+        layout = h5_layout(file) if source.kind == "weights_h5" else None
+        if layout in ("keras2", "model"):  # (named .weights.h5: said as under an .h5 name)
+            raise _fail(source, *hdf5_refusal(file, layout))
         raise _fail(
             source,
             f"{file} holds no layer weights in Keras 3's layout (layers/<name>/vars)",
