@@ -180,6 +180,20 @@ def run_python(
     return _SCRIPTS.run([str(script), *args], cwd=cwd, timeout=timeout)
 
 
+def with_own_kernels(code: str, timeout: float = 300) -> str:
+    """What ``code`` prints, run in a fresh Python whose TensorFlow uses its own CPU kernels
+    (``TF_ENABLE_ONEDNN_OPTS=0``, read at TensorFlow's import: never in this process). oneDNN,
+    on by default on CPUs with AVX-512, runs ops TensorFlow's own kernels refuse (a dilated
+    transposed convolution, a depthwise one of two strides): a test of what TensorFlow refuses
+    asks its own kernels, the same on every machine."""
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def start_python(script: Path | str, *args: str, **popen) -> subprocess.Popen[str]:
     """``subprocess.Popen([sys.executable, script, *args], text=True, **popen)`` (stdout, stderr,
     env, cwd) in a process of its own that has TensorFlow imported already (tests/script_runner.py),

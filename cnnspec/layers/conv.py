@@ -174,9 +174,11 @@ def _depthwise_shape(params: Params, inputs: list[Shape]) -> Shape:
     strides = _tuple(params["strides"], 2)
     dilation = _tuple(params["dilation_rate"], 2)
     if strides[0] != strides[1] and max(dilation) == 1:
-        # TensorFlow's depthwise kernel (DepthwiseConv2dNative, on every device) takes one
-        # stride for both axes: the model built and then failed at its first call. With a
-        # dilation Keras runs the kernel at stride 1 and subsamples, so any strides run.
+        # TensorFlow's own depthwise kernels (DepthwiseConv2dNative, its CPU's and GPU's) take
+        # one stride for both axes: the model built and then failed at its first call. Only
+        # oneDNN's CPU kernel (on by default with AVX-512) takes two: refused, since such a
+        # model would run on no GPU and on no CPU with oneDNN off. With a dilation Keras runs
+        # the kernel at stride 1 and subsamples, so any strides run.
         raise ShapeError(
             f"expected the same stride in height and width; received strides {list(strides)} "
             "(TensorFlow's depthwise convolution takes one stride for both unless dilated)",
