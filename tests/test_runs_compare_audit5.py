@@ -269,3 +269,19 @@ def test_compare_draws_a_regressions_figures_beside_its_loss(tmp_path):
     assert list(drawn) == ["loss", "mae", "r2", "rmse"]
     assert len(drawn["mae"]) == 4  # each run's training and validation
     assert [axes.get_title() for axes in curves_figure(*runs).axes] == ["loss", "mae", "r2", "rmse"]
+
+
+def test_compare_does_not_call_a_damaged_runs_data_another_source(tmp_path):
+    """A lock.json that is no JSON records no data; compare said `data.source: "differs"`, a
+    claim it cannot make (the notes said the lock.json was damaged)."""
+    a = make_run(tmp_path / "a", lr=0.1, accuracy=0.5, created=CREATED)
+    b = make_run(tmp_path / "b", lr=0.1, accuracy=0.6, created=CREATED)
+    for run in (a, b):  # (what training records of the digits: its kind, no path)
+        lock = json.loads((run / "lock.json").read_text(encoding="utf-8"))
+        (run / "lock.json").write_text(json.dumps({**lock, "data": {"kind": "digits"}}), encoding="utf-8")
+    same, _ = compared(a, b, tmp_path / "c.png")
+    (a / "lock.json").write_text("{not json", encoding="utf-8")
+    found, _ = compared(a, b, tmp_path / "c.png")
+    assert found["data"]["source"] is None and found["data"]["same"] is None
+    assert same["data"]["source"] != "differs"  # (the two runs' own: the same data)
+    assert any("lock.json" in note for note in found["notes"])

@@ -659,8 +659,11 @@ def data_compared(a: Path, b: Path) -> dict[str, Any]:
     the same test size, seed, ``test_split`` and ``classes`` (``None``: not known)."""
     sides: dict[str, Any] = {}
     sections: dict[str, dict[str, Any] | None] = {}
+    read = True  # both lock.json files read: a damaged one records nothing, not another source
     for side, run in (("a", a), ("b", b)):
-        lock = _json(run / "lock.json")[0] or {}
+        found = _json(run / "lock.json")[0]
+        read = read and isinstance(found, dict)
+        lock = found or {}
         data = lock.get("data") if isinstance(lock.get("data"), dict) else {}
         sides[side] = {key: _text(data.get(key)) for key in ("kind", "path", "content_hash", "file_sha256")}
         sides[side]["test_images"] = _test_images(data)
@@ -671,6 +674,8 @@ def data_compared(a: Path, b: Path) -> dict[str, Any]:
     files = [sides[side]["file_sha256"] for side in ("a", "b")]
     if None not in files:
         source: str | None = "same" if files[0] == files[1] else "differs"
+    elif not read:  # (it said "differs": the damaged side's kind and path were None)
+        source = None
     elif any(sides["a"][key] != sides["b"][key] for key in ("kind", "path")):
         source = "differs"
     elif sides["a"]["path"] is None and sections["a"] is not None and sections["b"] is not None:
