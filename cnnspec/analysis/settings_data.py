@@ -21,7 +21,7 @@ from cnnspec.analysis.settings_types import (
     Schedule,
     TrainConfig,
 )
-from cnnspec.errors import SpecPath, did_you_mean
+from cnnspec.errors import SpecPath, did_you_mean, short_value
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -524,9 +524,8 @@ def _check_cache(reader: SectionReader, data: DataConfig) -> None:
     source = SOURCE_WRITTEN.get(data.kind, data.kind)
     if not data.streamed:
         for key in (key for key, value in said.items() if value and reader.value(("data", key)) is not None):
-            written = {True: "true", False: "false"}.get(
-                reader.value(("data", key)), reader.value(("data", key))
-            )
+            value = reader.value(("data", key))
+            written = short_value(value) if isinstance(value, bool) else value  # (`true`, `disk`)
             reader.warning(
                 f"{written} has no effect: the {source} source is held in memory whole (a cache "
                 "keeps the decoded images of a folder or CSV source)",

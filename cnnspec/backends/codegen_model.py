@@ -16,6 +16,7 @@ import ast
 import contextvars
 import copy
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -814,8 +815,6 @@ def _where(loc: Loc | None) -> str:
         option = command_line_option(loc.file)
         typed = SOURCE_TEXTS.get(loc.file, "").split("\n", 1)[0]
         return typed if typed.startswith(option) else f"{option} {typed}".strip()
-    import os
-
     return f"{source_name(loc.file, MAIN_SPEC.get(), os.getcwd())}:{loc.line}"
 
 
@@ -827,8 +826,6 @@ def source_name(file: str, main: str | None = None, cwd: str = "") -> str:
     file's name alone said ``main.yaml:4`` of a ``sub/main.yaml`` beside ``main.yaml``, and
     ``resnet.yaml:10`` of the zoo's ``blocks/resnet.yaml`` beside its ``resnet.yaml``.
     ``cwd``: the working folder the names are relative to (the cache's key)."""
-    import os
-
     from cnnspec.resources import zoo_dir
 
     base = Path(cwd or os.getcwd())

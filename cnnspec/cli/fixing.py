@@ -38,6 +38,9 @@ class Fixed:
     before: str
     after: str
     made: list[Fix] = field(default_factory=list)
+    #: The diagnostics of ``after`` from the fixes' last check (``None``: the rounds ran out
+    #: before ``after`` was checked), which ``validate --diff`` reports without checking again.
+    checked: list[Diagnostic] | None = None
 
     @property
     def changed(self) -> bool:
@@ -70,15 +73,18 @@ def fix_file(path: Path, check: Check) -> Fixed:
     """``path``'s text with every fix its checks offer made (nothing written)."""
     before = read_text(path)
     target = path.resolve()
+    last: dict[str, list[Diagnostic]] = {}  # the text checked last, and what its check found
 
     def diagnose(text: str) -> tuple[list[Diagnostic], str | None]:
         diagnostics = check(lambda asked: text if asked.resolve() == target else None)
+        last.clear()
+        last[text] = diagnostics
         # the name the diagnostics give the file (a symbolic link's is its target's)
         named = {d.loc.file for d in diagnostics if d.loc is not None and _same(d.loc.file, target)}
         return diagnostics, named.pop() if len(named) == 1 else None
 
     after, made = fix_rounds(before, diagnose)
-    return Fixed(path, before, after, made)
+    return Fixed(path, before, after, made, last.get(after))
 
 
 def _same(name: str, target: Path) -> bool:

@@ -149,7 +149,8 @@ def render_github(diagnostics: Sequence[Diagnostic]) -> str:
     message's own line breaks stay, %-encoded as GitHub reads them."""
 
     def escape_data(text: str) -> str:
-        return _lines(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        # (_lines shows a CR escaped, `\x0d`, as any control character: only line breaks stay)
+        return _lines(text).replace("%", "%25").replace("\n", "%0A")
 
     def escape_prop(text: str) -> str:
         return escape_data(text).replace(":", "%3A").replace(",", "%2C")

@@ -249,7 +249,7 @@ def _fix_files(
     A file is checked as ``validate`` checks it (:func:`check_file`): a block library on its
     own, a family file in each of its variants (a mistake only one variant's ``vars:`` makes is
     fixed too; one they share, once)."""
-    from cnnspec.cli.fixing import fix_file, other_links, write_fixed
+    from cnnspec.cli.fixing import Fixed, fix_file, other_links, write_fixed
     from cnnspec.spec.family import family_variants, unsaid
 
     def check_with(file: Path) -> Callable[[Reader], list[Diagnostic]]:
@@ -265,12 +265,15 @@ def _fix_files(
 
         return check
 
-    def errors_left(file: Path, text: str | None) -> list[Diagnostic]:
+    def errors_left(file: Path, fixed: Fixed | None) -> list[Diagnostic]:
         if write:
             return []  # (validate checks the files --fix wrote)
-        target = file.resolve()
-        # (the file as fixed; the files it reads, and a file that cannot be read, from the disk)
-        found = check_with(file)(lambda asked: text if asked.resolve() == target else None)
+        found = fixed.checked if fixed is not None else None  # (the fixes' last check, of their text)
+        if found is None:
+            target = file.resolve()
+            text = fixed.after if fixed is not None else None
+            # (the file as fixed; the files it reads, and a file that cannot be read, from the disk)
+            found = check_with(file)(lambda asked: text if asked.resolve() == target else None)
         return [d for d in found if d.severity == "error"]
 
     changed = False
@@ -288,7 +291,7 @@ def _fix_files(
         except UsageError:
             left += errors_left(file, None)  # (not UTF-8: its check says where)
             continue
-        left += errors_left(file, fixed.after)
+        left += errors_left(file, fixed)
         if not fixed.changed:
             continue
         changed = True
