@@ -344,6 +344,52 @@ def test_validate_refuses_weights_that_are_not_there_as_train_does(write_spec, r
     assert "error: model[1].backbone.weights: no such run folder or weights file" in trained.output
 
 
+def test_a_backbone_specs_own_weights_are_said_not_to_load(write_spec, runner):
+    """A backbone spec's own top-level `weights:` is not loaded into the backbone item (the item
+    takes its model alone), and nothing said so: its layers started from scratch, and a path
+    there that does not exist passed. A warning at the item's `spec`, with a note at the line;
+    none where the item gives its own source (that one loads)."""
+    write_spec(BASE + "weights: nothere.weights.h5\n", "base.yaml")
+    top = write_spec(BACKBONE % "", "top.yaml")
+    result = runner.invoke(app, ["validate", str(top), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (warning,) = json.loads(result.output)
+    assert (warning["severity"], warning["path"], warning["line"], warning["code"]) == (
+        "warning",
+        "model[1].backbone.spec",
+        7,
+        "backbone-weights",
+    )
+    assert "sets weights: 'nothere.weights.h5', which a backbone item does not load" in warning["message"]
+    assert "give the source to the backbone item" in warning["hint"]
+    assert [(t["file"], t["line"], t["path"]) for t in warning["trace"]] == [
+        (str(top.with_name("base.yaml")), BASE.count("\n") + 1, "weights")
+    ]
+    (top.parent / "own.weights.h5").write_bytes(b"")
+    given = write_spec(BACKBONE % ", weights: own.weights.h5", "top.yaml")
+    assert "backbone item does not load" not in runner.invoke(app, ["validate", str(given)]).output
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [("nothere.weights.h5", "no such weights file"), ("imagenet", "exist only for zoo models")],
+)
+def test_a_nested_backbones_weights_error_says_which_backbone_it_is_in(write_spec, runner, weights, message):
+    """An error in the weights of a backbone inside another backbone lacked the `in backbone …`
+    note every other error there carries: it named a line of mid.yaml alone, not which item of
+    the spec being checked brought that file in."""
+    write_spec(BASE, "base.yaml")
+    middle = BACKBONE.replace("until: feat%s", f"until: feat, weights: {weights}")
+    write_spec(middle.replace("name: top", "name: mid"), "mid.yaml")
+    top = write_spec(TARGET.replace("model:\n", "model:\n  - backbone: {spec: mid.yaml, until: body}\n", 1))
+    result = runner.invoke(app, ["validate", str(top), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    (error,) = json.loads(result.output)
+    assert message in error["message"] and error["path"] == "model[1].backbone.weights", error
+    line = TARGET[: TARGET.index("model:")].count("\n") + 2  # (the item added under `model:`)
+    assert error["notes"] == [f"in backbone 'mid.yaml' at model[0] ({top}:{line}:15)"]
+
+
 def test_a_missing_source_is_never_hinted_to_be_a_spec_file(write_spec, runner, tmp_path):
     """`weights: pretrain` beside pretrain.yaml was hinted "did you mean `pretrain.yaml`?", and
     `weights: base.yaml` "did you mean `a1.yaml`?": following either is another error (a spec
@@ -910,6 +956,34 @@ def test_the_generated_scripts_loader_lets_an_adapted_normalization_finalize(wri
     functions["assign_what_fits"](targets, arrays, str(source), True, "", "no weight fits")
     batch = np.random.default_rng(1).normal(3.0, 2.0, (2, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_whole_models_file_given_to_its_backbone_item_says_to_load_it_whole(write_spec):
+    """A file saved from a model that holds the backbone spec as its item `body` names the
+    backbone's layers `body_stem` …: given to a backbone item, nothing matched its `stem` …, and
+    the error listed the model's names without the prefix with the hint to give the items the ids
+    they had (they had them). It says the file holds them under `body_` and to load it as the
+    whole model's weights; followed, everything loads."""
+    from cnnspec.training.transfer_loads import plan_for_spec
+
+    write_spec(BASE, "base.yaml")
+    _save_weights(write_spec, BACKBONE % "", "whole.weights.h5")
+    for item, renamed in (("body", ""), ("trunk", ", with this backbone item's id `body`")):
+        spec = write_spec((BACKBONE % ", weights: whole.weights.h5").replace("id: body", f"id: {item}"))
+        with pytest.raises(SpecError) as caught:
+            plan_for_spec(compile_spec(spec))
+        (error,) = caught.value.errors
+        assert "it holds the backbone's layers under the prefix body_ (body_stem, body_batch_norm_1)" in (
+            error.message
+        )
+        assert error.hint == (
+            "load it as the whole model's weights (a top-level `weights:`, or --weights), which match the "
+            f"layers by their full names{renamed}"
+        )
+    whole = write_spec(BACKBONE % "" + "weights: whole.weights.h5\n")
+    (plan,) = plan_for_spec(compile_spec(whole))
+    assert (plan.loaded, plan.total, plan.skipped) == (10, 10, [])
 
 
 @pytest.mark.slow

@@ -274,6 +274,28 @@ def set_vars(resolver: Resolver, doc: SourceDoc, raw: Any, path: SpecPath, env: 
     return ok
 
 
+def _warn_own_weights(resolver: Resolver, doc: SourceDoc, ref: str, path: SpecPath) -> None:
+    """Warn that the backbone spec's own top-level ``weights:`` is not loaded: a backbone item
+    takes that spec's model alone (as it takes neither its ``input`` nor its ``training``), and
+    only the item's ``weights`` loads into it. Its layers would start from scratch unsaid, and a
+    path there that does not exist would pass."""
+    from cnnspec.errors import short_value
+
+    own = doc.data["weights"]
+    where = doc.loc(("weights",))
+    shown = own.get("from") if isinstance(own, dict) and "from" in own else own
+    resolver.diags.warning(
+        f"the backbone spec {ref!r} sets weights: {short_value(shown)}, which a backbone item does not "
+        "load: its layers start from scratch",
+        resolver.loc((*path, "spec")),
+        format_path((*path, "spec")),
+        code="backbone-weights",
+        hint="give the source to the backbone item (- backbone: {spec: …, weights: SOURCE}; a path there "
+        "starts at this spec's folder), or remove it from the backbone spec",
+        notes=(Note(f"{ref!r} sets it at {where}", where, "weights"), *resolver.call_notes()),
+    )
+
+
 def resolve_backbone(
     resolver: Resolver,
     body: Any,
@@ -308,6 +330,8 @@ def resolve_backbone(
         return UNKNOWN
     local = item_id or resolver.name_for(scope, None, KIND).removeprefix(scope.prefix)
     prefix = f"{scope.prefix}{local}_"
+    if fields.get("weights") is None and doc.data.get("weights") is not None:
+        _warn_own_weights(resolver, doc, ref, path)
     weights = None
     if fields.get("weights") is not None:
         try:
@@ -319,6 +343,7 @@ def resolve_backbone(
                 zoo_model=doc.zoo_variant is not None,
                 on_disk=False,
                 backbone=True,
+                notes=resolver.call_notes(),
             )
             check_imagenet_input(weights, tuple(resolver.shapes.get(entry) or ()))
         except SpecError as exc:

@@ -20,11 +20,21 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cnnspec.errors import COMMAND_LINE_PREFIX, Loc, SpecError, SpecPath, UsageError, closest, format_path
+from cnnspec.errors import (
+    COMMAND_LINE_PREFIX,
+    Loc,
+    Note,
+    SpecError,
+    SpecPath,
+    UsageError,
+    closest,
+    format_path,
+)
 from cnnspec.fileio import clipped_name, read_head, user_path
 from cnnspec.paths import unreadable
 from cnnspec.runholder import training_process
@@ -80,11 +90,15 @@ class WeightsSource:
     strict: bool = False
     loc: Loc | None = None
     path: str = ""
+    #: The chain of where it is written from: a backbone's inside another backbone (``in
+    #: backbone 'mid.yaml' at model[0]``) or a block, as the spec's other errors there carry.
+    notes: tuple[Note, ...] = ()
 
     def fail(self, message: str, hint: str | None = None, *, code: str = "weights") -> Exception:
         """The error to raise for this source: located in the spec, or a usage error."""
         if self.loc is not None or self.path:
-            return SpecError.single(message, self.loc, self.path, code=code, hint=hint)
+            error = SpecError.single(message, self.loc, self.path, code=code, hint=hint)
+            return SpecError([d.with_notes(self.notes) for d in error.diagnostics]) if self.notes else error
         return UsageError(message, hint)
 
     def describe(self) -> str:
@@ -101,6 +115,7 @@ def parse_source(
     zoo_model: bool = True,
     on_disk: bool = True,
     backbone: bool = False,
+    notes: Sequence[Note] = (),
 ) -> WeightsSource:
     """Check one ``weights`` value (a string or ``{from, strict}``) and say which kind of source
     it is. ``base_dir``: where relative paths start; ``zoo_model``: whether ``imagenet`` may be
@@ -109,19 +124,37 @@ def parse_source(
     again for reports away from the spec's folder). Raises a located :class:`SpecError` (a
     :class:`UsageError` when ``loc`` and ``path`` are empty: the command line). ``path`` may be
     given formatted already (a checked source's :attr:`WeightsSource.path`). ``backbone``: the
-    value is a backbone item's ``weights`` (whose ``spec:`` decides whether ``imagenet`` fits)."""
+    value is a backbone item's ``weights`` (whose ``spec:`` decides whether ``imagenet`` fits);
+    ``notes``: the chain of where it is written from (:attr:`WeightsSource.notes`), which its
+    errors carry."""
     where = path if isinstance(path, str) else format_path(path) if path else ""
     strict = False
     text = value
     if isinstance(value, dict):
         text = value.get("from")
         strict = value.get("strict", False)
-    probe = WeightsSource("run", str(text), None, bool(strict), loc, where)
+    probe = WeightsSource("run", str(text), None, bool(strict), loc, where, tuple(notes))
     if not isinstance(text, str) or not text.strip() or not isinstance(strict, bool):
         raise probe.fail(
             f"expected a weights source (a path or `imagenet`) and strict: true|false; received {value!r}",
             "write weights: runs/pretrain or weights: {from: model.keras, strict: true}",
         )
+    source = _checked(probe, text, strict, base_dir, zoo_model, on_disk, backbone)
+    return replace(source, notes=probe.notes)
+
+
+def _checked(
+    probe: WeightsSource,
+    text: str,
+    strict: bool,
+    base_dir: Path,
+    zoo_model: bool,
+    on_disk: bool,
+    backbone: bool,
+) -> WeightsSource:
+    """:func:`parse_source`'s checks of the value, whose errors ``probe`` raises (located where
+    it is written, with its notes)."""
+    loc, where = probe.loc, probe.path
     if text == IMAGENET:
         if not zoo_model and backbone:  # (the item is a backbone already: its spec is what to change)
             raise probe.fail(
@@ -376,6 +409,7 @@ def on_disk(source: WeightsSource) -> WeightsSource:
         base_dir=written_in(source),
         loc=source.loc,
         path=source.path,
+        notes=source.notes,
     )
 
 

@@ -174,6 +174,9 @@ def plan_transfer(
     plan.unused = sum(len(values) - taken[i] for i, (_, values) in enumerate(found.layers))
     plan.unused_layers = [name for i, (name, values) in enumerate(found.layers) if values and not taken[i]]
     considered = plan.total + plan.covered  # the model's tensors in the scope, all of them
+    nothing = considered and not plan.assign
+    if nothing and found.by_name and (whole := _whole_models(source, plan, found, targets, prefix)):
+        raise whole
     if considered and not plan.assign and found.by_name and not shared:
         raise _no_name_matched(source, plan, found, targets, prefix)
     if considered and not plan.assign:
@@ -366,15 +369,54 @@ def _no_name_matched(
         else "; no layer of the source has the shapes of one of the model's either"
     )
     where = f" in {plan.scope}" if plan.scope else ""
+    mine = f"the backbone's, without its {prefix}: " if prefix else "the model's: "
     return source.fail(
         f"none of the model's {plan.total + plan.covered} weight tensors{where} could be loaded from "
         f"{plan.source}: "
-        f"no layer name matched (the source's: {listed(theirs)}; the model's: {listed(ours)}){same}",
+        f"no layer name matched (the source's: {listed(theirs)}; {mine}{listed(ours)}){same}",
         "weights are matched by layer name, and names come from the items' ids: give the items the ids "
         "they had when the source was saved"
         if alike
         else "the weights come from another architecture; check the source",
     )
+
+
+def _whole_models(
+    source: WeightsSource, plan: TransferPlan, found: SourceLayers, targets: list[Any], prefix: str
+) -> Exception | None:
+    """The error of a backbone's source that is a file saved from a model holding that backbone
+    spec as its item ``bb`` (``bb_stem`` for its ``stem``: nothing matched by name), which the
+    whole model's source would match by the full names; ``None`` for another source."""
+    ours = [layer.name.removeprefix(prefix) for layer in targets]
+    held = _held_under(ours, [name for name, _ in found.layers]) if prefix else None
+    if held is None:
+        return None
+    item = held.removesuffix("_")
+    renamed = "" if held == prefix else f", with this backbone item's id `{item}`"
+    return source.fail(
+        f"none of the model's {plan.total + plan.covered} weight tensors in {plan.scope} could be loaded "
+        f"from {plan.source}: it holds the backbone's layers under the prefix {held} "
+        f"({listed([held + own for own in ours])}): it is the weights of a whole model with this "
+        f"backbone as its item {item!r}",
+        "load it as the whole model's weights (a top-level `weights:`, or --weights), which match the "
+        f"layers by their full names{renamed}",
+    )
+
+
+def _held_under(ours: list[str], theirs: list[str]) -> str | None:
+    """The prefix under which the source names every one of ``ours`` (the layers of a backbone
+    without its own prefix), as a file saved from a model with that backbone spec as its item
+    ``bb`` does (``bb_stem`` for ``stem``); ``None`` if there is none."""
+    if not ours:
+        return None
+    names = set(theirs)
+    first = ours[0]
+    for name in sorted(names):
+        if name.endswith(f"_{first}"):
+            held = name[: len(name) - len(first)]
+            if all(f"{held}{own}" in names for own in ours):
+                return held
+    return None
 
 
 def apply_plan(model: Any, plan: TransferPlan) -> None:
