@@ -306,6 +306,32 @@ def test_a_file_that_cannot_be_an_input_is_refused_before_the_model_loads(models
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("stream_models")
+def test_a_folder_with_several_bad_files_names_them_all(models, tmp_path):
+    """predict FOLDER stopped at its first bad file: a folder of many with a few bad ones took a
+    run per file to clean. They are listed together, as training lists a folder's; one alone
+    keeps its own message."""
+    folder = tmp_path / "in"
+    inputs = _mix(folder, 8)
+    (folder / "notes.png").write_text("I am text, not a PNG")
+    (folder / "empty.jpg").write_bytes(b"")
+    Image.fromarray(np.zeros((8, 8), dtype="uint8")).save(folder / "scan.png", format="TIFF")
+    result = invoke("predict", models["classifier"], folder, "-r", "keras")
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    total = len(inputs) + 3
+    assert lines[:4] == [
+        f"error: expected every input to be read; 3 bad image file(s) of {total}:",
+        f"  {folder / 'empty.jpg'}: no PNG, JPEG, BMP or GIF image (or .npy array), or truncated or corrupt "
+        f"(cannot identify image file '{folder / 'empty.jpg'}')",
+        f"  {folder / 'notes.png'}: no PNG, JPEG, BMP or GIF image (or .npy array), or truncated or corrupt "
+        f"(cannot identify image file '{folder / 'notes.png'}')",
+        f"  {folder / 'scan.png'}: expected a PNG, JPEG, BMP or GIF image; {folder / 'scan.png'} is TIFF",
+    ], result.output
+    assert "hint: remove or replace these files" in flat(result)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("stream_models")
 def test_a_truncated_image_late_in_the_list_is_a_clean_error(models, tmp_path, monkeypatch):
     """Its header passes; its pixels fail when its chunk is decoded: a UsageError naming it, and
     no mask of the chunks before it is written (they are staged, and moved into --out only once

@@ -132,9 +132,29 @@ def _check_headers(images: list[Path]) -> None:
     input is refused here, not after the chunks before it were predicted. Called once the run
     is found: a damaged run is told first, whatever the inputs."""
     from cnnspec.reporting.images import check_input_header
+    from cnnspec.training.badfiles import INPUT_HINT, describe
 
+    refused: list[tuple[Path, UsageError]] = []
     for image in images:
-        check_input_header(image)
+        try:
+            check_input_header(image)
+        except UsageError as exc:
+            refused.append((image, exc))
+    if len(refused) == 1:
+        raise refused[0][1]
+    if refused:  # every one, as training lists a folder's bad files: not one refusal per try
+        bad = [(path, _bad_input(exc)) for path, exc in refused]
+        raise UsageError(f"expected every input to be read; {describe(bad, len(images))}", INPUT_HINT)
+
+
+def _bad_input(exc: UsageError) -> str:
+    """Why an input file was refused, in a line of the list of them (which names the file)."""
+    from cnnspec.training.imagefiles import UnreadableImage
+
+    if isinstance(exc, UnreadableImage):
+        reason = f" ({exc.hint})" if exc.hint else ""
+        return f"no PNG, JPEG, BMP or GIF image (or .npy array), or truncated or corrupt{reason}"
+    return str(exc)
 
 
 def _task_answer(
