@@ -35,7 +35,7 @@ TOO_LONG = "File name too long"
     [
         (["report", LONG], "expected RUN_DIR to name a run folder"),
         (["runs", LONG], "expected a folder of runs"),
-        (["benchmark", LONG], "expected a run folder or a .keras model"),
+        (["benchmark", LONG], "expected a run folder written by `cnnspec train` (or its model.keras)"),
         (["visualize", LONG, "history"], "expected a run folder or a .keras model"),
     ],
     ids=["report", "runs", "benchmark", "visualize"],
@@ -46,6 +46,24 @@ def test_a_name_too_long_is_a_usage_error_naming_what_was_expected(tmp_path, mon
     assert result.exit_code == 2, result.output
     assert f"error: {expected}; cannot read {SHOWN}: {TOO_LONG}" in flat(result)
     assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize("command", ["benchmark", "calibrate"])
+def test_commands_that_need_a_run_ask_for_a_run_folder(tmp_path, monkeypatch, command):
+    """benchmark and calibrate said "expected a run folder or a .keras model" of a path that is
+    not there, then refused the .keras model outside a run that the words invited: they need the
+    run (its test or validation split), and ask for its folder (or the model.keras in it)."""
+    monkeypatch.chdir(tmp_path)
+    missing = invoke(command, "nothere")
+    assert missing.exit_code == 2, missing.output
+    assert flat(missing).startswith(
+        "error: expected a run folder written by `cnnspec train` (or its model.keras); nothere does not exist"
+    )
+    (tmp_path / "plain").mkdir()
+    folder = invoke(command, "plain")
+    assert folder.exit_code == 2, folder.output
+    assert "is not one" in flat(folder) and "hint: pass the folder `cnnspec train` wrote" in flat(folder)
+    assert ".keras model file" not in flat(folder)
 
 
 @pytest.mark.parametrize(

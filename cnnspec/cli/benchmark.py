@@ -154,7 +154,7 @@ def benchmark(
     runtimes = parse_list(formats, "--formats", RUNTIMES)
     sizes = parse_batches(batch)
     # only this command line may let the run's spec read outside its folder, never lock.json
-    run = locate(target, allow_outside=allow_outside)
+    run = locate(target, allow_outside=allow_outside, run_only=True)
     folder = run.run_dir if run.run_dir is not None else run.out_dir
     console = stderr()
     with owning_run(run.run_dir, folder), outside_allowed(allow_outside):  # (it locates the run again)

@@ -88,7 +88,7 @@ def calibrate(
     from cnnspec.reporting.temperature import FILE, fitted, fitted_on, scales
     from cnnspec.training.modelfile import load_model
 
-    run = locate(target, None, allow_outside=allow_outside)
+    run = locate(target, None, allow_outside=allow_outside, run_only=True)
     if run.run_dir is not None and (run.compiled is None or run.config is None):
         raise UsageError(
             f"cannot tell how the run trained: resolved.yaml, its spec, is missing from the run "

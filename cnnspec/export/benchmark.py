@@ -224,10 +224,11 @@ def run_benchmark(
         raise UsageError(f"expected --formats among {', '.join(RUNTIMES)}; received {', '.join(bad)}")
     if threads is not None and not 1 <= threads <= MAX_THREADS:
         raise UsageError(f"expected --threads from 1 to {MAX_THREADS}; received {threads}")
-    run = locate(Path(target))
+    run = locate(Path(target), run_only=True)
     if run.run_dir is None or run.compiled is None or run.config is None:
+        outside = "is a model file outside one" if run.run_dir is None else "is not one"
         raise UsageError(
-            f"expected a run folder written by `cnnspec train`; {target} is not one",
+            f"expected a run folder written by `cnnspec train`; {target} {outside}",
             "the benchmark measures accuracy on the run's own test split",
         )
     # A damaged model.keras is the user's to fix (exit 2), not a failed row for every runtime:

@@ -321,6 +321,7 @@ def locate(
     *,
     allow_outside: bool | None = None,
     need_model: bool = True,
+    run_only: bool = False,
 ) -> Run:
     """Resolve a TARGET (run folder or ``.keras`` file) and read its run folder, if any.
 
@@ -333,24 +334,30 @@ def locate(
     :attr:`Run.missing_model` saying why there is no model.
 
     A run folder's model file that is not the model of the run's spec is refused when the
-    model is needed (:func:`check_run_model`).
+    model is needed (:func:`check_run_model`). ``run_only``: the command needs the run (its
+    splits, its folder), so its refusals ask for a run folder, not "or a .keras model" (a model
+    file outside a run is refused by the command, in its words).
     """
     target = Path(target)
-    expected = "a run folder or a .keras model"
+    expected = (
+        f"a run folder written by `cnnspec train` (or its {MODEL_FILE})"
+        if run_only
+        else ("a run folder or a .keras model")
+    )
     refuse_unreadable(target, expected)  # (another user's folder, a name too long: not "no such file")
     if is_dir(target):
         refuse_unreadable(target / "lock.json", expected)
     if not exists(target):
         raise UsageError(
-            f"expected a run folder or a .keras model; {target} does not exist",
-            "pass the folder `cnnspec train` wrote (runs/<name>-<time>) or its model.keras",
+            f"expected {expected}; {target} does not exist",
+            f"pass the folder `cnnspec train` wrote (runs/<name>-<time>) or its {MODEL_FILE}",
         )
     if is_dir(target):
         model_path = target / MODEL_FILE
         if not is_file(model_path) and not is_file(target / "lock.json"):
             raise UsageError(
                 f"expected a cnnspec run folder (with {MODEL_FILE} and lock.json); {target} is not one",
-                "pass the folder `cnnspec train` wrote, or a .keras model file",
+                "pass the folder `cnnspec train` wrote" + ("" if run_only else ", or a .keras model file"),
             )
         if not is_file(model_path) and need_model:
             raise missing_model_error(target)
