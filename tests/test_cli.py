@@ -875,8 +875,29 @@ def test_o_dash_prints_where_the_command_prints_without_o(runner, tmp_path, monk
     assert printed in result.stdout and list(tmp_path.iterdir()) == []
 
 
-def test_import_refuses_o_dash(runner, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("command", "option", "example"),
+    [
+        (["import", str(FIXTURES / "import" / "tiny_ops.json")], "-o", "model.yaml"),
+        (["build", str(ROOT / "specs" / "digits_cnn.yaml")], "-o", "model.keras"),
+        (["build", str(ROOT / "specs" / "digits_cnn.yaml")], "--plot", "model.png"),
+        (["report", "RUN"], "--out", "report.html"),
+        (["runs", "compare", "a", "b"], "--png", "compare.png"),
+    ],
+    ids=["import", "build", "build-plot", "report", "runs-compare"],
+)
+def test_a_command_that_writes_files_only_refuses_o_dash_in_one_wording(
+    runner, tmp_path, monkeypatch, command, option, example
+):
+    """`-o -` where a command writes files only was refused in three wordings ("is not supported
+    here", "expected an output path ending in .keras; received -", "expected --out to end in
+    .html"): in the words of the options Typer parses (train, evaluate, export …), with a file
+    name to give instead."""
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["import", str(FIXTURES / "import" / "tiny_ops.json"), "-o", "-"])
-    assert result.exit_code == 2 and "-o - (standard output) is not supported here" in result.output
+    result = runner.invoke(app, [*command, option, "-"])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"error: {option} is - (standard output), which this command does not write to; expected a path",
+        f"  hint: name a file such as {example}",
+    ]
     assert list(tmp_path.iterdir()) == []

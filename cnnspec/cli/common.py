@@ -331,9 +331,7 @@ def file_output(text: str | None, example: str, *, dash: bool = True, option: st
     if text is None or (dash and text == "-"):
         return None
     if text == "-":
-        raise UsageError(
-            f"{option} - (standard output) is not supported here", f"name a file such as {example}"
-        )
+        raise stdout_refused(option, example)
     if not text:
         raise UsageError(f"{option} is empty; expected a file path such as {example}")
     if text.endswith(("/", os.sep)):
@@ -342,13 +340,20 @@ def file_output(text: str | None, example: str, *, dash: bool = True, option: st
 
 
 def path_option(text: str | None, example: str, option: str = "-o") -> Path | None:
-    """The path of an output option given as text, where ``-`` is no standard output: a
-    trailing slash (or nothing) is refused as :func:`file_output` refuses it (``example``: a file
-    name in that folder); anything else, ``-`` too, is checked later by the command (its suffix,
-    the file there: ``build -o -`` is "expected an output path ending in .keras")."""
-    if text is None or text == "-":
-        return None if text is None else Path(text)
-    return file_output(text, example, dash=False, option=option)
+    """The path of an output option given as text, where ``-`` is no standard output: ``-``, a
+    trailing slash or nothing is refused as :func:`file_output` refuses it (``example``: a file
+    name in that folder); anything else is checked later by the command (its suffix, the file
+    there)."""
+    return None if text is None else file_output(text, example, dash=False, option=option)
+
+
+def stdout_refused(option: str, example: str) -> UsageError:
+    """The refusal of ``-`` (standard output) for an output option of a command that writes
+    files only, in the words the options Typer parses give (:data:`given_output`)."""
+    return UsageError(
+        f"{option} is - (standard output), which this command does not write to; expected a path",
+        f"name a file such as {example}",
+    )
 
 
 def refuse_closed_stdout() -> None:
