@@ -875,6 +875,25 @@ def test_o_dash_prints_where_the_command_prints_without_o(runner, tmp_path, monk
     assert printed in result.stdout and list(tmp_path.iterdir()) == []
 
 
+def test_a_home_folder_tilde_in_a_path_argument_or_option_is_expanded(runner, tmp_path, monkeypatch):
+    """`--out=~/x` (one word: the shell leaves its `~` alone) made a folder named `~` in the
+    working folder, where `--weights ~/x` and `--data ~/x` read the home folder's. Every path
+    taken on the command line expands it, a spec argument too."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    (home / "tiny.yaml").write_text((SPECS_DIR / "digits_cnn.yaml").read_text())
+    for args, written in (
+        (["codegen", "~/tiny.yaml", "--output=~/model.py"], home / "model.py"),
+        (["schema", "-o", "~/s.json"], home / "s.json"),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert written.is_file()
+    assert list(work.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("command", "option", "example"),
     [

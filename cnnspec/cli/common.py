@@ -20,7 +20,7 @@ import typer
 
 from cnnspec.analysis.report import DEFAULT_MAX_PARAMS
 from cnnspec.errors import Diagnostic, SpecError, UsageError, WriteError, out_of_memory
-from cnnspec.fileio import check_stop, stop_handled, stop_noted
+from cnnspec.fileio import check_stop, stop_handled, stop_noted, user_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -74,7 +74,9 @@ class _GivenPath:
             return text
         if not text:
             raise typer.BadParameter("is empty; expected a path")
-        return Path(text)
+        # `~` as --weights and --data take it: `--out=~/runs` (a `~` the shell leaves alone)
+        # made a folder named `~` in the working folder
+        return user_path(text)
 
 
 given_path = _GivenPath()
@@ -336,7 +338,7 @@ def file_output(text: str | None, example: str, *, dash: bool = True, option: st
         raise UsageError(f"{option} is empty; expected a file path such as {example}")
     if text.endswith(("/", os.sep)):
         raise UsageError(f"{text} names a folder; expected a file path such as {text}{example}")
-    return Path(text)
+    return user_path(text)
 
 
 def path_option(text: str | None, example: str, option: str = "-o") -> Path | None:

@@ -588,10 +588,11 @@ def predict(
             "expected an image file or folder; received an empty path",
             "name the images, or . for the current folder",
         )
+    from cnnspec.fileio import user_path
     from cnnspec.reporting.images import check_input_file, expand_inputs
 
     # a folder: its images and .npy files
-    files, folder_notes = expand_inputs([Path(image) for image in images])
+    files, folder_notes = expand_inputs([user_path(image) for image in images])
     for image in files:  # before a model (and TensorFlow) is loaded for nothing
         check_input_file(image)  # (their headers: once the run is found, _check_headers)
     if out is not None:  # before a runtime is chosen: every runtime refuses a bad --out alike

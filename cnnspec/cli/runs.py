@@ -16,6 +16,7 @@ import typer
 from cnnspec.cli.common import echo, guarded, owning_run, path_option, stderr, stdout
 from cnnspec.cli.evaluate import FormatOption
 from cnnspec.cli.render import TextOrJson, safe
+from cnnspec.fileio import user_path
 
 
 @guarded
@@ -56,7 +57,9 @@ def runs(
     if words and words[0] == "compare":
         if len(words) != 3:
             raise UsageError("expected cnnspec runs compare RUN_A RUN_B", "two run folders")
-        _compare(Path(words[1]), Path(words[2]), path_option(png, "compare.png", "--png"), format, force)
+        _compare(
+            user_path(words[1]), user_path(words[2]), path_option(png, "compare.png", "--png"), format, force
+        )
         return
     if len(words) > 1:
         raise UsageError(f"expected at most one folder; received {len(words)}", "cnnspec runs [FOLDER]")
@@ -67,7 +70,7 @@ def runs(
             "the list draws no curves",
             "cnnspec runs compare RUN_A RUN_B --png curves.png",
         )
-    _list(Path(words[0]) if words else Path("runs"), format)
+    _list(user_path(words[0]) if words else Path("runs"), format)
 
 
 def _list(folder: Path, format: str) -> None:
