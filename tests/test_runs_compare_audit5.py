@@ -285,3 +285,8 @@ def test_compare_does_not_call_a_damaged_runs_data_another_source(tmp_path):
     assert found["data"]["source"] is None and found["data"]["same"] is None
     assert same["data"]["source"] != "differs"  # (the two runs' own: the same data)
     assert any("lock.json" in note for note in found["notes"])
+    # the text says why (it said "A lock.json records no content hash", as of an older run's)
+    assert found["data"]["a"]["lock_damage"].startswith("lock.json is not valid JSON (")
+    text = flat(invoke("runs", "compare", a, b, "--png", tmp_path / "d.png"))
+    assert "data: not compared (A's lock.json is not valid JSON (" in text
+    assert "; B's lock.json records no content hash)" in text  # (B's is whole: it has none)

@@ -170,8 +170,20 @@ def _print_data(console: Any, data: dict[str, Any]) -> None:
     files changed."""
     a, b = data["a"], data["b"]
     if data["same"] is None:
-        lacking = " and ".join(side.upper() for side in ("a", "b") if data[side]["content_hash"] is None)
-        console.print(f"data: not compared ({lacking} lock.json records no content hash)", highlight=False)
+        why = [
+            f"{side.upper()}'s {data[side]['lock_damage']}"
+            for side in ("a", "b")
+            if data[side].get("lock_damage")
+        ]
+        lacking = [
+            side.upper()
+            for side in ("a", "b")
+            if data[side]["content_hash"] is None and not data[side].get("lock_damage")
+        ]
+        if lacking:
+            owners = " and ".join(f"{side}'s" for side in lacking)
+            why.append(f"{owners} lock.json {'records' if len(lacking) == 1 else 'record'} no content hash")
+        console.print(f"data: not compared ({safe('; '.join(why))})", highlight=False)
         return
     if data["same"]:
         console.print("data: the same (content hash)", highlight=False)

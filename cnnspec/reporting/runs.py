@@ -646,7 +646,8 @@ def _test_images(data: dict[str, Any]) -> Any:
 def data_compared(a: Path, b: Path) -> dict[str, Any]:
     """What each run trained on, from lock.json's ``data``: ``a`` and ``b`` (each ``kind``,
     ``path``, ``content_hash``, ``file_sha256``, ``test_images``, ``seed``; ``None`` where
-    lock.json records none) and ``same``: whether the content hashes are equal (``None`` when
+    lock.json records none; ``lock_damage``: what is wrong with a lock.json that can't be read,
+    else ``None``) and ``same``: whether the content hashes are equal (``None`` when
     either run has none). One resolved spec that read a folder whose images changed between the
     runs is not the same run: its hash says so.
 
@@ -661,11 +662,13 @@ def data_compared(a: Path, b: Path) -> dict[str, Any]:
     sections: dict[str, dict[str, Any] | None] = {}
     read = True  # both lock.json files read: a damaged one records nothing, not another source
     for side, run in (("a", a), ("b", b)):
-        found = _json(run / "lock.json")[0]
+        found, damage = _json(run / "lock.json")
         read = read and isinstance(found, dict)
         lock = found or {}
         data = lock.get("data") if isinstance(lock.get("data"), dict) else {}
         sides[side] = {key: _text(data.get(key)) for key in ("kind", "path", "content_hash", "file_sha256")}
+        # why it records nothing, where the file is damaged: the line says that, not "no hash"
+        sides[side]["lock_damage"] = damage
         sides[side]["test_images"] = _test_images(data)
         sides[side]["seed"] = lock.get("seed") if _integer(lock.get("seed")) else None
         sections[side] = _data_section(run)
