@@ -119,16 +119,27 @@ MAX_SHORT_VALUE = 40
 
 def short_value(value: object) -> str:
     """A value as a spec writes it, briefly: ``23``, ``true``, ``'same'``, ``[3, 3]``."""
+    text = (
+        spelled(value)
+        if value is None or isinstance(value, (int, float, str, list, dict, tuple))
+        else type(value).__name__
+    )
+    return text if len(text) <= MAX_SHORT_VALUE else text[: MAX_SHORT_VALUE - 1] + "…"
+
+
+def spelled(value: object) -> str:
+    """A value (a computed one: ``${[5, 5, 1 == 1]}``) as a spec writes it, whole: booleans and
+    null in YAML's words at any depth (``[5, 5, true]``, not Python's ``[5, 5, True]``), the
+    rest as Python writes it (``'same'``, ``[3, 3]``), with control characters escaped."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    text = (
-        printable(repr(value))
-        if isinstance(value, (int, float, str, list, dict, tuple))
-        else type(value).__name__
-    )
-    return text if len(text) <= MAX_SHORT_VALUE else text[: MAX_SHORT_VALUE - 1] + "…"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(spelled(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{spelled(key)}: {spelled(item)}" for key, item in value.items()) + "}"
+    return printable(repr(value))
 
 
 def include_notes(file: str, includes: Mapping[str, tuple[Loc, str]]) -> tuple[Note, ...]:

@@ -902,3 +902,16 @@ def test_an_item_key_inside_a_kinds_mapping_says_it_stands_beside_the_kind(item,
     value = item.split(f", {key}: ")[1].rstrip("}")
     as_said = item.replace(f", {key}: {value}", "")
     assert compile_text(f"{head}  - {as_said}\n    {key}: {value}\n  - flatten\n", "t.yaml").name == "t"
+
+
+def test_a_computed_value_in_a_message_is_spelled_as_a_spec_writes_it():
+    """`input.shape: "${[5, 5, 1 == 1]}"` was refused as `received [5, 5, True]`, Python's
+    spelling of a value the spec never wrote; YAML's words at any depth."""
+    from cnnspec.errors import short_value, spelled
+
+    (error,) = errors_of(
+        'cnnspec: 1\nname: t\ninput: {shape: "${[5, 5, 1 == 1]}"}\nmodel:\n  - dense: {units: 2}\n'
+    )
+    assert error.path == "input.shape" and error.message.endswith("; received [5, 5, true]")
+    assert spelled({"a": [None, (False, 1.5)], "b": "x\n"}) == "{'a': [null, [false, 1.5]], 'b': 'x\\n'}"
+    assert short_value([True] * 20) == ("[" + ", ".join(["true"] * 20))[:39] + "…"  # (brief still)

@@ -44,6 +44,7 @@ from cnnspec.errors import (
     did_you_mean,
     format_path,
     key_hint,
+    spelled,
 )
 from cnnspec.ir import (
     INPUT,
@@ -635,7 +636,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             # (the schema's bounds: a `${…}` passed it as an expression, whatever it gives)
             self.error(
                 f"expected a list of 1 to {MAX_INPUT_RANK} positive integers up to {MAX_SIZE:,}; "
-                f"received {shape!r}",
+                f"received {spelled(shape)}",
                 ("input", "shape"),
                 hint="for 32×32 RGB images write shape: [32, 32, 3]",
             )
