@@ -41,9 +41,9 @@ def test_evaluates_the_whitelisted_language(text, value):
         ("__import__('os')", "expected a call of"),
         ("w.bit_length()", "expected a call of"),
         ("(lambda: 1)()", "expected a call of"),
-        ("w.real", "Attribute"),
-        ("lambda: 1", "Lambda"),
-        ("[x for x in w]", "ListComp"),
+        ("w.real", "received an attribute (`a.b`)"),
+        ("lambda: 1", "received `lambda`"),
+        ("[x for x in w]", "received a comprehension"),
         ("w[0]", "expected a list"),
         ("open('f')", "expected a call of"),
         ("min(w, key=1)", "positional"),
@@ -66,6 +66,24 @@ def test_refusals_are_expression_errors(text, fragment):
     with pytest.raises(ExpressionError) as caught:
         evaluate(text, ENV)
     assert fragment in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "received", "hint"),
+    [
+        ("i in [0, 2]", "`in`", "compare each value with == and join them with `or` (i == 0 or i == 2)"),
+        ("i not in [0, 2]", "`not in`", "compare each value with == and join them"),
+        ("i is 0", "`is`", "comparisons (== != < <= > >=)"),
+        ("w | 1", "`|`", "min, max, int, round, abs, float"),
+    ],
+)
+def test_what_the_language_lacks_is_named_as_written(text, received, hint):
+    """`${i in [0, 2]}` was refused as "received In", Python's class name, with a hint that left
+    out abs and float: named as the expression writes it, with what to write instead."""
+    with pytest.raises(ExpressionError) as caught:
+        evaluate(text, ENV)
+    assert caught.value.message == f"expected arithmetic on numbers and names; received {received}"
+    assert hint in (caught.value.hint or "")
 
 
 def _outcome(run, text: str, env: dict) -> tuple[str, object]:

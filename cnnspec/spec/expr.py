@@ -223,11 +223,45 @@ _ALLOWED_NODES = (
 )
 
 
+#: How a message names what the language lacks, as an expression writes it (``received `in```,
+#: not Python's class name ``In``); others are named by their class.
+_NOT_IN_LANGUAGE: dict[type[ast.AST], str] = {
+    ast.In: "`in`",
+    ast.NotIn: "`not in`",
+    ast.Is: "`is`",
+    ast.IsNot: "`is not`",
+    ast.Attribute: "an attribute (`a.b`)",
+    ast.Dict: "a mapping (`{…}`)",
+    ast.Set: "a set (`{…}`)",
+    ast.Lambda: "`lambda`",
+    ast.NamedExpr: "`:=`",
+    ast.Starred: "`*`",
+    ast.JoinedStr: "an f-string",
+    ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension",
+    ast.GeneratorExp: "a comprehension",
+    ast.MatMult: "`@`",
+    ast.BitAnd: "`&`",
+    ast.BitOr: "`|`",
+    ast.BitXor: "`^`",
+    ast.LShift: "`<<`",
+    ast.RShift: "`>>`",
+    ast.Invert: "`~`",
+    ast.Slice: "a slice (`a[i:j]`)",
+}
+
+
 def _check_node(node: ast.AST) -> None:
     if not isinstance(node, _ALLOWED_NODES):
+        membership = isinstance(node, (ast.In, ast.NotIn))
         raise ExpressionError(
-            f"expected arithmetic on numbers and names; received {type(node).__name__}",
-            "expressions use + - * / // % **, comparisons, `a if c else b`, min, max, int, round",
+            "expected arithmetic on numbers and names; received "
+            + _NOT_IN_LANGUAGE.get(type(node), type(node).__name__),
+            "compare each value with == and join them with `or` (i == 0 or i == 2)"
+            if membership
+            else "expressions use + - * / // % **, comparisons (== != < <= > >=), and, or, not, "
+            "`a if c else b`, lists, indexing and " + ", ".join(FUNCTIONS),
         )
     if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool)):
         raise ExpressionError(f"expected a number or string literal; received {node.value!r}")
