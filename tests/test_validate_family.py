@@ -143,3 +143,25 @@ def test_imagenet_weights_are_refused_on_a_family_of_the_users(tmp_path: Path):
     again = tmp_path / "resolved.yaml"
     again.write_text(dump_yaml(written_data(compiled.resolved, compiled.doc.variant), sort_keys=False))
     assert compile_spec(again).name == "mine"
+
+
+def test_a_name_written_wrong_is_said_once_where_it_is_written(tmp_path: Path):
+    """A variant named `b-1` was refused at its key and again at the family's `name:` line,
+    as "received 'b-1'" where that line says `small`; and a family's own `name: "bad name!"`
+    passed unchecked, replaced by the variant's. Each is said once, where it is written; an
+    error in the variants table of an extended family says where it is included."""
+    code, output = validate(tmp_path, '"b-1": {vars: {w: 2}}')
+    assert code == 1 and output.count("error:") == 1, output
+    assert "fam.yaml:8:3: error: variants.b-1: expected an identifier" in output
+    (tmp_path / "child.yaml").write_text('cnnspec: 1\nextends: "fam.yaml#b-1"\nname: child\n', "utf-8")
+    child = CliRunner().invoke(app, ["validate", str(tmp_path / "child.yaml")], env={"COLUMNS": "300"})
+    assert child.exit_code == 1 and "note: included from " in child.output, child.output
+    assert f"{tmp_path / 'child.yaml'}:2:10" in child.output
+    family = tmp_path / "fam.yaml"
+    family.write_text(
+        FAMILY.replace("ROW", "").replace("SHARED", "same").replace("name: small", 'name: "bad name!"')
+    )
+    named = CliRunner().invoke(app, ["validate", str(family)], env={"COLUMNS": "300"})
+    assert named.exit_code == 1, named.output
+    assert "fam.yaml:2:7: error: name: expected an identifier" in named.output
+    assert "received string 'bad name!'" in named.output

@@ -521,10 +521,11 @@ def _count(value: Any) -> int:
 def validate_document(doc: SourceDoc, diags: Diagnostics, *, library: bool = False) -> None:
     """Check a composed document against the schema, adding located diagnostics (a packaged
     zoo model as shipped, ``doc.schema_checked``, passed it when it was packaged)."""
+    # An error in an `extends` base says where it is included (its `variants:` table's too).
+    diags.includes.update(doc.includes)
     # Values that failed as they were read come first: what the schema (or the resolver)
     # then finds on them is their consequence, left out.
     if doc.value_errors:
-        diags.includes.update(doc.includes)  # (one in an `extends` base says where it is included)
         diags.failed_values(doc.value_errors)
     for warning in hidden_block_warnings(doc, library=library):  # (found while composing)
         diags.add(warning)

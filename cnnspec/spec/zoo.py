@@ -17,6 +17,7 @@ Unknown names are spec errors with did-you-mean. Nothing here imports TensorFlow
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,10 @@ def split_variant(ref: str) -> tuple[str, str | None]:
     return base, variant
 
 
+#: What a spec's ``name`` and so a variant's name must be (the schema's identifier).
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, path: str = "") -> str | None:
     """Select ``variant`` (``None``: the first) of a family document, in place: its vars go over
     the file's ``vars:`` (keeping the variants table's locations) and it names the model; the
@@ -179,7 +184,14 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
         for p in stale:
             del table_src[p]
         table_src.update(moved)
-    doc.data["name"] = variant
+    # The variant names the model, unless either name is no identifier: the schema then reports
+    # the one written wrong where it is written (a variant `b-1` at its key, not as the `name:`
+    # line's; a family's own `name: "bad name!"`, which the variant's would replace unchecked).
+    own_name = doc.data.get("name")
+    if _NAME.fullmatch(variant) and (
+        own_name is None or (isinstance(own_name, str) and _NAME.fullmatch(own_name))
+    ):
+        doc.data["name"] = variant
     return variant
 
 
