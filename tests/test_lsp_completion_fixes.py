@@ -194,6 +194,26 @@ def test_a_backbones_until_offers_the_cut_points_of_its_spec(broken: bool, tmp_p
         assert labels(found) == expected, ref
 
 
+def test_a_new_item_offers_the_backbone_item_beside_the_combinators():
+    """`backbone` was never offered at `  - `, where residual, parallel and repeat were."""
+    offered = {s.label: s for s in complete_at(HEAD + "  - \n", "  - \n", 4)}
+    assert {"residual", "parallel", "repeat", "backbone"} <= set(offered)
+    assert offered["backbone"].what == "combinator"
+    assert offered["backbone"].snippet == "backbone: {spec: ${1:zoo:resnet50}, until: ${2:conv4}}"
+
+
+@pytest.mark.parametrize("typed", ["conv4.", "conv4.bott", "conv4/"])
+def test_a_backbones_until_is_completed_past_a_dot(typed: str):
+    """`until: conv4.` offered nothing (the value's word stopped at the dot), where `until:`
+    and `until: conv4` offered `conv4.bottleneck_1`: the whole dotted name is completed, and
+    each suggestion replaces what was typed of it (several words to an editor)."""
+    for tail in ("}\n", "}\n  - dense: {units: 4\n"):  # (loading, and not)
+        text = HEAD + f"  - backbone: {{spec: zoo:resnet50, until: {typed}" + tail
+        offered = complete_at(text, f"until: {typed}", 7 + len(typed))
+        assert "conv4.bottleneck_1" in labels(offered)
+        assert {s.replace for s in offered} == {len(typed)}
+
+
 def test_a_backbones_until_reads_its_spec_as_the_editor_holds_it(tmp_path: Path):
     """A backbone spec open in the editor offers the cut points of its unsaved text (what the
     diagnostics read), not those saved on disk; a file not open is read from disk."""

@@ -36,7 +36,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ COMBINATORS = {
     "residual": "residual: {body: [$1], shortcut: ${2:auto}}",
     "parallel": "parallel: {branches: [[$1], [$2]], merge: ${3:concat}}",
     "repeat": "repeat: {times: ${1:2}, as: ${2:i}, layers: [$3]}",
+    "backbone": "backbone: {spec: ${1:zoo:resnet50}, until: ${2:conv4}}",
 }
 #: The combinators with a ``merge:`` field (its values: :func:`combinator_merges`).
 _MERGING = ("residual", "parallel")
@@ -70,6 +71,9 @@ _OUTPUTS = re.compile(r"^outputs:\s*(?:\[[^\]]*+)?[A-Za-z0-9_]*$")
 _KEY_POSITION = re.compile(r"(?:[{,]\s*|^\s+)[A-Za-z0-9_]*$")
 #: A mapping value being typed: ``padding: sa`` (group 1: the key).
 _VALUE = re.compile(r"(?:^|[\s{,])([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]+[A-Za-z0-9_]*$")
+#: A backbone's ``until:`` being typed (group 1): a cut's name may hold dots and slashes
+#: (``conv4.bottleneck_1``, ``stem/bn``), which :data:`_VALUE`'s word does not.
+_UNTIL = re.compile(r"(?:^|[\s{,])until[ \t]*:[ \t]+([A-Za-z0-9_./]*)$")
 #: A ``zoo:`` reference being typed, as a value or a list element.
 _ZOO_REF = re.compile(r"(?:^|[\s\[{,:\"'-])zoo:[A-Za-z0-9_/.-]*$")
 #: Each key on a line that a value or list follows (``use: [``, ``spec:``).
@@ -154,10 +158,14 @@ def complete(
     zoo_names = zoo_suggestions(before, above)
     if zoo_names is not None:
         return zoo_names
-    value = _VALUE.search(before)
-    if value is not None and value.group(1) == "until":
+    cut = _UNTIL.search(before)
+    if cut is not None:
         where = file if file is not None else Path(doc.file) if doc is not None else None
-        return until_suggestions(doc, path, line_text, above, where, reader)
+        found = until_suggestions(doc, path, line_text, above, where, reader)
+        typed = cut.group(1)
+        # several words to an editor (`conv4.bott`): each suggestion replaces all of them
+        return [replace(s, replace=len(typed)) for s in found] if "." in typed or "/" in typed else found
+    value = _VALUE.search(before)
     if value is not None:
         return value_suggestions(
             doc, path, before[: value.start(1)], value.group(1), above, line_text[column:], known
