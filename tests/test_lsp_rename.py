@@ -311,7 +311,8 @@ def test_a_zoo_block_cannot_be_renamed(folder: Path) -> None:
     )
     space = Workspace(folder, {"lib.yaml": LIBRARY, "user.yaml": zoo})
     assert space.target("user.yaml", "squeeze_excite\n", 2) is None
-    with pytest.raises(RenameError):
+    # (it said "nothing to rename here: only ids, blocks, …", on a block)
+    with pytest.raises(RenameError, match=r"packaged zoo file .*squeeze_excite\.yaml, which is not yours"):
         space.rename("user.yaml", "squeeze_excite\n", 2, "se")
 
 

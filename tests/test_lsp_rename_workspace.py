@@ -245,7 +245,7 @@ def test_the_packaged_zoo_is_neither_scanned_nor_renamed(folder: Path) -> None:
         "  - global_avg_pool2d\n", "  - squeeze_excite\n  - global_avg_pool2d\n"
     )
     space = Folder(folder, {"lib.yaml": LIBRARY, "base.yaml": zoo})
-    with pytest.raises(RenameError, match="nothing to rename"):
+    with pytest.raises(RenameError, match=r"`squeeze_excite`: it is written in the packaged zoo file"):
         space.rename("base.yaml", "squeeze_excite\n", 2, "se")
 
 
@@ -436,6 +436,13 @@ def test_an_until_into_a_zoo_model_is_refused_saying_so(folder: Path) -> None:
     space = Folder(folder, {"cut.yaml": cut})
     with pytest.raises(RenameError, match="cut point of the packaged zoo model zoo:efficientnet_b0"):
         space.rename("cut.yaml", "until: stem", 8, "first")
+    # a key of its `vars:` (it said "nothing to rename here: only ids, blocks, vars, …", on a var)
+    keyed = cut.replace("until: stem", "until: stem, vars: {include_top: false}")
+    space = Folder(folder, {"cut.yaml": keyed})
+    with pytest.raises(
+        RenameError, match=r"`include_top`: it is written in the packaged zoo file .*efficientnet"
+    ):
+        space.rename("cut.yaml", "include_top", 2, "top")
 
 
 # -- over the wire --------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ makes the rename refused (it could not cover them all).
 Refused (:func:`~cnnspec.lsp.rename_target.target` gives ``None``, so ``prepareRename`` answers
 that nothing can be renamed there): a layer kind, a layer's parameter, a combinator, a glob
 pattern, a comment, an implicit name (``in_channels``), an automatic name, a generated id (``id:
-"c${i}"``), the model's input (``input``).
+"c${i}"``), the model's input (``input``). A name written in the packaged zoo (a zoo library's
+block, a zoo backbone's var) is refused saying so.
 
 The new name must be an identifier (:data:`cnnspec.spec.scope.IDENTIFIER`, ASCII) that
 ``${…}`` can read for a var, parameter or loop variable
@@ -114,7 +115,7 @@ from cnnspec.lsp.rename_symbols import (
     Texts,
     default_text,
 )
-from cnnspec.lsp.rename_target import target, until_refusal
+from cnnspec.lsp.rename_target import located, until_refusal
 from cnnspec.lsp.scopes import Automatic
 from cnnspec.spec.compose import Reader
 from cnnspec.spec.loader import SourceDoc
@@ -147,9 +148,11 @@ def rename(
     workspace's folders, whose specs that read that file are rewritten too
     (:mod:`cnnspec.lsp.workspace`). Raises :class:`~cnnspec.lsp.rename_symbols.RenameError` with
     the reason when the rename is refused (see the module)."""
-    symbol = target(doc, cursor, line_text, column, automatic, text_of, row, reader)
+    symbol, packaged = located(doc, cursor, line_text, column, automatic, text_of, row, reader)
     if symbol is None and navigation.is_until(doc, cursor):
         raise RenameError(until_refusal(doc, cursor, line_text, column, reader))
+    if packaged is not None:
+        raise RenameError(packaged)
     if symbol is None:
         raise RenameError(
             "nothing to rename here: only ids, blocks, vars, block parameters and loop variables"

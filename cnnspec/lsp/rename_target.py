@@ -47,13 +47,30 @@ def target(
     row: int | None = None,
     reader: Reader | None = None,
 ) -> Symbol | None:
+    """The renamable name under the cursor, or ``None`` (:func:`located`, which also says why
+    a name there is not renamed where that is the packaged zoo's)."""
+    return located(doc, cursor, line_text, column, automatic, text_of, row, reader)[0]
+
+
+def located(
+    doc: SourceDoc,
+    cursor: Cursor,
+    line_text: str,
+    column: int,
+    automatic: Automatic | None = None,
+    text_of: TextOf = default_text,
+    row: int | None = None,
+    reader: Reader | None = None,
+) -> tuple[Symbol | None, str | None]:
     """The renamable name under the cursor (``column``: 0-based code points of ``line_text``,
     on 0-based line ``row``, by default the cursor's location's), or ``None`` where nothing can
     be renamed: the name's range must be one of the places a rename rewrites (so a cursor
     between names, on ``c0[1]``'s index, gets nothing), and none of them may be in the zoo.
     On a backbone item's ``until:``, the id of the backbone's spec (read through ``reader``,
     the editor's text of an open file) that the segment under the cursor leads to; on a key
-    under its ``vars:``, the var of that spec it sets."""
+    under its ``vars:``, the var of that spec it sets. Second: why a name found is not renamed
+    (it is written in the packaged zoo: a zoo backbone's var, a zoo library's block), else
+    ``None``."""
     try:
         if navigation.is_until(doc, cursor):
             symbol = until_target(doc, cursor, line_text, column, reader)
@@ -65,9 +82,12 @@ def target(
                 or cursor_symbol(doc, cursor, line_text, column, automatic)
             )
     except (KeyError, IndexError, TypeError, ValueError):
-        return None
+        return None, None
     if symbol is None:
-        return None
+        return None, None
+    zoo = zoo_root()
+    if zoo is not None and path_of(symbol.declared.file).is_relative_to(zoo):  # (its text need not be read)
+        return None, _packaged(symbol, symbol.declared.file)
     texts = Texts(text_of)
     try:
         places = symbol_places(doc, symbol, automatic, texts)
@@ -75,16 +95,23 @@ def target(
         for item, model in cutting_items(doc, symbol.declared.file, reader):
             places += cut_places(doc, item, model, symbol, texts)
     except RenameError:
-        return None
+        return None, None
     row = cursor.loc.line - 1 if row is None else row
-    zoo = zoo_root()
-    files = [symbol.declared.file, *(place.file for place in places)]
-    if zoo is not None and any(path_of(file).is_relative_to(zoo) for file in files):
-        return None  # the packaged zoo is not the user's to edit
+    packaged = next((p.file for p in places if zoo is not None and path_of(p.file).is_relative_to(zoo)), None)
+    if packaged is not None:  # the packaged zoo is not the user's to edit
+        return None, _packaged(symbol, packaged)
     for place in places:
         if place.file == cursor.loc.file and place.line == row and place.start <= column <= place.end:
-            return Symbol(symbol.what, symbol.name, symbol.declared, place, symbol.block)
-    return None
+            return Symbol(symbol.what, symbol.name, symbol.declared, place, symbol.block), None
+    return None, None
+
+
+def _packaged(symbol: Symbol, file: str) -> str:
+    """Why ``symbol`` is not renamed: it is written in ``file`` of the packaged zoo."""
+    return (
+        f"cannot rename `{symbol.name}`: it is written in the packaged zoo file {file}, "
+        "which is not yours to edit"
+    )
 
 
 def backbone_var_target(doc: SourceDoc, cursor: Cursor, reader: Reader | None) -> Symbol | None:
