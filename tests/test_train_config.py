@@ -734,3 +734,26 @@ def test_a_failed_rate_of_a_warmup_longer_than_the_steps_is_said_once():
         "      cosine_decay: {initial_learning_rate: '${in_channels}', warmup_steps: 1}\n"
     )
     assert error.message == "in '${in_channels}': undefined name 'in_channels'"
+
+
+@pytest.mark.parametrize("strategy", ["mirrored", "multi_worker", "tpu"])
+def test_gradient_accumulation_across_replicas_is_refused_where_it_is_written(strategy):
+    """`train` stopped with an internal error at the first batch ("`merge_call` called while
+    defining a new graph", exit 3): Keras accumulates gradients on one device only. Refused at
+    the optimizer's setting, the spec's or a phase's; one_device and default train it."""
+    head = HEAD + f"runtime: {{distribute: {strategy}}}\n"
+    (error,) = errors_of("training:\n  optimizer: {sgd: {gradient_accumulation_steps: 2}}\n", head)
+    assert error.path == "training.optimizer.sgd.gradient_accumulation_steps"
+    assert error.message.startswith(
+        f"expected no gradient_accumulation_steps with runtime.distribute: {strategy}"
+    )
+    phased = (
+        "training:\n  phases:\n    - {epochs: 1}\n"
+        "    - {epochs: 1, optimizer: {adam: {gradient_accumulation_steps: 3}}}\n"
+    )
+    (error,) = errors_of(phased, head)
+    assert error.path == "training.phases[1].optimizer.adam.gradient_accumulation_steps"
+    for fine in ("one_device", "default"):
+        tail = "training:\n  optimizer: {sgd: {gradient_accumulation_steps: 2}}\n"
+        config = config_of(tail, HEAD + f"runtime: {{distribute: {fine}}}\n")
+        assert config.optimizer.settings["gradient_accumulation_steps"] == 2

@@ -30,6 +30,7 @@ from cnnspec.analysis.settings_training import (
     _mixing,
     _optimizer,
     _phases,
+    name_and_settings,
 )
 from cnnspec.analysis.settings_types import (
     DEFAULT_BATCH_SIZE,
@@ -107,6 +108,7 @@ def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = 
     class_weight = _class_weight(reader)
     _check_class_weight_keys(reader, data, class_weight)
     strategy, startup_timeout = _distribute(reader)
+    _refuse_replicated_accumulation(reader, strategy)
     optimizer = _optimizer(reader, ir=compiled.ir)
     phases = _phases(reader, compiled, optimizer)
     config = TrainConfig(
@@ -146,6 +148,36 @@ def training_config(compiled: CompiledSpec, warnings: list[Diagnostic] | None = 
     from dataclasses import replace
 
     return replace(config, callbacks=callbacks)
+
+
+#: The strategies that train replicas in step (``merge_call`` across them), under which Keras'
+#: gradient accumulation fails at the first step ("`merge_call` called while defining a new graph
+#: or a tf.function": its apply sits in a ``cond``); ``one_device`` and ``default`` train it.
+REPLICATED = ("mirrored", "multi_worker", "tpu")
+
+
+def _refuse_replicated_accumulation(reader: SectionReader, strategy: str) -> None:
+    """Refuse an optimizer's ``gradient_accumulation_steps`` (the spec's, or a phase's) under a
+    strategy of :data:`REPLICATED`: ``train`` stopped with an internal error at the first batch."""
+    if strategy not in REPLICATED:
+        return
+    phases = reader.value(("training", "phases"), None)
+    places: list[SpecPath] = [("training", "optimizer")]
+    places += [
+        ("training", "phases", i, "optimizer") for i in range(len(phases) if isinstance(phases, list) else 0)
+    ]
+    for place in places:
+        value = reader.value(place, None)
+        name, settings = name_and_settings(value)
+        if "gradient_accumulation_steps" in settings:
+            reader.error(
+                f"expected no gradient_accumulation_steps with runtime.distribute: {strategy}; Keras "
+                "accumulates gradients on one device only (its update fails across replicas)",
+                (*place, name, "gradient_accumulation_steps"),
+                "drop gradient_accumulation_steps and raise training.batch_size instead (replicas "
+                "share the batch), or train with runtime.distribute: default or one_device",
+                key=True,
+            )
 
 
 def data_config(compiled: CompiledSpec, *, raise_errors: bool = False) -> DataConfig | None:
