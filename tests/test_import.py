@@ -151,6 +151,71 @@ def test_a_sequential_config_imports_as_a_chain():
     assert imported.text.rstrip().endswith("- flatten")
 
 
+def _two_branches(first: str, second: str) -> dict:
+    """A functional config: two dense layers named ``first`` and ``second`` on the input, and
+    their difference (both are read by id)."""
+
+    def tensor(layer: str, width: int) -> dict:
+        return {
+            "class_name": "__keras_tensor__",
+            "config": {"shape": [None, width], "keras_history": [layer, 0, 0]},
+        }
+
+    def dense(name: str) -> dict:
+        config = {"name": name, "units": 3, "activation": "linear", "use_bias": True}
+        nodes = [{"args": [tensor("input_layer", 4)], "kwargs": {}}]
+        return {
+            "module": "keras.layers",
+            "class_name": "Dense",
+            "config": config,
+            "name": name,
+            "inbound_nodes": nodes,
+        }
+
+    layers = [
+        {
+            "module": "keras.layers",
+            "class_name": "InputLayer",
+            "config": {"batch_shape": [None, 4], "name": "input_layer"},
+            "name": "input_layer",
+            "inbound_nodes": [],
+        },
+        dense(first),
+        dense(second),
+        {
+            "module": "keras.layers",
+            "class_name": "Subtract",
+            "config": {"name": "diff"},
+            "name": "diff",
+            "inbound_nodes": [{"args": [[tensor(first, 3), tensor(second, 3)]], "kwargs": {}}],
+        },
+    ]
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "functional",
+            "layers": layers,
+            "input_layers": ["input_layer", 0, 0],
+            "output_layers": ["diff", 0, 0],
+        },
+    }
+
+
+@pytest.mark.parametrize("order", ["cleaned-first", "own-first"])
+def test_an_id_is_never_another_source_layers_name(order):
+    """`d.1` before `d_1` took the id `d_1`, and the source's own `d_1` became `d_1_2`: a build
+    with the source's weights (matched by layer name) filled `d.1`'s item with `d_1`'s weights,
+    silently (the same shapes). A name that is an id as it stands stays its layer's."""
+    names = ("d.1", "d_1") if order == "cleaned-first" else ("d_1", "d.1")
+    text = import_source(Source("two.json", _two_branches(*names))).text
+    items = text.split("model:\n", 1)[1]
+    assert "id: d_1\n" in items and "id: d_1_2\n" in items
+    # `d_1` is the item of the source's `d_1` (written second in cleaned-first order)
+    written = [line.strip() for line in items.splitlines() if line.strip().startswith("id:")]
+    assert written == (["id: d_1_2", "id: d_1"] if order == "cleaned-first" else ["id: d_1", "id: d_1_2"])
+
+
 def test_a_bare_get_config_json_imports_as_its_model(tmp_path):
     """Before, ``json.dump(model.get_config(), …)`` (no class_name/config around the layers)
     was refused as a subclassed model. A Functional's get_config (its input_layers and

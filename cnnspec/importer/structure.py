@@ -71,7 +71,11 @@ class Structurer:
         self.mapped = mapped
         self.pos = {n.name: i for i, n in enumerate(graph.nodes)}
         self.ids: dict[str, str] = {}  # source layer → the id its item is read by
-        self.taken: set[str] = set(RESERVED_IDS)
+        # A source name that is an id as it stands is that layer's alone: another name that
+        # cleans up alike (`d.1` beside a `d_1`) gets `_2`, never it. Had `d.1` taken `d_1`,
+        # weights loaded by name (build --weights SOURCE) would fill it with `d_1`'s.
+        self.own = {n.name for n in graph.nodes if spec_id(n.name) == n.name and n.name not in RESERVED_IDS}
+        self.taken: set[str] = set(RESERVED_IDS) | self.own
         self.depth = 0  # the combinators being built, one inside another
         self.outputs = set(graph.outputs)
         self.several = len(graph.outputs) > 1
@@ -86,7 +90,7 @@ class Structurer:
         """The id of the item that makes source layer ``name``: unique among every id given,
         never a reserved one."""
         if name not in self.ids:
-            self.ids[name] = unique_id(spec_id(name), self.taken)
+            self.ids[name] = name if name in self.own else unique_id(spec_id(name), self.taken)
             self.taken.add(self.ids[name])
         return self.ids[name]
 
