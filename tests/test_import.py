@@ -216,6 +216,35 @@ def test_an_id_is_never_another_source_layers_name(order):
     assert written == (["id: d_1_2", "id: d_1"] if order == "cleaned-first" else ["id: d_1", "id: d_1_2"])
 
 
+@pytest.mark.parametrize("stages", [2, 5])
+def test_calls_whose_arguments_step_evenly_become_a_repeat(stages):
+    """Five stages of 8, 16 … 40 filters were written out flat ("blocks found: 0"), though the
+    README says calls whose arguments step evenly become a repeat: the run was checked pair by
+    pair first, and two calls that step are no repeat, so it never grew. A run that steps is one
+    from three calls on (and is written where it is the shorter spec); two stay as they are."""
+
+    def layer(kind: str, name: str, **config: Any) -> dict:
+        return {"module": "keras.layers", "class_name": kind, "config": {"name": name, **config}}
+
+    layers = [layer("InputLayer", "in", batch_shape=[None, 32, 32, 3])]
+    for s in range(1, stages + 1):
+        layers += [
+            layer("Conv2D", f"stage{s}_conv", filters=8 * s, kernel_size=[3, 3], padding="same"),
+            layer("ReLU", f"stage{s}_relu"),
+            layer("MaxPooling2D", f"stage{s}_pool", pool_size=[2, 2], strides=[2, 2]),
+        ]
+    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "steps", "layers": layers}}
+    text = import_source(Source("steps.json", config)).text
+    if stages == 5:
+        assert f"  - repeat:\n      times: {stages}\n      as: i\n" in text, text
+        assert '- stage: {filters: "${8 * i + 8}"}' in text and 'id: "stage${i + 1}"' in text
+    else:
+        assert "repeat" not in text, text
+    assert compile_text(text, "steps.yaml").ir.totals.params == sum(
+        (27 * 8 * s if s == 1 else 9 * 8 * (s - 1) * 8 * s) + 8 * s for s in range(1, stages + 1)
+    )
+
+
 def test_a_bare_get_config_json_imports_as_its_model(tmp_path):
     """Before, ``json.dump(model.get_config(), …)`` (no class_name/config around the layers)
     was refused as a subclassed model. A Functional's get_config (its input_layers and

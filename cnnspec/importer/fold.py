@@ -252,11 +252,13 @@ def _linear(start: int, step: int) -> Expr:
     return Expr(f"{start} - {text}")
 
 
-def _run_ok(calls: list[Call]) -> bool:
-    """Constant arguments, or (from three calls on: any two numbers step evenly) even steps."""
+def _run_ok(calls: list[Call], *, growing: bool = False) -> bool:
+    """Constant arguments, or (from three calls on: any two numbers step evenly) even steps.
+    ``growing``: the run may still grow, so two calls that step are no refusal yet (the run
+    was checked pair first, and a stepping one never grew past it)."""
     for name in calls[0].args:
         progression = _progression([c.args[name] for c in calls])
-        if progression is None or (progression[1] and len(calls) < 3):
+        if progression is None or (progression[1] and len(calls) < 3 and not growing):
             return False
     return True
 
@@ -313,9 +315,11 @@ def make_repeats(items: list[Item], pinned: set[str] | frozenset[str] = frozense
                 and items[j].id not in pinned
                 and items[j].block == item.block
                 and list(items[j].args) == list(item.args)
-                and _run_ok(items[i : j + 1])
+                and _run_ok(items[i : j + 1], growing=True)
             ):
                 j += 1
+            if j - i >= 2 and not _run_ok(items[i:j]):  # (two calls that step: no repeat)
+                j = i + 1
         if j - i < 2:
             out.append(item)
             i += 1
