@@ -1659,3 +1659,34 @@ def test_the_script_of_a_folder_limit_that_kept_one_class_stops_with_trains_erro
         check_fit(load_dataset(compiled, config, config.seed), compiled, config)
     (error,) = info.value.errors
     assert script_stop(path) == [error.message, error.hint]
+
+
+@pytest.mark.parametrize("source", ["values", "labels"])
+def test_a_targets_table_of_another_width_than_the_output_is_refused_with_trains_message(tmp_path, source):
+    """Image files with a values or labels table whose columns (or labels) are not the output's
+    units: the script's check was made for an npz file's targets alone, and its training ended
+    in a traceback from inside Keras ("Incompatible shapes", "target.shape=(None, 3)") where
+    train refuses the data once it is split."""
+    from tests.test_data_checks import loaded
+
+    names = write_images(tmp_path / "img", 8)
+    if source == "values":
+        rows = ["file,a", *[f"{n},{i / 10}" for i, n in enumerate(names)]]
+        head = "  - global_avg_pool2d\n  - dense: {units: 2, activation: linear}\n"
+        extra = "training: {seed: 0, task: regression}\n"
+    else:
+        rows = ["file,labels", *[f"{n},{['x', 'y', 'x z'][i % 3]}" for i, n in enumerate(names)]]
+        head = "  - global_avg_pool2d\n  - dense: {units: 2, activation: sigmoid}\n"
+        extra = "training: {seed: 0, task: multilabel}\n"
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    path = spec(tmp_path, f"{{images: img, {source}: t.csv}}", head, extra)
+    with pytest.raises(SpecError) as caught:
+        loaded(path)
+    (error,) = caught.value.errors
+    count, noun = (1, "target value") if source == "values" else (3, "label")
+    assert error.message == f"expected {count} output units (one per {noun}); the model outputs 2"
+    functions = script_functions(path)
+    functions["read_images"] = _pil_images
+    with pytest.raises(SystemExit) as stopped:
+        functions["load_splits"](tmp_path / "img", tmp_path / "t.csv")
+    assert str(stopped.value.code).split("\n") == [error.message, error.hint]
