@@ -257,7 +257,7 @@ def _fifo(path: Path) -> str:
     ("make", "said"),
     [
         (lambda tmp: str(tmp / "nonexist.json"), "nonexist.json: no such file"),
-        (lambda tmp: str(tmp), "expected a file; received a folder"),
+        (lambda tmp: str(tmp), "expected a file, or a run folder with its model.keras; received a folder"),
         (lambda tmp: "/dev/null", "/dev/null: expected a model file; received a character device"),
         (lambda tmp: "", "expected a model file; received an empty path"),
         (lambda tmp: _fifo(tmp / "pipe"), "expected a model file; received a FIFO (named pipe)"),

@@ -327,20 +327,30 @@ def test_an_existing_spec_is_replaced_only_with_force(tmp_path):
 
 def test_a_folder_as_the_source_is_named_as_one(tmp_path):
     result = run_cli("import", str(tmp_path), "-o", str(tmp_path / "x.yaml"))
-    assert result.exit_code == 2 and "expected a file; received a folder" in result.output
+    assert result.exit_code == 2
+    assert "expected a file, or a run folder with its model.keras; received a folder" in result.output
 
 
-def test_a_run_folder_stands_for_its_model_as_for_the_other_readers(tmp_path):
+@pytest.mark.parametrize("locked", [True, False])
+def test_a_run_folder_stands_for_its_model_as_for_the_other_readers(tmp_path, locked):
     """`import RUN` was "expected a file; received a folder", where evaluate, predict, export
-    and benchmark take a run folder for its model.keras."""
+    and benchmark take a run folder for its model.keras; and a folder holding a model.keras
+    without lock.json, which export and evaluate read as a run, was still refused."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "lock.json").write_text("{}")
+    if locked:
+        (run / "lock.json").write_text("{}")
     with zipfile.ZipFile(run / "model.keras", "w") as archive:
         archive.writestr("config.json", json.dumps(functional(dense("d"))))
     result = run_cli("import", str(run), "-o", str(tmp_path / "x.yaml"))
     assert result.exit_code == 0, result.output
     assert f"imported {run / 'model.keras'} → {tmp_path / 'x.yaml'}" in " ".join(result.output.split())
+    (run / "model.keras").unlink()
+    (run / "lock.json").write_text("{}")
+    unfinished = run_cli("import", str(run), "-o", str(tmp_path / "y.yaml"))
+    assert unfinished.exit_code == 2 and "the run folder has no model.keras (the run has not finished)" in (
+        " ".join(unfinished.output.split())
+    )
 
 
 def _fifo(path: Path) -> Path:

@@ -122,9 +122,16 @@ def _check_source(source: str) -> str:
     kind = special_kind(source)  # reading a FIFO would wait for a writer; a device is no model
     if os.path.isdir(source):
         model = os.path.join(source, "model.keras")
-        if os.path.isfile(os.path.join(source, "lock.json")) and os.path.isfile(model):
-            return model  # (a run folder: its model; its own spec is its resolved.yaml)
-        raise UsageError(f"{source}: expected a file; received a folder", what)
+        if os.path.isfile(model):  # (a run folder: its model, as for evaluate and export, which
+            return model  # take a folder holding a model.keras, lock.json or not)
+        if os.path.isfile(os.path.join(source, "lock.json")):
+            raise UsageError(
+                f"{source}: the run folder has no model.keras (the run has not finished)",
+                f"finish it with `cnnspec train SPEC --resume {source}`, or {what}",
+            )
+        raise UsageError(
+            f"{source}: expected a file, or a run folder with its model.keras; received a folder", what
+        )
     if kind is not None:
         raise UsageError(f"{source}: expected a model file; received {kind}", what)
     if not os.path.isfile(source):
