@@ -151,6 +151,25 @@ def test_a_sequential_config_imports_as_a_chain():
     assert imported.text.rstrip().endswith("- flatten")
 
 
+def test_a_sequential_never_built_is_said_to_have_no_input_shape():
+    """`keras.Sequential([Conv2D(4, 3), …]).to_json()`, never built: refused as "expected
+    batch_shape [null, ...] on the input layer" at `$.config.layers[0].config.batch_shape`, a
+    Conv2D with no such key. It is the model that has no input shape; the hint says how."""
+    from cnnspec.errors import SpecError
+
+    conv = {
+        "module": "keras.layers",
+        "class_name": "Conv2D",
+        "config": {"name": "c", "filters": 4, "kernel_size": [3, 3]},
+    }
+    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "seq", "layers": [conv]}}
+    with pytest.raises(SpecError) as caught:
+        import_source(Source("unbuilt.json", config))
+    (error,) = caught.value.errors
+    assert error.path == "unbuilt.json: $.config" and error.message.startswith("the model has no input shape")
+    assert "keras.Input(shape)" in (error.hint or "")
+
+
 def _two_branches(first: str, second: str) -> dict:
     """A functional config: two dense layers named ``first`` and ``second`` on the input, and
     their difference (both are read by id)."""

@@ -640,6 +640,14 @@ def _sequential(config: dict[str, Any]) -> Graph:
             continue
         if previous is None:
             batch = layer_config.get("batch_input_shape") or (config["config"].get("build_input_shape"))
+            if batch is None:  # (no InputLayer, no input shape on its first layer, never built)
+                raise import_error(
+                    "the model has no input shape: it holds no InputLayer, its first layer no "
+                    "batch_input_shape, and it was never built (no build_input_shape)",
+                    "$.config",
+                    hint="start the Sequential with keras.Input(shape), or build the model "
+                    "(model.build((None, 32, 32, 3)) or call it once), then save it again",
+                )
             shape = _input_shape({"batch_shape": batch}, path)
             notes = _input_notes({"batch_shape": batch}, path)
             previous = _unused_name(layers, "input_layer")
