@@ -453,10 +453,16 @@ def test_an_imported_spec_with_its_weights_builds_the_source_model_output_for_ou
     assert random.exit_code == 0 and "loaded" not in random.output
 
 
-def _relabelled_keras(tmp_path: Path, renames: dict[str, str], extra_group: str | None = None) -> Path:
+def _relabelled_keras(
+    tmp_path: Path,
+    renames: dict[str, str],
+    extra_group: str | None = None,
+    extra_name: str | None = "stem_conv",
+) -> Path:
     """TINY_KERAS with layers renamed throughout its config.json (their entries and every
     reference to them), as a hand edit does, its weights as saved; ``extra_group``: a layer
-    group with a weight added to the weights file (weights of another model)."""
+    group with a weight added to the weights file (weights of another model), saved with the
+    layer name ``extra_name`` (``None``: none)."""
     import h5py
 
     with zipfile.ZipFile(TINY_KERAS) as archive:
@@ -473,7 +479,8 @@ def _relabelled_keras(tmp_path: Path, renames: dict[str, str], extra_group: str 
         weights.write_bytes(members["model.weights.h5"])
         with h5py.File(weights, "r+") as handle:
             variables = handle.create_group(f"layers/{extra_group}/vars")
-            variables.attrs["name"] = "stem_conv"  # (a layer's name: its place says it is none)
+            if extra_name is not None:
+                variables.attrs["name"] = extra_name  # (a layer's name: its place says it is none)
             variables.create_dataset("0", data=[1.0, 2.0])
         members["model.weights.h5"] = weights.read_bytes()
     source = tmp_path / "renamed.keras"
@@ -524,14 +531,18 @@ def test_a_renamed_layer_s_spec_builds_with_the_source_weights_output_for_output
     np.testing.assert_array_equal(model(x, training=False), reference(x, training=False))
 
 
-def test_weights_that_no_layer_of_the_config_is_stored_as_are_refused_writing_nothing(tmp_path):
-    source = _relabelled_keras(tmp_path, {}, extra_group="conv2d_99")
+@pytest.mark.parametrize(
+    ("name", "said"), [("stem_conv", "saved as layer 'stem_conv'"), (None, "saved with no layer name")]
+)
+def test_weights_that_no_layer_of_the_config_is_stored_as_are_refused_writing_nothing(tmp_path, name, said):
+    """(A group saved with no layer name was said to be "saved as layer 'None'".)"""
+    source = _relabelled_keras(tmp_path, {}, extra_group="conv2d_99", extra_name=name)
     out = tmp_path / "model.yaml"
     result = run_cli("import", str(source), "-o", str(out), "--weights")
     assert result.exit_code == 1
     assert result.output == (
         f"error: {source}: model.weights.h5 holds weights that no layer of config.json is stored as: "
-        "layers/conv2d_99 (saved as layer 'stem_conv'); the spec's model would leave its layers as "
+        f"layers/conv2d_99 ({said}); the spec's model would leave its layers as "
         "initialized hint: config.json and the weights are of different models: save the model again "
         "with model.save('model.keras')"
     )

@@ -803,3 +803,15 @@ def test_an_output_that_is_no_spec_file_is_refused_even_with_force(tmp_path):
     assert result.exit_code == 2, result.output
     assert "expected -o to name a spec file ending in .yaml" in result.output
     assert model.read_bytes() == b"a trained model"
+
+
+def test_a_layer_registered_under_another_name_says_that_name():
+    """A `keras.layers` Dense registered as `Custom>Dense` was refused as "a custom class or raw
+    operation (keras.layers.Dense), not a built-in Keras layer", which reads as a contradiction:
+    the registered name, the reason, is said."""
+    layer = dense("d")
+    layer["registered_name"] = "Custom>Dense"
+    with pytest.raises(SpecError) as caught:
+        import_source(Source("model.json", functional(layer)))
+    (error,) = caught.value.errors
+    assert "(keras.layers.Dense, registered as Custom>Dense), not a built-in Keras layer" in error.message

@@ -80,6 +80,8 @@ def _problem(node: Node) -> str | None:
         node.module is not None and node.module not in _BUILTIN_MODULES
     ):
         origin = f"{node.module}.{node.class_name}" if node.module else str(node.registered_name)
+        if node.registered_name not in (None, node.class_name):  # (the name it is registered under)
+            origin += f", registered as {node.registered_name}"
         return f"a custom class or raw operation ({shown(origin, str)}), not a built-in Keras layer"
     return None
 

@@ -323,7 +323,10 @@ def _check_fit(saved: _Saved, scratch: Path, imported: Imported, target: Path) -
         fault = write_fault(exc, target)  # relabelling writes: the disk may be full
         raise (fault if fault is not None else saved.unreadable(exc)) from None
     if done.unclaimed:
-        listed = ", ".join(f"{group} (saved as layer {one(name)})" for group, name in done.unclaimed[:3])
+        listed = ", ".join(
+            f"{group} (saved as layer {one(name)})" if name else f"{group} (saved with no layer name)"
+            for group, name in done.unclaimed[:3]
+        )
         more = f" and {len(done.unclaimed) - 3} more" if len(done.unclaimed) > 3 else ""
         raise import_error(
             f"{saved.subject} holds weights that no layer of {saved.config} is stored as: "
@@ -524,7 +527,8 @@ def _relabel_in(
             inner = _hard(layer, "layers")
             _relabel_in(inner, names, paths, claimed, f"{file_scope}{key}/", f"{source}/", done)
         elif len(variables):  # weights that no layer of the spec's model would load
-            done.unclaimed.append((layer.name.lstrip("/"), str(stored)))  # (layers/functional/layers/…)
+            # (layers/functional/layers/…; a group with no saved layer name: None, said as such)
+            done.unclaimed.append((layer.name.lstrip("/"), str(stored) if isinstance(stored, str) else ""))
 
 
 def _shapes(variables: Any) -> dict[str, tuple[int, ...] | None]:
