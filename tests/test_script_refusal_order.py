@@ -1690,3 +1690,30 @@ def test_a_targets_table_of_another_width_than_the_output_is_refused_with_trains
     with pytest.raises(SystemExit) as stopped:
         functions["load_splits"](tmp_path / "img", tmp_path / "t.csv")
     assert str(stopped.value.code).split("\n") == [error.message, error.hint]
+
+
+def test_an_output_folder_the_script_cannot_make_is_said_not_a_traceback(tmp_path, monkeypatch):
+    """`python train.py --out /proc/x` ended in pathlib's traceback (FileNotFoundError), and so
+    did a runs/ folder in a working folder that cannot hold one; said as train says it."""
+    from types import SimpleNamespace
+
+    make_images(tmp_path / "pics", {"a": 4, "b": 4})
+    path = write_spec(tmp_path, "{source: {directory: pics, image_size: [8, 8]}}")
+    functions = script_functions(path)
+    functions["time"] = __import__("time")  # (the script's own import, left out of the namespace)
+    called = []
+    args = SimpleNamespace(out=Path("/proc/cnnspec-no-such/x"), force=False)
+    with pytest.raises(SystemExit) as stopped:
+        functions["in_run_folder"](args, "edges", lambda *a: called.append(a))
+    assert str(stopped.value.code) == (
+        "expected --out to be writable; cannot create /proc/cnnspec-no-such/x: No such file or directory"
+    )
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "runs").write_text("a file where the runs/ folder goes")
+    monkeypatch.chdir(tmp_path / "work")
+    with pytest.raises(SystemExit) as stopped:
+        functions["in_run_folder"](
+            SimpleNamespace(out=None, force=False), "edges", lambda *a: called.append(a)
+        )
+    assert str(stopped.value.code).startswith("expected runs/ to be writable; cannot create runs/edges-")
+    assert not called
