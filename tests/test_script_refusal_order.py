@@ -1717,3 +1717,20 @@ def test_an_output_folder_the_script_cannot_make_is_said_not_a_traceback(tmp_pat
         )
     assert str(stopped.value.code).startswith("expected runs/ to be writable; cannot create runs/edges-")
     assert not called
+
+
+@pytest.mark.parametrize("inside", ["nothing", "an-empty-sub-folder"])
+def test_an_empty_image_folder_is_refused_with_trains_message(tmp_path, inside):
+    """`python train.py --data empty/` said "expected at least one test image; the 0 image(s)
+    leave none to test on", a split left empty, where train says the folder holds no images and
+    how to lay it out."""
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    if inside != "nothing":
+        (pics / "a").mkdir()
+    path = write_spec(tmp_path, "{source: {directory: pics, image_size: [8, 8]}}")
+    trained = refused(path)
+    if inside == "nothing":
+        assert trained.message.startswith(f"expected class sub-folders with images in {pics}; found 0")
+    script = folder_refusal(path, pics)
+    assert script == f"{trained.message}\n{trained.hint}"
