@@ -915,3 +915,17 @@ def test_a_computed_value_in_a_message_is_spelled_as_a_spec_writes_it():
     assert error.path == "input.shape" and error.message.endswith("; received [5, 5, true]")
     assert spelled({"a": [None, (False, 1.5)], "b": "x\n"}) == "{'a': [null, [false, 1.5]], 'b': 'x\\n'}"
     assert short_value([True] * 20) == ("[" + ", ".join(["true"] * 20))[:39] + "…"  # (brief still)
+
+
+def test_an_argument_named_as_the_var_it_reads_says_its_own_value():
+    """`leaf: {k: "${k * 3}"}` with a var k = 3: an error on the block's `${k}` noted "k is
+    integer 3", the var's value, where the value read is the argument's, 9. The call note says
+    it (`with k = 9`), as it says an argument an iteration computes."""
+    text = (
+        "cnnspec: 1\nname: k\ninput: {shape: [8, 8, 3]}\nvars: {k: 3}\nblocks:\n  leaf:\n"
+        '    params: {k: int}\n    layers:\n      - conv2d: {filters: 4, kernel_size: "${k}"}\n'
+        'model:\n  - leaf: {k: "${k * 3}"}\n  - flatten\n  - dense: 2\n'
+    )
+    (error,) = errors_of(text)
+    assert error.path == "blocks.leaf.layers[0].conv2d.kernel_size"
+    assert error.notes[0].message == "in block 'leaf' called from model[0] (t.yaml:11:5), with k = 9"

@@ -323,7 +323,8 @@ class OriginNotes:
         ``path``, the arguments of the call that the value reads, outwards through the
         arguments that read the caller's, where they are computed from an iteration
         (``k = 23`` of ``k: ${1 + i * 11}``): no place in a file wrote such a value, which the
-        origin notes say of the others (:meth:`origin_notes`)."""
+        origin notes say of the others (:meth:`origin_notes`); or computed under the name of a
+        var (``k: ${k * 3}``), whose own value the origin note gives."""
         written = [self.written_args(depth) for depth in range(1, len(self.call_stack) + 1)]
         looped: list[set[str]] = []  # per call, outermost first: its arguments that an iteration computes
         for depth, arguments in enumerate(written, start=1):
@@ -335,7 +336,14 @@ class OriginNotes:
         for depth in range(len(self.call_stack), 0, -1):
             name, site = self.call_stack[depth - 1], self.call_sites[depth - 1]
             loops, args = self.call_frames[depth - 1]
-            shown = [p for p in self.block_params(name) if p in reads and p in looped[depth - 1]]
+            # and those computed (`k: ${k * 3}`) under the name of a var, whose value the origin
+            # note gives (k is 3, set at …): the value read is the argument's (k = 9)
+            shadowing = {p for p in written[depth - 1] if p in self.vars_env}
+            shown = [
+                p
+                for p in self.block_params(name)
+                if p in reads and (p in looped[depth - 1] or p in shadowing)
+            ]
             values = [(p, args[p]) for p in shown if p in args and args[p] is not POISONED]
             notes.append(call_note(name, site, self.loc(site), call_details(loops, values)))
             reads = {n for p in reads for n in written[depth - 1].get(p, ())}
