@@ -4,6 +4,7 @@ declare is refused, as `--set` refuses it. TF-free."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -165,3 +166,15 @@ def test_a_name_written_wrong_is_said_once_where_it_is_written(tmp_path: Path):
     assert named.exit_code == 1, named.output
     assert "fam.yaml:2:7: error: name: expected an identifier" in named.output
     assert "received string 'bad name!'" in named.output
+
+
+def test_a_variant_the_family_lacks_asked_on_the_command_line_is_located_at_its_table(tmp_path: Path):
+    """`validate 'fam.yaml#v2'` said `"file": null, "line": null` in JSON: no place in a file
+    asked for it, but the family's variants table is where the names are."""
+    family = tmp_path / "fam.yaml"
+    family.write_text(FAMILY.replace("ROW", "").replace("SHARED", "same"), "utf-8")
+    result = CliRunner().invoke(app, ["validate", f"{family}#bgi", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    (error,) = json.loads(result.output)
+    assert (error["file"], error["line"], error["path"]) == (str(family), 5, "variants")
+    assert error["message"].endswith("has no variant 'bgi'") and error["hint"] == "did you mean `big`?"

@@ -142,10 +142,11 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
     if variant is None:
         variant = str(next(iter(table)))
     elif variant not in table:
+        # asked for on the command line (`fam.yaml#v2`, no place in a file): at the table
+        where = (loc, path) if loc is not None else (doc.key_loc(("variants",)), "variants")
         raise SpecError.single(
             f"{doc.file} has no variant {variant!r}",
-            loc,
-            path,
+            *where,
             code="zoo",
             hint=did_you_mean(variant, table) or "its variants: " + ", ".join(map(str, table)),
         )
