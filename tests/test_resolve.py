@@ -929,3 +929,21 @@ def test_an_argument_named_as_the_var_it_reads_says_its_own_value():
     (error,) = errors_of(text)
     assert error.path == "blocks.leaf.layers[0].conv2d.kernel_size"
     assert error.notes[0].message == "in block 'leaf' called from model[0] (t.yaml:11:5), with k = 9"
+
+
+@pytest.mark.parametrize("index", ["3", "-1"])
+def test_an_iteration_beyond_a_repeat_says_which_there_are(index):
+    """`lp[3].c.new` of a repeat of iterations 0–2 was hinted `did you mean lp[0].c.new?`, and
+    `lp[-1].c.new` `lp[1].c.new`: other iterations than the one meant (the last)."""
+    text = (
+        "cnnspec: 1\nname: it\ninput: {shape: [8, 8, 3]}\nblocks:\n  cell:\n    inputs: [x]\n"
+        "    outputs: [new]\n    layers:\n      - conv2d: {filters: 3, kernel_size: 1}\n        id: new\n"
+        "model:\n  - id: lp\n    repeat:\n      times: 3\n      carry: {x: input}\n      layers:\n"
+        "        - cell:\n          inputs: [x]\n          id: c\n      next: {x: c.new}\n"
+        f"  - flatten:\n    inputs: lp[{index}].c.new\n  - dense: 2\n"
+    )
+    (error,) = errors_of(text)
+    assert error.hint == (
+        "`lp` has iterations 0–2 (counted from 0; an index never counts from the end): the last one is "
+        "`lp[2].c.new`"
+    )

@@ -55,6 +55,25 @@ class ReferenceHints:
         ends = [found.start() for found in re.finditer(r"[.\[]", ref)]
         return any(scope.lookup(ref[:end]) == UNKNOWN for end in ends)
 
+    @staticmethod
+    def iteration_hint(text: str, head: str, scope: Scope) -> str | None:
+        """Of ``lp[3].c.new`` where the repeat ``lp`` has iterations 0–2 (or ``lp[-1]``): which
+        iterations there are and the last one's name. A near name (``lp[0].c.new``) would
+        reach another iteration than the one meant."""
+        found = re.fullmatch(r"[^.\[]+\[(-?\d+)\](.*)", text, flags=re.DOTALL)
+        if found is None:
+            return None
+        made = {
+            int(m.group(1)) for n in scope.visible() if (m := re.match(rf"{re.escape(head)}\[(\d+)\]", n))
+        }
+        if not made or int(found.group(1)) in made:
+            return None
+        last = max(made)
+        return (
+            f"`{head}` has iterations {min(made)}–{last} (counted from 0; an index never counts from "
+            f"the end): the last one is `{head}[{last}]{found.group(2)}`"
+        )
+
     def reference_hint(self, ref: Any, scope: Scope, path: SpecPath = ()) -> str:
         """What to write instead of an unknown reference (at ``path``), from the scoping rules."""
         text = str(ref)
@@ -99,6 +118,9 @@ class ReferenceHints:
                 "`inputs`"
             )
         head = re.split(r"[.\[]", text, maxsplit=1)[0]
+        beyond = self.iteration_hint(text, head, scope)
+        if beyond is not None:
+            return beyond
         if head != text:
             inner = sorted(n for n in scope.visible() if n.startswith(head) and n != head)
             if inner:
