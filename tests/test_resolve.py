@@ -947,3 +947,18 @@ def test_an_iteration_beyond_a_repeat_says_which_there_are(index):
         "`lp` has iterations 0–2 (counted from 0; an index never counts from the end): the last one is "
         "`lp[2].c.new`"
     )
+
+
+@pytest.mark.parametrize("times", ['"${cuont}"', "-1", "1.5", "true"])
+def test_a_repeat_whose_times_fails_leaves_its_ids_unsaid(times):
+    """A bad `times:` was said, then again at every later use of an id its items would have
+    made ("unknown layer id 'c1'", hinted to give the layer an `id:`, which it has): the one
+    mistake once."""
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nvars: {count: 2}\nmodel:\n  - repeat:\n"
+        f"      times: {times}\n      as: i\n      layers:\n"
+        '        - conv2d: {filters: 3, kernel_size: 1}\n          id: "c${i}"\n'
+        "  - flatten:\n    inputs: c1\n  - dense: 2\n"
+    )
+    (error,) = errors_of(text)
+    assert error.path == "model[0].repeat.times"

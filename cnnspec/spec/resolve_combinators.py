@@ -305,7 +305,11 @@ class Combinators:
             return self._repeat(fields, path, scope, entry, item_id, env)
         except _RepeatFailed:
             # The names it would have left behind (`x`, `cells.x`) stay silent when used later:
-            # the repeat's own error has been reported.
+            # the repeat's own error has been reported. So do the ids its items would have made
+            # (`c${i}`, which no iteration made: "unknown layer id 'c1'" was its consequence).
+            layers = fields.get("layers")
+            if isinstance(layers, list) and any(isinstance(item, dict) and "id" in item for item in layers):
+                self.lost_ids = True
             carry = fields.get("carry")
             for name in carry if isinstance(carry, dict) else ():
                 if isinstance(name, str):
