@@ -381,6 +381,11 @@ class Diagnostics:
         default_factory=dict, init=False, repr=False, compare=False
     )
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: The first error of each (message, code, place written): the same text met again under
+    #: another spec path is a YAML alias (`*cb`) of an anchored node, one mistake.
+    _written: dict[tuple[object, ...], int] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     #: Where values failed as they were read (:meth:`failed_values`): a later error located
     #: there, or with a note located there (the var it read), is that failure's consequence.
     _failed: set[Loc] = field(default_factory=set, init=False, repr=False, compare=False)
@@ -421,6 +426,16 @@ class Diagnostics:
         index = self._seen.get(diagnostic.key())
         if index is None and site in self._sites and self._sites[site][1] != context:
             index = self._sites[site][0]  # the same mistake, reached through another call
+        written = (severity, diagnostic.code, diagnostic.message, diagnostic.loc)
+        if index is None and loc is not None and written in self._written:
+            # the same text reached under another path (`- conv2d: *cb`): said once, with where
+            # else it is read
+            first = self._written[written]
+            also = Note(
+                f"also read as {diagnostic.path} (through a YAML alias of this text)", None, diagnostic.path
+            )
+            self.items[first] = self.items[first].with_notes((also,))
+            return
         same = (severity, diagnostic.code, diagnostic.message)
         folds = [(*same, origin) for origin in origins if isinstance(origin, Note)]
         computed = [(*same, origin.note) for origin in origins if isinstance(origin, Computed)]
@@ -452,6 +467,8 @@ class Diagnostics:
             self._computed.setdefault(fold, len(self.items))
         self._seen[diagnostic.key()] = len(self.items)
         self._sites.setdefault(site, (len(self.items), context))
+        if loc is not None:
+            self._written.setdefault(written, len(self.items))
         self.items.append(diagnostic)
         self._counts[severity] = self._counts.get(severity, 0) + 1
         if severity == "error" and self._counts[severity] == MAX_DIAGNOSTICS:

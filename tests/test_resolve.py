@@ -962,3 +962,18 @@ def test_a_repeat_whose_times_fails_leaves_its_ids_unsaid(times):
     )
     (error,) = errors_of(text)
     assert error.path == "model[0].repeat.times"
+
+
+def test_a_mistake_in_an_anchored_node_read_twice_is_said_once():
+    """`- conv2d: &cb {…, paddng: same}` then `- conv2d: *cb`: two identical errors at one
+    place (5:46), model[0] and model[1]; one mistake, said once with where else it is read."""
+    text = (
+        "cnnspec: 1\nname: anc\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        "  - conv2d: &cb {filters: 4, kernel_size: 3, paddng: same}\n  - conv2d: *cb\n"
+        "  - flatten\n  - dense: 2\n"
+    )
+    (error,) = errors_of(text)
+    assert (error.path, error.loc.line) == ("model[0].conv2d.paddng", 5)
+    assert [n.message for n in error.notes] == [
+        "also read as model[1].conv2d.paddng (through a YAML alias of this text)"
+    ]
