@@ -48,10 +48,14 @@ def test_predict_averages_an_image_and_its_mirror_image(run_dir, tmp_path):
     assert refused.exit_code == 2 and "expected --tta to be hflip, vflip or both" in flat(refused)
 
 
-def test_evaluate_reports_the_averaged_probabilities(run_dir, tmp_path):
+def test_evaluate_reports_the_averaged_probabilities(run_dir, tmp_path, monkeypatch):
     from cnnspec.reporting.run import locate
     from cnnspec.reporting.views import confusion_source
+    from cnnspec.training import plots
 
+    drawn = []
+    drawing = plots.confusion_png
+    monkeypatch.setattr(plots, "confusion_png", lambda *a: drawn.append(a[2]) or drawing(*a))
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     result = invoke("evaluate", copy, "--tta", "hflip,vflip")
@@ -65,6 +69,9 @@ def test_evaluate_reports_the_averaged_probabilities(run_dir, tmp_path):
     assert sum(row["support"] for row in document["per_class"].values()) == 30
     # the matrix drawn from it (visualize confusion, report.html) says whose it is
     assert confusion_source(locate(copy))[2] == "evaluation with --tta hflip,vflip"
+    # and so does the picture evaluate draws (its title said "test set" alone)
+    (title,) = drawn
+    assert ": confusion matrix, test set with --tta hflip,vflip (accuracy " in title
 
 
 def test_an_exported_runtime_averages_the_same_views_as_keras(tmp_path_factory, tmp_path):

@@ -859,10 +859,22 @@ def write_evaluation(
 
 def _data_title(document: dict[str, Any]) -> str:
     """Which data an evaluation's matrix is of, for its title: ``test set`` (the run's), or
-    ``other.npz test set`` (``--data``)."""
+    ``other.npz test set`` (``--data``); and how it was answered where that is not the model
+    alone (``with --tta hflip``, ``of an ensemble of 3 models``), as the README promises and
+    ``visualize confusion`` titles the same matrix."""
+    from cnnspec.errors import printable
+
     data = document.get("data") or {}
-    if data.get("of_run") is not False:
-        return "test set"
     source = data.get("source") or {}
     path = source.get("path")
-    return f"{Path(str(path)).name if path else source.get('kind', 'data')} test set"
+    title = (
+        "test set"
+        if data.get("of_run") is not False
+        else f"{Path(str(path)).name if path else source.get('kind', 'data')} test set"
+    )
+    views, members = document.get("tta"), document.get("ensemble")
+    if isinstance(views, list) and views:
+        title += f" with --tta {','.join(printable(str(v)) for v in views)}"
+    if isinstance(members, list) and members:
+        title += f" of an ensemble of {len(members) + 1} models"
+    return title
