@@ -318,6 +318,11 @@ def test_a_metrics_file_with_values_of_the_wrong_type_is_a_damaged_run(run_dir, 
     text = flat(result)
     assert f"damaged run file {copy / 'metrics.json'}" in text and "epochs_run" in text
     assert "test_accuracy" in text and not (copy / "report.html").exists()
+    # and visualize, which drew the confusion matrix from it, exit 0
+    (copy / "evaluation.json").unlink(missing_ok=True)
+    drawn = invoke("visualize", copy, "confusion", "-o", tmp_path / "c.png")
+    assert drawn.exit_code == 2, drawn.output
+    assert f"damaged run file {copy / 'metrics.json'}" in flat(drawn) and not (tmp_path / "c.png").exists()
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,9 @@ def report(
         from cnnspec.cli.outputs import refuse_foreign
 
         refuse_foreign(page, "--out", force, is_report)  # before anything is read or drawn
-    _refuse_damaged_metrics(run_dir)
+    from cnnspec.reporting.runs import refuse_damaged_metrics
+
+    refuse_damaged_metrics(run_dir)
     start = time.perf_counter()
     # only this command line may let the run's spec read outside its folder, never lock.json
     with outside_allowed(allow_outside):
@@ -89,24 +91,6 @@ def report(
         f"wrote {safe(path)} ({size / 1024:,.0f} KB in {time.perf_counter() - start:.1f}s)",
         highlight=False,
     )
-
-
-def _refuse_damaged_metrics(run_dir: Path) -> None:
-    """Refuse a run whose metrics.json holds a value of the wrong type, as ``cnnspec runs``
-    reads it (:func:`cnnspec.reporting.runs.run_row`): the page showed "epochs zzz/zzz" and
-    "stopped early, best epoch zzz", exit 0, where runs called the run damaged."""
-    if not (run_dir / "metrics.json").is_file():
-        return
-    from cnnspec.reporting.run import damaged, read_json
-    from cnnspec.reporting.runs import report_metrics_problems, run_row
-
-    prefix = "metrics.json: "
-    problems = [p.removeprefix(prefix) for p in run_row(run_dir)["problems"] if p.startswith(prefix)]
-    if not problems:  # (readable: what the page reads besides, "best epoch zzz" or a crash)
-        metrics = read_json(run_dir / "metrics.json")
-        problems = report_metrics_problems(metrics) if metrics is not None else []
-    if problems:
-        raise damaged(run_dir / "metrics.json", problems)
 
 
 def _refuse_other_run(page: Path, run_dir: Path) -> None:

@@ -512,6 +512,24 @@ def report_metrics_problems(metrics: dict[str, Any]) -> list[str]:
     return problems
 
 
+def refuse_damaged_metrics(run_dir: Path) -> None:
+    """Refuse a run whose metrics.json holds a value of the wrong type, as ``cnnspec runs``
+    reads it (:func:`run_row`): report's page showed "epochs zzz/zzz" and "stopped early, best
+    epoch zzz", exit 0, and visualize drew its confusion matrix, where runs called the run
+    damaged."""
+    if not (run_dir / "metrics.json").is_file():
+        return
+    from cnnspec.reporting.run import damaged, read_json
+
+    prefix = "metrics.json: "
+    problems = [p.removeprefix(prefix) for p in run_row(run_dir)["problems"] if p.startswith(prefix)]
+    if not problems:  # (readable: what the page reads besides, "best epoch zzz" or a crash)
+        metrics = read_json(run_dir / "metrics.json")
+        problems = report_metrics_problems(metrics) if metrics is not None else []
+    if problems:
+        raise damaged(run_dir / "metrics.json", problems)
+
+
 def _keys_problems(doc: dict[str, Any], keys: dict[str, tuple[Any, str]], where: str = "") -> list[str]:
     """What has the wrong type among ``keys`` of ``doc`` (``where``: the path to ``doc``)."""
     problems = []

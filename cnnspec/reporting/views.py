@@ -69,6 +69,10 @@ def confusion_source(run: Run) -> tuple[list[list[int]], list[str], str]:
     for name, what in (("evaluation.json", "evaluation"), ("metrics.json", "training's test set")):
         if name == "metrics.json" and run.run_dir is None:
             continue
+        if name == "metrics.json":  # (one `runs` calls damaged is refused, as report refuses it)
+            from cnnspec.reporting.runs import refuse_damaged_metrics
+
+            refuse_damaged_metrics(run.run_dir)
         doc = read_json(run.out_dir / name)
         data = (doc or {}).get("data")
         of_other = isinstance(data, dict) and data.get("of_run") is False
