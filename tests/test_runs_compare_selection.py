@@ -106,3 +106,18 @@ def test_two_selections_of_one_folder_say_its_files_are_not_known_to_be_the_same
     assert data["source"] is None and data["test_same"] is True
     assert "the same source path (/data/flowers; whether its files changed is not recorded)" in text
     assert "another selection: limit 40 → (none), per_class (none) → 5" in text
+
+
+def test_two_sources_are_said_to_be_other_sources_not_changed_files(tmp_path):
+    """digits against shapes (or an npz against a folder) said "differs (content hash …; ? →
+    /data/flowers): the files or their splits changed between the runs": nothing of one changed,
+    the runs read two sources (and a built-in one has no path: `?`)."""
+    a = npz_run(tmp_path / "npz", "  limit: 40\n", content="c")
+    b = npz_run(tmp_path / "digits", "", content="d")
+    lock = json.loads((b / "lock.json").read_text(encoding="utf-8"))
+    lock["data"] = {"kind": "digits", "content_hash": "d" * 64, "sizes": lock["data"]["sizes"]}
+    (b / "lock.json").write_text(json.dumps(lock), encoding="utf-8")
+    data, text = compared(a, b, tmp_path / "c.png")
+    assert data["source"] == "differs"
+    assert "data (A → B): different sources (/data/sorted.npz → digits), so the metrics are not" in text
+    assert "changed between the runs" not in text and "?" not in text.split("data (A → B)")[1].split(".")[0]

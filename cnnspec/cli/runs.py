@@ -223,9 +223,18 @@ def _print_data(console: Any, data: dict[str, Any]) -> None:
             soft_wrap=True,
         )
         return
+    if a["kind"] != b["kind"] or a["path"] != b["path"]:
+        # two sources (digits and shapes, a folder and an npz): nothing of one changed
+        console.print(
+            f"data (A → B): different sources ({safe(a['path'] or a['kind'] or '?')} → "
+            f"{safe(b['path'] or b['kind'] or '?')}), so the metrics are not of the same images",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     console.print(
         f"data (A → B): differs (content hash {a['content_hash'][:12]}… → {b['content_hash'][:12]}…"
-        f"{'; ' + where if a['path'] != b['path'] else (' in ' + where if a['path'] else '')}): the "
+        f"{' in ' + where if a['path'] else ''}): the "
         "files or their splits changed between the runs, so the metrics are not of the same images",
         highlight=False,
         soft_wrap=True,
