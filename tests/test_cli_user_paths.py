@@ -309,3 +309,44 @@ def test_weights_named_by_a_path_too_long_are_refused_not_an_internal_error(
 
     assert f"cannot read '{clipped_name(LONG + '.keras')}': {TOO_LONG}" in flat(result)
     assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize("command", [["report"], ["visualize", "history"], ["evaluate"]])
+def test_a_run_folder_that_cannot_be_written_is_named_as_such_without_out(tmp_path, monkeypatch, command):
+    """Without --out, a read-only run folder was refused as "expected --out to be writable" with
+    the hint to choose another --out: an option the user never gave. It names the run folder."""
+    import errno
+
+    from cnnspec import fileio
+
+    run = make_run(tmp_path / "run")
+
+    def read_only(folder):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(fileio, "_probe", read_only)
+    args = [command[0], run, *command[1:]]
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    text = flat(result)
+    assert "error: expected the run folder to be writable; cannot create files in" in text, text
+    assert "--out to be writable" not in text and "hint: write elsewhere with --out" in text
+
+
+def test_calibrate_of_a_run_folder_that_cannot_be_written_says_what_helps(tmp_path, monkeypatch):
+    """It hinted "choose another RUN", which calibrates no other run."""
+    import errno
+
+    from cnnspec import fileio
+
+    run = make_run(tmp_path / "run")
+
+    def read_only(folder):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(fileio, "_probe", read_only)
+    result = invoke("calibrate", run)
+    assert result.exit_code == 2, result.output
+    text = flat(result)
+    assert "error: expected the run folder to be writable; cannot create files in" in text, text
+    assert "choose another RUN" not in text and "copy the run folder to a writable disk" in text

@@ -113,7 +113,12 @@ def calibrate(
             f"temperature; this model's outputs are {described_outputs(config.tasks)}",
             "a regression output, or several outputs, take no single temperature",
         )
-    check_writable(run.run_dir, option="RUN")  # before TensorFlow is imported
+    check_writable(  # before TensorFlow is imported
+        run.run_dir,
+        option="the run folder",
+        hint="a temperature is kept in its run folder: make that disk writable, or copy the run folder "
+        "to a writable disk and calibrate the copy",
+    )
     model = load_model(run.model_path)
     held_out = load_test_data(run, model, data, split="validation" if data is None else "test")
     split = "validation" if data is None else f"--data {data}"

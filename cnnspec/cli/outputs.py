@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cnnspec.errors import UsageError
 
@@ -34,6 +35,16 @@ def refuse_foreign(path: Path, option: str, force: bool, ours: Callable[[Path], 
         f"pass --force to replace it, or choose another {option} (cnnspec replaces only the files "
         "it marked as its own; one written by an earlier version carries no mark)",
     )
+
+
+#: What to do where the folder a command writes into without ``--out`` can't be written.
+DEFAULT_OUT_HINT = "write elsewhere with --out (a place on a writable disk where you have permission)"
+
+
+def default_folder_named(run: Any) -> str:
+    """How a refusal names the folder a command writes into without ``--out``: the run folder,
+    or the model file's folder (a model outside a run), never "--out", which was not given."""
+    return "the run folder" if getattr(run, "run_dir", None) is not None else "the model file's folder"
 
 
 def refuse_idle_force(force: bool, option: str, why: str) -> None:
