@@ -442,6 +442,25 @@ def test_a_run_killed_between_its_results_and_its_report_is_finished_by_resume(
 
 
 @pytest.mark.xdist_group("killed_before_its_page")
+def test_resume_of_a_run_whose_page_cannot_be_written_is_an_error(killed_before_its_page, tmp_path, runner):
+    """--resume of a run that lacks only its end, whose metrics.json is damaged: the page was
+    not written ("report.html was not written (UsageError: damaged run file …)", a warning),
+    then "finished RUN: nothing could be written", exit 0, though the command did nothing it is
+    for. It is report's error, exit 2; the snapshots stay for a resume once the file is put back."""
+    spec, run = _copied(killed_before_its_page, tmp_path)
+    (run / "report.html").unlink(missing_ok=True)
+    whole = (run / "metrics.json").read_bytes()
+    (run / "metrics.json").write_bytes(whole[:100])
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"damaged run file {run / 'metrics.json'}" in text and "nothing could be written" not in text
+    assert (run / "state").is_dir() and not (run / "report.html").exists()
+    (run / "metrics.json").write_bytes(whole)
+    assert runner.invoke(app, ["train", str(spec), "--resume", str(run)]).exit_code == 0
+
+
+@pytest.mark.xdist_group("killed_before_its_page")
 def test_resume_writes_the_finished_page_over_one_written_before_the_run_finished(
     killed_before_its_page, tmp_path, runner
 ):

@@ -298,11 +298,15 @@ def _write_page(
     display: Display,
     write_report: Callable[..., Path] | None,
     files: dict[str, Path],
+    *,
+    strict: bool = False,
     **given: Any,
 ) -> None:
     """report.html, once the run's results are saved (metrics.json), into ``files``: a failed
     write is an error (with the ``cnnspec report`` that writes it later), any other problem a
-    warning, a Ctrl-C :class:`ReportInterrupted`. ``given``: the model and dataset in memory."""
+    warning, a Ctrl-C :class:`ReportInterrupted`. ``given``: the model and dataset in memory.
+    ``strict``: the page is what the command is for (``--resume`` of a run that lacks only its
+    end), so any problem is the command's error, not a warning after which it exits 0."""
     try:
         if write_report is not None:
             files["html_report"] = write_report(run_dir, **given)
@@ -316,6 +320,8 @@ def _write_page(
         )
         raise
     except Exception as exc:  # the results are saved; a report problem must not fail the run
+        if strict:  # (a damaged metrics.json: report's own error, exit 2)
+            raise
         display.warn(f"report.html was not written ({type(exc).__name__}: {exc}); run `cnnspec report`")
     except KeyboardInterrupt:  # the results are whole: a finished run, without its page
         clear_finished(state, run_dir)
@@ -340,7 +346,7 @@ def complete_ended(
     done: list[str] = []
     if rundir.REPORT_FILE in rundir.left_undone(run_dir):  # none, or one that is not of these results
         display.message(f"writing the report of {run_dir} ...")
-        _write_page(run_dir, state, display, write_report, files)
+        _write_page(run_dir, state, display, write_report, files, strict=True)
         if "html_report" in files:
             done.append(f"wrote its {rundir.REPORT_FILE}")
     if os.path.lexists(state.dir):
