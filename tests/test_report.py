@@ -346,3 +346,17 @@ def test_the_other_keys_the_page_reads_are_checked_too(run_dir, tmp_path, change
     text = flat(result)
     assert f"damaged run file {copy / 'metrics.json'}" in text and named in text
     assert "internal error" not in text and not (copy / "report.html").exists()
+
+
+def test_a_metrics_json_that_is_a_folder_is_a_damaged_run_file(run_dir, tmp_path):
+    """report read a folder in metrics.json's place as no file: "the run has not finished",
+    exit 0, where train --resume calls the run finished. It is a damaged run file."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "report.html").unlink(missing_ok=True)
+    (copy / "metrics.json").unlink()
+    (copy / "metrics.json").mkdir()
+    result = invoke("report", copy)
+    assert result.exit_code == 2, result.output
+    assert f"damaged run file {copy / 'metrics.json'}: expected a file; it is a folder" in flat(result)
+    assert not (copy / "report.html").exists()

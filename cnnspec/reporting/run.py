@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -71,8 +72,14 @@ def damaged(path: Path, problems: list[str], hint: str = DAMAGED_HINT) -> UsageE
 def read_json(path: Path, hint: str = DAMAGED_HINT) -> dict[str, Any] | None:
     """A JSON object from ``path``; ``None`` when the file is absent, a clear error when corrupt
     (not JSON, not an object, or holding an integer too large for a float; ``hint``: how to
-    get it back, for a file another command than train writes)."""
+    get it back, for a file another command than train writes). A folder (or anything but a
+    file) in its place is damage too: read as no file, a run whose metrics.json is a folder was
+    reported as not finished, where --resume calls it finished."""
     if not path.is_file():
+        if os.path.lexists(path) and not path.is_symlink():  # (a dangling link: no file, as before)
+            raise damaged(
+                path, [f"expected a file; it is {'a folder' if path.is_dir() else 'no regular file'}"], hint
+            )
         return None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
