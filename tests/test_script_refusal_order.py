@@ -1054,6 +1054,8 @@ FOUR_FAULTS: dict[str, tuple[str, Callable[[Arrays], None]]] = {
     "size-width": ("size", lambda a: a.update(y_train_size=np.ones((12, 2)), y_test_size=np.ones((6, 2)))),
     "size-whole-negative": ("size", lambda a: a.update(y_train_size=np.arange(12) - 3)),
     "tags-values": ("tags", lambda a: _set(a, "y_test_tags", (0, 0), 2)),
+    # a training row's typo: its array read as values ("the data has regression targets")
+    "tags-train-values": ("tags", lambda a: _set(a, "y_train_tags", (1, 1), 2)),
     "tags-width": (
         "tags",
         lambda a: a.update(
@@ -1095,6 +1097,27 @@ def test_a_multi_output_npz_with_faults_in_outputs_of_other_kinds_is_refused_as_
     path = tmp_path / "spec.yaml"
     path.write_text(FOUR)
     assert script_refusal(tmp_path, path, "task") == refused(path).message
+
+
+def test_a_typo_in_a_multi_label_training_array_is_said_so_not_called_another_tasks_data(tmp_path):
+    """A 2 in a multi-hot training row made the array values: "expected multilabel targets for
+    the multilabel output tags; the data has regression targets", with the hint to ask a
+    `shapes` source for other targets, which an npz has no use for."""
+    arrays = good_four()
+    FOUR_FAULTS["tags-train-values"][1](arrays)
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "spec.yaml"
+    path.write_text(FOUR)
+    error = refused(path)
+    assert (
+        error.message
+        == "expected 0/1 multi-label targets for the multilabel output tags; y_train_tags holds 2"
+    )
+    assert error.hint == "a multi-hot row holds 1 for each label of its image and 0 for the others"
+    functions = script_functions(path)
+    with pytest.raises(SystemExit) as stopped:
+        functions["load_splits"](tmp_path / "d.npz")
+    assert str(stopped.value.code).split("\n") == [error.message, error.hint]
 
 
 # -- an npz of one target for a multi-output model --------------------------------------------------

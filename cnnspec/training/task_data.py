@@ -161,7 +161,31 @@ def check_kinds(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> No
         if kinds is not None and kind is None:
             continue  # a missing target is reported by check_targets, by name
         if kind != out.target:
+            other = (
+                _not_multi_hot(dataset, out.name)
+                if (out.target, kind) == ("multilabel", "regression")
+                else None
+            )
+            if other is not None:  # (an npz's multi-hot rows with a typo: not another task's data)
+                raise _error(
+                    f"expected 0/1 multi-label targets for the multilabel output {out.name}; {other}",
+                    compiled,
+                    "a multi-hot row holds 1 for each label of its image and 0 for the others",
+                )
             raise _error(kinds_message(out.target, out.task, out.name, str(kind)), compiled, KINDS_HINT)
+
+
+def _not_multi_hot(dataset: Any, name: str) -> str | None:
+    """Of an output's whole-number (n, K) targets that are not all 0 or 1 (read as values, not
+    labels): which array of the file holds which other value; ``None`` for any other targets."""
+    for split, array in (("train", dataset.y_train), ("val", dataset.y_val), ("test", dataset.y_test)):
+        y = np.asarray(array.get(name) if isinstance(array, dict) else None)
+        if y.ndim != 2 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+            return None
+        wrong = y[(y != 0) & (y != 1)]
+        if wrong.size:  # (the validation split is cut from the training array)
+            return f"y_{'test' if split == 'test' else 'train'}_{name} holds {wrong.flat[0]:g}"
+    return None
 
 
 def check_dataset(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> None:
