@@ -1757,3 +1757,36 @@ def test_an_empty_image_folder_is_refused_with_trains_message(tmp_path, inside):
         assert trained.message.startswith(f"expected class sub-folders with images in {pics}; found 0")
     script = folder_refusal(path, pics)
     assert script == f"{trained.message}\n{trained.hint}"
+
+
+VOID = (
+    "a mask value of 255 usually marks void or ignored pixels, not a class: map it to one of the classes 0-2"
+)
+
+
+def test_a_void_255_beyond_a_classes_table_is_hinted_as_void_pixels(tmp_path):
+    """Masks with 255 beside a classes table of 3 were hinted "add the missing classes to the
+    table" (252 more), where 255 without names is hinted as the void label it usually is."""
+    masks = masks_of(6, classes=3)
+    masks[4][0, 0] = 255
+    write_pairs(tmp_path / "d", masks)
+    path = spec(tmp_path, "{images: d/images, masks: d/masks, classes: [bg, a, b]}", SEG_HEAD)
+    error = refused(path)
+    assert error.message.startswith("expected class indices below 3 (the classes table)")
+    assert (
+        error.hint == f"{VOID} in the mask files (or, if it is a class, add the missing classes to the table)"
+    )
+    assert _folder_script_refusal(path, tmp_path / "d").split("\n") == [error.message, error.hint]
+
+
+def test_a_void_255_beyond_an_npz_files_class_names_is_hinted_as_void_pixels(tmp_path):
+    """The same in an npz file whose class_names name 3 classes: no hint at all."""
+    arrays = good_masks() | {"class_names": np.array(["bg", "a", "b"])}
+    _set(arrays, "y_test", (1, 2, 2), 255)
+    path = npz_spec(tmp_path, head=SEG_HEAD, extra="training: {seed: 0}\n", **arrays)
+    error = refused(path)
+    assert error.message == "expected class indices below 3 (the classes) in the test masks; found 255"
+    assert error.hint == f"{VOID} in the mask files (or, if it is a class, name every class up to it)"
+    with pytest.raises(SystemExit) as stopped:
+        script_functions(path)["load_splits"](tmp_path / "d.npz")
+    assert str(stopped.value.code).split("\n") == [error.message, error.hint]

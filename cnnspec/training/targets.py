@@ -183,8 +183,24 @@ def check_target(
             f"expected class indices below {len(names)} (the classes) in the {what} masks; found {top}",
             compiled,
             where,
+            hint=void_hint(top, len(names), "name every class up to it"),
         )
     return y.astype("uint8" if top < 256 else "int32")
+
+
+def void_hint(top: int, classes: int, otherwise: str) -> str | None:
+    """The hint of a mask value beyond ``classes`` named classes where it is 255, far more often
+    a void or ignored pixel than a class (as the refusal of more mask classes than an output's
+    channels says it: :func:`cnnspec.training.data_checks`); ``otherwise``: what to do if it is
+    one. ``None`` for another value."""
+    from cnnspec.training.data_checks import VOID_LABEL
+
+    if top != VOID_LABEL:
+        return None
+    return (
+        f"a mask value of {VOID_LABEL} usually marks void or ignored pixels, not a class: map it to "
+        f"one of the classes 0-{classes - 1} in the mask files (or, if it is a class, {otherwise})"
+    )
 
 
 def default_names(kind: str, y: np.ndarray) -> list[str]:
@@ -437,7 +453,8 @@ def read_image_masks(config: DataConfig, compiled: CompiledSpec) -> tuple[np.nda
                 f"{int(mask.max())}",
                 compiled,
                 ("data", "source", "classes"),
-                hint="add the missing classes to the table",
+                hint=void_hint(int(mask.max()), len(names), "add the missing classes to the table")
+                or "add the missing classes to the table",
             )
         out[index] = (
             mask if mask.shape == tuple(config.image_size) else _resize_nearest(mask, config.image_size)
