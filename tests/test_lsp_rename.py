@@ -105,7 +105,7 @@ class Workspace:
         analysis, (cursor, line, column) = self.at(name, needle, offset)
         assert analysis.doc is not None
         automatic = automatic_names(analysis.doc, analysis.compiled.ir) if analysis.compiled else None
-        return rename_target.target(analysis.doc, cursor, line, column, automatic, self.file_text)
+        return rename_target.located(analysis.doc, cursor, line, column, automatic, self.file_text)[0]
 
     #: The workspace folders a rename covers beside the open specs (none here).
     folders: tuple[Path, ...] = ()

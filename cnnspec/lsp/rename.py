@@ -46,7 +46,7 @@ the others (its own patterns and references are no part of the cutting spec's mo
 compiled check could not see them broken). A workspace with more spec files than are scanned
 makes the rename refused (it could not cover them all).
 
-Refused (:func:`~cnnspec.lsp.rename_target.target` gives ``None``, so ``prepareRename`` answers
+Refused (:func:`~cnnspec.lsp.rename_target.located` finds no symbol, so ``prepareRename`` answers
 that nothing can be renamed there): a layer kind, a layer's parameter, a combinator, a glob
 pattern, a comment, an implicit name (``in_channels``), an automatic name, a generated id (``id:
 "c${i}"``), the model's input (``input``). A name written in the packaged zoo (a zoo library's
@@ -144,7 +144,7 @@ def rename(
     ``text_of``: the text of a file its locations point into; ``reader``: the editor's text of
     an open file (else the disk's), to compile the specs before and after; ``others``: the other
     open specs, rewritten too where they read the file that declares the name; ``row``: the
-    cursor's 0-based line (:func:`~cnnspec.lsp.rename_target.target`); ``folders``: the
+    cursor's 0-based line (:func:`~cnnspec.lsp.rename_target.located`); ``folders``: the
     workspace's folders, whose specs that read that file are rewritten too
     (:mod:`cnnspec.lsp.workspace`). Raises :class:`~cnnspec.lsp.rename_symbols.RenameError` with
     the reason when the rename is refused (see the module)."""

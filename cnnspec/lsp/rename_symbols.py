@@ -43,7 +43,8 @@ class Replacement:
     text: str
 
 
-#: The range of a symbol before it is matched to a place under the cursor (:func:`target`).
+#: The range of a symbol before it is matched to a place under the cursor
+#: (:func:`~cnnspec.lsp.rename_target.located`).
 NOWHERE = Replacement("", 0, 0, 0, "")
 
 

@@ -1,4 +1,4 @@
-"""What a rename is asked on (:func:`target`): the symbol under the cursor (an id, a block, a var,
+"""What a rename is asked on (:func:`located`): the symbol under the cursor (an id, a block, a var,
 a parameter or a loop variable, from its declaration or any use), including a backbone item's
 ``until:`` segment and a backbone's ``vars:`` key, or why the name there cannot be renamed.
 """
@@ -35,21 +35,6 @@ from cnnspec.spec.compose import Reader
 from cnnspec.spec.loader import SourceDoc
 from cnnspec.spec.varchoices import KEY as VAR_CHOICES
 from cnnspec.spec.zoo import is_zoo_ref
-
-
-def target(
-    doc: SourceDoc,
-    cursor: Cursor,
-    line_text: str,
-    column: int,
-    automatic: Automatic | None = None,
-    text_of: TextOf = default_text,
-    row: int | None = None,
-    reader: Reader | None = None,
-) -> Symbol | None:
-    """The renamable name under the cursor, or ``None`` (:func:`located`, which also says why
-    a name there is not renamed where that is the packaged zoo's)."""
-    return located(doc, cursor, line_text, column, automatic, text_of, row, reader)[0]
 
 
 def located(
@@ -236,7 +221,7 @@ def until_target(
 
 def until_refusal(doc: SourceDoc, cursor: Cursor, line_text: str, column: int, reader: Reader | None) -> str:
     """Why the ``until:`` segment under the cursor cannot be renamed (:func:`until_target`
-    found no id, or :func:`target` refused it)."""
+    found no id, or :func:`located` refused it)."""
     until = value_at(doc, cursor.path)
     item = item_path(cursor.path)
     ref = value_at(doc, (*item, BACKBONE, "spec")) if item is not None else None

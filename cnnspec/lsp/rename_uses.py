@@ -52,7 +52,7 @@ def name_symbol(
     declaration by the same scoping: an inner parameter or loop variable hides a var; on a
     key under a backbone item's ``vars:``, the var of the backbone's spec, read through
     ``reader``; on a family file's ``vars:`` key, the var, read through ``text_of``: see
-    :func:`target` for ``row``), else ``None``. Unlike :func:`target`, a name of the zoo is
+    :func:`~cnnspec.lsp.rename_target.located` for ``row``), else ``None``. Unlike it, a name of the zoo is
     one too: references edit nothing."""
     try:
         symbol = (

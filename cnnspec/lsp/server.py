@@ -803,7 +803,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             return None
         analysis, doc, cursor, line, column = found
         automatic = ls.automatic(params.text_document.uri, analysis, doc)
-        symbol = rename_target.target(
+        symbol, _ = rename_target.located(
             doc,
             cursor,
             line,
