@@ -449,15 +449,13 @@ def test_resume_of_a_run_whose_page_cannot_be_written_is_an_error(killed_before_
     for. It is report's error, exit 2; the snapshots stay for a resume once the file is put back."""
     spec, run = _copied(killed_before_its_page, tmp_path)
     (run / "report.html").unlink(missing_ok=True)
-    whole = (run / "metrics.json").read_bytes()
-    (run / "metrics.json").write_bytes(whole[:100])
+    (run / "metrics.json").write_bytes((run / "metrics.json").read_bytes()[:100])
     result = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert f"damaged run file {run / 'metrics.json'}" in text and "nothing could be written" not in text
+    # (left for a resume once the file is put back: the other tests here resume such a run)
     assert (run / "state").is_dir() and not (run / "report.html").exists()
-    (run / "metrics.json").write_bytes(whole)
-    assert runner.invoke(app, ["train", str(spec), "--resume", str(run)]).exit_code == 0
 
 
 @pytest.mark.xdist_group("killed_before_its_page")
