@@ -121,3 +121,20 @@ def test_exporting_from_a_run_folder_that_cannot_be_written_points_to_o(run, mon
     )
     assert f"hint: {fix}, or export it elsewhere with -o PATH" in said
     assert not list((run / "checkpoints").glob("*.tflite"))
+
+
+def test_exporting_from_a_run_another_process_holds_names_it_as_typed(run, tmp_path, monkeypatch):
+    """export named the busy run by its absolute path (`/tmp/…/run is in use`), where every
+    other command names it as it was typed (`run is in use`)."""
+    monkeypatch.chdir(tmp_path)
+    typed = Path("run")
+    from cnnspec.training.runlock import LOCK_NAME, acquire
+
+    with acquire(run, ["cnnspec", "train", "--resume", str(run)]):
+        result = CliRunner().invoke(
+            app, ["export", str(typed / "checkpoints" / "best.keras"), "-f", "tflite"]
+        )
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert output.startswith(f"error: the run folder {typed} is in use by process {os.getpid()}")
+    assert LOCK_NAME not in _files(run)
