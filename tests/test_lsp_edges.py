@@ -243,6 +243,26 @@ async def test_locations_in_an_untitled_buffer_name_the_buffer(client: LanguageC
 
 
 @in_server
+async def test_an_untitled_buffer_is_named_as_the_editor_names_it_in_hovers(client: LanguageClient):
+    """A hover said "set in Untitled-8~9f9424a25148:4:8", the name the buffer is held under."""
+    uri = "untitled:Untitled-8"
+    text = REFERENCED.replace("input: {shape: [8, 8, 3]}\n", "input: {shape: [8, 8, 3]}\nvars: {n: 4}\n")
+    text = text.replace("conv2d: {filters: 4,", 'conv2d: {filters: "${n}",')
+    before = mark(uri)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "yaml", 1, text))
+    )
+    await published(uri, before, 1)
+    at = position(text, "${n}", 2)
+    found = await answer(
+        client.text_document_hover_async(types.HoverParams(types.TextDocumentIdentifier(uri), at))
+    )
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    assert found is not None and "Untitled-8:" in found.contents.value, found
+    assert "~" not in found.contents.value
+
+
+@in_server
 async def test_locations_in_a_file_opened_through_a_link_name_the_link(
     client: LanguageClient, tmp_path: Path
 ):

@@ -325,6 +325,15 @@ class CnnspecServer(LanguageServer):
         except (ValueError, OSError):  # `%00` in the URI, a symbolic-link loop: only the text is real
             return Path(os.path.abspath(fs))
 
+    def shown(self, text: str) -> str:
+        """``text`` (a hover, a refusal) with each ``untitled:`` buffer named as the editor
+        names it (``Untitled-1``), not by the file name it is held under here
+        (``Untitled-1~9f9424a25148``, :meth:`path`)."""
+        for path, uri in self.uris.items():
+            if to_fs_path(uri) is None and "~" in path.name:
+                text = text.replace(display_name(path), path.name.rsplit("~", 1)[0])
+        return text
+
     def sync(self, uri: str) -> Path:
         """Copy the editor's text of ``uri`` into the document store."""
         path = self.path(uri)
@@ -709,7 +718,7 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
             text = hover.output_text(doc, ls.index(analysis), output[0], item)
         if text is None:
             return None
-        return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
+        return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, ls.shown(text)))
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @_guard(None)
@@ -844,7 +853,8 @@ def create_server(debounce: float = DEFAULT_DEBOUNCE_S) -> CnnspecServer:
                 folders=ls.folders(),
             )
         except rename_symbols.RenameError as exc:
-            raise JsonRpcException(exc.message, code=int(types.LSPErrorCodes.RequestFailed)) from None
+            refusal = ls.shown(exc.message)  # (an untitled buffer named as the editor names it)
+            raise JsonRpcException(refusal, code=int(types.LSPErrorCodes.RequestFailed)) from None
         except Exception:
             log.exception("on_rename failed")
             return None
