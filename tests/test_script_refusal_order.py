@@ -1790,3 +1790,25 @@ def test_a_void_255_beyond_an_npz_files_class_names_is_hinted_as_void_pixels(tmp
     with pytest.raises(SystemExit) as stopped:
         script_functions(path)["load_splits"](tmp_path / "d.npz")
     assert str(stopped.value.code).split("\n") == [error.message, error.hint]
+
+
+@pytest.mark.parametrize(("bad", "said"), [(np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "-infinity")])
+def test_a_target_that_is_not_finite_is_named_with_its_column(tmp_path, bad, said):
+    """NaN or infinity in regression targets was "found NaN or infinity", naming neither which
+    nor where, where a NaN pixel is named to its row, column and channel. The value and its
+    column (the file's; the rows are a split's) are said, by train and the script alike."""
+    arrays = good_four()
+    arrays["y_train_size"] = np.ones((12, 3))
+    arrays["y_test_size"] = np.ones((6, 3))
+    arrays["y_train_size"][4, 1] = bad
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        FOUR.replace(
+            "  - dense: {units: 1}\n    inputs: pool\n    id: size\n",
+            "  - dense: {units: 3}\n    inputs: pool\n    id: size\n",
+        )
+    )
+    message = refused(path).message
+    assert message == f"expected finite regression targets in training; found {said} in column 2 of 3"
+    assert script_refusal(tmp_path, path, "task") == message

@@ -124,7 +124,7 @@ def check_target(
             )
         if y.size and not np.all(np.isfinite(y.astype("float64"))):
             raise data_error(
-                f"expected finite regression targets in {what}; found NaN or infinity", compiled, where
+                f"expected finite regression targets in {what}; found {_not_finite(y)}", compiled, where
             )
         largest = float(np.max(np.abs(y.astype("float64")))) if y.size else 0.0
         if largest > FLOAT32_MAX:  # float32 would make it infinity, with a NumPy warning
@@ -186,6 +186,17 @@ def check_target(
             hint=void_hint(top, len(names), "name every class up to it"),
         )
     return y.astype("uint8" if top < 256 else "int32")
+
+
+def _not_finite(y: np.ndarray) -> str:
+    """The first value of (n, values) targets that is not finite, as a refusal says it: ``NaN``,
+    ``infinity`` or ``-infinity``, and its column where there are several (the file's column:
+    the rows are a split's, not the file's)."""
+    wide = y.astype("float64")
+    row, column = (int(i) for i in np.argwhere(~np.isfinite(wide))[0])
+    value = wide[row, column]
+    said = "NaN" if np.isnan(value) else ("infinity" if value > 0 else "-infinity")
+    return said + (f" in column {column + 1} of {wide.shape[1]}" if wide.shape[1] > 1 else "")
 
 
 def void_hint(top: int, classes: int, otherwise: str) -> str | None:
