@@ -408,9 +408,9 @@ def evaluate(
         run = locate(target, spec, allow_outside=allow_outside)
         check_data_known(run, data)  # before the model is loaded
     folder = out if out is not None else run.out_dir
-    from cnnspec.cli.outputs import DEFAULT_OUT_HINT, default_folder_named
+    from cnnspec.cli.outputs import written_to
 
-    where, instead = ("--out", None) if out is not None else (default_folder_named(run), DEFAULT_OUT_HINT)
+    where, instead = written_to(out, run.run_dir)
     check_writable(folder, option=where, hint=instead)  # before TensorFlow is imported
     check: Callable[[list[Path]], None] | None = None
     if out is None:  # (the run's own files are replaced as before; another model's are not)

@@ -39,14 +39,6 @@ class Quantize(StrEnum):
     int8 = "int8"
 
 
-def _same(path: Path, resolved: Path) -> bool:
-    """Whether ``path`` resolves to ``resolved`` (``False`` for one the OS cannot resolve)."""
-    try:
-        return path.resolve() == resolved
-    except (OSError, RuntimeError, ValueError):
-        return False
-
-
 def _size(size: int) -> str:
     for unit in ("B", "KiB", "MiB"):
         if size < 1024 or unit == "MiB":
@@ -97,6 +89,7 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
         yield
         return
     from cnnspec.cli.outputs import enclosing_run
+    from cnnspec.fileio import same_file
 
     # the run the model lies in: a checkpoint (RUN/checkpoints/best.keras) is the run's too, and
     # its export's temp files there are what a --resume's leftover cleanup removes
@@ -104,7 +97,7 @@ def _owning(target: Path, output: Path | None) -> Iterator[None]:
     # named as typed (`c/fin is in use`), as the other commands name a busy run: the folder the
     # target lies in, found again by walking up the path as given (enclosing_run resolves it)
     typed = Path(target)
-    run_dir = next((p for p in (typed, *typed.parents) if run_dir and _same(p, run_dir)), run_dir)
+    run_dir = next((p for p in (typed, *typed.parents) if run_dir and same_file(p, run_dir)), run_dir)
     with owning_run(run_dir, output or source.parent, alternative="export it elsewhere with -o PATH"):
         yield
 

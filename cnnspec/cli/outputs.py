@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cnnspec.errors import UsageError
 
@@ -37,14 +36,14 @@ def refuse_foreign(path: Path, option: str, force: bool, ours: Callable[[Path], 
     )
 
 
-#: What to do where the folder a command writes into without ``--out`` can't be written.
-DEFAULT_OUT_HINT = "write elsewhere with --out (a place on a writable disk where you have permission)"
-
-
-def default_folder_named(run: Any) -> str:
-    """How a refusal names the folder a command writes into without ``--out``: the run folder,
-    or the model file's folder (a model outside a run), never "--out", which was not given."""
-    return "the run folder" if getattr(run, "run_dir", None) is not None else "the model file's folder"
+def written_to(out: Path | None, run_dir: Path | None) -> tuple[str, str | None]:
+    """How :func:`~cnnspec.fileio.check_writable` names where a command writes, and its hint:
+    ``--out`` where given; else the folder the command writes into, the run folder (or the model
+    file's folder, for a model outside a run), never "--out", which was not given."""
+    if out is not None:
+        return "--out", None
+    where = "the run folder" if run_dir is not None else "the model file's folder"
+    return where, "write elsewhere with --out (a place on a writable disk where you have permission)"
 
 
 def refuse_idle_force(force: bool, option: str, why: str) -> None:

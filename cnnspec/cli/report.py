@@ -69,10 +69,9 @@ def report(
     refuse_unreadable(run_dir, "RUN_DIR to name a run folder")
     refuse_unreadable(run_dir / "lock.json", "RUN_DIR to name a run folder")
     if page is not None or is_dir(run_dir):  # (no folder at all: write_report says what it expected)
-        from cnnspec.cli.outputs import DEFAULT_OUT_HINT
+        from cnnspec.cli.outputs import written_to
 
-        # (no --out: the run folder, named as such; "--out" was blamed for a folder never given)
-        where, instead = ("--out", None) if page is not None else ("the run folder", DEFAULT_OUT_HINT)
+        where, instead = written_to(page, run_dir)  # (without --out, the run folder, named as such)
         check_writable(page or run_dir / "report.html", option=where, folder=False, hint=instead)
     # the default RUN_DIR/report.html is the run's own page; no run folder: write_report says so
     if page is not None and is_dir(run_dir):

@@ -267,9 +267,9 @@ def visualize(
     writes_to = folder  # the folder the picture goes to (output_path's reading of --out)
     if out is not None:
         writes_to = out if names_folder(out) else out.parent
-    from cnnspec.cli.outputs import DEFAULT_OUT_HINT, default_folder_named
+    from cnnspec.cli.outputs import written_to
 
-    where, instead = ("--out", None) if out is not None else (default_folder_named(run), DEFAULT_OUT_HINT)
+    where, instead = written_to(out, run.run_dir)
     check_writable(writes_to, option=where, hint=instead)  # before TensorFlow is imported
     if out is not None and writes_to != out:  # the file's own name too (too long: said as --out's)
         check_writable(out, option="--out", folder=False)

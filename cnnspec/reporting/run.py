@@ -349,7 +349,7 @@ def locate(
     expected = (
         f"a run folder written by `cnnspec train` (or its {MODEL_FILE})"
         if run_only
-        else ("a run folder or a .keras model")
+        else "a run folder or a .keras model"
     )
     refuse_unreadable(target, expected)  # (another user's folder, a name too long: not "no such file")
     if is_dir(target):

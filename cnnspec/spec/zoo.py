@@ -17,7 +17,6 @@ Unknown names are spec errors with did-you-mean. Nothing here imports TensorFlow
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from cnnspec.errors import Loc, SpecError, SpecPath, did_you_mean, format_path
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.loader import SourceDoc, load_file
+from cnnspec.spec.scope import IDENTIFIER
 
 PREFIX = "zoo:"
 BLOCKS = "blocks/"
@@ -116,10 +116,6 @@ def split_variant(ref: str) -> tuple[str, str | None]:
     return base, variant
 
 
-#: What a spec's ``name`` and so a variant's name must be (the schema's identifier).
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, path: str = "") -> str | None:
     """Select ``variant`` (``None``: the first) of a family document, in place: its vars go over
     the file's ``vars:`` (keeping the variants table's locations) and it names the model; the
@@ -189,8 +185,8 @@ def apply_variant(doc: SourceDoc, variant: str | None, loc: Loc | None = None, p
     # the one written wrong where it is written (a variant `b-1` at its key, not as the `name:`
     # line's; a family's own `name: "bad name!"`, which the variant's would replace unchecked).
     own_name = doc.data.get("name")
-    if _NAME.fullmatch(variant) and (
-        own_name is None or (isinstance(own_name, str) and _NAME.fullmatch(own_name))
+    if IDENTIFIER.fullmatch(variant) and (
+        own_name is None or (isinstance(own_name, str) and IDENTIFIER.fullmatch(own_name))
     ):
         doc.data["name"] = variant
     return variant

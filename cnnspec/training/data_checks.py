@@ -136,6 +136,19 @@ def _check_two_labelled(
 VOID_LABEL = 255
 
 
+def void_hint(top: int, classes: int, otherwise: str) -> str | None:
+    """The hint of a mask value beyond ``classes`` named classes where it is 255, far more often
+    a void or ignored pixel than a class (the refusal of more mask classes than an output's
+    channels, and of a mask value beyond the classes named); ``otherwise``: what to do if it is
+    one. ``None`` for another value."""
+    if top != VOID_LABEL:
+        return None
+    return (
+        f"a mask value of {VOID_LABEL} usually marks void or ignored pixels, not a class: map it to "
+        f"one of the classes 0-{classes - 1} in the mask files (or, if it is a class, {otherwise})"
+    )
+
+
 def mask_values(parts: Sequence[Any]) -> list[int]:
     """The values the masks of every split hold, in order (for a message: read only once the
     masks are known not to fit)."""
@@ -191,11 +204,7 @@ def mask_count_misfit(count: int, channels: int, output: str | None = None) -> t
         return None
     whose = "the output's" if output is None else f"the output {output}'s"
     hint = f"give {layer} {count} filters"
-    if count - 1 == VOID_LABEL:  # far more often a void/ignore label than class 255
-        hint = (
-            f"a mask value of {VOID_LABEL} usually marks void or ignored pixels, not a class: map it to "
-            f"one of the classes 0-{channels - 1} in the mask files (or, if it is a class, {hint})"
-        )
+    hint = void_hint(count - 1, channels, hint) or hint
     return (
         f"expected at most {channels} mask classes ({whose} channels); the data has {count} (its masks "
         f"hold values up to {count - 1})",

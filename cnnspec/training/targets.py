@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnspec.errors import SpecError, SpecPath, UsageError, format_path
+from cnnspec.training.data_checks import void_hint
 from cnnspec.training.filelist import ListingError, data_files, file_identity, name_order, not_found
 from cnnspec.training.imagefiles import (
     IMAGE_EXTENSIONS,
@@ -197,21 +198,6 @@ def _not_finite(y: np.ndarray) -> str:
     value = wide[row, column]
     said = "NaN" if np.isnan(value) else ("infinity" if value > 0 else "-infinity")
     return said + (f" in column {column + 1} of {wide.shape[1]}" if wide.shape[1] > 1 else "")
-
-
-def void_hint(top: int, classes: int, otherwise: str) -> str | None:
-    """The hint of a mask value beyond ``classes`` named classes where it is 255, far more often
-    a void or ignored pixel than a class (as the refusal of more mask classes than an output's
-    channels says it: :func:`cnnspec.training.data_checks`); ``otherwise``: what to do if it is
-    one. ``None`` for another value."""
-    from cnnspec.training.data_checks import VOID_LABEL
-
-    if top != VOID_LABEL:
-        return None
-    return (
-        f"a mask value of {VOID_LABEL} usually marks void or ignored pixels, not a class: map it to "
-        f"one of the classes 0-{classes - 1} in the mask files (or, if it is a class, {otherwise})"
-    )
 
 
 def default_names(kind: str, y: np.ndarray) -> list[str]:
