@@ -176,7 +176,7 @@ def check_kinds(dataset: Any, compiled: CompiledSpec, config: TrainConfig) -> No
 
 
 def _not_multi_hot(dataset: Any, name: str) -> str | None:
-    """Of an output's whole-number (n, K) targets that are not all 0 or 1 (read as values, not
+    """Of an output's numeric (n, K) targets that are not all 0 or 1 (read as values, not
     labels): which array of the file holds which other value; ``None`` for any other targets."""
     for split, array in (("train", dataset.y_train), ("val", dataset.y_val), ("test", dataset.y_test)):
         y = np.asarray(array.get(name) if isinstance(array, dict) else None)
