@@ -121,3 +121,38 @@ def test_two_sources_are_said_to_be_other_sources_not_changed_files(tmp_path):
     assert data["source"] == "differs"
     assert "data (A → B): different sources (/data/sorted.npz → digits), so the metrics are not" in text
     assert "changed between the runs" not in text and "?" not in text.split("data (A → B)")[1].split(".")[0]
+
+
+def test_a_default_written_and_one_left_out_are_one_selection(tmp_path):
+    """One spec writing ``test_split: 0.2`` (and ``validation_split: 0.1``, ``cache: none``),
+    the defaults, and one leaving them out select alike: it listed ``test_split 0.2 → (none)``
+    as another selection and said the test images differ. A key left out is compared as its
+    default; another value is still told."""
+    written = "  test_split: 0.2\n  validation_split: 0.1\n  cache: none\n"
+    runs = []
+    # (another validation split trains on other images: another content hash)
+    for name, selection, content in (
+        ("written", written, "c"),
+        ("left", "", "c"),
+        ("other", "  validation_split: 0.3\n", "d"),
+    ):
+        run = npz_run(tmp_path / name, selection, content=content)
+        lock = json.loads((run / "lock.json").read_text(encoding="utf-8"))
+        lock["data"] = {**lock["data"], "kind": "directory", "path": "/data/flowers"}
+        (run / "lock.json").write_text(json.dumps(lock), encoding="utf-8")
+        runs.append(run)
+    data, text = compared(runs[0], runs[1], tmp_path / "c.png")
+    assert data["selection"] == [] and data["test_same"] is True
+    assert "another selection" not in text and "test images differ" not in text
+    data, text = compared(runs[1], runs[2], tmp_path / "d.png")
+    assert data["selection"] == [{"key": "validation_split", "a": 0.1, "b": 0.3}]
+    assert "another selection: validation_split 0.1 → 0.3" in text
+
+
+def test_test_split_has_no_default_where_the_source_has_a_test_set(tmp_path):
+    """An npz file brings its own test set: no ``test_split`` is put in where the specs left it
+    out (it would read as one the run split by)."""
+    a = npz_run(tmp_path / "a", "", content="c")
+    b = npz_run(tmp_path / "b", "  limit: 40\n", content="c")
+    data, _ = compared(a, b, tmp_path / "c.png")
+    assert data["selection"] == [{"key": "limit", "a": None, "b": 40}]

@@ -137,6 +137,12 @@ class DataConfig:
     on_bad_file: str = "error"  # streamed sources: error | skip
 
     @property
+    def test_fraction(self) -> float:
+        """The fraction held out for testing where the source :attr:`splits_test`:
+        ``data.test_split``, or its default."""
+        return self.test_split if self.test_split is not None else DEFAULT_TEST_SPLIT
+
+    @property
     def splits_test(self) -> bool:
         """The test set is a seeded split of the source (not a test set of its own)."""
         return self.kind not in (*KERAS_DATASETS, "npz") and self.test_path is None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnspec.analysis.settings_types import DEFAULT_TEST_SPLIT
 from cnnspec.spec.sections import recorded_seed
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 SOURCE_KEYS = ("kind", "path", "test_path", "labels_path", "options", "image_column", "label_column")
 #: The keys among them that hold paths (compared as the files they name).
 PATH_KEYS = ("path", "test_path", "labels_path")
-#: ``data.test_split`` where a spec sets none (:func:`cnnspec.training.data.load_dataset`).
-DEFAULT_TEST_SPLIT = 0.2
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def weights_run(
     if gone is not None and _moved(lock, data, spec_file):  # a moved project folder: the same data
         same, moved, gone = True, gone, None
     theirs = _test_split(run_dir)
-    ours = data.test_split if data.test_split is not None else DEFAULT_TEST_SPLIT
+    ours = data.test_fraction
     spec = source.loc is not None or bool(source.path)  # (else the command line's --weights)
     given = f"weights: {source.text}" if spec else f"--weights {source.text}"
     split = theirs is not None and abs(theirs - ours) <= 1e-9  # (0.3 drawn by a step is 0.3)

@@ -769,7 +769,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
     from cnnspec.spec.sections import CACHED_SHUFFLE_BUFFER
 
     data_notes = script_data_notes(spec, config)  # labels train refuses are refused here too
-    test_split = py_literal(float(data.test_split if data.test_split is not None else 0.2))
+    test_split = py_literal(float(data.test_fraction))
     # settings the spec writes as expressions of vars are written as those of their constants
     exprs = VarExpressions(spec)
     if data.test_split is not None:

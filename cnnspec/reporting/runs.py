@@ -651,6 +651,31 @@ def _data_section(run: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _with_defaults(section: dict[str, Any] | None, locked: dict[str, Any]) -> dict[str, Any] | None:
+    """A resolved ``data`` section with the default of each key it leaves out that has one
+    (``validation_split: 0.1``, ``cache: none``…; ``test_split: 0.2`` where the source, as
+    lock.json's ``locked`` data records it, has no test set of its own): a spec writing
+    ``test_split: 0.2`` and one leaving it out select alike, which comparing the sections as
+    written called another selection (and other test images). Only a key left out takes it:
+    ``rescale: null`` (never rescale) is not ``rescale``'s default."""
+    if section is None:
+        return None
+    from dataclasses import MISSING, fields
+
+    from cnnspec.analysis.settings_types import DEFAULT_TEST_SPLIT, KERAS_DATASETS, DataConfig
+    from cnnspec.spec.sections import DATA_SCHEMA
+
+    keys = DATA_SCHEMA["properties"]
+    defaults = {
+        field.name: field.default
+        for field in fields(DataConfig)
+        if field.name in keys and field.default not in (MISSING, None)
+    }
+    if locked.get("kind") not in (*KERAS_DATASETS, "npz") and locked.get("test_path") is None:
+        defaults["test_split"] = DEFAULT_TEST_SPLIT  # as DataConfig.splits_test decides
+    return {**defaults, **section}
+
+
 def _test_images(data: dict[str, Any]) -> Any:
     """The number of test images a run used (``used_sizes`` leaves out files that failed to
     decode), ``None`` where lock.json records none."""
@@ -689,7 +714,7 @@ def data_compared(a: Path, b: Path) -> dict[str, Any]:
         sides[side]["lock_damage"] = damage
         sides[side]["test_images"] = _test_images(data)
         sides[side]["seed"] = lock.get("seed") if _integer(lock.get("seed")) else None
-        sections[side] = _data_section(run)
+        sections[side] = _with_defaults(_data_section(run), data)
     hashes = [sides[side]["content_hash"] for side in ("a", "b")]
     same = None if None in hashes else hashes[0] == hashes[1]
     files = [sides[side]["file_sha256"] for side in ("a", "b")]

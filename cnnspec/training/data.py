@@ -75,7 +75,7 @@ def load_dataset(
     names: Any = []
     said_names: dict[str, str] = {}  # a multi-output npz: where each output's names come from
     target: Any = "class"
-    test_fraction = data.test_split if data.test_split is not None else 0.2
+    test_fraction = data.test_fraction
     test_key: dict[str, Any] = {"compiled": compiled, "key": "test_split"}
     source = data.describe()
     readers = {
