@@ -210,7 +210,7 @@ def test_text_labels_of_a_multi_output_npz_are_refused_with_trains_message_not_a
     path = tmp_path / "spec.yaml"
     path.write_text(MULTI)
     message = refused(path).message
-    assert message.startswith("expected numeric regression targets in training; received dtype <U1")
+    assert message.startswith("expected numeric regression targets in y_train_kind; received dtype <U1")
     assert script_refusal(tmp_path, path, "task") == message
 
 
@@ -1792,6 +1792,28 @@ def test_a_void_255_beyond_an_npz_files_class_names_is_hinted_as_void_pixels(tmp
     assert str(stopped.value.code).split("\n") == [error.message, error.hint]
 
 
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("seg-nan", "expected integer class indices in the y_test_seg masks; found NaN or infinity"),
+        ("kind-negative", "expected class labels ≥ 0 in y_test_kind; received -1"),
+        ("tags-values", "expected 0/1 multi-label targets in y_test_tags; found other values"),
+        ("size-nan", "expected finite regression targets in y_train_size; found NaN"),
+    ],
+)
+def test_a_multi_output_npz_fault_names_the_array_it_is_in(tmp_path, fault, message):
+    """A fault in one output's targets of a multi-output npz said the split alone ("in the test
+    masks", "in test"): of four outputs, which one's? The array (``y_test_seg``) is named, which
+    says the output and the split, by train and the script alike."""
+    arrays = good_four()
+    FOUR_FAULTS[fault][1](arrays)
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "spec.yaml"
+    path.write_text(FOUR)
+    assert refused(path).message == message
+    assert script_refusal(tmp_path, path, "task") == message
+
+
 @pytest.mark.parametrize(("bad", "said"), [(np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "-infinity")])
 def test_a_target_that_is_not_finite_is_named_with_its_column(tmp_path, bad, said):
     """NaN or infinity in regression targets was "found NaN or infinity", naming neither which
@@ -1810,5 +1832,5 @@ def test_a_target_that_is_not_finite_is_named_with_its_column(tmp_path, bad, sai
         )
     )
     message = refused(path).message
-    assert message == f"expected finite regression targets in training; found {said} in column 2 of 3"
+    assert message == f"expected finite regression targets in y_train_size; found {said} in column 2 of 3"
     assert script_refusal(tmp_path, path, "task") == message

@@ -136,7 +136,11 @@ def _check_targets(
     from cnnspec.training.targets import check_target
 
     if isinstance(y, dict):  # each output's classes are checked against it by task_data
-        return {k: _check_targets(v, kind[k], what, compiled, x, names.get(k)) for k, v in y.items()}
+        # each named by its array, which says the output too ("in test" named neither)
+        split = "test" if what == "test" else "train"
+        return {
+            k: _check_targets(v, kind[k], f"y_{split}_{k}", compiled, x, names.get(k)) for k, v in y.items()
+        }
     if kind == "class":
         return _labels(y, compiled, what, config)
     mask_names = names if kind == "mask" and names else None
