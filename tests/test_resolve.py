@@ -977,3 +977,27 @@ def test_a_mistake_in_an_anchored_node_read_twice_is_said_once():
     assert [n.message for n in error.notes] == [
         "also read as model[1].conv2d.paddng (through a YAML alias of this text)"
     ]
+
+
+@pytest.mark.parametrize("carry", [True, False])
+def test_a_repeat_whose_id_is_refused_names_no_knock_on_clash(carry):
+    """A second repeat of a duplicate `id: stage` named its layers as if it had no id: the
+    duplicate was said, then "layer name 'c' is used twice" with the hint to give the repeat an
+    id (it has one). The one mistake once; a clash of the first repeat is still said."""
+    body = (
+        "      carry: {x: stem}\n      layers:\n"
+        "        - conv2d: {filters: 4, kernel_size: 3, padding: same}\n"
+        "          inputs: x\n          id: c\n      next: {x: c}\n"
+        if carry
+        else "      layers:\n        - conv2d: {filters: 4, kernel_size: 3, padding: same}\n          id: c\n"
+    )
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [16, 16, 4]}\nmodel:\n"
+        "  - conv2d: {filters: 4, kernel_size: 1}\n    id: stem\n"
+        f"  - id: stage\n    repeat:\n      times: 2\n{body}"
+        f"  - id: stage\n    repeat:\n      times: 2\n{body}"
+        "  - global_avg_pool2d\n  - dense: 2\n"
+    )
+    found = [(error.path, error.message) for error in errors_of(text)]
+    clash = [("model[1].repeat.layers[0].conv2d", "layer name 'stage_c' is used twice")]
+    assert found == [*([] if carry else clash), ("model[2].id", "duplicate id 'stage' in this layer list")]

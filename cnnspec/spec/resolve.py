@@ -152,6 +152,10 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
         self.context = 0  # the block call or repeat iteration being walked (0: none)
         self.contexts = 0
         self.lost_ids = False  # an `id` failed: unknown references may be its consequence
+        #: The items whose ``id`` was refused (a duplicate, no identifier): the names of the
+        #: layers inside them, which their id would have prefixed, may clash without being
+        #: the mistake (:meth:`under_refused_id`).
+        self.refused_ids: list[SpecPath] = []
         #: The shape errors of image layers fed an ``input.shape`` of 2 or more than 3 axes
         #: (each ready to report at its layer), the first such layer's path text, and whether a
         #: layer that takes no 3-D input read that input validly (conv1d: [steps, channels]):
@@ -928,6 +932,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
         item_id = self.item_id(extras, path, scope, env)
         if item_id is None and "id" in extras:
             self.unknown_item(extras, scope)
+            self.refused_ids.append(path)
         if kind_key in self.blocks:
             self.used_blocks.add(kind_key)  # even when the call fails: it is not "never used"
         if isinstance(extras.get("inputs"), dict) and kind_key in self.blocks:
@@ -1164,6 +1169,14 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             )
             return None
         return [bound[name] for name in declared]
+
+    def under_refused_id(self, path: SpecPath) -> bool:
+        """Whether ``path`` (or a block call it is walked in) lies inside an item whose ``id``
+        was refused: a second repeat of a duplicate ``id: stage`` named its layers as if it had
+        none, and each clash of those names was a knock-on error, hinted to give the repeat the
+        id it has."""
+        places = (path, *self.call_sites)
+        return any(where[: len(refused)] == refused for refused in self.refused_ids for where in places)
 
     def unknown_item(self, extras: dict[str, Any], scope: Scope) -> str:
         """The result of an item that failed. Its ``id`` still names a tensor (of unknown

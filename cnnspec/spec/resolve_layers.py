@@ -418,12 +418,13 @@ class LayerChecks:
             )
             name = f"{name}\0{len(self.nodes)}"
         elif name in self.by_name:
-            self.error(
-                f"layer name {name!r} is used twice",
-                path,
-                code="duplicate-name",
-                hint=self.duplicate_hint(item_id, self.by_name.get(name), self.loc(path), path),
-            )
+            if not self.under_refused_id(path):  # (else named unlike its id would name it)
+                self.error(
+                    f"layer name {name!r} is used twice",
+                    path,
+                    code="duplicate-name",
+                    hint=self.duplicate_hint(item_id, self.by_name.get(name), self.loc(path), path),
+                )
             name = f"{name}\0{len(self.nodes)}"
         elif name in self.call_names and self.call_names[name].group == scope.group:
             call = self.call_names[name]
