@@ -160,3 +160,12 @@ def test_codegen_says_why_a_var_is_not_read(runner, tmp_path):
         "repeat at model[0]\n" in result.stdout
     )
     assert "UNUSED = 3  # loop.yaml:4; not read below: the spec reads it nowhere\n" in result.stdout
+
+
+def test_a_read_var_set_beside_it_is_not_hinted_as_the_one_meant():
+    """``h`` beside a read ``w`` was "did you mean `w`?": renaming it would set ``w`` twice. A
+    read var set in the same file is no typo of it; the plain hint stands."""
+    model = "model:\n  - conv2d: {filters: '${w}', kernel_size: 3}\n"
+    compiled = compile_text(HEAD + "vars: {w: 4, h: 2}\n" + model)
+    (warning,) = compiled.warnings
+    assert warning.path == "vars.h" and warning.hint == "read it with `${h}`, or remove it"

@@ -443,9 +443,11 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
     def warn_unread_vars(self) -> None:
         """Warn about each var that no expression reads. Setting a misspelt var (``clases``
         beside the ``classes`` a zoo model declares) changes nothing, so say so, with the
-        read var it was probably meant to be. So does setting a var whose every ``${…}`` reads
-        a block parameter or a loop variable of its name: the warning names them, where they
-        are declared (``--set vars.w=64`` would otherwise change nothing without a word)."""
+        read var it was probably meant to be (one set in another file: the zoo model's, or the
+        spec's beside ``--set``; one set beside it is no typo of it, since renaming would set it
+        twice: ``h`` beside a read ``w`` was "did you mean `w`?"). So does setting a var whose
+        every ``${…}`` reads a block parameter or a loop variable of its name: the warning names
+        them, where they are declared (``--set vars.w=64`` would otherwise change nothing without a word)."""
         raw = self.data.get("vars") or {}
         unread = unread_vars(self.data)
         read = [name for name in raw if isinstance(name, str) and name not in unread]
@@ -454,12 +456,13 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             if loc is not None and loc.file != self.doc.file and not loc.file.startswith(COMMAND_LINE_PREFIX):
                 continue  # the extended file's var, which this spec no longer reads: not a typo of its own
             if not shadows:
+                elsewhere = [other for other in read if not self.set_beside(other, loc)]
                 self.diags.warning(
                     f"var {name!r} is set but never read",
                     loc,
                     format_path(("vars", name)),
                     code="unused-var",
-                    hint=did_you_mean(name, read) or f"read it with `${{{name}}}`, or remove it",
+                    hint=did_you_mean(name, elsewhere) or f"read it with `${{{name}}}`, or remove it",
                 )
                 continue
             notes = self.shadow_notes(shadows)
@@ -473,6 +476,11 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
                 hint="rename the var, or what shadows it where the var is meant; or remove the var",
                 notes=notes,
             )
+
+    def set_beside(self, name: str, loc: Loc | None) -> bool:
+        """Whether the var ``name`` is set in the file of ``loc`` (where another var is set)."""
+        where = self.doc.key_loc(("vars", name))
+        return where is not None and loc is not None and where.file == loc.file
 
     def shadow_notes(self, shadows: tuple[Shadow, ...] | list[Shadow]) -> list[Note]:
         """A note for each loop variable or block parameter (``shadows``) that hides a var or a
