@@ -71,8 +71,10 @@ def _main_options() -> Any:
         """Validate, inspect, build and generate code for CNN specs."""
         # Before the command parses its own options, for every command: `lsp` has no guard
         from cnnspec.cli.common import refuse_closed_stdout
+        from cnnspec.reporting import glyphs
 
         refuse_closed_stdout()
+        glyphs.install()  # (a picture's missing glyphs: one note, not matplotlib's raw lines)
 
     return main_options
 
