@@ -183,6 +183,14 @@ def _placeholder(path: str) -> str:
     return PLACEHOLDERS.get(path, "key")
 
 
+def whole_section(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    """The top-level ``key``'s schema as a whole spec has it: the published schema's
+    ``properties`` are a file's that ``extends`` another (each required setting relaxed, since
+    the base may set it), its ``else`` holds the section as any other file must write it."""
+    whole = schema.get("else", {}).get("properties", {}).get(key)
+    return whole if isinstance(whole, dict) else schema["properties"][key]
+
+
 class SectionWalker:
     """Walks a spec's JSON Schema into :class:`Row` s (see the module's docstring)."""
 
@@ -194,7 +202,7 @@ class SectionWalker:
         self._found: dict[str, tuple[tuple[int, int, int], str]] = {}
         for key in schema.get("properties", {}):
             if key in SECTIONS:
-                for _ in self.rows(schema["properties"][key], key):
+                for _ in self.rows(whole_section(schema, key), key):
                     pass
         self._homes = {canonical: path for canonical, (_, path) in self._found.items()}
 
@@ -414,14 +422,14 @@ def section_rows(schema: dict[str, Any], key: str) -> list[Row]:
     """Every setting of the top-level ``key`` of the spec ``schema``, its own row first."""
     walker = SectionWalker(schema)
     required = _top_level_required(schema).get(key, "")
-    return list(walker.rows(schema["properties"][key], key, required))
+    return list(walker.rows(whole_section(schema, key), key, required))
 
 
 def sections_page(schema: dict[str, Any], generated: str) -> str:
     """The Markdown of ``docs/sections.md`` for the spec ``schema``; ``generated`` is the marker
     line that says the page is generated."""
     walker = SectionWalker(schema)
-    properties: dict[str, Any] = schema["properties"]
+    properties = {key: whole_section(schema, key) for key in schema["properties"]}
     marks = _top_level_required(schema)
     lines = [
         "# Spec sections",
@@ -434,6 +442,9 @@ def sections_page(schema: dict[str, Any], generated: str) -> str:
         "listed with it. *An expression `${…}`* means the value may also be written as a `${…}`",
         "expression; *settings as* another path means the same settings as listed there. The layer",
         "kinds of `model` and `augmentation`, and their parameters, are in [reference.md](reference.md).",
+        "A file that `extends` another is merged over it, mapping by mapping: it may leave out any",
+        "setting, required or not, that the base sets (a list, such as `model` or `phases`, is",
+        "replaced whole).",
         "",
         "| key | takes | required | description |",
         "| --- | --- | --- | --- |",

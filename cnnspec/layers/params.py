@@ -150,6 +150,23 @@ MAX_SIZE = 2**31 - 1
 FLOAT32_MAX = 3.4028234663852886e38
 
 EXPRESSION_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/expression"}
+#: A string with ``${…}`` formatted into it: an alternative of the parameters that take strings.
+TEMPLATE_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/template"}
+
+
+def _takes_strings(schema: Any) -> bool:
+    """Whether a parameter's ``schema`` takes a string (its type, an enum's value, or an
+    alternative's), so that a string made by formatting expressions into it may be one."""
+    if not isinstance(schema, dict):
+        return False
+    kinds = schema.get("type")
+    if kinds == "string" or (isinstance(kinds, list) and "string" in kinds):
+        return True
+    if any(isinstance(value, str) for value in schema.get("enum") or ()):
+        return True
+    if isinstance(schema.get("const"), str):
+        return True
+    return any(_takes_strings(part) for part in (schema.get("anyOf") or schema.get("oneOf") or ()))
 
 
 def _items_may_be_expressions(schema: Any) -> Any:
@@ -315,6 +332,8 @@ class Param:
     def json_schema(self) -> dict[str, Any]:
         schema = _items_may_be_expressions(PARAM_TYPES[self.type].schema(self))
         alternatives = [schema, EXPRESSION_SCHEMA]
+        if _takes_strings(schema):  # (`activation: "${act}6"`; a number's stays a whole `${…}`)
+            alternatives.append(TEMPLATE_SCHEMA)
         if self.nullable:
             alternatives.append({"type": "null"})
         result: dict[str, Any] = {"anyOf": alternatives}

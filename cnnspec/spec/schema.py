@@ -32,7 +32,7 @@ from cnnspec.errors import (
     key_hint,
     misspelt,
 )
-from cnnspec.layers.params import text_as_value, written_as_text_hint
+from cnnspec.layers.params import ACTIVATIONS, text_as_value, written_as_text_hint
 from cnnspec.layers.registry import REGISTRY, LayerKind, combinator_merges
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.hiding import hidden_block_warnings
@@ -78,8 +78,27 @@ TOP_LEVEL_KEYS = (
 #: Where a spec may write ``${…}`` instead of a value (``$defs.expression``).
 EXPRESSION_DEF: dict[str, Any] = {
     "type": "string",
-    "pattern": r"^\$\{[^}]*\}$",  # the whole value: "x${w}" is a string, not a number
+    # the whole value: "x${w}" is a string, not a number ("}" may be inside: "${'}' if a else b}")
+    "pattern": r"^\$\{.*\}$",
     "description": "a ${…} expression over vars, block parameters and loop indices",
+}
+#: A string parameter's value with expressions formatted into it (``activation: "${act}6"``),
+#: which the resolver reads as the string it makes: the whole-value pattern refused it.
+#: A residual's or parallel's ``activation``, applied after the merge (null: none, the default),
+#: as the resolver checks it: one of the activations (it took any string, and refused null).
+POST_ACTIVATION: dict[str, Any] = {
+    "anyOf": [
+        {"enum": list(ACTIVATIONS)},
+        {"$ref": "#/$defs/expression"},
+        {"$ref": "#/$defs/template"},
+        {"type": "null"},
+    ],
+    "description": "an activation applied after the merge (default null: none)",
+}
+TEMPLATE_DEF: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"\$\{",
+    "description": "a string with ${…} expressions formatted into it",
 }
 
 
@@ -126,7 +145,7 @@ def _layer_item_schema() -> dict[str, Any]:
                     ]
                 },
                 "merge": merge(),
-                "activation": {"type": "string"},
+                "activation": POST_ACTIVATION,
                 "projection_bias": {
                     "description": "whether a projection shortcut's 1×1 convolution adds a bias",
                     "anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/expression"}],
@@ -144,7 +163,7 @@ def _layer_item_schema() -> dict[str, Any]:
             "properties": {
                 "branches": {"type": "array", "items": {"$ref": "#/$defs/layerList"}, "minItems": 2},
                 "merge": merge(),
-                "activation": {"type": "string"},
+                "activation": POST_ACTIVATION,
             },
             "required": ["branches"],
             "additionalProperties": False,
@@ -294,6 +313,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
     layer_list = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
     defs: dict[str, Any] = {
         "expression": EXPRESSION_DEF,
+        "template": TEMPLATE_DEF,
         "identifier": {"type": "string", "pattern": IDENTIFIER_PATTERN},
         "layer": layer_item,
         "layerList": layer_list,
@@ -309,7 +329,7 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
     if layers:
         defs["kinds"] = {name: kind_schema(kind) for name, kind in REGISTRY.items()}
     positive = {"anyOf": [{"type": "integer", "minimum": 1}, {"$ref": "#/$defs/expression"}]}
-    return {
+    schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "cnnspec model specification",
@@ -422,16 +442,74 @@ def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any
         },
         "additionalProperties": False,
         "$defs": defs,
-        **_required(composed),
+    }
+    every = ["cnnspec", "name", "input", "model"]
+    if composed:
+        return {**schema, "required": every}
+    return _extends_overlay(schema, every)
+
+
+def _extends_overlay(schema: dict[str, Any], every: list[str]) -> dict[str, Any]:
+    """The schema of one spec file as written (what an editor checks), where a file that
+    ``extends`` another is an overlay: ``extends`` deep-merges its mappings into the base's, key
+    by key, so it may leave out any key a mapping requires (``input: {name: image}`` over a base
+    that has the shape, ``search: {trials: 5}``, an optimizer schedule's ``decay_rate`` alone),
+    and ``cnnspec`` and ``name`` too. Such a file was refused by the schema (red in an editor)
+    while ``validate``, which checks the composed document, took it. The sections as given are
+    the overlay's (:func:`_mergeable`); a file without ``extends`` is checked against each
+    section as a whole spec has it too (``else``), so it is held to every required key as before.
+    Lists are replaced whole by ``extends``, so a list's items keep theirs."""
+    defs: dict[str, Any] = schema["$defs"]
+    strict: dict[str, Any] = {}
+    properties = {}
+    for key, value in schema["properties"].items():
+        relaxed = _mergeable(value, defs)
+        properties[key] = relaxed
+        if relaxed != value:
+            defs[f"whole_{key}"] = value
+            strict[key] = {"$ref": f"#/$defs/whole_{key}"}
+    return {
+        **schema,
+        "properties": properties,
+        "if": {"required": ["extends"]},
+        "else": {"required": every, "properties": strict},
     }
 
 
-def _required(composed: bool) -> dict[str, Any]:
-    every = ["cnnspec", "name", "input", "model"]
-    if composed:
-        return {"required": every}
-    # a spec file that extends another (`extends: zoo:resnet50`) may take its input and model from it
-    return {"required": every[:2], "if": {"required": ["extends"]}, "else": {"required": every[2:]}}
+#: The keywords whose values are subschemas of the same mapping, or of a mapping's values
+#: (``extends`` merges into each); ``items`` is not among them (a list is replaced whole).
+_MAPPING_SUBSCHEMAS = ("anyOf", "oneOf", "allOf")
+
+
+def _mergeable(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` (a schema) as an overlay's mapping may be: no ``required`` key in it or in the
+    mappings below it that ``extends`` merges (a property's value, another name's value, each
+    alternative), following a ``$ref`` into ``defs`` (as ``mergeable_NAME``, added once)."""
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
+        name = ref.removeprefix("#/$defs/")
+        if name.startswith("mergeable_") or name not in defs:
+            return node
+        relaxed_name = f"mergeable_{name}"
+        if relaxed_name not in defs:
+            defs[relaxed_name] = node  # (a stand-in while it is made: a def that refers to itself)
+            relaxed = _mergeable(defs[name], defs)
+            if relaxed == defs[name]:
+                del defs[relaxed_name]
+                return node
+            defs[relaxed_name] = relaxed
+        return {"$ref": f"#/$defs/{relaxed_name}"}
+    out = {key: value for key, value in node.items() if key != "required"}
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {key: _mergeable(value, defs) for key, value in out["properties"].items()}
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = _mergeable(out["additionalProperties"], defs)
+    for key in _MAPPING_SUBSCHEMAS:
+        if isinstance(out.get(key), list):
+            out[key] = [_mergeable(value, defs) for value in out[key]]
+    return out
 
 
 LIBRARY_SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec-blocks.schema.json"
@@ -439,7 +517,7 @@ LIBRARY_SCHEMA_ID = "https://cnnspec.dev/schemas/cnnspec-blocks.schema.json"
 
 def block_library_schema(*, layers: bool = True) -> dict[str, Any]:
     """Schema of a block library (a file imported with ``use:``): blocks and vars only."""
-    schema = json_schema(layers=layers)
+    schema = json_schema(layers=layers, composed=True)  # (a library extends nothing)
     keys = ("cnnspec", "description", "use", "vars", "var_choices", "blocks")
     schema["$id"] = LIBRARY_SCHEMA_ID
     schema["title"] = "cnnspec block library"
@@ -729,7 +807,8 @@ def _leaves(error: Any) -> Iterator[Any]:
 
 def _is_expression(error: Any) -> bool:
     """Whether ``error`` comes from the ``${…}`` expression alternative of an ``anyOf``."""
-    return error.schema == EXPRESSION_DEF or "expression" in str(list(error.schema_path))
+    path = str(list(error.schema_path))
+    return error.schema in (EXPRESSION_DEF, TEMPLATE_DEF) or "expression" in path or "template" in path
 
 
 def _fitting_alternative(value: Any, errors: list[Any]) -> list[Any]:
