@@ -1001,3 +1001,22 @@ def test_a_repeat_whose_id_is_refused_names_no_knock_on_clash(carry):
     found = [(error.path, error.message) for error in errors_of(text)]
     clash = [("model[1].repeat.layers[0].conv2d", "layer name 'stage_c' is used twice")]
     assert found == [*([] if carry else clash), ("model[2].id", "duplicate id 'stage' in this layer list")]
+
+
+@pytest.mark.parametrize(
+    ("field", "said"),
+    [
+        ("shortcut: null", "received null"),
+        ("merge: true", "received true"),
+        ("merge: [add]", "received ['add']"),
+    ],
+)
+def test_a_combinators_value_is_said_as_yaml_writes_it(field, said):
+    """`shortcut: null` was "received None", `merge: true` "received True": Python's words for
+    YAML's null and true."""
+    text = (
+        "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 3]}\nmodel:\n"
+        f"  - residual: {{body: [conv2d: {{filters: 3, kernel_size: 1}}], {field}}}\n  - flatten\n"
+    )
+    (error,) = errors_of(text)
+    assert error.message.endswith(said), error.message

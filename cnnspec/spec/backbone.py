@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.errors import Note, SpecError, did_you_mean, format_path
+from cnnspec.errors import Note, SpecError, did_you_mean, format_path, spelled
 from cnnspec.fileio import user_path
 from cnnspec.ir import ancestors
 from cnnspec.spec.varrefs import BACKBONE_SECTIONS, vars_read_by
@@ -177,7 +177,7 @@ def load_backbone_doc(resolver: Resolver, ref: Any, path: SpecPath) -> SourceDoc
     from cnnspec.spec.zoo import is_zoo_ref, split_variant
 
     if not isinstance(ref, str) or not ref.strip():
-        resolver.error(f"expected a zoo model or a spec file; received {ref!r}", path, code="backbone")
+        resolver.error(f"expected a zoo model or a spec file; received {spelled(ref)}", path, code="backbone")
         return None
     target: str | Path = ref
     if not is_zoo_ref(ref):
@@ -235,7 +235,8 @@ def set_vars(resolver: Resolver, doc: SourceDoc, raw: Any, path: SpecPath, env: 
     if raw is None:
         return True
     if not isinstance(raw, dict):
-        resolver.error(f"expected a mapping of the backbone's vars; received {raw!r}", path, code="backbone")
+        said = spelled(raw)
+        resolver.error(f"expected a mapping of the backbone's vars; received {said}", path, code="backbone")
         return False
     own = doc.data.setdefault("vars", {})
     used = vars_read_by(doc.data, BACKBONE_SECTIONS)
@@ -437,7 +438,7 @@ def resolve_backbone(
             points = cut_points(doc)
             resolver.error(
                 f"expected `until:` to keep at least one layer of the backbone {ref!r}; "
-                f"received {until!r}, its input, which keeps none",
+                f"received {spelled(until)}, its input, which keeps none",
                 (*path, "until"),
                 code="backbone",
                 hint=(f"its cut points: {', '.join(points)}; or " if points else "cut at ")

@@ -379,7 +379,8 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
         reported = any(d.path == "name" for d in self.diags.errors)  # by the schema, which waits for us
         if isinstance(name, str) and not (IDENTIFIER.fullmatch(name) and name.isascii()) and not reported:
             # The schema's pattern uses `$`, which Python's re lets match before a final newline.
-            self.error(f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {name!r}", ("name",))
+            said = spelled(name)
+            self.error(f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {said}", ("name",))
         env = self.vars_env = self.resolve_vars()
         self.check_blocks()
         input_shape = self.resolve_input(env)
@@ -561,7 +562,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
         merged = {kind: dict(params) for kind, params in outer.items()}
         if not isinstance(raw, dict):
             self.error(
-                f"expected a mapping of layer kinds to parameters; received {raw!r}",
+                f"expected a mapping of layer kinds to parameters; received {spelled(raw)}",
                 path,
                 code="defaults",
                 hint="e.g. defaults: {batch_norm: {momentum: 0.99}}",
@@ -590,7 +591,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
                 continue
             if not isinstance(params, dict):
                 self.error(
-                    f"expected a mapping of `{kind_name}` parameters; received {params!r}",
+                    f"expected a mapping of `{kind_name}` parameters; received {spelled(params)}",
                     kpath,
                     code="defaults",
                     hint=f"e.g. defaults: {{{kind_name}: {{…: …}}}}",
@@ -739,7 +740,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             kind = next(iter(item), None) if isinstance(item, dict) else item
             if isinstance(kind, str) and kind in REGISTRY and not REGISTRY[kind].preprocessing:
                 self.error(
-                    f"expected an augmentation layer; received {kind!r}",
+                    f"expected an augmentation layer; received {spelled(kind)}",
                     path,
                     hint="augmentation takes random_* layers (and rescaling/resizing); "
                     "put other layers in `model`",
@@ -901,7 +902,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
                 self.item_forms[id(item)] = (item, kind_key, body, extras)
         else:
             self.error(
-                f"expected a layer (a kind name or a mapping); received {item!r}",
+                f"expected a layer (a kind name or a mapping); received {spelled(item)}",
                 path,
                 code="layer-item",
             )
@@ -917,7 +918,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
                 return self.failed_item(item, path, extras, scope)
             if not isinstance(condition, bool):
                 self.error(
-                    f"expected true or false; received {condition!r}",
+                    f"expected true or false; received {spelled(condition)}",
                     (*path, "when"),
                     hint='write a comparison, e.g. when: "${stride == 1}"',
                 )
@@ -1119,7 +1120,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             return POISONED  # (a YAML 1.1 `no`: its error, as it was read, now says a boolean alone)
         if not isinstance(value, bool):
             self.error(
-                f"expected true or false; received {value!r}",
+                f"expected true or false; received {spelled(value)}",
                 (*path, "trainable"),
                 hint="trainable: false keeps the weights of this item's layers fixed in training",
             )
@@ -1225,7 +1226,7 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             pass  # an identifier, not the input's name: checked when first met
         elif not isinstance(item_id, str) or not IDENTIFIER.fullmatch(item_id) or not item_id.isascii():
             self.error(
-                f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {item_id!r}",
+                f"expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received {spelled(item_id)}",
                 (*path, "id"),
                 code="identifier",
             )

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cnnspec.errors import COMMAND_LINE_PREFIX, SpecPath, did_you_mean, format_path, key_hint, misspelt
+from cnnspec.errors import (
+    COMMAND_LINE_PREFIX,
+    SpecPath,
+    did_you_mean,
+    format_path,
+    key_hint,
+    misspelt,
+    spelled,
+)
 from cnnspec.ir import INPUT
 from cnnspec.layers.registry import REGISTRY
 from cnnspec.spec.expr import POISONED, is_expression, unreadable_name
@@ -60,7 +68,7 @@ PLAIN_DEFAULT_NODES = 1_000
 def param_type_error(kind: str, pname: str, value: Any, *, default: bool = False) -> str:
     """The message for a block argument (or a parameter's default) of the wrong type."""
     what = f"the default of block parameter `{pname}`" if default else f"block parameter `{pname}`"
-    return f"expected {kind} for {what}; received {value!r}"
+    return f"expected {kind} for {what}; received {spelled(value)}"
 
 
 def _plain_size(value: Any, depth: int) -> int:
@@ -197,7 +205,7 @@ class BlockCalls:
                     ipath = (*ipath, index)
                 problem = hint = None
                 if not isinstance(item, str) or not IDENTIFIER.fullmatch(item):
-                    problem = f"expected an identifier; received {item!r}"
+                    problem = f"expected an identifier; received {spelled(item)}"
                     hint = (
                         "name each input as its body refers to it (an identifier: letters, digits, _)"
                         if key == "inputs"
@@ -285,7 +293,7 @@ class BlockCalls:
         if only is not None:
             return {only: body}, {only: path}
         self.error(
-            f"expected a mapping of arguments for block `{name}`; received {body!r}",
+            f"expected a mapping of arguments for block `{name}`; received {spelled(body)}",
             path,
             code="block-args",
             hint="parameters: " + (", ".join(declared) or "none"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnnspec.errors import SpecPath, describe_value, did_you_mean, format_path, key_hint
+from cnnspec.errors import SpecPath, describe_value, did_you_mean, format_path, key_hint, spelled
 from cnnspec.ir import INPUT
 from cnnspec.layers.registry import REGISTRY, LayerKind, Shape, combinator_merges
 from cnnspec.spec.expr import unreadable_name
@@ -45,7 +45,7 @@ class Combinators:
     ) -> dict[str, Any] | None:
         if not isinstance(body, dict):
             self.error(
-                f"expected a mapping; received {body!r}",
+                f"expected a mapping; received {spelled(body)}",
                 path,
                 code="combinator",
                 hint=example,
@@ -95,7 +95,7 @@ class Combinators:
                 else None
             )
             self.error(
-                f"expected merge: one of {', '.join(choices)}; received {mode!r}",
+                f"expected merge: one of {', '.join(choices)}; received {spelled(mode)}",
                 (*path, "merge"),
                 code="parameter",
                 hint=elsewhere or did_you_mean(str(mode), choices),
@@ -141,7 +141,7 @@ class Combinators:
             return UNKNOWN
         if not isinstance(projection_bias, bool):
             self.error(
-                f"expected projection_bias: true or false; received {projection_bias!r}",
+                f"expected projection_bias: true or false; received {spelled(projection_bias)}",
                 (*path, "projection_bias"),
                 code="parameter",
             )
@@ -166,7 +166,8 @@ class Combinators:
                 return UNKNOWN
             if mode not in modes:
                 self.error(
-                    f"expected shortcut: one of {', '.join(modes)} or a list of layers; received {mode!r}",
+                    f"expected shortcut: one of {', '.join(modes)} or a list of layers; "
+                    f"received {spelled(mode)}",
                     (*path, "shortcut"),
                     code="parameter",
                     hint=did_you_mean(str(mode), modes),
@@ -370,7 +371,7 @@ class Combinators:
             raise _RepeatFailed
         var = fields.get("as")
         if var is not None and (not isinstance(var, str) or not IDENTIFIER.fullmatch(var)):
-            self.error(f"expected an identifier; received {var!r}", (*path, "as"), code="identifier")
+            self.error(f"expected an identifier; received {spelled(var)}", (*path, "as"), code="identifier")
             raise _RepeatFailed
         if var is not None and (problem := unreadable_name(var)):
             self.error(problem, (*path, "as"), code="identifier", hint=f"rename it, e.g. `{var}_`")
@@ -485,7 +486,7 @@ class Combinators:
             return {}
         if not isinstance(raw, dict) or not raw:
             self.error(
-                f"expected a mapping of names to ids; received {raw!r}",
+                f"expected a mapping of names to ids; received {spelled(raw)}",
                 (*path, "carry"),
                 code="carry",
                 hint="e.g. carry: {p: stem, x: c0}",
@@ -495,7 +496,8 @@ class Combinators:
         for name, ref in raw.items():
             cpath = (*path, "carry", name)
             if not isinstance(name, str) or not IDENTIFIER.fullmatch(name) or name == INPUT:
-                self.error(f"expected an identifier; received {name!r}", cpath, key=True, code="identifier")
+                said = spelled(name)
+                self.error(f"expected an identifier; received {said}", cpath, key=True, code="identifier")
                 return None
             tensor = self.reference(ref, cpath, scope, env)
             if tensor is None:
@@ -503,7 +505,7 @@ class Combinators:
             carried[name] = tensor
         if steps is not None and not isinstance(steps, dict):
             self.error(
-                f"expected a mapping of carried names to ids; received {steps!r}",
+                f"expected a mapping of carried names to ids; received {spelled(steps)}",
                 (*path, "next"),
                 code="carry",
                 hint="e.g. next: {p: x, x: out}",

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from cnnspec.errors import SpecPath, format_path, key_hint
+from cnnspec.errors import SpecPath, format_path, key_hint, spelled
 from cnnspec.ir import Node
 from cnnspec.layers.params import Param, meant_parameters, param_synonym
 from cnnspec.layers.registry import Counts, LayerKind, Shape, ShapeError
@@ -136,7 +136,7 @@ class LayerChecks:
         if kind.main is not None:
             return {kind.main: body}, True
         self.error(
-            f"`{kind.name}` takes no single value; received {body!r}",
+            f"`{kind.name}` takes no single value; received {spelled(body)}",
             path,
             code="layer-params",
             hint=f"write `- {kind.name}` on its own, or a mapping of its parameters",
