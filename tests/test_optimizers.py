@@ -112,3 +112,22 @@ def test_train_and_the_script_build_the_same_optimizer(name):
     for key, schema in OPTIMIZER_KINDS[name].settings.items():
         expected = sample(schema)
         assert mine[key] == (expected if isinstance(expected, list) else pytest.approx(expected)), key
+
+
+@pytest.mark.slow
+def test_the_documented_weight_decay_defaults_are_keras():
+    """The docs said "default none; adamw: Keras' 0.004", and Keras' Muon decays by 0.004 too:
+    each optimizer the description names decays by Keras' default, every other by none."""
+    import inspect
+    import re
+
+    import keras
+
+    described = COMMON_SETTINGS["weight_decay"]["description"]
+    found = re.search(r"; ([a-z, ]+?): Keras' 0\.004", described)
+    assert found is not None, described
+    named = {name.strip() for name in found.group(1).replace(" and ", ",").split(",")}
+    for name, kind in OPTIMIZER_KINDS.items():
+        signature = inspect.signature(getattr(keras.optimizers, kind.keras_class))
+        default = signature.parameters["weight_decay"].default
+        assert default == (0.004 if name in named else None), name

@@ -83,7 +83,9 @@ CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
 #: The settings every optimizer takes; all but the learning rate are passed to Keras as floats.
 COMMON_SETTINGS: dict[str, Any] = {
     "learning_rate": LEARNING_RATE_SCHEMA,
-    "weight_decay": _num(0, description="decoupled weight decay (default none; adamw: Keras' 0.004)"),
+    "weight_decay": _num(
+        0, description="decoupled weight decay (default none; adamw and muon: Keras' 0.004)"
+    ),
     "clipnorm": _num(
         0, exclusive=True, description="clip each weight's gradient to this norm (default none)"
     ),
