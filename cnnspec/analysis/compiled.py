@@ -40,6 +40,9 @@ class CompiledSpec:
     #: training needs (``training.class_weight``'s keys) are not made. A run trained before such a
     #: check existed stays usable; validate, train, ``--resume`` and codegen still refuse the spec.
     finished_run: bool = False
+    #: The ``--set`` overrides it was compiled with, in order: generated code's header names
+    #: them (the code is the overridden spec's), as ``cnnspec codegen --set`` writes it.
+    overrides: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -25,7 +25,7 @@ from cnnspec.analysis import lint as lint_rules
 from cnnspec.analysis import report
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.input_size import explain_small_input
-from cnnspec.errors import Diagnostic, Diagnostics, SpecError, closest
+from cnnspec.errors import Diagnostic, Diagnostics, SpecError, UsageError, closest
 from cnnspec.spec.compose import Reader, apply_overrides, load_spec
 from cnnspec.spec.loader import SourceDoc, load_text
 from cnnspec.spec.resolve import Resolver
@@ -159,7 +159,12 @@ def resolve(doc: SourceDoc, context: Context) -> CompiledSpec:
         )
     context.diags.raise_if_errors()
     return CompiledSpec(
-        doc, ir, list(context.diags.warnings), context.path, finished_run=context.finished_run
+        doc,
+        ir,
+        list(context.diags.warnings),
+        context.path,
+        finished_run=context.finished_run,
+        overrides=context.overrides,
     )
 
 
@@ -332,8 +337,30 @@ def compile_doc(
 
 def override_tuple(overrides: str | Sequence[str]) -> tuple[str, ...]:
     """The ``--set`` overrides a caller passes, as a tuple: one string is one override (a
-    library call's ``"vars.width=8"`` was read character by character, as ``v``, ``a``, …)."""
-    return (overrides,) if isinstance(overrides, str) else tuple(overrides)
+    library call's ``"vars.width=8"`` was read character by character, as ``v``, ``a``, …).
+    Anything else is a :class:`UsageError` (``[3]`` failed as an AttributeError in the loader)."""
+    if isinstance(overrides, str):
+        return (overrides,)
+    if not isinstance(overrides, Sequence):
+        raise UsageError(
+            f"expected the overrides as a list of strings; received {overrides!r}",
+            'write each as path=value, e.g. ["vars.width=64"]',
+        )
+    for item in overrides:
+        if not isinstance(item, str):
+            raise UsageError(
+                f"expected each override as a string path=value; received {item!r}",
+                'e.g. "vars.width=64" or "model[0].conv2d.filters=32"',
+            )
+    return tuple(overrides)
+
+
+def _argument(value: Any, name: str, types: tuple[type, ...], what: str) -> None:
+    """Refuse a library call's argument ``name`` of another type than ``types`` (``what`` says
+    them) as a :class:`UsageError`: a file name of ``None`` failed as an AttributeError once the
+    spec had an error to locate in it."""
+    if not isinstance(value, types):
+        raise UsageError(f"expected {name} as {what}; received {value!r}")
 
 
 def compile_spec(
@@ -349,6 +376,7 @@ def compile_spec(
 
     ``reader`` supplies unsaved text for the file or its includes (``cnnspec lsp``);
     ``weights_on_disk``: see :attr:`Context.weights_on_disk`."""
+    _argument(path, "the spec's path", (str, Path), "a string or a Path")
     context = Context(
         override_tuple(overrides), allow_outside, max_params, Path(path), weights_on_disk=weights_on_disk
     )
@@ -369,6 +397,8 @@ def compile_text(
 ) -> CompiledSpec:
     """Like :func:`compile_spec` for spec text. The text reads no other file: an ``extends`` or
     ``use`` key in it is a located error (compile a file with :func:`compile_spec` for those)."""
+    _argument(text, "the spec's text", (str,), "a string")
+    _argument(file, "the file name it is reported under", (str,), "a string")
     context = Context(override_tuple(overrides), max_params=max_params)
     result: CompiledSpec = run_passes(Source(text=text, file=file), context)
     return result

@@ -99,6 +99,19 @@ def generate_code(
         MAIN_SPEC.reset(named)
 
 
+def source_label(spec: CompiledSpec) -> str:
+    """What generated code's header says it is made from: the spec file, with the ``--set``
+    overrides it was compiled with (``resnet.yaml --set 'model[0].conv2d.filters=32'``), a
+    command line that makes it again. ``generate_code(spec)`` of a spec compiled with overrides
+    said the plain file, whose code it is not."""
+    import shlex
+
+    file = str(spec.path or "<string>")
+    if not spec.overrides:
+        return file
+    return shlex.join([file, *(word for item in spec.overrides for word in ("--set", item))])
+
+
 def _generate_code(
     spec: CompiledSpec,
     *,
@@ -108,7 +121,7 @@ def _generate_code(
     format_code: bool,
 ) -> GeneratedCode:
     module = build_module(spec, script=script)
-    context = module_context(spec, module, source_name=source_name or str(spec.path or "<string>"))
+    context = module_context(spec, module, source_name=source_name or source_label(spec))
     if script:
         from cnnspec.backends.codegen_script import script_context
 

@@ -10,7 +10,6 @@ spec itself, a folder, FIFO, device or socket, even with it. No TensorFlow is im
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -86,8 +85,10 @@ def codegen(
         check_writable(output, option="-o", folder=False)  # also refuses a FIFO, device, socket
         if os.path.lexists(output) and not force:
             raise UsageError(f"{output} already exists", "pass --force to replace it")
+    from dataclasses import replace
+
     from cnnspec.analysis.passes import checks_weights_on_disk
-    from cnnspec.backends.python_emitter import generate_code, source_lines
+    from cnnspec.backends.python_emitter import generate_code, source_label, source_lines
 
     read: list[Path] = []
     # --script: its weights are read when it runs, so a source not there is refused here as
@@ -109,9 +110,7 @@ def codegen(
         )
     # The code is the spec's with the overrides: its header says so, for a reader to make it again
     # (the spec's hash in it is the overridden spec's).
-    source = (
-        shlex.join([str(file), *(word for item in set for word in ("--set", item))]) if set else str(file)
-    )
+    source = source_label(replace(compiled, path=Path(file)))  # (the file as typed)
     generated = generate_code(
         compiled, script=script, source_name=source, output=output, format_code=format_code
     )
