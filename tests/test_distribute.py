@@ -194,8 +194,35 @@ def test_tpu_without_one_is_an_error(tmp_path):
     if tf.config.list_physical_devices("TPU"):
         pytest.skip("this machine has a TPU")
     spec = TINY + "training: {epochs: 1, batch_size: 32, seed: 2}\n"
-    with pytest.raises(UsageError, match="expected a TPU"):
+    with pytest.raises(UsageError, match="expected a TPU") as raised:
         train(compile_text(spec + "runtime: {distribute: tpu}\n"), out=tmp_path / "tpu")
+    (located,) = raised.value.diagnostics  # at the spec's line (it was unlocated)
+    assert located.path == "runtime.distribute" and located.loc is not None
+
+
+@pytest.mark.parametrize(
+    ("runtime", "path", "hint"),
+    [
+        ("runtime: {distribute: tpu}\n", "runtime.distribute", "use distribute: mirrored (GPUs)"),
+        (
+            "runtime:\n  distribute: {strategy: tpu}\n",
+            "runtime.distribute.strategy",
+            "use strategy: mirrored",
+        ),
+    ],
+)
+def test_no_tpu_is_said_at_the_spec_line_in_the_form_it_is_written(runtime, path, hint):
+    """The refusal had no file:line:col and hinted `strategy: mirrored` for a spec writing
+    `distribute: tpu`."""
+    from cnnspec.training.distribute import no_tpu
+
+    text = TINY + "training: {epochs: 1}\n" + runtime
+    error = no_tpu(compile_text(text, "t.yaml"))
+    (located,) = error.diagnostics
+    assert located.path == path and located.loc is not None and located.loc.file == "t.yaml"
+    assert located.loc.line == text.count("\n", 0, text.index("tpu")) + 1
+    assert error.hint is not None and error.hint.startswith(hint)
+    assert str(error).startswith(f"{located.loc}: expected a TPU")
 
 
 # -- two workers on 127.0.0.1 ---------------------------------------------------------------------

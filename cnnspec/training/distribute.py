@@ -43,10 +43,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.errors import UsageError
 from cnnspec.spec.sections import STRATEGIES as SCHEMA_STRATEGIES
+
+if TYPE_CHECKING:
+    from cnnspec.analysis.compiled import CompiledSpec
 
 STRATEGIES = tuple(SCHEMA_STRATEGIES)
 #: A worker that stops sending heartbeats for this long is declared dead by the others.
@@ -352,11 +355,33 @@ def make_distribution(
     return _multi_worker(tf, notes, cluster, task_index, startup_timeout)
 
 
+class NoTPU(UsageError):
+    """``runtime.distribute: tpu`` on a machine without one: located by the caller, which has
+    the spec (:func:`no_tpu`)."""
+
+
+def no_tpu(compiled: CompiledSpec) -> UsageError:
+    """The refusal of ``runtime.distribute: tpu`` on a machine without a TPU, at the spec's
+    line (it was unlocated), its hint in the form the spec writes the setting (``distribute:
+    tpu`` alone, or ``strategy: tpu`` in a mapping; it always said ``strategy:``). A usage error
+    still (exit 2): the spec is valid, the machine lacks what it asks for."""
+    from cnnspec.errors import Diagnostic, format_path
+
+    written = (compiled.doc.data.get("runtime") or {}).get("distribute")
+    path = ("runtime", "distribute", *(("strategy",) if isinstance(written, dict) else ()))
+    key = path[-1]
+    message = "expected a TPU for runtime.distribute: tpu; this machine has none"
+    hint = f"use {key}: mirrored (GPUs) or {key}: default (CPU), or run on a TPU VM"
+    located = Diagnostic(message, compiled.doc.loc(path), format_path(path), "runtime", hint)
+    where = f"{located.loc}: " if located.loc is not None else ""
+    return UsageError(f"{where}{message}", hint, diagnostics=[located])
+
+
 def _tpu(tf: Any) -> Distribution:
     if not tf.config.list_physical_devices("TPU"):
-        raise UsageError(
+        raise NoTPU(
             "expected a TPU for runtime.distribute: tpu; this machine has none",
-            "use strategy: mirrored (GPUs) or default (CPU), or run on a TPU VM",
+            "use mirrored (GPUs) or default (CPU), or run on a TPU VM",
         )
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")

@@ -315,13 +315,16 @@ def _train_owned(
         from cnnspec.training import distribute
         from cnnspec.training.data import load_dataset
 
-        dist = distribute.make_distribution(
-            config.distribute,
-            notes,
-            cluster=cluster,
-            task_index=task_index,
-            startup_timeout=config.startup_timeout,
-        )
+        try:
+            dist = distribute.make_distribution(
+                config.distribute,
+                notes,
+                cluster=cluster,
+                task_index=task_index,
+                startup_timeout=config.startup_timeout,
+            )
+        except distribute.NoTPU:
+            raise distribute.no_tpu(compiled) from None
         if dist.multi_worker and lock is None and config.seed is None:
             seed = distribute.reseed(dist.from_chief(seed))  # every worker splits and shuffles alike
         with distribute.worker_scratch(dist):
