@@ -222,6 +222,60 @@ def test_a_row_whose_file_changed_since_it_was_timed_is_dropped(tmp_path):
     ]
 
 
+def _run_bench(runtimes, created, run_dir, files):
+    """A benchmark.json's document of the run folder ``run_dir`` (as written from the working
+    folder) whose rows name their files as ``files`` says (by runtime), hashed from the run."""
+    from cnnspec.fileio import sha256_file
+
+    places = {"keras": "model.keras", "onnx": "export/model.onnx"}
+    document = _bench([], created, run_dir)
+    document["run_dir"] = run_dir
+    for runtime in runtimes:
+        timed = {"file": files[runtime], "file_sha256": sha256_file(f"{run_dir}/{places[runtime]}")}
+        document["results"].append({"runtime": runtime, "status": "ok", **timed})
+    return document
+
+
+def test_a_benchmark_from_another_folder_keeps_the_rows_of_files_unchanged(tmp_path, monkeypatch):
+    """benchmark.json named each row's file relative to the working folder (r/model.keras):
+    `benchmark .` from inside the run, or of the run folder moved, found none of them and
+    dropped every unchanged row as 'a file that has changed or gone since'. A row names its
+    file relative to the run folder now, and an older file's paths are still found."""
+    from cnnspec.export.benchmark import carry_over
+
+    run = tmp_path / "r"
+    (run / "export").mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"model")
+    (run / "export" / "model.onnx").write_bytes(b"onnx")
+    monkeypatch.chdir(tmp_path)
+    # an older cnnspec's, run from the run's parent: paths relative to that working folder
+    files = {"keras": "r/model.keras", "onnx": "r/export/model.onnx"}
+    older = _run_bench(["keras", "onnx"], "t0", "r", files)
+    monkeypatch.chdir(run)
+    merged = carry_over(_run_bench(["onnx"], "t1", ".", {"onnx": "export/model.onnx"}), older)
+    assert [(r["runtime"], r["file"]) for r in merged["results"]] == [
+        ("keras", "model.keras"),
+        ("onnx", "export/model.onnx"),
+    ]
+    assert merged["notes"] == ["kept the keras figures of the benchmark of t0 (same model and settings)"]
+    # the run folder moved, benchmarked from its parent: its rows are found in it
+    monkeypatch.chdir(tmp_path)
+    run.rename(tmp_path / "moved")
+    again = carry_over(_run_bench(["onnx"], "t2", "moved", {"onnx": "export/model.onnx"}), merged)
+    assert [(r["runtime"], r["file"]) for r in again["results"]] == [
+        ("keras", "model.keras"),
+        ("onnx", "export/model.onnx"),
+    ]
+    # a file that did change is still dropped, named where it is
+    (tmp_path / "moved" / "model.keras").write_bytes(b"retrained")
+    dropped = carry_over(_run_bench(["onnx"], "t3", "moved", {"onnx": "export/model.onnx"}), merged)
+    assert [r["runtime"] for r in dropped["results"]] == ["onnx"]
+    assert dropped["notes"] == [
+        "the previous benchmark.json's keras row timed a file that has changed or gone since "
+        "(moved/model.keras): dropped; time it again with --formats keras"
+    ]
+
+
 def test_a_benchmark_of_several_outputs_replaces_rows_that_scored_the_first_output_alone(tmp_path):
     """Rows of a benchmark.json written before every output was scored have no ``outputs``:
     kept beside rows that have them, the table of every output lacked those runtimes."""
@@ -560,8 +614,8 @@ def test_a_failed_timing_worker_row_names_its_runtime(tmp_path):
     settings = {"runtime": "onnx", "path": str(tmp_path / "missing.onnx"), "threads": 1}
     figures = _worker(settings, tmp_path, 1)
     assert figures["runtime"] == "onnx" and figures["status"].startswith("failed (exit 1)")
-    row = _row("onnx", tmp_path / "missing.onnx", tmp_path / "missing.onnx", figures)
-    assert row == {"runtime": "onnx", "status": figures["status"], "file": str(tmp_path / "missing.onnx")}
+    row = _row("onnx", tmp_path / "missing.onnx", tmp_path / "missing.onnx", figures, tmp_path)
+    assert row == {"runtime": "onnx", "status": figures["status"], "file": "missing.onnx"}
 
 
 def test_the_benchmark_table_names_each_rows_test_figure():

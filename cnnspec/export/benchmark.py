@@ -14,9 +14,10 @@ and its import-and-load time.
 ``warmup``, ``runs``, ``min_seconds``), ``machine`` (CPU count, load average when it started),
 ``data`` (the test split's source and size) and ``results``: one object per format (a
 quantized TFLite export is a format of its own: ``tflite-int8`` …) with ``runtime``,
-``status`` (``ok`` or why it was not timed), ``file``, ``size_bytes``, ``file_sha256``, the export's
-``max_abs_diff`` and the worker's figures (``metric`` names the test figure in
-``score``; ``accuracy`` is a classifier's, else ``None``). A model of several outputs is scored
+``status`` (``ok`` or why it was not timed), ``file`` (relative to the run folder),
+``size_bytes``, ``file_sha256``, the export's ``max_abs_diff`` and the worker's figures
+(``metric`` names the test figure in ``score``; ``accuracy`` is a classifier's, else
+``None``). A model of several outputs is scored
 on every output in every runtime: ``metric`` and ``score`` stay the first output's, and a row
 adds ``loss`` (every output's, weighted as training weighs them) and ``outputs``, one entry per
 output by name with its ``task``, ``metric`` and ``score``, the headline ``test_*`` figures
@@ -291,7 +292,7 @@ def run_benchmark(
                 Path(scratch),
                 threads,
             )
-            results.append(_row(runtime, path, item, figures))
+            results.append(_row(runtime, path, item, figures, run.run_dir))
         if several and len(test.x):  # (no test images: no answers to compare)
             notes += compare_outputs(results, kept, scoring["tasks"])
     return {
@@ -382,15 +383,30 @@ def _first_targets(config: Any, y: Any) -> Any:
     return y
 
 
-def _row(runtime: str, path: Path, item: ExportRecord | Path, figures: dict[str, Any]) -> dict[str, Any]:
-    """A result row: the runtime, its file and the worker's figures, or why it has none."""
-    row: dict[str, Any] = {"runtime": runtime, "status": "ok", "file": str(path)}
+def _row(
+    runtime: str, path: Path, item: ExportRecord | Path, figures: dict[str, Any], run_dir: Path
+) -> dict[str, Any]:
+    """A result row: the runtime, its file (relative to ``run_dir``: :func:`in_run`) and the
+    worker's figures, or why it has none."""
+    row: dict[str, Any] = {"runtime": runtime, "status": "ok", "file": in_run(path, run_dir)}
     if figures.get("status", "ok") != "ok":  # failed or timed out: no figures to show
         return row | {"status": figures["status"]}
     diff = item.data.get("max_abs_diff") if isinstance(item, ExportRecord) else None
     # the file's hash: a later benchmark of other formats keeps this row only while it is the same
     measured = {"size_bytes": path.stat().st_size, "file_sha256": sha256_file(path), "max_abs_diff": diff}
     return row | measured | figures | {"runtime": runtime}
+
+
+def in_run(path: Path, run_dir: Path) -> str:
+    """``path`` as a row's ``file``: relative to the run folder (``export/model.onnx``), where
+    benchmark.json lives, so that a later benchmark from another working folder, or of the
+    folder moved, finds it (a path relative to the working folder made every kept row's file
+    look gone, and dropped it); absolute when it is not inside the run folder."""
+    absolute = Path(os.path.abspath(path))  # (as written: no link followed)
+    try:
+        return absolute.relative_to(os.path.abspath(run_dir)).as_posix()
+    except ValueError:
+        return str(absolute)
 
 
 #: images decoded and scaled at a time when the test split is written for the workers
@@ -571,7 +587,7 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
         for r in previous["results"]
         if isinstance(r, dict) and r.get("runtime") in RUNTIMES and r.get("runtime") not in timed
     ]
-    old, notes = _same_files(old)
+    old, notes = _same_files(old, document.get("run_dir"), previous.get("run_dir"))
     document = {**document, "notes": [*document["notes"], *notes]}
     if not old:
         return document
@@ -604,31 +620,57 @@ def carry_over(document: dict[str, Any], previous: Any) -> dict[str, Any]:
     return {**document, "results": results, "notes": [*document["notes"], note]}
 
 
-def _same_files(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+def _same_files(
+    rows: list[dict[str, Any]], run_dir: Any, previous_run_dir: Any
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The timed ``rows`` whose file is still the one they timed (its ``file_sha256``), and a
     note for each of the others: an export replaced since (a quantized file written over the
     float one with ``-o``) would keep the old file's size, score and latency, and ``--runtime
     auto`` would rank by them. A row of an older cnnspec, which kept no hash, can't be told
-    the same and goes too."""
+    the same and goes too. Each file is found in the run folder ``run_dir``
+    (:func:`row_file`); a kept row names it as :func:`in_run` does."""
     kept: list[dict[str, Any]] = []
     notes: list[str] = []
     for row in rows:
         if row.get("status") != "ok":
             kept.append(row)  # (no figures to go stale: why it was not timed)
             continue
-        file, recorded = row.get("file"), row.get("file_sha256")
+        file, recorded = row_file(row.get("file"), run_dir, previous_run_dir), row.get("file_sha256")
         try:
-            same = isinstance(file, str) and isinstance(recorded, str) and sha256_file(file) == recorded
+            same = file is not None and isinstance(recorded, str) and sha256_file(file) == recorded
         except OSError:
             same = False
-        if same:
-            kept.append(row)
+        if same and file is not None:
+            named = in_run(file, Path(run_dir)) if isinstance(run_dir, str) else str(file)
+            kept.append({**row, "file": named})
         else:
             notes.append(
                 f"the previous benchmark.json's {row.get('runtime')} row timed a file that has changed "
-                f"or gone since ({file}): dropped; time it again with --formats {row.get('runtime')}"
+                f"or gone since ({row.get('file') if file is None else file}): dropped; "
+                f"time it again with --formats {row.get('runtime')}"
             )
     return kept, notes
+
+
+def row_file(file: Any, run_dir: Any, previous_run_dir: Any) -> Path | None:
+    """Where a previous row's ``file`` is now (``None``: it names none). A row names it
+    relative to its run folder ``run_dir`` (:func:`in_run`); a benchmark.json of an older
+    cnnspec named it relative to the working folder of its benchmark, whose run folder was
+    ``previous_run_dir`` as written from there (``r/export/model.onnx`` beside ``r``): that
+    file is found in the run folder first, then as written. The first of these that exists is
+    the row's file (a file elsewhere with the same bytes is not the run's)."""
+    if not isinstance(file, str) or not file:
+        return None
+    written = Path(file)
+    if not isinstance(run_dir, str):  # (a document of no run folder: the file as written)
+        return written
+    places = [Path(run_dir) / written]  # (an absolute file stays itself)
+    if isinstance(previous_run_dir, str) and not written.is_absolute():
+        with contextlib.suppress(ValueError):  # (not inside the run folder as written then)
+            inside = Path(os.path.normpath(written)).relative_to(os.path.normpath(previous_run_dir))
+            places.append(Path(run_dir) / inside)
+    places.append(written)
+    return next((place for place in places if place.exists()), places[0])
 
 
 def _metric(row: dict[str, Any]) -> str:
