@@ -357,6 +357,27 @@ def test_a_quantized_runtime_reads_only_its_quantization(run_dir):
     ]
 
 
+def test_a_benchmark_notes_a_quantized_file_at_the_float_path_and_its_row_says_so(run_dir):
+    """An int8 file written to model.tflite with -o was timed and scored as the float tflite
+    row with no note (predict and evaluate --runtime tflite note it); each quantized export
+    the benchmark times is noted so, and its row names the quantization."""
+    pytest.importorskip("ai_edge_litert")
+    from cnnspec.export.benchmark import _row, ensure_export
+
+    _tflite(run_dir, "model.tflite", "int8")
+    _tflite(run_dir, "model.int8.tflite", "int8")
+    notes: list[str] = []
+    for runtime in ("onnx", "tflite", "tflite-int8"):
+        record = ensure_export(run_dir, runtime, notes)
+        row = _row(runtime, record.path, record, {}, run_dir)
+        assert row.get("quantize") == (None if runtime == "onnx" else "int8"), row
+    assert notes == [
+        f"{runtime}: {name} is an int8-quantized export (decision agreement with Keras 0.984 when "
+        "exported); its answers may differ a little from the Keras model's"
+        for runtime, name in (("tflite", "model.tflite"), ("tflite-int8", "model.int8.tflite"))
+    ]
+
+
 # -- where `cnnspec export -o` may write: refused before the model is read (no TensorFlow) ------
 
 

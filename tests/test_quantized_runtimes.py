@@ -157,6 +157,7 @@ def test_benchmark_compares_the_float_and_quantized_exports(int8_run, tmp_path):
     # (named in the run folder: a benchmark from another working folder finds them)
     assert rows["tflite-int8"]["file"] == "export/model.int8.tflite"
     assert rows["tflite-float16"]["file"] == "export/model.float16.tflite"
+    assert [rows[runtime].get("quantize") for runtime in rows] == ["int8", "float16"]
     assert any(
         n.startswith("tflite-float16: exporting (expected a tflite-float16 export") for n in document["notes"]
     )

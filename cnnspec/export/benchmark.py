@@ -15,7 +15,8 @@ and its import-and-load time.
 ``data`` (the test split's source and size) and ``results``: one object per format (a
 quantized TFLite export is a format of its own: ``tflite-int8`` …) with ``runtime``,
 ``status`` (``ok`` or why it was not timed), ``file`` (relative to the run folder),
-``size_bytes``, ``file_sha256``, the export's ``max_abs_diff`` and the worker's figures
+``size_bytes``, ``file_sha256``, the export's ``max_abs_diff`` (and ``quantize`` where its
+record says it is quantized, noted as ``predict`` notes it) and the worker's figures
 (``metric`` names the test figure in ``score``; ``accuracy`` is a classifier's, else
 ``None``). A model of several outputs is scored
 on every output in every runtime: ``metric`` and ``score`` stay the first output's, and a row
@@ -53,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import UsageError, WriteError
-from cnnspec.export.runtimes import RUNTIMES, ExportRecord, engine, find_export, require
+from cnnspec.export.runtimes import RUNTIMES, ExportRecord, engine, find_export, quantized_note, require
 from cnnspec.fileio import sha256_file
 from cnnspec.training.modelfile import check_model_file
 from cnnspec.write_faults import ensure_space, write_fault
@@ -180,14 +181,27 @@ class _Shape:
 
 def ensure_export(run_dir: Path, runtime: str, notes: list[str]) -> ExportRecord | str:
     """A usable export record for ``runtime``, exporting (and verifying) when there is none or
-    it is stale or unverified; the reason as text when the export fails or does not verify."""
-    from cnnspec.export.exporter import ExportFailed, ExportMismatch, export_model
-
+    it is stale or unverified; the reason as text when the export fails or does not verify. A
+    quantized export is noted as ``predict`` and ``evaluate`` note it (:func:`quantized_note`):
+    an int8 file written to ``model.tflite`` with ``-o`` was timed and scored as the float
+    ``tflite`` row with nothing to tell it apart."""
     require(runtime)
     try:
-        return find_export(run_dir, runtime)
+        record = find_export(run_dir, runtime)
     except UsageError as exc:
         notes.append(f"{runtime}: exporting ({exc})")
+        made = _export(run_dir, runtime)
+        if made is not None:
+            return made
+        record = find_export(run_dir, runtime)
+    notes += quantized_note(record)
+    return record
+
+
+def _export(run_dir: Path, runtime: str) -> str | None:
+    """Export (and verify) the run's model for ``runtime``: ``None`` when done, else why not."""
+    from cnnspec.export.exporter import ExportFailed, ExportMismatch, export_model
+
     base, quantize = engine(runtime)  # (tflite-int8: a TFLite export quantized to int8)
     try:
         export_model(run_dir, base, quantize=quantize)
@@ -195,7 +209,7 @@ def ensure_export(run_dir: Path, runtime: str, notes: list[str]) -> ExportRecord
         return f"not timed: {exc}"
     except ExportMismatch as exc:
         return f"export failed verification, not timed: {exc}"
-    return find_export(run_dir, runtime)
+    return None
 
 
 def run_benchmark(
@@ -394,6 +408,9 @@ def _row(
     diff = item.data.get("max_abs_diff") if isinstance(item, ExportRecord) else None
     # the file's hash: a later benchmark of other formats keeps this row only while it is the same
     measured = {"size_bytes": path.stat().st_size, "file_sha256": sha256_file(path), "max_abs_diff": diff}
+    quantize = item.data.get("quantize") if isinstance(item, ExportRecord) else None
+    if isinstance(quantize, str):  # (its record's; also a quantized file at the float path: -o)
+        measured["quantize"] = quantize
     return row | measured | figures | {"runtime": runtime}
 
 
