@@ -163,7 +163,8 @@ def test_onnx_matches_with_onnxruntime(run_dir, tmp_path, runner):
     target = tmp_path / "model.onnx"
     result = runner.invoke(app, ["export", str(folder / "model.keras"), "-f", "onnx", "-o", str(target)])
     assert result.exit_code == 0, result.output
-    assert "(tolerance 0.0001 + 0.0001 × max |Keras|), decision agreement 1.000" in result.output
+    # (softmax probabilities: within 1e-4 alone, as the record's rule and the check hold them)
+    assert "(tolerance 0.0001), decision agreement 1.000" in result.output
     session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: batch})[0]
     assert np.max(np.abs(got - expected)) <= 1e-4

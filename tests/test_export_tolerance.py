@@ -48,3 +48,32 @@ def test_what_onnx_and_tflite_lack_of_a_resize() -> None:
     # upsampling2d takes the same interpolations, with the same gaps (its nearest default has none)
     assert REGISTRY["upsampling2d"].export_gap is gap
     assert gap({"interpolation": "nearest"}, "tflite") is None
+
+
+def test_the_printed_tolerance_says_what_each_output_was_checked_within(tmp_path) -> None:
+    """`export` printed "tolerance 0.0001 + 0.0001 × max |Keras|" for every export, where an
+    output whose Keras values all lie within [0, 1] (probabilities, a mask) is checked within
+    1e-4 alone (the record's tolerance_rule, README): the line says what was checked, output by
+    output where they differ."""
+    from cnnspec.cli.export import tolerance_text
+    from cnnspec.export.exporter import ExportResult
+    from cnnspec.export.verification import absolute_only
+
+    keras = [np.array([[0.2, 0.8]]), np.array([[300.0, np.nan]]), np.array([[-0.5]])]
+    assert absolute_only(keras) == [True, False, False]
+
+    def said(relative: list[tuple[str, bool]], tolerance: float | None = FLOAT_TOLERANCE) -> str:
+        result = ExportResult(
+            format="onnx", path=tmp_path / "m.onnx", source=tmp_path / "m.keras", quantize=None,
+            max_abs_diff=1e-6, top1_agreement=1.0, tolerance=tolerance, batch=8, seconds=1.0,
+            size_bytes=1, runtime="onnxruntime", rtol=FLOAT_RTOL if tolerance else None, relative=relative,
+        )  # fmt: skip
+        return tolerance_text(result)
+
+    assert said([("output 0", False)]) == " (tolerance 0.0001)"
+    assert said([("count", True)]) == " (tolerance 0.0001 + 0.0001 × max |Keras|)"
+    assert said([("mask", False), ("count", True)]) == (
+        " (tolerance mask: 0.0001; count: 0.0001 + 0.0001 × max |Keras|)"
+    )
+    assert said([("a", False), ("b", False)]) == " (tolerance 0.0001)"
+    assert said([], tolerance=None) == ""  # (a quantized export: its decision agreement instead)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,9 @@ from cnnspec.cli.common import (
     stdout,
 )
 from cnnspec.cli.render import safe
+
+if TYPE_CHECKING:
+    from cnnspec.export.exporter import ExportResult
 
 EXIT_MISMATCH = 1
 
@@ -251,10 +254,7 @@ def export(
         soft_wrap=True,
     )
     if result.max_abs_diff is not None:
-        within = ""
-        if result.tolerance is not None:  # (the relative part: outputs beyond [0, 1])
-            relative = f" + {result.rtol:g} × max |Keras|" if result.rtol else ""
-            within = f" (tolerance {result.tolerance:g}{relative})"
+        within = tolerance_text(result)
         agreement = ""
         if result.top1_agreement is not None:  # (none for a regression: it makes no decision)
             basis = f" ({result.agreement_basis})" if result.agreement_basis else ""
@@ -274,3 +274,21 @@ def export(
         )
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
+
+
+def tolerance_text(result: ExportResult) -> str:
+    """The tolerance the verification checked, as the printed line says it: ``1e-4`` alone for
+    an output whose Keras values all lie within [0, 1], ``+ 1e-4 × max |Keras|`` for the others
+    (it said the relative part for every output, where the record's rule and the check give it
+    only to outputs beyond [0, 1]), output by output where they differ; "" for none checked."""
+    if result.tolerance is None:
+        return ""
+    relative = f" + {result.rtol:g} × max |Keras|" if result.rtol else ""
+    if not result.relative:  # (no output told apart: the rule as a whole)
+        return f" (tolerance {result.tolerance:g}{relative})"
+    parts = [(name, f"{result.tolerance:g}{relative if scaled else ''}") for name, scaled in result.relative]
+    said = list(dict.fromkeys(text for _name, text in parts))
+    if len(said) == 1:
+        return f" (tolerance {said[0]})"
+    # (a model of several outputs, some of them within [0, 1])
+    return " (tolerance " + "; ".join(f"{safe(name)}: {text}" for name, text in parts) + ")"

@@ -95,6 +95,7 @@ from cnnspec.export.verification import (
     FLOAT_TOLERANCE,
     Decision,
     ExportMismatch,
+    absolute_only,
     agreement_basis,
     compare,
     non_finite_outputs,
@@ -157,6 +158,10 @@ class ExportResult:
     temperature: float = 1.0
     #: The relative part of the tolerance (``None`` with ``tolerance``: a quantized export).
     rtol: float | None = None
+    #: Each output's name and whether ``rtol`` applied to it in the verification (``False``:
+    #: its Keras values all lie within [0, 1], checked within ``tolerance`` alone), in the
+    #: model's order; ``[]`` where no tolerance was checked (quantized, not verified).
+    relative: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
@@ -433,6 +438,7 @@ def export_model(
             return
         excess, where = tolerance_excess(expected, answered, tolerance, FLOAT_RTOL)
         measured["within"] = excess <= 1.0
+        measured["relative"] = [not alone for alone in absolute_only(expected)]
         if not measured["within"]:
             raise ExportMismatch(
                 f"the {fmt} export differs from the Keras model by {diff:.3g} (max abs) on a batch of "
@@ -492,6 +498,7 @@ def export_model(
         agreement_basis=_basis(decisions, measured, task_known),
         tolerance=tolerance,
         rtol=FLOAT_RTOL if tolerance is not None else None,
+        relative=list(zip(_output_names(meta, len(expected)), measured.get("relative", []))),
         batch=batch,
         seconds=time.perf_counter() - started,
         size_bytes=_size(path),
@@ -501,6 +508,15 @@ def export_model(
         calibration_images=len(calibration) if calibration is not None else None,
         temperature=folded,
     )
+
+
+def _output_names(meta: dict[str, Any] | None, count: int) -> list[str]:
+    """The model's ``count`` outputs by name as its record names them (``outputs``), else by
+    number (``output 0``), as a failed verification names them."""
+    entries = (meta or {}).get("outputs")
+    if isinstance(entries, list) and len(entries) == count:
+        return [str(entry.get("name", f"output {number}")) for number, entry in enumerate(entries)]
+    return [f"output {number}" for number in range(count)]
 
 
 @dataclass

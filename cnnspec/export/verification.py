@@ -150,6 +150,23 @@ def tolerance_rule(atol: float, rtol: float) -> str:
     )
 
 
+def unit_range(values: np.ndarray) -> bool:
+    """Whether an output's (finite) Keras ``values`` all lie within [0, 1] (a classifier's
+    probabilities, a mask): its tolerance is then the absolute bound alone, without the part
+    relative to its magnitude (:func:`tolerance_excess`)."""
+    return bool(np.all((values >= 0) & (values <= 1)))
+
+
+def absolute_only(expected: list[np.ndarray]) -> list[bool]:
+    """For each of the Keras model's outputs, whether its tolerance is the absolute bound alone
+    (:func:`unit_range` of its finite values): what the export's printed line says it checked."""
+    found = []
+    for want in expected:
+        want = np.asarray(want, dtype="float64")
+        found.append(unit_range(want[np.isfinite(want)]))
+    return found
+
+
 def tolerance_excess(
     expected: list[np.ndarray], actual: list[np.ndarray], atol: float, rtol: float
 ) -> tuple[float, str]:
@@ -171,7 +188,7 @@ def tolerance_excess(
         finite = np.isfinite(want) & np.isfinite(got)
         if not finite.any():
             continue
-        unit = bool(np.all((want[finite] >= 0) & (want[finite] <= 1)))
+        unit = unit_range(want[finite])
         allowed = atol + (0.0 if unit else rtol) * float(np.max(np.abs(want[finite])))
         ratio = np.where(finite, np.abs(want - got) / allowed, 0.0)
         index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
