@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from cnnspec.errors import UsageError
-from cnnspec.export.runtimes import choose, find_export, record_path, write_record
+from cnnspec.export.runtimes import choose, find_export, open_session, record_path, write_record
 from tests.test_report_support import flat, invoke
 
 META = {
@@ -376,6 +376,38 @@ def test_a_benchmark_notes_a_quantized_file_at_the_float_path_and_its_row_says_s
         "exported); its answers may differ a little from the Keras model's"
         for runtime, name in (("tflite", "model.tflite"), ("tflite-int8", "model.int8.tflite"))
     ]
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_an_export_its_runtime_cannot_read_is_refused_naming_it(run_dir, tmp_path, runtime):
+    """A damaged file whose record's file_sha256 was rewritten to match passes every check of
+    the record: onnxruntime's InvalidProtobuf and LiteRT's "not a valid Flatbuffer buffer" were
+    internal errors (exit 3). Both the run's export and the file served alone are refused."""
+    pytest.importorskip("onnxruntime" if runtime == "onnx" else "ai_edge_litert")
+    from PIL import Image
+
+    if runtime == "tflite":
+        _tflite(run_dir, "model.tflite", None)  # (bytes that are no model, with a matching record)
+    export = run_dir / "export" / f"model.{runtime}"
+    image = tmp_path / "g.png"
+    Image.new("RGB", (8, 8)).save(image)
+    reader = "ONNX Runtime" if runtime == "onnx" else "LiteRT"
+    # the file deployed with its record, served by itself
+    served = tmp_path / "deploy" / export.name
+    served.parent.mkdir()
+    shutil.copy(export, served)
+    shutil.copy(record_path(export), record_path(served))
+    result = invoke("predict", served, image)
+    assert result.exit_code == 2, result.output
+    said = flat(result)
+    assert f"refusing the {runtime} export {served}: {reader} cannot read it" in said, said
+    assert f"re-export it: cnnspec export RUN --format {runtime} -o {served}" in said
+    assert "internal error" not in said and "Traceback" not in said
+    # the run's own export (evaluate, predict and the benchmark's worker open it so): its command
+    with pytest.raises(UsageError) as info:
+        open_session(runtime, export)
+    assert str(info.value).startswith(f"refusing the {runtime} export {export}: {reader} cannot read it")
+    assert info.value.hint.endswith(f"re-export it: cnnspec export {run_dir} --format {runtime}")
 
 
 # -- where `cnnspec export -o` may write: refused before the model is read (no TensorFlow) ------

@@ -781,14 +781,38 @@ def open_session(runtime: str, path: Path, threads: int | None = None) -> Sessio
     ``threads``: the intra-op thread count every runtime gets (``None``: the runtime's default).
     """
     base, _ = engine(runtime)  # (a quantized export is a TFLite file like any other)
-    if base == "onnx":
-        return Session(runtime, _onnx(path, threads), threads)
-    if base == "tflite":
-        return Session(runtime, _tflite(path, threads), threads)
-    return Session(runtime, _keras(path, threads), threads)
+    if base == "keras":
+        return Session(runtime, _keras(path, threads), threads)
+    return Session(runtime, (_onnx if base == "onnx" else _tflite)(path, threads, runtime), threads)
 
 
-def _onnx(path: Path, threads: int | None) -> Any:
+#: What reads each export format, as the refusal of a file it cannot load names it.
+READERS = {"onnx": "ONNX Runtime", "tflite": "LiteRT"}
+
+
+def unreadable_export(runtime: str, path: Path, cause: Exception) -> UsageError:
+    """The refusal of an export its runtime cannot load, in the words of the other refusals of
+    a damaged export (:func:`read_record`, :func:`read_served`): a file damaged with a record
+    whose ``file_sha256`` was rewritten to match passes every check of the record, and
+    onnxruntime's ``InvalidProtobuf`` or LiteRT's "not a valid Flatbuffer" ended the command
+    as an internal error (exit 3)."""
+    base, quantize = engine(runtime)
+    run = path.parent.parent  # (a run's own export: RUN/export/model.onnx, made by that command)
+    own = path.parent.name == "export" and export_path(run / "export" / "model", runtime) == path
+    if own and (run / "model.keras").is_file():
+        command = export_command(run / "model.keras", runtime)
+    else:  # (a file served by itself: remade where it is, as read_served says)
+        quantized = f" --quantize {quantize}" if quantize else ""
+        command = f"cnnspec export RUN --format {base}{quantized} -o {path}"
+    said = (str(cause).strip().splitlines() or [""])[0][:200]
+    return UsageError(
+        f"refusing the {runtime} export {path}: {READERS[base]} cannot read it, though its record "
+        f"says it is the file that was verified ({type(cause).__name__}: {said})",
+        f"the file is damaged, or its record was edited to match it; re-export it: {command}",
+    )
+
+
+def _onnx(path: Path, threads: int | None, runtime: str = "onnx") -> Any:
     require("onnx")
     import onnxruntime
 
@@ -799,7 +823,10 @@ def _onnx(path: Path, threads: int | None) -> Any:
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # (InvalidProtobuf, Fail, …: onnxruntime's have no other common base)
+        raise unreadable_export(runtime, path, exc) from None
     _one_input(len(session.get_inputs()), path)
     name, dtype = session.get_inputs()[0].name, onnx_input_dtype(session.get_inputs()[0].type)
 
@@ -810,15 +837,18 @@ def _onnx(path: Path, threads: int | None) -> Any:
     return run
 
 
-def _tflite(path: Path, threads: int | None) -> Any:
+def _tflite(path: Path, threads: int | None, runtime: str = "tflite") -> Any:
     require("tflite")
     from ai_edge_litert.interpreter import Interpreter
 
     # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on descriptor 2
     quiet = contextlib.nullcontext() if os.environ.get("CNNSPEC_TF_LOGS") else native_stderr_silenced()
     with quiet:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
-        interpreter.allocate_tensors()
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # ("The model is not a valid Flatbuffer buffer")
+            raise unreadable_export(runtime, path, exc) from None
     _one_input(len(interpreter.get_input_details()), path)
     given = interpreter.get_input_details()[0]
     source = given["index"]
