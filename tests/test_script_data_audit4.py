@@ -660,14 +660,14 @@ def two_heads_npz(tmp_path: Path, split: str, row: int, bad: Any) -> Path:
     [
         # cnnspec train tells an array's kind by its training targets: floats are values
         ("train", 1.5, f"expected class targets for the classification output kind; the data has {VALUES}"),
-        ("train", float("nan"), "expected finite regression targets in training; found NaN"),
-        ("train", -1, "expected class labels ≥ 0 in training; received -1"),
-        ("train", 10**7, "expected class labels of at most 999,999 in training; received 10000000"),
+        ("train", float("nan"), "expected finite regression targets in y_train_kind; found NaN"),
+        ("train", -1, "expected class labels ≥ 0 in y_train_kind; received -1"),
+        ("train", 10**7, "expected class labels of at most 999,999 in y_train_kind; received 10000000"),
         ("train", 3, "expected class indices 0–2 in the training targets for output kind; found 3"),
-        ("test", 1.5, "expected integer class labels in test; received dtype float64"),
-        ("test", float("nan"), "expected integer class labels in test; found NaN"),
-        ("test", float("-inf"), "expected integer class labels in test; found -infinity"),
-        ("test", -2, "expected class labels ≥ 0 in test; received -2"),
+        ("test", 1.5, "expected integer class labels in y_test_kind; received dtype float64"),
+        ("test", float("nan"), "expected integer class labels in y_test_kind; found NaN"),
+        ("test", float("-inf"), "expected integer class labels in y_test_kind; found -infinity"),
+        ("test", -2, "expected class labels ≥ 0 in y_test_kind; received -2"),
         ("test", 5, "expected class indices 0–2 in the test targets for output kind; found 5"),
     ],
     ids=[
