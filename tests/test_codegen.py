@@ -900,6 +900,8 @@ def test_the_comments_name_each_spec_file_beside_the_one_generated_from(tmp_path
         ("class Evil(keras.callbacks.Callback, dict):\n    pass", False),
         ("class Evil(keras.callbacks.Callback, metaclass=type):\n    pass", False),
         ("class Evil(keras.layers.Layer):\n    pass", False),  # a layer the IR check cannot see
+        ("class PixelCutMix(keras.layers.CutMix):\n    pass", True),  # cutmix's exact labels
+        ("class Evil(keras.layers.MixUp):\n    pass", False),  # (only the templates' base)
         (
             "class Average(keras.callbacks.Callback):\n    def __init__(self):\n        super().__init__()",
             False,  # (`super` stays refused: the templates' callbacks have no constructor)

@@ -396,7 +396,7 @@ def test_the_script_builds_keras_mixup_seeded_with_its_seed_and_mixes_training_b
     # mixed precision: the layer computes in float32, as in cnnspec train (labels are float32)
     mixed = classifier("  cutmix: true\nruntime: {mixed_precision: true}\n")
     code = generate_code(compile_text(mixed, "spec.yaml"), script=True).text
-    assert 'keras.layers.CutMix(factor=1.0, seed=SEED, dtype="float32")' in code
+    assert 'PixelCutMix(factor=1.0, seed=SEED, dtype="float32")' in code
     plain = generate_code(compile_text(classifier(""), "spec.yaml"), script=True).text
     assert "mixing" not in plain and "MixUp" not in plain
     assert "switch_mixing" not in code  # (one key on: its layer, no switch)
@@ -413,7 +413,7 @@ def test_the_script_switches_between_mixup_and_cutmix_as_cnnspec_train_does() ->
     assert (
         "    mixing = switch_mixing(\n"
         '        keras.layers.MixUp(alpha=0.2, seed=SEED, dtype="float32"),\n'
-        '        keras.layers.CutMix(factor=0.5, seed=SEED, dtype="float32"),\n'
+        '        PixelCutMix(factor=0.5, seed=SEED, dtype="float32"),\n'
         "        cutmix_share=0.3,\n        seed=SEED,\n    )\n"
     ) in code
     assert "keras.random.SeedGenerator(None if seed is None else (seed + 1) % 2**32)" in code
@@ -429,7 +429,8 @@ def test_the_task_script_mixes_multi_hot_targets_after_preparing_them() -> None:
     ).text
     prepared = code.index("dataset = dataset.map(with_targets")
     assert prepared < code.index("dataset = dataset.map(mix)")
-    assert "mixing = keras.layers.CutMix(factor=1.0, seed=SEED)\n" in code
+    assert "mixing = PixelCutMix(factor=1.0, seed=SEED)\n" in code
+    assert "class PixelCutMix(keras.layers.CutMix):" in code
 
 
 # -- training (TensorFlow) --------------------------------------------------------------------------
@@ -473,6 +474,31 @@ def test_training_batches_are_mixed_and_validation_batches_are_not(kind: str) ->
     np.testing.assert_array_equal(labels, np.eye(4, dtype="float32")[y])
     np.testing.assert_array_equal(images, x)
     assert not np.array_equal(plain_labels, labels)  # (the training batch was shuffled)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [8, 32])
+def test_cutmix_labels_take_the_share_of_the_pixels_pasted(size: int) -> None:
+    """Keras' CutMix mixes the labels by the area of a box with real corners, and pastes whole
+    pixels: on 8×8 images the labels were up to 23 points off the pixels pasted. Each image here
+    is a constant of its own, so the pixels it keeps are counted exactly; its label's share of
+    its own class is that count's, for train's layer and the script's class alike."""
+    from cnnspec.training.mixing import build_mixing
+
+    config = config_of(classifier("  cutmix: true\n"))
+    values = np.arange(1, 17, dtype="float32") * 10
+    images = np.broadcast_to(values[:, None, None, None], (16, size, size, 1)).copy()
+    labels = np.eye(16, dtype="float32")
+    namespace: dict[str, Any] = {}
+    code = generate_code(compile_text(classifier("  cutmix: true\n"), "s.yaml"), script=True).text
+    start = code.index("class PixelCutMix(")
+    exec(compile("import keras\n" + code[start : code.index("\n\n\n", start)], "script", "exec"), namespace)
+    for layer in (build_mixing(config, 7), namespace["PixelCutMix"](factor=1.0, seed=7)):
+        mixed = layer({"images": images, "labels": labels}, training=True)
+        x, y = np.asarray(mixed["images"]), np.asarray(mixed["labels"])
+        kept = (x == values[:, None, None, None]).mean(axis=(1, 2, 3))
+        np.testing.assert_allclose(np.diag(y), kept, atol=1e-6)
+        np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-6)
 
 
 @pytest.mark.slow

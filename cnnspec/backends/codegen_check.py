@@ -311,11 +311,12 @@ def _is_exit(node: ast.Raise) -> bool:
 
 
 #: The bases of the classes the script templates write: ``WarmUp``, use_ema's
-#: ``AverageIn``/``AverageOut``, and csv_logger's ``TrainingLog``.
+#: ``AverageIn``/``AverageOut``, csv_logger's ``TrainingLog`` and cutmix's ``PixelCutMix``.
 _SCRIPT_CLASS_BASES = (
     "keras.optimizers.schedules.LearningRateSchedule",
     "keras.callbacks.Callback",
     "keras.callbacks.CSVLogger",
+    "keras.layers.CutMix",
 )
 
 

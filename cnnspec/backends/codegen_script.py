@@ -317,9 +317,12 @@ def mixing_source(config: TrainConfig, seed_name: str = "SEED", exprs: VarExpres
         return ""
     seed = ast.Name(seed_name, ast.Load())
     dtype: dict[str, Any] = {"dtype": "float32"} if config.mixed_precision else {}
+    # (CutMix: the script's PixelCutMix, as cnnspec train builds its own; MixUp: Keras')
     layers = [
         _call(
-            _name("keras", "layers", mixer.keras_class),
+            _name("PixelCutMix")
+            if mixer.keras_class == "CutMix"
+            else _name("keras", "layers", mixer.keras_class),
             **{mixer.setting: _mixing_amount(mixer, exprs), "seed": seed},
             **dtype,
         )
@@ -914,6 +917,9 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "fixed_vars": fixed_vars,
         "mixing_key": config.mixing.kinds if config.mixing is not None else "",
         "mixing_switch": config.mixing is not None and config.mixing.switch is not None,
+        # CutMix with labels of the pixels pasted (cnnspec.training.mixing.pixel_cutmix_class)
+        "pixel_cutmix": config.mixing is not None
+        and any(mixer.keras_class == "CutMix" for mixer in config.mixing.mixers),
         "binary": config.binary,
         "threshold": 0.0 if config.loss.from_logits else 0.5,
         "jit_compile": config.jit_compile,

@@ -546,7 +546,7 @@ MIXING = {
             "each image's share from Beta(alpha, alpha) (default 1)",
         ),
         "CutMix: paste a random box of another training image of the batch into each image, and "
-        "mix their labels by the box's share of the image's area. true: factor 1; false: off",
+        "mix their labels by the share of the pixels the box covers. true: factor 1; false: off",
     ),
 }
 
