@@ -230,6 +230,18 @@ def test_a_missing_class_folder_without_data_classes_has_a_hint(tmp_path):
     assert "'bird'" in str(info.value) and info.value.hint is not None and "data.classes" in info.value.hint
 
 
+@pytest.mark.parametrize("classes", ["[cat, bb]", "[0, 9]"])
+def test_an_unknown_data_class_is_named_before_an_unselected_empty_folder(tmp_path, classes):
+    """An entry of data.classes that names no class was read as "select every class", so every
+    folder was walked and an empty folder the selection never named was refused instead."""
+    class_tree(tmp_path / "photos", {"cat": 3, "dog": 3})
+    (tmp_path / "photos" / "z_empty").mkdir()
+    message, _, where = data_error(
+        write_spec(tmp_path, "{directory: photos}", CLASSIFIER, f"  classes: {classes}\n")
+    )
+    assert where == "data.classes[1]" and message.startswith("expected a class of the data; received")
+
+
 # -- 4. masks matched by name, the extension in any case ------------------------------------------
 def write_masks(tmp_path: Path, suffix: str, n: int = 6) -> None:
     rng = np.random.default_rng(0)

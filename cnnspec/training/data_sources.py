@@ -331,19 +331,22 @@ def _listing(
                 else None
             )
             return read_csv(path, config.image_column, config.label_column, class_names, hint)
-        select = None if config.classes is None else functools.partial(_selected_names, config.classes)
+        select = (
+            None if config.classes is None else functools.partial(_selected_names, config.classes, compiled)
+        )
         return index_folder(path, class_names, required, select)
     except ListingError as exc:
         raise source_error(str(exc), compiled, where, hint=exc.hint) from None
 
 
-def _selected_names(entries: Sequence[Any], names: list[str]) -> list[str]:
-    """The class names ``data.classes`` (``entries``) selects among ``names``; all of them when
-    an entry names no class, which the selection itself then reports, located at the entry."""
+def _selected_names(entries: Sequence[Any], compiled: CompiledSpec, names: list[str]) -> list[str]:
+    """The class names ``data.classes`` (``entries``) selects among ``names``; an entry that
+    names no class is refused here, located at the entry: read as "all of them", every folder
+    was walked, and an empty one that the selection never named was reported instead."""
     try:
         return [names[label] for label in subsets.class_indices(entries, names, len(names))]
-    except subsets.UnknownClass:
-        return names
+    except subsets.UnknownClass as exc:
+        raise source_error(exc.message, compiled, ("data", "classes", exc.index), exc.hint) from None
 
 
 def _evaluation_source(compiled: CompiledSpec) -> bool:
