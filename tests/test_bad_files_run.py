@@ -136,6 +136,38 @@ def test_a_sample_index_counts_only_the_images_read(runner, run, tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_data_files_the_header_check_skips_are_said_by_every_command(runner, run, tmp_path):
+    """`evaluate RUN --data FOLDER` (and visualize, which reads --data alike) left out a file of
+    --data that fails the header check under the run's `on_bad_file: skip` without a word:
+    evaluation.json said 2 images and no note. It is said as training says it, naming the file."""
+    for name in "ab":
+        for index in range(2):
+            image(tmp_path / "more" / name / f"{name}{index}.png", 20 * index)
+    junk = tmp_path / "more" / "a" / "junk.png"
+    junk.write_text("not an image")
+    note = f"left out 1 unreadable image file(s) (data.on_bad_file: skip): {junk}"
+    out = tmp_path / "ev"
+    result = runner.invoke(app, ["evaluate", str(run), "--data", str(tmp_path / "more"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert document["data"]["images"] == 4 and note in document["notes"]
+    assert "left out 1 unreadable image file(s)" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "visualize",
+            str(run),
+            "samples",
+            "--data",
+            str(tmp_path / "more"),
+            "--out",
+            str(tmp_path / "s.png"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "left out 1 unreadable image file(s)" in result.output
+
+
 def test_runs_compare_says_when_the_data_differs(runner, run, tmp_path):
     """A copy of the run whose lock.json records another content hash stands for the same spec
     trained after a file of its folder was replaced."""

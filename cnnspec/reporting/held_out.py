@@ -164,6 +164,11 @@ def _load_test_data(run: Run, model: Any, data: str | None, split: str) -> TestD
         # visualize): a bad input file with --data's hint, as evaluate's stream tells it
         test.x.bad_hint = DATA_HINT
     test = _decodable(test)
+    if data is not None and dataset.bad_files:  # (--data is read whole as the test set: all of them)
+        from cnnspec.training.badfiles import skipped_note
+
+        # the header check's skips, said as training says them: they were left out unsaid
+        test.notes.append(skipped_note(dataset.bad_files))
     if data is not None:
         # scoring other data is what --data is for, but not scoring the run's training images
         # as unseen ones unsaid (calibrate refuses the run's own images by test.own)

@@ -107,6 +107,20 @@ def describe(bad: Sequence[tuple[Path | str, str]], total: int | None = None) ->
     return "\n".join([head, *lines])
 
 
+def skipped_note(bad: Sequence[tuple[Path | str, str]], listed_in: Path | None = None) -> str:
+    """The note on the files the header check left out (``data.on_bad_file: skip``), one text
+    for every command that reads a source with that policy: where they are listed
+    (``listed_in``: a run's ``bad_files.txt``), else their paths, up to :data:`SHOWN` (a
+    command reading ``--data`` writes no list, and the files left out must still be named)."""
+    note = f"left out {len(bad)} unreadable image file(s) (data.on_bad_file: skip)"
+    if listed_in is not None:
+        return f"{note}; they are listed in {listed_in}"
+    more = f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+    # (one line: a line break in a file's name is shown escaped, as describe shows it)
+    named = ", ".join(str(path).replace("\n", "\\n") for path, _ in bad[:SHOWN])
+    return f"{note}: {named}{more}"
+
+
 def write_list(run_dir: Path, bad: Sequence[tuple[Path | str, str]]) -> Path:
     """``bad_files.txt``: one ``path<TAB>reason`` line per file left out."""
     text = "".join(f"{path}\t{reason}\n" for path, reason in bad)

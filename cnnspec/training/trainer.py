@@ -367,13 +367,9 @@ def _train_owned(
                 shared = lock["test_note"]
                 notes.append(shared)
             if dataset.bad_files:
-                from cnnspec.training.badfiles import write_list
+                from cnnspec.training.badfiles import skipped_note, write_list
 
-                write_list(work_dir, dataset.bad_files)
-                notes.append(
-                    f"left out {len(dataset.bad_files)} unreadable image file(s) (data.on_bad_file: skip); "
-                    f"they are listed in {work_dir / 'bad_files.txt'}"
-                )
+                notes.append(skipped_note(dataset.bad_files, write_list(work_dir, dataset.bad_files)))
             try:
                 result = _run(
                     compiled, config, dataset, work_dir, seed, display, notes, resuming, overrides,
