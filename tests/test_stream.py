@@ -345,6 +345,61 @@ def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
         assert [line.split("\t")[0] for line in listed] == [str(bad)]
 
 
+@pytest.mark.slow
+def test_a_run_stopped_by_a_file_that_fails_to_decode_leaves_no_folder_to_start_again(tmp_path, runner):
+    """A run stopped in its first epoch by files that pass the header check and fail to decode
+    (JPEGs cut short) left lock.json, spec.yaml and resolved.yaml: once the files were removed,
+    as the error said, `train -o run` was refused (not empty, hinting --resume) and `--resume
+    run` too (the data's hash changed). It leaves no folder now, and the same command trains."""
+    from tests.test_script_data_audit4 import truncated_jpeg
+
+    make_images(tmp_path / "imgs", {"a": 6, "b": 6})
+    cut = [tmp_path / "imgs" / "a" / f"cut{index}.jpg" for index in range(4)]
+    for path in cut:
+        truncated_jpeg(path)
+    text = spec("{source: {directory: imgs}}", 2).replace("batch_size: 8", "batch_size: 4")
+    (tmp_path / "spec.yaml").write_text(text)
+    command = ["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "out" / "run"), "-q"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2 and "cannot be decoded" in result.output, result.output
+    assert not (tmp_path / "out").exists()  # (nor the folder above it that --out made)
+    for path in cut:
+        path.unlink()
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_failure_before_an_epoch_removes_only_a_stub_no_resume_needs(tmp_path):
+    """What :func:`_discard_unsaved` removes: the files of a run that saved no epoch, stopped by an
+    error no resume mends; not a run with a saved epoch, nor one a stop says to resume."""
+    from cnnspec.errors import UsageError, WriteError
+    from cnnspec.training.outcomes import TrainingInterrupted
+    from cnnspec.training.runlock import LOCK_NAME
+    from cnnspec.training.trainer import _discard_unsaved
+
+    def stub(name: str, epoch: bool = False) -> Path:
+        folder = tmp_path / name
+        (folder / "state").mkdir(parents=True)
+        for file in ("lock.json", "spec.yaml", "resolved.yaml", LOCK_NAME):
+            (folder / file).write_text("{}")
+        if epoch:
+            (folder / "state" / "epoch-1.json").write_text("{}")
+        return folder
+
+    failed = stub("failed")
+    _discard_unsaved(failed, UsageError("expected every image file to decode; …"))
+    assert [p.name for p in failed.iterdir()] == [LOCK_NAME]  # (the lock's release removes it)
+    for name, exc, epoch in (
+        ("saved", UsageError("…"), True),
+        ("stopped", TrainingInterrupted(tmp_path, 0, "cnnspec train --resume x"), False),
+        ("full", WriteError(tmp_path / "cache", "no space left"), False),
+        ("killed", KeyboardInterrupt(), False),
+    ):
+        folder = stub(name, epoch)
+        _discard_unsaved(folder, exc)
+        assert (folder / "lock.json").is_file(), name
+
+
 def test_bad_files_whose_names_are_not_utf8_are_listed_as_their_bytes(tmp_path):
     # writing the list was an internal error, after the run folder was started
     from cnnspec.training.badfiles import write_list
@@ -376,8 +431,9 @@ def test_a_run_that_stops_on_a_bad_file_leaves_no_disk_cache(tmp_path, runner):
     command = ["train", str(tmp_path / "spec.yaml"), "--out", str(out), "-q", "--epochs", "2"]
     result = runner.invoke(app, command)
     assert result.exit_code == 2 and "cannot be decoded" in result.output, result.output
-    assert (out / "lock.json").is_file()  # the run had started: its folder stays, resumable
-    assert not list(out.glob("data-cache*")), sorted(p.name for p in out.iterdir())
+    # it stopped before an epoch was saved, in a folder it made: nothing is left there, its cache
+    # neither (a stub of lock.json and the spec files could be neither started again nor resumed)
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ and what a run writes once its epochs are done :mod:`cnnspec.training.finish`.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -233,7 +234,9 @@ def _train(
         except KeyboardInterrupt:  # before fit: the data, the model, a restore, lock.json just written
             _stopped_before_fit(run_dir, compiled, overrides)
             raise
-    except BaseException:
+    except BaseException as exc:
+        if created:  # (while it still holds the lock: no other run has taken the folder)
+            _discard_unsaved(run_dir, exc)
         owned.release()  # before the rmdir: the lock file would keep the folder non-empty
         if created:  # nothing was written (a spec or data mistake): leave no empty folder behind
             with contextlib.suppress(OSError):
@@ -243,6 +246,32 @@ def _train(
         raise
     finally:
         owned.release()
+
+
+def _discard_unsaved(run_dir: Path, exc: BaseException) -> None:
+    """Remove what a run wrote in the folder it created (lock.json, spec.yaml, resolved.yaml …)
+    when an error of its data or model stopped it before it saved an epoch (a file that fails to
+    decode mid-epoch): the stub held nothing a resume would not redo, yet the same command was
+    refused (the folder not empty) and ``--resume`` too once the fault was fixed (a bad file
+    removed changes the data's hash), so the user had to delete it by hand. A stop whose message
+    says how to resume keeps it: Ctrl-C, out of memory, a refused kernel, a failed write (a full
+    disk: resumed once space is freed; a folder lost, moved or its lock file removed, may be
+    another process's now)."""
+    if not isinstance(exc, Exception) or isinstance(
+        exc, (TrainingInterrupted, OutOfMemory, KernelRefused, WriteError)
+    ):
+        return
+    state = TrainingState(run_dir).dir
+    if (run_dir / "metrics.json").exists() or (state.is_dir() and any(state.iterdir())):
+        return  # an epoch saved (or its results): a resume goes on from it
+    with contextlib.suppress(OSError):  # (what is left keeps the folder: the rmdir then passes over it)
+        for path in list(run_dir.iterdir()):
+            if path.name == runlock.LOCK_NAME:
+                continue  # (the lock's release removes it)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def _stopped_before_fit(
