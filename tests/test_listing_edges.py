@@ -440,3 +440,37 @@ def test_csv_labels_in_either_unicode_form_are_the_same_classes_in_cnnspec_and_t
         tmp_path / "pics" / "labels.csv"
     )
     assert classes == loaded.class_names == ["fig", label]
+
+
+def test_a_quoted_cell_after_a_space_is_its_text_in_cnnspec_and_the_script(tmp_path):
+    """`a/a0.png, "fig"`: the csv module took a quote after the comma's space as part of the
+    cell, so the class was `"fig"` with its quotes, in cnnspec and in the script alike."""
+    make_images(tmp_path / "pics", {"a": 2, "b": 2})
+    rows = ['a/a0.png, "fig"', 'a/a1.png, "fig"', '"b/b0.png", "pear, ripe"', 'b/b1.png,  "pear, ripe"']
+    (tmp_path / "pics" / "labels.csv").write_text('file, "label"\n' + "\n".join(rows) + "\n")
+    loaded = load(tmp_path, "{source: {csv: pics/labels.csv}}")
+    (_, _), _, classes, _ = script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(
+        tmp_path / "pics" / "labels.csv"
+    )
+    assert classes == loaded.class_names == ["fig", "pear, ripe"]
+
+
+def test_a_quoted_cell_after_a_space_is_its_text_in_a_table_of_values_in_both(tmp_path):
+    """The values or labels table of a task (cnnspec's csv_lines, the task script's csv_rows)
+    read `im0.png, "1.5"` as the cell `"1.5"`, quotes and all, as the image folder's CSV did."""
+    from cnnspec.training.targets import csv_lines
+    from tests.test_data_files_audit import REGRESSION
+    from tests.test_data_files_audit import write_spec as task_spec
+    from tests.test_script_data_files import script
+
+    text = 'file, "size"\nim0.png, "1.5"\n'
+    assert csv_lines(text) == [(1, ["file", "size"]), (2, ["im0.png", "1.5"])]
+    (tmp_path / "imgs").mkdir()
+    spec = task_spec(
+        tmp_path, "{images: imgs, values: v.csv}", REGRESSION, units=1, training="task: regression, "
+    )
+    functions = script(spec)
+    assert functions["csv_rows"](text, tmp_path / "v.csv", tmp_path / "imgs") == (
+        ["size"],
+        [(2, "im0.png", ["1.5"])],
+    )

@@ -519,7 +519,9 @@ def read_csv(
         )
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+            # a quote after the comma's space opens a quoted cell (`a.png, "cat"` is the class cat,
+            # not `"cat"` with its quotes), as a spreadsheet reads it
+            reader = csv.DictReader(handle, skipinitialspace=True)
             # the header stripped as the cells are: "file, label" has the column "label"
             reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
             columns = list(reader.fieldnames)

@@ -531,7 +531,8 @@ def csv_lines(text: str) -> list[tuple[int, list[str]]]:
     line by line: a quoted cell may hold a line break, and ``str.splitlines`` also breaks at
     U+2028, form feeds and other characters that are no line end to the csv module. A
     ``csv.Error`` (a cell over the module's limit) names the line its row starts on."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # (skipinitialspace: `a.png, "cat"` is the cell cat, not `"cat"` with its quotes)
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
     rows, start = [], 1
     try:
         for row in reader:
