@@ -474,3 +474,27 @@ def test_a_quoted_cell_after_a_space_is_its_text_in_a_table_of_values_in_both(tm
         ["size"],
         [(2, "im0.png", ["1.5"])],
     )
+
+
+@pytest.mark.parametrize("header", ["file,label,label", "file,label,file", "file, label ,label"])
+def test_a_csv_header_naming_a_read_column_twice_is_refused_by_cnnspec_and_the_script(tmp_path, header):
+    """`file,label,label`: the csv module kept the last of the two cells of each row, so the
+    class was the other column's, without a word. A repeated name that is not read (a
+    spreadsheet's blank trailing columns) stays no fault."""
+    make_images(tmp_path / "pics", {"a": 2, "b": 2})
+    rows = ["a/a0.png,a,b/b0.png", "a/a1.png,a,b/b1.png", "b/b0.png,b,a/a0.png", "b/b1.png,b,a/a1.png"]
+    (tmp_path / "pics" / "labels.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    name = header.split(",")[2].strip()
+    message = (
+        f"expected each column name once in the header of labels.csv; received {name!r} at column 3, "
+        f"the same name as {name!r} at column {1 if name == 'file' else 2}"
+    )
+    error = listing_error(tmp_path, "{source: {csv: pics/labels.csv}}")
+    assert error.message == message and error.hint is not None and "distinct name" in error.hint
+    with pytest.raises(SystemExit) as stopped:
+        script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(tmp_path / "pics" / "labels.csv")
+    assert str(stopped.value) == f"{message}\n{error.hint}"
+    (tmp_path / "pics" / "labels.csv").write_text(
+        "file,label,,\n" + "\n".join(f"{row},," for row in rows) + "\n"
+    )
+    assert load(tmp_path, "{source: {csv: pics/labels.csv}}").class_names == ["a", "b"]

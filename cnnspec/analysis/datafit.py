@@ -32,6 +32,13 @@ DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
 #: the hint of a refusal of targets of another kind than an output's task (:func:`kinds_message`)
 KINDS_HINT = "ask the source for the task's targets (shapes: data.source.shapes.target), or set training.task"
 
+#: the hint of a CSV source's header naming a column it reads twice (``file,label,label``):
+#: cnnspec train's (filelist.read_csv) and a generated script's, word for word
+REPEATED_COLUMN_HINT = (
+    "give each column a distinct name: a column is read by its name, so of two columns of one "
+    "name only the last was read, without a word"
+)
+
 
 def kinds_message(target: str, task: str, output: str, kind: str) -> str:
     """The refusal of ``kind`` targets for the ``task`` output ``output``, which takes ``target``

@@ -764,6 +764,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         )
     from cnnspec.analysis.datafit import (
         KINDS_HINT,
+        REPEATED_COLUMN_HINT,
         kinds_message,
         script_data_notes,
         two_classes_hint,
@@ -852,6 +853,7 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "split_settings": split_settings(spec, config),
         "image_column": py_string(data.image_column),
         "label_column": py_string(data.label_column),
+        "repeated_column_hint": py_string(REPEATED_COLUMN_HINT),  # (train's words, not a copy)
         "keras_dataset": data.kind if data.kind in KERAS_DATASETS else "",
         "class_names": [py_string(n) for n in KERAS_CLASS_NAMES.get(data.kind, [])],
         "data_path": py_string(data_path) if data_path is not None else "None",

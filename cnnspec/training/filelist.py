@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnspec.analysis.datafit import REPEATED_COLUMN_HINT
 from cnnspec.training.imagefiles import (
     IMAGE_EXTENSIONS,
     UnreadableImage,
@@ -532,6 +533,7 @@ def read_csv(
                         f"{', '.join(map(repr, columns)) or 'none (an empty file)'}",
                         column_hint or "set data.source.image_column / label_column to the header's names",
                     )
+            _check_columns_once(path, columns, (image_column, label_column))
             # cells stripped: "b0.png, b" (a space after the comma) labels b0.png as b, not " b"
             rows = [(_cell(row, image_column), _cell(row, label_column), reader.line_num) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -574,6 +576,21 @@ def read_csv(
     _check_unique(path, paths, [line for _, _, line in rows])
     labels = np.asarray([index[name_key(label)] for _, label, _ in rows], dtype="int64")
     return Listing(paths, labels, names)
+
+
+def _check_columns_once(path: Path, columns: list[str], read: Sequence[str]) -> None:
+    """A ListingError when the header names a column that is read (``read``: the image and label
+    columns) twice, worded as a values table's repeated column: ``file,label,label`` was taken,
+    the csv module keeping the last label of each row. Other repeated names (the blank names of
+    a spreadsheet's empty trailing columns) are never read, so they are no fault."""
+    for column in read:
+        at = [index + 1 for index, name in enumerate(columns) if name == column]  # (counted from 1)
+        if len(at) > 1:
+            raise ListingError(
+                f"expected each column name once in the header of {path.name}; received {column!r} "
+                f"at column {at[1]}, the same name as {column!r} at column {at[0]}",
+                REPEATED_COLUMN_HINT,
+            )
 
 
 def _cell(row: dict[str | None, Any], column: str) -> str:
