@@ -498,3 +498,31 @@ def test_a_csv_header_naming_a_read_column_twice_is_refused_by_cnnspec_and_the_s
         "file,label,,\n" + "\n".join(f"{row},," for row in rows) + "\n"
     )
     assert load(tmp_path, "{source: {csv: pics/labels.csv}}").class_names == ["a", "b"]
+
+
+@pytest.mark.parametrize(("stored", "written"), [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_csv_path_in_the_other_unicode_form_is_the_file_in_cnnspec_and_the_script(
+    tmp_path, stored, written
+):
+    """A CSV written on macOS names `é/élan0.png` decomposed, the file stored composed (or the
+    other way round): the row "did not exist", the path in the message looking the same as the
+    file's. It is the file now, in each part of its path; a file of no spelling stays missing."""
+    folder = unicodedata.normalize(stored, "é")
+    make_images(tmp_path / "pics", {"a": 2, folder: 2})
+    rows = ["a/a0.png,a", "a/a1.png,a", f"{folder}/{folder}0.png,e", f"{folder}/{folder}1.png,e"]
+    text = "file,label\n" + "\n".join(unicodedata.normalize(written, row) for row in rows) + "\n"
+    (tmp_path / "pics" / "labels.csv").write_text(text)
+    loaded = load(tmp_path, "{source: {csv: pics/labels.csv}}")
+    files = [*loaded.x_train.paths, *loaded.x_val.paths, *loaded.x_test.paths]
+    assert all(path.is_file() for path in files) and len(files) == 4
+    (x_train, _), (x_test, _), _, _ = script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(
+        tmp_path / "pics" / "labels.csv"
+    )
+    assert sorted(map(str, [*x_train, *x_test])) == sorted(map(str, files))
+    (tmp_path / "pics" / "labels.csv").write_text(text.replace("1.png,e", "9.png,e"))
+    message = listing_error(tmp_path, "{source: {csv: pics/labels.csv}}").message
+    assert message.startswith("expected every image the CSV names to be a file; 1 are not: line 5: ")
+    with pytest.raises(
+        SystemExit, match="expected every image the CSV names to be a file; 1 are not: line 5: "
+    ):
+        script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(tmp_path / "pics" / "labels.csv")

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import os
 import stat
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -558,7 +559,7 @@ def read_csv(
             f"{', '.join(map(repr, unknown[:5]))}"
         )
     base = path.resolve().parent
-    paths = [Path(file) if Path(file).is_absolute() else base / file for file, _, _ in rows]
+    paths = [on_disk(base, file) for file, _, _ in rows]
     missing = [(p, line) for p, (_, _, line) in zip(paths, rows, strict=True) if not p.is_file()]
     if missing:
         # a row naming a folder is said as such: "does not exist", with a hint about where paths
@@ -591,6 +592,22 @@ def _check_columns_once(path: Path, columns: list[str], read: Sequence[str]) -> 
                 f"at column {at[1]}, the same name as {column!r} at column {at[0]}",
                 REPEATED_COLUMN_HINT,
             )
+
+
+def on_disk(base: Path, file: str) -> Path:
+    """The file a CSV row names (relative to ``base``, the CSV's folder, or absolute), each part
+    of its path in the Unicode spelling (NFC or NFD) that is on disk where only the other one is:
+    a CSV written on macOS names files decomposed that Linux stores composed (and the other way
+    round), and the two spellings looked alike in "does not exist". The path as written where it
+    exists, and where no spelling does (said missing)."""
+    path = base / file
+    if file.isascii() or path.exists():  # (an ASCII name has one spelling)
+        return path
+    found = base
+    for part in Path(file).parts:
+        spellings = dict.fromkeys([part, *(unicodedata.normalize(form, part) for form in ("NFC", "NFD"))])
+        found = next((found / name for name in spellings if (found / name).exists()), found / part)
+    return found if found.exists() else path
 
 
 def _cell(row: dict[str | None, Any], column: str) -> str:
