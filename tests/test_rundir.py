@@ -97,6 +97,25 @@ def test_a_new_run_needs_an_empty_or_missing_folder(tmp_path):
     assert "finished" in (info.value.hint or "")
 
 
+def test_a_run_folder_that_saved_no_epoch_is_not_only_offered_to_resume(tmp_path):
+    """A run stopped before its first snapshot in a folder it did not make (its bad files, once
+    removed, change the data's hash, which --resume refuses): the hint offered --resume alone,
+    a command that led nowhere. It says that nothing of the run is lost by removing its files."""
+    for name in ("lock.json", "spec.yaml", "resolved.yaml"):
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(UsageError) as info:
+        rundir.check_new(tmp_path)
+    hint = info.value.hint or ""
+    assert (
+        "stopped before it saved an epoch" in hint and f"--resume {tmp_path} on the data it started" in hint
+    )
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "epoch-0001.json").write_text("{}")
+    with pytest.raises(UsageError) as info:
+        rundir.check_new(tmp_path)
+    assert info.value.hint == f"choose another --out, or continue it with --resume {tmp_path}"
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [(None, "does not exist"), ("{oops", "readable lock.json"), ('{"seed": 1}', "missing spec_hash")],

@@ -369,6 +369,34 @@ def test_a_run_stopped_by_a_file_that_fails_to_decode_leaves_no_folder_to_start_
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
+def test_a_run_stopped_before_an_epoch_in_a_folder_it_did_not_make_is_hinted_to_start_anew(tmp_path, runner):
+    """The same stop in an empty folder the user made: its files stay (the folder is not the
+    run's to remove), and once the bad files are removed, `train -o` and `--resume` no longer
+    hint only at a resume that the data's changed hash refuses."""
+    from tests.test_script_data_audit4 import truncated_jpeg
+
+    make_images(tmp_path / "imgs", {"a": 6, "b": 6})
+    cut = [tmp_path / "imgs" / "a" / f"cut{index}.jpg" for index in range(4)]
+    for path in cut:
+        truncated_jpeg(path)
+    text = spec("{source: {directory: imgs}}", 2).replace("batch_size: 8", "batch_size: 4")
+    (tmp_path / "spec.yaml").write_text(text)
+    out = tmp_path / "run"
+    out.mkdir()
+    result = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--out", str(out), "-q"])
+    assert result.exit_code == 2 and "cannot be decoded" in result.output, result.output
+    assert (out / "lock.json").is_file()
+    for path in cut:
+        path.unlink()
+    result = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--out", str(out), "-q"])
+    assert result.exit_code == 2 and "stopped before it saved an epoch" in " ".join(result.output.split())
+    result = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--resume", str(out), "-q"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "the data's content hash changed" in said, result.output
+    assert "the run saved no epoch, so nothing of it is lost" in said
+
+
 def test_a_failure_before_an_epoch_removes_only_a_stub_no_resume_needs(tmp_path):
     """What :func:`_discard_unsaved` removes: the files of a run that saved no epoch, stopped by an
     error no resume mends; not a run with a saved epoch, nor one a stop says to resume."""

@@ -111,6 +111,12 @@ def check_new(run_dir: Path, compiled: CompiledSpec | None = None) -> bool:
             hint = "choose another --out; that run has finished"
         elif run_dir.is_dir() and (run_dir / "lock.json").exists():  # a run that did not finish
             hint = f"choose another --out, or continue it with --resume {run_dir}"
+            if not saved_an_epoch(run_dir):  # (a resume of other data, its bad files removed, is refused)
+                hint = (
+                    f"choose another --out; the run there stopped before it saved an epoch: continue it "
+                    f"with --resume {run_dir} on the data it started with, or remove its files to start "
+                    "it there anew (nothing of it is lost)"
+                )
         elif {p.name for p in others} <= {"spec.yaml", "resolved.yaml"}:
             hint = (
                 "they may be what a run of another spec left when it was killed before it started "
@@ -118,6 +124,16 @@ def check_new(run_dir: Path, compiled: CompiledSpec | None = None) -> bool:
             )
         raise UsageError(f"expected a new or empty run folder; {run_dir} already has files", hint)
     return False
+
+
+def saved_an_epoch(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` saved anything of its training: a snapshot (its state/ holds
+    a file) or its results (metrics.json). One that did not holds nothing a fresh start would not
+    redo, so a message may offer to remove it."""
+    from cnnspec.training.state import TrainingState
+
+    state = TrainingState(run_dir).dir
+    return (run_dir / "metrics.json").exists() or (state.is_dir() and any(state.iterdir()))
 
 
 def _holds(path: Path, text: str) -> bool:

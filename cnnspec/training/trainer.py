@@ -261,8 +261,7 @@ def _discard_unsaved(run_dir: Path, exc: BaseException) -> None:
         exc, (TrainingInterrupted, OutOfMemory, KernelRefused, WriteError)
     ):
         return
-    state = TrainingState(run_dir).dir
-    if (run_dir / "metrics.json").exists() or (state.is_dir() and any(state.iterdir())):
+    if rundir.saved_an_epoch(run_dir):
         return  # an epoch saved (or its results): a resume goes on from it
     with contextlib.suppress(OSError):  # (what is left keeps the folder: the rmdir then passes over it)
         for path in list(run_dir.iterdir()):
@@ -370,7 +369,11 @@ def _train_owned(
             if lock is not None and lock.get("data", {}).get("content_hash") not in (None, content_hash):
                 raise DataChanged(
                     f"expected the same data as the run in {run_dir}; the data's content hash changed",
-                    "resume with the data the run started with, or start a new run",
+                    "resume with the data the run started with, or start a new run"
+                    if rundir.saved_an_epoch(run_dir)
+                    # (its bad files removed, as the error that stopped it said: nothing to resume)
+                    else f"the run saved no epoch, so nothing of it is lost: remove the files in {run_dir} "
+                    "and start it there anew with --out, or choose another --out",
                 )
             if lock is None:
                 check_owned(work_dir)  # still where it was locked: rundir.start would re-create it
