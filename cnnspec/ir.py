@@ -71,6 +71,13 @@ class ModelIR:
     #: (``("model", 3, "batch_norm")``) → the parameters it took from them, as written there
     #: (what ``resolved.yaml`` writes into the item; see ``CompiledSpec.resolved``).
     defaulted: dict[SpecPath, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    #: ``defaulted`` of each backbone spec the graph holds layers of, by its file (a
+    #: backbone's paths are its file's: its ``model[2]`` is not the model's), and the layers
+    #: each backbone made, by name → its file: what ``cnnspec inspect`` counts a layer by.
+    backbone_defaulted: dict[str, dict[SpecPath, dict[str, Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    backbone_layers: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def tree(self) -> ModelTree | None:

@@ -429,3 +429,36 @@ def test_graph_specs_validate_and_codegen(path):
     compiled = compile_spec(path)
     code = generate_code(compiled)
     assert "def " in code and compiled.ir.nodes
+
+
+def test_inspect_lists_a_backbones_own_defaults_by_its_own_items(runner, tmp_path):
+    """A backbone's layers were matched to the model's defaults by path alone: its `model[2]`
+    was counted as the model's `model[2]` (`conv2d strides=1`, a value no default gave), and
+    the defaults of its own spec, which its layers took, were left out of the line."""
+    from cnnspec.cli.app import app
+
+    (tmp_path / "bb.yaml").write_text(
+        "cnnspec: 1\nname: bb\ninput: {shape: [16, 16, 3]}\n"
+        "defaults:\n  conv2d: {padding: same, use_bias: false}\nmodel:\n"
+        "  - conv2d: {filters: 4, kernel_size: 3}\n  - conv2d: {filters: 4, kernel_size: 3}\n"
+        "  - conv2d: {filters: 4, kernel_size: 3}\n    id: cut\n  - flatten\n  - dense: 3\n"
+    )
+    main = "cnnspec: 1\nname: main\ninput: {shape: [16, 16, 3]}\nDEFAULTS" + (
+        "model:\n  - conv2d: {filters: 3, kernel_size: 1, strides: 1}\n"
+        "  - backbone: {spec: bb.yaml, until: cut}\n  - conv2d: {filters: 4, kernel_size: 3}\n"
+        "  - flatten\n  - dense: 2\n"
+    )
+    own = 'conv2d padding="same" (3 layers); conv2d use_bias=false (3 layers)'
+    for defaults, line in (
+        (
+            "defaults:\n  conv2d: {strides: 2}\n",
+            'conv2d padding="same" (3 layers); conv2d strides=2 (1 layer); conv2d use_bias=false (3 layers)',
+        ),
+        ("", own),
+    ):
+        (tmp_path / "main.yaml").write_text(main.replace("DEFAULTS", defaults))
+        result = runner.invoke(app, ["inspect", str(tmp_path / "main.yaml")])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines()[-1] == f"per-kind defaults applied: {line}"
+        resolved = compile_spec(tmp_path / "main.yaml").resolved  # (none written into its items)
+        assert "padding" not in str(resolved["model"])

@@ -74,10 +74,16 @@ def inspect(
 def defaults_applied(ir: ModelIR) -> list[str]:
     """``kind param=value (N layers)`` for each effective value the spec's or a block's
     ``defaults:`` gave the layers that did not write that parameter."""
-    by_path = {format_path(path): params for path, params in ir.defaulted.items()}
+    # a backbone's layers by its own file's paths and defaults: its `model[2]` is not the model's
+    # (they were counted with the model's item of that path, their own defaults left out)
+    by_path = {
+        (file, format_path(path)): params
+        for file, defaulted in [("", ir.defaulted), *ir.backbone_defaulted.items()]
+        for path, params in defaulted.items()
+    }
     counts: Counter[tuple[str, str, str]] = Counter()
     for node in ir.nodes:
-        for param in by_path.get(node.path, ()):
+        for param in by_path.get((ir.backbone_layers.get(node.name, ""), node.path), ()):
             counts[(node.kind, param, json.dumps(node.params.get(param)))] += 1
     return [
         f"{kind} {param}={safe(value)} ({n} layer{'s' if n != 1 else ''})"

@@ -361,6 +361,10 @@ def resolve_backbone(
         resolver.counters,
     )
     sub.record = resolver.record
+    # what its layers took from its own `defaults:` (inspect's line), under its file: its paths
+    # are its file's, and its defaults go into no item of this spec's resolved.yaml
+    sub.defaulted = resolver.backbone_defaulted.setdefault(doc.file, {})
+    sub.backbone_defaulted, sub.backbone_layers = resolver.backbone_defaulted, resolver.backbone_layers
     sub.deferred = resolver.deferred  # its tree is read with this one's: one set of copies to make
     for stack in SHARED_STACKS:  # what enclosing items set for every layer inside holds here too
         if hasattr(resolver, stack):
@@ -397,6 +401,8 @@ def resolve_backbone(
             )
 
     last = sub.walk_list(doc.data.get("model") or [], ("model",), top, entry, stop)
+    for node in resolver.nodes[start:]:  # (a nested backbone's layers are its own: named first)
+        resolver.backbone_layers.setdefault(node.name, doc.file)
     # Its image layers fed the model's input of 2 or 4 axes: reported where this spec sets
     # that input's shape (its input.shape), not in the backbone's file (a zoo model's)
     resolver.flat_input_errors += sub.flat_input_errors

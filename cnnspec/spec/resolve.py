@@ -176,6 +176,9 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
         self.tree = ModelTree()
         self.record = TreeRecorder(self.tree)
         self.defaulted: dict[SpecPath, dict[str, Any]] = {}  # see ModelIR.defaulted
+        #: ModelIR.backbone_defaulted and backbone_layers (a backbone's resolver shares them)
+        self.backbone_defaulted: dict[str, dict[SpecPath, dict[str, Any]]] = {}
+        self.backbone_layers: dict[str, str] = {}
         #: ``trainable`` flags of the items being walked, innermost last.
         self.trainable: list[bool] = []
         #: Files of the specs whose backbone items are being resolved (outermost first), and
@@ -435,6 +438,8 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             augmentation=augmentation,
             sections={k: self.data[k] for k in ("data", "training", "runtime") if k in self.data},
             defaulted=self.defaulted,
+            backbone_defaulted=self.backbone_defaulted,
+            backbone_layers=self.backbone_layers,
         )
         ir.tree = self.finish_tree(ir)
         if self.deferred:
