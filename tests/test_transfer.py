@@ -1188,6 +1188,25 @@ def test_source_tensors_nothing_took_are_unused_whatever_the_reason(write_spec):
 
 
 @pytest.mark.slow
+def test_a_source_layer_partly_taken_is_named_among_the_unused(write_spec):
+    """A wider hidden layer: the source's dense_1 gives nothing, its dense_2 its bias (of the
+    same shape) but not its kernel. "3 tensors of the source unused: dense_1" named one layer
+    for three tensors; the partly taken layer is named too, with how many of its tensors."""
+    from cnnspec.training.transfer_loads import plan_for_spec
+
+    text = (
+        "cnnspec: 1\nname: w\ninput: {shape: [8, 8, 1]}\nmodel:\n  - conv2d: {filters: 4, kernel_size: 3}\n"
+    )
+    text += "  - flatten\n  - dense: UNITS\n  - dense: 2\n"
+    source = _save_weights(write_spec, text.replace("UNITS", "6"), "six.weights.h5")
+    (plan,) = plan_for_spec(compile_spec(write_spec(text.replace("UNITS", "7"), "seven.yaml")), str(source))
+    assert (plan.loaded, plan.unused, plan.unused_layers) == (3, 3, ["dense_1"])
+    assert plan.partly_unused == [("dense_2", 1, 2)]
+    assert "(3 tensors of the source unused: dense_1, dense_2 (1 of its 2))" in plan.lines()[0]
+    assert plan.as_json()["partly_unused_source_layers"] == [{"layer": "dense_2", "unused": 1, "tensors": 2}]
+
+
+@pytest.mark.slow
 def test_imagenet_for_an_input_too_small_gives_keras_reason_at_the_source(
     write_spec, runner, tmp_path, monkeypatch
 ):

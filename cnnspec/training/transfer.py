@@ -173,6 +173,11 @@ def plan_transfer(
     plan.total = plan.loaded + len(plan.skipped)
     plan.unused = sum(len(values) - taken[i] for i, (_, values) in enumerate(found.layers))
     plan.unused_layers = [name for i, (name, values) in enumerate(found.layers) if values and not taken[i]]
+    plan.partly_unused = [
+        (name, len(values) - taken[i], len(values))
+        for i, (name, values) in enumerate(found.layers)
+        if 0 < taken[i] < len(values)
+    ]
     considered = plan.total + plan.covered  # the model's tensors in the scope, all of them
     nothing = considered and not plan.assign
     if nothing and found.by_name and (whole := _whole_models(source, plan, found, targets, prefix)):

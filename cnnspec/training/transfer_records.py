@@ -56,6 +56,10 @@ class TransferPlan:
     covered: int = 0
     #: The source's layers nothing in the model took, by name (for the report: which were left).
     unused_layers: list[str] = field(default_factory=list)
+    #: The source's layers the model took some tensors of but not all, each with how many of
+    #: its tensors were left (``dense_2`` whose bias fits and kernel does not): the unused
+    #: count holds them, and the list named only the layers left whole.
+    partly_unused: list[tuple[str, int, int]] = field(default_factory=list)
     #: The file read (a run folder's model.keras, keras.applications' cached file for
     #: ``imagenet``) and the SHA-256 of its bytes: which weights exactly a run started from.
     file: str | None = None
@@ -80,6 +84,10 @@ class TransferPlan:
             out["loaded_from_other_sources"] = self.covered
         if self.unused_layers:
             out["unused_source_layers"] = self.unused_layers
+        if self.partly_unused:
+            out["partly_unused_source_layers"] = [
+                {"layer": name, "unused": left, "tensors": held} for name, left, held in self.partly_unused
+            ]
         if self.file is not None:
             out["file"], out["sha256"] = self.file, self.sha256
         return out
@@ -96,7 +104,8 @@ class TransferPlan:
         if self.covered:
             head += f" ({self.covered} more were loaded from the backbones' sources)"
         if self.unused:
-            left = listed(self.unused_layers)
+            partly = [f"{name} ({left} of its {held})" for name, left, held in self.partly_unused]
+            left = listed([*self.unused_layers, *partly])
             head += f" ({self.unused} tensors of the source unused{': ' + left if left else ''})"
         return [head, *(f"  skipped {s.layer}/{s.weight}: {s.reason}" for s in self.skipped)]
 
