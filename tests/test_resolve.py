@@ -227,6 +227,12 @@ def test_repeat_limits_and_model_size_limit():
     first = too_large(counted.replace("LAYERS", f"[{skippable}]"))
     assert first.path == "blocks.r.layers[0].repeat.layers[2].identity"
     assert first.message.endswith("at most 20,000 layers; this spec expands to more")
+    assert first.hint == "check `repeat.times`"
+    # a list of 20,001 items, no repeat in it: the hint said `repeat.times` all the same
+    listed = "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n" + "  - identity\n" * 20_001
+    first = too_large(listed)
+    assert first.path == "model[20000].identity" and "repeat" not in (first.hint or "")
+    assert first.hint is not None and first.hint.startswith("cnnspec builds models of up to 20,000 layers")
     huge = "cnnspec: 1\nname: t\ninput: {shape: [100000]}\nmodel:\n  - dense: 100000\n"
     with pytest.raises(SpecError, match="10,000,100,000"):
         compile_text(huge)

@@ -367,7 +367,11 @@ class LayerChecks:
                     f"expected a model of at most {MAX_NODES:,} layers; this spec expands to more",
                     path,
                     code="too-large",
-                    hint="check `repeat.times`",
+                    # (inside a repeat or block call, the count it multiplies; else the list is long)
+                    hint="check `repeat.times`"
+                    if self.repeats or self.call_stack
+                    else f"cnnspec builds models of up to {MAX_NODES:,} layers, so that a mistaken spec "
+                    "cannot stall the commands that read it",
                 )
             self.too_many = True
             return UNKNOWN
