@@ -390,6 +390,24 @@ def test_an_error_in_the_name_does_not_hide_the_models(runner, write_spec):
 
 
 @pytest.mark.slow
+def test_build_summary_says_its_trainable_counts_are_not_those_training_starts_with(runner, tmp_path):
+    """`training.freeze: [body]`: inspect counts body frozen (as training starts), the built
+    model has it trainable (its item's own flag): the two tables' totals differed unsaid."""
+    spec = tmp_path / "fz.yaml"
+    text = (
+        "cnnspec: 1\nname: fz\ninput: {shape: [8, 8, 1]}\nmodel:\n  - conv2d: {filters: 8, kernel_size: 3}\n"
+        "    id: body\n  - flatten\n  - dense: {units: 5, activation: softmax}\nTRAINING"
+    )
+    for training, noted in (("training: {freeze: [body]}\n", True), ("", False)):
+        spec.write_text(text.replace("TRAINING", training))
+        result = runner.invoke(
+            app, ["build", str(spec), "-o", str(tmp_path / "fz.keras"), "--summary", "--force"]
+        )
+        assert result.exit_code == 0, result.output
+        assert ("training.freeze, unfreeze and phases freeze layers when training" in result.stderr) is noted
+
+
+@pytest.mark.slow
 def test_build_saves_a_model_that_loads_without_cnnspec(runner, tmp_path):
     target = tmp_path / "out" / "resnet.keras"
     result = runner.invoke(

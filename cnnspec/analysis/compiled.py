@@ -82,12 +82,19 @@ class CompiledSpec:
         text = json.dumps(self.doc.data, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    @property
+    def freezes_in_training(self) -> bool:
+        """Whether training freezes or unfreezes layers beyond the items' own ``trainable``
+        (``training.freeze``/``unfreeze``, phases): the built model's flags are then not those
+        training starts with (:meth:`summary` counts the latter)."""
+        training = self.training
+        return any(key in training for key in ("freeze", "unfreeze", "phases"))
+
     def summary(self) -> dict[str, Any]:
         """The inspect document; frozen layers are those frozen when training starts
         (``trainable: false``, then ``training.freeze``/``unfreeze`` and the first phase's),
         and so are the layer-wise learning rates (the first phase's ``learning_rate_scale``)."""
-        training = self.training
-        if not any(key in training for key in ("freeze", "unfreeze", "phases", RATE_SCALE)):
+        if not self.freezes_in_training and RATE_SCALE not in self.training:
             return summary(self.ir)
         from cnnspec.analysis.settings import training_config
 

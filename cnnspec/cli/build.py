@@ -335,6 +335,14 @@ def build(
         from cnnspec.cli.inspect import print_summary
 
         print_summary(live_summary(model, compiled.ir), f"{compiled.name} (built)")
+        if compiled.freezes_in_training:  # (inspect's table counts those: the two differed unsaid)
+            stderr().print(
+                "[yellow]note:[/yellow] the trainable counts are the built model's own (its items' "
+                "`trainable`); training.freeze, unfreeze and phases freeze layers when training "
+                "starts, as `cnnspec inspect` counts them",
+                highlight=False,
+                soft_wrap=True,
+            )
     if graph is not None:
         for path in graph.write():
             console.print(f"wrote {safe(path)}", highlight=False)
