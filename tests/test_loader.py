@@ -397,3 +397,24 @@ def test_the_yaml_cnnspec_writes_reads_back_as_written(text: str) -> None:
     for options in ({"sort_keys": False}, {"default_flow_style": True}, {"allow_unicode": True}):
         doc = load_text(dump_yaml(data, **options))
         assert doc.data == data
+
+
+@pytest.mark.parametrize(("levels", "refused"), [(31, False), (32, True)])
+def test_combinators_written_in_place_meet_the_yaml_depth_first_and_its_hint_says_so(levels, refused):
+    """Each repeat written inside another nests 3 YAML levels: 32 of them, which the resolver's
+    own limit allows, met the file's 100-level limit first, with no hint of why; docs/graphs.md
+    said 32 were allowed."""
+    import yaml
+
+    from cnnspec.api import compile_text
+
+    node: list = [{"conv2d": {"filters": 4, "kernel_size": 1}}]
+    for _ in range(levels):
+        node = [{"repeat": {"times": 1, "layers": node}}]
+    text = yaml.safe_dump({"cnnspec": 1, "name": "t", "input": {"shape": [8, 8, 4]}, "model": node})
+    if not refused:
+        compile_text(text)
+        return
+    error = first_error(text)
+    assert "expected nesting of at most 100 levels" in error.message
+    assert error.hint is not None and "nests 3 levels" in error.hint and "about 31 fit" in error.hint

@@ -466,6 +466,11 @@ class _Builder:
                 f"expected nesting of at most {MAX_DEPTH} levels; received deeper nesting",
                 loc,
                 path,
+                # (it has no other hint: a model's nesting of repeats, residuals and parallels
+                # written in place reaches it before their own limit of 32, at about 31)
+                hint=f"each repeat, residual or parallel written inside another nests 3 levels (its "
+                f"item, its mapping, its list of layers): about {MAX_DEPTH // 3 - 2} fit; make the "
+                "inner levels blocks and call them, or write a level's layers out in place",
             )
 
         if isinstance(event, yaml.AliasEvent):
