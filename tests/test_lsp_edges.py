@@ -445,3 +445,21 @@ def test_repeated_search_findings_follow_their_line_when_lines_are_added_above()
     documents.set(path, bad.replace("  trials: 4\n", ""), 3)  # a line removed, its own line unchanged
     (kept,) = [d for d in documents.analyze(path).diagnostics if BAD_CHOICE in d.message]
     assert kept.loc is not None and kept.loc.line == first.loc.line - 1
+
+
+@in_server
+async def test_an_untitled_buffer_is_named_as_the_editor_names_it_in_diagnostic_notes(client: LanguageClient):
+    """A note of a diagnostic (where a shadowing block parameter is declared) said
+    "(Untitled-9~9f9424a25148:7:14)", the name the buffer is held under, as hovers did."""
+    from tests.test_unused_vars import SHADOWED_BY_A_PARAMETER
+
+    uri = "untitled:Untitled-9"
+    before = mark(uri)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "yaml", 1, SHADOWED_BY_A_PARAMETER))
+    )
+    found = await published(uri, before, 1)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    said = [found[0].message, *(r.message for r in found[0].related_information or [])]
+    assert any("Untitled-9:" in text for text in said), said
+    assert not any("~" in text for text in said), said

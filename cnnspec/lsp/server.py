@@ -334,6 +334,21 @@ class CnnspecServer(LanguageServer):
                 text = text.replace(display_name(path), path.name.rsplit("~", 1)[0])
         return text
 
+    def shown_diagnostic(self, diagnostic: types.Diagnostic) -> types.Diagnostic:
+        """``diagnostic`` with an ``untitled:`` buffer named as the editor names it in its
+        message and related information (:meth:`shown`): a note said where a name is declared as
+        "(Untitled-1~9f9424a25148:7:14)", as hovers did."""
+        import attrs
+
+        related = diagnostic.related_information
+        return attrs.evolve(
+            diagnostic,
+            message=self.shown(diagnostic.message),
+            related_information=None
+            if related is None
+            else [attrs.evolve(item, message=self.shown(item.message)) for item in related],
+        )
+
     def sync(self, uri: str) -> Path:
         """Copy the editor's text of ``uri`` into the document store."""
         path = self.path(uri)
@@ -430,7 +445,10 @@ class CnnspecServer(LanguageServer):
 
     def publish(self, path: Path) -> None:
         try:
-            found = diagnostics.for_document(self.documents, path, self.encoding, self.uri)
+            found = [
+                self.shown_diagnostic(item)
+                for item in diagnostics.for_document(self.documents, path, self.encoding, self.uri)
+            ]
         except Exception:  # never lose the connection over one conversion
             log.exception("converting diagnostics of %s", path)
             found = []
