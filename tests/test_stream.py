@@ -401,6 +401,7 @@ def test_a_failure_before_an_epoch_removes_only_a_stub_no_resume_needs(tmp_path)
     """What :func:`_discard_unsaved` removes: the files of a run that saved no epoch, stopped by an
     error no resume mends; not a run with a saved epoch, nor one a stop says to resume."""
     from cnnspec.errors import UsageError, WriteError
+    from cnnspec.training.distribute import ClusterError
     from cnnspec.training.outcomes import TrainingInterrupted
     from cnnspec.training.runlock import LOCK_NAME
     from cnnspec.training.trainer import _discard_unsaved
@@ -422,10 +423,39 @@ def test_a_failure_before_an_epoch_removes_only_a_stub_no_resume_needs(tmp_path)
         ("stopped", TrainingInterrupted(tmp_path, 0, "cnnspec train --resume x"), False),
         ("full", WriteError(tmp_path / "cache", "no space left"), False),
         ("killed", KeyboardInterrupt(), False),
+        # a lost worker: its message says to restart every worker with --resume of this folder
+        ("cluster", ClusterError("a worker was lost after 0 whole epoch(s)", "restart …"), False),
     ):
         folder = stub(name, epoch)
         _discard_unsaved(folder, exc)
         assert (folder / "lock.json").is_file(), name
+
+
+def test_a_folder_made_by_another_before_the_mkdir_keeps_its_files_when_refused(tmp_path, monkeypatch):
+    """`train -o X`: whether this run makes X was decided by an exists() test before the mkdir;
+    a folder another made in between (the user's, or a second run's) was then refused as not
+    empty, and the refusal's clean-up removed its files as this run's stub."""
+    from cnnspec.api import compile_text
+    from cnnspec.errors import UsageError
+    from cnnspec.training.trainer import train
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my thesis")
+    real = Path.exists
+    seen = {"once": False}
+
+    def exists(self: Path, *args: object, **kwargs: object) -> bool:
+        if self == folder and not seen["once"]:  # (the folder appears just after the test)
+            seen["once"] = True
+            return False
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    with pytest.raises(UsageError, match="expected a new or empty run folder"):
+        tiny = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten, dense: 10]\n"
+        train(compile_text(tiny, "t.yaml"), out=folder)
+    assert (folder / "notes.txt").read_text() == "my thesis"
 
 
 def test_bad_files_whose_names_are_not_utf8_are_listed_as_their_bytes(tmp_path):

@@ -214,12 +214,14 @@ def _train(
                 run_dir.rmdir()
             remove_empty(made)  # (run_dir, removed just above, is passed over)
         raise
+    checked = False  # the folder held nothing but what check_new allows: this run's to remove
     try:
         if resume is None and rundir.check_new(run_dir, compiled):  # (before removing anything)
             notes.append(
                 f"{run_dir} held the spec.yaml and resolved.yaml of this spec from a run killed "
                 "before it started; this run starts there"
             )
+        checked = resume is None
         removed = runlock.remove_leftovers(run_dir)
         if removed:
             notes.append(f"removed {removed} temp file(s) left in {run_dir} by an earlier killed write")
@@ -235,7 +237,9 @@ def _train(
             _stopped_before_fit(run_dir, compiled, overrides)
             raise
     except BaseException as exc:
-        if created:  # (while it still holds the lock: no other run has taken the folder)
+        if created and checked:  # (while it holds the lock: no other run has taken the folder;
+            # never before check_new passed: a folder made by another between the exists() test
+            # and the mkdir may hold a user's files, which the refusal keeps)
             _discard_unsaved(run_dir, exc)
         owned.release()  # before the rmdir: the lock file would keep the folder non-empty
         if created:  # nothing was written (a spec or data mistake): leave no empty folder behind
@@ -256,9 +260,11 @@ def _discard_unsaved(run_dir: Path, exc: BaseException) -> None:
     removed changes the data's hash), so the user had to delete it by hand. A stop whose message
     says how to resume keeps it: Ctrl-C, out of memory, a refused kernel, a failed write (a full
     disk: resumed once space is freed; a folder lost, moved or its lock file removed, may be
-    another process's now)."""
+    another process's now), a lost cluster worker (restarted with --resume)."""
+    from cnnspec.training.distribute import ClusterError
+
     if not isinstance(exc, Exception) or isinstance(
-        exc, (TrainingInterrupted, OutOfMemory, KernelRefused, WriteError)
+        exc, (TrainingInterrupted, OutOfMemory, KernelRefused, WriteError, ClusterError)
     ):
         return
     if rundir.saved_an_epoch(run_dir):
