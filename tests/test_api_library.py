@@ -171,3 +171,10 @@ def test_an_argument_of_another_type_is_a_usage_error(call, said):
     with pytest.raises(UsageError) as raised:
         call()
     assert str(raised.value).endswith(said)
+
+
+def test_overrides_may_be_any_iterable_of_strings():
+    """A generator of overrides was taken before the arguments were checked; it still is."""
+    spec = ROOT / "specs" / "resnet.yaml"
+    compiled = api.compile_spec(spec, (item for item in ["model[0].conv2d.filters=32"]))
+    assert compiled.overrides == ("model[0].conv2d.filters=32",)

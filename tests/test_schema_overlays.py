@@ -114,6 +114,7 @@ def test_strings_with_expressions_formatted_in_and_a_null_activation_are_valid(v
     "item",
     [
         'conv2d: {filters: "x${w}", kernel_size: 3}',  # a number's value is a whole `${…}`
+        'conv2d: {filters: "${w}x${w}", kernel_size: 3}',  # (two expressions: a string)
         "residual: {body: [flatten], activation: bogus}",
         "conv2d: {filters: 4, kernel_size: 3, activation: bogus}",
     ],

@@ -16,7 +16,7 @@ API reports exactly what ``cnnspec validate`` reports. Nothing here imports Tens
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,18 +341,19 @@ def override_tuple(overrides: str | Sequence[str]) -> tuple[str, ...]:
     Anything else is a :class:`UsageError` (``[3]`` failed as an AttributeError in the loader)."""
     if isinstance(overrides, str):
         return (overrides,)
-    if not isinstance(overrides, Sequence):
+    if not isinstance(overrides, Iterable) or isinstance(overrides, (bytes, dict)):
         raise UsageError(
             f"expected the overrides as a list of strings; received {overrides!r}",
             'write each as path=value, e.g. ["vars.width=64"]',
         )
-    for item in overrides:
+    given = tuple(overrides)  # (any iterable: a generator is read once)
+    for item in given:
         if not isinstance(item, str):
             raise UsageError(
                 f"expected each override as a string path=value; received {item!r}",
                 'e.g. "vars.width=64" or "model[0].conv2d.filters=32"',
             )
-    return tuple(overrides)
+    return given
 
 
 def _argument(value: Any, name: str, types: tuple[type, ...], what: str) -> None:

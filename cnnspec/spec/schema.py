@@ -78,8 +78,9 @@ TOP_LEVEL_KEYS = (
 #: Where a spec may write ``${…}`` instead of a value (``$defs.expression``).
 EXPRESSION_DEF: dict[str, Any] = {
     "type": "string",
-    # the whole value: "x${w}" is a string, not a number ("}" may be inside: "${'}' if a else b}")
-    "pattern": r"^\$\{.*\}$",
+    # the whole value, one expression: "x${w}" and "${a}x${b}" are strings, not numbers ("}" may
+    # be inside one: "${'}' if a else b}")
+    "pattern": r"^\$\{(?:(?!\$\{).)*\}$",
     "description": "a ${…} expression over vars, block parameters and loop indices",
 }
 #: A string parameter's value with expressions formatted into it (``activation: "${act}6"``),
