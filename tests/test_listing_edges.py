@@ -494,6 +494,16 @@ def test_a_csv_header_naming_a_read_column_twice_is_refused_by_cnnspec_and_the_s
     with pytest.raises(SystemExit) as stopped:
         script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(tmp_path / "pics" / "labels.csv")
     assert str(stopped.value) == f"{message}\n{error.hint}"
+    # rows far down that are no UTF-8: the header is refused first, by both (the script read
+    # every row first, and stopped on the bytes)
+    filler = "".join(f"{rows[0]}\n" for _ in range(2000))
+    (tmp_path / "pics" / "labels.csv").write_bytes(
+        (header + "\n" + filler).encode() + b"a/a0.png,\xff\xfe,b\n"
+    )
+    assert listing_error(tmp_path, "{source: {csv: pics/labels.csv}}").message == message
+    with pytest.raises(SystemExit) as stopped:
+        script_loader(tmp_path, "{source: {csv: pics/labels.csv}}")(tmp_path / "pics" / "labels.csv")
+    assert str(stopped.value).split("\n")[0] == message
     (tmp_path / "pics" / "labels.csv").write_text(
         "file,label,,\n" + "\n".join(f"{row},," for row in rows) + "\n"
     )
