@@ -345,12 +345,9 @@ def test_a_file_that_fails_to_decode_mid_epoch_is_named(tmp_path, runner, mode):
         assert [line.split("\t")[0] for line in listed] == [str(bad)]
 
 
-@pytest.mark.slow
-def test_a_run_stopped_by_a_file_that_fails_to_decode_leaves_no_folder_to_start_again(tmp_path, runner):
-    """A run stopped in its first epoch by files that pass the header check and fail to decode
-    (JPEGs cut short) left lock.json, spec.yaml and resolved.yaml: once the files were removed,
-    as the error said, `train -o run` was refused (not empty, hinting --resume) and `--resume
-    run` too (the data's hash changed). It leaves no folder now, and the same command trains."""
+def _images_cut_short(tmp_path: Path) -> list[Path]:
+    """A class folder tree of 12 images and 4 JPEGs cut short (they pass the header check and
+    fail to decode in the first epoch), and spec.yaml training on it; the JPEGs' paths."""
     from tests.test_script_data_audit4 import truncated_jpeg
 
     make_images(tmp_path / "imgs", {"a": 6, "b": 6})
@@ -359,6 +356,16 @@ def test_a_run_stopped_by_a_file_that_fails_to_decode_leaves_no_folder_to_start_
         truncated_jpeg(path)
     text = spec("{source: {directory: imgs}}", 2).replace("batch_size: 8", "batch_size: 4")
     (tmp_path / "spec.yaml").write_text(text)
+    return cut
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_a_file_that_fails_to_decode_leaves_no_folder_to_start_again(tmp_path, runner):
+    """A run stopped in its first epoch by files that pass the header check and fail to decode
+    (JPEGs cut short) left lock.json, spec.yaml and resolved.yaml: once the files were removed,
+    as the error said, `train -o run` was refused (not empty, hinting --resume) and `--resume
+    run` too (the data's hash changed). It leaves no folder now, and the same command trains."""
+    cut = _images_cut_short(tmp_path)
     command = ["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "out" / "run"), "-q"]
     result = runner.invoke(app, command)
     assert result.exit_code == 2 and "cannot be decoded" in result.output, result.output
@@ -374,14 +381,7 @@ def test_a_run_stopped_before_an_epoch_in_a_folder_it_did_not_make_is_hinted_to_
     """The same stop in an empty folder the user made: its files stay (the folder is not the
     run's to remove), and once the bad files are removed, `train -o` and `--resume` no longer
     hint only at a resume that the data's changed hash refuses."""
-    from tests.test_script_data_audit4 import truncated_jpeg
-
-    make_images(tmp_path / "imgs", {"a": 6, "b": 6})
-    cut = [tmp_path / "imgs" / "a" / f"cut{index}.jpg" for index in range(4)]
-    for path in cut:
-        truncated_jpeg(path)
-    text = spec("{source: {directory: imgs}}", 2).replace("batch_size: 8", "batch_size: 4")
-    (tmp_path / "spec.yaml").write_text(text)
+    cut = _images_cut_short(tmp_path)
     out = tmp_path / "run"
     out.mkdir()
     result = runner.invoke(app, ["train", str(tmp_path / "spec.yaml"), "--out", str(out), "-q"])
