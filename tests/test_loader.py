@@ -338,7 +338,7 @@ def test_deep_flow_nesting_is_our_own_located_error(depth, opening, closing):
     text = "cnnspec: 1\nvars: {x: " + opening * depth + "1" + closing * depth + "}\n"
     error = first_error(text)
     assert "expected nesting of at most 100 levels" in error.message
-    assert error.code == "yaml"
+    assert error.code == "yaml" and error.hint is None  # (no repeats' hint: a var's nesting)
     # the top-level mapping is level 1 and `vars` level 2, so the 99th opening is level 101
     assert (error.loc.line, error.loc.column) == (2, len("vars: {x: ") + len(opening) * 98 + 1)
 

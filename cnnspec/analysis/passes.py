@@ -16,7 +16,7 @@ API reports exactly what ``cnnspec validate`` reports. Nothing here imports Tens
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,7 +335,7 @@ def compile_doc(
     return result
 
 
-def override_tuple(overrides: str | Sequence[str]) -> tuple[str, ...]:
+def override_tuple(overrides: str | Iterable[str]) -> tuple[str, ...]:
     """The ``--set`` overrides a caller passes, as a tuple: one string is one override (a
     library call's ``"vars.width=8"`` was read character by character, as ``v``, ``a``, …).
     Anything else is a :class:`UsageError` (``[3]`` failed as an AttributeError in the loader)."""

@@ -462,15 +462,20 @@ class _Builder:
             return
 
         if len(self.stack) >= MAX_DEPTH:
+            from cnnspec.spec.scope import COMBINATORS  # (on this error alone: no import cycle)
+
+            # a model's repeats, residuals and parallels written in place reach this limit before
+            # their own of 32, at about 31: said where the nesting is theirs
+            nested = any(part in COMBINATORS for part in path)
             raise _error(
                 f"expected nesting of at most {MAX_DEPTH} levels; received deeper nesting",
                 loc,
                 path,
-                # (it has no other hint: a model's nesting of repeats, residuals and parallels
-                # written in place reaches it before their own limit of 32, at about 31)
                 hint=f"each repeat, residual or parallel written inside another nests 3 levels (its "
                 f"item, its mapping, its list of layers): about {MAX_DEPTH // 3 - 2} fit; make the "
-                "inner levels blocks and call them, or write a level's layers out in place",
+                "inner levels blocks and call them, or write a level's layers out in place"
+                if nested
+                else None,
             )
 
         if isinstance(event, yaml.AliasEvent):
