@@ -304,9 +304,10 @@ def _block_schema() -> dict[str, Any]:
 
 def json_schema(*, layers: bool = True, composed: bool = False) -> dict[str, Any]:
     """The spec's JSON Schema. With ``layers=False`` layer items are only required to be
-    strings or mappings (the resolver checks them). A spec file that ``extends`` another may
-    leave out ``input`` and ``model``; with ``composed=True`` (a document after composition,
-    whose ``extends`` is resolved) they are always required."""
+    strings or mappings (the resolver checks them). A spec file that ``extends`` another is an
+    overlay, which may leave out any required key its base sets (:func:`_extends_overlay`);
+    with ``composed=True`` (a document after composition, whose ``extends`` is resolved) every
+    required key is required."""
     # Imported here: a cold validate of a packaged zoo model builds no schema (issue 15).
     from cnnspec.spec.search import SEARCH_SCHEMA
 
