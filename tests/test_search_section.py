@@ -607,3 +607,24 @@ def test_an_outputs_loss_weight_searched_against_the_weighted_loss_is_warned_of(
     )
     own = MULTI.replace("OBJECTIVE", "  objective: val_cls_loss\n")
     assert not [w for w in compile_text(own, "s.yaml").warnings if w.code == "search-objective"]
+
+
+@pytest.mark.parametrize(
+    ("key", "whole"),
+    [
+        ("data.source.shapes.max_shapes: {int: [1, 3]}", "data.source"),
+        ("training.loss.categorical_focal_crossentropy.gamma: {float: [1.0, 2.0]}", "training.loss"),
+    ],
+)
+def test_a_path_through_a_named_value_the_trials_would_replace_is_refused(key, whole):
+    """`data.source: digits` and a search of data.source.shapes.max_shapes trained every trial
+    on shapes, without a word (as `loss: …` and a search of another loss's setting): `--set`
+    refuses the path. A name that is the key the path goes on with is its short form."""
+    text = spec(key).replace("training:\n", "training:\n  loss: sparse_categorical_crossentropy\n")
+    (error,) = errors(text)
+    assert error.message.startswith(f"expected a mapping at {whole} to set ")
+    assert "which each trial would replace" in error.message
+    assert error.hint is not None and error.hint.startswith(f"search {whole} whole")
+    assert error.loc.line == line_of(text, key.split(":")[0])
+    short = spec("training.optimizer.adam.learning_rate: {float: [0.001, 0.1], log: true}")
+    compile_text(short.replace("optimizer: {adam: {learning_rate: 0.001}}", "optimizer: adam"), "s.yaml")

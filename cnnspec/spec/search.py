@@ -564,7 +564,7 @@ def _resolve_target(doc: SourceDoc, path: SpecPath, error: Any) -> Target | None
         return None
     if head in SECTION_SCHEMAS:
         numeric = _schema_path(SECTION_SCHEMAS[head], path, error)
-        if numeric is None or not _items_exist(data, path, error):
+        if numeric is None or not _items_exist(data, path, error) or not _through_mappings(data, path, error):
             return None
         return path, numeric, False
     if head in LAYER_LISTS:
@@ -659,6 +659,30 @@ def _part_loc(key_loc: Loc, name: str, path: SpecPath, part: int) -> Loc | None:
         if line.startswith(written, start) and (quote or after in ("", ":", " ", "\t")):
             return Loc(key_loc.file, key_loc.line, key_loc.column + len(quote) + len(prefix))
     return None
+
+
+def _through_mappings(data: Any, path: SpecPath, error: Any) -> bool:
+    """Whether no value on the way to ``path``'s setting is a name the trials would replace:
+    ``data.source.shapes.max_shapes`` of a spec whose ``data.source`` is ``digits`` trained every
+    trial on shapes, and ``training.loss.huber.delta`` beside ``loss: mse`` on Huber, without a
+    word (``--set`` refuses the same path). A name that is the key the path goes on with is its
+    short form (``optimizer: adam`` for ``training.optimizer.adam.learning_rate``), and an
+    expression's value is not known here."""
+    from cnnspec.spec.expr import is_expression
+
+    for depth in range(1, len(path) - 1):  # (the values on the way; the leaf is the search's)
+        value, part = _at(data, path[:depth]), path[depth]
+        if isinstance(value, str) and isinstance(part, str) and value != part and not is_expression(value):
+            where = format_path(path[:depth])
+            error(
+                f"expected a mapping at {where} to set {part!r} in; the spec's {where} is {value!r}, "
+                "which each trial would replace",
+                f"search {where} whole (a choice of its values), or write {where} in the spec as the "
+                f"mapping {{{part}: …}} that the search sets values in",
+                part=depth,
+            )
+            return False
+    return True
 
 
 def _items_exist(data: Any, path: SpecPath, error: Any) -> bool:
