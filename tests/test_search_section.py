@@ -628,3 +628,23 @@ def test_a_path_through_a_named_value_the_trials_would_replace_is_refused(key, w
     assert error.loc.line == line_of(text, key.split(":")[0])
     short = spec("training.optimizer.adam.learning_rate: {float: [0.001, 0.1], log: true}")
     compile_text(short.replace("optimizer: {adam: {learning_rate: 0.001}}", "optimizer: adam"), "s.yaml")
+
+
+@pytest.mark.parametrize(
+    ("phases", "key", "warned"),
+    [
+        ("[{epochs: 1, learning_rate: 0.01}, {epochs: 1, learning_rate: 0.003}]", "learning_rate", True),
+        ("[{epochs: 1, learning_rate: 0.01}, {epochs: 1}]", "learning_rate", False),
+        ("[{epochs: 1, optimizer: sgd}, {epochs: 1}]", "beta_1", True),
+        ("[{epochs: 1}, {epochs: 1, learning_rate: 0.003}]", "beta_1", False),
+    ],
+)
+def test_an_optimizer_setting_the_phases_leave_unused_is_warned_of(phases, key, warned):
+    """A searched rate that every phase sets trained identical trials, each recorded with its
+    drawn value, without a word."""
+    from cnnspec.api import compile_text as compiled_text
+
+    values = "{float: [0.0001, 0.1], log: true}" if key == "learning_rate" else "{float: [0.8, 0.95]}"
+    text = spec(f"training.optimizer.adam.{key}: {values}").replace("  epochs: 2\n", f"  phases: {phases}\n")
+    codes = [w.code for w in compiled_text(text, "s.yaml").warnings]
+    assert ("search-unused" in codes) is warned

@@ -96,7 +96,38 @@ def check_space(compiled: CompiledSpec, diags: Diagnostics) -> SearchSpace | Non
     _check_switched_off(compiled, space, diags)
     _warn_unfair_objective(compiled, space, diags)
     _warn_learnt_test_images(compiled, space, diags)
+    _warn_phases_override(compiled, space, diags)
     return space
+
+
+def _warn_phases_override(compiled: CompiledSpec, space: SearchSpace, diags: Diagnostics) -> None:
+    """Warn at a dimension of ``training.optimizer`` that the phases leave unused: the first
+    phase's own ``optimizer`` replaces the spec's (each later phase's is its own or the one
+    before), and a phase's ``learning_rate`` replaces the optimizer's rate. A searched rate
+    that every phase sets trained identical trials, each its drawn value recorded as if used."""
+    phases = compiled.training.get("phases")
+    if not isinstance(phases, list) or not phases or not all(isinstance(p, dict) for p in phases):
+        return
+    for d in space.dimensions:
+        if d.target[:2] != ("training", "optimizer"):
+            continue
+        rate = len(d.target) >= 4 and d.target[3] == "learning_rate"
+        if "optimizer" in phases[0]:
+            why = "the first phase sets its own optimizer (each later one its own or the one before)"
+            instead = "training.phases[i].optimizer"
+        elif rate and all("learning_rate" in p or "optimizer" in p for p in phases):
+            why = "every phase sets its own learning_rate"
+            instead = "training.phases[i].learning_rate"
+        else:
+            continue
+        diags.warning(
+            f"{d.name} draws a setting of training.optimizer that no phase trains with: {why}, so "
+            "the trials train alike whatever it draws",
+            compiled.doc.key_loc(("search", "space", d.name)) or d.loc,
+            f"search.space.{d.name}",
+            code="search-unused",
+            hint=f"search the phases' own settings ({instead}), or leave them out of the phases",
+        )
 
 
 #: The ``data`` settings that decide which images a trial trains, validates and is scored on.
