@@ -648,3 +648,17 @@ def test_an_optimizer_setting_the_phases_leave_unused_is_warned_of(phases, key, 
     text = spec(f"training.optimizer.adam.{key}: {values}").replace("  epochs: 2\n", f"  phases: {phases}\n")
     codes = [w.code for w in compiled_text(text, "s.yaml").warnings]
     assert ("search-unused" in codes) is warned
+
+
+def test_epochs_set_beside_searched_phases_are_hinted_to_the_search_choices():
+    """`--set training.epochs=3` beside a search of training.phases was hinted to set a phase's
+    epochs with --set training.phases[0].epochs=N, which search refuses too (the phases are
+    the search's)."""
+    phases = "[[{epochs: 1}], [{epochs: 2}]]"
+    text = spec(f"training.phases: {{choice: {phases}}}").replace(
+        "  epochs: 2\n", "  phases: [{epochs: 1}]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, "s.yaml", ["training.epochs=3"])
+    (error,) = caught.value.errors
+    assert error.hint == "the search draws the phases: set the epochs in its choices of them (search.space)"

@@ -583,7 +583,7 @@ def _phases(
         reader.error(
             "expected the epochs in each phase; received training.epochs beside training.phases",
             ("training", "epochs"),
-            _phased_epochs_hint(compiled.doc.loc(("training", "epochs"))),
+            _phased_epochs_hint(compiled.doc.loc(("training", "epochs")), compiled.doc.data),
             key=True,
             # the two written apart (a --set of the phases): the error's line shows one of them
             notes=(Note(f"training.phases comes from {phases_at}", phases_at, "training.phases"),)
@@ -806,10 +806,15 @@ def _distribute(reader: SectionReader) -> tuple[str, float]:
     return str(value), 300.0
 
 
-def _phased_epochs_hint(loc: Loc | None) -> str:
+def _phased_epochs_hint(loc: Loc | None, data: dict[str, Any]) -> str:
     """How to fix ``training.epochs`` beside ``training.phases``. On the command line it was
     ``--epochs N`` (``train``'s shorthand) or ``--set training.epochs=N``: say both, and what a
-    phased spec takes instead."""
+    phased spec takes instead; where the spec's search draws the phases (``data``'s
+    ``search.space``), their epochs are its choices' (a ``--set`` of a phase's epochs is
+    refused there too, as any --set of what the search draws)."""
+    space = (data.get("search") or {}).get("space") if isinstance(data.get("search"), dict) else None
+    if isinstance(space, dict) and any(str(key).startswith("training.phases") for key in space):
+        return "the search draws the phases: set the epochs in its choices of them (search.space)"
     if loc is not None and loc.file.startswith(COMMAND_LINE_PREFIX):
         typed = "--epochs N" if command_line_option(loc.file) == "--epochs" else "--set training.epochs=N"
         return (
