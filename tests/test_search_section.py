@@ -662,3 +662,22 @@ def test_epochs_set_beside_searched_phases_are_hinted_to_the_search_choices():
         compile_text(text, "s.yaml", ["training.epochs=3"])
     (error,) = caught.value.errors
     assert error.hint == "the search draws the phases: set the epochs in its choices of them (search.space)"
+
+
+@pytest.mark.parametrize(
+    "cutmix", ["{choice: [true, {factor: 0.5}]}", "{choice: [false, true]}", "{float: [0.5, 1.0]}"]
+)
+def test_mix_switch_beside_a_searched_mixer_the_spec_lacks_is_taken(cutmix):
+    """Each value was compiled with the other dimensions at the spec's own settings: a mixer
+    the spec leaves out and the search turns on in every trial was absent, and mix_switch
+    refused as 'only training.mixup is'. A switch beside a mixer nothing turns on still is."""
+    key = "training.cutmix" if "choice" in cutmix else "training.cutmix.factor"
+    text = spec(f"training.mix_switch: {{float: [0.2, 0.8]}}\n{key}: {cutmix}").replace(
+        "  epochs: 2\n", "  epochs: 2\n  mixup: {alpha: 0.2}\n"
+    )
+    compile_text(text, "s.yaml")
+    alone = spec("training.mix_switch: {float: [0.2, 0.8]}").replace(
+        "  epochs: 2\n", "  epochs: 2\n  mixup: true\n"
+    )
+    (error,) = errors(alone)
+    assert "only training.mixup is" in error.message

@@ -488,15 +488,24 @@ def _check_values(
     doc: SourceDoc, space: SearchSpace, diags: Diagnostics, compile_doc: Compile, objective: bool = True
 ) -> set[tuple[str, str]]:
     """Compile each value of :func:`checked_values` alone; the :func:`_key` of the ones that
-    fail (``objective``: also those with which the training would not log the objective)."""
+    fail (``objective``: also those with which the training would not log the objective). A
+    dimension whose setting the spec leaves out is set in every trial, so each value of another
+    is compiled beside its first value, not beside its absence: ``mix_switch`` with a searched
+    ``training.cutmix`` the spec lacks was refused as "only training.mixup is" on."""
     failed: set[tuple[str, str]] = set()
     every = enumerated(space)
+    unset = {
+        o.name: values[0]
+        for o in space.dimensions
+        if value_at(doc.data, o.target) is None and (values := checked_values(o, every))
+    }
     for d in space.dimensions:
+        beside = {name: value for name, value in unset.items() if name != d.name}
         said: set[tuple[str, str]] = set()  # errors of the setting itself, whatever the value
         more: list[Any] = []  # failing values past the first SHOWN_FAILURES: listed, not repeated
         last = None  # the index in diags of the last error shown for d
         for value in checked_values(d, every):
-            compiled, errors = _compiled(apply_values(doc, space, {d.name: value}), compile_doc)
+            compiled, errors = _compiled(apply_values(doc, space, {**beside, d.name: value}), compile_doc)
             check = objective and compiled is not None
             missing = _objective_missing(compiled, space, d, value) if check else None
             if not errors and missing is None:
