@@ -728,3 +728,21 @@ def test_search_from_a_run_says_and_trains_with_its_seed(
         row["test_note"],
     )
     assert f"# Its test split: {row['test_note']}.\n" in (tmp_path / "sd/best.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours", "warned"), [([0, 1, 2, 3, 4], [5, 6, 7, 8, 9], False), ([0, 1], [1, 2], True)]
+)
+def test_no_learnt_test_images_are_warned_of_where_the_classes_share_none(
+    write_spec, tmp_path, theirs, ours, warned
+):
+    """Weights of the digits 0–4, a search of the digits 5–9 that draws the test split: no test
+    image of a trial can be one those weights learnt, yet validate warned that their test
+    figures included such images (the trials' test_note counts none)."""
+    compiled = _drawn(
+        write_spec, tmp_path, "data.test_split: {choice: [0.1, 0.2]}", f"{{source: digits, classes: {ours}}}"
+    )
+    resolved = tmp_path / "runs" / "base" / "resolved.yaml"
+    resolved.write_text(f"data: {{source: digits, classes: {theirs}}}\n", encoding="utf-8")
+    compiled = compile_spec(compiled.path)
+    assert bool(_split_warnings(compiled)) is warned

@@ -30,7 +30,7 @@ from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.settings import training_config
 from cnnspec.analysis.settings_types import TrainConfig
 from cnnspec.analysis.trial_data import TrialData, drawn_text, trial_data
-from cnnspec.analysis.weights_run import WeightsRun, weights_run
+from cnnspec.analysis.weights_run import WeightsRun, disjoint_classes, weights_run
 from cnnspec.errors import (
     COMMAND_LINE_PREFIX,
     Diagnostic,
@@ -194,6 +194,8 @@ def _warn_learnt_test_images(compiled: CompiledSpec, space: SearchSpace, diags: 
     for trial in trial_data(compiled, space):
         run = weights_run(source, trial.data, compiled.path)
         if run is None or not run.same_data or run.seed is None or run.test_split is None:
+            continue
+        if disjoint_classes(run.run_dir, trial.data):  # (classes 5–9 of weights of 0–4: none learnt)
             continue
         if trial.data.splits_test:  # (a source's own test set: no split drawn)
             runs.append((trial, run))

@@ -181,6 +181,27 @@ def _moved(lock: dict[str, Any], data: DataConfig, spec_file: Path | None) -> bo
     return True
 
 
+def disjoint_classes(run_dir: Path, data: DataConfig) -> bool:
+    """Whether the run in ``run_dir`` and ``data`` select classes of their source that share
+    none (``data.classes`` both, written alike: names, or label indices): no test image of one
+    can be an image the other trained on, whatever their splits."""
+    import yaml
+
+    ours = data.classes
+    try:
+        doc = yaml.safe_load((run_dir / "resolved.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
+        return False
+    section = doc.get("data") if isinstance(doc, dict) else None
+    theirs = section.get("classes") if isinstance(section, dict) else None
+    if not ours or not isinstance(theirs, list) or not theirs:
+        return False
+    kinds = {type(entry) for entry in [*ours, *theirs]}
+    if kinds not in ({int}, {str}):  # (names beside indices: not comparable here)
+        return False
+    return not set(ours) & set(theirs)
+
+
 def _test_split(run_dir: Path) -> float | None:
     """The ``data.test_split`` the run split with, from its resolved.yaml (the default where it
     sets none); ``None`` where that can't be read."""
