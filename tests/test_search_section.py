@@ -681,3 +681,20 @@ def test_mix_switch_beside_a_searched_mixer_the_spec_lacks_is_taken(cutmix):
     )
     (error,) = errors(alone)
     assert "only training.mixup is" in error.message
+
+
+def test_an_error_of_a_setting_only_the_trials_make_is_at_the_search_key():
+    """A search of training.cutmix.factor on a segmentation model: the refusal of
+    training.cutmix, which the spec does not write, was shown at `epochs: 1` (the nearest line
+    the spec has), hinted to remove training.cutmix."""
+    text = (
+        "cnnspec: 1\nname: seg\ninput: {shape: [16, 16, 3]}\nmodel:\n"
+        "  - conv2d: {filters: 4, kernel_size: 1, activation: softmax}\n"
+        "data: {source: {shapes: {target: mask}}}\ntraining:\n  epochs: 1\n  task: segmentation\n"
+        "search:\n  trials: 2\n  space:\n    training.cutmix.factor: {float: [0.5, 1.0]}\n"
+    )
+    (error,) = errors(text)
+    assert error.path == "search.space.training.cutmix.factor"
+    assert error.loc.line == line_of(text, "training.cutmix.factor")
+    assert error.hint.startswith("take training.cutmix.factor out of search.space")
+    assert error.message.startswith("expected a classification or multilabel output for training.cutmix")

@@ -406,6 +406,24 @@ def _note(d: Dimension, value: Any) -> Note:
     return Note(f"with search value {d.name} = {shown}{where}", loc, f"search.space.{d.name}")
 
 
+def _at_the_key(doc: SourceDoc, d: Dimension, error: Diagnostic) -> Diagnostic:
+    """``error`` of a trial's spec, located at the search key of ``d`` where it is about a
+    setting the trials' value makes and the spec lacks (``training.cutmix`` of a search of
+    ``training.cutmix.factor`` on a segmentation model): it was shown at the nearest line the
+    spec has (``epochs: 1``), hinted to remove a setting the spec does not write."""
+    from dataclasses import replace
+
+    made = [format_path(d.target[:depth]) for depth in range(1, len(d.target) + 1)]
+    if error.path not in made or value_at(doc.data, d.target[: made.index(error.path) + 1]) is not None:
+        return error
+    return replace(
+        error,
+        loc=doc.key_loc(("search", "space", d.name)) or d.loc,
+        path=f"search.space.{d.name}",
+        hint=f"take {d.name} out of search.space: its trials set {error.path}, which the spec leaves out",
+    )
+
+
 def _compile_errors(doc: SourceDoc, compile_doc: Compile) -> list[Diagnostic]:
     return _compiled(doc, compile_doc)[1]
 
@@ -522,7 +540,7 @@ def _check_values(
                 diags.add(missing)
             for error in errors:
                 if error.path != format_path(d.target):
-                    diags.add(error.with_notes([_note(d, value)]))
+                    diags.add(_at_the_key(doc, d, error).with_notes([_note(d, value)]))
                 elif (error.path, error.message) not in said:  # (a key's, the same for every value)
                     said.add((error.path, error.message))
                     diags.add(error)
