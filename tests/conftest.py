@@ -180,18 +180,34 @@ def run_python(
     return _SCRIPTS.run([str(script), *args], cwd=cwd, timeout=timeout)
 
 
+#: The environment of :func:`with_own_kernels`' processes (and test_onednn's resumed training):
+#: TensorFlow with its own CPU kernels, oneDNN off.
+OWN_KERNELS_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 def with_own_kernels(code: str, timeout: float = 300) -> str:
-    """What ``code`` prints, run in a fresh Python whose TensorFlow uses its own CPU kernels
-    (``TF_ENABLE_ONEDNN_OPTS=0``, read at TensorFlow's import: never in this process). oneDNN,
-    on by default on CPUs with AVX-512, runs ops TensorFlow's own kernels refuse (a dilated
-    transposed convolution, a depthwise one of two strides): a test of what TensorFlow refuses
-    asks its own kernels, the same on every machine."""
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    """What ``code`` prints, run (in the repository root, with it on ``sys.path``) in a process of
+    its own whose TensorFlow uses its own CPU kernels (``TF_ENABLE_ONEDNN_OPTS=0``, read at
+    TensorFlow's import: never in this process). oneDNN, on by default on CPUs with AVX-512, runs
+    ops TensorFlow's own kernels refuse (a dilated transposed convolution, a depthwise one of two
+    strides): a test of what TensorFlow refuses asks its own kernels, the same on every machine.
+    The process is a fork of a server that imported TensorFlow with oneDNN off
+    (tests/script_runner.py, ``env_server``): the tests that ask (the ``own_kernels`` xdist group)
+    share its one import, where each fresh Python imported TensorFlow and tore it down again."""
+    import tempfile
+
+    env = {**os.environ, **OWN_KERNELS_ENV}
+    with tempfile.TemporaryDirectory(prefix="own-kernels-") as folder:
+        script = Path(folder) / "own_kernels.py"
+        script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n{code}", encoding="utf-8")
+        process = start_python(script, cwd=ROOT, env=env, env_server=True, stdout=subprocess.PIPE)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        finally:
+            process.kill()  # (nothing, once it has ended)
+            process.wait()
+    assert process.returncode == 0, err[-3000:]
+    return out
 
 
 def start_python(script: Path | str, *args: str, **popen) -> subprocess.Popen[str]:

@@ -27,7 +27,9 @@ once and then forks a child per command:
   after TensorFlow had started its runtime could deadlock).
 - **Where a fork could differ from a cold start, a cold start runs instead**: no ``os.fork``, or
   an environment whose variables are read at import (``TF_*``, ``KERAS_*``, ``PYTHON*``, …) that
-  differ from the server's.
+  differ from the server's (unless the test asks for a server of its own environment,
+  ``env_server=True``: one that imported TensorFlow with those variables, as the kernel tests'
+  ``TF_ENABLE_ONEDNN_OPTS=0`` processes share).
 - **One server runs several children at once.** Tests that run several commands at once (two
   search workers on one study) fork them all from the same server, whose imports are done once;
   each child's exit status comes back tagged with its pid. A thread waiting on a server's answer
@@ -82,14 +84,16 @@ class _Server:
     file descriptors) out, the child's pid back, and later each child's exit status with its
     pid (several children may run at once)."""
 
-    def __init__(self, preload: tuple[str, ...] = PRELOAD) -> None:
+    def __init__(self, preload: tuple[str, ...] = PRELOAD, env: dict[str, str] | None = None) -> None:
+        """``env``: the environment the server imports in (default: this process's)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.preload = preload
         # the server's own stderr (its import messages), shown if it ever ends early
         self.log = tempfile.TemporaryFile(mode="w+", prefix="script-server-")  # noqa: SIM115
-        self.env = _import_time_env(dict(os.environ))
+        self.env = _import_time_env(dict(os.environ if env is None else env))
         self.process = subprocess.Popen(
             [sys.executable, __file__, str(theirs.fileno()), ",".join(preload)],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=self.log,
@@ -272,15 +276,18 @@ class ScriptRunner:
         cold: bool = False,
         stdin: int | None = None,
         preload: tuple[str, ...] = PRELOAD,
+        env_server: bool = False,
     ) -> Forked | subprocess.Popen[str]:
         """``python argv…`` started, as ``subprocess.Popen([sys.executable, *argv], text=True,
         …)`` with these arguments would (stdout and stderr: PIPE, STDOUT, DEVNULL, a file
         descriptor, or None for the test's own); with ``cold``, in a fresh Python (a command
         refused before it imports TensorFlow, a kill meant to land in the imports). ``stdin``: a
         file descriptor to read (else /dev/null in a fork, the test's own stdin in a fresh Python,
-        as before); ``preload``: what the server has imported."""
+        as before); ``preload``: what the server has imported; ``env_server``: where ``env``'s
+        import-time variables differ from this process's, a fork of a server started with them
+        (started once, kept for the next such command) instead of a fresh Python."""
         env = dict(os.environ if env is None else env)
-        server = None if cold else self._free(env, preload)
+        server = None if cold else self._free(env, preload, env_server)
         if server is None:
             return subprocess.Popen(
                 [sys.executable, *argv],
@@ -318,10 +325,12 @@ class ScriptRunner:
                 os.close(fd)
         return Forked([sys.executable, *map(str, argv)], server, pid, readers[0], readers[1])
 
-    def _free(self, env: dict[str, str], preload: tuple[str, ...] = PRELOAD) -> _Server | None:
+    def _free(
+        self, env: dict[str, str], preload: tuple[str, ...] = PRELOAD, env_server: bool = False
+    ) -> _Server | None:
         """A server of ``preload`` that no other thread is waiting on, started with ``env``'s
         import-time variables, or None where a fork cannot stand for a cold start (a new server
-        starts with this process's environment)."""
+        starts with this process's environment, or with ``env`` where ``env_server``)."""
         wanted = _import_time_env(env)
         if not hasattr(os, "fork"):
             return None
@@ -330,7 +339,10 @@ class ScriptRunner:
             if free and server.env == wanted and server.preload == preload:
                 return server
         if wanted != _import_time_env(dict(os.environ)):
-            return None
+            if not env_server:
+                return None
+            self._servers.append(_Server(preload, env))
+            return self._servers[-1]
         self._servers.append(_Server(preload))
         return self._servers[-1]
 

@@ -329,6 +329,7 @@ def test_an_undilated_depthwise_convolution_with_two_strides_is_refused_at_strid
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("own_kernels")  # (one oneDNN-off server: with_own_kernels)
 def test_tensorflow_refuses_the_undilated_depthwise_convolution_with_two_strides():
     """The refusal above is TensorFlow's, not a guess: the layer fails at its first call on
     TensorFlow's own kernels (oneDNN's CPU kernel, on by default with AVX-512, alone runs it)."""

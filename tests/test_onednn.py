@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cnnspec.cli.app import app
-from tests.conftest import start_python
+from tests.conftest import OWN_KERNELS_ENV, start_python
 
 pytestmark = pytest.mark.slow
 
@@ -106,13 +106,17 @@ def test_the_cpu_kernels_dilated_transpose_limit_is_said_with_the_other_kernels_
 
 def cnnspec(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``cnnspec args…`` in a process of its own: a fork of a Python that imported TensorFlow
-    already, where ``env`` sets the variables TensorFlow reads at import as the test process's
-    are (tests/script_runner.py; a cold start where they differ, as TF_ENABLE_ONEDNN_OPTS=0)."""
-    process = start_python(CNNSPEC, *args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    already with the variables ``env`` sets that TensorFlow reads at import (tests/script_runner.py:
+    the test process's server where they are the test process's, else a server of their own, as
+    the ``own_kernels`` tests' TF_ENABLE_ONEDNN_OPTS=0 share)."""
+    process = start_python(
+        CNNSPEC, *args, cwd=cwd, env=env, env_server=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = process.communicate(timeout=600)
     return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
+@pytest.mark.xdist_group("own_kernels")  # (its oneDNN-off training forks the group's server)
 def test_train_says_the_kernel_limit_instead_of_an_internal_error(tmp_path, monkeypatch):
     """In a process with oneDNN on (as TensorFlow's x86 builds default); with
     TF_ENABLE_ONEDNN_OPTS=0 the same spec trains."""
@@ -137,7 +141,7 @@ def test_train_says_the_kernel_limit_instead_of_an_internal_error(tmp_path, monk
     resume = done.stderr.split("resume with:", 1)[1].strip()
     assert resume.startswith("TF_ENABLE_ONEDNN_OPTS=0 cnnspec train ") and "--resume run" in resume, resume
     words = resume.split()[3:]  # (after `TF_ENABLE_ONEDNN_OPTS=0 cnnspec train`)
-    again = cnnspec(["train", *words], tmp_path, {**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    again = cnnspec(["train", *words], tmp_path, {**env, **OWN_KERNELS_ENV})  # (TF_ENABLE_ONEDNN_OPTS=0)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "run" / "metrics.json").is_file()
     # the commands that run the trained model name the layer too (export's own Keras check runs

@@ -925,6 +925,7 @@ print(json.dumps(ran))
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("own_kernels")  # (one oneDNN-off server: with_own_kernels)
 def test_cpu_gap_is_what_tensorflows_own_cpu_kernels_refuse():
     """cpu_gap (validate's warning, train's refusal where this machine's kernels fail on it:
     cnnspec.training.runtime.cpu_runs) ⇔ TensorFlow's own CPU kernels refuse the layer with
