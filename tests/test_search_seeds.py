@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_python
 from tests.test_search import SPEC, optuna
 
 #: A worker process without TensorFlow: each trial suggests its values and is told at once. Every
@@ -58,23 +57,31 @@ sys.exit(run_worker(config))
 """
 
 
+#: What a WORKER process imports before it opens the study: the preload of the server it is
+#: forked from (tests/script_runner.py), so that each worker is a process of its own that need
+#: not import them again (about a second of CPU each).
+WORKER_PRELOAD = ("optuna", "sqlalchemy", "cnnspec.search.worker", "cnnspec.search.study")
+
+
 def start_workers(spec: Path, outs: list[Path], storage: str | None, trials: int) -> None:
     """A worker process for each of ``outs`` on one study (one ``--out`` named twice: copies of
     one command on one machine; two: on two machines), each asking once all have opened it;
-    they must all end well."""
+    they must all end well. Each is a fork of a server that has imported WORKER_PRELOAD."""
     from cnnspec.search.runner import out_folder
 
     for out in set(outs):
         out_folder(out)
     marks = Path(tempfile.mkdtemp(dir=outs[0].parent, prefix="marks-"))
+    script = marks.parent / f"worker-{marks.name}.py"
+    script.write_text(WORKER, encoding="utf-8")
     shared = [storage or "", str(marks), str(len(outs)), str(trials)]
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(spec), str(out), *shared],
+        start_python(
+            *[script, str(spec), str(out), *shared],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
+            preload=WORKER_PRELOAD,
         )
         for out in outs
     ]
@@ -213,7 +220,7 @@ def test_an_unseeded_sampler_has_no_key():
     assert study.sampler.key is None
 
 
-@pytest.mark.slow  # worker processes (each imports cnnspec and Optuna): a few seconds
+@pytest.mark.slow  # worker processes (forks of a server that imported cnnspec and Optuna)
 @pytest.mark.parametrize("storage", ["journal", "sqlite"])
 def test_two_copies_of_a_command_started_together_draw_different_values(write_spec, tmp_path, storage):
     """Both read an empty study as worker 0: their samplers were seeded alike, and each trial of
