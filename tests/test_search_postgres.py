@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, start_python
 from tests.test_search import CNNSPEC, SPEC, check_shared, optuna
+from tests.test_search_seeds import worker_process
 
 # (one worker runs the module, so one PostgreSQL server is started, not one per xdist worker)
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("postgres_server")]
@@ -222,14 +223,9 @@ def test_a_killed_worker_leaves_no_ask_lock_held(postgres_url, tmp_path):
         "with ask_lock(Path(sys.argv[1]), sys.argv[2], 's'):\n"
         "    print('held', flush=True)\n    time.sleep(600)\n"
     )
-    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]  # (this checkout's cnnspec)
-    holder = start_python(
-        *[script, str(tmp_path / "a"), url],
-        cold=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
+    # (a fork of the seed tests' worker server: this checkout's cnnspec, Optuna imported)
+    holder = worker_process(
+        script, str(tmp_path / "a"), url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         first = holder.stdout.readline().strip()

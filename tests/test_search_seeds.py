@@ -9,9 +9,11 @@ after trial. A worker's sampler is now keyed by a trial number the storage hande
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,10 +65,20 @@ sys.exit(run_worker(config))
 WORKER_PRELOAD = ("optuna", "sqlalchemy", "cnnspec.search.worker", "cnnspec.search.study")
 
 
+def worker_process(script: Path, *args: str, **popen) -> Any:
+    """``python script args…`` as a process of its own that has imported WORKER_PRELOAD, this
+    checkout's cnnspec (on PYTHONPATH, before what the venv installed): a fork of a server of
+    that preload and environment, started once (tests/script_runner.py)."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    return start_python(script, *args, cwd=ROOT, env=env, preload=WORKER_PRELOAD, env_server=True, **popen)
+
+
 def start_workers(spec: Path, outs: list[Path], storage: str | None, trials: int) -> None:
     """A worker process for each of ``outs`` on one study (one ``--out`` named twice: copies of
     one command on one machine; two: on two machines), each asking once all have opened it;
-    they must all end well. Each is a fork of a server that has imported WORKER_PRELOAD."""
+    they must all end well. Each is a fork of a server that has imported WORKER_PRELOAD
+    (:func:`worker_process`)."""
     from cnnspec.search.runner import out_folder
 
     for out in set(outs):
@@ -76,13 +88,7 @@ def start_workers(spec: Path, outs: list[Path], storage: str | None, trials: int
     script.write_text(WORKER, encoding="utf-8")
     shared = [storage or "", str(marks), str(len(outs)), str(trials)]
     procs = [
-        start_python(
-            *[script, str(spec), str(out), *shared],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preload=WORKER_PRELOAD,
-        )
+        worker_process(script, str(spec), str(out), *shared, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for out in outs
     ]
     outputs = [proc.communicate(timeout=300)[0] for proc in procs]
