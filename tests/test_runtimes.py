@@ -254,8 +254,9 @@ def test_sigterm_to_a_benchmark_ends_its_worker_and_removes_its_scratch_folder(r
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     command = [str(Path(sys.executable).parent / "cnnspec"), "benchmark", str(run_copy), "--formats", "keras"]
-    # a process of its own, forked from a Python that has imported TensorFlow already
-    # (tests/script_runner.py): the benchmark's own start-up, signal handling and exit status
+    # a fresh Python of its own (cold: `cnnspec benchmark` imports no TensorFlow itself, its
+    # workers do, so forking one that had imported it would only start that server for
+    # nothing): the benchmark's own start-up, signal handling and exit status
     bench = start_python(
         *command,
         "--runs",
@@ -263,6 +264,7 @@ def test_sigterm_to_a_benchmark_ends_its_worker_and_removes_its_scratch_folder(r
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "TMPDIR": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "3"},
+        cold=True,
     )
     try:
         deadline = time.monotonic() + 120
