@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cnnspec.training.overlap import seen_images
+from tests.test_report_support import train_without_page
 
 
 def test_shared_images_are_the_same_pixels_of_the_same_dtype():
@@ -28,14 +28,6 @@ def test_shared_images_are_the_same_pixels_of_the_same_dtype():
 
 
 # -- the commands --------------------------------------------------------------------------------
-def train_without_page(spec: Path, out: Path) -> None:
-    """``spec``'s run folder at ``out``, trained in this process by the trainer `cnnspec train`
-    calls, without the report.html `cnnspec train` adds (a fifth of a training's time): an
-    ensemble reads its members' models, lock.json and test splits, never their pages."""
-    from cnnspec.api import compile_spec
-    from cnnspec.training.trainer import train
-
-    train(compile_spec(spec), out=out)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_report_support import flat, invoke
+from tests.test_report_support import flat, invoke, train_without_page
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +49,7 @@ def binary_run(tmp_path_factory) -> Path:
     names = np.array(["red", "blue"])
     np.savez(folder / "two.npz", x_train=x, y_train=y, x_test=xt, y_test=yt, class_names=names)
     (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")
-    result = invoke("train", folder / "spec.yaml", "--out", folder / "run", "--quiet")
-    assert result.exit_code == 0, result.output
+    train_without_page(folder / "spec.yaml", folder / "run")
     for image in range(3):
         np.save(folder / f"{image}.npy", xt[image])
     return folder / "run"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_report_support import flat, invoke
+from tests.test_report_support import flat, invoke, train_without_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reporting")]
 
@@ -44,8 +44,7 @@ def run_dir(tmp_path_factory) -> Path:
     spec = root / "spec.yaml"
     spec.write_text(SPEC, encoding="utf-8")
     run = root / "run"
-    result = invoke("train", spec, "-o", run, "-q")
-    assert result.exit_code == 0, result.output
+    train_without_page(spec, run)
     return run
 
 
@@ -210,7 +209,7 @@ def test_an_export_of_a_shapes_run_keeps_the_generators_settings_for_its_test_sp
     spec = tmp_path / "spec.yaml"
     spec.write_text(SHAPES_SPEC, encoding="utf-8")
     run = tmp_path / "run"
-    assert (trained := invoke("train", spec, "-o", run, "-q")).exit_code == 0, trained.output
+    train_without_page(spec, run)
     assert (exported := invoke("export", run, "--format", "onnx")).exit_code == 0, exported.output
     record = json.loads((run / "export" / "model.onnx.json").read_text())
     assert record["split"]["options"] == {"images": 60, "noise": 0.2, "seed": 3, "target": "class"}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cnnspec.reporting.calibration import of_pixels, of_probabilities, pixel_rows
-from tests.test_report_support import flat, invoke
+from tests.test_report_support import flat, invoke, train_without_page
 
 
 def test_pixel_rows_are_every_pixels_class_probabilities_with_its_true_class():
@@ -68,8 +68,7 @@ training:
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("pixels")
     (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")
-    trained = invoke("train", folder / "spec.yaml", "--out", folder / "run", "--quiet")
-    assert trained.exit_code == 0, trained.output
+    train_without_page(folder / "spec.yaml", folder / "run")
     return folder / "run"
 
 

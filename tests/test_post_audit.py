@@ -24,7 +24,7 @@ from PIL import Image
 from cnnspec.export.runtimes import output_task
 from cnnspec.reporting.images import read_inputs
 from cnnspec.reporting.task_predict import predict_tasks
-from tests.test_report_support import invoke
+from tests.test_report_support import invoke, train_without_page
 
 #: Two regression outputs on one pooled feature: LiteRT lists ``area`` first.
 TWO_OUTPUTS = """\
@@ -68,8 +68,7 @@ def two_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = folder / "spec.yaml"
     spec.write_text(TWO_OUTPUTS, encoding="utf-8")
     run = folder / "run"
-    trained = invoke("train", spec, "--out", run, "--quiet")
-    assert trained.exit_code == 0, trained.output
+    train_without_page(spec, run)
     exported = invoke("export", run, "--format", "tflite")
     assert exported.exit_code == 0, exported.output
     return run

@@ -78,6 +78,17 @@ def flat(result: Result) -> str:
     return " ".join(result.output.split())
 
 
+def train_without_page(spec: Path, out: Path) -> None:
+    """``spec``'s run folder at ``out``, trained in this process by the trainer `cnnspec train`
+    calls, without the report.html `cnnspec train` adds (a third of a tiny training's CPU): for
+    tests that read a run's model, lock.json, metrics and test split, never its page nor what
+    `cnnspec train` prints."""
+    from cnnspec.api import compile_spec
+    from cnnspec.training.trainer import train
+
+    train(compile_spec(spec), out=out)
+
+
 def made_once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
     """The folder ``name`` in the session's shared temporary folder, filled by ``make`` once per
     test session. Under pytest-xdist every worker may ask for it; the first makes it while the

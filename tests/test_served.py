@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import cold_commands
-from tests.test_report_support import colour_images, flat, invoke
+from tests.test_report_support import colour_images, flat, invoke, train_without_page
 
 
 def _image(folder: Path, index: int = 0) -> Path:
@@ -341,8 +341,7 @@ def test_evaluate_and_predict_serve_a_segmentation_file_as_its_run(tmp_path):
     masks = (x[..., 0] > 128).astype("int64") + (x[..., 1] > 200)
     np.savez(tmp_path / "masks.npz", x_train=x[:30], y_train=masks[:30], x_test=x[30:], y_test=masks[30:])
     (tmp_path / "spec.yaml").write_text(SEGMENTATION, encoding="utf-8")
-    trained = invoke("train", tmp_path / "spec.yaml", "--out", tmp_path / "run", "--quiet")
-    assert trained.exit_code == 0, trained.output
+    train_without_page(tmp_path / "spec.yaml", tmp_path / "run")
     served = _served_copy(tmp_path / "run", tmp_path, "model.tflite")
     data = tmp_path / "masks.npz"
     own = _evaluated(tmp_path / "run", "--data", data, "-o", tmp_path / "keras")
