@@ -2,8 +2,8 @@
 the run's training images, verified on its test images, and run by evaluate and predict with
 ``--runtime tflite`` (the session quantizes the float input and dequantizes the output).
 
-One tiny trained run (tests/test_report_support.py) is copied and exported once; the tests that
-need more work on it or on copies.
+One tiny trained run (tests/test_report_support.py) is copied and exported once per test session,
+with tests/test_quantized_runtimes.py; the tests that write work on copies.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ from tests.test_report_support import flat, invoke, trained_run
 INT8 = ("export", "--format", "tflite", "--quantize", "int8")
 
 
-# (its users are grouped on one xdist worker, so the int8 export is made once)
 @pytest.fixture(scope="module")
 def int8_run(tmp_path_factory) -> tuple[Path, dict]:
     """A copy of the trained run with its int8 export (RUN/export/model.int8.tflite), and the
-    export's ``--json`` result."""
-    folder = tmp_path_factory.mktemp("int8") / "run"
-    shutil.copytree(trained_run(tmp_path_factory), folder)
-    result = invoke(*INT8[:1], folder, *INT8[1:], "--json")
-    assert result.exit_code == 0, result.output
-    return folder, json.loads(result.stdout)
+    export's ``--json`` result: tests/test_quantized_runtimes.py's, made once per test session
+    (the tests here copy it before they write)."""
+    from tests.test_quantized_runtimes import int8_exported
+
+    return int8_exported(tmp_path_factory)
 
 
 # -- fast: the session's (de)quantization, and refusals before TensorFlow ---------------------------

@@ -57,20 +57,28 @@ def test_the_commands_offer_every_runtime():
 # -- slow: real exports ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def int8_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the trained run with its int8 export (RUN/export/model.int8.tflite), made once
-    per test session (:func:`~tests.test_report_support.made_once`; the tests copy it before
-    they write): under pytest-xdist, which may send this module's tests to both workers, each
-    worker exported it, a second and more of conversion."""
+def int8_exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A copy of the trained run with its int8 export (RUN/export/model.int8.tflite), and the
+    export's ``--json`` result, made once per test session
+    (:func:`~tests.test_report_support.made_once`; the tests copy it before they write): under
+    pytest-xdist, which may send this module's tests to both workers, each worker exported it, a
+    second and more of conversion; tests/test_export_int8.py reads the same export."""
     trained = trained_run(tmp_path_factory)
 
     def export(folder: Path) -> None:
         shutil.copytree(trained, folder / "run", ignore=shutil.ignore_patterns("export"))
-        result = invoke("export", folder / "run", *INT8)
+        result = invoke("export", folder / "run", *INT8, "--json")
         assert result.exit_code == 0, result.output
+        (folder / "result.json").write_text(result.stdout, encoding="utf-8")
 
-    return made_once(tmp_path_factory, "quantized-int8", export) / "run"
+    folder = made_once(tmp_path_factory, "quantized-int8", export)
+    return folder / "run", json.loads((folder / "result.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def int8_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of :func:`int8_exported`."""
+    return int8_exported(tmp_path_factory)[0]
 
 
 @pytest.mark.slow
