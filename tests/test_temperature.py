@@ -293,9 +293,9 @@ def test_a_sigmoid_export_is_exact_only_as_far_as_its_float32_sigmoid_resolves(t
 
 # -- the commands, on a copy of the tiny trained run ------------------------------------------
 
-#: The format of the export whose point is the temperature folded into it, not the format: ONNX
+#: The format of the exports whose point is the temperature folded into them, not the format: ONNX
 #: where the export extra is installed (its conversion costs about a third of a TFLite one), else
-#: TFLite, so that the test runs without the extra as well.
+#: TFLite, so that the tests run without the extra as well.
 ONE_FILE = "onnx" if ONNX_EXPORTS else "tflite"
 
 
@@ -617,19 +617,19 @@ def test_a_multi_label_run_gets_one_temperature_for_its_labels(tmp_path, tmp_pat
     assert f"scaled by the run&#39;s temperature {t:.4g}" in page and "temperature.json" in page
 
     # an export's labels are scaled as Keras' are: by the file itself (sigmoid(z / T))
-    exported = invoke("export", run, "-f", "tflite")
+    exported = invoke("export", run, "-f", ONE_FILE)
     assert exported.exit_code == 0, exported.output
     assert "folded into the kernel and bias of layer" in flat(exported)
-    record = json.loads((run / "export" / "model.tflite.json").read_text("utf-8"))
+    record = json.loads((run / "export" / f"model.{ONE_FILE}.json").read_text("utf-8"))
     assert record["output"]["temperature"] == pytest.approx(t)
-    result = invoke("evaluate", run, "-f", "json", "--runtime", "tflite")
+    result = invoke("evaluate", run, "-f", "json", "--runtime", ONE_FILE)
     assert result.exit_code == 0, result.output
     through = json.loads(result.stdout)
     assert through["runtime"] != "keras" and through["temperature"] == pytest.approx(t)
     assert through["calibration"]["mean_confidence"] == pytest.approx(
         after["calibration"]["mean_confidence"], abs=1e-4
     )
-    predicted = invoke("predict", run, tmp_path / "one.npy", "-f", "json", "--runtime", "tflite")
+    predicted = invoke("predict", run, tmp_path / "one.npy", "-f", "json", "--runtime", ONE_FILE)
     assert predicted.exit_code == 0, predicted.output
     (exported_answer,) = json.loads(predicted.stdout)["predictions"][0]["outputs"].values()
     assert exported_answer["probabilities"] == pytest.approx(scaled["probabilities"], abs=1e-4)
@@ -751,12 +751,12 @@ def test_an_export_whose_head_takes_no_temperature_is_served_alone_as_its_run_is
     pytest.importorskip("tf2onnx")
     from PIL import Image
 
-    from tests.test_report_support import flat, invoke
+    from tests.test_report_support import flat, invoke, train_without_page
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(UNFOLDABLE, encoding="utf-8")
     run = tmp_path / "run"
-    assert (trained := invoke("train", spec, "-o", run, "-q")).exit_code == 0, trained.output
+    train_without_page(spec, run)
     assert (fitted_ := invoke("calibrate", run, "--force")).exit_code == 0, fitted_.output
     temperature = json.loads((run / FILE).read_text())["temperature"]
     assert temperature != 1.0
