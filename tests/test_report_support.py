@@ -126,7 +126,9 @@ def trained_run(factory: pytest.TempPathFactory) -> Path:
 
 def wide_run(factory) -> Path:
     """Another run of :data:`SPEC` beside :func:`trained_run`'s, with twice the filters and
-    another seed (an ensemble's second member), trained once per test session as it is."""
+    another seed (an ensemble's second member), trained once per test session as it is, in
+    this process without its page (:func:`train_without_page`: its readers, the ensemble
+    tests, read its model, lock.json and test split)."""
     if "wide" in _RUNS:
         return _RUNS["wide"]
     folder = trained_run(factory).parent
@@ -137,8 +139,7 @@ def wide_run(factory) -> Path:
             (folder / "wide.yaml").write_text(
                 SPEC.replace("filters: 4", "filters: 8").replace("seed: 3", "seed: 5"), encoding="utf-8"
             )
-            result = invoke("train", folder / "wide.yaml", "--out", folder / "wide", "--quiet")
-            assert result.exit_code == 0, result.output
+            train_without_page(folder / "wide.yaml", folder / "wide")
             (folder / "wide-done").write_text("trained\n")
     _RUNS["wide"] = folder / "wide"
     return _RUNS["wide"]
