@@ -80,9 +80,9 @@ def flat(result: Result) -> str:
 
 def train_without_page(spec: Path, out: Path) -> None:
     """``spec``'s run folder at ``out``, trained in this process by the trainer `cnnspec train`
-    calls, without the report.html `cnnspec train` adds (a third of a tiny training's CPU): for
-    tests that read a run's model, lock.json, metrics and test split, never its page nor what
-    `cnnspec train` prints."""
+    calls, without the report.html `cnnspec train` adds (a fifth to a third of a tiny training's
+    CPU): for tests that read a run's model, lock.json, metrics and test split, never its page
+    nor what `cnnspec train` prints."""
     from cnnspec.api import compile_spec
     from cnnspec.training.trainer import train
 
