@@ -8,6 +8,7 @@ dangerous as one in code.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from importlib import metadata
@@ -55,12 +56,36 @@ def test_scan_covers_the_package():
     assert {"cnnspec/spec/loader.py", "cnnspec/spec/expr.py", "cnnspec/api.py"} <= names
 
 
+@functools.cache
+def source_texts() -> list[tuple[Path, str]]:
+    """Each of :func:`source_files` with its text, read once for all the patterns."""
+    return [(path, path.read_text(encoding="utf-8")) for path in source_files()]
+
+
+#: What a pattern starts with that matches no text or may match none: a zero-width ``\b`` or
+#: lookbehind, an optional group.
+_OPTIONAL_START = re.compile(r"^(?:\\b|\(\?<!\[[^\]]*\]\)|\([^()]*\)\?)")
+
+
+def prefilter(pattern: str) -> re.Pattern[str]:
+    """``pattern`` without its optional start: whatever text ``pattern`` matches, this matches
+    too, and Python's regex engine finds a pattern that begins with a literal ~30 times faster
+    in the package's 4 MB than one that begins with ``\b``."""
+    while (stripped := _OPTIONAL_START.sub("", pattern, count=1)) != pattern:
+        pattern = stripped
+    return re.compile(pattern)
+
+
 @pytest.mark.parametrize("pattern", list(FORBIDDEN))
 def test_forbidden_constructs_absent(pattern):
-    regex = re.compile(pattern)
+    regex, anywhere = re.compile(pattern), prefilter(pattern)
     hits = []
-    for path in source_files():
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for path, text in source_texts():
+        # a line that matches is a match of the prefilter in the whole text: files without one
+        # are not scanned line by line
+        if anywhere.search(text) is None:
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
             if regex.search(line):
                 hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not hits, f"{FORBIDDEN[pattern]}:\n" + "\n".join(hits)
@@ -82,6 +107,8 @@ def test_forbidden_constructs_absent(pattern):
 )
 def test_the_scanner_catches_what_it_should(text):
     assert any(re.search(pattern, text) for pattern in FORBIDDEN)
+    # (and the prefilter of a pattern that matches, in the file around it too)
+    assert all(prefilter(p).search(f"x = 1\n{text}\n") for p in FORBIDDEN if re.search(p, text))
 
 
 @pytest.mark.parametrize("text", ["self.evaluate(x)", "_eval(node, env)", "safe_mode=True", "evaluate("])
