@@ -10,6 +10,7 @@ it is where today's cycles began).
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,20 @@ def _is_module(root: Path, dotted: str) -> bool:
     return here.is_dir() or here.with_suffix(".py").is_file()
 
 
+def _statements(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every statement of the tree, nested ones too (function and class bodies, branches,
+    handlers, match cases): ``import`` is a statement, never inside an expression, so this
+    finds every one that :func:`ast.walk` finds, without visiting the expressions (~9 in 10
+    nodes of the package)."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        for value in vars(node).values():
+            if isinstance(value, list):
+                pending += [v for v in value if isinstance(v, (ast.stmt, ast.excepthandler, ast.match_case))]
+
+
 def imported_names(tree: ast.AST, module: str, is_package: bool, root: Path) -> list[tuple[int, str]]:
     """The module each ``import`` statement anywhere in the tree loads from, with its line.
 
@@ -75,7 +90,7 @@ def imported_names(tree: ast.AST, module: str, is_package: bool, root: Path) -> 
     attribute of it, e.g. ``from cnnspec import __version__`` is the package root).
     """
     found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
