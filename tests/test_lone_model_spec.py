@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from cnnspec.reporting.run import locate
+from tests.test_ensemble import train_without_page
 from tests.test_report_support import flat, invoke
 
 HEAD = """\
@@ -118,7 +119,7 @@ def test_predict_a_model_file_alone_with_its_spec_shows_the_specs_names(tmp_path
         "training: {task: multilabel, epochs: 1, metrics: [f1]}\n",
         encoding="utf-8",
     )
-    assert invoke("train", spec, "-o", tmp_path / "run", "-q").exit_code == 0
+    train_without_page(spec, tmp_path / "run")  # (predict reads the model and lock.json, no page)
     (tmp_path / "lone").mkdir()
     shutil.copy(tmp_path / "run" / "model.keras", tmp_path / "lone" / "ml.keras")
     image = tmp_path / "r0.png"
@@ -164,7 +165,7 @@ def test_a_model_file_alone_says_its_pixel_factor_was_assumed(tmp_path):
 
     write_data(tmp_path)
     (tmp_path / "spec.yaml").write_text(RESCALED, encoding="utf-8")
-    assert invoke("train", tmp_path / "spec.yaml", "-o", tmp_path / "run", "-q").exit_code == 0
+    train_without_page(tmp_path / "spec.yaml", tmp_path / "run")  # (no command here reads its page)
     image = tmp_path / "red.png"
     Image.fromarray(np.full((8, 8, 3), (200, 30, 30), dtype="uint8")).save(image)
     own = _top(invoke("predict", tmp_path / "run", image, "-f", "json", "-r", "keras"))

@@ -50,13 +50,14 @@ training:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    from typer.testing import CliRunner
+    """The run, trained in this process by the trainer `cnnspec train` calls, without the
+    report.html it adds (a fifth of a training's time): no test here reads the page."""
+    from tests.test_ensemble import train_without_page
 
     folder = tmp_path_factory.mktemp("names")
     (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")
     run = folder / "run"
-    result = CliRunner().invoke(app, ["train", str(folder / "spec.yaml"), "--out", str(run), "--quiet"])
-    assert result.exit_code == 0, result.output
+    train_without_page(folder / "spec.yaml", run)
     return run
 
 
