@@ -303,8 +303,9 @@ def test_a_stop_just_after_lock_json_says_how_to_resume(tmp_path, runner, monkey
     assert f"interrupted before its first whole epoch; {run} starts again from epoch 1" in said
     assert f"resume with: cnnspec train {spec} --resume {run}" in said
     assert sorted(p.name for p in run.iterdir()) == ["lock.json", "resolved.yaml", "spec.yaml"]
-    again = runner.invoke(app, ["train", str(spec), "--quiet", "--resume", str(run)])
-    assert again.exit_code == 0, again.output
+    from cnnspec.training.trainer import train
+
+    train(compile_spec(spec), resume=run)  # (the trainer the pasted command runs, without its page)
     assert epochs_in(run) == [1] and (run / "metrics.json").is_file()
 
 
@@ -575,8 +576,9 @@ def test_a_stop_while_the_final_snapshot_is_written_says_how_to_resume(tmp_path,
     spec, run, result = _one_epoch(tmp_path, runner)
     assert "interrupted after 1 whole epoch(s)" in result.output and "resume with:" in result.output
     monkeypatch.setattr(callbacks.Recorder, "save", real)
-    again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
-    assert again.exit_code == 0, again.output
+    from cnnspec.training.trainer import train
+
+    train(compile_spec(spec), resume=run)  # (the trainer the pasted command runs, without its page)
     assert json.loads((run / "history.json").read_text())["epoch"] == [1]
     assert json.loads((run / "metrics.json").read_text())["resumed_from_epoch"] == 1
 
@@ -616,8 +618,9 @@ def test_a_stop_that_h5py_swallows_in_the_final_model_save_still_stops_train(
     assert not stop_noted()  # handled: the next command in this process writes again
     if then == "swallowed":  # (both leave the same folder: one resume of it is proof enough)
         monkeypatch.setattr(finish, "save_model", real)
-        again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
-        assert again.exit_code == 0, again.output
+        from cnnspec.training.trainer import train
+
+        train(compile_spec(spec), resume=run)  # (the trainer the pasted command runs, without its page)
         assert json.loads((run / "history.json").read_text())["epoch"] == [1]
 
 
@@ -655,8 +658,9 @@ def test_a_best_checkpoint_of_an_epoch_trained_again_is_not_the_runs_best(tmp_pa
     assert result.exit_code == 130, result.output
     monkeypatch.setattr(callbacks.Recorder, "save", real_save)
     sign["now"] = 1
-    again = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
-    assert again.exit_code == 0, again.output
+    from cnnspec.training.trainer import train
+
+    train(compile_spec(spec), resume=run)  # (the trainer the pasted command runs, without its page)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["best_epoch"] == 1 and metrics["weights_sha256"] == epoch_one[0]
     assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["best.keras"]

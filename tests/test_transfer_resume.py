@@ -187,8 +187,9 @@ def test_the_specs_own_weights_are_loaded_again_and_a_missing_one_is_located(tmp
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == sorted(KEPT)
 
     source.write_bytes(kept)
-    resumed = runner.invoke(app, ["train", str(spec), "--resume", str(run)])
-    assert resumed.exit_code == 0, resumed.output
+    from cnnspec.training.trainer import train
+
+    train(compile_spec(spec), resume=run)  # (the trainer the pasted command runs, without its page)
     _assert_same(_stem(run), stem)
     assert json.loads((run / "transfer.json").read_text()) == report
 
