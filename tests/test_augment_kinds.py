@@ -285,8 +285,7 @@ training: {epochs: 1, batch_size: 32, seed: 3}
 
 @pytest.mark.slow
 def test_the_new_kinds_train_in_augmentation_and_the_script_writes_them(tmp_path: Path):
-    from tests.test_ensemble import train_without_page
-    from tests.test_report_support import invoke, write_data
+    from tests.test_report_support import invoke, train_without_page, write_data
 
     write_data(tmp_path)
     spec = tmp_path / "spec.yaml"

@@ -164,7 +164,7 @@ def test_evaluate_data_of_image_files_scales_them_as_predict_does_for_a_digits_r
     from typer.testing import CliRunner
 
     from cnnspec.cli.app import app
-    from tests.test_ensemble import train_without_page
+    from tests.test_report_support import train_without_page
 
     spec = tmp_path / "d.yaml"
     spec.write_text(

@@ -239,7 +239,7 @@ def test_best_epoch_of_a_best_checkpoint_that_was_saved(cb, tmp_path):
 
 
 def test_a_run_whose_early_stopping_never_started_reports_its_last_epoch(tmp_path):
-    from tests.test_ensemble import train_without_page
+    from tests.test_report_support import train_without_page
 
     spec = tmp_path / "es.yaml"
     spec.write_text(

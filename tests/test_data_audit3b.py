@@ -186,7 +186,7 @@ def _png(path: Path, pixels: np.ndarray) -> None:
 
 @pytest.mark.slow
 def test_evaluate_a_decomposed_test_folder_of_a_composed_run(tmp_path):
-    from tests.test_ensemble import train_without_page
+    from tests.test_report_support import train_without_page
 
     rng = np.random.default_rng(0)
     for split, name in (("train", NFC), ("train", "zed"), ("testd", NFD), ("testd", "zed")):

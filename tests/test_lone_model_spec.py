@@ -15,8 +15,7 @@ import pytest
 from PIL import Image
 
 from cnnspec.reporting.run import locate
-from tests.test_ensemble import train_without_page
-from tests.test_report_support import flat, invoke
+from tests.test_report_support import flat, invoke, train_without_page
 
 HEAD = """\
 cnnspec: 1

@@ -52,7 +52,7 @@ training:
 def run_dir(tmp_path_factory) -> Path:
     """The run, trained in this process by the trainer `cnnspec train` calls, without the
     report.html it adds (a fifth of a training's time): no test here reads the page."""
-    from tests.test_ensemble import train_without_page
+    from tests.test_report_support import train_without_page
 
     folder = tmp_path_factory.mktemp("names")
     (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")

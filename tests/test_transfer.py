@@ -1049,7 +1049,7 @@ def test_train_warns_when_the_loaded_head_names_its_classes_in_another_order(wri
     first = write_spec(spec + data % "[0, 1]", name="a.yaml")
     # the source run, by the trainer `cnnspec train` calls, without the report.html it adds
     # (a fifth of a training's time): --weights reads its model.keras and lock.json
-    from tests.test_ensemble import train_without_page
+    from tests.test_report_support import train_without_page
 
     train_without_page(first, tmp_path / "a")
     second = write_spec(spec + data % "[1, 0]", name="b.yaml")

@@ -344,7 +344,7 @@ def trained_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write into. Trained in this process by the trainer `cnnspec train` calls, without the
     report.html it adds (a fifth of a training's time): the runs started from it read its
     model.keras, lock.json and data, never its page."""
-    from tests.test_ensemble import train_without_page
+    from tests.test_report_support import train_without_page
 
     folder = tmp_path_factory.mktemp("base")
     (folder / "spec.yaml").write_text(BASE, encoding="utf-8")
