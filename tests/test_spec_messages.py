@@ -379,6 +379,43 @@ def test_a_string_for_a_number_says_which_number(runner, write_spec, value, mess
     assert "expected a string" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "where", "message"),
+    [
+        ("{adam: {}, sgd: {}}", (1, 34), "received 2: adam, sgd"),  # at sgd, the key to take out
+        ("{}", (1, 23), "received an empty mapping"),
+    ],
+)
+def test_a_choice_of_one_key_names_the_keys_and_points_at_the_second(
+    runner, write_spec, optimizer, where, message
+):
+    """It said "received 2 keys" at the first key, as if that one were the mistake, and
+    "received 0 keys" for an empty mapping."""
+    spec = write_spec(HEAD + f"model: [flatten, {{dense: 2}}]\ntraining: {{optimizer: {optimizer}}}\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    line, column = where
+    line += len(HEAD.splitlines()) + 1
+    assert (
+        f"spec.yaml:{line}:{column}: error: training.optimizer: expected exactly one of adam,"
+        in result.stderr
+    )
+    assert f"; {message}\n" in result.stderr
+    assert ("hint: keep one of adam, sgd" in result.stderr) == ("sgd" in optimizer)
+
+
+def test_a_key_that_is_no_choice_is_one_error_not_two(runner, write_spec):
+    """`loss: {huber: …, mse: …}`: the unknown key says it (mse is no loss with settings), not
+    also "received 2 keys"."""
+    spec = write_spec(
+        HEAD + "model: [flatten, {dense: 2}]\ntraining: {loss: {huber: {delta: 1.0}, mse: {}}}\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert "unknown key 'mse'" in result.stderr
+    assert "expected exactly one of" not in result.stderr
+
+
 # -- one mistake, one error: what a failed call or repeat would have defined stays silent -----
 
 CELLS = (FIXTURES / "codegen" / "cells.yaml").read_text(encoding="utf-8")

@@ -903,6 +903,29 @@ def flow_yaml(value: Any) -> str | None:
     return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
+def _one_key_error(
+    diags: Diagnostics, doc: SourceDoc, path: tuple[Any, ...], where: str, options: list[str], keys: list[str]
+) -> None:
+    """A mapping that names one choice (``optimizer: {adam: …}``) with none or several: located
+    at the second choice, the one to take out, naming the choices written (it said "received 2
+    keys" at the first, as if that one were the mistake). A key that is no choice has its own
+    "unknown key" error: with at most one choice beside it, that error is the only one."""
+    expected = f"expected exactly one of {', '.join(options)}"
+    if not keys:
+        diags.error(f"{expected}; received an empty mapping", doc.loc(path), where, code="invalid")
+        return
+    chosen = [key for key in keys if key in options]
+    if len(chosen) < 2:
+        return
+    diags.error(
+        f"{expected}; received {len(chosen)}: {', '.join(chosen)}",
+        doc.key_loc((*path, chosen[1])),
+        where,
+        code="invalid",
+        hint=f"keep one of {', '.join(chosen)}",
+    )
+
+
 def _learning_rate_hint(training: dict[Any, Any], key: str) -> str | None:
     """Where a learning rate written beside the optimizer belongs: inside it, under the
     optimizer's own name (the one written, else adam), with the settings already written."""
@@ -992,8 +1015,9 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
     if validator in ("minProperties", "maxProperties") and isinstance(value, dict):
         options = list(error.schema.get("properties", {}))
         if options:  # a choice of keys (one kind of space)
-            message = f"expected exactly one of {', '.join(options)}; received {len(value)} keys"
-        elif validator == "minProperties":  # a table of the user's own names (search.space, variants)
+            _one_key_error(diags, doc, path, where, options, list(value))
+            return
+        if validator == "minProperties":  # a table of the user's own names (search.space, variants)
             count = error.validator_value
             message = (
                 f"expected at least {count} {'entry' if count == 1 else 'entries'}; received an empty mapping"
