@@ -200,14 +200,9 @@ def with_own_kernels(code: str, timeout: float = 300) -> str:
     with tempfile.TemporaryDirectory(prefix="own-kernels-") as folder:
         script = Path(folder) / "own_kernels.py"
         script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n{code}", encoding="utf-8")
-        process = start_python(script, cwd=ROOT, env=env, env_server=True, stdout=subprocess.PIPE)
-        try:
-            out, err = process.communicate(timeout=timeout)
-        finally:
-            process.kill()  # (nothing, once it has ended)
-            process.wait()
-    assert process.returncode == 0, err[-3000:]
-    return out
+        done = _SCRIPTS.run([str(script)], cwd=ROOT, timeout=timeout, env=env, env_server=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def start_python(script: Path | str, *args: str, **popen) -> subprocess.Popen[str]:

@@ -235,10 +235,12 @@ class ScriptRunner:
         input: bytes | None = None,
         text: bool = True,
         preload: tuple[str, ...] = PRELOAD,
+        env: dict[str, str] | None = None,
+        env_server: bool = False,
     ) -> subprocess.CompletedProcess:
         """``python argv…`` to its end, its output in files (as ``subprocess.run`` with
         ``capture_output=True, text=text``), ``input`` (bytes) on its stdin, in a fork of a server
-        that imported ``preload``."""
+        that imported ``preload`` (``env``, ``env_server``: as :meth:`start` takes them)."""
         with (
             tempfile.TemporaryFile() as out,
             tempfile.TemporaryFile() as err,
@@ -251,8 +253,9 @@ class ScriptRunner:
                 given.seek(0)
                 stdin = given.fileno()
             process = self.start(
-                argv, stdout=out.fileno(), stderr=err.fileno(), cwd=cwd, stdin=stdin, preload=preload
-            )
+                argv, stdout=out.fileno(), stderr=err.fileno(), cwd=cwd, stdin=stdin, preload=preload,
+                env=env, env_server=env_server,
+            )  # fmt: skip
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
