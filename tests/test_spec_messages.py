@@ -416,6 +416,24 @@ def test_a_key_that_is_no_choice_is_one_error_not_two(runner, write_spec):
     assert "expected exactly one of" not in result.stderr
 
 
+def test_a_choice_that_allows_other_keys_still_says_several_were_written():
+    """Only where the schema refuses any other key does an unknown key's own error stand alone:
+    elsewhere no error would have said it, and the document would have passed."""
+    from cnnspec.errors import Diagnostics
+    from cnnspec.spec.loader import load_text
+    from cnnspec.spec.schema import _one_key_error
+
+    doc = load_text("pick: {a: 1, other: 2}\n", "t.yaml")
+    for closed, said in ((False, ["expected exactly one of a, b; received 2: a, other"]), (True, [])):
+        schema = {"properties": {"a": {}, "b": {}}, "maxProperties": 1}
+        if closed:
+            schema["additionalProperties"] = False
+        diags = Diagnostics()
+        _one_key_error(diags, doc, ("pick",), "pick", schema, ["a", "other"])
+        assert [error.message for error in diags.errors] == said
+        assert all(str(error.loc) == "t.yaml:1:14" for error in diags.errors)
+
+
 # -- one mistake, one error: what a failed call or repeat would have defined stays silent -----
 
 CELLS = (FIXTURES / "codegen" / "cells.yaml").read_text(encoding="utf-8")

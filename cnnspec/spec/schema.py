@@ -904,19 +904,28 @@ def flow_yaml(value: Any) -> str | None:
 
 
 def _one_key_error(
-    diags: Diagnostics, doc: SourceDoc, path: tuple[Any, ...], where: str, options: list[str], keys: list[str]
+    diags: Diagnostics,
+    doc: SourceDoc,
+    path: tuple[Any, ...],
+    where: str,
+    schema: dict[str, Any],
+    keys: list[str],
 ) -> None:
     """A mapping that names one choice (``optimizer: {adam: …}``) with none or several: located
     at the second choice, the one to take out, naming the choices written (it said "received 2
-    keys" at the first, as if that one were the mistake). A key that is no choice has its own
-    "unknown key" error: with at most one choice beside it, that error is the only one."""
+    keys" at the first, as if that one were the mistake). Where the schema allows no other key,
+    one that is no choice has its own "unknown key" error: with at most one choice beside it,
+    that error is the only one."""
+    options = list(schema["properties"])
     expected = f"expected exactly one of {', '.join(options)}"
     if not keys:
         diags.error(f"{expected}; received an empty mapping", doc.loc(path), where, code="invalid")
         return
     chosen = [key for key in keys if key in options]
     if len(chosen) < 2:
-        return
+        if schema.get("additionalProperties") is False:
+            return
+        chosen = keys  # (no unknown-key error says it: the keys written, whatever they are)
     diags.error(
         f"{expected}; received {len(chosen)}: {', '.join(chosen)}",
         doc.key_loc((*path, chosen[1])),
@@ -1015,7 +1024,7 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
     if validator in ("minProperties", "maxProperties") and isinstance(value, dict):
         options = list(error.schema.get("properties", {}))
         if options:  # a choice of keys (one kind of space)
-            _one_key_error(diags, doc, path, where, options, list(value))
+            _one_key_error(diags, doc, path, where, error.schema, list(value))
             return
         if validator == "minProperties":  # a table of the user's own names (search.space, variants)
             count = error.validator_value
