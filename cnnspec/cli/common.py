@@ -60,6 +60,15 @@ MaxParamsOption = Annotated[
     int,
     typer.Option("--max-params", min=1, help="refuse models with more parameters than this"),
 ]
+#: ``train --no-report`` and ``search --no-report``: a run ends without its report.html (the
+#: page and its pictures are a second or two of a small run: a search's trials, a CI check).
+NoReportOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-report",
+        help="end the run without report.html (`cnnspec report RUN` writes it later)",
+    ),
+]
 
 
 class _GivenPath:

@@ -15,6 +15,7 @@ from cnnspec.cli.common import (
     EXIT_INTERRUPTED,
     AllowOutsideOption,
     MaxParamsOption,
+    NoReportOption,
     SetOption,
     SpecArgument,
     compile_reported,
@@ -80,12 +81,14 @@ def search(
     set: SetOption = None,
     allow_outside: AllowOutsideOption = False,
     max_params: MaxParamsOption = DEFAULT_MAX_PARAMS,
+    no_report: NoReportOption = False,
 ) -> None:
     """Search the hyperparameters of the spec's `search:` section with Optuna.
 
     Each trial is a run folder OUT/trial-NNN. The same command again continues the study
     (finished trials are kept); several machines join one study with the same --storage URL.
     Results: OUT/best.yaml (train it as it is), OUT/search.json, OUT/search.html, plots.
+    --no-report leaves each trial's report.html out (`cnnspec report OUT/trial-NNN` writes one).
     Another --study than the spec's name in the same OUT gets its own names:
     OUT/trial-STUDY-NNN, OUT/best-STUDY.yaml, OUT/search-STUDY.json and so on.
     A trial that cannot write its files (a full disk) stops the search with exit status 1;
@@ -174,6 +177,7 @@ def search(
         quiet=quiet,
         workers=workers,
         tag=tag,
+        report=not no_report,
     )
     seed = None
     adopted = None  # (the split seed of the weights run, and that run)

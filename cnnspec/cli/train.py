@@ -16,6 +16,7 @@ from cnnspec.cli.common import (
     EXIT_OUT_OF_MEMORY,
     AllowOutsideOption,
     MaxParamsOption,
+    NoReportOption,
     SetOption,
     SpecArgument,
     batch_boundary_stops,
@@ -87,6 +88,7 @@ def train(
             "(default: names, sizes, modification times)",
         ),
     ] = False,
+    no_report: NoReportOption = False,
 ) -> None:
     """Train the model of a spec and write a reproducible run folder (model, metrics, plots).
 
@@ -132,7 +134,7 @@ def train(
                 command=sys.argv,
                 cluster=addresses,
                 task_index=task_index,
-                write_report=write_report,
+                write_report=None if no_report else write_report,
                 weights=weights,
                 hash_content=hash_content,
                 run_data=run_data,  # the weights run's split: its images among the test images
@@ -167,7 +169,7 @@ def train(
         if lost.hint:
             console.print(f"  [cyan]hint:[/cyan] {safe(lost.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CLUSTER) from None
-    print_result(display, result, quiet)
+    print_result(display, result, quiet, no_report=no_report)
 
 
 def out_of_memory_exit(full: Any) -> typer.Exit:
@@ -245,8 +247,9 @@ def print_resume(command: str) -> None:
     stderr().print(f"resume with:  {clean(command)}", highlight=False, soft_wrap=True, markup=False)
 
 
-def print_result(display: Any, result: Any, quiet: bool) -> None:
-    """The closing summary: key figures and where the files are."""
+def print_result(display: Any, result: Any, quiet: bool, no_report: bool = False) -> None:
+    """The closing summary: key figures and where the files are (``no_report``: the page was
+    left out, and the row that names it says how to write it)."""
     from cnnspec.training.progress import figure
     from cnnspec.training.task_metrics import headline
 
@@ -301,6 +304,12 @@ def print_result(display: Any, result: Any, quiet: bool) -> None:
     ):
         if key in result.files:
             table.add_row(label, safe(result.files[key]))
+    if no_report:
+        import shlex
+
+        # (the command as it is to be pasted: a folder with a space or a quote in its name quoted)
+        later = shlex.join(["cnnspec", "report", str(result.run_dir)])
+        table.add_row("page", f"not written (--no-report): {safe(later)}")
     for key, path in result.files.items():  # the task's pictures: regression.png, segmentation.png, ...
         if key.endswith("_png") and key != "history_png":
             table.add_row("picture", safe(path))

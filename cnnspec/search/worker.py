@@ -90,6 +90,7 @@ class WorkerConfig:
     workers: int = 1
     quiet: bool = False
     tag: str = ""  # what this study's files carry in their names (studies.study_tag)
+    report: bool = True  # each trial's report.html (not with --no-report)
 
 
 #: The user attribute naming the real path of the ``--out`` a trial ran in (with ``host``).
@@ -718,7 +719,7 @@ def run_trial(cfg: WorkerConfig, compiled: Any, space: SearchSpace, study: Any, 
                     resume=resume,
                     display=Display("quiet"),
                     command=[*sys.argv[:1], "search", str(cfg.spec), "--study", cfg.study_name],
-                    write_report=write_report,
+                    write_report=write_report if cfg.report else None,
                     callbacks=[pruning],
                     run_data=run_data,  # the weights run's split: its images among the test images
                 )

@@ -336,15 +336,21 @@ def complete_ended(
     write_report: Callable[..., Path] | None,
 ) -> TrainResult:
     """``--resume`` of a run stopped (killed) once its results were saved (metrics.json) and
-    before its end: write what the end of a run writes and it lacks (report.html, and the
-    pictures the page draws that are missing), and remove its snapshots (state/), which a
-    finished run no longer has. Nothing is trained or evaluated again. A run that lacks
-    nothing is refused by :func:`~cnnspec.training.rundir.check_resumable`, as before."""
-    rundir.check_resumable(run_dir, compiled, compiled.spec_hash())  # (a changed spec, a whole run)
+    before its end, or of one that ended without its page (``--no-report``, a page that could
+    not be written): write what the end of a run writes and it lacks (report.html, and the
+    pictures the page draws that are missing; not where ``write_report`` is ``None``), and
+    remove its snapshots (state/), which a finished run no longer has. Nothing is trained or
+    evaluated again. A run that lacks nothing is refused by
+    :func:`~cnnspec.training.rundir.check_resumable`, as before."""
+    page = write_report is not None
+    # (a changed spec, a whole run)
+    rundir.check_resumable(run_dir, compiled, compiled.spec_hash(), page=page)
     state = TrainingState(run_dir)
+    # its end ran and only its page is missing (--no-report, a page that failed to be written)
+    ended = not os.path.lexists(state.dir)
     files: dict[str, Path] = {}
     done: list[str] = []
-    if rundir.REPORT_FILE in rundir.left_undone(run_dir):  # none, or one that is not of these results
+    if rundir.REPORT_FILE in rundir.left_undone(run_dir, page):  # none, or one not of these results
         display.message(f"writing the report of {run_dir} ...")
         _write_page(run_dir, state, display, write_report, files, strict=True)
         if "html_report" in files:
@@ -353,9 +359,14 @@ def complete_ended(
         clear_finished(state, run_dir)
         if not os.path.lexists(state.dir):
             done.append(f"removed its training snapshots ({state.dir.name}/)")
+    how = (
+        f"the run in {run_dir} had ended without its {rundir.REPORT_FILE}"
+        if ended
+        else f"the run in {run_dir} had finished training and saved its results (metrics.json) when "
+        "it was stopped, before its end"
+    )
     notes.append(
-        f"the run in {run_dir} had finished training and saved its results (metrics.json) when it "
-        f"was stopped, before its end; nothing was trained again: "
+        f"{how}; nothing was trained again: "
         + ("; ".join(done) if done else "what it lacks could not be written (see above)")
     )
     for note in notes:

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from importlib import metadata
@@ -204,14 +205,16 @@ def page_is_current(run_dir: Path) -> bool:
         return False
 
 
-def left_undone(run_dir: Path) -> list[str]:
+def left_undone(run_dir: Path, page: bool = True) -> list[str]:
     """What the run in ``run_dir``, whose results are saved (metrics.json), lacks of a run that
     ended: the report.html of those results (none, or one written before they were, which says
     the run has not finished: :func:`page_is_current`), and its snapshots' removal (a run killed
-    between the two kept state/). ``train --resume`` finishes it (empty: nothing to resume)."""
+    between the two kept state/). ``train --resume`` finishes it (empty: nothing to resume).
+    ``page``: whether the resuming command writes pages (``--no-report`` does not: a run that
+    lacks only its page then lacks nothing it would write)."""
     from cnnspec.training.state import STATE_DIR
 
-    left = [] if page_is_current(run_dir) else [REPORT_FILE]
+    left = [] if not page or page_is_current(run_dir) else [REPORT_FILE]
     if os.path.lexists(run_dir / STATE_DIR):
         left.append(f"{STATE_DIR}/")
     return left
@@ -247,8 +250,11 @@ def _differences(old: Any, new: Any, path: tuple[Any, ...] = ()) -> list[str]:
     return [] if old == new else [format_path(path)]
 
 
-def check_resumable(run_dir: Path, compiled: CompiledSpec, spec_hash: str) -> dict[str, Any]:
-    """The run's lock, after checking that this spec may continue it."""
+def check_resumable(
+    run_dir: Path, compiled: CompiledSpec, spec_hash: str, page: bool = True
+) -> dict[str, Any]:
+    """The run's lock, after checking that this spec may continue it (``page``: as for
+    :func:`left_undone`)."""
     lock = read_lock(run_dir)
     if lock["spec_hash"] != spec_hash:
         changed: list[str] = []
@@ -264,11 +270,11 @@ def check_resumable(run_dir: Path, compiled: CompiledSpec, spec_hash: str) -> di
             "resume with the same spec file and the same --set/--epochs/--batch-size options, "
             "or start a new run",
         )
-    if (run_dir / "metrics.json").exists() and not left_undone(run_dir):
+    if (run_dir / "metrics.json").exists() and not left_undone(run_dir, page):
         raise UsageError(
             f"the run in {run_dir} has finished; there is nothing to resume",
-            f"its results are in {run_dir}/metrics.json; `cnnspec report {run_dir}` writes its "
-            f"{REPORT_FILE} again",
+            f"its results are in {run_dir}/metrics.json; `{shlex.join(['cnnspec', 'report', str(run_dir)])}` "
+            f"writes its {REPORT_FILE}" + (" again" if (run_dir / REPORT_FILE).is_file() else ""),
         )
     state = run_dir / "state"
     if os.path.lexists(state) and not state.is_dir():  # (found after an epoch's training, writing it)

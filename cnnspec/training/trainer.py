@@ -73,7 +73,9 @@ def train(
     once the results are saved (``outputs``: a classifier's outputs for the test split, which
     the test results were computed from, else ``None``; ``cnnspec train`` passes
     :func:`cnnspec.reporting.html.write_report`, which sits in a layer above this one); a failure
-    there is a warning, not a failed run, unless the disk refused the page. A file that can't be
+    there is a warning, not a failed run, unless the disk refused the page; ``None``: the run
+    ends without a page (``--no-report``), and a resume of a run that lacks only its page has
+    nothing to do. A file that can't be
     written (full disk, I/O error, read-only folder) raises :class:`~cnnspec.errors.WriteError`
     with a hint to resume; an output folder that can't take files at all is refused before
     TensorFlow is imported.
@@ -185,7 +187,7 @@ def _train(
         run_dir = claim(compiled.name)
     if not chief:  # a non-chief multi_worker process writes a scratch copy, not the run folder
         if resume is not None and (run_dir / "metrics.json").is_file():
-            rundir.check_resumable(run_dir, compiled, compiled.spec_hash())  # (a whole run: refused)
+            rundir.check_resumable(run_dir, compiled, compiled.spec_hash(), page=write_report is not None)
             raise UsageError(
                 f"the run in {run_dir} has finished training; there is nothing for a worker to resume",
                 "resume it with the chief (worker 0) alone, which writes what the run left undone",
@@ -323,7 +325,7 @@ def _train_owned(
     seed_from: WeightsRun | None = None  # the weights run whose seed this run splits with
     shared: str | None = None  # (its note of the test images those weights learnt)
     if resuming:
-        lock = rundir.check_resumable(run_dir, compiled, compiled.spec_hash())
+        lock = rundir.check_resumable(run_dir, compiled, compiled.spec_hash(), page=write_report is not None)
         seed = int(lock["seed"])
         if not TrainingState(run_dir).snapshots():  # killed before its first snapshot: it starts
             # again from epoch 1, so from the weights it first started from (else the snapshot's)
