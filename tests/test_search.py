@@ -761,7 +761,7 @@ def test_best_yaml_trains_the_best_trial_again_from_another_folder(runner, tmp_p
     )
     (folder / "x.yaml").write_text(text)
     monkeypatch.chdir(tmp_path)
-    done = runner.invoke(app, ["search", "ex/x.yaml", "--out", "out"])
+    done = runner.invoke(app, ["search", "ex/x.yaml", "--out", "out", "--no-report"])
     assert done.exit_code == 0, done.output
     seed = json.loads((tmp_path / "out" / "search.json").read_text())["training_seed"]
     assert f"no training.seed: every trial trains with the study's seed {seed}" in flat(done.output)
@@ -769,7 +769,7 @@ def test_best_yaml_trains_the_best_trial_again_from_another_folder(runner, tmp_p
     best = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())
     assert best["data"]["source"]["npz"] == str(folder / "d.npz") and best["training"]["seed"] == seed
     monkeypatch.chdir(tmp_path / "out")  # (best.yaml is taken as it is from anywhere)
-    trained = runner.invoke(app, ["train", "best.yaml", "--out", str(tmp_path / "b"), "-q"])
+    trained = runner.invoke(app, ["train", "best.yaml", "--out", str(tmp_path / "b"), "-q", "--no-report"])
     assert trained.exit_code == 0, trained.output
     assert json.loads((tmp_path / "b" / "lock.json").read_text())["seed"] == seed
     first = json.loads((tmp_path / "out" / "trial-000" / "history.json").read_text())

@@ -376,7 +376,9 @@ def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learn
     monkeypatch.chdir(tmp_path)
     spec = _base_run(trained_base, write_spec, tmp_path)  # (trained: `train spec.yaml -o runs/base`)
     seed = json.loads((tmp_path / "runs/base/lock.json").read_text())["seed"]
-    result = runner.invoke(app, ["train", str(spec), "-o", "runs/b2", "--weights", "runs/base"])
+    result = runner.invoke(
+        app, ["train", "--no-report", str(spec), "-o", "runs/b2", "--weights", "runs/base"]
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert (
@@ -389,7 +391,18 @@ def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learn
     # a seed of its own is kept, and the shared images are counted, as evaluate --data counts them
     own = 1 if seed != 1 else 2
     result = runner.invoke(
-        app, ["train", str(spec), "-o", "runs/b3", "--weights", "runs/base", "--set", f"training.seed={own}"]
+        app,
+        [
+            "train",
+            "--no-report",
+            str(spec),
+            "-o",
+            "runs/b3",
+            "--weights",
+            "runs/base",
+            "--set",
+            f"training.seed={own}",
+        ],
     )
     assert result.exit_code == 0, result.output
     compiled = compile_spec(spec, overrides=[f"training.seed={own}"])
@@ -412,7 +425,7 @@ def test_train_from_a_run_splits_as_it_did_or_says_how_many_test_images_it_learn
     shutil.copytree(tmp_path / "runs/base", tmp_path / "runs/bad")
     lock = json.loads((tmp_path / "runs/bad/lock.json").read_text())
     (tmp_path / "runs/bad/lock.json").write_text(json.dumps({**lock, "seed": -5}))
-    result = runner.invoke(app, ["train", str(spec), "-o", "runs/b4", "--weights", "runs/bad"])
+    result = runner.invoke(app, ["train", "--no-report", str(spec), "-o", "runs/b4", "--weights", "runs/bad"])
     assert result.exit_code == 0, result.output
     assert (
         "note: the split seed of --weights runs/bad could not be read from its lock.json: this run's "
@@ -708,7 +721,9 @@ def test_search_from_a_run_says_and_trains_with_its_seed(
         "sampler: random, space: {vars.lr: {float: [0.0005, 0.002], log: true}}",
         "sampler: grid, seed: 1, space: {data.test_split: {choice: [0.3, 0.2]}}",
     )
-    result = runner.invoke(app, ["search", str(write_spec(drawn, "drawn.yaml")), "--out", "sd"])
+    result = runner.invoke(
+        app, ["search", "--no-report", str(write_spec(drawn, "drawn.yaml")), "--out", "sd"]
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert (
