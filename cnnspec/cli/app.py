@@ -13,6 +13,7 @@ are still being imported too.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import signal
@@ -156,6 +157,7 @@ def main(prog_name: str | None = None) -> None:
     """The ``cnnspec`` console script (``prog_name``: how its help names it, when not as run)."""
     try:
         _stop_on_sigterm()
+        _usable_terminal()
         if sys.stdout is None:  # now: Click prints --version and --help before any callback
             _refuse_closed_stdout()
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
@@ -198,6 +200,36 @@ def main(prog_name: str | None = None) -> None:
         if failed_writing_stdout(error):  # help or --version, printed before any guard
             raise SystemExit(say_stdout_failed(error)) from None
         raise
+
+
+def _usable_terminal() -> None:
+    """What the process was given of its terminal, made usable before anything prints.
+
+    - An output encoding that cannot write every character (``PYTHONIOENCODING=ascii``, a C
+      locale with ``PYTHONUTF8=0``) writes the ones it cannot as escapes (``\u2014``), as
+      Python's stderr does: cnnspec's own messages have ``—``, ``→`` and ``×``, and one of them
+      ended every command with "internal error (UnicodeEncodeError …)", the help with a traceback.
+    - ``COLUMNS`` or ``LINES`` that is no positive number is ignored (``export COLUMNS=$(tput
+      cols)`` without a terminal gives ``0``): Rich took ``COLUMNS=0`` for a width of nothing and
+      printed not a word, errors and hints included."""
+    import codecs
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        try:
+            utf8 = codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name == "utf-8"
+        except LookupError:
+            utf8 = False
+        # (a C locale's surrogateescape writes back undecodable file-name bytes, and only them)
+        if reconfigure is not None and (getattr(stream, "errors", None) == "strict" or not utf8):
+            # (a closed or detached stream: said where it is used)
+            with contextlib.suppress(OSError, ValueError):
+                reconfigure(errors="backslashreplace")
+    for name in ("COLUMNS", "LINES"):
+        given = os.environ.get(name)
+        if given is not None and not (given.strip().isdigit() and int(given) > 0):
+            del os.environ[name]
 
 
 def _refuse_closed_stdout() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -38,4 +39,9 @@ def lsp(
             f"the language server needs the `lsp` extra ({(exc.name or 'pygls').split('.')[0]} is missing)",
             "pip install 'cnnspec[lsp]'",
         ) from None
+    if sys.stdin is None:  # (fd 0 closed: `cnnspec lsp <&-`) nothing would ever come to answer
+        raise fail_usage(
+            "expected standard input to be open: the language server reads the editor's requests there",
+            "start it from the editor (or with a pipe to its stdin), as `cnnspec lsp --stdio`",
+        )
     serve(debounce_ms / 1000)

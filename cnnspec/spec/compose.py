@@ -333,7 +333,19 @@ def path_refusal(ref: str) -> str | None:
 
 
 def unresolvable(ref: str) -> str:
-    """The message for a file name ``ref`` that :func:`resolve_path` could not resolve."""
+    """The message for a file name ``ref`` that :func:`resolve_path` could not resolve: a
+    relative one fails where the working folder was removed after the command started in it
+    (``os.getcwd()`` fails, so no relative path resolves), else the OS's two reasons."""
+    import os
+
+    if not os.path.isabs(ref):
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            return (
+                f"cannot read {_shown(ref)}: the working folder no longer exists (removed or renamed "
+                "after this command's shell entered it), so no relative path can be followed"
+            )
     return f"cannot read {_shown(ref)}: the path is too long or loops through symbolic links"
 
 
