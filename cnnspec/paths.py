@@ -56,8 +56,27 @@ def unreadable(path: str | Path) -> str | None:
         os.stat(path)
     except OSError as exc:
         return None if exc.errno in _NOTHING_THERE else (exc.strerror or str(exc))
+    except UnicodeEncodeError:
+        return unencodable(path)
     except ValueError:
         return "the name holds a NUL character"
+    return None
+
+
+def unencodable(path: str | Path) -> str | None:
+    """Why ``path`` cannot be handed to the OS in this process's file-name encoding (``None``:
+    it can): a name with a letter outside ASCII where Python runs in a C locale without its
+    UTF-8 mode (``LC_ALL=C PYTHONUTF8=0``). ``Path.exists`` answers ``False`` for it, which
+    said "does not exist" of a file that is there."""
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        import sys
+
+        return (
+            f"its name has characters that the file-name encoding here ({sys.getfilesystemencoding()}) "
+            "cannot write; run with a UTF-8 locale (LANG=C.UTF-8) or Python's UTF-8 mode (PYTHONUTF8=1)"
+        )
     return None
 
 

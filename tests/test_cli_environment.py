@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,30 @@ def test_the_language_server_with_stdin_closed_is_a_usage_error(tmp_path):
     done = cnnspec("lsp", cwd=ROOT, shell="<&-")
     assert done.returncode == 2, done.stderr
     assert "expected standard input to be open" in done.stderr and "internal error" not in done.stderr
+
+
+def test_a_file_whose_name_the_locale_cannot_write_is_not_said_to_be_missing(tmp_path):
+    """Under `LC_ALL=C PYTHONUTF8=0` (file names in ASCII), `npz: dígitos.npz` beside the spec was
+    "does not exist": Python's `Path.exists` answers False for a name it cannot encode."""
+    (tmp_path / "dígitos.npz").write_bytes(b"")
+    code = (
+        "import sys; from pathlib import Path; from cnnspec.training.filelist import not_found; "
+        "from cnnspec.paths import unreadable; p = Path(sys.argv[1]) / 'd\\u00edgitos.npz'; "
+        "print(ascii(not_found(p, folder=False))); print(ascii(unreadable(p)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    missing, unreadable = done.stdout.splitlines()
+    why = (
+        "its name has characters that the file-name encoding here (ascii) cannot write; run with a "
+        "UTF-8 locale (LANG=C.UTF-8) or Python's UTF-8 mode (PYTHONUTF8=1)"
+    )
+    assert missing == ascii(f"{tmp_path}/d\u00edgitos.npz cannot be looked for: {why}")
+    assert unreadable == ascii(why)  # (was "the name holds a NUL character")

@@ -64,7 +64,13 @@ class Listing:
 def not_found(path: Path, folder: bool) -> str:
     """Why ``path`` is not the folder (``folder``) or file a source names: it does not exist, or
     it is of the other kind (a file given as a folder, a folder given as a file), which "does
-    not exist" would misreport for a path the user can see."""
+    not exist" would misreport for a path the user can see; or its name cannot be written in
+    the file-name encoding of this process (a C locale without Python's UTF-8 mode: ASCII), so
+    no file of that name could be asked for (:func:`cnnspec.paths.unencodable`)."""
+    from cnnspec.paths import unencodable
+
+    if (why := unencodable(path)) is not None:
+        return f"{path} cannot be looked for: {why}"
     if folder and path.is_file():
         return f"{path} is a file, not a folder"
     if not folder and path.is_dir():
