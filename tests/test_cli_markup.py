@@ -167,6 +167,25 @@ def test_train_result_table_shows_the_run_folder_as_written(tmp_path):
         assert f"{run}/{name}" in text
 
 
+def test_train_shows_a_folder_name_that_is_not_utf8_alike_in_its_first_and_last_lines(tmp_path, capsys):
+    # The byte 0xE9 alone is no UTF-8 (Python holds it as \udce9): the header line showed the
+    # surrogate ("→ runs/t\udce9"), the closing table the byte ("trained → runs/t\xe9").
+    from cnnspec.cli.train import print_result
+    from cnnspec.training.progress import Display
+
+    run = tmp_path / "t\udce9"
+    shown = f"{tmp_path}/t\\xe9"
+    buffer = io.StringIO()
+    display = Display("plain", Console(file=buffer, width=400))
+    display.message(f"training tiny: 96 images → {run}")
+    print_result(display, _result(run), quiet=False)
+    text = buffer.getvalue()
+    assert f"training tiny: 96 images → {shown}\n" in text and f"trained → {shown}" in text
+    assert "udce9" not in text
+    print_result(display, _result(run), quiet=True)  # (--quiet's one line)
+    assert capsys.readouterr().out.endswith(f"→ {shown}\n")
+
+
 def test_train_cluster_error_shows_addresses_as_written(tmp_path, monkeypatch):
     from cnnspec.training import trainer
     from cnnspec.training.distribute import ClusterError

@@ -167,6 +167,15 @@ def test_an_unfinished_run_says_so(tmp_path):
     assert not (run / "report.html").exists()  # written where --out said
 
 
+def test_a_run_folder_whose_name_is_not_utf8_is_shown_with_each_such_byte_as_xnn(tmp_path):
+    # The byte 0xE9 (é in Latin-1) alone is no UTF-8: Python holds it as the surrogate \udce9,
+    # which the page once rendered raw and could not write (UnicodeEncodeError, exit 3).
+    run = make_run(tmp_path / "r\udce9<b>")
+    page = write_report(run).read_bytes().decode("utf-8")  # (strict: the page is UTF-8)
+    assert "r\\xe9&lt;b&gt;" in page  # shown as the terminal shows it, and still escaped
+    assert "\udce9" not in page and "<b>" not in page
+
+
 @pytest.mark.parametrize(("make", "expected"), [(False, "does not exist"), (True, "lock.json")])
 def test_only_run_folders_are_reported(tmp_path, make, expected):
     folder = tmp_path / "folder"

@@ -255,7 +255,7 @@ def print_result(display: Any, result: Any, quiet: bool, no_report: bool = False
 
     if result.completed is not None:  # --resume of a run stopped after its results: its end
         done = "; ".join(result.completed) or "nothing could be written"
-        typer.echo(f"finished {result.run_dir}: {done}")
+        typer.echo(f"finished {clean(result.run_dir)}: {done}")
         return
     metrics = result.metrics
     figures = headline(metrics)  # the task's own: test accuracy, mean IoU, macro F1, MAE/R² ...
@@ -263,12 +263,12 @@ def print_result(display: Any, result: Any, quiet: bool, no_report: bool = False
     if result.worker is not None:  # a non-chief worker: the chief reports and writes the files
         typer.echo(
             f"{result.worker.replace(':', ' ')} finished: test {first}, "
-            f"weights sha256 {metrics['weights_sha256']}; the chief writes {result.run_dir}"
+            f"weights sha256 {metrics['weights_sha256']}; the chief writes {clean(result.run_dir)}"
         )
         return
     line = (
         f"test {first}, loss {figure(metrics['test_loss'])} after "
-        f"{metrics['epochs_run']} epoch(s) in {metrics['train_seconds']:.1f}s → {result.run_dir}"
+        f"{metrics['epochs_run']} epoch(s) in {metrics['train_seconds']:.1f}s → {clean(result.run_dir)}"
     )
     if quiet:
         typer.echo(line)

@@ -893,11 +893,17 @@ def _read_text(path: Path) -> str:
 
 
 def render(context: dict[str, Any]) -> str:
-    """The page's HTML (Jinja, autoescaped, strict about missing values)."""
+    """The page's HTML (Jinja, autoescaped, strict about missing values), valid UTF-8: a path
+    that is not UTF-8 (a run folder named with the byte 0xE9, which Python holds as ``\\udce9``)
+    shows each such byte as ``\\xNN`` (:func:`~cnnspec.jsontext.utf8_text`), as the terminal and
+    cnnspec's JSON show it; raw, the page could not be written at all."""
+    from cnnspec.jsontext import utf8_text
     from cnnspec.resources import templates_dir
 
     source = templates_dir().joinpath(TEMPLATE).read_text(encoding="utf-8")
-    return _compiled(source).render(**context)
+    # Once over the escaped page, so that every path it shows is covered: ``\xNN`` holds no
+    # character HTML escapes, and only lone surrogates (no text a page can hold) change.
+    return utf8_text(_compiled(source).render(**context))
 
 
 @functools.lru_cache(maxsize=2)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from cnnspec.errors import printable
+from cnnspec.jsontext import utf8_text
 
 Mode = Literal["rich", "plain", "quiet"]
 _SHORT = {"accuracy": "acc", "learning_rate": "lr", "val_accuracy": "val_acc"}
@@ -25,9 +26,10 @@ _BOLD_NAME = re.compile(r"\[bold\]([A-Za-z0-9_]*)\[/bold\]")
 def as_text(text: str) -> Text:
     """A message as Rich text, never read as markup: it carries the user's run folders,
     weights files and notes (``runs/[/x]`` would raise MarkupError, ``[bold]`` would vanish).
-    Control characters are shown escaped, each line on its own; only a leading
-    ``[bold]NAME[/bold]`` is styled."""
-    shown = "\n".join(printable(line) for line in text.split("\n"))
+    Control characters are shown escaped, each line on its own, and each byte of a name that is
+    not UTF-8 as ``\\xNN`` (:func:`~cnnspec.jsontext.utf8_text`), as train's last line and every
+    other command show it (not ``\\udce9``); only a leading ``[bold]NAME[/bold]`` is styled."""
+    shown = "\n".join(printable(utf8_text(line)) for line in text.split("\n"))
     lead = _BOLD_NAME.match(shown)
     if lead is None:
         return Text(shown)
