@@ -66,6 +66,26 @@ def test_diff_shows_the_fixes_and_fix_makes_them_keeping_comments_line_breaks_an
     assert again.exit_code == 0 and again.stdout == ""
 
 
+def test_a_misspelt_word_with_a_letter_beyond_ascii_is_fixed_as_its_hint_says(tmp_path):
+    """`dénse` and `softmäx` had the hints an ASCII typo has, but --fix read only ASCII words
+    and changed nothing."""
+    spec = tmp_path / "accents.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: accents\ninput: {shape: [8, 8, 1]}\nmodel:\n  - flatten\n"
+        "  - dénse: {units: 10, activation: softmax}\n  - dense: {units: 10, activation: 'softmäx'}\n",
+        encoding="utf-8",
+    )
+    fixed = run(spec, "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert fixed.stdout.splitlines()[:2] == [
+        f"fixed {spec}:6:5: Replace `dénse` with `dense`",
+        f"fixed {spec}:7:37: Replace `softmäx` with `softmax`",
+    ]
+    assert spec.read_text(encoding="utf-8").endswith(
+        "  - dense: {units: 10, activation: softmax}\n  - dense: {units: 10, activation: 'softmax'}\n"
+    )
+
+
 def test_diff_reports_the_errors_the_fixes_leave_and_fails_for_them(tmp_path):
     """--diff printed nothing and ended 0 for a spec plain validate refuses, when nothing in it
     was fixable (a CI step `validate --diff` passed broken specs); a missing file too."""

@@ -34,10 +34,12 @@ from cnnspec.spec.linebreaks import LINE_BREAK
 _MEANT = re.compile(r"did you mean `([^`]+)`\?")
 #: "add a colon: `- KIND: VALUE`", "add a space after the colon: `- KIND: VALUE`".
 _WRITE = re.compile(r"add (?:a colon|a space after the colon): `- ([^`]+)`")
-#: A word a fix may replace or write: a name as specs spell kinds, keys, ids and values.
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+#: A word a fix may replace or write: a name as specs spell kinds, keys, ids and values, in any
+#: script's letters (``[^\W\d]``: a letter or ``_``), for a typo of one (``dénse``, ``softmäx``) has
+#: the same hint as an ASCII one and was left unfixed.
+_WORD = re.compile(r"[^\W\d][\w.\-]*")
 #: One part of a dotted name (``widht`` of ``vars.widht``), which a hint may correct alone.
-_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_SEGMENT = re.compile(r"[^\W\d][\w\-]*")
 #: The rest of a line after a plain scalar: a comment (a blank, then ``#``) ends it.
 _COMMENT = re.compile(r"(?<!\s)\s+#.*$")  # (from a run's first blank only: each blank retried the run)
 
