@@ -74,8 +74,7 @@ def runs(
 
 
 def _list(folder: Path, format: str) -> None:
-    from rich.table import Table
-
+    from cnnspec.cli.fitted import FittedColumn, FittedTable
     from cnnspec.reporting.runs import MAX_DEPTH, deeper_runs, find_runs, run_row
 
     skipped: list[tuple[Path, str]] = []  # links that lead nowhere, folders that can't be read
@@ -103,9 +102,21 @@ def _list(folder: Path, format: str) -> None:
         echo(json.dumps(rows, indent=2))
         return
     _notes([f"{row['path']}: {problem}" for row in rows for problem in row["problems"]])
-    table = Table(title=f"{len(rows)} run(s) in {safe(folder)}", title_justify="left")
-    for column in ("run", "spec", "date", "spec hash", "test acc", "epochs", "time", "status"):
-        table.add_column(column, justify="right" if column in ("test acc", "epochs", "time") else "left")
+    # The run folder is what compare and report take and the figures are the point: the spec,
+    # date, hash and status give way (at 80 columns Rich cut the folder to `digits_…`)
+    table = FittedTable(
+        f"{len(rows)} run(s) in {safe(folder)}",
+        [
+            FittedColumn("run", "name"),
+            FittedColumn("spec", "text"),
+            FittedColumn("date", "text"),
+            FittedColumn("spec hash", "text"),
+            FittedColumn("test acc", "figure", "right"),
+            FittedColumn("epochs", "figure", "right"),
+            FittedColumn("time", "figure", "right"),
+            FittedColumn("status", "text"),
+        ],
+    )
     for row in rows:
         epochs = "" if row["epochs"] is None else f"{row['epochs']}/{_num(row['epochs_planned']) or '?'}"
         # a run reached through a link: where it really is (JSON: "link")

@@ -6,10 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cnnspec.analysis.report import human_count, shape_text
 from cnnspec.cli.common import echo, guarded, stdout
+from cnnspec.cli.fitted import FittedColumn, FittedTable
 from cnnspec.cli.render import TextOrJson
 
 
@@ -25,11 +25,20 @@ def zoo(
     if format == TextOrJson.json:
         echo(json.dumps([entry.as_json() for entry in entries], indent=2))
         return
-    table = Table(title="cnnspec model zoo (zoo:NAME)", title_justify="left")
-    for column in ("name", "family", "keras.applications"):
-        table.add_column(column)
-    for column in ("params", "MACs", "input", "smallest"):
-        table.add_column(column, justify="right")
+    # The name is what zoo:NAME takes and the counts are the point: the family, the Keras class
+    # and the input shape give way (at 80 columns Rich cut densenet121/169/201 to `densenet…`)
+    table = FittedTable(
+        "cnnspec model zoo (zoo:NAME)",
+        [
+            FittedColumn("name", "name"),
+            FittedColumn("family", "text"),
+            FittedColumn("keras.applications", "text"),
+            FittedColumn("params", "figure", "right"),
+            FittedColumn("MACs", "figure", "right"),
+            FittedColumn("input", "text", "right"),  # (wraps between its axes)
+            FittedColumn("smallest", "figure", "right"),
+        ],
+    )
     for entry in entries:
         table.add_row(
             entry.name,
