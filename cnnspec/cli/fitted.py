@@ -5,9 +5,9 @@ Rich's own layout of a table too wide for the terminal narrows the widest column
 then every column alike, cutting cells with ``…``: at 80 columns ``cnnspec zoo`` showed
 densenet121, 169 and 201 all as ``densenet…`` and parameter counts as ``14,307,8…``, and at 60
 columns ``cnnspec runs`` showed ``0.16…`` (or dropped whole columns to no width at all). Here
-each column has a :data:`Role`: figures keep their width; free text gives way first, then
-names; a cell narrower than its text wraps at its blanks and folds a longer word onto the next
-line, so nothing is lost (:class:`FittedTable`).
+each column has a :data:`Role`: figures keep their width; free text gives way first, cut with
+``…`` on its one line; then names, which fold onto the next line, so that none is lost
+(:class:`FittedTable`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ Role = Literal["figure", "name", "text"]
 
 #: The order columns give way in: (role, the narrowest a column of it goes at that step, or
 #: its own width where that is less), the widest column of the role first, so that they narrow
-#: alike. Free text goes down to 2 cells before a name is folded (at 80 columns a run folder,
-#: ``digits_cnn-20261207-180102``, stays whole beside runs' four other columns of text); a name
-#: keeps 12 before free text goes to 1.
-STEPS: tuple[tuple[Role, int], ...] = (("text", 2), ("name", 12), ("text", 1), ("name", 1))
+#: alike. Free text is cut with "…" on its line, to 5 cells and then to 2, before a name is
+#: folded (at 80 columns a run folder, ``digits_cnn-20261207-180102``, stays whole beside runs'
+#: four other columns of text); a name keeps 12 before free text goes to 1. (Folded text, as
+#: first tried, made a row of ten lines of a date and a hash two cells wide.)
+STEPS: tuple[tuple[Role, int], ...] = (("text", 5), ("text", 2), ("name", 12), ("text", 1), ("name", 1))
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,10 @@ class FittedTable:
             table.add_column(
                 column.header,
                 justify=column.justify,
-                no_wrap=column.role == "figure",
-                overflow="fold",  # (a word longer than the column: on the next line, not "…")
+                # free text is cut with "…" on its one line (a date, a hash: a row of ten lines
+                # for them was worse); a name folds onto the next line, never cut
+                no_wrap=column.role != "name",
+                overflow="fold" if column.role == "name" else "ellipsis",
                 width=wide if wide < own else None,
             )
         for row in self.rows:

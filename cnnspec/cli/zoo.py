@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cnnspec.analysis.report import human_count, shape_text
+from cnnspec.analysis.report import human_count
 from cnnspec.cli.common import echo, guarded, stdout
 from cnnspec.cli.fitted import FittedColumn, FittedTable
 from cnnspec.cli.render import TextOrJson
@@ -35,7 +35,7 @@ def zoo(
             FittedColumn("keras.applications", "text"),
             FittedColumn("params", "figure", "right"),
             FittedColumn("MACs", "figure", "right"),
-            FittedColumn("input", "text", "right"),  # (wraps between its axes)
+            FittedColumn("input", "figure", "right"),
             FittedColumn("smallest", "figure", "right"),
         ],
     )
@@ -46,7 +46,7 @@ def zoo(
             entry.keras_name,
             f"{entry.params:,}",
             human_count(entry.macs),
-            shape_text([None, *entry.input_shape]),
+            "×".join(map(str, entry.input_shape)),  # (as `smallest`: no batch axis to say)
             "×".join(map(str, entry.min_input_shape() or ())) or "?",
         )
     stdout().print(table)
