@@ -278,3 +278,35 @@ def test_a_cut_backbones_outline_and_a_combinators_hover(tmp_path: Path):
     text = hover.hover_text(analysis.doc, analysis.compiled, index, cursor, CUT.split("\n")[row], 4)
     assert text is not None and "?" not in text and text.count("- output") == 1, text
     assert "`max`" in text
+
+
+def test_an_outline_that_reaches_its_limit_says_how_many_items_it_leaves_out(tmp_path: Path, monkeypatch):
+    """The outline stops at MAX_SYMBOLS; a repeat that filled it left the items after it (the
+    pooling and the head of a 5,000-layer spec) out without a word, as if the spec had none."""
+    monkeypatch.setattr(symbols, "MAX_SYMBOLS", 40)
+    text = (
+        "cnnspec: 1\nname: long\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - repeat: {times: 50, layers: [activation: relu]}\n"
+        "  - global_avg_pool2d\n  - dense: {units: 2, activation: softmax}\n"
+    )
+    path = (tmp_path / "long.yaml").resolve()
+    documents = Documents()
+    documents.set(path, text, 1)
+    analysis = documents.analyze(path)
+    assert analysis.compiled is not None and analysis.doc is not None, analysis.diagnostics
+    outline = symbols.outline(analysis.doc, analysis.name, text, analysis.compiled.ir)
+    said = "more item(s) not listed: the outline stops at 40 symbols"
+    assert outline[-1].name == f"… 2 {said}"  # the pooling and the head, counted
+    assert any(name.endswith(said) for name, _ in _names(outline[:1]))  # (within the repeat too)
+    # the spec as written (it does not compile): the same, at the model's items
+    broken = text.replace("units: 2", "units: -2")
+    documents.set(path, broken, 2)
+    analysis = documents.analyze(path)
+    assert analysis.compiled is None and analysis.doc is not None
+    monkeypatch.setattr(symbols, "MAX_SYMBOLS", 2)
+    names = [s.name for s in symbols.outline(analysis.doc, analysis.name, broken, None)]
+    assert names == [
+        "repeat",
+        "global_avg_pool2d",
+        "… 1 more item(s) not listed: the outline stops at 2 symbols",
+    ]

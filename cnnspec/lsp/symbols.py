@@ -100,8 +100,9 @@ class _Outline:
         self, items: list[Item], fallback: types.Range, within: SpecPath = ()
     ) -> list[types.DocumentSymbol]:
         out = []
-        for item in items:
+        for index, item in enumerate(items):
             if self.count >= MAX_SYMBOLS:
+                out.append(_untold(len(items) - index, fallback))
                 break
             symbol = self.item(item, fallback, within)
             if symbol is not None:
@@ -215,6 +216,18 @@ class _Outline:
         )
 
 
+def _untold(count: int, where: types.Range) -> types.DocumentSymbol:
+    """The last symbol of a list the outline stops in (:data:`MAX_SYMBOLS`): how many of its
+    items are not listed. Without it the outline of a spec of 5,000 layers simply ended, its
+    last items (the pooling and the head) missing as if the spec had none."""
+    return types.DocumentSymbol(
+        name=f"… {count:,} more item(s) not listed: the outline stops at {MAX_SYMBOLS:,} symbols",
+        kind=types.SymbolKind.Null,
+        range=where,
+        selection_range=where,
+    )
+
+
 def _pruned(items: list[Item], empty: bool = False) -> bool:
     """Whether ``items`` hold layers and none of them is live: all after a backbone's cut
     (their container would be an empty "→ ?" symbol). A list without layers (a ``repeat`` of
@@ -244,8 +257,12 @@ def outline(
             symbols.insert(0, builder.group("augmentation", ir.tree.augmentation, full, selection=selection))
         return _apart(symbols)
     written = []
+    untold = 0
     for path, kind in layer_items(doc):
-        if len(path) != 2 or path[0] != "model" or kind is None or builder.count >= MAX_SYMBOLS:
+        if len(path) != 2 or path[0] != "model" or kind is None:
+            continue
+        if builder.count >= MAX_SYMBOLS:
+            untold += 1
             continue
         builder.count += 1
         full, selection = builder.ranges((*path, kind), whole)
@@ -254,6 +271,8 @@ def outline(
                 name=kind, kind=types.SymbolKind.Field, range=full, selection_range=selection
             )
         )
+    if untold:
+        written.append(_untold(untold, written[-1].range))
     return _apart(written)
 
 
