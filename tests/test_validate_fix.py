@@ -186,7 +186,9 @@ def test_fixes_that_never_settle_stop_after_a_bounded_number_of_rounds(tmp_path)
         return [Diagnostic("bad", Loc(str(spec), 1, 4), hint=f"did you mean `{other}`?")]
 
     fixed = fix_file(spec, flipping)
-    assert isinstance(fixed, Fixed) and len(rounds) == MAX_ROUNDS and len(fixed.made) == MAX_ROUNDS
+    assert isinstance(fixed, Fixed) and len(fixed.made) == MAX_ROUNDS
+    # a check a round, and one of the text as left: the fixes it still offers are said
+    assert len(rounds) == MAX_ROUNDS + 1 and fixed.unmade == 1
     assert spec.read_text("utf-8") == "a: x\n"  # fix_file writes nothing itself
 
 
@@ -329,3 +331,27 @@ def test_a_family_is_fixed_in_every_variant(tmp_path):
         f"ok {fam}#deep: deep — 5 layers, 4,762 parameters",
     ]
     assert fam.read_text("utf-8") == fixed_text
+
+
+def test_fixes_left_when_the_rounds_run_out_are_said(tmp_path, monkeypatch):
+    """--fix makes MAX_ROUNDS rounds of fixes (10 × 200 diagnostics: 2,000 fixes); a file of
+    2,200 typos kept 200 of them, each still hinting its fix, and nothing said that --fix had
+    stopped. It now says how many it made, how many are left, and to run it again."""
+    import cnnspec.lsp.fixes
+
+    monkeypatch.setattr(cnnspec.lsp.fixes, "MAX_ROUNDS", 1)  # (the kind's fix uncovers the key's)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: s\ninput: {shape: [8, 8, 1]}\nmodel:\n"
+        "  - conv2dd: {filtrs: 4, kernel_size: 3}\n  - flatten\n  - dense: {units: 2}\n"
+    )
+    result = run(spec, "--fix")
+    text = " ".join(result.output.split())
+    assert (
+        f"note: {spec}: 1 fixes made in 1 rounds of checks, where it stops; 1 more are offered: run it again"
+        in text
+    )
+    assert "conv2d: {filtrs: 4" in spec.read_text()
+    monkeypatch.setattr(cnnspec.lsp.fixes, "MAX_ROUNDS", 10)
+    result = run(spec, "--fix")
+    assert "more are offered" not in result.output and "conv2d: {filters: 4" in spec.read_text()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnspec.errors import Diagnostic, UsageError
-from cnnspec.lsp.fixes import Fix, fix_rounds
+from cnnspec.lsp.fixes import Fix, fix_rounds, fixes_of
 
 #: How a file is checked: its diagnostics, errors or warnings, with ``reader`` supplying its
 #: text as fixed so far.
@@ -41,6 +41,9 @@ class Fixed:
     #: The diagnostics of ``after`` from the fixes' last check (``None``: the rounds ran out
     #: before ``after`` was checked), which ``validate --diff`` reports without checking again.
     checked: list[Diagnostic] | None = None
+    #: Fixes the check of ``after`` still offers: the rounds (:data:`~cnnspec.lsp.fixes.MAX_ROUNDS`)
+    #: ran out first, on a file of more than a few thousand fixes.
+    unmade: int = 0
 
     @property
     def changed(self) -> bool:
@@ -84,7 +87,11 @@ def fix_file(path: Path, check: Check) -> Fixed:
         return diagnostics, named.pop() if len(named) == 1 else None
 
     after, made = fix_rounds(before, diagnose)
-    return Fixed(path, before, after, made, last.get(after))
+    unmade = 0
+    if made and after not in last:  # the rounds ran out: what the text as fixed still offers
+        found, name = diagnose(after)
+        unmade = len(fixes_of(found, name, after)) if name is not None else 0
+    return Fixed(path, before, after, made, last.get(after), unmade)
 
 
 def _same(name: str, target: Path) -> bool:

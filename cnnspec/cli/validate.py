@@ -295,6 +295,15 @@ def _fix_files(
         if not fixed.changed:
             continue
         changed = True
+        if fixed.unmade:  # (said first: --diff's output is the patch alone on stdout)
+            from cnnspec.lsp.fixes import MAX_ROUNDS
+
+            stderr().print(
+                f"[yellow]note:[/yellow] {safe(file)}: {len(fixed.made):,} fixes made in {MAX_ROUNDS} "
+                f"rounds of checks, where it stops; {fixed.unmade:,} more are offered: run it again",
+                highlight=False,
+                soft_wrap=True,
+            )
         if not write:
             echo(fixed.diff(), nl=False)
             continue
