@@ -815,3 +815,22 @@ def test_a_layer_registered_under_another_name_says_that_name():
         import_source(Source("model.json", functional(layer)))
     (error,) = caught.value.errors
     assert "(keras.layers.Dense, registered as Custom>Dense), not a built-in Keras layer" in error.message
+
+
+def test_a_model_longer_than_a_spec_may_be_written_says_so_to_the_importer(tmp_path, monkeypatch):
+    """A model of 19,000 layers (within import's 20,000) ran into the spec's YAML node budget
+    with the hint for a spec's author, "use blocks and repeat instead of long lists": the
+    importer wrote the list. It now says what import writes and how many layers the model has."""
+    import cnnspec.spec.loader
+
+    # (the budget lowered: the chain below needs more nodes, as 19,000 layers need more than 50,000)
+    monkeypatch.setattr(cnnspec.spec.loader, "NODE_BUDGET", 60)
+    monkeypatch.setattr("cnnspec.importer.NODE_BUDGET", 60)
+    chain = [dense("d0")] + [dense(f"d{i}", f"d{i - 1}") for i in range(1, 30)]
+    output = " ".join(refused(_write(tmp_path, functional(*chain))).split())
+    assert "expected at most 60 YAML nodes; received more" in output
+    assert (
+        "hint: import writes one spec item per layer (a few YAML nodes each), and a spec holds at most "
+        "60 YAML nodes; this model has 31 layers" in output
+    )
+    assert "use blocks and repeat" not in output

@@ -29,6 +29,7 @@ from cnnspec.importer.structure import Structurer, spec_id
 from cnnspec.importer.verify import align
 from cnnspec.importer.writer import spec_text
 from cnnspec.layers.reverse import Reversed, shown
+from cnnspec.spec.loader import NODE_BUDGET
 from cnnspec.spec.schema import MAX_NAME
 
 
@@ -277,12 +278,19 @@ def _of_source(diagnostic: Diagnostic, items: list[Item], graph: Graph) -> Diagn
         what, where = "the model's outputs", "$.config.output_layers"
     else:
         what, where = "the model", "$.config.layers"
+    hint = diagnostic.hint
+    if diagnostic.message.startswith(f"expected at most {NODE_BUDGET:,} YAML nodes"):
+        # (the loader's hint is for a spec's author; the importer wrote this spec, a layer an item)
+        hint = (
+            "import writes one spec item per layer (a few YAML nodes each), and a spec holds at most "
+            f"{NODE_BUDGET:,} YAML nodes; this model has {len(graph.nodes):,} layers"
+        )
     return Diagnostic(
         f"{what} does not import as a valid spec item: {spec_path}: {diagnostic.message}",
         None,
         where,
         "import",
-        diagnostic.hint,
+        hint,
     )
 
 
