@@ -234,10 +234,13 @@ class Diagnostic:
     severity: Severity = "error"
     notes: tuple[Note, ...] = ()
 
-    def sort_key(self) -> tuple[int, str, int, int, str]:
+    def sort_key(self) -> tuple[int, int, str, int, int, str]:
         loc = self.loc
         return (
             0 if self.severity == "error" else 1,
+            # the "too many errors" error after every error it closes: it stands at the last
+            # one's place, and its message sorted it before that one
+            1 if self.code == TOO_MANY else 0,
             loc.file if loc else "",
             loc.line if loc else 0,
             loc.column if loc else 0,
@@ -348,6 +351,10 @@ MAX_DIAGNOSTICS = 200
 #: How the loader's error on a YAML 1.1 boolean word (``no``) begins where the value may be a
 #: string too (:meth:`Diagnostics.boolean_only` narrows it where it may not).
 MAYBE_A_STRING = "expected true, false or a quoted string"
+
+
+#: The code of the error that closes a stage's list at :data:`MAX_DIAGNOSTICS` errors.
+TOO_MANY = "too-many-errors"
 
 
 @dataclass
@@ -474,10 +481,12 @@ class Diagnostics:
         if severity == "error" and self._counts[severity] == MAX_DIAGNOSTICS:
             self.items.append(
                 Diagnostic(
-                    f"too many errors; stopped after the first {MAX_DIAGNOSTICS}",
+                    # (the stages stop looking here: a hostile file can hold ~100,000 mistakes,
+                    # so there is no count of the rest to give)
+                    f"too many errors; stopped looking after the first {MAX_DIAGNOSTICS}",
                     diagnostic.loc,
                     diagnostic.path,
-                    "too-many-errors",
+                    TOO_MANY,
                     "fix these and run again",
                 )
             )

@@ -460,6 +460,18 @@ def test_thousands_of_errors_stop_after_the_limit():
     assert len(error.errors) == MAX_DIAGNOSTICS + 1
 
 
+def test_the_too_many_errors_error_comes_after_the_errors_it_closes():
+    """It stands at the last error's place, and sorted before that one by its message: the
+    list ended with an unknown kind after "too many errors" (text, JSON and GitHub alike)."""
+    from cnnspec.errors import Diagnostic
+
+    error = timed_error(spec_text("".join("  - conv2D: {filters: 8}\n" for _ in range(250))))
+    ranked = sorted(error.diagnostics, key=Diagnostic.sort_key)
+    assert ranked[-1].code == "too-many-errors" and ranked[-1].path == ranked[-2].path
+    assert ranked[-1].message == f"too many errors; stopped looking after the first {MAX_DIAGNOSTICS}"
+    assert [d.code for d in ranked[:-1]] == [ranked[0].code] * MAX_DIAGNOSTICS
+
+
 def test_warnings_never_crowd_out_errors():
     diags = Diagnostics()
     for i in range(MAX_DIAGNOSTICS + 50):
