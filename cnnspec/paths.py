@@ -63,6 +63,17 @@ def unreadable(path: str | Path) -> str | None:
     return None
 
 
+def working_folder_gone() -> bool:
+    """Whether the process's working folder was removed (or renamed away) since it started:
+    ``os.getcwd()`` then fails, and so does every relative path and ``Path.cwd()`` (Python's
+    error for it, a FileNotFoundError without a file name, read as cnnspec's bug)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def unencodable(path: str | Path) -> str | None:
     """Why ``path`` cannot be handed to the OS in this process's file-name encoding (``None``:
     it can): a name with a letter outside ASCII where Python runs in a C locale without its

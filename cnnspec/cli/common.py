@@ -467,6 +467,8 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
         return typer.Exit(EXIT_KERNEL)
     if os.environ.get("CNNSPEC_DEBUG"):
         raise exc
+    from cnnspec.paths import working_folder_gone
+
     if isinstance(exc, FileNotFoundError) and working_folder_gone():
         return fail_usage(
             "the working folder no longer exists (it was removed or renamed after this command's "
@@ -480,17 +482,6 @@ def failed(exc: Exception, fmt: str, kwargs: dict[str, Any]) -> typer.Exit:
         highlight=False,
     )
     return typer.Exit(EXIT_INTERNAL)
-
-
-def working_folder_gone() -> bool:
-    """Whether the process's working folder was removed (or renamed away) since it started:
-    ``os.getcwd()`` then fails, and so does every relative path and ``Path.cwd()`` (Python's
-    error for it, a FileNotFoundError without a file name, read as cnnspec's bug)."""
-    try:
-        os.getcwd()
-    except FileNotFoundError:
-        return True
-    return False
 
 
 def stop_for_closed_stdout() -> NoReturn:

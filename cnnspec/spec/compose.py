@@ -34,7 +34,7 @@ from cnnspec.errors import (
     on_command_line,
 )
 from cnnspec.layers.registry import REGISTRY
-from cnnspec.paths import exists, is_dir, is_file
+from cnnspec.paths import exists, is_dir, is_file, working_folder_gone
 from cnnspec.resources import zoo_dir
 from cnnspec.spec.hiding import hiding
 from cnnspec.spec.loader import (
@@ -338,14 +338,11 @@ def unresolvable(ref: str) -> str:
     (``os.getcwd()`` fails, so no relative path resolves), else the OS's two reasons."""
     import os
 
-    if not os.path.isabs(ref):
-        try:
-            os.getcwd()
-        except FileNotFoundError:
-            return (
-                f"cannot read {_shown(ref)}: the working folder no longer exists (removed or renamed "
-                "after this command's shell entered it), so no relative path can be followed"
-            )
+    if not os.path.isabs(ref) and working_folder_gone():
+        return (
+            f"cannot read {_shown(ref)}: the working folder no longer exists (removed or renamed "
+            "after this command's shell entered it), so no relative path can be followed"
+        )
     return f"cannot read {_shown(ref)}: the path is too long or loops through symbolic links"
 
 
