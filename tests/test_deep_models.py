@@ -31,3 +31,24 @@ def test_a_chain_deeper_than_pythons_default_limit_builds():
     # room for the deepest chain a spec may hold (saving and loading walk the graph alike: the
     # limit is the process's, raised where Keras is imported), never lower than it was
     assert sys.getrecursionlimit() >= 2 * MAX_NODES
+
+
+def test_the_generated_module_of_a_deep_chain_builds_without_cnnspec(tmp_path):
+    """The generated code runs where cnnspec never raised the limit: a process of its own at
+    Python's default 1,000 (the limit it had, printed first, is that). Its build is where the
+    chain met it (saving and loading walk the graph alike, within the same raised limit)."""
+    from cnnspec.api import generate_code
+    from tests.conftest import run_python
+
+    (tmp_path / "deep_model.py").write_text(generate_code(compile_text(DEEP, "deep.yaml")), encoding="utf-8")
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import sys\n"
+        "print(sys.getrecursionlimit())\n"
+        "import deep_model\n"
+        "print(len(deep_model.build_model().layers))\n",
+        encoding="utf-8",
+    )
+    done = run_python(driver, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["1000", "1103"]
