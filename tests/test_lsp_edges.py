@@ -404,6 +404,90 @@ async def test_a_save_compiles_the_search_candidates_again(client: LanguageClien
     close(client, spec)
 
 
+#: A model of 152 layers whose search compiles 195 trial specs alone (191 widths, the two
+#: optimizers, two epochs): about 30,000 layer compilations, over the server's BACKGROUND_COST.
+LONG_SEARCH = (
+    SEARCH.replace("  - conv2d: {filters: 8, kernel_size: 3}\n", "")
+    .replace(
+        "model:\n",
+        "vars: {width: 8}\nmodel:\n  - repeat:\n      times: 150\n      layers:\n"
+        "        - conv2d: {filters: \"${width}\", kernel_size: 3, padding: same}\n",
+    )
+    .replace("    training.optimizer: {choice: [adam, sgd]}\n",
+             "    training.optimizer: {choice: [adam, sgdd]}\n    vars.width: {int: [8, 198]}\n"
+             "    training.epochs: {choice: [1, 2]}\n")
+)  # fmt: skip
+
+
+def test_a_long_search_is_left_to_a_thread_on_the_text_of_its_moment(monkeypatch: pytest.MonkeyPatch):
+    """An editor's check (``background``) leaves candidates that take long to compile owed,
+    repeating their last findings; the job compiles them on the text it was made with, and its
+    result is kept only while the document still has that text. (Every search is long here:
+    the server's test below has a real one.)"""
+    from cnnspec.lsp import documents as module
+    from cnnspec.lsp.documents import Documents
+
+    monkeypatch.setattr(module, "BACKGROUND_COST", 0)
+    documents, path = Documents(), Path("/tmp/long.yaml")
+    bad = SEARCH.replace("[adam, sgd]", "[adam, sgdd]")
+    documents.set(path, bad, 1)
+    first = documents.analyze(path, full=True, background=True)
+    assert first.search_deferred and first.diagnostics == [] and path in documents.owed
+    job = documents.search_job(path)
+    documents.set(path, bad.replace("trials: 4", "trials: 5"), 2)  # typed while it compiles
+    analysis, run = job()
+    assert run.compiled and [d for d in analysis.diagnostics if BAD_CHOICE in d.message]
+    assert not documents.adopt(path, analysis, run)  # of the text before: not the editor's
+    assert path in documents.owed and documents.analyses[path] is first
+    assert documents.adopt(path, *documents.search_job(path)())
+    assert path not in documents.owed
+    (kept,) = documents.analyses[path].diagnostics
+    assert BAD_CHOICE in kept.message
+    typed = documents.analyze(path, background=True)  # the findings repeated, nothing owed
+    assert not typed.search_deferred and [d.message for d in typed.diagnostics] == [kept.message]
+    saved = documents.analyze(path, full=True, background=True)  # owed again: the last repeated
+    assert saved.search_deferred and [d.message for d in saved.diagnostics] == [kept.message]
+    # without `background` (validate --fix's rounds, a rename's checks) they are compiled in place
+    assert not documents.analyze(path, full=True).search_deferred and path not in documents.owed
+
+
+def test_a_long_search_costs_more_than_the_server_compiles_on_its_loop():
+    """The server's test below compiles its candidates in a thread: 152 layers, 195 trial specs."""
+    from cnnspec.analysis.search_check import planned_compiles
+    from cnnspec.api import compile_text
+    from cnnspec.errors import Diagnostics
+    from cnnspec.lsp.documents import BACKGROUND_COST
+    from cnnspec.spec.loader import load_text
+    from cnnspec.spec.search import read_search
+
+    space = read_search(load_text(LONG_SEARCH, "long.yaml"), Diagnostics())
+    assert space is not None and planned_compiles(space) == 195  # (191 + 2 + 2: one model dimension)
+    model = compile_text(LONG_SEARCH.partition("search:")[0], "long.yaml")  # (no candidates compiled)
+    assert len(model.ir.nodes) == 152 and BACKGROUND_COST < 152 * 195
+
+
+@in_server
+async def test_the_server_answers_while_a_long_search_compiles(client: LanguageClient, tmp_path: Path):
+    """The candidates of a long search are compiled in a thread: the open is published at once
+    without them, a hover is answered meanwhile, and their findings come in a publication of
+    their own (a spec of ~1,000 layers held every request 15-53 s)."""
+    spec = tmp_path / "long.yaml"
+    uri = spec.as_uri()
+    before = mark(uri)
+    opened = await open_text(client, spec, LONG_SEARCH)
+    assert not [d for d in opened if BAD_CHOICE in d.message]
+    hover = await answer(
+        client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(uri), position(LONG_SEARCH, "conv2d", 2))
+        )
+    )
+    assert isinstance(hover, types.Hover) and isinstance(hover.contents, types.MarkupContent)
+    assert "conv2d" in hover.contents.value
+    found = await published(uri, before + 1, 1)
+    assert [d for d in found if BAD_CHOICE in d.message]
+    close(client, spec)
+
+
 def test_a_diagnostic_at_an_empty_value_at_the_lines_end_covers_the_word_before_it():
     """`  - add:` (no value): the warning's range was zero-width, past the colon."""
     from cnnspec.lsp.text import Lines

@@ -476,6 +476,21 @@ def _logs_objective(compiled: CompiledSpec, space: SearchSpace) -> bool:
     return "training" in compiled.doc.data and space.objective in _logged(training_config(compiled))
 
 
+def planned_compiles(space: SearchSpace) -> int:
+    """How many trial specs :func:`check_candidates` compiles for ``space``, at most (a value
+    that fails alone is left out of the combinations, which this does not know): what the
+    language server weighs before it compiles them on its event loop."""
+    every = enumerated(space)
+    alone = sum(len(checked_values(d, every)) for d in space.dimensions)
+    model_dims = [d for d in space.dimensions if d.affects_model]
+    if len(model_dims) < 2:
+        return alone
+    combined = math.prod(len(checked_values(d, every)) for d in model_dims)
+    if combined > MAX_COMBINATIONS:
+        combined = math.prod(len(d.candidates()) for d in model_dims)
+    return alone + min(combined, MAX_COMBINATIONS)
+
+
 def enumerated(space: SearchSpace) -> dict[str, tuple[Any, ...]]:
     """Every value a trial can draw, by dimension, for the dimensions that can change the
     model (vars, layer parameters; a ``groups`` of 3 in ``{int: [1, 4]}`` fails where 1 and 4

@@ -17,12 +17,18 @@ are kept until candidates are compiled again: a check
 that fails before reaching the candidates (invalid YAML while typing) leaves them as they
 were. A full check that could not reach them (the text had an error when it was opened or
 saved) leaves them owed: the first check that reaches them compiles them, once.
+
+Where compiling them would take long (:data:`BACKGROUND_COST`: a model of a thousand layers
+and a search of a hundred candidate models is seconds), the server's checks leave them owed,
+repeat the last findings, and the server compiles them in a thread of its own on the text of
+that moment (:meth:`Documents.search_job`); their findings are kept when that text is still the
+editor's (:meth:`Documents.adopt`), and requests are answered in the meantime.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,12 +45,20 @@ from cnnspec.analysis.passes import (
     compose,
     run_passes,
 )
-from cnnspec.analysis.search_check import check_candidates, check_space
+from cnnspec.analysis.search_check import check_candidates, check_space, planned_compiles
 from cnnspec.errors import Diagnostic, Loc, SpecError
 from cnnspec.spec.compose import Reader
 from cnnspec.spec.family import family_variants, unsaid, variant_notes
 from cnnspec.spec.library import check_library, is_library_keys
 from cnnspec.spec.loader import SOURCE_TEXTS, SourceDoc, display_name
+from cnnspec.spec.search import SearchSpace
+
+#: Layer compilations (the model's layers, times the trial specs that
+#: :func:`~cnnspec.analysis.search_check.planned_compiles` counts) above which the server's
+#: checks leave a document's search candidates to a thread of their own: about a second of CPU,
+#: at some 50 µs a layer. A spec of about 1,000 layers whose search compiles ~170 models held the
+#: server's event loop for 15-53 s on open and save, every request waiting.
+BACKGROUND_COST = 20_000
 
 #: The passes that give the composed, located document (load, compose).
 COMPOSE = PASSES[: PASSES.index(compose) + 1]
@@ -103,6 +117,9 @@ class Analysis:
     #: What compiling the search candidates found, by this check or the full check whose
     #: findings it repeats (empty: none found, or no search section read).
     searched: list[Diagnostic] = field(default_factory=list)
+    #: The search candidates are owed and left to a thread (:meth:`Documents.search_job`):
+    #: ``searched`` repeats the findings of their last compilation meanwhile.
+    search_deferred: bool = False
 
     @property
     def name(self) -> str:
@@ -153,31 +170,71 @@ class Documents:
         """The other open documents whose last check read ``path``."""
         return [p for p, a in self.analyses.items() if p != path and path in a.files and p in self.open]
 
-    def analyze(self, path: Path, full: bool = False) -> Analysis:
+    def analyze(self, path: Path, full: bool = False, background: bool = False) -> Analysis:
         """Check the open document ``path`` (its unsaved text) and remember the result;
         ``full``: compile its search candidates too (open, save), else repeat what they
-        gave when last compiled (compiled now if a full check still owes them)."""
+        gave when last compiled (compiled now if a full check still owes them).
+        ``background``: candidates that would take long to compile (:data:`BACKGROUND_COST`)
+        stay owed, their last findings repeated, and the analysis says ``search_deferred``
+        (the server compiles them with :meth:`search_job`)."""
         if full:
             self.owed.add(path)
         owed = path in self.owed or path not in self.searched
-        repeated = None if owed else self.searched[path]
-        if repeated is not None and self.searched_text.get(path) != self.text(path):
-            repeated = follow_lines(
-                repeated, display_name(path), self.searched_text.get(path) or "", self.text(path) or ""
-            )
-        run = SearchRun(repeated)
+        previous = self._previous(path)
+        run = SearchRun(None if owed else previous, background=background, previous=previous)
+        entry = self.open.get(path)
+        analysis = self._check(path, self.text, entry.version if entry is not None else None, run)
+        self._record(path, analysis, run)
+        return analysis
+
+    def search_job(self, path: Path) -> Callable[[], tuple[Analysis, SearchRun]]:
+        """A check of ``path`` that compiles its search candidates, on the texts the editor
+        holds now, to run in another thread: it reads that copy (and files on the disk) and
+        changes nothing here. :meth:`adopt` takes its result, on the server's thread."""
+        texts: Mapping[Path, str] = {p: entry.text for p, entry in self.open.items()}
         entry = self.open.get(path)
         version = entry.version if entry is not None else None
+
+        def job() -> tuple[Analysis, SearchRun]:
+            run = SearchRun()
+            return self._check(path, texts.get, version, run), run
+
+        return job
+
+    def adopt(self, path: Path, analysis: Analysis, run: SearchRun) -> bool:
+        """Keep what a :meth:`search_job` found as the document's analysis, unless it was
+        closed or a file the job read was edited since (a later check owes the candidates
+        then); whether it was kept."""
+        if path not in self.open or not self.current(analysis):
+            return False
+        self._record(path, analysis, run)
+        return True
+
+    def _previous(self, path: Path) -> list[Diagnostic]:
+        """The findings of the last compilation of ``path``'s candidates, moved with their
+        lines to the text it holds now (:func:`follow_lines`)."""
+        found = self.searched.get(path)
+        if not found or self.searched_text.get(path) == self.text(path):
+            return list(found or [])
+        return follow_lines(
+            found, display_name(path), self.searched_text.get(path) or "", self.text(path) or ""
+        )
+
+    def _check(
+        self, path: Path, text_of: Callable[[Path], str | None], version: int | None, run: SearchRun
+    ) -> Analysis:
+        """The analysis of ``path``, every file read through ``text_of`` (``None``: from the
+        disk); nothing here is changed (a search job runs this in its own thread)."""
         files: set[Path] = set()
 
         def reader(target: Path) -> str | None:
             files.add(target)
-            return self.text(target)
+            return text_of(target)
 
         try:
-            if not looks_like_spec(self.text(path) or ""):
+            if not looks_like_spec(text_of(path) or ""):
                 analysis = Analysis(path, version, [])
-            elif is_library(self.text(path)):
+            elif is_library(text_of(path)):
                 analysis = self._library(path, reader, version)
             else:
                 analysis = check_family(path, reader, version, run)
@@ -185,14 +242,18 @@ class Documents:
             message = f"internal error while checking ({type(exc).__name__}: {exc}); please report it"
             analysis = Analysis(path, version, [Diagnostic(message, Loc(display_name(path), 1, 1))])
         analysis.files |= files | {path}
-        analysis.texts = {f: self.text(f) for f in analysis.files}
+        analysis.texts = {f: text_of(f) for f in analysis.files}
+        analysis.search_deferred = run.deferred
+        return analysis
+
+    def _record(self, path: Path, analysis: Analysis, run: SearchRun) -> None:
+        """Remember ``analysis`` as the document's, and what its candidates gave."""
         if run.compiled or (run.reached and not run.section):
             # compiled, or nothing to compile (no search section): nothing owed any more
             self.searched[path] = run.found if run.compiled else []
-            self.searched_text[path] = self.text(path) or ""
+            self.searched_text[path] = analysis.texts.get(path) or ""
             self.owed.discard(path)
         self.analyses[path] = analysis
-        return analysis
 
     def _library(self, path: Path, reader: Reader, version: int | None) -> Analysis:
         """A block library is checked as ``cnnspec validate`` checks one on its own
@@ -246,6 +307,12 @@ class SearchRun:
     compiled: bool = False
     #: The candidates' findings: compiled, or repeated.
     found: list[Diagnostic] = field(default_factory=list)
+    #: Leave candidates that would take long to compile (:data:`BACKGROUND_COST`) owed.
+    background: bool = False
+    #: The findings to repeat where they are left owed (their last compilation's).
+    previous: list[Diagnostic] = field(default_factory=list)
+    #: Whether they were left owed so (``background``).
+    deferred: bool = False
 
 
 def check(path: Path, reader: Reader, version: int | None = None, run: SearchRun | None = None) -> Analysis:
@@ -308,11 +375,15 @@ def _search_pass(run: SearchRun) -> Pass:
         space = check_space(compiled, context.diags)
         if space is not None:
             start = len(context.diags.items)
-            if run.repeat is None:
+            repeat = run.repeat
+            if repeat is None and run.background and _costly(compiled, space):
+                run.deferred = True
+                repeat = run.previous
+            if repeat is None:
                 check_candidates(compiled, space, context.diags, _trial_compiler(compiled, context))
                 run.compiled = True
             else:
-                for diagnostic in run.repeat:
+                for diagnostic in repeat:
                     context.diags.add(diagnostic)
             run.found.extend(context.diags.items[start:])
         compiled.search = space
@@ -322,6 +393,11 @@ def _search_pass(run: SearchRun) -> Pass:
         return compiled
 
     return search
+
+
+def _costly(compiled: CompiledSpec, space: SearchSpace) -> bool:
+    """Whether compiling the candidates of ``space`` would take long (:data:`BACKGROUND_COST`)."""
+    return len(compiled.ir.nodes) * planned_compiles(space) > BACKGROUND_COST
 
 
 def _trial_compiler(compiled: CompiledSpec, context: Context) -> Callable[[SourceDoc], CompiledSpec]:

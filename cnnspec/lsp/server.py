@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -302,6 +303,10 @@ class CnnspecServer(LanguageServer):
         self.stdin: StopAwareStdin | None = None
         #: Whether the editor stopped reading the output (:meth:`output_lost`).
         self.output_gone = False
+        #: The documents whose search candidates a thread compiles now (:meth:`search_later`),
+        #: and those whose checks left them owed again meanwhile (compiled once it is done).
+        self.searching: set[Path] = set()
+        self.search_again: set[Path] = set()
 
     def output_lost(self) -> None:
         """The editor stopped reading the output: stop reading its input, so the loop ends
@@ -426,22 +431,70 @@ class CnnspecServer(LanguageServer):
         for target in checked:
             self.pending.pop(target, None)
             previous = self.documents.analyses.get(target)
-            analysis = self.documents.analyze(target, full or target in self.full)
+            analysis = self.documents.analyze(target, full or target in self.full, background=True)
             self.full.discard(target)
-            if previous is not None:  # a file it no longer reads loses the errors it put there
-                publish.update(
-                    dict.fromkeys(f for f in previous.files - analysis.files if f in self.documents.open)
-                )
-            if analysis.doc is not None:
-                self.last_good[target] = analysis
-            publish[target] = None
-            publish.update(dict.fromkeys(f for f in analysis.files if f in self.documents.open))
+            self.took(target, previous, analysis, publish)
+            if analysis.search_deferred:
+                self.search_later(target)
         # when it ended: a check longer than the debounce (a spec of thousands of layers) was
         # followed at once by the next keystroke's, and each edit waited for all of them
         with contextlib.suppress(RuntimeError):  # RuntimeError: called outside the loop
             self.last_check[path] = asyncio.get_running_loop().time()
         for target in publish:
             self.publish(target)
+
+    def took(
+        self, path: Path, previous: Analysis | None, analysis: Analysis, publish: dict[Path, None]
+    ) -> None:
+        """``analysis`` is now ``path``'s (it replaced ``previous``): the files whose
+        diagnostics it changed are added to ``publish``."""
+        if previous is not None:  # a file it no longer reads loses the errors it put there
+            publish.update(
+                dict.fromkeys(f for f in previous.files - analysis.files if f in self.documents.open)
+            )
+        if analysis.doc is not None:
+            self.last_good[path] = analysis
+        publish[path] = None
+        publish.update(dict.fromkeys(f for f in analysis.files if f in self.documents.open))
+
+    def search_later(self, path: Path) -> None:
+        """Compile the search candidates that ``path``'s check left owed, in a thread of their
+        own (:meth:`Documents.search_job`, on the text of this moment): one document at a time,
+        and again once done when a check left them owed meanwhile. The thread is a daemon: an
+        ``exit`` does not wait for it."""
+        if self.searching:
+            self.search_again.add(path)
+            return
+        self.searching.add(path)
+        job = self.documents.search_job(path)
+        loop = asyncio.get_running_loop()
+
+        def compile_candidates() -> None:
+            try:
+                result: tuple[Analysis, SearchRun] | None = job()
+            except Exception:  # (the check turns a compiler bug into a diagnostic already)
+                log.exception("compiling the search candidates of %s", path)
+                result = None
+            with contextlib.suppress(RuntimeError):  # the loop closed: the server is ending
+                loop.call_soon_threadsafe(self.searched, path, result)
+
+        threading.Thread(target=compile_candidates, name="cnnspec-search", daemon=True).start()
+
+    def searched(self, path: Path, result: tuple[Analysis, SearchRun] | None) -> None:
+        """A :meth:`search_later` thread is done: its analysis is ``path``'s when every file it
+        read still has the text it read (published at once), and the next owed document's
+        candidates are compiled."""
+        self.searching.discard(path)
+        previous = self.documents.analyses.get(path)
+        if result is not None and self.documents.adopt(path, *result):
+            publish: dict[Path, None] = {}
+            self.took(path, previous, result[0], publish)
+            for target in publish:
+                self.publish(target)
+        while self.search_again and not self.searching:
+            waiting = self.search_again.pop()
+            if waiting in self.documents.owed and waiting in self.documents.open:
+                self.search_later(waiting)
 
     def publish(self, path: Path) -> None:
         try:
