@@ -669,6 +669,37 @@ def test_the_caret_stands_under_the_error_in_an_80_column_log(runner, tmp_path, 
     assert cell_len(caret) - 1 == cell_len(source[: source.index(token)])
 
 
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "utf-8"])
+def test_the_caret_stands_under_the_error_where_the_output_escapes_what_it_cannot_write(tmp_path, encoding):
+    """An output encoding without the line's characters (``PYTHONIOENCODING=ascii``): cnnspec's
+    streams write each as its escape (``\\xe9``, four cells), and the caret counts those cells,
+    not one a character (it stood nine cells left of ``actvation``)."""
+    import io
+
+    from rich.console import Console
+
+    from cnnspec.api import compile_text
+    from cnnspec.cli.render import render_text
+    from cnnspec.errors import SpecError
+
+    text = "cnnspec: 1\nname: t\ninput: {shape: [4]}\nmodel:\n"
+    text += '  - dense: {units: 2, name_: "ééé寿司", actvation: relu}\n'
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, str(tmp_path / "caret.yaml"))
+    (error,) = [d for d in caught.value.diagnostics if "actvation" in d.message]
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding=encoding, errors="backslashreplace", write_through=True)
+    render_text([error], Console(file=stream, width=200, color_system=None))
+    lines = raw.getvalue().decode(encoding).splitlines()
+    source, caret = lines[1], lines[2]
+    assert caret.strip() == "^"
+    if encoding != "utf-8":  # (ASCII escapes all five; Latin-1 has é, not the kanji)
+        assert "\\u5bff" in source
+    from rich.cells import cell_len
+
+    assert cell_len(caret) - 1 == cell_len(source[: source.index("actvation")])
+
+
 def test_a_messages_own_line_breaks_stay_and_other_control_characters_are_escaped():
     """A list of bad image files is one file a line; a line break inside a file's name is not."""
     import io

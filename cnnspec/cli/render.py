@@ -106,6 +106,31 @@ def excerpt(line: str, column: int) -> tuple[str, int]:
     return piece, column - start + shift
 
 
+def written_width(text: str, encoding: str) -> int:
+    """The terminal cells ``text`` takes written in ``encoding``: a character it cannot encode
+    is written as its escape (``é`` as ``\\xe9`` in ASCII: cnnspec's standard streams replace
+    what they cannot encode so, :func:`cnnspec.cli.app.main`), a caret under it was one cell
+    where four were shown. A CJK character or an emoji takes two cells."""
+    import codecs
+
+    from rich.cells import cell_len
+
+    try:
+        if codecs.lookup(encoding).name == "utf-8":
+            return cell_len(text)
+    except LookupError:
+        return cell_len(text)
+    width = 0
+    for char in text:
+        try:
+            char.encode(encoding)
+        except UnicodeEncodeError:
+            width += len(char.encode(encoding, "backslashreplace"))
+        else:
+            width += cell_len(char)
+    return width
+
+
 def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
     from rich.markup import escape
 
@@ -122,14 +147,15 @@ def render_text(diagnostics: Sequence[Diagnostic], console: Console) -> None:
         if diagnostic.loc is not None:
             line = source_line(diagnostic.loc.file, diagnostic.loc.line)
             if line is not None:
-                from rich.cells import cell_len
-
-                shown, column = excerpt(_clean(line.expandtabs(1)), diagnostic.loc.column)
+                raw = line.expandtabs(1)
+                # the column in the line as shown: what comes before it, escaped as shown
+                column = len(_clean(raw[: max(diagnostic.loc.column - 1, 0)])) + 1
+                shown, column = excerpt(_clean(raw), column)
                 number = str(diagnostic.loc.line)
                 console.print(f" {number} | {escape(shown)}", highlight=False, soft_wrap=True)
                 # Under the character in terminal cells (a CJK character or an emoji takes two),
                 # and never wrapped: a caret past the console's width stays on its line.
-                before = cell_len(shown[: max(column - 1, 0)])
+                before = written_width(shown[: max(column - 1, 0)], console.encoding)
                 caret = " " * (len(number) + 3 + before) + "^"
                 console.print(f" [bold {color}]{caret}[/bold {color}]", highlight=False, soft_wrap=True)
         if diagnostic.hint:
