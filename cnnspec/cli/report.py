@@ -20,6 +20,7 @@ from cnnspec.cli.common import (
 )
 from cnnspec.cli.render import safe
 from cnnspec.errors import UsageError
+from cnnspec.training.outcomes import report_command
 
 
 @guarded
@@ -114,7 +115,7 @@ def _refuse_other_run(page: Path, run_dir: Path) -> None:
         f"--out {page} is inside the run folder {holder}, not in {run_dir} (the run "
         "reported); report does not write into another run's folder",
         "choose an --out outside other run folders, such as "
-        f"{reported.name or 'run'}.html; `cnnspec report {holder}` writes that run's own page",
+        f"{reported.name or 'run'}.html; `{safe(report_command(holder))}` writes that run's own page",
     )
 
 

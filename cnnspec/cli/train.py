@@ -27,6 +27,7 @@ from cnnspec.cli.common import (
     stderr,
 )
 from cnnspec.cli.render import clean, safe
+from cnnspec.training.outcomes import report_command
 
 EXIT_CLUSTER = 75  # EX_TEMPFAIL: a worker of the cluster was lost; restart with --resume
 
@@ -153,7 +154,7 @@ def train(
         stderr().print(
             f"[yellow]interrupted[/yellow] once the run had finished; its results are saved in "
             f"{safe(stop.run_dir)}: if report.html is missing, write it with "
-            f"`cnnspec report {safe(stop.run_dir)}`",
+            f"`{safe(report_command(stop.run_dir))}`",
             highlight=False,
             soft_wrap=True,
         )
@@ -305,10 +306,7 @@ def print_result(display: Any, result: Any, quiet: bool, no_report: bool = False
         if key in result.files:
             table.add_row(label, safe(result.files[key]))
     if no_report:
-        import shlex
-
-        # (the command as it is to be pasted: a folder with a space or a quote in its name quoted)
-        later = shlex.join(["cnnspec", "report", str(result.run_dir)])
+        later = report_command(result.run_dir)
         table.add_row("page", f"not written (--no-report): {safe(later)}")
     for key, path in result.files.items():  # the task's pictures: regression.png, segmentation.png, ...
         if key.endswith("_png") and key != "history_png":

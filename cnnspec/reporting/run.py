@@ -44,6 +44,7 @@ from cnnspec.reporting.stand_in import model_output_kind
 from cnnspec.runholder import training_process
 from cnnspec.training.modelfile import check_model_file
 from cnnspec.training.modelfile import load_model as load_model  # the one safe loader, re-exported
+from cnnspec.training.outcomes import report_command
 
 if TYPE_CHECKING:
     from cnnspec.analysis.compiled import CompiledSpec
@@ -479,7 +480,7 @@ def missing_model_error(run_dir: Path) -> UsageError:
             f"expected the model of a finished run; {MODEL_FILE} is missing from {run_dir} "
             f"(its metrics.json is there: the run finished, and the file was moved or deleted since)",
             f"put back the {MODEL_FILE} training wrote, or train the spec again "
-            f"(`cnnspec report {run_dir}` shows the rest of the run without it)",
+            f"(`{report_command(run_dir)}` shows the rest of the run without it)",
         )
     if (who := training_process(run_dir)) is not None:
         return UsageError(

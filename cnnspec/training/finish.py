@@ -24,7 +24,7 @@ from cnnspec.jsontext import json_text
 from cnnspec.training import rundir, runlock
 from cnnspec.training.epochs import images_shown_per_epoch, steady_epoch_seconds
 from cnnspec.training.modelfile import save_model
-from cnnspec.training.outcomes import ReportInterrupted, TrainResult
+from cnnspec.training.outcomes import ReportInterrupted, TrainResult, report_command
 from cnnspec.training.progress import Display
 from cnnspec.training.state import TrainingState, model_file_bytes
 
@@ -316,7 +316,7 @@ def _write_page(
         clear_finished(state, run_dir)  # the results are whole (metrics.json): not needed
         fault.hint = (
             "the run's results are saved; once the disk can take it, write the page with: "
-            f"cnnspec report {run_dir}"
+            f"{report_command(run_dir)}"
         )
         raise
     except Exception as exc:  # the results are saved; a report problem must not fail the run

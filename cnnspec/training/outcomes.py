@@ -94,6 +94,12 @@ class TrainResult:
     seed_from: str | None = None
 
 
+def report_command(run_dir: Path) -> str:
+    """The command that writes the run's report.html, as it is to be pasted: a folder with a
+    space or a quote in its name quoted."""
+    return shlex.join(["cnnspec", "report", str(run_dir)])
+
+
 def resume_command(compiled: CompiledSpec, overrides: list[str], run_dir: Path) -> str:
     """The command that resumes the run: the same spec, ``--set`` overrides and compile options
     (``--allow-outside``, ``--max-params``), which resuming checks against the run."""

@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import platform
-import shlex
 import sys
 import time
 from importlib import metadata
@@ -32,6 +31,7 @@ from cnnspec.errors import UsageError, WriteError, format_path
 from cnnspec.fileio import is_atomic_leftover, write_atomic
 from cnnspec.spec.dumping import dump_yaml
 from cnnspec.spec.zoo import written_data
+from cnnspec.training.outcomes import report_command
 from cnnspec.training.runlock import LOCK_NAME, RunFolderLost, remove_leftovers
 
 if TYPE_CHECKING:
@@ -273,7 +273,7 @@ def check_resumable(
     if (run_dir / "metrics.json").exists() and not left_undone(run_dir, page):
         raise UsageError(
             f"the run in {run_dir} has finished; there is nothing to resume",
-            f"its results are in {run_dir}/metrics.json; `{shlex.join(['cnnspec', 'report', str(run_dir)])}` "
+            f"its results are in {run_dir}/metrics.json; `{report_command(run_dir)}` "
             f"writes its {REPORT_FILE}" + (" again" if (run_dir / REPORT_FILE).is_file() else ""),
         )
     state = run_dir / "state"
