@@ -349,8 +349,8 @@ def test_a_cut_inside_a_backbone_of_the_backbone_stays_refused(tmp_path):
 def test_generated_cuts_build_the_builders_model(cut_modules, tmp_path):
     """Every case's module (the one the fast test of the case reads), imported before cnnspec in
     one fresh process, builds the model `cnnspec build` builds: layer names and order, classes,
-    configurations, weight shapes, parameters, and (the builder's weights copied in) the outputs
-    on a random batch."""
+    configurations, weight shapes, parameters, and (both on the same weights, drawn by the
+    builder's initializers) the outputs on a random batch."""
     modules = {cut_modules.folder / f"{case}.yaml": cut_modules[case] for case in sorted(SPECS)}
     assert_modules_build_the_builders_models(modules, tmp_path)
 

@@ -4,7 +4,8 @@ For every spec in specs/ (globbed at collection time, so new specs are covered) 
 codegen/resolve fixtures, the generated module is imported in a fresh process (before cnnspec,
 so it cannot lean on it) and compared with ``cnnspec.build_model``: layer names, classes,
 ``get_config()``, weight shapes, parameter count, augmentation; and for models under a few
-million parameters, with the builder's weights copied in, the outputs on a random batch.
+million parameters, both on the same weights (drawn by the builder's initializers), the outputs
+on a random batch.
 (A generated training script runs in test_script_outputs.py.)
 """
 
