@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from cnnspec.api import compile_spec, compile_text
 from cnnspec.backends.codegen_check import CheckError, check_source, verify_model
@@ -501,8 +502,9 @@ def test_module_constants_may_call_the_functions_of_expressions(resnet_source, f
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_string_literals_round_trip(text):
-    assert ast.literal_eval(py_string(text)) == text
-    assert len(py_string(text).splitlines()) == 1
+    literal = py_string(text)
+    assert ast.literal_eval(literal) == text
+    assert len(literal.splitlines()) == 1
 
 
 @settings(max_examples=300, deadline=None)
@@ -607,6 +609,19 @@ def test_cli_script_refuses_a_data_path_with_a_nul_character(runner, tmp_path):
     assert "internal error" not in result.output and not target.exists()
 
 
+#: The tests of what the script checker lets a script add read :func:`spec_code`, made once.
+SPEC_CODE_GROUP = pytest.mark.xdist_group("digits_script")
+
+
+@pytest.fixture(scope="module")
+def spec_code(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The train.py ``codegen --script`` writes for SPEC and SPEC's model module: written once
+    for the 20 cases that each add one statement to them (the same command each time, 0.3 s)."""
+    target = tmp_path_factory.mktemp("spec_code") / "train.py"
+    assert CliRunner().invoke(app, ["codegen", str(SPEC), "--script", "-o", str(target)]).exit_code == 0
+    return target, generate_code(compile_spec(SPEC)).text
+
+
 @pytest.mark.parametrize(
     ("statement", "script_allows"),
     [
@@ -622,10 +637,10 @@ def test_cli_script_refuses_a_data_path_with_a_nul_character(runner, tmp_path):
         ("sys.exit(1)", False),  # `sys` stays refused
     ],
 )
-def test_scripts_may_only_raise_system_exit_with_a_message(runner, tmp_path, statement, script_allows):
-    target = tmp_path / "train.py"
-    assert runner.invoke(app, ["codegen", str(SPEC), "--script", "-o", str(target)]).exit_code == 0
-    text = target.read_text()
+@SPEC_CODE_GROUP
+def test_scripts_may_only_raise_system_exit_with_a_message(spec_code, statement, script_allows):
+    script, module = spec_code
+    text = script.read_text()
     extra = f"\n\ndef stop(x):\n    {statement}\n"
     if script_allows:
         check_source(text + extra, script=True)
@@ -633,7 +648,7 @@ def test_scripts_may_only_raise_system_exit_with_a_message(runner, tmp_path, sta
         with pytest.raises(CheckError):
             check_source(text + extra, script=True)
     with pytest.raises(CheckError):  # model modules never raise
-        check_source(generate_code(compile_spec(SPEC)).text + extra)
+        check_source(module + extra)
 
 
 def test_cli_refuses_a_folder_as_output(runner, tmp_path):
@@ -908,14 +923,14 @@ def test_the_comments_name_each_spec_file_beside_the_one_generated_from(tmp_path
         ),
     ],
 )
-def test_scripts_define_only_the_classes_of_their_templates(runner, tmp_path, statement, script_allows):
-    target = tmp_path / "train.py"
-    assert runner.invoke(app, ["codegen", str(SPEC), "--script", "-o", str(target)]).exit_code == 0
+@SPEC_CODE_GROUP
+def test_scripts_define_only_the_classes_of_their_templates(spec_code, statement, script_allows):
+    script, module = spec_code
     extra = "\n\n" + statement + "\n"
     if script_allows:
-        check_source(target.read_text() + extra, script=True)
+        check_source(script.read_text() + extra, script=True)
     else:
         with pytest.raises(CheckError):
-            check_source(target.read_text() + extra, script=True)
+            check_source(script.read_text() + extra, script=True)
     with pytest.raises(CheckError):  # model modules define no class
-        check_source(generate_code(compile_spec(SPEC)).text + extra)
+        check_source(module + extra)
