@@ -218,6 +218,7 @@ def test_codegen_writes_a_backbone_of_a_backbone(case, runner, tmp_path):
 def test_generated_nested_backbones_build_the_builders_model(runner, tmp_path):
     """Every case's module, imported before cnnspec in one fresh process, builds the model
     `cnnspec build` builds: layer names and order, classes, configurations, weight shapes,
-    parameters, and (the builder's weights copied in) the outputs on a random batch."""
+    parameters, and (both on the same weights, drawn by the builder's initializers) the outputs
+    on a random batch."""
     modules = {tmp_path / f"{case}.yaml": generate(runner, tmp_path, case) for case in sorted(CASES)}
     assert_modules_build_the_builders_models(modules, tmp_path)
