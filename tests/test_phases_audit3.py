@@ -304,7 +304,8 @@ def test_a_phase_that_trains_nothing_is_said_once_not_again_by_keras(runner, tmp
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = runner.invoke(app, ["train", str(spec), "--out", str(tmp_path / "run")])
+        # (without its page: nothing here reads it, and drawing it was a second and a half)
+        result = runner.invoke(app, ["train", str(spec), "--no-report", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "phase 1 trains nothing" in " ".join(result.output.split())
     assert not [w for w in caught if "does not have any trainable weights" in str(w.message)]
