@@ -150,6 +150,8 @@ def test_lsp(tmp_path: Path) -> None:
     assert positive(data["cold"]["initialize_ms"]) and positive(data["cold"]["first_diagnostics_ms"])
     assert positive(data["warm"]["diagnostics_ms"]) and positive(data["warm"]["hover_ms"])
     assert 1 <= data["warm"]["burst"]["checks"] <= data["warm"]["burst"]["edits"]
+    long = data["long_search"]  # (answered before the search's finding: its candidates beside)
+    assert long["first_diagnostics_ms"] > 0 and 0 < long["hover_ms"] < 1000 * long["search_finding_s"]
 
 
 def test_synthetic_data_splits_alike(tmp_path: Path) -> None:
