@@ -482,13 +482,23 @@ def planned_compiles(space: SearchSpace) -> int:
     language server weighs before it compiles them on its event loop."""
     every = enumerated(space)
     alone = sum(len(checked_values(d, every)) for d in space.dimensions)
-    model_dims = [d for d in space.dimensions if d.affects_model]
+    model_dims, combined = combined_values(space)
     if len(model_dims) < 2:
         return alone
-    combined = math.prod(len(checked_values(d, every)) for d in model_dims)
-    if combined > MAX_COMBINATIONS:
-        combined = math.prod(len(d.candidates()) for d in model_dims)
-    return alone + min(combined, MAX_COMBINATIONS)
+    return alone + min(math.prod(len(values) for values in combined), MAX_COMBINATIONS)
+
+
+def combined_values(space: SearchSpace) -> tuple[list[Dimension], list[tuple[Any, ...]]]:
+    """The dimensions that can change the model, and the values of each that
+    :func:`_check_combinations` combines: every value of each while the product stays within
+    :data:`MAX_COMBINATIONS`; else their candidates (ends), as many as before: a larger space
+    is sampled from them."""
+    every = enumerated(space)
+    model_dims = [d for d in space.dimensions if d.affects_model]
+    values = [checked_values(d, every) for d in model_dims]
+    if math.prod(len(v) for v in values) > MAX_COMBINATIONS:
+        values = [d.candidates() for d in model_dims]
+    return model_dims, values
 
 
 def enumerated(space: SearchSpace) -> dict[str, tuple[Any, ...]]:
@@ -588,15 +598,10 @@ def _check_combinations(
     compile_doc: Compile,
     failed: set[tuple[str, str]],
 ) -> None:
-    model_dims = [d for d in space.dimensions if d.affects_model]
+    model_dims, combined = combined_values(space)
     if len(model_dims) < 2:
         return  # one dimension: every value was compiled alone already
-    # every value of each dimension while the product stays within the limit; else the
-    # candidates (ends), as many as before: a larger space is sampled from them
-    every = enumerated(space)
-    options = [list(enumerate(checked_values(d, every))) for d in model_dims]
-    if math.prod(len(values) for values in options) > MAX_COMBINATIONS:
-        options = [list(enumerate(d.candidates())) for d in model_dims]
+    options = [list(enumerate(values)) for values in combined]
     total = math.prod(len(values) for values in options)
     combinations: Iterable[tuple[tuple[int, Any], ...]] = itertools.product(*options)
     if total > MAX_COMBINATIONS:
