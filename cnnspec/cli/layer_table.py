@@ -191,20 +191,19 @@ class SummaryTable:
             self.layout(headers, sample, natural, options.max_width), options, pad=False
         )
         head, body, bottom = lines[: -len(sample) - 1], lines[-len(sample) - 1 : -1], lines[-1]
+        # each row of the sample on a line of its own, as Rich writes one: a border, a pad, the
+        # cell and a pad for each column, then the last border
+        one_line = all(len(line) == 4 * len(headers) + 1 for line in body)
         templates = {_is_group(cells): line for cells, line in zip(sample, body)}
-        written = [_written(cells, templates[_is_group(cells)], console) for cells in rows]
-        if any(line is None for line in body_form(body, len(headers))) or any(w is None for w in written):
+        written = (
+            [_written(cells, templates[_is_group(cells)], console) for cells in rows] if one_line else []
+        )
+        if not one_line or any(line is None for line in written):
             yield self.layout(headers, rows, natural, options.max_width)
             return
         for line in (*head, *written, bottom):
             yield from line
             yield Segment.line()
-
-
-def body_form(body: list[list[Segment]], columns: int) -> list[list[Segment] | None]:
-    """Each of ``body``'s lines, or ``None`` where it is not a row of one line as Rich writes
-    it: a border, a pad, the cell, a pad, for each column, then the last border."""
-    return [line if len(line) == 4 * columns + 1 else None for line in body]
 
 
 def _written(cells: list[LayerCell | str], template: list[Segment], console: Console) -> list[Segment] | None:
@@ -213,9 +212,7 @@ def _written(cells: list[LayerCell | str], template: list[Segment], console: Con
     takes more than a line."""
     line = list(template)
     for i, cell in enumerate(cells):
-        at = 2 + 4 * i
-        if at >= len(line):
-            return None
+        at = 2 + 4 * i  # (the template holds a border, a pad, the cell and a pad a column)
         shown = line[at]
         width = cell_len(shown.text)
         if isinstance(cell, LayerCell):
