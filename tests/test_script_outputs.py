@@ -425,8 +425,76 @@ def test_the_scripts_training_log_has_a_row_per_epoch_of_every_phase(tmp_path):
     )
     script = write_script(tmp_path, text)
     run_script(script, "--out", str(tmp_path / "out"), cwd=tmp_path)
-    rows = (tmp_path / "out" / "training_log.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in rows] == ["epoch", "1", "2", "3"]
+    rows = [row.split(",") for row in (tmp_path / "out" / "training_log.csv").read_text().splitlines()]
+    assert [row[0] for row in rows] == ["epoch", "1", "2", "3"]
+    # cnnspec train's last columns: the rate each epoch started at, its seconds and its phase
+    assert rows[0][-3:] == ["learning_rate", "seconds", "phase"]
+    assert [row[-1] for row in rows[1:]] == ["1", "1", "2"]
+    assert {row[-3] for row in rows[1:]} == {repr(float(np.float32(0.001)))}  # (Adam's default)
+
+
+class _Clock:
+    """time.perf_counter for the script's TrainingLog: each call 0.25 s after the one before."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.25
+        return self.now
+
+
+@pytest.mark.slow  # (Keras' Callback, and train's writer beside it: no run)
+def test_the_scripts_training_log_is_written_as_cnnspec_train_writes_it(tmp_path):
+    """The script's csv_logger wrote Keras' columns alone (CSVLogger's sorted keys); cnnspec
+    train's training_log.csv (its history.csv) also has the rate each epoch started at, its
+    seconds and, with training.phases, its phase. The script's TrainingLog, fed the logs of four
+    epochs over the fixture's three phases, writes the file train's writer writes of those rows."""
+    import keras
+
+    from cnnspec.training.callbacks import history_csv
+    from tests.conftest import FIXTURES
+
+    spec = (
+        (FIXTURES / "codegen" / "frozen.yaml")
+        .read_text()
+        .replace("  seed: 11\n", "  seed: 11\n  callbacks: [csv_logger]\n")
+    )
+    tree = ast.parse(script_text(tmp_path, spec))
+    wanted = {"TrainingLog", "training_log", "csv_cell", "phase_of", "write_atomic", "write_text", "PHASES"}
+    kept = [
+        node
+        for node in tree.body
+        if getattr(node, "name", None) in wanted
+        or (isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in wanted)
+    ]
+    assert len(kept) == len(wanted)
+    namespace: dict[str, Any] = {"keras": keras, "np": np, "Path": Path, "time": _Clock()}
+    exec(compile(ast.Module(body=kept, type_ignores=[]), "train.py", "exec"), namespace)
+
+    class Model:
+        optimizer = argparse.Namespace(learning_rate=np.float32(0.05))
+
+    log = namespace["training_log"](tmp_path / "training_log.csv")
+    log.set_model(Model())
+    rows = []
+    for epoch, phase in enumerate([1, 1, 2, 3]):
+        logs = {"accuracy": 0.25 * epoch, "loss": np.float32(2.0 - epoch / 3), "val_loss": 1.5}
+        if epoch == 3:
+            logs["learning_rate"] = 0.025  # (reduce_lr_on_plateau's key: the rate after the epoch)
+        log.on_epoch_begin(epoch)
+        log.on_epoch_end(epoch, logs)
+        loss = float(np.float32(2.0 - epoch / 3))
+        rows.append(
+            {"epoch": epoch + 1, "accuracy": 0.25 * epoch, "loss": loss, "val_loss": 1.5}
+            | {"learning_rate": float(np.float32(0.05)), "seconds": 0.25, "phase": phase}
+        )
+    assert (tmp_path / "training_log.csv").read_text() == history_csv(rows)
+    assert (
+        (tmp_path / "training_log.csv")
+        .read_text()
+        .startswith("epoch,accuracy,loss,val_loss,learning_rate,seconds,phase\n1,0,2,1.5,")
+    )
 
 
 def test_the_scripts_history_plot_marks_where_each_phase_starts(tmp_path, monkeypatch):

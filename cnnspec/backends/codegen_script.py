@@ -429,8 +429,8 @@ def callback_node(
         )
     if callback.name == "tensorboard":
         return _call(cls, log_dir=_out_path("tensorboard"), **settings)
-    if callback.name == "csv_logger":  # (the template's subclass: 1-based epochs, every phase)
-        return _call(_name("TrainingLog"), [_out_path("training_log.csv")], append=True)
+    if callback.name == "csv_logger":  # (the template's own logger: cnnspec train's columns)
+        return _call(_name("training_log"), [_out_path("training_log.csv")])
     return _call(cls, **settings)
 
 
@@ -886,6 +886,10 @@ def script_context(spec: CompiledSpec, *, output: Path | None = None) -> dict[st
         "callbacks": script_callbacks(config, exprs),
         "averaged": config.averages_weights,
         "csv_log": config.callback("csv_logger") is not None,
+        # training.phases: the phase of each epoch in the history and training_log.csv, as in
+        # cnnspec train (not for a freeze or learning_rate_scale alone, which the script also
+        # trains as one phase of PHASES)
+        "phase_column": config.phased,
         "best_checkpoint": keeps_best_checkpoint(config),
         "class_weight": "None" if class_weight is None else py_literal(class_weight),
         "balanced": class_weight == "balanced",
