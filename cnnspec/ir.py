@@ -16,6 +16,7 @@ and shapes are decided once, in the node. :func:`lower` flattens the tree into t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -109,12 +110,23 @@ class ModelIR:
 
     @property
     def totals(self) -> Counts:
-        counts = [node.counts for node in self.nodes]  # three sums, not one Counts per node
-        return Counts(
-            sum(c.trainable for c in counts),
-            sum(c.non_trainable for c in counts),
-            sum(c.macs for c in counts),
-        )
+        """The parameters and MACs of the model as built: as Keras counts them, the weights of
+        the layers an item's ``trainable: false`` freezes are non-trainable."""
+        return self.totals_with({node.name for node in self.nodes if not node.trainable})
+
+    def totals_with(self, frozen: AbstractSet[str]) -> Counts:
+        """The totals with every weight of the layers named in ``frozen`` non-trainable (the
+        layers frozen when training starts, say: ``training.freeze`` and the first phase's)."""
+        trainable = non_trainable = macs = 0  # three sums, not one Counts per node
+        for node in self.nodes:
+            counts = node.counts
+            if node.name in frozen:
+                non_trainable += counts.params
+            else:
+                trainable += counts.trainable
+                non_trainable += counts.non_trainable
+            macs += counts.macs
+        return Counts(trainable, non_trainable, macs)
 
 
 # -- the structured tree ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ patterns, ``training.phases`` settings, and what ``cnnspec inspect`` shows of th
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from cnnspec.api import compile_spec, compile_text
 from cnnspec.cli.app import app
 from cnnspec.errors import SpecError
 from tests.conftest import ROOT, cold_commands
+from tests.test_lsp import FROZEN as LSP_FROZEN
 from tests.test_no_tensorflow import HEAVY
 
 HEAD = """\
@@ -90,8 +92,9 @@ def test_inspect_json_counts_frozen_parameters(runner, tmp_path):
     compiled = compile_text(spec.read_text(), str(spec))
     frozen = sum(compiled.ir.node(name).counts.trainable for name in STEM)
     assert frozen > 0 and summary["frozen_params"] == frozen
-    assert summary["trainable_params"] == compiled.ir.totals.trainable - frozen
-    assert summary["non_trainable_params"] == compiled.ir.totals.non_trainable + frozen
+    own = sum(node.counts.trainable for node in compiled.ir.nodes)  # (each layer's own weights)
+    assert summary["trainable_params"] == compiled.ir.totals.trainable == own - frozen
+    assert summary["non_trainable_params"] == compiled.ir.totals.non_trainable
     assert all(rows[name]["frozen_params"] == compiled.ir.node(name).counts.trainable for name in STEM)
     assert all(rows[name]["frozen_params"] == 0 for name in BODY)
 
@@ -528,3 +531,22 @@ def test_every_group_inspect_shows_is_a_pattern_for_the_layers_under_it(runner, 
     for group in sorted(groups - {""}):
         under = [row["name"] for row in rows if f"{row['group']}/".startswith(f"{group}/")]
         assert patterns.match(group) == patterns.match(group.replace("/", ".")) == under, group
+
+
+def test_the_irs_totals_count_frozen_items_as_the_built_model_does(tmp_path: Path):
+    """`CompiledSpec.ir.totals` (the Python API's totals) counted a `trainable: false` item's
+    weights as trainable; they are the built model's counts now, and inspect's totals also
+    count what training.freeze freezes."""
+    path = tmp_path / "frozen.yaml"
+    path.write_text(LSP_FROZEN.replace("training: {freeze: [late]}\n", ""), "utf-8")
+    compiled = compile_spec(path)
+    summary, totals = compiled.summary(), compiled.ir.totals
+    assert (totals.trainable, totals.non_trainable) == (
+        summary["trainable_params"],
+        summary["non_trainable_params"],
+    )
+    assert summary["frozen_params"] > 0 and totals.params == summary["total_params"]
+    path.write_text(LSP_FROZEN, "utf-8")
+    late = compile_spec(path)
+    assert late.ir.totals == totals  # (the model as built: the late layer trains there)
+    assert late.summary()["trainable_params"] == totals.trainable - late.ir.node("late").counts.trainable

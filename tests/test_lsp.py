@@ -426,6 +426,66 @@ async def test_hover_shows_the_compilers_shape_and_counts(client: LanguageClient
     close(client, spec)
 
 
+FROZEN = """\
+cnnspec: 1
+name: frozen
+input: {shape: [64, 64, 3]}
+blocks:
+  cbr:
+    params: {f: int}
+    layers:
+      - conv2d: {filters: "${f}", kernel_size: 3, padding: same}
+      - batch_norm
+model:
+  - conv2d: {filters: 4, kernel_size: 3}
+    trainable: false
+  - cbr: {f: 4}
+    trainable: false
+  - conv2d: {filters: 3, kernel_size: 1}
+    id: late
+  - backbone: {spec: "zoo:mobilenet_v2", until: stage2}
+    trainable: false
+  - global_avg_pool2d
+  - dense: 4
+training: {freeze: [late]}
+"""
+
+
+async def test_hover_counts_frozen_layers_as_inspect_does(client: LanguageClient, folder: Path):
+    """A layer, block call or backbone frozen by `trainable: false`, and a layer training.freeze
+    freezes, were hovered as trainable: the hover counted each layer's own weights, not the
+    freezing inspect counts. Their hover now has inspect's trainable, non-trainable and frozen
+    figures (`cnnspec inspect --format json`'s layers, summed over the item's layers)."""
+    spec = folder / "frozen.yaml"
+    spec.write_text(FROZEN, "utf-8")
+    assert await open_text(client, spec, FROZEN) == []
+    layers = compile_spec(spec).summary()["layers"]
+
+    def expected(prefix: str) -> str:
+        rows = [row for row in layers if row["name"].startswith(prefix)]
+        params, trainable = sum(r["params"] for r in rows), sum(r["trainable_params"] for r in rows)
+        frozen = sum(r["frozen_params"] for r in rows)
+        assert frozen > 0, prefix
+        counts = f"{trainable:,} trainable, {params - trainable:,} non-trainable, of which {frozen:,} frozen"
+        return f"{params:,} params ({counts})"
+
+    items = (
+        ("- conv2d: {filters: 4", "conv2d_1"),
+        ("- cbr", "cbr_1_"),
+        ("- conv2d: {filters: 3", "late"),
+        ("- backbone", "backbone_1_"),
+    )
+    for needle, prefix in items:
+        hover = await answer(
+            client.text_document_hover_async(
+                types.HoverParams(types.TextDocumentIdentifier(spec.as_uri()), position(FROZEN, needle, 3))
+            )
+        )
+        assert expected(prefix) in hover.contents.value, (needle, hover.contents.value)
+    assert "frozen when training starts" in hover.contents.value  # (the backbone's layers)
+    close(client, spec)
+
+
 async def test_definition_and_references(client: LanguageClient, folder: Path):
     spec, library = folder / "net.yaml", folder / "lib.yaml"
     await open_text(client, spec, SPEC)

@@ -90,6 +90,16 @@ class CompiledSpec:
         training = self.training
         return any(key in training for key in ("freeze", "unfreeze", "phases"))
 
+    def frozen_at_start(self) -> frozenset[str]:
+        """The layers frozen when training starts (those :meth:`summary` counts as frozen):
+        the items' ``trainable: false``, then ``training.freeze``/``unfreeze`` and the first
+        phase's."""
+        if not self.freezes_in_training:
+            return frozenset(node.name for node in self.ir.nodes if not node.trainable)
+        from cnnspec.analysis.settings import training_config
+
+        return frozenset(training_config(self).phases[0].frozen)
+
     def summary(self) -> dict[str, Any]:
         """The inspect document; frozen layers are those frozen when training starts
         (``trainable: false``, then ``training.freeze``/``unfreeze`` and the first phase's),

@@ -50,7 +50,7 @@ def summary(
     ``file`` written as the diagnostics' ``file`` is (a zoo model's or backbone's packaged
     file when the layer came from there); both ``null`` when unknown."""
     frozen_names = {n.name for n in ir.nodes if not n.trainable} if frozen is None else set(frozen)
-    totals = ir.totals
+    totals = ir.totals_with(frozen_names)
     frozen_total = sum(n.counts.trainable for n in ir.nodes if n.name in frozen_names)
     outputs = [batched(s) for s in ir.output_shapes]
     return {
@@ -58,8 +58,8 @@ def summary(
         "input_shape": batched(ir.input_shape),
         "output_shape": outputs[0] if len(outputs) == 1 else outputs,
         "total_params": totals.params,
-        "trainable_params": totals.trainable - frozen_total,
-        "non_trainable_params": totals.non_trainable + frozen_total,
+        "trainable_params": totals.trainable,
+        "non_trainable_params": totals.non_trainable,
         "frozen_params": frozen_total,
         "macs": totals.macs,
         "layers": [

@@ -1,8 +1,8 @@
 """Hover: what the compiler decided about the thing under the cursor, as Markdown.
 
 - a layer item: its kind, effective parameters (vars, defaults and block arguments
-  substituted), output shape, parameters (trainable / non-trainable) and MACs; a layer inside
-  a block has one line per call;
+  substituted), output shape, parameters (trainable / non-trainable as training starts, as
+  ``cnnspec inspect`` counts them) and MACs; a layer inside a block has one line per call;
 - a block call or a block's definition: the signature, and the call's output and totals;
 - ``repeat``/``residual``/``parallel``: output shape and totals;
 - a backbone item (its kind key or fields): the spec, the cut point, output shape, its layers'
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 from cnnspec.analysis.compiled import CompiledSpec
 from cnnspec.analysis.report import batched, human_count, shape_text
@@ -132,7 +133,7 @@ def block_text(doc: SourceDoc, block: str, index: TreeIndex | None) -> str:
 
 def _call_line(call: BlockCall, index: TreeIndex) -> str:
     args = ", ".join(f"{k}={_short(v)}" for k, v in call.args.items())
-    counts = _totals(call.body)
+    counts = _totals(call.body, index.frozen)
     return f"`{call.prefix.rstrip('_')}` ({args}) → {_shape(index, call.output)}, {_counts(counts)}"
 
 
@@ -158,12 +159,15 @@ def backbone_text(backbone: Backbone, index: TreeIndex) -> str:
     if backbone.raw_vars:
         lines.append("vars: " + ", ".join(f"{k}={_short(v)}" for k, v in backbone.raw_vars.items()))
     kept = [leaf for leaf in layers_of(backbone.body) if leaf.live]
-    counts = _totals(backbone.body)
-    lines.append(f"output {_shape(index, backbone.output)} · {_counts(counts)}")
+    tally = _totals(backbone.body, index.frozen)
+    lines.append(f"output {_shape(index, backbone.output)} · {_counts(tally)}")
+    counts = tally[0]
     if not counts.params:
         state = "no parameters"
     elif not counts.trainable:
-        state = "frozen (trainable: false)"
+        state = "frozen when training starts"
+    elif tally[1]:
+        state = "partly frozen when training starts"
     elif counts.non_trainable and counts.trainable < counts.params:
         state = "trainable (its normalisation statistics are not)"
     else:
@@ -183,7 +187,7 @@ def element_text(path: SpecPath, elements: list[Item], index: TreeIndex) -> str 
     if isinstance(first, Backbone):
         return backbone_text(first, index)
     if isinstance(first, Layer):
-        return layer_text([e.node for e in elements if isinstance(e, Layer)], first.raw)
+        return layer_text([e.node for e in elements if isinstance(e, Layer)], first.raw, index.frozen)
     if isinstance(first, BlockCall):
         calls = [e for e in elements if isinstance(e, BlockCall)]
         head = block_text_for_calls(first.block, calls, index)
@@ -201,7 +205,7 @@ def element_text(path: SpecPath, elements: list[Item], index: TreeIndex) -> str 
             lines[0] += f", merged by `{merge.node.kind}`"
         for element in instances[:MAX_INSTANCES]:
             output = getattr(element, "output", "")
-            lines.append(f"- output {_shape(index, output)}, {_counts(_totals([element]))}")
+            lines.append(f"- output {_shape(index, output)}, {_counts(_totals([element], index.frozen))}")
         if len(instances) > MAX_INSTANCES:
             lines.append(f"- … and {len(instances) - MAX_INSTANCES} more")
         return "\n\n".join(lines)
@@ -231,9 +235,12 @@ def block_text_for_calls(block: str, calls: list[BlockCall], index: TreeIndex) -
     return "\n\n".join(lines)
 
 
-def layer_text(nodes: list[Node], raw: dict[str, object] | None = None) -> str:
+def layer_text(
+    nodes: list[Node], raw: dict[str, object] | None = None, frozen: AbstractSet[str] = frozenset()
+) -> str:
     """A layer's kind, effective parameters (those written first, then the defaults), shape and
-    counts; one line per instance when a block call or repeat made several."""
+    counts (those in ``frozen``, frozen when training starts: non-trainable); one line per
+    instance when a block call or repeat made several."""
     node = nodes[0]
     kind = REGISTRY.get(node.kind)
     lines = [f"**{node.kind}** `{node.name}`" + (f" — {kind.doc}" if kind is not None and kind.doc else "")]
@@ -244,35 +251,48 @@ def layer_text(nodes: list[Node], raw: dict[str, object] | None = None) -> str:
     defaults = ", ".join(f"{k}={_short(v)}" for k, v in node.params.items() if k not in written)
     if defaults:
         lines.append(f"defaults: {defaults}")
-    lines.append(_node_line(node))
+    lines.append(_node_line(node, frozen))
     if len(nodes) > 1:
         lines.append(f"{len(nodes)} instances (one per block call or repeat iteration):")
         for other in nodes[:MAX_INSTANCES]:
             changed = {k: v for k, v in other.params.items() if node.params.get(k) != v}
             extra = " (" + ", ".join(f"{k}={_short(v)}" for k, v in changed.items()) + ")" if changed else ""
-            lines.append(f"- `{other.name}`{extra}: {_node_line(other)}")
+            lines.append(f"- `{other.name}`{extra}: {_node_line(other, frozen)}")
         if len(nodes) > MAX_INSTANCES:
             lines.append(f"- … and {len(nodes) - MAX_INSTANCES} more")
     return "\n\n".join(lines)
 
 
-def _node_line(node: Node) -> str:
-    return f"output {shape_text(batched(node.shape))} · {_counts(node.counts)}"
+def _node_line(node: Node, frozen: AbstractSet[str]) -> str:
+    return f"output {shape_text(batched(node.shape))} · {_counts(_tally([node], frozen))}"
 
 
-def _counts(counts: Counts) -> str:
+def _counts(tally: tuple[Counts, int]) -> str:
+    """``(counts, frozen)`` of :func:`_tally` as text, in the words of ``cnnspec inspect``."""
+    counts, frozen = tally
     text = f"{counts.params:,} params"
     if counts.params:
-        text += f" ({counts.trainable:,} trainable, {counts.non_trainable:,} non-trainable)"
+        text += f" ({counts.trainable:,} trainable, {counts.non_trainable:,} non-trainable"
+        text += f", of which {frozen:,} frozen)" if frozen else ")"
     return f"{text} · {human_count(counts.macs)} MACs"
 
 
-def _totals(items: Iterable[Item]) -> Counts:
-    total = Counts()
-    for leaf in layers_of(list(items)):
-        if leaf.live:
-            total = total + leaf.node.counts
-    return total
+def _tally(nodes: Iterable[Node], frozen: AbstractSet[str]) -> tuple[Counts, int]:
+    """The counts of ``nodes`` as training starts, as ``cnnspec inspect`` counts them: every
+    weight of a layer in ``frozen`` non-trainable; and how many of those weights would train
+    but for that."""
+    total, held = Counts(), 0
+    for node in nodes:
+        counts = node.counts
+        if node.name in frozen:
+            total, held = total + Counts(0, counts.params, counts.macs), held + counts.trainable
+        else:
+            total = total + counts
+    return total, held
+
+
+def _totals(items: Iterable[Item], frozen: AbstractSet[str]) -> tuple[Counts, int]:
+    return _tally((leaf.node for leaf in layers_of(list(items)) if leaf.live), frozen)
 
 
 def _shape(index: TreeIndex, name: str) -> str:

@@ -80,10 +80,12 @@ def value_at(doc: SourceDoc, path: SpecPath) -> object:
 
 class TreeIndex:
     """The resolved tree's elements by the spec path of their kind key (``model[3].conv2d``):
-    a layer inside a block has one element per call."""
+    a layer inside a block has one element per call. ``frozen``: the layers frozen when
+    training starts (``CompiledSpec.frozen_at_start``), whose weights count as non-trainable."""
 
-    def __init__(self, ir: ModelIR) -> None:
+    def __init__(self, ir: ModelIR, frozen: frozenset[str] = frozenset()) -> None:
         self.ir = ir
+        self.frozen = frozen
         self.by_path: dict[SpecPath, list[Item]] = {}
         self.calls: dict[str, list[BlockCall]] = {}
         self.nodes = {node.name: node for node in ir.nodes}

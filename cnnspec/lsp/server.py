@@ -637,7 +637,7 @@ class CnnspecServer(LanguageServer):
             return cached[1]
         if len(self.indexes) > 64:
             self.indexes.clear()
-        built = TreeIndex(analysis.compiled.ir)
+        built = TreeIndex(analysis.compiled.ir, analysis.compiled.frozen_at_start())
         self.indexes[id(analysis)] = (analysis, built)
         return built
 
