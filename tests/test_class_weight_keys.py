@@ -131,6 +131,27 @@ def test_a_kept_class_s_name_weighs_it(tmp_path):
     assert data.notes == []
 
 
+def test_a_folder_source_says_the_label_index_note_too(tmp_path):
+    """A folder's (or CSV's) dataset is listed, not loaded, and returned before the arrays' notes:
+    `cnnspec train` said nothing where the generated script said the note, with the same
+    weights applied. The folder of cat, dog, emu, fox with data.classes [fox, dog] has it too."""
+    from PIL import Image
+
+    for name in ("cat", "dog", "emu", "fox"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for index in range(5):
+            Image.new("L", (6, 6), index * 40).save(tmp_path / "imgs" / name / f"{index}.png")
+    data = "{source: {directory: imgs}, validation_split: 0, classes: [fox, dog]}"
+    _, config, dataset = load(
+        spec_text("[6, 6, 1]", 2, data) + "training: {class_weight: {0: 2}}\n", tmp_path
+    )
+    assert class_weights(config, dataset) == {0: 2.0, 1: 1.0}
+    assert dataset.notes == [
+        "training.class_weight: '0' is the label index 0 after data.classes ('fox'), not the data's "
+        "class at label index 0 ('cat')"
+    ]
+
+
 def test_a_number_naming_no_class_is_a_label_index_among_the_kept_ones_with_a_note(tmp_path):
     """The npz's classes cat, dog, bird; data.classes [bird, cat]: 1 names no class, so it is
     the label index 1 ('cat'), not the data's class 1 ('dog'), which train and the script say;

@@ -122,7 +122,7 @@ def load_dataset(
             target = _npz_kind(y_train, data, compiled)
         source["file_sha256"] = sha256_file(data.path)
     else:
-        dataset = _streamed(compiled, data, seed, test_fraction, source)
+        dataset = _streamed(compiled, config, seed, test_fraction, source)
         check_fit(dataset, compiled, config, test_only=test_only)
         return dataset
     origin = f" of {data.path.name}" if data.kind == "npz" and data.path is not None else ""
@@ -302,13 +302,15 @@ def _check_selected(
 
 
 def _streamed(
-    compiled: CompiledSpec, data: DataConfig, seed: int, test_fraction: float, source: dict[str, Any]
+    compiled: CompiledSpec, config: TrainConfig, seed: int, test_fraction: float, source: dict[str, Any]
 ) -> Dataset:
     """A folder or CSV as :class:`ImageFiles` splits: listed, header-checked, split by seed from
-    the file list (a ``train/``/``validation/``/``test/`` folder as given); nothing decoded."""
+    the file list (a ``train/``/``validation/``/``test/`` folder as given); nothing decoded. Its
+    notes are those of arrays: data.classes's, then class_weight's keys, then missing classes."""
     from cnnspec.training.filelist import ImageFiles, presplit_folders
     from cnnspec.training.imagefiles import channels_for
 
+    data = config.data
     assert data.path is not None and data.image_size is not None
     where: SpecPath = (*SOURCE, data.kind)
     test_where: SpecPath = (*SOURCE, "test_directory" if data.kind == "directory" else "test_csv")
@@ -406,9 +408,8 @@ def _streamed(
     dataset = Dataset(x_train, y_train, x_val, y_val, x_test, y_test, names, source)
     dataset.bad_files = bad
     dataset.source_class_names = source_names
-    dataset.notes = class_notes + _missing_classes(
-        names, {"training": y_train, "validation": y_val, "test": y_test}
-    )
+    dataset.notes = class_notes + weight_key_notes(config, dataset)
+    dataset.notes += _missing_classes(names, {"training": y_train, "validation": y_val, "test": y_test})
     return dataset
 
 
