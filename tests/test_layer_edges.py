@@ -162,13 +162,13 @@ def test_a_crop_to_the_input_size_is_valid(runner, write_spec):
     assert result.exit_code == 0, result.output
 
 
-def test_augmentation_that_changes_the_shape_points_at_resizing_only(write_spec):
+def test_resizing_in_the_augmentation_is_refused_at_its_item(write_spec):
     spec = write_spec(HEAD + "model: [flatten]\naugmentation:\n  - resizing: {height: 4, width: 4}\n")
     with pytest.raises(SpecError) as caught:
         compile_spec(spec)
-    (error,) = caught.value.errors
-    assert error.message.startswith("expected augmentation to keep the input shape")
-    assert error.hint == "put resizing in `model` (it also acts at inference)"
+    (error,) = caught.value.errors  # (not also the changed shape it would have made)
+    assert error.message.startswith("expected a random augmentation layer; received 'resizing'")
+    assert error.hint == "put it first in `model`, where it acts at inference too"
 
 
 def test_the_reference_does_not_promise_a_center_crop():

@@ -132,8 +132,8 @@ def test_json_format_carries_code_and_location(tmp_path, runner):
         ),
         (
             spec(
-                augmentation="[{rescaling: {scale: 0.0078431372549, offset: -1}}, random_flip, "
-                "{random_brightness: 0.1}]"
+                model="[{rescaling: {scale: 0.0078431372549, offset: -1}}, random_flip, "
+                "{random_brightness: 0.1}, flatten, {dense: 10}]"
             ),
             "[-1, 1]",
         ),

@@ -152,11 +152,11 @@ def test_a_new_list_item_offers_what_that_list_takes():
     callbacks = complete_at(HEAD + "training:\n  epochs: 2\n  callbacks:\n    - ")
     assert callbacks and set(callbacks) == set(_enum(training, "callbacks"))
     augmentation = set(complete_at(HEAD + "augmentation:\n  - "))
-    preprocessing = {k for k in kinds if REGISTRY[k].preprocessing}
-    assert preprocessing <= augmentation and not (kinds - preprocessing) & augmentation
+    random = {k for k in kinds if REGISTRY[k].augmentation}  # (a rescaling there is refused)
+    assert random <= augmentation and not (kinds - random) & augmentation
     assert "repeat" in augmentation and not {"residual", "parallel"} & augmentation  # (no branches)
     nested = set(complete_at(HEAD + "augmentation:\n  - repeat:\n      times: 2\n      layers:\n        - "))
-    assert preprocessing <= nested and not (kinds - preprocessing) & nested and "residual" not in nested
+    assert random <= nested and not (kinds - random) & nested and "residual" not in nested
     for text in (
         HEAD + "model:\n  - ",
         HEAD + "model:\n- relu\n- ",

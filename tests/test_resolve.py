@@ -239,12 +239,30 @@ def test_repeat_limits_and_model_size_limit():
     assert compile_text(huge, max_params=20_000_000_000).ir.totals.params == 10_000_100_000
 
 
-def test_augmentation_section_must_keep_the_shape():
-    with pytest.raises(SpecError, match="keep the input shape"):
-        compile_text(
-            "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\n"
-            "augmentation:\n  - resizing: {height: 4, width: 4}\n"
-        )
+@pytest.mark.parametrize("item", ["resizing: {height: 4, width: 4}", "rescaling: 0.00392156862745098"])
+def test_augmentation_takes_random_layers_alone(item):
+    """A layer that always acts (resizing, rescaling) was taken in augmentation, where it acts on
+    the training images alone: a rescaling there trained on [0, 1] and evaluated on [0, 255]
+    (test loss 57 where the same model with it in `model:` had 0.4), and turned data.rescale:
+    auto off besides. It is refused at its item, and by the block call that makes one."""
+    head = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\n"
+    with pytest.raises(SpecError) as caught:
+        compile_text(head + f"augmentation:\n  - random_flip\n  - {item}\n")
+    (error,) = caught.value.errors
+    kind = item.split(":")[0]
+    assert error.path == "augmentation[1]" and error.message.startswith(
+        f"expected a random augmentation layer; received '{kind}': augmentation acts on the training "
+        "images alone: validation, test, evaluate and predict would feed the model images without it"
+    )
+    assert error.hint == "put it first in `model`, where it acts at inference too"
+    blocks = f"blocks:\n  prep: {{layers: [random_flip, {{{item}}}]}}\n"
+    with pytest.raises(SpecError) as caught:
+        compile_text(head + blocks + "augmentation: [prep]\n")
+    (error,) = caught.value.errors
+    assert error.path == "augmentation[0]" and f"({kind}), which is no random layer:" in error.message
+
+
+def test_augmentation_section_must_hold_augmentation_layers():
     with pytest.raises(SpecError, match="expected an augmentation layer"):
         compile_text(
             "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten]\naugmentation: [flatten]\n"

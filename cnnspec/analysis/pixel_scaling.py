@@ -77,17 +77,14 @@ def scales_every_path(
 
 
 def model_scales_input(ir: ModelIR) -> bool:
-    """The model scales its own input: a layer that rescales values (``rescaling``) in the
-    augmentation, or on every path from the input before any layer with weights
-    (:func:`scales_every_path`: after any number of random augmentation layers written in
-    ``model:``; a rescaling after a convolution scales features, not pixels, and a branch that
-    convolves the raw input sees unscaled pixels). ``data.rescale: auto`` then leaves the
-    pixels as stored. The same rule reads a bare model file
+    """The model scales its own input: a layer that rescales values (``rescaling``) on every
+    path from the input before any layer with weights (:func:`scales_every_path`: after any
+    number of random augmentation layers written in ``model:``; a rescaling after a
+    convolution scales features, not pixels, and a branch that convolves the raw input sees
+    unscaled pixels). ``data.rescale: auto`` then leaves the pixels as stored. (The
+    ``augmentation`` section takes random layers alone: a rescaling there would scale the
+    training images only, and is refused.) The same rule reads a bare model file
     (:func:`cnnspec.reporting.model_graph.rescales_itself`)."""
-    if any(
-        (kind := REGISTRY.get(n.kind)) is not None and kind.value_range == "affine" for n in ir.augmentation
-    ):
-        return True
     by_name = {node.name: node for node in ir.nodes}
 
     def role(name: str) -> PixelRole:

@@ -535,10 +535,10 @@ def new_item_suggestions(before: str, above: Sequence[str], doc: SourceDoc | Non
 
 
 def _augments(suggestion: Suggestion) -> bool:
-    """Whether an item suggestion may stand in ``augmentation``: a preprocessing kind, a block
-    (the resolver checks what it makes), or ``repeat``."""
+    """Whether an item suggestion may stand in ``augmentation``: a random augmentation kind, a
+    block (the resolver checks what it makes), or ``repeat``."""
     if suggestion.what == "kind":
-        return REGISTRY[suggestion.label].preprocessing
+        return REGISTRY[suggestion.label].augmentation
     return suggestion.what == "block" or suggestion.label == "repeat"
 
 

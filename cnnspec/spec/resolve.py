@@ -83,9 +83,25 @@ from cnnspec.spec.varrefs import Shadow, names_read, unread_params, unread_vars
 
 
 def _augments(kind: str) -> bool:
-    """Whether a layer of ``kind`` may be in the augmentation (a preprocessing kind)."""
+    """Whether a layer of ``kind`` may be in the augmentation: a random augmentation kind. A
+    preprocessing layer that always acts (rescaling, resizing) would act on the training
+    images alone, so validation, test, evaluate and predict would feed the model other pixels."""
     found = REGISTRY.get(kind)
-    return found is not None and found.preprocessing
+    return found is not None and found.augmentation
+
+
+def _preprocesses(kind: str) -> bool:
+    """Whether ``kind`` is a preprocessing kind that is no random augmentation."""
+    found = REGISTRY.get(kind)
+    return found is not None and found.preprocessing and not found.augmentation
+
+
+#: Why a preprocessing layer that always acts is refused in ``augmentation``, and where it goes.
+_TRAINING_ONLY = (
+    "augmentation acts on the training images alone: validation, test, evaluate and predict "
+    "would feed the model images without it"
+)
+_TO_MODEL = "put it first in `model`, where it acts at inference too"
 
 
 class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, ReferenceHints, VarResolution):
@@ -743,12 +759,18 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
         for index, item in enumerate(items):
             path: SpecPath = ("augmentation", index)
             kind = next(iter(item), None) if isinstance(item, dict) else item
-            if isinstance(kind, str) and kind in REGISTRY and not REGISTRY[kind].preprocessing:
+            if isinstance(kind, str) and _preprocesses(kind):
+                self.error(
+                    f"expected a random augmentation layer; received {spelled(kind)}: {_TRAINING_ONLY}",
+                    path,
+                    hint=_TO_MODEL,
+                )
+                continue
+            if isinstance(kind, str) and kind in REGISTRY and not _augments(kind):
                 self.error(
                     f"expected an augmentation layer; received {spelled(kind)}",
                     path,
-                    hint="augmentation takes random_* layers (and rescaling/resizing); "
-                    "put other layers in `model`",
+                    hint="augmentation takes random_* layers; put other layers in `model`",
                 )
                 continue
             start = len(self.nodes)
@@ -760,10 +782,15 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
             if foreign is not None:
                 self.error(
                     f"expected augmentation layers only; this item makes the layer {foreign.name!r} "
-                    f"({foreign.kind}), which augmentation cannot apply",
+                    f"({foreign.kind}), "
+                    + (
+                        f"which is no random layer: {_TRAINING_ONLY}"
+                        if _preprocesses(foreign.kind)
+                        else "which augmentation cannot apply"
+                    ),
                     path,
-                    hint="augmentation takes random_* layers (and rescaling/resizing) in a line, also "
-                    "through blocks and repeats; put other layers, and branches, in `model`",
+                    hint="augmentation takes random_* layers in a line, also through blocks and "
+                    "repeats; put other layers, and branches, in `model`",
                     # the item may be a block call: say where the layer itself is written
                     also=(
                         Note(
@@ -777,14 +804,15 @@ class Resolver(BlockCalls, CallReplay, Combinators, LayerChecks, OriginNotes, Re
                 )
         self.record.close_list(depth)
         augmentation, self.nodes = self.nodes, model_nodes
-        if all(_augments(node.kind) for node in augmentation):  # (else said at its item above)
-            self.check_line(augmentation)
+        if not all(_augments(node.kind) for node in augmentation):
+            return augmentation  # (said at its item above)
+        self.check_line(augmentation)
         out = self.shapes.get(current)
         if out is not None and input_shape is not None and out != input_shape:
             self.error(
                 f"expected augmentation to keep the input shape {list(input_shape)}; it produces {list(out)}",
                 ("augmentation",),
-                hint="put resizing in `model` (it also acts at inference)",
+                hint="put a layer that changes the shape in `model` (it also acts at inference)",
             )
         return augmentation
 
