@@ -255,7 +255,16 @@ def test_did_you_mean_for_an_output_name(runner, tmp_path):
         ),
         (
             SEGMENT + NPZ + "training: {class_weight: balanced}\n",
-            "expected class_weight only",
+            "expected class_weight only for a single classification output; this one is for segmentation",
+        ),
+        # several outputs: said so, not "this one is for classification" (the first output's task)
+        (
+            "model:\n  - flatten: {}\n    id: f\n  - dense: {units: 3, activation: softmax}\n    id: head\n"
+            "  - dense: 1\n    id: size\n    inputs: f\noutputs: [head, size]\n"
+            + NPZ
+            + "training:\n  class_weight: {1: 2}\n  outputs: {size: {task: regression}}\n",
+            "expected class_weight only for a single classification output; this model has 2 outputs "
+            "(head: classification, size: regression)",
         ),
     ],
 )

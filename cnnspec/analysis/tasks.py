@@ -324,10 +324,18 @@ def output_tasks(
     if reader.value(("training", "class_weight"), None) is not None and (
         multi or any(o.task != "classification" for o in out)
     ):  # Keras weighs samples by one class index: there is none for masks, label sets, values
+        received = (
+            f"this model has {len(out)} outputs ({', '.join(f'{o.name}: {o.task}' for o in out)})"
+            if multi
+            else f"this one is for {out[0].task}"
+        )
         reader.error(
-            f"expected class_weight only for a single classification output; this one is for {out[0].task}",
+            f"expected class_weight only for a single classification output; {received}",
             ("training", "class_weight"),
             key=True,
+            hint="leave training.class_weight out: Keras weighs the samples of a model of one output only"
+            if multi
+            else None,
         )
     return tuple(out)
 
