@@ -600,6 +600,15 @@ class Diagnostics:
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity == "warning"]
 
+    def error_paths(self) -> set[str]:
+        """The spec paths an error was said at: each error's own, and those of the further uses
+        of a bad value that an error's note lists (:meth:`_fold`), which are said too."""
+        paths = {d.path for d in self.errors}
+        for index, (_, seen, _) in self._uses.items():
+            if self.items[index].severity == "error":
+                paths.update(path for path, _ in seen)
+        return paths
+
     def raise_if_errors(self) -> None:
         if self.errors:
             raise SpecError(self.items)

@@ -501,6 +501,27 @@ def test_failed_expressions_in_sections_are_located_errors_not_crashes(runner, t
             assert where in text
 
 
+def test_a_bad_var_read_by_two_settings_is_one_error_listing_the_second_use(runner, tmp_path):
+    """A var of -1 read as a warm-up's steps and as early stopping's patience: the readers' error
+    listed the patience as one more use, and the schema's check of the substituted values said
+    it again as an error of its own ("received integer -1"), which the first's note had folded."""
+    from cnnspec.cli.app import app
+
+    spec = tmp_path / "cfg.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: t\nvars: {a: -1}\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        "training:\n  optimizer: {sgd: {learning_rate: {cosine_decay: {warmup_steps: '${a}'}}}}\n"
+        "  callbacks: [{early_stopping: {patience: '${a}'}}]\n"
+    )
+    result = runner.invoke(app, ["validate", str(spec), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    (error,) = json.loads(result.stdout)
+    assert error["path"] == "training.optimizer.sgd.learning_rate.cosine_decay.warmup_steps"
+    folded = "same error at 1 more use: training.callbacks[0].early_stopping.patience ("
+    assert any(note.startswith(folded) for note in error["notes"]), error
+
+
 def test_an_error_on_a_var_in_a_section_says_where_the_var_was_set(runner, tmp_path):
     """Model errors on a `${…}` note the var's value and where it was set; the data, training
     and runtime sections' errors lacked it (the mistake is often in the var, or a --set)."""

@@ -145,7 +145,7 @@ class SectionReader:
                 pending.extend(((*path, index), value) for index, value in enumerate(node))
             elif is_expression(node) and (value := self.value(path)) is not POISONED:
                 values[path] = value
-        said = {d.path for d in self.diags.errors}
+        said = self.diags.error_paths()  # (a use folded into another error's note is said)
         for path, found in substituted_errors(self.doc, values):
             where = format_path(path)
             if not any(where == p or p.startswith((f"{where}.", f"{where}[")) for p in said):
