@@ -687,6 +687,42 @@ NO_VALIDATION_CALLBACKS = (
 )
 
 
+@pytest.mark.parametrize(
+    ("early", "checkpoint", "warned"),
+    [
+        ("{monitor: val_loss, restore_best_weights: true}", "{monitor: val_accuracy}", True),
+        # the same value watched (the default val_loss both), no restore, or a last.keras: no warning
+        ("{restore_best_weights: true}", "{}", False),
+        ("{monitor: val_loss}", "{monitor: val_accuracy}", False),
+        (
+            "{monitor: val_loss, restore_best_weights: true}",
+            "{monitor: val_accuracy, save_best_only: false}",
+            False,
+        ),
+    ],
+)
+def test_early_stoppings_restore_lost_to_another_best_checkpoint_is_a_warning(early, checkpoint, warned):
+    """Early stopping restored the best val_loss epoch, then the run loaded model_checkpoint's
+    best val_accuracy epoch over it (training/finish.py): metrics.json named the checkpoint's
+    epoch, and the restore was lost without a word. validate warns at restore_best_weights."""
+    text = (
+        HEAD
+        + "data: {source: digits}\ntraining:\n  callbacks:\n"
+        + f"    - model_checkpoint: {checkpoint}\n    - early_stopping: {early}\n"
+    )
+    warnings = [w for w in compile_text(text, "spec.yaml").warnings if w.code == "best-weights"]
+    assert len(warnings) == warned
+    if warned:
+        (warning,) = warnings
+        assert warning.path == "training.callbacks[1].early_stopping.restore_best_weights"
+        assert warning.message == (
+            "early_stopping restores the weights of the best val_loss epoch, and model_checkpoint's "
+            "best.keras (the best val_accuracy epoch) replaces them when training ends: the run ends "
+            "with the best val_accuracy epoch's weights"
+        )
+        assert warning.hint.startswith("monitor val_accuracy in early_stopping too")
+
+
 def test_a_callbacks_default_monitor_without_a_validation_split_is_a_located_warning(runner, tmp_path):
     """With data.validation_split: 0 a callback's default monitor (documented as val_loss)
     becomes the training loss: the best epoch, the stop and the rate's cut were chosen on it

@@ -493,7 +493,33 @@ def _callbacks(reader: SectionReader, config: TrainConfig, validation: bool) -> 
                         f"({format_path(item_path)}), not both",
                     )
         out.append(CallbackConfig(name, settings, item_path))
+    _check_best_weights(reader, out)
     return tuple(out)
+
+
+def _check_best_weights(reader: SectionReader, callbacks: list[CallbackConfig]) -> None:
+    """A warning where early stopping restores the best epoch of one value and
+    model_checkpoint keeps the best of another: the run loads best.keras after the fit, over
+    what early stopping restored (training/finish.py), so its restore is lost without a word."""
+    found = {c.name: c for c in callbacks}
+    early, checkpoint = found.get("early_stopping"), found.get("model_checkpoint")
+    if early is None or checkpoint is None or early.settings.get("restore_best_weights") is not True:
+        return
+    if checkpoint.settings.get("save_best_only", True) is not True:
+        return  # (last.keras: the final weights are early stopping's)
+    watched, kept = early.settings.get("monitor"), checkpoint.settings.get("monitor")
+    if not isinstance(watched, str) or not isinstance(kept, str) or watched == kept:
+        return
+    reader.warning(
+        f"early_stopping restores the weights of the best {watched} epoch, and model_checkpoint's "
+        f"best.keras (the best {kept} epoch) replaces them when training ends: the run ends with "
+        f"the best {kept} epoch's weights",
+        (*early.path, "restore_best_weights"),
+        f"monitor {kept} in early_stopping too, or leave out its restore_best_weights "
+        "(model_checkpoint decides the weights the run ends with)",
+        code="best-weights",
+        key=True,
+    )
 
 
 def _schedule_sources(reader: SectionReader, config: TrainConfig) -> list[tuple[SpecPath | None, str]]:
