@@ -117,16 +117,22 @@ class ModelIR:
     def totals_with(self, frozen: AbstractSet[str]) -> Counts:
         """The totals with every weight of the layers named in ``frozen`` non-trainable (the
         layers frozen when training starts, say: ``training.freeze`` and the first phase's)."""
-        trainable = non_trainable = macs = 0  # three sums, not one Counts per node
-        for node in self.nodes:
-            counts = node.counts
-            if node.name in frozen:
-                non_trainable += counts.params
-            else:
-                trainable += counts.trainable
-                non_trainable += counts.non_trainable
-            macs += counts.macs
-        return Counts(trainable, non_trainable, macs)
+        return counted(self.nodes, frozen)
+
+
+def counted(nodes: Iterable[Node], frozen: AbstractSet[str]) -> Counts:
+    """The counts of ``nodes`` summed, every weight of a node named in ``frozen`` non-trainable
+    (as Keras counts a layer set ``trainable = False``)."""
+    trainable = non_trainable = macs = 0  # three sums, not one Counts per node
+    for node in nodes:
+        counts = node.counts
+        if node.name in frozen:
+            non_trainable += counts.params
+        else:
+            trainable += counts.trainable
+            non_trainable += counts.non_trainable
+        macs += counts.macs
+    return Counts(trainable, non_trainable, macs)
 
 
 # -- the structured tree ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from cnnspec.ir import (
     Parallel,
     Repeat,
     Residual,
+    counted,
     layers_of,
     walk,
 )
@@ -281,14 +282,8 @@ def _tally(nodes: Iterable[Node], frozen: AbstractSet[str]) -> tuple[Counts, int
     """The counts of ``nodes`` as training starts, as ``cnnspec inspect`` counts them: every
     weight of a layer in ``frozen`` non-trainable; and how many of those weights would train
     but for that."""
-    total, held = Counts(), 0
-    for node in nodes:
-        counts = node.counts
-        if node.name in frozen:
-            total, held = total + Counts(0, counts.params, counts.macs), held + counts.trainable
-        else:
-            total = total + counts
-    return total, held
+    listed = list(nodes)
+    return counted(listed, frozen), sum(node.counts.trainable for node in listed if node.name in frozen)
 
 
 def _totals(items: Iterable[Item], frozen: AbstractSet[str]) -> tuple[Counts, int]:
