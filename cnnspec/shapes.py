@@ -40,6 +40,11 @@ MASK_CLASSES = ("background", "circle", "square", "triangle")
 #: A shape drawn over by later shapes until less than this fraction of it shows is removed, so
 #: that every shape a label counts can be seen.
 MIN_VISIBLE = 0.3
+#: With overlap, an image left with fewer than ``min_shapes`` visible shapes is drawn again at
+#: most this many times (each time with fresh draws; about a quarter of 16×16 images with three
+#: shapes need one): settings where that stays unlikely (many large shapes on a small image)
+#: keep the draw that showed the most.
+MAX_REDRAWS = 64
 #: Shape colours are at least this bright in every channel, the background at most
 #: ``BACKGROUND_MAX``: shapes stand out from the background before noise is added.
 SHAPE_MIN, BACKGROUND_MAX = 120, 90
@@ -94,26 +99,18 @@ _GROUPS = (
 )
 
 
-def draw_shapes(
+def _layout(
+    bits: np.random.PCG64,
     n: int,
     height: int,
     width: int,
     channels: int,
     min_shapes: int,
-    max_shapes: int,
-    noise: float,
-    seed: int,
-    overlap: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` images (uint8 (n, H, W, C)), their masks (uint8 (n, H, W): 0 background, 1 + the
-    kind's index in ``SHAPE_NAMES``) and each drawing slot's kind (int8 (n, max_shapes), -1
-    where no shape is left), deterministically for the seed.
-
-    Without ``overlap`` each shape lies in its own cell of a grid (a random cell per shape, a
-    random place in it), so every shape is whole and each pixel's class can be told from the
-    shape it belongs to. With ``overlap`` shapes go anywhere and later ones cover earlier ones."""
-    slots = max_shapes
-    bits = np.random.PCG64(seed)  # only its raw words are used (see the module docstring)
+    slots: int,
+    overlap: bool,
+) -> tuple[np.ndarray, ...]:
+    """Draw ``n`` images' shapes: how many (counts (n,)), and each slot's kind, half-size,
+    centre (cy, cx), orientation and colour (n, slots[, channels]), in that order."""
     side = min(height, width)
     r_min = max(2, side // 10)
     r_max = max(r_min, side // 4)
@@ -134,9 +131,23 @@ def draw_shapes(
     cx = _integers(bits, left + half, left + box_width - 1 - half, (n, slots))
     orient = _integers(bits, 0, 3, (n, slots))
     colours = _integers(bits, SHAPE_MIN, 255, (n, slots, channels))
-    background = _integers(bits, 0, BACKGROUND_MAX, (n, 1, channels))
+    return counts, kinds, half, cy, cx, orient, colours
 
-    # Draw the slots in order into one map of which slot covers each pixel (-1: background).
+
+def _paint(
+    height: int,
+    width: int,
+    counts: np.ndarray,
+    kinds: np.ndarray,
+    half: np.ndarray,
+    cy: np.ndarray,
+    cx: np.ndarray,
+    orient: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the slots in order into one map of which slot covers each pixel (int8 (n, H, W),
+    -1: background), and which slots' shapes are kept (bool (n, slots)): a shape mostly hidden
+    by later ones (less than ``MIN_VISIBLE`` of it shows) is removed."""
+    n, slots = kinds.shape
     slot_map = np.full((n, height, width), -1, dtype=np.int8)
     drawn = np.zeros((n, slots), dtype=np.int64)
     ys = np.arange(height, dtype=np.int32)[None, :, None]
@@ -159,12 +170,57 @@ def draw_shapes(
                 part[inside] = slot
                 slot_map[idx] = part
                 drawn[idx, slot] = np.count_nonzero(inside, axis=(1, 2))
-
-    # Remove shapes mostly hidden by later ones (they become background), then look each
-    # pixel's class and colour up in per-image tables (index 0: the background) with one
-    # ``take`` over int32 indices (image × (slots + 1) + slot + 1).
     shown = np.stack([np.count_nonzero(slot_map == s, axis=(1, 2)) for s in range(slots)], axis=1)
     kept = (counts[:, None] > np.arange(slots)) & (shown > 0) & (shown >= MIN_VISIBLE * drawn)
+    return slot_map, kept
+
+
+def draw_shapes(
+    n: int,
+    height: int,
+    width: int,
+    channels: int,
+    min_shapes: int,
+    max_shapes: int,
+    noise: float,
+    seed: int,
+    overlap: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` images (uint8 (n, H, W, C)), their masks (uint8 (n, H, W): 0 background, 1 + the
+    kind's index in ``SHAPE_NAMES``) and each drawing slot's kind (int8 (n, max_shapes), -1
+    where no shape is left), deterministically for the seed.
+
+    Without ``overlap`` each shape lies in its own cell of a grid (a random cell per shape, a
+    random place in it), so every shape is whole and each pixel's class can be told from the
+    shape it belongs to. With ``overlap`` shapes go anywhere and later ones cover earlier ones;
+    an image left with fewer than ``min_shapes`` visible shapes is drawn again (up to
+    ``MAX_REDRAWS`` times, keeping the draw that shows the most), so that ``min_shapes`` holds
+    for what the targets count."""
+    slots = max_shapes
+    bits = np.random.PCG64(seed)  # only its raw words are used (see the module docstring)
+    layout = _layout(bits, n, height, width, channels, min_shapes, slots, overlap)
+    background = _integers(bits, 0, BACKGROUND_MAX, (n, 1, channels))
+    slot_map, kept = _paint(height, width, *layout[:6])
+    amplitude = int(noise * 255 + 0.5)
+    # The noise bytes are drawn before any redraw, so that an image drawn again leaves every
+    # other image's bytes as they were (and images without overlap never draw again).
+    noise_bytes = _bytes(bits, n * height * width * channels) if amplitude else None
+    for _ in range(MAX_REDRAWS if overlap else 0):
+        (short,) = np.nonzero(kept.sum(axis=1) < min_shapes)
+        if not len(short):
+            break
+        again = _layout(bits, len(short), height, width, channels, min_shapes, slots, overlap)
+        map_again, kept_again = _paint(height, width, *again[:6])
+        # a draw replaces the image's only where more shapes show: the best one is kept
+        better = kept_again.sum(axis=1) > kept[short].sum(axis=1)
+        slot_map[short[better]], kept[short[better]] = map_again[better], kept_again[better]
+        for whole, part in zip(layout, again):
+            whole[short[better]] = part[better]
+    kinds, colours = layout[1], layout[6]
+
+    # Removed shapes become background; each pixel's class and colour are looked up in
+    # per-image tables (index 0: the background) with one ``take`` over int32 indices
+    # (image × (slots + 1) + slot + 1).
     final_kinds = np.where(kept, kinds, -1).astype(np.int8)
     mask_table = np.zeros((n, slots + 1), dtype=np.uint8)
     mask_table[:, 1:] = np.where(kept, kinds + 1, 0)
@@ -175,13 +231,12 @@ def draw_shapes(
     masks = np.take(mask_table.reshape(-1), index)
     pixels = np.take(colour_table.reshape(-1, channels), index, axis=0)
 
-    amplitude = int(noise * 255 + 0.5)
-    if not amplitude:
+    if noise_bytes is None:
         return pixels, masks, final_kinds
     # uniform integers in [-amplitude, amplitude] from noise bytes through a look-up table
     table = ((np.arange(256, dtype=np.int32) * (2 * amplitude + 1)) >> 8) - amplitude
     noisy = pixels.astype(np.int16)
-    noisy += table.astype(np.int16)[_bytes(bits, pixels.size).reshape(pixels.shape)]
+    noisy += table.astype(np.int16)[noise_bytes.reshape(pixels.shape)]
     images = np.clip(noisy, 0, 255).astype(np.uint8)
     return images, masks, final_kinds
 

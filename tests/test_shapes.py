@@ -83,11 +83,23 @@ def test_shapes_keep_apart_unless_they_may_overlap():
     apart = generate(ShapesOptions(images=200, image_size=(32, 32), min_shapes=4, max_shapes=4))
     count, _ = apart.target("count")
     assert np.all(count == 4)
-    overlapping = generate(
-        ShapesOptions(images=200, image_size=(32, 32), min_shapes=4, max_shapes=4, overlap=True)
+    overlapping = generate(ShapesOptions(images=200, image_size=(32, 32), max_shapes=4, overlap=True))
+    kept = overlapping.kinds >= 0
+    # the slots drawn are a prefix of each row: a -1 before a kept slot is a dropped shape
+    dropped = ~kept[:, :-1] & np.flip(np.cumsum(np.flip(kept[:, 1:], axis=1), axis=1), axis=1).astype(bool)
+    assert np.any(dropped) and np.all(kept.sum(axis=1) >= 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_overlapping_shapes_still_number_at_least_min_shapes(seed):
+    """A shape left less than 30 % visible is dropped, and an image left with fewer than
+    ``min_shapes`` shapes is drawn again: ``min_shapes`` is the fewest shapes an image holds
+    (a quarter of these images showed 1 or 2 shapes before)."""
+    options = ShapesOptions(
+        images=300, image_size=(16, 16), min_shapes=3, max_shapes=3, overlap=True, seed=seed
     )
-    count, _ = overlapping.target("count")
-    assert np.any(count < 4) and np.all(count >= 1)
+    count, _ = generate(options).target("count")
+    assert np.all(count == 3)
 
 
 def test_targets_describe_the_masks(sample):
@@ -226,7 +238,19 @@ def test_schema_refuses_unknown_targets(write_spec, runner):
 
 
 # -- the generated training script -----------------------------------------------------------------
-def test_training_script_generates_the_same_images(write_spec, tmp_path):
+@pytest.mark.parametrize(
+    ("source", "args"),
+    [
+        ("{shapes: {images: 30, max_shapes: 2, seed: 4}}", (30, 16, 16, 3, 1, 2, 0.1, 4, False)),
+        # overlapping shapes with images drawn again to reach min_shapes
+        (
+            "{shapes: {images: 30, min_shapes: 3, max_shapes: 3, seed: 4, overlap: true}}",
+            (30, 16, 16, 3, 3, 3, 0.1, 4, True),
+        ),
+    ],
+    ids=["apart", "overlap-redrawn"],
+)
+def test_training_script_generates_the_same_images(write_spec, tmp_path, source, args):
     """`codegen --script` copies the generator (NumPy only) into the script; run from the
     script's text it draws the very images cnnspec trains on."""
     import importlib.util
@@ -234,9 +258,9 @@ def test_training_script_generates_the_same_images(write_spec, tmp_path):
     from cnnspec.api import generate_code
 
     head = DENSE_HEAD.replace("UNITS", "3").replace("ACT", "softmax")
-    compiled, _ = shapes_spec(write_spec, "{shapes: {images: 30, max_shapes: 2, seed: 4}}", head)
+    compiled, _ = shapes_spec(write_spec, source, head)
     script = generate_code(compiled, script=True)
-    assert "draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4, False)" in script
+    assert f"draw_shapes({', '.join(map(str, args))})" in script
     start = script.index("SHAPE_NAMES = ")
     end = script.index("\n\n\ndef split(")
     module_file = tmp_path / "script_generator.py"
@@ -245,10 +269,21 @@ def test_training_script_generates_the_same_images(write_spec, tmp_path):
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    images, masks, kinds = module.draw_shapes(30, 16, 16, 3, 1, 2, 0.1, 4, False)
-    expected = generate(ShapesOptions(images=30, image_size=(16, 16), max_shapes=2, seed=4))
+    images, masks, kinds = module.draw_shapes(*args)
+    n, height, width, _, least, most, _, seed, overlap = args
+    expected = generate(
+        ShapesOptions(
+            images=n,
+            image_size=(height, width),
+            min_shapes=least,
+            max_shapes=most,
+            seed=seed,
+            overlap=overlap,
+        )
+    )
     np.testing.assert_array_equal(images, expected.images)
     np.testing.assert_array_equal(masks, expected.masks)
+    np.testing.assert_array_equal(kinds, expected.kinds)
     classes, names = module.shapes_target(masks, kinds, "class")
     assert names == list(SHAPE_NAMES)
     np.testing.assert_array_equal(classes, expected.target("class")[0])
