@@ -225,6 +225,40 @@ def test_a_class_the_source_lacks_is_a_located_error_at_validate(
     assert (error.loc.line, error.loc.column) == _located(text, needle)
 
 
+@pytest.mark.parametrize(
+    ("classes", "received", "hint"),
+    [
+        ("5", "integer 5", "one class is a list of one: classes: [5]"),
+        ("cat", "string 'cat'", "one class is a list of one: classes: [cat]"),
+        ("null", "null", "leave data.classes out to keep every class"),
+        ("{a: 1}", "a mapping with keys a", "e.g. classes: [cat, dog] or [3, 5]"),
+    ],
+)
+def test_data_classes_that_is_no_list_is_asked_for_as_a_list_of_classes(
+    classes: str, received: str, hint: str
+) -> None:
+    """It said "expected a list without repeats" of a value that is no list at all (a repeat
+    has its own message, at the repeat)."""
+    text = _classes_spec("digits", classes)
+    (error,) = _errors(text)
+    assert error.path == "data.classes"
+    assert error.message == f"expected a list of class names or label indices; received {received}"
+    assert error.hint == hint
+
+
+@pytest.mark.parametrize("source", ["digits", "{shapes: {images: 20}}"])
+def test_a_float_in_data_classes_is_refused_for_its_type(source: str) -> None:
+    """``4.0`` passes the schema's integer (JSON Schema counts it one), and was refused as
+    "expected a class of the data" with a list of the data's classes that has 4 in it; it gets
+    the message ``[3, [4]]`` gets, and a hint to write 4."""
+    text = _classes_spec(source, "[0, 4.0]")
+    (error,) = _errors(text)
+    assert error.path == "data.classes[1]"
+    assert error.message == "expected a string or an integer ≥ 0; received number 4.0"
+    assert error.hint == "write 4 for the label index 4, or '4.0' in quotes for a class of that name"
+    assert (error.loc.line, error.loc.column) == _located(text, "4.0")
+
+
 def test_validate_and_train_word_an_unknown_class_alike() -> None:
     """The message and hint are the ones train's loader gives (it calls the same
     ``subsets.class_indices`` with the names it loads: here mnist's, as training/data.py does)."""

@@ -511,8 +511,9 @@ MULTILABEL = HEAD + (
         ("{shapes: {images: 20, target: multilabel}}", "classes: [circle, square]", "classes", "multilabel"),
         ("{images: imgs, labels: labels.csv}", "classes: [cat, dog]", "classes", "multilabel"),
         ("{shapes: {images: 20, target: count}}", "per_class: 5", "per_class", "count"),
+        ("{shapes: {images: 20, target: mask}}", "classes: [circle]", "classes", "mask"),
     ],
-    ids=["shapes-multilabel", "folder-multilabel", "shapes-count-per-class"],
+    ids=["shapes-multilabel", "folder-multilabel", "shapes-count-per-class", "shapes-mask"],
 )
 def test_a_class_selection_for_targets_that_are_not_classes_is_a_located_error(
     runner, write_spec, source, selection, key, target
@@ -523,12 +524,17 @@ def test_a_class_selection_for_targets_that_are_not_classes_is_a_located_error(
     spec = write_spec(text)
     error = only_error(runner, spec)
     assert (error.loc.line, error.path) == (text.splitlines().index(f"  {selection}") + 1, f"data.{key}")
-    assert error.message == f"data.{key} selects classification labels; this source's targets are {target!r}"
+    # the project's form, not "data.classes: data.classes selects classification labels; …"
+    received = (
+        f"shapes with target {target!r}" if "shapes" in source else f"a source whose targets are {target!r}"
+    )
+    expected = f"expected a source of class labels to select from; received {received}"
+    assert error.message == expected
     assert error.hint.startswith("leave it out, or use a source with class labels")
     result = runner.invoke(app, ["validate", str(spec)])
     assert "warning" not in result.output and "units" not in result.output
     script = runner.invoke(app, ["codegen", "--script", str(spec)])
-    assert script.exit_code == 1 and f"data.{key} selects classification labels" in script.stderr
+    assert script.exit_code == 1 and f"data.{key}: {expected}" in " ".join(script.stderr.split())
 
 
 def test_a_data_section_is_checked_without_a_training_section(runner, write_spec):
@@ -538,7 +544,7 @@ def test_a_data_section_is_checked_without_a_training_section(runner, write_spec
         "training: {epochs: 1, batch_size: 4}\n", ""
     )
     result = runner.invoke(app, ["validate", str(write_spec(text))])
-    assert result.exit_code == 1 and "data.classes selects classification labels" in result.output
+    assert result.exit_code == 1 and "data.classes: expected a source of class labels" in result.output
     assert "units" not in result.output
 
 

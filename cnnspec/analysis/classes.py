@@ -32,6 +32,17 @@ class UnknownClass(ValueError):
         self.hint = hint
 
 
+def not_class_targets(target: Any, kind: str) -> tuple[str, str]:
+    """The message and hint for ``data.classes`` or ``data.per_class`` beside a source whose
+    ``target`` (one name, or one per output) is not class labels: they select classes, so the
+    spec asks for what the data cannot give."""
+    shown = f"shapes with target {target!r}" if kind == "shapes" else f"a source whose targets are {target!r}"
+    hint = "leave it out, or use a source with class labels"
+    if kind == "shapes":
+        hint += " (shapes with target: class)"
+    return f"expected a source of class labels to select from; received {shown}", hint
+
+
 def name_key(name: str) -> str:
     """A class name as names are compared: Unicode NFC, so ``ému`` typed in a spec (composed)
     is the folder ``ému`` macOS wrote (decomposed); the data's own spelling is kept as its

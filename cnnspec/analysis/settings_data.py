@@ -251,19 +251,15 @@ def _check_class_selection(reader: SectionReader, data: DataConfig) -> None:
     spec says the source's targets are something else, before anything is loaded (else
     ``codegen --script`` would drop them without a word and ``train`` refuse only after loading;
     training/data.py checks again, for the sources whose data alone tells)."""
+    from cnnspec.analysis.classes import not_class_targets
+
     target = spec_target(data)
     if target is None or target == "class":
         return
-    hint = "leave it out, or use a source with class labels"
-    if data.kind == "shapes":
-        hint += " (shapes with target: class)"
     for key, value in (("classes", data.classes), ("per_class", data.per_class)):
         if value is not None:
-            reader.error(
-                f"data.{key} selects classification labels; this source's targets are {target!r}",
-                ("data", key),
-                hint,
-            )
+            message, hint = not_class_targets(target, data.kind)
+            reader.error(message, ("data", key), hint)
 
 
 def fixed_class_names(data: DataConfig) -> list[str] | None:
@@ -278,6 +274,21 @@ def fixed_class_names(data: DataConfig) -> list[str] | None:
 
         return list(SHAPE_NAMES)
     return FIXED_CLASS_NAMES.get(data.kind)
+
+
+def _check_class_entries(reader: SectionReader, data: DataConfig) -> None:
+    """A whole float in ``data.classes`` (``4.0``) is refused as the schema refuses ``4.5``:
+    JSON Schema counts it an integer, but it is neither a class name (those are strings) nor a
+    label index, and "expected a class of the data" with the data's classes listed (4 among
+    them) did not say what is wrong with it."""
+    for index, entry in enumerate(data.classes or ()):
+        if isinstance(entry, float):
+            whole = f"{entry:.0f} for the label index {entry:.0f}, or " if entry.is_integer() else ""
+            reader.error(
+                f"expected a string or an integer ≥ 0; received number {entry!r}",
+                ("data", "classes", index),
+                f"write {whole}'{entry!r}' in quotes for a class of that name",
+            )
 
 
 def _check_fixed_classes(reader: SectionReader, data: DataConfig) -> None:
@@ -295,7 +306,8 @@ def _check_fixed_classes(reader: SectionReader, data: DataConfig) -> None:
     names = fixed_class_names(data)
     if names is None:
         return
-    skipped = {index for index, entry in enumerate(data.classes) if entry is POISONED}
+    # (a float was refused by _check_class_entries: no class of the data either)
+    skipped = {i for i, entry in enumerate(data.classes) if entry is POISONED or isinstance(entry, float)}
     while True:  # every entry in error, each once (each pass sets one more aside)
         try:
             class_indices(data.classes, names, len(names), skip=skipped)
@@ -497,6 +509,7 @@ def _data(reader: SectionReader, compiled: CompiledSpec) -> DataConfig:
         on_bad_file=str(reader.known(("data", "on_bad_file"), "error")),
     )
     _check_class_selection(reader, data)
+    _check_class_entries(reader, data)
     _check_fixed_classes(reader, data)
     _check_cache(reader, data)
     return data

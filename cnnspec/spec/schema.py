@@ -744,6 +744,11 @@ def _value_hint(path: tuple[Any, ...], value: Any, schema: Any) -> str | None:
     if path == ("model",) and isinstance(value, dict) and value:
         first = next(iter(value))
         return f"write each layer as a list item starting with `- `: `- {first}: …`"
+    if path == ("data", "classes") and not isinstance(value, list):
+        if value is None:
+            return "leave data.classes out to keep every class"
+        one = flow_yaml([value]) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        return f"one class is a list of one: classes: {one}" if one else "e.g. classes: [cat, dog] or [3, 5]"
     if isinstance(value, str):
         meant = text_as_value(value)
         if isinstance(meant, (int, float)) and _accepts_number(schema, meant):
@@ -876,8 +881,6 @@ def _expected(schema: Any) -> str:
         bounds.append(f"≤ {schema['maximum']}")
     if "exclusiveMaximum" in schema:
         bounds.append(f"< {schema['exclusiveMaximum']}")
-    if schema.get("uniqueItems"):
-        bounds.append("without repeats")
     names = {
         "integer": "an integer",
         "number": "a number",
@@ -1157,13 +1160,18 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
         )
         return
     diags.error(
-        f"expected {_expected(error.schema)}; received {describe_value(value)}",
+        f"expected {_EXPECTED_AT.get(path) or _expected(error.schema)}; received {describe_value(value)}",
         doc.loc(path),
         where,
         code="invalid",
         hint=hint,
         notes=_merged_keys(doc, path, value),
     )
+
+
+#: What a value of the wrong type at these paths should be, where the schema's own words ("a
+#: list") leave out what the list holds.
+_EXPECTED_AT: dict[tuple[Any, ...], str] = {("data", "classes"): "a list of class names or label indices"}
 
 
 def _merged_keys(doc: SourceDoc, path: tuple[Any, ...], value: Any) -> tuple[Note, ...]:
