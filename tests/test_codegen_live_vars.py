@@ -90,6 +90,38 @@ def test_module_writes_the_augmentation_with_the_constants(runner, write_spec, t
     verify_model(check_source(edited), compile_spec(tmp_path / "spec.yaml", overrides).ir)
 
 
+#: The hunter's spec: one rotation in the shorthand, one as a mapping, both reading rot.
+SHORTHAND = """\
+cnnspec: 1
+name: wa
+input: {shape: [8, 8, 1]}
+vars: {rot: 0.05}
+model:
+  - flatten
+  - dense: {units: 10, activation: softmax}
+augmentation:
+  - random_rotation: "${rot}"
+  - random_rotation: {factor: "${rot}"}
+data: {source: digits, limit: 40}
+training: {epochs: 1, seed: 4}
+"""
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["module", "script"])
+def test_an_augmentation_shorthand_is_written_with_the_constant(runner, write_spec, tmp_path, script):
+    """``random_rotation: "${rot}"`` is the kind's main parameter, as ``dropout: "${rate}"`` is
+    in the model: it was written as ``factor=0.05`` (and ROT marked as decided when the code was
+    generated) where the mapping form beside it was ``factor=ROT``."""
+    source, output = codegen(runner, write_spec, tmp_path, SHORTHAND, script=script)
+    for number in (1, 2):
+        assert f'layers.RandomRotation(factor=ROT, name="augment_random_rotation_{number}"),' in source
+    assert "0.05" not in source.replace("ROT = 0.05", "")
+    assert MARK not in source and "note:" not in output
+    if not script:  # the edited constant builds what --set builds
+        edited = source.replace("ROT = 0.05  # spec.yaml:4", "ROT = 0.1")
+        verify_model(check_source(edited), compile_spec(tmp_path / "spec.yaml", ["vars.rot=0.1"]).ir)
+
+
 def test_script_writes_data_training_and_class_count_with_the_constants(runner, write_spec, tmp_path):
     source, output = codegen(runner, write_spec, tmp_path, C2, script=True)
     assert "F = 0.2  # spec.yaml:4\n" in source and "N = 10  # spec.yaml:4\n" in source

@@ -232,9 +232,14 @@ class TreePrinter(PrintDecisions, CombinatorPrinting, BlockPrinting, BackbonePri
             index = int(found.group(1)) if found is not None else -1
             item = items[index] if 0 <= index < len(items) else None
             raw = item.get(node.kind) if isinstance(item, dict) and len(item) == 1 else None
+            kind = REGISTRY[node.kind]
+            # the shorthand (``random_rotation: "${rot}"``) is the kind's main parameter, as a
+            # model layer's is (``dropout: "${rate}"``): its value sits at the kind's own path
+            shorthand = raw is not None and not isinstance(raw, dict) and kind.main is not None
+            if shorthand:
+                raw = {kind.main: raw}
             if not isinstance(raw, dict):
                 continue
-            kind = REGISTRY[node.kind]
             kwargs = dict(stmt.kwargs)
             for pname, value in raw.items():
                 param = kind.param_index.get(pname)
@@ -251,7 +256,8 @@ class TreePrinter(PrintDecisions, CombinatorPrinting, BlockPrinting, BackbonePri
                     continue
                 if gives(written, constants, resolved):
                     kwargs[key] = written
-                    self.expressed.add(("augmentation", index, node.kind, pname))
+                    place = ("augmentation", index, node.kind)
+                    self.expressed.add(place if shorthand else (*place, pname))
             stmt.kwargs = list(kwargs.items())
         return stmts
 
