@@ -602,7 +602,9 @@ def test_the_script_refuses_a_class_selection_for_npz_targets_that_are_not_class
         load_dataset(compiled, training_config(compiled), 0)
     (error,) = refused.value.errors
     key = selection.split(":")[0]
-    assert error.message == f"data.{key} selects classification labels; this source's targets are {target}"
+    assert error.path == f"data.{key}" and error.message == (
+        f"expected a source of class labels to select from; received a source whose targets are {target}"
+    )
     with pytest.raises(SystemExit) as stopped:
         script_functions(spec)["load_data"](str(tmp_path / "d.npz"))
-    assert stopped.value.code == f"{error.message}\n{error.hint}"
+    assert stopped.value.code == f"{error.path}: {error.message}\n{error.hint}"

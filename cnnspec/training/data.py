@@ -153,13 +153,11 @@ def load_dataset(
         which = "training" if len(x_train) == 0 else "test"
         raise source_error(f"expected at least one {which} image; the source has none", compiled)
     if target != "class" and (data.classes is not None or data.per_class is not None):
+        from cnnspec.analysis.classes import not_class_targets
+
         key = "classes" if data.classes is not None else "per_class"
-        raise source_error(
-            f"data.{key} selects classification labels; this source's targets are {target!r}",
-            compiled,
-            ("data", key),
-            "leave it out, or use a source with class labels",
-        )
+        message, hint = not_class_targets(target, data.kind)
+        raise source_error(message, compiled, ("data", key), hint)
     if data.kind == "npz":
         assert data.path is not None
         if not isinstance(target, dict):
