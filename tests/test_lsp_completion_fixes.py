@@ -75,10 +75,11 @@ model:
 
 
 def complete_at(
-    text: str, needle: str, offset: int, known: SourceDoc | None = None
+    text: str, needle: str, offset: int, known: SourceDoc | None = None, file: Path | None = None
 ) -> list[completion.Suggestion]:
     """Completion at ``needle`` + ``offset`` in ``text`` as the server asks for it: with the
-    located document when the text loads, else ``None`` and the lines above."""
+    located document when the text loads, else ``None`` and the lines above; ``file``: the
+    spec's path (its folder holds the files it names)."""
     start = text.index(needle) + offset
     row = text[:start].count("\n")
     column = start - (text[:start].rfind("\n") + 1)
@@ -88,7 +89,7 @@ def complete_at(
     except Exception:
         doc = None
     cursor = path_at(doc, "t.yaml", row + 1, column + 1) if doc is not None else None
-    return completion.complete(doc, cursor, lines[row], column, lines[:row], known)
+    return completion.complete(doc, cursor, lines[row], column, lines[:row], known, file)
 
 
 def labels(found: list[completion.Suggestion]) -> list[str]:
@@ -297,6 +298,29 @@ def test_a_text_that_never_loaded_gets_the_blocks_declared_above_the_cursor():
     call of it its parameters, read from the sections above the cursor."""
     assert "mine" in labels(complete_at(HALF_TYPED, "- mi\n", 4))
     assert labels(complete_at(HALF_TYPED, "- mine: {", 9)) == ["g"]
+
+
+def test_a_text_that_never_loaded_gets_the_blocks_of_the_libraries_it_uses(tmp_path: Path):
+    """The blocks a `use:` library defines were missing while the document had never loaded
+    (only a document that loaded, composed, knew them): they are read from the library beside
+    the spec now, with their parameters; the zoo's libraries too; a library that does not load
+    leaves the spec's own blocks."""
+    (tmp_path / "lib.yaml").write_text(
+        "cnnspec: 1\nblocks:\n  conv_bn:\n    params: {f: int}\n    layers:\n"
+        "      - conv2d: {filters: '${f}', kernel_size: 3}\n      - batch_norm\n",
+        encoding="utf-8",
+    )
+    spec = tmp_path / "spec.yaml"
+    text = HALF_TYPED.replace("name: t\n", "name: t\nuse: [lib.yaml, zoo:blocks/head]\n")
+    found = labels(complete_at(text, "- mi\n", 4, file=spec))
+    assert {"mine", "conv_bn"} <= set(found)
+    head = load_text((zoo.zoo_dir() / "blocks" / "head.yaml").read_text(encoding="utf-8"), "head.yaml")
+    assert set(head.data["blocks"]) <= set(found)
+    assert labels(complete_at(text.replace("- mine: {", "- conv_bn: {"), "- conv_bn: {", 12, file=spec)) == [
+        "f"
+    ]
+    missing = text.replace("lib.yaml", "missing.yaml")
+    assert "mine" in labels(complete_at(missing, "- mi\n", 4, file=spec))
 
 
 PAIR = """\

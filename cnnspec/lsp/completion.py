@@ -51,7 +51,7 @@ from cnnspec.lsp.scopes import block_inputs, is_block_input, visible_ids
 from cnnspec.lsp.text import in_expression
 from cnnspec.spec import varchoices, zoo
 from cnnspec.spec.backbone import cut_points
-from cnnspec.spec.compose import Reader
+from cnnspec.spec.compose import Reader, with_libraries
 from cnnspec.spec.loader import SourceDoc, load_text
 
 COMBINATORS = {
@@ -153,7 +153,7 @@ def complete(
         return ids_in(scoped, ("outputs", 0)) if scoped is not None else []
     if _NEW_ITEM.match(before):
         return new_item_suggestions(
-            before, above, doc if doc is not None else _named_by(known, scoped, above)
+            before, above, doc if doc is not None else _named_by(known, scoped, above, file, reader)
         )
     zoo_names = zoo_suggestions(before, above)
     if zoo_names is not None:
@@ -182,7 +182,7 @@ def complete(
         written = written_kind(before, above, line_text[column:])
         if written is not None:
             partial = _partial(above, line_text, column)[0]
-            return _parameters(written[0], written[1], _named_by(known, partial, above))
+            return _parameters(written[0], written[1], _named_by(known, partial, above, file, reader))
     return []
 
 
@@ -190,21 +190,33 @@ def complete(
 _SECTION = re.compile(r"[A-Za-z_\"']")
 
 
-def _named_by(known: SourceDoc | None, partial: SourceDoc | None, above: Sequence[str]) -> SourceDoc | None:
+def _named_by(
+    known: SourceDoc | None,
+    partial: SourceDoc | None,
+    above: Sequence[str],
+    file: Path | None = None,
+    reader: Reader | None = None,
+) -> SourceDoc | None:
     """The document whose blocks a text that does not load is completed with: the last one
     that loaded (``known``: composed, so its libraries' blocks too), else the lines above the
     cursor (``partial``, :func:`_partial`), else the sections above the cursor's (a half-typed
     item above it, ``- mine: {``, keeps the lines above from loading): a document that never
-    loaded since it was opened still gets the blocks it declares above the cursor."""
-    if known is not None or partial is not None:
-        return known if known is not None else partial
-    starts = [row for row, line in enumerate(above) if _SECTION.match(line)]
-    if len(starts) < 2:
-        return None  # (no section before the cursor's)
-    try:
-        return load_text("\n".join(above[: starts[-1]]), _PARTIAL)
-    except SpecError:
-        return None
+    loaded since it was opened still gets the blocks it declares above the cursor, and those
+    of the libraries its ``use:`` there names (read beside ``file``, the spec's path)."""
+    if known is not None:
+        return known
+    found = partial
+    if found is None:
+        starts = [row for row, line in enumerate(above) if _SECTION.match(line)]
+        if len(starts) < 2:
+            return None  # (no section before the cursor's)
+        try:
+            found = load_text("\n".join(above[: starts[-1]]), _PARTIAL)
+        except SpecError:
+            return None
+    if file is None or str(file).startswith("<"):  # (an untitled buffer: no folder to read from)
+        return found
+    return with_libraries(found, file, reader)
 
 
 #: The file name of a document loaded from the text above the cursor (see :func:`_partial`).

@@ -40,6 +40,7 @@ from cnnspec.spec.hiding import hiding
 from cnnspec.spec.loader import (
     SOURCE_TEXTS,
     SourceDoc,
+    copy_doc,
     decode_source,
     display_name,
     load_file,
@@ -1074,6 +1075,23 @@ def load_library(path: Path, *, allow_outside: bool = False, reader: Reader | No
     doc = composer.load(resolved, library=True)
     doc.includes = composer.includes
     return doc
+
+
+def with_libraries(doc: SourceDoc, file: Path, reader: Reader | None = None) -> SourceDoc:
+    """``doc``, a text loaded alone (the lines above the cursor, which ``cnnspec lsp`` reads
+    while the whole text does not load), with the blocks, vars and var choices of the libraries
+    its ``use:`` names merged in as :func:`load_spec` merges them, read from the folder of the
+    spec ``file`` and never from outside it. ``doc`` itself where it names none or one does not
+    load; else a copy, as ``doc`` may be a parse the loader keeps for its text."""
+    if "use" not in doc.data:
+        return doc
+    composed = copy_doc(doc)
+    folder = file.parent
+    try:
+        _Composer(folder, False, reader).apply_use(composed, folder)
+    except (SpecError, OSError):
+        return doc
+    return composed
 
 
 def load_spec(

@@ -674,14 +674,14 @@ def load_text(
     if cached is not None:
         if isinstance(cached, tuple):  # (diagnostics are frozen: the same ones, in their order)
             raise SpecError(cached, in_order=True)
-        doc = _copy_doc(cached)
+        doc = copy_doc(cached)
     else:
         try:
             doc = _load_text(text, file)
         except SpecError as failed:
             _remember(file, text, tuple(failed.diagnostics))
             raise
-        _remember(file, text, _copy_doc(doc))
+        _remember(file, text, copy_doc(doc))
     if doc.value_errors and not defer:
         raise SpecError(doc.value_errors)
     return doc
@@ -699,7 +699,9 @@ def _remember(file: str, text: str, parsed: SourceDoc | tuple[Diagnostic, ...]) 
             chars -= len(_PARSED.popitem(last=False)[0][1])
 
 
-def _copy_doc(doc: SourceDoc) -> SourceDoc:
+def copy_doc(doc: SourceDoc) -> SourceDoc:
+    """A copy of a loaded document whose data may be changed (its values' mappings and lists
+    new, its locations' tables new)."""
     return SourceDoc(
         doc.file, copy_tree(doc.data), dict(doc.locs), dict(doc.key_locs), value_errors=list(doc.value_errors)
     )
