@@ -127,12 +127,18 @@ def test_the_sweep_is_the_spec_trained_for_one_epoch_of_growing_rates():
         len(config.phases) == 1 and config.phases[0].frozen == training_config(first).phases[0].frozen != ()
     )
     assert config.phases[0].optimizer.learning_rate.kind == "exponential_decay"
-    # a spec trained by a cluster is swept in this process alone
-    clustered = SPEC.replace("TRAINING", "") + "runtime: {distribute: {strategy: multi_worker}}\n"
-    swept = compile_text(
-        clustered, "s.yaml", overrides=sweep_overrides(compile_text(clustered, "s.yaml"), 1e-5, 1, 9)
-    )
-    assert training_config(swept).distribute == "default"
+    # a spec trained by a cluster is swept in this process alone, whichever way it writes the
+    # strategy (the short form, or a mapping with a startup_timeout the default strategy refuses)
+    for runtime in (
+        "{distribute: {strategy: multi_worker}}",
+        "{distribute: multi_worker}",
+        "{distribute: {strategy: multi_worker, startup_timeout: 60}}",
+    ):
+        clustered = SPEC.replace("TRAINING", "") + f"runtime: {runtime}\n"
+        swept = compile_text(
+            clustered, "s.yaml", overrides=sweep_overrides(compile_text(clustered, "s.yaml"), 1e-5, 1, 9)
+        )
+        assert training_config(swept).distribute == "default", runtime
     # the suggestion goes back as the optimizer's rate, its settings kept (none for phases)
     again = compile_text(plain_text, "s.yaml", overrides=[rate_override(plain, 0.0123)])
     assert training_config(again).optimizer.settings == {"momentum": 0.9}

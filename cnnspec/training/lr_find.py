@@ -202,7 +202,9 @@ def sweep_overrides(compiled: CompiledSpec, low: float, high: float, steps: int)
     training = compiled.training
     overrides = ["training.callbacks=[]", f"training.steps_per_epoch={steps}"]
     if training_config(compiled).distribute == "multi_worker":  # a sweep runs in this process alone
-        overrides.append("runtime.distribute.strategy=default")
+        # (the whole value: `distribute: multi_worker` is no mapping to set a strategy in, and
+        # a startup_timeout beside the strategy default is refused)
+        overrides.append("runtime.distribute=default")
     if training.get("phases"):  # (freezing carries over from phase to phase: the first's is whole)
         first = dict(training["phases"][0])
         first.update({"epochs": 1, "learning_rate": schedule})
