@@ -922,3 +922,20 @@ def test_the_export_of_a_model_with_no_known_split_records_why(tmp_path):
     (broken / "lock.json").write_text("{}")
     assert unknown_split_reason(Run(model_path=broken / "checkpoints" / "best.keras")) == "run_unread"
     assert unknown_split_reason(Run(model_path=broken / "model.keras", run_dir=broken)) == "no_seed"
+
+
+def test_benchmark_exports_a_missing_file_as_export_does_with_the_runs_temperature(tmp_path, monkeypatch):
+    """benchmark exports what is missing to the run's export path, where predict and deployment
+    take it: it exported with temperature 1, so a calibrated run's file there answered with the
+    model's own probabilities, where `cnnspec export` folds the run's temperature in (None:
+    the run's temperature.json), and `predict RUN --runtime onnx` scaled them."""
+    import cnnspec.export.exporter as exporter
+    from cnnspec.export.benchmark import _export
+
+    calls: list[tuple[tuple, dict]] = []
+    monkeypatch.setattr(exporter, "export_model", lambda *args, **kwargs: calls.append((args, kwargs)))
+    assert _export(tmp_path, "onnx") is None and _export(tmp_path, "tflite-int8") is None
+    assert [(args, kwargs) for args, kwargs in calls] == [
+        ((tmp_path, "onnx"), {"quantize": None, "temperature": None}),
+        ((tmp_path, "tflite"), {"quantize": "int8", "temperature": None}),
+    ]

@@ -199,12 +199,14 @@ def ensure_export(run_dir: Path, runtime: str, notes: list[str]) -> ExportRecord
 
 
 def _export(run_dir: Path, runtime: str) -> str | None:
-    """Export (and verify) the run's model for ``runtime``: ``None`` when done, else why not."""
+    """Export (and verify) the run's model for ``runtime``, as ``cnnspec export`` does (a
+    calibrated run's temperature folded in: the file stays at the run's export path, where
+    predict and deployment take it): ``None`` when done, else why not."""
     from cnnspec.export.exporter import ExportFailed, ExportMismatch, export_model
 
     base, quantize = engine(runtime)  # (tflite-int8: a TFLite export quantized to int8)
     try:
-        export_model(run_dir, base, quantize=quantize)
+        export_model(run_dir, base, quantize=quantize, temperature=None)
     except ExportFailed as exc:  # the converter's own failure (said as export says it): no verification ran
         return f"not timed: {exc}"
     except ExportMismatch as exc:
