@@ -166,6 +166,26 @@ MESSAGES = {
         "expected an identifier ([A-Za-z_][A-Za-z0-9_]*); received string 'bé'",
         None,
     ),
+    # a name beside true/false: every way to write the setting is said (it said "one of auto"
+    # to a quoted "true"), and a quoted boolean is told to lose its quotes
+    "quoted_boolean_beside_a_name": (
+        HEAD + 'model: [flatten]\nruntime: {jit_compile: "true"}\n',
+        (5, 24, "runtime.jit_compile"),
+        "expected true or false or one of auto; received string 'true'",
+        "remove the quotes: write true, a boolean, not the text 'true'",
+    ),
+    "other_text_beside_a_name": (
+        HEAD + "model: [flatten]\nruntime: {jit_compile: yes_please}\n",
+        (5, 24, "runtime.jit_compile"),
+        "expected true or false or one of auto; received string 'yes_please'",
+        None,
+    ),
+    "quoted_boolean": (
+        HEAD + 'model: [flatten]\ntraining: {deterministic: "True"}\n',
+        (5, 27, "training.deterministic"),
+        "expected true or false; received string 'True'",
+        "remove the quotes: write true, a boolean, not the text 'True'",
+    ),
 }
 
 

@@ -753,7 +753,20 @@ def _value_hint(path: tuple[Any, ...], value: Any, schema: Any) -> str | None:
         meant = text_as_value(value)
         if isinstance(meant, (int, float)) and _accepts_number(schema, meant):
             return written_as_text_hint(value, meant)
+        spelt = value.strip().lower()
+        if spelt in ("true", "false") and _accepts_boolean(schema):
+            return f"remove the quotes: write {spelt}, a boolean, not the text {value!r}"
     return None
+
+
+def _accepts_boolean(schema: Any) -> bool:
+    """Whether ``schema`` (or one of its ``anyOf`` alternatives) takes a boolean."""
+    if not isinstance(schema, dict):
+        return False
+    kinds = schema.get("type")
+    if kinds == "boolean" or (isinstance(kinds, list) and "boolean" in kinds):
+        return True
+    return any(_accepts_boolean(s) for s in schema.get("anyOf", ()))
 
 
 def _accepts_number(schema: Any, number: float) -> bool:
@@ -805,11 +818,27 @@ def _leaves(error: Any) -> Iterator[Any]:
     # them, that one's errors say what is wrong (an empty list, an unknown key), where the
     # alternatives together would say "expected a list; received a list".
     fitting = _fitting_alternative(error.instance, relevant)
-    if fitting:
+    if fitting and not _one_of_several(fitting, relevant):
         for sub in fitting:
             yield from _leaves(sub)
         return
     yield error
+
+
+#: The types of a single value: beside a list of names, an alternative of one of these is
+#: another way to write the same setting (``jit_compile: true`` or ``auto``).
+_SCALARS = frozenset({"boolean", "number", "integer"})
+
+
+def _one_of_several(fitting: list[Any], relevant: list[Any]) -> bool:
+    """Whether the alternative a value's type fits failed only as a list of names (``auto``)
+    beside alternatives of single values of other types (true or false): the value was meant
+    as any of them (``"true"`` quoted, ``yes_please``), and all of them are said, not ``one of
+    auto`` alone. (Beside a mapping, a name is what was meant: ``integer`` for ``int``.)"""
+    if not all(sub.validator in ("enum", "const") for sub in fitting):
+        return False
+    others = [sub for sub in relevant if sub not in fitting]
+    return bool(others) and all(sub.validator == "type" and sub.validator_value in _SCALARS for sub in others)
 
 
 def _is_expression(error: Any) -> bool:
