@@ -822,3 +822,25 @@ def test_gradcam_of_a_segmentation_refuses_a_temperature_it_would_not_apply(tmp_
             "temperature does not change hint: leave --temperature out (the calibration view draws a "
             "segmentation's pixel probabilities at a temperature)"
         )
+
+
+@pytest.mark.slow
+def test_a_run_without_a_validation_split_is_pointed_at_data(tmp_path):
+    """A run trained with data.validation_split: 0 has nothing to fit on: the refusal named only
+    training again, where `calibrate --data SOURCE` (the README's way for such a run) fits it
+    on other labelled images."""
+    from tests.test_report_support import flat, invoke, train_without_page
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "cnnspec: 1\nname: noval\ninput: {shape: [8, 8, 1]}\n"
+        "model: [flatten, {dense: {units: 10, activation: softmax}}]\n"
+        "data: {source: digits, validation_split: 0, limit: 200}\n"
+        "training: {epochs: 1, batch_size: 64, seed: 1}\n"
+    )
+    train_without_page(spec, tmp_path / "run")
+    refused = invoke("calibrate", tmp_path / "run")
+    assert refused.exit_code == 2, refused.output
+    assert "held out none (data.validation_split: 0)" in flat(refused)
+    assert "hint: fit it on other labelled images with --data SOURCE, or train with" in flat(refused)
+    assert not (tmp_path / "run" / FILE).exists()

@@ -135,7 +135,8 @@ def calibrate(
         raise UsageError(
             f"expected validation images to fit the temperature on; {run.name} held out none "
             "(data.validation_split: 0)",
-            "train with data.validation_split above 0 (the test images must stay unseen to judge the fit)",
+            "fit it on other labelled images with --data SOURCE, or train with data.validation_split "
+            "above 0 (the test images must stay unseen to judge the fit)",
         )
     probs, labels, per_image, unit = _validation_answers(model, held_out)
     result = fitted(
