@@ -180,6 +180,13 @@ MESSAGES = {
         "expected true or false or one of auto; received string 'yes_please'",
         None,
     ),
+    # a settings key written in another settings section is pointed at the one that has it
+    "key_of_another_section": (
+        HEAD + "model: [flatten]\nruntime: {deterministic: true}\n",
+        (5, 11, "runtime.deterministic"),
+        "unknown key 'deterministic'",
+        "`deterministic` is a key of `training`: write it as training.deterministic",
+    ),
     "quoted_boolean": (
         HEAD + 'model: [flatten]\ntraining: {deterministic: "True"}\n',
         (5, 27, "training.deterministic"),

@@ -991,6 +991,23 @@ def optimizer_with_rate(training: dict[Any, Any], key: str) -> str | None:
     return None if shown is None else f"optimizer: {shown}"
 
 
+#: The settings sections whose keys are told apart: a key written in the wrong one is pointed
+#: at the one that has it (``runtime.deterministic`` → ``training.deterministic``).
+_SETTINGS_SECTIONS = ("data", "training", "runtime")
+
+
+def _section_of(key: str, path: tuple[Any, ...]) -> str | None:
+    """The other settings section that has the key ``key``, where ``path`` is a settings
+    section itself (``None`` elsewhere, or where none has it)."""
+    if len(path) != 1 or path[0] not in _SETTINGS_SECTIONS:
+        return None
+    schemas = {"data": DATA_SCHEMA, "training": TRAINING_SCHEMA, "runtime": RUNTIME_SCHEMA}
+    found = [
+        name for name, schema in schemas.items() if name != path[0] and key in schema.get("properties", {})
+    ]
+    return found[0] if len(found) == 1 else None
+
+
 def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
     path = tuple(error.absolute_path)
     where = format_path(path)
@@ -1018,6 +1035,9 @@ def _report(error: Any, doc: SourceDoc, diags: Diagnostics) -> None:
             )
             if path == () and key == "layers":
                 hint = "the layer list of a spec is called `model`"
+            elsewhere = _section_of(key, path)
+            if elsewhere is not None and not key_hint(key, allowed, beside):
+                hint = f"`{key}` is a key of `{elsewhere}`: write it as {elsewhere}.{key}"
             if (
                 key in ("learning_rate", "lr")
                 and "optimizer" in allowed
