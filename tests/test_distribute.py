@@ -20,6 +20,7 @@ from cnnspec.cli.app import app
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.training.distribute import (
     Distribution,
+    await_workers,
     choose_jit,
     cluster_tf_config,
     parse_cluster,
@@ -239,6 +240,48 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def lone_config(ports: list[int], task_index: int = 0) -> dict:
+    return cluster_tf_config([f"127.0.0.1:{port}" for port in ports], task_index)
+
+
+def test_await_workers_returns_once_every_other_worker_listens():
+    ports = free_ports(2)
+    with socket.create_server(("127.0.0.1", ports[1])):  # worker 1, started
+        started = time.monotonic()
+        await_workers(lone_config(ports), startup_timeout=5)
+    assert time.monotonic() - started < 2
+
+
+def test_await_workers_names_the_worker_that_did_not_join_after_the_timeout():
+    from cnnspec.training.distribute import ClusterError
+
+    ports = free_ports(2)
+    started = time.monotonic()
+    with pytest.raises(ClusterError) as raised:
+        await_workers(lone_config(ports, 1), startup_timeout=0.5)
+    assert 0.5 <= time.monotonic() - started < 3
+    assert str(raised.value) == (
+        f"the cluster did not form within 0.5 s: worker 0 at 127.0.0.1:{ports[0]} did not join"
+    )
+    assert "startup_timeout" in raised.value.hint
+
+
+def test_a_busy_port_of_this_worker_is_a_usage_error_naming_its_address():
+    """Another process on this worker's port: said at once as such (exit 2), not after the
+    timeout as "the cluster did not form ... Could not start gRPC server" (exit 75, "try again")."""
+    ports = free_ports(2)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports[0]))
+        started = time.monotonic()
+        with pytest.raises(UsageError) as raised:
+            await_workers(lone_config(ports), startup_timeout=30)
+    assert time.monotonic() - started < 1
+    message = str(raised.value)
+    assert f"worker 0 to listen on its address 127.0.0.1:{ports[0]}" in message
+    assert "Address already in use" in message
+    assert f"port {ports[0]} is in use" in raised.value.hint and "free port" in raised.value.hint
+
+
 @pytest.fixture
 def processes():
     """Every worker a test starts; any still running at the end is killed."""
@@ -367,13 +410,14 @@ def alone_spec(tmp_path: Path, startup_timeout: float) -> Path:
 #: What one lone worker of :func:`lone_workers` did: exit status, stderr, its cluster's ports,
 #: seconds from its start to its end, and the run folder it was given.
 Lone = tuple[int, str, list[int], float, Path]
-#: The chief of :func:`lone_workers` still waiting for its cluster (for Ctrl-C): the process, its
-#: cluster's ports, its run folder, and when it was first seen listening (time.monotonic()).
+#: A chief of :func:`lone_workers` still waiting for its cluster (for Ctrl-C or SIGTERM): the
+#: process, its cluster's ports, its run folder, and when it was first seen listening
+#: (time.monotonic()).
 Waiting = tuple[subprocess.Popen, list[int], Path, float]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
-    """Until ``process`` listens on ``port`` (its TensorFlow server: the cluster wait has begun)."""
+    """Until ``process`` listens on ``port`` (the cluster wait has begun)."""
     deadline = time.monotonic() + timeout
     while True:
         assert process.poll() is None, finish([process], 10)
@@ -385,35 +429,38 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def lone_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[int, Lone], Waiting]]:
-    """Three workers each alone in a two-worker cluster of its own, started at once: the chief
-    and worker 1 of a startup_timeout of 1 s, run to their end, and a chief of 120 s left
-    waiting for the Ctrl-C test. All three spend their time waiting (the startup timeout,
-    TensorFlow's retries, the cluster), so the waits overlap instead of adding up (worker 1
-    alone takes about 4 s longer than the chief; the Ctrl-C test waited 2 s more of its own)."""
+def lone_workers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[int, Lone], dict[int, Waiting]]]:
+    """Four workers each alone in a two-worker cluster of its own, started at once: the chief
+    and worker 1 of a startup_timeout of 1 s, run to their end, and two chiefs of 120 s left
+    waiting for the Ctrl-C and SIGTERM tests (keyed by the signal). All four spend their time
+    waiting (the startup timeout, the cluster), so the waits overlap instead of adding up (the
+    signal tests waited 2 s more of their own)."""
     started = time.monotonic()
     lone: dict[int, tuple[subprocess.Popen, list[int], Path]] = {}
-    waiting: subprocess.Popen | None = None
+    waiting: dict[int, Waiting] = {}
     try:
         for task_index in (0, 1):
             folder = tmp_path_factory.mktemp(f"alone{task_index}")
             out = folder / "run"
-            # the smallest timeout the spec allows: the test waits it out (worker 1, which cannot
-            # reach the chief, takes about 4 s longer in TensorFlow's own retries; 3 s cost both
-            # 2 s more)
+            # the smallest timeout the spec allows: the test waits it out
             process, ports = start_alone(alone_spec(folder, 1), out, task_index)
             lone[task_index] = (process, ports, out)
-        folder = tmp_path_factory.mktemp("ctrl-c")
-        waiting, waiting_ports = start_alone(alone_spec(folder, 120), folder / "run", 0)
-        wait_for_port(waiting_ports[0], waiting, timeout=90)
-        listening = time.monotonic()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            folder = tmp_path_factory.mktemp(f"signal{int(number)}")
+            chief, chief_ports = start_alone(alone_spec(folder, 120), folder / "run", 0)
+            waiting[number] = (chief, chief_ports, folder / "run", 0.0)
+        for number, (chief, chief_ports, out, _) in waiting.items():
+            wait_for_port(chief_ports[0], chief, timeout=90)
+            waiting[number] = (chief, chief_ports, out, time.monotonic())
         results: dict[int, Lone] = {}
         for task_index, (process, ports, out) in lone.items():  # (the chief ends first)
             [(code, _, stderr)] = finish([process], timeout=90)  # bounded: a regression fails, not hangs
             results[task_index] = (code, stderr, ports, time.monotonic() - started, out)
-        yield results, (waiting, waiting_ports, folder / "run", listening)
+        yield results, waiting
     finally:
-        for process in [*(entry[0] for entry in lone.values()), *([waiting] if waiting else [])]:
+        for process in [*(entry[0] for entry in lone.values()), *(entry[0] for entry in waiting.values())]:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
@@ -440,15 +487,19 @@ def test_a_cluster_that_never_forms_stops_after_startup_timeout(lone_workers, ta
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("workers")
-def test_ctrl_c_ends_the_wait_for_the_cluster(lone_workers):
-    """TensorFlow waits for the other workers in C++ holding the GIL; Ctrl-C still ends the
-    process at once (killed by SIGINT: a shell reports 130), and nothing of the run is written."""
-    process, ports, out, listening = lone_workers[1]
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_ends_the_wait_for_the_cluster(lone_workers, number):
+    """Ctrl-C and SIGTERM end the wait for the other workers at once, as they end the rest of
+    train ("interrupted", 130), and leave no run folder. (TensorFlow's own wait holds the GIL
+    and replaces the SIGTERM handler: SIGTERM did nothing until startup_timeout ran out, and
+    Ctrl-C, by the signal's default action, left the folder holding a stale lock file.)"""
+    process, ports, out, listening = lone_workers[1][number]
     wait_for_port(ports[0], process, timeout=90)  # (still waiting: its startup_timeout is 120 s)
     time.sleep(max(0.0, 2 - (time.monotonic() - listening)))  # in the wait for 2 s at least
-    process.send_signal(signal.SIGINT)
+    process.send_signal(number)
     sent = time.monotonic()
     [(code, _, stderr)] = finish([process], timeout=30)
-    assert code == -signal.SIGINT, stderr
+    assert code == 130, stderr
+    assert stderr.strip().endswith("interrupted"), stderr
     assert time.monotonic() - sent < 5
-    assert not out.exists() or {p.name for p in out.iterdir()} <= {".cnnspec.lock"}
+    assert not out.exists()

@@ -406,6 +406,7 @@ def _multi_worker(
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         return Distribution("multi_worker", strategy, replicas=int(strategy.num_replicas_in_sync))
     task = f"{config['task']['type']}:{int(config['task']['index'])}"
+    await_workers(config, startup_timeout)  # (in Python: Ctrl-C and SIGTERM end it as anywhere)
     _configure_coordination(tf, config, startup_timeout)
     try:
         with _signals_end_the_wait():
@@ -427,6 +428,64 @@ def _multi_worker(
         devices=list(strategy.extended.worker_devices),
         cluster={k: list(v) for k, v in config["cluster"].items()},
     )
+
+
+#: How often :func:`await_workers` tries the other workers' addresses (seconds).
+PROBE_INTERVAL_S = 0.2
+
+
+def _port(address: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``) → (host, port)."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def await_workers(config: dict[str, Any], startup_timeout: float) -> None:
+    """Wait, in Python, until every other worker of the cluster listens on its address.
+
+    TensorFlow's own wait (``MultiWorkerMirroredStrategy()``) runs in C++ holding the GIL, and
+    installs its own SIGTERM handler (its preemption notifier) as it starts: a Python handler
+    would run only once the wait is over, and SIGTERM did nothing at all until
+    ``startup_timeout`` ran out. Here each worker listens on its own port (as TensorFlow's
+    server will, on every interface) while it tries the others' every
+    :data:`PROBE_INTERVAL_S`: a worker that listens has started, and TensorFlow's wait that
+    follows is short. Ctrl-C and SIGTERM end this wait as they end any other of ``train``
+    (``interrupted``, exit 130, the new run folder removed). A port this worker cannot listen
+    on is a :class:`UsageError` (TensorFlow said only "Could not start gRPC server" after its
+    timeout); a worker that does not listen within ``startup_timeout`` is :func:`not_formed`.
+    """
+    import socket
+
+    cluster = config["cluster"]
+    me = (str(config["task"]["type"]), int(config["task"]["index"]))
+    own = cluster[me[0]][me[1]]
+    port = _port(own)[1]
+    try:
+        listener = socket.create_server(("", port))  # (0.0.0.0, as TensorFlow's server binds)
+    except OSError as exc:
+        raise UsageError(
+            f"expected {me[0]} {me[1]} to listen on its address {own}; port {port} of this machine "
+            f"cannot be used ({os.strerror(exc.errno) if exc.errno else exc})",
+            f"port {port} is in use (another process, or a worker still running): stop it, or give "
+            "this worker a free port in --cluster/TF_CONFIG (the same list on every worker)",
+        ) from None
+    others = {
+        (job, index): address
+        for job in ("chief", "worker")
+        for index, address in enumerate(cluster.get(job, []))
+        if (job, index) != me
+    }
+    deadline = time.monotonic() + startup_timeout
+    with listener:
+        while True:
+            for task, address in list(others.items()):
+                with contextlib.suppress(OSError), socket.create_connection(_port(address), timeout=1):
+                    del others[task]
+            if not others:
+                return
+            if time.monotonic() >= deadline:
+                raise _did_not_join(config, [(job, str(index)) for job, index in others], startup_timeout)
+            time.sleep(PROBE_INTERVAL_S)
 
 
 def _configure_coordination(tf: Any, config: dict[str, Any], startup_timeout: float) -> None:
@@ -470,6 +529,14 @@ def not_formed(config: dict[str, Any], startup_timeout: float, error: str) -> Cl
     tasks = [t for t in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", stragglers) if t != me]
     if not tasks:  # this task never reached the leader (the chief): it is the one missing
         tasks = [("chief", "0") if "chief" in cluster else ("worker", "0")]
+    return _did_not_join(config, tasks, startup_timeout)
+
+
+def _did_not_join(
+    config: dict[str, Any], tasks: list[tuple[str, str]], startup_timeout: float
+) -> ClusterError:
+    """:func:`not_formed`'s error for the (job, index) ``tasks`` that did not join in time."""
+    cluster = config["cluster"]
     missing = []
     for job, index in dict.fromkeys(tasks):
         addresses = cluster.get(job, [])
@@ -485,14 +552,17 @@ def not_formed(config: dict[str, Any], startup_timeout: float, error: str) -> Cl
 
 @contextlib.contextmanager
 def _signals_end_the_wait() -> Iterator[None]:
-    """Ctrl-C and SIGTERM end the process at once while the cluster forms.
+    """Ctrl-C ends the process at once during TensorFlow's own wait for the cluster.
 
     TensorFlow waits for the other workers inside C++ holding the GIL: a Python signal handler
     (``cnnspec train``'s, or Python's KeyboardInterrupt) would only run once the wait is over,
-    up to ``startup_timeout`` later. The signals' default action ends the process in the
-    kernel instead (exit status 128 + N: 130 for Ctrl-C, 143 for SIGTERM); nothing of the run
-    has been written yet, and the kernel drops the run folder's lock. The previous handlers
-    come back as soon as the strategy exists (or failed).
+    up to ``startup_timeout`` later. The signal's default action ends the process in the
+    kernel instead (exit status 130); nothing of the run has been written yet, and the kernel
+    drops the run folder's lock. SIGTERM is no help here: TensorFlow installs its own handler
+    for it (its preemption notifier) as the wait starts. Both matter little since
+    :func:`await_workers` does the long wait in Python first (every worker has started when
+    this one begins). The previous handlers come back as soon as the strategy exists (or
+    failed), replacing TensorFlow's SIGTERM handler too.
     """
     import signal
     import threading
