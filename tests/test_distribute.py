@@ -181,6 +181,56 @@ def test_xla_refused_for_multi_worker_on_cpu():
     assert choose_jit("auto", None, None, two, []).chosen is False  # type: ignore[arg-type]
 
 
+MULTI_JIT = (
+    TINY
+    + "training: {epochs: 1, batch_size: 32, seed: 6}\n"
+    + "runtime:\n  jit_compile: true\n  distribute: {strategy: multi_worker, startup_timeout: 120}\n"
+)
+
+
+def test_xla_for_multi_worker_on_cpu_is_refused_at_the_spec_line(monkeypatch):
+    """Said at runtime.jit_compile (file:line:column), from the cluster's size alone: no
+    TensorFlow, no strategy, no wait for the other workers (it came after the cluster formed)."""
+    from cnnspec.training import distribute
+
+    monkeypatch.setattr(distribute, "_has_gpu", lambda: False)
+    compiled = compile_text(MULTI_JIT, "t.yaml")
+    with pytest.raises(UsageError, match="no collective ops for CPU") as raised:
+        distribute.refuse_cpu_jit(compiled, True, "multi_worker", ["127.0.0.1:1", "127.0.0.1:2"])
+    (located,) = raised.value.diagnostics
+    assert located.path == "runtime.jit_compile" and str(located.loc) == "t.yaml:11:16"
+    assert str(raised.value).startswith("t.yaml:11:16: expected jit_compile false or auto")
+    assert "jit_compile: auto" in raised.value.hint
+    # one worker (no collectives), auto, another strategy, or a GPU: nothing to refuse
+    distribute.refuse_cpu_jit(compiled, True, "multi_worker", ["127.0.0.1:1"])
+    distribute.refuse_cpu_jit(compiled, False, "multi_worker", ["127.0.0.1:1", "127.0.0.1:2"])
+    distribute.refuse_cpu_jit(compiled, True, "mirrored", None)
+    monkeypatch.setattr(distribute, "_has_gpu", lambda: True)
+    distribute.refuse_cpu_jit(compiled, True, "multi_worker", ["127.0.0.1:1", "127.0.0.1:2"])
+
+
+@pytest.mark.slow
+def test_xla_for_multi_worker_on_cpu_is_refused_before_the_cluster_wait(tmp_path, monkeypatch):
+    """train refuses it at once, its worker 1 never started (a startup_timeout of 120 s), and
+    leaves no run folder."""
+    from cnnspec.training import distribute
+    from cnnspec.training.trainer import train
+
+    monkeypatch.setattr(distribute, "_has_gpu", lambda: False)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="no collective ops for CPU") as raised:
+        train(
+            compile_text(MULTI_JIT, "t.yaml"),
+            out=tmp_path / "run",
+            cluster=[f"127.0.0.1:{port}" for port in free_ports(2)],
+            task_index=0,
+        )
+    assert time.monotonic() - started < 60
+    assert raised.value.diagnostics[0].path == "runtime.jit_compile"
+    assert not (tmp_path / "run").exists() and "TF_CONFIG" not in os.environ
+
+
 # -- strategies on this machine -------------------------------------------------------------------
 
 

@@ -377,6 +377,30 @@ def no_tpu(compiled: CompiledSpec) -> UsageError:
     return UsageError(f"{where}{message}", hint, diagnostics=[located])
 
 
+def refuse_cpu_jit(compiled: CompiledSpec, jit_compile: Any, setting: str, cluster: list[str] | None) -> None:
+    """Refuse ``runtime.jit_compile: true`` for a multi-worker run on a machine without a GPU,
+    at the spec's line, before this worker joins its cluster: XLA has no collective ops for
+    CPUs. :func:`choose_jit` refused it only once the cluster had formed (every worker started,
+    perhaps after minutes of waiting), and without a location. A usage error (exit 2), as
+    :func:`no_tpu`: the spec is valid, this machine lacks what it asks for."""
+    if jit_compile is not True or setting != "multi_worker":
+        return
+    config = cluster_tf_config(cluster, 0) if cluster is not None else read_tf_config()
+    if config is None or _workers(config) < 2 or _has_gpu():
+        return  # (one worker: no collective ops cross processes)
+    from cnnspec.errors import Diagnostic, format_path
+
+    path = ("runtime", "jit_compile")
+    message = (
+        "expected jit_compile false or auto with multi_worker on CPUs; TensorFlow's XLA has no "
+        "collective ops for CPU devices"
+    )
+    hint = "set runtime.jit_compile: auto (it picks false here) or false"
+    located = Diagnostic(message, compiled.doc.loc(path), format_path(path), "runtime", hint)
+    where = f"{located.loc}: " if located.loc is not None else ""
+    raise UsageError(f"{where}{message}", hint, diagnostics=[located])
+
+
 def _tpu(tf: Any) -> Distribution:
     if not tf.config.list_physical_devices("TPU"):
         raise NoTPU(

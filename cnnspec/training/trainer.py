@@ -351,6 +351,8 @@ def _train_owned(
         from cnnspec.training import distribute
         from cnnspec.training.data import load_dataset
 
+        # (before this worker waits for its cluster: the machine alone decides)
+        distribute.refuse_cpu_jit(compiled, config.jit_compile, config.distribute, cluster)
         try:
             dist = distribute.make_distribution(
                 config.distribute,
