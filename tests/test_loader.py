@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -418,3 +419,18 @@ def test_combinators_written_in_place_meet_the_yaml_depth_first_and_its_hint_say
     error = first_error(text)
     assert "expected nesting of at most 100 levels" in error.message
     assert error.hint is not None and "nests 3 levels" in error.hint and "about 31 fit" in error.hint
+
+
+def test_a_readme_spec_missing_outside_the_repository_points_at_the_zoo(tmp_path, monkeypatch):
+    """A user who installed the package runs the README's `cnnspec train specs/digits_cnn.yaml`
+    in a folder of their own: "no such file" alone left them guessing; the hint says where those
+    files come from and what the package has. Another missing file gets no such hint."""
+    from cnnspec.spec.loader import MISSING_SPEC_HINT, load_file
+
+    monkeypatch.chdir(tmp_path)
+    for name, hint in (("specs/digits_cnn.yaml", MISSING_SPEC_HINT), ("mine.yaml", None)):
+        with pytest.raises(SpecError) as caught:
+            load_file(Path(name))
+        (error,) = caught.value.errors
+        assert (error.message, error.hint) == (f"no such file: {name}", hint)
+    assert "`cnnspec zoo` lists the models it has" in MISSING_SPEC_HINT

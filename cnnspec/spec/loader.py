@@ -699,6 +699,14 @@ def _remember(file: str, text: str, parsed: SourceDoc | tuple[Diagnostic, ...]) 
             chars -= len(_PARSED.popitem(last=False)[0][1])
 
 
+#: The hint of a spec under specs/ or examples/ that does not exist: the README's examples name
+#: the repository's files there, which an installed cnnspec does not have; the zoo it has.
+MISSING_SPEC_HINT = (
+    "check the path; specs/ and examples/ come with the cnnspec repository, not with the package: "
+    "`cnnspec zoo` lists the models it has (zoo:NAME)"
+)
+
+
 def copy_doc(doc: SourceDoc) -> SourceDoc:
     """A copy of a loaded document whose data may be changed (its values' mappings and lists
     new, its locations' tables new)."""
@@ -793,7 +801,8 @@ def _parse_text(text: str, file: str, at: SpecPath | None = None) -> SourceDoc:
         raise _error(
             "expected a spec (a YAML mapping); received an empty document",
             Loc(file, 1, 1),
-            hint="start from one of the files in specs/",
+            hint="start from a zoo model (`extends: zoo:NAME`; `cnnspec zoo` lists them) or from a spec "
+            "of the repository's specs/ folder",
         )
     if not isinstance(builder.root, dict):
         kind = "a list" if isinstance(builder.root, list) else "a single value"
@@ -852,6 +861,8 @@ def load_file(path: str | Path, *, defer: bool = False) -> SourceDoc:
         hint = (
             "specs are read from files, not standard input: save it and pass its path"
             if str(path) == "-"
+            else MISSING_SPEC_HINT
+            if not Path(path).is_absolute() and Path(path).parts[:1] in (("specs",), ("examples",))
             else None
         )
         raise SpecError.single(f"no such file: {path}", whole, code="io", hint=hint) from None
