@@ -939,3 +939,25 @@ def test_benchmark_exports_a_missing_file_as_export_does_with_the_runs_temperatu
         ((tmp_path, "onnx"), {"quantize": None, "temperature": None}),
         ((tmp_path, "tflite"), {"quantize": "int8", "temperature": None}),
     ]
+
+
+def test_a_records_split_keeps_the_runs_data_classes_and_an_evaluation_selects_them():
+    """An export's record keeps the run's data.classes with its split, read back as written (a
+    damaged list: none), and the file's evaluation selects them from --data as the run does."""
+    from cnnspec.analysis.settings import training_config
+    from cnnspec.api import compile_text
+    from cnnspec.reporting.run import SplitOrigin
+    from cnnspec.reporting.run_splits import split_of_record, with_split
+
+    origin = SplitOrigin(1, 0.3, 0.2, "", "digits", None, (3, 0, 1, 2))
+    kept = origin.recorded()
+    assert kept["classes"] == [3, 0, 1, 2]
+    assert split_of_record(kept, "w") == SplitOrigin(1, 0.3, 0.2, "w", "digits", None, (3, 0, 1, 2))
+    for damaged in ([3, 3], [True], ["a", 1.5], [], "3"):
+        assert split_of_record({**kept, "classes": damaged}, "w").classes is None, damaged
+    assert "classes" not in SplitOrigin(1, 0.3, 0.2, "", "digits").recorded()
+    text = "cnnspec: 1\nname: t\ninput: {shape: [8, 8, 1]}\nmodel: [flatten, {dense: 4}]\n"
+    text += "data: {source: {npz: d.npz}}\n"
+    config = training_config(compile_text(text, "t.yaml"))
+    assert with_split(config, origin).data.classes == (3, 0, 1, 2)
+    assert with_split(config, SplitOrigin(1, 0.3, 0.2, "")).data.classes is None

@@ -286,3 +286,39 @@ def test_float_data_far_off_the_runs_pixel_range_is_noted(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     said = note.format("").replace("of --data  range 0 to 255", "of the .npy arrays range 0 to 239")
     assert said.replace("the figures on them", "the predictions") in flat(result)
+
+
+def test_an_export_of_a_data_classes_run_reads_data_labelled_as_its_source_as_the_run_does(tmp_path):
+    """A run trained on the digits' classes [3, 0, 1, 2]: an .npz of those digits labelled as the
+    digits label them is read by the run as its source (3 is its output 0), and scored 0.97. Its
+    export's record kept no selection, so the file read label 3 as its output 3: 0.01, with no
+    word. The record keeps the run's data.classes now, and the file scores what the run scores."""
+    from sklearn.datasets import load_digits
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        SPEC.replace("units: 10", "units: 4")
+        .replace("callbacks: [model_checkpoint]", "callbacks: []")
+        .replace("data: {source: digits, ", "data: {source: digits, classes: [3, 0, 1, 2], "),
+        encoding="utf-8",
+    )
+    run = tmp_path / "run"
+    train_without_page(spec, run)
+    assert invoke("export", run, "--format", "tflite").exit_code == 0
+    record = json.loads((run / "export" / "model.tflite.json").read_text())
+    assert record["split"]["classes"] == [3, 0, 1, 2]
+    digits = load_digits()
+    kept = np.isin(digits.target, [3, 0, 1, 2])
+    x = (digits.images[kept] / 16.0).astype("float32")[..., None]
+    np.savez(tmp_path / "source.npz", x_test=x, y_test=digits.target[kept])
+    scored = []
+    for target in (run, run / "export" / "model.tflite"):
+        result = invoke(
+            "evaluate", target, "--data", tmp_path / "source.npz", "-o", tmp_path / target.name, "-f", "json"
+        )
+        assert result.exit_code == 0, result.output
+        scored.append(json.loads(result.stdout))
+    assert scored[0]["accuracy"] > 0.8 and scored[1]["accuracy"] == pytest.approx(
+        scored[0]["accuracy"], abs=1e-6
+    )
+    assert scored[1]["confusion_matrix"] == scored[0]["confusion_matrix"]

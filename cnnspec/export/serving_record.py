@@ -47,7 +47,8 @@ def recorded_split(run: Any) -> dict[str, Any] | None:
     # a generated source's settings too (shapes' image count, seed, noise): the seed and
     # fractions alone drew the defaults' 400 images, not the run's
     options = source_options(run.compiled)
-    return SplitOrigin(seed, data.test_split, data.validation_split, "", data.kind, options).recorded()
+    origin = SplitOrigin(seed, data.test_split, data.validation_split, "", data.kind, options, data.classes)
+    return origin.recorded()
 
 
 def run_of(source: Path, spec: Path | None = None) -> Any:

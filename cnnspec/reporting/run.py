@@ -172,6 +172,10 @@ class SplitOrigin:
     #: seed, noise, target, …) as the run's spec gave them, which draw the same images again;
     #: ``None``: not recorded (another source, or a record of an older cnnspec)
     options: dict[str, Any] | None = None
+    #: the run's ``data.classes`` as its spec wrote them (the subset and order of the source's
+    #: classes the model answers in): ``--data`` of the run's source is labelled as the source
+    #: labels it and picked from alike; ``None``: every class, or not recorded
+    classes: tuple[str | int, ...] | None = None
 
     def recorded(self) -> dict[str, Any]:
         """As an export's record keeps it (``split``: :func:`split_of_record` reads it back)."""
@@ -179,6 +183,8 @@ class SplitOrigin:
         kept = {"seed": self.seed, **fractions, "source": self.source}
         if self.options is not None:
             kept["options"] = self.options
+        if self.classes is not None:
+            kept["classes"] = list(self.classes)
         return kept
 
     def base(self) -> dict[str, Any] | None:

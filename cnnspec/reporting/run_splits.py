@@ -78,7 +78,20 @@ def split_of_record(value: Any, where: str) -> SplitOrigin | None:
     source, options = value.get("source"), value.get("options")
     kind = source if isinstance(source, str) else None
     settings = dict(options) if isinstance(options, dict) and kind in OPTIONED_SOURCES else None
-    return SplitOrigin(seed, None if test is None else float(test), float(validation), where, kind, settings)
+    classes = _recorded_classes(value.get("classes"))
+    test_split = None if test is None else float(test)
+    return SplitOrigin(seed, test_split, float(validation), where, kind, settings, classes)
+
+
+def _recorded_classes(value: Any) -> tuple[str | int, ...] | None:
+    """A record's ``classes`` (the run's ``data.classes``): names and label indices, each once;
+    ``None`` for none, or for a list a damaged record made of something else."""
+    if not isinstance(value, list) or not value:
+        return None
+    fine = all(
+        isinstance(c, str) or (isinstance(c, int) and not isinstance(c, bool) and c >= 0) for c in value
+    )
+    return tuple(value) if fine and len(set(map(repr, value))) == len(value) else None
 
 
 def enclosing_run_dir(path: Path) -> Path | None:
@@ -109,7 +122,7 @@ def run_split(run_dir: Path) -> SplitOrigin | None:
         return None
     where = f"as the run {run_dir} drew it"
     data, options = config.data, source_options(compiled)
-    return SplitOrigin(seed, data.test_split, data.validation_split, where, data.kind, options)
+    return SplitOrigin(seed, data.test_split, data.validation_split, where, data.kind, options, data.classes)
 
 
 def split_origin(run: Run) -> SplitOrigin | None:
@@ -128,8 +141,14 @@ def split_origin(run: Run) -> SplitOrigin | None:
 
 def with_split(config: TrainConfig, origin: SplitOrigin) -> TrainConfig:
     """``config`` splitting its data with the fractions of ``origin``'s run (its seed is
-    :func:`split_seed`'s), so that its test and validation images are the run's again."""
+    :func:`split_seed`'s), so that its test and validation images are the run's again, and
+    selecting the run's ``data.classes`` as the run does."""
     data = replace(config.data, test_split=origin.test_split, validation_split=origin.validation_split)
+    if origin.classes is not None and data.classes is None:
+        # --data as `evaluate RUN --data` reads it for a run trained with data.classes: labelled
+        # as the run's source labels it, picked and reordered as the run picked its classes (the
+        # model answers in those); a folder's classes are matched by name instead (held_out)
+        data = replace(data, classes=origin.classes)
     return replace(config, data=data)
 
 
