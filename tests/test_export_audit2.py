@@ -191,7 +191,9 @@ def test_the_benchmark_says_a_converter_failed_without_the_temp_name(
     def no_export(run_dir: Path, runtime: str) -> None:
         raise UsageError("there is none")
 
-    def failing(run_dir: Path, runtime: str, quantize: str | None = None) -> None:
+    def failing(
+        run_dir: Path, runtime: str, quantize: str | None = None, temperature: float | None = 1.0
+    ) -> None:
         raise ExportFailed(f"the {runtime} converter failed on m.keras (ValueError: op); nothing was written")
 
     monkeypatch.setattr(benchmark, "require", lambda runtime: None)
