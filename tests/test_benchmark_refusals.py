@@ -58,3 +58,34 @@ def test_benchmark_threads_have_a_maximum(tmp_path):
     assert result.exit_code == 2 and f"1<=x<={MAX_THREADS}" in flat(result), result.output
     with pytest.raises(UsageError, match=f"--threads from 1 to {MAX_THREADS}"):
         run_benchmark(run, ["keras"], [1], threads=100_000)
+
+
+def test_a_benchmark_without_formats_times_the_runtimes_installed_and_names_the_others(tmp_path, monkeypatch):
+    """A plain `pip install cnnspec` (no export extra) had `cnnspec benchmark RUN` refused, its hint
+    naming `--runtime keras`, an option benchmark does not have. Without --formats it now times
+    the installed runtimes of keras, onnx and tflite, with a note on each left out; a runtime
+    asked for by name is refused with a hint in --formats' words."""
+    from cnnspec.cli import benchmark as command
+    from cnnspec.errors import UsageError
+    from cnnspec.export import benchmark, runtimes
+
+    monkeypatch.setattr(runtimes, "installed", lambda runtime: runtime != "onnx")
+    asked: list[list[str]] = []
+
+    def timed(target: Path, formats: list[str], *args: object, **kwargs: object) -> dict:
+        asked.append(list(formats))
+        raise UsageError("stopped here", "(the test's)")
+
+    monkeypatch.setattr(benchmark, "run_benchmark", timed)
+    run = _damaged_run(tmp_path / "run")
+    result = invoke("benchmark", run)
+    assert result.exit_code == 2 and asked == [["keras", "tflite"]], result.output
+    assert runtimes.missing_note("onnx") == (
+        "onnx not timed: it needs onnxruntime (the Python module onnxruntime); install it with "
+        "pip install 'cnnspec[export]'"
+    )
+    assert command.DEFAULT_FORMATS == ("keras", "onnx", "tflite")
+    with pytest.raises(UsageError) as refused:
+        runtimes.require("onnx", "leave onnx out of --formats (e.g. --formats keras)")
+    hint = "install it with pip install 'cnnspec[export]', or leave onnx out of --formats"
+    assert refused.value.hint == hint + " (e.g. --formats keras)"

@@ -99,6 +99,10 @@ def outputs_table(document: dict[str, Any]) -> Table | None:
     return table
 
 
+#: The runtimes a benchmark without --formats compares, those of them installed.
+DEFAULT_FORMATS = ("keras", "onnx", "tflite")
+
+
 @guarded
 def benchmark(
     target: Annotated[
@@ -106,13 +110,15 @@ def benchmark(
         typer.Argument(help="a run folder written by `cnnspec train`", show_default=False, parser=given_path),
     ],
     formats: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--formats",
             help="runtimes to compare, comma-separated: keras, onnx, tflite, and the quantized "
-            "TFLite exports tflite-int8, tflite-float16, tflite-dynamic",
+            "TFLite exports tflite-int8, tflite-float16, tflite-dynamic (default: keras, onnx and "
+            "tflite, those installed; a note names one left out)",
+            show_default=False,
         ),
-    ] = "keras,onnx,tflite",
+    ] = None,
     batch: Annotated[str, typer.Option("--batch", help="batch sizes to time, comma-separated")] = "1,32",
     threads: Annotated[
         int | None,
@@ -148,10 +154,15 @@ def benchmark(
         run_benchmark,
         write_results,
     )
-    from cnnspec.export.runtimes import RUNTIMES
+    from cnnspec.export.runtimes import RUNTIMES, installed, missing_note
     from cnnspec.reporting.run import locate, outside_allowed
 
-    runtimes = parse_list(formats, "--formats", RUNTIMES)
+    left_out: list[str] = []
+    if formats is None:  # (a runtime asked for by name and not installed is refused instead)
+        left_out = [r for r in DEFAULT_FORMATS if not installed(r)]
+        runtimes = [r for r in DEFAULT_FORMATS if r not in left_out]
+    else:
+        runtimes = parse_list(formats, "--formats", RUNTIMES)
     sizes = parse_batches(batch)
     # only this command line may let the run's spec read outside its folder, never lock.json
     run = locate(target, allow_outside=allow_outside, run_only=True)
@@ -167,6 +178,7 @@ def benchmark(
             runs=runs,
             progress=lambda text: console.print(f"[dim]{safe(text)}…[/dim]", highlight=False),
         )
+        document["notes"] = [*map(missing_note, left_out), *document["notes"]]
         failed = nothing_timed(document)
         if failed:
             print_notes(document["notes"])

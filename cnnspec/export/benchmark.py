@@ -253,8 +253,8 @@ def run_benchmark(
     # loaded and written out (and the earlier benchmark.json was replaced by the failures).
     check_model_file(run.model_path)
     for runtime in runtimes:
-        if runtime != "keras":
-            require(runtime)  # before any slow export: name the missing extra first
+        if runtime != "keras":  # before any slow export: name the missing extra first
+            require(runtime, f"leave {runtime} out of --formats (e.g. --formats keras)")
     threads = threads or os.cpu_count() or 1
     notes: list[str] = []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None

@@ -244,7 +244,8 @@ def export_model(
         missing = [m for m in ("tf2onnx", "onnx") if importlib.util.find_spec(m) is None]
         if missing:
             needs = " and ".join(missing)
-            raise UsageError(f"ONNX export needs {needs}, which is not installed", _EXTRA_HINT)
+            verb = "are" if len(missing) > 1 else "is"
+            raise UsageError(f"ONNX export needs {needs}, which {verb} not installed", _EXTRA_HINT)
     if ensemble and out is None:  # (the run's own export paths are read as the model's answer)
         raise UsageError(
             "expected -o with --ensemble: an ensemble is no export of the run's model alone",

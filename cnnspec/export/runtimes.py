@@ -97,14 +97,22 @@ def installed(runtime: str) -> bool:
     return importlib.util.find_spec(MODULES[base][0]) is not None
 
 
-def require(runtime: str) -> None:
-    """A :class:`UsageError` naming the extra to install when ``runtime`` is not installed."""
+def require(runtime: str, instead: str = "use --runtime keras") -> None:
+    """A :class:`UsageError` naming the extra to install when ``runtime`` is not installed;
+    ``instead``: what the command can do without it (its own option's words)."""
     if not installed(runtime):
         module, package = MODULES[engine(runtime)[0]]
         raise UsageError(
             f"the {runtime} runtime needs {package} (the Python module {module}), which is not installed",
-            f"install it with {_EXTRA}, or use --runtime keras",
+            f"install it with {_EXTRA}, or {instead}",
         )
+
+
+def missing_note(runtime: str) -> str:
+    """Why ``runtime`` is left out where it was not asked for by name (``benchmark``'s default
+    formats): the package it needs, and the extra that installs it."""
+    module, package = MODULES[engine(runtime)[0]]
+    return f"{runtime} not timed: it needs {package} (the Python module {module}); install it with {_EXTRA}"
 
 
 @dataclass
