@@ -322,3 +322,8 @@ def test_an_export_of_a_data_classes_run_reads_data_labelled_as_its_source_as_th
         scored[0]["accuracy"], abs=1e-6
     )
     assert scored[1]["confusion_matrix"] == scored[0]["confusion_matrix"]
+    # --data digits, the run's own source: its test split, the selection picking the run's
+    # classes (both were refused: the run for the test images of the other digits, the file
+    # for a source of 10 classes beside a model of 4)
+    for target in (run, run / "export" / "model.tflite"):
+        _the_runs_test_split(run, _evaluate(target, tmp_path / f"own_{target.name}"))

@@ -144,14 +144,19 @@ def refuse_empty_source(text: str) -> None:
         )
 
 
-def with_source(compiled: CompiledSpec, source: str | dict[str, Any]) -> CompiledSpec:
-    """The spec with ``data.source`` replaced (errors about it are located at ``<--data>``)."""
+def with_source(
+    compiled: CompiledSpec, source: str | dict[str, Any], classes: Sequence[str | int] | None = None
+) -> CompiledSpec:
+    """The spec with ``data.source`` replaced (errors about it are located at ``<--data>``),
+    and ``data.classes`` set to ``classes`` where given (an export's run's selection)."""
     from cnnspec.analysis.passes import compile_doc
     from cnnspec.spec.loader import SourceDoc
 
     data = copy.deepcopy(compiled.doc.data)
     section = dict(data.get("data") or {})
     section["source"] = source
+    if classes is not None:
+        section["classes"] = list(classes)
     splits_itself = isinstance(source, dict) and (
         ("directory" in source and "test_directory" not in source)
         or ("csv" in source and "test_csv" not in source)

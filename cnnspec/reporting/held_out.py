@@ -94,6 +94,7 @@ def _load_test_data(run: Run, model: Any, data: str | None, split: str) -> TestD
     # --data shapes draws the run's images with the run's generator settings: its spec's source,
     # else (a file served alone, a model without a spec) the settings its run's split keeps
     recorded_base = origin.base() if origin is not None else None
+    own = False  # --data is the run's own source (digits, shapes with its settings, its .npz)
     if compiled is None:
         assert data is not None  # (check_data_known)
         source = parse_source(data, recorded_base)
@@ -102,14 +103,19 @@ def _load_test_data(run: Run, model: Any, data: str | None, split: str) -> TestD
             # (with the source, a multi-output stand-in is refused first, hinting at spec keys)
             tasks = training_config(with_source(stand_in, {"npz": "data.npz"})).tasks
             refuse_class_only_data(tasks, source)
-        compiled = with_source(stand_in, source)
+        # the run's data.classes, which its record keeps: the data is read as the run read it
+        compiled = with_source(stand_in, source, origin.classes if origin is not None else None)
+        own = origin is not None and source in (origin.source, recorded_base)
     elif data is not None:
         base = (compiled.data or {}).get("source")
         if recorded_base is not None and source_options(compiled) is None:
             base = recorded_base  # (a served file's stand-in spec names no source of the run's)
         source = parse_source(data, base if isinstance(base, dict) else None)
         refuse_class_only_data(training_config(compiled).tasks, source)
-        compiled = with_source(compiled, source)
+        own = source == base or (origin is not None and source in (origin.source, recorded_base))
+        # a served file's stand-in spec selects nothing: its record keeps the run's data.classes
+        kept = origin.classes if origin is not None and "classes" not in (compiled.data or {}) else None
+        compiled = with_source(compiled, source, kept)
     config = training_config(compiled)
     if origin is not None:  # a checkpoint's, an export's: its run's split of the data
         config = with_split(config, origin)
@@ -134,6 +140,11 @@ def _load_test_data(run: Run, model: Any, data: str | None, split: str) -> TestD
     from cnnspec.errors import SpecError
 
     test_only = data is not None and split == "test"
+    if own and config.data.classes is not None and not config.data.streamed:
+        # the run's own source of a run trained with data.classes: read whole as the run read
+        # it, its selection picking the run's classes (a test image of another class is no
+        # mistake of --data here, and the test split is the run's own)
+        test_only = False
     try:
         dataset = _load_for_test(
             compiled, config if data is None else _fit_unchecked(config), seed, test_only
