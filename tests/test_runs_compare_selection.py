@@ -156,3 +156,23 @@ def test_test_split_has_no_default_where_the_source_has_a_test_set(tmp_path):
     b = npz_run(tmp_path / "b", "  limit: 40\n", content="c")
     data, _ = compared(a, b, tmp_path / "c.png")
     assert data["selection"] == [{"key": "limit", "a": None, "b": 40}]
+
+
+def test_the_same_classes_in_another_order_keep_an_array_sources_test_images(tmp_path):
+    """data.classes [7, 2, 9, 4] against [4, 9, 2, 7]: the test images of an array source are the
+    same (split, or given, before the selection relabels them), which compare said differed
+    ("another classes"); another set of classes, or a folder (selected, then split by the new
+    labels), still differs."""
+    a = npz_run(tmp_path / "a", "  classes: [7, 2, 9, 4]\n", content="c")
+    b = npz_run(tmp_path / "b", "  classes: [4, 9, 2, 7]\n", content="d")
+    data, text = compared(a, b, tmp_path / "c.png")
+    assert data["test_same"] is True and "the test split can be the same" in text
+    other = npz_run(tmp_path / "other", "  classes: [4, 9, 2, 8]\n", content="e")
+    data, text = compared(a, other, tmp_path / "c.png")
+    assert data["test_same"] is False and "the test images differ too (another classes)" in text
+    for run in (a, b):  # the same runs, of an image folder
+        lock = json.loads((run / "lock.json").read_text(encoding="utf-8"))
+        lock["data"] = {**lock["data"], "kind": "directory", "file_sha256": None}
+        (run / "lock.json").write_text(json.dumps(lock), encoding="utf-8")
+    data, text = compared(a, b, tmp_path / "c.png")
+    assert data["test_same"] is not True

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cnnspec.analysis.settings_types import STREAMED_SOURCES
 from cnnspec.errors import UsageError
 from cnnspec.fileio import write_atomic
 from cnnspec.paths import exists, is_dir, is_file, refuse_unreadable
@@ -635,6 +636,22 @@ def spec_diff(a: Path, b: Path) -> list[str]:
 TEST_SELECTION_KEYS = ("test_split", "classes")
 
 
+def _same_test_selection(first: dict[str, Any], second: dict[str, Any], kind: str | None) -> bool:
+    """Whether two resolved ``data`` sections of one source select the same test images:
+    :data:`TEST_SELECTION_KEYS` alike, or ``classes`` the same classes in another order where
+    the source is arrays (the digits, a Keras dataset, shapes, an .npz): their test split is
+    drawn, or given, before the selection picks and relabels the classes, so the order changes
+    the labels alone. Not a folder's or CSV's, whose files are selected first and then split
+    by their new labels."""
+    if first.get("test_split") != second.get("test_split"):
+        return False
+    a, b = first.get("classes"), second.get("classes")
+    if a == b:
+        return True
+    reordered = isinstance(a, list) and isinstance(b, list) and sorted(map(repr, a)) == sorted(map(repr, b))
+    return reordered and kind is not None and kind not in STREAMED_SOURCES
+
+
 def _data_section(run: Path) -> dict[str, Any] | None:
     """The ``data`` section of a run's resolved.yaml (``None``: no such file, or not YAML of a
     mapping): what the spec selected of its source, which lock.json records only in part."""
@@ -745,7 +762,7 @@ def data_compared(a: Path, b: Path) -> dict[str, Any]:
             test_same = (
                 counts[0] == counts[1]
                 and seeds[0] == seeds[1]
-                and all(first.get(key) == second.get(key) for key in TEST_SELECTION_KEYS)
+                and _same_test_selection(first, second, sides["a"]["kind"])
             )
     return {**sides, "same": same, "source": source, "selection": selection, "test_same": test_same}
 
