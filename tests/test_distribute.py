@@ -553,3 +553,22 @@ def test_a_signal_ends_the_wait_for_the_cluster(lone_workers, number):
     assert stderr.strip().endswith("interrupted"), stderr
     assert time.monotonic() - sent < 5
     assert not out.exists()
+
+
+def test_a_cluster_on_the_command_line_says_it_replaces_the_environments_tf_config(monkeypatch):
+    """--cluster replaced a TF_CONFIG the environment also set, without a word: a note says so
+    now (and nothing where the environment sets none, or an empty one)."""
+    from cnnspec.training.distribute import overridden_tf_config_note
+
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}),
+    )
+    assert overridden_tf_config_note() == (
+        "multi_worker: --cluster and --task-index are used; the TF_CONFIG set in the environment is not"
+    )
+    for unset in ("", "  "):
+        monkeypatch.setenv("TF_CONFIG", unset)
+        assert overridden_tf_config_note() is None
+    monkeypatch.delenv("TF_CONFIG")
+    assert overridden_tf_config_note() is None

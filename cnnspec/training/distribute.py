@@ -417,10 +417,21 @@ def _tpu(tf: Any) -> Distribution:
     return Distribution("tpu", strategy, replicas=int(strategy.num_replicas_in_sync))
 
 
+def overridden_tf_config_note() -> str | None:
+    """The note for ``--cluster`` given where the environment sets ``TF_CONFIG`` too: the
+    command line's cluster is used, and the environment's was dropped without a word."""
+    if not os.environ.get("TF_CONFIG", "").strip():
+        return None
+    return "multi_worker: --cluster and --task-index are used; the TF_CONFIG set in the environment is not"
+
+
 def _multi_worker(
     tf: Any, notes: list[str], cluster: list[str] | None, task_index: int | None, startup_timeout: float
 ) -> Distribution:
     if cluster is not None:
+        said = overridden_tf_config_note()
+        if said is not None:
+            notes.append(said)
         os.environ["TF_CONFIG"] = json.dumps(cluster_tf_config(cluster, task_index or 0))
     config = read_tf_config()
     if config is None:
