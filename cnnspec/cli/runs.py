@@ -277,9 +277,9 @@ def _test_line(data: dict[str, Any]) -> str:
         reasons.append(f"{a['test_images']} → {b['test_images']} test images")
     if a["seed"] != b["seed"]:
         reasons.append(f"seed {a['seed']} → {b['seed']}")
-    keys = [
-        change["key"] for change in data.get("selection") or [] if change["key"] in ("test_split", "classes")
-    ]
+    from cnnspec.reporting.runs import TEST_SELECTION_KEYS
+
+    keys = [change["key"] for change in data.get("selection") or [] if change["key"] in TEST_SELECTION_KEYS]
     reasons += [f"another {safe(key)}" for key in keys]
     return f"the test images differ too ({', '.join(reasons)}), so the metrics are not of the same images"
 

@@ -643,11 +643,10 @@ def _same_test_selection(first: dict[str, Any], second: dict[str, Any], kind: st
     drawn, or given, before the selection picks and relabels the classes, so the order changes
     the labels alone. Not a folder's or CSV's, whose files are selected first and then split
     by their new labels."""
-    if first.get("test_split") != second.get("test_split"):
-        return False
+    differ = [key for key in TEST_SELECTION_KEYS if first.get(key) != second.get(key)]
+    if differ != ["classes"]:
+        return not differ
     a, b = first.get("classes"), second.get("classes")
-    if a == b:
-        return True
     reordered = isinstance(a, list) and isinstance(b, list) and sorted(map(repr, a)) == sorted(map(repr, b))
     return reordered and kind is not None and kind not in STREAMED_SOURCES
 
