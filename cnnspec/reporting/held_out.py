@@ -98,22 +98,22 @@ def _load_test_data(run: Run, model: Any, data: str | None, split: str) -> TestD
     if compiled is None:
         assert data is not None  # (check_data_known)
         source = parse_source(data, recorded_base)
-        stand_in = stand_in_spec(model, run.name, run.model_path)
+        base = None
+        compiled = stand_in_spec(model, run.name, run.model_path)
         if class_only_source(source) is not None:  # the outputs' tasks, before the source is read
             # (with the source, a multi-output stand-in is refused first, hinting at spec keys)
-            tasks = training_config(with_source(stand_in, {"npz": "data.npz"})).tasks
+            tasks = training_config(with_source(compiled, {"npz": "data.npz"})).tasks
             refuse_class_only_data(tasks, source)
-        # the run's data.classes, which its record keeps: the data is read as the run read it
-        compiled = with_source(stand_in, source, origin.classes if origin is not None else None)
-        own = origin is not None and source in (origin.source, recorded_base)
     elif data is not None:
         base = (compiled.data or {}).get("source")
         if recorded_base is not None and source_options(compiled) is None:
             base = recorded_base  # (a served file's stand-in spec names no source of the run's)
         source = parse_source(data, base if isinstance(base, dict) else None)
         refuse_class_only_data(training_config(compiled).tasks, source)
+    if data is not None:
         own = source == base or (origin is not None and source in (origin.source, recorded_base))
-        # a served file's stand-in spec selects nothing: its record keeps the run's data.classes
+        # a stand-in spec (a served file's, a model's without one) selects nothing: the record of
+        # the run it came from keeps the run's data.classes, read as the run read its data
         kept = origin.classes if origin is not None and "classes" not in (compiled.data or {}) else None
         compiled = with_source(compiled, source, kept)
     config = training_config(compiled)
