@@ -365,13 +365,19 @@ def no_tpu(compiled: CompiledSpec) -> UsageError:
     line (it was unlocated), its hint in the form the spec writes the setting (``distribute:
     tpu`` alone, or ``strategy: tpu`` in a mapping; it always said ``strategy:``). A usage error
     still (exit 2): the spec is valid, the machine lacks what it asks for."""
-    from cnnspec.errors import Diagnostic, format_path
-
     written = (compiled.doc.data.get("runtime") or {}).get("distribute")
     path = ("runtime", "distribute", *(("strategy",) if isinstance(written, dict) else ()))
     key = path[-1]
     message = "expected a TPU for runtime.distribute: tpu; this machine has none"
     hint = f"use {key}: mirrored (GPUs) or {key}: default (CPU), or run on a TPU VM"
+    return _machine_refusal(compiled, path, message, hint)
+
+
+def _machine_refusal(compiled: CompiledSpec, path: tuple[str, ...], message: str, hint: str) -> UsageError:
+    """A usage error (exit 2) located at the setting ``path`` of the spec: the spec is valid,
+    this machine lacks what the setting asks for."""
+    from cnnspec.errors import Diagnostic, format_path
+
     located = Diagnostic(message, compiled.doc.loc(path), format_path(path), "runtime", hint)
     where = f"{located.loc}: " if located.loc is not None else ""
     return UsageError(f"{where}{message}", hint, diagnostics=[located])
@@ -388,17 +394,12 @@ def refuse_cpu_jit(compiled: CompiledSpec, jit_compile: Any, setting: str, clust
     config = cluster_tf_config(cluster, 0) if cluster is not None else read_tf_config()
     if config is None or _workers(config) < 2 or _has_gpu():
         return  # (one worker: no collective ops cross processes)
-    from cnnspec.errors import Diagnostic, format_path
-
-    path = ("runtime", "jit_compile")
     message = (
         "expected jit_compile false or auto with multi_worker on CPUs; TensorFlow's XLA has no "
         "collective ops for CPU devices"
     )
     hint = "set runtime.jit_compile: auto (it picks false here) or false"
-    located = Diagnostic(message, compiled.doc.loc(path), format_path(path), "runtime", hint)
-    where = f"{located.loc}: " if located.loc is not None else ""
-    raise UsageError(f"{where}{message}", hint, diagnostics=[located])
+    raise _machine_refusal(compiled, ("runtime", "jit_compile"), message, hint)
 
 
 def _tpu(tf: Any) -> Distribution:
