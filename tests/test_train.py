@@ -187,7 +187,9 @@ def test_binary_npz_with_exponential_warmup_and_adamw(tmp_path):
 def test_mixed_precision_and_cli_quiet(tmp_path, runner):
     spec = write(tmp_path, TINY + "training: {epochs: 1, seed: 3}\nruntime: {mixed_precision: true}\n")
     out = tmp_path / "cli-run"
-    result = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(out), "--batch-size", "48"])
+    result = runner.invoke(
+        app, ["train", str(spec), "--quiet", "--no-report", "--out", str(out), "--batch-size", "48"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("test accuracy") and str(out) in result.output
     lock = json.loads((out / "lock.json").read_text())
@@ -230,7 +232,8 @@ def test_a_busy_run_folder_is_refused_and_a_new_run_removes_killed_writes_leftov
     (out / ".lock.json.k2j4h1x0.json").write_text("{half")
     (out / ".history.json.abcd_123.json").write_text("{half")
     (out / LOCK_NAME).write_text(json.dumps({"pid": 999999, "command": ["cnnspec", "train"]}))
-    result = runner.invoke(app, ["train", str(spec), "--quiet", "--out", str(out)])
+    # (without its page: nothing here reads it)
+    result = runner.invoke(app, ["train", str(spec), "--quiet", "--no-report", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert f"removed 2 temp file(s) left in {out}" in " ".join(result.output.split())
     assert (out / "metrics.json").is_file() and not [p for p in out.rglob(".*")]
