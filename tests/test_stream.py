@@ -366,7 +366,9 @@ def test_a_run_stopped_by_a_file_that_fails_to_decode_leaves_no_folder_to_start_
     as the error said, `train -o run` was refused (not empty, hinting --resume) and `--resume
     run` too (the data's hash changed). It leaves no folder now, and the same command trains."""
     cut = _images_cut_short(tmp_path)
+    # (without its page: nothing here reads it)
     command = ["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "out" / "run"), "-q"]
+    command.append("--no-report")
     result = runner.invoke(app, command)
     assert result.exit_code == 2 and "cannot be decoded" in result.output, result.output
     assert not (tmp_path / "out").exists()  # (nor the folder above it that --out made)
