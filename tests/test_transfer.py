@@ -580,7 +580,8 @@ def test_train_loads_what_fits_and_reports_the_new_head(write_spec, runner, tmp_
     source = _save_weights(write_spec, BASE, "base.weights.h5")
     spec = write_spec(TARGET + "weights: base.weights.h5\n")
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+    # (without its page: nothing here reads it)
+    result = runner.invoke(app, ["train", str(spec), "--no-report", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "loaded 6 of 8 weight tensors" in result.output
     assert "skipped dense_1/kernel: shape mismatch: source [4, 3], model [4, 10]" in result.output
@@ -1053,9 +1054,8 @@ def test_train_warns_when_the_loaded_head_names_its_classes_in_another_order(wri
 
     train_without_page(first, tmp_path / "a")
     second = write_spec(spec + data % "[1, 0]", name="b.yaml")
-    result = runner.invoke(
-        app, ["train", str(second), "--weights", str(tmp_path / "a"), "--out", str(tmp_path / "b")]
-    )
+    args = ["train", str(second), "--weights", str(tmp_path / "a"), "--out", str(tmp_path / "b")]
+    result = runner.invoke(app, [*args, "--no-report"])  # (its page unread)
     assert result.exit_code == 0, result.output
     assert "names its outputs ['0', '1']; this run names them ['1', '0']" in " ".join(result.output.split())
 
@@ -1098,7 +1098,8 @@ def test_a_tensor_the_backbones_source_loaded_is_not_skipped_by_the_whole_models
     10 tensors, all loaded."""
     spec = _backbone_and_whole(write_spec, "stemhead.weights.h5")
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(spec), "--out", str(out)])
+    # (without its page: nothing here reads it)
+    result = runner.invoke(app, ["train", str(spec), "--no-report", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "loaded 6 of 6 weight tensors into body from" in text
