@@ -43,9 +43,10 @@ def runs(tmp_path_factory):
 @pytest.mark.xdist_group("reporting")
 def test_evaluate_scores_the_mean_of_the_models_probabilities(runs, tmp_path):
     from cnnspec.reporting.held_out import load_test_data
-    from cnnspec.reporting.predictions import predict
+    from cnnspec.reporting.predictions import probabilities
     from cnnspec.reporting.run import locate
     from cnnspec.reporting.views import confusion_source
+    from cnnspec.training.imagefiles import scale_batch
     from cnnspec.training.modelfile import load_model
     from tests.test_report_support import flat, invoke
 
@@ -66,7 +67,9 @@ def test_evaluate_scores_the_mean_of_the_models_probabilities(runs, tmp_path):
     run = locate(first)
     models = [load_model(run.model_path), load_model(locate(wide).model_path)]  # (each loaded once)
     test = load_test_data(run, models[0])
-    probs = [predict(model, test.x, test.settings.rescale, run.output_kind()) for model in models]
+    x = scale_batch(test.x, test.settings.rescale)
+    # (each model called once in inference mode: predict() would first trace a graph of each)
+    probs = [probabilities(np.asarray(model(x, training=False)), run.output_kind()) for model in models]
     mean = (probs[0] + probs[1]) / 2
     assert document["accuracy"] == pytest.approx(float((mean.argmax(axis=1) == test.y).mean()))
     assert document["calibration"]["mean_confidence"] == pytest.approx(
