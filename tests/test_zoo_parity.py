@@ -11,6 +11,14 @@ static analysis must agree with the built model layer by layer. Nothing is downl
 keras.applications' side is the committed golden fixture ``tests/fixtures/zoo/keras_applications.json``
 (building it again costs as much CPU as building ours): ``make zoo-golden`` rewrites it,
 ``make zoo-golden-check`` rebuilds Keras' models and fails when the fixture differs.
+
+Every variant is compared TF-free, from the static analysis alone (a second in all): its counts,
+output shape, layers by Keras class and weight shapes against Keras' fingerprint. The build in
+Keras, which also compares every layer's configuration and the weights' order, runs in `make test`
+for the smallest variant of each zoo file (the family's definition, which the other variants
+only size), and for every variant in `make test-long` (make test-full): 30 s of CPU, the build
+of thirty large models, are a second proof of what the static comparison and the smallest
+family member prove.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any
 import pytest
 
 from cnnspec.api import build_model, compile_spec
+from cnnspec.layers.registry import get_kind
 from cnnspec.spec.zoo import variants
 from tests.conftest import layers_by_name
 from tests.zoo_golden import fingerprint, load
@@ -60,16 +69,81 @@ def test_the_golden_fixture_covers_the_zoo_with_the_locked_keras():
         assert GOLDEN_PRINTS[name]["keras_name"] == variant.keras_name, REGENERATE
 
 
-@pytest.mark.slow
+def _smallest_of_each_file() -> set[str]:
+    """The variant of fewest parameters of each zoo file (ResNet-50 of resnet.yaml, ...)."""
+    smallest: dict[Any, str] = {}
+    for name, variant in variants().items():
+        kept = smallest.get(variant.file)
+        if kept is None or GOLDEN_PRINTS[name]["params"] < GOLDEN_PRINTS[kept]["params"]:
+            smallest[variant.file] = name
+    return set(smallest.values())
+
+
+#: built in Keras by `make test`; the others by `make test-long` (the module docstring)
+BUILT_IN_MAKE_TEST = _smallest_of_each_file()
+
+
+def _with_substitutes(name: str, theirs: dict[str, Any]) -> dict[str, Any]:
+    """Keras' fingerprint of ``name`` with :data:`SUBSTITUTES`' layers swapped for ours."""
+    theirs = dict(theirs)
+    theirs["classes"] = Counter(theirs["classes"])
+    theirs["configs"] = Counter(theirs["configs"])
+    if name in SUBSTITUTES:
+        (keras_class, keras_config), (our_class, our_config), count = SUBSTITUTES[name]
+        theirs["classes"].subtract({keras_class: count})
+        theirs["classes"].update({our_class: count})
+        theirs["classes"] = +theirs["classes"]
+        theirs["configs"].subtract({_signature_text(keras_class, keras_config): count})
+        theirs["configs"].update({_signature_text(our_class, our_config): count})
+        assert min(theirs["configs"].values()) >= 0, "Keras has fewer of the substituted layers"
+        theirs["configs"] = +theirs["configs"]
+    return theirs
+
+
 @pytest.mark.parametrize("name", VARIANTS)
+def test_variant_counts_as_keras_applications_statically(name):
+    """The static analysis of every variant, no TensorFlow: its parameters (trainable or not),
+    output shape, layers by Keras class (the input layer included) and the multiset of its
+    weights' shapes are Keras' fingerprint's."""
+    if name not in GOLDEN_PRINTS:
+        pytest.fail(f"no golden fingerprint for {name!r}: {REGENERATE}")
+    theirs = _with_substitutes(name, GOLDEN_PRINTS[name])
+    ir = compile_spec(f"zoo:{name}").ir
+    classes: Counter[str] = Counter({"InputLayer": 1})
+    shapes: Counter[str] = Counter()
+    for node in ir.nodes:
+        kind = get_kind(node.kind)
+        assert kind is not None, node.kind
+        classes[kind.keras_class] += 1
+        weights = kind.weight_shapes(node.params, list(node.input_shapes), node.shape)
+        shapes.update("x".join(str(d) for d in shape) or "scalar" for shape in weights)
+    assert (ir.totals.params, ir.totals.trainable, ir.totals.non_trainable) == (
+        theirs["params"],
+        theirs["trainable"],
+        theirs["non_trainable"],
+    )
+    assert [None, *ir.nodes[-1].shape] == theirs["output_shape"]
+    assert sum(classes.values()) == theirs["layers"]
+    assert classes == theirs["classes"], (
+        f"only ours: {classes - theirs['classes']}; only Keras: {theirs['classes'] - classes}"
+    )
+    assert shapes == Counter(theirs["weight_shapes"]), (
+        f"only ours: {shapes - Counter(theirs['weight_shapes'])}; "
+        f"only Keras: {Counter(theirs['weight_shapes']) - shapes}"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [name if name in BUILT_IN_MAKE_TEST else pytest.param(name, marks=pytest.mark.full) for name in VARIANTS],
+)
 def test_variant_equals_keras_applications(name):
     import keras
 
     if name not in GOLDEN_PRINTS:
         pytest.fail(f"no golden fingerprint for {name!r}: {REGENERATE}")
-    theirs = dict(GOLDEN_PRINTS[name])
-    theirs["classes"] = Counter(theirs["classes"])
-    theirs["configs"] = Counter(theirs["configs"])
+    theirs = _with_substitutes(name, GOLDEN_PRINTS[name])
     keras.backend.clear_session(free_memory=False)  # (no weights were filled: nothing to collect)
     compiled = compile_spec(f"zoo:{name}")
     # Built in a stateless scope that does not initialize its variables, Keras creates each
@@ -81,16 +155,6 @@ def test_variant_equals_keras_applications(name):
     ours = fingerprint(model)
     ours["classes"] = Counter(ours["classes"])
     ours["configs"] = Counter(ours["configs"])
-    if name in SUBSTITUTES:
-        (keras_class, keras_config), (our_class, our_config), count = SUBSTITUTES[name]
-        theirs["classes"].subtract({keras_class: count})
-        theirs["classes"].update({our_class: count})
-        theirs["classes"] = +theirs["classes"]
-        theirs["configs"].subtract({_signature_text(keras_class, keras_config): count})
-        theirs["configs"].update({_signature_text(our_class, our_config): count})
-        assert min(theirs["configs"].values()) >= 0, "Keras has fewer of the substituted layers"
-        theirs["configs"] = +theirs["configs"]
-
     for key in ("params", "trainable", "non_trainable", "output_shape", "layers"):
         assert ours[key] == theirs[key], key
     assert ours["classes"] == theirs["classes"], (
