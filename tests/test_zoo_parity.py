@@ -34,7 +34,7 @@ from cnnspec.api import build_model, compile_spec
 from cnnspec.layers.registry import get_kind
 from cnnspec.spec.zoo import variants
 from tests.conftest import layers_by_name
-from tests.zoo_golden import fingerprint, load
+from tests.zoo_golden import fingerprint, load, shape_text
 
 VARIANTS = list(variants())
 KERAS_VERSION, GOLDEN_PRINTS = load()
@@ -120,7 +120,7 @@ def test_variant_counts_as_keras_applications_statically(name):
         assert kind is not None, node.kind
         classes[kind.keras_class] += 1
         weights = kind.weight_shapes(node.params, list(node.input_shapes), node.shape)
-        shapes.update("x".join(str(d) for d in shape) or "scalar" for shape in weights)
+        shapes.update(shape_text(shape) for shape in weights)
     assert (ir.totals.params, ir.totals.trainable, ir.totals.non_trainable) == (
         theirs["params"],
         theirs["trainable"],

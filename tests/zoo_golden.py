@@ -61,12 +61,13 @@ def fingerprint(model: Any) -> dict[str, Any]:
         "output_shape": [d for d in model.output.shape],
         "layers": len(model.layers),
         "classes": dict(sorted(Counter(type(layer).__name__ for layer in model.layers).items())),
-        "weight_shapes": [_shape(w.shape) for w in model.weights],
+        "weight_shapes": [shape_text(w.shape) for w in model.weights],
         "configs": dict(sorted(Counter(signature(layer) for layer in model.layers[1:]).items())),
     }
 
 
-def _shape(shape: Any) -> str:
+def shape_text(shape: Any) -> str:
+    """A weight's shape as the fingerprint writes it: ``3x3x3x32`` (``scalar`` for none)."""
     return "x".join(str(d) for d in shape) or "scalar"
 
 
